@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= data
+STAMP := $(VENV)/.installed
+
+.PHONY: run serve demo test lint typecheck pytest bench schema clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+# Serve the demo on the embedded SQLite default; builds the demo data the first time.
+run: $(STAMP)
+	test -f $(DATA_DIR)/dsa110.sqlite3 || $(BIN)/dsa110-graph demo --data-dir $(DATA_DIR)
+	$(BIN)/dsa110-graph serve --data-dir $(DATA_DIR)
+
+demo: $(STAMP)
+	$(BIN)/dsa110-graph demo --data-dir $(DATA_DIR) --force
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dsa110 loaders resolvers schema compat_rest server
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+schema: $(STAMP)
+	$(BIN)/dsa110-graph export-schema > schema.graphql
+
+bench: $(STAMP)
+	$(BIN)/python bench/graph.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

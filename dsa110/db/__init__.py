@@ -1,0 +1,1 @@
+"""Database layer: SQLAlchemy Core tables, the async engine, migrations."""

@@ -1,0 +1,1 @@
+"""Science: variability, ESE detection, photometry, image analysis, sky indexing."""
