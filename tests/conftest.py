@@ -1,0 +1,39 @@
+"""Shared fixtures: real databases on every backend the environment offers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.db.engine import create_engine
+from tests.databases import BACKENDS, POSTGRES_URL, scratch_database
+
+
+def _backend_params() -> list[object]:
+    skip_pg = pytest.mark.skipif(not POSTGRES_URL, reason="DSA110_TEST_POSTGRES_URL not set")
+    return [pytest.param(b, marks=skip_pg if b == "postgresql" else (), id=b) for b in BACKENDS]
+
+
+@pytest.fixture(params=_backend_params())
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test using a database runs once per backend: SQLite always, PostgreSQL when set."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def empty_db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A freshly migrated, empty database."""
+    async with scratch_database(backend, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def engine(empty_db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(empty_db_url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
