@@ -1,0 +1,1 @@
+"""REST compatibility layer: documented /api paths served by executing GraphQL documents."""
