@@ -20,6 +20,7 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 def sin_header(
+    *,
     nx: int = 128,
     ny: int = 128,
     ra0: float = 150.0,
@@ -63,6 +64,7 @@ def sky_gaussian(
     header: fits.Header,
     ra: float,
     dec: float,
+    *,
     peak: float,
     fwhm_major_arcsec: float,
     fwhm_minor_arcsec: float,

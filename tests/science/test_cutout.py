@@ -22,7 +22,9 @@ SOURCE_RA, SOURCE_DEC = 150.02, 37.01
 @pytest.fixture
 def image_path(tmp_path: Path) -> Path:
     header = sin_header(rotation_deg=15.0)
-    data = sky_gaussian(header, SOURCE_RA, SOURCE_DEC, 2.5, 30.0, 15.0, 40.0)
+    data = sky_gaussian(
+        header, SOURCE_RA, SOURCE_DEC, peak=2.5, fwhm_major_arcsec=30.0, fwhm_minor_arcsec=15.0, pa_deg=40.0
+    )
     data += np.random.default_rng(3).normal(0.0, 0.01, data.shape)
     return write_image(tmp_path / "image.fits", data, header)
 
