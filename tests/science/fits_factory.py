@@ -82,4 +82,4 @@ def sky_gaussian(
     along = east * math.sin(pa) + north * math.cos(pa)
     across = east * math.cos(pa) - north * math.sin(pa)
     s_major, s_minor = fwhm_major_arcsec / FWHM_PER_SIGMA, fwhm_minor_arcsec / FWHM_PER_SIGMA
-    return peak * np.exp(-0.5 * ((along / s_major) ** 2 + (across / s_minor) ** 2))
+    return np.asarray(peak * np.exp(-0.5 * ((along / s_major) ** 2 + (across / s_minor) ** 2)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -113,7 +114,7 @@ def test_fit_without_background(tmp_path: Path) -> None:
         ({"region": CircleRegion(RA + 40, DEC, 20.0)}, "EMPTY_REGION"),
     ],
 )
-def test_bad_requests_are_clear_errors(tmp_path: Path, kwargs: dict, code: str) -> None:
+def test_bad_requests_are_clear_errors(tmp_path: Path, kwargs: dict[str, Any], code: str) -> None:
     image = injected(tmp_path, pa_deg=40.0, rotation_deg=0.0, seed=1)
     if kwargs.get("box_arcsec") == 1e9:
         image = SkyImage(np.zeros((600, 600)), image.wcs, image.header, image.unit, image.beam)

@@ -47,7 +47,8 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> SkyImage:
 
 def pixel_world(image: SkyImage) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
-    return image.wcs.pixel_to_world_values(xs, ys)
+    ra, dec = image.wcs.pixel_to_world_values(xs, ys)
+    return np.asarray(ra), np.asarray(dec)
 
 
 def frame_offsets(ra0: float, dec0: float, angle_deg: float, ra: np.ndarray, dec: np.ndarray):
@@ -70,17 +71,17 @@ def frame_offsets(ra0: float, dec0: float, angle_deg: float, ra: np.ndarray, dec
 def expected_circle(image: SkyImage, r: CircleRegion) -> np.ndarray:
     ra, dec = pixel_world(image)
     sep = SkyCoord(r.ra_deg * u.deg, r.dec_deg * u.deg).separation(SkyCoord(ra * u.deg, dec * u.deg))
-    return sep.to_value(u.arcsec) <= r.radius_arcsec
+    return np.asarray(sep.to_value(u.arcsec) <= r.radius_arcsec)
 
 
 def expected_rectangle(image: SkyImage, r: RectangleRegion) -> np.ndarray:
     across, along = frame_offsets(r.ra_deg, r.dec_deg, r.angle_deg, *pixel_world(image))
-    return (np.abs(along) <= r.height_arcsec / 2) & (np.abs(across) <= r.width_arcsec / 2)
+    return np.asarray((np.abs(along) <= r.height_arcsec / 2) & (np.abs(across) <= r.width_arcsec / 2))
 
 
 def expected_ellipse(image: SkyImage, r: EllipseRegion) -> np.ndarray:
     across, along = frame_offsets(r.ra_deg, r.dec_deg, r.pa_deg, *pixel_world(image))
-    return (along / r.semi_major_arcsec) ** 2 + (across / r.semi_minor_arcsec) ** 2 <= 1
+    return np.asarray((along / r.semi_major_arcsec) ** 2 + (across / r.semi_minor_arcsec) ** 2 <= 1)
 
 
 def expected_polygon(image: SkyImage, r: PolygonRegion) -> np.ndarray:
