@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from dsa110.db.sky import SEPARATION_FUNCTION, separation_deg
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -23,6 +25,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function(SEPARATION_FUNCTION, 4, _sqlite_separation, deterministic=True)
+
+
+def _sqlite_separation(ra1: float | None, dec1: float | None, ra2: float | None, dec2: float | None) -> float | None:
+    if ra1 is None or dec1 is None or ra2 is None or dec2 is None:
+        return None
+    return separation_deg(ra1, dec1, ra2, dec2)
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -1,0 +1,70 @@
+"""Value sets stored in the database; each value is the string kept in its column."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class GroupState(StrEnum):
+    COLLECTING = "collecting"
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobType(StrEnum):
+    CALIBRATE = "calibrate"
+    APPLY = "apply"
+    IMAGE = "image"
+    CONVERT = "convert"
+    WORKFLOW = "workflow"
+    ESE_DETECT = "ese-detect"
+    MOSAIC = "mosaic"
+    PHOTOMETRY = "photometry"
+    PUBLISH = "publish"
+
+
+class ProductType(StrEnum):
+    MS = "ms"
+    CALIB_MS = "calib_ms"
+    CALTABLE = "caltable"
+    IMAGE = "image"
+    MOSAIC = "mosaic"
+    CATALOG = "catalog"
+    QA = "qa"
+    METADATA = "metadata"
+
+
+class ProductStatus(StrEnum):
+    STAGING = "staging"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+
+
+class MosaicStatus(StrEnum):
+    PLANNED = "planned"
+    BUILDING = "building"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CandidateStatus(StrEnum):
+    ACTIVE = "active"
+    INVESTIGATED = "investigated"
+    RESOLVED = "resolved"
+    FALSE_POSITIVE = "false_positive"
+    DISMISSED = "dismissed"
+
+
+class OrderDirection(StrEnum):
+    ASC = "asc"
+    DESC = "desc"

@@ -1,0 +1,319 @@
+"""Typed filters and orderings for every list, translated to SQL WHERE/ORDER BY.
+
+Each filter is a frozen dataclass whose fields carry units in their names; ``doc``
+metadata becomes the GraphQL field description. ``conditions()`` validates the values
+(ranges, finite numbers, sensible cone radii) and raises ``InputError`` with the field
+name, so a bad filter is a clear client error and never a database error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from dsa110.db import tables as t
+from dsa110.db.enums import GroupState, JobState, JobType, MosaicStatus, OrderDirection, ProductStatus, ProductType
+from dsa110.db.sky import cone_condition
+from dsa110.errors import InputError
+
+MAX_CONE_RADIUS_ARCSEC = 36_000.0  # 10 deg: wider cones are scans, not searches
+MAX_LIST_FILTER = 1_000
+
+
+def doc(text: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+def _finite(name: str, value: float | None) -> None:
+    if value is not None and not math.isfinite(value):
+        raise InputError(f"`{name}` must be a finite number", field=name)
+
+
+def _range(conds: list[ColumnElement[bool]], column: Any, name: str, lo: float | None, hi: float | None) -> None:
+    _finite(f"{name}Min", lo)
+    _finite(f"{name}Max", hi)
+    if lo is not None and hi is not None and lo > hi:
+        raise InputError(f"`{name}Min` is greater than `{name}Max`", field=name)
+    if lo is not None:
+        conds.append(column >= lo)
+    if hi is not None:
+        conds.append(column <= hi)
+
+
+def _times(conds: list[ColumnElement[bool]], column: Any, after: datetime | None, before: datetime | None) -> None:
+    for name, value in (("after", after), ("before", before)):
+        if value is not None and value.tzinfo is None:
+            raise InputError(f"`{name}` needs a timezone (use ...Z for UTC)", field=name)
+    if after is not None:
+        conds.append(column >= after)
+    if before is not None:
+        conds.append(column < before)
+
+
+def _members(conds: list[ColumnElement[bool]], column: Any, name: str, values: Sequence[Any] | None) -> None:
+    if values is None:
+        return
+    if len(values) > MAX_LIST_FILTER:
+        raise InputError(f"`{name}` accepts at most {MAX_LIST_FILTER} values", field=name)
+    conds.append(column.in_([v.value if isinstance(v, Enum) else v for v in values]))
+
+
+@dataclass(frozen=True)
+class ConeFilter:
+    """A circle on the sky: ICRS centre in degrees, radius in arcseconds."""
+
+    ra_deg: float = doc("Right ascension of the centre (ICRS, degrees, 0-360).", 0.0)
+    dec_deg: float = doc("Declination of the centre (ICRS, degrees, -90..90).", 0.0)
+    radius_arcsec: float = doc("Radius in arcseconds (at most 36000).", 60.0)
+
+    def condition(self, table: Table, ra: str = "ra_deg", dec: str = "dec_deg") -> ColumnElement[bool]:
+        for name in ("ra_deg", "dec_deg", "radius_arcsec"):
+            _finite(name, getattr(self, name))
+        if not 0.0 <= self.ra_deg < 360.0:
+            raise InputError("cone `raDeg` must be in [0, 360)", field="raDeg")
+        if not -90.0 <= self.dec_deg <= 90.0:
+            raise InputError("cone `decDeg` must be in [-90, 90]", field="decDeg")
+        if not 0.0 < self.radius_arcsec <= MAX_CONE_RADIUS_ARCSEC:
+            raise InputError(
+                f"cone `radiusArcsec` must be in (0, {MAX_CONE_RADIUS_ARCSEC:g}]", field="radiusArcsec"
+            )
+        c = table.c
+        return cone_condition(c.healpix, c[ra], c[dec], self.ra_deg, self.dec_deg, self.radius_arcsec / 3600.0)
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Select sources by name, position, flux and variability."""
+
+    source_ids: list[str] | None = doc("Catalog names, e.g. `NVSS J123456.7+420312`.")
+    ra_min_deg: float | None = doc("Lowest RA, degrees.")
+    ra_max_deg: float | None = doc("Highest RA, degrees.")
+    dec_min_deg: float | None = doc("Lowest declination, degrees.")
+    dec_max_deg: float | None = doc("Highest declination, degrees.")
+    cone: ConeFilter | None = doc("Only sources inside this cone.")
+    flux_min_jy: float | None = doc("Lowest mean measured peak flux, Jy.")
+    flux_max_jy: float | None = doc("Highest mean measured peak flux, Jy.")
+    catalog_flux_min_jy: float | None = doc("Lowest catalog (NVSS) flux, Jy.")
+    eta_min: float | None = doc("Lowest eta (weighted reduced variance).")
+    v_min: float | None = doc("Lowest V (coefficient of variation).")
+    chi2_nu_min: float | None = doc("Lowest reduced chi-square about the weighted mean.")
+    sigma_min: float | None = doc("Lowest sigma deviation (max |F - mean| / std).")
+    n_epochs_min: int | None = doc("Fewest measurements.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.sources.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.source_id, "sourceIds", self.source_ids)
+        _range(conds, c.ra_deg, "raDeg", self.ra_min_deg, self.ra_max_deg)
+        _range(conds, c.dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
+        _range(conds, c.mean_flux_jy, "fluxJy", self.flux_min_jy, self.flux_max_jy)
+        _range(conds, c.catalog_flux_jy, "catalogFluxJy", self.catalog_flux_min_jy, None)
+        _range(conds, c.eta, "eta", self.eta_min, None)
+        _range(conds, c.v, "v", self.v_min, None)
+        _range(conds, c.chi2_nu, "chi2Nu", self.chi2_nu_min, None)
+        _range(conds, c.sigma_deviation, "sigma", self.sigma_min, None)
+        if self.n_epochs_min is not None:
+            conds.append(c.n_epochs >= self.n_epochs_min)
+        if self.cone is not None:
+            conds.append(self.cone.condition(t.sources))
+        return conds
+
+
+@dataclass(frozen=True)
+class MeasurementFilter:
+    """Select measurements by epoch and quality."""
+
+    mjd_min: float | None = doc("Earliest epoch, MJD.")
+    mjd_max: float | None = doc("Latest epoch, MJD.")
+    forced: bool | None = doc("Only forced (true) or only blind (false) measurements.")
+    snr_min: float | None = doc("Lowest signal-to-noise ratio.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.measurements.c
+        conds: list[ColumnElement[bool]] = []
+        _range(conds, c.mjd, "mjd", self.mjd_min, self.mjd_max)
+        _range(conds, c.snr, "snr", self.snr_min, None)
+        if self.forced is not None:
+            conds.append(c.forced == self.forced)
+        return conds
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """Select images by time, type, quality and position."""
+
+    mjd_min: float | None = doc("Earliest mid-exposure epoch, MJD.")
+    mjd_max: float | None = doc("Latest mid-exposure epoch, MJD.")
+    created_after: datetime | None = doc("Created at or after this time.")
+    created_before: datetime | None = doc("Created before this time.")
+    types: list[str] | None = doc("Image types, e.g. `5min`.")
+    pbcor: bool | None = doc("Primary-beam corrected or not.")
+    noise_max_jy: float | None = doc("Highest image noise, Jy/beam.")
+    dec_min_deg: float | None = doc("Lowest centre declination, degrees.")
+    dec_max_deg: float | None = doc("Highest centre declination, degrees.")
+    cone: ConeFilter | None = doc("Only images whose centre is inside this cone.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.images.c
+        conds: list[ColumnElement[bool]] = []
+        _range(conds, c.mid_mjd, "mjd", self.mjd_min, self.mjd_max)
+        _times(conds, c.created_at, self.created_after, self.created_before)
+        _members(conds, c.type, "types", self.types)
+        _range(conds, c.noise_jy, "noiseJy", None, self.noise_max_jy)
+        _range(conds, c.center_dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
+        if self.pbcor is not None:
+            conds.append(c.pbcor == self.pbcor)
+        if self.cone is not None:
+            conds.append(self.cone.condition(t.images, "center_ra_deg", "center_dec_deg"))
+        return conds
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    """Select observation groups by state and time."""
+
+    states: list[GroupState] | None = doc("Queue states.")
+    received_after: datetime | None = doc("First subband received at or after this time.")
+    received_before: datetime | None = doc("First subband received before this time.")
+    mjd_min: float | None = doc("Earliest mid-observation epoch, MJD.")
+    mjd_max: float | None = doc("Latest mid-observation epoch, MJD.")
+    has_calibrator: bool | None = doc("Only groups with (true) or without (false) a calibrator in the beam.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.groups.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.state, "states", self.states)
+        _times(conds, c.received_at, self.received_after, self.received_before)
+        _range(conds, c.mid_mjd, "mjd", self.mjd_min, self.mjd_max)
+        if self.has_calibrator is not None:
+            conds.append(c.has_calibrator == self.has_calibrator)
+        return conds
+
+
+@dataclass(frozen=True)
+class MosaicFilter:
+    """Select mosaics by the time window they cover."""
+
+    mjd_min: float | None = doc("Mosaics ending at or after this epoch, MJD.")
+    mjd_max: float | None = doc("Mosaics starting at or before this epoch, MJD.")
+    statuses: list[MosaicStatus] | None = doc("Build states.")
+    dec_min_deg: float | None = doc("Lowest centre declination, degrees.")
+    dec_max_deg: float | None = doc("Highest centre declination, degrees.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.mosaics.c
+        conds: list[ColumnElement[bool]] = []
+        _finite("mjdMin", self.mjd_min)
+        _finite("mjdMax", self.mjd_max)
+        if self.mjd_min is not None:
+            conds.append(c.end_mjd >= self.mjd_min)
+        if self.mjd_max is not None:
+            conds.append(c.start_mjd <= self.mjd_max)
+        _members(conds, c.status, "statuses", self.statuses)
+        _range(conds, c.center_dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
+        return conds
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Select jobs by state, type and time."""
+
+    states: list[JobState] | None = doc("Job states.")
+    types: list[JobType] | None = doc("Job types.")
+    created_after: datetime | None = doc("Created at or after this time.")
+    created_before: datetime | None = doc("Created before this time.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.jobs.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.state, "states", self.states)
+        _members(conds, c.type, "types", self.types)
+        _times(conds, c.created_at, self.created_after, self.created_before)
+        return conds
+
+
+@dataclass(frozen=True)
+class DataProductFilter:
+    """Select data products by type and lifecycle status."""
+
+    types: list[ProductType] | None = doc("Product types.")
+    statuses: list[ProductStatus] | None = doc("Lifecycle statuses.")
+    created_after: datetime | None = doc("Created at or after this time.")
+    created_before: datetime | None = doc("Created before this time.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.data_products.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.data_type, "types", self.types)
+        _members(conds, c.status, "statuses", self.statuses)
+        _times(conds, c.created_at, self.created_after, self.created_before)
+        return conds
+
+
+# --- orderings -----------------------------------------------------------------------
+
+
+class SourceOrderField(Enum):
+    SOURCE_ID = "source_id"
+    RA = "ra_deg"
+    DEC = "dec_deg"
+    CATALOG_FLUX = "catalog_flux_jy"
+    MEAN_FLUX = "mean_flux_jy"
+    ETA = "eta"
+    V = "v"
+    CHI2_NU = "chi2_nu"
+    SIGMA_DEVIATION = "sigma_deviation"
+    N_EPOCHS = "n_epochs"
+    LAST_MJD = "last_mjd"
+
+
+class ImageOrderField(Enum):
+    MJD = "mid_mjd"
+    CREATED_AT = "created_at"
+    NOISE = "noise_jy"
+    DEC = "center_dec_deg"
+
+
+class GroupOrderField(Enum):
+    GROUP_ID = "group_id"
+    RECEIVED_AT = "received_at"
+    UPDATED_AT = "updated_at"
+
+
+class MosaicOrderField(Enum):
+    START_MJD = "start_mjd"
+    CREATED_AT = "created_at"
+    NOISE = "noise_jy"
+
+
+class JobOrderField(Enum):
+    CREATED_AT = "created_at"
+    STARTED_AT = "started_at"
+    FINISHED_AT = "finished_at"
+
+
+class DataProductOrderField(Enum):
+    CREATED_AT = "created_at"
+    PUBLISHED_AT = "published_at"
+    DATA_ID = "data_id"
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A column and a direction; ties are always broken by primary key for stable pages."""
+
+    column: str
+    direction: OrderDirection = OrderDirection.ASC
+
+    def clauses(self, table: Table) -> list[Any]:
+        col = table.c[self.column]
+        pk = table.c.id
+        if self.direction is OrderDirection.DESC:
+            return [col.desc().nulls_last(), pk.desc()]
+        return [col.asc().nulls_last(), pk.asc()]

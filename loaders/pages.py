@@ -1,0 +1,89 @@
+"""Windowed child pages: one statement fetches a page of children for every parent.
+
+``ROW_NUMBER()`` numbers each parent's children along the relation's order and
+``COUNT(*) OVER`` gives each parent's total, so offsets are absolute: cursors, ``last``,
+``hasNextPage`` and ``totalCount`` all come out of the same single statement, whatever
+the number of parents (SQLite >= 3.25 and PostgreSQL both have window functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, Table, case, func, select
+
+from loaders.relations import Relation
+from loaders.pagination import DEFAULT_PAGE_SIZE, Page, PageArgs, decode_cursor
+
+_COLUMN_CACHE: dict[str, list[Any]] = {}
+
+
+def entity_columns(table: Table) -> list[Any]:
+    """The table's columns with ``id`` exposed as ``pk`` (``id`` is the graph's global id)."""
+    cols = _COLUMN_CACHE.get(table.name)
+    if cols is None:
+        cols = [c.label("pk") if c.name == "id" else c for c in table.c]
+        _COLUMN_CACHE[table.name] = cols
+    return cols
+
+
+def page_statement(
+    rel: Relation,
+    parent_pks: Sequence[int],
+    args: PageArgs,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> Select[Any]:
+    """SELECT the requested page of children for every parent in ``parent_pks``."""
+    parent = rel.parent_key.label("parent_pk")
+    numbered = select(
+        *entity_columns(rel.child),
+        parent,
+        func.row_number().over(partition_by=rel.parent_key, order_by=rel.order).label("rn"),
+        func.count().over(partition_by=rel.parent_key).label("total"),
+    )
+    if rel.link is not None and rel.link_on is not None:
+        numbered = numbered.select_from(rel.child.join(rel.link, rel.link_on))
+    numbered = numbered.where(rel.parent_key.in_(parent_pks), *conditions)
+    if rel.link_where is not None:
+        numbered = numbered.where(rel.link_where)
+    sub = numbered.subquery("numbered")
+    offset = sub.c.rn - 1
+    start = decode_cursor(args.after) + 1 if args.after is not None else 0
+    before = decode_cursor(args.before) if args.before is not None else None
+    stmt = select(sub).where(offset >= start)
+    if args.last is not None:
+        stop = sub.c.total if before is None else case((sub.c.total < before, sub.c.total), else_=before)
+        stmt = stmt.where(offset < stop, offset >= stop - args.last)
+    else:
+        size = args.first if args.first is not None else DEFAULT_PAGE_SIZE
+        hi = start + size if before is None else min(start + size, before)
+        stmt = stmt.where(offset < hi)
+    return stmt.order_by(sub.c.parent_pk, sub.c.rn)
+
+
+def split_pages(rows: Sequence[Any], parent_pks: Sequence[int], wrap: Any) -> list[Page[Any]]:
+    """Group the statement's rows by parent, in the order the parents were asked for."""
+    grouped: dict[int, list[Any]] = {}
+    totals: dict[int, int] = {}
+    firsts: dict[int, int] = {}
+    for row in rows:
+        pk = row.parent_pk
+        bucket = grouped.get(pk)
+        if bucket is None:
+            grouped[pk] = bucket = []
+            totals[pk] = row.total
+            firsts[pk] = row.rn - 1
+        bucket.append(wrap(row))
+    pages: list[Page[Any]] = []
+    for pk in parent_pks:
+        items = grouped.get(pk, [])
+        start = firsts.get(pk, 0)
+        total = totals.get(pk)
+        if total is None:
+            pages.append(Page(items=[], start=0, has_next=False, has_previous=False, total=None))
+            continue
+        pages.append(
+            Page(items=items, start=start, has_next=start + len(items) < total, has_previous=start > 0, total=total)
+        )
+    return pages

@@ -1,0 +1,115 @@
+"""How each parent -> children link is stored: the child table, the column holding the
+parent's key (on the child or on a link table), and the default order of children."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from dsa110.db import tables as t
+
+
+@dataclass(frozen=True)
+class Relation:
+    entity: str  # the wrapped type of each child
+    child: Table
+    parent_key: ColumnElement[Any]  # evaluates to the parent's pk for each child row
+    order: tuple[Any, ...]  # ascending order of children; offsets count along it
+    link: Table | None = None
+    link_on: ColumnElement[bool] | None = None
+    link_where: ColumnElement[bool] | None = None
+
+
+def _m(*cols: Any) -> tuple[Any, ...]:
+    return tuple(cols)
+
+
+RELATIONS: dict[str, Relation] = {
+    "source.measurements": Relation(
+        "measurement", t.measurements, t.measurements.c.source_pk, _m(t.measurements.c.mjd, t.measurements.c.id)
+    ),
+    "image.measurements": Relation(
+        "measurement", t.measurements, t.measurements.c.image_pk, _m(t.measurements.c.source_pk)
+    ),
+    "source.images": Relation(
+        "image",
+        t.images,
+        t.measurements.c.source_pk,
+        _m(t.images.c.mid_mjd, t.images.c.id),
+        link=t.measurements,
+        link_on=t.measurements.c.image_pk == t.images.c.id,
+    ),
+    "mosaic.images": Relation(
+        "image",
+        t.images,
+        t.mosaic_images.c.mosaic_pk,
+        _m(t.images.c.mid_mjd, t.images.c.id),
+        link=t.mosaic_images,
+        link_on=t.mosaic_images.c.image_pk == t.images.c.id,
+    ),
+    "image.mosaics": Relation(
+        "mosaic",
+        t.mosaics,
+        t.mosaic_images.c.image_pk,
+        _m(t.mosaics.c.start_mjd, t.mosaics.c.id),
+        link=t.mosaic_images,
+        link_on=t.mosaic_images.c.mosaic_pk == t.mosaics.c.id,
+    ),
+    "group.images": Relation("image", t.images, t.images.c.group_pk, _m(t.images.c.id)),
+    "group.jobs": Relation("job", t.jobs, t.jobs.c.group_pk, _m(t.jobs.c.created_at, t.jobs.c.id)),
+    "group.subbands": Relation("subband", t.subband_files, t.subband_files.c.group_pk, _m(t.subband_files.c.subband_idx)),
+    "group.measurement_sets": Relation("ms", t.measurement_sets, t.measurement_sets.c.group_pk, _m(t.measurement_sets.c.id)),
+    "ms.images": Relation("image", t.images, t.images.c.ms_pk, _m(t.images.c.id)),
+    "ms.cal_tables": Relation(
+        "caltable", t.cal_tables, t.cal_tables.c.source_ms_pk, _m(t.cal_tables.c.order_index, t.cal_tables.c.id)
+    ),
+    "job.outputs": Relation(
+        "product",
+        t.data_products,
+        t.job_products.c.job_pk,
+        _m(t.data_products.c.id),
+        link=t.job_products,
+        link_on=t.job_products.c.product_pk == t.data_products.c.id,
+        link_where=t.job_products.c.role == "output",
+    ),
+    "job.inputs": Relation(
+        "product",
+        t.data_products,
+        t.job_products.c.job_pk,
+        _m(t.data_products.c.id),
+        link=t.job_products,
+        link_on=t.job_products.c.product_pk == t.data_products.c.id,
+        link_where=t.job_products.c.role == "input",
+    ),
+    "job.logs": Relation("job_log", t.job_logs, t.job_logs.c.job_pk, _m(t.job_logs.c.id)),
+    "product.parents": Relation(
+        "product",
+        t.data_products,
+        t.data_lineage.c.child_pk,
+        _m(t.data_products.c.id),
+        link=t.data_lineage,
+        link_on=t.data_lineage.c.parent_pk == t.data_products.c.id,
+    ),
+    "product.children": Relation(
+        "product",
+        t.data_products,
+        t.data_lineage.c.parent_pk,
+        _m(t.data_products.c.id),
+        link=t.data_lineage,
+        link_on=t.data_lineage.c.child_pk == t.data_products.c.id,
+    ),
+    "product.jobs": Relation(
+        "job",
+        t.jobs,
+        t.job_products.c.product_pk,
+        _m(t.jobs.c.id),
+        link=t.job_products,
+        link_on=t.job_products.c.job_pk == t.jobs.c.id,
+    ),
+    "source.candidates": Relation(
+        "candidate", t.ese_candidates, t.ese_candidates.c.source_pk, _m(t.ese_candidates.c.flagged_at, t.ese_candidates.c.id)
+    ),
+    "image.regions": Relation("region", t.regions, t.regions.c.image_pk, _m(t.regions.c.id)),
+}

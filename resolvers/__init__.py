@@ -1,0 +1,1 @@
+"""Query logic: async functions (context, args) -> domain records. No GraphQL types here."""

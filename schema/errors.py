@@ -1,0 +1,85 @@
+"""Every error leaves with a stable ``extensions.code``; internal errors are masked.
+
+Codes: ``GRAPHQL_PARSE_FAILED`` (not GraphQL), ``GRAPHQL_VALIDATION_FAILED`` (unknown
+field, too deep, too many aliases...), ``BAD_USER_INPUT`` (variables, arguments, filters),
+``NOT_FOUND``, ``FORBIDDEN``, ``CONFLICT``, ``UNAVAILABLE`` from the domain's public
+errors, and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is replaced and
+whose traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from dsa110.errors import PublicError
+
+log = logging.getLogger("dsa110.graph")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = "BAD_USER_INPUT"
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def _public(error: GraphQLError) -> PublicError | None:
+    original = error.original_error
+    while original is not None:
+        if isinstance(original, PublicError):
+            return original
+        original = getattr(original, "original_error", None) or original.__cause__
+    return None
+
+
+def _tag(errors: list[GraphQLError] | None, code: str) -> None:
+    for error in errors or ():
+        if not (error.extensions or {}).get("code"):
+            error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def tag_request_errors(errors: list[GraphQLError]) -> None:
+    """Codes for errors raised before execution that no extension hook sees (syntax errors)."""
+    for error in errors:
+        if error.path is None and error.message.startswith("Syntax Error"):
+            _tag([error], PARSE_FAILED)
+
+
+class ErrorCodes(MaskErrors):
+    """Tag every error with a code, and mask those that are not the client's business."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._is_internal, error_message="Internal server error.")
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        _tag(self.execution_context.pre_execution_errors, VALIDATION_FAILED)
+
+    @staticmethod
+    def _is_internal(error: GraphQLError) -> bool:
+        public = _public(error)
+        if public is not None:
+            extensions = {**(error.extensions or {}), "code": public.code}
+            if public.details:
+                extensions["details"] = {k: v for k, v in public.details.items() if isinstance(v, str | int | float)}
+            error.extensions = extensions
+            return False
+        if (error.extensions or {}).get("code"):
+            return False
+        if error.path is None:
+            # A request error (variables, argument coercion): the client's input.
+            error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
+            return False
+        if error.original_error is None:
+            # graphql-core's own completion errors (e.g. non-null violated): a server bug.
+            log.error("graph error at %s: %s", error.path, error.message)
+        else:
+            log.error("internal error at %s", error.path, exc_info=error.original_error)
+        return True
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": INTERNAL}
+        return masked

@@ -1,0 +1,73 @@
+"""Assembling the schema: types, roots, safety limits, error codes, the fast executor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from dsa110.settings import Settings
+from loaders import Loaders, Wrap
+from resolvers.context import GraphContext
+from schema import types
+from schema.base import row_factory
+from schema.errors import ErrorCodes, tag_request_errors
+from schema.query import Query
+from schema.scalars import SCALAR_OVERRIDES
+
+CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
+
+WRAP: dict[str, Wrap] = {
+    "source": row_factory(types.Source),
+    "measurement": row_factory(types.Measurement),
+    "image": row_factory(types.Image),
+    "group": row_factory(types.Group),
+    "subband": row_factory(types.Subband),
+    "mosaic": row_factory(types.Mosaic),
+    "job": row_factory(types.Job),
+    "job_log": row_factory(types.JobLogLine),
+    "product": row_factory(types.DataProduct),
+    "ms": row_factory(types.MeasurementSet),
+    "caltable": row_factory(types.CalTable),
+}
+
+
+class GraphSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # Client errors are answered, not logged; ErrorCodes logs the internal ones.
+        tag_request_errors(errors)
+
+
+def build_schema(settings: Settings, executor: Any = None) -> strawberry.Schema:
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        ErrorCodes,
+    ]
+    return GraphSchema(
+        query=Query,
+        types=[types.MeasurementSet, types.CalTable],
+        extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(relay_max_results=settings.max_page_size),
+        execution_context_class=executor,
+    )
+
+
+def make_context(engine: AsyncEngine, settings: Settings, bus: Any = None, request: Any = None) -> GraphContext:
+    """A fresh context (and fresh loaders) for one request or one subscription event."""
+    loaders = Loaders(engine, WRAP, max_page_size=settings.max_page_size)
+    return GraphContext(engine=engine, settings=settings, loaders=loaders, bus=bus, request=request)

@@ -1,0 +1,383 @@
+"""The graph's node types and their links, each link resolved through a DataLoader.
+
+Scalar fields are plain attributes read from the row (see ``base.row_factory``); links
+return loader futures. Units are in field names; times are UTC; epochs are MJD.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from dsa110.times import mjd_to_datetime
+from resolvers import links
+from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
+from schema.inputs import (
+    GroupState,
+    JobState,
+    JobType,
+    MeasurementFilter,
+    MosaicStatus,
+    ProductStatus,
+    ProductType,
+)
+
+
+
+async def _page(
+    info: GraphInfo,
+    relation: str,
+    pk: int,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: Any = None,
+) -> Connection[Any]:
+    ctx = info.context
+    page = await links.page_of(ctx, relation, pk, page_args(first, after, last, before), filter)
+    return connection(page, links.counter(ctx, relation, pk, filter))
+
+
+@strawberry.type(description="A radio source monitored by the pipeline (NVSS-named).")
+class Source(Node):
+    source_id: str = strawberry.field(description="Catalog name, e.g. `NVSS J123456.7+420312`.")
+    ra_deg: float
+    dec_deg: float
+    catalog_flux_jy: float | None = strawberry.field(description="Catalog (NVSS 1.4 GHz) flux density, Jy.")
+    n_epochs: int = strawberry.field(description="Number of measurements.")
+    mean_flux_jy: float | None = strawberry.field(description="Mean measured peak flux, Jy/beam.")
+    min_flux_jy: float | None
+    max_flux_jy: float | None
+    v: float | None = strawberry.field(description="Coefficient of variation std/mean (VAST V).")
+    eta: float | None = strawberry.field(description="Weighted reduced variance (VAST eta, w = 1/sigma^2).")
+    chi2_nu: float | None = strawberry.field(description="Reduced chi-square about the weighted mean.")
+    sigma_deviation: float | None = strawberry.field(description="max |F - mean| / std (legacy ESE statistic).")
+    vs_abs_max: float | None = strawberry.field(
+        name="vsAbsSignificantMax", description="Largest two-epoch |Vs| among pairs with |Vs| >= 4.3 (VAST)."
+    )
+    m_abs_max: float | None = strawberry.field(
+        name="mAbsSignificantMax", description="Largest two-epoch |m| among pairs with |Vs| >= 4.3 (VAST)."
+    )
+    first_mjd: float | None
+    last_mjd: float | None
+
+    @strawberry.field(description="This source's measurements, ordered by epoch.")
+    async def measurements(
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: MeasurementFilter | None = None,
+    ) -> Connection[Measurement]:
+        return await _page(info, "source.measurements", self.pk, first, after, last, before, filter)
+
+    @strawberry.field(description="Images this source was measured on, ordered by epoch.")
+    async def images(
+        self, info: GraphInfo, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Image]:
+        return await _page(info, "source.images", self.pk, first, after, last, before)
+
+
+@strawberry.type(description="One flux measurement of a source on an image.")
+class Measurement(Node):
+    source_pk: strawberry.Private[int]
+    image_pk: strawberry.Private[int]
+    mjd: float = strawberry.field(description="Epoch of the image (mid-exposure), MJD (UTC).")
+    ra_deg: float
+    dec_deg: float
+    peak_flux_jy: float = strawberry.field(description="Peak flux density, Jy/beam.")
+    peak_flux_err_jy: float
+    int_flux_jy: float | None = strawberry.field(description="Integrated flux density, Jy.")
+    int_flux_err_jy: float | None
+    local_rms_jy: float | None = strawberry.field(description="Local noise around the source, Jy/beam.")
+    snr: float | None
+    forced: bool = strawberry.field(description="Forced photometry at the catalog position.")
+
+    @strawberry.field(description="The epoch as a UTC timestamp.")
+    def time(self) -> datetime:
+        return mjd_to_datetime(self.mjd)
+
+    @strawberry.field
+    def source(self, info: GraphInfo) -> Source:
+        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> Image:
+        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+
+
+@strawberry.type(description="A 5-minute (or other) image made by the pipeline.")
+class Image(Node):
+    group_pk: strawberry.Private[int | None]
+    ms_pk: strawberry.Private[int | None]
+    path: str
+    type: str = strawberry.field(description="Image kind, e.g. `5min`.")
+    created_at: datetime
+    mid_mjd: float = strawberry.field(description="Mid-exposure epoch, MJD.")
+    beam_major_arcsec: float | None
+    beam_minor_arcsec: float | None
+    beam_pa_deg: float | None
+    noise_jy: float | None = strawberry.field(description="Robust image noise, Jy/beam.")
+    dynamic_range: float | None
+    center_ra_deg: float | None
+    center_dec_deg: float | None
+    imsize_x: int | None
+    imsize_y: int | None
+    cellsize_arcsec: float | None
+    freq_ghz: float | None
+    bandwidth_mhz: float | None
+    integration_sec: float | None
+    pbcor: bool
+    n_measurements: int
+
+    @strawberry.field(description="Integer key of the image (REST `/images/{id}`).")
+    def image_id(self) -> int:
+        return self.pk
+
+    @strawberry.field
+    def group(self, info: GraphInfo) -> Group | None:
+        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
+        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+
+    @strawberry.field(description="Measurements made on this image.")
+    async def measurements(
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: MeasurementFilter | None = None,
+    ) -> Connection[Measurement]:
+        return await _page(info, "image.measurements", self.pk, first, after, last, before, filter)
+
+    @strawberry.field(description="Mosaics that include this image.")
+    async def mosaics(self, info: GraphInfo) -> list[Mosaic]:
+        return await links.all_of(info.context, "image.mosaics", self.pk)
+
+
+@strawberry.type(description="A file of one subband of an observation group.")
+class Subband:
+    subband_idx: int
+    path: str
+
+
+@strawberry.type(description="An observation group: 16 subbands -> one Measurement Set -> one image.")
+class Group(Node):
+    group_id: str = strawberry.field(description="Observation timestamp `YYYY-MM-DDTHH:MM:SS` (UTC).")
+    state: GroupState
+    received_at: datetime
+    updated_at: datetime
+    mid_mjd: float
+    expected_subbands: int
+    retry_count: int
+    error: str | None
+    has_calibrator: bool | None
+    calibrators: JSON | None = strawberry.field(description="Calibrators in the beam: name, position, separation, flux.")
+
+    @strawberry.field(description="Subband files received so far.")
+    async def subbands(self, info: GraphInfo) -> list[Subband]:
+        return await links.all_of(info.context, "group.subbands", self.pk, limit=64)
+
+    @strawberry.field(description="How many of the expected subbands have arrived.")
+    async def present_subbands(self, info: GraphInfo) -> int:
+        return await links.counter(info.context, "group.subbands", self.pk)()
+
+    @strawberry.field
+    async def images(self, info: GraphInfo) -> list[Image]:
+        return await links.all_of(info.context, "group.images", self.pk)
+
+    @strawberry.field
+    async def jobs(self, info: GraphInfo) -> list[Job]:
+        return await links.all_of(info.context, "group.jobs", self.pk)
+
+    @strawberry.field
+    async def measurement_sets(self, info: GraphInfo) -> list[MeasurementSet]:
+        return await links.all_of(info.context, "group.measurement_sets", self.pk)
+
+
+@strawberry.type(description="A mosaic combining images over a time window.")
+class Mosaic(Node):
+    name: str
+    path: str
+    status: MosaicStatus
+    created_at: datetime
+    start_mjd: float
+    end_mjd: float
+    noise_jy: float | None
+    beam_major_arcsec: float | None
+    beam_minor_arcsec: float | None
+    beam_pa_deg: float | None
+    center_ra_deg: float | None
+    center_dec_deg: float | None
+    n_images: int
+    n_sources: int | None
+
+    @strawberry.field(description="Integer key of the mosaic (REST `/mosaics/{id}`).")
+    def mosaic_id(self) -> int:
+        return self.pk
+
+    @strawberry.field(description="Member images, ordered by epoch.")
+    async def images(
+        self, info: GraphInfo, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[Image]:
+        return await _page(info, "mosaic.images", self.pk, first, after, last, before)
+
+
+@strawberry.type(description="A line of a job's log.")
+class JobLogLine:
+    logged_at: datetime
+    line: str
+
+
+@strawberry.type(description="A pipeline job (calibrate, image, mosaic, ...).")
+class Job(Node):
+    group_pk: strawberry.Private[int | None]
+    type: JobType
+    state: JobState
+    params: JSON
+    ms_path: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @strawberry.field(description="Integer key of the job (REST `/jobs/id/{id}`).")
+    def job_id(self) -> int:
+        return self.pk
+
+    @strawberry.field
+    def group(self, info: GraphInfo) -> Group | None:
+        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+
+    @strawberry.field(description="Data products this job made.")
+    async def outputs(self, info: GraphInfo) -> list[DataProduct]:
+        return await links.all_of(info.context, "job.outputs", self.pk)
+
+    @strawberry.field(description="Data products this job read.")
+    async def inputs(self, info: GraphInfo) -> list[DataProduct]:
+        return await links.all_of(info.context, "job.inputs", self.pk)
+
+    @strawberry.field(description="The job's log, oldest line first.")
+    async def logs(self, info: GraphInfo, last: int = 200) -> list[JobLogLine]:
+        page = await links.page_of(info.context, "job.logs", self.pk, page_args(None, None, last, None))
+        return page.items
+
+
+@strawberry.type(description="A data product from staging to publication, with its lineage.")
+class DataProduct(Node):
+    image_pk: strawberry.Private[int | None]
+    mosaic_pk: strawberry.Private[int | None]
+    ms_pk: strawberry.Private[int | None]
+    data_id: str
+    data_type: ProductType = strawberry.field(name="type")
+    status: ProductStatus
+    stage_path: str
+    published_path: str | None
+    created_at: datetime
+    staged_at: datetime
+    published_at: datetime | None
+    publish_mode: str | None
+    qa_status: str | None
+    validation_status: str | None
+    finalization_status: str
+    auto_publish: bool
+    publish_attempts: int
+    publish_error: str | None
+    metadata: JSON | None
+
+    @strawberry.field(description="Products this one was derived from.")
+    async def parents(self, info: GraphInfo) -> list[DataProduct]:
+        return await links.all_of(info.context, "product.parents", self.pk)
+
+    @strawberry.field(description="Products derived from this one.")
+    async def children(self, info: GraphInfo) -> list[DataProduct]:
+        return await links.all_of(info.context, "product.children", self.pk)
+
+    @strawberry.field(description="Jobs that made or read this product.")
+    async def jobs(self, info: GraphInfo) -> list[Job]:
+        return await links.all_of(info.context, "product.jobs", self.pk)
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> Image | None:
+        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def mosaic(self, info: GraphInfo) -> Mosaic | None:
+        return links.one(info.context, "mosaic", self.mosaic_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
+        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+
+
+@strawberry.type(description="A Measurement Set made from one observation group.")
+class MeasurementSet(Node):
+    group_pk: strawberry.Private[int | None]
+    path: str
+    start_mjd: float | None
+    end_mjd: float | None
+    mid_mjd: float | None
+    status: str
+    stage: str
+    cal_applied: bool
+    field_name: str | None
+    ra_deg: float | None
+    dec_deg: float | None
+    created_at: datetime
+
+    @strawberry.field
+    def group(self, info: GraphInfo) -> Group | None:
+        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    async def images(self, info: GraphInfo) -> list[Image]:
+        return await links.all_of(info.context, "ms.images", self.pk)
+
+    @strawberry.field(description="Calibration tables solved from this Measurement Set.")
+    async def cal_tables(self, info: GraphInfo) -> list[CalTable]:
+        return await links.all_of(info.context, "ms.cal_tables", self.pk)
+
+
+@strawberry.type(description="A calibration table registered for a validity window.")
+class CalTable(Node):
+    source_ms_pk: strawberry.Private[int | None]
+    set_name: str
+    path: str
+    table_type: str = strawberry.field(description="K, BA, BP, GA, GP, 2G or FLUX.")
+    order_index: int
+    cal_field: str | None
+    refant: str | None
+    created_at: datetime
+    valid_start_mjd: float | None
+    valid_end_mjd: float | None
+    status: str
+    notes: str | None
+
+    @strawberry.field
+    def source_ms(self, info: GraphInfo) -> MeasurementSet | None:
+        return links.one(info.context, "ms", self.source_ms_pk)  # type: ignore[return-value]
+
+
+__all__ = [
+    "CalTable",
+    "DataProduct",
+    "Group",
+    "Image",
+    "Job",
+    "JobLogLine",
+    "Measurement",
+    "MeasurementSet",
+    "Mosaic",
+    "Source",
+    "Subband",
+]
