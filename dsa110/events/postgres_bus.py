@@ -30,7 +30,13 @@ from dsa110.events.bus import (
 
 logger = logging.getLogger(__name__)
 
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -119,8 +125,14 @@ class PostgresEventBus(EventBus):
             try:
                 await listener.add_listener(wire_channel, self._on_notification)
             except _CONNECTION_ERRORS as exc:
-                self._wanted.discard(wire_channel)
-                raise EventBusUnavailable(f"PostgreSQL LISTEN {wire_channel} failed: {exc}") from exc
+                # Almost always the connection dropping under us (asyncpg may report that as
+                # an internal protocol-state error before it marks the connection closed).
+                # Drop the connection: the supervisor reconnects, LISTENs on every wanted
+                # channel, this one included, and sends the subscriber a resync.
+                logger.warning("event bus: LISTEN %s failed (%s); reconnecting", wire_channel, exc)
+                listener.terminate()
+                self._lost.set()
+                return
             self._listening.add(wire_channel)
 
     async def _unlisten(self, wire_channel: str) -> None:
