@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from dsa110.events import (
