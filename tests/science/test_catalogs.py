@@ -19,10 +19,10 @@ from dsa110.science.catalogs import (
     catalog_overlay,
     cone_search,
     cross_match_sources,
+    iau_name,
     ingest_catalog,
     ingest_catalog_main,
     insert_catalog_rows,
-    iau_name,
 )
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import open_image
@@ -176,11 +176,13 @@ async def test_overlay_returns_pixel_positions_of_rows_on_the_image(
 ) -> None:
     header = sin_header(nx=100, ny=100, cell_arcsec=6.0, rotation_deg=10.0)
     image = open_image(write_image(tmp_path / "i.fits", np.zeros((100, 100)), header))
-    on = [
-        row(f"on{i}", *(float(v) for v in image.pixel_to_world(10 + 20 * i, 80 - 15 * i)), 0.1 * i)
-        for i in range(4)
-    ]
-    corner_out = [row("off", *(float(v) for v in image.pixel_to_world(-3.0, -3.0)))]
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        ra, dec = image.pixel_to_world(x, y)
+        return float(ra), float(dec)
+
+    on = [row(f"on{i}", *at(10 + 20 * i, 80 - 15 * i), flux=0.1 * i) for i in range(4)]
+    corner_out = [row("off", *at(-3.0, -3.0))]
     await insert_catalog_rows(engine, "nvss", on + corner_out, replace=True)
     overlay = await catalog_overlay(engine, image)
     assert [e.name for e, _, _ in overlay] == ["on3", "on2", "on1", "on0"]
@@ -299,7 +301,8 @@ async def test_flux_unit_option_and_explicit_columns(engine: AsyncEngine, tmp_pa
     columns = {"ra_deg": "alpha", "dec_deg": "delta"}
     assert await ingest_catalog(engine, path, "mine", columns=columns, flux_unit="mJy") == 1
     found = await cone_search(engine, 1.0, 2.0, 0.01)
-    assert (found[0].name, found[0].flux_jy) == ("x1", pytest.approx(0.35))
+    assert found[0].name == "x1"
+    assert found[0].flux_jy == pytest.approx(0.35)
 
 
 async def test_bad_catalog_label_and_missing_file(engine: AsyncEngine, tmp_path: Path) -> None:
