@@ -1,0 +1,1 @@
+"""Operations: jobs, executors, services, files on disk, system metrics."""
