@@ -23,18 +23,19 @@ Last = Annotated[int | None, strawberry.argument(description="Page size from the
 Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
-def row_factory(cls: type[N]) -> Callable[[Any], N]:
-    """Build ``cls`` instances straight from result rows.
+def row_factory(cls: type[N]) -> Callable[[dict[str, Any]], N]:
+    """Build ``cls`` instances straight from a row's column dict.
 
     Bypasses the dataclass ``__init__``: a nested query can return 10^4 nodes, and
-    copying the row mapping into ``__dict__`` costs a fraction of a keyword call. Columns
-    the type does not expose (foreign keys, running sums) ride along as plain attributes.
+    adopting the dict as the instance ``__dict__`` costs a fraction of a keyword call.
+    Columns the type does not expose (foreign keys, running sums) ride along as plain
+    attributes.
     """
     new = object.__new__
 
-    def build(row: Any) -> N:
+    def build(values: dict[str, Any]) -> N:
         obj = new(cls)
-        obj.__dict__.update(row._mapping)
+        obj.__dict__ = values
         return obj
 
     return build

@@ -22,6 +22,7 @@ from resolvers.context import GraphContext
 from schema import types
 from schema.base import row_factory
 from schema.errors import ErrorCodes, tag_request_errors
+from schema.execution import BreadthFirstExecutor
 from schema.query import Query
 from schema.scalars import SCALAR_OVERRIDES
 
@@ -48,7 +49,7 @@ class GraphSchema(strawberry.Schema):
         tag_request_errors(errors)
 
 
-def build_schema(settings: Settings, executor: Any = None) -> strawberry.Schema:
+def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> strawberry.Schema:
     extensions: list[Any] = [
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),

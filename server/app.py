@@ -1,0 +1,64 @@
+"""``create_app(settings)``: the composition root of the service."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from dsa110.db.engine import create_engine
+from dsa110.db.migrate import upgrade
+from dsa110.settings import Settings
+from schema.schema import build_schema
+from server.graphiql import graphiql_static_app
+from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
+from server.limits import BodyLimitMiddleware
+
+log = logging.getLogger("dsa110.server")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings.resolved_database_url)
+    schema = build_schema(settings)
+    graphql = GraphView(schema, engine, settings)
+
+    async def healthz(_: Request) -> JSONResponse:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: database unreachable")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        if migrate:
+            await upgrade(engine)
+        try:
+            yield {}
+        finally:
+            await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Mount(STATIC_PREFIX, graphiql_static_app(), name="graphiql-static"),
+            Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+            WebSocketRoute(GRAPHQL_PATH, graphql),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.schema = schema
+    return app

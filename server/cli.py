@@ -1,0 +1,96 @@
+"""``dsa110-graph``: serve, build the demo, migrate, export the SDL, ingest catalogs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dsa110.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    data_dir = Path(args.data_dir).resolve() if getattr(args, "data_dir", None) else None
+    return Settings.from_env(
+        data_dir=data_dir,
+        database_url=getattr(args, "database_url", None),
+        events_url=getattr(args, "events_url", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+
+
+def _migrate(args: argparse.Namespace) -> None:
+    from dsa110.db.engine import create_engine
+    from dsa110.db.migrate import current_revision, upgrade
+
+    async def run() -> None:
+        engine = create_engine(_settings(args).resolved_database_url)
+        await upgrade(engine)
+        print(f"database at revision {await current_revision(engine)}")
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def _export_schema(args: argparse.Namespace) -> None:
+    from schema.schema import build_schema
+
+    sys.stdout.write(build_schema(_settings(args)).as_str() + "\n")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from dsa110.demo.cli import run_demo
+
+    asyncio.run(run_demo(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dsa110-graph", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", help="data directory (env DSA110_DATA_DIR, default ./data)")
+        p.add_argument("--database-url", help="SQLAlchemy URL (env DSA110_DATABASE_URL; default SQLite in data dir)")
+
+    serve = sub.add_parser("serve", help="run the GraphQL server")
+    common(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--events-url", help="event bus URL: memory://, redis://..., postgresql://...")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema in place")
+    common(migrate)
+    migrate.set_defaults(func=_migrate)
+
+    export = sub.add_parser("export-schema", help="print the GraphQL SDL")
+    export.set_defaults(func=_export_schema)
+
+    demo = sub.add_parser("demo", help="build the realistic demo data set")
+    from dsa110.demo.cli import add_demo_arguments
+
+    add_demo_arguments(demo)
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
