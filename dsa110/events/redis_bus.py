@@ -57,7 +57,9 @@ class RedisEventBus(EventBus):
         return "dsa110-events-" + "".join(c if c.isalnum() else "-" for c in self.origin)
 
     async def _start_transport(self) -> None:
-        client = aioredis.from_url(self.url, client_name=self.client_name)
+        # Keepalive: a pub/sub connection only reads, so a silently dead peer is noticed by
+        # TCP keepalive rather than never.
+        client = aioredis.from_url(self.url, client_name=self.client_name, socket_keepalive=True)
         try:
             await client.ping()
             pubsub = client.pubsub()
