@@ -14,7 +14,7 @@ dips. This detector looks for the shape instead:
    (``sys_fraction``, 1 %: the floor differential photometry reaches, legacy section 3.3)
    and then rescaled by the point-to-point scatter of consecutive epochs (< 2 d apart), an
    error-model check that red noise barely touches.
-2. Matched filter. For each trial width W (FWHM, 2-200 d) and centre t0, the points within
+2. Matched filter. For each trial width W (FWHM, 2-190 d) and centre t0, the points within
    |t - t0| <= 2 W are fitted by weighted least squares with y = b - a g(t),
    g = exp(-(t - t0)**2 / 2 s**2), s = W / 2.3548, giving the depth a/b and its white-noise
    significance S_w = a / sigma_a (closed form from five weighted sums).
@@ -49,7 +49,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.ndimage import median_filter
 
 DETECTOR_VERSION = "ese-mf-1.0"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -62,18 +61,22 @@ class EseInputError(ValueError):
 
 @dataclass(frozen=True)
 class EseParams:
-    widths_days: tuple[float, ...] = (2.0, 3.5, 5.0, 7.0, 10.0, 14.0, 20.0, 28.0, 40.0, 56.0, 80.0, 113.0, 160.0)
-    min_fwhm_days: float = 9.0
+    widths_days: tuple[float, ...] = (
+        2.0, 3.5, 5.0, 7.0, 10.0, 12.0, 14.0, 17.0, 20.0, 24.0, 28.0, 34.0, 40.0,
+        48.0, 56.0, 67.0, 80.0, 95.0, 113.0, 134.0, 160.0, 190.0,
+    )  # fmt: skip
+    min_fwhm_days: float = 11.0
     short_fwhm_days: float = 6.0
     min_points: int = 20
     sys_fraction: float = 0.01
-    min_depth: float = 0.08
+    min_depth: float = 0.10
     min_white_sigma: float = 7.0
     min_red_sigma: float = 4.0
     red_floor: float = 0.01
     max_side_mismatch: float = 0.4
     min_core_support: float = 0.5
-    n_candidates: int = 8
+    n_candidates: int = 12
+    side_start: float = 0.75
 
 
 DEFAULT_PARAMS = EseParams()
@@ -95,6 +98,14 @@ class EseDetection:
     white_sigma: float
     red_sigma: float
     detector_version: str = DETECTOR_VERSION
+
+
+@dataclass(frozen=True)
+class _NarrowFits:
+    """Centres and significances of the narrow (short-dip) templates that fit strongly."""
+
+    t0: NDArray[np.float64]
+    s_white: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -130,11 +141,17 @@ def _prepare(
         return None
     y, e = f / base, e / base
     e = np.hypot(e, params.sys_fraction)
-    # Single epochs far from their neighbours' median are outliers (or caustic spikes).
-    local = median_filter(y, size=9, mode="nearest")
-    resid = y - local
-    scale = max(MAD_TO_SIGMA * float(np.median(np.abs(resid))), 1e-12)
-    keep = np.abs(resid) <= 5.0 * np.maximum(e, scale)
+    # An isolated epoch far from both neighbours (which agree with each other) is an
+    # outlier; two or more deviant epochs in a row are left for the shape tests to judge.
+    keep = np.ones(t.size, dtype=bool)
+    if t.size >= 3:
+        prev_y, next_y = y[:-2], y[2:]
+        pair_e = np.hypot(e[:-2], e[2:])
+        jump = y[1:-1] - 0.5 * (prev_y + next_y)
+        isolated = (np.abs(jump) > 5.0 * np.hypot(e[1:-1], 0.5 * pair_e)) & (
+            np.abs(prev_y - next_y) < 3.0 * pair_e
+        )
+        keep[1:-1] = ~isolated
     t, y, e = t[keep], y[keep], e[keep]
     if t.size < params.min_points:
         return None
@@ -188,56 +205,78 @@ def _scan(
     return centres, a, b, s_white
 
 
-def _red_scatter(
-    t: NDArray[np.float64], y: NDArray[np.float64], e: NDArray[np.float64], trial: _Trial
+def _excess_scatter(
+    t: NDArray[np.float64], r: NDArray[np.float64], e: NDArray[np.float64], bin_days: float
 ) -> float | None:
-    """Excess scatter of bin means outside the event: the curve's own red-noise level."""
-    outside = np.abs(t - trial.t0) > 0.85 * trial.width
-    if np.count_nonzero(outside) < 6:
+    """Scatter of weighted bin means of ``r`` beyond what their white errors explain."""
+    if t.size < 6:
         return None
-    bin_days = min(max(trial.width / 3.0, 2.0), 15.0)
-    to, yo, wo = t[outside], y[outside], 1.0 / e[outside] ** 2
-    edges = np.floor((to - to[0]) / bin_days).astype(np.int64)
-    sums_w = np.bincount(edges, weights=wo)
-    sums_wy = np.bincount(edges, weights=wo * yo)
-    counts = np.bincount(edges)
-    full = counts >= 2
+    w = 1.0 / e**2
+    edges = np.floor((t - t[0]) / bin_days).astype(np.int64)
+    sums_w = np.bincount(edges, weights=w)
+    sums_wr = np.bincount(edges, weights=w * r)
+    full = np.bincount(edges) >= 2
     if np.count_nonzero(full) < 3:
         return None
-    means = sums_wy[full] / sums_w[full]
+    means = sums_wr[full] / sums_w[full]
     white_var = float(np.median(1.0 / sums_w[full]))
     spread = MAD_TO_SIGMA * float(np.median(np.abs(means - np.median(means))))
-    return float(np.sqrt(max(spread**2 - white_var, 0.0)))
+    # Few bins measure the scatter poorly: inflate it as an upper bound would (the MAD of n
+    # normal values has a relative error of about 1/sqrt(n)), so a short stretch of quiet
+    # baseline cannot vouch for a whole light curve.
+    spread_up = spread * (1.0 + 2.0 / np.sqrt(np.count_nonzero(full)))
+    return float(np.sqrt(max(spread_up**2 - white_var, 0.0)))
 
 
-def _passes_shape(
+def _red_level(
+    t: NDArray[np.float64], y: NDArray[np.float64], e: NDArray[np.float64], trial: _Trial
+) -> float | None:
+    """The curve's own red-noise level: binned residuals from the fitted dip, everywhere.
+
+    Residuals from the model (not raw flux) so that the event's own flanks are not counted
+    as noise; the whole curve, so that a slow wander that happens to look like a U shows
+    its roughness elsewhere. Bins of W/3 (2-15 d) probe the event's own time scale.
+    """
+    model = trial.b - trial.a * np.exp(-0.5 * ((t - trial.t0) * FWHM_PER_SIGMA / trial.width) ** 2)
+    return _excess_scatter(t, y - model, e, min(max(trial.width / 3.0, 2.0), 15.0))
+
+
+def _robust_depth(
     t: NDArray[np.float64],
     y: NDArray[np.float64],
     e: NDArray[np.float64],
     trial: _Trial,
-    narrow: list[_Trial],
+    *,
+    narrow: _NarrowFits,
     params: EseParams,
-) -> bool:
+) -> float | None:
+    """Depth from medians (core against sides) if the dip has an ESE's shape, else None."""
     width, t0, a, b = trial.width, trial.t0, trial.a, trial.b
     # Not short: a narrow template inside the core must not explain the dip better.
-    for other in narrow:
-        if abs(other.t0 - t0) <= width / 2.0 and other.s_white >= trial.s_white:
-            return False
+    if np.any((np.abs(narrow.t0 - t0) <= width / 2.0) & (narrow.s_white >= trial.s_white)):
+        return None
     core = np.abs(t - t0) <= width / 2.0
     if np.count_nonzero(core) < 5 or np.ptp(t[core]) < 0.4 * width:
-        return False
-    if float(np.median(1.0 - y[core] / b)) < params.min_core_support * (a / b):
-        return False
-    left = (t < t0 - 0.85 * width) & (t >= t0 - 2.0 * width)
-    right = (t > t0 + 0.85 * width) & (t <= t0 + 2.0 * width)
-    if np.count_nonzero(left) < 3 or np.count_nonzero(right) < 3:
-        return False
+        return None
+    left = (t < t0 - params.side_start * width) & (t >= t0 - 2.0 * width)
+    right = (t > t0 + params.side_start * width) & (t <= t0 + 2.0 * width)
+    n_l, n_r = np.count_nonzero(left), np.count_nonzero(right)
+    if n_l < 3 or n_r < 3:
+        return None
     side_l, side_r = float(np.median(y[left])), float(np.median(y[right]))
     noise = 1.25 * np.hypot(
-        float(np.median(e[left])) / np.sqrt(np.count_nonzero(left)),
-        float(np.median(e[right])) / np.sqrt(np.count_nonzero(right)),
+        float(np.median(e[left])) / np.sqrt(n_l), float(np.median(e[right])) / np.sqrt(n_r)
     )
-    return abs(side_l - side_r) <= params.max_side_mismatch * a + 3.0 * noise
+    # Returns to the same baseline on both sides (steps, fades and flare shoulders do not).
+    if abs(side_l - side_r) > params.max_side_mismatch * a + 3.0 * noise:
+        return None
+    # Core support: the median core point sits well below the sides, not just the fit's b
+    # (a flare elsewhere in the window can lift b).
+    sides = 0.5 * (side_l + side_r)
+    depth = 1.0 - float(np.median(y[core])) / sides
+    if depth < params.min_core_support * (a / b):
+        return None
+    return depth
 
 
 def detect_dip(
@@ -256,36 +295,48 @@ def detect_dip(
         return None
     t, y, e, base = prepared
     w = 1.0 / e**2
-    narrow: list[_Trial] = []
-    wide: list[_Trial] = []
+    narrow_t0: list[NDArray[np.float64]] = []
+    narrow_s: list[NDArray[np.float64]] = []
+    wide_parts: list[tuple[NDArray[np.float64], ...]] = []
     for width in params.widths_days:
         centres, a, b, s_white = _scan(t, y, w, width)
         if width <= params.short_fwhm_days:
             # Only narrow fits strong enough to out-rank a passing candidate matter.
-            sel = np.flatnonzero(s_white >= params.min_white_sigma)
-            target = narrow
+            sel = s_white >= params.min_white_sigma
+            narrow_t0.append(centres[sel])
+            narrow_s.append(s_white[sel])
         elif width >= params.min_fwhm_days:
             depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-            sel = np.flatnonzero((s_white >= params.min_white_sigma) & (depth >= params.min_depth))
-            target = wide
-        else:
-            continue
-        target.extend(_Trial(width, float(centres[i]), float(a[i]), float(b[i]), float(s_white[i])) for i in sel)
-    wide.sort(key=lambda tr: tr.s_white, reverse=True)
+            sel = (s_white >= params.min_white_sigma) & (depth >= params.min_depth)
+            wide_parts.append(
+                (np.full(np.count_nonzero(sel), width), centres[sel], a[sel], b[sel], s_white[sel])
+            )
+    if not wide_parts:
+        return None
+    narrow = _NarrowFits(
+        np.concatenate(narrow_t0 or [np.empty(0)]), np.concatenate(narrow_s or [np.empty(0)])
+    )
+    widths, t0s, amps, bases, s_whites = (np.concatenate(cols) for cols in zip(*wide_parts, strict=True))
     examined: list[_Trial] = []
-    for trial in wide:
+    for i in np.argsort(-s_whites, kind="stable"):
         if len(examined) >= params.n_candidates:
             break
-        if any(abs(trial.t0 - o.t0) < 0.5 * max(trial.width, o.width) for o in examined):
+        trial = _Trial(float(widths[i]), float(t0s[i]), float(amps[i]), float(bases[i]), float(s_whites[i]))
+        if any(
+            abs(trial.t0 - o.t0) < 0.5 * max(trial.width, o.width)
+            and max(trial.width, o.width) < 1.5 * min(trial.width, o.width)
+            for o in examined
+        ):
             continue
         examined.append(trial)
-        if not _passes_shape(t, y, e, trial, narrow, params):
+        robust = _robust_depth(t, y, e, trial, narrow=narrow, params=params)
+        if robust is None or robust < params.min_depth:
             continue
-        red = _red_scatter(t, y, e, trial)
+        red = _red_level(t, y, e, trial)
         if red is None:
             continue
-        depth = trial.a / trial.b
-        s_red = depth / max(red, params.red_floor)
+        fit_depth = trial.a / trial.b
+        s_red = min(fit_depth, robust) / max(red, params.red_floor)
         if s_red < params.min_red_sigma:
             continue
         return EseDetection(
@@ -295,7 +346,7 @@ def detect_dip(
             end_mjd=trial.t0 + trial.width / 2.0,
             center_mjd=trial.t0,
             fwhm_days=trial.width,
-            depth=depth,
+            depth=fit_depth,
             baseline_flux_jy=trial.b * base,
             min_flux_jy=(trial.b - trial.a) * base,
             white_sigma=trial.s_white,

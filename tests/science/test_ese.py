@@ -1,0 +1,89 @@
+"""The ESE detector on light curves whose answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsa110.science.ese import DETECTOR_VERSION, EseInputError, detect_dip
+
+FWHM_PER_SIGMA = 2.3548200450309493
+
+
+def _curve(seed: int, shape, snr: float = 50.0):
+    """A year at ~2 epochs a day, 1 % systematic plus thermal noise at ``snr``."""
+    rng = np.random.default_rng(seed)
+    t = np.sort(60000.0 + rng.uniform(0, 365, 700))
+    truth = shape(t)
+    err = np.full(t.size, 1.0 / snr)
+    flux = truth * (1 + 0.01 * rng.standard_normal(t.size)) + err * rng.standard_normal(t.size)
+    return t, flux, err
+
+
+def _dip(t0: float, fwhm: float, depth: float):
+    return lambda t: 1 - depth * np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / fwhm) ** 2)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_gaussian_dip_is_found_with_its_window_and_depth(seed):
+    t, f, e = _curve(seed, _dip(60180.0, 40.0, 0.3))
+    found = detect_dip(t, 0.25 * f, 0.25 * e)  # any flux unit: 250 mJy baseline
+    assert found is not None
+    assert found.detector_version == DETECTOR_VERSION
+    assert found.start_mjd < 60180.0 < found.end_mjd
+    assert 25.0 <= found.fwhm_days <= 60.0
+    assert found.depth == pytest.approx(0.3, abs=0.05)
+    assert found.baseline_flux_jy == pytest.approx(0.25, rel=0.03)
+    assert found.min_flux_jy == pytest.approx(found.baseline_flux_jy * (1 - found.depth))
+    assert found.score >= 1.0 and found.significance >= 4.0
+
+
+def test_caustic_spikes_do_not_hide_the_dip():
+    def lensed(t):
+        spikes = sum(0.4 * np.exp(-0.5 * ((t - (60180 + s * 45)) / 3.0) ** 2) for s in (-1, 1))
+        return _dip(60180.0, 60.0, 0.4)(t) + spikes
+
+    found = detect_dip(*_curve(4, lensed))
+    assert found is not None and found.start_mjd < 60180 < found.end_mjd
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("steady", lambda t: np.ones_like(t)),
+        (
+            "flare",
+            lambda t: 1 + 1.0 * np.where(t < 60150, np.exp((t - 60150) / 3), np.exp(-(t - 60150) / 30)),
+        ),
+        ("fade", lambda t: 1 - 0.4 * np.clip((t - 60100) / 120, 0, 1)),
+        ("step", lambda t: 1 - 0.3 * (t > 60200)),
+        ("short dip", _dip(60200.0, 3.0, 0.7)),
+    ],
+)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_things_that_are_not_eses_are_not_flagged(name, shape, seed):
+    assert detect_dip(*_curve(seed, shape)) is None, name
+
+
+def test_single_bad_epochs_are_not_an_event():
+    t, f, e = _curve(5, lambda t: np.ones_like(t))
+    f[[100, 400, 401 + 50]] *= [0.2, 1.8, 0.3]
+    assert detect_dip(t, f, e) is None
+
+
+def test_too_few_points_is_no_answer_not_an_error():
+    assert detect_dip([60000.0, 60001.0], [1.0, 0.5], [0.1, 0.1]) is None
+
+
+@pytest.mark.parametrize(
+    ("t", "f", "e"),
+    [
+        ([1.0, 2.0], [1.0], [0.1, 0.1]),
+        ([1.0, 2.0], [1.0, float("nan")], [0.1, 0.1]),
+        ([1.0, 2.0], [1.0, 1.0], [0.1, 0.0]),
+        ([1.0, 2.0], ["x", "y"], [0.1, 0.1]),
+    ],
+)
+def test_bad_input_is_a_clear_error(t, f, e):
+    with pytest.raises(EseInputError):
+        detect_dip(t, f, e)
