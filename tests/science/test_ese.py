@@ -50,7 +50,7 @@ def test_caustic_spikes_do_not_hide_the_dip():
 @pytest.mark.parametrize(
     ("name", "shape"),
     [
-        ("steady", lambda t: np.ones_like(t)),
+        ("steady", np.ones_like),
         (
             "flare",
             lambda t: 1 + 1.0 * np.where(t < 60150, np.exp((t - 60150) / 3), np.exp(-(t - 60150) / 30)),
@@ -66,7 +66,7 @@ def test_things_that_are_not_eses_are_not_flagged(name, shape, seed):
 
 
 def test_single_bad_epochs_are_not_an_event():
-    t, f, e = _curve(5, lambda t: np.ones_like(t))
+    t, f, e = _curve(5, np.ones_like)
     f[[100, 400, 401 + 50]] *= [0.2, 1.8, 0.3]
     assert detect_dip(t, f, e) is None
 
