@@ -48,19 +48,28 @@ async def build(engine, n: int, rng: np.random.Generator) -> float:  # type: ign
     started = time.perf_counter()
     ra, dec = sky_positions(n, rng)
     pixels = healpix_index(ra, dec)
+    # Insert in index order (HEALPix, then names that grow with it): every B-tree append
+    # lands at the right edge, which is what makes a 10^6-row bulk load take seconds.
+    order = np.argsort(pixels, kind="stable")
+    ra, dec, pixels = ra[order], dec[order], pixels[order]
     flux = rng.lognormal(math.log(0.01), 1.0, n)
+    columns = ("catalog", "name", "ra_deg", "dec_deg", "healpix", "flux_jy")
     async with engine.begin() as conn:
         await conn.execute(t.catalog_sources.delete())
         for lo in range(0, n, CHUNK):
-            hi = min(n, lo + CHUNK)
-            await conn.execute(
-                insert(t.catalog_sources),
-                [
-                    {"catalog": "bench", "name": f"B{i}", "ra_deg": float(ra[i]), "dec_deg": float(dec[i]),
-                     "healpix": int(pixels[i]), "flux_jy": float(flux[i])}
-                    for i in range(lo, hi)
-                ],
-            )  # fmt: skip
+            chunk = [
+                ("bench", f"B{i:07d}", float(ra[i]), float(dec[i]), int(pixels[i]), float(flux[i]))
+                for i in range(lo, min(n, lo + CHUNK))
+            ]
+            if engine.dialect.name == "sqlite":
+                # The DB-API executemany skips SQLAlchemy's multi-VALUES rendering: ~3x faster.
+                marks = ", ".join("?" * len(columns))
+                sql = f"INSERT INTO catalog_sources ({', '.join(columns)}) VALUES ({marks})"
+                await conn.exec_driver_sql(sql, chunk)
+            else:
+                await conn.execute(
+                    insert(t.catalog_sources), [dict(zip(columns, r, strict=True)) for r in chunk]
+                )
     async with engine.begin() as conn:
         await conn.execute(text("ANALYZE"))
     return time.perf_counter() - started
