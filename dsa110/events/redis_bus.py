@@ -126,8 +126,13 @@ class RedisEventBus(EventBus):
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             backoff = 0.1
-            if message is not None:
+            if message is None:
+                continue
+            try:
                 self._handle(message)
+            except Exception:
+                # One bad message must never stop fan-out for the whole process.
+                logger.exception("event bus: failed to handle a Redis message")
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
