@@ -1,9 +1,7 @@
 """Bulk writes: chunked executemany through SQLAlchemy Core, never a row per round trip.
 
-``insert_returning_ids`` uses one multi-row ``INSERT ... RETURNING id`` per chunk
-(SQLAlchemy's insertmanyvalues) with ``sort_by_parameter_order`` so ids come back in the
-order of the rows on SQLite and PostgreSQL alike, and the sequences stay right for later
-writers (no hand-assigned primary keys).
+Primary keys are left to the database (no hand-assigned ids), so PostgreSQL sequences
+stay right for the writers that come after the demo.
 """
 
 from __future__ import annotations
@@ -51,13 +49,22 @@ async def insert_rows(
     return total
 
 
-async def insert_returning_ids(conn: AsyncConnection, table: Table, rows: Sequence[Row], size: int = CHUNK_ROWS) -> list[int]:
-    """Insert ``rows`` and return their new ``id`` values, in row order."""
-    ids: list[int] = []
-    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    for start in range(0, len(rows), size):
-        result = await conn.execute(statement, list(rows[start : start + size]))
-        ids.extend(int(r) for r in result.scalars().all())
+async def insert_returning_ids(
+    conn: AsyncConnection, table: Table, rows: Sequence[Row], size: int = CHUNK_ROWS
+) -> list[int]:
+    """Insert ``rows`` and return their new ``id`` values, in row order.
+
+    ``INSERT ... RETURNING`` with guaranteed order falls back to one statement per row on
+    SQLite, so instead: plain executemany, then read back the ids above the previous
+    maximum. Both backends hand out ascending ids in insertion order within one
+    connection, and the demo is the only writer while it builds.
+    """
+    before = (await conn.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one()
+    await insert_rows(conn, table, rows, size)
+    result = await conn.execute(select(table.c.id).where(table.c.id > before).order_by(table.c.id))
+    ids = [int(i) for i in result.scalars().all()]
+    if len(ids) != len(rows):
+        raise RuntimeError(f"{table.name}: inserted {len(rows)} rows but found {len(ids)} new ids")
     return ids
 
 

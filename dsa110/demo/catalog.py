@@ -65,10 +65,18 @@ def nvss_names(ra_deg: ArrayLike, dec_deg: ArrayLike) -> list[str]:
     dm, ds = np.divmod(rem_d, 60)
     names = []
     for h, m, st, sign, d, am, asec in zip(
-        hh.tolist(), mm.tolist(), ss_tenths.tolist(), (dec < 0).tolist(), dd.tolist(), dm.tolist(), ds.tolist(),
+        hh.tolist(),
+        mm.tolist(),
+        ss_tenths.tolist(),
+        (dec < 0).tolist(),
+        dd.tolist(),
+        dm.tolist(),
+        ds.tolist(),
         strict=True,
     ):
-        names.append(f"NVSS J{h:02d}{m:02d}{st // 10:02d}.{st % 10:d}{'-' if sign else '+'}{d:02d}{am:02d}{asec:02d}")
+        names.append(
+            f"NVSS J{h:02d}{m:02d}{st // 10:02d}.{st % 10:d}{'-' if sign else '+'}{d:02d}{am:02d}{asec:02d}"
+        )
     return names
 
 

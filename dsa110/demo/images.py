@@ -49,6 +49,7 @@ from dsa110.demo.instrument import (
     tile_pixel_separation_deg,
 )
 from dsa110.science.fitsio import MAD_TO_SIGMA
+from dsa110.science.healpix import angular_separation_deg
 from dsa110.science.photometry import measure_forced_peak
 
 FOUR_LN2 = 4.0 * math.log(2.0)
@@ -134,22 +135,17 @@ def render_tile(spec: TileSpec, wcs: WCS, pb_map: NDArray[np.float64]) -> NDArra
     image = rng.standard_normal((TILE_NPIX, TILE_NPIX)) * spec.noise_jy
     if spec.src_ra_deg.size:
         x, y = wcs.wcs_world2pix(spec.src_ra_deg, spec.src_dec_deg, 0)
-        sep = _separation_deg(spec.src_ra_deg, spec.src_dec_deg, spec.centre_ra_deg, spec.centre_dec_deg)
+        sep = angular_separation_deg(
+            spec.src_ra_deg, spec.src_dec_deg, spec.centre_ra_deg, spec.centre_dec_deg
+        )
         _add_beams(image, x, y, spec.src_flux_jy * airy_primary_beam(sep), spec)
     return np.asarray(image / pb_map, dtype=np.float32)
-
-
-def _separation_deg(ra: NDArray[Any], dec: NDArray[Any], ra0: float, dec0: float) -> NDArray[np.float64]:
-    """Great-circle distance by the haversine formula (accurate at these small distances)."""
-    r1, d1, r0, d0 = np.radians(ra), np.radians(dec), math.radians(ra0), math.radians(dec0)
-    h = np.sin((d1 - d0) / 2) ** 2 + np.cos(d1) * math.cos(d0) * np.sin((r1 - r0) / 2) ** 2
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
 def _add_beams(
     image: NDArray[np.float64], x: NDArray[Any], y: NDArray[Any], flux: NDArray[Any], spec: TileSpec
 ) -> None:
-    """Add an elliptical Gaussian of peak ``flux`` at each (x, y), on a stamp of +-3 FWHM."""
+    """Add an elliptical Gaussian of peak ``flux`` at each (x, y), on a stamp of +-2 major-axis FWHM."""
     bmaj = spec.beam_major_arcsec / TILE_CELL_ARCSEC
     bmin = spec.beam_minor_arcsec / TILE_CELL_ARCSEC
     pa = math.radians(spec.beam_pa_deg)
@@ -168,8 +164,8 @@ def _add_beams(
     np.add.at(image, (yy_b[inside], xx_b[inside]), values[inside])
 
 
-def tile_header(template: fits.Header, spec: TileSpec) -> fits.Header:
-    header = template.copy()
+def set_tile_header(header: fits.Header, spec: TileSpec) -> None:
+    """Fill the per-tile keywords of a header made by :func:`header_template`."""
     header["CRVAL1"] = spec.centre_ra_deg
     header["CRVAL2"] = spec.centre_dec_deg
     header["BMAJ"] = spec.beam_major_arcsec / 3600.0
@@ -178,13 +174,14 @@ def tile_header(template: fits.Header, spec: TileSpec) -> fits.Header:
     header["DATE-OBS"] = spec.date_obs
     header["MJD-OBS"] = spec.mid_mjd
     header["OBJECT"] = spec.group_id
-    return header
 
 
 def robust_noise(data: NDArray[Any]) -> float:
     """1.4826 x MAD of the central pixels (see ``NOISE_BOX_HALF``)."""
     c = TILE_CRPIX - 1
-    box = np.asarray(data[c - NOISE_BOX_HALF : c + NOISE_BOX_HALF, c - NOISE_BOX_HALF : c + NOISE_BOX_HALF], float)
+    box = np.asarray(
+        data[c - NOISE_BOX_HALF : c + NOISE_BOX_HALF, c - NOISE_BOX_HALF : c + NOISE_BOX_HALF], float
+    )
     return float(MAD_TO_SIGMA * np.median(np.abs(box - np.median(box))))
 
 
@@ -194,16 +191,28 @@ def make_tiles(specs: list[TileSpec], write: bool) -> list[TileResult]:
         return []
     pb_map = airy_primary_beam(tile_pixel_separation_deg())
     wcs = tile_wcs(0.0, specs[0].centre_dec_deg)
-    template = header_template(specs[0].centre_dec_deg)
+    # One HDU reused for the batch: building and verifying a header costs ~3x more than
+    # writing the file, and every tile's header differs only in the keywords set below.
+    # The template was verified once when the HDU was made.
+    hdu = fits.PrimaryHDU(
+        np.zeros((TILE_NPIX, TILE_NPIX), np.float32), header_template(specs[0].centre_dec_deg)
+    )
     results = []
     for spec in specs:
         wcs.wcs.crval = [spec.centre_ra_deg, spec.centre_dec_deg]
         data = render_tile(spec, wcs, pb_map)
         if write and spec.path is not None:
-            fits.PrimaryHDU(data, tile_header(template, spec)).writeto(spec.path, overwrite=True)
+            hdu.data = data
+            set_tile_header(hdu.header, spec)
+            hdu.writeto(spec.path, overwrite=True, output_verify="ignore")
         m = spec.measure
         phot = measure_forced_peak(
-            data, wcs, spec.src_ra_deg[m], spec.src_dec_deg[m], box_size_pix=PHOT_BOX_PIX, annulus_pix=PHOT_ANNULUS_PIX
+            data,
+            wcs,
+            spec.src_ra_deg[m],
+            spec.src_dec_deg[m],
+            box_size_pix=PHOT_BOX_PIX,
+            annulus_pix=PHOT_ANNULUS_PIX,
         )
         results.append(
             TileResult(

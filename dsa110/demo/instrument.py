@@ -70,7 +70,8 @@ def airy_primary_beam(sep_deg: ArrayLike) -> NDArray[np.float64]:
     x = math.pi * DISH_DIAMETER_M * np.sin(np.radians(np.asarray(sep_deg, dtype=float))) / wavelength
     with np.errstate(invalid="ignore", divide="ignore"):
         response = np.where(np.abs(x) < 1e-8, 1.0, (2.0 * j1(x) / np.where(x == 0, 1.0, x)) ** 2)
-    return np.asarray(response, dtype=np.float64)
+    out: NDArray[np.float64] = np.asarray(response, dtype=np.float64)
+    return out
 
 
 def tile_pixel_separation_deg() -> NDArray[np.float64]:
@@ -81,7 +82,8 @@ def tile_pixel_separation_deg() -> NDArray[np.float64]:
     """
     offsets = (np.arange(TILE_NPIX) - (TILE_CRPIX - 1)) * math.radians(TILE_CELL_ARCSEC / 3600.0)
     xi, eta = np.meshgrid(offsets, offsets)
-    return np.degrees(np.arcsin(np.clip(np.hypot(xi, eta), 0.0, 1.0)))
+    sep: NDArray[np.float64] = np.degrees(np.arcsin(np.clip(np.hypot(xi, eta), 0.0, 1.0)))
+    return sep
 
 
 def measurable(x_pix: NDArray[Any], y_pix: NDArray[Any]) -> NDArray[np.bool_]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import erfa  # type: ignore[import-untyped]
 import numpy as np
 from astropy.time import Time
-from astropy.utils import iers
 from numpy.typing import NDArray
 
 from dsa110.demo.catalog import Catalog
@@ -26,7 +26,6 @@ from dsa110.demo.instrument import (
     GROUP_MINUTES,
     GROUPS_PER_DAY,
     N_SUBBANDS,
-    OVRO,
     OVRO_LON_DEG,
     STRIP_DEC_DEG,
     airy_primary_beam,
@@ -76,14 +75,20 @@ def from_mjd(mjd: float) -> datetime:
 
 
 def local_sidereal_deg(mjd: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Apparent LST at OVRO, vectorised. UT1 is taken as UTC (|UT1-UTC| < 0.9 s, 0.2
-    pixels at most): the demo must be identical on every machine and must never try to
-    download IERS tables."""
-    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("iers_degraded_accuracy", "ignore"):
-        times = Time(mjd, format="mjd", scale="utc", location=OVRO)
-        times.delta_ut1_utc = np.zeros_like(mjd)
-        lst = times.sidereal_time("apparent", longitude=OVRO_LON_DEG)
-    return np.asarray(lst.deg, dtype=np.float64)
+    """Apparent local sidereal time at OVRO in degrees, vectorised.
+
+    ``LST = GAST(UT1, TT) + east longitude`` with GAST from the IAU 2006/2000A model
+    (``erfa.gst06a``), the computation behind astropy's ``Time.sidereal_time("apparent")``,
+    on astropy's UT1/TT scales. Two deliberate differences: UT1 is taken as UTC
+    (|UT1 - UTC| < 0.9 s, under 0.2 pixels), so the demo is identical on every machine and
+    never reaches for IERS downloads; and astropy's polar-motion term (~1e-5 arcsec here),
+    whose IERS-table parsing alone costs ~4 s, is left out.
+    """
+    times = Time(mjd, format="mjd", scale="utc")
+    times.delta_ut1_utc = np.zeros_like(mjd)
+    ut1, tt = times.ut1, times.tt
+    gast = np.degrees(erfa.gst06a(ut1.jd1, ut1.jd2, tt.jd1, tt.jd2))
+    return np.asarray(np.mod(gast + OVRO_LON_DEG, 360.0), dtype=np.float64)
 
 
 def make_schedule(rng: np.random.Generator, end: datetime, days: float, catalog: Catalog) -> Schedule:
@@ -121,7 +126,9 @@ def make_schedule(rng: np.random.Generator, end: datetime, days: float, catalog:
     updated = []
     for i, state in enumerate(states):
         if state in ("completed", "failed"):
-            updated.append(received[i] + timedelta(seconds=float(processing[i] * (0.5 if state == "failed" else 1))))
+            updated.append(
+                received[i] + timedelta(seconds=float(processing[i] * (0.5 if state == "failed" else 1)))
+            )
         elif state == "in_progress":
             updated.append(received[i] + timedelta(seconds=30))
         else:

@@ -104,7 +104,12 @@ def choose_variables(
             fwhm = min(float(rng.uniform(7.0, 21.0)), 0.4 * span)
             t0 = float(rng.uniform(start_mjd + 0.4 * span, end_mjd - 0.4 * span))
             caustic = float(rng.uniform(0.10, 0.25)) if rng.random() < 0.5 else 0.0
-            params = {"t0_mjd": t0, "fwhm_days": fwhm, "depth": float(rng.uniform(0.10, 0.50)), "caustic": caustic}
+            params = {
+                "t0_mjd": t0,
+                "fwhm_days": fwhm,
+                "depth": float(rng.uniform(0.10, 0.50)),
+                "caustic": caustic,
+            }
             injected.append(InjectedVariability(source, "ese", params))
             continue
         kind = ("flare", "fade", "red_noise")[(k - n_ese) % 3]
@@ -134,7 +139,9 @@ def choose_variables(
                 walk[i] = phi * walk[i - 1] + steps[i]
             params = {"coherence_days": coherence, "rms": rms}
             injected.append(
-                InjectedVariability(source, kind, params, grid.tolist(), np.clip(1.0 + walk, 0.2, None).tolist())
+                InjectedVariability(
+                    source, kind, params, grid.tolist(), np.clip(1.0 + walk, 0.2, None).tolist()
+                )
             )
     return injected
 

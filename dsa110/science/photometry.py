@@ -27,6 +27,7 @@ annulus, mismatched arrays) raise :class:`ScienceInputError` with a stable code.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,8 @@ def _check_apertures(box_size_pix: int, annulus_pix: tuple[float, float]) -> Non
         or box_size_pix > MAX_APERTURE_PIX
     ):
         raise ScienceInputError(
-            "BAD_SIZE", f"box_size_pix must be an odd integer in [1, {MAX_APERTURE_PIX}], got {box_size_pix!r}"
+            "BAD_SIZE",
+            f"box_size_pix must be an odd integer in [1, {MAX_APERTURE_PIX}], got {box_size_pix!r}",
         )
     try:
         r_in, r_out = (float(r) for r in annulus_pix)
@@ -87,10 +89,12 @@ def _check_apertures(box_size_pix: int, annulus_pix: tuple[float, float]) -> Non
     if not (np.isfinite(r_in) and np.isfinite(r_out)) or not half_box < r_in < r_out <= MAX_APERTURE_PIX:
         raise ScienceInputError(
             "BAD_SIZE",
-            f"annulus radii must satisfy {half_box} < inner < outer <= {MAX_APERTURE_PIX}, got {annulus_pix!r}",
+            f"annulus radii must satisfy {half_box} < inner < outer <= {MAX_APERTURE_PIX}, "
+            f"got {annulus_pix!r}",
         )
 
 
+@functools.lru_cache(maxsize=32)
 def _offsets(box_size_pix: int, annulus_pix: tuple[float, float]) -> tuple[NDArray[np.intp], ...]:
     """Pixel offsets (dy, dx) of the box and of the annulus around a centre pixel."""
     half = (box_size_pix - 1) // 2
@@ -103,13 +107,15 @@ def _offsets(box_size_pix: int, annulus_pix: tuple[float, float]) -> tuple[NDArr
     return by.ravel(), bx.ravel(), ay[ring], ax[ring]
 
 
-def _gather(data: NDArray[Any], cy: NDArray[np.intp], cx: NDArray[np.intp], dy: NDArray[np.intp], dx: NDArray[np.intp]) -> FloatArray:
+def _gather(
+    data: NDArray[Any], cy: NDArray[np.intp], cx: NDArray[np.intp], dy: NDArray[np.intp], dx: NDArray[np.intp]
+) -> FloatArray:
     """``data[cy + dy, cx + dx]`` for every centre (rows) and offset (columns); NaN off the image."""
     ny, nx = data.shape
     yy = cy[:, None] + dy[None, :]
     xx = cx[:, None] + dx[None, :]
     inside = (yy >= 0) & (yy < ny) & (xx >= 0) & (xx < nx)
-    values = data[np.clip(yy, 0, ny - 1), np.clip(xx, 0, nx - 1)].astype(np.float64)
+    values: FloatArray = data[np.clip(yy, 0, ny - 1), np.clip(xx, 0, nx - 1)].astype(np.float64)
     values[~inside] = np.nan
     return values
 
@@ -143,7 +149,7 @@ def measure_pixels(
     on_image = finite & (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
     box_inside = on_image & (cx >= half) & (cx < nx - half) & (cy >= half) & (cy < ny - half)
 
-    by, bx, ay, ax = _offsets(box_size_pix, annulus_pix)
+    by, bx, ay, ax = _offsets(int(box_size_pix), (float(annulus_pix[0]), float(annulus_pix[1])))
     peak = np.full(n, np.nan)
     rms = np.full(n, np.nan)
     ok = box_inside.copy()
@@ -151,12 +157,16 @@ def measure_pixels(
         idx = np.flatnonzero(ok)
         box = _gather(image, cy[idx], cx[idx], by, bx)
         ring = _gather(image, cy[idx], cx[idx], ay, ax)
-        box_finite = np.isfinite(box).any(axis=1)
-        ring_count = np.isfinite(ring).sum(axis=1)
+        box_finite: NDArray[np.bool_] = np.asarray(np.isfinite(box).any(axis=1))
+        ring_count: NDArray[np.intp] = np.asarray(np.isfinite(ring).sum(axis=1))
         with np.errstate(all="ignore"):
-            peak[idx] = np.where(box_finite, np.nanmax(np.where(np.isfinite(box), box, -np.inf), axis=1), np.nan)
-            centre = np.nanmedian(ring, axis=1)
-            mad = np.nanmedian(np.abs(ring - centre[:, None]), axis=1)
+            peak[idx] = np.where(
+                box_finite, np.nanmax(np.where(np.isfinite(box), box, -np.inf), axis=1), np.nan
+            )
+            # np.median is ~10x faster than nanmedian; use it when nothing is masked.
+            median = np.median if not np.isnan(ring).any() else np.nanmedian
+            centre = median(ring, axis=1)
+            mad = median(np.abs(ring - centre[:, None]), axis=1)
         rms[idx] = np.where(ring_count >= MIN_ANNULUS_PIXELS, MAD_TO_SIGMA * mad, np.nan)
         for j, i in enumerate(idx.tolist()):
             if not box_finite[j]:
@@ -168,8 +178,10 @@ def measure_pixels(
         ok[idx] = box_finite & (ring_count >= MIN_ANNULUS_PIXELS) & (rms[idx] > 0)
     for i in np.flatnonzero(~box_inside).tolist():
         errors[i] = (
-            "position is not finite" if not finite[i]
-            else "position is off the image" if not on_image[i]
+            "position is not finite"
+            if not finite[i]
+            else "position is off the image"
+            if not on_image[i]
             else "box extends beyond the image edge"
         )
 

@@ -1,0 +1,143 @@
+"""``dsa110-graph demo``: the arguments and the command, for the server CLI to mount."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dsa110.demo.build import (
+    DEFAULT_DAYS,
+    DEFAULT_SEED,
+    DEFAULT_SOURCES,
+    LARGE_DAYS,
+    LARGE_SOURCES,
+    DemoExistsError,
+    DemoSummary,
+    build_demo,
+)
+from dsa110.settings import Settings
+
+
+def _end_time(text: str) -> datetime:
+    if text == "now":
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``dsa110-graph demo``."""
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="data directory (default: DSA110_DATA_DIR or ./data)"
+    )
+    parser.add_argument(
+        "--database-url", default=None, help="database URL (default: SQLite in the data directory)"
+    )
+    parser.add_argument(
+        "--sources",
+        type=_positive_int,
+        default=None,
+        help=f"catalog size (default {DEFAULT_SOURCES}; --large: {LARGE_SOURCES})",
+    )
+    parser.add_argument(
+        "--days",
+        type=_positive_float,
+        default=None,
+        help=f"days of observations (default {DEFAULT_DAYS:g}; --large: {LARGE_DAYS:g})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--end",
+        type=_end_time,
+        default=None,
+        help="time of the newest group, ISO 8601 or 'now' (default: fixed)",
+    )
+    parser.add_argument(
+        "--no-images", action="store_true", help="measure tiles in memory but write no FITS files"
+    )
+    parser.add_argument(
+        "--large", action="store_true", help="10^5 sources and ~10^7 measurements, database only (benchmarks)"
+    )
+    parser.add_argument("--force", action="store_true", help="drop existing data and rebuild")
+    parser.add_argument("--workers", type=_positive_int, default=None, help="processes for tile synthesis")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def format_summary(summary: DemoSummary) -> str:
+    lines = [
+        f"demo data set built in {summary.elapsed_s:.1f} s: {summary.database_url}",
+        f"  data dir {summary.data_dir}",
+        f"  images   {summary.images_written} FITS files, {summary.bytes_on_disk / 1e6:.1f} MB",
+        f"  truth    {summary.truth_path}",
+        f"  science  {summary.science}",
+    ]
+    lines += [f"  {name:<24} {count:>10,d}" for name, count in summary.row_counts.items() if count]
+    return "\n".join(lines)
+
+
+async def run_demo(args: argparse.Namespace) -> None:
+    """Build the demo from parsed arguments; if data exists and ``--force`` is not given,
+    say so and leave it (so ``make run`` can always call this)."""
+    overrides: dict[str, object] = {"data_dir": args.data_dir.resolve() if args.data_dir else None}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    settings = Settings.from_env(**overrides)
+    large = bool(args.large)
+    try:
+        summary = await build_demo(
+            settings,
+            settings.data_dir,
+            sources=args.sources or (LARGE_SOURCES if large else DEFAULT_SOURCES),
+            days=args.days or (LARGE_DAYS if large else DEFAULT_DAYS),
+            seed=args.seed,
+            images=not args.no_images,
+            progress=not getattr(args, "quiet", False),
+            large=large,
+            force=bool(args.force),
+            end=args.end,
+            workers=args.workers,
+        )
+    except DemoExistsError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return
+    print(format_summary(summary))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Stand-alone entry (``python -m dsa110.demo.cli``) until the server CLI mounts it."""
+    import asyncio
+
+    parser = argparse.ArgumentParser(prog="dsa110-graph demo", description="build the demo data set")
+    add_demo_arguments(parser)
+    asyncio.run(run_demo(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
