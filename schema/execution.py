@@ -430,19 +430,28 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _field_error(self, raw: Exception, details: Any, path: Path, slot: Slot) -> None:
         error = located_error(raw, [d.node for d in details], path.as_list())
-        self.collected_errors.add(error, path)
-        self._null_out(slot)
+        # Like graphql-core, the error is recorded at the position actually nulled, and
+        # errors below an already-nulled position are dropped.
+        nulled = self._null_out(slot, path)
+        self.collected_errors.add(error, nulled)
 
-    def _null_out(self, slot: Slot) -> None:
-        """Null the value at ``slot``; if that position is non-null, null its parent instead."""
+    def _null_out(self, slot: Slot, path: Path | None) -> Path | None:
+        """Null the value at ``slot``; if that position is non-null, null its parent instead.
+
+        Returns the path of the position nulled (None: the whole response)."""
         if slot.nullable:
             slot.container[slot.key] = None
-            return
-        if slot.container is None:
+            return path
+        if slot.container is None or path is None:
             self._root_nulled = True
-            return
-        for parent in slot.parents:
-            self._null_out(parent)
+            return None
+        nulled: Path | None = None
+        for index, parent in enumerate(slot.parents):
+            # A shared object has several positions; the reported path is the first one's.
+            position = self._null_out(parent, path.prev)
+            if index == 0:
+                nulled = position
+        return nulled
 
 
 async def _ready(value: Any) -> Any:

@@ -41,7 +41,9 @@ async def _list(
 
 
 @strawberry.type
-class Query:
+class CoreQuery:
+    """Roots for the core graph; other modules contribute their own Query parts."""
+
     @strawberry.field(description="Any object by its global id.")
     async def node(self, info: GraphInfo, id: strawberry.ID) -> Node:
         return await lists.by_global_id(info.context, id)  # type: ignore[no-any-return]

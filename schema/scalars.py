@@ -25,11 +25,10 @@ def _parse(value: Any) -> datetime:
 
 
 UtcDateTime = strawberry.scalar(
-    datetime,
     name="DateTime",
     description="A UTC timestamp in ISO 8601 with a trailing Z, e.g. `2025-10-24T14:00:00Z`.",
     serialize=_serialize,
     parse_value=_parse,
 )
 
-SCALAR_OVERRIDES: dict[object, Any | ScalarDefinition] = {datetime: UtcDateTime}
+SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: UtcDateTime}

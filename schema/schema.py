@@ -15,6 +15,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
 
 from dsa110.settings import Settings
 from loaders import Loaders, Wrap
@@ -23,8 +24,13 @@ from schema import types
 from schema.base import row_factory
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
-from schema.query import Query
-from schema.scalars import SCALAR_OVERRIDES
+from schema.query import CoreQuery
+from schema.scalars import SCALAR_MAP
+
+# Each concern contributes its own part of the roots; add a part here to expose it.
+QUERY_PARTS: tuple[type, ...] = (CoreQuery,)
+MUTATION_PARTS: tuple[type, ...] = ()
+SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
 
@@ -59,11 +65,12 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         ErrorCodes,
     ]
     return GraphSchema(
-        query=Query,
+        query=merge_types("Query", QUERY_PARTS),
+        mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
+        subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
         types=[types.MeasurementSet, types.CalTable],
         extensions=extensions,
-        scalar_overrides=SCALAR_OVERRIDES,
-        config=StrawberryConfig(relay_max_results=settings.max_page_size),
+        config=StrawberryConfig(relay_max_results=settings.max_page_size, scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +39,13 @@ class GraphView(GraphQL[GraphContext, None]):
         context = make_context(self.engine, self.settings, self.bus, request)
         context.response = response
         return context
+
+    def decode_json(self, data: str | bytes) -> object:
+        # A body that is not UTF-8 is a malformed request (400), not a server error.
+        try:
+            return super().decode_json(data)
+        except UnicodeDecodeError as exc:
+            raise json.JSONDecodeError("request body is not UTF-8", "", 0) from exc
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Our own page and vendored assets: GraphiQL must work with the network cut.

@@ -1,0 +1,97 @@
+"""/graphql over HTTP as a client sees it: GET and POST, GraphiQL, limits, never a 500."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+QUERY = "{ sources(first: 2) { totalCount nodes { sourceId } } }"
+
+
+async def test_post_and_get_answer_the_same(client: httpx.AsyncClient) -> None:
+    posted = await client.post("/graphql", json={"query": QUERY})
+    fetched = await client.get("/graphql", params={"query": QUERY})
+    assert posted.status_code == fetched.status_code == 200
+    assert posted.json() == fetched.json()
+    assert posted.json()["data"]["sources"]["totalCount"] > 0
+
+
+async def test_graphiql_is_served_with_local_assets(client: httpx.AsyncClient) -> None:
+    page = await client.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert "https://" not in page.text and "http://" not in page.text
+    assert "/graphql/static/" in page.text
+    asset = await client.get("/graphql/static/graphiql.min.js")
+    assert asset.status_code == 200
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
+        ({"content": b"[1,2,3]", "headers": {"content-type": "application/json"}}, 400),
+        ({"json": {"query": 12}}, 400),
+        ({"json": {"variables": {}}}, 400),
+        ({"content": b"\xff\xfe\x00", "headers": {"content-type": "application/json"}}, 400),
+        ({"json": {"query": QUERY, "variables": "nope"}}, 400),
+    ],
+)
+async def test_malformed_requests_are_4xx(client: httpx.AsyncClient, kwargs: dict[str, object], status: int) -> None:
+    response = await client.post("/graphql", **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status
+
+
+async def test_oversized_body_is_413_with_a_code(client: httpx.AsyncClient) -> None:
+    huge = "{ " + "sources(first: 1) { totalCount } " * 60_000 + "}"
+    response = await client.post("/graphql", json={"query": huge})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+    async def chunks():  # no Content-Length: the limit must hold on streamed bodies too
+        for _ in range(200):
+            yield b" " * 10_000
+
+    streamed = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ("{ " + " ".join(f"a{i}: sources(first: 1) {{ totalCount }}" for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ sources { nodes { images { nodes { mosaics { images { nodes { mosaics { images { nodes { mosaics "
+         "{ images { nodes { imageId } } } } } } } } } } } } } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{ sources { nodes { " + "sourceId " * 6000 + "} } }", "GRAPHQL_PARSE_FAILED"),
+        ("mutation { nothing }", "GRAPHQL_VALIDATION_FAILED"),
+    ],
+)
+async def test_too_wide_deep_or_long_documents_are_refused(
+    client: httpx.AsyncClient, document: str, code: str
+) -> None:
+    response = await client.post("/graphql", json={"query": document})
+    assert response.status_code < 500
+    body = response.json()
+    assert body["errors"]
+    assert {e["extensions"]["code"] for e in body["errors"]} == {code}, body
+
+
+async def test_internal_errors_are_masked(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from loaders.registry import Loaders
+
+    async def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("secret connection string postgresql://user:pw@db")
+
+    monkeypatch.setattr(Loaders, "list_page", broken)
+    response = await client.post("/graphql", json={"query": QUERY})
+    assert response.status_code == 200
+    error = response.json()["errors"][0]
+    assert error["message"] == "Internal server error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "secret" not in response.text
