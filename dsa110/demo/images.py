@@ -37,9 +37,8 @@ from numpy.typing import NDArray
 
 from dsa110.demo.instrument import (
     FREQ_HZ,
-    OVRO_ALT_M,
-    OVRO_LAT_DEG,
-    OVRO_LON_DEG,
+    GROUP_MINUTES,
+    OVRO,
     PHOT_ANNULUS_PIX,
     PHOT_BOX_PIX,
     TILE_CELL_ARCSEC,
@@ -85,11 +84,10 @@ def header_template(centre_dec_deg: float) -> fits.Header:
     header["FREQ"] = (FREQ_HZ, "[Hz] reference frequency")
     header["RESTFRQ"] = FREQ_HZ
     header["TELESCOP"] = "DSA-110"
-    header["OBSGEO-B"] = OVRO_LAT_DEG
-    header["OBSGEO-L"] = OVRO_LON_DEG
-    header["OBSGEO-H"] = OVRO_ALT_M
+    for axis, metres in zip("XYZ", OVRO.to_geocentric(), strict=True):
+        header[f"OBSGEO-{axis}"] = (round(float(metres.to_value("m")), 3), "[m] OVRO, geocentric")
     header["DATE-OBS"] = ""
-    header["MJD-OBS"] = 0.0
+    header["MJD-OBS"] = (0.0, "start of the group (as DATE-OBS)")
     header["OBJECT"] = ""
     header["ORIGIN"] = "dsa110-graph demo"
     return header
@@ -172,7 +170,7 @@ def set_tile_header(header: fits.Header, spec: TileSpec) -> None:
     header["BMIN"] = spec.beam_minor_arcsec / 3600.0
     header["BPA"] = spec.beam_pa_deg
     header["DATE-OBS"] = spec.date_obs
-    header["MJD-OBS"] = spec.mid_mjd
+    header["MJD-OBS"] = spec.mid_mjd - GROUP_MINUTES / 2.0 / 1440.0
     header["OBJECT"] = spec.group_id
 
 

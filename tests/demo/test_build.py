@@ -1,0 +1,307 @@
+"""The demo data set, built for real on each backend and checked as a user would."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+from sqlalchemy import func, select
+
+from dsa110.db import tables as t
+from dsa110.db.engine import create_engine
+from dsa110.demo import DemoExistsError, build_demo
+from dsa110.demo.cli import add_demo_arguments, run_demo
+from dsa110.science.healpix import healpix_index
+from tests.databases import POSTGRES_URL, scratch_database
+
+END = datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
+NAME = re.compile(r"^NVSS J\d{6}\.\d[+-]\d{6}$")
+
+
+@dataclass
+class Built:
+    url: str
+    data_dir: Path
+    summary: object
+
+
+def _backends() -> list[object]:
+    skip = pytest.mark.skipif(not POSTGRES_URL, reason="DSA110_TEST_POSTGRES_URL not set")
+    return [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=skip)]
+
+
+@pytest.fixture(scope="module", params=_backends())
+async def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Built]:
+    """200 sources, 2 days, with FITS files: built once per backend."""
+    tmp = tmp_path_factory.mktemp(f"demo-{request.param}")
+    async with scratch_database(request.param, tmp, migrate=False) as url:
+        summary = await build_demo(
+            url, tmp / "data", sources=200, days=2, seed=7, images=True, end=END, workers=2
+        )
+        yield Built(url, tmp / "data", summary)
+
+
+def fits_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+async def _fetch(url: str, statement):
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(statement)).all()
+    finally:
+        await engine.dispose()
+
+
+async def test_row_counts(built: Built):
+    counts = built.summary.row_counts
+    assert counts["sources"] == 200
+    assert counts["catalog_sources"] == 200
+    assert counts["groups"] == 576
+    assert counts["pointing_history"] == 576
+    collecting = await _fetch(built.url, select(t.groups.c.id).where(t.groups.c.state == "collecting"))
+    assert len(collecting) == 1
+    assert 575 * 16 < counts["subband_files"] < 576 * 16
+    assert counts["images"] == len(list((built.data_dir / "images").glob("*.fits")))
+    assert counts["measurements"] > 200 * 2
+    assert counts["mosaics"] >= 48
+    assert counts["mosaic_images"] == counts["images"]
+    assert counts["data_lineage"] == 2 * counts["images"]
+    assert counts["cal_tables"] % 3 == 0 and counts["cal_tables"] >= 3
+    n_meas = await _fetch(built.url, select(func.sum(t.images.c.n_measurements)))
+    assert n_meas[0][0] == counts["measurements"]
+
+
+async def test_sources_are_named_indexed_and_observed(built: Built):
+    rows = await _fetch(
+        built.url,
+        select(
+            t.sources.c.source_id,
+            t.sources.c.ra_deg,
+            t.sources.c.dec_deg,
+            t.sources.c.healpix,
+            t.sources.c.n_epochs,
+            t.sources.c.mean_flux_jy,
+            t.sources.c.first_mjd,
+            t.sources.c.eta,
+        ),
+    )
+    assert all(NAME.match(r.source_id) for r in rows)
+    ra = np.array([r.ra_deg for r in rows])
+    dec = np.array([r.dec_deg for r in rows])
+    assert [r.healpix for r in rows] == healpix_index(ra, dec).tolist()
+    assert np.all(np.abs(dec - 42.0) <= 1.15)
+    # Every source is measured on every transit: 1-3 times a sidereal day, 2 days.
+    assert all(2 <= r.n_epochs <= 8 for r in rows)
+    assert all(r.mean_flux_jy is not None and r.first_mjd is not None and r.eta is not None for r in rows)
+
+
+async def test_groups_follow_the_ingest_conventions(built: Built):
+    rows = await _fetch(built.url, select(t.groups).order_by(t.groups.c.group_id))
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", r.group_id) for r in rows)
+    assert {r.state for r in rows} == {"completed", "failed", "pending", "in_progress", "collecting"}
+    assert [r.state for r in rows[-4:]] == ["in_progress", "pending", "pending", "collecting"]
+    assert all(r.error for r in rows if r.state == "failed")
+    assert all(r.received_at.tzinfo is not None and r.updated_at >= r.received_at for r in rows)
+    with_cal = [r for r in rows if r.has_calibrator]
+    assert with_cal, "the strip has a calibrator transiting every day"
+    assert set(with_cal[0].calibrators[0]) == {"name", "ra_deg", "dec_deg", "sep_deg", "weighted_flux"}
+    paths = await _fetch(built.url, select(t.subband_files.c.path).limit(3))
+    assert all(re.search(r"/incoming/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d_sb\d\d\.hdf5$", p.path) for p in paths)
+
+
+async def test_measurements_are_the_pixels_of_the_written_fits(built: Built):
+    rows = await _fetch(
+        built.url,
+        select(
+            t.measurements.c.ra_deg,
+            t.measurements.c.dec_deg,
+            t.measurements.c.peak_flux_jy,
+            t.measurements.c.mjd,
+            t.images.c.path,
+            t.images.c.mid_mjd,
+        )
+        .join(t.images, t.images.c.id == t.measurements.c.image_pk)
+        .order_by(t.measurements.c.id)
+        .limit(60),
+    )
+    assert rows
+    for r in rows:
+        assert r.mjd == r.mid_mjd
+        with fits.open(r.path) as hdus:
+            data, header = hdus[0].data, hdus[0].header
+        x, y = WCS(header).wcs_world2pix(r.ra_deg, r.dec_deg, 0)
+        cx, cy = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        box = data[cy - 1 : cy + 2, cx - 1 : cx + 2]  # the demo's 3-pixel box
+        assert r.peak_flux_jy == pytest.approx(float(box.max()), rel=1e-6, abs=1e-9)
+
+
+async def test_images_and_fits_headers(built: Built):
+    rows = await _fetch(built.url, select(t.images).limit(5))
+    for r in rows:
+        assert r.type == "5min" and r.pbcor
+        assert 0.5e-3 < r.noise_jy < 5e-3
+        assert r.freq_ghz == 1.4 and r.imsize_x == 128 and r.cellsize_arcsec == 90.0
+        assert r.group_pk is not None and r.ms_pk is not None
+        header = fits.getheader(r.path)
+        assert header["CTYPE1"] == "RA---SIN" and header["BUNIT"] == "Jy/beam"
+        assert header["FREQ"] == 1.4e9
+        assert header["BMAJ"] * 3600 == pytest.approx(r.beam_major_arcsec)
+        assert header["CRVAL1"] == pytest.approx(r.center_ra_deg)
+        assert len(fits_bytes(r.path)) == 69120
+
+
+async def test_operations_records(built: Built):
+    jobs = await _fetch(built.url, select(t.jobs.c.state, t.jobs.c.type))
+    assert {j.state for j in jobs} == {"pending", "running", "done", "failed", "cancelled"}
+    assert {"calibrate", "apply", "image", "convert", "mosaic", "ese-detect"} <= {j.type for j in jobs}
+    roles = await _fetch(built.url, select(t.job_products.c.role).distinct())
+    assert {r.role for r in roles} == {"input", "output"}
+    products = await _fetch(
+        built.url, select(t.data_products.c.data_type, t.data_products.c.status, t.data_products.c.data_id)
+    )
+    assert {p.data_type for p in products} == {"ms", "image", "mosaic"}
+    assert {"staging", "published"} <= {p.status for p in products}
+    assert all(p.data_id.startswith("mosaic_") for p in products if p.data_type == "mosaic")
+    cal = await _fetch(
+        built.url, select(t.cal_tables.c.set_name, t.cal_tables.c.table_type, t.cal_tables.c.order_index)
+    )
+    assert {(c.table_type, c.order_index) for c in cal} == {("K", 10), ("BP", 30), ("GP", 50)}
+    assert all(c.set_name.startswith("cal_") for c in cal)
+
+
+async def test_truth_file(built: Built):
+    truth = json.loads((built.data_dir / "demo_truth.json").read_text())
+    kinds = [v["kind"] for v in truth["variables"]]
+    assert kinds.count("ese") >= 3
+    assert {"flare", "fade", "red_noise"} <= set(kinds)
+    assert truth["seed"] == 7
+
+
+async def test_existing_data_is_kept_without_force(built: Built):
+    with pytest.raises(DemoExistsError):
+        await build_demo(built.url, built.data_dir, sources=10, days=1, end=END)
+
+
+async def _snapshot(url: str) -> dict[str, list[tuple]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            out = {}
+            for table in t.metadata.sorted_tables:
+                rows = (await conn.execute(select(table).order_by(*table.primary_key.columns))).all()
+                out[table.name] = [tuple(r) for r in rows]
+            return out
+    finally:
+        await engine.dispose()
+
+
+async def test_same_seed_same_database_and_force_rebuilds(tmp_path: Path):
+    async with scratch_database("sqlite", tmp_path, migrate=False) as url:
+        data = tmp_path / "data"
+        await build_demo(url, data, sources=100, days=1, seed=3, images=False, end=END)
+        first = await _snapshot(url)
+        await build_demo(url, data, sources=100, days=1, seed=3, images=False, end=END, force=True)
+        assert await _snapshot(url) == first
+        await build_demo(url, data, sources=100, days=1, seed=4, images=False, end=END, force=True)
+        assert (await _snapshot(url))["sources"] != first["sources"]
+
+
+async def test_injected_ese_sources_show_their_dip(tmp_path: Path):
+    async with scratch_database("sqlite", tmp_path, migrate=False) as url:
+        data = tmp_path / "data"
+        await build_demo(url, data, sources=200, days=8, seed=11, images=False, end=END)
+        truth = json.loads((data / "demo_truth.json").read_text())
+        eses = [v for v in truth["variables"] if v["kind"] == "ese"]
+        assert eses
+        for ese in eses:
+            rows = await _fetch(
+                url,
+                select(t.measurements.c.mjd, t.measurements.c.peak_flux_jy)
+                .join(t.sources, t.sources.c.id == t.measurements.c.source_pk)
+                .where(t.sources.c.source_id == ese["source_id"]),
+            )
+            mjd = np.array([r.mjd for r in rows])
+            flux = np.array([r.peak_flux_jy for r in rows])
+            p = ese["params"]
+            inside = np.abs(mjd - p["t0_mjd"]) <= p["fwhm_days"] / 4
+            outside = np.abs(mjd - p["t0_mjd"]) >= p["fwhm_days"]
+            assert inside.sum() >= 2 and outside.sum() >= 2
+            # In the core the factor is <= 1 - 0.84 d; 3 % calibration scatter per point.
+            assert flux[inside].mean() < np.median(flux[outside]) * (1 - 0.3 * p["depth"])
+
+
+async def test_large_mode_synthesises_without_files(tmp_path: Path):
+    async with scratch_database("sqlite", tmp_path, migrate=False) as url:
+        data = tmp_path / "data"
+        summary = await build_demo(url, data, sources=300, days=1, seed=1, large=True, end=END)
+        assert summary.images_written == 0
+        assert not (data / "images").exists()
+        assert summary.row_counts["measurements"] > 300
+        assert summary.row_counts["images"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sources": 0},
+        {"sources": 10**7},
+        {"days": -1.0},
+        {"days": float("nan")},
+        {"end": datetime(2025, 1, 1)},
+    ],
+)
+async def test_bad_arguments_are_refused(tmp_path: Path, kwargs):
+    with pytest.raises(ValueError):
+        await build_demo(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}", tmp_path, **kwargs)
+    with pytest.raises(ValueError):
+        await build_demo(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_demo_arguments(parser)
+    return parser
+
+
+@pytest.mark.parametrize(
+    "argv", [["--sources", "abc"], ["--sources", "0"], ["--days", "-2"], ["--end", "yesterday"]]
+)
+def test_cli_rejects_bad_values(argv, capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(argv)
+    assert "error" in capsys.readouterr().err
+
+
+async def test_cli_builds_then_leaves_existing_data(tmp_path: Path, capsys):
+    args = _parser().parse_args(
+        [
+            "--data-dir",
+            str(tmp_path),
+            "--sources",
+            "50",
+            "--days",
+            "0.5",
+            "--no-images",
+            "--quiet",
+            "--end",
+            "2025-11-13T12:00:00Z",
+        ]
+    )
+    await run_demo(args)
+    assert "demo data set built" in capsys.readouterr().out
+    await run_demo(args)
+    assert "already holds data" in capsys.readouterr().err
