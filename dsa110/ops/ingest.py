@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, measurements, sources
@@ -155,6 +156,18 @@ def _as_float(value: Any, name: str, index: int) -> float:
 
 def _coerce_row(raw: MeasurementIn | Mapping[str, Any], index: int) -> MeasurementIn:
     if isinstance(raw, MeasurementIn):
+        if (
+            type(raw.source_pk) is int
+            and raw.source_pk > 0
+            and type(raw.peak_flux_jy) is float
+            and type(raw.peak_flux_err_jy) is float
+            and math.isfinite(raw.peak_flux_jy)
+            and math.isfinite(raw.peak_flux_err_jy)
+            and raw.peak_flux_err_jy > 0
+            and all(getattr(raw, name) is None for name in _FLOAT_FIELDS)
+            and type(raw.forced) is bool
+        ):
+            return raw  # the common pipeline case, already well-formed: skip the rebuild
         data: dict[str, Any] = {k: getattr(raw, k) for k in MeasurementIn.__dataclass_fields__}
     elif isinstance(raw, Mapping):
         unknown = set(raw) - set(MeasurementIn.__dataclass_fields__)
@@ -300,22 +313,6 @@ async def ingest_image_measurements(
         missing = [pk for pk in pks if pk not in found]
         if missing:
             raise IngestError(f"unknown source_pk {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        for chunk in _chunks(pks):
-            dup = (
-                (
-                    await conn.execute(
-                        select(measurements.c.source_pk).where(
-                            measurements.c.image_pk == image_pk, measurements.c.source_pk.in_(chunk)
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if dup:
-                raise IngestError(
-                    f"sources {sorted(dup)[:10]} already have a measurement on image {image_pk}"
-                )
         mid_mjd = float(image["mid_mjd"])
         when = {r.source_pk: (r.mjd if r.mjd is not None else mid_mjd) for r in parsed}
         # Pair partners (+-PAIR_WINDOW_DAYS) stored before this image: one range scan per chunk.
@@ -332,26 +329,32 @@ async def ingest_image_measurements(
             )
             for spk, mjd, flux, err in result.all():
                 partners[spk].append((mjd, flux, err))
-        await conn.execute(
-            insert(measurements),
-            [
-                {
-                    "source_pk": r.source_pk,
-                    "image_pk": image_pk,
-                    "mjd": when[r.source_pk],
-                    "ra_deg": r.ra_deg if r.ra_deg is not None else found[r.source_pk]["ra_deg"],
-                    "dec_deg": r.dec_deg if r.dec_deg is not None else found[r.source_pk]["dec_deg"],
-                    "peak_flux_jy": r.peak_flux_jy,
-                    "peak_flux_err_jy": r.peak_flux_err_jy,
-                    "int_flux_jy": r.int_flux_jy,
-                    "int_flux_err_jy": r.int_flux_err_jy,
-                    "local_rms_jy": r.local_rms_jy,
-                    "snr": r.snr,
-                    "forced": r.forced,
-                }
-                for r in parsed
-            ],
-        )
+        try:
+            await conn.execute(
+                insert(measurements),
+                [
+                    {
+                        "source_pk": r.source_pk,
+                        "image_pk": image_pk,
+                        "mjd": when[r.source_pk],
+                        "ra_deg": r.ra_deg if r.ra_deg is not None else found[r.source_pk]["ra_deg"],
+                        "dec_deg": r.dec_deg if r.dec_deg is not None else found[r.source_pk]["dec_deg"],
+                        "peak_flux_jy": r.peak_flux_jy,
+                        "peak_flux_err_jy": r.peak_flux_err_jy,
+                        "int_flux_jy": r.int_flux_jy,
+                        "int_flux_err_jy": r.int_flux_err_jy,
+                        "local_rms_jy": r.local_rms_jy,
+                        "snr": r.snr,
+                        "forced": r.forced,
+                    }
+                    for r in parsed
+                ],
+            )
+        except IntegrityError:
+            # The (source_pk, image_pk) unique constraint: checked by the database, not a query.
+            raise IngestError(
+                f"some of these sources already have a measurement on image {image_pk}"
+            ) from None
         states: dict[int, RunningSums] = {}
         for r in parsed:
             t = when[r.source_pk]

@@ -202,13 +202,29 @@ def add_measurement(
     |mjd - t| <= ``PAIR_WINDOW_DAYS`` (not including this one); the caller fetches them by
     an index range scan.
     """
-    f, s, t = (float(x[0]) for x in validate_points([flux], [err], [mjd]))
+    # Scalar arithmetic on purpose: this runs once per ingested measurement, and numpy's
+    # per-call overhead on 1-element arrays would dominate the cost.
+    try:
+        f, s, t = float(flux), float(err), float(mjd)
+    except (TypeError, ValueError):
+        raise VariabilityInputError("flux, err and mjd must be numeric") from None
+    if not (math.isfinite(f) and math.isfinite(s) and math.isfinite(t)):
+        raise VariabilityInputError("flux, err and mjd must be finite")
+    if s <= 0:
+        raise VariabilityInputError("flux errors must be > 0")
     w = 1.0 / (s * s)
-    pair_best = (state.vs_abs_max, state.m_abs_max)
-    if neighbours:
-        nb = np.asarray(neighbours, dtype=np.float64).reshape(-1, 2)
-        vs, m = pair_metrics(f, s, nb[:, 0], nb[:, 1])
-        pair_best = _best_pair(vs, m, pair_best)
+    best_vs, best_m = state.vs_abs_max, state.m_abs_max
+    for f_nb, s_nb in neighbours:
+        vs = abs(f - f_nb) / math.hypot(s, s_nb)
+        total = f + f_nb
+        if vs < VS_SIGNIFICANT or total <= 0:
+            continue
+        m = abs(2.0 * (f - f_nb) / total)
+        if m > best_m:
+            best_vs, best_m = vs, m
+        elif m == best_m and best_m > 0:
+            best_vs = max(best_vs, vs)
+    pair_best = (best_vs, best_m)
     return replace(
         state,
         n_epochs=state.n_epochs + 1,
