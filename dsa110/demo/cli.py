@@ -87,6 +87,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="drop existing data and rebuild")
     parser.add_argument("--workers", type=_positive_int, default=None, help="processes for tile synthesis")
+    parser.add_argument("--no-detect", action="store_true", help="skip ESE detection after loading")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -123,6 +124,7 @@ async def run_demo(args: argparse.Namespace) -> None:
             force=bool(args.force),
             end=args.end,
             workers=args.workers,
+            detect=not getattr(args, "no_detect", False),
         )
     except DemoExistsError as exc:
         print(f"demo: {exc}", file=sys.stderr)

@@ -212,11 +212,15 @@ async def _snapshot(url: str) -> dict[str, list[tuple]]:
 async def test_same_seed_same_database_and_force_rebuilds(tmp_path: Path):
     async with scratch_database("sqlite", tmp_path, migrate=False) as url:
         data = tmp_path / "data"
-        await build_demo(url, data, sources=100, days=1, seed=3, images=False, end=END)
+        await build_demo(url, data, sources=100, days=1, seed=3, images=False, end=END, detect=False)
         first = await _snapshot(url)
-        await build_demo(url, data, sources=100, days=1, seed=3, images=False, end=END, force=True)
+        await build_demo(
+            url, data, sources=100, days=1, seed=3, images=False, end=END, force=True, detect=False
+        )
         assert await _snapshot(url) == first
-        await build_demo(url, data, sources=100, days=1, seed=4, images=False, end=END, force=True)
+        await build_demo(
+            url, data, sources=100, days=1, seed=4, images=False, end=END, force=True, detect=False
+        )
         assert (await _snapshot(url))["sources"] != first["sources"]
 
 
