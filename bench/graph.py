@@ -79,7 +79,9 @@ async def run(settings: Settings, n: int, repeat: int, stock: bool) -> None:
     variables = {"n": n}
 
     async def graph_json(schema: Any = fast) -> str:
-        result = await schema.execute(DOCUMENT, variable_values=variables, context_value=make_context(engine, settings))
+        result = await schema.execute(
+            DOCUMENT, variable_values=variables, context_value=make_context(engine, settings)
+        )
         if result.errors:
             raise RuntimeError(result.errors)
         return json.dumps(result.data)
@@ -108,7 +110,9 @@ async def run(settings: Settings, n: int, repeat: int, stock: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--database-url")
     parser.add_argument("-n", type=int, default=100)

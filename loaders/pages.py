@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, case, func, select
 
-from loaders.relations import Relation
 from loaders.pagination import DEFAULT_PAGE_SIZE, Page, PageArgs, decode_cursor
+from loaders.relations import Relation
 
 _COLUMN_CACHE: dict[str, list[Any]] = {}
 
@@ -94,6 +94,12 @@ def split_pages(rows: Sequence[dict[str, Any]], parent_pks: Sequence[int], wrap:
             pages.append(Page(items=[], start=0, has_next=False, has_previous=False, total=None))
             continue
         pages.append(
-            Page(items=items, start=start, has_next=start + len(items) < total, has_previous=start > 0, total=total)
+            Page(
+                items=items,
+                start=start,
+                has_next=start + len(items) < total,
+                has_previous=start > 0,
+                total=total,
+            )
         )
     return pages

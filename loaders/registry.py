@@ -43,6 +43,8 @@ ENTITY_TABLES: dict[str, Table] = {
     "subband": t.subband_files,
     "catalog_source": t.catalog_sources,
     "metrics": t.system_metrics,
+    "status_change": t.ese_status_changes,
+    "cross_match": t.cross_matches,
 }
 
 
@@ -81,6 +83,10 @@ class Loaders:
         if loader is None:
             loader = self._loaders[key] = build()
         return loader
+
+    def custom(self, name: Hashable, batch: Callable[[list[Any]], Any]) -> DataLoader[Any, Any]:
+        """A per-request loader around a domain batch function (``keys -> values``)."""
+        return self._loader(("custom", name), lambda: DataLoader(batch))
 
     # --- one row per key -------------------------------------------------------------
 
@@ -134,7 +140,9 @@ class Loaders:
             if rel.link_where is not None:
                 stmt = stmt.where(rel.link_where)
             async with self.engine.connect() as conn:
-                counts = dict((await conn.execute(stmt.group_by(rel.parent_key))).tuples().all())
+                counts: dict[int, int] = dict(
+                    (await conn.execute(stmt.group_by(rel.parent_key))).tuples().all()
+                )
             return [int(counts.get(pk, 0)) for pk in parent_pks]
 
         return self._loader(("count", relation, conditions_key), lambda: DataLoader(batch))
@@ -167,4 +175,6 @@ class Loaders:
         wrap = self.wrap(entity)
         items = [wrap(row) for row in rows[: window.limit]]
         has_next = len(rows) > window.limit or (total is not None and window.stop < total)
-        return Page(items=items, start=window.start, has_next=has_next, has_previous=window.start > 0, total=total)
+        return Page(
+            items=items, start=window.start, has_next=has_next, has_previous=window.start > 0, total=total
+        )

@@ -28,7 +28,10 @@ def _m(*cols: Any) -> tuple[Any, ...]:
 
 RELATIONS: dict[str, Relation] = {
     "source.measurements": Relation(
-        "measurement", t.measurements, t.measurements.c.source_pk, _m(t.measurements.c.mjd, t.measurements.c.id)
+        "measurement",
+        t.measurements,
+        t.measurements.c.source_pk,
+        _m(t.measurements.c.mjd, t.measurements.c.id),
     ),
     "image.measurements": Relation(
         "measurement", t.measurements, t.measurements.c.image_pk, _m(t.measurements.c.source_pk)
@@ -59,11 +62,18 @@ RELATIONS: dict[str, Relation] = {
     ),
     "group.images": Relation("image", t.images, t.images.c.group_pk, _m(t.images.c.id)),
     "group.jobs": Relation("job", t.jobs, t.jobs.c.group_pk, _m(t.jobs.c.created_at, t.jobs.c.id)),
-    "group.subbands": Relation("subband", t.subband_files, t.subband_files.c.group_pk, _m(t.subband_files.c.subband_idx)),
-    "group.measurement_sets": Relation("ms", t.measurement_sets, t.measurement_sets.c.group_pk, _m(t.measurement_sets.c.id)),
+    "group.subbands": Relation(
+        "subband", t.subband_files, t.subband_files.c.group_pk, _m(t.subband_files.c.subband_idx)
+    ),
+    "group.measurement_sets": Relation(
+        "ms", t.measurement_sets, t.measurement_sets.c.group_pk, _m(t.measurement_sets.c.id)
+    ),
     "ms.images": Relation("image", t.images, t.images.c.ms_pk, _m(t.images.c.id)),
     "ms.cal_tables": Relation(
-        "caltable", t.cal_tables, t.cal_tables.c.source_ms_pk, _m(t.cal_tables.c.order_index, t.cal_tables.c.id)
+        "caltable",
+        t.cal_tables,
+        t.cal_tables.c.source_ms_pk,
+        _m(t.cal_tables.c.order_index, t.cal_tables.c.id),
     ),
     "job.outputs": Relation(
         "product",
@@ -109,7 +119,25 @@ RELATIONS: dict[str, Relation] = {
         link_on=t.job_products.c.job_pk == t.jobs.c.id,
     ),
     "source.candidates": Relation(
-        "candidate", t.ese_candidates, t.ese_candidates.c.source_pk, _m(t.ese_candidates.c.flagged_at, t.ese_candidates.c.id)
+        "candidate",
+        t.ese_candidates,
+        t.ese_candidates.c.source_pk,
+        _m(t.ese_candidates.c.flagged_at, t.ese_candidates.c.id),
     ),
     "image.regions": Relation("region", t.regions, t.regions.c.image_pk, _m(t.regions.c.id)),
+    "source.alerts": Relation(
+        "alert", t.alerts, t.alerts.c.source_pk, _m(t.alerts.c.triggered_at, t.alerts.c.id)
+    ),
+    "source.cross_matches": Relation(
+        "cross_match", t.cross_matches, t.cross_matches.c.source_pk, _m(t.cross_matches.c.separation_arcsec)
+    ),
+    "candidate.alerts": Relation(
+        "alert", t.alerts, t.alerts.c.candidate_pk, _m(t.alerts.c.triggered_at, t.alerts.c.id)
+    ),
+    "candidate.status_changes": Relation(
+        "status_change",
+        t.ese_status_changes,
+        t.ese_status_changes.c.candidate_pk,
+        _m(t.ese_status_changes.c.changed_at, t.ese_status_changes.c.id),
+    ),
 }

@@ -26,7 +26,7 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 
 
 def _public(error: GraphQLError) -> PublicError | None:
-    original = error.original_error
+    original: BaseException | None = error.original_error
     while original is not None:
         if isinstance(original, PublicError):
             return original
@@ -63,7 +63,9 @@ class ErrorCodes(MaskErrors):
         if public is not None:
             extensions = {**(error.extensions or {}), "code": public.code}
             if public.details:
-                extensions["details"] = {k: v for k, v in public.details.items() if isinstance(v, str | int | float)}
+                extensions["details"] = {
+                    k: v for k, v in public.details.items() if isinstance(v, str | int | float)
+                }
             error.extensions = extensions
             return False
         if (error.extensions or {}).get("code"):

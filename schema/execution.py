@@ -48,9 +48,9 @@ from graphql import (
     is_object_type,
 )
 from graphql.error import located_error
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 STRAWBERRY_FIELD = "strawberry-definition"
@@ -166,7 +166,9 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             for (values, i, _), value in zip(pending, done, strict=True):
                 values[i] = value
         children = [
-            self._complete_field(parent_type, response_name, details, field_def.type, values, paths, results, slots)
+            self._complete_field(
+                parent_type, response_name, details, field_def.type, values, paths, results, slots
+            )
             for response_name, details, field_def, values in resolved
         ]
         nested = [c for c in children if c is not None]
@@ -205,7 +207,11 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         try:
             args = (
                 get_argument_values(
-                    field_def, node, self.variable_values, details[0].fragment_variable_values, self.hide_suggestions
+                    field_def,
+                    node,
+                    self.variable_values,
+                    details[0].fragment_variable_values,
+                    self.hide_suggestions,
                 )
                 if field_def.args or node.arguments
                 else {}
@@ -236,7 +242,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         slots: list[list[Slot]],
     ) -> Any:
         typename = parent_type.name
-        positions = [Slot(result, response_name, not is_non_null_type(return_type), owner) for result, owner in zip(results, slots, strict=True)]
+        positions = [
+            Slot(result, response_name, not is_non_null_type(return_type), owner)
+            for result, owner in zip(results, slots, strict=True)
+        ]
         for result in results:
             result[response_name] = None
         return self._complete(
@@ -331,7 +340,11 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         if any(self.is_awaitable(item) for item in items):
             return self._await_items(item_type, details, items, item_paths, path_of, item_positions)
         return self._complete(
-            item_type, details, items, lambda k: Path(path_of(item_paths[k][0]), item_paths[k][1], None), item_positions
+            item_type,
+            details,
+            items,
+            lambda k: Path(path_of(item_paths[k][0]), item_paths[k][1], None),
+            item_positions,
         )
 
     async def _await_items(
@@ -383,7 +396,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         return asyncio.gather(*levels) if levels else None
 
     def _field_name(self, details: Any) -> str:
-        field_def, parent_type = self._fields[id(details)]
+        _, parent_type = self._fields[id(details)]
         return f"{parent_type.name}.{details[0].node.name.value}"
 
     def _runtime_type(self, abstract: Any, details: Any, value: Any, path: Path) -> GraphQLObjectType:

@@ -8,13 +8,15 @@ GraphQL description, so astronomers see units and meanings in GraphiQL.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from enum import Enum
+from typing import TypeVar
 
 import strawberry
 
 from dsa110.db import enums, filters
 
 C = TypeVar("C")
+E = TypeVar("E", bound=Enum)
 
 
 def _input(cls: type[C], name: str) -> type[C]:
@@ -25,32 +27,54 @@ def _input(cls: type[C], name: str) -> type[C]:
     return registered
 
 
-def _enum(cls: Any, name: str, description: str) -> Any:
+def _enum(cls: type[E], name: str, description: str) -> type[E]:
     return strawberry.enum(cls, name=name, description=description)
 
 
-GroupState = _enum(enums.GroupState, "GroupState", "Where an observation group is in the ingest queue.")
-JobState = _enum(enums.JobState, "JobState", "Lifecycle of a pipeline job.")
-JobType = _enum(enums.JobType, "JobType", "What a job does.")
-ProductType = _enum(enums.ProductType, "DataProductType", "Kind of data product.")
-ProductStatus = _enum(enums.ProductStatus, "DataProductStatus", "Staging -> publishing -> published.")
-MosaicStatus = _enum(enums.MosaicStatus, "MosaicStatus", "Build state of a mosaic.")
-CandidateStatus = _enum(enums.CandidateStatus, "EseCandidateStatus", "Review state of an ESE candidate.")
-OrderDirection = _enum(enums.OrderDirection, "OrderDirection", "Sort direction.")
-SourceOrderField = _enum(filters.SourceOrderField, "SourceOrderField", "Columns sources can be sorted by.")
-ImageOrderField = _enum(filters.ImageOrderField, "ImageOrderField", "Columns images can be sorted by.")
-GroupOrderField = _enum(filters.GroupOrderField, "GroupOrderField", "Columns groups can be sorted by.")
-MosaicOrderField = _enum(filters.MosaicOrderField, "MosaicOrderField", "Columns mosaics can be sorted by.")
-JobOrderField = _enum(filters.JobOrderField, "JobOrderField", "Columns jobs can be sorted by.")
-DataProductOrderField = _enum(
-    filters.DataProductOrderField, "DataProductOrderField", "Columns data products can be sorted by."
-)
+# strawberry.enum/strawberry.input register a class in place and return it, so the names
+# below are the domain classes themselves (what type checkers and resolvers see).
+GroupState = enums.GroupState
+JobState = enums.JobState
+JobType = enums.JobType
+ProductType = enums.ProductType
+ProductStatus = enums.ProductStatus
+MosaicStatus = enums.MosaicStatus
+CandidateStatus = enums.CandidateStatus
+OrderDirection = enums.OrderDirection
+SourceOrderField = filters.SourceOrderField
+ImageOrderField = filters.ImageOrderField
+GroupOrderField = filters.GroupOrderField
+MosaicOrderField = filters.MosaicOrderField
+JobOrderField = filters.JobOrderField
+DataProductOrderField = filters.DataProductOrderField
+ConeFilter = filters.ConeFilter
+SourceFilter = filters.SourceFilter
+MeasurementFilter = filters.MeasurementFilter
+ImageFilter = filters.ImageFilter
+GroupFilter = filters.GroupFilter
+MosaicFilter = filters.MosaicFilter
+JobFilter = filters.JobFilter
+DataProductFilter = filters.DataProductFilter
 
-ConeFilter = _input(filters.ConeFilter, "ConeFilter")
-SourceFilter = _input(filters.SourceFilter, "SourceFilter")
-MeasurementFilter = _input(filters.MeasurementFilter, "MeasurementFilter")
-ImageFilter = _input(filters.ImageFilter, "ImageFilter")
-GroupFilter = _input(filters.GroupFilter, "GroupFilter")
-MosaicFilter = _input(filters.MosaicFilter, "MosaicFilter")
-JobFilter = _input(filters.JobFilter, "JobFilter")
-DataProductFilter = _input(filters.DataProductFilter, "DataProductFilter")
+_enum(GroupState, "GroupState", "Where an observation group is in the ingest queue.")
+_enum(JobState, "JobState", "Lifecycle of a pipeline job.")
+_enum(JobType, "JobType", "What a job does.")
+_enum(ProductType, "DataProductType", "Kind of data product.")
+_enum(ProductStatus, "DataProductStatus", "Staging -> publishing -> published.")
+_enum(MosaicStatus, "MosaicStatus", "Build state of a mosaic.")
+_enum(CandidateStatus, "EseCandidateStatus", "Review state of an ESE candidate.")
+_enum(OrderDirection, "OrderDirection", "Sort direction.")
+_enum(SourceOrderField, "SourceOrderField", "Columns sources can be sorted by.")
+_enum(ImageOrderField, "ImageOrderField", "Columns images can be sorted by.")
+_enum(GroupOrderField, "GroupOrderField", "Columns groups can be sorted by.")
+_enum(MosaicOrderField, "MosaicOrderField", "Columns mosaics can be sorted by.")
+_enum(JobOrderField, "JobOrderField", "Columns jobs can be sorted by.")
+_enum(DataProductOrderField, "DataProductOrderField", "Columns data products can be sorted by.")
+_input(ConeFilter, "ConeFilter")
+_input(SourceFilter, "SourceFilter")
+_input(MeasurementFilter, "MeasurementFilter")
+_input(ImageFilter, "ImageFilter")
+_input(GroupFilter, "GroupFilter")
+_input(MosaicFilter, "MosaicFilter")
+_input(JobFilter, "JobFilter")
+_input(DataProductFilter, "DataProductFilter")

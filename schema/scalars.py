@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
-from strawberry.schema.types.scalar import ScalarDefinition
+from strawberry.types.scalar import ScalarDefinition
 
 
 def _serialize(value: datetime) -> str:

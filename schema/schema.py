@@ -20,16 +20,17 @@ from strawberry.tools import merge_types
 from dsa110.settings import Settings
 from loaders import Loaders, Wrap
 from resolvers.context import GraphContext
-from schema import types
+from schema import science, types
 from schema.base import row_factory
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
+from schema.science import ScienceMutation, ScienceQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery,)
-MUTATION_PARTS: tuple[type, ...] = ()
+QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery)
+MUTATION_PARTS: tuple[type, ...] = (ScienceMutation,)
 SUBSCRIPTION_PARTS: tuple[type, ...] = ()
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
@@ -46,6 +47,11 @@ WRAP: dict[str, Wrap] = {
     "product": row_factory(types.DataProduct),
     "ms": row_factory(types.MeasurementSet),
     "caltable": row_factory(types.CalTable),
+    "candidate": row_factory(science.EseCandidate),
+    "alert": row_factory(science.Alert),
+    "status_change": row_factory(science.EseStatusChange),
+    "region": row_factory(science.Region),
+    "cross_match": row_factory(science.CrossMatch),
 }
 
 
@@ -75,7 +81,9 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
     )
 
 
-def make_context(engine: AsyncEngine, settings: Settings, bus: Any = None, request: Any = None) -> GraphContext:
+def make_context(
+    engine: AsyncEngine, settings: Settings, bus: Any = None, request: Any = None
+) -> GraphContext:
     """A fresh context (and fresh loaders) for one request or one subscription event."""
     loaders = Loaders(engine, WRAP, max_page_size=settings.max_page_size)
     return GraphContext(engine=engine, settings=settings, loaders=loaders, bus=bus, request=request)

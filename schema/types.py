@@ -7,13 +7,16 @@ return loader futures. Units are in field names; times are UTC; epochs are MJD.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from dsa110.times import mjd_to_datetime
 from resolvers import links
+from resolvers import science as science_resolvers
+from resolvers.errors import NotFound
+from schema import science
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
 from schema.inputs import (
     GroupState,
@@ -24,7 +27,6 @@ from schema.inputs import (
     ProductStatus,
     ProductType,
 )
-
 
 
 async def _page(
@@ -55,7 +57,9 @@ class Source(Node):
     v: float | None = strawberry.field(description="Coefficient of variation std/mean (VAST V).")
     eta: float | None = strawberry.field(description="Weighted reduced variance (VAST eta, w = 1/sigma^2).")
     chi2_nu: float | None = strawberry.field(description="Reduced chi-square about the weighted mean.")
-    sigma_deviation: float | None = strawberry.field(description="max |F - mean| / std (legacy ESE statistic).")
+    sigma_deviation: float | None = strawberry.field(
+        description="max |F - mean| / std (legacy ESE statistic)."
+    )
     vs_abs_max: float | None = strawberry.field(
         name="vsAbsSignificantMax", description="Largest two-epoch |Vs| among pairs with |Vs| >= 4.3 (VAST)."
     )
@@ -79,9 +83,58 @@ class Source(Node):
 
     @strawberry.field(description="Images this source was measured on, ordered by epoch.")
     async def images(
-        self, info: GraphInfo, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Image]:
         return await _page(info, "source.images", self.pk, first, after, last, before)
+
+    @strawberry.field(
+        description="Every measurement in time order, raw and normalised by differential photometry."
+    )
+    async def light_curve(self, info: GraphInfo) -> science.LightCurve:
+        return science.light_curve_from(await science_resolvers.light_curve(info.context, self.pk))
+
+    @strawberry.field(description="ESE candidates flagged on this source.")
+    async def ese_candidates(self, info: GraphInfo) -> list[science.EseCandidate]:
+        return await links.all_of(info.context, "source.candidates", self.pk)
+
+    @strawberry.field(description="Alerts about this source, oldest first.")
+    async def alerts(self, info: GraphInfo) -> list[science.Alert]:
+        return await links.all_of(info.context, "source.alerts", self.pk)
+
+    @strawberry.field(description="Catalog entries cross-matched to this source, nearest first.")
+    async def cross_matches(self, info: GraphInfo) -> list[science.CrossMatch]:
+        return await links.all_of(info.context, "source.cross_matches", self.pk)
+
+    @strawberry.field(
+        description="Cut-outs around this source on its most recent images (FITS and PNG URLs)."
+    )
+    async def postage_stamps(
+        self, info: GraphInfo, size_arcsec: float = 600.0, limit: int = 20
+    ) -> list[science.PostageStamp]:
+        page = await links.page_of(info.context, "source.images", self.pk, page_args(None, None, 500, None))
+        stamps = []
+        for image in science_resolvers.stamp_images(page.items, limit):
+            fits_url, png_url = science.cutout_urls(image.pk, self.ra_deg, self.dec_deg, size_arcsec)
+            stamps.append(
+                science.PostageStamp(image_id=image.pk, mjd=image.mid_mjd, fits_url=fits_url, png_url=png_url)
+            )
+        return stamps
+
+    @strawberry.field(
+        description="SIMBAD / NED / Gaia objects near this source (UNAVAILABLE when offline and uncached)."
+    )
+    async def external_catalogs(
+        self, info: GraphInfo, service: science.ExternalService, radius_arcsec: float = 30.0
+    ) -> science.ExternalCatalogResult:
+        result = await science_resolvers.external_catalog(
+            info.context, service.value, self.ra_deg, self.dec_deg, radius_arcsec
+        )
+        return science.external_result(result)
 
 
 @strawberry.type(description="One flux measurement of a source on an image.")
@@ -164,6 +217,67 @@ class Image(Node):
     async def mosaics(self, info: GraphInfo) -> list[Mosaic]:
         return await links.all_of(info.context, "image.mosaics", self.pk)
 
+    @strawberry.field(description="Where to download the FITS file.")
+    def fits_url(self) -> str:
+        return f"/files/images/{self.pk}.fits"
+
+    @strawberry.field(description="A cut-out of this image around a position (FITS and PNG URLs).")
+    def cutout(self, ra_deg: float, dec_deg: float, size_arcsec: float = 600.0) -> science.PostageStamp:
+        fits_url, png_url = science.cutout_urls(self.pk, ra_deg, dec_deg, size_arcsec)
+        return science.PostageStamp(image_id=self.pk, mjd=self.mid_mjd, fits_url=fits_url, png_url=png_url)
+
+    @strawberry.field(description="Fit a 2-D Gaussian around a position (box) or inside a region.")
+    async def fit(
+        self,
+        info: GraphInfo,
+        ra_deg: float | None = None,
+        dec_deg: float | None = None,
+        box_arcsec: float | None = None,
+        region_id: int | None = None,
+        fit_background: bool = True,
+    ) -> science.GaussianFit:
+        shape = None
+        if region_id is not None:
+            region = await info.context.loaders.by_key("region").load(region_id)
+            if region is None or region.image_pk != self.pk:
+                raise NotFound(f"no region {region_id} on this image", regionId=region_id)
+            shape = region.shape
+        fit = await science_resolvers.fit_gaussian(
+            info.context, self.path, ra_deg, dec_deg, box_arcsec, shape, fit_background
+        )
+        return science.gaussian_fit(fit)
+
+    @strawberry.field(description="Pixel values along a line or polyline, or in annuli around a point.")
+    async def profile(
+        self,
+        info: GraphInfo,
+        kind: science.ProfileKind,
+        points: list[science.SkyPoint],
+        width_arcsec: float = 0.0,
+        radius_arcsec: float | None = None,
+        n_annuli: int = 20,
+    ) -> science.Profile:
+        coords = [(p.ra_deg, p.dec_deg) for p in points]
+        result = await science_resolvers.profile(
+            info.context, self.path, kind.value, coords, width_arcsec, radius_arcsec, n_annuli
+        )
+        return science.profile_of(result)
+
+    @strawberry.field(description="Regions drawn on this image.")
+    async def regions(self, info: GraphInfo) -> list[science.Region]:
+        return await links.all_of(info.context, "image.regions", self.pk)
+
+    @strawberry.field(
+        description="Catalog entries that fall on this image, with pixel positions, brightest first."
+    )
+    async def catalog_overlay(
+        self, info: GraphInfo, catalog: str | None = None, min_flux_jy: float | None = None, limit: int = 1000
+    ) -> list[science.CatalogOverlayEntry]:
+        entries = await science_resolvers.catalog_overlay(
+            info.context, self.path, catalog, min_flux_jy, limit
+        )
+        return [science.CatalogOverlayEntry(entry=science.catalog_source(e), x=x, y=y) for e, x, y in entries]
+
 
 @strawberry.type(description="A file of one subband of an observation group.")
 class Subband:
@@ -182,7 +296,9 @@ class Group(Node):
     retry_count: int
     error: str | None
     has_calibrator: bool | None
-    calibrators: JSON | None = strawberry.field(description="Calibrators in the beam: name, position, separation, flux.")
+    calibrators: JSON | None = strawberry.field(
+        description="Calibrators in the beam: name, position, separation, flux."
+    )
 
     @strawberry.field(description="Subband files received so far.")
     async def subbands(self, info: GraphInfo) -> list[Subband]:
@@ -226,9 +342,18 @@ class Mosaic(Node):
     def mosaic_id(self) -> int:
         return self.pk
 
+    @strawberry.field(description="Where to download the FITS file.")
+    def fits_url(self) -> str:
+        return f"/files/mosaics/{self.pk}.fits"
+
     @strawberry.field(description="Member images, ordered by epoch.")
     async def images(
-        self, info: GraphInfo, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Image]:
         return await _page(info, "mosaic.images", self.pk, first, after, last, before)
 

@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from compat_rest.app import compat_app
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.settings import Settings
 from schema.schema import build_schema
+from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.limits import BodyLimitMiddleware
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             Mount(STATIC_PREFIX, graphiql_static_app(), name="graphiql-static"),
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
+            *FILE_ROUTES,
+            # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
+            Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
         ],
         lifespan=lifespan,
     )

@@ -50,6 +50,12 @@ def _export_schema(args: argparse.Namespace) -> None:
     sys.stdout.write(build_schema(_settings(args)).as_str() + "\n")
 
 
+def _catalog(args: argparse.Namespace) -> None:
+    from dsa110.science.catalogs import ingest_catalog_main
+
+    raise SystemExit(ingest_catalog_main(args.rest))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from dsa110.demo.cli import run_demo
 
@@ -62,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", help="data directory (env DSA110_DATA_DIR, default ./data)")
-        p.add_argument("--database-url", help="SQLAlchemy URL (env DSA110_DATABASE_URL; default SQLite in data dir)")
+        p.add_argument(
+            "--database-url", help="SQLAlchemy URL (env DSA110_DATABASE_URL; default SQLite in data dir)"
+        )
 
     serve = sub.add_parser("serve", help="run the GraphQL server")
     common(serve)
@@ -78,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(func=_export_schema)
+
+    catalog = sub.add_parser("catalog", help="catalog tools: `catalog ingest FILE --catalog nvss`")
+    catalog.add_argument("action", choices=["ingest"])
+    catalog.add_argument("rest", nargs=argparse.REMAINDER)
+    catalog.set_defaults(func=_catalog)
 
     demo = sub.add_parser("demo", help="build the realistic demo data set")
     from dsa110.demo.cli import add_demo_arguments

@@ -28,7 +28,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.create_function(SEPARATION_FUNCTION, 4, _sqlite_separation, deterministic=True)
 
 
-def _sqlite_separation(ra1: float | None, dec1: float | None, ra2: float | None, dec2: float | None) -> float | None:
+def _sqlite_separation(
+    ra1: float | None, dec1: float | None, ra2: float | None, dec2: float | None
+) -> float | None:
     if ra1 is None or dec1 is None or ra2 is None or dec2 is None:
         return None
     return separation_deg(ra1, dec1, ra2, dec2)
@@ -47,4 +49,3 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
-

@@ -18,7 +18,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table
 
 from dsa110.db import tables as t
-from dsa110.db.enums import GroupState, JobState, JobType, MosaicStatus, OrderDirection, ProductStatus, ProductType
+from dsa110.db.enums import (
+    CandidateStatus,
+    GroupState,
+    JobState,
+    JobType,
+    MosaicStatus,
+    OrderDirection,
+    ProductStatus,
+    ProductType,
+)
 from dsa110.db.sky import cone_condition
 from dsa110.errors import InputError
 
@@ -35,7 +44,9 @@ def _finite(name: str, value: float | None) -> None:
         raise InputError(f"`{name}` must be a finite number", field=name)
 
 
-def _range(conds: list[ColumnElement[bool]], column: Any, name: str, lo: float | None, hi: float | None) -> None:
+def _range(
+    conds: list[ColumnElement[bool]], column: Any, name: str, lo: float | None, hi: float | None
+) -> None:
     _finite(f"{name}Min", lo)
     _finite(f"{name}Max", hi)
     if lo is not None and hi is not None and lo > hi:
@@ -46,7 +57,9 @@ def _range(conds: list[ColumnElement[bool]], column: Any, name: str, lo: float |
         conds.append(column <= hi)
 
 
-def _times(conds: list[ColumnElement[bool]], column: Any, after: datetime | None, before: datetime | None) -> None:
+def _times(
+    conds: list[ColumnElement[bool]], column: Any, after: datetime | None, before: datetime | None
+) -> None:
     for name, value in (("after", after), ("before", before)):
         if value is not None and value.tzinfo is None:
             raise InputError(f"`{name}` needs a timezone (use ...Z for UTC)", field=name)
@@ -84,7 +97,9 @@ class ConeFilter:
                 f"cone `radiusArcsec` must be in (0, {MAX_CONE_RADIUS_ARCSEC:g}]", field="radiusArcsec"
             )
         c = table.c
-        return cone_condition(c.healpix, c[ra], c[dec], self.ra_deg, self.dec_deg, self.radius_arcsec / 3600.0)
+        return cone_condition(
+            c.healpix, c[ra], c[dec], self.ra_deg, self.dec_deg, self.radius_arcsec / 3600.0
+        )
 
 
 @dataclass(frozen=True)
@@ -256,6 +271,54 @@ class DataProductFilter:
         return conds
 
 
+@dataclass(frozen=True)
+class EseCandidateFilter:
+    """Select ESE candidates by review state, strength and time."""
+
+    statuses: list[CandidateStatus] | None = doc("Review states (default: all).")
+    min_score: float | None = doc("Lowest detector score.")
+    min_significance: float | None = doc("Lowest significance (sigma) of the dip.")
+    min_depth: float | None = doc("Shallowest fractional depth, 0-1.")
+    source_ids: list[str] | None = doc("Only these sources (catalog names).")
+    flagged_after: datetime | None = doc("Flagged at or after this time.")
+    flagged_before: datetime | None = doc("Flagged before this time.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.ese_candidates.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.status, "statuses", self.statuses)
+        _range(conds, c.score, "score", self.min_score, None)
+        _range(conds, c.significance, "significance", self.min_significance, None)
+        _range(conds, c.depth, "depth", self.min_depth, None)
+        _times(conds, c.flagged_at, self.flagged_after, self.flagged_before)
+        if self.source_ids is not None:
+            names: list[ColumnElement[bool]] = []
+            _members(names, t.sources.c.source_id, "sourceIds", self.source_ids)
+            conds.append(c.source_pk.in_(t.sources.select().with_only_columns(t.sources.c.id).where(*names)))
+        return conds
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Select alerts by type, severity, state and time."""
+
+    alert_types: list[str] | None = doc("Alert types, e.g. `ese_candidate`.")
+    severities: list[str] | None = doc("Severities: info, warning, critical.")
+    unresolved: bool | None = doc("Only open (true) or only resolved (false) alerts.")
+    triggered_after: datetime | None = doc("Triggered at or after this time.")
+    triggered_before: datetime | None = doc("Triggered before this time.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.alerts.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.alert_type, "alertTypes", self.alert_types)
+        _members(conds, c.severity, "severities", self.severities)
+        _times(conds, c.triggered_at, self.triggered_after, self.triggered_before)
+        if self.unresolved is not None:
+            conds.append(c.resolved_at.is_(None) if self.unresolved else c.resolved_at.is_not(None))
+        return conds
+
+
 # --- orderings -----------------------------------------------------------------------
 
 
@@ -302,6 +365,18 @@ class DataProductOrderField(Enum):
     CREATED_AT = "created_at"
     PUBLISHED_AT = "published_at"
     DATA_ID = "data_id"
+
+
+class EseCandidateOrderField(Enum):
+    SCORE = "score"
+    SIGNIFICANCE = "significance"
+    DEPTH = "depth"
+    FLAGGED_AT = "flagged_at"
+    UPDATED_AT = "updated_at"
+
+
+class AlertOrderField(Enum):
+    TRIGGERED_AT = "triggered_at"
 
 
 @dataclass(frozen=True)

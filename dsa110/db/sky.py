@@ -30,7 +30,10 @@ $$
 def separation_deg(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     """Haversine great-circle separation in degrees (Sinnott 1984, Sky & Telescope 68, 159)."""
     d1, d2 = math.radians(dec1), math.radians(dec2)
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin(math.radians(ra2 - ra1) / 2) ** 2
+    h = (
+        math.sin((d2 - d1) / 2) ** 2
+        + math.cos(d1) * math.cos(d2) * math.sin(math.radians(ra2 - ra1) / 2) ** 2
+    )
     return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
 
 

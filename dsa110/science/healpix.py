@@ -74,4 +74,4 @@ def angular_separation_deg(
     dra = ra2 - ra1
     num = np.hypot(np.cos(dec2) * np.sin(dra), np.cos(dec1) * np.sin(dec2) - np.sin(dec1) * np.cos(dec2) * np.cos(dra))
     den = np.sin(dec1) * np.sin(dec2) + np.cos(dec1) * np.cos(dec2) * np.cos(dra)
-    return np.degrees(np.arctan2(num, den))
+    return np.asarray(np.degrees(np.arctan2(num, den)), dtype=np.float64)

@@ -51,6 +51,10 @@ async def test_same_response_as_stock_executor(
     a = await fast.run(document, **variables)
     b = await stock.run(document, **variables)
     assert json.dumps(a.data, sort_keys=True) == json.dumps(b.data, sort_keys=True)
-    errors_a = sorted((e.message, tuple(e.path or ()), json.dumps(e.extensions, sort_keys=True)) for e in a.errors or [])
-    errors_b = sorted((e.message, tuple(e.path or ()), json.dumps(e.extensions, sort_keys=True)) for e in b.errors or [])
+    errors_a = sorted(
+        (e.message, tuple(e.path or ()), json.dumps(e.extensions, sort_keys=True)) for e in a.errors or []
+    )
+    errors_b = sorted(
+        (e.message, tuple(e.path or ()), json.dumps(e.extensions, sort_keys=True)) for e in b.errors or []
+    )
     assert errors_a == errors_b

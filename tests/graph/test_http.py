@@ -43,7 +43,9 @@ async def test_health(client: httpx.AsyncClient) -> None:
         ({"json": {"query": QUERY, "variables": "nope"}}, 400),
     ],
 )
-async def test_malformed_requests_are_4xx(client: httpx.AsyncClient, kwargs: dict[str, object], status: int) -> None:
+async def test_malformed_requests_are_4xx(
+    client: httpx.AsyncClient, kwargs: dict[str, object], status: int
+) -> None:
     response = await client.post("/graphql", **kwargs)  # type: ignore[arg-type]
     assert response.status_code == status
 
@@ -65,9 +67,15 @@ async def test_oversized_body_is_413_with_a_code(client: httpx.AsyncClient) -> N
 @pytest.mark.parametrize(
     ("document", "code"),
     [
-        ("{ " + " ".join(f"a{i}: sources(first: 1) {{ totalCount }}" for i in range(40)) + " }", "GRAPHQL_VALIDATION_FAILED"),
-        ("{ sources { nodes { images { nodes { mosaics { images { nodes { mosaics { images { nodes { mosaics "
-         "{ images { nodes { imageId } } } } } } } } } } } } } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ " + " ".join(f"a{i}: sources(first: 1) {{ totalCount }}" for i in range(40)) + " }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "{ sources { nodes { images { nodes { mosaics { images { nodes { mosaics { images { nodes { mosaics "
+            "{ images { nodes { imageId } } } } } } } } } } } } } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
         ("{ sources { nodes { " + "sourceId " * 6000 + "} } }", "GRAPHQL_PARSE_FAILED"),
         ("mutation { nothing }", "GRAPHQL_VALIDATION_FAILED"),
     ],

@@ -16,7 +16,9 @@ from tests.graph.conftest import Graph
 async def test_natural_key_and_global_id_name_the_same_node(graph: Graph) -> None:
     first = (await graph.data("{ sources(first: 1) { nodes { id sourceId raDeg } } }"))["sources"]["nodes"][0]
     by_key = await graph.data("query($k: String!) { source(sourceId: $k) { id raDeg } }", k=first["sourceId"])
-    by_id = await graph.data("query($i: ID!) { node(id: $i) { id ... on Source { sourceId } } }", i=first["id"])
+    by_id = await graph.data(
+        "query($i: ID!) { node(id: $i) { id ... on Source { sourceId } } }", i=first["id"]
+    )
     assert by_key["source"]["id"] == first["id"]
     assert by_id["node"]["sourceId"] == first["sourceId"]
     group = (await graph.data("{ groups(first: 1) { nodes { id groupId } } }"))["groups"]["nodes"][0]
@@ -38,7 +40,9 @@ async def test_links_agree_in_both_directions(graph: Graph) -> None:
         for m in image["measurements"]["nodes"]:
             assert m["image"]["imageId"] == me
             assert me in [i["imageId"] for i in m["source"]["images"]["nodes"]]
-    jobs = await graph.data("{ jobs(first: 50) { nodes { jobId outputs { dataId jobs { jobId } children { dataId parents { dataId } } } } } }")
+    jobs = await graph.data(
+        "{ jobs(first: 50) { nodes { jobId outputs { dataId jobs { jobId } children { dataId parents { dataId } } } } } }"
+    )
     linked = 0
     for job in jobs["jobs"]["nodes"]:
         for product in job["outputs"]:
@@ -67,7 +71,11 @@ async def test_walking_pages_visits_every_source_once(graph: Graph) -> None:
         after = page["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen)) == total
     assert seen == sorted(seen)
-    tail = (await graph.data("{ sources(last: 5) { pageInfo { hasPreviousPage hasNextPage } nodes { sourceId } } }"))["sources"]
+    tail = (
+        await graph.data(
+            "{ sources(last: 5) { pageInfo { hasPreviousPage hasNextPage } nodes { sourceId } } }"
+        )
+    )["sources"]
     assert [n["sourceId"] for n in tail["nodes"]] == seen[-5:]
     assert tail["pageInfo"] == {"hasPreviousPage": True, "hasNextPage": False}
 
@@ -75,7 +83,9 @@ async def test_walking_pages_visits_every_source_once(graph: Graph) -> None:
 async def test_nested_last_and_before_page_backwards(graph: Graph) -> None:
     doc = """query($b: String) { sources(first: 1, orderBy: N_EPOCHS, direction: DESC) { nodes {
         measurements(last: 2, before: $b) { totalCount pageInfo { hasPreviousPage startCursor } nodes { mjd } } } } }"""
-    full = (await graph.data(doc.replace("last: 2, before: $b", "first: 500").replace("query($b: String) ", "")))["sources"]["nodes"][0]["measurements"]
+    full = (
+        await graph.data(doc.replace("last: 2, before: $b", "first: 500").replace("query($b: String) ", ""))
+    )["sources"]["nodes"][0]["measurements"]
     mjds = [n["mjd"] for n in full["nodes"]]
     assert mjds == sorted(mjds) and len(mjds) >= 4
     collected: list[float] = []
@@ -92,7 +102,9 @@ async def test_nested_last_and_before_page_backwards(graph: Graph) -> None:
 
 async def test_cone_filter_matches_exact_separation(graph: Graph) -> None:
     async with graph.engine.connect() as conn:
-        rows = (await conn.execute(select(t.sources.c.source_id, t.sources.c.ra_deg, t.sources.c.dec_deg))).all()
+        rows = (
+            await conn.execute(select(t.sources.c.source_id, t.sources.c.ra_deg, t.sources.c.dec_deg))
+        ).all()
     names = np.array([r[0] for r in rows])
     ra = np.array([r[1] for r in rows])
     dec = np.array([r[2] for r in rows])
@@ -118,9 +130,13 @@ async def test_filters_and_ordering(graph: Graph) -> None:
     assert all(41.5 <= n["decDeg"] <= 42.5 and n["nEpochs"] >= 2 for n in nodes)
     etas = [n["eta"] for n in nodes if n["eta"] is not None]
     assert etas == sorted(etas, reverse=True)
-    groups = await graph.data('{ groups(first: 500, filter: {states: [FAILED]}) { nodes { state error } } }')
-    assert groups["groups"]["nodes"] and all(g["state"] == "FAILED" and g["error"] for g in groups["groups"]["nodes"])
-    images = await graph.data('{ images(first: 20, orderBy: MJD, direction: ASC) { nodes { midMjd createdAt } } }')
+    groups = await graph.data("{ groups(first: 500, filter: {states: [FAILED]}) { nodes { state error } } }")
+    assert groups["groups"]["nodes"] and all(
+        g["state"] == "FAILED" and g["error"] for g in groups["groups"]["nodes"]
+    )
+    images = await graph.data(
+        "{ images(first: 20, orderBy: MJD, direction: ASC) { nodes { midMjd createdAt } } }"
+    )
     mjd = [i["midMjd"] for i in images["images"]["nodes"]]
     assert mjd == sorted(mjd)
     assert all(i["createdAt"].endswith("Z") for i in images["images"]["nodes"])
@@ -137,9 +153,18 @@ async def test_filters_and_ordering(graph: Graph) -> None:
         ("{ sources(first: -1) { totalCount } }", "BAD_USER_INPUT"),
         ('{ sources(after: "not-a-cursor") { totalCount } }', "BAD_USER_INPUT"),
         ("{ sources(filter: {decMinDeg: 50, decMaxDeg: 40}) { totalCount } }", "BAD_USER_INPUT"),
-        ("{ sources(filter: {cone: {raDeg: 10, decDeg: 10, radiusArcsec: 0}}) { totalCount } }", "BAD_USER_INPUT"),
-        ("{ sources(filter: {cone: {raDeg: 400, decDeg: 10, radiusArcsec: 5}}) { totalCount } }", "BAD_USER_INPUT"),
-        ('{ images(filter: {createdAfter: "2025-01-01T00:00:00"}) { totalCount } }', "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ sources(filter: {cone: {raDeg: 10, decDeg: 10, radiusArcsec: 0}}) { totalCount } }",
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ sources(filter: {cone: {raDeg: 400, decDeg: 10, radiusArcsec: 5}}) { totalCount } }",
+            "BAD_USER_INPUT",
+        ),
+        (
+            '{ images(filter: {createdAfter: "2025-01-01T00:00:00"}) { totalCount } }',
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
         ('{ images(filter: {createdAfter: "yesterday"}) { totalCount } }', "GRAPHQL_VALIDATION_FAILED"),
         ("{ groups(filter: {states: [NOT_A_STATE]}) { totalCount } }", "GRAPHQL_VALIDATION_FAILED"),
         ("{ sources { nope } }", "GRAPHQL_VALIDATION_FAILED"),
@@ -157,13 +182,24 @@ async def test_bad_input_gets_a_code(graph: Graph, document: str, code: str) -> 
     [
         ("query($f: SourceFilter) { sources(filter: $f) { totalCount } }", {"f": {"fluxMinJy": math.inf}}),
         ("query($f: SourceFilter) { sources(filter: $f) { totalCount } }", {"f": {"decMinDeg": "north"}}),
-        ("query($f: ImageFilter) { images(filter: $f) { totalCount } }", {"f": {"createdAfter": "2025-01-01T00:00:00"}}),
-        ("query($f: ImageFilter) { images(filter: $f) { totalCount } }", {"f": {"createdAfter": "x" * 10_000}}),
+        (
+            "query($f: ImageFilter) { images(filter: $f) { totalCount } }",
+            {"f": {"createdAfter": "2025-01-01T00:00:00"}},
+        ),
+        (
+            "query($f: ImageFilter) { images(filter: $f) { totalCount } }",
+            {"f": {"createdAfter": "x" * 10_000}},
+        ),
         ("query($n: Int) { sources(first: $n) { totalCount } }", {"n": 2**40}),
-        ("query($f: SourceFilter) { sources(filter: $f) { totalCount } }", {"f": {"sourceIds": ["x"] * 5000}}),
+        (
+            "query($f: SourceFilter) { sources(filter: $f) { totalCount } }",
+            {"f": {"sourceIds": ["x"] * 5000}},
+        ),
     ],
 )
-async def test_bad_variables_are_bad_user_input(graph: Graph, document: str, variables: dict[str, object]) -> None:
+async def test_bad_variables_are_bad_user_input(
+    graph: Graph, document: str, variables: dict[str, object]
+) -> None:
     result = await graph.run(document, **variables)
     assert result.errors
     assert {e.extensions["code"] for e in result.errors} == {"BAD_USER_INPUT"}

@@ -1,0 +1,471 @@
+"""Live updates: bus events -> subscription results, computed once per distinct subscription.
+
+Two pieces.
+
+``event_batches(ctx, channels, ...)`` is what a subscription resolver iterates: an
+initial (snapshot) tick, then one tick per bus event (or per coalesced burst), each with
+fresh DataLoaders on the context - a subscription's context lives as long as the
+subscription, and loaders that cached across events would serve stale rows.
+
+``SharedSubscriptions`` sits between the transports (graphql-transport-ws, graphql-ws,
+SSE) and the schema. Strawberry runs one generator per subscriber
+(reference/graphql-servers.md §3.3), so N identical subscriptions would execute N times
+per event. Here identical subscriptions - same document, operation name and variables -
+share ONE producer task that executes the subscription once per event and hands the
+result to every subscriber's bounded queue; the work per event grows with distinct
+subscriptions, not with clients. A producer is reference counted and stops when its last
+subscriber leaves.
+
+Joining is race-free without replay: a subscriber first attaches its queue to the
+producer, waits until the producer's resolver is listening on the bus, then runs the
+document once in *snapshot* phase for itself (the current state: status tiles, the log
+so far). Events committed before the snapshot are in it; events after it arrive through
+the queue. An event that lands while the snapshot runs may be seen twice - state results
+are idempotent, and log lines carry ids for the client to skip repeats.
+
+Only root fields registered as phase-aware (``shared_fields``) are shared; anything else
+runs as strawberry would, but still with a fresh context per operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Final
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType as CoreOperationType,
+    parse,
+)
+from graphql.error import GraphQLSyntaxError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from dsa110.events import Event
+from loaders import Loaders
+from loaders.registry import ENTITY_TABLES
+from resolvers.context import GraphContext
+from resolvers.errors import Unavailable
+
+logger = logging.getLogger("dsa110.live")
+
+PHASE_KEY: Final = "live.phase"
+ON_LISTENING_KEY: Final = "live.on_listening"
+COMPLETE_KEY: Final = "live.complete"
+SUBSCRIBER_QUEUE_SIZE: Final = 256
+"""Results a subscriber may fall behind before it is cut off (memory stays bounded)."""
+PARSE_CACHE_SIZE: Final = 256
+MAX_PRODUCERS: Final = 10_000
+"""Distinct live subscriptions per process; beyond this, new distinct ones are refused."""
+
+
+class LivePhase(Enum):
+    BOTH = "both"
+    """Snapshot then events: a subscription run directly (tests, non-shared transports)."""
+    SNAPSHOT = "snapshot"
+    """Only the initial state, then end: what each joining subscriber runs for itself."""
+    EVENTS = "events"
+    """Only event-driven results: what a shared producer runs."""
+
+
+def live_phase(ctx: GraphContext) -> LivePhase:
+    phase = ctx.extras.get(PHASE_KEY, LivePhase.BOTH)
+    return phase if isinstance(phase, LivePhase) else LivePhase.BOTH
+
+
+def renew_loaders(ctx: GraphContext) -> None:
+    """Give the context fresh (empty) DataLoaders, wrapping rows exactly as before."""
+    old = ctx.loaders
+    ctx.loaders = Loaders(old.engine, {e: old.wrap(e) for e in ENTITY_TABLES}, max_page_size=old.max_page_size)
+
+
+def mark_complete(ctx: GraphContext) -> None:
+    """Say that nothing will follow the snapshot (a finished job's log): the subscriber ends."""
+    ctx.extras[COMPLETE_KEY] = True
+
+
+def _listening(ctx: GraphContext) -> None:
+    callback = ctx.extras.get(ON_LISTENING_KEY)
+    if callable(callback):
+        callback()
+
+
+async def event_batches(
+    ctx: GraphContext,
+    channels: Iterable[str],
+    *,
+    snapshot: bool = True,
+    coalesce_s: float = 0.0,
+    accept: Callable[[Event], bool] | None = None,
+) -> AsyncIterator[list[Event]]:
+    """Ticks for a subscription resolver, each with fresh loaders on ``ctx``.
+
+    Yields ``[]`` once first when ``snapshot`` (the resolver then sends current state),
+    then a list of the accepted events per tick. ``resync`` events (the bus reconnected and
+    may have lost events) are always accepted. With ``coalesce_s`` an isolated event
+    ticks at once and a burst ticks at most once per ``coalesce_s`` (leading and trailing
+    edge), so a flood of writes costs one recomputation per window.
+    """
+    phase = live_phase(ctx)
+    if snapshot and phase is not LivePhase.EVENTS:
+        renew_loaders(ctx)
+        yield []
+    if phase is LivePhase.SNAPSHOT:
+        return
+    bus = ctx.bus
+    if bus is None:
+        raise Unavailable("live updates are unavailable: the server has no event bus")
+
+    def wanted(event: Event) -> bool:
+        return event.resync or accept is None or accept(event)
+
+    loop = asyncio.get_running_loop()
+    last_tick = float("-inf")
+    async with bus.subscribe(*channels) as events:
+        _listening(ctx)
+        stream = aiter(events)
+        while True:
+            try:
+                event = await anext(stream)
+            except StopAsyncIteration:
+                return
+            if not wanted(event):
+                continue
+            batch = [event]
+            quiet_until = last_tick + coalesce_s
+            while (remaining := quiet_until - loop.time()) > 0:
+                try:
+                    more = await asyncio.wait_for(anext(stream), remaining)
+                except TimeoutError:
+                    break
+                except StopAsyncIteration:
+                    return
+                if wanted(more):
+                    batch.append(more)
+            renew_loaders(ctx)
+            yield batch
+            last_tick = loop.time()
+
+
+# -- shared producers -------------------------------------------------------------------
+
+Result = ExecutionResult
+ContextFactory = Callable[[Any], GraphContext]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationKey:
+    query: str
+    operation_name: str | None
+    variables: str
+    """Canonical JSON of the variables (sorted keys)."""
+
+
+class _Subscriber:
+    """One client's bounded queue of shared results."""
+
+    __slots__ = ("_queue", "_ready", "ended", "overflowed")
+
+    def __init__(self) -> None:
+        self._queue: deque[Result] = deque()
+        self._ready = asyncio.Event()
+        self.ended = False
+        self.overflowed = False
+
+    def push(self, result: Result) -> None:
+        if self.ended:
+            return
+        if len(self._queue) >= SUBSCRIBER_QUEUE_SIZE:
+            # A client this far behind gets cut off with an error rather than silently
+            # losing results (a gap in a log tail must be visible).
+            self.overflowed = True
+            self.end()
+            return
+        self._queue.append(result)
+        self._ready.set()
+
+    def end(self) -> None:
+        self.ended = True
+        self._ready.set()
+
+    async def results(self) -> AsyncIterator[Result]:
+        while True:
+            while self._queue:
+                yield self._queue.popleft()
+            if self.ended:
+                return
+            self._ready.clear()
+            await self._ready.wait()
+
+
+class _Producer:
+    def __init__(self, owner: SharedSubscriptions, key: OperationKey, variables: dict[str, Any] | None) -> None:
+        self.owner = owner
+        self.key = key
+        self.variables = variables
+        self.subscribers: set[_Subscriber] = set()
+        self.listening = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.results_produced = 0
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"live-producer:{self.key.operation_name or ''}")
+
+    async def _run(self) -> None:
+        ctx = self.owner.context_factory(None)
+        ctx.extras[PHASE_KEY] = LivePhase.EVENTS
+        ctx.extras[ON_LISTENING_KEY] = self.listening.set
+        try:
+            source = await self.owner.schema.stream(
+                self.key.query,
+                variable_values=self.variables,
+                context_value=ctx,
+                operation_name=self.key.operation_name,
+                allowed_operation_types=(OperationType.SUBSCRIPTION,),
+            )
+            async with contextlib.aclosing(source):
+                async for result in source:
+                    if isinstance(result, PreExecutionError) or not isinstance(result, ExecutionResult):
+                        break  # every joiner's own snapshot run reports the same error
+                    self.results_produced += 1
+                    for subscriber in list(self.subscribers):
+                        subscriber.push(result)
+        except Exception:
+            logger.exception("live: producer for %r failed", self.key.operation_name)
+        finally:
+            self.listening.set()
+            for subscriber in self.subscribers:
+                subscriber.end()
+            self.owner._forget(self)
+
+
+class SharedSubscriptions:
+    """The per-process registry of shared subscription producers; a schema-like ``stream``.
+
+    ``schema`` is the strawberry schema; ``context_factory(request)`` makes a fresh
+    ``GraphContext``; ``shared_fields`` are the subscription root fields that understand
+    ``LivePhase`` (built on ``event_batches``).
+    """
+
+    def __init__(self, schema: Any, context_factory: ContextFactory, shared_fields: Collection[str]) -> None:
+        self.schema = schema
+        self.context_factory = context_factory
+        self.shared_fields = frozenset(shared_fields)
+        self._producers: dict[OperationKey, _Producer] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- introspection for health pages and tests ---------------------------------------
+
+    @property
+    def producer_count(self) -> int:
+        return len(self._producers)
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(p.subscribers) for p in self._producers.values())
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        """Producer tasks still alive (running or stopping)."""
+        running = [p.task for p in self._producers.values() if p.task is not None and not p.task.done()]
+        return running + [t for t in self._stopping if not t.done()]
+
+    def results_produced(self) -> int:
+        return sum(p.results_produced for p in self._producers.values())
+
+    # -- the schema-like entry points the transports call -------------------------------
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: Any = None,
+        context_value: Any = None,
+        root_value: Any = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        request = getattr(context_value, "request", None)
+        if variable_values is not None and not isinstance(variable_values, dict):
+            return _single_error("variables must be a JSON object")
+        if operation_name is not None and not isinstance(operation_name, str):
+            return _single_error("operationName must be a string")
+        allowed = set(allowed_operation_types) if allowed_operation_types is not None else None
+        if (
+            isinstance(query, str)
+            and (allowed is None or OperationType.SUBSCRIPTION in allowed)
+            and self._is_shared(query, operation_name)
+        ):
+            key = OperationKey(query, operation_name, _canonical(variable_values))
+            return self._shared_stream(key, variable_values, request, operation_extensions)
+        # Not shareable: run as strawberry would, but never on the connection's context
+        # (strawberry builds one per WebSocket, whose loaders would cache across operations).
+        result: AsyncGenerator[Any, None] = await self.schema.stream(
+            query,
+            variable_values=variable_values,
+            context_value=self.context_factory(request),
+            root_value=root_value,
+            operation_name=operation_name,
+            operation_extensions=operation_extensions,
+            allowed_operation_types=allowed_operation_types,
+        )
+        return result
+
+    async def subscribe(
+        self,
+        query: str | None,
+        variable_values: Any = None,
+        context_value: Any = None,
+        root_value: Any = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> AsyncGenerator[Any, None]:
+        return await self.stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
+
+    async def close(self) -> None:
+        """Stop every producer and wait for them (server shutdown)."""
+        self._closed = True
+        producers = list(self._producers.values())
+        self._producers.clear()
+        tasks = [p.task for p in producers if p.task is not None] + list(self._stopping)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _is_shared(self, query: str, operation_name: str | None) -> bool:
+        fields = _subscription_root_fields(query, operation_name)
+        return bool(fields) and fields <= self.shared_fields
+
+    async def _shared_stream(
+        self,
+        key: OperationKey,
+        variables: dict[str, Any] | None,
+        request: Any,
+        extensions: dict[str, Any] | None,
+    ) -> AsyncGenerator[Any, None]:
+        if self._closed:
+            yield _error_result("the server is shutting down")
+            return
+        producer = self._producers.get(key)
+        if producer is None:
+            if len(self._producers) >= MAX_PRODUCERS:
+                yield _error_result("too many distinct live subscriptions on this server; try again later")
+                return
+            producer = self._producers[key] = _Producer(self, key, variables)
+            producer.start()
+        subscriber = _Subscriber()
+        producer.subscribers.add(subscriber)
+        try:
+            await producer.listening.wait()
+            ctx = self.context_factory(request)
+            ctx.extras[PHASE_KEY] = LivePhase.SNAPSHOT
+            snapshot = await self.schema.stream(
+                key.query,
+                variable_values=variables,
+                context_value=ctx,
+                operation_name=key.operation_name,
+                operation_extensions=extensions,
+                allowed_operation_types=(OperationType.SUBSCRIPTION,),
+            )
+            async with contextlib.aclosing(snapshot):
+                async for first in snapshot:
+                    yield first
+                    if isinstance(first, PreExecutionError):
+                        return
+            if ctx.extras.get(COMPLETE_KEY):
+                return
+            async for result in subscriber.results():
+                yield result
+            if subscriber.overflowed:
+                yield _error_result(
+                    f"this subscription fell more than {SUBSCRIBER_QUEUE_SIZE} results behind and was "
+                    "stopped; subscribe again",
+                )
+        finally:
+            self._leave(producer, subscriber)
+
+    def _leave(self, producer: _Producer, subscriber: _Subscriber) -> None:
+        subscriber.end()
+        producer.subscribers.discard(subscriber)
+        if producer.subscribers:
+            return
+        if self._producers.get(producer.key) is producer:
+            del self._producers[producer.key]
+        task = producer.task
+        if task is not None and not task.done():
+            task.cancel()
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    def _forget(self, producer: _Producer) -> None:
+        if self._producers.get(producer.key) is producer:
+            del self._producers[producer.key]
+
+
+def _canonical(variables: dict[str, Any] | None) -> str:
+    try:
+        return json.dumps(variables or {}, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(variables)
+
+
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parsed(query: str) -> DocumentNode | None:
+    try:
+        return parse(query, max_tokens=10_000)
+    except (GraphQLSyntaxError, GraphQLError):
+        return None
+
+
+def _subscription_root_fields(query: str, operation_name: str | None) -> frozenset[str]:
+    """Root field names of the selected operation if it is a subscription, else empty.
+
+    Fragments at the root make the operation unshared (rare for subscriptions, and the
+    field set is then not obvious without validation).
+    """
+    document = _parsed(query)
+    if document is None:
+        return frozenset()
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        chosen = operations[0] if len(operations) == 1 else None
+    else:
+        chosen = next((o for o in operations if o.name is not None and o.name.value == operation_name), None)
+    if chosen is None or chosen.operation is not CoreOperationType.SUBSCRIPTION:
+        return frozenset()
+    selections = chosen.selection_set.selections
+    if not all(isinstance(s, FieldNode) for s in selections):
+        return frozenset()
+    return frozenset(s.name.value for s in selections if isinstance(s, FieldNode))
+
+
+def _error_result(message: str, code: str = "UNAVAILABLE") -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+async def _single_error(message: str) -> AsyncGenerator[Any, None]:
+    yield PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})])

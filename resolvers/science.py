@@ -1,0 +1,146 @@
+"""Science on demand: light curves, image analysis on the FITS files, catalogs.
+
+Image work (open, fit, profile, statistics) runs in a worker thread: a fit on a large
+image must not stall the event loop that serves every other client. Each request opens
+an image file at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
+from dsa110.science import catalogs, external, fitting, profiles, regions
+from dsa110.science.errors import ScienceInputError
+from dsa110.science.fitsio import SkyImage, open_image
+from resolvers.context import GraphContext
+from resolvers.errors import NotFound
+
+MAX_STAMPS = 50
+
+
+async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve | None:
+    """Raw and normalised points of one source (batched over the request's sources)."""
+    engine = ctx.engine
+
+    async def batch(keys: list[int]) -> list[NormalisedLightCurve | None]:
+        curves = await normalised_light_curves(engine, keys)
+        return [curves.get(key) for key in keys]
+
+    return await ctx.loaders.custom("light_curve", batch).load(source_pk)  # type: ignore[no-any-return]
+
+
+async def sky_image(ctx: GraphContext, path: str) -> SkyImage:
+    """The FITS image at ``path``, opened once per request."""
+    cache: dict[str, Any] = ctx.extras.setdefault("sky_images", {})
+    if path not in cache:
+        cache[path] = asyncio.ensure_future(asyncio.to_thread(_open_existing, path))
+    return await cache[path]  # type: ignore[no-any-return]
+
+
+def _open_existing(path: str) -> SkyImage:
+    if not Path(path).is_file():
+        raise ScienceInputError("FILE_NOT_FOUND", "the image file is not on disk")
+    return open_image(path)
+
+
+async def image_by_pk(ctx: GraphContext, image_pk: int) -> Any:
+    image = await ctx.loaders.by_key("image").load(image_pk)
+    if image is None:
+        raise NotFound(f"no image {image_pk}", imageId=image_pk)
+    return image
+
+
+async def fit_gaussian(
+    ctx: GraphContext,
+    path: str,
+    ra_deg: float | None,
+    dec_deg: float | None,
+    box_arcsec: float | None,
+    region_shape: Any,
+    fit_background: bool,
+) -> fitting.GaussianFit:
+    image = await sky_image(ctx, path)
+    region = regions.region_from_json(region_shape) if region_shape is not None else None
+    return await asyncio.to_thread(
+        fitting.fit_gaussian_2d,
+        image,
+        ra_deg,
+        dec_deg,
+        box_arcsec=box_arcsec,
+        region=region,
+        fit_background=fit_background,
+    )
+
+
+async def profile(
+    ctx: GraphContext,
+    path: str,
+    kind: str,
+    points: list[tuple[float, float]],
+    width_arcsec: float,
+    radius_arcsec: float | None,
+    n_annuli: int,
+) -> profiles.Profile:
+    image = await sky_image(ctx, path)
+    if kind == "radial":
+        if len(points) != 1 or radius_arcsec is None:
+            raise ScienceInputError("BAD_PROFILE", "a radial profile needs one centre point and radiusArcsec")
+        return await asyncio.to_thread(
+            profiles.radial_profile, image, points[0], radius_arcsec, n_annuli=n_annuli
+        )
+    if kind == "line":
+        if len(points) != 2:
+            raise ScienceInputError("BAD_PROFILE", "a line profile needs exactly two points")
+        return await asyncio.to_thread(
+            profiles.line_profile, image, points[0], points[1], width_arcsec=width_arcsec
+        )
+    return await asyncio.to_thread(profiles.polyline_profile, image, points, width_arcsec=width_arcsec)
+
+
+async def region_statistics(ctx: GraphContext, path: str, shape: Any) -> regions.RegionStatistics:
+    image = await sky_image(ctx, path)
+    return await asyncio.to_thread(regions.region_statistics, image, regions.region_from_json(shape))
+
+
+async def catalog_overlay(
+    ctx: GraphContext, path: str, catalog: str | None, min_flux_jy: float | None, limit: int
+) -> list[tuple[catalogs.CatalogEntry, float, float]]:
+    image = await sky_image(ctx, path)
+    return await catalogs.catalog_overlay(
+        ctx.engine, image, catalog=catalog, min_flux_jy=min_flux_jy, limit=limit
+    )
+
+
+async def cone_search(
+    ctx: GraphContext,
+    ra_deg: float,
+    dec_deg: float,
+    radius_arcsec: float,
+    catalog: str | None,
+    min_flux_jy: float | None,
+    limit: int,
+) -> list[catalogs.CatalogEntry]:
+    return await catalogs.cone_search(
+        ctx.engine,
+        ra_deg,
+        dec_deg,
+        radius_arcsec / 3600.0,
+        catalog=catalog,
+        min_flux_jy=min_flux_jy,
+        limit=limit,
+    )
+
+
+async def external_catalog(
+    ctx: GraphContext, service: str, ra_deg: float, dec_deg: float, radius_arcsec: float
+) -> external.ExternalResult:
+    return await external.query_external(ctx.engine, service, ra_deg, dec_deg, radius_arcsec)
+
+
+def stamp_images(images: list[Any], limit: int) -> list[Any]:
+    if not 1 <= limit <= MAX_STAMPS:
+        raise ScienceInputError("BAD_SIZE", f"limit must be in [1, {MAX_STAMPS}]")
+    return images[-limit:]

@@ -1,0 +1,579 @@
+"""Science in the graph: ESE candidates and alerts, light curves, image analysis, catalogs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
+
+import strawberry
+from strawberry.scalars import JSON
+
+from dsa110.db.filters import (
+    AlertFilter,
+    AlertOrderField,
+    EseCandidateFilter,
+    EseCandidateOrderField,
+    Ordering,
+)
+from dsa110.ops import ingest
+from dsa110.ops import regions as region_store
+from dsa110.science import fitting
+from dsa110.science.errors import ScienceInputError
+from dsa110.times import mjd_to_datetime
+from resolvers import links, lists, science
+from resolvers.errors import NotFound
+from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
+from schema.inputs import CandidateStatus, OrderDirection, _enum, _input
+
+if TYPE_CHECKING:
+    from schema.types import Image, Source
+
+SourceRef = Annotated["Source", strawberry.lazy("schema.types")]
+ImageRef = Annotated["Image", strawberry.lazy("schema.types")]
+
+_input(EseCandidateFilter, "EseCandidateFilter")
+_input(AlertFilter, "AlertFilter")
+_enum(EseCandidateOrderField, "EseCandidateOrderField", "Columns candidates can be sorted by.")
+_enum(AlertOrderField, "AlertOrderField", "Columns alerts can be sorted by.")
+
+
+def _publisher(info: GraphInfo) -> Any:
+    bus = info.context.bus
+    return bus.publish if bus is not None else None
+
+
+# --- ESE candidates and alerts -------------------------------------------------------------
+
+
+@strawberry.type(description="A recorded change of a candidate's review state.")
+class EseStatusChange:
+    from_status: CandidateStatus
+    to_status: CandidateStatus
+    changed_by: str
+    changed_at: datetime
+    notes: str | None
+
+
+@strawberry.type(description="An extreme-scattering-event candidate found by the detector.")
+class EseCandidate(Node):
+    source_pk: strawberry.Private[int]
+    status: CandidateStatus
+    score: float = strawberry.field(description="Detector score (higher: more ESE-like).")
+    significance: float = strawberry.field(description="Depth of the dip over its uncertainty (sigma).")
+    start_mjd: float = strawberry.field(description="Start of the dip, MJD.")
+    end_mjd: float = strawberry.field(description="End of the dip, MJD.")
+    depth: float = strawberry.field(description="Fractional depth of the dip, 0-1.")
+    baseline_flux_jy: float = strawberry.field(description="Robust out-of-dip baseline flux, Jy.")
+    min_flux_jy: float = strawberry.field(description="Lowest flux in the dip, Jy.")
+    detector_version: str
+    flagged_at: datetime
+    updated_at: datetime
+    changed_by: str | None
+    notes: str | None
+
+    @strawberry.field(description="Integer key of the candidate.")
+    def candidate_id(self) -> int:
+        return self.pk
+
+    @strawberry.field(description="Duration of the dip in days.")
+    def duration_days(self) -> float:
+        return self.end_mjd - self.start_mjd
+
+    @strawberry.field
+    def source(self, info: GraphInfo) -> SourceRef:
+        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+
+    @strawberry.field(description="Review history, oldest first.")
+    async def status_history(self, info: GraphInfo) -> list[EseStatusChange]:
+        return await links.all_of(info.context, "candidate.status_changes", self.pk)
+
+    @strawberry.field(description="Alerts this candidate raised.")
+    async def alerts(self, info: GraphInfo) -> list[Alert]:
+        return await links.all_of(info.context, "candidate.alerts", self.pk)
+
+
+@strawberry.type(description="An alert: a new or escalated candidate, or another notable event.")
+class Alert(Node):
+    source_pk: strawberry.Private[int | None]
+    candidate_pk: strawberry.Private[int | None]
+    alert_type: str
+    severity: str = strawberry.field(description="info, warning or critical.")
+    message: str
+    triggered_at: datetime
+    resolved_at: datetime | None
+
+    @strawberry.field(description="Integer key of the alert.")
+    def alert_id(self) -> int:
+        return self.pk
+
+    @strawberry.field
+    def source(self, info: GraphInfo) -> SourceRef | None:
+        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def candidate(self, info: GraphInfo) -> EseCandidate | None:
+        return links.one(info.context, "candidate", self.candidate_pk)  # type: ignore[return-value]
+
+
+# --- light curves --------------------------------------------------------------------------
+
+
+@strawberry.type(description="One epoch of a light curve: raw and differentially normalised flux.")
+class LightCurvePoint:
+    mjd: float
+    flux_jy: float = strawberry.field(description="Measured peak flux, Jy/beam.")
+    flux_err_jy: float
+    norm_flux_jy: float = strawberry.field(
+        description="Flux divided by the image's ensemble correction (legacy-pipeline-facts §3.3)."
+    )
+    norm_flux_err_jy: float = strawberry.field(
+        description="Error with the correction's uncertainty propagated."
+    )
+    corrected: bool = strawberry.field(description="False when the image had too few references to correct.")
+    image_id: int
+
+    @strawberry.field
+    def time(self) -> datetime:
+        return mjd_to_datetime(self.mjd)
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> ImageRef:
+        return links.one(info.context, "image", self.image_id)  # type: ignore[return-value]
+
+
+@strawberry.type(description="A source's light curve, in time order.")
+class LightCurve:
+    n_references: int = strawberry.field(description="Reference sources used for normalisation.")
+    points: list[LightCurvePoint]
+
+
+def light_curve_from(curve: ingest.NormalisedLightCurve | None) -> LightCurve:
+    if curve is None:
+        return LightCurve(n_references=0, points=[])
+    points = [
+        LightCurvePoint(
+            mjd=mjd, flux_jy=f, flux_err_jy=e, norm_flux_jy=nf, norm_flux_err_jy=ne, corrected=c, image_id=img
+        )
+        for mjd, f, e, nf, ne, c, img in zip(
+            curve.mjd,
+            curve.flux_jy,
+            curve.flux_err_jy,
+            curve.norm_flux_jy,
+            curve.norm_flux_err_jy,
+            curve.corrected,
+            curve.image_pks,
+            strict=True,
+        )
+    ]
+    return LightCurve(n_references=curve.n_references, points=points)
+
+
+# --- image analysis -----------------------------------------------------------------------
+
+
+@strawberry.type(description="A postage stamp of a source on one image, served over HTTP.")
+class PostageStamp:
+    image_id: int
+    mjd: float
+    fits_url: str = strawberry.field(description="Cut-out as FITS (WCS and beam kept).")
+    png_url: str = strawberry.field(description="Cut-out as PNG (asinh stretch).")
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> ImageRef:
+        return links.one(info.context, "image", self.image_id)  # type: ignore[return-value]
+
+
+def cutout_urls(image_id: int, ra_deg: float, dec_deg: float, size_arcsec: float) -> tuple[str, str]:
+    query = urlencode({"ra": f"{ra_deg:.7f}", "dec": f"{dec_deg:.7f}", "size": f"{size_arcsec:g}"})
+    return f"/cutouts/images/{image_id}.fits?{query}", f"/cutouts/images/{image_id}.png?{query}"
+
+
+@strawberry.type(description="A 2-D Gaussian fitted to image pixels; *_err are 1-sigma.")
+class GaussianFit:
+    peak: float = strawberry.field(description="Peak in the image unit (see `unit`).")
+    peak_err: float
+    ra_deg: float
+    dec_deg: float
+    ra_err_arcsec: float
+    dec_err_arcsec: float
+    fwhm_major_arcsec: float
+    fwhm_major_err_arcsec: float
+    fwhm_minor_arcsec: float
+    fwhm_minor_err_arcsec: float
+    pa_deg: float = strawberry.field(description="Major axis, degrees east of north, [0, 180).")
+    pa_err_deg: float
+    background: float | None
+    background_err: float | None
+    integrated_flux_jy: float | None
+    integrated_flux_err_jy: float | None
+    unit: str
+    n_pixels: int
+    reduced_chi2: float
+    residual_rms: float
+
+
+@strawberry.enum(description="Shape of an image profile.")
+class ProfileKind(Enum):
+    LINE = "line"
+    POLYLINE = "polyline"
+    RADIAL = "radial"
+
+
+@strawberry.input(description="A position on the sky, degrees.")
+class SkyPoint:
+    ra_deg: float
+    dec_deg: float
+
+
+@strawberry.type(description="A sample of an image profile.")
+class ProfilePoint:
+    distance_arcsec: float
+    ra_deg: float
+    dec_deg: float
+    value: float | None = strawberry.field(description="Mean pixel value; null where no valid pixel lies.")
+    error: float | None
+    n_samples: int
+
+
+@strawberry.type(description="Pixel values along a line, a polyline, or in annuli.")
+class Profile:
+    kind: str
+    unit: str
+    points: list[ProfilePoint]
+
+
+@strawberry.type(description="Statistics of the finite pixels inside a region, in the image unit.")
+class RegionStatistics:
+    mean: float
+    rms: float = strawberry.field(description="Root mean square sqrt(sum x^2 / n).")
+    std: float = strawberry.field(description="Sample standard deviation.")
+    min: float
+    max: float
+    sum: float
+    n_pixels: int
+    unit: str
+
+
+@strawberry.type(description="A region drawn on an image (circle, ellipse, rotated rectangle, polygon).")
+class Region(Node):
+    image_pk: strawberry.Private[int]
+    name: str
+    type: str
+    shape: JSON = strawberry.field(
+        description="The shape in sky coordinates, e.g. {type: circle, ra_deg, ...}."
+    )
+    created_at: datetime
+    created_by: str | None
+    updated_at: datetime | None
+
+    @strawberry.field(description="Integer key of the region.")
+    def region_id(self) -> int:
+        return self.pk
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> ImageRef:
+        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+
+    @strawberry.field(description="Pixel statistics inside the region.")
+    async def statistics(self, info: GraphInfo) -> RegionStatistics:
+        image = await science.image_by_pk(info.context, self.image_pk)
+        stats = await science.region_statistics(info.context, image.path, self.shape)
+        return RegionStatistics(**vars(stats))
+
+
+# --- catalogs -----------------------------------------------------------------------------
+
+
+@strawberry.type(description="A catalog entry (NVSS, FIRST, VLASS...).")
+class CatalogSource:
+    catalog: str
+    name: str
+    ra_deg: float
+    dec_deg: float
+    flux_jy: float | None
+    flux_err_jy: float | None
+    major_arcsec: float | None
+    minor_arcsec: float | None
+    pa_deg: float | None
+
+
+@strawberry.type(description="A catalog entry and its distance from the query position.")
+class CatalogMatch:
+    entry: CatalogSource
+    separation_arcsec: float
+
+
+@strawberry.type(description="A catalog entry on an image, with its pixel position (0-based).")
+class CatalogOverlayEntry:
+    entry: CatalogSource
+    x: float
+    y: float
+
+
+@strawberry.type(description="A source's cross-match to a catalog entry.")
+class CrossMatch:
+    catalog_pk: strawberry.Private[int]
+    separation_arcsec: float
+
+    @strawberry.field
+    async def entry(self, info: GraphInfo) -> CatalogSource:
+        row = await info.context.loaders.by_key("catalog_source").load(self.catalog_pk)
+        return catalog_source(row)
+
+
+def catalog_source(row: Any) -> CatalogSource:
+    """From a catalog row (dict) or a ``CatalogEntry``."""
+    get: Any = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return CatalogSource(
+        catalog=get("catalog"),
+        name=get("name"),
+        ra_deg=get("ra_deg"),
+        dec_deg=get("dec_deg"),
+        flux_jy=get("flux_jy"),
+        flux_err_jy=get("flux_err_jy"),
+        major_arcsec=get("major_arcsec"),
+        minor_arcsec=get("minor_arcsec"),
+        pa_deg=get("pa_deg"),
+    )
+
+
+def catalog_matches(entries: list[Any]) -> list[CatalogMatch]:
+    return [CatalogMatch(entry=catalog_source(e), separation_arcsec=e.separation_arcsec) for e in entries]
+
+
+@strawberry.enum(description="External services queried live (cached in the database).")
+class ExternalService(Enum):
+    SIMBAD = "simbad"
+    NED = "ned"
+    GAIA = "gaia"
+
+
+@strawberry.type(description="An object from an external service.")
+class ExternalObject:
+    name: str
+    ra_deg: float
+    dec_deg: float
+    separation_arcsec: float
+    object_type: str | None
+    extra: JSON
+
+
+@strawberry.type(description="What an external service returned (possibly from the cache).")
+class ExternalCatalogResult:
+    service: str
+    fetched_at: datetime
+    cached: bool
+    stale: bool
+    objects: list[ExternalObject]
+
+
+def external_result(result: Any) -> ExternalCatalogResult:
+    return ExternalCatalogResult(
+        service=result.service,
+        fetched_at=result.fetched_at,
+        cached=result.cached,
+        stale=result.stale,
+        objects=[ExternalObject(**vars(o)) for o in result.objects],
+    )
+
+
+# --- roots ---------------------------------------------------------------------------------
+
+
+@strawberry.type
+class ScienceQuery:
+    @strawberry.field(description="An ESE candidate by its integer id.")
+    async def ese_candidate(self, info: GraphInfo, candidate_id: int) -> EseCandidate:
+        return await lists.by_natural_key(info.context, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="ESE candidates, strongest first by default.")
+    async def ese_candidates(
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: EseCandidateFilter | None = None,
+        order_by: EseCandidateOrderField = EseCandidateOrderField.SCORE,
+        direction: OrderDirection = OrderDirection.DESC,
+    ) -> Connection[EseCandidate]:
+        ctx = info.context
+        ordering = Ordering(order_by.value, direction)
+        page = await lists.list_page(
+            ctx, "candidate", filter, ordering, page_args(first, after, last, before)
+        )
+        return connection(page, lists.list_counter(ctx, "candidate", filter))
+
+    @strawberry.field(description="Alerts, newest first by default.")
+    async def alerts(
+        self,
+        info: GraphInfo,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: AlertFilter | None = None,
+        order_by: AlertOrderField = AlertOrderField.TRIGGERED_AT,
+        direction: OrderDirection = OrderDirection.DESC,
+    ) -> Connection[Alert]:
+        ctx = info.context
+        ordering = Ordering(order_by.value, direction)
+        page = await lists.list_page(ctx, "alert", filter, ordering, page_args(first, after, last, before))
+        return connection(page, lists.list_counter(ctx, "alert", filter))
+
+    @strawberry.field(description="A region by its integer id.")
+    async def region(self, info: GraphInfo, region_id: int) -> Region:
+        return await lists.by_natural_key(info.context, "region", "id", region_id, "region")  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Catalog entries within a cone, nearest first.")
+    async def catalog_sources(
+        self,
+        info: GraphInfo,
+        ra_deg: float,
+        dec_deg: float,
+        radius_arcsec: float,
+        catalog: str | None = None,
+        min_flux_jy: float | None = None,
+        limit: int = 1000,
+    ) -> list[CatalogMatch]:
+        entries = await science.cone_search(
+            info.context, ra_deg, dec_deg, radius_arcsec, catalog, min_flux_jy, limit
+        )
+        return catalog_matches(entries)
+
+    @strawberry.field(description="Objects from SIMBAD, NED or Gaia around a position (UNAVAILABLE offline).")
+    async def external_catalog(
+        self,
+        info: GraphInfo,
+        service: ExternalService,
+        ra_deg: float,
+        dec_deg: float,
+        radius_arcsec: float = 30.0,
+    ) -> ExternalCatalogResult:
+        result = await science.external_catalog(info.context, service.value, ra_deg, dec_deg, radius_arcsec)
+        return external_result(result)
+
+
+@strawberry.input(description="One measurement of a source on the image being ingested.")
+class MeasurementInput:
+    source_id: str = strawberry.field(description="Catalog name of the source.")
+    peak_flux_jy: float
+    peak_flux_err_jy: float
+    mjd: float | None = None
+    ra_deg: float | None = None
+    dec_deg: float | None = None
+    int_flux_jy: float | None = None
+    int_flux_err_jy: float | None = None
+    local_rms_jy: float | None = None
+    snr: float | None = None
+    forced: bool = True
+
+
+@strawberry.type(description="What an ingest or a detection run wrote.")
+class IngestResult:
+    n_measurements: int
+    n_sources: int
+    new_candidates: int
+    escalated_candidates: int
+    alerts: int
+
+
+MAX_INGEST_ROWS = 100_000
+
+
+@strawberry.type
+class ScienceMutation:
+    @strawberry.mutation(description="Add measurements for an image; updates metrics and runs ESE detection.")
+    async def ingest_measurements(
+        self, info: GraphInfo, image_id: int, measurements: list[MeasurementInput], detect: bool = True
+    ) -> IngestResult:
+        ctx = info.context
+        if len(measurements) > MAX_INGEST_ROWS:
+            raise ScienceInputError("BAD_SIZE", f"at most {MAX_INGEST_ROWS} measurements per call")
+        names = list({m.source_id for m in measurements})
+        found = await ctx.loaders.by_key("source", "source_id").load_many(names)
+        pks = {name: row.pk for name, row in zip(names, found, strict=True) if row is not None}
+        missing = [n for n in names if n not in pks]
+        if missing:
+            raise NotFound(f"unknown sources: {', '.join(missing[:5])}", count=len(missing))
+        rows = [{**vars(m), "source_pk": pks[m.source_id]} for m in measurements]
+        for row in rows:
+            row.pop("source_id")
+        result = await ingest.ingest_image_measurements(
+            ctx.engine, image_id, rows, publish=_publisher(info), detect=detect
+        )
+        detection = result.detection
+        return IngestResult(
+            n_measurements=result.n_measurements,
+            n_sources=len(result.source_pks),
+            new_candidates=len(detection.new_candidate_pks) if detection else 0,
+            escalated_candidates=len(detection.escalated_candidate_pks) if detection else 0,
+            alerts=len(detection.alert_pks) if detection else 0,
+        )
+
+    @strawberry.mutation(description="Run ESE detection now (all sources, or the named ones).")
+    async def detect_ese(self, info: GraphInfo, source_ids: list[str] | None = None) -> IngestResult:
+        ctx = info.context
+        pks = None
+        if source_ids is not None:
+            found = await ctx.loaders.by_key("source", "source_id").load_many(source_ids)
+            pks = [row.pk for row in found if row is not None]
+        result = await ingest.detect_ese(ctx.engine, pks, publish=_publisher(info))
+        return IngestResult(
+            n_measurements=0,
+            n_sources=result.n_sources,
+            new_candidates=len(result.new_candidate_pks),
+            escalated_candidates=len(result.escalated_candidate_pks),
+            alerts=len(result.alert_pks),
+        )
+
+    @strawberry.mutation(
+        description="Move a candidate along active -> investigated -> resolved | false_positive | dismissed."
+    )
+    async def set_ese_candidate_status(
+        self,
+        info: GraphInfo,
+        candidate_id: int,
+        status: CandidateStatus,
+        changed_by: str,
+        notes: str | None = None,
+    ) -> EseCandidate:
+        ctx = info.context
+        await ingest.set_candidate_status(
+            ctx.engine, candidate_id, status.value, changed_by, notes, publish=_publisher(info)
+        )
+        return await lists.by_natural_key(ctx, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Draw a region on an image.")
+    async def create_region(
+        self, info: GraphInfo, image_id: int, name: str, shape: JSON, created_by: str | None = None
+    ) -> Region:
+        ctx = info.context
+        pk = await region_store.create_region(ctx.engine, image_id, name, shape, created_by)
+        return await lists.by_natural_key(ctx, "region", "id", pk, "region")  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Rename a region or change its shape.")
+    async def update_region(
+        self, info: GraphInfo, region_id: int, name: str | None = None, shape: JSON | None = None
+    ) -> Region:
+        ctx = info.context
+        await region_store.update_region(ctx.engine, region_id, name, shape)
+        return await lists.by_natural_key(ctx, "region", "id", region_id, "region")  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Delete a region; true when it existed.")
+    async def delete_region(self, info: GraphInfo, region_id: int) -> bool:
+        await region_store.delete_region(info.context.engine, region_id)
+        return True
+
+
+def gaussian_fit(fit: fitting.GaussianFit) -> GaussianFit:
+    return GaussianFit(**vars(fit))
+
+
+def profile_of(result: Any) -> Profile:
+    return Profile(
+        kind=result.kind, unit=result.unit, points=[ProfilePoint(**vars(p)) for p in result.points]
+    )
