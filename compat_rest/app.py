@@ -1,0 +1,56 @@
+"""``compat_app``: the /api sub-application (routes, OpenAPI, Swagger UI, envelope 404s)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from compat_rest import catalog, core, ese, images, mosaics, observing, products, regions, sources
+from compat_rest.errors import unknown_path
+from compat_rest.graph import GraphRunner
+from compat_rest.openapi import openapi_document
+from compat_rest.routing import ALL_METHODS, RestRoute, build_routes, check_routes
+from compat_rest.swagger import swagger_html, swagger_static_app
+from dsa110.settings import Settings
+
+API_PREFIX = "/api"
+SECTIONS = (core, ese, mosaics, sources, images, regions, observing, products, catalog)
+
+
+def declared_routes(settings: Settings) -> list[RestRoute]:
+    """Every documented path, section by section (literal paths before templated ones)."""
+    return [route for section in SECTIONS for route in section.routes(settings)]
+
+
+def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> Starlette:
+    """The REST compatibility layer; mount it at ``/api`` after any other ``/api/...`` route.
+
+    It answers every path under its mount (unknown ones with a 404 in the envelope), so
+    routes such as ``/api/ws/status`` must be listed before the mount to be reached.
+    """
+    runner = GraphRunner(schema, engine, settings, bus)
+    checked = check_routes(declared_routes(settings), runner)
+    document = openapi_document(checked, prefix=API_PREFIX)
+    page = swagger_html(f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs/static")
+
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    async def docs(_: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Mount("/docs/static", app=swagger_static_app(), name="swagger-static"),
+        *build_routes(checked, runner),
+        Route("/{rest:path}", unknown_path, methods=ALL_METHODS),
+    ]
+    app = Starlette(routes=routes)
+    app.state.compat_routes = checked
+    return app

@@ -1,0 +1,44 @@
+"""Small conversions the section modules share when reshaping graph answers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from dsa110.times import mjd_to_datetime
+
+
+def lower(value: str | None) -> str | None:
+    """Graph enum value -> legacy lower-case name (``IN_PROGRESS`` -> ``in_progress``)."""
+    return value.lower() if value is not None else None
+
+
+def iso_from_mjd(mjd: float | None) -> str | None:
+    if mjd is None:
+        return None
+    return mjd_to_datetime(mjd).isoformat().replace("+00:00", "Z")
+
+
+def mjy(jy: float | None) -> float | None:
+    return jy * 1000.0 if jy is not None else None
+
+
+def after_offset(offset: int) -> str | None:
+    """The Relay ``after`` cursor that starts a page at row ``offset``.
+
+    The graph's cursors are arrayconnection-style (base64 of ``offset:N``, see
+    ``loaders/pagination.py``); legacy paths page by offset, so we name the row before.
+    """
+    if offset <= 0:
+        return None
+    return base64.urlsafe_b64encode(f"offset:{offset - 1}".encode()).decode()
+
+
+def page_window(page: int, page_size: int) -> dict[str, Any]:
+    return {"first": page_size, "after": after_offset((page - 1) * page_size)}
+
+
+def compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop ``None`` entries: GraphQL filter inputs where the request gave no value."""
+    return {k: v for k, v in values.items() if v is not None}

@@ -1,0 +1,104 @@
+"""The documented error envelope ``{error, status: "error", code, details}`` and HTTP statuses.
+
+Every failure of a compat route leaves through :class:`ApiError`, so a legacy client
+always gets the same JSON shape with a stable ``code``, never an HTML page or a 500 for
+its own mistakes. GraphQL ``extensions.code`` values map to statuses here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+log = logging.getLogger("dsa110.compat")
+
+# GraphQL extensions.code -> HTTP status. Anything unknown is the server's fault (500).
+STATUS_OF_GRAPH_CODE: dict[str, int] = {
+    "BAD_USER_INPUT": 400,
+    "GRAPHQL_PARSE_FAILED": 400,
+    "NOT_FOUND": 404,
+    "FORBIDDEN": 403,
+    "CONFLICT": 409,
+    "UNAVAILABLE": 503,
+    "PAYLOAD_TOO_LARGE": 413,
+}
+
+ENVELOPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "status", "code"],
+    "properties": {
+        "error": {"type": "string"},
+        "status": {"type": "string", "enum": ["error"]},
+        "code": {"type": "string"},
+        "details": {"type": ["object", "null"]},
+    },
+}
+
+
+class ApiError(Exception):
+    """An answer in the error envelope: HTTP ``status``, stable ``code``, readable message."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details) if details else None
+
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, self.message, self.details)
+
+
+def error_response(
+    status: int, code: str, message: str, details: Mapping[str, Any] | None = None
+) -> JSONResponse:
+    body = {"error": message, "status": "error", "code": code, "details": dict(details) if details else None}
+    return JSONResponse(body, status_code=status)
+
+
+def bad_request(message: str, **details: Any) -> ApiError:
+    return ApiError(400, "BAD_REQUEST", message, details)
+
+
+def validation_error(message: str, **details: Any) -> ApiError:
+    return ApiError(422, "VALIDATION_ERROR", message, details)
+
+
+def not_found(message: str, **details: Any) -> ApiError:
+    return ApiError(404, "NOT_FOUND", message, details)
+
+
+def not_implemented(message: str, code: str = "NOT_IMPLEMENTED", **details: Any) -> ApiError:
+    return ApiError(501, code, message, details)
+
+
+def from_graph_errors(errors: Sequence[Any]) -> ApiError:
+    """The first GraphQL error decides the answer; its code picks the HTTP status."""
+    first = errors[0]
+    extensions = getattr(first, "extensions", None) or {}
+    code = str(extensions.get("code") or "INTERNAL_SERVER_ERROR")
+    status = STATUS_OF_GRAPH_CODE.get(code, 500)
+    if status == 500:
+        # A GraphQL error we cannot attribute to the client: a server defect. The message
+        # was already masked by the schema; the traceback is in the graph's log.
+        log.error("compat route got an internal graph error: %s", getattr(first, "message", first))
+        return ApiError(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+    details = extensions.get("details")
+    return ApiError(
+        status, code, str(getattr(first, "message", first)), details if isinstance(details, dict) else None
+    )
+
+
+async def unknown_path(request: Request) -> JSONResponse:
+    """Catch-all for /api paths no route serves: 404 in the envelope (never an HTML page)."""
+    return error_response(404, "NOT_FOUND", f"no such API path: {request.url.path[:200]}")
+
+
+async def method_not_allowed(request: Request) -> JSONResponse:
+    return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path")

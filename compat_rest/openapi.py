@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 document of the compat layer, generated from the route declarations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from compat_rest.errors import ENVELOPE_SCHEMA
+from compat_rest.routing import RestRoute
+
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+_STATUS_TEXT = {
+    400: "Malformed request (bad JSON, bad graph input)",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Invalid parameter",
+    501: "Not implemented yet",
+    503: "Unavailable (a dependency is down)",
+}
+
+
+def openapi_path(template: str) -> str:
+    """Starlette ``{name:path}`` -> OpenAPI ``{name}``."""
+    return _CONVERTER.sub(r"{\1}", template)
+
+
+def _operation_id(route: RestRoute) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", openapi_path(route.path)).strip("_")
+    return f"{route.method.lower()}_{slug or 'root'}"
+
+
+def _operation(route: RestRoute) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(route),
+        "tags": [route.tag],
+        "summary": route.summary,
+    }
+    description = route.description
+    if route.unavailable is not None:
+        description = (
+            description + "\n\n" if description else ""
+        ) + f"**Not available yet:** {route.unavailable}."
+    if description:
+        operation["description"] = description
+    parameters = [
+        {
+            "name": p.name,
+            "in": p.where,
+            "required": p.required or p.where == "path",
+            "schema": p.json_schema(),
+            **({"description": p.description} if p.description else {}),
+        }
+        for p in route.params
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if route.body:
+        body_schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {p.name: p.json_schema() for p in route.body},
+        }
+        required = [p.name for p in route.body if p.required]
+        if required:
+            body_schema["required"] = required
+        operation["requestBody"] = {
+            "required": bool(required),
+            "content": {"application/json": {"schema": body_schema}},
+        }
+    responses: dict[str, Any] = {}
+    if route.unavailable is None:
+        if route.response is None:
+            content = {route.media_type: {"schema": {"type": "string", "format": "binary"}}}
+        else:
+            content = {route.media_type: {"schema": route.response}}
+        responses[str(route.status_code)] = {"description": "Success", "content": content}
+    for status, schema in route.other_responses:
+        responses[str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Answer"),
+            "content": {"application/json": {"schema": schema}},
+        }
+    statuses = set(route.errors) - {status for status, _ in route.other_responses}
+    if any(p.where == "path" for p in route.params):
+        statuses.add(404)
+    for status in sorted(statuses):
+        responses[str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    operation["responses"] = responses
+    return operation
+
+
+def openapi_document(
+    routes: Sequence[RestRoute], *, prefix: str = "/api", version: str = "0.1.0"
+) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(prefix + openapi_path(route.path), {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "DSA-110 pipeline REST API (compatibility layer)",
+            "version": version,
+            "description": (
+                "The documented legacy /api paths. Each answer is computed by a GraphQL query "
+                "against /graphql; times are ISO 8601 UTC with Z. Errors use the envelope "
+                '`{error, status: "error", code, details}`.'
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": {"Error": ENVELOPE_SCHEMA}},
+    }

@@ -1,0 +1,275 @@
+"""A compat route = a GraphQL document + variables from the validated request + a shaping function.
+
+``graphql_route`` declares one; ``build_routes`` turns the declarations into Starlette
+routes that parse and validate parameters, run the document in-process, shape the result
+and answer errors in the documented envelope. The same declarations feed the OpenAPI
+document, so adding a path is a few lines in a section module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from compat_rest.errors import ApiError, bad_request, error_response, not_implemented, validation_error
+from compat_rest.graph import GraphRunner
+from compat_rest.params import Args, Param, parse_object
+from compat_rest.shapes import Schema
+
+log = logging.getLogger("dsa110.compat")
+
+# Routes accept every method so that a wrong one gets a 405 in the envelope, not plain text.
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+GraphCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+Variables = Callable[[Args], dict[str, Any]]
+Shape = Callable[[Any, Args], Any]
+Fetch = Callable[[GraphCall, Args], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class RestRoute:
+    path: str  # Starlette template, e.g. "/sources/{source_id}" or "/data/{data_id:path}"
+    method: str
+    tag: str
+    summary: str
+    shape: Shape
+    response: Schema | None  # None: not JSON (a file, an image)
+    documents: tuple[str, ...] = ()
+    fetch: Fetch | None = None
+    params: tuple[Param, ...] = ()
+    body: tuple[Param, ...] = ()
+    media_type: str = "application/json"
+    status_code: int = 200
+    errors: tuple[int, ...] = (400, 422)
+    description: str = ""
+    unavailable: str | None = None  # set when the graph cannot serve it (501)
+    missing: tuple[str, ...] = field(default=())
+    other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
+
+
+def graphql_route(
+    method: str,
+    path: str,
+    document: str,
+    shape: Shape,
+    *,
+    variables: Variables | None = None,
+    params: Sequence[Param] = (),
+    body: Sequence[Param] = (),
+    response: Schema | None,
+    tag: str,
+    summary: str,
+    errors: Sequence[int] = (400, 422),
+    media_type: str = "application/json",
+    description: str = "",
+) -> RestRoute:
+    """One document, run once per request with ``variables(args)``, answered by ``shape(data, args)``."""
+    make_vars = variables or (lambda _args: {})
+
+    async def fetch(call: GraphCall, args: Args) -> Any:
+        return await call(document, make_vars(args))
+
+    return RestRoute(
+        path=path,
+        method=method,
+        tag=tag,
+        summary=summary,
+        shape=shape,
+        response=response,
+        documents=(document,),
+        fetch=fetch,
+        params=tuple(params),
+        body=tuple(replace(p, where="body") for p in body),
+        media_type=media_type,
+        errors=tuple(errors),
+        description=description,
+    )
+
+
+def multi_query_route(
+    method: str,
+    path: str,
+    documents: Sequence[str],
+    fetch: Fetch,
+    shape: Shape,
+    *,
+    params: Sequence[Param] = (),
+    body: Sequence[Param] = (),
+    response: Schema | None,
+    tag: str,
+    summary: str,
+    errors: Sequence[int] = (400, 422),
+    media_type: str = "application/json",
+    description: str = "",
+    other_responses: Sequence[tuple[int, Schema]] = (),
+) -> RestRoute:
+    """A route whose answer needs the documents run more than once (e.g. paging a long list)."""
+    return RestRoute(
+        path=path,
+        method=method,
+        tag=tag,
+        summary=summary,
+        shape=shape,
+        response=response,
+        documents=tuple(documents),
+        fetch=fetch,
+        params=tuple(params),
+        body=tuple(replace(p, where="body") for p in body),
+        media_type=media_type,
+        errors=tuple(errors),
+        description=description,
+        other_responses=tuple(other_responses),
+    )
+
+
+def unimplemented_route(
+    method: str,
+    path: str,
+    reason: str,
+    *,
+    tag: str,
+    summary: str,
+    params: Sequence[Param] = (),
+    body: Sequence[Param] = (),
+) -> RestRoute:
+    """A documented path the graph cannot serve yet: 501 in the envelope, with the reason."""
+    return RestRoute(
+        path=path,
+        method=method,
+        tag=tag,
+        summary=summary,
+        shape=lambda data, args: data,
+        response=None,
+        params=tuple(params),
+        body=tuple(replace(p, where="body") for p in body),
+        errors=(422, 501),
+        unavailable=reason,
+    )
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that never fails on a non-finite float: NaN and infinities become null."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        except ValueError:
+            return json.dumps(_finite(content), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def parse_args(route: RestRoute, request: Request) -> Args:
+    args: Args = {}
+    path_params = request.path_params
+    query = request.query_params
+    for param in route.params:
+        raw = path_params.get(param.name) if param.where == "path" else query.get(param.name)
+        if raw is None or (raw == "" and param.where == "query"):
+            if param.required:
+                raise validation_error(
+                    f"{param.where} parameter `{param.name}` is required",
+                    parameter=param.name,
+                    location=param.where,
+                )
+            args[param.name] = param.default
+        else:
+            args[param.name] = param.from_text(raw)
+    if route.body:
+        raw_body = await request.body()
+        if not raw_body.strip():
+            payload: Any = {}
+        else:
+            try:
+                payload = json.loads(raw_body)
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                raise bad_request("the request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise validation_error("the request body must be a JSON object", location="body")
+        args.update(parse_object(route.body, payload))
+    return args
+
+
+class PathEndpoint:
+    """Every method of one path: dispatch, validation, execution, shaping, the envelope."""
+
+    def __init__(self, routes: Sequence[RestRoute], runner: GraphRunner) -> None:
+        self.routes = {route.method: route for route in routes}
+        self.runner = runner
+
+    async def handle(self, request: Request) -> Response:
+        route = self.routes.get(request.method)
+        if route is None:
+            allowed = ", ".join(sorted(self.routes))
+            refused = error_response(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"{request.method[:16]} is not allowed here; use {allowed}",
+                {"allowed": allowed},
+            )
+            refused.headers["Allow"] = allowed
+            return refused
+        try:
+            args = await parse_args(route, request)
+            if route.unavailable is not None:
+                raise not_implemented(route.unavailable, missing=list(route.missing) or None)
+            assert route.fetch is not None
+
+            async def call(document: str, variables: dict[str, Any]) -> Any:
+                return await self.runner(document, variables, request)
+
+            data = await route.fetch(call, args)
+            out = route.shape(data, args)
+        except ApiError as error:
+            return error.response()
+        except Exception:
+            log.exception("compat route %s %s failed", route.method, route.path)
+            return error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
+        if isinstance(out, Response):
+            return out
+        return SafeJSONResponse(out, status_code=route.status_code)
+
+
+def check_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[RestRoute]:
+    """Routes whose documents the schema rejects become 501s naming what is missing."""
+    return [_checked(route, runner) for route in routes]
+
+
+def _checked(route: RestRoute, runner: GraphRunner) -> RestRoute:
+    problems = [problem for document in route.documents for problem in runner.problems(document)]
+    if not problems or route.unavailable is not None:
+        return route
+    return replace(
+        route,
+        unavailable="this path needs graph fields that are not available yet",
+        missing=tuple(problems),
+        errors=(*route.errors, 501),
+    )
+
+
+def build_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[Route]:
+    """One Starlette route per path (all its methods), in declaration order."""
+    by_path: dict[str, list[RestRoute]] = {}
+    for route in routes:
+        by_path.setdefault(route.path, []).append(route)
+    return [
+        Route(path, PathEndpoint(group, runner).handle, methods=ALL_METHODS)
+        for path, group in by_path.items()
+    ]
