@@ -81,7 +81,7 @@ def _cadence(rng: np.random.Generator) -> np.ndarray:
     for _ in range(int(rng.integers(3, 6))):
         start = int(rng.integers(0, DAYS))
         observed[start : start + int(rng.integers(2, 13))] = False
-    epochs = []
+    epochs: list[float] = []
     for day in np.flatnonzero(observed):
         n = int(rng.choice([1, 2, 3], p=[0.35, 0.40, 0.25]))
         epochs.extend(T0 + day * SIDEREAL_DAY + 0.0035 * k for k in range(n))
@@ -128,7 +128,7 @@ def _shape(rng: np.random.Generator, src: SimSource, t: np.ndarray) -> np.ndarra
     if src.kind == "step":
         ts, size = rng.uniform(T0 + 30, T0 + DAYS - 30), rng.uniform(0.15, 0.5) * rng.choice([-1, 1])
         p.update(t0=ts, size=size)
-        return 1 + size * (t >= ts)
+        return np.asarray(1 + size * (t >= ts), dtype=np.float64)
     if src.kind == "outlier":
         s = np.ones_like(t)
         for i in rng.choice(t.size, size=int(rng.integers(1, 4)), replace=False):
