@@ -50,6 +50,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         finally:
             await engine.dispose()
 
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        status = getattr(exc, "status_code", 404)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "BAD_REQUEST")
+        detail = getattr(exc, "detail", "Not Found")
+        return JSONResponse(
+            {"errors": [{"message": detail, "extensions": {"code": code}}]}, status_code=status
+        )
+
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -61,6 +69,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
         ],
         lifespan=lifespan,
+        exception_handlers={404: not_found, 405: not_found},
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings = settings

@@ -21,6 +21,7 @@ from tests.databases import scratch_database
 
 DEMO_SOURCES = 300
 DEMO_DAYS = 2.0
+IMAGE_DEMO_DAYS = 0.5  # with FITS files on disk, for image analysis and file routes
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +31,15 @@ async def _demo_databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
     built: dict[str, str] = {}
 
     class Lazy(dict[str, str]):
-        async def get_url(self, backend: str) -> str:
-            if backend not in built:
-                root = tmp_path_factory.mktemp(f"demo-{backend}")
+        async def get_url(self, backend: str, images: bool = False) -> str:
+            key = f"{backend}-images" if images else backend
+            if key not in built:
+                root = tmp_path_factory.mktemp(f"demo-{key}")
                 url = await stack.enter_async_context(scratch_database(backend, root, migrate=False))
-                await build_demo(url, root, sources=DEMO_SOURCES, days=DEMO_DAYS, images=False)
-                built[backend] = url
-            return built[backend]
+                days = IMAGE_DEMO_DAYS if images else DEMO_DAYS
+                await build_demo(url, root, sources=DEMO_SOURCES, days=days, images=images)
+                built[key] = url
+            return built[key]
 
     lazy = Lazy()
     try:
@@ -48,6 +51,28 @@ async def _demo_databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
 @pytest.fixture
 async def demo_url(backend: str, _demo_databases: Any) -> str:
     return str(await _demo_databases.get_url(backend))
+
+
+@pytest.fixture
+async def image_demo_url(backend: str, _demo_databases: Any) -> str:
+    return str(await _demo_databases.get_url(backend, images=True))
+
+
+@pytest.fixture
+async def image_graph(image_demo_url: str, tmp_path: Path) -> AsyncIterator[Graph]:
+    engine = create_engine(image_demo_url)
+    yield Graph(engine, Settings(data_dir=tmp_path, database_url=image_demo_url))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def image_client(image_demo_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(data_dir=tmp_path, database_url=image_demo_url), migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield http
+    await app.state.engine.dispose()
 
 
 @pytest.fixture
