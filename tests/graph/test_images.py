@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -124,8 +125,7 @@ async def test_cutouts_and_fits_downloads(image_graph: Graph, image_client: http
         assert hdul[0].data.shape[0] > 3
     whole = await image_client.get(f"/files/images/{measurement['image']['imageId']}.fits")
     assert whole.status_code == 200
-    with open(measurement["image"]["path"], "rb") as handle:
-        assert whole.content == handle.read()
+    assert whole.content == Path(measurement["image"]["path"]).read_bytes()  # noqa: ASYNC240
 
 
 @pytest.mark.parametrize(
