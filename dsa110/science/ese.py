@@ -8,30 +8,31 @@ source with sigma_deviation >= 5 (legacy-pipeline-facts section 3.1), a statisti
 cannot tell a dip from a flare, a fade, a step or one bad epoch, and is blind to shallow
 dips. This detector looks for the shape instead:
 
-1. Robust preparation. Flux is expressed in units of its median B0. Single-epoch outliers
-   (and caustic spikes, which carry no dip information) are removed by a running-median
-   filter over 9 neighbours (> 5 sigma). Errors are inflated by a residual systematic
-   (``sys_fraction``, 1 %: the floor differential photometry reaches, legacy section 3.3)
-   and then rescaled by the point-to-point scatter of consecutive epochs (< 2 d apart), an
-   error-model check that red noise barely touches.
+1. Robust preparation. Flux is expressed in units of its median B0. An isolated epoch
+   more than 5 sigma from the mean of its two neighbours (which agree with each other) is
+   dropped as an outlier. Errors are inflated by a residual systematic (``sys_fraction``,
+   1 %: the floor differential photometry reaches, legacy section 3.3) and then rescaled by
+   the point-to-point scatter of consecutive epochs (< 2 d apart), an error-model check
+   that red noise barely touches.
 2. Matched filter. For each trial width W (FWHM, 2-190 d) and centre t0, the points within
    |t - t0| <= 2 W are fitted by weighted least squares with y = b - a g(t),
    g = exp(-(t - t0)**2 / 2 s**2), s = W / 2.3548, giving the depth a/b and its white-noise
    significance S_w = a / sigma_a (closed form from five weighted sums).
-3. Shape tests on the strongest candidates with W >= ``min_fwhm_days``:
-   - *Not short*: no template narrower than 6 d, centred inside the event's core, fits
-     better (S_w of the narrow template < S_w of the candidate). Short dips and single
-     bad epochs fail here.
-   - *Core support*: the median deficit of the core points (|t - t0| <= W/2) is at least
-     half the fitted depth, over at least 40 % of the core's duration, so a few deep
-     points cannot make a month-long event.
-   - *Returns to baseline*: the medians of the two sides (0.85 W < |t - t0| <= 2 W, where
-     g < 0.14) agree within 40 % of the depth (plus their noise). Steps, fades and the
-     shoulders of flares fail here; caustic spikes do not move a median.
+3. Shape tests on the strongest candidates with W >= ``min_fwhm_days`` (11 d):
+   - *Not short*: no template of FWHM <= 5 d centred inside the event's core fits better
+     (higher S_w). Short dips fail here.
+   - *Returns to baseline*: the medians of the two sides (0.75 W < |t - t0| <= 2 W) agree
+     within 40 % of the depth (plus their noise). Steps, fades and the shoulders of flares
+     fail here; caustic spikes do not move a median.
+   - *Core support*: the median of the core points (|t - t0| <= W/2), over at least 40 % of
+     the core's duration, lies below the sides' mean by at least half the fitted depth
+     (this robust depth, not the fit's, is what must exceed ``min_depth``), so a few deep
+     points, or a flare lifting the fitted b, cannot make a month-long event.
    - *Red noise*: intrinsic AGN variability (a damped random walk) makes dips too. Its
-     amplitude is measured on the same curve *outside* the event: the scatter of bin means
-     (bins of W/3, 2-15 d) in excess of what their white noise explains. The red-noise
-     significance is S_r = depth / max(excess scatter, ``red_floor``).
+     amplitude is measured on the same curve: the scatter of bin means (bins of W/3,
+     2-15 d) of the residuals from the fitted dip, over the whole curve, in excess of what
+     their white noise explains, inflated by (1 + 2/sqrt(n_bins)) because a few bins
+     measure it poorly. S_r = min(fit depth, robust depth) / max(that level, ``red_floor``).
 4. A candidate passes when depth >= ``min_depth``, S_w >= ``min_white_sigma`` and
    S_r >= ``min_red_sigma``. ``significance`` = min(S_w, S_r) (sigma against the weaker
    of the two noise models); ``score`` = min(S_w / min_white_sigma, S_r / min_red_sigma),
