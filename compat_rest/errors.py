@@ -16,15 +16,23 @@ from starlette.responses import JSONResponse
 
 log = logging.getLogger("dsa110.compat")
 
-# GraphQL extensions.code -> HTTP status. Anything unknown is the server's fault (500).
+# GraphQL extensions.code -> HTTP status. Other codes the graph lets through unmasked are
+# the domain's public errors about the request (BAD_REGION, BAD_SIZE, ...): 400. Only the
+# masked INTERNAL_SERVER_ERROR is the server's fault (500).
+INTERNAL = "INTERNAL_SERVER_ERROR"
 STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "BAD_USER_INPUT": 400,
     "GRAPHQL_PARSE_FAILED": 400,
     "NOT_FOUND": 404,
+    "FILE_NOT_FOUND": 404,
+    "OUT_OF_IMAGE": 404,
     "FORBIDDEN": 403,
     "CONFLICT": 409,
+    "EMPTY_REGION": 422,
+    "FIT_FAILED": 422,
     "UNAVAILABLE": 503,
     "PAYLOAD_TOO_LARGE": 413,
+    INTERNAL: 500,
 }
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
@@ -82,8 +90,8 @@ def from_graph_errors(errors: Sequence[Any]) -> ApiError:
     """The first GraphQL error decides the answer; its code picks the HTTP status."""
     first = errors[0]
     extensions = getattr(first, "extensions", None) or {}
-    code = str(extensions.get("code") or "INTERNAL_SERVER_ERROR")
-    status = STATUS_OF_GRAPH_CODE.get(code, 500)
+    code = str(extensions.get("code") or INTERNAL)
+    status = STATUS_OF_GRAPH_CODE.get(code, 400)
     if status == 500:
         # A GraphQL error we cannot attribute to the client: a server defect. The message
         # was already masked by the schema; the traceback is in the graph's log.

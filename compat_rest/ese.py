@@ -1,10 +1,165 @@
-"""ese: placeholder while the section is written."""
+"""ESE detection: candidates, alert history, and the per-candidate source paths."""
 
 from __future__ import annotations
 
-from compat_rest.routing import RestRoute
+from typing import Any
+
+from compat_rest.convert import compact, iso_from_mjd, lower
+from compat_rest.params import Args, Float, Int, Str
+from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
+from compat_rest.sources import source_subroutes
 from dsa110.settings import Settings
+
+TAG = "ese"
+STATUSES = ("active", "investigated", "resolved", "false_positive", "dismissed")
+
+CANDIDATES = """
+query RestEseCandidates($first: Int!, $filter: EseCandidateFilter) {
+  eseCandidates(first: $first, filter: $filter) {
+    totalCount
+    nodes {
+      candidateId status score significance startMjd endMjd depth baselineFluxJy minFluxJy
+      detectorVersion flaggedAt updatedAt changedBy notes durationDays
+      source { sourceId raDeg decDeg meanFluxJy maxFluxJy lastMjd }
+    }
+  }
+}
+"""
+
+ALERTS = """
+query RestAlerts($first: Int!) {
+  alerts(first: $first) {
+    nodes { alertId alertType severity message triggeredAt resolvedAt source { sourceId } candidate { candidateId } }
+  }
+}
+"""
+
+CANDIDATE = obj(
+    id=INT,
+    source_id=STR,
+    ra_deg=NUM,
+    dec_deg=NUM,
+    first_detection_at=TIME,
+    last_detection_at=TIME,
+    max_sigma_dev=NUM,
+    current_flux_jy=null(NUM),
+    baseline_flux_jy=NUM,
+    peak_flux_jy=null(NUM),
+    min_flux_jy=NUM,
+    depth=NUM,
+    score=NUM,
+    start_mjd=NUM,
+    end_mjd=NUM,
+    duration_days=NUM,
+    status=STR,
+    notes=null(STR),
+)
+ALERT = obj(
+    id=INT,
+    source_id=null(STR),
+    candidate_id=null(INT),
+    alert_type=STR,
+    severity=STR,
+    message=STR,
+    triggered_at=TIME,
+    resolved_at=null(TIME),
+)
+
+
+def candidate(node: dict[str, Any]) -> dict[str, Any]:
+    source = node["source"]
+    return {
+        "id": node["candidateId"],
+        "source_id": source["sourceId"],
+        "ra_deg": source["raDeg"],
+        "dec_deg": source["decDeg"],
+        # When the detector flagged it, and the source's latest epoch (legacy projection).
+        "first_detection_at": node["flaggedAt"],
+        "last_detection_at": iso_from_mjd(source["lastMjd"]) or node["flaggedAt"],
+        "max_sigma_dev": node["significance"],
+        "current_flux_jy": source["meanFluxJy"],
+        "baseline_flux_jy": node["baselineFluxJy"],
+        "peak_flux_jy": source["maxFluxJy"],
+        "min_flux_jy": node["minFluxJy"],
+        "depth": node["depth"],
+        "score": node["score"],
+        "start_mjd": node["startMjd"],
+        "end_mjd": node["endMjd"],
+        "duration_days": node["durationDays"],
+        "status": lower(node["status"]),
+        "notes": node["notes"],
+        "detector_version": node["detectorVersion"],
+        "flagged_at": node["flaggedAt"],
+        "updated_at": node["updatedAt"],
+        "changed_by": node["changedBy"],
+    }
+
+
+def candidate_variables(args: Args) -> dict[str, Any]:
+    status = args["status"]
+    return {
+        "first": args["limit"],
+        "filter": compact(
+            {
+                "statuses": None if status == "all" else [status.upper()],
+                "minSignificance": args["min_sigma"],
+            }
+        ),
+    }
+
+
+def shape_candidates(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    connection = data["eseCandidates"]
+    return {"candidates": [candidate(n) for n in connection["nodes"]], "total": connection["totalCount"]}
+
+
+def alert(node: dict[str, Any]) -> dict[str, Any]:
+    source, cand = node["source"], node["candidate"]
+    return {
+        "id": node["alertId"],
+        "source_id": source["sourceId"] if source else None,
+        "candidate_id": cand["candidateId"] if cand else None,
+        "alert_type": node["alertType"],
+        "severity": node["severity"],
+        "message": node["message"],
+        "triggered_at": node["triggeredAt"],
+        "resolved_at": node["resolvedAt"],
+    }
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    return []
+    return [
+        graphql_route(
+            "GET",
+            "/ese/candidates",
+            CANDIDATES,
+            shape_candidates,
+            variables=candidate_variables,
+            params=[
+                Int("limit", 100, ge=1, le=500),
+                Str(
+                    "status",
+                    "active",
+                    enum=(*STATUSES, "all"),
+                    description="Review state; `all` for every state (the legacy server listed only active)",
+                ),
+                Float("min_sigma", description="Lowest significance (legacy `min_sigma`)"),
+            ],
+            response=obj(candidates=arr(CANDIDATE), total=INT),
+            tag=TAG,
+            summary="ESE candidates, highest score first",
+        ),
+        graphql_route(
+            "GET",
+            "/alerts/history",
+            ALERTS,
+            lambda data, _args: [alert(n) for n in data["alerts"]["nodes"]],
+            variables=lambda args: {"first": args["limit"]},
+            params=[Int("limit", 50, ge=1, le=500)],
+            response=arr(ALERT),
+            tag=TAG,
+            summary="Alert log, newest first (a bare list, as documented)",
+        ),
+        *source_subroutes("/ese/candidates", TAG),
+    ]

@@ -1,10 +1,661 @@
-"""sources: placeholder while the section is written."""
+"""Sources: search, detail, variability, light curve, detections, postage stamps, external catalogs.
+
+The per-source paths are also served under ``/ese/candidates/{source_id}/...`` (the ESE
+section calls :func:`source_subroutes` with that prefix): the legacy API keyed both by
+the source name.
+"""
 
 from __future__ import annotations
 
-from compat_rest.routing import RestRoute
+import asyncio
+import time
+from typing import Any
+
+from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
+from compat_rest.errors import ApiError, validation_error
+from compat_rest.params import Args, Float, Int, Obj, PathStr, Str
+from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
+
+TAG = "sources"
+MAX_LIMIT = 500  # the graph's page cap (Settings.max_page_size default)
+SOURCE_ID = PathStr("source_id", "Catalog name, e.g. `NVSS J123456.7+420312`", max_length=128)
+
+# Legacy sort names -> the graph's SourceOrderField.
+SORT_FIELDS = {
+    "source_id": "SOURCE_ID",
+    "ra_deg": "RA",
+    "dec_deg": "DEC",
+    "nvss_flux_mjy": "CATALOG_FLUX",
+    "mean_flux_mjy": "MEAN_FLUX",
+    "eta": "ETA",
+    "v": "V",
+    "chi2_nu": "CHI2_NU",
+    "sigma_deviation": "SIGMA_DEVIATION",
+    "n_obs": "N_EPOCHS",
+    "last_measured_at": "LAST_MJD",
+}
+VARIABLE_CHI2_NU = 3.0  # the legacy rule `is_variable = chi_sq_nu > 3`, on a correct chi2
+
+SOURCE_FIELDS = """
+  sourceId raDeg decDeg catalogFluxJy nEpochs meanFluxJy minFluxJy maxFluxJy
+  v eta chi2Nu sigmaDeviation vsAbsSignificantMax mAbsSignificantMax firstMjd lastMjd
+"""
+
+SEARCH = f"""
+query RestSourceSearch(
+  $filter: SourceFilter, $orderBy: SourceOrderField!, $direction: OrderDirection!,
+  $first: Int!, $after: String, $withPoints: Boolean!
+) {{
+  sources(filter: $filter, orderBy: $orderBy, direction: $direction, first: $first, after: $after) {{
+    totalCount
+    nodes {{
+      {SOURCE_FIELDS}
+      lightCurve @include(if: $withPoints) {{ points {{ mjd time fluxJy fluxErrJy image {{ path }} }} }}
+    }}
+  }}
+}}
+"""
+
+DETAIL = f"""
+query RestSource($sourceId: String!) {{
+  source(sourceId: $sourceId) {{
+    {SOURCE_FIELDS}
+    forced: measurements(first: 0, filter: {{forced: true}}) {{ totalCount }}
+  }}
+}}
+"""
+
+VARIABILITY = (
+    f"query RestVariability($sourceId: String!) {{ source(sourceId: $sourceId) {{ {SOURCE_FIELDS} }} }}"
+)
+
+LIGHTCURVE = """
+query RestLightCurve($sourceId: String!) {
+  source(sourceId: $sourceId) {
+    sourceId raDeg decDeg
+    lightCurve {
+      nReferences
+      points { mjd time fluxJy fluxErrJy normFluxJy normFluxErrJy corrected imageId image { path } }
+    }
+  }
+}
+"""
+
+DETECTIONS = """
+query RestDetections($sourceId: String!, $first: Int!, $after: String) {
+  source(sourceId: $sourceId) {
+    sourceId
+    measurements(first: $first, after: $after) {
+      totalCount
+      nodes {
+        mjd time raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy snr forced
+        image { imageId path freqGhz }
+      }
+    }
+  }
+}
+"""
+
+STAMPS = """
+query RestStamps($sourceId: String!, $size: Float!, $limit: Int!) {
+  source(sourceId: $sourceId) {
+    sourceId raDeg decDeg
+    postageStamps(sizeArcsec: $size, limit: $limit) { imageId mjd fitsUrl pngUrl image { path } }
+  }
+}
+"""
+
+POSITION = (
+    "query RestSourcePosition($sourceId: String!) { source(sourceId: $sourceId) { sourceId raDeg decDeg } }"
+)
+
+EXTERNAL = """
+query RestExternal($sourceId: String!, $service: ExternalService!, $radius: Float!) {
+  source(sourceId: $sourceId) {
+    externalCatalogs(service: $service, radiusArcsec: $radius) {
+      service cached objects { name raDeg decDeg separationArcsec objectType extra }
+    }
+  }
+}
+"""
+
+# --- shapes ----------------------------------------------------------------------------
+
+VARIABILITY_METRICS = obj(
+    v=null(NUM),
+    eta=null(NUM),
+    vs_mean=null(NUM),
+    m_mean=null(NUM),
+    n_epochs=INT,
+    chi2_nu=null(NUM),
+    sigma_deviation=null(NUM),
+    vs_abs_significant_max=null(NUM),
+    m_abs_significant_max=null(NUM),
+)
+FLUX_POINT = obj(
+    mjd=NUM, time=TIME, flux_jy=NUM, flux_err_jy=null(NUM), image_id=null(STR), image_path=null(STR)
+)
+SEARCH_ITEM = obj(
+    source_id=STR,
+    ra_deg=NUM,
+    dec_deg=NUM,
+    catalog=STR,
+    nvss_flux_mjy=null(NUM),
+    mean_flux_mjy=null(NUM),
+    mean_flux_jy=null(NUM),
+    std_flux_jy=null(NUM),
+    n_obs=INT,
+    chi2_nu=null(NUM),
+    chi_sq_nu=null(NUM),
+    sigma_deviation=null(NUM),
+    eta=null(NUM),
+    v=null(NUM),
+    is_variable=BOOL,
+    last_measured_at=null(TIME),
+    flux_points=arr(FLUX_POINT),
+)
+
+
+def variability_metrics(node: dict[str, Any]) -> dict[str, Any]:
+    """The legacy metric names, with ours alongside.
+
+    The legacy ``vs_mean`` and ``m_mean`` were signed means over consecutive pairs, which
+    tend to zero (legacy-pipeline-facts §3.2); we serve the VAST two-epoch maxima over
+    significant pairs under both the legacy and the explicit names.
+    """
+    return {
+        "v": node["v"],
+        "eta": node["eta"],
+        "vs_mean": node["vsAbsSignificantMax"],
+        "m_mean": node["mAbsSignificantMax"],
+        "n_epochs": node["nEpochs"],
+        "chi2_nu": node["chi2Nu"],
+        "sigma_deviation": node["sigmaDeviation"],
+        "vs_abs_significant_max": node["vsAbsSignificantMax"],
+        "m_abs_significant_max": node["mAbsSignificantMax"],
+    }
+
+
+def _std(node: dict[str, Any]) -> float | None:
+    v, mean = node["v"], node["meanFluxJy"]
+    return v * mean if v is not None and mean is not None else None
+
+
+def _is_variable(node: dict[str, Any]) -> bool:
+    return node["chi2Nu"] is not None and node["chi2Nu"] > VARIABLE_CHI2_NU
+
+
+def flux_point(point: dict[str, Any], flux: str = "fluxJy", err: str = "fluxErrJy") -> dict[str, Any]:
+    # Legacy `image_id` held the image path; both spellings are served.
+    path = point["image"]["path"]
+    return {
+        "mjd": point["mjd"],
+        "time": point["time"],
+        "flux_jy": point[flux],
+        "flux_err_jy": point[err],
+        "image_id": path,
+        "image_path": path,
+    }
+
+
+def search_item(node: dict[str, Any]) -> dict[str, Any]:
+    points = (node.get("lightCurve") or {}).get("points") or []
+    return {
+        "source_id": node["sourceId"],
+        "ra_deg": node["raDeg"],
+        "dec_deg": node["decDeg"],
+        "catalog": "NVSS",
+        "nvss_flux_mjy": mjy(node["catalogFluxJy"]),
+        "mean_flux_mjy": mjy(node["meanFluxJy"]),
+        "mean_flux_jy": node["meanFluxJy"],
+        "std_flux_jy": _std(node),
+        "n_obs": node["nEpochs"],
+        "chi2_nu": node["chi2Nu"],
+        "chi_sq_nu": node["chi2Nu"],
+        "sigma_deviation": node["sigmaDeviation"],
+        "eta": node["eta"],
+        "v": node["v"],
+        "is_variable": _is_variable(node),
+        "last_measured_at": iso_from_mjd(node["lastMjd"]),
+        "flux_points": [flux_point(p) for p in points],
+    }
+
+
+def search_variables(args: Args) -> dict[str, Any]:
+    filters = args["filters"] or {}
+    names = [n for n in (args["source_id"], args["query"]) if n]
+    cone = None
+    if args["ra_deg"] is not None or args["dec_deg"] is not None:
+        if args["ra_deg"] is None or args["dec_deg"] is None:
+            raise validation_error("ra_deg and dec_deg go together", location="body")
+        cone = {
+            "raDeg": args["ra_deg"],
+            "decDeg": args["dec_deg"],
+            "radiusArcsec": args["radius_arcmin"] * 60.0,
+        }
+    flux_min = filters.get("flux_min_mjy")
+    sort = args["sort"] or {}
+    return {
+        "filter": compact(
+            {
+                "sourceIds": names or None,
+                "cone": cone,
+                "sigmaMin": filters.get("variability_min"),
+                "decMinDeg": filters.get("dec_min"),
+                "decMaxDeg": filters.get("dec_max"),
+                "fluxMinJy": flux_min / 1000.0 if flux_min is not None else None,
+            }
+        ),
+        "orderBy": SORT_FIELDS[sort.get("field") or "source_id"],
+        "direction": (sort.get("order") or "asc").upper(),
+        "first": args["limit"],
+        "after": after_offset(args["offset"]),
+        # The frontend asks for one source by name and reads its series.
+        "withPoints": args["source_id"] is not None,
+    }
+
+
+def shape_search(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    connection = data["sources"]
+    return {
+        "sources": [search_item(node) for node in connection["nodes"]],
+        "total": connection["totalCount"],
+        "limit": args["limit"],
+        "offset": args["offset"],
+    }
+
+
+def shape_detail(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    node = data["source"]
+    n_forced = node["forced"]["totalCount"]
+    return {
+        "id": node["sourceId"],
+        "name": node["sourceId"],
+        "source_id": node["sourceId"],
+        "ra_deg": node["raDeg"],
+        "dec_deg": node["decDeg"],
+        "catalog": "NVSS",
+        "nvss_flux_jy": node["catalogFluxJy"],
+        "n_meas": node["nEpochs"],
+        "n_meas_forced": n_forced,
+        "mean_flux_jy": node["meanFluxJy"],
+        "std_flux_jy": _std(node),
+        "min_flux_jy": node["minFluxJy"],
+        "max_flux_jy": node["maxFluxJy"],
+        # TODO(graph): Source.maxSnr is not in the graph yet.
+        "max_snr": None,
+        "is_variable": _is_variable(node),
+        "ese_probability": None,
+        "new_source": False,
+        "first_measured_at": iso_from_mjd(node["firstMjd"]),
+        "last_measured_at": iso_from_mjd(node["lastMjd"]),
+        "variability_metrics": variability_metrics(node),
+    }
+
+
+def shape_variability(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    node = data["source"]
+    return {"source_id": node["sourceId"], **variability_metrics(node)}
+
+
+def shape_lightcurve(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    node = data["source"]
+    curve = node["lightCurve"]
+    return {
+        "source_id": node["sourceId"],
+        "ra_deg": node["raDeg"],
+        "dec_deg": node["decDeg"],
+        "n_references": curve["nReferences"],
+        "flux_points": [flux_point(p) for p in curve["points"]],
+        "normalized_flux_points": [
+            {**flux_point(p, "normFluxJy", "normFluxErrJy"), "corrected": p["corrected"]}
+            for p in curve["points"]
+        ],
+    }
+
+
+def detection(node: dict[str, Any], source_id: str) -> dict[str, Any]:
+    image = node["image"]
+    freq = image["freqGhz"]
+    return {
+        "id": None,
+        "name": source_id,
+        "source_id": source_id,
+        "image_id": image["imageId"],
+        "image_path": image["path"],
+        "ra": node["raDeg"],
+        "dec": node["decDeg"],
+        # Documented in mJy; the Jy values are served alongside under explicit names.
+        "flux_peak": mjy(node["peakFluxJy"]),
+        "flux_peak_err": mjy(node["peakFluxErrJy"]),
+        "flux_int": mjy(node["intFluxJy"]),
+        "flux_int_err": mjy(node["intFluxErrJy"]),
+        "flux_peak_jy": node["peakFluxJy"],
+        "flux_peak_err_jy": node["peakFluxErrJy"],
+        "flux_int_jy": node["intFluxJy"],
+        "snr": node["snr"],
+        "forced": node["forced"],
+        "frequency": freq * 1000.0 if freq is not None else None,
+        "mjd": node["mjd"],
+        "measured_at": node["time"],
+    }
+
+
+def shape_detections(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    node = data["source"]
+    connection = node["measurements"]
+    return {
+        "items": [detection(m, node["sourceId"]) for m in connection["nodes"]],
+        "total": connection["totalCount"],
+        "page": args["page"],
+        "page_size": args["page_size"],
+    }
+
+
+def shape_stamps(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    node = data["source"]
+    stamps = [
+        {
+            "image_id": s["imageId"],
+            "image_path": s["image"]["path"],
+            "mjd": s["mjd"],
+            # The legacy field was a server-local path nobody could fetch; ours is a URL.
+            "cutout_path": s["fitsUrl"],
+            "fits_url": s["fitsUrl"],
+            "png_url": s["pngUrl"],
+            "error": None,
+        }
+        for s in node["postageStamps"]
+    ]
+    return {
+        "source_id": node["sourceId"],
+        "ra_deg": node["raDeg"],
+        "dec_deg": node["decDeg"],
+        "stamps": stamps,
+        "total": len(stamps),
+    }
+
+
+SERVICES = ("simbad", "ned", "gaia")
+_EXTRA_KEYS = ("redshift", "parallax", "distance", "pmra", "pmdec", "phot_g_mean_mag")
+
+
+def _extra(extra: dict[str, Any], key: str) -> Any:
+    for name, value in extra.items():
+        if name.lower() == key:
+            return value
+    return None
+
+
+def catalog_match(service: str, result: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
+    objects = sorted((result or {}).get("objects") or [], key=lambda o: o["separationArcsec"])
+    best = objects[0] if objects else None
+    extra = (best or {}).get("extra") or {}
+    return {
+        "catalog": service,
+        "matched": best is not None,
+        "main_id": best["name"] if best else None,
+        "object_type": best["objectType"] if best else None,
+        "separation_arcsec": best["separationArcsec"] if best else None,
+        "ra_deg": best["raDeg"] if best else None,
+        "dec_deg": best["decDeg"] if best else None,
+        **{key: _extra(extra, key) if best else None for key in _EXTRA_KEYS},
+        "n_objects": len(objects),
+        "cached": (result or {}).get("cached"),
+        "error": error,
+    }
+
+
+def _services(text: str | None) -> list[str]:
+    if not text or text.strip().lower() == "all":
+        return list(SERVICES)
+    chosen = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown or not chosen:
+        raise ApiError(400, "BAD_CATALOG", f"catalogs must be `all` or a list of {', '.join(SERVICES)}")
+    return list(dict.fromkeys(chosen))
+
+
+async def fetch_external(call: GraphCall, args: Args) -> dict[str, Any]:
+    services = _services(args["catalogs"])
+    started = time.perf_counter()
+    position = await call(POSITION, {"sourceId": args["source_id"]})
+
+    async def one(service: str) -> dict[str, Any]:
+        variables = {
+            "sourceId": args["source_id"],
+            "service": service.upper(),
+            "radius": args["radius_arcsec"],
+        }
+        try:
+            data = await asyncio.wait_for(call(EXTERNAL, variables), timeout=args["timeout"])
+        except ApiError as error:
+            # One service down must not hide the others: the error rides in its entry.
+            return catalog_match(service, None, f"{error.code}: {error.message}")
+        except TimeoutError:
+            return catalog_match(service, None, "TIMEOUT: the query did not finish in time")
+        return catalog_match(service, data["source"]["externalCatalogs"], None)
+
+    matches = await asyncio.gather(*(one(service) for service in services))
+    source = position["source"]
+    return {
+        "source_id": source["sourceId"],
+        "ra_deg": source["raDeg"],
+        "dec_deg": source["decDeg"],
+        "matches": dict(zip(services, matches, strict=True)),
+        "query_time_sec": round(time.perf_counter() - started, 3),
+    }
+
+
+# --- routes ----------------------------------------------------------------------------
+
+LIGHTCURVE_SCHEMA = obj(
+    source_id=STR,
+    ra_deg=NUM,
+    dec_deg=NUM,
+    n_references=INT,
+    flux_points=arr(FLUX_POINT),
+    normalized_flux_points=arr(ANY),
+)
+VARIABILITY_SCHEMA = {
+    **VARIABILITY_METRICS,
+    "properties": {"source_id": STR, **VARIABILITY_METRICS["properties"]},
+    "required": ["source_id", *VARIABILITY_METRICS["required"]],
+}
+STAMPS_SCHEMA = obj(
+    source_id=STR,
+    ra_deg=NUM,
+    dec_deg=NUM,
+    stamps=arr(
+        obj(
+            image_id=INT,
+            image_path=STR,
+            mjd=NUM,
+            cutout_path=STR,
+            fits_url=STR,
+            png_url=STR,
+            error=null(STR),
+        )
+    ),
+    total=INT,
+)
+MATCH_SCHEMA = obj(
+    catalog=STR,
+    matched=BOOL,
+    main_id=null(STR),
+    object_type=null(STR),
+    separation_arcsec=null(NUM),
+    error=null(STR),
+)
+EXTERNAL_SCHEMA = obj(
+    source_id=STR,
+    ra_deg=NUM,
+    dec_deg=NUM,
+    matches={"type": "object", "additionalProperties": MATCH_SCHEMA},
+    query_time_sec=NUM,
+)
+
+
+def source_subroutes(prefix: str, tag: str) -> list[RestRoute]:
+    """Light curve, postage stamps, variability and external catalogs under ``prefix``."""
+    base = f"{prefix}/{{source_id}}"
+    return [
+        graphql_route(
+            "GET",
+            f"{base}/variability",
+            VARIABILITY,
+            shape_variability,
+            variables=lambda args: {"sourceId": args["source_id"]},
+            params=[SOURCE_ID],
+            response=VARIABILITY_SCHEMA,
+            tag=tag,
+            summary="Variability metrics (V, eta, chi2, sigma deviation, two-epoch maxima)",
+        ),
+        graphql_route(
+            "GET",
+            f"{base}/lightcurve",
+            LIGHTCURVE,
+            shape_lightcurve,
+            variables=lambda args: {"sourceId": args["source_id"]},
+            params=[SOURCE_ID],
+            response=LIGHTCURVE_SCHEMA,
+            tag=tag,
+            summary="Raw and normalised light curve",
+        ),
+        graphql_route(
+            "GET",
+            f"{base}/postage_stamps",
+            STAMPS,
+            shape_stamps,
+            variables=lambda args: {
+                "sourceId": args["source_id"],
+                "size": args["size_arcsec"],
+                "limit": args["max_stamps"],
+            },
+            params=[
+                SOURCE_ID,
+                Float("size_arcsec", 60.0, ge=1.0, le=3600.0, description="Cut-out size, arcsec"),
+                Int("max_stamps", 20, ge=1, le=50, description="Most recent images to cut"),
+            ],
+            response=STAMPS_SCHEMA,
+            tag=tag,
+            summary="Postage stamps (cut-outs served as FITS and PNG URLs)",
+        ),
+        multi_query_route(
+            "GET",
+            f"{base}/external_catalogs",
+            [POSITION, EXTERNAL],
+            fetch_external,
+            lambda data, _args: data,
+            params=[
+                SOURCE_ID,
+                Float("radius_arcsec", 5.0, ge=0.1, le=600.0, description="Search radius, arcsec"),
+                Str(
+                    "catalogs", "all", max_length=64, description="`all` or a comma list of simbad, ned, gaia"
+                ),
+                Float("timeout", 30.0, ge=0.1, le=60.0, description="Per-catalog timeout, seconds"),
+            ],
+            response=EXTERNAL_SCHEMA,
+            tag=tag,
+            summary="SIMBAD / NED / Gaia objects near the source (cached; per-catalog errors)",
+        ),
+    ]
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    return []
+    return [
+        graphql_route(
+            "POST",
+            "/sources/search",
+            SEARCH,
+            shape_search,
+            variables=search_variables,
+            body=[
+                Str("query", max_length=128, description="Exact source name"),
+                Str("source_id", max_length=128, description="Exact source name (frontend form)"),
+                Float("ra_deg", ge=0.0, le=360.0),
+                Float("dec_deg", ge=-90.0, le=90.0),
+                Float("radius_arcmin", 1.0, ge=0.0, le=600.0),
+                Obj(
+                    "filters",
+                    Float("variability_min", description="Lowest sigma deviation"),
+                    Float("dec_min", ge=-90.0, le=90.0),
+                    Float("dec_max", ge=-90.0, le=90.0),
+                    Float("flux_min_mjy", ge=0.0),
+                ),
+                Obj(
+                    "sort",
+                    Str("field", "source_id", enum=tuple(SORT_FIELDS)),
+                    Str("order", "asc", enum=("asc", "desc")),
+                ),
+                Int("limit", 100, ge=1, le=MAX_LIMIT),
+                Int("offset", 0, ge=0, le=10_000_000),
+            ],
+            response=obj(sources=arr(SEARCH_ITEM), total=INT, limit=INT, offset=INT),
+            tag=TAG,
+            summary="Search sources by name, cone, flux and variability",
+        ),
+        graphql_route(
+            "GET",
+            "/sources/{source_id}",
+            DETAIL,
+            shape_detail,
+            variables=lambda args: {"sourceId": args["source_id"]},
+            params=[SOURCE_ID],
+            response=obj(
+                id=STR,
+                name=STR,
+                ra_deg=NUM,
+                dec_deg=NUM,
+                catalog=STR,
+                n_meas=INT,
+                n_meas_forced=INT,
+                mean_flux_jy=null(NUM),
+                std_flux_jy=null(NUM),
+                max_snr=null(NUM),
+                is_variable=BOOL,
+                ese_probability=null(NUM),
+                new_source=BOOL,
+                variability_metrics=VARIABILITY_METRICS,
+            ),
+            tag=TAG,
+            summary="Source detail",
+        ),
+        graphql_route(
+            "GET",
+            "/sources/{source_id}/detections",
+            DETECTIONS,
+            shape_detections,
+            variables=lambda args: {
+                "sourceId": args["source_id"],
+                **page_window(args["page"], args["page_size"]),
+            },
+            params=[SOURCE_ID, Int("page", 1, ge=1, le=1_000_000), Int("page_size", 25, ge=1, le=100)],
+            response=obj(
+                items=arr(
+                    obj(
+                        image_id=INT,
+                        image_path=STR,
+                        ra=NUM,
+                        dec=NUM,
+                        flux_peak=NUM,
+                        flux_peak_err=NUM,
+                        flux_int=null(NUM),
+                        flux_int_err=null(NUM),
+                        snr=null(NUM),
+                        forced=BOOL,
+                        mjd=NUM,
+                        measured_at=TIME,
+                    )
+                ),
+                total=INT,
+                page=INT,
+                page_size=INT,
+            ),
+            tag=TAG,
+            summary="Measurements of a source, paged",
+        ),
+        *source_subroutes("/sources", TAG),
+    ]
