@@ -30,7 +30,11 @@ query RestEseCandidates($first: Int!, $filter: EseCandidateFilter) {
 ALERTS = """
 query RestAlerts($first: Int!) {
   alerts(first: $first) {
-    nodes { alertId alertType severity message triggeredAt resolvedAt source { sourceId } candidate { candidateId } }
+    nodes {
+      alertId alertType severity message triggeredAt resolvedAt
+      source { sourceId }
+      candidate { candidateId }
+    }
   }
 }
 """
