@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 import strawberry
 from strawberry.scalars import JSON
 
+from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import (
     AlertFilter,
     AlertOrderField,
     EseCandidateFilter,
     EseCandidateOrderField,
-    Ordering,
 )
 from dsa110.ops import ingest
 from dsa110.ops import regions as region_store
@@ -24,8 +24,9 @@ from dsa110.science.errors import ScienceInputError
 from dsa110.times import mjd_to_datetime
 from resolvers import links, lists, science
 from resolvers.errors import NotFound
-from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
-from schema.inputs import CandidateStatus, OrderDirection, _enum, _input
+from schema.base import GraphInfo, Node
+from schema.inputs import CandidateStatus, _enum, _input
+from schema.lists import list_root
 
 if TYPE_CHECKING:
     from schema.types import Image, Source
@@ -388,41 +389,24 @@ class ScienceQuery:
     async def ese_candidate(self, info: GraphInfo, candidate_id: int) -> EseCandidate:
         return await lists.by_natural_key(info.context, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="ESE candidates, strongest first by default.")
-    async def ese_candidates(
-        self,
-        info: GraphInfo,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: EseCandidateFilter | None = None,
-        order_by: EseCandidateOrderField = EseCandidateOrderField.SCORE,
-        direction: OrderDirection = OrderDirection.DESC,
-    ) -> Connection[EseCandidate]:
-        ctx = info.context
-        ordering = Ordering(order_by.value, direction)
-        page = await lists.list_page(
-            ctx, "candidate", filter, ordering, page_args(first, after, last, before)
-        )
-        return connection(page, lists.list_counter(ctx, "candidate", filter))
-
-    @strawberry.field(description="Alerts, newest first by default.")
-    async def alerts(
-        self,
-        info: GraphInfo,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-        filter: AlertFilter | None = None,
-        order_by: AlertOrderField = AlertOrderField.TRIGGERED_AT,
-        direction: OrderDirection = OrderDirection.DESC,
-    ) -> Connection[Alert]:
-        ctx = info.context
-        ordering = Ordering(order_by.value, direction)
-        page = await lists.list_page(ctx, "alert", filter, ordering, page_args(first, after, last, before))
-        return connection(page, lists.list_counter(ctx, "alert", filter))
+    ese_candidates = list_root(
+        "candidate",
+        EseCandidate,
+        EseCandidateFilter,
+        EseCandidateOrderField,
+        EseCandidateOrderField.SCORE,
+        OrderDirection.DESC,
+        "ESE candidates, strongest first.",
+    )
+    alerts = list_root(
+        "alert",
+        Alert,
+        AlertFilter,
+        AlertOrderField,
+        AlertOrderField.TRIGGERED_AT,
+        OrderDirection.DESC,
+        "Alerts, newest first.",
+    )
 
     @strawberry.field(description="A region by its integer id.")
     async def region(self, info: GraphInfo, region_id: int) -> Region:
