@@ -88,7 +88,9 @@ def live_phase(ctx: GraphContext) -> LivePhase:
 def renew_loaders(ctx: GraphContext) -> None:
     """Give the context fresh (empty) DataLoaders, wrapping rows exactly as before."""
     old = ctx.loaders
-    ctx.loaders = Loaders(old.engine, {e: old.wrap(e) for e in ENTITY_TABLES}, max_page_size=old.max_page_size)
+    ctx.loaders = Loaders(
+        old.engine, {e: old.wrap(e) for e in ENTITY_TABLES}, max_page_size=old.max_page_size
+    )
 
 
 def mark_complete(ctx: GraphContext) -> None:
@@ -211,7 +213,9 @@ class _Subscriber:
 
 
 class _Producer:
-    def __init__(self, owner: SharedSubscriptions, key: OperationKey, variables: dict[str, Any] | None) -> None:
+    def __init__(
+        self, owner: SharedSubscriptions, key: OperationKey, variables: dict[str, Any] | None
+    ) -> None:
         self.owner = owner
         self.key = key
         self.variables = variables

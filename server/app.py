@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,12 +17,16 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
+from dsa110.events import DEFAULT_NAMESPACE, create_event_bus
+from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
 from schema.schema import build_schema
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.limits import BodyLimitMiddleware
+from server.live import LegacyStatusHub
+from server.live import routes as legacy_live_routes
 
 log = logging.getLogger("dsa110.server")
 
@@ -30,7 +35,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     settings = settings or Settings.from_env()
     engine = create_engine(settings.resolved_database_url)
     schema = build_schema(settings)
-    graphql = GraphView(schema, engine, settings)
+    # Live updates: the bus connects processes; DSA110_EVENTS_NAMESPACE keeps deployments
+    # (or test runs) sharing one Redis/PostgreSQL apart. TODO(lead): a Settings field.
+    bus = create_event_bus(
+        settings.events_url, namespace=os.environ.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE
+    )
+    graphql = GraphView(schema, engine, settings, bus)
+    legacy_hub = LegacyStatusHub(engine, bus)
+    sampler = (
+        MetricsSampler(engine, bus, interval_s=settings.metrics_interval_s, retention=settings.metrics_retention)
+        if settings.metrics_interval_s > 0
+        else None
+    )
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -45,9 +61,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         if migrate:
             await upgrade(engine)
+        await bus.start()
+        if sampler is not None:
+            await sampler.start()
         try:
             yield {}
         finally:
+            if sampler is not None:
+                await sampler.stop()
+            await legacy_hub.stop()
+            await graphql.streams.close()
+            await bus.close()
             await engine.dispose()
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -65,6 +89,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
             *FILE_ROUTES,
+            *legacy_live_routes(legacy_hub),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
         ],
@@ -75,4 +100,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.settings = settings
     app.state.engine = engine
     app.state.schema = schema
+    app.state.bus = bus
+    app.state.live = graphql.streams
+    app.state.legacy_status = legacy_hub
+    app.state.metrics_sampler = sampler
     return app

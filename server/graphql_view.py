@@ -1,44 +1,189 @@
-"""The /graphql endpoint: strawberry's ASGI view with our context, IDE and limits."""
+"""The /graphql endpoint: strawberry's ASGI view with our context, IDE, limits and live updates.
+
+Transports: HTTP (GET/POST), graphql-transport-ws and legacy graphql-ws on the same path,
+and GraphQL over SSE (``Accept: text/event-stream``, one operation per response).
+Every operation gets a fresh context - strawberry makes one per WebSocket connection,
+whose DataLoaders would otherwise cache across operations - and subscriptions go through
+``SharedSubscriptions``, so identical ones share one producer.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+from json import JSONDecodeError
+from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http import GraphQLRequestData
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.graphql import OperationType
 
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
-from schema.schema import make_context
+from resolvers.live import SharedSubscriptions
+from schema.live import SHARED_SUBSCRIPTIONS
+from schema.schema import build_schema, make_context
 from server.graphiql import graphiql_html
 
 GRAPHQL_PATH = "/graphql"
 STATIC_PREFIX = "/graphql/static"
+MAX_OPERATIONS_PER_CONNECTION: Final = 50
+"""Operations in flight on one WebSocket; more are answered with an error message."""
+CONNECTION_INIT_TIMEOUT: Final = timedelta(seconds=10)
+"""graphql-transport-ws: a socket that sends no ``connection_init`` by then is closed (4408)."""
+KEEP_ALIVE_S: Final = 15.0
+"""graphql-ws ``ka`` interval; graphql-transport-ws relies on WebSocket pings (uvicorn)."""
+MESSAGE_TOO_BIG: Final = 1009
+
+
+class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's adapter, plus a size limit: a message over it closes the socket (1009)."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        view = cast("GraphView", self.view)
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    text = await self.ws.receive_text()
+                    if len(text) > view.max_message_chars:
+                        await self.close(
+                            MESSAGE_TOO_BIG, f"message larger than {view.max_message_chars} characters"
+                        )
+                        return
+                    yield view.decode_json(text)
+                except JSONDecodeError as exc:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from exc
+        except KeyError as exc:  # a binary frame has no "text"
+            raise NonTextMessageReceived from exc
+        except WebSocketDisconnect:
+            pass
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
+    """graphql-transport-ws through the shared producers; malformed messages close with 4400."""
+
+    def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
+        super().__init__(view=view, schema=view.streams, **kwargs)
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        if message["type"] == "subscribe" and not _valid_subscribe(message.get("id"), message.get("payload")):
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
+    """Legacy graphql-ws through the shared producers; malformed messages get an ``error``."""
+
+    def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
+        super().__init__(view=view, schema=view.streams, **kwargs)
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self._error("Failed to parse message")
+            return
+        if message["type"] in ("start", "stop") and not isinstance(message.get("id"), str):
+            await self._error("Message needs a string id")
+            return
+        if message["type"] == "start" and not _valid_subscribe(message["id"], message.get("payload")):
+            await self._error("Invalid start payload", message["id"])
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def _error(self, text: str, operation_id: str | None = None) -> None:
+        message: dict[str, object] = {"type": "error", "payload": {"message": text}}
+        if operation_id is not None:
+            message["id"] = operation_id
+        await self.websocket.send_json(message)
+
+
+def _valid_subscribe(operation_id: Any, payload: Any) -> bool:
+    return (
+        isinstance(operation_id, str)
+        and isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables"), dict | None)
+        and isinstance(payload.get("operationName"), str | None)
+    )
 
 
 class GraphView(GraphQL[GraphContext, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler  # type: ignore[assignment]
+    graphql_ws_handler_class = LegacyWSHandler  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+
     def __init__(self, schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
             allow_queries_via_get=True,
             keep_alive=True,
-            keep_alive_interval=15,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            keep_alive_interval=KEEP_ALIVE_S,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
         )
         self.engine = engine
         self.settings = settings
         self.bus = bus
+        self.max_message_chars = settings.max_body_bytes
+        # Operations over WebSocket and SSE run on a twin schema with graphql-core's own
+        # executor: the breadth-first one serves queries but would call a subscription's
+        # generator again for each event instead of taking the event as the root value.
+        stream_schema = build_schema(settings, StrawberryGraphQLCoreExecutionContext)
+        self.streams = SharedSubscriptions(
+            stream_schema, lambda request: make_context(engine, settings, bus, request), SHARED_SUBSCRIPTIONS
+        )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
         context = make_context(self.engine, self.settings, self.bus, request)
         context.response = response
         return context
+
+    async def execute_operation(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: GraphContext,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        transport = (
+            self._get_stream_transport(request_data.protocol)
+            if isinstance(request_data, GraphQLRequestData)
+            else None
+        )
+        if transport is None or not isinstance(request_data, GraphQLRequestData):
+            return await super().execute_operation(
+                request, request_adapter, request_data, context, root_value, sub_response
+            )
+        # SSE: the same shared producers as the WebSocket transports.
+        allowed = OperationType.from_http(request_adapter.method)
+        if request_adapter.method == "GET":
+            allowed = allowed - {OperationType.MUTATION}
+        return await self.streams.stream(
+            request_data.query,
+            variable_values=request_data.variables,
+            context_value=context,
+            operation_name=request_data.operation_name,
+            operation_extensions=request_data.extensions,
+            allowed_operation_types=transport.allowed_operation_types(allowed),
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         # A body that is not UTF-8 is a malformed request (400), not a server error.

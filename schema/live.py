@@ -1,0 +1,406 @@
+"""Live graph: pipeline status and system metrics (Query), and the subscriptions.
+
+Every subscription here is driven by bus events (``resolvers.live.event_batches``), never
+by polling, and is phase-aware, so the transports share one producer among identical
+subscriptions (``SHARED_SUBSCRIPTIONS``). Each tick runs with fresh DataLoaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any, Final
+
+import strawberry
+
+from dsa110.db.enums import JobState as DomainJobState
+from dsa110.db.tables import sources
+from dsa110.events import (
+    ESE_CANDIDATE,
+    GROUP_STATE,
+    JOB_LOG,
+    JOB_STATE,
+    MEASUREMENTS_ADDED,
+    METRICS_SAMPLE,
+    Event,
+)
+from dsa110.ops.jobs import JOB_TRANSITIONS
+from dsa110.ops.metrics import DEFAULT_HISTORY_LIMIT, SystemMetricsSample, latest_metrics, metrics_history
+from resolvers import links, status
+from resolvers.errors import BadUserInput, NotFound
+from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
+from schema.base import GraphInfo
+from schema.inputs import ConeFilter, JobState
+from schema.types import Group, Image, Job, Measurement
+
+STATUS_COALESCE_S: Final = 0.25
+"""A burst of group changes recomputes the status at most once per this window."""
+MAX_HISTORY: Final = 8640
+MAX_WATCHED_IDS: Final = 1000
+MAX_LOG_SNAPSHOT_LINES: Final = 10_000
+MAX_LOG_BATCH_LINES: Final = 5_000
+MAX_WATCH_RESULTS: Final = 5_000
+
+
+# -- types ------------------------------------------------------------------------------
+
+
+@strawberry.type(description="How many observation groups are in each queue state.")
+class QueueCounts:
+    total: int
+    collecting: int
+    pending: int
+    in_progress: int
+    completed: int
+    failed: int
+
+
+@strawberry.type(description="Calibration tables registered under one set name.")
+class CalibrationSet:
+    set_name: str
+    tables: list[str] = strawberry.field(description="Table paths in application order.")
+    active: int = strawberry.field(description="Tables with status `active`.")
+    total: int
+    created_at: datetime | None
+
+
+@strawberry.type(description="The pipeline at a glance: the queue, recent groups and calibration sets.")
+class PipelineStatus:
+    data: strawberry.Private[status.PipelineStatusData]
+
+    @strawberry.field
+    def queue(self) -> QueueCounts:
+        q = self.data.queue
+        return QueueCounts(
+            total=q.total,
+            collecting=q.collecting,
+            pending=q.pending,
+            in_progress=q.in_progress,
+            completed=q.completed,
+            failed=q.failed,
+        )
+
+    @strawberry.field(description="The newest 20 groups, newest first.")
+    async def recent_groups(self, info: GraphInfo) -> list[Group]:
+        loader = info.context.loaders.by_key("group")
+        found = await loader.load_many([g.pk for g in self.data.recent_groups])
+        return [g for g in found if g is not None]
+
+    @strawberry.field
+    def calibration_sets(self) -> list[CalibrationSet]:
+        return [
+            CalibrationSet(
+                set_name=s.set_name,
+                tables=list(s.tables),
+                active=s.active,
+                total=s.total,
+                created_at=s.created_at,
+            )
+            for s in self.data.calibration_sets
+        ]
+
+    @strawberry.field(description="Recent groups with a calibrator in the beam.")
+    def matched_recent(self) -> int:
+        return self.data.matched_recent
+
+
+@strawberry.type(description="Usage of one mounted filesystem.")
+class DiskUsage:
+    mount: str
+    total_bytes: float = strawberry.field(description="Bytes (a Float: sizes exceed 32-bit Int).")
+    used_bytes: float
+    free_bytes: float
+    percent: float
+
+
+@strawberry.type(description="One sample of the server host (psutil).")
+class SystemMetrics:
+    sampled_at: datetime
+    cpu_percent: float = strawberry.field(description="System-wide CPU busy %, over the sampling interval.")
+    memory_total_bytes: float
+    memory_used_bytes: float
+    memory_percent: float
+    disks: list[DiskUsage]
+    load_1: float | None = strawberry.field(description="1-minute load average (null where the OS has none).")
+    load_5: float | None
+    load_15: float | None
+
+
+def metrics_type(sample: SystemMetricsSample) -> SystemMetrics:
+    return SystemMetrics(
+        sampled_at=sample.sampled_at,
+        cpu_percent=sample.cpu_percent,
+        memory_total_bytes=float(sample.memory_total_bytes),
+        memory_used_bytes=float(sample.memory_used_bytes),
+        memory_percent=sample.memory_percent,
+        disks=[
+            DiskUsage(
+                mount=d.mount, total_bytes=d.total, used_bytes=d.used, free_bytes=d.free, percent=d.percent
+            )
+            for d in sample.disks
+        ],
+        load_1=sample.load_1,
+        load_5=sample.load_5,
+        load_15=sample.load_15,
+    )
+
+
+@strawberry.type(description="An ESE candidate appeared or changed.")
+class EseCandidateEvent:
+    kind: str = strawberry.field(description="`new`, `escalated`, `updated` or `status_changed`.")
+    candidate_id: int
+    source_id: str = strawberry.field(description="Catalog name of the source.")
+    ra_deg: float
+    dec_deg: float
+    status: str
+    score: float
+    significance: float = strawberry.field(description="Dip depth over its uncertainty (sigma).")
+    start_mjd: float
+    end_mjd: float
+    baseline_flux_jy: float
+    min_flux_jy: float
+    current_flux_jy: float | None = strawberry.field(
+        description="The source's latest measured peak flux, Jy."
+    )
+    flagged_at: datetime
+    updated_at: datetime
+
+
+@strawberry.type(description="A line of a job's log, with its id (increasing) to skip repeats.")
+class JobLogEntry:
+    line_id: int
+    logged_at: datetime
+    line: str
+
+
+@strawberry.type(description="Lines added to a job's log: the log so far first, then each new batch.")
+class JobLogBatch:
+    job_id: int
+    lines: list[JobLogEntry]
+    state: JobState | None = strawberry.field(description="The job's state when the batch was read.")
+    finished: bool = strawberry.field(description="The job is in a final state; no more lines will follow.")
+
+
+@strawberry.type(description="New measurements of watched sources on one image.")
+class MeasurementsAdded:
+    image_pk: strawberry.Private[int]
+    measurements: list[Measurement]
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> Image:
+        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+
+
+@strawberry.input(description="A watchlist: sources by name, or a cone (either matches).")
+class WatchFilter:
+    source_ids: list[str] | None = strawberry.field(default=None, description="Catalog names (at most 1000).")
+    cone: ConeFilter | None = None  # type: ignore[valid-type]
+
+
+# -- Query part -------------------------------------------------------------------------
+
+
+@strawberry.type
+class LiveQuery:
+    @strawberry.field(description="Queue counts, recent groups and calibration sets (also a subscription).")
+    async def pipeline_status(self, info: GraphInfo) -> PipelineStatus:
+        return PipelineStatus(data=await status.pipeline_status(info.context.engine))
+
+    @strawberry.field(description="The newest system-metrics sample (null before the first one).")
+    async def system_metrics(self, info: GraphInfo) -> SystemMetrics | None:
+        sample = await latest_metrics(info.context.engine)
+        return None if sample is None else metrics_type(sample)
+
+    @strawberry.field(description="The newest `limit` samples, oldest first (1-8640).")
+    async def system_metrics_history(
+        self, info: GraphInfo, limit: int = DEFAULT_HISTORY_LIMIT
+    ) -> list[SystemMetrics]:
+        if not 1 <= limit <= MAX_HISTORY:
+            raise BadUserInput(f"limit must be between 1 and {MAX_HISTORY}", field="limit")
+        return [metrics_type(s) for s in await metrics_history(info.context.engine, limit)]
+
+
+# -- Subscription part ------------------------------------------------------------------
+
+
+def _payload_int(event: Event, key: str) -> int | None:
+    value = event.payload.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _entries(rows: list[dict[str, Any]]) -> list[JobLogEntry]:
+    return [JobLogEntry(line_id=int(r["pk"]), logged_at=r["logged_at"], line=r["line"]) for r in rows]
+
+
+@strawberry.type
+class LiveSubscription:
+    @strawberry.subscription(
+        description="The pipeline status now, then again whenever a group changes (coalesced)."
+    )
+    async def pipeline_status(self, info: GraphInfo) -> AsyncGenerator[PipelineStatus, None]:
+        ctx = info.context
+        async for _ in event_batches(ctx, (GROUP_STATE,), coalesce_s=STATUS_COALESCE_S):
+            yield PipelineStatus(data=await status.pipeline_status(ctx.engine))
+
+    @strawberry.subscription(description="The latest system-metrics sample, then each new one.")
+    async def system_metrics(self, info: GraphInfo) -> AsyncGenerator[SystemMetrics, None]:
+        ctx = info.context
+        async for _ in event_batches(ctx, (METRICS_SAMPLE,)):
+            sample = await latest_metrics(ctx.engine)
+            if sample is not None:
+                yield metrics_type(sample)
+
+    @strawberry.subscription(
+        description="Each ESE candidate that appears or changes, at or above `minSigma`."
+    )
+    async def ese_candidates(
+        self, info: GraphInfo, min_sigma: float = status.LEGACY_ESE_MIN_SIGMA
+    ) -> AsyncGenerator[EseCandidateEvent, None]:
+        if not -1e6 < min_sigma < 1e6:  # also rejects NaN
+            raise BadUserInput("minSigma must be a finite number", field="minSigma")
+        ctx = info.context
+        async for batch in event_batches(ctx, (ESE_CANDIDATE,), snapshot=False):
+            kinds = {
+                pk: str(e.payload.get("event", "updated"))
+                for e in batch
+                if (pk := _payload_int(e, "candidate_pk"))
+            }
+            if not kinds:
+                continue
+            rows = await status.ese_candidate_rows(
+                ctx.engine, min_sigma=min_sigma, limit=len(kinds), candidate_pks=list(kinds)
+            )
+            for row in sorted(rows, key=lambda r: int(r["id"])):
+                yield EseCandidateEvent(
+                    kind=kinds[int(row["id"])],
+                    candidate_id=int(row["id"]),
+                    source_id=row["source_id"],
+                    ra_deg=row["ra_deg"],
+                    dec_deg=row["dec_deg"],
+                    status=row["status"],
+                    score=row["score"],
+                    significance=row["significance"],
+                    start_mjd=row["start_mjd"],
+                    end_mjd=row["end_mjd"],
+                    baseline_flux_jy=row["baseline_flux_jy"],
+                    min_flux_jy=row["min_flux_jy"],
+                    current_flux_jy=row["current_flux_jy"],
+                    flagged_at=row["flagged_at"],
+                    updated_at=row["updated_at"],
+                )
+
+    @strawberry.subscription(description="Job state changes: one job (its current state first) or all jobs.")
+    async def job_updates(self, info: GraphInfo, job_id: int | None = None) -> AsyncGenerator[Job, None]:
+        ctx = info.context
+
+        def mine(event: Event) -> bool:
+            return job_id is None or _payload_int(event, "job_id") == job_id
+
+        async for batch in event_batches(ctx, (JOB_STATE,), snapshot=job_id is not None, accept=mine):
+            wanted = (
+                [job_id]
+                if job_id is not None
+                else list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "job_id")) is not None))
+            )
+            loader = ctx.loaders.by_key("job")
+            for job in await loader.load_many(wanted):
+                if job is not None:
+                    yield job
+                elif not batch:
+                    raise NotFound(f"no job {job_id}", key=str(job_id))
+
+    @strawberry.subscription(
+        description="A job's log so far, then each batch of new lines; ends when the job does."
+    )
+    async def job_logs(self, info: GraphInfo, job_id: int) -> AsyncGenerator[JobLogBatch, None]:
+        ctx = info.context
+        last_id: int | None = None
+
+        def mine(event: Event) -> bool:
+            return _payload_int(event, "job_id") == job_id
+
+        async for batch in event_batches(ctx, (JOB_LOG, JOB_STATE), accept=mine):
+            job = await ctx.loaders.by_key("job").load(job_id)
+            if job is None:
+                raise NotFound(f"no job {job_id}", key=str(job_id))
+            if not batch:  # the snapshot: the log so far (its newest lines when very long)
+                rows = await status.log_lines_after(ctx.engine, job_id, None, limit=MAX_LOG_SNAPSHOT_LINES)
+            else:
+                if last_id is None:
+                    # A producer that joined mid-stream starts from the events' own ids.
+                    firsts = [f for e in batch if (f := _payload_int(e, "first_line_id")) is not None]
+                    last_id = min(firsts) - 1 if firsts else None
+                rows = (
+                    []
+                    if last_id is None
+                    else await status.log_lines_after(ctx.engine, job_id, last_id, limit=MAX_LOG_BATCH_LINES)
+                )
+            if rows:
+                last_id = int(rows[-1]["pk"])
+            finished = not JOB_TRANSITIONS[DomainJobState(job.state)]
+            if rows or finished or not batch:
+                yield JobLogBatch(job_id=job_id, lines=_entries(rows), state=job.state, finished=finished)
+            if finished:
+                if live_phase(ctx) is not LivePhase.EVENTS:
+                    mark_complete(ctx)
+                return
+
+    @strawberry.subscription(
+        description="Observation groups as they change state (optionally only some ids)."
+    )
+    async def group_updates(
+        self, info: GraphInfo, group_ids: list[str] | None = None
+    ) -> AsyncGenerator[Group, None]:
+        if group_ids is not None and len(group_ids) > MAX_WATCHED_IDS:
+            raise BadUserInput(f"groupIds accepts at most {MAX_WATCHED_IDS} ids", field="groupIds")
+        wanted_ids = set(group_ids) if group_ids is not None else None
+        ctx = info.context
+
+        def mine(event: Event) -> bool:
+            return wanted_ids is None or event.payload.get("group_id") in wanted_ids
+
+        async for batch in event_batches(ctx, (GROUP_STATE,), snapshot=False, accept=mine):
+            pks = list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "group_pk")) is not None))
+            for group in await ctx.loaders.by_key("group").load_many(pks):
+                if group is not None:
+                    yield group
+
+    @strawberry.subscription(
+        description="New measurements of watched sources (by name or in a cone), per image."
+    )
+    async def measurements_added(
+        self, info: GraphInfo, filter: WatchFilter
+    ) -> AsyncGenerator[MeasurementsAdded, None]:
+        ids = filter.source_ids
+        if ids is not None and len(ids) > MAX_WATCHED_IDS:
+            raise BadUserInput(f"sourceIds accepts at most {MAX_WATCHED_IDS} names", field="sourceIds")
+        if not ids and filter.cone is None:
+            raise BadUserInput("give sourceIds or a cone to watch", field="filter")
+        cone = filter.cone.condition(sources) if filter.cone is not None else None  # validates the cone
+        ctx = info.context
+        async for batch in event_batches(ctx, (MEASUREMENTS_ADDED,), snapshot=False):
+            for image_pk in dict.fromkeys(
+                pk for e in batch if (pk := _payload_int(e, "image_pk")) is not None
+            ):
+                rows = await status.watched_measurements(
+                    ctx.engine, image_pk, ids, cone, limit=MAX_WATCH_RESULTS
+                )
+                if rows:
+                    wrap = ctx.loaders.wrap("measurement")
+                    yield MeasurementsAdded(image_pk=image_pk, measurements=[wrap(r) for r in rows])
+
+
+SHARED_SUBSCRIPTIONS: Final = frozenset(
+    {
+        "pipelineStatus",
+        "systemMetrics",
+        "eseCandidates",
+        "jobUpdates",
+        "jobLogs",
+        "groupUpdates",
+        "measurementsAdded",
+    }
+)
+"""Root fields built on ``event_batches``: identical subscriptions to these share a producer."""
+
+__all__ = ["SHARED_SUBSCRIPTIONS", "LiveQuery", "LiveSubscription"]
