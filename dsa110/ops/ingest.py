@@ -37,7 +37,9 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dsa110 import errors
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, measurements, sources
+from dsa110.errors import InputError
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams, detect_dip
 from dsa110.science.healpix import INDEX_ORDER, angular_separation_deg, cone_ranges
 from dsa110.science.lightcurve import (
@@ -77,15 +79,15 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-class IngestError(ValueError):
+class IngestError(InputError):
     """Measurements refused as a whole (nothing was written); the message says why."""
 
 
-class NotFoundError(LookupError):
+class NotFoundError(errors.NotFoundError):
     """A referenced image, source or candidate does not exist."""
 
 
-class CandidateStatusError(ValueError):
+class CandidateStatusError(InputError):
     """A status change the lifecycle does not allow."""
 
 
