@@ -1,10 +1,161 @@
-"""mosaics: placeholder while the section is written."""
+"""Mosaics: query by time range, detail, FITS download, create (501 until jobs exist)."""
 
 from __future__ import annotations
 
-from compat_rest.routing import RestRoute
+from datetime import datetime
+from typing import Any
+
+from compat_rest.convert import iso_from_mjd, lower
+from compat_rest.errors import validation_error
+from compat_rest.files import data_file
+from compat_rest.params import Args, Bool, Int, PathInt, Str, Time
+from compat_rest.routing import RestRoute, graphql_route, unimplemented_route
+from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
+from dsa110.times import datetime_to_mjd
+
+TAG = "mosaics"
+MAX_MOSAICS = 500
+MOSAIC_ID = PathInt("mosaic_id", "Integer mosaic id")
+
+MOSAIC_FIELDS = """
+  mosaicId name path status createdAt startMjd endMjd noiseJy beamMajorArcsec beamMinorArcsec
+  beamPaDeg centerRaDeg centerDecDeg nImages nSources
+"""
+
+QUERY = f"""
+query RestMosaics($first: Int!, $filter: MosaicFilter) {{
+  mosaics(first: $first, filter: $filter, orderBy: START_MJD, direction: ASC) {{
+    totalCount nodes {{ {MOSAIC_FIELDS} }}
+  }}
+}}
+"""
+DETAIL = f"query RestMosaic($mosaicId: Int!) {{ mosaic(mosaicId: $mosaicId) {{ {MOSAIC_FIELDS} }} }}"
+PATH = "query RestMosaicPath($mosaicId: Int!) { mosaic(mosaicId: $mosaicId) { mosaicId path } }"
+
+MOSAIC = obj(
+    id=INT,
+    name=STR,
+    path=STR,
+    start_mjd=NUM,
+    end_mjd=NUM,
+    start_time=TIME,
+    end_time=TIME,
+    created_at=TIME,
+    status=STR,
+    n_images=INT,
+    image_count=INT,
+    n_sources=null(INT),
+    source_count=null(INT),
+    noise_jy=null(NUM),
+    thumbnail_path=null(STR),
+)
+
+
+def mosaic(node: dict[str, Any]) -> dict[str, Any]:
+    """The documented fields and the real server's ``Mosaic`` model names together."""
+    return {
+        "id": node["mosaicId"],
+        "name": node["name"],
+        "path": node["path"],
+        "start_mjd": node["startMjd"],
+        "end_mjd": node["endMjd"],
+        "start_time": iso_from_mjd(node["startMjd"]),
+        "end_time": iso_from_mjd(node["endMjd"]),
+        "created_at": node["createdAt"],
+        "status": lower(node["status"]),
+        "n_images": node["nImages"],
+        "image_count": node["nImages"],
+        "n_sources": node["nSources"],
+        "source_count": node["nSources"],
+        "noise_jy": node["noiseJy"],
+        "beam_major_arcsec": node["beamMajorArcsec"],
+        "beam_minor_arcsec": node["beamMinorArcsec"],
+        "beam_pa_deg": node["beamPaDeg"],
+        "center_ra_deg": node["centerRaDeg"],
+        "center_dec_deg": node["centerDecDeg"],
+        "thumbnail_path": None,
+    }
+
+
+def _mjd(iso: str) -> float:
+    return datetime_to_mjd(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+
+
+def query_variables(args: Args) -> dict[str, Any]:
+    start, end = args["start_time"], args["end_time"]
+    if start is None or end is None:
+        # The legacy server answered an empty window with no mosaics; so do we.
+        return {"first": 0, "filter": {"mjdMin": 0.0, "mjdMax": -1.0}}
+    start_mjd, end_mjd = _mjd(start), _mjd(end)
+    if end_mjd < start_mjd:
+        raise validation_error("end_time is before start_time", location="body")
+    # Overlap: mosaics ending at or after the start and starting at or before the end.
+    return {"first": MAX_MOSAICS, "filter": {"mjdMin": start_mjd, "mjdMax": end_mjd}}
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    return []
+    def fits(data: dict[str, Any], _args: Args) -> Any:
+        node = data["mosaic"]
+        return data_file(
+            node["path"],
+            settings.data_dir,
+            media_type="application/fits",
+            filename=f"mosaic-{node['mosaicId']}.fits",
+        )
+
+    return [
+        graphql_route(
+            "POST",
+            "/mosaics/query",
+            QUERY,
+            lambda data, _args: {
+                "mosaics": [mosaic(n) for n in data["mosaics"]["nodes"]],
+                "total": len(data["mosaics"]["nodes"]),
+            },
+            variables=query_variables,
+            body=[Time("start_time"), Time("end_time")],
+            response=obj(mosaics=arr(MOSAIC), total=INT),
+            tag=TAG,
+            summary=f"Mosaics overlapping a time range (at most {MAX_MOSAICS})",
+        ),
+        unimplemented_route(
+            "POST",
+            "/mosaics/create",
+            "mosaic creation needs a job mutation in the graph; use the mosaic CLI meanwhile",
+            tag=TAG,
+            summary="Start a mosaic job (not implemented yet: 501)",
+            code="MOSAIC_CREATE_NOT_IMPLEMENTED",
+            body=[
+                Time("start_time"),
+                Time("end_time"),
+                Str("name", max_length=128),
+                Str("calibrator_name", max_length=64),
+                Int("timespan_minutes", 50, ge=1, le=10_080),
+                Bool("wait_for_published", True),
+            ],
+        ),
+        graphql_route(
+            "GET",
+            "/mosaics/{mosaic_id}",
+            DETAIL,
+            lambda data, _args: mosaic(data["mosaic"]),
+            variables=lambda args: {"mosaicId": args["mosaic_id"]},
+            params=[MOSAIC_ID],
+            response=MOSAIC,
+            tag=TAG,
+            summary="Mosaic detail",
+        ),
+        graphql_route(
+            "GET",
+            "/mosaics/{mosaic_id}/fits",
+            PATH,
+            fits,
+            variables=lambda args: {"mosaicId": args["mosaic_id"]},
+            params=[MOSAIC_ID],
+            response=None,
+            media_type="application/fits",
+            tag=TAG,
+            summary="Download the mosaic FITS file",
+        ),
+    ]

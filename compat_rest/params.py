@@ -96,6 +96,11 @@ class Param:
             if not isinstance(value, dict):
                 raise self._invalid("must be a JSON object")
             return parse_object(self.fields, value)
+        if kind == "json":
+            # Free-form JSON (a region's coordinates): checked by the graph, which owns its meaning.
+            if not isinstance(value, dict | list):
+                raise self._invalid("must be a JSON object or array")
+            return value
         raise self._invalid("has an unsupported type")
 
     def _in_range(self, value: float) -> Any:
@@ -148,6 +153,8 @@ class Param:
         schema: dict[str, Any]
         if self.kind == "date-time":
             schema = {"type": "string", "format": "date-time"}
+        elif self.kind == "json":
+            schema = {"type": ["object", "array"]}
         elif self.kind == "object":
             schema = {
                 "type": "object",
@@ -224,6 +231,10 @@ def Time(name: str, **kw: Any) -> Param:
 
 def Obj(name: str, *fields: Param, **kw: Any) -> Param:
     return Param(name, "object", fields=tuple(fields), where="body", **kw)
+
+
+def Json(name: str, **kw: Any) -> Param:
+    return Param(name, "json", **kw)
 
 
 def PathInt(name: str, description: str = "") -> Param:

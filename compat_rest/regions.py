@@ -1,10 +1,300 @@
-"""regions: placeholder while the section is written."""
+"""Regions on images: list, create, read, update, delete, pixel statistics."""
 
 from __future__ import annotations
 
-from compat_rest.routing import RestRoute
+from typing import Any
+
+from compat_rest.errors import not_implemented, validation_error
+from compat_rest.params import Args, Float, Int, Json, PathInt, Str
+from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
+
+TAG = "regions"
+REGION_ID = PathInt("region_id", "Integer region id")
+REGION_TYPES = ("circle", "ellipse", "rectangle", "polygon")
+IMAGE_PATH_REASON = (
+    "looking an image up by path needs a graph field (image by path); pass `image_id` meanwhile"
+)
+
+REGION_FIELDS = "regionId name type shape createdAt createdBy updatedAt image { imageId path }"
+
+LIST = f"""
+query RestRegions($imageId: Int!) {{ image(imageId: $imageId) {{ regions {{ {REGION_FIELDS} }} }} }}
+"""
+READ = f"query RestRegion($regionId: Int!) {{ region(regionId: $regionId) {{ {REGION_FIELDS} }} }}"
+CREATE = f"""
+mutation RestCreateRegion($imageId: Int!, $name: String!, $shape: JSON!, $createdBy: String) {{
+  createRegion(imageId: $imageId, name: $name, shape: $shape, createdBy: $createdBy) {{ {REGION_FIELDS} }}
+}}
+"""
+UPDATE = f"""
+mutation RestUpdateRegion($regionId: Int!, $name: String, $shape: JSON) {{
+  updateRegion(regionId: $regionId, name: $name, shape: $shape) {{ {REGION_FIELDS} }}
+}}
+"""
+DELETE = "mutation RestDeleteRegion($regionId: Int!) { deleteRegion(regionId: $regionId) }"
+STATISTICS = """
+query RestRegionStatistics($regionId: Int!) {
+  region(regionId: $regionId) { regionId statistics { mean rms std min max sum nPixels unit } }
+}
+"""
+
+# Legacy coordinates were in degrees; the graph's shapes are in arcseconds.
+_DEG_TO_ARCSEC = {
+    "radius_deg": "radius_arcsec",
+    "width_deg": "width_arcsec",
+    "height_deg": "height_arcsec",
+    "semi_major_deg": "semi_major_arcsec",
+    "semi_minor_deg": "semi_minor_arcsec",
+}
+
+
+def region(node: dict[str, Any]) -> dict[str, Any]:
+    shape = node["shape"] if isinstance(node["shape"], dict) else {}
+    coordinates = {k: v for k, v in shape.items() if k != "type"}
+    image = node["image"]
+    return {
+        "id": node["regionId"],
+        "name": node["name"],
+        "type": node["type"],
+        "region_type": node["type"],
+        "shape": shape,
+        "coordinates": coordinates,
+        "image_id": image["imageId"],
+        "image_path": image["path"],
+        "ra_deg": shape.get("ra_deg"),
+        "dec_deg": shape.get("dec_deg"),
+        "radius_arcsec": shape.get("radius_arcsec"),
+        "created_at": node["createdAt"],
+        "created_by": node["createdBy"],
+        "updated_at": node["updatedAt"],
+    }
+
+
+def _shape(args: Args, required: bool) -> dict[str, Any] | None:
+    """The graph's shape JSON from any of the three request forms (shape, coordinates, flat)."""
+    kind = args["type"] or args["region_type"]
+    given = args["shape"] if args["shape"] is not None else args["coordinates"]
+    if given is not None:
+        if not isinstance(given, dict):
+            raise validation_error("`coordinates` must be a JSON object", parameter="coordinates")
+        shape = {
+            _DEG_TO_ARCSEC.get(k, k): v * 3600.0 if k in _DEG_TO_ARCSEC and _is_number(v) else v
+            for k, v in given.items()
+        }
+        shape.setdefault("type", kind)
+        if shape["type"] is None:
+            raise validation_error("the region `type` is required", parameter="type")
+        return shape
+    flat = {k: args[k] for k in ("ra_deg", "dec_deg", "radius_arcsec") if args[k] is not None}
+    if not flat and not required:
+        return None
+    if kind not in (None, "circle") or len(flat) != 3:
+        raise validation_error(
+            "give `coordinates` (or `shape`), or a circle as ra_deg, dec_deg and radius_arcsec",
+            location="body",
+        )
+    return {"type": "circle", **flat}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _image_id(args: Args) -> int:
+    if args["image_id"] is None:
+        if args["image_path"] is not None:
+            raise not_implemented(IMAGE_PATH_REASON, code="IMAGE_PATH_LOOKUP_NOT_AVAILABLE")
+        raise validation_error("`image_id` is required", parameter="image_id")
+    image_id: int = args["image_id"]
+    return image_id
+
+
+def list_variables(args: Args) -> dict[str, Any]:
+    return {"imageId": _image_id(args)}
+
+
+def shape_list(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    regions = [region(n) for n in data["image"]["regions"]]
+    if args["region_type"] is not None:
+        regions = [r for r in regions if r["type"] == args["region_type"]]
+    return {"regions": regions, "count": len(regions)}
+
+
+def create_variables(args: Args) -> dict[str, Any]:
+    shape = _shape(args, required=True)
+    return {
+        "imageId": _image_id(args),
+        "name": args["name"] or f"{(shape or {}).get('type', 'region')} region",
+        "shape": shape,
+        "createdBy": args["created_by"],
+    }
+
+
+def update_variables(args: Args) -> dict[str, Any]:
+    return {"regionId": args["region_id"], "name": args["name"], "shape": _shape(args, required=False)}
+
+
+def shape_statistics(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    node = data["region"]
+    s = node["statistics"]
+    # The real server nested {mean, rms, peak, min, sum, pixel_count}; the document listed
+    # {mean, std, min, max, sum, n_pixels} at the top level. Both are served. `rms` is the
+    # true root mean square; the legacy `rms` was the standard deviation (`std` here).
+    return {
+        "region_id": node["regionId"],
+        "statistics": {
+            "mean": s["mean"],
+            "rms": s["rms"],
+            "std": s["std"],
+            "peak": s["max"],
+            "max": s["max"],
+            "min": s["min"],
+            "sum": s["sum"],
+            "pixel_count": s["nPixels"],
+            "n_pixels": s["nPixels"],
+            "unit": s["unit"],
+        },
+        "mean": s["mean"],
+        "std": s["std"],
+        "min": s["min"],
+        "max": s["max"],
+        "sum": s["sum"],
+        "n_pixels": s["nPixels"],
+        "unit": s["unit"],
+    }
+
+
+REGION = obj(
+    id=INT,
+    name=STR,
+    type=STR,
+    coordinates=ANY,
+    image_path=STR,
+    image_id=INT,
+    created_at=TIME,
+    created_by=null(STR),
+    updated_at=null(TIME),
+)
+BODY = [
+    Int("image_id", ge=0, description="Image the region is drawn on"),
+    Str("image_path", max_length=1024, description="Legacy form; needs a graph lookup by path (501)"),
+    Str("name", max_length=128),
+    Str("type", enum=REGION_TYPES),
+    Str("region_type", enum=REGION_TYPES),
+    Json(
+        "coordinates",
+        description="Shape fields: ra_deg, dec_deg, radius_arcsec | width_arcsec ... | vertices",
+    ),
+    Json("shape", description="The graph's shape JSON (with `type`)"),
+    Float("ra_deg", ge=0.0, le=360.0),
+    Float("dec_deg", ge=-90.0, le=90.0),
+    Float("radius_arcsec", ge=0.0, le=36000.0),
+    Str("created_by", max_length=64),
+]
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    return []
+    return [
+        graphql_route(
+            "GET",
+            "/regions",
+            LIST,
+            shape_list,
+            variables=list_variables,
+            params=[
+                Int("image_id", ge=0),
+                Str(
+                    "image_path",
+                    max_length=1024,
+                    description="Legacy form; needs a graph lookup by path (501)",
+                ),
+                Str("region_type", enum=REGION_TYPES),
+            ],
+            response=obj(regions=arr(REGION), count=INT),
+            errors=(400, 404, 422, 501),
+            tag=TAG,
+            summary="Regions drawn on an image",
+        ),
+        graphql_route(
+            "POST",
+            "/regions",
+            CREATE,
+            lambda data, _args: {
+                "id": data["createRegion"]["regionId"],
+                "region": region(data["createRegion"]),
+                "message": "Region created successfully",
+            },
+            variables=create_variables,
+            body=BODY,
+            response=obj(id=INT, region=REGION, message=STR),
+            errors=(400, 404, 422, 501),
+            tag=TAG,
+            summary="Create a region",
+        ),
+        graphql_route(
+            "GET",
+            "/regions/{region_id}",
+            READ,
+            lambda data, _args: region(data["region"]),
+            variables=lambda args: {"regionId": args["region_id"]},
+            params=[REGION_ID],
+            response=REGION,
+            tag=TAG,
+            summary="A region",
+        ),
+        graphql_route(
+            "PUT",
+            "/regions/{region_id}",
+            UPDATE,
+            lambda data, _args: {
+                "id": data["updateRegion"]["regionId"],
+                "updated": True,
+                "region": region(data["updateRegion"]),
+                "message": "Region updated successfully",
+            },
+            variables=update_variables,
+            params=[REGION_ID],
+            body=[p for p in BODY if p.name not in ("image_id", "image_path", "created_by")],
+            response=obj(id=INT, updated=BOOL, region=REGION, message=STR),
+            tag=TAG,
+            summary="Update a region's name or shape",
+        ),
+        graphql_route(
+            "DELETE",
+            "/regions/{region_id}",
+            DELETE,
+            lambda _data, args: {
+                "id": args["region_id"],
+                "deleted": True,
+                "message": "Region deleted successfully",
+            },
+            variables=lambda args: {"regionId": args["region_id"]},
+            params=[REGION_ID],
+            response=obj(id=INT, deleted=BOOL, message=STR),
+            tag=TAG,
+            summary="Delete a region",
+        ),
+        graphql_route(
+            "GET",
+            "/regions/{region_id}/statistics",
+            STATISTICS,
+            shape_statistics,
+            variables=lambda args: {"regionId": args["region_id"]},
+            params=[REGION_ID],
+            response=obj(
+                region_id=INT,
+                statistics=obj(mean=NUM, rms=NUM, std=NUM, min=NUM, max=NUM, sum=NUM, n_pixels=INT),
+                mean=NUM,
+                std=NUM,
+                min=NUM,
+                max=NUM,
+                sum=NUM,
+                n_pixels=INT,
+            ),
+            errors=(400, 422),
+            tag=TAG,
+            summary="Pixel statistics inside a region (image units)",
+        ),
+    ]

@@ -52,6 +52,7 @@ class RestRoute:
     errors: tuple[int, ...] = (400, 422)
     description: str = ""
     unavailable: str | None = None  # set when the graph cannot serve it (501)
+    unavailable_code: str = "NOT_IMPLEMENTED"
     missing: tuple[str, ...] = field(default=())
     other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
 
@@ -140,6 +141,7 @@ def unimplemented_route(
     summary: str,
     params: Sequence[Param] = (),
     body: Sequence[Param] = (),
+    code: str = "NOT_IMPLEMENTED",
 ) -> RestRoute:
     """A documented path the graph cannot serve yet: 501 in the envelope, with the reason."""
     return RestRoute(
@@ -153,6 +155,7 @@ def unimplemented_route(
         body=tuple(replace(p, where="body") for p in body),
         errors=(422, 501),
         unavailable=reason,
+        unavailable_code=code,
     )
 
 
@@ -229,7 +232,8 @@ class PathEndpoint:
         try:
             args = await parse_args(route, request)
             if route.unavailable is not None:
-                raise not_implemented(route.unavailable, missing=list(route.missing) or None)
+                missing = {"missing": list(route.missing)} if route.missing else {}
+                raise not_implemented(route.unavailable, route.unavailable_code, **missing)
             assert route.fetch is not None
 
             async def call(document: str, variables: dict[str, Any]) -> Any:

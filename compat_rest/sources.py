@@ -13,7 +13,7 @@ from typing import Any
 
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
 from compat_rest.errors import ApiError, validation_error
-from compat_rest.params import Args, Float, Int, Obj, PathStr, Str
+from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
@@ -577,7 +577,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Str("source_id", max_length=128, description="Exact source name (frontend form)"),
                 Float("ra_deg", ge=0.0, le=360.0),
                 Float("dec_deg", ge=-90.0, le=90.0),
-                Float("radius_arcmin", 1.0, ge=0.0, le=600.0),
+                Param("radius_arcmin", "number", default=1.0, exclusive_minimum=0.0, maximum=600.0),
                 Obj(
                     "filters",
                     Float("variability_min", description="Lowest sigma deviation"),
