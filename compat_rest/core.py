@@ -13,31 +13,39 @@ from starlette.responses import JSONResponse
 from compat_rest.convert import lower
 from compat_rest.errors import ApiError
 from compat_rest.params import Args, Int
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route, unimplemented_route
+from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, enum, null, obj
 from dsa110.settings import Settings
 
 TAG = "core"
-QUEUE_STATES = ("COLLECTING", "PENDING", "IN_PROGRESS", "COMPLETED", "FAILED")
+RECENT_GROUPS = 20  # what pipelineStatus.recentGroups holds (the legacy default)
 
 STATUS = """
-query RestStatus($recent: Int!) {
-  collecting: groups(first: 0, filter: {states: [COLLECTING]}) { totalCount }
-  pending: groups(first: 0, filter: {states: [PENDING]}) { totalCount }
-  inProgress: groups(first: 0, filter: {states: [IN_PROGRESS]}) { totalCount }
-  completed: groups(first: 0, filter: {states: [COMPLETED]}) { totalCount }
-  failed: groups(first: 0, filter: {states: [FAILED]}) { totalCount }
-  recent: groups(first: $recent, orderBy: RECEIVED_AT, direction: DESC) {
-    nodes {
+query RestStatus {
+  pipelineStatus {
+    queue { total collecting pending inProgress completed failed }
+    recentGroups {
       groupId state receivedAt updatedAt presentSubbands expectedSubbands hasCalibrator calibrators
     }
+    calibrationSets { setName tables active total createdAt }
+    matchedRecent
   }
 }
 """
 
 HEALTH = "query RestHealth { groups(first: 0) { totalCount } }"
 
-QUEUE = obj(total=INT, pending=INT, in_progress=INT, completed=INT, failed=INT, collecting=INT)
+METRICS_FIELDS = """
+  sampledAt cpuPercent memoryTotalBytes memoryUsedBytes memoryPercent load1 load5 load15
+  disks { mount totalBytes usedBytes freeBytes percent }
+"""
+METRICS = f"query RestSystemMetrics {{ systemMetrics {{ {METRICS_FIELDS} }} }}"
+METRICS_HISTORY = f"""
+query RestSystemMetricsHistory($limit: Int!) {{
+  systemMetricsHistory(limit: $limit) {{ {METRICS_FIELDS} }}
+}}
+"""
+
 RECENT_GROUP = obj(
     group_id=STR,
     state=STR,
@@ -49,10 +57,31 @@ RECENT_GROUP = obj(
     matches=arr(ANY),
 )
 STATUS_SCHEMA = obj(
-    queue=QUEUE,
+    queue=obj(total=INT, pending=INT, in_progress=INT, completed=INT, failed=INT, collecting=INT),
     recent_groups=arr(RECENT_GROUP),
-    calibration_sets=arr(ANY),
+    calibration_sets=arr(obj(set_name=STR, tables=arr(STR), active=INT, total=INT, created_at=null(TIME))),
     matched_recent=INT,
+)
+METRICS_SCHEMA = obj(
+    ts=TIME,
+    cpu_percent=NUM,
+    mem_percent=NUM,
+    mem_total=INT,
+    mem_used=INT,
+    disk_total=null(INT),
+    disk_used=null(INT),
+    disk_free=null(INT),
+    disks=arr(obj(mount_point=STR, total=INT, used=INT, free=INT, percent=NUM)),
+    load_1=null(NUM),
+    load_5=null(NUM),
+    load_15=null(NUM),
+)
+HEALTH_SCHEMA = obj(
+    status=enum("healthy", "degraded"),
+    timestamp=TIME,
+    databases=obj(queue=STR, products=STR, registry=STR),
+    disk=obj(free_gb=NUM, total_gb=NUM),
+    version=STR,
 )
 
 
@@ -71,21 +100,77 @@ def recent_group(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def shape_status(data: dict[str, Any], _args: Args) -> dict[str, Any]:
-    counts = {
-        "pending": data["pending"]["totalCount"],
-        "in_progress": data["inProgress"]["totalCount"],
-        "completed": data["completed"]["totalCount"],
-        "failed": data["failed"]["totalCount"],
-        "collecting": data["collecting"]["totalCount"],
-    }
-    recent = [recent_group(node) for node in data["recent"]["nodes"]]
+def calibration_set(node: dict[str, Any]) -> dict[str, Any]:
+    """The real server's ``CalibrationSet`` names, the document's and the frontend's."""
     return {
-        "queue": {"total": sum(counts.values()), **counts},
-        "recent_groups": recent,
-        # TODO(graph): calibration sets need a Query field (see the compat report).
-        "calibration_sets": [],
-        "matched_recent": sum(1 for group in recent if group["has_calibrator"]),
+        "set_name": node["setName"],
+        "tables": node["tables"],
+        "active": node["active"],
+        "total": node["total"],
+        "cal_group_id": node["setName"],
+        "created_at": node["createdAt"],
+        "num_targets": node["total"],
+        "id": node["setName"],
+        "name": node["setName"],
+    }
+
+
+def shape_status(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    status = data["pipelineStatus"]
+    queue = status["queue"]
+    return {
+        "queue": {
+            "total": queue["total"],
+            "pending": queue["pending"],
+            "in_progress": queue["inProgress"],
+            "completed": queue["completed"],
+            "failed": queue["failed"],
+            "collecting": queue["collecting"],
+        },
+        "recent_groups": [recent_group(node) for node in status["recentGroups"][: args["limit"]]],
+        "calibration_sets": [calibration_set(node) for node in status["calibrationSets"]],
+        "matched_recent": status["matchedRecent"],
+    }
+
+
+def _disk_of(disks: list[dict[str, Any]], data_dir: Path) -> dict[str, Any] | None:
+    """The disk holding the data directory (the legacy `disk_*` mirrored /stage)."""
+    target = str(data_dir.resolve())
+    best: dict[str, Any] | None = None
+    for disk in disks:
+        mount = disk["mount"].rstrip("/") or "/"
+        inside = target == mount or target.startswith(mount if mount == "/" else mount + "/")
+        if inside and (best is None or len(mount) > len(best["mount"].rstrip("/"))):
+            best = disk
+    return best or (disks[0] if disks else None)
+
+
+def metrics_sample(node: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """A sample under the legacy ``SystemMetrics`` names (bytes as integers)."""
+    disks = node["disks"]
+    main = _disk_of(disks, data_dir)
+    return {
+        "ts": node["sampledAt"],
+        "cpu_percent": node["cpuPercent"],
+        "mem_percent": node["memoryPercent"],
+        "mem_total": int(node["memoryTotalBytes"]),
+        "mem_used": int(node["memoryUsedBytes"]),
+        "disk_total": int(main["totalBytes"]) if main else None,
+        "disk_used": int(main["usedBytes"]) if main else None,
+        "disk_free": int(main["freeBytes"]) if main else None,
+        "disks": [
+            {
+                "mount_point": d["mount"],
+                "total": int(d["totalBytes"]),
+                "used": int(d["usedBytes"]),
+                "free": int(d["freeBytes"]),
+                "percent": d["percent"],
+            }
+            for d in disks
+        ],
+        "load_1": node["load1"],
+        "load_5": node["load5"],
+        "load_15": node["load15"],
     }
 
 
@@ -103,15 +188,6 @@ def _version() -> str:
         return metadata.version("dsa110-graph")
     except metadata.PackageNotFoundError:
         return "0.1.0"
-
-
-HEALTH_SCHEMA = obj(
-    status=enum("healthy", "degraded"),
-    timestamp=TIME,
-    databases=obj(queue=STR, products=STR, registry=STR),
-    disk=obj(free_gb=NUM, total_gb=NUM),
-    version=STR,
-)
 
 
 def routes(settings: Settings) -> list[RestRoute]:
@@ -137,18 +213,24 @@ def routes(settings: Settings) -> list[RestRoute]:
         # A real 503 when degraded (the legacy server sent 200 with a [body, 503] array).
         return JSONResponse(body, status_code=200 if accessible else 503)
 
-    metrics_reason = "system metrics need Query.systemMetrics / systemMetricsHistory (live-update work)"
+    def shape_metrics(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+        node = data["systemMetrics"]
+        if node is None:
+            raise ApiError(503, "METRICS_UNAVAILABLE", "no system metrics sample has been taken yet")
+        return metrics_sample(node, settings.data_dir)
+
     return [
         graphql_route(
             "GET",
             "/status",
             STATUS,
             shape_status,
-            variables=lambda args: {"recent": args["limit"]},
-            params=[Int("limit", 20, ge=0, le=100, description="How many recent groups")],
+            params=[
+                Int("limit", RECENT_GROUPS, ge=0, le=RECENT_GROUPS, description="How many recent groups")
+            ],
             response=STATUS_SCHEMA,
             tag=TAG,
-            summary="Pipeline queue statistics and recent observation groups",
+            summary="Pipeline queue statistics, calibration sets and recent observation groups",
         ),
         multi_query_route(
             "GET",
@@ -162,14 +244,24 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Health check: 200 healthy, 503 degraded",
         ),
-        unimplemented_route(
-            "GET", "/metrics/system", metrics_reason, tag=TAG, summary="Current system metrics"
+        graphql_route(
+            "GET",
+            "/metrics/system",
+            METRICS,
+            shape_metrics,
+            response=METRICS_SCHEMA,
+            errors=(503,),
+            tag=TAG,
+            summary="Latest system metrics sample (CPU, memory, disks, load)",
         ),
-        unimplemented_route(
+        graphql_route(
             "GET",
             "/metrics/system/history",
-            metrics_reason,
+            METRICS_HISTORY,
+            lambda data, _args: [metrics_sample(n, settings.data_dir) for n in data["systemMetricsHistory"]],
+            variables=lambda args: {"limit": args["limit"]},
             params=[Int("limit", 60, ge=1, le=1000)],
+            response=arr(METRICS_SCHEMA),
             tag=TAG,
             summary="System metrics history",
         ),

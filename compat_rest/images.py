@@ -53,7 +53,9 @@ query RestImageMeasurements($imageId: Int!, $first: Int!, $after: String) {
 """
 
 PROFILE = """
-query RestProfile($imageId: Int!, $kind: ProfileKind!, $points: [SkyPoint!]!, $width: Float!, $radius: Float) {
+query RestProfile(
+  $imageId: Int!, $kind: ProfileKind!, $points: [SkyPoint!]!, $width: Float!, $radius: Float
+) {
   image(imageId: $imageId) {
     profile(kind: $kind, points: $points, widthArcsec: $width, radiusArcsec: $radius) {
       kind unit points { distanceArcsec raDeg decDeg value error nSamples }
@@ -82,7 +84,7 @@ def _image_size_deg(node: dict[str, Any]) -> float | None:
     nx, ny, cell = node["imsizeX"], node["imsizeY"], node["cellsizeArcsec"]
     if nx is None or ny is None or cell is None:
         return None
-    return max(nx, ny) * cell / 3600.0
+    return float(max(nx, ny) * cell / 3600.0)
 
 
 def image_item(node: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -171,7 +172,7 @@ def timeline(data: tuple[list[Any], bool], args: Args) -> dict[str, Any]:
             "end_mjd": b["start_mjd"],
             "duration_hours": (b["start_mjd"] - a["end_mjd"]) * hours,
         }
-        for a, b in zip(segments, segments[1:], strict=False)
+        for a, b in itertools.pairwise(segments)
     ]
     return {
         "observations": observations,

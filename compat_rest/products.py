@@ -8,7 +8,7 @@ from compat_rest.convert import after_offset, compact, lower
 from compat_rest.images import IMAGE_FIELDS, image_item
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route
-from compat_rest.shapes import BOOL, INT, STR, TIME, ANY, arr, null, obj
+from compat_rest.shapes import ANY, BOOL, INT, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
 
 TAG = "products"

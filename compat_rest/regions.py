@@ -79,8 +79,8 @@ def _shape(args: Args, required: bool) -> dict[str, Any] | None:
     if given is not None:
         if not isinstance(given, dict):
             raise validation_error("`coordinates` must be a JSON object", parameter="coordinates")
-        shape = {
-            _DEG_TO_ARCSEC.get(k, k): v * 3600.0 if k in _DEG_TO_ARCSEC and _is_number(v) else v
+        shape: dict[str, Any] = {
+            _DEG_TO_ARCSEC.get(str(k), str(k)): v * 3600.0 if k in _DEG_TO_ARCSEC and _is_number(v) else v
             for k, v in given.items()
         }
         shape.setdefault("type", kind)
