@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from graphql import (
     GraphQLBoolean,
@@ -57,13 +57,16 @@ STRAWBERRY_FIELD = "strawberry-definition"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
-class Slot(NamedTuple):
-    """Where a value sits in the response, so a non-null failure can null its ancestor."""
-
-    container: Any  # dict or list holding the value; None for the response root
-    key: Any
-    nullable: bool
-    parents: Sequence[Slot]  # slots of the object holding the container
+# Where a value sits in the response, so a non-null failure can null its ancestor:
+# (container: dict or list holding the value, None for the response root; key;
+#  nullable; slots of the object holding the container). A plain tuple: one is made per
+# value position, and a NamedTuple's Python-level __new__ costs several times more.
+Slot = tuple[Any, Any, bool, Sequence[Any]]
+CONTAINER: Final = 0
+KEY: Final = 1
+NULLABLE: Final = 2
+PARENTS: Final = 3
+PathOf = Callable[[int], Path | None]
 
 
 class _Plan(NamedTuple):
@@ -133,8 +136,8 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         self._fields = {}
         self._root_nulled = False
         data: dict[str, Any] = {}
-        root = Slot(None, None, False, ())
-        await self._execute_level(root_type, [root_value], [None], grouped, [data], [[root]])
+        root: Slot = (None, None, False, ())
+        await self._execute_level(root_type, [root_value], _no_path, grouped, [data], [[root]])
         return None if self._root_nulled else data
 
     # --- one level: all fields of all objects ------------------------------------------
@@ -143,7 +146,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         self,
         parent_type: GraphQLObjectType,
         sources: list[Any],
-        paths: list[Path | None],
+        paths: PathOf,
         grouped: Any,
         results: list[dict[str, Any]],
         slots: list[list[Slot]],
@@ -181,7 +184,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         field_def: GraphQLField,
         details: Any,
         sources: list[Any],
-        paths: list[Path | None],
+        paths: PathOf,
         response_name: str,
     ) -> list[Any]:
         plan = self._plans.get(id(field_def))
@@ -195,7 +198,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 return [self._guard(getattr, source, name) for source in sources]
         node = details[0].node
         info = self.build_resolve_info(
-            field_def, [d.node for d in details], parent_type, Path(paths[0], response_name, parent_type.name)
+            field_def, [d.node for d in details], parent_type, Path(paths(0), response_name, parent_type.name)
         )
         if plan.kind == "call":
             func = plan.func
@@ -237,19 +240,19 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         details: Any,
         return_type: GraphQLOutputType,
         values: list[Any],
-        paths: list[Path | None],
+        paths: PathOf,
         results: list[dict[str, Any]],
         slots: list[list[Slot]],
     ) -> Any:
         typename = parent_type.name
-        positions = [
-            Slot(result, response_name, not is_non_null_type(return_type), owner)
+        positions: list[Slot] = [
+            (result, response_name, not is_non_null_type(return_type), owner)
             for result, owner in zip(results, slots, strict=True)
         ]
         for result in results:
             result[response_name] = None
         return self._complete(
-            return_type, details, values, lambda i: Path(paths[i], response_name, typename), positions
+            return_type, details, values, lambda i: Path(paths(i), response_name, typename), positions
         )
 
     def _complete(
@@ -270,7 +273,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                     raise value  # cancellation and exits are not field errors
                 self._field_error(value, details, path_of(i), positions[i])
             elif value is None:
-                if not positions[i].nullable:
+                if not positions[i][NULLABLE]:
                     message = f"Cannot return null for non-nullable field {self._field_name(details)}."
                     self._field_error(TypeError(message), details, path_of(i), positions[i])
             else:
@@ -299,7 +302,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         for i in live:
             slot = positions[i]
             try:
-                slot.container[slot.key] = serialize(values[i])
+                slot[CONTAINER][slot[KEY]] = serialize(values[i])
             except Exception as error:
                 self._field_error(error, details, path_of(i), slot)
 
@@ -328,11 +331,11 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 continue
             container = list(value)
             out: list[Any] = [None] * len(container)
-            slot.container[slot.key] = out
+            slot[CONTAINER][slot[KEY]] = out
             parents = [slot]
             for index, item in enumerate(container):
                 items.append(item)
-                item_positions.append(Slot(out, index, item_nullable, parents))
+                item_positions.append((out, index, item_nullable, parents))
                 item_paths.append((i, index))
         if not items:
             return None
@@ -421,7 +424,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         # is completed once; every position shares its result.
         unique: dict[int, int] = {}
         objects: list[Any] = []
-        paths: list[Path | None] = []
+        firsts: list[int] = []  # an index where each unique object occurs, for its path
         slots: list[list[Slot]] = []
         results: list[dict[str, Any]] = []
         for i in indices:
@@ -430,14 +433,14 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             if u is None:
                 u = unique[id(value)] = len(objects)
                 objects.append(value)
-                paths.append(path_of(i))
+                firsts.append(i)
                 slots.append([])
                 results.append({})
             slot = positions[i]
-            slot.container[slot.key] = results[u]
+            slot[CONTAINER][slot[KEY]] = results[u]
             slots[u].append(slot)
         grouped = self.collect_subfields(object_type, details)[0]
-        await self._execute_level(object_type, objects, paths, grouped, results, slots)
+        await self._execute_level(object_type, objects, lambda u: path_of(firsts[u]), grouped, results, slots)
 
     # --- errors ------------------------------------------------------------------------------
 
@@ -452,19 +455,23 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         """Null the value at ``slot``; if that position is non-null, null its parent instead.
 
         Returns the path of the position nulled (None: the whole response)."""
-        if slot.nullable:
-            slot.container[slot.key] = None
+        if slot[NULLABLE]:
+            slot[CONTAINER][slot[KEY]] = None
             return path
-        if slot.container is None or path is None:
+        if slot[CONTAINER] is None or path is None:
             self._root_nulled = True
             return None
         nulled: Path | None = None
-        for index, parent in enumerate(slot.parents):
+        for index, parent in enumerate(slot[PARENTS]):
             # A shared object has several positions; the reported path is the first one's.
             position = self._null_out(parent, path.prev)
             if index == 0:
                 nulled = position
         return nulled
+
+
+def _no_path(_: int) -> None:
+    return None
 
 
 async def _ready(value: Any) -> Any:
