@@ -115,6 +115,7 @@ groups = Table(
     Index(None, "state"),
     Index(None, "received_at"),
     Index(None, "mid_mjd"),
+    Index(None, "updated_at"),
 )
 
 subband_files = Table(
@@ -248,6 +249,8 @@ mosaics = Table(
     Index(None, "start_mjd", "end_mjd"),
     Index(None, "created_at"),
     Index(None, "status"),
+    Index(None, "noise_jy"),
+    Index(None, "center_dec_deg"),
 )
 
 mosaic_images = Table(
@@ -287,6 +290,8 @@ jobs = Table(
     Index(None, "type"),
     Index(None, "created_at"),
     Index(None, "group_pk"),
+    Index(None, "started_at"),
+    Index(None, "finished_at"),
 )
 
 job_logs = Table(
@@ -370,6 +375,9 @@ ese_candidates = Table(
     Index(None, "status"),
     Index(None, "score"),
     Index(None, "flagged_at"),
+    Index(None, "significance"),
+    Index(None, "depth"),
+    Index(None, "updated_at"),
 )
 
 ese_status_changes = Table(
@@ -399,6 +407,8 @@ alerts = Table(
     Index(None, "source_pk"),
     Index(None, "triggered_at"),
     Index(None, "alert_type"),
+    Index(None, "severity"),
+    Index(None, "resolved_at"),
 )
 
 regions = Table(
