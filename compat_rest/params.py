@@ -20,7 +20,8 @@ from compat_rest.errors import validation_error
 MAX_STRING = 512
 # Control characters are never meaningful in these parameters, and PostgreSQL refuses NUL
 # in text: reject them here as bad input rather than let them reach the database.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NO_CONTROL_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
 _INTEGER = re.compile(r"[+-]?\d{1,15}")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -167,6 +168,7 @@ class Param:
             schema = {"type": self.kind}
         if self.kind == "string":
             schema["maxLength"] = self.max_length
+            schema["pattern"] = NO_CONTROL_PATTERN
             if self.enum is not None:
                 schema["enum"] = list(self.enum)
         for key, value in (

@@ -39,7 +39,9 @@ async def _seed(url: str) -> str:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
-            row = (await conn.execute(select(t.sources.c.id, t.sources.c.source_id).order_by(t.sources.c.id))).first()
+            row = (
+                await conn.execute(select(t.sources.c.id, t.sources.c.source_id).order_by(t.sources.c.id))
+            ).first()
             assert row is not None
             now = datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
             candidate_pk = (

@@ -33,10 +33,19 @@ async def test_status_agrees_with_pipeline_status(api: httpx.AsyncClient, graph:
         "collecting": queue["collecting"],
     }
     assert [g["group_id"] for g in body["recent_groups"]] == [g["groupId"] for g in status["recentGroups"]]
-    assert [c["set_name"] for c in body["calibration_sets"]] == [c["setName"] for c in status["calibrationSets"]]
+    assert [c["set_name"] for c in body["calibration_sets"]] == [
+        c["setName"] for c in status["calibrationSets"]
+    ]
     assert body["matched_recent"] == status["matchedRecent"]
     group = body["recent_groups"][0]
-    for key in ("group_id", "state", "subbands_present", "expected_subbands", "has_calibrator", "received_at"):
+    for key in (
+        "group_id",
+        "state",
+        "subbands_present",
+        "expected_subbands",
+        "has_calibrator",
+        "received_at",
+    ):
         assert key in group
     assert group["received_at"].endswith("Z")
     limited = (await api.get("/api/status", params={"limit": 3})).json()
@@ -54,7 +63,9 @@ async def test_health_healthy(api: httpx.AsyncClient) -> None:
 
 async def test_health_degraded_is_a_real_503(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "db.sqlite3"
-    app = create_app(Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{missing}"), migrate=False)
+    app = create_app(
+        Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{missing}"), migrate=False
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         response = await http.get("/api/health")
     await app.state.engine.dispose()
@@ -79,4 +90,6 @@ async def test_metrics_system_and_history(api: httpx.AsyncClient, graph: Graph) 
 
 @pytest.mark.parametrize("limit", ["0", "1001", "x", "1e3"])
 async def test_metrics_history_bad_limit(api: httpx.AsyncClient, limit: str) -> None:
-    assert_envelope(await api.get("/api/metrics/system/history", params={"limit": limit}), 422, "VALIDATION_ERROR")
+    assert_envelope(
+        await api.get("/api/metrics/system/history", params={"limit": limit}), 422, "VALIDATION_ERROR"
+    )

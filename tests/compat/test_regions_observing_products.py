@@ -16,13 +16,22 @@ async def _image(graph: Graph) -> dict[str, Any]:
 
 async def test_regions_crud_and_statistics(api: httpx.AsyncClient, graph: Graph) -> None:
     image = await _image(graph)
-    circle = {"image_id": image["imageId"], "region_type": "circle", "ra_deg": image["centerRaDeg"],
-              "dec_deg": image["centerDecDeg"], "radius_arcsec": 600.0}
+    circle = {
+        "image_id": image["imageId"],
+        "region_type": "circle",
+        "ra_deg": image["centerRaDeg"],
+        "dec_deg": image["centerDecDeg"],
+        "radius_arcsec": 600.0,
+    }
     created = await api.post("/api/regions", json=circle)
     assert created.status_code == 200, created.text
     region_id = created.json()["id"]
     region = (await api.get(f"/api/regions/{region_id}")).json()
-    assert region["image_path"] == image["path"] and region["type"] == "circle" and region["radius_arcsec"] == 600.0
+    assert (
+        region["image_path"] == image["path"]
+        and region["type"] == "circle"
+        and region["radius_arcsec"] == 600.0
+    )
     listed = (await api.get("/api/regions", params={"image_id": image["imageId"]})).json()
     assert region_id in [r["id"] for r in listed["regions"]] and listed["count"] == len(listed["regions"])
     stats = (await api.get(f"/api/regions/{region_id}/statistics")).json()
@@ -34,18 +43,37 @@ async def test_regions_crud_and_statistics(api: httpx.AsyncClient, graph: Graph)
     assert stats["n_pixels"] == stats["statistics"]["pixel_count"] == expected["nPixels"] > 0
     updated = (await api.put(f"/api/regions/{region_id}", json={"name": "renamed"})).json()
     assert updated["updated"] is True and updated["region"]["name"] == "renamed"
-    rect = {"image_id": image["imageId"], "type": "rectangle",
-            "coordinates": {"ra_deg": image["centerRaDeg"], "dec_deg": image["centerDecDeg"],
-                            "width_deg": 0.2, "height_deg": 0.1, "angle_deg": 30}}
+    rect = {
+        "image_id": image["imageId"],
+        "type": "rectangle",
+        "coordinates": {
+            "ra_deg": image["centerRaDeg"],
+            "dec_deg": image["centerDecDeg"],
+            "width_deg": 0.2,
+            "height_deg": 0.1,
+            "angle_deg": 30,
+        },
+    }
     rect_body = (await api.post("/api/regions", json=rect)).json()
     assert rect_body["region"]["shape"]["width_arcsec"] == 720.0
     for rid in (region_id, rect_body["id"]):
         assert (await api.delete(f"/api/regions/{rid}")).json()["deleted"] is True
     assert_envelope(await api.get(f"/api/regions/{region_id}"), 404, "NOT_FOUND")
-    assert_envelope(await api.post("/api/regions", json={"image_path": image["path"], **{
-        k: v for k, v in circle.items() if k != "image_id"}}), 501, "IMAGE_PATH_LOOKUP_NOT_AVAILABLE")
-    assert_envelope(await api.post("/api/regions", json={"image_id": image["imageId"], "type": "polygon",
-                                                         "coordinates": {"vertices": [[1, 2]]}}), 400)
+    assert_envelope(
+        await api.post(
+            "/api/regions",
+            json={"image_path": image["path"], **{k: v for k, v in circle.items() if k != "image_id"}},
+        ),
+        501,
+        "IMAGE_PATH_LOOKUP_NOT_AVAILABLE",
+    )
+    assert_envelope(
+        await api.post(
+            "/api/regions",
+            json={"image_id": image["imageId"], "type": "polygon", "coordinates": {"vertices": [[1, 2]]}},
+        ),
+        400,
+    )
 
 
 async def test_pointing_history_and_calibrator_matches(api: httpx.AsyncClient, graph: Graph) -> None:
@@ -53,8 +81,11 @@ async def test_pointing_history_and_calibrator_matches(api: httpx.AsyncClient, g
         "{ groups(first: 3, orderBy: GROUP_ID, direction: ASC) { nodes { groupId midMjd measurementSets { raDeg } } } }"
     )
     nodes = data["groups"]["nodes"]
-    body = (await api.get("/api/pointing_history",
-                          params={"start_mjd": nodes[0]["midMjd"], "end_mjd": nodes[-1]["midMjd"]})).json()
+    body = (
+        await api.get(
+            "/api/pointing_history", params={"start_mjd": nodes[0]["midMjd"], "end_mjd": nodes[-1]["midMjd"]}
+        )
+    ).json()
     assert [i["group_id"] for i in body["items"]] == [n["groupId"] for n in nodes if n["measurementSets"]]
     assert body["items"][0]["timestamp"] == nodes[0]["midMjd"]
     assert_envelope(await api.get("/api/pointing_history"), 422, "VALIDATION_ERROR")
@@ -77,7 +108,9 @@ async def test_observation_timeline_and_plot(api: httpx.AsyncClient, graph: Grap
 
 
 async def test_group_detail_and_reprocess(api: httpx.AsyncClient, graph: Graph) -> None:
-    data = await graph.data("{ groups(first: 1, filter: {states: [FAILED]}) { nodes { groupId presentSubbands } } }")
+    data = await graph.data(
+        "{ groups(first: 1, filter: {states: [FAILED]}) { nodes { groupId presentSubbands } } }"
+    )
     group = data["groups"]["nodes"][0]
     body = (await api.get(f"/api/groups/{group['groupId']}")).json()
     assert body["group_id"] == group["groupId"] and body["state"] == "failed"
@@ -112,10 +145,15 @@ async def test_catalog_overlay(api: httpx.AsyncClient, graph: Graph) -> None:
     data = await graph.data(
         "query($ra: Float!, $dec: Float!) { catalogSources(raDeg: $ra, decDeg: $dec, radiusArcsec: 5400)"
         " { entry { name } } }",
-        ra=image["centerRaDeg"], dec=image["centerDecDeg"],
+        ra=image["centerRaDeg"],
+        dec=image["centerDecDeg"],
     )
     assert body["count"] == len(data["catalogSources"]) == len(body["sources"])
-    assert (body["ra_center"], body["dec_center"], body["radius_deg"]) == (image["centerRaDeg"], image["centerDecDeg"], 1.5)
+    assert (body["ra_center"], body["dec_center"], body["radius_deg"]) == (
+        image["centerRaDeg"],
+        image["centerDecDeg"],
+        1.5,
+    )
     if body["sources"]:
         assert set(body["sources"][0]) >= {"ra_deg", "dec_deg", "flux_mjy", "source_id", "catalog_type"}
     assert_envelope(await api.get("/api/catalog/overlay", params={"ra": 10}), 422)

@@ -34,11 +34,25 @@ async def test_source_search_filters_sort_and_paging(api: httpx.AsyncClient, gra
         f={"decMinDeg": 41.0, "decMaxDeg": 43.0, "fluxMinJy": 0.01},
     )
     assert result["total"] == data["sources"]["totalCount"]
-    assert [s["source_id"] for s in result["sources"]] == [n["sourceId"] for n in data["sources"]["nodes"][2:]]
+    assert [s["source_id"] for s in result["sources"]] == [
+        n["sourceId"] for n in data["sources"]["nodes"][2:]
+    ]
     assert (result["limit"], result["offset"]) == (5, 2)
     item = result["sources"][0]
-    for key in ("source_id", "ra_deg", "dec_deg", "nvss_flux_mjy", "mean_flux_mjy", "n_obs", "chi2_nu",
-                "sigma_deviation", "last_measured_at", "catalog", "flux_points", "is_variable"):
+    for key in (
+        "source_id",
+        "ra_deg",
+        "dec_deg",
+        "nvss_flux_mjy",
+        "mean_flux_mjy",
+        "n_obs",
+        "chi2_nu",
+        "sigma_deviation",
+        "last_measured_at",
+        "catalog",
+        "flux_points",
+        "is_variable",
+    ):
         assert key in item
 
 
@@ -61,7 +75,11 @@ async def test_source_detail_and_variability(api: httpx.AsyncClient, graph: Grap
     assert detail["variability_metrics"]["n_epochs"] == source["nEpochs"]
     variability = (await api.get(f"{path}/variability")).json()
     assert variability["source_id"] == source["sourceId"]
-    assert (variability["v"], variability["eta"], variability["chi2_nu"]) == (source["v"], source["eta"], source["chi2Nu"])
+    assert (variability["v"], variability["eta"], variability["chi2_nu"]) == (
+        source["v"],
+        source["eta"],
+        source["chi2Nu"],
+    )
     assert variability["vs_mean"] == source["vsAbsSignificantMax"]
     assert_envelope(await api.get("/api/sources/NVSS%20J999999.9+999999"), 404, "NOT_FOUND")
 
@@ -84,13 +102,17 @@ async def test_source_lightcurve_and_detections(api: httpx.AsyncClient, graph: G
     assert (page["total"], page["page"], page["page_size"]) == (source["nEpochs"], 2, 2)
     assert [d["mjd"] for d in page["items"]] == [p["mjd"] for p in points[2:4]]
     first = page["items"][0]
-    assert abs(first["flux_peak"] - 1000 * first["flux_peak_jy"]) < 1e-9 and first["measured_at"].endswith("Z")
+    assert abs(first["flux_peak"] - 1000 * first["flux_peak_jy"]) < 1e-9 and first["measured_at"].endswith(
+        "Z"
+    )
     assert_envelope(await api.get(f"{path}/detections", params={"page_size": 101}), 422)
 
 
 async def test_source_postage_stamps_are_urls(api: httpx.AsyncClient, graph: Graph) -> None:
     source = await _variable_source(graph)
-    body = (await api.get(f"/api/sources/{quote(source['sourceId'])}/postage_stamps", params={"max_stamps": 2})).json()
+    body = (
+        await api.get(f"/api/sources/{quote(source['sourceId'])}/postage_stamps", params={"max_stamps": 2})
+    ).json()
     assert body["source_id"] == source["sourceId"] and body["total"] == len(body["stamps"]) == 2
     stamp = body["stamps"][0]
     assert stamp["fits_url"].startswith("/") and stamp["png_url"].startswith("/")
@@ -118,7 +140,10 @@ async def test_ese_candidates_and_alerts(api: httpx.AsyncClient, graph: Graph, d
     assert body["total"] == data["eseCandidates"]["totalCount"] >= 1
     seeded = next(c for c in body["candidates"] if c["source_id"] == demo.candidate_source)
     node = next(n for n in data["eseCandidates"]["nodes"] if n["candidateId"] == seeded["id"])
-    assert seeded["max_sigma_dev"] == node["significance"] and seeded["baseline_flux_jy"] == node["baselineFluxJy"]
+    assert (
+        seeded["max_sigma_dev"] == node["significance"]
+        and seeded["baseline_flux_jy"] == node["baselineFluxJy"]
+    )
     assert seeded["status"] == "active" and seeded["first_detection_at"].endswith("Z")
     for key in ("ra_deg", "dec_deg", "last_detection_at", "peak_flux_jy", "notes"):
         assert key in seeded
@@ -132,7 +157,9 @@ async def test_ese_candidates_and_alerts(api: httpx.AsyncClient, graph: Graph, d
 async def test_ese_candidate_source_paths(api: httpx.AsyncClient, demo: Demo) -> None:
     base = f"/api/ese/candidates/{quote(demo.candidate_source)}"
     for suffix, key in (("lightcurve", "flux_points"), ("variability", "eta"), ("postage_stamps", "stamps")):
-        response = await api.get(f"{base}/{suffix}", params={"max_stamps": 1} if suffix == "postage_stamps" else None)
+        response = await api.get(
+            f"{base}/{suffix}", params={"max_stamps": 1} if suffix == "postage_stamps" else None
+        )
         assert response.status_code == 200, response.text
         assert key in response.json()
         assert response.json()["source_id"] == demo.candidate_source
