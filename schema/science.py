@@ -16,6 +16,8 @@ from dsa110.db.filters import (
     AlertOrderField,
     EseCandidateFilter,
     EseCandidateOrderField,
+    RegionFilter,
+    RegionOrderField,
 )
 from dsa110.ops import ingest
 from dsa110.ops import regions as region_store
@@ -36,6 +38,8 @@ ImageRef = Annotated["Image", strawberry.lazy("schema.types")]
 
 _input(EseCandidateFilter, "EseCandidateFilter")
 _input(AlertFilter, "AlertFilter")
+_input(RegionFilter, "RegionFilter")
+_enum(RegionOrderField, "RegionOrderField", "Columns regions can be sorted by.")
 _enum(EseCandidateOrderField, "EseCandidateOrderField", "Columns candidates can be sorted by.")
 _enum(AlertOrderField, "AlertOrderField", "Columns alerts can be sorted by.")
 
@@ -406,6 +410,16 @@ class ScienceQuery:
         AlertOrderField.TRIGGERED_AT,
         OrderDirection.DESC,
         "Alerts, newest first.",
+    )
+
+    regions = list_root(
+        "region",
+        Region,
+        RegionFilter,
+        RegionOrderField,
+        RegionOrderField.CREATED,
+        OrderDirection.ASC,
+        "Regions drawn on images.",
     )
 
     @strawberry.field(description="A region by its integer id.")

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, select
 
 from dsa110.db import tables as t
 from dsa110.db.enums import (
@@ -69,6 +69,11 @@ def _times(
         conds.append(column < before)
 
 
+def _text_arg(name: str, value: str, limit: int = 512) -> None:
+    if not value or len(value) > limit:
+        raise InputError(f"`{name}` must be 1 to {limit} characters", field=name)
+
+
 def _members(conds: list[ColumnElement[bool]], column: Any, name: str, values: Sequence[Any] | None) -> None:
     if values is None:
         return
@@ -107,6 +112,7 @@ class SourceFilter:
     """Select sources by name, position, flux and variability."""
 
     source_ids: list[str] | None = doc("Catalog names, e.g. `NVSS J123456.7+420312`.")
+    source_id_prefix: str | None = doc("Catalog names starting with this text, e.g. `NVSS J1234`.")
     ra_min_deg: float | None = doc("Lowest RA, degrees.")
     ra_max_deg: float | None = doc("Highest RA, degrees.")
     dec_min_deg: float | None = doc("Lowest declination, degrees.")
@@ -125,6 +131,9 @@ class SourceFilter:
         c = t.sources.c
         conds: list[ColumnElement[bool]] = []
         _members(conds, c.source_id, "sourceIds", self.source_ids)
+        if self.source_id_prefix is not None:
+            _text_arg("sourceIdPrefix", self.source_id_prefix)
+            conds.append(c.source_id.startswith(self.source_id_prefix, autoescape=True))
         _range(conds, c.ra_deg, "raDeg", self.ra_min_deg, self.ra_max_deg)
         _range(conds, c.dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
         _range(conds, c.mean_flux_jy, "fluxJy", self.flux_min_jy, self.flux_max_jy)
@@ -173,6 +182,13 @@ class ImageFilter:
     dec_min_deg: float | None = doc("Lowest centre declination, degrees.")
     dec_max_deg: float | None = doc("Highest centre declination, degrees.")
     cone: ConeFilter | None = doc("Only images whose centre is inside this cone.")
+    paths: list[str] | None = doc("Only images with these file paths.")
+    ms_path_contains: str | None = doc(
+        "Only images made from a Measurement Set whose path contains this text."
+    )
+    has_calibrator: bool | None = doc(
+        "Only images of groups with (true) or without (false) a calibrator in the beam."
+    )
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.images.c
@@ -186,6 +202,16 @@ class ImageFilter:
             conds.append(c.pbcor == self.pbcor)
         if self.cone is not None:
             conds.append(self.cone.condition(t.images, "center_ra_deg", "center_dec_deg"))
+        _members(conds, c.path, "paths", self.paths)
+        if self.ms_path_contains is not None:
+            _text_arg("msPathContains", self.ms_path_contains)
+            ms = t.measurement_sets.c
+            conds.append(
+                c.ms_pk.in_(select(ms.id).where(ms.path.contains(self.ms_path_contains, autoescape=True)))
+            )
+        if self.has_calibrator is not None:
+            g = t.groups.c
+            conds.append(c.group_pk.in_(select(g.id).where(g.has_calibrator == self.has_calibrator)))
         return conds
 
 
@@ -319,6 +345,21 @@ class AlertFilter:
         return conds
 
 
+@dataclass(frozen=True)
+class RegionFilter:
+    """Select regions by image and shape."""
+
+    image_ids: list[int] | None = doc("Only regions on these images.")
+    types: list[str] | None = doc("Shapes: circle, ellipse, rectangle, polygon.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.regions.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.image_pk, "imageIds", self.image_ids)
+        _members(conds, c.type, "types", self.types)
+        return conds
+
+
 # --- orderings -----------------------------------------------------------------------
 
 
@@ -377,6 +418,10 @@ class EseCandidateOrderField(Enum):
 
 class AlertOrderField(Enum):
     TRIGGERED_AT = "triggered_at"
+
+
+class RegionOrderField(Enum):
+    CREATED = "id"  # ids grow with creation time, and the primary key is indexed
 
 
 @dataclass(frozen=True)

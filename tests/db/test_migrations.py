@@ -92,6 +92,7 @@ def test_every_sort_and_filter_column_leads_an_index() -> None:
         filters.DataProductOrderField: t.data_products,
         filters.EseCandidateOrderField: t.ese_candidates,
         filters.AlertOrderField: t.alerts,
+        filters.RegionOrderField: t.regions,
     }
     missing = [
         f"{table.name}.{field.value}"

@@ -203,3 +203,39 @@ async def test_bad_variables_are_bad_user_input(
     result = await graph.run(document, **variables)
     assert result.errors
     assert {e.extensions["code"] for e in result.errors} == {"BAD_USER_INPUT"}
+
+
+async def test_name_prefix_is_literal_and_image_filters_follow_links(graph: Graph) -> None:
+    first = (await graph.data("{ sources(first: 1) { nodes { sourceId } } }"))["sources"]["nodes"][0][
+        "sourceId"
+    ]
+    prefix = first[:9]
+    data = await graph.data(
+        "query($p: String!) { sources(first: 500, filter: {sourceIdPrefix: $p}) { nodes { sourceId } } }",
+        p=prefix,
+    )
+    names = [n["sourceId"] for n in data["sources"]["nodes"]]
+    assert first in names and all(n.startswith(prefix) for n in names)
+    wild = await graph.data('{ sources(filter: {sourceIdPrefix: "NVSS J%"}) { totalCount } }')
+    assert wild["sources"]["totalCount"] == 0, "% is a literal character, not a wildcard"
+
+    image = (
+        await graph.data(
+            "{ images(first: 1) { nodes { imageId path measurementSet { path } group { hasCalibrator } } } }"
+        )
+    )["images"]["nodes"][0]
+    by_path = await graph.data(
+        "query($p: [String!]) { images(filter: {paths: $p}) { nodes { imageId } } }", p=[image["path"]]
+    )
+    assert [n["imageId"] for n in by_path["images"]["nodes"]] == [image["imageId"]]
+    ms_name = image["measurementSet"]["path"].rsplit("/", 1)[-1]
+    by_ms = await graph.data(
+        "query($m: String!) { images(filter: {msPathContains: $m}) { nodes { imageId } } }", m=ms_name
+    )
+    assert image["imageId"] in [n["imageId"] for n in by_ms["images"]["nodes"]]
+    flag = bool(image["group"]["hasCalibrator"])
+    by_flag = await graph.data(
+        "query($f: Boolean!) { images(first: 500, filter: {hasCalibrator: $f}) { nodes { group { hasCalibrator } } } }",
+        f=flag,
+    )
+    assert all(bool(n["group"]["hasCalibrator"]) == flag for n in by_flag["images"]["nodes"])
