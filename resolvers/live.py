@@ -45,8 +45,10 @@ from graphql import (
     FieldNode,
     GraphQLError,
     OperationDefinitionNode,
-    OperationType as CoreOperationType,
     parse,
+)
+from graphql import (
+    OperationType as CoreOperationType,
 )
 from graphql.error import GraphQLSyntaxError
 from strawberry.types import ExecutionResult
@@ -149,7 +151,7 @@ async def event_batches(
             quiet_until = last_tick + coalesce_s
             while (remaining := quiet_until - loop.time()) > 0:
                 try:
-                    more = await asyncio.wait_for(anext(stream), remaining)
+                    more = await next_within(stream, remaining)
                 except TimeoutError:
                     break
                 except StopAsyncIteration:
@@ -159,6 +161,13 @@ async def event_batches(
             renew_loaders(ctx)
             yield batch
             last_tick = loop.time()
+
+
+async def next_within(stream: AsyncIterator[Event], seconds: float) -> Event:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+    # that races with the item arriving, and a cancelled producer must stop.
+    async with asyncio.timeout(seconds):
+        return await anext(stream)
 
 
 # -- shared producers -------------------------------------------------------------------

@@ -24,7 +24,7 @@ from dsa110.events import (
     METRICS_SAMPLE,
     Event,
 )
-from dsa110.ops.jobs import JOB_TRANSITIONS
+from dsa110.ops.jobs import JOB_TRANSITIONS, reprocess_group
 from dsa110.ops.metrics import DEFAULT_HISTORY_LIMIT, SystemMetricsSample, latest_metrics, metrics_history
 from resolvers import links, status
 from resolvers.errors import BadUserInput, NotFound
@@ -220,6 +220,21 @@ class LiveQuery:
         return [metrics_type(s) for s in await metrics_history(info.context.engine, limit)]
 
 
+# -- Mutation part ----------------------------------------------------------------------
+
+
+@strawberry.type
+class LiveMutation:
+    @strawberry.mutation(
+        description="Send a completed or failed group back to the queue (legacy `POST /reprocess/{id}`)."
+    )
+    async def reprocess_group(self, info: GraphInfo, group_id: str) -> Group:
+        ctx = info.context
+        bus = ctx.bus
+        row = await reprocess_group(ctx.engine, group_id, publish=bus.publish if bus is not None else None)
+        return await ctx.loaders.by_key("group").load(row["id"])  # type: ignore[no-any-return]
+
+
 # -- Subscription part ------------------------------------------------------------------
 
 
@@ -403,4 +418,4 @@ SHARED_SUBSCRIPTIONS: Final = frozenset(
 )
 """Root fields built on ``event_batches``: identical subscriptions to these share a producer."""
 
-__all__ = ["SHARED_SUBSCRIPTIONS", "LiveQuery", "LiveSubscription"]
+__all__ = ["SHARED_SUBSCRIPTIONS", "LiveMutation", "LiveQuery", "LiveSubscription"]

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.engine = engine
     app.state.schema = schema
     app.state.bus = bus
+    app.state.graphql_view = graphql
     app.state.live = graphql.streams
     app.state.legacy_status = legacy_hub
     app.state.metrics_sampler = sampler

@@ -39,6 +39,7 @@ from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, Eve
 from dsa110.events.envelope import format_utc
 from dsa110.ops.metrics import SystemMetricsSample, latest_metrics, sample_system_metrics
 from resolvers import status
+from resolvers.live import next_within as _next_within
 
 logger = logging.getLogger("dsa110.live.legacy")
 
@@ -273,7 +274,7 @@ class LegacyStatusHub:
         next_status = loop.time() + self.heartbeat_s
         while True:
             try:
-                first: Event = await asyncio.wait_for(anext(stream), max(0.0, next_status - loop.time()))
+                first: Event = await _next_within(stream, max(0.0, next_status - loop.time()))
             except TimeoutError:
                 first = None  # type: ignore[assignment]
             except StopAsyncIteration:
@@ -285,7 +286,7 @@ class LegacyStatusHub:
                 deadline = loop.time() + self.coalesce_s
                 while (remaining := deadline - loop.time()) > 0:
                     try:
-                        more = await asyncio.wait_for(anext(stream), remaining)
+                        more = await _next_within(stream, remaining)
                     except TimeoutError:
                         break
                     except StopAsyncIteration:

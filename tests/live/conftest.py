@@ -58,10 +58,9 @@ async def running(settings: Settings) -> AsyncIterator[LiveApp]:
     must be entered and left by the same task.
     """
     app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app):
-        async with ASGIWebSocketTransport(app=app) as transport:
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                yield LiveApp(app, http)
+    async with app.router.lifespan_context(app), ASGIWebSocketTransport(app=app) as transport:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield LiveApp(app, http)
 
 
 async def seed(engine: AsyncEngine) -> dict[str, Any]:
@@ -122,10 +121,14 @@ async def seed(engine: AsyncEngine) -> dict[str, Any]:
 
 
 class TransportWs:
-    """A minimal graphql-transport-ws client over an httpx-ws session."""
+    """A minimal graphql-transport-ws client over an httpx-ws session.
+
+    Messages for other operations read while waiting for one are kept, not lost.
+    """
 
     def __init__(self, ws: AsyncWebSocketSession) -> None:
         self.ws = ws
+        self.pending: list[dict[str, Any]] = []
 
     async def init(self, payload: Any = None) -> dict[str, Any]:
         await self.send({"type": "connection_init", **({"payload": payload} if payload is not None else {})})
@@ -140,15 +143,26 @@ class TransportWs:
             payload["variables"] = variables
         await self.send({"id": op_id, "type": "subscribe", "payload": payload})
 
-    async def receive(self, timeout: float = WAIT_S) -> dict[str, Any]:
-        return json.loads(await self.ws.receive_text(timeout=timeout))  # type: ignore[no-any-return]
+    async def receive(self, wait_s: float = WAIT_S) -> dict[str, Any]:
+        """The next message (kept ones first)."""
+        if self.pending:
+            return self.pending.pop(0)
+        return json.loads(await self.ws.receive_text(timeout=wait_s))  # type: ignore[no-any-return]
 
-    async def next_data(self, op_id: str, timeout: float = WAIT_S) -> dict[str, Any]:
-        """The next `next` payload's data for ``op_id`` (other messages are skipped)."""
-        async with asyncio.timeout(timeout):
+    async def for_op(self, op_id: str, wait_s: float = WAIT_S) -> dict[str, Any]:
+        """The next message of operation ``op_id``; others are kept for later."""
+        for i, message in enumerate(self.pending):
+            if message.get("id") == op_id:
+                return self.pending.pop(i)
+        async with asyncio.timeout(wait_s):
             while True:
-                message = await self.receive(timeout)
-                if message.get("id") == op_id and message["type"] == "next":
-                    assert "errors" not in message["payload"], message
-                    return message["payload"]["data"]  # type: ignore[no-any-return]
-                assert message["type"] != "error", message
+                message = json.loads(await self.ws.receive_text(timeout=wait_s))
+                if message.get("id") == op_id:
+                    return message  # type: ignore[no-any-return]
+                self.pending.append(message)
+
+    async def next_data(self, op_id: str, wait_s: float = WAIT_S) -> dict[str, Any]:
+        """The data of the next `next` message of ``op_id`` (which must not be an error)."""
+        message = await self.for_op(op_id, wait_s)
+        assert message["type"] == "next" and "errors" not in message["payload"], message
+        return message["payload"]["data"]  # type: ignore[no-any-return]
