@@ -279,6 +279,89 @@ async def _write_sources(conn: AsyncConnection, states: Mapping[int, RunningSums
     await conn.execute(_SOURCE_UPDATE, params)
 
 
+async def _ingest_one_image(
+    conn: AsyncConnection, image_pk: int, parsed: Sequence[MeasurementIn]
+) -> list[int]:
+    """Write one image's validated measurements inside the caller's transaction.
+
+    Returns the touched source pks (sorted). Raises before anything of this image is
+    written when the image or a source is unknown; the caller's transaction rolls back.
+    """
+    image = (
+        (await conn.execute(select(images.c.id, images.c.mid_mjd).where(images.c.id == image_pk)))
+        .mappings()
+        .first()
+    )
+    if image is None:
+        raise NotFoundError(f"image {image_pk} does not exist")
+    if not parsed:
+        return []
+    pks = sorted(r.source_pk for r in parsed)
+    found: dict[int, Mapping[str, Any]] = {}
+    for chunk in _chunks(pks):
+        result = await conn.execute(
+            select(sources).where(sources.c.id.in_(chunk)).order_by(sources.c.id).with_for_update()
+        )
+        found.update({row["id"]: row for row in result.mappings()})
+    missing = [pk for pk in pks if pk not in found]
+    if missing:
+        raise IngestError(f"unknown source_pk {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+    mid_mjd = float(image["mid_mjd"])
+    when = {r.source_pk: (r.mjd if r.mjd is not None else mid_mjd) for r in parsed}
+    # Pair partners (+-PAIR_WINDOW_DAYS) stored before this image: one range scan per chunk.
+    lo, hi = min(when.values()) - PAIR_WINDOW_DAYS, max(when.values()) + PAIR_WINDOW_DAYS
+    partners: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    for chunk in _chunks(pks):
+        result = await conn.execute(
+            select(
+                measurements.c.source_pk,
+                measurements.c.mjd,
+                measurements.c.peak_flux_jy,
+                measurements.c.peak_flux_err_jy,
+            ).where(measurements.c.source_pk.in_(chunk), measurements.c.mjd.between(lo, hi))
+        )
+        for spk, mjd, flux, err in result.all():
+            partners[spk].append((mjd, flux, err))
+    try:
+        await conn.execute(
+            insert(measurements),
+            [
+                {
+                    "source_pk": r.source_pk,
+                    "image_pk": image_pk,
+                    "mjd": when[r.source_pk],
+                    "ra_deg": r.ra_deg if r.ra_deg is not None else found[r.source_pk]["ra_deg"],
+                    "dec_deg": r.dec_deg if r.dec_deg is not None else found[r.source_pk]["dec_deg"],
+                    "peak_flux_jy": r.peak_flux_jy,
+                    "peak_flux_err_jy": r.peak_flux_err_jy,
+                    "int_flux_jy": r.int_flux_jy,
+                    "int_flux_err_jy": r.int_flux_err_jy,
+                    "local_rms_jy": r.local_rms_jy,
+                    "snr": r.snr,
+                    "forced": r.forced,
+                }
+                for r in parsed
+            ],
+        )
+    except IntegrityError:
+        # The (source_pk, image_pk) unique constraint: checked by the database, not a query.
+        raise IngestError(f"some of these sources already have a measurement on image {image_pk}") from None
+    states: dict[int, RunningSums] = {}
+    for r in parsed:
+        t = when[r.source_pk]
+        nb = [(f, e) for (m, f, e) in partners.get(r.source_pk, ()) if abs(m - t) <= PAIR_WINDOW_DAYS]
+        states[r.source_pk] = add_measurement(
+            _state_of(found[r.source_pk]), r.peak_flux_jy, r.peak_flux_err_jy, t, nb
+        )
+    await _write_sources(conn, states)
+    await conn.execute(
+        update(images)
+        .where(images.c.id == image_pk)
+        .values(n_measurements=func.coalesce(images.c.n_measurements, 0) + len(parsed))
+    )
+    return pks
+
+
 async def ingest_image_measurements(
     engine: AsyncEngine,
     image_pk: int,
@@ -294,91 +377,64 @@ async def ingest_image_measurements(
     image raises :class:`IngestError` (or :class:`NotFoundError` for the image) and nothing
     is written. Returns what was written and, with ``detect``, the detection outcome.
     """
-    parsed = _validate_rows(rows)
-    async with engine.begin() as conn:
-        image = (
-            (await conn.execute(select(images.c.id, images.c.mid_mjd).where(images.c.id == image_pk)))
-            .mappings()
-            .first()
-        )
-        if image is None:
-            raise NotFoundError(f"image {image_pk} does not exist")
-        if not parsed:
-            return IngestResult(image_pk=image_pk, n_measurements=0, source_pks=())
-        pks = sorted(r.source_pk for r in parsed)
-        found: dict[int, Mapping[str, Any]] = {}
-        for chunk in _chunks(pks):
-            result = await conn.execute(
-                select(sources).where(sources.c.id.in_(chunk)).order_by(sources.c.id).with_for_update()
-            )
-            found.update({row["id"]: row for row in result.mappings()})
-        missing = [pk for pk in pks if pk not in found]
-        if missing:
-            raise IngestError(f"unknown source_pk {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-        mid_mjd = float(image["mid_mjd"])
-        when = {r.source_pk: (r.mjd if r.mjd is not None else mid_mjd) for r in parsed}
-        # Pair partners (+-PAIR_WINDOW_DAYS) stored before this image: one range scan per chunk.
-        lo, hi = min(when.values()) - PAIR_WINDOW_DAYS, max(when.values()) + PAIR_WINDOW_DAYS
-        partners: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
-        for chunk in _chunks(pks):
-            result = await conn.execute(
-                select(
-                    measurements.c.source_pk,
-                    measurements.c.mjd,
-                    measurements.c.peak_flux_jy,
-                    measurements.c.peak_flux_err_jy,
-                ).where(measurements.c.source_pk.in_(chunk), measurements.c.mjd.between(lo, hi))
-            )
-            for spk, mjd, flux, err in result.all():
-                partners[spk].append((mjd, flux, err))
-        try:
-            await conn.execute(
-                insert(measurements),
-                [
-                    {
-                        "source_pk": r.source_pk,
-                        "image_pk": image_pk,
-                        "mjd": when[r.source_pk],
-                        "ra_deg": r.ra_deg if r.ra_deg is not None else found[r.source_pk]["ra_deg"],
-                        "dec_deg": r.dec_deg if r.dec_deg is not None else found[r.source_pk]["dec_deg"],
-                        "peak_flux_jy": r.peak_flux_jy,
-                        "peak_flux_err_jy": r.peak_flux_err_jy,
-                        "int_flux_jy": r.int_flux_jy,
-                        "int_flux_err_jy": r.int_flux_err_jy,
-                        "local_rms_jy": r.local_rms_jy,
-                        "snr": r.snr,
-                        "forced": r.forced,
-                    }
-                    for r in parsed
-                ],
-            )
-        except IntegrityError:
-            # The (source_pk, image_pk) unique constraint: checked by the database, not a query.
-            raise IngestError(
-                f"some of these sources already have a measurement on image {image_pk}"
-            ) from None
-        states: dict[int, RunningSums] = {}
-        for r in parsed:
-            t = when[r.source_pk]
-            nb = [(f, e) for (m, f, e) in partners.get(r.source_pk, ()) if abs(m - t) <= PAIR_WINDOW_DAYS]
-            states[r.source_pk] = add_measurement(
-                _state_of(found[r.source_pk]), r.peak_flux_jy, r.peak_flux_err_jy, t, nb
-            )
-        await _write_sources(conn, states)
-        await conn.execute(
-            update(images)
-            .where(images.c.id == image_pk)
-            .values(n_measurements=func.coalesce(images.c.n_measurements, 0) + len(parsed))
-        )
-    if publish is not None:
-        await publish(
-            "measurements.added",
-            {"image_pk": image_pk, "n_measurements": len(parsed), "source_pks": pks[:1000]},
-        )
-    detection = await detect_ese(engine, pks, publish=publish, params=params) if detect else None
-    return IngestResult(
-        image_pk=image_pk, n_measurements=len(parsed), source_pks=tuple(pks), detection=detection
+    results = await ingest_images_measurements(
+        engine, [(image_pk, rows)], publish=publish, detect=detect, params=params
     )
+    return results[0]
+
+
+async def ingest_images_measurements(
+    engine: AsyncEngine,
+    batches: Sequence[tuple[int, Sequence[MeasurementIn | Mapping[str, Any]]]],
+    *,
+    publish: Publish | None = None,
+    detect: bool = True,
+    params: EseParams = DEFAULT_PARAMS,
+) -> list[IngestResult]:
+    """Several images' measurements in one transaction (a backlog, a bench, a replay).
+
+    Same rules as :func:`ingest_image_measurements`, applied to every image in the order
+    given (each image's running updates see the ones before it); all-or-nothing over the
+    whole batch. One commit instead of one per image is what makes replays fast. With
+    ``detect``, detection runs once, after the commit, over every touched source; its
+    outcome is attached to the last result.
+    """
+    if isinstance(batches, str | bytes) or not isinstance(batches, Sequence):
+        raise IngestError("batches must be a list of (image_pk, rows) pairs")
+    parsed_batches: list[tuple[int, list[MeasurementIn]]] = []
+    for item in batches:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise IngestError("each batch item must be an (image_pk, rows) pair")
+        image_pk, rows = item
+        if isinstance(image_pk, bool) or not isinstance(image_pk, int):
+            raise IngestError("image_pk must be an integer")
+        parsed_batches.append((image_pk, _validate_rows(rows)))
+    if sum(len(p) for _, p in parsed_batches) > MAX_ROWS_PER_INGEST:
+        raise IngestError(f"at most {MAX_ROWS_PER_INGEST} measurements per call")
+    touched: list[list[int]] = []
+    async with engine.begin() as conn:
+        for image_pk, parsed in parsed_batches:
+            touched.append(await _ingest_one_image(conn, image_pk, parsed))
+    if publish is not None:
+        for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
+            if pks:
+                await publish(
+                    "measurements.added",
+                    {"image_pk": image_pk, "n_measurements": len(parsed), "source_pks": pks[:1000]},
+                )
+    all_pks = sorted({pk for pks in touched for pk in pks})
+    detection = (
+        await detect_ese(engine, all_pks, publish=publish, params=params) if detect and all_pks else None
+    )
+    return [
+        IngestResult(
+            image_pk=image_pk,
+            n_measurements=len(parsed),
+            source_pks=tuple(pks),
+            detection=detection if i == len(parsed_batches) - 1 else None,
+        )
+        for i, ((image_pk, parsed), pks) in enumerate(zip(parsed_batches, touched, strict=True))
+    ]
 
 
 async def recompute_source_metrics(engine: AsyncEngine, source_pks: Sequence[int] | None = None) -> int:
