@@ -5,9 +5,18 @@ every image's measurements into a real SQLite database (``dsa110.ops.ingest``), 
 detector (``dsa110.science.ese`` through ``detect_ese``) and prints recall, false alarms
 and confuser rates, with the two legacy/VAST baselines computed on the same light curves.
 
-Default: 500 sources (45 % steady, 30 % ESE, 5 % of each confuser class) so that one run
-through SQLite stays near 3 minutes on 2 cores; use ``--sources 2000`` for tighter figures
-(one false alarm among 225 steady sources is already 0.0044 per source-year).
+Default: 500 sources (45 % steady, 30 % ESE, 5 % of each confuser class), seed 4, so that
+one run through SQLite stays under 3 minutes on 2 cores; ingest is replayed
+``IMAGES_PER_TRANSACTION`` images per commit (``ingest_images_measurements``) and detection
+runs once at the end. Use ``--sources 2000`` for tighter figures (one false alarm among 225
+steady sources is already 0.0044 per source-year).
+
+Validation protocol (detector ``ese-drw-2.0``): its thresholds were chosen on seeds 1-3 only
+(1500 sources each, offline); seeds 4-6 were never looked at while tuning and are the
+figures to quote. Held-out, default 500 sources: seed 4 recall 0.949 far 0 confuser_max 0;
+seed 5 recall 0.908 far 0 confuser_max 0; seed 6 recall 0.972 far 0 confuser_max 0.040. Offline tuning seeds
+(1500 sources, lambda = 5): recall 0.954 / 0.943 / 0.942, far 0 / 0.0015 / 0, worst
+confuser 0 / 0.013 / 0.013.
 
 Simulation (all choices stated so other seeds are comparable):
 
@@ -53,6 +62,7 @@ SIDEREAL_DAY = 0.99726957
 CLASSES = ("steady", "ese", "flare", "fade", "step", "outlier", "short_dip")
 CONFUSERS = CLASSES[2:]
 FIELD_RA, FIELD_DEC = 150.0, 40.0
+IMAGES_PER_TRANSACTION = 40
 
 
 @dataclass
@@ -195,7 +205,7 @@ async def _load(engine, sim: Simulation) -> tuple[list[int], float]:
     from sqlalchemy import insert, select
 
     from dsa110.db.tables import images, sources
-    from dsa110.ops.ingest import MeasurementIn, ingest_image_measurements
+    from dsa110.ops.ingest import MeasurementIn, ingest_images_measurements
     from dsa110.science.healpix import healpix_index
 
     ra = np.array([s.ra_deg for s in sim.sources])
@@ -236,19 +246,27 @@ async def _load(engine, sim: Simulation) -> tuple[list[int], float]:
         src_pks = list((await conn.execute(select(sources.c.id).order_by(sources.c.id))).scalars())
         img_pks = list((await conn.execute(select(images.c.id).order_by(images.c.id))).scalars())
     start = time.perf_counter()
-    last = len(img_pks) - 1
+    batches: list[tuple[int, list[MeasurementIn]]] = []
     for j, img in enumerate(img_pks):
         present = np.flatnonzero(np.isfinite(sim.flux[:, j]))
-        rows = [
-            MeasurementIn(
-                source_pk=src_pks[i],
-                peak_flux_jy=float(sim.flux[i, j]),
-                peak_flux_err_jy=float(sim.err[i, j]),
+        batches.append(
+            (
+                img,
+                [
+                    MeasurementIn(
+                        source_pk=src_pks[i],
+                        peak_flux_jy=float(sim.flux[i, j]),
+                        peak_flux_err_jy=float(sim.err[i, j]),
+                    )
+                    for i in present
+                ],
             )
-            for i in present
-        ]
-        # Detection runs inside the last ingest (for every touched source, i.e. all of them).
-        await ingest_image_measurements(engine, img, rows, detect=j == last)
+        )
+    # A replay: IMAGES_PER_TRANSACTION images per commit (the batched ingest path);
+    # detection runs once, inside the last call, over every touched source (all of them).
+    for k in range(0, len(batches), IMAGES_PER_TRANSACTION):
+        chunk = batches[k : k + IMAGES_PER_TRANSACTION]
+        await ingest_images_measurements(engine, chunk, detect=k + IMAGES_PER_TRANSACTION >= len(batches))
     return src_pks, time.perf_counter() - start
 
 
@@ -351,7 +369,7 @@ async def _run(seed: int, n_sources: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=4)  # a held-out seed: never used for tuning
     parser.add_argument("--sources", type=int, default=500)
     args = parser.parse_args()
     if args.sources < 50:
