@@ -315,6 +315,11 @@ class SharedSubscriptions:
             return _single_error("variables must be a JSON object")
         if operation_name is not None and not isinstance(operation_name, str):
             return _single_error("operationName must be a string")
+        if isinstance(query, str) and _parsed(query) is None and (syntax := _syntax_error(query)) is not None:
+            # Answered here: strawberry's stream lets a parser-cache syntax error escape
+            # as an exception; as a pre-execution error the transports answer it properly
+            # (graphql-transport-ws closes with 4400 and the parser's message).
+            return _single(PreExecutionError(data=None, errors=[syntax]))
         allowed = set(allowed_operation_types) if allowed_operation_types is not None else None
         if (
             isinstance(query, str)
@@ -480,5 +485,22 @@ def _error_result(message: str, code: str = "UNAVAILABLE") -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
-async def _single_error(message: str) -> AsyncGenerator[Any, None]:
-    yield PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})])
+def _syntax_error(query: str) -> GraphQLSyntaxError | None:
+    try:
+        parse(query, max_tokens=10_000)
+    except GraphQLSyntaxError as error:
+        error.extensions = {"code": "GRAPHQL_PARSE_FAILED"}
+        return error
+    except GraphQLError:
+        return None
+    return None
+
+
+async def _single(result: Any) -> AsyncGenerator[Any, None]:
+    yield result
+
+
+def _single_error(message: str) -> AsyncGenerator[Any, None]:
+    return _single(
+        PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": "BAD_USER_INPUT"})])
+    )

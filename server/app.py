@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     graphql = GraphView(schema, engine, settings, bus)
     legacy_hub = LegacyStatusHub(engine, bus)
     sampler = (
-        MetricsSampler(engine, bus, interval_s=settings.metrics_interval_s, retention=settings.metrics_retention)
+        MetricsSampler(
+            engine, bus, interval_s=settings.metrics_interval_s, retention=settings.metrics_retention
+        )
         if settings.metrics_interval_s > 0
         else None
     )

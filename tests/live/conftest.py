@@ -58,9 +58,12 @@ async def running(settings: Settings) -> AsyncIterator[LiveApp]:
     must be entered and left by the same task.
     """
     app = create_app(settings, migrate=False)
-    async with app.router.lifespan_context(app), ASGIWebSocketTransport(app=app) as transport:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield LiveApp(app, http)
+    async with (
+        app.router.lifespan_context(app),
+        ASGIWebSocketTransport(app=app) as transport,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+    ):
+        yield LiveApp(app, http)
 
 
 async def seed(engine: AsyncEngine) -> dict[str, Any]:

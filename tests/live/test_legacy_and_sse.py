@@ -1,0 +1,161 @@
+"""Legacy /api/ws/status and /api/sse/status, GraphQL over SSE, and clean teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from dsa110.events import ESE_CANDIDATE
+from dsa110.ops import jobs
+from dsa110.ops.metrics import MetricsSampler
+from dsa110.settings import Settings
+from tests.live.conftest import WAIT_S, LiveApp, TransportWs, running, seed
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
+FAILED_GROUP = "2025-10-24T14:05:00"
+QUEUE_KEYS = {"total", "pending", "in_progress", "failed", "completed", "collecting"}
+METRICS_KEYS = {
+    "cpu_percent",
+    "memory_percent",
+    "memory_used_gb",
+    "memory_total_gb",
+    "load_avg_1min",
+    "timestamp",
+    "disks",
+    "disk_percent",
+    "disk_free_gb",
+    "disk_total_gb",
+}
+CANDIDATE_KEYS = {
+    "id",
+    "source_id",
+    "ra_deg",
+    "dec_deg",
+    "first_detection_at",
+    "last_detection_at",
+    "max_sigma_dev",
+    "current_flux_jy",
+    "baseline_flux_jy",
+    "status",
+    "notes",
+}
+
+
+async def _message(ws: Any, kind: str) -> dict[str, Any]:
+    """The next JSON message of ``kind`` on the legacy socket (others skipped)."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            message = json.loads(await ws.receive_text(timeout=WAIT_S))
+            if message["type"] == kind:
+                return message  # type: ignore[no-any-return]
+
+
+async def test_ws_status_sends_the_documented_messages(live_settings: Settings) -> None:
+    async with running(live_settings) as live:
+        ids = await seed(live.engine)
+        async with live.ws("/api/ws/status", protocol="") as ws:
+            first = json.loads(await ws.receive_text(timeout=WAIT_S))
+            assert first["type"] == "status_update" and first["timestamp"].endswith("Z")
+            data = first["data"]
+            assert set(data) == {"pipeline_status", "metrics", "ese_candidates"}
+            status = data["pipeline_status"]
+            assert set(status) == {"queue", "recent_groups", "calibration_sets", "matched_recent"}
+            assert status["queue"] == {
+                "total": 3,
+                "pending": 0,
+                "in_progress": 1,
+                "failed": 1,
+                "completed": 1,
+                "collecting": 0,
+            }
+            assert status["recent_groups"][1]["group_id"] == FAILED_GROUP
+            assert status["recent_groups"][1]["subbands_present"] == 4
+            assert set(data["metrics"]) == METRICS_KEYS
+            assert set(data["ese_candidates"]) == {"candidates"}  # no "total" on this channel
+            (candidate,) = data["ese_candidates"]["candidates"]
+            assert set(candidate) == CANDIDATE_KEYS
+            assert candidate["max_sigma_dev"] == 7.0 and candidate["source_id"] == "NVSS J123456.7+420312"
+
+            await ws.send_text("ping")
+            assert await ws.receive_text(timeout=WAIT_S) == "pong"
+
+            await jobs.reprocess_group(live.engine, FAILED_GROUP, publish=live.publish)
+            update = await _message(ws, "status_update")
+            assert update["data"]["pipeline_status"]["queue"]["pending"] == 1
+
+            sample = await MetricsSampler(live.engine, live.app.state.bus, mounts=["/"]).sample_once()
+            metrics = await _message(ws, "metrics_update")
+            assert set(metrics["data"]) == METRICS_KEYS
+            assert metrics["data"]["memory_percent"] == sample.memory_percent
+            assert metrics["data"]["disks"][0]["mount_point"] == "/"
+
+            await live.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": ids["candidate_pk"]})
+            ese = await _message(ws, "ese_update")
+            assert [c["id"] for c in ese["data"]["candidates"]] == [ids["candidate_pk"]]
+        await _settle(lambda: not live.app.state.legacy_status.running)
+
+
+async def test_ws_status_repeats_the_status_without_events(live_settings: Settings) -> None:
+    async with running(live_settings) as live:
+        await seed(live.engine)
+        live.app.state.legacy_status.heartbeat_s = 0.2
+        async with live.ws("/api/ws/status", protocol="") as ws:
+            await _message(ws, "status_update")
+            again = await _message(ws, "status_update")
+            assert again["data"]["pipeline_status"]["queue"]["total"] == 3
+
+
+async def test_no_task_is_left_after_clients_disconnect_mid_stream(live_settings: Settings) -> None:
+    async with running(live_settings) as live:
+        await seed(live.engine)
+        registry = live.app.state.live
+        baseline = len(asyncio.all_tasks())
+        for _round in range(2):
+            async with (
+                live.ws() as a,
+                live.ws() as b,
+                live.ws(protocol="graphql-ws") as c,
+                live.ws("/api/ws/status", protocol="") as legacy,
+            ):
+                clients = [TransportWs(ws) for ws in (a, b, c)]
+                for client in clients:
+                    await client.init()
+                for client, op in zip(clients[:2], "ab", strict=True):
+                    await client.subscribe(op, "subscription { pipelineStatus { queue { total } } }")
+                    await client.subscribe(op + "j", "subscription { jobLogs(jobId: 1) { finished } }")
+                await clients[2].send(
+                    {
+                        "id": "c",
+                        "type": "start",
+                        "payload": {"query": "subscription { groupUpdates { groupId } }"},
+                    }
+                )
+                await clients[0].next_data("a")
+                await json_message(legacy)
+                await _settle(lambda: registry.subscriber_count >= 3)
+                assert registry.producer_count >= 2
+                # Leave without completing anything: the sockets just go away.
+        await _settle(lambda: registry.producer_count == 0 and not registry.tasks())
+        await _settle(lambda: not live.app.state.legacy_status.running)
+        await _settle(lambda: len(asyncio.all_tasks()) <= baseline)
+        assert live.app.state.bus.subscriber_count("group.state") == 0
+
+
+async def json_message(ws: Any) -> dict[str, Any]:
+    return json.loads(await ws.receive_text(timeout=WAIT_S))  # type: ignore[no-any-return]
+
+
+async def _settle(condition: Any, attempts: int = 500) -> None:
+    for _ in range(attempts):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never held")
+
+
+async def _unused(live: LiveApp) -> None:  # pragma: no cover - keeps LiveApp imported for typing
+    del live
