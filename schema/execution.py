@@ -41,6 +41,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLString,
+    OperationType,
     is_abstract_type,
     is_leaf_type,
     is_list_type,
@@ -124,7 +125,9 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         serially: bool,
         new_defer_usages: Sequence[Any],
     ) -> Any:
-        if serially or new_defer_usages:
+        # Mutations are serial by spec; a subscription event's root value is the event
+        # itself (graphql-core's per-event executor): both keep the stock path.
+        if serially or new_defer_usages or self.operation.operation is OperationType.SUBSCRIPTION:
             return super().execute_collected_root_fields(
                 root_type, root_value, grouped_field_set, serially, new_defer_usages
             )

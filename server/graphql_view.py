@@ -22,7 +22,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
@@ -32,7 +31,7 @@ from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from resolvers.live import SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
-from schema.schema import build_schema, make_context
+from schema.schema import make_context
 from server.graphiql import graphiql_html
 
 GRAPHQL_PATH = "/graphql"
@@ -141,12 +140,8 @@ class GraphView(GraphQL[GraphContext, None]):
         self.settings = settings
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
-        # Operations over WebSocket and SSE run on a twin schema with graphql-core's own
-        # executor: the breadth-first one serves queries but would call a subscription's
-        # generator again for each event instead of taking the event as the root value.
-        stream_schema = build_schema(settings, StrawberryGraphQLCoreExecutionContext)
         self.streams = SharedSubscriptions(
-            stream_schema, lambda request: make_context(engine, settings, bus, request), SHARED_SUBSCRIPTIONS
+            schema, lambda request: make_context(engine, settings, bus, request), SHARED_SUBSCRIPTIONS
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
