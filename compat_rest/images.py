@@ -111,14 +111,6 @@ def image_item(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_variables(args: Args) -> dict[str, Any]:
-    for name in ("ms_path", "has_calibrator"):
-        if args[name] is not None:
-            # Ignoring a filter would answer a different question; say so instead.
-            raise not_implemented(
-                f"filtering images by `{name}` needs a graph filter that does not exist yet",
-                code="FILTER_NOT_AVAILABLE",
-                parameter=name,
-            )
     image_type = args["image_type"]
     return {
         "first": args["limit"],
@@ -132,6 +124,8 @@ def list_variables(args: Args) -> dict[str, Any]:
                 "noiseMaxJy": args["noise_max"],
                 "decMinDeg": args["dec_min"],
                 "decMaxDeg": args["dec_max"],
+                "msPathContains": args["ms_path"],
+                "hasCalibrator": args["has_calibrator"],
             }
         ),
     }
@@ -408,7 +402,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             params=[
                 Int("limit", 100, ge=1, le=500),
                 Int("offset", 0, ge=0, le=10_000_000),
-                Str("ms_path", max_length=1024, description="MS path pattern (needs a graph filter: 501)"),
+                Str("ms_path", max_length=1024, description="Only images whose MS path contains this text"),
                 Str("image_type", max_length=32),
                 Bool("pbcor"),
                 Time("start_date", description="Created at or after (ISO 8601)"),
@@ -416,10 +410,10 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Float("noise_max", ge=0.0, description="Highest noise, Jy/beam"),
                 Float("dec_min", ge=-90.0, le=90.0),
                 Float("dec_max", ge=-90.0, le=90.0),
-                Bool("has_calibrator", description="Needs a graph filter: 501"),
+                Bool("has_calibrator", description="Only images of groups with (or without) a calibrator"),
             ],
             response=obj(items=arr(IMAGE_ITEM), total=INT),
-            errors=(400, 422, 501),
+            errors=(400, 422),
             tag=TAG,
             summary="Images, newest first, with the documented filters",
         ),

@@ -64,7 +64,13 @@ async def test_images_list_filters_and_paging(api: httpx.AsyncClient, graph: Gra
     ):
         assert key in item
     assert item["created_at"].endswith("Z")
-    assert_envelope(await api.get("/api/images", params={"ms_path": "x"}), 501, "FILTER_NOT_AVAILABLE")
+    ms_name = item["ms_path"].rsplit("/", 1)[-1]
+    by_ms = (await api.get("/api/images", params={"ms_path": ms_name})).json()
+    assert item["id"] in [i["id"] for i in by_ms["items"]]
+    assert all(ms_name in i["ms_path"] for i in by_ms["items"])
+    calibrated = await graph.data("{ images(filter: {hasCalibrator: true}) { totalCount } }")
+    with_cal = (await api.get("/api/images", params={"has_calibrator": "true", "limit": 1})).json()
+    assert with_cal["total"] == calibrated["images"]["totalCount"]
     assert_envelope(await api.get("/api/images", params={"start_date": "yesterday"}), 422)
 
 
