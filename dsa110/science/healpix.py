@@ -37,7 +37,7 @@ def _coarse_order_for(radius_deg: float) -> int:
     """
     if radius_deg <= 0:
         return INDEX_ORDER
-    order = int(math.floor(math.log2(58.6 / max(radius_deg / 4.0, 1e-9))))
+    order = math.floor(math.log2(58.6 / max(radius_deg / 4.0, 1e-9)))
     return max(0, min(INDEX_ORDER, order))
 
 
@@ -70,8 +70,12 @@ def angular_separation_deg(
     ra1_deg: ArrayLike, dec1_deg: ArrayLike, ra2_deg: ArrayLike, dec2_deg: ArrayLike
 ) -> NDArray[np.float64]:
     """Great-circle separation by the Vincenty formula (stable at all separations)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=float)) for x in (ra1_deg, dec1_deg, ra2_deg, dec2_deg))
+    ra1, dec1, ra2, dec2 = (
+        np.radians(np.asarray(x, dtype=float)) for x in (ra1_deg, dec1_deg, ra2_deg, dec2_deg)
+    )
     dra = ra2 - ra1
-    num = np.hypot(np.cos(dec2) * np.sin(dra), np.cos(dec1) * np.sin(dec2) - np.sin(dec1) * np.cos(dec2) * np.cos(dra))
+    num = np.hypot(
+        np.cos(dec2) * np.sin(dra), np.cos(dec1) * np.sin(dec2) - np.sin(dec1) * np.cos(dec2) * np.cos(dra)
+    )
     den = np.sin(dec1) * np.sin(dec2) + np.cos(dec1) * np.cos(dec2) * np.cos(dra)
     return np.asarray(np.degrees(np.arctan2(num, den)), dtype=np.float64)
