@@ -35,7 +35,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Final
@@ -174,6 +174,36 @@ async def next_within(stream: AsyncIterator[Event], seconds: float) -> Event:
 
 Result = ExecutionResult
 ContextFactory = Callable[[Any], GraphContext]
+JsonEncoder = Callable[[object], str | bytes]
+
+
+@dataclass(eq=False)
+class SharedResult(ExecutionResult):
+    """A producer's result: the one object every subscriber of that producer receives.
+
+    Its wire payload (``{"data", "errors", "extensions"}``, the same shape in
+    graphql-transport-ws ``next``, graphql-ws ``data`` and SSE) is encoded once, on first
+    use, and reused for every subscriber - at 1,000 subscribers, re-encoding the same dict
+    per client was a large share of the fan-out cost. The transports splice the cached
+    text into each operation's message (server/graphql_view.py).
+    """
+
+    on_encode: Callable[[], None] | None = field(default=None, repr=False)
+    _payload_json: str | None = field(default=None, init=False, repr=False)
+
+    def payload_json(self, encode: JsonEncoder) -> str:
+        """The payload as JSON text, encoded by ``encode`` the first time only."""
+        if self._payload_json is None:
+            payload: dict[str, object] = {"data": self.data}
+            if self.errors:
+                payload["errors"] = [error.formatted for error in self.errors]
+            if self.extensions:
+                payload["extensions"] = self.extensions
+            encoded = encode(payload)
+            self._payload_json = encoded.decode() if isinstance(encoded, bytes) else encoded
+            if self.on_encode is not None:
+                self.on_encode()
+        return self._payload_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +283,11 @@ class _Producer:
                     if isinstance(result, PreExecutionError) or not isinstance(result, ExecutionResult):
                         break  # every joiner's own snapshot run reports the same error
                     self.results_produced += 1
+                    shared = SharedResult(
+                        result.data, result.errors, result.extensions, on_encode=self.owner._count_encoding
+                    )
                     for subscriber in list(self.subscribers):
-                        subscriber.push(result)
+                        subscriber.push(shared)
         except Exception:
             logger.exception("live: producer for %r failed", self.key.operation_name)
         finally:
@@ -279,6 +312,8 @@ class SharedSubscriptions:
         self._producers: dict[OperationKey, _Producer] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._closed = False
+        self.payload_encodings = 0
+        """Shared results whose payload was encoded (once each, however many subscribers)."""
 
     # -- introspection for health pages and tests ---------------------------------------
 
@@ -438,6 +473,9 @@ class SharedSubscriptions:
             task.cancel()
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
+
+    def _count_encoding(self) -> None:
+        self.payload_encodings += 1
 
     def _forget(self, producer: _Producer) -> None:
         if self._producers.get(producer.key) is producer:

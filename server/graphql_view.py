@@ -21,15 +21,19 @@ from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
-from resolvers.live import SharedSubscriptions
+from resolvers.live import JsonEncoder, SharedResult, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
@@ -68,6 +72,25 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_text(self, text: str) -> None:
+        """Send an already-encoded message (a shared result spliced into its envelope)."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+def shared_message(envelope: dict[str, str], result: SharedResult, encode: JsonEncoder) -> str:
+    """``envelope`` plus ``"payload"``: the result's payload JSON, encoded once for all subscribers.
+
+    Same text as encoding ``{**envelope, "payload": {...}}`` whole (compact separators,
+    keys in this order), without re-encoding the payload per subscriber.
+    """
+    head = encode(envelope)
+    if isinstance(head, bytes):
+        head = head.decode()
+    return f'{head[:-1]},"payload":{result.payload_json(encode)}}}'
+
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
     """graphql-transport-ws through the shared producers; malformed messages close with 4400."""
@@ -83,6 +106,26 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             await self.handle_invalid_message("Invalid subscribe message")
             return
         await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
+        # strawberry's loop, with one change: a shared result goes out as its pre-encoded
+        # payload spliced into this operation's `next` message.
+        is_first_result = True
+        async for result in result_source:
+            if isinstance(result, SharedResult):
+                if operation.completed:
+                    return
+                envelope = {"id": operation.id, "type": "next"}
+                await _adapter(self).send_text(shared_message(envelope, result, self.view.encode_json))
+            elif is_first_result and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            elif not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            else:
+                await operation.send_next(result)
+            is_first_result = False
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
@@ -108,6 +151,17 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         if operation_id is not None:
             message["id"] = operation_id
         await self.websocket.send_json(message)
+
+    async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
+        if isinstance(execution_result, SharedResult):
+            envelope = {"type": "data", "id": operation_id}
+            await _adapter(self).send_text(shared_message(envelope, execution_result, self.view.encode_json))
+            return
+        await super().send_data_message(execution_result, operation_id)
+
+
+def _adapter(handler: TransportWSHandler | LegacyWSHandler) -> LimitedWebSocketAdapter:
+    return cast("LimitedWebSocketAdapter", handler.websocket)
 
 
 def _valid_subscribe(operation_id: Any, payload: Any) -> bool:
