@@ -140,9 +140,8 @@ class Loaders:
             if rel.link_where is not None:
                 stmt = stmt.where(rel.link_where)
             async with self.engine.connect() as conn:
-                counts: dict[int, int] = dict(
-                    (await conn.execute(stmt.group_by(rel.parent_key))).tuples().all()
-                )
+                rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
+            counts: dict[int, int] = {row[0]: row[1] for row in rows}
             return [int(counts.get(pk, 0)) for pk in parent_pks]
 
         return self._loader(("count", relation, conditions_key), lambda: DataLoader(batch))
