@@ -8,8 +8,28 @@ import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from dsa110.settings import Settings
+
+UVICORN_WS_IMPLEMENTATION: Final = "websockets-sansio"
+"""websockets' sans-I/O protocol: no reader task or write lock per connection; of uvicorn's
+three implementations the cheapest per sent message in bench/fanout.py (1,000 subscribers),
+and the legacy ``websockets`` one is deprecated."""
+UVICORN_WS_PER_MESSAGE_DEFLATE: Final = False
+"""Off: permessage-deflate compresses every message separately for every client, CPU spent
+per subscriber per event on messages of a few hundred bytes. The dashboard talks to the
+server over the observatory LAN, where the bytes saved are worth less than the CPU."""
+
+
+def uvicorn_websocket_flags() -> list[str]:
+    """The same WebSocket options as ``uvicorn`` command-line flags (test and bench servers)."""
+    return [
+        "--ws",
+        UVICORN_WS_IMPLEMENTATION,
+        "--ws-per-message-deflate",
+        str(UVICORN_WS_PER_MESSAGE_DEFLATE).lower(),
+    ]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,7 +55,14 @@ def _serve(args: argparse.Namespace) -> None:
     # SQLAlchemy, the schema) during large responses and dominate their latency.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        ws=UVICORN_WS_IMPLEMENTATION,
+        ws_per_message_deflate=UVICORN_WS_PER_MESSAGE_DEFLATE,
+    )
 
 
 def _migrate(args: argparse.Namespace) -> None:

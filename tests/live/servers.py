@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from server.cli import uvicorn_websocket_flags
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
 
@@ -31,7 +33,7 @@ async def server_process(
     namespace: str = "dsa110",
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """Start ``uvicorn server.app:create_app`` and yield (base URL, process) once it is healthy."""
+    """Start ``uvicorn server.app:create_app`` as ``serve`` runs it; yield (base URL, process) once healthy."""
     port = free_port()
     env = {
         **os.environ,
@@ -54,6 +56,7 @@ async def server_process(
         str(port),
         "--log-level",
         "warning",
+        *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
         cwd=REPO_ROOT,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
