@@ -1,15 +1,15 @@
-"""Mosaics: query by time range, detail, FITS download, create (501 until jobs exist)."""
+"""Mosaics: query by time range, detail, FITS download, create (queues a mosaic job)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from compat_rest.convert import iso_from_mjd, lower
 from compat_rest.errors import validation_error
 from compat_rest.files import data_file
 from compat_rest.params import Args, Bool, Int, PathInt, Str, Time
-from compat_rest.routing import RestRoute, graphql_route, unimplemented_route
+from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
 from dsa110.times import datetime_to_mjd
@@ -94,6 +94,25 @@ def query_variables(args: Args) -> dict[str, Any]:
     return {"first": MAX_MOSAICS, "filter": {"mjdMin": start_mjd, "mjdMax": end_mjd}}
 
 
+CREATE = """mutation RestMosaicCreate(
+  $start: DateTime!, $end: DateTime!, $name: String, $calibrator: String
+) {
+  createMosaicJob(startTime: $start, endTime: $end, name: $name, calibratorName: $calibrator) {
+    jobId state
+  }
+}"""
+JOB = obj(id=INT, state=STR)
+
+
+def create_variables(args: Args) -> dict[str, Any]:
+    start = args["start_time"]
+    end = args["end_time"]
+    if end is None:
+        moment = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        end = (moment + timedelta(minutes=args["timespan_minutes"])).isoformat().replace("+00:00", "Z")
+    return {"start": start, "end": end, "name": args["name"], "calibrator": args["calibrator_name"]}
+
+
 def routes(settings: Settings) -> list[RestRoute]:
     def fits(data: dict[str, Any], _args: Args) -> Any:
         node = data["mosaic"]
@@ -119,21 +138,34 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary=f"Mosaics overlapping a time range (at most {MAX_MOSAICS})",
         ),
-        unimplemented_route(
+        graphql_route(
             "POST",
             "/mosaics/create",
-            "mosaic creation needs a job mutation in the graph; use the mosaic CLI meanwhile",
-            tag=TAG,
-            summary="Start a mosaic job (not implemented yet: 501)",
-            code="MOSAIC_CREATE_NOT_IMPLEMENTED",
+            CREATE,
+            lambda data, _args: {
+                "status": "queued",
+                "message": "Mosaic job queued; the mosaic appears under /mosaics when the job is done.",
+                "mosaic_id": None,
+                "job_id": data["createMosaicJob"]["jobId"],
+                "job": {
+                    "id": data["createMosaicJob"]["jobId"],
+                    "state": lower(data["createMosaicJob"]["state"]),
+                },
+            },
+            variables=create_variables,
             body=[
-                Time("start_time"),
-                Time("end_time"),
+                Time("start_time", required=True),
+                Time("end_time", description="Default: start_time + timespan_minutes"),
                 Str("name", max_length=128),
                 Str("calibrator_name", max_length=64),
                 Int("timespan_minutes", 50, ge=1, le=10_080),
                 Bool("wait_for_published", True),
             ],
+            response=obj(
+                status=STR, message=STR, mosaic_id=null(INT), job_id=INT, job=obj(id=INT, state=STR)
+            ),
+            tag=TAG,
+            summary="Queue a mosaic job for a time range",
         ),
         graphql_route(
             "GET",

@@ -24,6 +24,7 @@ from schema import science, types
 from schema.base import row_factory
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
+from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
@@ -31,7 +32,7 @@ from schema.science import ScienceMutation, ScienceQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
 QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery)
-MUTATION_PARTS: tuple[type, ...] = (ScienceMutation, LiveMutation)
+MUTATION_PARTS: tuple[type, ...] = (ScienceMutation, LiveMutation, JobsMutation)
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription,)
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
