@@ -80,16 +80,21 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-def shared_message(envelope: dict[str, str], result: SharedResult, encode: JsonEncoder) -> str:
-    """``envelope`` plus ``"payload"``: the result's payload JSON, encoded once for all subscribers.
+def message_head(envelope: dict[str, str], encode: JsonEncoder) -> str:
+    """``envelope`` encoded, without its closing brace: the part of a message before ``"payload"``."""
+    head = encode(envelope)
+    if isinstance(head, bytes):
+        head = head.decode()
+    return head[:-1]
+
+
+def shared_message(head: str, result: SharedResult, encode: JsonEncoder) -> str:
+    """``head`` (from ``message_head``) plus the result's payload JSON, encoded once for all subscribers.
 
     Same text as encoding ``{**envelope, "payload": {...}}`` whole (compact separators,
     keys in this order), without re-encoding the payload per subscriber.
     """
-    head = encode(envelope)
-    if isinstance(head, bytes):
-        head = head.decode()
-    return f'{head[:-1]},"payload":{result.payload_json(encode)}}}'
+    return f'{head},"payload":{result.payload_json(encode)}}}'
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
@@ -111,12 +116,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
         # strawberry's loop, with one change: a shared result goes out as its pre-encoded
         # payload spliced into this operation's `next` message.
         is_first_result = True
+        head = message_head({"id": operation.id, "type": "next"}, self.view.encode_json)
         async for result in result_source:
             if isinstance(result, SharedResult):
                 if operation.completed:
                     return
-                envelope = {"id": operation.id, "type": "next"}
-                await _adapter(self).send_text(shared_message(envelope, result, self.view.encode_json))
+                await _adapter(self).send_text(shared_message(head, result, self.view.encode_json))
             elif is_first_result and isinstance(result, PreExecutionError):
                 await self._handle_pre_execution_error(operation, result)
                 return
@@ -154,8 +159,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
 
     async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
         if isinstance(execution_result, SharedResult):
-            envelope = {"type": "data", "id": operation_id}
-            await _adapter(self).send_text(shared_message(envelope, execution_result, self.view.encode_json))
+            head = message_head({"type": "data", "id": operation_id}, self.view.encode_json)
+            await _adapter(self).send_text(shared_message(head, execution_result, self.view.encode_json))
             return
         await super().send_data_message(execution_result, operation_id)
 

@@ -11,7 +11,7 @@ from graphql import GraphQLError
 from dsa110.events import ESE_CANDIDATE
 from dsa110.settings import Settings
 from resolvers.live import SharedResult
-from server.graphql_view import shared_message
+from server.graphql_view import message_head, shared_message
 from tests.live.conftest import TransportWs, running, seed
 
 ESE = "subscription { eseCandidates(minSigma: 5) { candidateId sourceId significance kind } }"
@@ -70,7 +70,7 @@ def test_spliced_message_is_the_message_encoded_whole() -> None:
         extensions={"cost": 3},
     )
     for op_id in ["a", 'quo"te', "ü"]:
-        text = shared_message({"id": op_id, "type": "next"}, result, encode)
+        text = shared_message(message_head({"id": op_id, "type": "next"}, encode), result, encode)
         assert json.loads(text) == {
             "id": op_id,
             "type": "next",
