@@ -21,7 +21,7 @@ query RestEseCandidates($first: Int!, $filter: EseCandidateFilter) {
     nodes {
       candidateId status score significance startMjd endMjd depth baselineFluxJy minFluxJy
       detectorVersion flaggedAt updatedAt changedBy notes durationDays
-      source { sourceId raDeg decDeg meanFluxJy maxFluxJy lastMjd }
+      source { sourceId raDeg decDeg meanFluxJy maxFluxJy firstMjd lastMjd }
     }
   }
 }
@@ -78,8 +78,9 @@ def candidate(node: dict[str, Any]) -> dict[str, Any]:
         "source_id": source["sourceId"],
         "ra_deg": source["raDeg"],
         "dec_deg": source["decDeg"],
-        # When the detector flagged it, and the source's latest epoch (legacy projection).
-        "first_detection_at": node["flaggedAt"],
+        # The source's first and latest epochs (the legacy projection: MIN/MAX of its
+        # measurement times); `flagged_at` says when the detector flagged it.
+        "first_detection_at": iso_from_mjd(source["firstMjd"]) or node["flaggedAt"],
         "last_detection_at": iso_from_mjd(source["lastMjd"]) or node["flaggedAt"],
         "max_sigma_dev": node["significance"],
         "current_flux_jy": source["meanFluxJy"],
