@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -56,6 +55,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from dsa110.events import Event
+from dsa110.events.mailbox import Mailbox
 from loaders import Loaders
 from loaders.registry import ENTITY_TABLES
 from resolvers.context import GraphContext
@@ -214,41 +214,13 @@ class OperationKey:
     """Canonical JSON of the variables (sorted keys)."""
 
 
-class _Subscriber:
+class _Subscriber(Mailbox[Result]):
     """One client's bounded queue of shared results."""
 
-    __slots__ = ("_queue", "_ready", "ended", "overflowed")
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._queue: deque[Result] = deque()
-        self._ready = asyncio.Event()
-        self.ended = False
-        self.overflowed = False
-
-    def push(self, result: Result) -> None:
-        if self.ended:
-            return
-        if len(self._queue) >= SUBSCRIBER_QUEUE_SIZE:
-            # A client this far behind gets cut off with an error rather than silently
-            # losing results (a gap in a log tail must be visible).
-            self.overflowed = True
-            self.end()
-            return
-        self._queue.append(result)
-        self._ready.set()
-
-    def end(self) -> None:
-        self.ended = True
-        self._ready.set()
-
-    async def results(self) -> AsyncIterator[Result]:
-        while True:
-            while self._queue:
-                yield self._queue.popleft()
-            if self.ended:
-                return
-            self._ready.clear()
-            await self._ready.wait()
+        super().__init__(SUBSCRIBER_QUEUE_SIZE)
 
 
 class _Producer:
@@ -451,7 +423,7 @@ class SharedSubscriptions:
                         return
             if ctx.extras.get(COMPLETE_KEY):
                 return
-            async for result in subscriber.results():
+            async for result in subscriber.items():
                 yield result
             if subscriber.overflowed:
                 yield _error_result(

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -37,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, EventBus
 from dsa110.events.envelope import format_utc
+from dsa110.events.mailbox import Mailbox
 from dsa110.ops.metrics import SystemMetricsSample, latest_metrics, sample_system_metrics
 from resolvers import status
 from resolvers.live import next_within as _next_within
@@ -151,35 +151,13 @@ def encode_message(kind: str, data: Any) -> str:
 # -- the hub ----------------------------------------------------------------------------
 
 
-class _Client:
-    __slots__ = ("_queue", "_ready", "ended")
+class _Client(Mailbox[str]):
+    """A legacy client's queue of encoded messages; a client too slow is dropped and reconnects."""
+
+    __slots__ = ()
 
     def __init__(self) -> None:
-        self._queue: deque[str] = deque()
-        self._ready = asyncio.Event()
-        self.ended = False
-
-    def push(self, text: str) -> None:
-        if self.ended:
-            return
-        if len(self._queue) >= CLIENT_QUEUE_SIZE:
-            self.end()  # too slow: drop the connection, the client reconnects to a fresh snapshot
-            return
-        self._queue.append(text)
-        self._ready.set()
-
-    def end(self) -> None:
-        self.ended = True
-        self._ready.set()
-
-    async def messages(self) -> AsyncIterator[str]:
-        while True:
-            while self._queue:
-                yield self._queue.popleft()
-            if self.ended:
-                return
-            self._ready.clear()
-            await self._ready.wait()
+        super().__init__(CLIENT_QUEUE_SIZE)
 
 
 class LegacyStatusHub:
@@ -329,7 +307,7 @@ def routes(hub: LegacyStatusHub) -> list[Route | WebSocketRoute]:
 
         reader = asyncio.create_task(read(), name="legacy-ws-reader")
         try:
-            async for text in client.messages():
+            async for text in client.items():
                 await websocket.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away mid-send
@@ -347,7 +325,7 @@ def routes(hub: LegacyStatusHub) -> list[Route | WebSocketRoute]:
             client = await hub.join()
             heartbeat = asyncio.create_task(_heartbeats(client), name="legacy-sse-heartbeat")
             try:
-                async for text in client.messages():
+                async for text in client.items():
                     yield _sse(text)
             finally:
                 heartbeat.cancel()
