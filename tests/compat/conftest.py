@@ -19,9 +19,9 @@ from dsa110.db.engine import create_engine
 from dsa110.demo.build import build_demo
 from dsa110.ops.metrics import sample_system_metrics, store_sample
 from dsa110.settings import Settings
-from schema.schema import build_schema, make_context
 from server.app import create_app
 from tests.databases import scratch_database
+from tests.graph.conftest import Graph
 
 DEMO_SOURCES = 300
 DEMO_DAYS = 2.0
@@ -115,22 +115,6 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings.resolved_database_url)
     yield engine
     await engine.dispose()
-
-
-class Graph:
-    """The same schema, queried directly: what the REST answers must agree with."""
-
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        self.engine = engine
-        self.settings = settings
-        self.schema = build_schema(settings)
-
-    async def data(self, document: str, **variables: Any) -> Any:
-        result = await self.schema.execute(
-            document, variable_values=variables, context_value=make_context(self.engine, self.settings)
-        )
-        assert not result.errors, result.errors
-        return result.data
 
 
 @pytest.fixture
