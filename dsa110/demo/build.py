@@ -51,7 +51,7 @@ from dsa110.demo.plan import TilePlan, plan_tiles
 from dsa110.demo.variability import InjectedVariability, choose_variables
 from dsa110.ops.ingest import detect_ese
 from dsa110.science.healpix import healpix_index
-from dsa110.science.variability import RunningSums, metrics_from_sums
+from dsa110.science.variability import RunningSums, metrics_from_sums, pair_maxima_by_source
 from dsa110.settings import Settings
 
 DEFAULT_SOURCES = 2000
@@ -284,9 +284,9 @@ def source_metric_columns(
     (N, sum w, sum wF, sum wF^2, sum F, sum F^2 with w = 1/sigma^2, min, max, first/last
     MJD), accumulated for all sources at once with ``np.bincount``; the metrics are
     :func:`dsa110.science.variability.metrics_from_sums` of them, the same closed forms the
-    ingest path uses. The two-epoch maxima (``vs_abs_max``, ``m_abs_max``) need the pair
-    scan of ``sums_from_arrays`` (~14 ms a source, 30 s for the default demo) and stay 0
-    here: TODO(ops.ingest) a batch recompute fills them.
+    ingest path uses. The two-epoch maxima (``vs_abs_max``, ``m_abs_max``) come from
+    :func:`dsa110.science.variability.pair_maxima_by_source`, the same pair definition
+    vectorised over every source.
     """
     src, f, s = measured.source, measured.peak_jy, measured.rms_jy
     mjd = image_mjd[measured.image]
@@ -299,6 +299,7 @@ def source_metric_columns(
         "sum_f": np.bincount(src, f, n_sources),
         "sum_f2": np.bincount(src, f * f, n_sources),
     }
+    vs_max, m_max = pair_maxima_by_source(src, mjd, f, s, n_sources)
     extremes = {}
     for name, values, reduce in (
         ("min_flux_jy", f, np.minimum),
@@ -318,6 +319,8 @@ def source_metric_columns(
                 n_epochs=int(n[i]),
                 **{k: float(v[i]) for k, v in sums.items()},
                 **{k: float(v[i]) for k, v in extremes.items()},
+                vs_abs_max=float(vs_max[i]),
+                m_abs_max=float(m_max[i]),
             )
         metrics = metrics_from_sums(state)
         columns.append(

@@ -35,7 +35,7 @@ async def test_source_metrics_match_a_recompute_from_its_measurements(graph: Gra
     from dsa110.science.variability import batch_metrics
 
     data = await graph.data(
-        """{ sources(first: 20, filter: {nEpochsMin: 3}) { nodes { v eta chi2Nu meanFluxJy
+        """{ sources(first: 20, filter: {nEpochsMin: 3}) { nodes { v eta chi2Nu meanFluxJy vsAbsSignificantMax mAbsSignificantMax
              measurements(first: 500) { nodes { peakFluxJy peakFluxErrJy mjd } } } } }"""
     )
     for source in data["sources"]["nodes"]:
@@ -46,3 +46,5 @@ async def test_source_metrics_match_a_recompute_from_its_measurements(graph: Gra
         assert source["v"] == pytest.approx(metrics.v, rel=1e-9)
         assert source["eta"] == pytest.approx(metrics.eta, rel=1e-9)
         assert source["chi2Nu"] == pytest.approx(metrics.chi2_nu, rel=1e-9)
+        assert source["vsAbsSignificantMax"] == pytest.approx(metrics.vs_abs_max, rel=1e-9)
+        assert source["mAbsSignificantMax"] == pytest.approx(metrics.m_abs_max, rel=1e-9)

@@ -119,3 +119,21 @@ def test_bad_input_is_a_clear_error(flux, err, mjd):
 def test_bad_single_measurement_is_refused():
     with pytest.raises(VariabilityInputError):
         add_measurement(RunningSums(), 1.0, 0.0, 60000.0)
+
+
+def test_vectorised_pair_maxima_equal_the_per_source_definition() -> None:
+    from dsa110.science.variability import batch_metrics, pair_maxima_by_source
+
+    rng = np.random.default_rng(3)
+    n_sources = 40
+    src = rng.integers(0, n_sources, 3000)
+    mjd = rng.uniform(0, 90, src.size)
+    flux = rng.uniform(0.5, 1.5, src.size) * np.where(rng.random(src.size) < 0.05, 0.4, 1.0)
+    err = rng.uniform(0.01, 0.08, src.size)
+    vs_max, m_max = pair_maxima_by_source(src, mjd, flux, err, n_sources + 1)
+    for i in range(n_sources):
+        sel = src == i
+        expected = batch_metrics(flux[sel], err[sel], mjd[sel])
+        assert vs_max[i] == pytest.approx(expected.vs_abs_max, rel=1e-12)
+        assert m_max[i] == pytest.approx(expected.m_abs_max, rel=1e-12)
+    assert vs_max[n_sources] == 0.0 and m_max[n_sources] == 0.0  # no measurements
