@@ -26,6 +26,31 @@ def _m(*cols: Any) -> tuple[Any, ...]:
     return tuple(cols)
 
 
+def _job_products(role: str) -> Relation:
+    """Products a job read (``input``) or made (``output``)."""
+    return Relation(
+        "product",
+        t.data_products,
+        t.job_products.c.job_pk,
+        _m(t.data_products.c.id),
+        link=t.job_products,
+        link_on=t.job_products.c.product_pk == t.data_products.c.id,
+        link_where=t.job_products.c.role == role,
+    )
+
+
+def _lineage(this_end: Any, other_end: Any) -> Relation:
+    """Products at ``other_end`` of lineage edges whose ``this_end`` is the parent product."""
+    return Relation(
+        "product",
+        t.data_products,
+        this_end,
+        _m(t.data_products.c.id),
+        link=t.data_lineage,
+        link_on=other_end == t.data_products.c.id,
+    )
+
+
 RELATIONS: dict[str, Relation] = {
     "source.measurements": Relation(
         "measurement",
@@ -75,41 +100,11 @@ RELATIONS: dict[str, Relation] = {
         t.cal_tables.c.source_ms_pk,
         _m(t.cal_tables.c.order_index, t.cal_tables.c.id),
     ),
-    "job.outputs": Relation(
-        "product",
-        t.data_products,
-        t.job_products.c.job_pk,
-        _m(t.data_products.c.id),
-        link=t.job_products,
-        link_on=t.job_products.c.product_pk == t.data_products.c.id,
-        link_where=t.job_products.c.role == "output",
-    ),
-    "job.inputs": Relation(
-        "product",
-        t.data_products,
-        t.job_products.c.job_pk,
-        _m(t.data_products.c.id),
-        link=t.job_products,
-        link_on=t.job_products.c.product_pk == t.data_products.c.id,
-        link_where=t.job_products.c.role == "input",
-    ),
+    "job.outputs": _job_products("output"),
+    "job.inputs": _job_products("input"),
     "job.logs": Relation("job_log", t.job_logs, t.job_logs.c.job_pk, _m(t.job_logs.c.id)),
-    "product.parents": Relation(
-        "product",
-        t.data_products,
-        t.data_lineage.c.child_pk,
-        _m(t.data_products.c.id),
-        link=t.data_lineage,
-        link_on=t.data_lineage.c.parent_pk == t.data_products.c.id,
-    ),
-    "product.children": Relation(
-        "product",
-        t.data_products,
-        t.data_lineage.c.parent_pk,
-        _m(t.data_products.c.id),
-        link=t.data_lineage,
-        link_on=t.data_lineage.c.child_pk == t.data_products.c.id,
-    ),
+    "product.parents": _lineage(t.data_lineage.c.child_pk, t.data_lineage.c.parent_pk),
+    "product.children": _lineage(t.data_lineage.c.parent_pk, t.data_lineage.c.child_pk),
     "product.jobs": Relation(
         "job",
         t.jobs,
