@@ -5,7 +5,8 @@ The server is a real ``uvicorn`` process on a SQLite file, with its event bus on
 a real write: this process inserts an ``ese_candidates`` row and publishes
 ``ese.candidate`` on the server's bus, as the ingest path does after its commit. Latency
 is measured from just before the INSERT to the moment each client has the ``next``
-message; server CPU (user + system, psutil on the server process) is divided by events.
+message; server CPU (user + system, every thread, from the scheduler's nanosecond
+counters: ``bench.common.process_cpu_s``) is divided by events.
 
 All clients send the identical subscription, so the server executes it once per event
 and fans the result out (``resolvers.live.SharedSubscriptions``).
@@ -14,7 +15,12 @@ Prints ``fanout_<n> clients=.. events=.. p50_ms=.. p99_ms=.. cpu_s_per_event=..`
 round and ``fanout_cpu_ratio value=..`` (1,000 over 10). Targets: p99 < 1 s at 1,000
 clients; CPU per event at 1,000 within 5x of that at 10.
 
-    .venv/bin/python -m bench.fanout [--events 20] [--clients 10,1000]
+Also ``fanout_write_floor clients=.. us_per_client=..``: what the kernel alone charges
+to send one message of the same size on each of that many loopback TCP connections
+(plain ``socket.send``, measured here in the same run). It is the part of the per-client
+cost no server code can remove; on loopback it includes the receiver's TCP processing.
+
+    .venv/bin/python -m bench.fanout [--events 100] [--clients 10,1000]
 """
 
 from __future__ import annotations
@@ -24,20 +30,19 @@ import asyncio
 import json
 import os
 import resource
+import socket
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import psutil  # type: ignore[import-untyped]
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import line, p50, percentile
+from bench.common import line, p50, percentile, process_cpu_s
 from dsa110.db.engine import create_engine
 from dsa110.db.tables import ese_candidates, sources
 from dsa110.events import ESE_CANDIDATE, EventBus, create_event_bus
@@ -127,7 +132,13 @@ async def wait_all(arrived: asyncio.Queue[int], candidate: int, n_clients: int) 
 
 
 async def run_round(
-    url: str, n_clients: int, n_events: int, engine: AsyncEngine, bus: EventBus, source_pk: int, server: Any
+    url: str,
+    n_clients: int,
+    n_events: int,
+    engine: AsyncEngine,
+    bus: EventBus,
+    source_pk: int,
+    server_pid: int,
 ) -> dict[str, float]:
     clients: list[Client] = []
     for start in range(0, n_clients, CONNECT_BATCH):
@@ -148,12 +159,11 @@ async def run_round(
         cpu = 0.0
         for _ in range(n_events):
             await asyncio.sleep(0.05)
-            before = server.cpu_times()
+            before = process_cpu_s(server_pid)
             started = time.perf_counter()
             pk = await write_candidate(engine, bus, source_pk, 6.0)
             await wait_all(arrived, pk, n_clients)
-            after = server.cpu_times()
-            cpu += (after.user + after.system) - (before.user + before.system)
+            cpu += process_cpu_s(server_pid) - before
             latencies += [(c.received[pk] - started) * 1000.0 for c in clients]
     finally:
         for task in readers:
@@ -174,6 +184,30 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
+def write_floor_us(n_clients: int, message_bytes: int = 160, repeat: int = 20) -> float:
+    """Thread CPU µs per ``socket.send`` of ``message_bytes`` to each of ``n_clients`` loopback peers."""
+    with socket.create_server(("127.0.0.1", 0), backlog=n_clients) as listener:
+        port = listener.getsockname()[1]
+        receivers = [socket.create_connection(("127.0.0.1", port)) for _ in range(n_clients)]
+        senders = [listener.accept()[0] for _ in range(n_clients)]
+        try:
+            for sock in senders:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio sets it
+            message = b"x" * message_bytes
+            spent = 0.0
+            for _ in range(repeat):
+                started = time.thread_time()
+                for sock in senders:
+                    sock.send(message)
+                spent += time.thread_time() - started
+                for sock in receivers:
+                    sock.recv(65536)
+            return spent / (repeat * n_clients) * 1e6
+        finally:
+            for sock in receivers + senders:
+                sock.close()
+
+
 async def main(events_url: str, client_counts: list[int], n_events: int) -> None:
     raise_fd_limit()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
@@ -186,16 +220,24 @@ async def main(events_url: str, client_counts: list[int], n_events: int) -> None
             try:
                 source_pk = await seed_source(engine)
                 async with server_process(db_url, events_url, root, namespace=namespace) as (base, process):
-                    server = psutil.Process(process.pid)
                     ws_url = base.replace("http://", "ws://") + "/graphql"
                     results: dict[int, dict[str, float]] = {}
                     for n in client_counts:
-                        results[n] = await run_round(ws_url, n, n_events, engine, bus, source_pk, server)
+                        results[n] = await run_round(ws_url, n, n_events, engine, bus, source_pk, process.pid)
                         print(line(f"fanout_{n}", clients=n, events=n_events, **results[n]), flush=True)
                     if len(client_counts) >= 2:
                         low, high = results[client_counts[0]], results[client_counts[-1]]
                         ratio = high["cpu_s_per_event"] / max(low["cpu_s_per_event"], 1e-9)
                         print(line("fanout_cpu_ratio", value=ratio), flush=True)
+                    floor_clients = client_counts[-1]
+                    print(
+                        line(
+                            "fanout_write_floor",
+                            clients=floor_clients,
+                            us_per_client=write_floor_us(floor_clients),
+                        ),
+                        flush=True,
+                    )
             finally:
                 await bus.close()
                 await engine.dispose()
@@ -211,6 +253,6 @@ if __name__ == "__main__":
         help="the event bus the server and this bench share (redis:// or postgresql://)",
     )
     parser.add_argument("--clients", default="10,1000", help="comma-separated subscriber counts, in order")
-    parser.add_argument("--events", type=int, default=20, help="measured events per round")
+    parser.add_argument("--events", type=int, default=100, help="measured events per round")
     args = parser.parse_args()
     asyncio.run(main(args.events_url, [int(n) for n in args.clients.split(",")], args.events))

@@ -57,7 +57,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         except Exception:
             log.exception("health check: database unreachable")
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        streams = graphql.streams
+        live = {
+            "producers": streams.producer_count,
+            "subscribers": streams.subscriber_count,
+            "deliveries_direct": streams.deliveries_direct,
+            "deliveries_queued": streams.deliveries_queued,
+        }
+        return JSONResponse({"status": "ok", "database": "ok", "live": live})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:

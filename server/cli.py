@@ -12,10 +12,11 @@ from typing import Final
 
 from dsa110.settings import Settings
 
-UVICORN_WS_IMPLEMENTATION: Final = "websockets-sansio"
-"""websockets' sans-I/O protocol: no reader task or write lock per connection; of uvicorn's
-three implementations the cheapest per sent message in bench/fanout.py (1,000 subscribers),
-and the legacy ``websockets`` one is deprecated."""
+UVICORN_WS_IMPLEMENTATION: Final = "server.ws_protocol:DirectSendWebSocketProtocol"
+"""uvicorn's websockets sans-I/O protocol (no reader task or write lock per connection; of
+uvicorn's three implementations the cheapest per sent message in bench/fanout.py) with
+our direct-send extension, which lets a shared subscription write to 1,000 clients
+without waking 1,000 tasks."""
 UVICORN_WS_PER_MESSAGE_DEFLATE: Final = False
 """Off: permessage-deflate compresses every message separately for every client, CPU spent
 per subscriber per event on messages of a few hundred bytes. The dashboard talks to the

@@ -10,7 +10,8 @@ whose DataLoaders would otherwise cache across operations - and subscriptions go
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
@@ -33,10 +34,11 @@ from strawberry.types.graphql import OperationType
 
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
-from resolvers.live import JsonEncoder, SharedResult, SharedSubscriptions
+from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.ws_protocol import DIRECT_SEND, text_frame
 
 GRAPHQL_PATH = "/graphql"
 STATIC_PREFIX = "/graphql/static"
@@ -97,11 +99,25 @@ def shared_message(head: str, result: SharedResult, encode: JsonEncoder) -> str:
     return f'{head},"payload":{result.payload_json(encode)}}}'
 
 
+def direct_route(adapter: LimitedWebSocketAdapter, head: str, encode: JsonEncoder) -> DirectRoute | None:
+    """This operation's route for ``SharedStream.deliver_directly``: whole frames, written inline.
+
+    Operations with the same message head (same id and type) share encoded frames. None
+    when the server offers no direct send (``server.ws_protocol``), e.g. under a test
+    client; the results then take the ASGI path.
+    """
+    write: Callable[[bytes], bool] | None = adapter.ws.scope.get("extensions", {}).get(DIRECT_SEND)
+    if write is None:
+        return None
+    return DirectRoute(head, lambda result: text_frame(shared_message(head, result, encode)), write)
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
     """graphql-transport-ws through the shared producers; malformed messages close with 4400."""
 
     def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
         super().__init__(view=view, schema=view.streams, **kwargs)
+        self.shared_streams: dict[str, SharedStream] = {}
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -113,10 +129,32 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
         await super().handle_message(message)  # type: ignore[arg-type]
 
     async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
-        # strawberry's loop, with one change: a shared result goes out as its pre-encoded
-        # payload spliced into this operation's `next` message.
-        is_first_result = True
+        # strawberry's loop, with two changes: a shared result goes out as its pre-encoded
+        # payload spliced into this operation's `next` message, and a shared stream is
+        # offered the direct route (written by the producer without waking this task).
         head = message_head({"id": operation.id, "type": "next"}, self.view.encode_json)
+        if isinstance(result_source, SharedStream):
+            self.shared_streams[operation.id] = result_source
+            route = direct_route(_adapter(self), head, self.view.encode_json)
+            if route is not None:
+                result_source.deliver_directly(route)
+        try:
+            await self._send_results(operation, result_source, head)
+        finally:
+            # An id may be reused once its operation is over: forget only our own stream.
+            if self.shared_streams.get(operation.id) is result_source:
+                del self.shared_streams[operation.id]
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        # The client's `complete`: stop deliveries now, before the task is cancelled.
+        if (stream := self.shared_streams.pop(operation_id, None)) is not None:
+            stream.stop()
+        await super().cleanup_operation(operation_id)
+
+    async def _send_results(
+        self, operation: Operation[GraphContext, None], result_source: Any, head: str
+    ) -> None:
+        is_first_result = True
         async for result in result_source:
             if isinstance(result, SharedResult):
                 if operation.completed:
@@ -133,11 +171,36 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             is_first_result = False
 
 
+_LEGACY_OPERATION: ContextVar[str] = ContextVar("legacy_graphql_ws_operation")
+"""The graphql-ws operation id, set in the operation's own task (see ``LegacyWSHandler``)."""
+
+
+class _RoutedStreams:
+    """The legacy handler's schema: ``SharedSubscriptions`` that offers each shared stream
+    the direct route of the operation subscribing (strawberry's legacy handler passes
+    the schema no operation id, so the id comes from the operation task's context)."""
+
+    def __init__(self, handler: LegacyWSHandler) -> None:
+        self.handler = handler
+
+    async def subscribe(self, *args: Any, **kwargs: Any) -> Any:
+        handler = self.handler
+        view = cast("GraphView", handler.view)
+        stream = await view.streams.subscribe(*args, **kwargs)
+        operation_id = _LEGACY_OPERATION.get(None)
+        if isinstance(stream, SharedStream) and operation_id is not None:
+            head = message_head({"type": "data", "id": operation_id}, view.encode_json)
+            route = direct_route(_adapter(handler), head, view.encode_json)
+            if route is not None:
+                stream.deliver_directly(route)
+        return stream
+
+
 class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
     """Legacy graphql-ws through the shared producers; malformed messages get an ``error``."""
 
     def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
-        super().__init__(view=view, schema=view.streams, **kwargs)
+        super().__init__(view=view, schema=cast(Any, _RoutedStreams(self)), **kwargs)
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -157,12 +220,25 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
             message["id"] = operation_id
         await self.websocket.send_json(message)
 
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        # Runs as the operation's own task: the context variable is this operation's alone.
+        _LEGACY_OPERATION.set(operation_id)
+        await super().handle_async_results(operation_id, query, operation_name, variables)
+
     async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
         if isinstance(execution_result, SharedResult):
             head = message_head({"type": "data", "id": operation_id}, self.view.encode_json)
             await _adapter(self).send_text(shared_message(head, execution_result, self.view.encode_json))
             return
         await super().send_data_message(execution_result, operation_id)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        # The client's `stop`: stop deliveries now, before the task is cancelled.
+        if isinstance(stream := self.subscriptions.get(operation_id), SharedStream):
+            stream.stop()
+        await super().cleanup_operation(operation_id)
 
 
 def _adapter(handler: TransportWSHandler | LegacyWSHandler) -> LimitedWebSocketAdapter:

@@ -18,7 +18,7 @@ class Mailbox(Generic[T]):
     visible, and the client can reconnect to a fresh snapshot.
     """
 
-    __slots__ = ("_queue", "_ready", "capacity", "ended", "overflowed")
+    __slots__ = ("_queue", "_ready", "capacity", "ended", "idle", "overflowed")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -26,6 +26,11 @@ class Mailbox(Generic[T]):
         self._ready = asyncio.Event()
         self.ended = False
         self.overflowed = False
+        self.idle = True
+        """Nothing queued and the consumer is not handling an item: it waits for the next.
+        A producer that delivers some items by another route (a direct write) may do so
+        only while the mailbox is idle, or it would overtake items still on their way.
+        A plain attribute, not a property: fan-out reads it once per client per event."""
 
     def push(self, item: T) -> None:
         if self.ended:
@@ -35,6 +40,7 @@ class Mailbox(Generic[T]):
             self.end()
             return
         self._queue.append(item)
+        self.idle = False
         self._ready.set()
 
     def end(self) -> None:
@@ -45,6 +51,8 @@ class Mailbox(Generic[T]):
         while True:
             while self._queue:
                 yield self._queue.popleft()
+            # Back for more with nothing queued: every item pushed so far has been handled.
+            self.idle = True
             if self.ended:
                 return
             self._ready.clear()

@@ -13,6 +13,7 @@ from dsa110.ops import jobs
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
 from tests.live.conftest import WAIT_S, LiveApp, TransportWs, running, seed
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -96,7 +97,7 @@ async def test_ws_status_sends_the_documented_messages(live_settings: Settings) 
             await live.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": ids["candidate_pk"]})
             ese = await _message(ws, "ese_update")
             assert [c["id"] for c in ese["data"]["candidates"]] == [ids["candidate_pk"]]
-        await _settle(lambda: not live.app.state.legacy_status.running)
+        await eventually(lambda: not live.app.state.legacy_status.running)
 
 
 async def test_ws_status_repeats_the_status_without_events(live_settings: Settings) -> None:
@@ -136,25 +137,17 @@ async def test_no_task_is_left_after_clients_disconnect_mid_stream(live_settings
                 )
                 await clients[0].next_data("a")
                 await json_message(legacy)
-                await _settle(lambda: registry.subscriber_count >= 3)
+                await eventually(lambda: registry.subscriber_count >= 3)
                 assert registry.producer_count >= 2
                 # Leave without completing anything: the sockets just go away.
-        await _settle(lambda: registry.producer_count == 0 and not registry.tasks())
-        await _settle(lambda: not live.app.state.legacy_status.running)
-        await _settle(lambda: len(asyncio.all_tasks()) <= baseline)
+        await eventually(lambda: registry.producer_count == 0 and not registry.tasks())
+        await eventually(lambda: not live.app.state.legacy_status.running)
+        await eventually(lambda: len(asyncio.all_tasks()) <= baseline)
         assert live.app.state.bus.subscriber_count("group.state") == 0
 
 
 async def json_message(ws: Any) -> dict[str, Any]:
     return json.loads(await ws.receive_text(timeout=WAIT_S))  # type: ignore[no-any-return]
-
-
-async def _settle(condition: Any, attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 async def _unused(live: LiveApp) -> None:  # pragma: no cover - keeps LiveApp imported for typing

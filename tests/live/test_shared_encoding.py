@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -13,6 +12,7 @@ from dsa110.settings import Settings
 from resolvers.live import SharedResult
 from server.graphql_view import message_head, shared_message
 from tests.live.conftest import TransportWs, running, seed
+from tests.waiting import eventually
 
 ESE = "subscription { eseCandidates(minSigma: 5) { candidateId sourceId significance kind } }"
 TRANSPORT_CLIENTS = 4
@@ -38,7 +38,7 @@ async def test_one_payload_encoding_per_event_for_every_subscriber_and_protocol(
             legacy = TransportWs(legacy_ws)
             await legacy.init()
             await legacy.send({"id": "old", "type": "start", "payload": {"query": ESE}})
-            await _settle(lambda: registry.subscriber_count == TRANSPORT_CLIENTS + 1)
+            await eventually(lambda: registry.subscriber_count == TRANSPORT_CLIENTS + 1)
             assert registry.producer_count == 1
 
             await live.publish(ESE_CANDIDATE, {"event": "updated", "candidate_pk": ids["candidate_pk"]})
@@ -89,11 +89,3 @@ async def _data(client: TransportWs) -> dict[str, Any]:
     while message["type"] == "ka":
         message = await client.receive()
     return message
-
-
-async def _settle(condition: Any, attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")

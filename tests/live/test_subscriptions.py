@@ -12,6 +12,7 @@ from dsa110.ops import jobs
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
 from tests.live.conftest import T0, TransportWs, running, seed
+from tests.waiting import eventually
 
 FAILED_GROUP = "2025-10-24T14:05:00"
 STATUS = "subscription { pipelineStatus { queue { total pending failed inProgress } matchedRecent recentGroups { groupId state } } }"
@@ -67,7 +68,7 @@ async def test_identical_subscriptions_share_one_producer(live_settings: Setting
             await clients[0].subscribe("x", query, {"s": 5.0})
             await clients[1].subscribe("y", query, {"s": 5.0})
             await clients[2].subscribe("z", query, {"s": 6.5})
-            await _settle(lambda: registry.subscriber_count == 3)
+            await eventually(lambda: registry.subscriber_count == 3)
             assert registry.producer_count == 2  # two distinct variable sets, three clients
             await live.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": ids["candidate_pk"]})
             for client, op in zip(clients, "xyz", strict=True):
@@ -91,7 +92,7 @@ async def test_ese_candidates_below_min_sigma_are_not_sent(live_settings: Settin
                 "hi", "subscription { eseCandidates(minSigma: 8) { candidateId status kind } }"
             )
             await client.subscribe("lo", "subscription { eseCandidates { candidateId status kind } }")
-            await _settle(lambda: live.app.state.live.subscriber_count == 2)
+            await eventually(lambda: live.app.state.live.subscriber_count == 2)
             await live.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": ids["candidate_pk"]})
             assert (await client.next_data("lo"))["eseCandidates"]["kind"] == "new"
             await client.send({"id": "hi", "type": "complete"})
@@ -162,7 +163,7 @@ async def test_logs_of_a_finished_job_are_sent_once_then_complete(live_settings:
                 "lines": [{"line": "a"}, {"line": "b"}],
             }
             assert await client.for_op("l") == {"id": "l", "type": "complete"}
-        await _settle(lambda: live.app.state.live.producer_count == 0)
+        await eventually(lambda: live.app.state.live.producer_count == 0)
 
 
 async def test_group_updates_carry_the_changed_group(live_settings: Settings) -> None:
@@ -176,7 +177,7 @@ async def test_group_updates_carry_the_changed_group(live_settings: Settings) ->
                 "subscription($ids: [String!]) { groupUpdates(groupIds: $ids) { groupId state retryCount presentSubbands } }",
                 {"ids": [FAILED_GROUP]},
             )
-            await _settle(lambda: live.app.state.live.subscriber_count == 1)
+            await eventually(lambda: live.app.state.live.subscriber_count == 1)
             await jobs.reprocess_group(live.engine, FAILED_GROUP, publish=live.publish)
             assert (await client.next_data("g"))["groupUpdates"] == {
                 "groupId": FAILED_GROUP,
@@ -220,7 +221,7 @@ async def test_measurements_added_reports_only_watched_sources(live_settings: Se
             await client.subscribe(
                 "far", doc, {"f": {"cone": {"raDeg": 10.0, "decDeg": -30.0, "radiusArcsec": 30}}}
             )
-            await _settle(lambda: live.app.state.live.subscriber_count == 3)
+            await eventually(lambda: live.app.state.live.subscriber_count == 3)
             await live.publish(
                 MEASUREMENTS_ADDED,
                 {"image_pk": image_pk, "n_measurements": 1, "source_pks": [ids["source_pk"]]},
@@ -270,7 +271,7 @@ async def test_each_event_reads_fresh_rows(live_settings: Settings) -> None:
             client = TransportWs(ws)
             await client.init()
             await client.subscribe("u", "subscription { jobUpdates { jobId state } }")
-            await _settle(lambda: live.app.state.live.subscriber_count == 1)
+            await eventually(lambda: live.app.state.live.subscriber_count == 1)
             for state in ("running", "done"):
                 await jobs.set_job_state(live.engine, job["id"], state, publish=live.publish)
                 assert (await client.next_data("u"))["jobUpdates"]["state"] == state.upper()
@@ -306,7 +307,7 @@ async def test_reprocess_mutation_publishes_to_subscribers(live_settings: Settin
             client = TransportWs(ws)
             await client.init()
             await client.subscribe("g", "subscription { groupUpdates { groupId state } }")
-            await _settle(lambda: live.app.state.live.subscriber_count == 1)
+            await eventually(lambda: live.app.state.live.subscriber_count == 1)
             mutation = "mutation($g: String!) { reprocessGroup(groupId: $g) { state retryCount } }"
             body = (
                 await live.http.post("/graphql", json={"query": mutation, "variables": {"g": FAILED_GROUP}})

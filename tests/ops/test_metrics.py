@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from dsa110.ops.metrics import (
     sample_system_metrics,
     store_sample,
 )
+from tests.waiting import eventually
 
 T0 = datetime(2025, 10, 24, 14, 30, tzinfo=UTC)
 WAIT_S = 20.0
@@ -48,15 +49,6 @@ def make_sample(minute: int, cpu: float = 10.0, disks: tuple[DiskUsage, ...] = (
 
 def background_tasks() -> set[asyncio.Task[object]]:
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()}
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait for ``condition``; the bound only guards against a hang."""
-    for _ in range(int(WAIT_S / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
@@ -236,7 +228,7 @@ async def test_a_failing_store_is_counted_and_sampling_continues(tmp_path: Path,
     sampler = MetricsSampler(broken, bus, interval_s=0.01)
     try:
         await sampler.start()
-        await eventually(lambda: sampler.errors >= 3)
+        await eventually(lambda: sampler.errors >= 3, WAIT_S)
         assert sampler.running
         assert sampler.samples_stored == 0
     finally:
