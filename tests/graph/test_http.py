@@ -29,7 +29,11 @@ async def test_graphiql_is_served_with_local_assets(client: httpx.AsyncClient) -
 async def test_health(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "live": {"producers": 0, "subscribers": 0, "deliveries_direct": 0, "deliveries_queued": 0},
+    }
 
 
 @pytest.mark.parametrize(

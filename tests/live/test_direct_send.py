@@ -117,19 +117,14 @@ CREATE_JOB = (
 )
 
 
-async def _transport_ws(url: str, op_id: str) -> ClientConnection:
-    ws = await connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
-    await ws.send(json.dumps({"type": "connection_init"}))
-    assert json.loads(await ws.recv())["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": JOBS}}))
-    return ws
+SUBSCRIBE_TYPE = {"graphql-transport-ws": "subscribe", "graphql-ws": "start"}
 
 
-async def _legacy_ws(url: str, op_id: str) -> ClientConnection:
-    ws = await connect(url, subprotocols=["graphql-ws"])  # type: ignore[list-item]
+async def _subscribed(url: str, op_id: str, protocol: str = "graphql-transport-ws") -> ClientConnection:
+    ws = await connect(url, subprotocols=[protocol])  # type: ignore[list-item]
     await ws.send(json.dumps({"type": "connection_init"}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": op_id, "type": "start", "payload": {"query": JOBS}}))
+    await ws.send(json.dumps({"id": op_id, "type": SUBSCRIBE_TYPE[protocol], "payload": {"query": JOBS}}))
     return ws
 
 
@@ -159,8 +154,8 @@ async def test_shared_results_go_out_directly_to_both_protocols_and_stop_at_comp
         url = base.replace("http://", "ws://") + "/graphql"
         # Two clients with the same operation id (they share one encoded frame), one
         # with another id, and one on the legacy protocol.
-        same_a, same_b, other = [await _transport_ws(url, op) for op in ("1", "1", "x")]
-        legacy = await _legacy_ws(url, "old")
+        same_a, same_b, other = [await _subscribed(url, op) for op in ("1", "1", "x")]
+        legacy = await _subscribed(url, "old", protocol="graphql-ws")
         clients = [same_a, same_b, other, legacy]
         try:
             await _live(http, subscribers=4)
