@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dsa110.events.bus import DEFAULT_NAMESPACE
+
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("DSA110_DATA_DIR", "data")).resolve()
@@ -20,6 +22,9 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str | None = None
     events_url: str = "memory://"
+    events_namespace: str = DEFAULT_NAMESPACE
+    """Prefix of the bus channels: keeps deployments (or test runs) sharing one Redis or
+    PostgreSQL apart."""
     host: str = "127.0.0.1"
     port: int = 8000
     metrics_interval_s: float = 10.0
@@ -39,6 +44,11 @@ class Settings:
         return f"sqlite+aiosqlite:///{self.data_dir / 'dsa110.sqlite3'}"
 
     @property
+    def events_shared(self) -> bool:
+        """The bus reaches other processes (Redis or PostgreSQL), not just this one."""
+        return not self.events_url.startswith("memory:")
+
+    @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
 
@@ -49,6 +59,7 @@ class Settings:
             data_dir=_default_data_dir(),
             database_url=env.get("DSA110_DATABASE_URL") or None,
             events_url=env.get("DSA110_EVENTS_URL", "memory://"),
+            events_namespace=env.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE,
             host=env.get("DSA110_HOST", "127.0.0.1"),
             port=int(env.get("DSA110_PORT", "8000")),
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,7 +18,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
-from dsa110.events import DEFAULT_NAMESPACE, create_event_bus
+from dsa110.events import EventBus, create_event_bus
+from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
 from schema.schema import build_schema
@@ -31,24 +33,35 @@ from server.live import routes as legacy_live_routes
 log = logging.getLogger("dsa110.server")
 
 
+def metrics_sampler(settings: Settings, engine: AsyncEngine, bus: EventBus) -> MetricsSampler:
+    """The system-metrics sampler; one per host when processes share a bus.
+
+    With a shared bus, every process's subscribers get the samples of whichever process
+    takes them, so processes on one host (one data directory) share a lease and one
+    samples. With the in-process bus each process is on its own and samples itself.
+    """
+    lease = (
+        HostLease(settings.data_dir / f".metrics-sampler.{socket.gethostname()}.lock")
+        if settings.events_shared
+        else None
+    )
+    return MetricsSampler(
+        engine,
+        bus,
+        interval_s=settings.metrics_interval_s,
+        retention=settings.metrics_retention,
+        lease=lease,
+    )
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.resolved_database_url)
     schema = build_schema(settings)
-    # Live updates: the bus connects processes; DSA110_EVENTS_NAMESPACE keeps deployments
-    # (or test runs) sharing one Redis/PostgreSQL apart. TODO(lead): a Settings field.
-    bus = create_event_bus(
-        settings.events_url, namespace=os.environ.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE
-    )
+    bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     graphql = GraphView(schema, engine, settings, bus)
     legacy_hub = LegacyStatusHub(engine, bus)
-    sampler = (
-        MetricsSampler(
-            engine, bus, interval_s=settings.metrics_interval_s, retention=settings.metrics_retention
-        )
-        if settings.metrics_interval_s > 0
-        else None
-    )
+    sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -64,7 +77,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             "deliveries_direct": streams.deliveries_direct,
             "deliveries_queued": streams.deliveries_queued,
         }
-        return JSONResponse({"status": "ok", "database": "ok", "live": live})
+        if sampler is None or not sampler.running:
+            sampling = "off"
+        else:
+            sampling = "sampling" if sampler.sampling else "standby"  # another process samples
+        return JSONResponse({"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling})
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:

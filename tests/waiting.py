@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 
 POLL_S = 0.01
 
 
-async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    """Return once ``condition()`` holds; the bound only guards against a hang."""
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    """Return once ``condition()`` (a function or a coroutine function) holds.
+
+    The bound only guards against a hang.
+    """
     for _ in range(int(timeout_s / POLL_S)):
-        if condition():
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
             return
         await asyncio.sleep(POLL_S)
     raise AssertionError("condition never held")

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.db.tables import system_metrics
 from dsa110.events import METRICS_SAMPLE, EventBus, EventTooLarge
 from dsa110.events.envelope import format_utc
+from dsa110.ops.lease import HostLease
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +267,10 @@ class MetricsSampler:
     and each CPU figure covers the time since the previous sample. A failing sample,
     store or publish is logged and counted (``errors``); the next tick tries again.
     ``stop()`` cancels the task and joins the thread: nothing is left running.
+
+    With a ``lease`` (processes on one host sharing a bus), only the lease holder samples;
+    the others try to take the lease at every tick and stand by meanwhile, so when the
+    holder exits one of them carries on within one interval.
     """
 
     def __init__(
@@ -276,6 +281,7 @@ class MetricsSampler:
         interval_s: float = DEFAULT_INTERVAL_S,
         retention: int = DEFAULT_RETENTION,
         mounts: Sequence[str] | None = None,
+        lease: HostLease | None = None,
     ) -> None:
         if interval_s <= 0:
             raise ValueError("metrics interval must be positive")
@@ -286,6 +292,9 @@ class MetricsSampler:
         self.interval_s = interval_s
         self.retention = retention
         self.mounts = tuple(mounts) if mounts is not None else None
+        self.lease = lease
+        self.standby_ticks = 0
+        """Ticks skipped because another process holds the lease."""
         self.samples_stored = 0
         self.errors = 0
         self.last_sample: SystemMetricsSample | None = None
@@ -296,6 +305,11 @@ class MetricsSampler:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def sampling(self) -> bool:
+        """Running and this process is the one that samples (holds the lease, if any)."""
+        return self.running and (self.lease is None or self.lease.held)
 
     async def start(self) -> None:
         """Start sampling now and then every ``interval_s``; idempotent."""
@@ -318,6 +332,8 @@ class MetricsSampler:
         if executor is not None:
             await asyncio.to_thread(executor.shutdown, wait=True)
         self._has_cpu_baseline = False
+        if self.lease is not None:
+            self.lease.release()
 
     async def sample_once(self) -> SystemMetricsSample:
         """Sample, store and publish one sample now; return it (with its row id)."""
@@ -352,7 +368,10 @@ class MetricsSampler:
         next_tick = loop.time()
         while True:
             try:
-                await self.sample_once()
+                if self.lease is None or self.lease.try_acquire():
+                    await self.sample_once()
+                else:
+                    self.standby_ticks += 1
             except Exception:
                 self.errors += 1
                 logger.exception("metrics: sampling failed; retrying at the next tick")

@@ -33,6 +33,7 @@ async def test_health(client: httpx.AsyncClient) -> None:
         "status": "ok",
         "database": "ok",
         "live": {"producers": 0, "subscribers": 0, "deliveries_direct": 0, "deliveries_queued": 0},
+        "metrics_sampler": "off",
     }
 
 

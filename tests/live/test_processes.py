@@ -21,6 +21,7 @@ from dsa110.db.engine import create_engine
 from tests.databases import POSTGRES_URL, REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S, seed
 from tests.live.servers import server_process
+from tests.waiting import eventually
 
 FAILED_GROUP = "2025-10-24T14:05:00"
 REPROCESS = "mutation($g: String!) { reprocessGroup(groupId: $g) { state retryCount } }"
@@ -121,3 +122,29 @@ async def test_a_write_through_one_server_reaches_a_subscriber_of_another(tmp_pa
                 assert (await _next(ws))["pipelineStatus"]["queue"] == {"pending": 0, "failed": 1}
                 await _reprocess(writer)
                 assert (await _next(ws))["pipelineStatus"]["queue"] == {"pending": 1, "failed": 0}
+
+
+async def test_processes_sharing_a_bus_run_one_metrics_sampler_per_host(tmp_path: Path) -> None:
+    if not REDIS_URL:
+        pytest.skip("DSA110_TEST_REDIS_URL not set")
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    sample_often = {"DSA110_METRICS_INTERVAL_S": "0.2"}
+    async with (
+        scratch_database("sqlite", tmp_path) as url,
+        server_process(url, REDIS_URL, tmp_path, namespace=namespace, extra_env=sample_often) as first,
+        server_process(url, REDIS_URL, tmp_path, namespace=namespace, extra_env=sample_often) as second,
+        httpx.AsyncClient(timeout=WAIT_S) as http,
+    ):
+        servers = {first[0]: first[1], second[0]: second[1]}
+        states: dict[str, str] = {}
+
+        async def one_samples(bases: list[str]) -> bool:
+            for base in bases:
+                states[base] = (await http.get(f"{base}/healthz")).json()["metrics_sampler"]
+            return sorted(states[b] for b in bases) == sorted(["sampling", "standby"][: len(bases)])
+
+        await eventually(lambda: one_samples(list(servers)), WAIT_S)
+        holder = next(base for base in servers if states[base] == "sampling")
+        servers[holder].terminate()  # the sampling process goes away...
+        await servers.pop(holder).wait()
+        await eventually(lambda: one_samples(list(servers)), WAIT_S)  # ...and the other takes over

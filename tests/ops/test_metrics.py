@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.engine import create_engine
 from dsa110.events import METRICS_SAMPLE, EventBus, create_event_bus
+from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import (
     DiskUsage,
     MetricsSampler,
@@ -235,3 +236,28 @@ async def test_a_failing_store_is_counted_and_sampling_continues(tmp_path: Path,
         await sampler.stop()
         await broken.dispose()
     assert background_tasks() - before_tasks == set()
+
+
+# -- one sampler per host -----------------------------------------------------------------
+
+
+async def test_a_process_without_the_host_lease_stands_by_then_takes_over(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    lock = tmp_path / "sampler.lock"
+    holder = HostLease(lock)  # another process's sampler, as far as the kernel can tell
+    assert holder.try_acquire()
+    sampler = MetricsSampler(engine, interval_s=0.01, lease=HostLease(lock))
+    try:
+        await sampler.start()
+        await eventually(lambda: sampler.standby_ticks >= 3, WAIT_S)
+        assert not sampler.sampling
+        assert await count_samples(engine) == 0
+        holder.release()  # the holder exits
+        await eventually(lambda: sampler.samples_stored >= 2, WAIT_S)
+        assert sampler.sampling
+        assert not holder.try_acquire()  # the lease is the sampler's now
+    finally:
+        await sampler.stop()
+    assert holder.try_acquire()  # stopping gives the lease back
+    holder.release()
