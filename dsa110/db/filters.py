@@ -126,6 +126,8 @@ class SourceFilter:
     chi2_nu_min: float | None = doc("Lowest reduced chi-square about the weighted mean.")
     sigma_min: float | None = doc("Lowest sigma deviation (max |F - mean| / std).")
     n_epochs_min: int | None = doc("Fewest measurements.")
+    max_snr_min: float | None = doc("Lowest best signal-to-noise (max peak flux / its error).")
+    new_source: bool | None = doc("Only new (true) or only not-new (false) sources (`Source.newSource`).")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.sources.c
@@ -144,6 +146,9 @@ class SourceFilter:
         _range(conds, c.sigma_deviation, "sigma", self.sigma_min, None)
         if self.n_epochs_min is not None:
             conds.append(c.n_epochs >= self.n_epochs_min)
+        _range(conds, c.max_snr, "maxSnr", self.max_snr_min, None)
+        if self.new_source is not None:
+            conds.append(c.new_source == self.new_source)
         if self.cone is not None:
             conds.append(self.cone.condition(t.sources))
         return conds
@@ -375,6 +380,7 @@ class SourceOrderField(Enum):
     SIGMA_DEVIATION = "sigma_deviation"
     N_EPOCHS = "n_epochs"
     LAST_MJD = "last_mjd"
+    MAX_SNR = "max_snr"
 
 
 class ImageOrderField(Enum):

@@ -64,6 +64,13 @@ sources = Table(
     Column("m_abs_max", Float),
     Column("first_mjd", Float),
     Column("last_mjd", Float),
+    Column("max_snr", Float),
+    # New-source state and verdict (dsa110.science.newsource).
+    Column("first_detection_mjd", Float),
+    Column("first_detection_flux_jy", Float),
+    Column("pre_detection_min_err_jy", Float),
+    Column("new_high_sigma", Float),
+    Column("new_source", Boolean, nullable=False, default=False, server_default="0"),
     Index(None, "healpix"),
     Index(None, "dec_deg"),
     Index(None, "ra_deg"),
@@ -75,6 +82,8 @@ sources = Table(
     Index(None, "sigma_deviation"),
     Index(None, "n_epochs"),
     Index(None, "last_mjd"),
+    Index(None, "max_snr"),
+    Index(None, "new_source", "new_high_sigma"),
 )
 
 catalog_sources = Table(

@@ -51,7 +51,8 @@ from dsa110.demo.plan import TilePlan, plan_tiles
 from dsa110.demo.variability import InjectedVariability, choose_variables
 from dsa110.ops.ingest import detect_ese
 from dsa110.science.healpix import healpix_index
-from dsa110.science.variability import RunningSums, metrics_from_sums, pair_maxima_by_source
+from dsa110.science.newsource import FirstDetection, first_detections_by_source
+from dsa110.science.variability import RunningSums, pair_maxima_by_source, source_row
 from dsa110.settings import Settings
 
 DEFAULT_SOURCES = 2000
@@ -281,11 +282,14 @@ def source_metric_columns(
     """The sources table's running sums and metrics, from the measurements.
 
     The sums are the TraP running sums of :class:`dsa110.science.variability.RunningSums`
-    (N, sum w, sum wF, sum wF^2, sum F, sum F^2 with w = 1/sigma^2, min, max, first/last
-    MJD), accumulated for all sources at once with ``np.bincount``; the metrics are
-    :func:`dsa110.science.variability.metrics_from_sums` of them, the same closed forms the
-    ingest path uses. The two-epoch maxima (``vs_abs_max``, ``m_abs_max``) come from
-    :func:`dsa110.science.variability.pair_maxima_by_source`, the same pair definition
+    (N, sum w, sum wF, sum wF^2, sum F, sum F^2 with w = 1/sigma^2, min, max, max S/N,
+    first/last MJD), accumulated for all sources at once with ``np.bincount`` and ufunc
+    ``at``; the metrics are :func:`dsa110.science.variability.metrics_from_sums` of them,
+    the same closed forms the ingest path uses, written by the same
+    :func:`~dsa110.science.variability.source_row`. The two-epoch maxima (``vs_abs_max``,
+    ``m_abs_max``) and the first-detection state come from
+    :func:`dsa110.science.variability.pair_maxima_by_source` and
+    :func:`dsa110.science.newsource.first_detections_by_source`, the same definitions
     vectorised over every source.
     """
     src, f, s = measured.source, measured.peak_jy, measured.rms_jy
@@ -300,10 +304,12 @@ def source_metric_columns(
         "sum_f2": np.bincount(src, f * f, n_sources),
     }
     vs_max, m_max = pair_maxima_by_source(src, mjd, f, s, n_sources)
+    first = first_detections_by_source(src, mjd, f, s, n_sources)
     extremes = {}
     for name, values, reduce in (
         ("min_flux_jy", f, np.minimum),
         ("max_flux_jy", f, np.maximum),
+        ("max_snr", f / s, np.maximum),
         ("first_mjd", mjd, np.minimum),
         ("last_mjd", mjd, np.maximum),
     ):
@@ -321,29 +327,9 @@ def source_metric_columns(
                 **{k: float(v[i]) for k, v in extremes.items()},
                 vs_abs_max=float(vs_max[i]),
                 m_abs_max=float(m_max[i]),
+                first_detection=FirstDetection(*(None if np.isnan(a[i]) else float(a[i]) for a in first)),
             )
-        metrics = metrics_from_sums(state)
-        columns.append(
-            {
-                "n_epochs": state.n_epochs,
-                "sum_w": state.sum_w,
-                "sum_wf": state.sum_wf,
-                "sum_wf2": state.sum_wf2,
-                "sum_f": state.sum_f,
-                "sum_f2": state.sum_f2,
-                "mean_flux_jy": metrics.mean_flux_jy,
-                "min_flux_jy": state.min_flux_jy,
-                "max_flux_jy": state.max_flux_jy,
-                "v": metrics.v,
-                "eta": metrics.eta,
-                "chi2_nu": metrics.chi2_nu,
-                "sigma_deviation": metrics.sigma_deviation,
-                "vs_abs_max": state.vs_abs_max,
-                "m_abs_max": state.m_abs_max,
-                "first_mjd": state.first_mjd,
-                "last_mjd": state.last_mjd,
-            }
-        )
+        columns.append(source_row(state))
     return columns
 
 

@@ -3,8 +3,10 @@
 ``ingest_image_measurements`` is what the pipeline (and the GraphQL mutation) calls when an
 image has been measured. In one transaction it inserts the image's measurements and folds
 each into its source's running sums (``dsa110.science.variability``: O(1) per measurement
-plus the +-10 d pair window read by an index range scan), then optionally runs ESE
-detection for the touched sources. ``detect_ese`` runs the same detection on demand.
+plus the +-10 d pair window read by an index range scan, and, only for a detection
+back-filled before a source's first detection, one indexed ``min()`` for the new-source
+state), then optionally runs ESE detection for the touched sources. ``detect_ese`` runs
+the same detection on demand.
 
 Detection reads each target's light curve, normalises it by differential photometry
 against nearby bright references (``dsa110.science.lightcurve``), runs
@@ -53,7 +55,9 @@ from dsa110.science.variability import (
     PAIR_WINDOW_DAYS,
     RunningSums,
     add_measurement,
-    metrics_from_sums,
+    needs_prior_min_err,
+    source_row,
+    state_of_row,
     sums_from_arrays,
 )
 
@@ -220,51 +224,10 @@ def _chunks(values: Sequence[int], size: int = CHUNK) -> Iterable[Sequence[int]]
 # --- ingest -------------------------------------------------------------------------------
 
 
-def _state_of(row: Mapping[str, Any]) -> RunningSums:
-    return RunningSums(
-        n_epochs=row["n_epochs"] or 0,
-        sum_w=row["sum_w"] or 0.0,
-        sum_wf=row["sum_wf"] or 0.0,
-        sum_wf2=row["sum_wf2"] or 0.0,
-        sum_f=row["sum_f"] or 0.0,
-        sum_f2=row["sum_f2"] or 0.0,
-        min_flux_jy=row["min_flux_jy"],
-        max_flux_jy=row["max_flux_jy"],
-        vs_abs_max=row["vs_abs_max"] or 0.0,
-        m_abs_max=row["m_abs_max"] or 0.0,
-        first_mjd=row["first_mjd"],
-        last_mjd=row["last_mjd"],
-    )
-
-
-def _source_values(state: RunningSums) -> dict[str, Any]:
-    """The ``sources`` columns for a running state (sums and the metrics they imply)."""
-    m = metrics_from_sums(state)
-    return {
-        "n_epochs": state.n_epochs,
-        "sum_w": state.sum_w,
-        "sum_wf": state.sum_wf,
-        "sum_wf2": state.sum_wf2,
-        "sum_f": state.sum_f,
-        "sum_f2": state.sum_f2,
-        "mean_flux_jy": m.mean_flux_jy,
-        "min_flux_jy": m.min_flux_jy,
-        "max_flux_jy": m.max_flux_jy,
-        "v": m.v,
-        "eta": m.eta,
-        "chi2_nu": m.chi2_nu,
-        "sigma_deviation": m.sigma_deviation,
-        "vs_abs_max": m.vs_abs_max,
-        "m_abs_max": m.m_abs_max,
-        "first_mjd": m.first_mjd,
-        "last_mjd": m.last_mjd,
-    }
-
-
 _SOURCE_UPDATE = (
     update(sources)
     .where(sources.c.id == bindparam("b_id"))
-    .values({name: bindparam(f"b_{name}") for name in _source_values(RunningSums())})
+    .values({name: bindparam(f"b_{name}") for name in source_row(RunningSums())})
 )
 
 
@@ -273,10 +236,32 @@ async def _write_sources(conn: AsyncConnection, states: Mapping[int, RunningSums
         return
     params = []
     for pk, state in states.items():
-        values = {f"b_{k}": v for k, v in _source_values(state).items()}
+        values = {f"b_{k}": v for k, v in source_row(state).items()}
         values["b_id"] = pk
         params.append(values)
     await conn.execute(_SOURCE_UPDATE, params)
+
+
+async def _prior_min_errors(conn: AsyncConnection, wanted: Sequence[tuple[int, float]]) -> dict[int, float]:
+    """min(peak_flux_err_jy) of each source's stored measurements before the given epoch.
+
+    Only a detection back-filled before a source's first detection needs this
+    (``dsa110.science.newsource``); rows of one image share an epoch, so this is usually
+    one index range read per chunk of such sources, and none at all for time-ordered ingest.
+    """
+    by_epoch: dict[float, list[int]] = defaultdict(list)
+    for pk, mjd in wanted:
+        by_epoch[mjd].append(pk)
+    out: dict[int, float] = {}
+    for mjd, pks in by_epoch.items():
+        for chunk in _chunks(sorted(pks)):
+            result = await conn.execute(
+                select(measurements.c.source_pk, func.min(measurements.c.peak_flux_err_jy))
+                .where(measurements.c.source_pk.in_(chunk), measurements.c.mjd < mjd)
+                .group_by(measurements.c.source_pk)
+            )
+            out.update({int(pk): float(err) for pk, err in result.all()})
+    return out
 
 
 async def _ingest_one_image(
@@ -322,6 +307,15 @@ async def _ingest_one_image(
         )
         for spk, mjd, flux, err in result.all():
             partners[spk].append((mjd, flux, err))
+    states = {pk: state_of_row(found[pk]) for pk in pks}
+    prior = await _prior_min_errors(
+        conn,
+        [
+            (r.source_pk, when[r.source_pk])
+            for r in parsed
+            if needs_prior_min_err(states[r.source_pk], r.peak_flux_jy, r.peak_flux_err_jy, when[r.source_pk])
+        ],
+    )
     try:
         await conn.execute(
             insert(measurements),
@@ -346,12 +340,11 @@ async def _ingest_one_image(
     except IntegrityError:
         # The (source_pk, image_pk) unique constraint: checked by the database, not a query.
         raise IngestError(f"some of these sources already have a measurement on image {image_pk}") from None
-    states: dict[int, RunningSums] = {}
     for r in parsed:
         t = when[r.source_pk]
         nb = [(f, e) for (m, f, e) in partners.get(r.source_pk, ()) if abs(m - t) <= PAIR_WINDOW_DAYS]
         states[r.source_pk] = add_measurement(
-            _state_of(found[r.source_pk]), r.peak_flux_jy, r.peak_flux_err_jy, t, nb
+            states[r.source_pk], r.peak_flux_jy, r.peak_flux_err_jy, t, nb, prior.get(r.source_pk)
         )
     await _write_sources(conn, states)
     await conn.execute(

@@ -25,6 +25,13 @@ upstream by the ingest path, so every stored measurement counts). With w = 1/s**
        are stored (VAST ``finalise.py::calculate_measurement_pair_aggregate_metrics``);
        0 when no pair qualifies. Pairs with F_a + F_b <= 0 have no m and are skipped.
        (The legacy stored *signed means* over consecutive pairs, which tend to 0.)
+``max_snr`` the highest signal-to-noise of the source's measurements, max(F / s) over the
+       N points: the stored peak flux over its stored error (both always present; the
+       measurements' optional ``snr`` column is whatever the photometry reported, possibly
+       against another noise estimate, and may be missing). Signed, like F.
+``new_high_sigma``, ``new_source`` whether the source appeared only after epochs that could
+       have detected it: VAST's definition adapted to forced photometry, stated in
+       :mod:`dsa110.science.newsource` with its running state.
 
 Bounded cost of the two-epoch maxima. VAST forms all N(N-1)/2 pairs, which cannot be
 maintained in O(1) and blew up memory in practice (vast-pipeline#654, #716). Here the pair
@@ -40,21 +47,26 @@ relative to VAST is pairs more than 10 d apart: month-scale changes show in the 
 detector and in V/eta, not in the two-epoch maxima.
 
 Running sums (TraP ``schema.rst`` "iteratively updated weighted means", kept as sums):
-N, S_w, S_wf, S_wf2, S_f, S_f2, min, max, first/last MJD. Every metric above except the
-pair maxima is a closed-form function of them. The batch function evaluates the
-definitions directly (two-pass, about the mean) so a recompute is an independent check of
-the running path; the two agree to ~1e-12 relative for realistic light curves (the sums
-lose log10(mean**2 / variance) digits to cancellation, ~4-6 of 16).
+N, S_w, S_wf, S_wf2, S_f, S_f2, min, max, max S/N, first/last MJD, and the first-detection
+state. Every metric above except the pair maxima is a closed-form function of them. The
+batch function evaluates the definitions directly (two-pass, about the mean) so a
+recompute is an independent check of the running path; the two agree to ~1e-12 relative
+for realistic light curves (the sums lose log10(mean**2 / variance) digits to
+cancellation, ~4-6 of 16); the maxima, minima and first-detection state agree exactly.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from dsa110.science import newsource
+from dsa110.science.newsource import FirstDetection
 
 VS_SIGNIFICANT = 4.3
 PAIR_WINDOW_DAYS = 10.0
@@ -78,6 +90,9 @@ class VariabilityMetrics:
     m_abs_max: float | None
     first_mjd: float | None
     last_mjd: float | None
+    max_snr: float | None = None
+    new_high_sigma: float | None = None
+    new_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,8 @@ class RunningSums:
     m_abs_max: float = 0.0
     first_mjd: float | None = None
     last_mjd: float | None = None
+    max_snr: float | None = None
+    first_detection: FirstDetection = field(default_factory=FirstDetection)
 
 
 def validate_points(flux: ArrayLike, err: ArrayLike, mjd: ArrayLike) -> tuple[NDArray[np.float64], ...]:
@@ -165,6 +182,7 @@ def batch_metrics(flux: ArrayLike, err: ArrayLike, mjd: ArrayLike) -> Variabilit
         v = float(np.std(f, ddof=1) / mean) if mean > 0 else None  # type: ignore[assignment]
         std0 = float(np.std(f, ddof=0))
         sdev = max(abs(float(f.max()) - mean), abs(float(f.min()) - mean)) / std0 if std0 > 0 else 0.0
+    first = newsource.first_detection_of(f, s, t)
     order = np.argsort(t, kind="stable")
     ts, fs, ss = t[order], f[order], s[order]
     best = (0.0, 0.0)
@@ -186,6 +204,9 @@ def batch_metrics(flux: ArrayLike, err: ArrayLike, mjd: ArrayLike) -> Variabilit
         m_abs_max=best[1],
         first_mjd=float(t.min()),
         last_mjd=float(t.max()),
+        max_snr=float(np.max(f / s)),
+        new_high_sigma=newsource.new_high_sigma(first),
+        new_source=newsource.is_new_source(first),
     )
 
 
@@ -195,12 +216,15 @@ def add_measurement(
     err: float,
     mjd: float,
     neighbours: Sequence[tuple[float, float]] = (),
+    prior_min_err_jy: float | None = None,
 ) -> RunningSums:
     """Fold one measurement into the running sums in O(1 + len(neighbours)).
 
     ``neighbours`` are the (flux, err) of the source's stored measurements with
     |mjd - t| <= ``PAIR_WINDOW_DAYS`` (not including this one); the caller fetches them by
-    an index range scan.
+    an index range scan. ``prior_min_err_jy`` is the smallest error of the stored
+    measurements before ``mjd``, needed only for a back-filled first detection
+    (:func:`needs_prior_min_err`).
     """
     # Scalar arithmetic on purpose: this runs once per ingested measurement, and numpy's
     # per-call overhead on 1-element arrays would dominate the cost.
@@ -239,6 +263,17 @@ def add_measurement(
         m_abs_max=pair_best[1],
         first_mjd=t if state.first_mjd is None else min(state.first_mjd, t),
         last_mjd=t if state.last_mjd is None else max(state.last_mjd, t),
+        max_snr=f / s if state.max_snr is None else max(state.max_snr, f / s),
+        first_detection=newsource.fold(
+            state.first_detection, f, s, t, state.first_mjd, state.last_mjd, prior_min_err_jy
+        ),
+    )
+
+
+def needs_prior_min_err(state: RunningSums, flux: float, err: float, mjd: float) -> bool:
+    """Must :func:`add_measurement` be given ``prior_min_err_jy`` for this point?"""
+    return newsource.needs_prior_min_err(
+        state.first_detection, flux, err, mjd, state.first_mjd, state.last_mjd
     )
 
 
@@ -247,6 +282,7 @@ def metrics_from_sums(state: RunningSums) -> VariabilityMetrics:
     n = state.n_epochs
     if n == 0:
         return VariabilityMetrics(0, None, None, None, None, None, None, None, None, None, None, None)
+    first = state.first_detection
     mean = state.sum_f / n
     v: float | None
     if n == 1:
@@ -273,6 +309,62 @@ def metrics_from_sums(state: RunningSums) -> VariabilityMetrics:
         m_abs_max=state.m_abs_max,
         first_mjd=state.first_mjd,
         last_mjd=state.last_mjd,
+        max_snr=state.max_snr,
+        new_high_sigma=newsource.new_high_sigma(first),
+        new_source=newsource.is_new_source(first),
+    )
+
+
+def source_row(state: RunningSums) -> dict[str, Any]:
+    """The ``sources`` table's metric columns for a running state: the state and its metrics."""
+    m = metrics_from_sums(state)
+    first = state.first_detection
+    return {
+        "n_epochs": state.n_epochs,
+        "sum_w": state.sum_w,
+        "sum_wf": state.sum_wf,
+        "sum_wf2": state.sum_wf2,
+        "sum_f": state.sum_f,
+        "sum_f2": state.sum_f2,
+        "mean_flux_jy": m.mean_flux_jy,
+        "min_flux_jy": m.min_flux_jy,
+        "max_flux_jy": m.max_flux_jy,
+        "v": m.v,
+        "eta": m.eta,
+        "chi2_nu": m.chi2_nu,
+        "sigma_deviation": m.sigma_deviation,
+        "vs_abs_max": m.vs_abs_max,
+        "m_abs_max": m.m_abs_max,
+        "first_mjd": m.first_mjd,
+        "last_mjd": m.last_mjd,
+        "max_snr": m.max_snr,
+        "first_detection_mjd": first.mjd,
+        "first_detection_flux_jy": first.flux_jy,
+        "pre_detection_min_err_jy": first.prior_min_err_jy,
+        "new_high_sigma": m.new_high_sigma,
+        "new_source": m.new_source,
+    }
+
+
+def state_of_row(row: Mapping[str, Any]) -> RunningSums:
+    """The running state stored in a ``sources`` row (the inverse of :func:`source_row`)."""
+    return RunningSums(
+        n_epochs=row["n_epochs"] or 0,
+        sum_w=row["sum_w"] or 0.0,
+        sum_wf=row["sum_wf"] or 0.0,
+        sum_wf2=row["sum_wf2"] or 0.0,
+        sum_f=row["sum_f"] or 0.0,
+        sum_f2=row["sum_f2"] or 0.0,
+        min_flux_jy=row["min_flux_jy"],
+        max_flux_jy=row["max_flux_jy"],
+        vs_abs_max=row["vs_abs_max"] or 0.0,
+        m_abs_max=row["m_abs_max"] or 0.0,
+        first_mjd=row["first_mjd"],
+        last_mjd=row["last_mjd"],
+        max_snr=row["max_snr"],
+        first_detection=FirstDetection(
+            row["first_detection_mjd"], row["first_detection_flux_jy"], row["pre_detection_min_err_jy"]
+        ),
     )
 
 
@@ -296,6 +388,8 @@ def sums_from_arrays(flux: ArrayLike, err: ArrayLike, mjd: ArrayLike) -> Running
         m_abs_max=full.m_abs_max or 0.0,
         first_mjd=float(t.min()),
         last_mjd=float(t.max()),
+        max_snr=full.max_snr,
+        first_detection=newsource.first_detection_of(f, s, t),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -101,3 +102,78 @@ def test_every_sort_and_filter_column_leads_an_index() -> None:
         if isinstance(field, Enum) and field.value not in indexed(table)
     ]
     assert missing == []
+
+
+async def test_upgrading_to_0004_fills_max_snr_and_new_source_from_the_measurements(
+    backend: str, tmp_path: Path
+) -> None:
+    """Existing sources get what a recompute would give them, without running one."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from dsa110.db import tables as t
+    from dsa110.db.migrate import alembic_config
+    from dsa110.science.variability import source_row, sums_from_arrays
+
+    # Source 1: S/N 2, 3.75, then 10 and 11: first detected at MJD 2; earlier errors
+    # 0.001 and 0.0008 -> new_high_sigma = 0.020 / 0.0008 = 25: new; max S/N 11.
+    # Source 2: S/N 20 from the first epoch: not new. Source 3: no measurements.
+    light_curves = {
+        1: ([0.002, 0.003, 0.020, 0.022], [0.001, 0.0008, 0.002, 0.002]),
+        2: ([0.1, 0.1, 0.1, 0.1], [0.005] * 4),
+        3: ([], []),
+    }
+    mjds = [0.0, 1.0, 2.0, 3.0]
+    old_sources = sa.table(  # the columns as of revision 0003
+        "sources",
+        *(sa.column(name) for name in ("id", "source_id", "ra_deg", "dec_deg", "healpix", "n_epochs")),
+        *(sa.column(name) for name in ("sum_w", "sum_wf", "sum_wf2", "sum_f", "sum_f2")),
+    )
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0003")
+        async with engine.begin() as conn:
+            for pk in light_curves:
+                await conn.execute(
+                    sa.insert(old_sources).values(
+                        id=pk, source_id=f"S{pk}", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
+                        sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0,
+                    )
+                )  # fmt: skip
+            for i, mjd in enumerate(mjds):
+                await conn.execute(
+                    sa.insert(t.images).values(
+                        id=i + 1, path=f"/i{i}.fits", type="5min", created_at=datetime.now(UTC), mid_mjd=mjd
+                    )
+                )
+            for pk, (flux, err) in light_curves.items():
+                for i, (f, e) in enumerate(zip(flux, err, strict=True)):
+                    await conn.execute(
+                        sa.insert(t.measurements).values(
+                            source_pk=pk, image_pk=i + 1, mjd=mjds[i], ra_deg=1.0, dec_deg=2.0,
+                            peak_flux_jy=f, peak_flux_err_jy=e, forced=True,
+                        )
+                    )  # fmt: skip
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = {r["id"]: r for r in (await conn.execute(sa.select(t.sources))).mappings()}
+            kept = (await conn.execute(sa.select(sa.func.count()).select_from(t.measurements))).scalar()
+        # And back: neither direction may rebuild `sources` (on SQLite the rebuild's DROP
+        # TABLE would cascade to every measurement).
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0003"))
+        async with engine.connect() as conn:
+            kept_down = (await conn.execute(sa.select(sa.func.count()).select_from(t.measurements))).scalar()
+        await engine.dispose()
+    assert kept == kept_down == sum(len(flux) for flux, _ in light_curves.values())
+    names = ("max_snr", "first_detection_mjd", "first_detection_flux_jy", "pre_detection_min_err_jy")
+    names += ("new_high_sigma", "new_source")
+    for pk, (flux, err) in light_curves.items():
+        expected = source_row(sums_from_arrays(flux, err, mjds[: len(flux)]))
+        assert {name: rows[pk][name] for name in names} == {name: expected[name] for name in names}, pk
+    assert (rows[1]["new_source"], rows[1]["new_high_sigma"]) == (True, pytest.approx(25.0))
+    assert rows[1]["max_snr"] == pytest.approx(11.0)
+    assert rows[2]["new_source"] is False and rows[3]["new_source"] is False
+    assert rows[3]["max_snr"] is None

@@ -14,18 +14,23 @@ from dsa110.science.variability import (
     add_measurement,
     batch_metrics,
     metrics_from_sums,
+    needs_prior_min_err,
     sums_from_arrays,
 )
 
 
 def _fold(flux, err, mjd, order=None):
-    """Feed points one at a time, each paired with the stored points within the window."""
+    """Feed points one at a time as ingest does: each with the stored points within the
+    pair window and, when asked for, the smallest stored error before its epoch."""
     idx = list(range(len(flux))) if order is None else list(order)
     state = RunningSums()
     seen: list[int] = []
     for i in idx:
         nb = [(flux[j], err[j]) for j in seen if abs(mjd[j] - mjd[i]) <= PAIR_WINDOW_DAYS]
-        state = add_measurement(state, flux[i], err[i], mjd[i], nb)
+        prior = None
+        if needs_prior_min_err(state, flux[i], err[i], mjd[i]):
+            prior = min(err[j] for j in seen if mjd[j] < mjd[i])
+        state = add_measurement(state, flux[i], err[i], mjd[i], nb, prior)
         seen.append(i)
     return state
 
@@ -35,6 +40,7 @@ def test_three_points_by_hand():
     # sum w (F - 5/3)^2 = 4/9 + 1/9 + (16/9)/4 = 1  ->  eta = chi2_nu = 1 / (3 - 1) = 0.5.
     # mean 2, sample std 1 -> V = 0.5; population std sqrt(2/3), max deviation 1
     # -> sigma deviation = 1 / sqrt(2/3) = sqrt(1.5).
+    # S/N = F / s = 1, 2, 1.5 -> max S/N 2; no point reaches S/N 5, so nothing is detected.
     flux, err, mjd = [1.0, 2.0, 3.0], [1.0, 1.0, 2.0], [0.0, 1.0, 20.0]
     for m in (batch_metrics(flux, err, mjd), metrics_from_sums(_fold(flux, err, mjd))):
         assert m.n_epochs == 3
@@ -46,6 +52,18 @@ def test_three_points_by_hand():
         # The only pair within 10 d is (1, 2): |Vs| = 1/sqrt(2) < 4.3, so no significant pair.
         assert m.vs_abs_max == 0.0 and m.m_abs_max == 0.0
         assert (m.min_flux_jy, m.max_flux_jy, m.first_mjd, m.last_mjd) == (1.0, 3.0, 0.0, 20.0)
+        assert m.max_snr == 2.0
+        assert (m.new_high_sigma, m.new_source) == (None, False)
+
+
+def test_max_snr_is_the_best_measurement_not_the_mean_one():
+    # S/N = 0.010/0.002 = 5, 0.030/0.002 = 15, 0.020/0.004 = 5, -0.004/0.002 = -2 -> 15;
+    # the mean flux over the mean error would say 0.014/0.0025 = 5.6.
+    flux, err, mjd = [0.010, 0.030, 0.020, -0.004], [0.002, 0.002, 0.004, 0.002], [0.0, 1.0, 2.0, 3.0]
+    for order in ([0, 1, 2, 3], [3, 2, 1, 0]):
+        assert metrics_from_sums(_fold(flux, err, mjd, order)).max_snr == pytest.approx(15.0)
+    assert batch_metrics(flux, err, mjd).max_snr == pytest.approx(15.0)
+    assert batch_metrics([-0.003], [0.001], [0.0]).max_snr == pytest.approx(-3.0)  # signed, like F
 
 
 def test_two_epoch_maximum_takes_the_largest_m_among_significant_pairs():
@@ -95,6 +113,9 @@ def test_running_sums_agree_with_batch_to_1e9_in_any_order(seed):
         b = getattr(batch, name)
         assert getattr(running, name) == pytest.approx(b, rel=1e-9), name
         assert getattr(stored, name) == pytest.approx(b, rel=1e-9), name
+    # Maxima, minima and the first-detection state are exact under any order.
+    for name in ("max_snr", "new_high_sigma", "new_source"):
+        assert getattr(running, name) == getattr(batch, name) == getattr(stored, name), name
     assert (batch.m_abs_max or 0.0) > 0  # the random data do contain significant pairs
     assert running.n_epochs == batch.n_epochs == n
 
