@@ -35,6 +35,7 @@ SORT_FIELDS = {
     "sigma_deviation": "SIGMA_DEVIATION",
     "n_obs": "N_EPOCHS",
     "last_measured_at": "LAST_MJD",
+    "max_snr": "MAX_SNR",
 }
 VARIABLE_CHI2_NU = 3.0  # the legacy rule `is_variable = chi_sq_nu > 3`, on a correct chi2
 
@@ -62,6 +63,7 @@ DETAIL = f"""
 query RestSource($sourceId: String!) {{
   source(sourceId: $sourceId) {{
     {SOURCE_FIELDS}
+    maxSnr newSource newHighSigma eseHeuristicScore
     forced: measurements(first: 0, filter: {{forced: true}}) {{ totalCount }}
   }}
 }}
@@ -284,11 +286,14 @@ def shape_detail(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         "std_flux_jy": _std(node),
         "min_flux_jy": node["minFluxJy"],
         "max_flux_jy": node["maxFluxJy"],
-        # TODO(graph): Source.maxSnr is not in the graph yet.
-        "max_snr": None,
+        "max_snr": node["maxSnr"],
         "is_variable": _is_variable(node),
-        "ese_probability": None,
-        "new_source": False,
+        # The legacy key for the legacy heuristic (a score, not a probability: see
+        # dsa110.science.ese_heuristic); served under its own name alongside.
+        "ese_probability": node["eseHeuristicScore"],
+        "ese_heuristic_score": node["eseHeuristicScore"],
+        "new_source": node["newSource"],
+        "new_high_sigma": node["newHighSigma"],
         "first_measured_at": iso_from_mjd(node["firstMjd"]),
         "last_measured_at": iso_from_mjd(node["lastMjd"]),
         "variability_metrics": variability_metrics(node),
@@ -617,7 +622,9 @@ def routes(settings: Settings) -> list[RestRoute]:
                 max_snr=null(NUM),
                 is_variable=BOOL,
                 ese_probability=null(NUM),
+                ese_heuristic_score=null(NUM),
                 new_source=BOOL,
+                new_high_sigma=null(NUM),
                 variability_metrics=VARIABILITY_METRICS,
             ),
             tag=TAG,

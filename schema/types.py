@@ -12,6 +12,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
 from resolvers import links
 from resolvers import science as science_resolvers
@@ -68,6 +69,36 @@ class Source(Node):
     )
     first_mjd: float | None
     last_mjd: float | None
+    max_snr: float | None = strawberry.field(
+        description="Highest signal-to-noise of the measurements: max(peak flux / its error)."
+    )
+    new_source: bool = strawberry.field(
+        description=(
+            "New source (VAST definition on forced photometry): first detected (S/N >= 5) only after"
+            " earlier epochs where it would have been, i.e. `newHighSigma` > 5. Never null."
+        )
+    )
+    new_high_sigma: float | None = strawberry.field(
+        description=(
+            "First detection's peak flux over the smallest error of the earlier epochs (VAST"
+            " new_high_sigma); null if never detected or detected at its first epoch."
+        )
+    )
+
+    @strawberry.field(
+        description=(
+            "Heuristic ESE score 0-0.9, not a probability: the legacy dashboard's `ese_probability`"
+            " without its defects: 0.4 if V > 0.2 (else 0.2 if > 0.1), 0.3 if chi2Nu > 3 (else 0.15"
+            " if > 2), 0.2 if an ESE candidate not rejected by a person spans 14-180 d. The"
+            " detector's evidence is `eseCandidates`. Null without measurements."
+        )
+    )
+    async def ese_heuristic_score(self, info: GraphInfo) -> float | None:
+        if self.n_epochs == 0:
+            return None
+        candidates = await links.all_of(info.context, "source.candidates", self.pk)
+        windows = ((c.status, c.start_mjd, c.end_mjd) for c in candidates)
+        return ese_heuristic_score(self.v, self.chi2_nu, windows, self.n_epochs)
 
     @strawberry.field(description="This source's measurements, ordered by epoch.")
     async def measurements(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db import tables as t
 from tests.compat.conftest import Demo, Graph, assert_envelope
 
 
@@ -82,6 +87,71 @@ async def test_source_detail_and_variability(api: httpx.AsyncClient, graph: Grap
     )
     assert variability["vs_mean"] == source["vsAbsSignificantMax"]
     assert_envelope(await api.get("/api/sources/NVSS%20J999999.9+999999"), 404, "NOT_FOUND")
+
+
+async def test_source_detail_serves_max_snr_new_source_and_the_heuristic(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    data = await graph.data(
+        "{ sources(first: 20, orderBy: MAX_SNR, direction: DESC) { nodes { sourceId maxSnr newSource"
+        " newHighSigma eseHeuristicScore } } }"
+    )
+    for node in data["sources"]["nodes"]:
+        response = await api.get(f"/api/sources/{quote(node['sourceId'])}")
+        assert response.status_code == 200, response.text  # the legacy server 404'd on every source
+        detail = response.json()
+        assert detail["max_snr"] == node["maxSnr"] and detail["max_snr"] is not None
+        assert detail["new_source"] is node["newSource"]  # a bool, never null
+        assert detail["new_high_sigma"] == node["newHighSigma"]
+        assert detail["ese_probability"] == detail["ese_heuristic_score"] == node["eseHeuristicScore"]
+    search = (
+        await api.post(
+            "/api/sources/search", json={"sort": {"field": "max_snr", "order": "desc"}, "limit": 20}
+        )
+    ).json()
+    assert [s["source_id"] for s in search["sources"]] == [n["sourceId"] for n in data["sources"]["nodes"]]
+
+
+async def test_ese_probability_gains_the_timescale_term_from_an_ese_length_candidate(
+    api: httpx.AsyncClient, engine: AsyncEngine, demo: Demo
+) -> None:
+    path = f"/api/sources/{quote(demo.candidate_source)}"
+    # The seeded candidate lasts 60992.0 - 60990.5 = 1.5 d, shorter than an ESE's 14 d, so
+    # only V and chi2_nu score (checked by hand over every source in tests/graph).
+    before = (await api.get(path)).json()["ese_probability"]
+    assert before is not None
+    async with engine.begin() as conn:
+        source_pk = (
+            await conn.execute(select(t.sources.c.id).where(t.sources.c.source_id == demo.candidate_source))
+        ).scalar_one()
+        now = datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
+        added = (
+            await conn.execute(
+                insert(t.ese_candidates)
+                .values(
+                    source_pk=source_pk,
+                    status="investigated",
+                    start_mjd=60950.0,
+                    end_mjd=60990.0,
+                    score=2.0,
+                    significance=8.0,
+                    depth=0.3,
+                    baseline_flux_jy=0.01,
+                    min_flux_jy=0.007,
+                    detector_version="test-1",
+                    flagged_at=now,
+                    updated_at=now,
+                )
+                .returning(t.ese_candidates.c.id)
+            )
+        ).scalar_one()
+    try:
+        # A 40-day window that a person is investigating: the timescale term, +0.2.
+        after = (await api.get(path)).json()["ese_probability"]
+        assert after == pytest.approx(before + 0.2, abs=1e-12)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(delete(t.ese_candidates).where(t.ese_candidates.c.id == added))
 
 
 async def test_source_lightcurve_and_detections(api: httpx.AsyncClient, graph: Graph) -> None:
