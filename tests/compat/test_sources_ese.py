@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -121,29 +120,23 @@ async def test_ese_probability_gains_the_timescale_term_from_an_ese_length_candi
     before = (await api.get(path)).json()["ese_probability"]
     assert before is not None
     async with engine.begin() as conn:
-        source_pk = (
-            await conn.execute(select(t.sources.c.id).where(t.sources.c.source_id == demo.candidate_source))
-        ).scalar_one()
-        now = datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
-        added = (
-            await conn.execute(
-                insert(t.ese_candidates)
-                .values(
-                    source_pk=source_pk,
-                    status="investigated",
-                    start_mjd=60950.0,
-                    end_mjd=60990.0,
-                    score=2.0,
-                    significance=8.0,
-                    depth=0.3,
-                    baseline_flux_jy=0.01,
-                    min_flux_jy=0.007,
-                    detector_version="test-1",
-                    flagged_at=now,
-                    updated_at=now,
+        seeded = (
+            (
+                await conn.execute(
+                    select(t.ese_candidates)
+                    .join(t.sources, t.sources.c.id == t.ese_candidates.c.source_pk)
+                    .where(t.sources.c.source_id == demo.candidate_source)
                 )
-                .returning(t.ese_candidates.c.id)
             )
+            .mappings()
+            .first()
+        )
+        assert seeded is not None
+        # The same candidate, 40 days long and under investigation.
+        longer = {**seeded, "status": "investigated", "start_mjd": 60950.0, "end_mjd": 60990.0}
+        del longer["id"]
+        added = (
+            await conn.execute(insert(t.ese_candidates).values(**longer).returning(t.ese_candidates.c.id))
         ).scalar_one()
     try:
         # A 40-day window that a person is investigating: the timescale term, +0.2.
