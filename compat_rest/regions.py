@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat_rest.errors import not_implemented, validation_error
+from compat_rest.errors import validation_error
 from compat_rest.params import Args, Float, Int, Json, PathInt, Str
-from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
 
 TAG = "regions"
 REGION_ID = PathInt("region_id", "Integer region id")
 REGION_TYPES = ("circle", "ellipse", "rectangle", "polygon")
-IMAGE_PATH_REASON = (
-    "looking an image up by path needs a graph field (image by path); pass `image_id` meanwhile"
-)
+IMAGE_PATH_TEXT = "The image's exact file path (the legacy form); or give `image_id`"
 
 REGION_FIELDS = "regionId name type shape createdAt createdBy updatedAt image { imageId path }"
 
 LIST = f"""
-query RestRegions($imageId: Int!) {{ image(imageId: $imageId) {{ regions {{ {REGION_FIELDS} }} }} }}
+query RestRegions($imageId: Int, $path: String) {{
+  image(imageId: $imageId, path: $path) {{ regions {{ {REGION_FIELDS} }} }}
+}}
 """
+IMAGE_BY_PATH = "query RestImageByPath($path: String!) { image(path: $path) { imageId } }"
 READ = f"query RestRegion($regionId: Int!) {{ region(regionId: $regionId) {{ {REGION_FIELDS} }} }}"
 CREATE = f"""
 mutation RestCreateRegion($imageId: Int!, $name: String!, $shape: JSON!, $createdBy: String) {{
@@ -102,17 +103,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _image_id(args: Args) -> int:
-    if args["image_id"] is None:
-        if args["image_path"] is not None:
-            raise not_implemented(IMAGE_PATH_REASON, code="IMAGE_PATH_LOOKUP_NOT_AVAILABLE")
-        raise validation_error("`image_id` is required", parameter="image_id")
-    image_id: int = args["image_id"]
-    return image_id
+def _image_key(args: Args) -> dict[str, Any]:
+    """The image as the graph's ``image(imageId:, path:)`` takes it: by id or by exact path."""
+    image_id, path = args["image_id"], args["image_path"]
+    if (image_id is None) == (path is None):
+        raise validation_error("give one of `image_id` and `image_path`", parameter="image_id")
+    return {"imageId": image_id, "path": path}
 
 
 def list_variables(args: Args) -> dict[str, Any]:
-    return {"imageId": _image_id(args)}
+    return _image_key(args)
 
 
 def shape_list(data: dict[str, Any], args: Args) -> dict[str, Any]:
@@ -122,14 +122,20 @@ def shape_list(data: dict[str, Any], args: Args) -> dict[str, Any]:
     return {"regions": regions, "count": len(regions)}
 
 
-def create_variables(args: Args) -> dict[str, Any]:
+async def fetch_create(call: GraphCall, args: Args) -> Any:
+    """Create on the image named by id or, in the legacy form, by path (looked up first)."""
+    image = _image_key(args)
     shape = _shape(args, required=True)
-    return {
-        "imageId": _image_id(args),
+    if image["imageId"] is None:
+        found = await call(IMAGE_BY_PATH, {"path": image["path"]})
+        image["imageId"] = found["image"]["imageId"]
+    variables = {
+        "imageId": image["imageId"],
         "name": args["name"] or f"{(shape or {}).get('type', 'region')} region",
         "shape": shape,
         "createdBy": args["created_by"],
     }
+    return await call(CREATE, variables)
 
 
 def update_variables(args: Args) -> dict[str, Any]:
@@ -179,7 +185,7 @@ REGION = obj(
 )
 BODY = [
     Int("image_id", ge=0, description="Image the region is drawn on"),
-    Str("image_path", max_length=1024, description="Legacy form; needs a graph lookup by path (501)"),
+    Str("image_path", max_length=1024, description=IMAGE_PATH_TEXT),
     Str("name", max_length=128),
     Str("type", enum=REGION_TYPES),
     Str("region_type", enum=REGION_TYPES),
@@ -205,31 +211,27 @@ def routes(settings: Settings) -> list[RestRoute]:
             variables=list_variables,
             params=[
                 Int("image_id", ge=0),
-                Str(
-                    "image_path",
-                    max_length=1024,
-                    description="Legacy form; needs a graph lookup by path (501)",
-                ),
+                Str("image_path", max_length=1024, description=IMAGE_PATH_TEXT),
                 Str("region_type", enum=REGION_TYPES),
             ],
             response=obj(regions=arr(REGION), count=INT),
-            errors=(400, 404, 422, 501),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="Regions drawn on an image",
         ),
-        graphql_route(
+        multi_query_route(
             "POST",
             "/regions",
-            CREATE,
+            [IMAGE_BY_PATH, CREATE],
+            fetch_create,
             lambda data, _args: {
                 "id": data["createRegion"]["regionId"],
                 "region": region(data["createRegion"]),
                 "message": "Region created successfully",
             },
-            variables=create_variables,
             body=BODY,
             response=obj(id=INT, region=REGION, message=STR),
-            errors=(400, 404, 422, 501),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="Create a region",
         ),

@@ -8,17 +8,23 @@ an image file at most once.
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
-from dsa110.science import catalogs, external, fitting, profiles, regions
+from dsa110.science import catalogs, external, fitting, profile_fit, profiles, regions
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, open_image
+from resolvers import lists
 from resolvers.context import GraphContext
-from resolvers.errors import NotFound
+from resolvers.errors import BadUserInput, NotFound
 
 MAX_STAMPS = 50
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
+# No stored path holds a control character, and PostgreSQL refuses NUL in text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve | None:
@@ -53,7 +59,31 @@ async def image_by_pk(ctx: GraphContext, image_pk: int) -> Any:
     return image
 
 
-async def fit_gaussian(
+async def image_by_id_or_path(ctx: GraphContext, image_id: int | None, path: str | None) -> Any:
+    """The image with this integer id or this exact file path (exactly one of them)."""
+    if (image_id is None) == (path is None):
+        raise BadUserInput("give exactly one of `imageId` and `path`", field="imageId")
+    if path is None:
+        return await lists.by_natural_key(ctx, "image", "id", image_id, "image")
+    if not 0 < len(path) <= MAX_PATH_CHARS or _CONTROL.search(path):
+        raise BadUserInput(
+            f"`path` must be 1 to {MAX_PATH_CHARS} characters without control characters", field="path"
+        )
+    image = await ctx.loaders.by_key("image", "path").load(path)
+    if image is None:
+        raise NotFound("no image has this path", path=path[:128])
+    return image
+
+
+async def region_shape_on_image(ctx: GraphContext, region_id: int, image_pk: int) -> Any:
+    """The shape of region ``region_id``, which must be drawn on image ``image_pk``."""
+    region = await ctx.loaders.by_key("region").load(region_id)
+    if region is None or region.image_pk != image_pk:
+        raise NotFound(f"no region {region_id} on this image", regionId=region_id)
+    return region.shape
+
+
+async def fit_source(
     ctx: GraphContext,
     path: str,
     ra_deg: float | None,
@@ -61,29 +91,46 @@ async def fit_gaussian(
     box_arcsec: float | None,
     region_shape: Any,
     fit_background: bool,
-) -> fitting.GaussianFit:
+    model: str = "gaussian",
+) -> fitting.SourceFit:
     image = await sky_image(ctx, path)
     region = regions.region_from_json(region_shape) if region_shape is not None else None
     return await asyncio.to_thread(
-        fitting.fit_gaussian_2d,
+        fitting.fit_source_2d,
         image,
         ra_deg,
         dec_deg,
         box_arcsec=box_arcsec,
         region=region,
         fit_background=fit_background,
+        model=model,
     )
+
+
+fit_gaussian = fit_source  # the name schema.types' Image.fit calls (the Gaussian is the default)
+
+
+async def fit_profile(result: profiles.Profile, model: str) -> profile_fit.ProfileFit:
+    return await asyncio.to_thread(profile_fit.fit_profile, result, model)
+
+
+async def axis_slice(
+    ctx: GraphContext, path: str, axis: Literal["x", "y"], position: int | None
+) -> profiles.Profile:
+    image = await sky_image(ctx, path)
+    return await asyncio.to_thread(profiles.axis_slice, image, axis, position)
 
 
 async def profile(
     ctx: GraphContext,
     path: str,
     kind: str,
-    points: list[tuple[float, float]],
+    points: Sequence[profiles.Position],
     width_arcsec: float,
     radius_arcsec: float | None,
     n_annuli: int,
 ) -> profiles.Profile:
+    """A line, polyline or radial profile; ``points`` are (RA, Dec) pairs or ``profiles.Pixel``s."""
     image = await sky_image(ctx, path)
     if kind == "radial":
         if len(points) != 1 or radius_arcsec is None:

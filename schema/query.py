@@ -20,6 +20,7 @@ from dsa110.db.filters import (
     SourceOrderField,
 )
 from resolvers import lists
+from resolvers import science as science_resolvers
 from schema import inputs  # noqa: F401  (registers the inputs and enums)
 from schema.base import GraphInfo, Node
 from schema.lists import list_root
@@ -83,9 +84,9 @@ class CoreQuery:
     async def source(self, info: GraphInfo, source_id: str) -> Source:
         return await lists.by_natural_key(info.context, "source", "source_id", source_id, "source")  # type: ignore[no-any-return]
 
-    @strawberry.field(description="An image by its integer id.")
-    async def image(self, info: GraphInfo, image_id: int) -> Image:
-        return await lists.by_natural_key(info.context, "image", "id", image_id, "image")  # type: ignore[no-any-return]
+    @strawberry.field(description="An image by its integer id, or by its exact file path: give one of them.")
+    async def image(self, info: GraphInfo, image_id: int | None = None, path: str | None = None) -> Image:
+        return await science_resolvers.image_by_id_or_path(info.context, image_id, path)  # type: ignore[no-any-return]
 
     @strawberry.field(description="An observation group by its timestamp id `YYYY-MM-DDTHH:MM:SS`.")
     async def group(self, info: GraphInfo, group_id: str) -> Group:

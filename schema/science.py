@@ -21,7 +21,7 @@ from dsa110.db.filters import (
 )
 from dsa110.ops import ingest
 from dsa110.ops import regions as region_store
-from dsa110.science import fitting
+from dsa110.science import fitting, profile_fit, profiles
 from dsa110.science.errors import ScienceInputError
 from dsa110.times import mjd_to_datetime
 from resolvers import links, lists, science
@@ -195,8 +195,19 @@ def cutout_urls(image_id: int, ra_deg: float, dec_deg: float, size_arcsec: float
     return f"/cutouts/images/{image_id}.fits?{query}", f"/cutouts/images/{image_id}.png?{query}"
 
 
-@strawberry.type(description="A 2-D Gaussian fitted to image pixels; *_err are 1-sigma.")
-class GaussianFit:
+@strawberry.enum(
+    description="A source model: Gaussian, or Moffat (a Gaussian-like core with power-law wings)."
+)
+class FitModel(Enum):
+    GAUSSIAN = "gaussian"
+    MOFFAT = "moffat"
+
+
+@strawberry.type(
+    description="A 2-D source model (Gaussian or Moffat) fitted to image pixels; *_err are 1-sigma."
+)
+class SourceFit:
+    model: FitModel
     peak: float = strawberry.field(description="Peak in the image unit (see `unit`).")
     peak_err: float
     ra_deg: float
@@ -217,6 +228,8 @@ class GaussianFit:
     n_pixels: int
     reduced_chi2: float
     residual_rms: float
+    beta: float | None = strawberry.field(description="The Moffat's power index; null for a Gaussian.")
+    beta_err: float | None
 
 
 @strawberry.enum(description="Shape of an image profile.")
@@ -226,10 +239,22 @@ class ProfileKind(Enum):
     RADIAL = "radial"
 
 
+@strawberry.enum(description="A pixel axis: X runs along a row (NAXIS1), Y along a column (NAXIS2).")
+class ImageAxis(Enum):
+    X = "x"
+    Y = "y"
+
+
 @strawberry.input(description="A position on the sky, degrees.")
 class SkyPoint:
     ra_deg: float
     dec_deg: float
+
+
+@strawberry.input(description="A pixel position, 0-based with pixel centres on integers (x along NAXIS1).")
+class PixelPoint:
+    x: float
+    y: float
 
 
 @strawberry.type(description="A sample of an image profile.")
@@ -237,16 +262,51 @@ class ProfilePoint:
     distance_arcsec: float
     ra_deg: float
     dec_deg: float
+    x: float = strawberry.field(description="Pixel position of the sample (0-based; the centre for radial).")
+    y: float
     value: float | None = strawberry.field(description="Mean pixel value; null where no valid pixel lies.")
     error: float | None
     n_samples: int
 
 
-@strawberry.type(description="Pixel values along a line, a polyline, or in annuli.")
+@strawberry.type(
+    description="A Gaussian or Moffat fitted to a profile's values against `distanceArcsec`; "
+    "*_err are 1-sigma."
+)
+class ProfileFit:
+    model: FitModel
+    amplitude: float = strawberry.field(description="Peak above the background, in the profile's unit.")
+    amplitude_err: float | None
+    center_arcsec: float = strawberry.field(description="Where the peak lies, as a `distanceArcsec`.")
+    center_err_arcsec: float | None
+    fwhm_arcsec: float
+    fwhm_err_arcsec: float | None
+    sigma_arcsec: float | None = strawberry.field(description="The Gaussian's standard deviation.")
+    sigma_err_arcsec: float | None
+    alpha_arcsec: float | None = strawberry.field(description="The Moffat's core width.")
+    alpha_err_arcsec: float | None
+    beta: float | None = strawberry.field(description="The Moffat's power index.")
+    beta_err: float | None
+    background: float
+    background_err: float | None
+    chi2: float
+    reduced_chi2: float
+    r_squared: float | None
+    n_points: int = strawberry.field(description="Points fitted (those with a value).")
+    weighted: bool = strawberry.field(description="True when the points were weighted by 1/error^2.")
+    model_values: list[float] = strawberry.field(description="The fitted curve at every point, for plotting.")
+
+
+@strawberry.type(description="Pixel values along a line, a polyline, a row or column, or in annuli.")
 class Profile:
+    result: strawberry.Private[profiles.Profile]
     kind: str
     unit: str
     points: list[ProfilePoint]
+
+    @strawberry.field(description="Fit a Gaussian or a Moffat on a constant background to this profile.")
+    async def fit(self, model: FitModel = FitModel.GAUSSIAN) -> ProfileFit:
+        return profile_fit_of(await science.fit_profile(self.result, model.value))
 
 
 @strawberry.type(description="Statistics of the finite pixels inside a region, in the image unit.")
@@ -426,6 +486,60 @@ class ScienceQuery:
     async def region(self, info: GraphInfo, region_id: int) -> Region:
         return await lists.by_natural_key(info.context, "region", "id", region_id, "region")  # type: ignore[no-any-return]
 
+    @strawberry.field(
+        description="Fit a 2-D Gaussian or Moffat around a position (box) or inside a region of an image."
+    )
+    async def image_fit(
+        self,
+        info: GraphInfo,
+        image_id: int,
+        model: FitModel = FitModel.GAUSSIAN,
+        ra_deg: float | None = None,
+        dec_deg: float | None = None,
+        box_arcsec: float | None = None,
+        region_id: int | None = None,
+        fit_background: bool = True,
+    ) -> SourceFit:
+        ctx = info.context
+        image = await science.image_by_pk(ctx, image_id)
+        shape = (
+            await science.region_shape_on_image(ctx, region_id, image.pk) if region_id is not None else None
+        )
+        fit = await science.fit_source(
+            ctx, image.path, ra_deg, dec_deg, box_arcsec, shape, fit_background, model.value
+        )
+        return source_fit(fit)
+
+    @strawberry.field(
+        description="An image profile with its points given in pixels (`Image.profile` takes sky positions)."
+    )
+    async def image_pixel_profile(
+        self,
+        info: GraphInfo,
+        image_id: int,
+        kind: ProfileKind,
+        pixels: list[PixelPoint],
+        width_arcsec: float = 0.0,
+        radius_arcsec: float | None = None,
+        n_annuli: int = 20,
+    ) -> Profile:
+        image = await science.image_by_pk(info.context, image_id)
+        points = [profiles.Pixel(p.x, p.y) for p in pixels]
+        result = await science.profile(
+            info.context, image.path, kind.value, points, width_arcsec, radius_arcsec, n_annuli
+        )
+        return profile_of(result)
+
+    @strawberry.field(
+        description="One row (axis X) or column (axis Y) of an image's pixels, as stored; "
+        "`position` is the other pixel coordinate (0-based), the image centre by default."
+    )
+    async def image_slice(
+        self, info: GraphInfo, image_id: int, axis: ImageAxis = ImageAxis.X, position: int | None = None
+    ) -> Profile:
+        image = await science.image_by_pk(info.context, image_id)
+        return profile_of(await science.axis_slice(info.context, image.path, axis.value, position))
+
     @strawberry.field(description="Catalog entries within a cone, nearest first.")
     async def catalog_sources(
         self,
@@ -567,11 +681,47 @@ class ScienceMutation:
         return True
 
 
-def gaussian_fit(fit: fitting.GaussianFit) -> GaussianFit:
-    return GaussianFit(**vars(fit))
+def source_fit(fit: fitting.SourceFit) -> SourceFit:
+    return SourceFit(**{**vars(fit), "model": FitModel(fit.model)})
 
 
-def profile_of(result: Any) -> Profile:
+# The names schema.types' Image.fit uses for the (Gaussian) fit.
+GaussianFit = SourceFit
+gaussian_fit = source_fit
+
+
+def profile_of(result: profiles.Profile) -> Profile:
     return Profile(
-        kind=result.kind, unit=result.unit, points=[ProfilePoint(**vars(p)) for p in result.points]
+        result=result,
+        kind=result.kind,
+        unit=result.unit,
+        points=[ProfilePoint(**vars(p)) for p in result.points],
+    )
+
+
+def profile_fit_of(fit: profile_fit.ProfileFit) -> ProfileFit:
+    """The domain fit under unit-named fields: its width is sigma or alpha, by model."""
+    is_moffat = fit.model == "moffat"
+    return ProfileFit(
+        model=FitModel(fit.model),
+        amplitude=fit.amplitude,
+        amplitude_err=fit.amplitude_err,
+        center_arcsec=fit.center,
+        center_err_arcsec=fit.center_err,
+        fwhm_arcsec=fit.fwhm,
+        fwhm_err_arcsec=fit.fwhm_err,
+        sigma_arcsec=None if is_moffat else fit.width,
+        sigma_err_arcsec=None if is_moffat else fit.width_err,
+        alpha_arcsec=fit.width if is_moffat else None,
+        alpha_err_arcsec=fit.width_err if is_moffat else None,
+        beta=fit.beta,
+        beta_err=fit.beta_err,
+        background=fit.background,
+        background_err=fit.background_err,
+        chi2=fit.chi2,
+        reduced_chi2=fit.reduced_chi2,
+        r_squared=fit.r_squared,
+        n_points=fit.n_points,
+        weighted=fit.weighted,
+        model_values=fit.model_values,
     )

@@ -1,15 +1,18 @@
-"""2-D elliptical Gaussian fit of a source, with sky-frame shape and uncertainties.
+"""2-D fit of a source (elliptical Gaussian or Moffat), with sky-frame shape and uncertainties.
 
-Model (astropy ``Gaussian2D`` [+ ``Const2D``], fitted in pixel space by ``TRFLSQFitter``):
-    I(x, y) = A exp(-1/2 [d^T C_pix^-1 d]) + B,  d = (x - x0, y - y0),
-    C_pix = R(theta) diag(sx^2, sy^2) R(theta)^T.
+Models (fitted in pixel space by astropy's ``TRFLSQFitter``, + ``Const2D`` for a background B),
+with d = (x - x0, y - y0) and C_pix = R(theta) diag(wx^2, wy^2) R(theta)^T:
+    gaussian  I = A exp(-1/2 d^T C_pix^-1 d) + B        (astropy ``Gaussian2D``, w = sigma)
+    moffat    I = A (1 + d^T C_pix^-1 d)^(-beta) + B     (``moffat.EllipticalMoffat2D``, w = alpha)
 
 Sky shape. The legacy fit reported FWHM in pixels and theta as the PA (legacy-pipeline-facts
 §3.6), wrong whenever pixels are not square or the grid is rotated. Here C_pix is mapped to
 the sky with the local Jacobian M of the WCS (arcsec east and north per pixel at the fitted
 centre, from the gnomonic offsets of ``dsa110.science.regions``): C_sky = M C_pix M^T.
-Its eigenvalues l1 >= l2 give FWHM_major,minor = 2 sqrt(2 ln 2) sqrt(l1,2) arcsec and the
+Its eigenvalues l1 >= l2 are the squared widths w_major,minor on the sky (arcsec), and the
 major-axis eigenvector (e, n) gives PA = atan2(e, n), degrees east of north in [0, 180).
+FWHM = k w, with k = 2 sqrt(2 ln 2) for the Gaussian and k = 2 sqrt(2^(1/beta) - 1) for the
+Moffat (Moffat 1969; see ``dsa110.science.moffat``).
 
 Uncertainties. Least-squares covariance Cov(p) = s^2 (J^T J)^-1 with J the Jacobian of the
 model at the solution (central differences) and s^2 = sum(residual^2) / (n - k) the reduced
@@ -19,8 +22,12 @@ Pixels are treated as independent; in a restored image the noise is correlated o
 which makes true errors larger by roughly sqrt(beam area / pixel area) (Condon 1997, PASP
 109, 166, §3): read the errors as lower bounds on such images.
 
-Integrated flux (Jy/beam images with a beam): S = A * (maj * min) / (bmaj * bmin)
-(Condon 1997, eq. 23 with the restoring beam as the point-spread function).
+Integrated flux (Jy/beam images with a beam): S = A Omega_src / Omega_beam, the model's
+volume per unit amplitude over the beam's, Omega_beam = pi bmaj bmin / (4 ln 2) (FWHMs).
+Gaussian: Omega_src = 2 pi w_major w_minor, so S = A (maj * min) / (bmaj * bmin) (Condon 1997,
+eq. 23 with the restoring beam as the point-spread function). Moffat: Omega_src =
+pi w_major w_minor / (beta - 1) (``moffat.volume_per_amplitude``); beta is bounded to
+[1.01, 100], where that volume is finite.
 """
 
 from __future__ import annotations
@@ -35,20 +42,24 @@ import numpy as np
 from astropy.modeling import fitting, models
 from numpy.typing import NDArray
 
+from dsa110.science import moffat
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, check_sky_position
 from dsa110.science.regions import Region, region_mask, tangent_offsets_arcsec
 
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+MODELS = ("gaussian", "moffat")
+SHAPE_PARAMETERS = {"gaussian": 6, "moffat": 7}  # amplitude, x0, y0, wx, wy, theta [, beta]
 DEFAULT_BOX_BEAMS = 4.0  # fit box side in beam FWHMs when only a position is given
 DEFAULT_BOX_PIXELS = 21  # ... and in pixels when the image has no beam
 MAX_FIT_PIXELS = 250_000  # a 500 x 500 box; larger fits are not source fits
 
 
 @dataclass(frozen=True)
-class GaussianFit:
+class SourceFit:
     """Fitted source; ``*_err`` are 1-sigma. Flux-like values are in ``unit``."""
 
+    model: str  # one of MODELS
     peak: float
     peak_err: float
     ra_deg: float
@@ -71,9 +82,11 @@ class GaussianFit:
         float  # residual variance / per-pixel noise^2 when the noise is known, else 1 by construction
     )
     residual_rms: float
+    beta: float | None  # the Moffat's power index; None for a Gaussian
+    beta_err: float | None
 
 
-def fit_gaussian_2d(
+def fit_source_2d(
     image: SkyImage,
     ra_deg: float | None = None,
     dec_deg: float | None = None,
@@ -81,31 +94,35 @@ def fit_gaussian_2d(
     box_arcsec: float | None = None,
     region: Region | None = None,
     fit_background: bool = True,
-) -> GaussianFit:
-    """Fit one Gaussian to the pixels of ``region``, or of a square box around (RA, Dec).
+    model: str = "gaussian",
+) -> SourceFit:
+    """Fit one source ``model`` to the pixels of ``region``, or of a square box around (RA, Dec).
 
     With a region and a position, the position only seeds the fit. Raises
-    ``ScienceInputError`` (``BAD_POSITION``, ``OUT_OF_IMAGE``, ``BAD_SIZE``, ``EMPTY_REGION``,
-    ``FIT_FAILED``).
+    ``ScienceInputError`` (``BAD_MODEL``, ``BAD_POSITION``, ``OUT_OF_IMAGE``, ``BAD_SIZE``,
+    ``EMPTY_REGION``, ``FIT_FAILED``).
     """
+    if model not in MODELS:
+        raise ScienceInputError("BAD_MODEL", f"model must be one of {', '.join(MODELS)}")
     selection = _fit_pixels(image, ra_deg, dec_deg, box_arcsec, region)
     rows, cols = np.nonzero(selection)
     values = np.asarray(image.data[rows, cols], dtype=np.float64)
     good = np.isfinite(values)
     xs, ys, z = cols[good].astype(np.float64), rows[good].astype(np.float64), values[good]
-    n_params = 7 if fit_background else 6
+    n_shape = SHAPE_PARAMETERS[model]
+    n_params = n_shape + 1 if fit_background else n_shape
     if z.size < 2 * n_params:
         raise ScienceInputError(
             "FIT_FAILED", f"only {z.size} valid pixels to fit; need at least {2 * n_params}"
         )
 
     seed = (ra_deg, dec_deg) if ra_deg is not None and dec_deg is not None else None
-    model = _initial_model(image, xs, ys, z, seed=seed, fit_background=fit_background)
+    initial = _initial_model(image, xs, ys, z, seed=seed, fit_background=fit_background, model=model)
     fitter = fitting.TRFLSQFitter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            fitted = fitter(model, xs, ys, z, maxiter=500)
+            fitted = fitter(initial, xs, ys, z, maxiter=500)
         except (ValueError, np.linalg.LinAlgError) as exc:
             raise ScienceInputError("FIT_FAILED", f"the fit did not converge: {exc}") from exc
     params = np.asarray(fitted.parameters, dtype=float)
@@ -132,19 +149,28 @@ def fit_gaussian_2d(
     beam = image.beam
     wants_flux = beam is not None and image.unit.replace(" ", "").lower() == "jy/beam"
 
+    beam_volume = math.pi * beam.major_arcsec * beam.minor_arcsec / (4.0 * math.log(2.0)) if beam else 0.0
+    is_moffat = model == "moffat"
+
     def derived(p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(peak, east, north, FWHM major, FWHM minor, PA, background, flux, beta) of parameters p."""
         east, north = to_sky @ np.array([p[1] - x0, p[2] - y0])
-        major, minor, pa = _sky_shape(to_sky, p[3], p[4], p[5])
-        flux = p[0] * major * minor / (beam.major_arcsec * beam.minor_arcsec) if wants_flux and beam else 0.0
-        bg = p[6] if fit_background else 0.0
-        return np.array([p[0], east, north, major, minor, pa, bg, flux])
+        w_major, w_minor, pa = _sky_widths(to_sky, p[3], p[4], p[5])
+        beta = p[6] if is_moffat else 0.0
+        fwhm_per_width, volume = _fwhm_per_width_and_volume(is_moffat, w_major, w_minor, beta)
+        flux = p[0] * volume / beam_volume if wants_flux else 0.0
+        bg = p[n_shape] if fit_background else 0.0
+        return np.array(
+            [p[0], east, north, fwhm_per_width * w_major, fwhm_per_width * w_minor, pa, bg, flux, beta]
+        )
 
     centre = derived(params)
     steps = 1e-3 * np.sqrt(np.clip(np.diag(cov), 0.0, None))
     grad = _central_jacobian(derived, params, np.where(steps > 0, steps, 1e-9), wrap_index=5)
     errors = np.sqrt(np.clip(np.diag(grad @ cov @ grad.T), 0.0, None))
     noise = image.noise_estimate()
-    return GaussianFit(
+    return SourceFit(
+        model=model,
         peak=float(amplitude),
         peak_err=float(errors[0]),
         ra_deg=ra0,
@@ -165,7 +191,18 @@ def fit_gaussian_2d(
         n_pixels=int(z.size),
         reduced_chi2=s2 / noise**2 if np.isfinite(noise) and noise > 0 else 1.0,
         residual_rms=math.sqrt(float(np.mean(residual**2))),
+        beta=float(centre[8]) if is_moffat else None,
+        beta_err=float(errors[8]) if is_moffat else None,
     )
+
+
+def _fwhm_per_width_and_volume(
+    is_moffat: bool, w_major: float, w_minor: float, beta: float
+) -> tuple[float, float]:
+    """FWHM / width, and the volume per unit amplitude, of a source with sky widths ``w``."""
+    if is_moffat:
+        return moffat.fwhm_per_alpha(beta), moffat.volume_per_amplitude(w_major, w_minor, beta)
+    return FWHM_PER_SIGMA, 2.0 * math.pi * w_major * w_minor
 
 
 def _fit_pixels(
@@ -218,8 +255,9 @@ def _initial_model(
     *,
     seed: tuple[float, float] | None,
     fit_background: bool,
+    model: str,
 ) -> Any:
-    """Seed: brightest pixel (or the given position), median background, beam-sized width."""
+    """Seed: brightest pixel (or the given position), median background, beam-sized FWHM."""
     background = float(np.median(z)) if fit_background else 0.0
     peak_index = int(np.argmax(z))
     x0, y0 = xs[peak_index], ys[peak_index]
@@ -227,19 +265,23 @@ def _initial_model(
         gx, gy = image.world_to_pixel(*seed)
         if np.isfinite(gx) and np.isfinite(gy) and xs.min() <= gx <= xs.max() and ys.min() <= gy <= ys.max():
             x0, y0 = float(gx), float(gy)
-    sigma = image.beam.major_arcsec / min(image.pixel_scales_arcsec()) / FWHM_PER_SIGMA if image.beam else 2.0
     span = float(max(xs.max() - xs.min(), ys.max() - ys.min(), 2.0))
-    gaussian = models.Gaussian2D(
-        amplitude=float(z[peak_index]) - background,
-        x_mean=x0,
-        y_mean=y0,
-        x_stddev=sigma,
-        y_stddev=sigma,
-        theta=0.0,
-    )
-    gaussian.x_stddev.bounds = (0.05, span)
-    gaussian.y_stddev.bounds = (0.05, span)
-    return gaussian + models.Const2D(amplitude=background) if fit_background else gaussian
+    fwhm = image.beam.major_arcsec / min(image.pixel_scales_arcsec()) if image.beam else 2.0 * FWHM_PER_SIGMA
+    fwhm = min(fwhm, span)  # a box smaller than the beam: seed inside the width bounds
+    amplitude = float(z[peak_index]) - background
+    source: Any
+    if model == "moffat":
+        alpha = fwhm / moffat.fwhm_per_alpha(moffat.BETA_SEED)
+        source = moffat.EllipticalMoffat2D(amplitude, x0, y0, alpha, alpha, 0.0, moffat.BETA_SEED)
+        source.beta.bounds = (moffat.BETA_MIN, moffat.BETA_MAX)
+        widths = (source.alpha_x, source.alpha_y)
+    else:
+        sigma = fwhm / FWHM_PER_SIGMA
+        source = models.Gaussian2D(amplitude, x0, y0, sigma, sigma, 0.0)
+        widths = (source.x_stddev, source.y_stddev)
+    for width in widths:
+        width.bounds = (0.05, span)
+    return source + models.Const2D(amplitude=background) if fit_background else source
 
 
 def _central_jacobian(
@@ -274,17 +316,15 @@ def _local_jacobian_arcsec(
     )  # fmt: skip
 
 
-def _sky_shape(to_sky: NDArray[np.float64], sx: float, sy: float, theta: float) -> tuple[float, float, float]:
-    """FWHM major, minor (arcsec) and PA (deg E of N) of the pixel-space Gaussian on the sky."""
+def _sky_widths(
+    to_sky: NDArray[np.float64], wx: float, wy: float, theta: float
+) -> tuple[float, float, float]:
+    """Major and minor width (arcsec) and PA (deg E of N) of the pixel-space ellipse on the sky."""
     c, s = math.cos(theta), math.sin(theta)
     rot = np.array([[c, -s], [s, c]])
-    cov_pix = rot @ np.diag([sx * sx, sy * sy]) @ rot.T
+    cov_pix = rot @ np.diag([wx * wx, wy * wy]) @ rot.T
     cov_sky = to_sky @ cov_pix @ to_sky.T
     values, vectors = np.linalg.eigh(cov_sky)  # ascending
     east, north = vectors[0, 1], vectors[1, 1]
     pa = math.degrees(math.atan2(east, north)) % 180.0
-    return (
-        FWHM_PER_SIGMA * math.sqrt(max(values[1], 0.0)),
-        FWHM_PER_SIGMA * math.sqrt(max(values[0], 0.0)),
-        pa,
-    )
+    return math.sqrt(max(values[1], 0.0)), math.sqrt(max(values[0], 0.0)), pa

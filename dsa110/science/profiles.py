@@ -1,4 +1,8 @@
-"""Image profiles in world coordinates: along a line, along a polyline, and radial.
+"""Image profiles: along a line, along a polyline, radial, and along one pixel row or column.
+
+Positions are given on the sky, as (RA, Dec) pairs in degrees, or in pixels, as ``Pixel(x, y)``
+(0-based, pixel centres on integers, x along NAXIS1: numpy's and astropy's ``*_values``
+convention). Either way every sample reports both its sky position and its pixel position.
 
 Line and polyline. Each segment is sampled on the straight pixel-space line between its
 end points (in the image projection; over the few arcminutes of a profile this is the
@@ -17,6 +21,10 @@ Radial. Pixels whose centres lie within ``radius_arcsec`` (great-circle separati
 the centre are binned into ``n_annuli`` equal-width annuli [r_i, r_i+1); the value is the
 mean and the error std/sqrt(n) (sample std, n-1), or sigma_noise when an annulus holds one
 pixel. Distances are the annulus mid-radii. Empty annuli carry ``None``.
+
+Slice (the legacy ``axis``/``position`` form). The pixels of one row (axis x) or column
+(axis y) as stored, no interpolation; distances are cumulative great-circle separations
+between successive pixel centres, errors sigma_noise as for a line of zero width.
 """
 
 from __future__ import annotations
@@ -25,14 +33,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
 from dsa110.science.errors import ScienceInputError
-from dsa110.science.fitsio import SkyImage, check_sky_position
+from dsa110.science.fitsio import SkyImage
 from dsa110.science.healpix import angular_separation_deg
 from dsa110.science.regions import CircleRegion, region_mask
 
@@ -41,11 +49,23 @@ MAX_POLYLINE_VERTICES = 1000
 MAX_ANNULI = 1000
 
 
+class Pixel(NamedTuple):
+    """A pixel position, 0-based, pixel centres on integers."""
+
+    x: float
+    y: float
+
+
+Position = tuple[float, float] | Pixel  # (RA, Dec) in degrees, or a Pixel
+
+
 @dataclass(frozen=True)
 class ProfilePoint:
     distance_arcsec: float
     ra_deg: float
     dec_deg: float
+    x: float  # pixel position of the sample (the centre, for a radial profile)
+    y: float
     value: float | None  # None where no valid pixel contributes (blank or off the image)
     error: float | None
     n_samples: int
@@ -53,7 +73,7 @@ class ProfilePoint:
 
 @dataclass(frozen=True)
 class Profile:
-    kind: Literal["line", "polyline", "radial"]
+    kind: Literal["line", "polyline", "radial", "slice"]
     unit: str
     points: list[ProfilePoint]
 
@@ -72,20 +92,20 @@ def _noise(image: SkyImage, noise: float | None) -> float:
 
 def line_profile(
     image: SkyImage,
-    start: tuple[float, float],
-    end: tuple[float, float],
+    start: Position,
+    end: Position,
     *,
     width_arcsec: float = 0.0,
     noise: float | None = None,
 ) -> Profile:
-    """Profile from ``start`` to ``end`` ((RA, Dec) in degrees, both on the image)."""
+    """Profile from ``start`` to ``end`` (both on the image)."""
     points = _sampled_path(image, [start, end], width_arcsec, _noise(image, noise))
     return Profile(kind="line", unit=image.unit, points=points)
 
 
 def polyline_profile(
     image: SkyImage,
-    vertices: Sequence[tuple[float, float]],
+    vertices: Sequence[Position],
     *,
     width_arcsec: float = 0.0,
     noise: float | None = None,
@@ -97,20 +117,30 @@ def polyline_profile(
     return Profile(kind="polyline", unit=image.unit, points=points)
 
 
+def pixel_position(image: SkyImage, position: Position) -> Pixel:
+    """The pixel of a sky or pixel position; ``OUT_OF_IMAGE`` when it is off the image."""
+    if not isinstance(position, tuple | list) or len(position) != 2:
+        raise _bad("each position must be a pair (ra_deg, dec_deg) or a Pixel(x, y)")
+    try:
+        a, b = float(position[0]), float(position[1])
+    except (TypeError, ValueError) as exc:
+        raise _bad("position coordinates must be numbers") from exc
+    if not isinstance(position, Pixel):
+        return Pixel(*image.pixel_of(a, b))
+    ny, nx = image.shape
+    if not (math.isfinite(a) and math.isfinite(b) and -0.5 <= a < nx - 0.5 and -0.5 <= b < ny - 0.5):
+        raise ScienceInputError(
+            "OUT_OF_IMAGE", f"pixel ({a:g}, {b:g}) is not on the {nx} x {ny} image (0-based)"
+        )
+    return Pixel(a, b)
+
+
 def _sampled_path(
-    image: SkyImage, vertices: list[tuple[float, float]], width_arcsec: float, noise: float
+    image: SkyImage, vertices: list[Position], width_arcsec: float, noise: float
 ) -> list[ProfilePoint]:
     if not math.isfinite(width_arcsec) or width_arcsec < 0:
         raise _bad(f"width_arcsec must be >= 0, got {width_arcsec}")
-    pixels = []
-    for vertex in vertices:
-        if not isinstance(vertex, tuple | list) or len(vertex) != 2:
-            raise _bad("each vertex must be a pair (ra_deg, dec_deg)")
-        try:
-            vertex_ra, vertex_dec = float(vertex[0]), float(vertex[1])
-        except (TypeError, ValueError) as exc:
-            raise _bad("vertex coordinates must be numbers") from exc
-        pixels.append(image.pixel_of(vertex_ra, vertex_dec))
+    pixels = [pixel_position(image, vertex) for vertex in vertices]
     scale = min(image.pixel_scales_arcsec())
     n_across = max(1, round(width_arcsec / scale))
     xs: list[NDArray[np.float64]] = []
@@ -140,10 +170,44 @@ def _sampled_path(
     values = ndimage.map_coordinates(
         data, [sample_y.ravel(), sample_x.ravel()], order=1, mode="constant", cval=np.nan
     ).reshape(sample_x.shape)
+    return _points_along(image, x, y, values, noise)
+
+
+def axis_slice(
+    image: SkyImage, axis: Literal["x", "y"], position: int | None = None, *, noise: float | None = None
+) -> Profile:
+    """Row ``y = position`` (axis x) or column ``x = position`` (axis y); the centre by default."""
+    ny, nx = image.shape
+    if axis not in ("x", "y"):
+        raise _bad(f"axis must be x or y, got {axis!r}")
+    across = ny if axis == "x" else nx
+    if position is None:
+        position = across // 2
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < across:
+        raise ScienceInputError(
+            "OUT_OF_IMAGE", f"position must be an integer pixel in [0, {across - 1}] for axis {axis}"
+        )
+    along = np.arange(nx if axis == "x" else ny, dtype=np.float64)
+    fixed = np.full(along.size, float(position))
+    x, y = (along, fixed) if axis == "x" else (fixed, along)
+    data = image.data[position, :] if axis == "x" else image.data[:, position]
+    values = np.asarray(data, dtype=np.float64)[:, None]
+    return Profile(
+        kind="slice", unit=image.unit, points=_points_along(image, x, y, values, _noise(image, noise))
+    )
+
+
+def _points_along(
+    image: SkyImage,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    values: NDArray[np.float64],
+    noise: float,
+) -> list[ProfilePoint]:
+    """One point per (x, y) sample: the mean of its finite ``values`` row, distance along the path."""
     finite = np.isfinite(values)
     counts = finite.sum(axis=1)
     sums = np.where(finite, values, 0.0).sum(axis=1)
-
     ra, dec = image.pixel_to_world(x, y)
     steps = angular_separation_deg(ra[:-1], dec[:-1], ra[1:], dec[1:]) * 3600.0
     distance = np.concatenate([[0.0], np.cumsum(steps)])
@@ -152,6 +216,8 @@ def _sampled_path(
             distance_arcsec=float(distance[i]),
             ra_deg=float(ra[i]),
             dec_deg=float(dec[i]),
+            x=float(x[i]),
+            y=float(y[i]),
             value=float(sums[i] / counts[i]) if counts[i] else None,
             error=float(noise / math.sqrt(counts[i])) if counts[i] else None,
             n_samples=int(counts[i]),
@@ -162,23 +228,22 @@ def _sampled_path(
 
 def radial_profile(
     image: SkyImage,
-    center: tuple[float, float],
+    center: Position,
     radius_arcsec: float,
     *,
     n_annuli: int = 20,
     noise: float | None = None,
 ) -> Profile:
-    """Mean in ``n_annuli`` equal annuli out to ``radius_arcsec`` around ``center`` (RA, Dec)."""
+    """Mean in ``n_annuli`` equal annuli out to ``radius_arcsec`` around ``center``."""
     if isinstance(n_annuli, bool) or not isinstance(n_annuli, int) or not 1 <= n_annuli <= MAX_ANNULI:
         raise _bad(f"n_annuli must be an integer in [1, {MAX_ANNULI}]")
     if not math.isfinite(radius_arcsec) or radius_arcsec <= 0:
         raise _bad(f"radius_arcsec must be positive, got {radius_arcsec}")
-    try:
+    x0, y0 = pixel_position(image, center)
+    if isinstance(center, Pixel):
+        ra0, dec0 = (float(v) for v in image.pixel_to_world(x0, y0))
+    else:
         ra0, dec0 = float(center[0]), float(center[1])
-    except (TypeError, ValueError, IndexError) as exc:
-        raise _bad("center must be a pair (ra_deg, dec_deg)") from exc
-    check_sky_position(ra0, dec0)
-    image.pixel_of(ra0, dec0)
     scale = min(image.pixel_scales_arcsec())
     if math.pi * (radius_arcsec / scale) ** 2 > MAX_PROFILE_SAMPLES:
         raise _bad(f"the radius covers over {MAX_PROFILE_SAMPLES} pixels")
@@ -208,6 +273,8 @@ def radial_profile(
                 distance_arcsec=float((edges[i] + edges[i + 1]) / 2),
                 ra_deg=ra0 % 360.0,
                 dec_deg=dec0,
+                x=x0,
+                y=y0,
                 value=value,
                 error=error,
                 n_samples=n,

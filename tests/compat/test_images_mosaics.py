@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -140,7 +143,23 @@ async def test_fits_download_refuses_paths_outside_the_data_dir(
         assert 400 <= response.status_code < 500 and response.json()["status"] == "error"
 
 
-async def test_image_profile_and_fit(api: httpx.AsyncClient, graph: Graph) -> None:
+def _plane(path: str) -> np.ndarray:
+    with fits.open(path) as hdul:
+        return np.squeeze(hdul[0].data).astype(np.float64)
+
+
+async def _bright_source(graph: Graph) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The brightest catalogued source and the image of its first measurement."""
+    data = await graph.data(
+        "{ sources(first: 1, orderBy: CATALOG_FLUX, direction: DESC, filter: {nEpochsMin: 1}) { nodes {"
+        " raDeg decDeg measurements(first: 1) { nodes { image { imageId path centerRaDeg centerDecDeg"
+        " imsizeX imsizeY beamMajorArcsec } } } } } }"
+    )
+    source = data["sources"]["nodes"][0]
+    return source, source["measurements"]["nodes"][0]["image"]
+
+
+async def test_image_profile_in_sky_coordinates(api: httpx.AsyncClient, graph: Graph) -> None:
     data = await graph.data("{ images(first: 1) { nodes { imageId centerRaDeg centerDecDeg } } }")
     image = data["images"]["nodes"][0]
     ra, dec = image["centerRaDeg"], image["centerDecDeg"]
@@ -151,31 +170,120 @@ async def test_image_profile_and_fit(api: httpx.AsyncClient, graph: Graph) -> No
         )
     ).json()
     assert len(profile["distance"]) == len(profile["flux"]) > 2 and profile["units"]["distance"] == "arcsec"
-    assert_envelope(await api.get(f"/api/images/{image['imageId']}/profile", params={"axis": "x"}), 501)
-    assert_envelope(
+    assert profile["coordinate_system"] == "wcs" and profile["fit"] is None
+    assert profile["coordinates"][0] == pytest.approx([ra - 0.3, dec], abs=1e-6)
+    for params in (
+        {"profile_type": "line", "coordinates": "[[1,2]"},
+        {"profile_type": "line", "coordinates": "[[1, 2]]"},
+        {"profile_type": "line", "coordinates": "[[1, 95], [2, 3]]"},
+        {"profile_type": "point", "coordinates": "[[1e400, 2]]"},
+        {"coordinates": "[[1, 2], [3, 4]]"},  # coordinates without a profile_type
+    ):
+        assert_envelope(await api.get(f"/api/images/{image['imageId']}/profile", params=params), 422)
+
+
+async def test_axis_slice_is_the_documented_array_of_pixel_values(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    _, image = await _bright_source(graph)
+    plane = _plane(image["path"])
+    ny, nx = plane.shape
+    url = f"/api/images/{image['imageId']}/profile"
+    row = (await api.get(url, params={"axis": "x", "position": 7})).json()
+    assert row == pytest.approx([None if np.isnan(v) else v for v in plane[7, :]], rel=1e-6)
+    centre_column = (await api.get(url, params={"axis": "y"})).json()  # position defaults to the centre
+    assert centre_column == pytest.approx(list(plane[:, nx // 2]), rel=1e-6)
+    assert (await api.get(url)).json() == pytest.approx(list(plane[ny // 2, :]), rel=1e-6)
+    assert_envelope(await api.get(url, params={"axis": "x", "position": ny}), 404, "OUT_OF_IMAGE")
+    for params in ({"axis": "z"}, {"position": -1}, {"position": "1.5"}, {"position": 2**40}):
+        assert_envelope(await api.get(url, params=params), 422)
+    assert_envelope(await api.get("/api/images/999999/profile"), 404, "NOT_FOUND")
+
+
+async def test_pixel_profile_and_its_fits(api: httpx.AsyncClient, graph: Graph) -> None:
+    source, image = await _bright_source(graph)
+    with fits.open(image["path"]) as hdul, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # the demo's OBSGEO keywords, fixed on read
+        wcs = WCS(hdul[0].header).celestial
+    x, y = (round(float(v)) for v in wcs.world_to_pixel_values(source["raDeg"], source["decDeg"]))
+    lo, hi = max(0, x - 30), min(image["imsizeX"] - 1, x + 30)  # a row through the source
+    url = f"/api/images/{image['imageId']}/profile"
+    line = {
+        "profile_type": "line",
+        "coordinate_system": "pixel",
+        "coordinates": f"[[{lo}, {y}], [{hi}, {y}]]",
+    }
+    plain = (await api.get(url, params=line)).json()
+    plane = _plane(image["path"])
+    assert plain["coordinate_system"] == "pixel" and plain["fit"] is None
+    assert plain["coordinates"][0] == [lo, y] and plain["coordinates"][-1] == [hi, y]
+    # Sampled one pixel apart along a row: the stored pixel values, no interpolation needed.
+    assert plain["flux"] == pytest.approx(list(plane[y, lo : hi + 1]), rel=1e-6)
+
+    for model in ("gaussian", "moffat"):
+        body = (await api.get(url, params={**line, "fit_model": model})).json()
+        fit = body["fit"]
+        assert fit["model"] == model and fit["units"]["fwhm"] == "arcsec"
+        assert len(fit["fitted_flux"]) == len(body["flux"])
+        parameters = fit["parameters"]
+        assert abs(parameters["center"] - body["distance"][x - lo]) < image["beamMajorArcsec"] / 2
+        # A cut through a source restored with the beam: its FWHM is about the beam's.
+        assert 0.3 * image["beamMajorArcsec"] < parameters["fwhm"] < 3 * image["beamMajorArcsec"]
+        if model == "moffat":
+            assert parameters["fwhm"] == pytest.approx(
+                2 * parameters["alpha"] * np.sqrt(2 ** (1 / parameters["beta"]) - 1), rel=1e-9
+            )
+        else:
+            assert parameters["fwhm"] == pytest.approx(2 * np.sqrt(2 * np.log(2)) * parameters["sigma"])
+    radial = (
         await api.get(
-            f"/api/images/{image['imageId']}/profile",
-            params={"profile_type": "line", "coordinates": "[[1,2]"},
-        ),
-        422,
-    )
-    src = await graph.data(
-        "query($i: Int!) { image(imageId: $i) { measurements(first: 1) { nodes { raDeg decDeg } } } }",
-        i=image["imageId"],
-    )
-    target = src["image"]["measurements"]["nodes"][0]
-    fit = await api.post(
-        f"/api/images/{image['imageId']}/fit",
-        json={"ra_deg": target["raDeg"], "dec_deg": target["decDeg"], "radius_arcsec": 600},
-    )
-    if fit.status_code == 200:
+            url,
+            params={
+                "profile_type": "point",
+                "coordinate_system": "pixel",
+                "coordinates": f"[[{x}, {y}]]",
+                "radius": 300,
+                "fit_model": "gaussian",
+            },
+        )
+    ).json()
+    assert radial["coordinates"][0] == [x, y] and radial["fit"]["parameters"]["amplitude"] > 0
+    for coords, status, code in (
+        (f"[[{x}, {y}], [{image['imsizeX'] + 5}, {y}]]", 404, "OUT_OF_IMAGE"),
+        (f"[[{x}, {y}], [{x}, {y}]]", 400, "BAD_PROFILE"),
+        ('[[1, "a"], [2, 3]]', 422, "VALIDATION_ERROR"),
+        ("[[1, 2], [1e999, 3]]", 422, "VALIDATION_ERROR"),
+    ):
+        response = await api.get(url, params={**line, "coordinates": coords})
+        assert_envelope(response, status, code)
+
+
+async def test_image_fit_gaussian_and_moffat(api: httpx.AsyncClient, graph: Graph) -> None:
+    source, image = await _bright_source(graph)
+    url = f"/api/images/{image['imageId']}/fit"
+    position = {"ra_deg": source["raDeg"], "dec_deg": source["decDeg"], "radius_arcsec": 600}
+    for model in ("gaussian", "moffat"):
+        fit = await api.post(url, json={**position, "model": model})
+        assert fit.status_code == 200, fit.text
         body = fit.json()
-        assert body["fitted"] is True and body["fwhm_major_arcsec"] >= body["fwhm_minor_arcsec"] > 0
-        assert abs(body["peak_ra_deg"] - target["raDeg"]) < 0.1
-    else:  # a faint source may not fit: a clear 4xx, never a 500
-        assert_envelope(fit, fit.status_code)
-        assert 400 <= fit.status_code < 500
-    assert_envelope(await api.post(f"/api/images/{image['imageId']}/fit", json={"model": "moffat"}), 501)
+        assert body["fitted"] is True and body["model"] == model
+        assert body["fwhm_major_arcsec"] >= body["fwhm_minor_arcsec"] > 0
+        assert abs(body["peak_ra_deg"] - source["raDeg"]) < 0.02
+        if model == "moffat":
+            assert body["parameters"]["beta"] == body["parameters"]["alpha"] > 1
+            assert body["uncertainties"]["beta"] > 0
+        else:
+            assert "beta" not in body["parameters"] and body["uncertainties"]["beta"] is None
+    default = (await api.post(url, json=position)).json()
+    assert default["model"] == "gaussian"
+    for bad, status in (
+        ({**position, "model": "sersic"}, 422),
+        ({"ra_deg": source["raDeg"]}, 422),
+        ({"model": "moffat"}, 400),  # neither a position nor a region
+        ({"model": "moffat", "region_id": 999999}, 404),
+    ):
+        assert_envelope(await api.post(url, json=bad), status)
+    assert_envelope(await api.post("/api/images/999999/fit", json=position), 404, "NOT_FOUND")
 
 
 async def test_mosaics_query_detail_fits_create(api: httpx.AsyncClient, graph: Graph) -> None:

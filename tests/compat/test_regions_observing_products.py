@@ -14,15 +14,19 @@ async def _image(graph: Graph) -> dict[str, Any]:
     return data["images"]["nodes"][0]  # type: ignore[no-any-return]
 
 
-async def test_regions_crud_and_statistics(api: httpx.AsyncClient, graph: Graph) -> None:
-    image = await _image(graph)
-    circle = {
-        "image_id": image["imageId"],
+def _circle(image: dict[str, Any], radius_arcsec: float) -> dict[str, Any]:
+    """A legacy flat-form circle at the image centre (the image named by the caller)."""
+    return {
         "region_type": "circle",
         "ra_deg": image["centerRaDeg"],
         "dec_deg": image["centerDecDeg"],
-        "radius_arcsec": 600.0,
+        "radius_arcsec": radius_arcsec,
     }
+
+
+async def test_regions_crud_and_statistics(api: httpx.AsyncClient, graph: Graph) -> None:
+    image = await _image(graph)
+    circle = {"image_id": image["imageId"], **_circle(image, 600.0)}
     created = await api.post("/api/regions", json=circle)
     assert created.status_code == 200, created.text
     region_id = created.json()["id"]
@@ -62,18 +66,68 @@ async def test_regions_crud_and_statistics(api: httpx.AsyncClient, graph: Graph)
     assert_envelope(
         await api.post(
             "/api/regions",
-            json={"image_path": image["path"], **{k: v for k, v in circle.items() if k != "image_id"}},
-        ),
-        501,
-        "IMAGE_PATH_LOOKUP_NOT_AVAILABLE",
-    )
-    assert_envelope(
-        await api.post(
-            "/api/regions",
             json={"image_id": image["imageId"], "type": "polygon", "coordinates": {"vertices": [[1, 2]]}},
         ),
         400,
     )
+
+
+async def test_regions_by_image_path(api: httpx.AsyncClient, graph: Graph) -> None:
+    """The legacy form names the image by its file path, for listing and for creating."""
+    image = await _image(graph)
+    circle = {"image_path": image["path"], **_circle(image, 60.0)}
+    created = await api.post("/api/regions", json=circle)
+    assert created.status_code == 200, created.text
+    body = created.json()
+    assert body["region"]["image_id"] == image["imageId"] and body["region"]["image_path"] == image["path"]
+    try:
+        by_path = (await api.get("/api/regions", params={"image_path": image["path"]})).json()
+        by_id = (await api.get("/api/regions", params={"image_id": image["imageId"]})).json()
+        assert body["id"] in [r["id"] for r in by_path["regions"]]
+        assert by_path == by_id
+        circles = (
+            await api.get("/api/regions", params={"image_path": image["path"], "region_type": "circle"})
+        ).json()
+        assert body["id"] in [r["id"] for r in circles["regions"]]
+    finally:
+        assert (await api.delete(f"/api/regions/{body['id']}")).json()["deleted"] is True
+
+
+async def test_unknown_and_hostile_image_paths_are_4xx(api: httpx.AsyncClient, graph: Graph) -> None:
+    image = await _image(graph)
+    shape = _circle(image, 60.0)
+    dotdot = image["path"].rsplit("/", 1)[0] + "/../../" + image["path"].rsplit("/", 1)[1]
+    for path in ("/no/such/image.fits", dotdot, image["path"] + "/..", image["path"].upper()):
+        assert_envelope(await api.get("/api/regions", params={"image_path": path}), 404, "NOT_FOUND")
+        assert_envelope(await api.post("/api/regions", json={"image_path": path, **shape}), 404, "NOT_FOUND")
+    for path in ("a\x00b", "/data/" + "x" * 5000, "line\nbreak"):
+        assert_envelope(await api.get("/api/regions", params={"image_path": path}), 422, "VALIDATION_ERROR")
+        assert_envelope(await api.post("/api/regions", json={"image_path": path, **shape}), 422)
+    both = {"image_id": image["imageId"], "image_path": image["path"]}
+    assert_envelope(await api.get("/api/regions", params=both), 422)
+    assert_envelope(await api.post("/api/regions", json={**both, **shape}), 422)
+    assert_envelope(await api.get("/api/regions"), 422)
+    assert_envelope(await api.post("/api/regions", json={"image_path": 7, **shape}), 422)
+    # A bad shape is refused before the path is looked up: no region is written.
+    bad_shape = {"image_path": image["path"], "type": "polygon", "coordinates": {"vertices": [[1, 2]]}}
+    assert_envelope(await api.post("/api/regions", json=bad_shape), 400)
+
+
+async def test_graph_image_by_path(graph: Graph) -> None:
+    image = await _image(graph)
+    found = await graph.data("query($p: String!) { image(path: $p) { imageId path } }", p=image["path"])
+    assert found["image"] == {"imageId": image["imageId"], "path": image["path"]}
+    for variables, code in (
+        ({"p": "/no/such.fits"}, "NOT_FOUND"),
+        ({"p": "a\x00b"}, "BAD_USER_INPUT"),  # PostgreSQL refuses NUL: refused before the query
+        ({"p": "x" * 5000}, "BAD_USER_INPUT"),
+        ({"p": ""}, "BAD_USER_INPUT"),
+    ):
+        result = await graph.run("query($p: String!) { image(path: $p) { imageId } }", **variables)
+        assert result.errors[0].extensions["code"] == code, variables
+    for document in ("{ image { imageId } }", '{ image(imageId: 1, path: "x") { imageId } }'):
+        result = await graph.run(document)
+        assert result.errors[0].extensions["code"] == "BAD_USER_INPUT"
 
 
 async def test_pointing_history_and_calibrator_matches(api: httpx.AsyncClient, graph: Graph) -> None:

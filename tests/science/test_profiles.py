@@ -14,7 +14,14 @@ from astropy.coordinates import SkyCoord
 
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, open_image
-from dsa110.science.profiles import line_profile, polyline_profile, profile_arrays, radial_profile
+from dsa110.science.profiles import (
+    Pixel,
+    axis_slice,
+    line_profile,
+    polyline_profile,
+    profile_arrays,
+    radial_profile,
+)
 from tests.science.fits_factory import sin_header, write_image
 
 CELL = 2.0
@@ -151,3 +158,79 @@ def test_profile_end_off_the_image_is_out_of_image(ramp_image: SkyImage) -> None
     with pytest.raises(ScienceInputError) as err:
         line_profile(ramp_image, world(ramp_image, 10, 10), (10.0, -50.0))
     assert err.value.code == "OUT_OF_IMAGE"
+
+
+# --- pixel positions and slices ------------------------------------------------------------
+
+
+def test_a_pixel_line_is_the_same_profile_as_the_sky_line(ramp_image: SkyImage) -> None:
+    by_pixel = line_profile(ramp_image, Pixel(10.0, 20.0), Pixel(70.0, 50.0), noise=0.5).points
+    by_sky = line_profile(ramp_image, world(ramp_image, 10.0, 20.0), world(ramp_image, 70.0, 50.0), noise=0.5)
+    assert len(by_pixel) == len(by_sky.points) == math.ceil(math.hypot(60, 30)) + 1
+    for a, b in zip(by_pixel, by_sky.points, strict=True):
+        assert a.value == pytest.approx(b.value, abs=1e-6)
+        assert a.distance_arcsec == pytest.approx(b.distance_arcsec, abs=1e-6)
+    # Samples report their pixel position: evenly spaced along the segment, exact at the ends.
+    assert (by_pixel[0].x, by_pixel[0].y) == (10.0, 20.0) and (by_pixel[-1].x, by_pixel[-1].y) == (70.0, 50.0)
+    middle = by_pixel[len(by_pixel) // 2]
+    assert middle.value == pytest.approx(ramp(middle.x, middle.y), abs=1e-5)
+
+
+def test_a_pixel_polyline_and_radial_centre(ramp_image: SkyImage) -> None:
+    points = polyline_profile(ramp_image, [Pixel(10, 10), Pixel(50, 10), Pixel(50, 70)], noise=0.1).points
+    assert len(points) == 41 + 60 and points[40].value == pytest.approx(ramp(50.0, 10.0), abs=1e-5)
+    assert points[-1].distance_arcsec == pytest.approx(100 * CELL, rel=1e-3)
+    by_pixel = radial_profile(ramp_image, Pixel(40.0, 30.0), 12.0, n_annuli=3)
+    by_sky = radial_profile(ramp_image, world(ramp_image, 40.0, 30.0), 12.0, n_annuli=3)
+    assert [p.value for p in by_pixel.points] == pytest.approx([p.value for p in by_sky.points])
+    assert (by_pixel.points[0].x, by_pixel.points[0].y) == (40.0, 30.0)
+
+
+def test_a_row_slice_is_the_stored_pixels(ramp_image: SkyImage) -> None:
+    row = axis_slice(ramp_image, "x", 25, noise=0.2)
+    assert row.kind == "slice" and row.unit == "mJy/beam"
+    assert [p.value for p in row.points] == pytest.approx([ramp(x, 25) for x in range(100)], abs=1e-5)
+    assert [(p.x, p.y) for p in row.points] == [(float(x), 25.0) for x in range(100)]
+    assert all(p.error == 0.2 and p.n_samples == 1 for p in row.points)
+    # 99 pixel steps of 2 arcsec (CDELT) on a rotated SIN grid, near the reference point
+    assert row.points[-1].distance_arcsec == pytest.approx(99 * CELL, rel=1e-3)
+
+
+def test_a_column_slice_defaults_to_the_centre(ramp_image: SkyImage) -> None:
+    column = axis_slice(ramp_image, "y", noise=0.2)  # 100 columns: the centre is x = 50
+    assert len(column.points) == 80
+    assert [p.value for p in column.points] == pytest.approx([ramp(50, y) for y in range(80)], abs=1e-5)
+    assert {p.x for p in column.points} == {50.0}
+    assert {p.y for p in axis_slice(ramp_image, "x", noise=0.2).points} == {40.0}  # 80 rows: y = 40
+
+
+def test_blank_pixels_in_a_slice_have_no_value(tmp_path: Path) -> None:
+    data = np.ones((8, 10))
+    data[3, 4] = np.nan
+    image = open_image(write_image(tmp_path / "blank.fits", data, sin_header(nx=10, ny=8)))
+    point = axis_slice(image, "x", 3, noise=1.0).points[4]
+    assert point.value is None and point.error is None and point.n_samples == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda im: line_profile(im, Pixel(10, 10), Pixel(100, 10)), "OUT_OF_IMAGE"),
+        (lambda im: line_profile(im, Pixel(-0.6, 10), Pixel(20, 10)), "OUT_OF_IMAGE"),
+        (lambda im: line_profile(im, Pixel(10, 10), Pixel(float("inf"), 10)), "OUT_OF_IMAGE"),
+        (lambda im: line_profile(im, Pixel(10, 10), Pixel(1e300, -1e300)), "OUT_OF_IMAGE"),
+        (lambda im: radial_profile(im, Pixel(10, 80), 10.0), "OUT_OF_IMAGE"),
+        (lambda im: line_profile(im, Pixel(10, 10), Pixel(10, 10)), "BAD_PROFILE"),
+        (lambda im: line_profile(im, Pixel(10, 10), Pixel("a", 1)), "BAD_PROFILE"),  # type: ignore[arg-type]
+        (lambda im: axis_slice(im, "x", 80), "OUT_OF_IMAGE"),
+        (lambda im: axis_slice(im, "y", 100), "OUT_OF_IMAGE"),
+        (lambda im: axis_slice(im, "x", -1), "OUT_OF_IMAGE"),
+        (lambda im: axis_slice(im, "x", True), "OUT_OF_IMAGE"),  # type: ignore[arg-type]
+        (lambda im: axis_slice(im, "x", 2.5), "OUT_OF_IMAGE"),  # type: ignore[arg-type]
+        (lambda im: axis_slice(im, "z", 2), "BAD_PROFILE"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_pixel_requests_are_clear_errors(ramp_image: SkyImage, call, code: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ScienceInputError) as err:
+        call(ramp_image)
+    assert err.value.code == code
