@@ -191,6 +191,21 @@ async def test_truth_file(built: Built):
     assert truth["seed"] == 7
 
 
+async def test_the_summary_says_which_injected_eses_were_flagged(built: Built):
+    truth = json.loads((built.data_dir / "demo_truth.json").read_text())
+    injected = {v["source_id"] for v in truth["variables"] if v["kind"] == "ese"}
+    rows = await _fetch(
+        built.url,
+        select(t.sources.c.source_id).join(t.ese_candidates, t.ese_candidates.c.source_pk == t.sources.c.id),
+    )
+    flagged = {row[0] for row in rows}
+    recovered = len(flagged & injected)
+    assert (
+        f"{len(flagged)} candidates ({recovered} of {len(injected)} injected ESEs, "
+        f"{len(flagged) - recovered} other)"
+    ) in built.summary.science
+
+
 async def test_existing_data_is_kept_without_force(built: Built):
     with pytest.raises(DemoExistsError):
         await build_demo(built.url, built.data_dir, sources=10, days=1, end=END)
