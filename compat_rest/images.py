@@ -52,44 +52,30 @@ query RestImageMeasurements($imageId: Int!, $first: Int!, $after: String) {
 }
 """
 
-PROFILE_FIELDS = """
-fragment RestProfileFields on Profile {
-  kind unit points { distanceArcsec raDeg decDeg x y value error nSamples }
-  fit(model: $fitModel) @include(if: $withFit) {
-    model amplitude amplitudeErr centerArcsec centerErrArcsec fwhmArcsec fwhmErrArcsec
-    sigmaArcsec sigmaErrArcsec alphaArcsec alphaErrArcsec beta betaErr background backgroundErr
-    chi2 reducedChi2 rSquared nPoints modelValues
+# One document for both forms: the route passes `points` (sky) or `pixels`, the other null.
+PROFILE = """
+query RestProfile(
+  $imageId: Int!, $kind: ProfileKind!, $points: [SkyPoint!], $pixels: [PixelPoint!], $width: Float!,
+  $radius: Float, $withFit: Boolean!, $fitModel: FitModel!
+) {
+  image(imageId: $imageId) {
+    profile(
+      kind: $kind, points: $points, pixels: $pixels, widthArcsec: $width, radiusArcsec: $radius
+    ) {
+      kind unit points { distanceArcsec raDeg decDeg x y value error nSamples }
+      fit(model: $fitModel) @include(if: $withFit) {
+        model amplitude amplitudeErr centerArcsec centerErrArcsec fwhmArcsec fwhmErrArcsec
+        sigmaArcsec sigmaErrArcsec alphaArcsec alphaErrArcsec beta betaErr background backgroundErr
+        chi2 reducedChi2 rSquared nPoints modelValues
+      }
+    }
   }
 }
 """
 
-SKY_PROFILE = f"""
-query RestProfile(
-  $imageId: Int!, $kind: ProfileKind!, $points: [SkyPoint!]!, $width: Float!, $radius: Float,
-  $withFit: Boolean!, $fitModel: FitModel!
-) {{
-  image(imageId: $imageId) {{
-    profile(kind: $kind, points: $points, widthArcsec: $width, radiusArcsec: $radius) {{
-      ...RestProfileFields
-    }}
-  }}
-}}
-{PROFILE_FIELDS}"""
-
-PIXEL_PROFILE = f"""
-query RestPixelProfile(
-  $imageId: Int!, $kind: ProfileKind!, $points: [PixelPoint!]!, $width: Float!, $radius: Float,
-  $withFit: Boolean!, $fitModel: FitModel!
-) {{
-  profile: imagePixelProfile(
-    imageId: $imageId, kind: $kind, pixels: $points, widthArcsec: $width, radiusArcsec: $radius
-  ) {{ ...RestProfileFields }}
-}}
-{PROFILE_FIELDS}"""
-
 SLICE = """
 query RestSlice($imageId: Int!, $axis: ImageAxis!, $position: Int) {
-  slice: imageSlice(imageId: $imageId, axis: $axis, position: $position) { points { value } }
+  image(imageId: $imageId) { slice(axis: $axis, position: $position) { points { value } } }
 }
 """
 
@@ -98,14 +84,16 @@ query RestFit(
   $imageId: Int!, $model: FitModel!, $ra: Float, $dec: Float, $box: Float, $regionId: Int,
   $background: Boolean!
 ) {
-  image(imageId: $imageId) { cellsizeArcsec }
-  fit: imageFit(
-    imageId: $imageId, model: $model, raDeg: $ra, decDeg: $dec, boxArcsec: $box, regionId: $regionId,
-    fitBackground: $background
-  ) {
-    model peak peakErr raDeg decDeg raErrArcsec decErrArcsec fwhmMajorArcsec fwhmMajorErrArcsec
-    fwhmMinorArcsec fwhmMinorErrArcsec paDeg paErrDeg background backgroundErr
-    integratedFluxJy integratedFluxErrJy unit nPixels reducedChi2 residualRms beta betaErr
+  image(imageId: $imageId) {
+    cellsizeArcsec
+    fit(
+      model: $model, raDeg: $ra, decDeg: $dec, boxArcsec: $box, regionId: $regionId,
+      fitBackground: $background
+    ) {
+      model peak peakErr raDeg decDeg raErrArcsec decErrArcsec fwhmMajorArcsec fwhmMajorErrArcsec
+      fwhmMinorArcsec fwhmMinorErrArcsec paDeg paErrDeg background backgroundErr
+      integratedFluxJy integratedFluxErrJy unit nPixels reducedChi2 residualRms beta betaErr
+    }
   }
 }
 """
@@ -240,8 +228,7 @@ async def fetch_profile(call: GraphCall, args: Args) -> Any:
             raise validation_error("`coordinates` needs a `profile_type`", parameter="profile_type")
         axis = args["axis"].upper()
         return await call(SLICE, {"imageId": args["image_id"], "axis": axis, "position": args["position"]})
-    pixels = args["coordinate_system"] == "pixel"
-    return await call(PIXEL_PROFILE if pixels else SKY_PROFILE, profile_variables(args))
+    return await call(PROFILE, profile_variables(args))
 
 
 def profile_variables(args: Args) -> dict[str, Any]:
@@ -252,7 +239,8 @@ def profile_variables(args: Args) -> dict[str, Any]:
     return {
         "imageId": args["image_id"],
         "kind": graph_kind,
-        "points": [{"x": a, "y": b} if pixels else {"raDeg": a, "decDeg": b} for a, b in pairs],
+        "points": None if pixels else [{"raDeg": ra, "decDeg": dec} for ra, dec in pairs],
+        "pixels": [{"x": x, "y": y} for x, y in pairs] if pixels else None,
         "width": args["width"],
         "radius": args["radius"] if graph_kind == "RADIAL" else None,
         "withFit": fit_model != "none",
@@ -291,9 +279,9 @@ def _coordinates(text: str | None, fewest: int, most: int, pixels: bool) -> list
 
 
 def shape_profile(data: dict[str, Any], args: Args) -> Any:
-    if "slice" in data:  # the documented form: the pixel values alone
-        return [p["value"] for p in data["slice"]["points"]]
-    profile = data["profile"] if "profile" in data else data["image"]["profile"]
+    if args["profile_type"] is None:  # the documented axis slice: the pixel values alone
+        return [p["value"] for p in data["image"]["slice"]["points"]]
+    profile = data["image"]["profile"]
     points = profile["points"]
     pixels = args["coordinate_system"] == "pixel"
     return {
@@ -361,7 +349,7 @@ def fit_variables(args: Args) -> dict[str, Any]:
 
 def shape_fit(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     cell = data["image"]["cellsizeArcsec"]
-    fit = data["fit"]
+    fit = data["image"]["fit"]
     model = fit["model"].lower()
 
     def pixels(arcsec: float) -> float | None:
@@ -548,7 +536,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         multi_query_route(
             "GET",
             "/images/{image_id}/profile",
-            [SKY_PROFILE, PIXEL_PROFILE, SLICE],
+            [PROFILE, SLICE],
             fetch_profile,
             shape_profile,
             params=[

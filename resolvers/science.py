@@ -91,7 +91,7 @@ async def fit_source(
     box_arcsec: float | None,
     region_shape: Any,
     fit_background: bool,
-    model: str = "gaussian",
+    model: str,
 ) -> fitting.SourceFit:
     image = await sky_image(ctx, path)
     region = regions.region_from_json(region_shape) if region_shape is not None else None
@@ -105,9 +105,6 @@ async def fit_source(
         fit_background=fit_background,
         model=model,
     )
-
-
-fit_gaussian = fit_source  # the name schema.types' Image.fit calls (the Gaussian is the default)
 
 
 async def fit_profile(result: profiles.Profile, model: str) -> profile_fit.ProfileFit:

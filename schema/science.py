@@ -25,7 +25,7 @@ from dsa110.science import fitting, profile_fit, profiles
 from dsa110.science.errors import ScienceInputError
 from dsa110.times import mjd_to_datetime
 from resolvers import links, lists, science
-from resolvers.errors import NotFound
+from resolvers.errors import BadUserInput, NotFound
 from schema.base import GraphInfo, Node
 from schema.inputs import CandidateStatus, _enum, _input
 from schema.lists import list_root
@@ -257,6 +257,17 @@ class PixelPoint:
     y: float
 
 
+def profile_positions(
+    points: list[SkyPoint] | None, pixels: list[PixelPoint] | None
+) -> list[profiles.Position]:
+    """A profile's positions from exactly one of its two forms: on the sky or in pixels."""
+    if (points is None) == (pixels is None):
+        raise BadUserInput("give exactly one of `points` (sky) and `pixels`", field="points")
+    if pixels is not None:
+        return [profiles.Pixel(p.x, p.y) for p in pixels]
+    return [(p.ra_deg, p.dec_deg) for p in points or ()]
+
+
 @strawberry.type(description="A sample of an image profile.")
 class ProfilePoint:
     distance_arcsec: float
@@ -486,60 +497,6 @@ class ScienceQuery:
     async def region(self, info: GraphInfo, region_id: int) -> Region:
         return await lists.by_natural_key(info.context, "region", "id", region_id, "region")  # type: ignore[no-any-return]
 
-    @strawberry.field(
-        description="Fit a 2-D Gaussian or Moffat around a position (box) or inside a region of an image."
-    )
-    async def image_fit(
-        self,
-        info: GraphInfo,
-        image_id: int,
-        model: FitModel = FitModel.GAUSSIAN,
-        ra_deg: float | None = None,
-        dec_deg: float | None = None,
-        box_arcsec: float | None = None,
-        region_id: int | None = None,
-        fit_background: bool = True,
-    ) -> SourceFit:
-        ctx = info.context
-        image = await science.image_by_pk(ctx, image_id)
-        shape = (
-            await science.region_shape_on_image(ctx, region_id, image.pk) if region_id is not None else None
-        )
-        fit = await science.fit_source(
-            ctx, image.path, ra_deg, dec_deg, box_arcsec, shape, fit_background, model.value
-        )
-        return source_fit(fit)
-
-    @strawberry.field(
-        description="An image profile with its points given in pixels (`Image.profile` takes sky positions)."
-    )
-    async def image_pixel_profile(
-        self,
-        info: GraphInfo,
-        image_id: int,
-        kind: ProfileKind,
-        pixels: list[PixelPoint],
-        width_arcsec: float = 0.0,
-        radius_arcsec: float | None = None,
-        n_annuli: int = 20,
-    ) -> Profile:
-        image = await science.image_by_pk(info.context, image_id)
-        points = [profiles.Pixel(p.x, p.y) for p in pixels]
-        result = await science.profile(
-            info.context, image.path, kind.value, points, width_arcsec, radius_arcsec, n_annuli
-        )
-        return profile_of(result)
-
-    @strawberry.field(
-        description="One row (axis X) or column (axis Y) of an image's pixels, as stored; "
-        "`position` is the other pixel coordinate (0-based), the image centre by default."
-    )
-    async def image_slice(
-        self, info: GraphInfo, image_id: int, axis: ImageAxis = ImageAxis.X, position: int | None = None
-    ) -> Profile:
-        image = await science.image_by_pk(info.context, image_id)
-        return profile_of(await science.axis_slice(info.context, image.path, axis.value, position))
-
     @strawberry.field(description="Catalog entries within a cone, nearest first.")
     async def catalog_sources(
         self,
@@ -683,11 +640,6 @@ class ScienceMutation:
 
 def source_fit(fit: fitting.SourceFit) -> SourceFit:
     return SourceFit(**{**vars(fit), "model": FitModel(fit.model)})
-
-
-# The names schema.types' Image.fit uses for the (Gaussian) fit.
-GaussianFit = SourceFit
-gaussian_fit = source_fit
 
 
 def profile_of(result: profiles.Profile) -> Profile:

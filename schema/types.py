@@ -16,7 +16,6 @@ from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
 from resolvers import links
 from resolvers import science as science_resolvers
-from resolvers.errors import NotFound
 from schema import science
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
 from schema.inputs import (
@@ -257,41 +256,59 @@ class Image(Node):
         fits_url, png_url = science.cutout_urls(self.pk, ra_deg, dec_deg, size_arcsec)
         return science.PostageStamp(image_id=self.pk, mjd=self.mid_mjd, fits_url=fits_url, png_url=png_url)
 
-    @strawberry.field(description="Fit a 2-D Gaussian around a position (box) or inside a region.")
+    @strawberry.field(
+        description="Fit a 2-D Gaussian or Moffat around a position (box) or inside a region of this image."
+    )
     async def fit(
         self,
         info: GraphInfo,
+        model: science.FitModel = science.FitModel.GAUSSIAN,
         ra_deg: float | None = None,
         dec_deg: float | None = None,
         box_arcsec: float | None = None,
         region_id: int | None = None,
         fit_background: bool = True,
-    ) -> science.GaussianFit:
-        shape = None
-        if region_id is not None:
-            region = await info.context.loaders.by_key("region").load(region_id)
-            if region is None or region.image_pk != self.pk:
-                raise NotFound(f"no region {region_id} on this image", regionId=region_id)
-            shape = region.shape
-        fit = await science_resolvers.fit_gaussian(
-            info.context, self.path, ra_deg, dec_deg, box_arcsec, shape, fit_background
+    ) -> science.SourceFit:
+        ctx = info.context
+        shape = (
+            await science_resolvers.region_shape_on_image(ctx, region_id, self.pk)
+            if region_id is not None
+            else None
         )
-        return science.gaussian_fit(fit)
+        fit = await science_resolvers.fit_source(
+            ctx, self.path, ra_deg, dec_deg, box_arcsec, shape, fit_background, model.value
+        )
+        return science.source_fit(fit)
 
-    @strawberry.field(description="Pixel values along a line or polyline, or in annuli around a point.")
+    @strawberry.field(
+        description="Pixel values along a line or polyline, or in annuli around a point; the points "
+        "are given on the sky (`points`) or in 0-based pixels (`pixels`), exactly one of the two."
+    )
     async def profile(
         self,
         info: GraphInfo,
         kind: science.ProfileKind,
-        points: list[science.SkyPoint],
+        points: list[science.SkyPoint] | None = None,
+        pixels: list[science.PixelPoint] | None = None,
         width_arcsec: float = 0.0,
         radius_arcsec: float | None = None,
         n_annuli: int = 20,
     ) -> science.Profile:
-        coords = [(p.ra_deg, p.dec_deg) for p in points]
+        positions = science.profile_positions(points, pixels)
         result = await science_resolvers.profile(
-            info.context, self.path, kind.value, coords, width_arcsec, radius_arcsec, n_annuli
+            info.context, self.path, kind.value, positions, width_arcsec, radius_arcsec, n_annuli
         )
+        return science.profile_of(result)
+
+    @strawberry.field(
+        name="slice",
+        description="One row (axis X) or column (axis Y) of this image's pixels, as stored; "
+        "`position` is the other pixel coordinate (0-based), the image centre by default.",
+    )
+    async def axis_slice(
+        self, info: GraphInfo, axis: science.ImageAxis = science.ImageAxis.X, position: int | None = None
+    ) -> science.Profile:
+        result = await science_resolvers.axis_slice(info.context, self.path, axis.value, position)
         return science.profile_of(result)
 
     @strawberry.field(description="Regions drawn on this image.")

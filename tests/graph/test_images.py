@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
 
 from tests.graph.conftest import Graph
 
@@ -105,6 +107,120 @@ async def test_profile_through_a_source_peaks_at_the_source(image_graph: Graph) 
     total = points[-1]["distanceArcsec"]
     assert abs(peak["distanceArcsec"] - total / 2) < 0.15 * total
     assert all(p["error"] is not None and p["error"] > 0 for p in points)
+
+
+def _plane(path: str) -> np.ndarray:
+    with fits.open(path) as hdul:
+        return np.squeeze(hdul[0].data).astype(np.float64)
+
+
+def _stored(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+SLICE = """query($i: Int!, $axis: ImageAxis!, $at: Int) { image(imageId: $i) {
+  slice(axis: $axis, position: $at) { kind points { x y value } } } }"""
+
+
+async def test_slice_is_a_row_or_column_as_stored(image_graph: Graph) -> None:
+    _, measurement = await _bright(image_graph)
+    image = measurement["image"]
+    plane = _plane(image["path"])
+    ny, nx = plane.shape
+    row = (await image_graph.data(SLICE, i=image["imageId"], axis="X", at=7))["image"]["slice"]
+    assert row["kind"] == "slice"
+    assert [p["value"] for p in row["points"]] == pytest.approx(_stored(plane[7, :]), rel=1e-6)
+    assert {p["y"] for p in row["points"]} == {7}
+    # No position: the centre column, nx // 2.
+    column = (await image_graph.data(SLICE, i=image["imageId"], axis="Y", at=None))["image"]["slice"]
+    assert [p["value"] for p in column["points"]] == pytest.approx(_stored(plane[:, nx // 2]), rel=1e-6)
+    beyond = await image_graph.run(SLICE, i=image["imageId"], axis="X", at=ny)
+    assert beyond.errors[0].extensions["code"] == "OUT_OF_IMAGE"
+
+
+PROFILE = """query($i: Int!, $kind: ProfileKind!, $sky: [SkyPoint!], $px: [PixelPoint!]) {
+  image(imageId: $i) { profile(kind: $kind, points: $sky, pixels: $px) {
+    points { raDeg decDeg x y value } fit(model: MOFFAT) { model fwhmArcsec } } } }"""
+
+
+async def test_profile_takes_pixels_or_sky_points_for_the_same_line(image_graph: Graph) -> None:
+    source, measurement = await _bright(image_graph)
+    image = measurement["image"]
+    plane = _plane(image["path"])
+    with fits.open(image["path"]) as hdul, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)  # the demo's OBSGEO keywords, fixed on read
+        wcs = WCS(hdul[0].header).celestial
+    x, y = (round(float(v)) for v in wcs.world_to_pixel_values(source["raDeg"], source["decDeg"]))
+    # A row through the source, 60 pixels long (on the image).
+    lo, hi = max(0, x - 30), min(plane.shape[1] - 1, x + 30)
+    by_pixels = await image_graph.data(
+        PROFILE, i=image["imageId"], kind="LINE", sky=None, px=[{"x": lo, "y": y}, {"x": hi, "y": y}]
+    )
+    pixel_points = by_pixels["image"]["profile"]["points"]
+    # Sampled one pixel apart along a row: exactly the stored pixel values.
+    assert [p["value"] for p in pixel_points] == pytest.approx(_stored(plane[y, lo : hi + 1]), rel=1e-6)
+    assert by_pixels["image"]["profile"]["fit"]["model"] == "MOFFAT"
+
+    ends = [{"raDeg": p["raDeg"], "decDeg": p["decDeg"]} for p in (pixel_points[0], pixel_points[-1])]
+    by_sky = await image_graph.data(PROFILE, i=image["imageId"], kind="LINE", sky=ends, px=None)
+    sky_points = by_sky["image"]["profile"]["points"]
+    # The sky ends map back onto the same pixels, so the samples are the same.
+    for axis in ("x", "y"):
+        assert [p[axis] for p in sky_points] == pytest.approx([p[axis] for p in pixel_points], abs=1e-6)
+    assert [p["value"] for p in sky_points] == pytest.approx([p["value"] for p in pixel_points], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("sky", "pixels", "code"),
+    [
+        (None, None, "BAD_USER_INPUT"),  # neither form
+        ([{"raDeg": 10, "decDeg": 40}] * 2, [{"x": 1, "y": 1}] * 2, "BAD_USER_INPUT"),  # both
+        (None, [{"x": 1, "y": 1}], "BAD_PROFILE"),  # a line needs two points
+        (None, [{"x": 1, "y": 1}, {"x": 1e6, "y": 1}], "OUT_OF_IMAGE"),
+        (None, [{"x": -1, "y": 1}, {"x": 3, "y": 1}], "OUT_OF_IMAGE"),
+    ],
+)
+async def test_bad_profile_points_are_refused_with_a_code(
+    image_graph: Graph, sky: object, pixels: object, code: str
+) -> None:
+    _, measurement = await _bright(image_graph)
+    result = await image_graph.run(
+        PROFILE, i=measurement["image"]["imageId"], kind="LINE", sky=sky, px=pixels
+    )
+    assert result.errors and result.errors[0].extensions["code"] == code
+
+
+FIT = """query($i: Int!, $model: FitModel!, $ra: Float, $dec: Float, $box: Float, $r: Int) {
+  image(imageId: $i) { fit(model: $model, raDeg: $ra, decDeg: $dec, boxArcsec: $box, regionId: $r) {
+    model peak raDeg decDeg fwhmMajorArcsec beta betaErr } } }"""
+
+
+async def test_moffat_fit_and_fits_in_a_region_of_this_image_only(image_graph: Graph) -> None:
+    source, measurement = await _bright(image_graph)
+    image_id = measurement["image"]["imageId"]
+    at = {"ra": source["raDeg"], "dec": source["decDeg"]}
+    moffat = (await image_graph.data(FIT, i=image_id, model="MOFFAT", box=1200, r=None, **at))["image"]["fit"]
+    assert moffat["model"] == "MOFFAT" and moffat["beta"] > 1 and moffat["betaErr"] > 0
+    assert moffat["peak"] == pytest.approx(measurement["peakFluxJy"], rel=0.3)
+    assert abs(moffat["decDeg"] - source["decDeg"]) * 3600 < 60
+
+    shape = {"type": "circle", "ra_deg": source["raDeg"], "dec_deg": source["decDeg"], "radius_arcsec": 600.0}
+    region = await image_graph.data(
+        'mutation($i: Int!, $s: JSON!) { createRegion(imageId: $i, name: "fit", shape: $s) { regionId } }',
+        i=image_id,
+        s=shape,
+    )
+    region_id = region["createRegion"]["regionId"]
+    no_position = {"ra": None, "dec": None, "box": None}
+    in_region = await image_graph.data(FIT, i=image_id, model="GAUSSIAN", r=region_id, **no_position)
+    fit = in_region["image"]["fit"]
+    assert fit["model"] == "GAUSSIAN" and fit["beta"] is None
+    assert abs(fit["decDeg"] - source["decDeg"]) * 3600 < 60
+    others = await image_graph.data("{ images(first: 2) { nodes { imageId } } }")
+    other_id = next(n["imageId"] for n in others["images"]["nodes"] if n["imageId"] != image_id)
+    elsewhere = await image_graph.run(FIT, i=other_id, model="GAUSSIAN", r=region_id, **no_position)
+    assert elsewhere.errors[0].extensions["code"] == "NOT_FOUND"
+    await image_graph.data("mutation($r: Int!) { deleteRegion(regionId: $r) }", r=region_id)
 
 
 async def test_cutouts_and_fits_downloads(image_graph: Graph, image_client: httpx.AsyncClient) -> None:
