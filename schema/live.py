@@ -25,7 +25,13 @@ from dsa110.events import (
     Event,
 )
 from dsa110.ops.jobs import JOB_TRANSITIONS, reprocess_group
-from dsa110.ops.metrics import DEFAULT_HISTORY_LIMIT, SystemMetricsSample, latest_metrics, metrics_history
+from dsa110.ops.metrics import (
+    DEFAULT_HISTORY_LIMIT,
+    SystemMetricsSample,
+    latest_metrics,
+    metrics_history,
+    metrics_hosts,
+)
 from resolvers import links, status
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
@@ -35,6 +41,7 @@ from schema.types import Group, Image, Job, Measurement
 
 STATUS_COALESCE_S: Final = 0.25
 """A burst of group changes recomputes the status at most once per this window."""
+MAX_HOST_CHARS: Final = 255
 MAX_HISTORY: Final = 8640
 MAX_WATCHED_IDS: Final = 1000
 MAX_LOG_SNAPSHOT_LINES: Final = 10_000
@@ -124,6 +131,9 @@ class SystemMetrics:
     load_1: float | None = strawberry.field(description="1-minute load average (null where the OS has none).")
     load_5: float | None
     load_15: float | None
+    host: str = strawberry.field(
+        description="The machine sampled (empty for samples stored before hosts were)."
+    )
 
 
 def metrics_type(sample: SystemMetricsSample) -> SystemMetrics:
@@ -142,6 +152,7 @@ def metrics_type(sample: SystemMetricsSample) -> SystemMetrics:
         load_1=sample.load_1,
         load_5=sample.load_5,
         load_15=sample.load_15,
+        host=sample.host,
     )
 
 
@@ -206,18 +217,32 @@ class LiveQuery:
     async def pipeline_status(self, info: GraphInfo) -> PipelineStatus:
         return PipelineStatus(data=await status.pipeline_status(info.context.engine))
 
-    @strawberry.field(description="The newest system-metrics sample (null before the first one).")
-    async def system_metrics(self, info: GraphInfo) -> SystemMetrics | None:
-        sample = await latest_metrics(info.context.engine)
+    @strawberry.field(
+        description="The newest system-metrics sample, of `host` or of any host (null before the first one)."
+    )
+    async def system_metrics(self, info: GraphInfo, host: str | None = None) -> SystemMetrics | None:
+        sample = await latest_metrics(info.context.engine, _host(host))
         return None if sample is None else metrics_type(sample)
 
-    @strawberry.field(description="The newest `limit` samples, oldest first (1-8640).")
+    @strawberry.field(
+        description="The newest `limit` samples (1-8640), of `host` or of any host, oldest first."
+    )
     async def system_metrics_history(
-        self, info: GraphInfo, limit: int = DEFAULT_HISTORY_LIMIT
+        self, info: GraphInfo, limit: int = DEFAULT_HISTORY_LIMIT, host: str | None = None
     ) -> list[SystemMetrics]:
         if not 1 <= limit <= MAX_HISTORY:
             raise BadUserInput(f"limit must be between 1 and {MAX_HISTORY}", field="limit")
-        return [metrics_type(s) for s in await metrics_history(info.context.engine, limit)]
+        return [metrics_type(s) for s in await metrics_history(info.context.engine, limit, _host(host))]
+
+    @strawberry.field(description="The hosts that have stored system-metrics samples.")
+    async def system_metrics_hosts(self, info: GraphInfo) -> list[str]:
+        return await metrics_hosts(info.context.engine)
+
+
+def _host(host: str | None) -> str | None:
+    if host is not None and len(host) > MAX_HOST_CHARS:
+        raise BadUserInput(f"host is at most {MAX_HOST_CHARS} characters", field="host")
+    return host
 
 
 # -- Mutation part ----------------------------------------------------------------------
@@ -257,11 +282,20 @@ class LiveSubscription:
         async for _ in event_batches(ctx, (GROUP_STATE,), coalesce_s=STATUS_COALESCE_S):
             yield PipelineStatus(data=await status.pipeline_status(ctx.engine))
 
-    @strawberry.subscription(description="The latest system-metrics sample, then each new one.")
-    async def system_metrics(self, info: GraphInfo) -> AsyncGenerator[SystemMetrics, None]:
+    @strawberry.subscription(
+        description="The latest system-metrics sample, then each new one (of `host`, or of any host)."
+    )
+    async def system_metrics(
+        self, info: GraphInfo, host: str | None = None
+    ) -> AsyncGenerator[SystemMetrics, None]:
         ctx = info.context
-        async for _ in event_batches(ctx, (METRICS_SAMPLE,)):
-            sample = await latest_metrics(ctx.engine)
+        wanted = _host(host)
+
+        def of_host(event: Event) -> bool:
+            return wanted is None or event.payload.get("host") == wanted
+
+        async for _ in event_batches(ctx, (METRICS_SAMPLE,), accept=of_host):
+            sample = await latest_metrics(ctx.engine, wanted)
             if sample is not None:
                 yield metrics_type(sample)
 

@@ -470,5 +470,7 @@ system_metrics = Table(
     Column("load_5", Float),
     Column("load_15", Float),
     Column("disks", JSON, nullable=False),
+    Column("host", String(255), nullable=False, server_default=""),
     Index(None, "sampled_at"),
+    Index(None, "host", "sampled_at"),
 )

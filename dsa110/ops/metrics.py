@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import psutil  # type: ignore[import-untyped]
-from sqlalchemy import and_, delete, func, insert, or_, select
+from sqlalchemy import Select, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import system_metrics
@@ -77,6 +78,8 @@ class SystemMetricsSample:
     load_1: float | None = None
     load_5: float | None = None
     load_15: float | None = None
+    host: str = ""
+    """The machine sampled (its hostname): processes on several hosts share one history."""
     id: int | None = None
 
     def to_payload(self) -> dict[str, Any]:
@@ -92,6 +95,7 @@ class SystemMetricsSample:
             "load_1": self.load_1,
             "load_5": self.load_5,
             "load_15": self.load_15,
+            "host": self.host,
         }
 
 
@@ -157,6 +161,7 @@ def sample_system_metrics(
         load_1=load_1,
         load_5=load_5,
         load_15=load_15,
+        host=socket.gethostname(),
     )
 
 
@@ -178,6 +183,7 @@ def _row_to_sample(row: Any) -> SystemMetricsSample:
         load_1=row.load_1,
         load_5=row.load_5,
         load_15=row.load_15,
+        host=row.host,
         id=row.id,
     )
 
@@ -186,13 +192,14 @@ _NEWEST_FIRST = (system_metrics.c.sampled_at.desc(), system_metrics.c.id.desc())
 
 
 async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retention: int) -> int:
-    """Insert ``sample`` and delete all but the newest ``retention`` rows; return the new row id.
+    """Insert ``sample`` and delete all but the newest ``retention`` rows of its host; return the row id.
 
     "Newest" orders by ``sampled_at`` then ``id``. Insert and pruning share one transaction,
-    so readers never see more than ``retention`` rows from one writer.
+    so readers never see more than ``retention`` rows of one host.
     """
     if retention < 1:
         raise ValueError("metrics retention must keep at least one sample")
+    same_host = system_metrics.c.host == sample.host
     async with engine.begin() as connection:
         result = await connection.execute(
             insert(system_metrics)
@@ -206,6 +213,7 @@ async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retenti
                 load_5=sample.load_5,
                 load_15=sample.load_15,
                 disks=[disk.to_dict() for disk in sample.disks],
+                host=sample.host,
             )
             .returning(system_metrics.c.id)
         )
@@ -214,6 +222,7 @@ async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retenti
         boundary = (
             await connection.execute(
                 select(system_metrics.c.sampled_at, system_metrics.c.id)
+                .where(same_host)
                 .order_by(*_NEWEST_FIRST)
                 .offset(retention)
                 .limit(1)
@@ -222,34 +231,50 @@ async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retenti
         if boundary is not None:
             await connection.execute(
                 delete(system_metrics).where(
+                    same_host,
                     or_(
                         system_metrics.c.sampled_at < boundary.sampled_at,
                         and_(
                             system_metrics.c.sampled_at == boundary.sampled_at,
                             system_metrics.c.id <= boundary.id,
                         ),
-                    )
+                    ),
                 )
             )
     return row_id
 
 
-async def latest_metrics(engine: AsyncEngine) -> SystemMetricsSample | None:
-    """The newest stored sample, or None when none has been stored yet."""
+def _newest(host: str | None) -> Select[Any]:
+    """Samples newest first: every host's, or one host's."""
+    query = select(system_metrics).order_by(*_NEWEST_FIRST)
+    return query if host is None else query.where(system_metrics.c.host == host)
+
+
+async def latest_metrics(engine: AsyncEngine, host: str | None = None) -> SystemMetricsSample | None:
+    """The newest stored sample (of ``host``, or of any host), or None before the first one."""
     async with engine.connect() as connection:
-        row = (await connection.execute(select(system_metrics).order_by(*_NEWEST_FIRST).limit(1))).first()
+        row = (await connection.execute(_newest(host).limit(1))).first()
     return None if row is None else _row_to_sample(row)
 
 
 async def metrics_history(
-    engine: AsyncEngine, limit: int = DEFAULT_HISTORY_LIMIT
+    engine: AsyncEngine, limit: int = DEFAULT_HISTORY_LIMIT, host: str | None = None
 ) -> list[SystemMetricsSample]:
-    """The newest ``limit`` samples, oldest first (ready to plot)."""
+    """The newest ``limit`` samples (of ``host``, or of any host), oldest first (ready to plot)."""
     if limit < 1:
         raise ValueError("metrics history limit must be at least 1")
     async with engine.connect() as connection:
-        rows = (await connection.execute(select(system_metrics).order_by(*_NEWEST_FIRST).limit(limit))).all()
+        rows = (await connection.execute(_newest(host).limit(limit))).all()
     return [_row_to_sample(row) for row in reversed(rows)]
+
+
+async def metrics_hosts(engine: AsyncEngine) -> list[str]:
+    """The hosts with stored samples, by name."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(system_metrics.c.host).distinct().order_by(system_metrics.c.host)
+        )
+        return [str(host) for host in rows.scalars()]
 
 
 async def count_samples(engine: AsyncEngine) -> int:

@@ -251,6 +251,24 @@ async def test_system_metrics_query_history_and_subscription(live_settings: Sett
             )
         ).json()
         assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        host = first.host
+        by_host = (
+            await live.http.post(
+                "/graphql",
+                json={
+                    "query": "query($h: String) { systemMetricsHosts systemMetrics(host: $h) { host } "
+                    'elsewhere: systemMetrics(host: "no-such-host") { host } }',
+                    "variables": {"h": host},
+                },
+            )
+        ).json()["data"]
+        assert by_host == {"systemMetricsHosts": [host], "systemMetrics": {"host": host}, "elsewhere": None}
+        too_long = (
+            await live.http.post(
+                "/graphql", json={"query": f'{{ systemMetrics(host: "{"x" * 256}") {{ host }} }}'}
+            )
+        ).json()
+        assert too_long["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         async with live.ws() as ws:
             client = TransportWs(ws)
             await client.init()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -24,6 +25,7 @@ from dsa110.ops.metrics import (
     count_samples,
     latest_metrics,
     metrics_history,
+    metrics_hosts,
     real_mounts,
     sample_system_metrics,
     store_sample,
@@ -34,7 +36,9 @@ T0 = datetime(2025, 10, 24, 14, 30, tzinfo=UTC)
 WAIT_S = 20.0
 
 
-def make_sample(minute: int, cpu: float = 10.0, disks: tuple[DiskUsage, ...] = ()) -> SystemMetricsSample:
+def make_sample(
+    minute: int, cpu: float = 10.0, disks: tuple[DiskUsage, ...] = (), host: str = "corr01"
+) -> SystemMetricsSample:
     return SystemMetricsSample(
         sampled_at=T0 + timedelta(minutes=minute),
         cpu_percent=cpu,
@@ -45,6 +49,7 @@ def make_sample(minute: int, cpu: float = 10.0, disks: tuple[DiskUsage, ...] = (
         load_1=1.5,
         load_5=1.25,
         load_15=1.0,
+        host=host,
     )
 
 
@@ -132,6 +137,28 @@ async def test_retention_keeps_only_the_newest_rows(engine: AsyncEngine) -> None
         await store_sample(engine, make_sample(minute, cpu=float(minute)), retention=4)
         assert await count_samples(engine) == min(minute + 1, 4)
     assert [s.cpu_percent for s in await metrics_history(engine, limit=10)] == [6.0, 7.0, 8.0, 9.0]
+
+
+async def test_each_host_keeps_its_own_series_and_retention(engine: AsyncEngine) -> None:
+    # Interleaved samples of two hosts, 3 kept per host: one busy host must not push the
+    # other's samples out of the window.
+    for minute in range(6):
+        await store_sample(engine, make_sample(minute, cpu=float(minute), host="corr01"), retention=3)
+        await store_sample(engine, make_sample(minute, cpu=100.0 + minute, host="corr02"), retention=3)
+    assert await count_samples(engine) == 6
+    assert await metrics_hosts(engine) == ["corr01", "corr02"]
+    first = [s.cpu_percent for s in await metrics_history(engine, limit=10, host="corr01")]
+    assert first == [3.0, 4.0, 5.0]
+    latest = await latest_metrics(engine, host="corr01")
+    assert latest is not None and latest.cpu_percent == 5.0 and latest.host == "corr01"
+    # Without a host: the newest of any host (same minute: the later insert wins the tie).
+    latest_any = await latest_metrics(engine)
+    assert latest_any is not None and latest_any.host == "corr02"
+    assert await latest_metrics(engine, host="nobody") is None
+
+
+def test_a_sample_names_this_host() -> None:
+    assert sample_system_metrics(cpu_interval_s=0.0).host == socket.gethostname()
 
 
 async def test_retention_breaks_timestamp_ties_by_insertion_order(engine: AsyncEngine) -> None:
