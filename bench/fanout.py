@@ -38,16 +38,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import line, p50, percentile, process_cpu_s
 from dsa110.db.engine import create_engine
-from dsa110.db.tables import ese_candidates, sources
 from dsa110.events import ESE_CANDIDATE, EventBus, create_event_bus
-from dsa110.science.healpix import healpix_index
 from tests.databases import scratch_database
+from tests.live.conftest import insert_candidate, insert_source
 from tests.live.servers import server_process
 
 SUBSCRIPTION = "subscription { eseCandidates(minSigma: 5) { candidateId sourceId significance status kind } }"
@@ -83,42 +81,12 @@ async def read(client: Client, arrived: asyncio.Queue[int]) -> None:
 
 async def seed_source(engine: AsyncEngine) -> int:
     async with engine.begin() as conn:
-        result = await conn.execute(
-            insert(sources)
-            .values(
-                source_id="NVSS J123456.7+420312",
-                ra_deg=188.73625,
-                dec_deg=42.05333,
-                healpix=int(healpix_index(188.73625, 42.05333)),
-                catalog_flux_jy=0.0145,
-            )
-            .returning(sources.c.id)
-        )
-        return int(result.scalar_one())
+        return await insert_source(conn)
 
 
 async def write_candidate(engine: AsyncEngine, bus: EventBus, source_pk: int, sigma: float) -> int:
-    now = datetime.now(UTC)
     async with engine.begin() as conn:
-        result = await conn.execute(
-            insert(ese_candidates)
-            .values(
-                source_pk=source_pk,
-                status="active",
-                score=3.0,
-                significance=sigma,
-                start_mjd=60970.0,
-                end_mjd=60971.0,
-                depth=0.4,
-                baseline_flux_jy=0.0145,
-                min_flux_jy=0.009,
-                detector_version="bench",
-                flagged_at=now,
-                updated_at=now,
-            )
-            .returning(ese_candidates.c.id)
-        )
-        pk = int(result.scalar_one())
+        pk = await insert_candidate(conn, source_pk, significance=sigma, when=datetime.now(UTC))
     await bus.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": pk, "source_pk": source_pk})
     return pk
 

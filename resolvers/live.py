@@ -288,10 +288,6 @@ class SharedStream(AsyncGenerator[Any, None]):
         self._subscriber = subscriber
         self._results = results
 
-    @property
-    def direct_offered(self) -> bool:
-        return self._subscriber.direct is not None
-
     def deliver_directly(self, route: DirectRoute) -> None:
         self._subscriber.direct = route
 

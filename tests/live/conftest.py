@@ -16,7 +16,7 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.applications import Starlette
 
 from dsa110.db.tables import ese_candidates, groups, sources, subband_files
@@ -90,37 +90,50 @@ async def seed(engine: AsyncEngine) -> dict[str, Any]:
                 insert(subband_files),
                 [{"group_pk": pk, "subband_idx": s, "path": f"/d/{pk}_{s}.h5"} for s in range(4)],
             )
-        src = await conn.execute(
-            insert(sources)
-            .values(
-                source_id="NVSS J123456.7+420312",
-                ra_deg=188.73625,
-                dec_deg=42.05333,
-                healpix=int(healpix_index(188.73625, 42.05333)),
-                catalog_flux_jy=0.0145,
-            )
-            .returning(sources.c.id)
+        source_pk = await insert_source(conn)
+        candidate_pk = await insert_candidate(conn, source_pk, significance=7.0, when=T0)
+        return {"source_pk": source_pk, "candidate_pk": candidate_pk}
+
+
+async def insert_source(conn: AsyncConnection) -> int:
+    """One catalog source, NVSS J123456.7+420312 (14.5 mJy); returns its row id."""
+    result = await conn.execute(
+        insert(sources)
+        .values(
+            source_id="NVSS J123456.7+420312",
+            ra_deg=188.73625,
+            dec_deg=42.05333,
+            healpix=int(healpix_index(188.73625, 42.05333)),
+            catalog_flux_jy=0.0145,
         )
-        source_pk = src.scalar_one()
-        cand = await conn.execute(
-            insert(ese_candidates)
-            .values(
-                source_pk=source_pk,
-                status="active",
-                score=3.0,
-                significance=7.0,
-                start_mjd=60970.0,
-                end_mjd=60971.0,
-                depth=0.4,
-                baseline_flux_jy=0.0145,
-                min_flux_jy=0.009,
-                detector_version="test",
-                flagged_at=T0,
-                updated_at=T0,
-            )
-            .returning(ese_candidates.c.id)
+        .returning(sources.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def insert_candidate(
+    conn: AsyncConnection, source_pk: int, *, significance: float, when: datetime
+) -> int:
+    """An active ESE candidate of ``source_pk`` (a 40 % dip); returns its row id."""
+    result = await conn.execute(
+        insert(ese_candidates)
+        .values(
+            source_pk=source_pk,
+            status="active",
+            score=3.0,
+            significance=significance,
+            start_mjd=60970.0,
+            end_mjd=60971.0,
+            depth=0.4,
+            baseline_flux_jy=0.0145,
+            min_flux_jy=0.009,
+            detector_version="test",
+            flagged_at=when,
+            updated_at=when,
         )
-        return {"source_pk": source_pk, "candidate_pk": cand.scalar_one()}
+        .returning(ese_candidates.c.id)
+    )
+    return int(result.scalar_one())
 
 
 class TransportWs:
