@@ -26,6 +26,7 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "NOT_FOUND": 404,
     "FILE_NOT_FOUND": 404,
     "OUT_OF_IMAGE": 404,
+    "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
     "CONFLICT": 409,
     "EMPTY_REGION": 422,

@@ -32,12 +32,15 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from dsa110.auth.authenticator import Authenticator
+from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.ws_auth import authenticate_connection
 from server.ws_protocol import DIRECT_SEND, text_frame
 
 GRAPHQL_PATH = "/graphql"
@@ -260,7 +263,14 @@ class GraphView(GraphQL[GraphContext, None]):
     graphql_ws_handler_class = LegacyWSHandler  # type: ignore[assignment]
     websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
 
-    def __init__(self, schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        engine: AsyncEngine,
+        settings: Settings,
+        bus: Any = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -275,14 +285,23 @@ class GraphView(GraphQL[GraphContext, None]):
         self.settings = settings
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
+        self.authenticator = authenticator or Authenticator(engine, settings)
         self.streams = SharedSubscriptions(
-            schema, lambda request: make_context(engine, settings, bus, request), SHARED_SUBSCRIPTIONS
+            schema,
+            lambda request: make_context(
+                engine, settings, bus, request, identity_in(request.scope) if request is not None else None
+            ),
+            SHARED_SUBSCRIPTIONS,
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
-        context = make_context(self.engine, self.settings, self.bus, request)
+        context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))
         context.response = response
         return context
+
+    async def on_ws_connect(self, context: GraphContext) -> Any:
+        await authenticate_connection(context, self.authenticator, self.settings)
+        return await super().on_ws_connect(context)
 
     async def execute_operation(  # type: ignore[override]
         self,
