@@ -36,6 +36,8 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     INTERNAL: 500,
 }
 
+BEARER_CHALLENGE = 'Bearer realm="dsa110"'
+
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error", "status", "code"],
@@ -61,7 +63,10 @@ class ApiError(Exception):
         self.details = dict(details) if details else None
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, self.details)
+        response = error_response(self.status, self.code, self.message, self.details)
+        if self.status == 401:  # how to authenticate (RFC 9110): a bearer key or token
+            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+        return response
 
 
 def error_response(

@@ -10,22 +10,38 @@ lower role (``FORBIDDEN``) before the resolver runs, and on a Mutation root fiel
 one audit-log row whatever the outcome (``OK`` or the error's code). ``build_schema``
 refuses to build a schema in which any Mutation field lacks it, so a new mutation cannot
 ship open by omission. Query fields may use it too (admin-only reads such as ``auditLog``).
+``MutationGate`` (a schema extension) checks every root field of a mutation operation
+before any runs, so a refused operation changes nothing at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-from graphql import OperationType
-from strawberry.extensions import FieldExtension
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_operation_ast,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.utilities import value_from_ast_untyped
+from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 
 from dsa110.auth.audit import OK, AuditRecord, record
 from dsa110.auth.identity import Role
 from dsa110.errors import PublicError
 from resolvers.context import GraphContext
+from schema.execution import STRAWBERRY_FIELD
 
 
 class RoleRequired(FieldExtension):
@@ -46,11 +62,85 @@ class RoleRequired(FieldExtension):
             result = await next_(source, info, **kwargs)
         except BaseException as exc:
             if audited:
-                await _audit(info, kwargs, outcome_of(exc))
+                await _audit(info, outcome_of(exc))
             raise
         if audited:
-            await _audit(info, kwargs, OK)
+            await _audit(info, OK)
         return result
+
+
+class MutationGate(SchemaExtension):
+    """All or nothing: a mutation operation runs only if the caller may run every root field.
+
+    Checked before anything executes, so ``mutation { a: reprocessGroup(...) b: createApiKey(...) }``
+    by an operator changes nothing (rather than reprocessing and then refusing the key). A
+    refused operation answers one error (``UNAUTHENTICATED`` or ``FORBIDDEN``) and audits
+    each root field with that outcome. ``RoleRequired`` still checks each field as it runs.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        refusal = self._refusal()
+        if refusal is not None:
+            error, fields = refusal
+            for name, arguments in fields:
+                await _record(
+                    self.execution_context.context, name, self._operation_name(), arguments, error.code
+                )
+            self.execution_context.result = GraphQLExecutionResult(
+                data=None,
+                errors=[GraphQLError(error.message, original_error=error, extensions={"code": error.code})],
+            )
+        yield
+
+    def _operation(self) -> OperationDefinitionNode | None:
+        document = self.execution_context.graphql_document
+        if document is None:
+            return None
+        return get_operation_ast(document, self.execution_context.operation_name)
+
+    def _operation_name(self) -> str | None:
+        operation = self._operation()
+        return operation.name.value if operation is not None and operation.name is not None else None
+
+    def _refusal(self) -> tuple[PublicError, list[tuple[str, dict[str, Any]]]] | None:
+        ec = self.execution_context
+        operation = self._operation()
+        mutation_type = ec.schema._schema.mutation_type
+        if operation is None or operation.operation is not OperationType.MUTATION or mutation_type is None:
+            return None
+        assert ec.graphql_document is not None
+        fields = list(_root_fields(operation.selection_set, ec.graphql_document))
+        identity = ec.context.identity
+        for node in fields:
+            definition = mutation_type.fields.get(node.name.value)
+            role = declared_role((definition.extensions or {}).get(STRAWBERRY_FIELD)) if definition else None
+            if definition is None or role is None:
+                continue  # unknown fields are the validator's business; undeclared ones cannot exist
+            try:
+                identity.require(role, f"`{node.name.value}`")
+            except PublicError as refused:
+                return refused, [(f.name.value, _arguments(f, ec.variables)) for f in fields]
+        return None
+
+
+def _root_fields(selection_set: SelectionSetNode, document: DocumentNode) -> Iterator[FieldNode]:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if not selection.name.value.startswith("__"):
+                yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, document)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value in fragments:
+            yield from _root_fields(fragments[selection.name.value].selection_set, document)
+
+
+def _arguments(node: FieldNode, variables: dict[str, Any] | None) -> dict[str, Any]:
+    """The arguments as the client wrote them (GraphQL names; literals and variables, uncoerced)."""
+    try:
+        return {arg.name.value: value_from_ast_untyped(arg.value, variables) for arg in node.arguments or ()}
+    except Exception:  # malformed arguments: recorded as unknown, the refusal stands
+        return {}
 
 
 def requires(role: Role) -> RoleRequired:
@@ -88,15 +178,16 @@ def outcome_of(exc: BaseException) -> str:
     return "INTERNAL_SERVER_ERROR"
 
 
-async def _audit(info: Info[GraphContext, None], arguments: dict[str, Any], outcome: str) -> None:
+async def _audit(info: Info[GraphContext, None], outcome: str) -> None:
     name = info.operation.name
-    await record(
-        info.context.engine,
-        AuditRecord(
-            identity=info.context.identity,
-            operation=info.field_name,
-            operation_name=name.value if name is not None else None,
-            arguments=arguments,
-            outcome=outcome,
-        ),
-    )
+    # As written in the document, like MutationGate records them (strawberry's Info keeps
+    # graphql-core's field nodes only on its raw info).
+    arguments = _arguments(info._raw_info.field_nodes[0], info.variable_values)
+    await _record(info.context, info.field_name, name.value if name is not None else None, arguments, outcome)
+
+
+async def _record(
+    ctx: GraphContext, field: str, operation_name: str | None, arguments: dict[str, Any], outcome: str
+) -> None:
+    entry = AuditRecord(ctx.identity, field, operation_name, arguments, outcome)
+    await record(ctx.engine, entry)

@@ -28,7 +28,7 @@ from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
-from schema.permissions import undeclared_mutations
+from schema.permissions import MutationGate, undeclared_mutations
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
@@ -76,6 +76,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         ErrorCodes,
+        MutationGate,
     ]
     schema = GraphSchema(
         query=merge_types("Query", QUERY_PARTS),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -88,7 +89,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse({"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling})
+        return JSONResponse(
+            # pid: which of several worker processes answered (serve --workers N)
+            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:

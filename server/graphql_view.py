@@ -40,6 +40,7 @@ from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream,
 from schema.live import SHARED_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
 from server.ws_protocol import DIRECT_SEND, text_frame
 
@@ -318,9 +319,13 @@ class GraphView(GraphQL[GraphContext, None]):
             else None
         )
         if transport is None or not isinstance(request_data, GraphQLRequestData):
-            return await super().execute_operation(
+            result = await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
+            if (status := refusal_status(result)) is not None:
+                sub_response.status_code = status  # a refused operation: 401 or 403, as REST
+                sub_response.headers.update(challenge(status))
+            return result
         # SSE: the same shared producers as the WebSocket transports.
         allowed = OperationType.from_http(request_adapter.method)
         if request_adapter.method == "GET":

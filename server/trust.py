@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from compat_rest.errors import BEARER_CHALLENGE
 from dsa110.auth.authenticator import Authenticator, credential_from
 from dsa110.auth.identity import IDENTITY_SCOPE_KEY, Forbidden, Identity, Unauthenticated, anonymous
 from dsa110.auth.ratelimit import RateLimiter
@@ -134,12 +135,12 @@ class TrustMiddleware:
         except (Unauthenticated, Forbidden) as exc:
             await self._spend(anonymous(address))  # guessing keys spends the address's budget
             status = 401 if isinstance(exc, Unauthenticated) else 403
-            raise Refusal(status, exc.code, exc.message, _challenge(status)) from None
+            raise Refusal(status, exc.code, exc.message, challenge(status)) from None
         # A GraphQL WebSocket may still authenticate in its connection_init payload.
         may_init = websocket and path in self.ws_init_paths
         if identity.anonymous and not self.settings.anonymous_read and not open_path and not may_init:
             raise Refusal(
-                401, "UNAUTHENTICATED", "this server needs credentials for reading too", _challenge(401)
+                401, "UNAUTHENTICATED", "this server needs credentials for reading too", challenge(401)
             )
         if not open_path:
             await self._spend(identity)
@@ -198,8 +199,8 @@ def _check_content_type(headers: Headers) -> None:
         )
 
 
-def _challenge(status: int) -> dict[str, str]:
-    return {"WWW-Authenticate": 'Bearer realm="dsa110"'} if status == 401 else {}
+def challenge(status: int) -> dict[str, str]:
+    return {"WWW-Authenticate": BEARER_CHALLENGE} if status == 401 else {}
 
 
 def refusal_body(path: str, code: str, message: str) -> bytes:
@@ -226,3 +227,21 @@ async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": refusal.code})
+
+
+REFUSAL_STATUS: Final = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
+
+
+def refusal_status(result: object) -> int | None:
+    """401 or 403 for a GraphQL result refused as a whole (no data, only that error), else None.
+
+    A mutation the caller may not run is refused before anything executes
+    (``schema.permissions.MutationGate``); its HTTP status then says so, as on REST.
+    Partial results (a query with one admin-only field) keep 200.
+    """
+    if getattr(result, "data", None) is not None:
+        return None
+    codes = {
+        str((getattr(e, "extensions", None) or {}).get("code")) for e in getattr(result, "errors", None) or ()
+    }
+    return REFUSAL_STATUS.get(codes.pop()) if len(codes) == 1 else None
