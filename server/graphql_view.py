@@ -281,6 +281,7 @@ class GraphView(GraphQL[GraphContext, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
+            allowed_origins=settings.cors_origins,  # strawberry's own Origin check, as server.trust's
         )
         self.engine = engine
         self.settings = settings
