@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +25,7 @@ from server.cli import main
 from tests.credentials import key_headers
 from tests.databases import REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S, seed
-from tests.live.servers import REPO_ROOT, START_TIMEOUT_S, free_port
+from tests.live.servers import cli_server
 from tests.waiting import eventually
 
 WORKERS = 2
@@ -42,40 +39,6 @@ def test_several_workers_need_a_shared_bus(tmp_path: Path, capsys: pytest.Captur
         main(["serve", "--workers", "2", "--data-dir", str(tmp_path), "--events-url", "memory://"])
     assert refused.value.code == 2
     assert "needs an event bus shared between processes" in capsys.readouterr().err
-
-
-@contextlib.asynccontextmanager
-async def serve_workers(url: str, events_url: str, data_dir: Path, namespace: str) -> AsyncIterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DSA110_EVENTS_NAMESPACE": namespace,
-        "DSA110_METRICS_INTERVAL_S": "0.2",
-    }
-    argv = ["serve", "--workers", str(WORKERS), "--port", str(port), "--log-level", "warning"]
-    argv += ["--database-url", url, "--events-url", events_url, "--data-dir", str(data_dir)]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", *argv, cwd=REPO_ROOT, env=env, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as http, asyncio.timeout(START_TIMEOUT_S):
-            while True:
-                assert process.returncode is None, "the supervisor exited"
-                with contextlib.suppress(httpx.TransportError):
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        if process.returncode is None:
-            process.terminate()  # the supervisor stops its workers
-            try:
-                async with asyncio.timeout(20):
-                    await process.wait()
-            except TimeoutError:
-                os.killpg(process.pid, signal.SIGKILL)  # the session this test started
-                await process.wait()
 
 
 async def _health_by_worker(base: str, wanted: int) -> dict[int, dict[str, Any]]:
@@ -116,7 +79,10 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
             operator = await key_headers(engine, Role.OPERATOR)
         finally:
             await engine.dispose()
-        async with serve_workers(url, REDIS_URL, tmp_path, namespace) as base:
+        sample_often = {"DSA110_METRICS_INTERVAL_S": "0.2"}
+        async with cli_server(
+            url, REDIS_URL, tmp_path, workers=WORKERS, namespace=namespace, extra_env=sample_often
+        ) as (base, _):
             workers = await _health_by_worker(base, WORKERS)
             assert len(workers) == WORKERS
 
