@@ -36,7 +36,7 @@ import httpx
 
 from bench.common import line, p50, percentile
 from dsa110.demo.build import build_demo
-from tests.live.servers import cli_server
+from tests.live.servers import server_process
 
 DEMO_SOURCES = 500
 DEMO_DAYS = 3.0
@@ -110,7 +110,7 @@ async def scenario(
     url: str, root: Path, events_url: str, backend: str, workers: int, clients: int, seconds: float
 ) -> float:
     namespace = f"load{uuid.uuid4().hex[:8]}"
-    async with cli_server(
+    async with server_process(
         url, events_url, root, workers=workers, namespace=namespace, extra_env=NO_LIMITS
     ) as (
         base,

@@ -34,34 +34,21 @@ async def server_process(
     *,
     namespace: str = "dsa110",
     extra_env: dict[str, str] | None = None,
+    workers: int | None = None,
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """Start ``uvicorn server.app:create_app`` as ``serve`` runs it; yield (base URL, process) once healthy."""
+    """A server process; yield (base URL, process) once healthy.
+
+    ``workers`` None: ``uvicorn server.app:create_app`` as ``serve`` runs it; a number:
+    ``dsa110-graph serve --workers N`` itself (a supervisor and N worker processes).
+    """
 
     def argv(port: int) -> list[str]:
-        return [
-            *("-m", "uvicorn", "--factory", "server.app:create_app"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-            *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
-        ]
-
-    env = _environment(database_url, events_url, data_dir, namespace, extra_env)
-    async with _healthy(argv, env) as running:
-        yield running
-
-
-@contextlib.asynccontextmanager
-async def cli_server(
-    database_url: str,
-    events_url: str,
-    data_dir: Path,
-    *,
-    workers: int,
-    namespace: str = "dsa110",
-    extra_env: dict[str, str] | None = None,
-) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """``dsa110-graph serve --workers N`` (a supervisor and N worker processes); yield once healthy."""
-
-    def argv(port: int) -> list[str]:
+        if workers is None:
+            return [
+                *("-m", "uvicorn", "--factory", "server.app:create_app"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
+            ]
         return [
             *("-m", "server.cli", "serve", "--workers", str(workers), "--port", str(port)),
             *("--log-level", "warning", "--database-url", database_url, "--events-url", events_url),

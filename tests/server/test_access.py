@@ -147,10 +147,19 @@ async def _seeded(engine: AsyncEngine) -> dict[Role | None, dict[str, str]]:
     return headers
 
 
+@dataclass
+class Seeded:
+    http: httpx.AsyncClient
+    engine: AsyncEngine
+    headers: dict[Role | None, dict[str, str]]
+
+
 @contextlib.asynccontextmanager
-async def client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+async def seeded_app(database_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
+    """The app with its lifespan, on a seeded database, and a key per role (None: anonymous)."""
+    settings = Settings(data_dir=tmp_path, database_url=database_url, metrics_interval_s=0)
     async with running(settings) as live:
-        yield live.http, live.app
+        yield Seeded(live.http, live.engine, await _seeded(live.engine))
 
 
 def _code(body: dict[str, Any]) -> str | None:
@@ -159,9 +168,8 @@ def _code(body: dict[str, Any]) -> str | None:
 
 
 async def test_each_mutation_as_each_caller(empty_db_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         for name, call in MUTATIONS.items():
             request = {"query": call.document, "variables": call.variables}
             anonymous = await http.post("/graphql", json=request)
@@ -182,9 +190,8 @@ async def test_each_mutation_as_each_caller(empty_db_url: str, tmp_path: Path) -
 
 
 async def test_each_rest_write_as_each_caller(empty_db_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         for (method, template), (path, body) in REST_CALLS.items():
             role = REST_WRITES[(method, template)]
             kwargs: dict[str, Any] = {"json": body} if body is not None else {}
@@ -201,17 +208,16 @@ async def test_each_rest_write_as_each_caller(empty_db_url: str, tmp_path: Path)
 
 
 async def test_reads_sent_as_post_are_open_to_anonymous_readers(empty_db_url: str, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, _):
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http = app.http
         assert (await http.post("/api/sources/search", json={"limit": 1})).status_code == 200
         assert (await http.post("/api/mosaics/query", json={})).status_code == 200
 
 
 async def test_a_refused_operation_changes_nothing(empty_db_url: str, tmp_path: Path) -> None:
     """An operator's mutation with one admin-only field is refused whole: the group stays failed."""
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         both = f"""mutation Both {{
           a: reprocessGroup(groupId: "{FAILED_GROUP}") {{ state }}
           ... on Mutation {{ b: createApiKey(name: "sneaky", role: ADMIN) {{ secret }} }}
@@ -229,9 +235,8 @@ async def test_a_refused_operation_changes_nothing(empty_db_url: str, tmp_path: 
 async def test_audit_fields_come_from_the_identity_never_the_request(
     empty_db_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         operator = headers[Role.OPERATOR]
         spoofed = 'mutation { setEseCandidateStatus(candidateId: 1, status: DISMISSED, changedBy: "evil") { status } }'
         refused = await http.post("/graphql", json={"query": spoofed}, headers=operator)
@@ -245,7 +250,7 @@ async def test_audit_fields_come_from_the_identity_never_the_request(
             headers=operator,
         )
         assert created.json()["region"]["created_by"] == "key:operator-key"
-        async with app.state.engine.connect() as conn:
+        async with app.engine.connect() as conn:
             authors = (await conn.execute(select(ese_status_changes.c.changed_by))).scalars().all()
         assert authors == ["key:operator-key"]
 
@@ -253,9 +258,8 @@ async def test_audit_fields_come_from_the_identity_never_the_request(
 async def test_the_audit_log_is_for_admins_and_records_every_attempt(
     empty_db_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         reprocess = {"query": MUTATIONS["reprocessGroup"].document, "variables": {"g": FAILED_GROUP}}
         await http.post("/graphql", json=reprocess)  # anonymous: refused
         await http.post("/graphql", json=reprocess, headers=headers[Role.VIEWER])  # refused
@@ -305,9 +309,8 @@ async def test_the_audit_log_is_for_admins_and_records_every_attempt(
 async def test_hostile_names_are_refused_before_anything_is_written(
     empty_db_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
-    async with client(settings) as (http, app):
-        headers = await _seeded(app.state.engine)
+    async with seeded_app(empty_db_url, tmp_path) as app:
+        http, headers = app.http, app.headers
         operator = headers[Role.OPERATOR]
         window = {"start_time": "2025-10-24T15:00:00Z", "end_time": "2025-10-24T16:00:00Z"}
         for name in ("../../../../etc/cron.d/x", "/etc/passwd", "a;rm -rf", ".hidden"):

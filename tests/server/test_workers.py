@@ -25,7 +25,7 @@ from server.cli import main
 from tests.credentials import key_headers
 from tests.databases import REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S, seed
-from tests.live.servers import cli_server
+from tests.live.servers import server_process
 from tests.waiting import eventually
 
 WORKERS = 2
@@ -80,7 +80,7 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
         finally:
             await engine.dispose()
         sample_often = {"DSA110_METRICS_INTERVAL_S": "0.2"}
-        async with cli_server(
+        async with server_process(
             url, REDIS_URL, tmp_path, workers=WORKERS, namespace=namespace, extra_env=sample_often
         ) as (base, _):
             workers = await _health_by_worker(base, WORKERS)
