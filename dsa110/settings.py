@@ -57,6 +57,8 @@ class Settings:
     """Requests per minute per authenticated identity (0: no limit)."""
     anonymous_rate_limit_per_minute: int = 1200
     """Requests per minute per client address without credentials (0: no limit)."""
+    output_dirs: tuple[Path, ...] = ()
+    """Where outputs named by users (a job's output path) may go; empty: the data directory."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -69,6 +71,11 @@ class Settings:
     def events_shared(self) -> bool:
         """The bus reaches other processes (Redis or PostgreSQL), not just this one."""
         return not self.events_url.startswith("memory:")
+
+    @property
+    def output_roots(self) -> tuple[Path, ...]:
+        """The roots a user-given output path must resolve under (``dsa110.names.resolve_under``)."""
+        return self.output_dirs or (self.data_dir,)
 
     @property
     def images_dir(self) -> Path:
@@ -116,6 +123,10 @@ def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     ):
         if env.get(name):
             out[key] = env[name]
+    if env.get("DSA110_OUTPUT_DIRS"):
+        out["output_dirs"] = tuple(
+            Path(d).resolve() for d in env["DSA110_OUTPUT_DIRS"].split(os.pathsep) if d
+        )
     if "DSA110_API_KEY_CACHE_S" in env:
         out["api_key_cache_s"] = float(env["DSA110_API_KEY_CACHE_S"])
     for name, key in (

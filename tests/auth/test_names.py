@@ -62,3 +62,14 @@ def test_paths_resolve_under_their_roots(tmp_path: Path) -> None:
     second = tmp_path / "scratch"
     second.mkdir()
     assert resolve_under(str(second / "x"), [root, second]) == (second / "x").resolve()
+
+
+def test_output_roots_come_from_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsa110.settings import Settings
+
+    assert Settings(data_dir=tmp_path).output_roots == (tmp_path,)
+    monkeypatch.setenv("DSA110_OUTPUT_DIRS", f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}")
+    roots = Settings.from_env().output_roots
+    assert roots == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
+    with pytest.raises(InputError):
+        resolve_under(str(tmp_path / "c" / "x.fits"), roots)
