@@ -41,7 +41,6 @@ from dsa110.auth.audit import OK, AuditRecord, record
 from dsa110.auth.identity import Role
 from dsa110.errors import PublicError
 from resolvers.context import GraphContext
-from schema.execution import STRAWBERRY_FIELD
 
 
 class RoleRequired(FieldExtension):
@@ -105,16 +104,15 @@ class MutationGate(SchemaExtension):
     def _refusal(self) -> tuple[PublicError, list[tuple[str, dict[str, Any]]]] | None:
         ec = self.execution_context
         operation = self._operation()
-        mutation_type = ec.schema._schema.mutation_type
-        if operation is None or operation.operation is not OperationType.MUTATION or mutation_type is None:
+        if operation is None or operation.operation is not OperationType.MUTATION:
             return None
         assert ec.graphql_document is not None
         fields = list(_root_fields(operation.selection_set, ec.graphql_document))
+        roles = field_roles(ec.schema, "Mutation")
         identity = ec.context.identity
         for node in fields:
-            definition = mutation_type.fields.get(node.name.value)
-            role = declared_role((definition.extensions or {}).get(STRAWBERRY_FIELD)) if definition else None
-            if definition is None or role is None:
+            role = roles.get(node.name.value)
+            if role is None:
                 continue  # unknown fields are the validator's business; undeclared ones cannot exist
             try:
                 identity.require(role, f"`{node.name.value}`")
