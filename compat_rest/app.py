@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from compat_rest import catalog, core, ese, images, mosaics, observing, products, regions, sources
 from compat_rest.errors import unknown_path
+from compat_rest.exports import with_formats
 from compat_rest.graph import GraphRunner
 from compat_rest.openapi import openapi_document
 from compat_rest.routing import ALL_METHODS, RestRoute, build_routes, check_routes
@@ -24,7 +25,7 @@ SECTIONS = (core, ese, mosaics, sources, images, regions, observing, products, c
 
 def declared_routes(settings: Settings) -> list[RestRoute]:
     """Every documented path, section by section (literal paths before templated ones)."""
-    return [route for section in SECTIONS for route in section.routes(settings)]
+    return with_formats([route for section in SECTIONS for route in section.routes(settings)])
 
 
 def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> Starlette:

@@ -59,6 +59,9 @@ class Settings:
     """Requests per minute per client address without credentials (0: no limit)."""
     output_dirs: tuple[Path, ...] = ()
     """Where outputs named by users (a job's output path) may go; empty: the data directory."""
+    # -- other tools: exports, the cone search, plots, /metrics, webhooks ----------------
+    export_max_rows: int = 2_000_000
+    """Most rows one table export streams (``/exports/...``)."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,6 +24,7 @@ from resolvers.context import GraphContext
 from schema import science, types
 from schema.auth import AuditEntry, AuthMutation, AuthQuery
 from schema.base import row_factory
+from schema.ecosystem import EcosystemQuery
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.jobs import JobsMutation
@@ -35,7 +36,7 @@ from schema.science import ScienceMutation, ScienceQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
 # Every Mutation field must declare its role (schema.permissions.requires), or the build fails.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, AuthQuery)
+QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, AuthQuery, EcosystemQuery)
 MUTATION_PARTS: tuple[type, ...] = (ScienceMutation, LiveMutation, JobsMutation, AuthMutation)
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription,)
 

@@ -27,6 +27,7 @@ from dsa110.science.errors import ScienceInputError
 from dsa110.times import mjd_to_datetime
 from resolvers import links, lists, science
 from resolvers.errors import BadUserInput, NotFound
+from schema import urls
 from schema.base import GraphInfo, Node
 from schema.inputs import CandidateStatus, _enum, _input
 from schema.lists import list_root
@@ -95,6 +96,13 @@ class EseCandidate(Node):
     @strawberry.field(description="Review history, oldest first.")
     async def status_history(self, info: GraphInfo) -> list[EseStatusChange]:
         return await links.all_of(info.context, "candidate.status_changes", self.pk)
+
+    @strawberry.field(description="A plot of the source's light curve with this candidate's window shaded.")
+    async def light_curve_plot_url(
+        self, info: GraphInfo, format: urls.PlotFormat = urls.PlotFormat.PNG, normalised: bool = True
+    ) -> str:
+        source = await info.context.loaders.by_key("source").load(self.source_pk)
+        return urls.light_curve_plot_url(source.source_id, format, normalised)
 
     @strawberry.field(description="Alerts this candidate raised.")
     async def alerts(self, info: GraphInfo) -> list[Alert]:

@@ -16,7 +16,7 @@ from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
 from resolvers import links
 from resolvers import science as science_resolvers
-from schema import science
+from schema import science, urls
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
 from schema.inputs import (
     GroupState,
@@ -127,6 +127,18 @@ class Source(Node):
     )
     async def light_curve(self, info: GraphInfo) -> science.LightCurve:
         return science.light_curve_from(await science_resolvers.light_curve(info.context, self.pk))
+
+    @strawberry.field(description="The light curve (raw, normalised, ESE windows) as a table to download.")
+    def light_curve_export_url(self, format: urls.TableFormat = urls.TableFormat.VOTABLE) -> str:
+        return urls.light_curve_export_url(self.source_id, format)
+
+    @strawberry.field(
+        description="A plot of the light curve: error bars, ESE candidate windows shaded, baselines drawn."
+    )
+    def light_curve_plot_url(
+        self, format: urls.PlotFormat = urls.PlotFormat.PNG, normalised: bool = True
+    ) -> str:
+        return urls.light_curve_plot_url(self.source_id, format, normalised)
 
     @strawberry.field(description="ESE candidates flagged on this source.")
     async def ese_candidates(self, info: GraphInfo) -> list[science.EseCandidate]:
@@ -242,6 +254,10 @@ class Image(Node):
         filter: MeasurementFilter | None = None,
     ) -> Connection[Measurement]:
         return await _page(info, "image.measurements", self.pk, first, after, last, before, filter)
+
+    @strawberry.field(description="This image's measurements as a table to download.")
+    def measurements_export_url(self, format: urls.TableFormat = urls.TableFormat.VOTABLE) -> str:
+        return urls.measurements_export_url(self.pk, format)
 
     @strawberry.field(description="Mosaics that include this image.")
     async def mosaics(self, info: GraphInfo) -> list[Mosaic]:

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from compat_rest.app import compat_app
+from compat_rest.exports import export_routes
+from compat_rest.graph import GraphRunner
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     graphql = GraphView(schema, engine, settings, bus, authenticator)
     legacy_hub = LegacyStatusHub(engine, bus)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
+    runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -127,6 +130,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
             *FILE_ROUTES,
+            *export_routes(runner, settings.export_max_rows),
             *legacy_live_routes(legacy_hub),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),

@@ -1,0 +1,48 @@
+"""Where other tools meet the graph: export and plot URLs at the root of the graph.
+
+The per-object URLs live on their types (``Source.lightCurveExportUrl``,
+``Source.lightCurvePlotUrl``, ``Image.measurementsExportUrl``, ...); these are the
+lists: every source or candidate a filter selects, as a table, and the sky map.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from dsa110.db.enums import OrderDirection
+from dsa110.db.filters import EseCandidateFilter, EseCandidateOrderField, SourceFilter, SourceOrderField
+from schema import inputs  # noqa: F401  (registers the inputs and enums)
+from schema.urls import PlotFormat, TableFormat, listing_export_url, sky_map_url
+
+
+@strawberry.type
+class EcosystemQuery:
+    @strawberry.field(
+        description="A URL of every source the filter selects, as a table (streamed; same filter and "
+        "order as `sources`)."
+    )
+    def sources_export_url(
+        self,
+        format: TableFormat = TableFormat.VOTABLE,
+        filter: SourceFilter | None = None,
+        order_by: SourceOrderField = SourceOrderField.SOURCE_ID,
+        direction: OrderDirection = OrderDirection.ASC,
+    ) -> str:
+        return listing_export_url("sources", format, filter, order_by, direction)
+
+    @strawberry.field(description="A URL of every ESE candidate the filter selects, as a table.")
+    def ese_candidates_export_url(
+        self,
+        format: TableFormat = TableFormat.VOTABLE,
+        filter: EseCandidateFilter | None = None,
+        order_by: EseCandidateOrderField = EseCandidateOrderField.SCORE,
+        direction: OrderDirection = OrderDirection.DESC,
+    ) -> str:
+        return listing_export_url("ese_candidates", format, filter, order_by, direction)
+
+    @strawberry.field(
+        description="A URL of a sky map of the monitored strip: sources, ESE candidates (coloured by "
+        "significance) and sources with open alerts."
+    )
+    def ese_sky_map_url(self, format: PlotFormat = PlotFormat.PNG) -> str:
+        return sky_map_url(format)
