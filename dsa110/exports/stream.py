@@ -176,8 +176,8 @@ def _extension_header(spec: TableSpec, meta: Mapping[str, Any], n_rows: int) -> 
     for key, value in meta.items():
         text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), default=str)
         header.add_comment(f"{key} = {text}".encode("ascii", "replace").decode()[:1000])
-    text: str = header.tostring()
-    return text.encode("ascii")
+    cards: str = header.tostring()
+    return cards.encode("ascii")
 
 
 def _fits_records(spec: TableSpec, rows: Sequence[Row]) -> bytes:
