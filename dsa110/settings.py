@@ -62,6 +62,8 @@ class Settings:
     # -- other tools: exports, the cone search, plots, /metrics, webhooks ----------------
     export_max_rows: int = 2_000_000
     """Most rows one table export streams (``/exports/...``)."""
+    vo_max_records: int = 50_000
+    """Largest ``MAXREC`` a cone search (``/vo/...``) accepts."""
 
     @property
     def resolved_database_url(self) -> str:

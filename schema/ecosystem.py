@@ -11,12 +11,28 @@ import strawberry
 
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import EseCandidateFilter, EseCandidateOrderField, SourceFilter, SourceOrderField
+from dsa110.vo.holdings import held_catalogs
 from schema import inputs  # noqa: F401  (registers the inputs and enums)
+from schema.base import GraphInfo
 from schema.urls import PlotFormat, TableFormat, listing_export_url, sky_map_url
+
+
+@strawberry.type(
+    description="An external catalog the pipeline holds (cone-searchable at `/vo/catalogs/{name}/scs`)."
+)
+class HeldCatalog:
+    name: str
+    n_entries: int
+    ra_deg: float = strawberry.field(description="Mean position of its entries (a test-query centre).")
+    dec_deg: float
 
 
 @strawberry.type
 class EcosystemQuery:
+    @strawberry.field(description="The external catalogs held (NVSS, FIRST, VLASS...), by name.")
+    async def catalogs(self, info: GraphInfo) -> list[HeldCatalog]:
+        return [HeldCatalog(**vars(c)) for c in await held_catalogs(info.context.engine)]
+
     @strawberry.field(
         description="A URL of every source the filter selects, as a table (streamed; same filter and "
         "order as `sources`)."

@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from compat_rest.exports import export_routes
 from compat_rest.graph import GraphRunner
+from compat_rest.vo import vo_routes
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             WebSocketRoute(GRAPHQL_PATH, graphql),
             *FILE_ROUTES,
             *export_routes(runner, settings.export_max_rows),
+            *vo_routes(runner, settings.vo_max_records),
             *legacy_live_routes(legacy_hub),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
