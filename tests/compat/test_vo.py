@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import warnings
-from xml.etree import ElementTree
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
