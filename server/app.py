@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from compat_rest.exports import export_routes
 from compat_rest.graph import GraphRunner
+from compat_rest.plots import plot_routes
 from compat_rest.vo import vo_routes
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
@@ -28,6 +29,7 @@ from dsa110.db.migrate import upgrade
 from dsa110.events import EventBus, create_event_bus
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
+from dsa110.plots.cache import PlotCache
 from dsa110.settings import Settings
 from schema.schema import build_schema
 from server.files import ROUTES as FILE_ROUTES
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     legacy_hub = LegacyStatusHub(engine, bus)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
+    plot_cache = PlotCache()
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             *FILE_ROUTES,
             *export_routes(runner, settings.export_max_rows),
             *vo_routes(runner, settings.vo_max_records),
+            *plot_routes(runner, plot_cache),
             *legacy_live_routes(legacy_hub),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
@@ -170,4 +174,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.metrics_sampler = sampler
     app.state.authenticator = authenticator
     app.state.rate_limiter = limiter
+    app.state.plot_cache = plot_cache
     return app
