@@ -64,6 +64,20 @@ class Settings:
     """Most rows one table export streams (``/exports/...``)."""
     vo_max_records: int = 50_000
     """Largest ``MAXREC`` a cone search (``/vo/...``) accepts."""
+    metrics_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    """Networks whose clients may read ``/metrics`` without a key (operator keys always may)."""
+    public_url: str | None = None
+    """This server's address as others reach it (``https://dsa110.example.org``), for links in alerts."""
+    webhook_poll_s: float = 5.0
+    """How often the webhook dispatcher looks for events and due deliveries (0: webhooks off)."""
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_retry_base_s: float = 10.0
+    """First retry delay; doubling per attempt up to an hour (with +-20 % jitter)."""
+    webhook_allow_hosts: tuple[str, ...] = ()
+    """Host names and networks webhooks may reach although internal (default: public addresses only)."""
+    webhook_streaming_stale_minutes: float = 30.0
+    """No observation group for this long is a ``streaming_down`` event (0: never)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -98,6 +112,7 @@ class Settings:
             port=int(env.get("DSA110_PORT", "8000")),
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
             **_auth_from_env(env),
+            **_ecosystem_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)  # type: ignore[arg-type]
@@ -141,3 +156,31 @@ def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if name in env:
             out[key] = int(env[name])
     return out
+
+
+def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of /metrics, exports and webhooks that are set."""
+    out: dict[str, Any] = {}
+    if "DSA110_METRICS_ALLOW" in env:
+        text = env["DSA110_METRICS_ALLOW"].strip().lower()
+        everyone = ("0.0.0.0/0", "::/0")
+        out["metrics_allow"] = everyone if text in ("any", "*") else _words(text)
+    if "DSA110_WEBHOOK_ALLOW_HOSTS" in env:
+        out["webhook_allow_hosts"] = _words(env["DSA110_WEBHOOK_ALLOW_HOSTS"])
+    if env.get("DSA110_PUBLIC_URL"):
+        out["public_url"] = env["DSA110_PUBLIC_URL"].rstrip("/")
+    for name, key, kind in (
+        ("DSA110_WEBHOOK_POLL_S", "webhook_poll_s", float),
+        ("DSA110_WEBHOOK_TIMEOUT_S", "webhook_timeout_s", float),
+        ("DSA110_WEBHOOK_MAX_ATTEMPTS", "webhook_max_attempts", int),
+        ("DSA110_WEBHOOK_RETRY_BASE_S", "webhook_retry_base_s", float),
+        ("DSA110_WEBHOOK_STREAMING_STALE_MINUTES", "webhook_streaming_stale_minutes", float),
+        ("DSA110_EXPORT_MAX_ROWS", "export_max_rows", int),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
+    return out
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -29,6 +29,7 @@ from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
+from schema.observability import OperationMetrics
 from schema.permissions import MutationGate, undeclared_mutations
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
@@ -71,6 +72,7 @@ class GraphSchema(strawberry.Schema):
 
 def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> strawberry.Schema:
     extensions: list[Any] = [
+        OperationMetrics,  # first: it reads the outcome after every other extension is done
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

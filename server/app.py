@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -31,6 +32,8 @@ from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.plots.cache import PlotCache
 from dsa110.settings import Settings
+from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
+from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
@@ -39,6 +42,7 @@ from server.limits import BodyLimitMiddleware
 from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
 from server.live import routes as legacy_live_routes
+from server.metrics import METRICS_PATH, MetricsMiddleware, ProcessGauges, metrics_endpoint
 from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
@@ -65,6 +69,26 @@ def metrics_sampler(settings: Settings, engine: AsyncEngine, bus: EventBus) -> M
     )
 
 
+def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -> Dispatcher | None:
+    """The alert-delivery loop of this process (every process runs one; they share the outbox)."""
+    if settings.webhook_poll_s <= 0:
+        return None
+    stale = settings.webhook_streaming_stale_minutes
+    return Dispatcher(
+        engine,
+        bus,
+        DispatchSettings(
+            poll_s=settings.webhook_poll_s,
+            timeout_s=settings.webhook_timeout_s,
+            max_attempts=settings.webhook_max_attempts,
+            retry_base_s=settings.webhook_retry_base_s,
+            stale_streaming=timedelta(minutes=stale) if stale > 0 else None,
+            public_url=settings.public_url,
+        ),
+        Allowlist(settings.webhook_allow_hosts),
+    )
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.resolved_database_url)
@@ -77,6 +101,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     plot_cache = PlotCache()
+    dispatcher = webhook_dispatcher(settings, engine, bus)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -108,9 +133,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await bus.start()
         if sampler is not None:
             await sampler.start()
+        await process_gauges.start()
+        if dispatcher is not None:
+            await dispatcher.start()
         try:
             yield {}
         finally:
+            if dispatcher is not None:
+                await dispatcher.stop()
+            await process_gauges.stop()
             if sampler is not None:
                 await sampler.stop()
             await legacy_hub.stop()
@@ -130,6 +161,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route(METRICS_PATH, metrics_endpoint(settings), methods=["GET"]),
             Mount(STATIC_PREFIX, graphiql_static_app(), name="graphiql-static"),
             Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, graphql),
@@ -149,7 +181,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         settings=settings,
         authenticator=authenticator,
         limiter=limiter,
-        open_paths=("/healthz", "/api/docs", "/api/openapi.json"),
+        # /metrics decides for itself (allowed addresses, or an operator key).
+        open_paths=("/healthz", METRICS_PATH, "/api/docs", "/api/openapi.json"),
         open_prefixes=(f"{STATIC_PREFIX}/", "/api/docs/"),
         sse_paths=(LEGACY_SSE_PATH,),
         ws_init_paths=(GRAPHQL_PATH,),
@@ -164,6 +197,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             max_age=600,
         )
+    app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, refusals included
+    process_gauges = ProcessGauges(app.state)
     app.state.settings = settings
     app.state.engine = engine
     app.state.schema = schema
@@ -175,4 +210,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.authenticator = authenticator
     app.state.rate_limiter = limiter
     app.state.plot_cache = plot_cache
+    app.state.process_gauges = process_gauges
+    app.state.webhooks = dispatcher
     return app

@@ -1,0 +1,1 @@
+"""Alert delivery to other systems: signed webhooks from a durable outbox, with retries and a log."""
