@@ -53,6 +53,7 @@ def _serve(args: argparse.Namespace) -> None:
         check_workers,
         export_settings,
         freeze_startup_objects,
+        prepare_metrics_directory,
     )
 
     settings = _settings(args)
@@ -75,6 +76,7 @@ def _serve(args: argparse.Namespace) -> None:
         return
     _migrate_now(settings)  # once, before N processes start
     export_settings(settings)
+    prepare_metrics_directory(settings)
     uvicorn.run(FACTORY, factory=True, workers=args.workers, **options)
 
 

@@ -217,7 +217,7 @@ class PipelineCollector:
             labels=["type"],
         )
         for d in g.durations:
-            buckets = [(f"{le:g}", float(n)) for le, n in zip(JOB_BUCKETS, d.cumulative, strict=True)]
+            buckets = [(repr(float(le)), float(n)) for le, n in zip(JOB_BUCKETS, d.cumulative, strict=True)]
             durations.add_metric([d.job_type], [*buckets, ("+Inf", float(d.count))], sum_value=d.total_s)
         yield durations
         groups = GaugeMetricFamily("dsa110_groups", "Observation groups by state", labels=["state"])

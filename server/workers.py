@@ -10,6 +10,8 @@ bus connection). What keeps them one service:
 * the database is migrated once, by the supervisor, before any worker starts;
 * the metrics sampler is elected by a lease file in the data directory: one process per
   host samples, the others stand by (``/healthz`` says which);
+* ``/metrics`` sums the workers' values (prometheus-client's multiprocess mode, files in
+  ``PROMETHEUS_MULTIPROC_DIR``, by default ``<data dir>/.prometheus/<host>_<port>``);
 * rate limits are counted in Redis when the bus is Redis, so a client's budget does not
   grow with N (with a PostgreSQL bus each process counts its own).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from starlette.applications import Starlette
 
@@ -57,6 +60,27 @@ def settings_environment(settings: Settings) -> Mapping[str, str]:
     if settings.database_url:
         env["DSA110_DATABASE_URL"] = settings.database_url
     return env
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_directory(settings: Settings) -> Path:
+    """An empty directory for prometheus-client's multiprocess mode, named in the environment.
+
+    Each worker writes its metric values there and ``/metrics`` sums them; values left by
+    an earlier run would be summed too, so the directory is emptied first. Set before the
+    workers start: prometheus-client chooses its storage when it is first imported.
+    """
+    given = os.environ.get(METRICS_DIR_ENV)
+    directory = (
+        Path(given) if given else settings.data_dir / ".prometheus" / f"{settings.host}_{settings.port}"
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_DIR_ENV] = str(directory)
+    return directory
 
 
 def export_settings(settings: Settings) -> None:

@@ -39,7 +39,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dsa110 import errors
+from dsa110 import errors, telemetry
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, measurements, sources
 from dsa110.errors import InputError
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams, detect_dip
@@ -376,6 +376,7 @@ async def ingest_image_measurements(
     return results[0]
 
 
+@telemetry.observed(telemetry.INGEST_LATENCY)
 async def ingest_images_measurements(
     engine: AsyncEngine,
     batches: Sequence[tuple[int, Sequence[MeasurementIn | Mapping[str, Any]]]],
@@ -408,6 +409,7 @@ async def ingest_images_measurements(
     async with engine.begin() as conn:
         for image_pk, parsed in parsed_batches:
             touched.append(await _ingest_one_image(conn, image_pk, parsed))
+    telemetry.INGESTED_ROWS.inc(sum(len(parsed) for _, parsed in parsed_batches))
     if publish is not None:
         for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
             if pks:
@@ -699,6 +701,7 @@ async def _reconcile(
     return new, escalated, updated, alert_pks, events
 
 
+@telemetry.observed(telemetry.DETECTION_LATENCY)
 async def detect_ese(
     engine: AsyncEngine,
     source_pks: Sequence[int] | None = None,
@@ -719,6 +722,7 @@ async def detect_ese(
             targets = list(result.scalars().all())
     else:
         targets = sorted(set(source_pks))
+    telemetry.DETECTION_SOURCES.inc(len(targets))
     totals: dict[str, list[int]] = {"new": [], "escalated": [], "updated": [], "alerts": []}
     for chunk in _chunks(targets):
         async with engine.connect() as conn:
