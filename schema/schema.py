@@ -34,11 +34,18 @@ from schema.permissions import MutationGate, undeclared_mutations
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
 # Every Mutation field must declare its role (schema.permissions.requires), or the build fails.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, AuthQuery, EcosystemQuery)
-MUTATION_PARTS: tuple[type, ...] = (ScienceMutation, LiveMutation, JobsMutation, AuthMutation)
+QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, AuthQuery, EcosystemQuery, WebhookQuery)
+MUTATION_PARTS: tuple[type, ...] = (
+    ScienceMutation,
+    LiveMutation,
+    JobsMutation,
+    AuthMutation,
+    WebhookMutation,
+)
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription,)
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it

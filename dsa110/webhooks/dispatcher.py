@@ -32,7 +32,9 @@ from dsa110.webhooks.targets import Allowlist, BadWebhookUrl, parse_target, reso
 
 log = logging.getLogger("dsa110.webhooks")
 
-WAKE_CHANNELS: Final = ("ese.candidate", "job.state")
+WAKE_CHANNELS: Final = ("ese.candidate", "job.state", "webhook.outbox")
+"""Events that may mean something to deliver: a candidate or job changed, a test was asked for."""
+OUTBOX_CHANNEL: Final = "webhook.outbox"
 MAX_RESPONSE_BYTES: Final = 4096
 CONCURRENCY: Final = 4
 USER_AGENT: Final = "dsa110-graph-webhooks/1"
@@ -117,9 +119,13 @@ class Dispatcher:
     def lease(self) -> timedelta:
         return timedelta(seconds=3 * self.settings.timeout_s)
 
-    async def start(self) -> None:
+    async def open(self) -> None:
+        """Ready to deliver (``run_once``) without the background loop."""
         # No redirects (a 3xx could point anywhere), no proxies from the environment.
         self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+
+    async def start(self) -> None:
+        await self.open()
         self._tasks = [asyncio.create_task(self._loop(), name="webhook-dispatcher")]
         if self.bus is not None:
             self._tasks.append(asyncio.create_task(self._listen(), name="webhook-wake"))

@@ -187,7 +187,7 @@ async def streaming_events(engine: AsyncEngine, stale: timedelta, now: datetime 
         Event(
             kind="streaming_down",
             key=f"streaming_down:{latest.group_id}",
-            occurred_at=latest.received_at + stale,
+            occurred_at=now,  # while the silence lasts: a subscriber added meanwhile hears of it too
             data={
                 "last_group_id": latest.group_id,
                 "last_received_at": _iso(latest.received_at),
