@@ -81,6 +81,23 @@ MUTATIONS: dict[str, Call] = {
         Role.ADMIN, 'mutation { createApiKey(name: "made-in-graph", role: VIEWER) { secret } }', {}
     ),
     "revokeApiKey": Call(Role.ADMIN, 'mutation { revokeApiKey(name: "to-revoke") { revokedAt } }', {}),
+    "createWebhookSubscription": Call(
+        Role.ADMIN,
+        'mutation { createWebhookSubscription(name: "hook", url: "https://hooks.example.org/x",'
+        " eventKinds: [ESE_CANDIDATE]) { secret } }",
+        {},
+    ),
+    "updateWebhookSubscription": Call(
+        Role.ADMIN,
+        "mutation { updateWebhookSubscription(subscriptionId: 1, enabled: false) { enabled } }",
+        {},
+    ),
+    "testWebhookSubscription": Call(
+        Role.ADMIN, "mutation { testWebhookSubscription(subscriptionId: 1) { state } }", {}
+    ),
+    "deleteWebhookSubscription": Call(
+        Role.ADMIN, "mutation { deleteWebhookSubscription(subscriptionId: 1) }", {}
+    ),
 }
 
 # The role table of the REST layer: every route that is not a GET.
@@ -157,7 +174,8 @@ class Seeded:
 @contextlib.asynccontextmanager
 async def seeded_app(database_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
     """The app with its lifespan, on a seeded database, and a key per role (None: anonymous)."""
-    settings = Settings(data_dir=tmp_path, database_url=database_url, metrics_interval_s=0)
+    # Webhooks off: the access tests' subscription points at a made-up host.
+    settings = Settings(data_dir=tmp_path, database_url=database_url, metrics_interval_s=0, webhook_poll_s=0)
     async with running(settings) as live:
         yield Seeded(live.http, live.engine, await _seeded(live.engine))
 
