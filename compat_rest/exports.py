@@ -391,6 +391,7 @@ def _formatted(route: RestRoute) -> RestRoute:
     return replace(
         route,
         params=(*route.params, FORMAT_PARAM),
+        other_media_types=tuple(f.media_type for f in FORMATS.values()),
         fetch=fetch_formatted,
         shape=shape_formatted,
         description=(route.description + " `?format=` gives the same rows as a table.").strip(),

@@ -85,6 +85,8 @@ def _operation(route: RestRoute) -> dict[str, Any]:
             content = {route.media_type: {"schema": {"type": "string", "format": "binary"}}}
         else:
             content = {route.media_type: {"schema": route.response}}
+        for media_type in route.other_media_types:
+            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
         responses[str(route.status_code)] = {"description": "Success", "content": content}
     for status, schema in route.other_responses:
         responses[str(status)] = {

@@ -65,6 +65,7 @@ class RestRoute:
     missing: tuple[str, ...] = field(default=())
     other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
     role: Role | None = None  # required unless GET: who may call it (see the module docstring)
+    other_media_types: tuple[str, ...] = ()  # success answers in other formats (`?format=` tables)
 
 
 def graphql_route(
