@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dsa110.plots.render import Canvas, render
+from dsa110.plots.render import Canvas, finish, render
 
 WINDOW_COLOURS = ("#ff7f0e", "#d62728", "#9467bd", "#8c564b")
 
@@ -77,14 +77,9 @@ def draw_light_curve(plot: LightCurvePlot) -> Any:
             if mean is not None:
                 axes.axhline(mean * 1e3, color="grey", ls="--", lw=1.0, label="weighted mean")
         axes.ticklabel_format(axis="x", useOffset=False, style="plain")  # whole MJDs, not "+6.099e4"
-        axes.set_xlabel("MJD (UTC)")
-        axes.set_ylabel("peak flux density (mJy/beam)")
         title = f"{plot.source_id} — {'normalised' if plot.normalised else 'raw'} light curve"
-        axes.set_title(title if mjd.size else f"{title} (no measurements)")
-        axes.grid(alpha=0.3)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(loc="best", fontsize="small")
-        figure.tight_layout()
+        title = title if mjd.size else f"{title} (no measurements)"
+        finish(figure, axes, title, "MJD (UTC)", "peak flux density (mJy/beam)")
 
     return draw
 

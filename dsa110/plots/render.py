@@ -39,6 +39,17 @@ class Canvas:
                 raise ValueError(f"{name} must be in [{MIN_PIXELS}, {MAX_PIXELS}] pixels")
 
 
+def finish(figure: Any, axes: Any, title: str, xlabel: str, ylabel: str, legend: str = "best") -> None:
+    """Labels, a light grid, a legend when something is labelled, and a layout that fits the canvas."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc=legend, fontsize="small")
+    figure.tight_layout()
+
+
 def render(canvas: Canvas, draw: Callable[[Any], None]) -> bytes:
     """A new figure of ``canvas``'s size, drawn by ``draw(figure)``, saved as ``canvas.fmt``."""
     from matplotlib.figure import Figure  # import on first plot: the server starts without it

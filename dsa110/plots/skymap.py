@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from dsa110.plots.render import Canvas, render
+from dsa110.plots.render import Canvas, finish, render
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,16 @@ def draw_sky_map(sky: SkyMap) -> Any:
                 label=f"{len(sky.alerts)} open alerts",
                 zorder=2,
             )
-        axes.set_xlabel("right ascension (deg, ICRS)")
-        axes.set_ylabel("declination (deg)")
-        axes.set_title("DSA-110 monitored strip: ESE candidates and alerts")
         if not axes.xaxis_inverted():
             axes.invert_xaxis()
-        axes.grid(alpha=0.3)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(loc="upper right", fontsize="small")
-        figure.tight_layout()
+        finish(
+            figure,
+            axes,
+            "DSA-110 monitored strip: ESE candidates and alerts",
+            "right ascension (deg, ICRS)",
+            "declination (deg)",
+            legend="upper right",
+        )
 
     return draw
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
 from dsa110.webhooks.formats import render
-from dsa110.webhooks.outbox import Claimed, backoff, claim_due, enqueue, record_attempt
+from dsa110.webhooks.outbox import Claimed, backoff, claim_due, enqueue, record_attempt, subscriptions
 from dsa110.webhooks.signing import signed_headers
 from dsa110.webhooks.sources import find_events
 from dsa110.webhooks.targets import Allowlist, BadWebhookUrl, parse_target, resolve_allowed
@@ -169,9 +169,14 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """One round: enqueue new events, deliver what is due. Returns the attempts made."""
-        events = await find_events(self.engine, self.settings.stale_streaming, self.settings.public_url)
-        if events:
-            await enqueue(self.engine, events)
+        subscribers = await subscriptions(self.engine, enabled_only=True)
+        if subscribers:  # nobody listening: leave the tables alone
+            oldest = min(s["created_at"] for s in subscribers)
+            events = await find_events(
+                self.engine, self.settings.stale_streaming, self.settings.public_url, oldest
+            )
+            if events:
+                await enqueue(self.engine, events, subscribers)
         claimed = await claim_due(self.engine, self.holder, self.lease)
         gate = asyncio.Semaphore(CONCURRENCY)
         await asyncio.gather(*(self._attempt(c, gate) for c in claimed))

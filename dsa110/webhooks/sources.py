@@ -37,11 +37,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _cursor(conn: AsyncConnection, source: str) -> datetime:
+async def _since(conn: AsyncConnection, source: str, not_before: datetime) -> datetime:
+    """Where to read ``source`` from: its cursor, or the first subscriber's birth, less ``LOOKBACK``."""
     found = (
         await conn.execute(select(webhook_cursors.c.position_at).where(webhook_cursors.c.source == source))
     ).scalar()
-    return found if found is not None else EPOCH
+    return max(found if found is not None else EPOCH, not_before) - LOOKBACK
 
 
 async def _advance(engine: AsyncEngine, source: str, position: datetime) -> None:
@@ -67,10 +68,12 @@ def _links(base_url: str | None, source_id: str | None) -> dict[str, str]:
     }
 
 
-async def candidate_events(engine: AsyncEngine, base_url: str | None = None) -> list[Event]:
+async def candidate_events(
+    engine: AsyncEngine, base_url: str | None = None, not_before: datetime = EPOCH
+) -> list[Event]:
     a, c, s = alerts.c, ese_candidates.c, sources.c
     async with engine.connect() as conn:
-        since = await _cursor(conn, "alerts") - LOOKBACK
+        since = await _since(conn, "alerts", not_before)
         rows = (
             (
                 await conn.execute(
@@ -135,10 +138,10 @@ async def candidate_events(engine: AsyncEngine, base_url: str | None = None) -> 
     return events
 
 
-async def job_failure_events(engine: AsyncEngine) -> list[Event]:
+async def job_failure_events(engine: AsyncEngine, not_before: datetime = EPOCH) -> list[Event]:
     j = jobs.c
     async with engine.connect() as conn:
-        since = await _cursor(conn, "failed_jobs") - LOOKBACK
+        since = await _since(conn, "failed_jobs", not_before)
         rows = (
             (
                 await conn.execute(
@@ -199,9 +202,14 @@ async def streaming_events(engine: AsyncEngine, stale: timedelta, now: datetime 
 
 
 async def find_events(
-    engine: AsyncEngine, stale: timedelta | None, base_url: str | None = None
+    engine: AsyncEngine, stale: timedelta | None, base_url: str | None = None, not_before: datetime = EPOCH
 ) -> list[Event]:
-    found = [*await candidate_events(engine, base_url), *await job_failure_events(engine)]
+    """Every event since the cursors. ``not_before``: the oldest subscriber's creation (older
+    events would reach nobody, so a first subscriber does not start the scan at the epoch)."""
+    found = [
+        *await candidate_events(engine, base_url, not_before),
+        *await job_failure_events(engine, not_before),
+    ]
     if stale is not None:
         found += await streaming_events(engine, stale)
     return found
