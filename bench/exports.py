@@ -1,0 +1,130 @@
+"""Table exports: throughput against paging the same rows as GraphQL JSON, and memory per page.
+
+Every source of a demo catalog is exported through the whole ASGI app (``/exports/sources.<fmt>``,
+streamed) and, as the baseline in the same run, fetched as JSON by paging ``sources(first: 500,
+after:)`` over ``POST /graphql`` (what a script does without exports). The memory line exports
+all rows and a tenth of them under ``tracemalloc``: a streamed export's peak is set by its page,
+not its length, so the two peaks should be alike (ratio near 1, not 10).
+
+Prints ``export format=<f> rows=<n> ms=<x> json_paging_ms=<y> ratio=<x/y> mb=<size>`` per format
+and ``export_memory format=<f> peak_all_mb=<a> peak_tenth_mb=<b> ratio=<a/b>``. Builds a demo
+catalog of ``--sources`` sources (no images) in a temporary directory unless ``--data-dir`` has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import httpx
+
+from bench.common import line
+from dsa110.settings import Settings
+from server.app import create_app
+
+PAGE = """query Page($after: String) { sources(first: 500, after: $after) {
+  pageInfo { hasNextPage endCursor }
+  nodes { sourceId raDeg decDeg catalogFluxJy nEpochs meanFluxJy minFluxJy maxFluxJy v eta chi2Nu
+          sigmaDeviation vsAbsSignificantMax mAbsSignificantMax firstMjd lastMjd maxSnr newSource
+          newHighSigma }
+} }"""
+
+
+async def json_paging(http: httpx.AsyncClient) -> int:
+    rows, after = 0, None
+    while True:
+        page = (await http.post("/graphql", json={"query": PAGE, "variables": {"after": after}})).json()
+        connection = page["data"]["sources"]
+        rows += len(connection["nodes"])
+        if not connection["pageInfo"]["hasNextPage"]:
+            return rows
+        after = connection["pageInfo"]["endCursor"]
+
+
+async def export(http: httpx.AsyncClient, fmt: str, limit: int | None = None) -> int:
+    url = f"/exports/sources.{fmt}" + (f"?limit={limit}" if limit else "")
+    size = 0
+    async with http.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code}")
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)  # a client that writes to disk: the body is never held whole
+    return size
+
+
+async def run(settings: Settings) -> None:
+    app = create_app(settings, migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
+    ) as http:
+        await export(http, "csv", 10)  # warm-up: imports, caches, connections
+        for fmt in ("csv", "ecsv", "votable", "fits"):
+            start = time.perf_counter()
+            rows = await json_paging(http)
+            middle = time.perf_counter()
+            size = await export(http, fmt)
+            end = time.perf_counter()
+            ms, baseline = (end - middle) * 1000, (middle - start) * 1000
+            print(
+                line(
+                    "export",
+                    format=fmt,
+                    rows=rows,
+                    ms=ms,
+                    json_paging_ms=baseline,
+                    ratio=ms / baseline,
+                    mb=size / 1e6,
+                ),
+                flush=True,
+            )
+            peaks = []
+            for limit in (None, max(1, rows // 10)):
+                tracemalloc.start()
+                await export(http, fmt, limit)
+                peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
+                tracemalloc.stop()
+            print(
+                line(
+                    "export_memory",
+                    format=fmt,
+                    peak_all_mb=peaks[0],
+                    peak_tenth_mb=peaks[1],
+                    ratio=peaks[0] / peaks[1],
+                ),
+                flush=True,
+            )
+    await app.state.engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--sources", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = Path(args.data_dir or scratch).resolve()
+        if not (data_dir / "dsa110.sqlite3").exists():
+            cli = Path(sys.executable).with_name("dsa110-graph")
+            demo = [
+                "demo",
+                "--data-dir",
+                str(data_dir),
+                "--sources",
+                str(args.sources),
+                "--days",
+                "1",
+                "--no-images",
+            ]
+            subprocess.run([str(cli), *demo], check=True, stdout=subprocess.DEVNULL)
+        settings = Settings(data_dir=data_dir, metrics_interval_s=0, webhook_poll_s=0)
+        asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()
