@@ -21,6 +21,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,14 +48,42 @@ async def json_paging(http: httpx.AsyncClient) -> int:
         after = connection["pageInfo"]["endCursor"]
 
 
-async def export(http: httpx.AsyncClient, fmt: str, limit: int | None = None) -> int:
-    url = f"/exports/sources.{fmt}" + (f"?limit={limit}" if limit else "")
-    size = 0
-    async with http.stream("GET", url) as response:
-        if response.status_code != 200:
-            raise SystemExit(f"{url}: {response.status_code}")
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)  # a client that writes to disk: the body is never held whole
+async def export(app: Any, fmt: str, limit: int | None = None) -> int:
+    """Call the ASGI app directly and drop each body chunk as it is sent (a client writing to disk).
+
+    httpx's ASGI transport would collect the whole body before returning it, which is the
+    client's memory, not the server's.
+    """
+    query = f"limit={limit}".encode() if limit else b""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/exports/sources.{fmt}",
+        "raw_path": f"/exports/sources.{fmt}".encode(),
+        "root_path": "",
+        "query_string": query,
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+    }
+    size, status = 0, 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal size, status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+
+    await app(scope, receive, send)
+    if status != 200:
+        raise SystemExit(f"export {fmt}: HTTP {status}")
     return size
 
 
@@ -63,12 +92,12 @@ async def run(settings: Settings) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=600
     ) as http:
-        await export(http, "csv", 10)  # warm-up: imports, caches, connections
+        await export(app, "csv", 10)  # warm-up: imports, caches, connections
         for fmt in ("csv", "ecsv", "votable", "fits"):
             start = time.perf_counter()
             rows = await json_paging(http)
             middle = time.perf_counter()
-            size = await export(http, fmt)
+            size = await export(app, fmt)
             end = time.perf_counter()
             ms, baseline = (end - middle) * 1000, (middle - start) * 1000
             print(
@@ -86,7 +115,7 @@ async def run(settings: Settings) -> None:
             peaks = []
             for limit in (None, max(1, rows // 10)):
                 tracemalloc.start()
-                await export(http, fmt, limit)
+                await export(app, fmt, limit)
                 peaks.append(tracemalloc.get_traced_memory()[1] / 1e6)
                 tracemalloc.stop()
             print(
