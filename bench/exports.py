@@ -70,8 +70,14 @@ async def export(app: Any, fmt: str, limit: int | None = None) -> int:
         "server": ("bench", 80),
     }
     size, status = 0, 0
+    asked = False
+    never = asyncio.Event()
 
     async def receive() -> dict[str, Any]:
+        nonlocal asked
+        if asked:  # the client stays connected: wait (a streamed response listens for disconnects)
+            await never.wait()
+        asked = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
