@@ -310,7 +310,7 @@ def write_caltable(
     rows = [(t, s, a) for t in range(n_solutions) for s in range(len(freqs)) for a in range(n_ant)]
     phase_slope = rng.uniform(-0.5, 0.5, n_ant)
     gain_phase = rng.uniform(-np.pi, np.pi, n_ant)
-    gain_phase[refant] = 0.0
+    gain_phase[refant] = phase_slope[refant] = 0.0
     path.parent.mkdir(parents=True, exist_ok=True)
     with ct.table(str(path), desc, nrow=len(rows), ack=False) as cal:
         cal.putcol("TIME", solution_times[[r[0] for r in rows]])

@@ -71,12 +71,11 @@ def match_calibrators(
     ra = np.array([c.ra_deg for c in candidates])
     dec = np.array([c.dec_deg for c in candidates])
     sep = np.asarray(angular_separation_deg(ra, dec, pointing_ra_deg, pointing_dec_deg), dtype=float)
-    response = airy_primary_beam(sep)
+    response = np.clip(airy_primary_beam(sep), 0.0, 1.0)
     matches = []
     for c, s, pb in zip(candidates, sep.tolist(), response.tolist(), strict=True):
         if s > radius_deg:
             continue
-        pb = min(1.0, max(0.0, pb))
         matches.append(
             CalibratorMatch(
                 name=c.name,

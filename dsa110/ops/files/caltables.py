@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,67 +221,93 @@ def circular_std_deg(phases_rad: NDArray[np.float64]) -> float | None:
     return math.degrees(math.sqrt(max(0.0, -2.0 * math.log(max(r, 1e-300)))))
 
 
-def _per_spw_rows(table: Any) -> Iterator[tuple[int, Any]]:
-    for spw in np.unique(table.getcol("SPECTRAL_WINDOW_ID")).tolist():
-        yield int(spw), table.query(f"SPECTRAL_WINDOW_ID=={int(spw)}")
+@dataclass(frozen=True)
+class SpwArrays:
+    """One spectral window's solutions: rows x channels x polarisations."""
+
+    spw_id: int
+    freqs_hz: NDArray[np.float64] | None  # channel centres, from the table's SPECTRAL_WINDOW
+    antennas: NDArray[np.int64]
+    values: NDArray[Any]  # complex gains (CPARAM) or delays in ns (FPARAM)
+    flags: NDArray[np.bool_]
+    snr: NDArray[np.float64] | None
+
+    @property
+    def complex_values(self) -> bool:
+        return bool(np.iscomplexobj(self.values))
 
 
-@dataclass
-class _Accumulator:
-    values: list[NDArray[Any]]
-    flags: list[NDArray[np.bool_]]
+def _channel_freqs(path: Path) -> dict[int, NDArray[np.float64]]:
+    sub = path / "SPECTRAL_WINDOW"
+    if not (sub / "table.dat").is_file():
+        return {}
+    with _table(sub) as spw:
+        return {i: np.asarray(spw.getcell("CHAN_FREQ", i), dtype=float) for i in range(spw.nrows())}
+
+
+def read_arrays(path: Path) -> list[SpwArrays]:
+    """Every spectral window's solutions, read one SPW at a time (cells may differ in shape
+    between SPWs, never within one)."""
+    freqs = _channel_freqs(path)
+    out = []
+    with _table(path) as table:
+        if table.nrows() == 0:
+            return []
+        param = "CPARAM" if "CPARAM" in table.colnames() else "FPARAM"
+        has_snr = "SNR" in table.colnames()
+        for spw in np.unique(table.getcol("SPECTRAL_WINDOW_ID")).tolist():
+            with table.query(f"SPECTRAL_WINDOW_ID=={int(spw)}") as sub:
+                values = np.asarray(sub.getcol(param))
+                out.append(
+                    SpwArrays(
+                        spw_id=int(spw),
+                        freqs_hz=freqs.get(int(spw)),
+                        antennas=np.asarray(sub.getcol("ANTENNA1"), dtype=np.int64),
+                        values=values,
+                        flags=np.asarray(sub.getcol("FLAG"), dtype=bool),
+                        snr=np.asarray(sub.getcol("SNR"), dtype=float) if has_snr else None,
+                    )
+                )
+    return out
+
+
+def _time_span(path: Path) -> tuple[float | None, float | None, set[int], str | None, str | None, int]:
+    with _table(path) as table:
+        n_rows = int(table.nrows())
+        vis_cal, ms_name = _keyword(table, "VisCal"), _keyword(table, "MSName")
+        if not n_rows:
+            return None, None, set(), vis_cal, ms_name, 0
+        times = np.asarray(table.getcol("TIME"), dtype=float)
+        intervals = np.asarray(table.getcol("INTERVAL"), dtype=float)
+        refants = {int(a) for a in np.unique(table.getcol("ANTENNA2")) if a >= 0}
+    start = float((times - intervals / 2).min()) / SECONDS_PER_DAY
+    end = float((times + intervals / 2).max()) / SECONDS_PER_DAY
+    return start, end, refants, vis_cal, ms_name, n_rows
 
 
 def read_caltable(path: Path) -> CalTableSummary:
     """Summarise the calibration table at ``path`` from its own rows (blocking I/O)."""
-    with _table(path) as table:
-        vis_cal = _keyword(table, "VisCal")
-        par_type = _keyword(table, "ParType") or ("Complex" if "CPARAM" in table.colnames() else "Float")
-        param = "CPARAM" if par_type == "Complex" else "FPARAM"
-        n_rows = int(table.nrows())
-        by_antenna: dict[int, _Accumulator] = {}
-        per_spw: list[SpwSolutions] = []
-        snr_sum, snr_n = 0.0, 0
-        refants: set[int] = set()
-        start = end = None
-        if n_rows:
-            times = np.asarray(table.getcol("TIME"), dtype=float)
-            intervals = np.asarray(table.getcol("INTERVAL"), dtype=float)
-            start = float((times - intervals / 2).min()) / SECONDS_PER_DAY
-            end = float((times + intervals / 2).max()) / SECONDS_PER_DAY
-            refants = {int(a) for a in np.unique(table.getcol("ANTENNA2")) if a >= 0}
-            for spw, sub in _per_spw_rows(table):
-                with sub:
-                    values = np.asarray(sub.getcol(param))  # (nrow, nchan, npol)
-                    flags = np.asarray(sub.getcol("FLAG"), dtype=bool)
-                    ants = np.asarray(sub.getcol("ANTENNA1"))
-                    if "SNR" in sub.colnames():
-                        snr = np.asarray(sub.getcol("SNR"), dtype=float)[~flags]
-                        snr_sum, snr_n = snr_sum + float(snr.sum()), snr_n + int(snr.size)
-                per_spw.append(_spw_stats(spw, values, flags, complex_values=param == "CPARAM"))
-                for ant in np.unique(ants).tolist():
-                    acc = by_antenna.setdefault(int(ant), _Accumulator([], []))
-                    acc.values.append(values[ants == ant].ravel())
-                    acc.flags.append(flags[ants == ant].ravel())
-        spw_ids = [s.spw_id for s in per_spw]
+    start, end, refants, vis_cal, ms_name, n_rows = _time_span(path)
+    arrays = read_arrays(path)
+    per_spw = [_spw_stats(a) for a in arrays]
+    snr = [a.snr[~a.flags] for a in arrays if a.snr is not None]
+    snr_all = np.concatenate(snr) if snr else np.array([])
+    antenna_ids = sorted({int(x) for a in arrays for x in np.unique(a.antennas).tolist()})
     names = _antenna_names(path)
-    antennas = [
-        _antenna_stats(a, names.get(a), acc, complex_values=param == "CPARAM")
-        for a, acc in sorted(by_antenna.items())
-    ]
+    antennas = [_antenna_stats(ant, names.get(ant), arrays) for ant in antenna_ids]
     total = sum(s.total_solutions for s in per_spw)
     flagged = sum(s.flagged_solutions for s in per_spw)
+    spw_ids = [s.spw_id for s in per_spw]
     freq_min, freq_max = _subtable_freqs(path, spw_ids)
-    table_type = type_from_name(path.name) or _VISCAL.get((vis_cal or " ")[0])
     return CalTableSummary(
         path=path,
-        table_type=table_type,
+        table_type=type_from_name(path.name) or _VISCAL.get((vis_cal or " ")[0]),
         vis_cal=vis_cal,
-        ms_name=_ms_name(path),
+        ms_name=ms_name,
         n_rows=n_rows,
         size_bytes=directory_size(path),
         modified=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC),
-        antennas=sorted(by_antenna),
+        antennas=antenna_ids,
         antenna_names=names,
         reference_antennas=sorted(refants),
         spw_ids=spw_ids,
@@ -291,27 +316,21 @@ def read_caltable(path: Path) -> CalTableSummary:
         start_mjd=start,
         end_mjd=end,
         flagged_fraction=flagged / total if total else 0.0,
-        snr_mean=snr_sum / snr_n if snr_n else None,
+        snr_mean=float(snr_all.mean()) if snr_all.size else None,
         per_antenna=antennas,
         per_spw=per_spw,
     )
 
 
-def _ms_name(path: Path) -> str | None:
-    with _table(path) as table:
-        return _keyword(table, "MSName")
-
-
-def _spw_stats(
-    spw: int, values: NDArray[Any], flags: NDArray[np.bool_], *, complex_values: bool
-) -> SpwSolutions:
+def _spw_stats(arrays: SpwArrays) -> SpwSolutions:
+    values, flags = arrays.values, arrays.flags
     n_channels = int(values.shape[1]) if values.ndim == 3 else 1
     per_channel = flags.sum(axis=(0, 2)) if flags.ndim == 3 else flags.sum(axis=0)
     per_channel_total = flags.shape[0] * (flags.shape[2] if flags.ndim == 3 else 1)
     good = values[~flags]
-    amp = np.abs(good) if complex_values else None
+    amp = np.abs(good) if arrays.complex_values else None
     return SpwSolutions(
-        spw_id=spw,
+        spw_id=arrays.spw_id,
         n_channels=n_channels,
         total_solutions=int(flags.size),
         flagged_solutions=int(flags.sum()),
@@ -322,11 +341,11 @@ def _spw_stats(
     )
 
 
-def _antenna_stats(
-    antenna: int, name: str | None, acc: _Accumulator, *, complex_values: bool
-) -> AntennaSolutions:
-    values = np.concatenate(acc.values) if acc.values else np.array([])
-    flags = np.concatenate(acc.flags) if acc.flags else np.array([], dtype=bool)
+def _antenna_stats(antenna: int, name: str | None, arrays: list[SpwArrays]) -> AntennaSolutions:
+    mine = [(a.values[a.antennas == antenna].ravel(), a.flags[a.antennas == antenna].ravel()) for a in arrays]
+    values = np.concatenate([v for v, _ in mine]) if mine else np.array([])
+    flags = np.concatenate([f for _, f in mine]) if mine else np.array([], dtype=bool)
+    complex_values = bool(np.iscomplexobj(values))
     good = values[~flags]
     amp = np.abs(good) if complex_values else None
     return AntennaSolutions(
