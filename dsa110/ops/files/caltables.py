@@ -271,6 +271,17 @@ def read_arrays(path: Path) -> list[SpwArrays]:
     return out
 
 
+def solution_intervals(path: Path) -> list[tuple[float, float]]:
+    """(start, end) MJD of every distinct solution interval (TIME +/- INTERVAL / 2)."""
+    with _table(path) as table:
+        if not table.nrows():
+            return []
+        times = np.asarray(table.getcol("TIME"), dtype=float)
+        intervals = np.asarray(table.getcol("INTERVAL"), dtype=float)
+    pairs = np.unique(np.stack([times - intervals / 2, times + intervals / 2], 1), axis=0) / SECONDS_PER_DAY
+    return [(float(lo), float(hi)) for lo, hi in pairs]
+
+
 def _time_span(path: Path) -> tuple[float | None, float | None, set[int], str | None, str | None, int]:
     with _table(path) as table:
         n_rows = int(table.nrows())

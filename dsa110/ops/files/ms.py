@@ -60,6 +60,11 @@ class FlagStats:
     per_antenna: dict[int, float]
     per_field: dict[int, float]
     per_spw: dict[int, float]
+    per_channel: dict[int, list[float]]  # spw -> flagged fraction of each channel
+
+    def rfi_channels(self, threshold: float = 0.5) -> int:
+        """Channels flagged in more than ``threshold`` of their samples (RFI-struck channels)."""
+        return sum(1 for fractions in self.per_channel.values() for f in fractions if f > threshold)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class MsMetadata:
     n_baselines: int
     data_columns: list[str]
     telescope: str | None
+    times_mjd: list[float] = field(default_factory=list)  # integration mid-points
     flags: FlagStats | None = field(default=None)
 
     @property
@@ -230,16 +236,22 @@ def read_flag_stats(main: Any, n_antennas: int, n_fields: int) -> FlagStats:
     flagged_field, total_field = np.zeros(fsize), np.zeros(fsize)
     per_spw_flagged: dict[int, float] = {}
     per_spw_total: dict[int, float] = {}
+    channel_flagged: dict[int, NDArray[np.float64]] = {}
+    channel_total: dict[int, float] = {}
     for ddid in ddids.tolist():
         sub = main.query(f"DATA_DESC_ID=={int(ddid)}")
         with sub:
             for start, nrow in _blocks(sub, sub.nrows()):
                 flags = np.asarray(sub.getcol("FLAG", start, nrow))
+                row_flag = np.asarray(sub.getcol("FLAG_ROW", start, nrow), dtype=bool)
+                flags = flags | row_flag[:, None, None]
+                spw = spw_of_ddid.get(int(ddid), int(ddid))
+                per_chan = flags.sum(axis=(0, 2)).astype(np.float64)
+                channel_flagged[spw] = channel_flagged.get(spw, np.zeros_like(per_chan)) + per_chan
+                channel_total[spw] = channel_total.get(spw, 0.0) + nrow * flags.shape[2]
                 per_row = flags.reshape(nrow, -1)
                 cells = per_row.shape[1]
                 counted = per_row.sum(axis=1).astype(np.float64)
-                row_flag = np.asarray(sub.getcol("FLAG_ROW", start, nrow), dtype=bool)
-                counted[row_flag] = cells
                 a1 = np.asarray(sub.getcol("ANTENNA1", start, nrow))
                 a2 = np.asarray(sub.getcol("ANTENNA2", start, nrow))
                 fid = np.asarray(sub.getcol("FIELD_ID", start, nrow))
@@ -251,7 +263,6 @@ def read_flag_stats(main: Any, n_antennas: int, n_fields: int) -> FlagStats:
                 ok = (fid >= 0) & (fid < fsize)
                 flagged_field += _weighted(fid[ok], counted[ok], fsize)[:fsize]
                 total_field += _weighted(fid[ok], ones[ok], fsize)[:fsize]
-                spw = spw_of_ddid.get(int(ddid), int(ddid))
                 per_spw_flagged[spw] = per_spw_flagged.get(spw, 0.0) + float(counted.sum())
                 per_spw_total[spw] = per_spw_total.get(spw, 0.0) + float(ones.sum())
     total = sum(per_spw_total.values())
@@ -260,6 +271,7 @@ def read_flag_stats(main: Any, n_antennas: int, n_fields: int) -> FlagStats:
         per_antenna={i: float(flagged_ant[i] / total_ant[i]) for i in range(size) if total_ant[i] > 0},
         per_field={i: float(flagged_field[i] / total_field[i]) for i in range(fsize) if total_field[i] > 0},
         per_spw={s: per_spw_flagged[s] / per_spw_total[s] for s in sorted(per_spw_total) if per_spw_total[s]},
+        per_channel={s: (channel_flagged[s] / channel_total[s]).tolist() for s in sorted(channel_total)},
     )
 
 
@@ -274,21 +286,21 @@ def _spw_of_ddid(main: Any) -> dict[int, int]:
         return {i: int(s) for i, s in enumerate(sub.getcol("SPECTRAL_WINDOW_ID"))}
 
 
-def time_range(main: Any) -> tuple[float | None, float | None, float | None]:
-    """(start MJD, end MJD, median integration s) from TIME +/- INTERVAL / 2."""
+def time_range(main: Any) -> tuple[float | None, float | None, float | None, list[float]]:
+    """(start MJD, end MJD, median integration s, distinct mid-times MJD) from TIME +/- INTERVAL / 2."""
     if main.nrows() == 0:
-        return None, None, None
+        return None, None, None, []
     times = np.asarray(main.getcol("TIME"), dtype=float)
     intervals = np.asarray(main.getcol("INTERVAL"), dtype=float)
     start = float((times - intervals / 2).min()) / SECONDS_PER_DAY
     end = float((times + intervals / 2).max()) / SECONDS_PER_DAY
-    return start, end, float(np.median(intervals))
+    return start, end, float(np.median(intervals)), (np.unique(times) / SECONDS_PER_DAY).tolist()
 
 
 def quick_time_range(path: Path) -> tuple[float | None, float | None]:
     """Start and end MJD only (what discovery records)."""
     with _table(path) as main:
-        start, end, _ = time_range(main)
+        start, end, _, _ = time_range(main)
     return start, end
 
 
@@ -306,7 +318,7 @@ def read_ms(path: Path, *, flags: bool = True) -> MsMetadata:
     fields = read_fields(path)
     antennas = read_antennas(path)
     with _table(path) as main:
-        start, end, integration = time_range(main)
+        start, end, integration, times = time_range(main)
         columns = set(main.colnames())
         stats = read_flag_stats(main, len(antennas), len(fields)) if flags else None
         n_rows = int(main.nrows())
@@ -324,5 +336,6 @@ def read_ms(path: Path, *, flags: bool = True) -> MsMetadata:
         n_baselines=n_baselines,
         data_columns=[c for c in DATA_COLUMNS if c in columns],
         telescope=_telescope(path),
+        times_mjd=times,
         flags=stats,
     )
