@@ -17,10 +17,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dsa110.ops.files import paths
-from dsa110.ops.files.caltables import CalTableSummary, read_arrays, read_caltable, tables_next_to
+from dsa110.ops.files.caltables import (
+    CalTableSummary,
+    find_caltables,
+    read_arrays,
+    read_caltable,
+    tables_next_to,
+)
 from dsa110.ops.files.ms import FlagStats, MsMetadata, read_flag_stats, read_ms
 from dsa110.ops.files.paths import Kind
-from dsa110.ops.files.uvh5 import NotUvh5, UvhHeader, read_header
+from dsa110.ops.files.uvh5 import NotUvh5, UvhHeader, list_uvh5, read_header
 from dsa110.ops.files.validation import Compatibility, Registration, validate
 from dsa110.science import catalogs
 from dsa110.science.calibrators import Calibrator, CalibratorMatch, match_calibrators
@@ -28,6 +34,7 @@ from dsa110.science.site import local_sidereal_deg
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
 
+__all__ = ["Kind"]
 log = logging.getLogger("dsa110.files")
 T = TypeVar("T")
 VLA_CATALOG = "vla"
@@ -185,3 +192,21 @@ async def solution_arrays(ctx: GraphContext, table: CalTableSummary) -> Any:
     if table.path not in cache:
         cache[table.path] = asyncio.ensure_future(asyncio.to_thread(read_arrays, table.path))
     return await cache[table.path]
+
+
+async def caltables_in(ctx: GraphContext, directory: str | None, limit: int) -> list[CalTableSummary]:
+    if not 1 <= limit <= ctx.settings.max_page_size:
+        raise BadUserInput(f"limit must be between 1 and {ctx.settings.max_page_size}", field="limit")
+    folder = await resolve(ctx, directory, Kind.DIRECTORY, "directory") if directory else ctx.settings.ms_dir
+    found = await asyncio.to_thread(lambda: find_caltables(folder, limit=limit) if folder.is_dir() else [])
+    summaries = await asyncio.gather(*(caltable_summary(ctx, str(p)) for p in found))
+    return [s for s in summaries if s is not None]
+
+
+async def uvh5_in(ctx: GraphContext, directory: str | None) -> list[str]:
+    """Paths of the UVH5 files under ``directory`` (default: incoming), newest name first."""
+    folder = (
+        await resolve(ctx, directory, Kind.DIRECTORY, "directory") if directory else ctx.settings.incoming_dir
+    )
+    found = await asyncio.to_thread(lambda: list_uvh5(folder) if folder.is_dir() else [])
+    return [str(p) for p in found]
