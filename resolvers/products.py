@@ -9,6 +9,7 @@ from dsa110.ops import products
 from dsa110.ops.files import paths
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
+from resolvers.errors import Conflict as ConflictError
 
 MAX_DATA_ID = 1024
 MAX_RETRY_ALL = 100
@@ -58,14 +59,14 @@ async def retry_all(ctx: GraphContext, min_attempts: int, limit: int) -> list[tu
     """Retry every failed publish (at most ``limit``); each outcome: (dataId, node, error)."""
     if not 1 <= limit <= MAX_RETRY_ALL or min_attempts < 1:
         raise BadUserInput(f"limit must be 1 to {MAX_RETRY_ALL} and minAttempts >= 1", field="limit")
-    outcomes = []
+    outcomes: list[tuple[str, Any, str | None]] = []
     for row in await products.failed_products(ctx.engine, min_attempts=min_attempts, limit=limit):
         try:
             done = await products.retry_publish(
                 ctx.engine, ctx.settings, row["data_id"], publish=_publisher(ctx)
             )
             outcomes.append((row["data_id"], await node(ctx, done["id"]), None))
-        except products.ConflictError as error:
+        except ConflictError as error:
             outcomes.append((row["data_id"], await node(ctx, row["id"]), error.message))
     return outcomes
 

@@ -64,8 +64,7 @@ async def bandpass_plots(ctx: GraphContext, meta: MsMetadata) -> list[tuple[int,
             if not _fresh(target, table.path):
                 name = table.antenna_names.get(antenna, str(antenna))
                 title = f"{table.path.name}: antenna {name} ({antenna})"
-                target.unlink(missing_ok=True)
-                pictures.cached(target, lambda a=antenna, t=title: calplots.bandpass_plot(arrays, a, t))
+                pictures.write_atomic(target, calplots.bandpass_plot(arrays, antenna, title))
             made.append((antenna, target))
         return made
 

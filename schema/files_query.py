@@ -146,7 +146,7 @@ class FilesQuery:
 @strawberry.type
 class FilesMutation:
     @strawberry.mutation(
-        description="Find Measurement Sets under directories (default: the MS directory) and register new ones."
+        description="Find Measurement Sets under directories (default: the MS directory); register new ones."
     )
     async def discover_measurement_sets(
         self, info: GraphInfo, paths: list[str] | None = None, recursive: bool = True

@@ -122,11 +122,11 @@ class ProductsMutation:
         "it staged with the error recorded (code PUBLISH_FAILED)."
     )
     async def publish_data_product(self, info: GraphInfo, data_id: str) -> ProductRef:
-        return await products.publish(info.context, data_id)
+        return await products.publish(info.context, data_id)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Reset a product's failed attempts and publish it again.")
     async def retry_publish(self, info: GraphInfo, data_id: str) -> ProductRef:
-        return await products.retry(info.context, data_id)
+        return await products.retry(info.context, data_id)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Retry every failed publish (at most `limit`).")
     async def retry_failed_publishes(
@@ -140,7 +140,7 @@ class ProductsMutation:
 
     @strawberry.mutation(description="Turn automatic publishing of a product on or off.")
     async def set_auto_publish(self, info: GraphInfo, data_id: str, enabled: bool) -> ProductRef:
-        return await products.set_auto_publish(info.context, data_id, enabled)
+        return await products.set_auto_publish(info.context, data_id, enabled)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Register a new staged product, derived from `parents` (data ids).")
     async def register_data_product(
@@ -157,7 +157,7 @@ class ProductsMutation:
             from resolvers.errors import BadUserInput
 
             raise BadUserInput(f"at most {MAX_WATCHED} parents", field="parents")
-        return await products.register(
+        return await products.register(  # type: ignore[no-any-return]
             info.context,
             data_id=data_id,
             data_type=type.value,

@@ -4,7 +4,7 @@ FITS and CASA-table inspection, thumbnails, and QA notebooks for an observation 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from urllib.parse import quote
 
 import strawberry
@@ -172,7 +172,7 @@ def _listing(found: Any) -> DirectoryListing:
             for e in found.entries
         ],
         total=found.total,
-        counts=found.counts,
+        counts=cast(JSON, found.counts),
     )
 
 
@@ -208,9 +208,9 @@ class QaQuery:
             size_bytes=float(found.size_bytes),
             hdus=[FitsHdu(index=h.index, name=h.name, kind=h.kind, shape=h.shape) for h in found.hdus],
             hdu=found.hdu,
-            header=found.header,
+            header=cast(JSON, found.header),
             data_shape=found.data_shape,
-            wcs=found.wcs,
+            wcs=cast(JSON | None, found.wcs),
             statistics=None if stats is None else ImageStatistics(**stats.__dict__),
         )
 
@@ -224,9 +224,9 @@ class QaQuery:
             info_type=found.info_type,
             info_subtype=found.info_subtype,
             columns=[CasaColumn(**c.__dict__) for c in found.columns],
-            keywords=found.keywords,
+            keywords=cast(JSON, found.keywords),
             subtables=found.subtables,
-            rows=found.rows,
+            rows=cast(JSON, found.rows),
             offset=found.offset,
         )
 
@@ -249,7 +249,7 @@ class QaMutation:
         return QaNotebook(path=str(path), artifact=artifact, notebook_type=notebook_type, cells=cells)
 
     @strawberry.mutation(
-        description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview) and record them."
+        description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview); record them."
     )
     async def generate_calibration_plots(self, info: GraphInfo, ms_path: str) -> list[QaArtifact]:
         rows = await notebooks.record_calibration_plots(info.context, ms_path)

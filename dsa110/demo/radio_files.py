@@ -62,7 +62,7 @@ class Band:
 
     def chan_freqs(self, spw: int) -> NDArray[np.float64]:
         first = self.start_hz + spw * self.n_chan * self.chan_width_hz
-        return first + (np.arange(self.n_chan) + 0.5) * self.chan_width_hz
+        return np.asarray(first + (np.arange(self.n_chan) + 0.5) * self.chan_width_hz, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class MsSpec:
     @property
     def times_mjd(self) -> NDArray[np.float64]:
         """Mid-points of the integrations."""
-        return self.start_mjd + (np.arange(self.n_times) + 0.5) * self.integration_s / SECONDS_PER_DAY
+        offsets = (np.arange(self.n_times) + 0.5) * self.integration_s / SECONDS_PER_DAY
+        return np.asarray(self.start_mjd + offsets, dtype=np.float64)
 
     @property
     def field_ra_deg(self) -> NDArray[np.float64]:
@@ -147,7 +148,7 @@ def write_ms(path: Path, spec: MsSpec) -> Path:
     t_idx = np.array([r[0] for r in rows])
     a1 = np.array([r[2] for r in rows], dtype=np.int32)
     a2 = np.array([r[3] for r in rows], dtype=np.int32)
-    east = np.arange(n_ant) * ANTENNA_SPACING_M
+    east = np.arange(n_ant, dtype=np.float64) * ANTENNA_SPACING_M
     flags = np.zeros((nrow, band.n_chan, npol), dtype=bool)
     if spec.rfi_channel is not None:
         flags[:, spec.rfi_channel, :] = True
@@ -367,7 +368,7 @@ class UvhSpec:
 
     def freqs_hz(self) -> NDArray[np.float64]:
         first = BAND_START_HZ + self.subband * self.n_chan * self.chan_width_hz
-        return first + (np.arange(self.n_chan) + 0.5) * self.chan_width_hz
+        return np.asarray(first + (np.arange(self.n_chan) + 0.5) * self.chan_width_hz, dtype=np.float64)
 
 
 def _ascii(text: str) -> np.bytes_:

@@ -58,7 +58,8 @@ def _shrink(plane: np.ndarray[Any, Any], size: int) -> np.ndarray[Any, Any]:
     ny, nx = (plane.shape[0] // factor) * factor, (plane.shape[1] // factor) * factor
     blocks = plane[:ny, :nx].reshape(ny // factor, factor, nx // factor, factor)
     with np.errstate(invalid="ignore"):
-        return np.nanmean(blocks, axis=(1, 3))
+        shrunk: np.ndarray[Any, Any] = np.nanmean(blocks, axis=(1, 3))
+    return shrunk
 
 
 def fits_thumbnail(path: Path, size: int = DEFAULT_THUMB) -> bytes:
@@ -106,15 +107,18 @@ def cache_key(source: Path, *parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached(target: Path, render: Callable[[], bytes]) -> Path:
-    """``target`` if it exists, else ``render()`` written there atomically."""
-    if target.is_file():
-        return target
+def write_atomic(target: Path, content: bytes) -> Path:
+    """Write ``content`` to a temporary name beside ``target``, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-    partial.write_bytes(render())
+    partial.write_bytes(content)
     os.replace(partial, target)
     return target
+
+
+def cached(target: Path, render: Callable[[], bytes]) -> Path:
+    """``target`` if it exists, else ``render()`` written there atomically."""
+    return target if target.is_file() else write_atomic(target, render())
 
 
 def thumbnail(path: Path, cache_dir: Path, size: int = DEFAULT_THUMB) -> Path:
