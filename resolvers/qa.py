@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from dsa110.ops.files import calplots, calqa, pictures
-from dsa110.ops.files.browse import Listing, list_directory
+from dsa110.ops.files.browse import Entry, Listing, classify, list_directory
 from dsa110.ops.files.caltables import CalTableSummary, solution_intervals
 from dsa110.ops.files.casatable import CasaTableInfo, read_casa_table
 from dsa110.ops.files.fitsinfo import FitsInfo, read_fits
@@ -147,5 +147,24 @@ async def thumbnail(ctx: GraphContext, raw: str, size: int) -> Path:
         raise BadUserInput(f"cannot draw this file: {str(exc)[:200]}", code="NOT_AN_IMAGE") from None
 
 
-def entry_dict(entry: Any) -> dict[str, Any]:
-    return {"name": entry.name, "path": str(entry.path), "kind": entry.kind}
+async def file_entry(ctx: GraphContext, raw: str) -> Entry:
+    """A regular file under the roots, as a listing entry (for downloads)."""
+    path = await files.resolve(ctx, raw, Kind.FILE)
+
+    def stat() -> Entry:
+        info = path.stat()
+        return Entry(
+            path.name,
+            path,
+            classify(path, False),
+            info.st_size,
+            datetime.fromtimestamp(info.st_mtime, tz=UTC),
+        )
+
+    return await asyncio.to_thread(stat)
+
+
+async def thumbnail_entry(ctx: GraphContext, raw: str, size: int) -> Entry:
+    made = await thumbnail(ctx, raw, size)
+    info = await asyncio.to_thread(made.stat)
+    return Entry(made.name, made, "image", info.st_size, datetime.fromtimestamp(info.st_mtime, tz=UTC))

@@ -157,20 +157,21 @@ class QaNotebook:
     cells: int
 
 
+def _entry(e: Any) -> FileEntry:
+    return FileEntry(
+        name=e.name,
+        path=str(e.path),
+        kind=e.kind,
+        is_dir=e.is_dir,
+        size_bytes=None if e.size_bytes is None else float(e.size_bytes),
+        modified=e.modified,
+    )
+
+
 def _listing(found: Any) -> DirectoryListing:
     return DirectoryListing(
         path=str(found.path),
-        entries=[
-            FileEntry(
-                name=e.name,
-                path=str(e.path),
-                kind=e.kind,
-                is_dir=e.is_dir,
-                size_bytes=None if e.size_bytes is None else float(e.size_bytes),
-                modified=e.modified,
-            )
-            for e in found.entries
-        ],
+        entries=[_entry(e) for e in found.entries],
         total=found.total,
         counts=cast(JSON, found.counts),
     )
@@ -198,6 +199,14 @@ class QaQuery:
         kinds: list[str] | None = None,
     ) -> DirectoryListing:
         return _listing(await qa.listing(info.context, path, offset, limit, kinds))
+
+    @strawberry.field(description="A regular file under the data roots (what a download serves).")
+    async def qa_file(self, info: GraphInfo, path: str) -> FileEntry:
+        return _entry(await qa.file_entry(info.context, path))
+
+    @strawberry.field(description="A PNG thumbnail of a FITS image or picture under the data roots (cached).")
+    async def thumbnail(self, info: GraphInfo, path: str, size: int = 512) -> FileEntry:
+        return _entry(await qa.thumbnail_entry(info.context, path, size))
 
     @strawberry.field(description="A FITS file under the data roots: header, WCS, statistics.")
     async def fits_file(self, info: GraphInfo, path: str, hdu: int = 0) -> FitsFile:
