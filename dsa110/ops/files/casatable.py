@@ -46,7 +46,8 @@ def _column(table: Any, name: str) -> ColumnInfo:
     ndim = int(desc.get("ndim", 0))
     shape: list[int] = [int(v) for v in desc.get("shape", [])]
     if ndim and not shape and table.nrows() and table.iscelldefined(name, 0):
-        shape = [int(v) for v in table.getcellshape(name, 0)]
+        text = table.getcolshapestring(name, 0, 1)[0]  # e.g. "[8, 2]", without reading the cell
+        shape = [int(v) for v in text.strip("[]").split(",") if v.strip()]
     units = desc.get("keywords", {}).get("QuantumUnits")
     return ColumnInfo(
         name=name,

@@ -93,6 +93,7 @@ def _wcs(header: Any) -> dict[str, Any] | None:
     import warnings
 
     from astropy.wcs import WCS, FITSFixedWarning
+    from astropy.wcs.utils import proj_plane_pixel_scales
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
@@ -107,7 +108,7 @@ def _wcs(header: Any) -> dict[str, Any] | None:
         "ctype": list(celestial.wcs.ctype),
         "crval": [float(v) for v in celestial.wcs.crval],
         "crpix": [float(v) for v in celestial.wcs.crpix],
-        "cdelt": [float(v) for v in celestial.proj_plane_pixel_scales().value],
+        "cdelt": [float(v) for v in proj_plane_pixel_scales(celestial)],
         "radesys": str(celestial.wcs.radesys),
         "naxis": int(wcs.naxis),
     }
