@@ -204,9 +204,10 @@ async def test_artifacts_files_and_notebook(api: httpx.AsyncClient, graph: Graph
     picture = Path(plots[0]["path"])
     qa_group = demo.root / "qa" / group
     qa_group.mkdir(parents=True, exist_ok=True)
-    (qa_group / "quicklook.png").write_bytes(picture.read_bytes())
+    content = picture.read_bytes()  # noqa: ASYNC240
+    (qa_group / "quicklook.png").write_bytes(content)
     served = await api.get(f"/api/qa/file/{group}/quicklook.png")
-    assert served.status_code == 200 and served.content == picture.read_bytes()
+    assert served.status_code == 200 and served.content == content
     assert_envelope(await api.get(f"/api/qa/file/{group}/%2e%2e"), 422)
     written = await api.post("/api/qa/notebook/generate", json={"group_id": group, "notebook_type": "full"})
     assert written.status_code == 200, written.text
