@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 ProductRef = Annotated["DataProduct", strawberry.lazy("schema.types")]
 MAX_WATCHED = 1000
+SHARED_PRODUCT_SUBSCRIPTIONS = frozenset({"dataProductUpdates"})
+"""Built on ``event_batches``: identical subscriptions share one producer."""
 
 
 @strawberry.type(description="Whether automatic publishing would take a product now.")

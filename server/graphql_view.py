@@ -36,6 +36,7 @@ from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
+from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
 from server.ws_protocol import DIRECT_SEND, text_frame
@@ -276,7 +277,9 @@ class GraphView(GraphQL[GraphContext, None]):
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
         self.streams = SharedSubscriptions(
-            schema, lambda request: make_context(engine, settings, bus, request), SHARED_SUBSCRIPTIONS
+            schema,
+            lambda request: make_context(engine, settings, bus, request),
+            SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
