@@ -107,6 +107,13 @@ GROUP_OF_MS = (
 )
 
 
+def _download(data: dict[str, Any], settings: Settings) -> Any:
+    found = data["qaFile"]
+    return data_file(
+        found["path"], settings.file_roots, media_type="application/octet-stream", filename=found["name"]
+    )
+
+
 def _png(path: str, settings: Settings) -> Any:
     return data_file(path, settings.file_roots, media_type="image/png", filename=path.rsplit("/", 1)[-1])
 
@@ -423,12 +430,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/qa/file/{group}/{name}",
             FILE,
-            lambda data, _args: data_file(
-                data["qaFile"]["path"],
-                settings.file_roots,
-                media_type="application/octet-stream",
-                filename=data["qaFile"]["name"],
-            ),
+            lambda data, _args: _download(data, settings),
             variables=lambda args: {"path": file_name(args)},
             params=[
                 PathStr("group", "QA group folder", max_length=255),
@@ -468,12 +470,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/qa/download",
             FILE,
-            lambda data, _args: data_file(
-                data["qaFile"]["path"],
-                settings.file_roots,
-                media_type="application/octet-stream",
-                filename=data["qaFile"]["name"],
-            ),
+            lambda data, _args: _download(data, settings),
             variables=lambda args: {"path": args["path"]},
             params=[Str("path", required=True, max_length=PATH_CHARS)],
             response=None,

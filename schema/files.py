@@ -77,15 +77,15 @@ class MsFile:
 
     @strawberry.field
     def fields(self) -> list[fv.MsField]:
-        return [fv.from_domain(fv.MsField, f) for f in self.meta.fields]
+        return self.meta.fields
 
     @strawberry.field
     def spectral_windows(self) -> list[fv.MsSpectralWindow]:
-        return [fv.from_domain(fv.MsSpectralWindow, s) for s in self.meta.spectral_windows]
+        return self.meta.spectral_windows
 
     @strawberry.field
     def antennas(self) -> list[fv.MsAntenna]:
-        return [fv.from_domain(fv.MsAntenna, a) for a in self.meta.antennas]
+        return self.meta.antennas
 
     @strawberry.field(description="Distinct cross-correlation baselines in the data.")
     def n_baselines(self) -> int:
@@ -268,7 +268,7 @@ class CalTableFile:
 
     @strawberry.field
     def per_antenna(self) -> list[fv.AntennaSolutions]:
-        return [fv.from_domain(fv.AntennaSolutions, a) for a in self.summary.per_antenna]
+        return self.summary.per_antenna
 
     @strawberry.field
     def per_spw(self) -> list[fv.SpwSolutions]:

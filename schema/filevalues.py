@@ -30,31 +30,25 @@ def utc(mjd: float | None) -> datetime | None:
     return None if mjd is None else mjd_to_datetime(mjd)
 
 
-@strawberry.type(description="A field of a Measurement Set and its phase centre (ICRS).")
-class MsField:
-    field_id: int
-    name: str
-    ra_deg: float
-    dec_deg: float
-
-
-@strawberry.type(description="A spectral window: channel count and frequency edges.")
-class MsSpectralWindow:
-    spw_id: int
-    name: str
-    n_channels: int
-    freq_min_hz: float
-    freq_max_hz: float
-    chan_width_hz: float
-    total_bandwidth_hz: float
-
-
-@strawberry.type(description="An antenna of the array.")
-class MsAntenna:
-    antenna_id: int
-    name: str
-    station: str
-    dish_diameter_m: float
+# The domain's own dataclasses, registered as graph types in place (like the filters).
+MsField = ms.FieldInfo
+strawberry.type(MsField, name="MsField", description="A field and its phase centre (ICRS).")
+MsSpectralWindow = ms.SpectralWindowInfo
+strawberry.type(
+    MsSpectralWindow, name="MsSpectralWindow", description="A spectral window: channels and band edges."
+)
+MsAntenna = ms.AntennaInfo
+strawberry.type(MsAntenna, name="MsAntenna", description="An antenna of the array.")
+AntennaSolutions = caltables.AntennaSolutions
+strawberry.type(
+    AntennaSolutions,
+    name="AntennaSolutions",
+    description="One antenna's solutions; phaseScatterDeg is the circular standard deviation of phases.",
+)
+TableMetrics = calqa.TableMetrics
+strawberry.type(
+    TableMetrics, name="TableMetrics", description="Solution statistics of one calibration table."
+)
 
 
 @strawberry.type(description="A flagged fraction of one antenna, field or spectral window.")
@@ -118,19 +112,6 @@ def calibrator_matches(
     )
 
 
-@strawberry.type(description="One antenna's solutions in a calibration table.")
-class AntennaSolutions:
-    antenna_id: int
-    name: str | None
-    n_solutions: int
-    flagged_fraction: float
-    amp_mean: float | None
-    amp_std: float | None
-    phase_scatter_deg: float | None = strawberry.field(description="Circular standard deviation of phases.")
-    delay_mean_ns: float | None
-    delay_std_ns: float | None
-
-
 @strawberry.type(description="One spectral window's solutions in a calibration table.")
 class SpwSolutions:
     spw_id: int
@@ -188,17 +169,6 @@ def compatibility(
     )
 
 
-@strawberry.type(description="Solution statistics of one calibration table.")
-class TableMetrics:
-    table_type: str
-    path: str
-    flag_fraction: float
-    avg_snr: float | None
-    amp_mean: float | None
-    amp_std: float | None
-    phase_scatter_deg: float | None
-
-
 @strawberry.type(description="Calibration QA of an MS from its K, BP and G tables.")
 class CalibrationQa:
     tables: list[TableMetrics]
@@ -213,14 +183,11 @@ class CalibrationQa:
 
 
 def calibration_qa(report: calqa.CalibrationReport) -> CalibrationQa:
-    def metrics(m: calqa.TableMetrics | None) -> TableMetrics | None:
-        return None if m is None else from_domain(TableMetrics, m)
-
     return CalibrationQa(
-        tables=[from_domain(TableMetrics, m) for m in report.tables],
-        k_metrics=metrics(report.k),
-        bp_metrics=metrics(report.bp),
-        g_metrics=metrics(report.g),
+        tables=report.tables,
+        k_metrics=report.k,
+        bp_metrics=report.bp,
+        g_metrics=report.g,
         overall_quality=report.overall_quality,
         success_rate=report.success_rate,
         phase_rms_deg=report.phase_rms_deg,

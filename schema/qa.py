@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from dsa110.db.enums import OrderDirection
 from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
+from dsa110.ops.files import casatable, fitsinfo
 from resolvers import links, notebooks, qa
 from schema.base import GraphInfo, Node
 from schema.inputs import _enum, _input
@@ -96,17 +97,13 @@ class FitsHdu:
     shape: list[int]
 
 
-@strawberry.type(description="Statistics of the finite pixels (sampled on a stride for huge images).")
-class ImageStatistics:
-    n_pixels: int
-    n_finite: int
-    min: float | None
-    max: float | None
-    mean: float | None
-    std: float | None
-    median: float | None
-    mad_rms: float | None = strawberry.field(description="1.4826 x median absolute deviation.")
-    sampled_every: int
+ImageStatistics = fitsinfo.ImageStats
+strawberry.type(
+    ImageStatistics,
+    name="ImageStatistics",
+    description="Statistics of the finite pixels (sampled on a stride for huge images); "
+    "madRms is 1.4826 x the median absolute deviation.",
+)
 
 
 @strawberry.type(description="A FITS file: HDUs, the chosen HDU's header, WCS and statistics.")
@@ -125,14 +122,8 @@ class FitsFile:
         return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
 
 
-@strawberry.type(description="A column of a CASA table.")
-class CasaColumn:
-    name: str
-    value_type: str
-    ndim: int
-    shape: list[int]
-    unit: str | None
-    comment: str
+CasaColumn = casatable.ColumnInfo
+strawberry.type(CasaColumn, name="CasaColumn", description="A column of a CASA table.")
 
 
 @strawberry.type(description="A CASA table: schema, keywords, subtables and some rows.")
@@ -220,7 +211,7 @@ class QaQuery:
             header=cast(JSON, found.header),
             data_shape=found.data_shape,
             wcs=cast(JSON | None, found.wcs),
-            statistics=None if stats is None else ImageStatistics(**stats.__dict__),
+            statistics=stats,
         )
 
     @strawberry.field(description="A CASA table under the data roots: schema and rows from `offset`.")
@@ -232,7 +223,7 @@ class QaQuery:
             table_type=found.table_type,
             info_type=found.info_type,
             info_subtype=found.info_subtype,
-            columns=[CasaColumn(**c.__dict__) for c in found.columns],
+            columns=found.columns,
             keywords=cast(JSON, found.keywords),
             subtables=found.subtables,
             rows=cast(JSON, found.rows),
