@@ -167,16 +167,11 @@ MS_ENTRY = obj(
 )
 
 
-def _day(value: str | None, end: bool) -> float | None:
-    """An ISO date or time -> MJD (a bare date covers the whole day)."""
+def _mjd(value: str | None) -> float | None:
+    """A validated ISO time (``...Z``) -> MJD."""
     if value is None:
         return None
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if end and len(value) <= 10:
-        moment = moment.replace(hour=23, minute=59, second=59)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp() / 86400.0 + 40587.0
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() / 86400.0 + 40587.0
 
 
 def list_variables(args: Args) -> dict[str, Any]:
@@ -189,8 +184,8 @@ def list_variables(args: Args) -> dict[str, Any]:
             "hasCalibrator": args.get("has_calibrator"),
             "calApplied": args.get("is_calibrated"),
             "imaged": args.get("is_imaged"),
-            "mjdMin": _day(args.get("start_date"), False),
-            "mjdMax": _day(args.get("end_date"), True),
+            "mjdMin": _mjd(args.get("start_date")),
+            "mjdMax": _mjd(args.get("end_date")),
         }
     )
     return {

@@ -34,7 +34,6 @@ from dsa110.science.site import local_sidereal_deg
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
 
-__all__ = ["Kind"]
 log = logging.getLogger("dsa110.files")
 T = TypeVar("T")
 VLA_CATALOG = "vla"

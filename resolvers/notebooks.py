@@ -10,7 +10,7 @@ from typing import Any
 from dsa110.ops.files import notebooks, paths
 from dsa110.ops.files.notebooks import NOTEBOOK_TYPES
 from dsa110.ops.qa_artifacts import register_artifact
-from resolvers import files, lists, qa
+from resolvers import files, links, lists, qa
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
 
@@ -19,8 +19,6 @@ NOTEBOOK_MEDIA = "application/x-ipynb+json"
 
 async def _group_files(ctx: GraphContext, group: Any) -> tuple[list[Path], list[Path], list[Path], list[Any]]:
     """Existing MS, calibration tables (beside the MS) and images of a group."""
-    from resolvers import links
-
     ms_rows = await links.all_of(ctx, "group.measurement_sets", group.pk)
     images = await links.all_of(ctx, "group.images", group.pk)
     ms_meta = [m for m in await asyncio.gather(*(files.ms_metadata(ctx, r.path) for r in ms_rows)) if m]

@@ -5,7 +5,7 @@ roots; a path outside them is NOT_FOUND, a `..` or control character BAD_PATH.""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -17,7 +17,8 @@ from dsa110.db.file_filters import (
     MeasurementSetOrderField,
 )
 from dsa110.ops import msdiscovery
-from dsa110.ops.files import paths, uvh5
+from dsa110.ops.files import uvh5
+from dsa110.ops.files.paths import Kind
 from loaders.pagination import Page, PageArgs, resolve_window
 from resolvers import files, lists
 from resolvers.errors import BadUserInput
@@ -100,7 +101,7 @@ class FilesQuery:
             raise BadUserInput("give msId or path, not both")
         if ms_id is not None:
             return await lists.by_natural_key(info.context, "ms", "id", ms_id, "measurement set")  # type: ignore[no-any-return]
-        real = await files.resolve(info.context, path or "", paths.Kind.TABLE)
+        real = await files.resolve(info.context, path or "", Kind.TABLE)
         return await lists.by_natural_key(info.context, "ms", "path", str(real), "measurement set")  # type: ignore[no-any-return]
 
     @strawberry.field(description="The Measurement Set at `path` (under the data roots), read from disk.")
@@ -155,14 +156,12 @@ class FilesMutation:
         if paths is not None and not 1 <= len(paths) <= MAX_DISCOVERY_PATHS:
             raise BadUserInput(f"give 1 to {MAX_DISCOVERY_PATHS} paths", field="paths")
         roots = (
-            [await files.resolve(ctx, p, files.Kind.DIRECTORY, "paths") for p in paths]
+            [await files.resolve(ctx, p, Kind.DIRECTORY, "paths") for p in paths]
             if paths
             else [ctx.settings.ms_dir]
         )
         existing = [r for r in roots if await asyncio.to_thread(r.is_dir)]
         found = await msdiscovery.discover(ctx.engine, existing, recursive)
-        from datetime import UTC
-
         return MsDiscovery(
             discovered=found.discovered,
             registered=found.registered,

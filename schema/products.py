@@ -8,7 +8,7 @@ role declarations of the access-control work attach to this module's mutations).
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -17,6 +17,7 @@ from strawberry.scalars import JSON
 from dsa110.events import PRODUCT_STATUS, Event
 from dsa110.ops import products as lifecycle
 from resolvers import products
+from resolvers.errors import BadUserInput
 from resolvers.live import event_batches
 from schema.base import GraphInfo
 from schema.inputs import ProductType
@@ -81,8 +82,6 @@ class LineageLink:
 class ProductsQuery:
     @strawberry.field(description="Publishing statistics (legacy /monitoring/publish/status).")
     async def publish_monitoring(self, info: GraphInfo) -> PublishMonitoring:
-        from datetime import UTC
-
         now = datetime.now(UTC)
         stats = await lifecycle.publish_stats(info.context.engine, now)
         return PublishMonitoring(
@@ -156,8 +155,6 @@ class ProductsMutation:
         metadata: JSON | None = None,
     ) -> ProductRef:
         if parents is not None and len(parents) > MAX_WATCHED:
-            from resolvers.errors import BadUserInput
-
             raise BadUserInput(f"at most {MAX_WATCHED} parents", field="parents")
         return await products.register(  # type: ignore[no-any-return]
             info.context,
@@ -187,8 +184,6 @@ class ProductsSubscription:
         self, info: GraphInfo, data_ids: list[str] | None = None
     ) -> AsyncGenerator[ProductRef, None]:
         if data_ids is not None and len(data_ids) > MAX_WATCHED:
-            from resolvers.errors import BadUserInput
-
             raise BadUserInput(f"dataIds accepts at most {MAX_WATCHED} ids", field="dataIds")
         wanted = set(data_ids) if data_ids is not None else None
         ctx = info.context
