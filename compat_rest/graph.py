@@ -36,7 +36,10 @@ class GraphRunner:
     async def __call__(
         self, document: str, variables: dict[str, Any] | None = None, request: Any = None
     ) -> Any:
-        context = make_context(self.engine, self.settings, self.bus, request)
+        # Writes publish their events on the app's bus once the app runs (its lifespan starts
+        # the bus); an app driven without its lifespan (some tests) writes without events.
+        bus = self.bus if self.bus is not None and self.bus.running else None
+        context = make_context(self.engine, self.settings, bus, request)
         result = await self.schema.execute(document, variable_values=variables, context_value=context)
         if result.errors:
             raise from_graph_errors(result.errors)

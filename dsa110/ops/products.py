@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dsa110.db.enums import ProductStatus, ProductType
 from dsa110.db.tables import data_lineage, data_products
 from dsa110.errors import ConflictError, InputError, NotFoundError
-from dsa110.events import PRODUCT_STATUS
+from dsa110.events import PRODUCT_STATUS, EventBusError
 from dsa110.ops.files.moves import MoveRefused, move_product
 from dsa110.ops.files.paths import under
 from dsa110.settings import Settings
@@ -120,16 +120,20 @@ async def get_product(engine: AsyncEngine, data_id: str) -> dict[str, Any]:
 
 
 async def _emit(publish: Publish | None, row: Mapping[str, Any], event: str) -> None:
-    if publish is not None:
-        await publish(
-            PRODUCT_STATUS,
-            {
-                "event": event,
-                "product_pk": row["id"],
-                "data_id": row["data_id"][:256],
-                "status": row["status"],
-            },
-        )
+    """Signal the change; it is committed already, so a bus that cannot take the event is
+    logged rather than turned into a failure of the change itself."""
+    if publish is None:
+        return
+    payload = {
+        "event": event,
+        "product_pk": row["id"],
+        "data_id": row["data_id"][:256],
+        "status": row["status"],
+    }
+    try:
+        await publish(PRODUCT_STATUS, payload)
+    except EventBusError as error:
+        log.warning("data product %s: %s event not published: %s", row["id"], event, error)
 
 
 def _check_status(name: str, value: str | None, allowed: Sequence[str]) -> None:
