@@ -11,6 +11,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from compat_rest import (
+    calfiles,
+    calqa,
     catalog,
     core,
     ese,
@@ -46,6 +48,8 @@ SECTIONS = (
     products,
     catalog,
     ms,
+    calfiles,
+    calqa,
     qa,
     live_docs,
 )
