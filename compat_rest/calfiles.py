@@ -111,7 +111,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(
                 caltables=arr(obj(path=STR, type=null(STR), created_at=TIME, ms_path=null(STR))), total=INT
             ),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag="calibration tables",
             summary="Calibration tables found under a directory",
         ),
@@ -138,7 +138,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 limit=INT,
                 offset=INT,
             ),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag="uvh5",
             summary="UVH5 subband files with their headers (header only, never the data)",
         ),

@@ -141,7 +141,7 @@ def completeness(data: dict[str, Any], _args: Args) -> dict[str, Any]:
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    ms_only = {"params": [MS_PATH], "errors": (404, 422)}
+    ms_only = {"params": [MS_PATH], "errors": (400, 404, 422)}
     return [
         graphql_route(
             "GET",
@@ -152,7 +152,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             params=[MS_PATH, PathStr("filename", "bandpass_antenna_<n>.png", max_length=64)],
             response=None,
             media_type="image/png",
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="One bandpass plot (PNG)",
         ),

@@ -148,7 +148,7 @@ def _finalize_vars(args: Args) -> dict[str, Any]:
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    by_id = {"params": [DATA_ID], "errors": (404, 409, 422)}
+    by_id = {"params": [DATA_ID], "errors": (400, 404, 409, 422)}
     result = obj(data_id=STR, status=STR, message=STR)
     return [
         graphql_route(
@@ -171,7 +171,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Str("validation_status_body", enum=VALIDATION_STATUSES),
             ],
             response=obj(finalized=BOOL, auto_published=BOOL, status=STR, message=STR),
-            errors=(404, 409, 422),
+            errors=(400, 404, 409, 422),
             tag=TAG,
             summary="Finalize a staged product; publishes it when the auto-publish criteria hold",
         ),

@@ -248,7 +248,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 raise validation_error(f"path parameter `{key}` is not a plain file name", parameter=key)
         return str(settings.qa_dir / args["group"] / args["name"])
 
-    ms_only = {"params": [MS_PATH], "errors": (404, 422)}
+    ms_only = {"params": [MS_PATH], "errors": (400, 404, 422)}
     return [
         graphql_route(
             "GET",
@@ -271,7 +271,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 files=arr(obj(name=STR, path=STR, size=null(NUM), modified=TIME)),
                 total=INT,
             ),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="A directory under the data roots (default: the QA directory), paged",
         ),
@@ -283,7 +283,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             variables=lambda args: {"path": args["path"], "hdu": args["hdu"]},
             params=[ANY_PATH, Int("hdu", 0, ge=0, le=1000)],
             response=obj(path=STR, header=ANY, data_shape=arr(INT), wcs=ANY),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="A FITS file: header, shape, WCS and pixel statistics",
         ),
@@ -300,7 +300,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 num_rows=INT,
                 columns=arr(obj(name=STR, dtype=STR, shape=arr(INT))),
             ),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="A CASA table: columns, keywords, subtables and its first rows",
         ),
@@ -316,7 +316,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             ],
             response=None,
             media_type="application/octet-stream",
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="A file of a group's QA folder",
         ),
@@ -340,7 +340,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             params=[Str("path", required=True, max_length=PATH_CHARS), Int("size", 512, ge=16, le=2048)],
             response=None,
             media_type="image/png",
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="A PNG thumbnail of a FITS image or picture under the data roots (cached)",
         ),
@@ -353,7 +353,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             params=[Str("path", required=True, max_length=PATH_CHARS)],
             response=None,
             media_type="application/octet-stream",
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="Download a file under the data roots (QA artefacts' URLs)",
         ),
@@ -376,7 +376,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Str("output_path", max_length=PATH_CHARS),
             ],
             response=obj(notebook_path=STR, status=STR, success=BOOL),
-            errors=(404, 422),
+            errors=(400, 404, 422),
             tag=TAG,
             summary="Write a QA notebook for an observation group (runs top to bottom in Jupyter)",
         ),
