@@ -26,6 +26,7 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "NOT_FOUND": 404,
     "FILE_NOT_FOUND": 404,
     "OUT_OF_IMAGE": 404,
+    "UNAUTHENTICATED": 401,
     "FORBIDDEN": 403,
     "CONFLICT": 409,
     "EMPTY_REGION": 422,
@@ -43,6 +44,8 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "PUBLISH_FAILED": 409,
     INTERNAL: 500,
 }
+
+BEARER_CHALLENGE = 'Bearer realm="dsa110"'
 
 ENVELOPE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -69,7 +72,10 @@ class ApiError(Exception):
         self.details = dict(details) if details else None
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message, self.details)
+        response = error_response(self.status, self.code, self.message, self.details)
+        if self.status == 401:  # how to authenticate (RFC 9110): a bearer key or token
+            response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+        return response
 
 
 def error_response(

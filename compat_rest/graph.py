@@ -13,6 +13,7 @@ from graphql import GraphQLSchema, parse, validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compat_rest.errors import from_graph_errors
+from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from schema.schema import make_context
 
@@ -39,7 +40,9 @@ class GraphRunner:
         # Writes publish their events on the app's bus once the app runs (its lifespan starts
         # the bus); an app driven without its lifespan (some tests) writes without events.
         bus = self.bus if self.bus is not None and self.bus.running else None
-        context = make_context(self.engine, self.settings, bus, request)
+        # The caller's identity rides along: the schema checks roles and audits mutations.
+        identity = identity_in(request.scope) if request is not None else None
+        context = make_context(self.engine, self.settings, bus, request, identity)
         result = await self.schema.execute(document, variable_values=variables, context_value=context)
         if result.errors:
             raise from_graph_errors(result.errors)

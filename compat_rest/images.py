@@ -12,6 +12,7 @@ from compat_rest.files import data_file
 from compat_rest.params import Args, Bool, Float, Int, PathInt, Str, Time
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "images"
@@ -583,5 +584,6 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Fit a 2-D Gaussian or Moffat at a position or in a region",
+            role=Role.VIEWER,  # a read (a computation), sent as POST for its body
         ),
     ]

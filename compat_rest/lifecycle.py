@@ -13,6 +13,7 @@ from compat_rest.params import Args, Int, Str
 from compat_rest.products import DATA_ID, PRODUCT_FIELDS, product
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "products"
@@ -148,7 +149,8 @@ def _finalize_vars(args: Args) -> dict[str, Any]:
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    by_id = {"params": [DATA_ID], "errors": (400, 404, 409, 422)}
+    # Every write here is an operator action; the mutations check the same role and audit it.
+    by_id = {"params": [DATA_ID], "errors": (400, 404, 409, 422), "role": Role.OPERATOR}
     result = obj(data_id=STR, status=STR, message=STR)
     return [
         graphql_route(
@@ -174,6 +176,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 409, 422),
             tag=TAG,
             summary="Finalize a staged product; publishes it when the auto-publish criteria hold",
+            role=Role.OPERATOR,
         ),
         graphql_route(
             "POST",
@@ -270,5 +273,6 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(total_attempted=INT, successful=INT, failed=INT, results=arr(ANY)),
             tag=TAG,
             summary="Retry every failed publish (at most `limit`)",
+            role=Role.OPERATOR,
         ),
     ]

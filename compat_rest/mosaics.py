@@ -11,6 +11,7 @@ from compat_rest.files import data_file
 from compat_rest.params import Args, Bool, Int, PathInt, Str, Time
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 from dsa110.times import datetime_to_mjd
 
@@ -137,6 +138,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(mosaics=arr(MOSAIC), total=INT),
             tag=TAG,
             summary=f"Mosaics overlapping a time range (at most {MAX_MOSAICS})",
+            role=Role.VIEWER,  # a read sent as POST
         ),
         graphql_route(
             "POST",
@@ -166,6 +168,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             ),
             tag=TAG,
             summary="Queue a mosaic job for a time range",
+            role=Role.OPERATOR,
         ),
         graphql_route(
             "GET",

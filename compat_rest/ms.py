@@ -16,6 +16,7 @@ from compat_rest.errors import validation_error
 from compat_rest.params import Args, Bool, Float, Int, Json, PathStr, Str, Time
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.science.calibrators import quality
 from dsa110.science.site import airy_primary_beam
 from dsa110.settings import Settings
@@ -460,6 +461,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Find Measurement Sets under the data roots and register new ones",
+            role=Role.OPERATOR,  # registers what it finds
         ),
         graphql_route(
             "GET",
@@ -545,5 +547,6 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Can this calibration table be applied to the MS? With reasons",
+            role=Role.VIEWER,  # a read that takes a JSON body
         ),
     ]

@@ -14,6 +14,7 @@ from compat_rest.core import recent_group
 from compat_rest.params import Args, Bool, Float, Int, PathStr
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "observing"
@@ -339,5 +340,6 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(ok=BOOL),
             tag=TAG,
             summary="Queue an observation group for reprocessing",
+            role=Role.OPERATOR,
         ),
     ]

@@ -7,19 +7,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from compat_rest.errors import ENVELOPE_SCHEMA
-from compat_rest.routing import RestRoute
+from compat_rest.routing import SAFE_METHODS, RestRoute
+from dsa110.auth.identity import Role
 
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
 _STATUS_TEXT = {
     400: "Malformed request (bad JSON, bad graph input)",
-    403: "Forbidden",
+    401: "Credentials needed, or credentials that do not verify",
+    403: "Forbidden: the caller's role does not allow this",
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
     413: "Request body too large",
+    415: "The body is not JSON (`Content-Type: application/json`)",
     422: "Invalid parameter",
     501: "Not implemented yet",
     503: "Unavailable (a dependency is down)",
+}
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (`d110_...`) or an OIDC token"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 
 
@@ -85,6 +94,14 @@ def _operation(route: RestRoute) -> dict[str, Any]:
     statuses = set(route.errors) - {status for status, _ in route.other_responses}
     if any(p.where == "path" for p in route.params):
         statuses.add(404)
+    if route.role is not None and route.role is not Role.VIEWER:
+        statuses |= {401, 403}
+        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        operation["description"] = (
+            operation.get("description", "") + f"\n\nNeeds the `{route.role}` role."
+        ).strip()
+    if route.method not in SAFE_METHODS:
+        statuses.add(415)
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),
@@ -108,10 +125,12 @@ def openapi_document(
             "description": (
                 "The documented legacy /api paths. Each answer is computed by a GraphQL query "
                 "against /graphql; times are ISO 8601 UTC with Z. Errors use the envelope "
-                '`{error, status: "error", code, details}`.'
+                '`{error, status: "error", code, details}`. Writes need an API key or OIDC token '
+                "(`Authorization: Bearer ...`) with the role each operation names; every client has "
+                "a request budget per minute (429 `RATE_LIMITED` with `Retry-After`)."
             ),
         },
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": {"Error": ENVELOPE_SCHEMA}},
+        "components": {"schemas": {"Error": ENVELOPE_SCHEMA}, "securitySchemes": SECURITY_SCHEMES},
     }

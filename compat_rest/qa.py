@@ -17,6 +17,7 @@ from compat_rest.files import data_file
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "qa"
@@ -379,6 +380,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Write a QA notebook for an observation group (runs top to bottom in Jupyter)",
+            role=Role.OPERATOR,  # writes a file and records it
         ),
         graphql_route(
             "GET",

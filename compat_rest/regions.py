@@ -8,6 +8,7 @@ from compat_rest.errors import validation_error
 from compat_rest.params import Args, Float, Int, Json, PathInt, Str
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "regions"
@@ -25,8 +26,8 @@ query RestRegions($imageId: Int, $path: String) {{
 IMAGE_BY_PATH = "query RestImageByPath($path: String!) { image(path: $path) { imageId } }"
 READ = f"query RestRegion($regionId: Int!) {{ region(regionId: $regionId) {{ {REGION_FIELDS} }} }}"
 CREATE = f"""
-mutation RestCreateRegion($imageId: Int!, $name: String!, $shape: JSON!, $createdBy: String) {{
-  createRegion(imageId: $imageId, name: $name, shape: $shape, createdBy: $createdBy) {{ {REGION_FIELDS} }}
+mutation RestCreateRegion($imageId: Int!, $name: String!, $shape: JSON!) {{
+  createRegion(imageId: $imageId, name: $name, shape: $shape) {{ {REGION_FIELDS} }}
 }}
 """
 UPDATE = f"""
@@ -133,7 +134,6 @@ async def fetch_create(call: GraphCall, args: Args) -> Any:
         "imageId": image["imageId"],
         "name": args["name"] or f"{(shape or {}).get('type', 'region')} region",
         "shape": shape,
-        "createdBy": args["created_by"],
     }
     return await call(CREATE, variables)
 
@@ -197,7 +197,7 @@ BODY = [
     Float("ra_deg", ge=0.0, le=360.0),
     Float("dec_deg", ge=-90.0, le=90.0),
     Float("radius_arcsec", ge=0.0, le=36000.0),
-    Str("created_by", max_length=64),
+    Str("created_by", max_length=64, description="Ignored: the author is the authenticated caller"),
 ]
 
 
@@ -234,6 +234,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Create a region",
+            role=Role.OPERATOR,
         ),
         graphql_route(
             "GET",
@@ -262,6 +263,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(id=INT, updated=BOOL, region=REGION, message=STR),
             tag=TAG,
             summary="Update a region's name or shape",
+            role=Role.OPERATOR,
         ),
         graphql_route(
             "DELETE",
@@ -277,6 +279,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(id=INT, deleted=BOOL, message=STR),
             tag=TAG,
             summary="Delete a region",
+            role=Role.OPERATOR,
         ),
         graphql_route(
             "GET",

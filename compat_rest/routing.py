@@ -4,6 +4,12 @@
 routes that parse and validate parameters, run the document in-process, shape the result
 and answer errors in the documented envelope. The same declarations feed the OpenAPI
 document, so adding a path is a few lines in a section module.
+
+Every route that is not a GET declares the role it needs (``role=Role.OPERATOR``; a read
+sent as POST, such as a search, declares ``Role.VIEWER``): ``check_routes`` refuses to
+build the layer otherwise. The role is checked before the body is parsed (401
+``UNAUTHENTICATED`` / 403 ``FORBIDDEN``), and the caller's identity goes with every
+document the route runs, so the mutation's own role check and audit record apply too.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from compat_rest.errors import ApiError, bad_request, error_response, not_implem
 from compat_rest.graph import GraphRunner
 from compat_rest.params import Args, Param, parse_object
 from compat_rest.shapes import Schema
+from dsa110.auth.identity import Role, identity_in
+from dsa110.errors import PublicError
 
 log = logging.getLogger("dsa110.compat")
 
 # Routes accept every method so that a wrong one gets a 405 in the envelope, not plain text.
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 GraphCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Variables = Callable[[Args], dict[str, Any]]
@@ -56,6 +65,7 @@ class RestRoute:
     missing: tuple[str, ...] = field(default=())
     other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
     served_elsewhere: bool = False  # documented here, answered by the server (the real-time channels)
+    role: Role | None = None  # required unless GET: who may call it (see the module docstring)
 
 
 def graphql_route(
@@ -73,6 +83,7 @@ def graphql_route(
     errors: Sequence[int] = (400, 422),
     media_type: str = "application/json",
     description: str = "",
+    role: Role | None = None,
 ) -> RestRoute:
     """One document, run once per request with ``variables(args)``, answered by ``shape(data, args)``."""
     make_vars = variables or (lambda _args: {})
@@ -94,6 +105,7 @@ def graphql_route(
         media_type=media_type,
         errors=tuple(errors),
         description=description,
+        role=role,
     )
 
 
@@ -113,6 +125,7 @@ def multi_query_route(
     media_type: str = "application/json",
     description: str = "",
     other_responses: Sequence[tuple[int, Schema]] = (),
+    role: Role | None = None,
 ) -> RestRoute:
     """A route whose answer needs the documents run more than once (e.g. paging a long list)."""
     return RestRoute(
@@ -130,6 +143,7 @@ def multi_query_route(
         errors=tuple(errors),
         description=description,
         other_responses=tuple(other_responses),
+        role=role,
     )
 
 
@@ -143,6 +157,7 @@ def unimplemented_route(
     params: Sequence[Param] = (),
     body: Sequence[Param] = (),
     code: str = "NOT_IMPLEMENTED",
+    role: Role | None = None,
 ) -> RestRoute:
     """A documented path the graph cannot serve yet: 501 in the envelope, with the reason."""
     return RestRoute(
@@ -157,6 +172,7 @@ def unimplemented_route(
         errors=(422, 501),
         unavailable=reason,
         unavailable_code=code,
+        role=role,
     )
 
 
@@ -231,6 +247,8 @@ class PathEndpoint:
             refused.headers["Allow"] = allowed
             return refused
         try:
+            if route.role is not None:
+                _check_role(route, request, self.runner.settings.anonymous_read)
             args = await parse_args(route, request)
             if route.unavailable is not None:
                 missing = {"missing": list(route.missing)} if route.missing else {}
@@ -252,8 +270,31 @@ class PathEndpoint:
         return SafeJSONResponse(out, status_code=route.status_code)
 
 
+def _check_role(route: RestRoute, request: Request, anonymous_read: bool) -> None:
+    assert route.role is not None
+    try:
+        identity_in(request.scope).require(
+            route.role, f"{route.method} {route.path}", anonymous_read=anonymous_read
+        )
+    except PublicError as exc:
+        status = 401 if exc.code == "UNAUTHENTICATED" else 403
+        raise ApiError(status, exc.code, exc.message) from None
+
+
+def undeclared_routes(routes: Sequence[RestRoute]) -> list[str]:
+    """Routes other than GET that declare no role (must be empty)."""
+    return [f"{r.method} {r.path}" for r in routes if r.method not in SAFE_METHODS and r.role is None]
+
+
 def check_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[RestRoute]:
-    """Routes whose documents the schema rejects become 501s naming what is missing."""
+    """Routes whose documents the schema rejects become 501s naming what is missing.
+
+    A route that may write without declaring its role is a programming error: refused here.
+    """
+    if undeclared := undeclared_routes(routes):
+        raise RuntimeError(
+            f"REST routes without a declared role: {', '.join(undeclared)} (add role=Role....)"
+        )
     return [_checked(route, runner) for route in routes]
 
 

@@ -16,6 +16,7 @@ from compat_rest.errors import ApiError, validation_error
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
 from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "sources"
@@ -601,6 +602,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(sources=arr(SEARCH_ITEM), total=INT, limit=INT, offset=INT),
             tag=TAG,
             summary="Search sources by name, cone, flux and variability",
+            role=Role.VIEWER,  # a read sent as POST
         ),
         graphql_route(
             "GET",

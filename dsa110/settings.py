@@ -7,8 +7,10 @@ so tests can build several apps with different settings in one process.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from dsa110.events.bus import DEFAULT_NAMESPACE
 
@@ -35,6 +37,28 @@ class Settings:
     max_tokens: int = 5000
     max_body_bytes: int = 1_000_000
     introspection: bool = True
+    # -- who may do what (dsa110.auth) --------------------------------------------------
+    anonymous_read: bool = True
+    """Reads without credentials (the legacy dashboard, `make run`); writes never are."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins (``https://host:port``) allowed cross-site; empty: CORS off."""
+    oidc_issuer: str | None = None
+    """OIDC issuer whose bearer tokens are accepted (its ``iss``); None: tokens off."""
+    oidc_audience: str | None = None
+    oidc_jwks: str | None = None
+    """The issuer's signing keys: a JWKS file path or an ``https://`` URL."""
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    oidc_role_claim: str = "roles"
+    """Claim holding the role (a dotted path such as ``realm_access.roles``; string or list)."""
+    oidc_name_claim: str = "sub"
+    api_key_cache_s: float = 5.0
+    """How long a verified key is trusted before its row is read again (revocation delay)."""
+    rate_limit_per_minute: int = 6000
+    """Requests per minute per authenticated identity (0: no limit)."""
+    anonymous_rate_limit_per_minute: int = 1200
+    """Requests per minute per client address without credentials (0: no limit)."""
+    output_dirs: tuple[Path, ...] = ()
+    """Where outputs named by users (a job's output path) may go; empty: the data directory."""
     extra_file_roots: tuple[Path, ...] = ()
     """Directories besides the data directory whose files the API may read (MS, cal tables,
     UVH5, QA); nothing outside ``file_roots`` is ever opened for a client."""
@@ -53,6 +77,11 @@ class Settings:
     def events_shared(self) -> bool:
         """The bus reaches other processes (Redis or PostgreSQL), not just this one."""
         return not self.events_url.startswith("memory:")
+
+    @property
+    def output_roots(self) -> tuple[Path, ...]:
+        """The roots a user-given output path must resolve under (``dsa110.names.resolve_under``)."""
+        return self.output_dirs or (self.data_dir,)
 
     @property
     def images_dir(self) -> Path:
@@ -106,6 +135,47 @@ class Settings:
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
+            **_auth_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)  # type: ignore[arg-type]
+
+
+def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the identity and abuse settings that are set."""
+    out: dict[str, Any] = {}
+    if "DSA110_ANONYMOUS_READ" in env:
+        out["anonymous_read"] = env["DSA110_ANONYMOUS_READ"].strip().lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
+    for name, key in (
+        ("DSA110_CORS_ORIGINS", "cors_origins"),
+        ("DSA110_OIDC_ALGORITHMS", "oidc_algorithms"),
+    ):
+        if name in env:
+            out[key] = tuple(part.strip() for part in env[name].split(",") if part.strip())
+    for name, key in (
+        ("DSA110_OIDC_ISSUER", "oidc_issuer"),
+        ("DSA110_OIDC_AUDIENCE", "oidc_audience"),
+        ("DSA110_OIDC_JWKS", "oidc_jwks"),
+        ("DSA110_OIDC_ROLE_CLAIM", "oidc_role_claim"),
+        ("DSA110_OIDC_NAME_CLAIM", "oidc_name_claim"),
+    ):
+        if env.get(name):
+            out[key] = env[name]
+    if env.get("DSA110_OUTPUT_DIRS"):
+        out["output_dirs"] = tuple(
+            Path(d).resolve() for d in env["DSA110_OUTPUT_DIRS"].split(os.pathsep) if d
+        )
+    if "DSA110_API_KEY_CACHE_S" in env:
+        out["api_key_cache_s"] = float(env["DSA110_API_KEY_CACHE_S"])
+    for name, key in (
+        ("DSA110_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
+        ("DSA110_ANONYMOUS_RATE_LIMIT_PER_MINUTE", "anonymous_rate_limit_per_minute"),
+    ):
+        if name in env:
+            out[key] = int(env[name])
+    return out

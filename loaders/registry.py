@@ -46,6 +46,7 @@ ENTITY_TABLES: dict[str, Table] = {
     "status_change": t.ese_status_changes,
     "cross_match": t.cross_matches,
     "qa_artifact": t.qa_artifacts,
+    "audit": t.audit_log,
 }
 
 

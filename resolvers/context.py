@@ -1,4 +1,4 @@
-"""What every resolver receives: the engine, settings, the event bus and per-request loaders."""
+"""What every resolver receives: the engine, settings, the event bus, per-request loaders, the caller."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.auth.identity import Identity, anonymous
 from dsa110.settings import Settings
 from loaders import Loaders
 
@@ -20,3 +21,7 @@ class GraphContext:
     request: Any = None
     response: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    identity: Identity = field(default_factory=anonymous)
+    """Who asked: audit fields (``changedBy``, ``createdBy``) come from here, never from arguments."""
+    connection_params: Any = None
+    """A WebSocket's ``connection_init`` payload (strawberry fills it; credentials may ride in it)."""

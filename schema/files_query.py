@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import strawberry
 
+from dsa110.auth.identity import Role
 from dsa110.db.enums import OrderDirection
 from dsa110.db.file_filters import (
     CalTableFilter,
@@ -26,6 +27,7 @@ from schema.base import After, Connection, First, GraphInfo, connection
 from schema.files import CalTable, CalTableFile, MeasurementSet, MsFile, UvhFile
 from schema.inputs import _enum, _input
 from schema.lists import list_root
+from schema.permissions import requires
 
 _enum(MeasurementSetOrderField, "MeasurementSetOrderField", "Columns Measurement Sets can be sorted by.")
 _enum(CalTableOrderField, "CalTableOrderField", "Columns calibration tables can be sorted by.")
@@ -147,7 +149,8 @@ class FilesQuery:
 @strawberry.type
 class FilesMutation:
     @strawberry.mutation(
-        description="Find Measurement Sets under directories (default: the MS directory); register new ones."
+        description="Find Measurement Sets under directories (default: the MS directory); register new ones.",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def discover_measurement_sets(
         self, info: GraphInfo, paths: list[str] | None = None, recursive: bool = True

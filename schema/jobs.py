@@ -6,11 +6,14 @@ from datetime import datetime, timedelta
 
 import strawberry
 
+from dsa110.auth.identity import Role
+from dsa110.names import safe_name
 from dsa110.ops import jobs
 from dsa110.times import datetime_to_mjd
 from resolvers import lists
 from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
+from schema.permissions import requires
 from schema.types import Job
 
 MAX_MOSAIC_WINDOW = timedelta(days=7)
@@ -18,7 +21,11 @@ MAX_MOSAIC_WINDOW = timedelta(days=7)
 
 @strawberry.type
 class JobsMutation:
-    @strawberry.mutation(description="Queue a mosaic of the images taken between two times; returns the job.")
+    @strawberry.mutation(
+        description="Queue a mosaic of the images taken between two times; returns the job (operator). "
+        "`name` and `calibratorName` are file-safe names: letters, digits and `. _ + : @ -`.",
+        extensions=[requires(Role.OPERATOR)],
+    )
     async def create_mosaic_job(
         self,
         info: GraphInfo,
@@ -32,8 +39,8 @@ class JobsMutation:
         if end_time - start_time > MAX_MOSAIC_WINDOW:
             raise BadUserInput("a mosaic spans at most 7 days", field="endTime")
         for field, value in (("name", name), ("calibratorName", calibrator_name)):
-            if value is not None and not 0 < len(value) <= 128:
-                raise BadUserInput(f"`{field}` must be 1 to 128 characters", field=field)
+            if value is not None:
+                safe_name(value, field)
         ctx = info.context
         params = {
             "start_time": start_time.isoformat().replace("+00:00", "Z"),

@@ -9,6 +9,7 @@ resolver's annotations must be the real types captured here, not strings that st
 would try to resolve in this module's namespace.
 """
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import strawberry
@@ -27,6 +28,7 @@ def list_root(
     default_order: Any,
     default_direction: OrderDirection,
     description: str,
+    extensions: Sequence[Any] = (),
 ) -> Any:
     """A strawberry field ``(first, after, last, before, filter, orderBy, direction) -> Connection[node]``."""
 
@@ -47,4 +49,4 @@ def list_root(
         page = await lists.list_page(ctx, entity, filter, ordering, page_args(first, after, last, before))
         return connection(page, lists.list_counter(ctx, entity, filter))
 
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, extensions=list(extensions))

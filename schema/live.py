@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import strawberry
 
+from dsa110.auth.identity import Role
 from dsa110.db.enums import JobState as DomainJobState
 from dsa110.db.tables import sources
 from dsa110.events import (
@@ -37,6 +38,7 @@ from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
 from schema.base import GraphInfo
 from schema.inputs import ConeFilter, JobState
+from schema.permissions import requires
 from schema.types import Group, Image, Job, Measurement
 
 STATUS_COALESCE_S: Final = 0.25
@@ -251,7 +253,9 @@ def _host(host: str | None) -> str | None:
 @strawberry.type
 class LiveMutation:
     @strawberry.mutation(
-        description="Send a completed or failed group back to the queue (legacy `POST /reprocess/{id}`)."
+        description="Send a completed or failed group back to the queue (legacy `POST /reprocess/{id}`; "
+        "operator).",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def reprocess_group(self, info: GraphInfo, group_id: str) -> Group:
         ctx = info.context

@@ -1,8 +1,8 @@
 """The data-product lifecycle in the graph: finalize, publish (manual and automatic), retry,
 the auto-publish switch, registration and lineage links; publish monitoring; live updates.
 
-Mutations here change product state and move files; they are operator actions (the
-role declarations of the access-control work attach to this module's mutations).
+Mutations here change product state and move files: each is an operator action
+(``requires(Role.OPERATOR)``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from dsa110.auth.identity import Role
 from dsa110.events import PRODUCT_STATUS, Event
 from dsa110.ops import products as lifecycle
 from resolvers import products
@@ -21,6 +22,7 @@ from resolvers.errors import BadUserInput
 from resolvers.live import event_batches
 from schema.base import GraphInfo
 from schema.inputs import ProductType
+from schema.permissions import requires
 
 if TYPE_CHECKING:
     from schema.types import DataProduct
@@ -106,7 +108,8 @@ class ProductsQuery:
 class ProductsMutation:
     @strawberry.mutation(
         description="Mark a staged product finalized (optionally with QA and validation states); "
-        "it is published at once if the auto-publish criteria hold."
+        "it is published at once if the auto-publish criteria hold.",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def finalize_data_product(
         self,
@@ -120,16 +123,22 @@ class ProductsMutation:
 
     @strawberry.mutation(
         description="Move a staged product to the products area now (manual mode). A failure leaves "
-        "it staged with the error recorded (code PUBLISH_FAILED)."
+        "it staged with the error recorded (code PUBLISH_FAILED).",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def publish_data_product(self, info: GraphInfo, data_id: str) -> ProductRef:
         return await products.publish(info.context, data_id)  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Reset a product's failed attempts and publish it again.")
+    @strawberry.mutation(
+        description="Reset a product's failed attempts and publish it again.",
+        extensions=[requires(Role.OPERATOR)],
+    )
     async def retry_publish(self, info: GraphInfo, data_id: str) -> ProductRef:
         return await products.retry(info.context, data_id)  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Retry every failed publish (at most `limit`).")
+    @strawberry.mutation(
+        description="Retry every failed publish (at most `limit`).", extensions=[requires(Role.OPERATOR)]
+    )
     async def retry_failed_publishes(
         self, info: GraphInfo, min_attempts: int = 1, limit: int = 10
     ) -> list[RetryOutcome]:
@@ -139,11 +148,16 @@ class ProductsMutation:
             for data_id, product, error in outcomes
         ]
 
-    @strawberry.mutation(description="Turn automatic publishing of a product on or off.")
+    @strawberry.mutation(
+        description="Turn automatic publishing of a product on or off.", extensions=[requires(Role.OPERATOR)]
+    )
     async def set_auto_publish(self, info: GraphInfo, data_id: str, enabled: bool) -> ProductRef:
         return await products.set_auto_publish(info.context, data_id, enabled)  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Register a new staged product, derived from `parents` (data ids).")
+    @strawberry.mutation(
+        description="Register a new staged product, derived from `parents` (data ids).",
+        extensions=[requires(Role.OPERATOR)],
+    )
     async def register_data_product(
         self,
         info: GraphInfo,
@@ -166,7 +180,9 @@ class ProductsMutation:
             metadata=metadata if isinstance(metadata, dict) else None,
         )
 
-    @strawberry.mutation(description="Record that `childId` was made from `parentId`.")
+    @strawberry.mutation(
+        description="Record that `childId` was made from `parentId`.", extensions=[requires(Role.OPERATOR)]
+    )
     async def link_data_products(
         self, info: GraphInfo, parent_id: str, child_id: str, relationship: str = "derived_from"
     ) -> LineageLink:

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import strawberry
 from strawberry.scalars import JSON
 
+from dsa110.auth.identity import Role
 from dsa110.db.enums import OrderDirection
 from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
 from dsa110.ops.files import casatable, fitsinfo
@@ -17,6 +18,7 @@ from resolvers import links, notebooks, qa
 from schema.base import GraphInfo, Node
 from schema.inputs import _enum, _input
 from schema.lists import list_root
+from schema.permissions import requires
 
 if TYPE_CHECKING:
     from schema.files import CalTable, MeasurementSet
@@ -235,7 +237,8 @@ class QaQuery:
 class QaMutation:
     @strawberry.mutation(
         description="Write a QA notebook for a group (its MS, calibration tables and image) and record it; "
-        "`outputPath` must be under the data roots (default: `<qa>/notebooks/<group>_<type>.ipynb`)."
+        "`outputPath` must be under the data roots (default: `<qa>/notebooks/<group>_<type>.ipynb`).",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def generate_qa_notebook(
         self,
@@ -249,7 +252,8 @@ class QaMutation:
         return QaNotebook(path=str(path), artifact=artifact, notebook_type=notebook_type, cells=cells)
 
     @strawberry.mutation(
-        description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview); record them."
+        description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview); record them.",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def generate_calibration_plots(self, info: GraphInfo, ms_path: str) -> list[QaArtifact]:
         rows = await notebooks.record_calibration_plots(info.context, ms_path)

@@ -17,16 +17,19 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from dsa110.auth.identity import Identity, anonymous
 from dsa110.settings import Settings
 from loaders import Loaders, Wrap
 from resolvers.context import GraphContext
 from schema import files, qa, science, types
+from schema.auth import AuditEntry, AuthMutation, AuthQuery
 from schema.base import row_factory
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.files_query import FilesMutation, FilesQuery
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
+from schema.permissions import MutationGate, undeclared_mutations
 from schema.products import ProductsMutation, ProductsQuery, ProductsSubscription
 from schema.qa import QaMutation, QaQuery
 from schema.query import CoreQuery
@@ -34,11 +37,21 @@ from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, FilesQuery, QaQuery, ProductsQuery)
+# Every Mutation field must declare its role (schema.permissions.requires), or the build fails.
+QUERY_PARTS: tuple[type, ...] = (
+    CoreQuery,
+    ScienceQuery,
+    LiveQuery,
+    AuthQuery,
+    FilesQuery,
+    QaQuery,
+    ProductsQuery,
+)
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,
     LiveMutation,
     JobsMutation,
+    AuthMutation,
     FilesMutation,
     QaMutation,
     ProductsMutation,
@@ -65,6 +78,7 @@ WRAP: dict[str, Wrap] = {
     "status_change": row_factory(science.EseStatusChange),
     "region": row_factory(science.Region),
     "cross_match": row_factory(science.CrossMatch),
+    "audit": row_factory(AuditEntry),
 }
 
 
@@ -82,8 +96,9 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         ErrorCodes,
+        MutationGate,
     ]
-    return GraphSchema(
+    schema = GraphSchema(
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
         subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
@@ -92,11 +107,31 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         config=StrawberryConfig(relay_max_results=settings.max_page_size, scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
+    if undeclared := undeclared_mutations(schema):
+        raise RuntimeError(
+            f"mutations without a declared role: {', '.join(undeclared)}; "
+            "add `extensions=[requires(Role....)]` (schema.permissions)"
+        )
+    return schema
 
 
 def make_context(
-    engine: AsyncEngine, settings: Settings, bus: Any = None, request: Any = None
+    engine: AsyncEngine,
+    settings: Settings,
+    bus: Any = None,
+    request: Any = None,
+    identity: Identity | None = None,
 ) -> GraphContext:
-    """A fresh context (and fresh loaders) for one request or one subscription event."""
+    """A fresh context (and fresh loaders) for one request or one subscription event.
+
+    ``identity`` is the authenticated caller (the transports pass it); None: anonymous.
+    """
     loaders = Loaders(engine, WRAP, max_page_size=settings.max_page_size)
-    return GraphContext(engine=engine, settings=settings, loaders=loaders, bus=bus, request=request)
+    return GraphContext(
+        engine=engine,
+        settings=settings,
+        loaders=loaders,
+        bus=bus,
+        request=request,
+        identity=identity or anonymous(),
+    )

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import strawberry
 from strawberry.scalars import JSON
 
+from dsa110.auth.identity import Role
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import (
     AlertFilter,
@@ -29,6 +30,7 @@ from resolvers.errors import BadUserInput, NotFound
 from schema.base import GraphInfo, Node
 from schema.inputs import CandidateStatus, _enum, _input
 from schema.lists import list_root
+from schema.permissions import requires
 
 if TYPE_CHECKING:
     from schema.types import Image, Source
@@ -555,7 +557,10 @@ MAX_INGEST_ROWS = 100_000
 
 @strawberry.type
 class ScienceMutation:
-    @strawberry.mutation(description="Add measurements for an image; updates metrics and runs ESE detection.")
+    @strawberry.mutation(
+        description="Add measurements for an image; updates metrics and runs ESE detection (admin).",
+        extensions=[requires(Role.ADMIN)],
+    )
     async def ingest_measurements(
         self, info: GraphInfo, image_id: int, measurements: list[MeasurementInput], detect: bool = True
     ) -> IngestResult:
@@ -583,7 +588,10 @@ class ScienceMutation:
             alerts=len(detection.alert_pks) if detection else 0,
         )
 
-    @strawberry.mutation(description="Run ESE detection now (all sources, or the named ones).")
+    @strawberry.mutation(
+        description="Run ESE detection now (all sources, or the named ones; operator).",
+        extensions=[requires(Role.OPERATOR)],
+    )
     async def detect_ese(self, info: GraphInfo, source_ids: list[str] | None = None) -> IngestResult:
         ctx = info.context
         pks = None
@@ -600,31 +608,31 @@ class ScienceMutation:
         )
 
     @strawberry.mutation(
-        description="Move a candidate along active -> investigated -> resolved | false_positive | dismissed."
+        description="Move a candidate along active -> investigated -> resolved | false_positive | dismissed "
+        "(operator). `changedBy` is recorded as the caller's identity.",
+        extensions=[requires(Role.OPERATOR)],
     )
     async def set_ese_candidate_status(
-        self,
-        info: GraphInfo,
-        candidate_id: int,
-        status: CandidateStatus,
-        changed_by: str,
-        notes: str | None = None,
+        self, info: GraphInfo, candidate_id: int, status: CandidateStatus, notes: str | None = None
     ) -> EseCandidate:
         ctx = info.context
         await ingest.set_candidate_status(
-            ctx.engine, candidate_id, status.value, changed_by, notes, publish=_publisher(info)
+            ctx.engine, candidate_id, status.value, ctx.identity.author, notes, publish=_publisher(info)
         )
         return await lists.by_natural_key(ctx, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Draw a region on an image.")
-    async def create_region(
-        self, info: GraphInfo, image_id: int, name: str, shape: JSON, created_by: str | None = None
-    ) -> Region:
+    @strawberry.mutation(
+        description="Draw a region on an image (operator); `createdBy` is the caller's identity.",
+        extensions=[requires(Role.OPERATOR)],
+    )
+    async def create_region(self, info: GraphInfo, image_id: int, name: str, shape: JSON) -> Region:
         ctx = info.context
-        pk = await region_store.create_region(ctx.engine, image_id, name, shape, created_by)
+        pk = await region_store.create_region(ctx.engine, image_id, name, shape, ctx.identity.author)
         return await lists.by_natural_key(ctx, "region", "id", pk, "region")  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Rename a region or change its shape.")
+    @strawberry.mutation(
+        description="Rename a region or change its shape (operator).", extensions=[requires(Role.OPERATOR)]
+    )
     async def update_region(
         self, info: GraphInfo, region_id: int, name: str | None = None, shape: JSON | None = None
     ) -> Region:
@@ -632,7 +640,9 @@ class ScienceMutation:
         await region_store.update_region(ctx.engine, region_id, name, shape)
         return await lists.by_natural_key(ctx, "region", "id", region_id, "region")  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Delete a region; true when it existed.")
+    @strawberry.mutation(
+        description="Delete a region; true when it existed (operator).", extensions=[requires(Role.OPERATOR)]
+    )
     async def delete_region(self, info: GraphInfo, region_id: int) -> bool:
         await region_store.delete_region(info.context.engine, region_id)
         return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,11 +12,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from compat_rest.app import compat_app
+from dsa110.auth.authenticator import Authenticator
+from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.events import EventBus, create_event_bus
@@ -27,8 +31,10 @@ from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.limits import BodyLimitMiddleware
+from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
 from server.live import routes as legacy_live_routes
+from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
 
@@ -59,7 +65,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     engine = create_engine(settings.resolved_database_url)
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
-    graphql = GraphView(schema, engine, settings, bus)
+    authenticator = Authenticator(engine, settings)
+    limiter = create_rate_limiter(settings.events_url, settings.events_namespace)
+    graphql = GraphView(schema, engine, settings, bus, authenticator)
     legacy_hub = LegacyStatusHub(engine, bus)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
 
@@ -81,7 +89,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse({"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling})
+        return JSONResponse(
+            # pid: which of several worker processes answered (serve --workers N)
+            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -98,6 +109,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             await legacy_hub.stop()
             await graphql.streams.close()
             await bus.close()
+            await limiter.close()
             await engine.dispose()
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -122,7 +134,26 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
+    app.add_middleware(
+        TrustMiddleware,
+        settings=settings,
+        authenticator=authenticator,
+        limiter=limiter,
+        open_paths=("/healthz", "/api/docs", "/api/openapi.json"),
+        open_prefixes=(f"{STATIC_PREFIX}/", "/api/docs/"),
+        sse_paths=(LEGACY_SSE_PATH,),
+        ws_init_paths=(GRAPHQL_PATH,),
+        ide_path=GRAPHQL_PATH,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # outermost: preflight requests are answered before any check
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            max_age=600,
+        )
     app.state.settings = settings
     app.state.engine = engine
     app.state.schema = schema
@@ -131,4 +162,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.live = graphql.streams
     app.state.legacy_status = legacy_hub
     app.state.metrics_sampler = sampler
+    app.state.authenticator = authenticator
+    app.state.rate_limiter = limiter
     return app

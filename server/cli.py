@@ -1,14 +1,13 @@
-"""``dsa110-graph``: serve, build the demo, migrate, export the SDL, ingest catalogs."""
+"""``dsa110-graph``: serve, build the demo, migrate, manage API keys, export the SDL, ingest catalogs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from dsa110.settings import Settings
 
@@ -48,22 +47,49 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.workers import (
+        FACTORY,
+        SharedBusRequired,
+        check_workers,
+        export_settings,
+        freeze_startup_objects,
+    )
 
     settings = _settings(args)
-    app = create_app(settings)
-    # Everything imported and built so far lives as long as the process: keep it out of
-    # the cyclic collector's full passes, which otherwise walk ~10^6 objects (astropy,
-    # SQLAlchemy, the schema) during large responses and dominate their latency.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
-        ws=UVICORN_WS_IMPLEMENTATION,
-        ws_per_message_deflate=UVICORN_WS_PER_MESSAGE_DEFLATE,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": args.log_level,
+        "ws": UVICORN_WS_IMPLEMENTATION,
+        "ws_per_message_deflate": UVICORN_WS_PER_MESSAGE_DEFLATE,
+    }
+    try:
+        check_workers(settings, args.workers)
+    except SharedBusRequired as exc:
+        print(f"dsa110-graph serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.workers == 1:
+        app = create_app(settings)
+        freeze_startup_objects()
+        uvicorn.run(app, **options)
+        return
+    _migrate_now(settings)  # once, before N processes start
+    export_settings(settings)
+    uvicorn.run(FACTORY, factory=True, workers=args.workers, **options)
+
+
+def _migrate_now(settings: Settings) -> None:
+    from dsa110.db.engine import create_engine
+    from dsa110.db.migrate import upgrade
+
+    async def run() -> None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 def _migrate(args: argparse.Namespace) -> None:
@@ -77,6 +103,12 @@ def _migrate(args: argparse.Namespace) -> None:
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def _keys(args: argparse.Namespace) -> None:
+    from dsa110.auth.cli import keys_main
+
+    keys_main(args, _settings(args).resolved_database_url)
 
 
 def _export_schema(args: argparse.Namespace) -> None:
@@ -113,11 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--events-url", help="event bus URL: memory://, redis://..., postgresql://...")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes over one database and bus (N > 1 needs a redis:// or postgresql:// bus)",
+    )
     serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema in place")
     common(migrate)
     migrate.set_defaults(func=_migrate)
+
+    keys = sub.add_parser(
+        "keys", help="API keys: `keys create --name N --role R`, `keys list`, `keys revoke --name N`"
+    )
+    common(keys)
+    from dsa110.auth.cli import add_keys_arguments
+
+    add_keys_arguments(keys)
+    keys.set_defaults(func=_keys)
 
     export = sub.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(func=_export_schema)

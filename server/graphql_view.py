@@ -32,6 +32,8 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from dsa110.auth.authenticator import Authenticator
+from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
@@ -39,6 +41,8 @@ from schema.live import SHARED_SUBSCRIPTIONS
 from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.trust import challenge, refusal_status
+from server.ws_auth import authenticate_connection
 from server.ws_protocol import DIRECT_SEND, text_frame
 
 GRAPHQL_PATH = "/graphql"
@@ -261,7 +265,14 @@ class GraphView(GraphQL[GraphContext, None]):
     graphql_ws_handler_class = LegacyWSHandler  # type: ignore[assignment]
     websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
 
-    def __init__(self, schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        engine: AsyncEngine,
+        settings: Settings,
+        bus: Any = None,
+        authenticator: Authenticator | None = None,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
@@ -271,21 +282,29 @@ class GraphView(GraphQL[GraphContext, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
+            allowed_origins=settings.cors_origins,  # strawberry's own Origin check, as server.trust's
         )
         self.engine = engine
         self.settings = settings
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
+        self.authenticator = authenticator or Authenticator(engine, settings)
         self.streams = SharedSubscriptions(
             schema,
-            lambda request: make_context(engine, settings, bus, request),
+            lambda request: make_context(
+                engine, settings, bus, request, identity_in(request.scope) if request is not None else None
+            ),
             SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
-        context = make_context(self.engine, self.settings, self.bus, request)
+        context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))
         context.response = response
         return context
+
+    async def on_ws_connect(self, context: GraphContext) -> Any:
+        await authenticate_connection(context, self.authenticator, self.settings)
+        return await super().on_ws_connect(context)
 
     async def execute_operation(  # type: ignore[override]
         self,
@@ -302,9 +321,13 @@ class GraphView(GraphQL[GraphContext, None]):
             else None
         )
         if transport is None or not isinstance(request_data, GraphQLRequestData):
-            return await super().execute_operation(
+            result = await super().execute_operation(
                 request, request_adapter, request_data, context, root_value, sub_response
             )
+            if (status := refusal_status(result)) is not None:
+                sub_response.status_code = status  # a refused operation: 401 or 403, as REST
+                sub_response.headers.update(challenge(status))
+            return result
         # SSE: the same shared producers as the WebSocket transports.
         allowed = OperationType.from_http(request_adapter.method)
         if request_adapter.method == "GET":

@@ -443,3 +443,30 @@ class Ordering:
         if self.direction is OrderDirection.DESC:
             return [col.desc().nulls_last(), pk.desc()]
         return [col.asc().nulls_last(), pk.asc()]
+
+
+# --- the audit log (read by admins only) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Select audit-log entries by who, what, outcome and time."""
+
+    actors: list[str] | None = doc("Who: `key:<name>`, `oidc:<subject>` or `anonymous`.")
+    operations: list[str] | None = doc("Mutation fields, e.g. `setEseCandidateStatus`.")
+    outcomes: list[str] | None = doc("`OK`, or an error code such as `FORBIDDEN`.")
+    after: datetime | None = doc("At or after this time.")
+    before: datetime | None = doc("Before this time.")
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        c = t.audit_log.c
+        conds: list[ColumnElement[bool]] = []
+        _members(conds, c.actor, "actors", self.actors)
+        _members(conds, c.operation, "operations", self.operations)
+        _members(conds, c.outcome, "outcomes", self.outcomes)
+        _times(conds, c.at, self.after, self.before)
+        return conds
+
+
+class AuditOrderField(Enum):
+    AT = "at"

@@ -1,4 +1,8 @@
-"""Regions drawn on images: create, update, delete (validated shapes, UTC times)."""
+"""Regions drawn on images: create, update, delete (validated shapes and names, UTC times).
+
+The author (``created_by``) is whoever the server authenticated, passed in by the caller;
+names are human labels checked against an allow-list (``dsa110.names.safe_label``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
 from dsa110.errors import InputError, NotFoundError
+from dsa110.names import safe_label
 from dsa110.science.regions import region_from_json, region_to_json
 
 MAX_NAME = 128
@@ -30,7 +35,7 @@ async def create_region(
     engine: AsyncEngine, image_pk: int, name: str, shape: Any, created_by: str | None = None
 ) -> int:
     """Store a region on an image; the shape is validated (``BAD_REGION`` on any defect)."""
-    clean_name = _text(name, "name", MAX_NAME, required=True)
+    clean_name = safe_label(name, "name", MAX_NAME)
     author = _text(created_by, "createdBy", MAX_AUTHOR, required=False)
     region = region_from_json(shape)
     async with engine.begin() as conn:
@@ -57,7 +62,7 @@ async def update_region(
 ) -> None:
     values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
     if name is not None:
-        values["name"] = _text(name, "name", MAX_NAME, required=True)
+        values["name"] = safe_label(name, "name", MAX_NAME)
     if shape is not None:
         region = region_from_json(shape)
         values["shape"] = region_to_json(region)

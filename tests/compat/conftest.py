@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.auth.identity import Role
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.demo.build import build_demo
 from dsa110.ops.metrics import sample_system_metrics, store_sample
 from dsa110.settings import Settings
 from server.app import create_app
+from tests.credentials import key_headers
 from tests.databases import scratch_database
 from tests.graph.conftest import Graph
 
@@ -124,9 +126,12 @@ def graph(engine: AsyncEngine, settings: Settings) -> Graph:
 
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client with an operator's key: these tests exercise the contract, writes included
+    (who may call what is tested in tests/server/test_access.py)."""
     app = create_app(settings, migrate=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    headers = await key_headers(settings.resolved_database_url, Role.OPERATOR)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as http:
         yield http
     await app.state.engine.dispose()
 

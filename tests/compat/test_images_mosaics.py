@@ -313,14 +313,14 @@ async def test_mosaics_query_detail_fits_create(api: httpx.AsyncClient, graph: G
         assert download.status_code == 200 and download.content == _read(path)
     finally:
         _remove(path)
-    hour = {"start_time": "2025-10-24T15:00:00Z", "end_time": "2025-10-24T16:00:00Z", "name": "test mosaic"}
+    hour = {"start_time": "2025-10-24T15:00:00Z", "end_time": "2025-10-24T16:00:00Z", "name": "test-mosaic"}
     created = await api.post("/api/mosaics/create", json=hour)
     assert created.status_code == 200, created.text
     body = created.json()
     assert body["status"] == "queued" and body["mosaic_id"] is None
     job = await graph.data("query($j: Int!) { job(jobId: $j) { type state params } }", j=body["job_id"])
     assert job["job"]["type"] == "MOSAIC" and job["job"]["state"] == "PENDING"
-    assert job["job"]["params"]["name"] == "test mosaic"
+    assert job["job"]["params"]["name"] == "test-mosaic"
     backwards = {"start_time": hour["end_time"], "end_time": hour["start_time"]}
     assert_envelope(await api.post("/api/mosaics/create", json=backwards), 400, "BAD_USER_INPUT")
     assert_envelope(await api.post("/api/mosaics/create", json=window), 400, "BAD_USER_INPUT")  # over 7 days

@@ -17,6 +17,7 @@ from dsa110.demo.build import build_demo
 from dsa110.settings import Settings
 from schema.schema import build_schema, make_context
 from server.app import create_app
+from tests.credentials import TEST_ADMIN
 from tests.databases import scratch_database
 
 DEMO_SOURCES = 300
@@ -109,12 +110,15 @@ class Graph:
     def __init__(self, engine: AsyncEngine, settings: Settings, executor: Any = "default") -> None:
         self.engine = engine
         self.settings = settings
+        self.identity = TEST_ADMIN
         self.schema = build_schema(settings) if executor == "default" else build_schema(settings, executor)
         self.statements = StatementCounter(engine)
 
     async def run(self, document: str, **variables: Any) -> Any:
         return await self.schema.execute(
-            document, variable_values=variables, context_value=make_context(self.engine, self.settings)
+            document,
+            variable_values=variables,
+            context_value=make_context(self.engine, self.settings, identity=self.identity),
         )
 
     async def data(self, document: str, **variables: Any) -> Any:

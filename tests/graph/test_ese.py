@@ -101,7 +101,7 @@ async def test_injected_dip_becomes_a_reviewed_candidate(engine: AsyncEngine, es
     assert candidate["alerts"] and candidate["alerts"][0]["alertType"].startswith("ese")
 
     review = """mutation($c: Int!, $s: EseCandidateStatus!) {
-      setEseCandidateStatus(candidateId: $c, status: $s, changedBy: "astronomer", notes: "checked") {
+      setEseCandidateStatus(candidateId: $c, status: $s, notes: "checked") {
         status statusHistory { fromStatus toStatus changedBy changedAt } } }"""
     cid = candidate["candidateId"]
     await ese_graph.data(review, c=cid, s="INVESTIGATED")
@@ -111,7 +111,7 @@ async def test_injected_dip_becomes_a_reviewed_candidate(engine: AsyncEngine, es
         ("ACTIVE", "INVESTIGATED"),
         ("INVESTIGATED", "RESOLVED"),
     ]
-    assert all(h["changedBy"] == "astronomer" and h["changedAt"].endswith("Z") for h in history)
+    assert all(h["changedBy"] == "key:test-admin" and h["changedAt"].endswith("Z") for h in history)
     reopened = await ese_graph.run(review, c=cid, s="ACTIVE")
     assert reopened.errors[0].extensions["code"] == "BAD_USER_INPUT"
     alerts = await ese_graph.data(

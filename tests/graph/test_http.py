@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 import pytest
 
@@ -34,6 +36,7 @@ async def test_health(client: httpx.AsyncClient) -> None:
         "database": "ok",
         "live": {"producers": 0, "subscribers": 0, "deliveries_direct": 0, "deliveries_queued": 0},
         "metrics_sampler": "off",
+        "pid": os.getpid(),  # which worker answered, under serve --workers N
     }
 
 

@@ -44,7 +44,7 @@ async def test_region_lifecycle_and_statistics(image_graph: Graph) -> None:
     image_id = measurement["image"]["imageId"]
     shape = {"type": "circle", "ra_deg": source["raDeg"], "dec_deg": source["decDeg"], "radius_arcsec": 300.0}
     created = await image_graph.data(
-        """mutation($i: Int!, $s: JSON!) { createRegion(imageId: $i, name: "src", shape: $s, createdBy: "test") {
+        """mutation($i: Int!, $s: JSON!) { createRegion(imageId: $i, name: "src", shape: $s) {
              regionId type statistics { nPixels max mean unit } } }""",
         i=image_id,
         s=shape,

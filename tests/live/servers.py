@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from server.cli import uvicorn_websocket_flags
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
 
 
 def free_port() -> int:
@@ -32,10 +34,36 @@ async def server_process(
     *,
     namespace: str = "dsa110",
     extra_env: dict[str, str] | None = None,
+    workers: int | None = None,
 ) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
-    """Start ``uvicorn server.app:create_app`` as ``serve`` runs it; yield (base URL, process) once healthy."""
-    port = free_port()
-    env = {
+    """A server process; yield (base URL, process) once healthy.
+
+    ``workers`` None: ``uvicorn server.app:create_app`` as ``serve`` runs it; a number:
+    ``dsa110-graph serve --workers N`` itself (a supervisor and N worker processes).
+    """
+
+    def argv(port: int) -> list[str]:
+        if workers is None:
+            return [
+                *("-m", "uvicorn", "--factory", "server.app:create_app"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+                *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
+            ]
+        return [
+            *("-m", "server.cli", "serve", "--workers", str(workers), "--port", str(port)),
+            *("--log-level", "warning", "--database-url", database_url, "--events-url", events_url),
+            *("--data-dir", str(data_dir)),
+        ]
+
+    env = _environment(database_url, events_url, data_dir, namespace, extra_env)
+    async with _healthy(argv, env) as running:
+        yield running
+
+
+def _environment(
+    database_url: str, events_url: str, data_dir: Path, namespace: str, extra_env: dict[str, str] | None
+) -> dict[str, str]:
+    return {
         **os.environ,
         "DSA110_DATABASE_URL": database_url,
         "DSA110_EVENTS_URL": events_url,
@@ -44,22 +72,21 @@ async def server_process(
         "DSA110_METRICS_INTERVAL_S": "0",
         **(extra_env or {}),
     }
+
+
+@contextlib.asynccontextmanager
+async def _healthy(
+    argv: Callable[[int], list[str]], env: dict[str, str]
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """Run ``python <argv(port)>`` in a session of its own until ``/healthz`` answers; stop it after."""
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
+        *argv(port),
         cwd=REPO_ROOT,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
+        start_new_session=True,  # so its workers can be stopped with it if it hangs
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -74,10 +101,10 @@ async def server_process(
         yield base, process
     finally:
         if process.returncode is None:
-            process.terminate()
+            process.terminate()  # a supervisor stops its own workers
             try:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(STOP_TIMEOUT_S):
                     await process.wait()
             except TimeoutError:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # the session started above, and only it
                 await process.wait()

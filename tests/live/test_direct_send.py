@@ -20,7 +20,9 @@ import httpx
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
+from dsa110.auth.identity import Role
 from server.ws_protocol import DIRECT_SEND, DirectSendWebSocketProtocol, text_frame
+from tests.credentials import key_headers
 from tests.databases import scratch_database
 from tests.live.conftest import WAIT_S
 from tests.live.servers import server_process
@@ -149,7 +151,9 @@ async def test_shared_results_go_out_directly_to_both_protocols_and_stop_at_comp
     async with (
         scratch_database("sqlite", tmp_path) as db_url,
         server_process(db_url, "memory://", tmp_path) as (base, _),
-        httpx.AsyncClient(base_url=base, timeout=WAIT_S) as http,
+        httpx.AsyncClient(
+            base_url=base, timeout=WAIT_S, headers=await key_headers(db_url, Role.OPERATOR)
+        ) as http,
     ):
         url = base.replace("http://", "ws://") + "/graphql"
         # Two clients with the same operation id (they share one encoded frame), one

@@ -17,7 +17,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from dsa110.auth.identity import Role
 from dsa110.db.engine import create_engine
+from tests.credentials import key_headers
 from tests.databases import POSTGRES_URL, REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S, seed
 from tests.live.servers import server_process
@@ -27,16 +29,18 @@ FAILED_GROUP = "2025-10-24T14:05:00"
 REPROCESS = "mutation($g: String!) { reprocessGroup(groupId: $g) { state retryCount } }"
 
 
-async def _seeded(url: str) -> None:
+async def _seeded(url: str) -> dict[str, str]:
+    """Seed the database; returns the headers of an operator key made in it."""
     engine = create_engine(url)
     try:
         await seed(engine)
+        return await key_headers(engine, Role.OPERATOR)
     finally:
         await engine.dispose()
 
 
-async def _reprocess(base: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=base) as http:
+async def _reprocess(base: str, headers: dict[str, str]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         body = (
             await http.post("/graphql", json={"query": REPROCESS, "variables": {"g": FAILED_GROUP}})
         ).json()
@@ -59,7 +63,7 @@ async def _next(ws: ClientConnection) -> dict[str, Any]:
 
 async def test_sse_channels_stream_from_a_real_server(tmp_path: Path) -> None:
     async with scratch_database("sqlite", tmp_path) as url:
-        await _seeded(url)
+        operator = await _seeded(url)
         async with (
             server_process(url, "memory://", tmp_path) as (base, _),
             httpx.AsyncClient(base_url=base, timeout=WAIT_S) as http,
@@ -77,7 +81,7 @@ async def test_sse_channels_stream_from_a_real_server(tmp_path: Path) -> None:
                 assert graph.status_code == 200
                 graph_lines = graph.aiter_lines()
                 await asyncio.sleep(0.5)  # let the subscription reach the server's bus
-                assert await _reprocess(base) == {"state": "PENDING", "retryCount": 1}
+                assert await _reprocess(base, operator) == {"state": "PENDING", "retryCount": 1}
                 event = await _sse_json(graph_lines, event="next")
                 assert event == {
                     "data": {"groupUpdates": {"groupId": FAILED_GROUP, "state": "PENDING", "retryCount": 1}}
@@ -109,7 +113,7 @@ async def test_a_write_through_one_server_reaches_a_subscriber_of_another(tmp_pa
     backend = "postgresql" if bus == "postgresql" else "sqlite"
     namespace = f"t{uuid.uuid4().hex[:10]}"  # this test run only
     async with scratch_database(backend, tmp_path) as url:
-        await _seeded(url)
+        operator = await _seeded(url)
         events_url = REDIS_URL if bus == "redis" else url
         assert events_url is not None
         async with (
@@ -120,7 +124,7 @@ async def test_a_write_through_one_server_reaches_a_subscriber_of_another(tmp_pa
             async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
                 await _subscribe(ws, "s", "subscription { pipelineStatus { queue { pending failed } } }")
                 assert (await _next(ws))["pipelineStatus"]["queue"] == {"pending": 0, "failed": 1}
-                await _reprocess(writer)
+                await _reprocess(writer, operator)
                 assert (await _next(ws))["pipelineStatus"]["queue"] == {"pending": 1, "failed": 0}
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
+from dsa110.auth.identity import Role
 from dsa110.settings import Settings
+from tests.credentials import key_headers
 from tests.live.conftest import TransportWs, running
 from tests.waiting import eventually
 
@@ -27,6 +29,7 @@ async def test_lifecycle_steps_are_pushed(live_settings: Settings) -> None:
         await client.subscribe("s", SUBSCRIBE, {"ids": [str(ms), "/no/such.ms"]})
         await eventually(lambda: live.app.state.live.subscriber_count == 1)
         graph = live.http
+        graph.headers.update(await key_headers(live.engine, Role.OPERATOR, "night-ops"))
         reply = await graph.post(
             "/graphql", json={"query": REGISTER, "variables": {"id": str(ms), "path": str(ms)}}
         )

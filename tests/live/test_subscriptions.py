@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from dsa110.auth.identity import Role
 from dsa110.db.tables import images, measurements
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, MEASUREMENTS_ADDED
 from dsa110.ops import jobs
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
+from tests.credentials import key_headers
 from tests.live.conftest import T0, TransportWs, running, seed
 from tests.waiting import eventually
 
@@ -327,17 +329,15 @@ async def test_reprocess_mutation_publishes_to_subscribers(live_settings: Settin
             await client.subscribe("g", "subscription { groupUpdates { groupId state } }")
             await eventually(lambda: live.app.state.live.subscriber_count == 1)
             mutation = "mutation($g: String!) { reprocessGroup(groupId: $g) { state retryCount } }"
-            body = (
-                await live.http.post("/graphql", json={"query": mutation, "variables": {"g": FAILED_GROUP}})
-            ).json()
+            request = {"query": mutation, "variables": {"g": FAILED_GROUP}}
+            operator = await key_headers(live.engine, Role.OPERATOR)
+            body = (await live.http.post("/graphql", json=request, headers=operator)).json()
             assert body["data"]["reprocessGroup"] == {"state": "PENDING", "retryCount": 1}
             assert (await client.next_data("g"))["groupUpdates"] == {
                 "groupId": FAILED_GROUP,
                 "state": "PENDING",
             }
-            again = (
-                await live.http.post("/graphql", json={"query": mutation, "variables": {"g": FAILED_GROUP}})
-            ).json()
+            again = (await live.http.post("/graphql", json=request, headers=operator)).json()
             assert again["errors"][0]["extensions"]["code"] == "CONFLICT"
 
 

@@ -7,8 +7,8 @@
   calibration table a ``caltable`` product is;
 * ``measurement_sets.size_bytes``: bytes on disk when the MS was last discovered.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from alembic import op
 
 from dsa110.db.types import UtcDateTime
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,85 @@
+"""The audit log: one row per mutation attempted - who, what, with what, when, from where, outcome.
+
+Refused attempts are logged too (outcome ``UNAUTHENTICATED`` or ``FORBIDDEN``), so the log
+shows probing as well as changes. Arguments are kept as a bounded summary, not verbatim:
+an ingest of 10^4 measurements is recorded as ``"[10000 items]"``, long text is cut.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.auth.identity import Identity
+from dsa110.db.tables import audit_log
+
+logger = logging.getLogger("dsa110.audit")
+
+MAX_TEXT: Final = 200
+MAX_LIST: Final = 10
+MAX_DEPTH: Final = 4
+MAX_KEYS: Final = 30
+OK: Final = "OK"
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    identity: Identity
+    operation: str
+    operation_name: str | None
+    arguments: dict[str, Any]
+    outcome: str
+
+
+def summarise(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe, bounded picture of an argument value."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Enum):
+        return summarise(value.value, depth)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else f"{value[:MAX_TEXT]}... ({len(value)} characters)"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if depth >= MAX_DEPTH:
+        return "..."
+    if isinstance(value, list | tuple):
+        if len(value) > MAX_LIST:
+            return f"[{len(value)} items]"
+        return [summarise(v, depth + 1) for v in value]
+    fields = value if isinstance(value, dict) else getattr(value, "__dict__", None)
+    if isinstance(fields, dict):
+        items = list(fields.items())
+        out = {str(k)[:64]: summarise(v, depth + 1) for k, v in items[:MAX_KEYS]}
+        if len(items) > MAX_KEYS:
+            out["..."] = f"{len(items) - MAX_KEYS} more"
+        return out
+    return summarise(str(value), depth)
+
+
+async def record(engine: AsyncEngine, entry: AuditRecord) -> None:
+    """Store ``entry``; a failure to store is logged, never raised over the mutation's answer."""
+    who = entry.identity
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(audit_log).values(
+                    at=datetime.now(UTC),
+                    actor=who.name[:255],
+                    actor_kind=who.kind,
+                    role=who.role.value if who.role is not None else None,
+                    operation=entry.operation[:128],
+                    operation_name=(entry.operation_name or None) and str(entry.operation_name)[:128],
+                    arguments=summarise(entry.arguments),
+                    address=(who.address or None) and str(who.address)[:64],
+                    outcome=entry.outcome[:64],
+                )
+            )
+    except Exception:
+        logger.exception("audit: could not record %s by %s (%s)", entry.operation, who.name, entry.outcome)

@@ -1,0 +1,109 @@
+"""From a credential to an identity: API keys (looked up, cached briefly) and OIDC tokens.
+
+Credentials arrive as ``Authorization: Bearer <credential>`` or ``X-API-Key: <key>`` (or
+the same names in a WebSocket ``connection_init`` payload); this module sees only the
+credential text. Our keys start with ``d110_``; anything else given as a bearer token
+is treated as a JWT when an issuer is configured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.auth.identity import Identity, Unauthenticated, anonymous
+from dsa110.auth.keys import KeyInfo, looks_like_key, verify_key
+from dsa110.auth.oidc import OidcConfig, OidcVerifier
+from dsa110.settings import Settings
+
+MAX_CREDENTIAL: Final = 8192
+MAX_CACHED_KEYS: Final = 1024
+CREDENTIAL_NAMES: Final = ("authorization", "x-api-key")
+"""Header names (any case) that carry credentials, also as ``connection_init`` payload keys."""
+
+
+def oidc_config(settings: Settings) -> OidcConfig | None:
+    """The OIDC settings, or None when tokens are off; half a configuration is an error."""
+    given = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks)
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("OIDC needs all of DSA110_OIDC_ISSUER, DSA110_OIDC_AUDIENCE and DSA110_OIDC_JWKS")
+    return OidcConfig(
+        issuer=str(settings.oidc_issuer),
+        audience=str(settings.oidc_audience),
+        jwks=str(settings.oidc_jwks),
+        algorithms=settings.oidc_algorithms,
+        role_claim=settings.oidc_role_claim,
+        name_claim=settings.oidc_name_claim,
+    )
+
+
+def credential_from(fields: Mapping[str, Any]) -> str | None:
+    """The credential among header-like ``fields`` (names in any case), or None.
+
+    ``Authorization`` must use the Bearer scheme; ``X-API-Key`` holds the key itself.
+    A field that is present but malformed is an error, not an absence.
+    """
+    lowered = {str(k).lower(): v for k, v in fields.items() if str(k).lower() in CREDENTIAL_NAMES}
+    value = lowered.get("authorization")
+    if value is not None:
+        if not isinstance(value, str):
+            raise Unauthenticated("`Authorization` must be text: `Bearer <key or token>`")
+        scheme, _, credential = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise Unauthenticated("`Authorization` must use the Bearer scheme: `Bearer <key or token>`")
+        return _bounded(credential.strip())
+    key = lowered.get("x-api-key")
+    if key is not None:
+        if not isinstance(key, str) or not key.strip():
+            raise Unauthenticated("`X-API-Key` must hold a key")
+        return _bounded(key.strip())
+    return None
+
+
+def _bounded(credential: str) -> str:
+    if len(credential) > MAX_CREDENTIAL:
+        raise Unauthenticated(f"the credential is longer than {MAX_CREDENTIAL} characters")
+    return credential
+
+
+class Authenticator:
+    """Verifies credentials for one server process (its key cache is per process)."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.cache_s = settings.api_key_cache_s
+        config = oidc_config(settings)
+        self.oidc = OidcVerifier(config) if config is not None else None
+        self._keys: dict[str, tuple[float, KeyInfo]] = {}
+
+    async def identify(self, credential: str | None, address: str | None) -> Identity:
+        """Anonymous without a credential; the key's or token's identity; else ``Unauthenticated``."""
+        if credential is None:
+            return anonymous(address)
+        if looks_like_key(credential):
+            info = await self._key(credential)
+            if info is None:
+                raise Unauthenticated("unknown or revoked API key")
+            return Identity("key", f"key:{info.name}", info.role, address)
+        if self.oidc is None:
+            raise Unauthenticated("bearer tokens are not accepted here (no OIDC issuer configured)")
+        return (await self.oidc.verify(credential)).at(address)
+
+    async def _key(self, key: str) -> KeyInfo | None:
+        now = time.monotonic()
+        cached = self._keys.get(key)
+        if cached is not None and now - cached[0] < self.cache_s:
+            return cached[1]
+        info = await verify_key(self.engine, key)
+        if info is None:
+            self._keys.pop(key, None)
+            return None
+        if len(self._keys) >= MAX_CACHED_KEYS:
+            self._keys.clear()
+        self._keys[key] = (now, info)
+        return info

@@ -1,0 +1,247 @@
+"""Who is calling, from where, how often: one ASGI middleware in front of every route.
+
+For each HTTP request and WebSocket handshake, in this order:
+
+1. **Origin.** WebSocket handshakes, SSE streams and every request that may write
+   (POST, PUT, PATCH, DELETE) from a browser must come from this server's own origin
+   or one listed in ``DSA110_CORS_ORIGINS``; clients that send no ``Origin`` (scripts,
+   the pipeline) are not browsers and pass. 403 ``ORIGIN_NOT_ALLOWED``.
+2. **Content type.** A request that may write and carries a body must say it is JSON:
+   a cross-site HTML form or a ``text/plain`` fetch cannot then write (no CSRF).
+   415 ``UNSUPPORTED_MEDIA_TYPE``.
+3. **Identity.** ``Authorization: Bearer <key or token>`` or ``X-API-Key: <key>``;
+   credentials that do not verify are refused (401 ``UNAUTHENTICATED``), never treated
+   as anonymous. No credentials: anonymous, which may read only when
+   ``DSA110_ANONYMOUS_READ`` allows it (the health check, static assets, API docs and
+   the GraphiQL page are always open; the ``/graphql`` WebSocket may still authenticate
+   in its ``connection_init`` payload). The identity goes into the scope for the routes.
+4. **Budget.** Requests per minute per identity, or per client address when anonymous
+   (``dsa110.auth.ratelimit``): 429 ``RATE_LIMITED`` with ``Retry-After``.
+
+Refusals are JSON with a stable code: the ``/api`` error envelope under ``/api``, a
+GraphQL error body elsewhere; a refused WebSocket handshake gets the same as an HTTP
+denial response where the server supports it, else a close with code 1008.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Final
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from compat_rest.errors import BEARER_CHALLENGE
+from dsa110.auth.authenticator import Authenticator, credential_from
+from dsa110.auth.identity import IDENTITY_SCOPE_KEY, Forbidden, Identity, Unauthenticated, anonymous
+from dsa110.auth.ratelimit import RateLimiter
+from dsa110.settings import Settings
+
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS: Final = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+WS_DENIAL: Final = "websocket.http.response"
+POLICY_VIOLATION: Final = 1008
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
+    parts = urlsplit(f"//{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        return netloc.lower(), None
+    return (parts.hostname or "").lower(), port if port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def origin_allowed(origin: str, host: str | None, scheme: str, allowed: Collection[str]) -> bool:
+    """``origin`` is this server's own (same host and port as ``Host``) or in ``allowed``."""
+    if origin.rstrip("/") in allowed:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or host is None:
+        return False  # "null" (sandboxed frames, file: pages) and nonsense
+    server_scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    return _host_port(parts.netloc, parts.scheme) == _host_port(host, server_scheme)
+
+
+class TrustMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        open_paths: Collection[str] = ("/healthz",),
+        open_prefixes: Collection[str] = (),
+        sse_paths: Collection[str] = (),
+        ws_init_paths: Collection[str] = (),
+        ide_path: str | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.allowed_origins = frozenset(o.rstrip("/") for o in settings.cors_origins)
+        self.open_paths = frozenset(open_paths)
+        self.open_prefixes = tuple(open_prefixes)
+        self.sse_paths = frozenset(sse_paths)
+        self.ws_init_paths = frozenset(ws_init_paths)
+        self.ide_path = ide_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            scope[IDENTITY_SCOPE_KEY] = await self._admit(scope, Headers(scope=scope))
+        except Refusal as refusal:
+            await _refuse(scope, send, refusal)
+            return
+        await self.app(scope, receive, send)
+
+    async def _admit(self, scope: Scope, headers: Headers) -> Identity:
+        path: str = scope["path"]
+        websocket = scope["type"] == "websocket"
+        method = "GET" if websocket else scope["method"]
+        open_path = (
+            path in self.open_paths
+            or path.startswith(self.open_prefixes)
+            or self._is_ide_page(scope, headers)
+        )
+        if websocket or method in UNSAFE_METHODS or self._is_sse(path, headers):
+            self._check_origin(scope, headers)
+        if method in UNSAFE_METHODS:
+            _check_content_type(headers)
+        client = scope.get("client")
+        address = client[0] if client else None
+        try:
+            identity = await self.authenticator.identify(credential_from(headers), address)
+        except (Unauthenticated, Forbidden) as exc:
+            await self._spend(anonymous(address))  # guessing keys spends the address's budget
+            status = 401 if isinstance(exc, Unauthenticated) else 403
+            raise Refusal(status, exc.code, exc.message, challenge(status)) from None
+        # A GraphQL WebSocket may still authenticate in its connection_init payload.
+        may_init = websocket and path in self.ws_init_paths
+        if identity.anonymous and not self.settings.anonymous_read and not open_path and not may_init:
+            raise Refusal(
+                401, "UNAUTHENTICATED", "this server needs credentials for reading too", challenge(401)
+            )
+        if not open_path:
+            await self._spend(identity)
+        return identity
+
+    def _is_ide_page(self, scope: Scope, headers: Headers) -> bool:
+        """The GraphiQL page itself (static HTML; its queries then carry the user's key)."""
+        return (
+            scope["path"] == self.ide_path
+            and scope.get("method") == "GET"
+            and "text/html" in headers.get("accept", "")
+            and b"query=" not in scope.get("query_string", b"")
+        )
+
+    def _is_sse(self, path: str, headers: Headers) -> bool:
+        return path in self.sse_paths or "text/event-stream" in headers.get("accept", "")
+
+    def _check_origin(self, scope: Scope, headers: Headers) -> None:
+        origin = headers.get("origin")
+        if origin is None:
+            return
+        if not origin_allowed(origin, headers.get("host"), scope.get("scheme", "http"), self.allowed_origins):
+            raise Refusal(
+                403,
+                "ORIGIN_NOT_ALLOWED",
+                f"requests from the origin {origin[:200]!r} are not allowed (see DSA110_CORS_ORIGINS)",
+            )
+
+    async def _spend(self, identity: Identity) -> None:
+        limit = (
+            self.settings.anonymous_rate_limit_per_minute
+            if identity.anonymous
+            else self.settings.rate_limit_per_minute
+        )
+        if limit <= 0:
+            return
+        verdict = await self.limiter.hit(identity.rate_key, limit)
+        if not verdict.allowed:
+            raise Refusal(
+                429,
+                "RATE_LIMITED",
+                f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
+                {"Retry-After": str(verdict.retry_after_s)},
+            )
+
+
+def _check_content_type(headers: Headers) -> None:
+    content_type = headers.get("content-type")
+    has_body = headers.get("content-length", "0") not in ("0", "") or "transfer-encoding" in headers
+    if content_type is None and not has_body:
+        return
+    if content_type is None or not _is_json(content_type):
+        given = (content_type or "none")[:100]
+        raise Refusal(
+            415, "UNSUPPORTED_MEDIA_TYPE", f"send JSON (`Content-Type: application/json`), not {given}"
+        )
+
+
+def challenge(status: int) -> dict[str, str]:
+    return {"WWW-Authenticate": BEARER_CHALLENGE} if status == 401 else {}
+
+
+def refusal_body(path: str, code: str, message: str) -> bytes:
+    """The error in the shape the path's clients read: the /api envelope, or a GraphQL error."""
+    if path == "/api" or path.startswith("/api/"):
+        body: object = {"error": message, "status": "error", "code": code, "details": None}
+    else:
+        body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return json.dumps(body).encode()
+
+
+async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
+    body = refusal_body(scope["path"], refusal.code, refusal.message)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in refusal.headers.items()),
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+    elif WS_DENIAL in (scope.get("extensions") or {}):
+        await send({"type": "websocket.http.response.start", "status": refusal.status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": refusal.code})
+
+
+REFUSAL_STATUS: Final = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403}
+
+
+def refusal_status(result: object) -> int | None:
+    """401 or 403 for a GraphQL result refused as a whole (no data, only that error), else None.
+
+    A mutation the caller may not run is refused before anything executes
+    (``schema.permissions.MutationGate``); its HTTP status then says so, as on REST.
+    Partial results (a query with one admin-only field) keep 200.
+    """
+    if getattr(result, "data", None) is not None:
+        return None
+    codes = {
+        str((getattr(e, "extensions", None) or {}).get("code")) for e in getattr(result, "errors", None) or ()
+    }
+    return REFUSAL_STATUS.get(codes.pop()) if len(codes) == 1 else None

@@ -1,0 +1,82 @@
+"""Several server processes over one database and one event bus (``serve --workers N``).
+
+uvicorn's supervisor binds the socket once and starts N processes that accept on it,
+each importing ``worker_app`` (a factory: every process builds its own app, engine and
+bus connection). What keeps them one service:
+
+* the event bus must reach every process (Redis or PostgreSQL): a write made through
+  one process then reaches subscribers on all of them. With the in-process ``memory://``
+  bus each process would hear only its own writes, so ``serve`` refuses N > 1 with it;
+* the database is migrated once, by the supervisor, before any worker starts;
+* the metrics sampler is elected by a lease file in the data directory: one process per
+  host samples, the others stand by (``/healthz`` says which);
+* rate limits are counted in Redis when the bus is Redis, so a client's budget does not
+  grow with N (with a PostgreSQL bus each process counts its own).
+
+Settings reach the workers through the environment (``DSA110_*``), which the supervisor
+sets from its command line before starting them.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Mapping
+
+from starlette.applications import Starlette
+
+from dsa110.settings import Settings
+
+FACTORY = "server.workers:worker_app"
+
+
+class SharedBusRequired(ValueError):
+    pass
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    if workers < 1:
+        raise SharedBusRequired("--workers must be at least 1")
+    if workers > 1 and not settings.events_shared:
+        raise SharedBusRequired(
+            f"--workers {workers} needs an event bus shared between processes: set "
+            "DSA110_EVENTS_URL (or --events-url) to redis://host:port/db or postgresql://user@host/db; "
+            "with memory:// a subscriber would only hear writes made through its own process"
+        )
+
+
+def settings_environment(settings: Settings) -> Mapping[str, str]:
+    """The ``DSA110_*`` variables that make ``Settings.from_env()`` in a worker match ``settings``."""
+    env = {
+        "DSA110_DATA_DIR": str(settings.data_dir),
+        "DSA110_EVENTS_URL": settings.events_url,
+        "DSA110_EVENTS_NAMESPACE": settings.events_namespace,
+        "DSA110_HOST": settings.host,
+        "DSA110_PORT": str(settings.port),
+    }
+    if settings.database_url:
+        env["DSA110_DATABASE_URL"] = settings.database_url
+    return env
+
+
+def export_settings(settings: Settings) -> None:
+    os.environ.update(settings_environment(settings))
+
+
+def freeze_startup_objects() -> None:
+    """Keep everything built at start-up out of the cyclic collector's full passes.
+
+    The process lives as long as those objects (astropy, SQLAlchemy, the schema: about
+    10^6 of them), and walking them during large responses dominates their latency.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def worker_app() -> Starlette:
+    """One worker's app (uvicorn ``--factory``); the supervisor has migrated already."""
+    from server.app import create_app
+
+    app = create_app(Settings.from_env(), migrate=False)
+    freeze_startup_objects()
+    return app
