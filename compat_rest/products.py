@@ -25,6 +25,7 @@ query RestProducts($first: Int!) {{
 PRODUCT_FIELDS = """
   dataId type status stagePath publishedPath createdAt stagedAt publishedAt publishMode qaStatus
   validationStatus finalizationStatus autoPublish publishAttempts publishError publishFailedAt metadata
+  finalizedBy publishedBy
   autoPublishCriteria { enabled criteriaMet reasons }
 """
 DATA_LIST = f"""
@@ -60,6 +61,8 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
         "publish_attempts": node["publishAttempts"],
         "publish_error": node["publishError"],
         "publish_failed_at": node["publishFailedAt"],
+        "finalized_by": node["finalizedBy"],
+        "published_by": node["publishedBy"],
         "metadata": node["metadata"],
     }
 

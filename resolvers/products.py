@@ -1,8 +1,12 @@
 """The data-product lifecycle for the graph: thin calls into :mod:`dsa110.ops.products`
-with the request's engine, settings and event bus, returning graph nodes."""
+with the request's engine, settings and event bus, returning graph nodes.
+
+Who finalized or published is the caller's identity (``ctx.identity.author``), never a
+value from the request."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from dsa110.ops import products
@@ -41,17 +45,22 @@ async def finalize(
         qa_status=qa_status,
         validation_status=validation_status,
         publish=_publisher(ctx),
+        actor=ctx.identity.author,
     )
     return await node(ctx, row["id"]), published
 
 
 async def publish(ctx: GraphContext, data_id: str) -> Any:
-    row = await products.publish_product(ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx))
+    row = await products.publish_product(
+        ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx), actor=ctx.identity.author
+    )
     return await node(ctx, row["id"])
 
 
 async def retry(ctx: GraphContext, data_id: str) -> Any:
-    row = await products.retry_publish(ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx))
+    row = await products.retry_publish(
+        ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx), actor=ctx.identity.author
+    )
     return await node(ctx, row["id"])
 
 
@@ -63,7 +72,7 @@ async def retry_all(ctx: GraphContext, min_attempts: int, limit: int) -> list[tu
     for row in await products.failed_products(ctx.engine, min_attempts=min_attempts, limit=limit):
         try:
             done = await products.retry_publish(
-                ctx.engine, ctx.settings, row["data_id"], publish=_publisher(ctx)
+                ctx.engine, ctx.settings, row["data_id"], publish=_publisher(ctx), actor=ctx.identity.author
             )
             outcomes.append((row["data_id"], await node(ctx, done["id"]), None))
         except ConflictError as error:
@@ -78,11 +87,16 @@ async def set_auto_publish(ctx: GraphContext, data_id: str, enabled: bool) -> An
 
 async def register(ctx: GraphContext, **fields: Any) -> Any:
     check_id(fields["data_id"])
-    stage = fields["stage_path"]
-    paths.check_text(stage, "stagePath")
     for parent in fields.get("parents") or ():
         check_id(parent, "parents")
-    row = await products.register_product(ctx.engine, publish=_publisher(ctx), **fields)
+    # Staged files live in the staging area; the file itself may come later (its publish then
+    # fails and is retried), so the path is resolved like an output path.
+    stage = await asyncio.to_thread(
+        paths.resolve_new_path, fields["stage_path"], [ctx.settings.staging_dir], "stagePath"
+    )
+    row = await products.register_product(
+        ctx.engine, publish=_publisher(ctx), **{**fields, "stage_path": str(stage)}
+    )
     return await node(ctx, row["id"])
 
 

@@ -2,7 +2,8 @@
 the auto-publish switch, registration and lineage links; publish monitoring; live updates.
 
 Mutations here change product state and move files: each is an operator action
-(``requires(Role.OPERATOR)``).
+(``requires(Role.OPERATOR)``), and who finalized or published a product is the caller's
+identity, never a value from the request.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class ProductsMutation:
         return await products.set_auto_publish(info.context, data_id, enabled)  # type: ignore[no-any-return]
 
     @strawberry.mutation(
-        description="Register a new staged product, derived from `parents` (data ids).",
+        description="Register a new staged product, derived from `parents` (data ids); `stagePath` must "
+        "lie in the staging area (the file may not exist yet).",
         extensions=[requires(Role.OPERATOR)],
     )
     async def register_data_product(

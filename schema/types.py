@@ -490,6 +490,12 @@ class DataProduct(Node):
     publish_failed_at: datetime | None = strawberry.field(
         description="When the last publish attempt failed (with `publishError`)."
     )
+    finalized_by: str | None = strawberry.field(
+        description="Who finalized it: the caller's identity (`key:<name>`, `oidc:<subject>`)."
+    )
+    published_by: str | None = strawberry.field(
+        description="Whose request published it (manually, or automatically on finalize or retry)."
+    )
     metadata: JSON | None
 
     @strawberry.field(description="Products this one was derived from.")

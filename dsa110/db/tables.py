@@ -339,6 +339,8 @@ data_products = Table(
     Column("ms_pk", Integer, ForeignKey("measurement_sets.id", ondelete="SET NULL")),
     Column("publish_failed_at", UtcDateTime),
     Column("caltable_pk", Integer, ForeignKey("cal_tables.id", ondelete="SET NULL")),
+    Column("finalized_by", String(64)),
+    Column("published_by", String(64)),
     Index(None, "data_type", "status"),
     Index(None, "status"),
     Index(None, "published_at"),

@@ -16,6 +16,9 @@ Rules kept from the legacy registry (legacy-pipeline-facts §4.7), defects not k
   mode, attempts and error cleared. Failure: back to ``staging`` with the attempt counted,
   the error (500 characters) and its time recorded, files left where they were.
 * A retry resets the attempt count and publishes again.
+* ``finalized_by`` / ``published_by`` record the ``actor``: the identity of the request
+  that finalized or published (an automatic publish is the finalizer's or retrier's); None
+  when the pipeline itself acts.
 
 Each change publishes a ``product.status`` event after its commit.
 """
@@ -242,11 +245,12 @@ async def finalize(
     qa_status: str | None = None,
     validation_status: str | None = None,
     publish: Publish | None = None,
+    actor: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Finalize; publish at once when the criteria hold. Returns (row, auto-published)."""
     _check_status("qaStatus", qa_status, QA_STATUSES)
     _check_status("validationStatus", validation_status, VALIDATION_STATUSES)
-    values: dict[str, Any] = {"finalization_status": "finalized"}
+    values: dict[str, Any] = {"finalization_status": "finalized", "finalized_by": actor}
     if qa_status is not None:
         values["qa_status"] = qa_status
     if validation_status is not None:
@@ -268,7 +272,10 @@ async def finalize(
     await _emit(publish, row, "finalized")
     if criteria(row).met:
         try:
-            return await publish_product(engine, settings, data_id, mode="auto", publish=publish), True
+            published = await publish_product(
+                engine, settings, data_id, mode="auto", publish=publish, actor=actor
+            )
+            return published, True
         except PublishFailed:
             return await get_product(engine, data_id), False
         except ConflictError:  # another writer claimed it first
@@ -349,6 +356,7 @@ async def publish_product(
     *,
     mode: str = "manual",
     publish: Publish | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Move the product's files to the products area and mark it published (see module doc)."""
     if mode not in ("manual", "auto"):
@@ -381,6 +389,7 @@ async def publish_product(
                 published_path=str(dest),
                 published_at=now,
                 publish_mode=mode,
+                published_by=actor,
                 publish_attempts=0,
                 publish_error=None,
                 publish_failed_at=None,
@@ -411,7 +420,11 @@ async def _record_failure(engine: AsyncEngine, pk: int, error: BaseException) ->
 
 
 async def retry_publish(
-    engine: AsyncEngine, settings: Settings, data_id: str, publish: Publish | None = None
+    engine: AsyncEngine,
+    settings: Settings,
+    data_id: str,
+    publish: Publish | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Reset the failed-attempt count and publish again (automatic mode)."""
     async with engine.begin() as conn:
@@ -426,7 +439,7 @@ async def retry_publish(
             if row is None:
                 raise NotFoundError(f"no data product {data_id[:200]!r}", key=data_id[:200])
             raise ConflictError(f"data product is {row['status']}, not staging", status=row["status"])
-    return await publish_product(engine, settings, data_id, mode="auto", publish=publish)
+    return await publish_product(engine, settings, data_id, mode="auto", publish=publish, actor=actor)
 
 
 # -- monitoring ---------------------------------------------------------------------------

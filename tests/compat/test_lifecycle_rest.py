@@ -73,6 +73,26 @@ async def test_failed_publishes_are_recorded_and_retried(
     assert_envelope(await api.post("/api/monitoring/publish/retry/no-such-product"), 404)
 
 
+async def test_a_staged_path_must_lie_in_the_staging_area(graph: Graph, demo: Demo) -> None:
+    for path, code in (
+        ("/etc/passwd", "NOT_FOUND"),
+        (str(demo.root.parent / "elsewhere.csv"), "NOT_FOUND"),
+        ("catalogs/../../x.csv", "BAD_PATH"),
+        ("catalogs/a\x00.csv", "BAD_PATH"),
+        ("", "BAD_PATH"),
+    ):
+        result = await graph.run(REGISTER, id=f"hostile-{uuid.uuid4().hex[:8]}", type="CATALOG", path=path)
+        assert result.errors and result.errors[0].extensions["code"] == code, (path, result.errors)
+    kept = await graph.data(
+        REGISTER.replace("dataId status", "dataId stagePath"),
+        id=f"relative-{uuid.uuid4().hex[:8]}",
+        type="CATALOG",
+        path="catalogs/later.csv",
+    )
+    # A relative path is kept as the real path under the data directory (the file may come later).
+    assert kept["registerDataProduct"]["stagePath"] == str(demo.root.resolve() / "catalogs" / "later.csv")
+
+
 async def test_lineage_runs_from_raw_data_to_a_catalog(graph: Graph, demo: Demo) -> None:
     catalog = next((demo.root / "catalogs").glob("mosaic_*.csv"))
     found = await graph.data(

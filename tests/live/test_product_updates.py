@@ -39,6 +39,7 @@ async def test_lifecycle_steps_are_pushed(live_settings: Settings) -> None:
             f"/api/data/{quote(str(ms), safe='')}/finalize", json={"validation_status_body": "validated"}
         )
         assert finalized.status_code == 200 and finalized.json()["auto_published"]
+        assert finalized.json()["finalized_by"] == finalized.json()["published_by"] == "key:night-ops"
         # finalized, claimed, moved: events that arrive together are answered once, with the
         # product as it then is, so the last message says PUBLISHED.
         seen = [(await client.next_data("s"))["dataProductUpdates"]["status"]]

@@ -101,11 +101,11 @@ MUTATIONS: dict[str, Call] = {
     ),
     "finalizeDataProduct": Call(
         Role.OPERATOR,
-        'mutation { finalizeDataProduct(dataId: "to-finalize") { autoPublished } }',
+        'mutation { finalizeDataProduct(dataId: "to-finalize") { autoPublished product { finalizedBy } } }',
         {},
     ),
     "publishDataProduct": Call(
-        Role.OPERATOR, 'mutation { publishDataProduct(dataId: "to-publish") { status } }', {}
+        Role.OPERATOR, 'mutation { publishDataProduct(dataId: "to-publish") { status publishedBy } }', {}
     ),
     "retryPublish": Call(Role.OPERATOR, 'mutation { retryPublish(dataId: "to-retry") { status } }', {}),
     "retryFailedPublishes": Call(Role.OPERATOR, "mutation { retryFailedPublishes { dataId } }", {}),
@@ -117,7 +117,7 @@ MUTATIONS: dict[str, Call] = {
     "registerDataProduct": Call(
         Role.OPERATOR,
         'mutation { registerDataProduct(dataId: "new-catalog", type: CATALOG, stagePath: "catalogs/new.csv")'
-        " { dataId } }",
+        " { stagePath } }",
         {},
     ),
     "linkDataProducts": Call(
@@ -350,6 +350,42 @@ async def test_audit_fields_come_from_the_identity_never_the_request(
         async with app.engine.connect() as conn:
             authors = (await conn.execute(select(ese_status_changes.c.changed_by))).scalars().all()
         assert authors == ["key:operator-key"]
+
+
+async def test_who_finalized_and_published_a_product_is_the_caller(empty_db_url: str, tmp_path: Path) -> None:
+    async with seeded_app(empty_db_url, tmp_path, files=True) as app:
+        http, headers = app.http, app.headers
+        spoofed = {"finalized_by": "evil", "published_by": "evil", "validation_status_body": "validated"}
+        finalized = await http.post(
+            "/api/data/to-finalize/finalize", json=spoofed, headers=headers[Role.OPERATOR]
+        )
+        body = finalized.json()
+        assert body["auto_published"], body  # a validated catalog needs no QA: published at once
+        assert body["finalized_by"] == body["published_by"] == "key:operator-key"
+        publish = 'mutation { publishDataProduct(dataId: "to-publish", publishedBy: "evil") { publishedBy } }'
+        refused = await http.post("/graphql", json={"query": publish}, headers=headers[Role.ADMIN])
+        assert _code(refused.json()) == "GRAPHQL_VALIDATION_FAILED"  # no such argument
+        done = await http.post(
+            "/graphql",
+            json={"query": publish.replace(', publishedBy: "evil"', "")},
+            headers=headers[Role.ADMIN],
+        )
+        assert done.json()["data"]["publishDataProduct"]["publishedBy"] == "key:admin-key"
+        async with app.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        data_products.c.data_id, data_products.c.finalized_by, data_products.c.published_by
+                    )
+                    .where(data_products.c.data_id.in_(STAGED))
+                    .order_by(data_products.c.data_id)
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("to-finalize", "key:operator-key", "key:operator-key"),
+            ("to-publish", None, "key:admin-key"),
+            ("to-retry", None, None),
+        ]
 
 
 async def test_the_audit_log_is_for_admins_and_records_every_attempt(

@@ -4,7 +4,8 @@
   image or a calibration table (the legacy ``qa_artifacts`` table, linked by keys);
 * ``data_products.publish_failed_at``: when the last publish attempt failed (with
   ``publish_attempts`` and ``publish_error``); ``data_products.caltable_pk``: the
-  calibration table a ``caltable`` product is;
+  calibration table a ``caltable`` product is; ``finalized_by`` / ``published_by``: the
+  identity (``key:<name>``, ``oidc:<subject>``) whose request finalized / published it;
 * ``measurement_sets.size_bytes``: bytes on disk when the MS was last discovered.
 
 Revision ID: 0007
@@ -64,6 +65,8 @@ def upgrade() -> None:
     with op.batch_alter_table("data_products") as batch_op:
         batch_op.add_column(sa.Column("publish_failed_at", UtcDateTime(), nullable=True))
         batch_op.add_column(sa.Column("caltable_pk", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("finalized_by", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("published_by", sa.String(length=64), nullable=True))
         batch_op.create_foreign_key(
             op.f("fk_data_products_caltable_pk_cal_tables"),
             "cal_tables",
@@ -85,6 +88,8 @@ def downgrade() -> None:
         batch_op.drop_index(op.f("ix_data_products_caltable_pk"))
         batch_op.drop_index(op.f("ix_data_products_publish_failed_at"))
         batch_op.drop_constraint(op.f("fk_data_products_caltable_pk_cal_tables"), type_="foreignkey")
+        batch_op.drop_column("published_by")
+        batch_op.drop_column("finalized_by")
         batch_op.drop_column("caltable_pk")
         batch_op.drop_column("publish_failed_at")
     for column in ("kind", "created_at", "caltable_pk", "image_pk", "ms_pk", "group_pk"):
