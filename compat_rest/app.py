@@ -10,7 +10,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from compat_rest import catalog, core, ese, images, mosaics, observing, products, regions, sources
+from compat_rest import (
+    calfiles,
+    calqa,
+    catalog,
+    core,
+    ese,
+    images,
+    lifecycle,
+    live_docs,
+    mosaics,
+    ms,
+    observing,
+    products,
+    qa,
+    regions,
+    sources,
+)
 from compat_rest.errors import unknown_path
 from compat_rest.exports import with_formats
 from compat_rest.graph import GraphRunner
@@ -20,7 +36,24 @@ from compat_rest.swagger import swagger_html, swagger_static_app
 from dsa110.settings import Settings
 
 API_PREFIX = "/api"
-SECTIONS = (core, ese, mosaics, sources, images, regions, observing, products, catalog)
+# `lifecycle` before `products`: its POST /data/{id}/... paths must not fall to GET /data/{id:path}.
+SECTIONS = (
+    core,
+    ese,
+    mosaics,
+    sources,
+    images,
+    regions,
+    observing,
+    lifecycle,
+    products,
+    catalog,
+    ms,
+    calfiles,
+    calqa,
+    qa,
+    live_docs,
+)
 
 
 def declared_routes(settings: Settings) -> list[RestRoute]:

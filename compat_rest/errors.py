@@ -33,6 +33,15 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "FIT_FAILED": 422,
     "UNAVAILABLE": 503,
     "PAYLOAD_TOO_LARGE": 413,
+    # Paths and files: a path no file name needs, or a file that is not what was asked for.
+    "BAD_PATH": 422,
+    "NOT_A_MEASUREMENT_SET": 422,
+    "NOT_A_CALTABLE": 422,
+    "NOT_UVH5": 422,
+    "NOT_FITS": 422,
+    "NOT_A_TABLE": 422,
+    "NOT_AN_IMAGE": 422,
+    "PUBLISH_FAILED": 409,
     INTERNAL: 500,
 }
 

@@ -13,7 +13,7 @@ from dsa110.settings import Settings
 
 TAG = "products"
 DATA_ID = PathStr("data_id", "Data product id (often a path)", max_length=1024)
-DATA_TYPES = ("ms", "calib_ms", "caltable", "image", "mosaic", "catalog", "qa", "metadata")
+DATA_TYPES = ("raw", "ms", "calib_ms", "caltable", "image", "mosaic", "catalog", "qa", "metadata")
 DATA_STATUSES = ("staging", "publishing", "published")
 
 PRODUCTS = f"""
@@ -24,7 +24,9 @@ query RestProducts($first: Int!) {{
 
 PRODUCT_FIELDS = """
   dataId type status stagePath publishedPath createdAt stagedAt publishedAt publishMode qaStatus
-  validationStatus finalizationStatus autoPublish publishAttempts publishError metadata
+  validationStatus finalizationStatus autoPublish publishAttempts publishError publishFailedAt metadata
+  finalizedBy publishedBy
+  autoPublishCriteria { enabled criteriaMet reasons }
 """
 DATA_LIST = f"""
 query RestData($first: Int!, $after: String, $filter: DataProductFilter) {{
@@ -58,6 +60,9 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
         "auto_publish_enabled": node["autoPublish"],
         "publish_attempts": node["publishAttempts"],
         "publish_error": node["publishError"],
+        "publish_failed_at": node["publishFailedAt"],
+        "finalized_by": node["finalizedBy"],
+        "published_by": node["publishedBy"],
         "metadata": node["metadata"],
     }
 
@@ -156,6 +161,8 @@ def routes(settings: Settings) -> list[RestRoute]:
                 "qa_status": data["dataProduct"]["qaStatus"],
                 "validation_status": data["dataProduct"]["validationStatus"],
                 "finalization_status": data["dataProduct"]["finalizationStatus"],
+                "criteria_met": data["dataProduct"]["autoPublishCriteria"]["criteriaMet"],
+                "reasons": data["dataProduct"]["autoPublishCriteria"]["reasons"],
             },
             variables=lambda args: {"dataId": args["data_id"]},
             params=[DATA_ID],

@@ -64,6 +64,7 @@ class RestRoute:
     unavailable_code: str = "NOT_IMPLEMENTED"
     missing: tuple[str, ...] = field(default=())
     other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
+    served_elsewhere: bool = False  # documented here, answered by the server (the real-time channels)
     role: Role | None = None  # required unless GET: who may call it (see the module docstring)
     other_media_types: tuple[str, ...] = ()  # success answers in other formats (`?format=` tables)
 
@@ -314,6 +315,8 @@ def build_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[Route
     """One Starlette route per path (all its methods), in declaration order."""
     by_path: dict[str, list[RestRoute]] = {}
     for route in routes:
+        if route.served_elsewhere:
+            continue
         by_path.setdefault(route.path, []).append(route)
     return [
         Route(path, PathEndpoint(group, runner).handle, methods=ALL_METHODS)

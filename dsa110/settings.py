@@ -78,6 +78,12 @@ class Settings:
     """Host names and networks webhooks may reach although internal (default: public addresses only)."""
     webhook_streaming_stale_minutes: float = 30.0
     """No observation group for this long is a ``streaming_down`` event (0: never)."""
+    extra_file_roots: tuple[Path, ...] = ()
+    """Directories besides the data directory whose files the API may read (MS, cal tables,
+    UVH5, QA); nothing outside ``file_roots`` is ever opened for a client."""
+    products_root: Path | None = None
+    """Where published products go (legacy: an HDD area apart from the SSD staging area);
+    ``<data_dir>/products`` by default."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -100,6 +106,41 @@ class Settings:
     def images_dir(self) -> Path:
         return self.data_dir / "images"
 
+    # -- file areas (all inside ``file_roots``) ---------------------------------------------
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where the pipeline writes products before publication (MS, tables, images...)."""
+        return self.data_dir
+
+    @property
+    def products_dir(self) -> Path:
+        return self.products_root if self.products_root is not None else self.data_dir / "products"
+
+    @property
+    def ms_dir(self) -> Path:
+        return self.data_dir / "ms"
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Raw UVH5 subband files as the correlator writes them."""
+        return self.data_dir / "incoming"
+
+    @property
+    def qa_dir(self) -> Path:
+        return self.data_dir / "qa"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived files (thumbnails, plots) that can be rebuilt at any time."""
+        return self.data_dir / ".cache"
+
+    @property
+    def file_roots(self) -> tuple[Path, ...]:
+        return tuple(
+            dict.fromkeys(p.resolve() for p in (self.data_dir, self.products_dir, *self.extra_file_roots))
+        )
+
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         env = os.environ
@@ -111,6 +152,8 @@ class Settings:
             host=env.get("DSA110_HOST", "127.0.0.1"),
             port=int(env.get("DSA110_PORT", "8000")),
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
+            extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
+            products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
         )

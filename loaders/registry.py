@@ -45,6 +45,7 @@ ENTITY_TABLES: dict[str, Table] = {
     "metrics": t.system_metrics,
     "status_change": t.ese_status_changes,
     "cross_match": t.cross_matches,
+    "qa_artifact": t.qa_artifacts,
     "audit": t.audit_log,
 }
 

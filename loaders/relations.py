@@ -51,6 +51,13 @@ def _lineage(this_end: Any, other_end: Any) -> Relation:
     )
 
 
+def _artifacts(parent_key: ColumnElement[Any]) -> Relation:
+    """QA artefacts of a group, an MS, an image or a calibration table, oldest first."""
+    return Relation(
+        "qa_artifact", t.qa_artifacts, parent_key, _m(t.qa_artifacts.c.created_at, t.qa_artifacts.c.id)
+    )
+
+
 RELATIONS: dict[str, Relation] = {
     "source.measurements": Relation(
         "measurement",
@@ -99,6 +106,14 @@ RELATIONS: dict[str, Relation] = {
         t.cal_tables,
         t.cal_tables.c.source_ms_pk,
         _m(t.cal_tables.c.order_index, t.cal_tables.c.id),
+    ),
+    "group.qa_artifacts": _artifacts(t.qa_artifacts.c.group_pk),
+    "ms.qa_artifacts": _artifacts(t.qa_artifacts.c.ms_pk),
+    "image.qa_artifacts": _artifacts(t.qa_artifacts.c.image_pk),
+    "caltable.qa_artifacts": _artifacts(t.qa_artifacts.c.caltable_pk),
+    "ms.products": Relation("product", t.data_products, t.data_products.c.ms_pk, _m(t.data_products.c.id)),
+    "caltable.products": Relation(
+        "product", t.data_products, t.data_products.c.caltable_pk, _m(t.data_products.c.id)
     ),
     "job.outputs": _job_products("output"),
     "job.inputs": _job_products("input"),

@@ -26,6 +26,7 @@ NODE_ENTITIES: dict[str, str] = {
     "Alert": "alert",
     "Region": "region",
     "CatalogSource": "catalog_source",
+    "QaArtifact": "qa_artifact",
 }
 
 

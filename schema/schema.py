@@ -21,16 +21,19 @@ from dsa110.auth.identity import Identity, anonymous
 from dsa110.settings import Settings
 from loaders import Loaders, Wrap
 from resolvers.context import GraphContext
-from schema import science, types
+from schema import files, qa, science, types
 from schema.auth import AuditEntry, AuthMutation, AuthQuery
 from schema.base import row_factory
 from schema.ecosystem import EcosystemQuery
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
+from schema.files_query import FilesMutation, FilesQuery
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.observability import OperationMetrics
 from schema.permissions import MutationGate, undeclared_mutations
+from schema.products import ProductsMutation, ProductsQuery, ProductsSubscription
+from schema.qa import QaMutation, QaQuery
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
@@ -38,15 +41,28 @@ from schema.webhooks import WebhookMutation, WebhookQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
 # Every Mutation field must declare its role (schema.permissions.requires), or the build fails.
-QUERY_PARTS: tuple[type, ...] = (CoreQuery, ScienceQuery, LiveQuery, AuthQuery, EcosystemQuery, WebhookQuery)
+QUERY_PARTS: tuple[type, ...] = (
+    CoreQuery,
+    ScienceQuery,
+    LiveQuery,
+    AuthQuery,
+    EcosystemQuery,
+    WebhookQuery,
+    FilesQuery,
+    QaQuery,
+    ProductsQuery,
+)
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,
     LiveMutation,
     JobsMutation,
     AuthMutation,
     WebhookMutation,
+    FilesMutation,
+    QaMutation,
+    ProductsMutation,
 )
-SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription,)
+SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription, ProductsSubscription)
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
 
@@ -60,8 +76,9 @@ WRAP: dict[str, Wrap] = {
     "job": row_factory(types.Job),
     "job_log": row_factory(types.JobLogLine),
     "product": row_factory(types.DataProduct),
-    "ms": row_factory(types.MeasurementSet),
-    "caltable": row_factory(types.CalTable),
+    "ms": row_factory(files.MeasurementSet),
+    "caltable": row_factory(files.CalTable),
+    "qa_artifact": row_factory(qa.QaArtifact),
     "candidate": row_factory(science.EseCandidate),
     "alert": row_factory(science.Alert),
     "status_change": row_factory(science.EseStatusChange),
@@ -92,7 +109,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         query=merge_types("Query", QUERY_PARTS),
         mutation=merge_types("Mutation", MUTATION_PARTS) if MUTATION_PARTS else None,
         subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
-        types=[types.MeasurementSet, types.CalTable],
+        types=[files.MeasurementSet, files.CalTable, qa.QaArtifact],
         extensions=extensions,
         config=StrawberryConfig(relay_max_results=settings.max_page_size, scalar_map=SCALAR_MAP),
         execution_context_class=executor,

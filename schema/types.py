@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import strawberry
 from strawberry.scalars import JSON
 
 from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
-from resolvers import links
+from resolvers import lineage, links
 from resolvers import science as science_resolvers
-from schema import science, urls
+from schema import products, science, urls
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
+from schema.files import CalTable, MeasurementSet, UvhFile
 from schema.inputs import (
     GroupState,
     JobState,
@@ -27,6 +29,7 @@ from schema.inputs import (
     ProductStatus,
     ProductType,
 )
+from schema.qa import QaArtifact
 
 
 async def _page(
@@ -267,6 +270,14 @@ class Image(Node):
     def fits_url(self) -> str:
         return f"/files/images/{self.pk}.fits"
 
+    @strawberry.field(description="A PNG thumbnail (1-99.5 percentile stretch), made on demand and cached.")
+    def thumbnail_url(self, size: int = 512) -> str:
+        return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
+
+    @strawberry.field(description="QA artefacts about this image.")
+    async def qa_artifacts(self, info: GraphInfo) -> list[QaArtifact]:
+        return await links.all_of(info.context, "image.qa_artifacts", self.pk)
+
     @strawberry.field(description="A cut-out of this image around a position (FITS and PNG URLs).")
     def cutout(self, ra_deg: float, dec_deg: float, size_arcsec: float = 600.0) -> science.PostageStamp:
         fits_url, png_url = science.cutout_urls(self.pk, ra_deg, dec_deg, size_arcsec)
@@ -384,6 +395,15 @@ class Group(Node):
     async def measurement_sets(self, info: GraphInfo) -> list[MeasurementSet]:
         return await links.all_of(info.context, "group.measurement_sets", self.pk)
 
+    @strawberry.field(description="The raw UVH5 subband files, with their headers.")
+    async def uvh_files(self, info: GraphInfo) -> list[UvhFile]:
+        rows = await links.all_of(info.context, "group.subbands", self.pk, limit=64)
+        return [UvhFile(path=r.path, subband_idx=r.subband_idx, group_pk=self.pk) for r in rows]
+
+    @strawberry.field(description="QA plots, notebooks and reports about this group.")
+    async def qa_artifacts(self, info: GraphInfo) -> list[QaArtifact]:
+        return await links.all_of(info.context, "group.qa_artifacts", self.pk)
+
 
 @strawberry.type(description="A mosaic combining images over a time window.")
 class Mosaic(Node):
@@ -467,6 +487,7 @@ class DataProduct(Node):
     image_pk: strawberry.Private[int | None]
     mosaic_pk: strawberry.Private[int | None]
     ms_pk: strawberry.Private[int | None]
+    caltable_pk: strawberry.Private[int | None]
     data_id: str
     data_type: ProductType = strawberry.field(name="type")
     status: ProductStatus
@@ -482,6 +503,15 @@ class DataProduct(Node):
     auto_publish: bool
     publish_attempts: int
     publish_error: str | None
+    publish_failed_at: datetime | None = strawberry.field(
+        description="When the last publish attempt failed (with `publishError`)."
+    )
+    finalized_by: str | None = strawberry.field(
+        description="Who finalized it: the caller's identity (`key:<name>`, `oidc:<subject>`)."
+    )
+    published_by: str | None = strawberry.field(
+        description="Whose request published it (manually, or automatically on finalize or retry)."
+    )
     metadata: JSON | None
 
     @strawberry.field(description="Products this one was derived from.")
@@ -508,53 +538,23 @@ class DataProduct(Node):
     def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
         return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
 
-
-@strawberry.type(description="A Measurement Set made from one observation group.")
-class MeasurementSet(Node):
-    group_pk: strawberry.Private[int | None]
-    path: str
-    start_mjd: float | None
-    end_mjd: float | None
-    mid_mjd: float | None
-    status: str
-    stage: str
-    cal_applied: bool
-    field_name: str | None
-    ra_deg: float | None
-    dec_deg: float | None
-    created_at: datetime
-
     @strawberry.field
-    def group(self, info: GraphInfo) -> Group | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def cal_table(self, info: GraphInfo) -> CalTable | None:
+        return links.one(info.context, "caltable", self.caltable_pk)  # type: ignore[return-value]
 
-    @strawberry.field
-    async def images(self, info: GraphInfo) -> list[Image]:
-        return await links.all_of(info.context, "ms.images", self.pk)
+    @strawberry.field(description="Whether automatic publishing would take this product now, and why not.")
+    def auto_publish_criteria(self) -> products.AutoPublishCriteria:
+        return products.auto_publish_criteria(self.__dict__)
 
-    @strawberry.field(description="Calibration tables solved from this Measurement Set.")
-    async def cal_tables(self, info: GraphInfo) -> list[CalTable]:
-        return await links.all_of(info.context, "ms.cal_tables", self.pk)
+    @strawberry.field(
+        description="Every product this one comes from, level by level (raw -> MS -> tables -> image ...)."
+    )
+    async def ancestors(self, info: GraphInfo, depth: int = 8) -> list[DataProduct]:
+        return await lineage.walk(info.context, self.pk, "product.parents", depth)
 
-
-@strawberry.type(description="A calibration table registered for a validity window.")
-class CalTable(Node):
-    source_ms_pk: strawberry.Private[int | None]
-    set_name: str
-    path: str
-    table_type: str = strawberry.field(description="K, BA, BP, GA, GP, 2G or FLUX.")
-    order_index: int
-    cal_field: str | None
-    refant: str | None
-    created_at: datetime
-    valid_start_mjd: float | None
-    valid_end_mjd: float | None
-    status: str
-    notes: str | None
-
-    @strawberry.field
-    def source_ms(self, info: GraphInfo) -> MeasurementSet | None:
-        return links.one(info.context, "ms", self.source_ms_pk)  # type: ignore[return-value]
+    @strawberry.field(description="Every product made from this one, level by level.")
+    async def descendants(self, info: GraphInfo, depth: int = 8) -> list[DataProduct]:
+        return await lineage.walk(info.context, self.pk, "product.children", depth)
 
 
 __all__ = [

@@ -171,7 +171,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             *plot_routes(runner, plot_cache),
             *legacy_live_routes(legacy_hub),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
-            Mount("/api", app=compat_app(schema, engine, settings), name="compat-rest"),
+            Mount("/api", app=compat_app(schema, engine, settings, bus), name="compat-rest"),
         ],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},

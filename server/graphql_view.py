@@ -38,6 +38,7 @@ from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
+from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
 from server.trust import challenge, refusal_status
@@ -293,7 +294,7 @@ class GraphView(GraphQL[GraphContext, None]):
             lambda request: make_context(
                 engine, settings, bus, request, identity_in(request.scope) if request is not None else None
             ),
-            SHARED_SUBSCRIPTIONS,
+            SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:

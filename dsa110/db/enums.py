@@ -34,6 +34,7 @@ class JobType(StrEnum):
 
 
 class ProductType(StrEnum):
+    RAW = "raw"  # the UVH5 subband files of one observation group
     MS = "ms"
     CALIB_MS = "calib_ms"
     CALTABLE = "caltable"

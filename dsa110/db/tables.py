@@ -152,6 +152,7 @@ measurement_sets = Table(
     Column("dec_deg", Float),
     Column("created_at", UtcDateTime, nullable=False),
     Column("stage_updated_at", UtcDateTime),
+    Column("size_bytes", BigInteger),
     Index(None, "group_pk"),
     Index(None, "status"),
     Index(None, "stage"),
@@ -336,10 +337,17 @@ data_products = Table(
     Column("image_pk", Integer, ForeignKey("images.id", ondelete="SET NULL")),
     Column("mosaic_pk", Integer, ForeignKey("mosaics.id", ondelete="SET NULL")),
     Column("ms_pk", Integer, ForeignKey("measurement_sets.id", ondelete="SET NULL")),
+    Column("publish_failed_at", UtcDateTime),
+    Column("caltable_pk", Integer, ForeignKey("cal_tables.id", ondelete="SET NULL")),
+    Column("finalized_by", String(64)),
+    Column("published_by", String(64)),
     Index(None, "data_type", "status"),
     Index(None, "status"),
     Index(None, "published_at"),
     Index(None, "created_at"),
+    Index(None, "publish_failed_at"),
+    Index(None, "caltable_pk"),
+    Index(None, "ms_pk"),
 )
 
 data_lineage = Table(
@@ -358,6 +366,28 @@ job_products = Table(
     Column("product_pk", Integer, ForeignKey("data_products.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(8), primary_key=True),  # "input" | "output"
     Index(None, "product_pk"),
+)
+
+qa_artifacts = Table(
+    "qa_artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # plot | thumbnail | notebook | report
+    Column("name", String(255), nullable=False),
+    Column("path", Text, nullable=False, unique=True),
+    Column("media_type", String(64), nullable=False),
+    Column("size_bytes", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("group_pk", Integer, ForeignKey("groups.id", ondelete="SET NULL")),
+    Column("ms_pk", Integer, ForeignKey("measurement_sets.id", ondelete="SET NULL")),
+    Column("image_pk", Integer, ForeignKey("images.id", ondelete="SET NULL")),
+    Column("caltable_pk", Integer, ForeignKey("cal_tables.id", ondelete="SET NULL")),
+    Index(None, "group_pk"),
+    Index(None, "ms_pk"),
+    Index(None, "image_pk"),
+    Index(None, "caltable_pk"),
+    Index(None, "created_at"),
+    Index(None, "kind"),
 )
 
 # --- science results -----------------------------------------------------------------

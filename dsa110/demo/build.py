@@ -37,6 +37,7 @@ from dsa110.db.migrate import upgrade
 from dsa110.demo import operations as ops
 from dsa110.demo.bulk import count_rows, insert_returning_ids, insert_rows, reset_schema
 from dsa110.demo.catalog import Catalog, make_catalog
+from dsa110.demo.files import DemoContext, add_real_files, remove_real_files
 from dsa110.demo.images import ensure_dir
 from dsa110.demo.instrument import (
     BANDWIDTH_MHZ,
@@ -247,6 +248,7 @@ def _remove_demo_files(root: Path) -> None:
             for f in folder.glob("*.img-image-pb.fits"):
                 f.unlink()
     (root / TRUTH_FILE).unlink(missing_ok=True)
+    remove_real_files(root)
     if (root / "images").is_dir() and not any((root / "images").iterdir()):
         shutil.rmtree(root / "images")
 
@@ -372,6 +374,7 @@ class _Writer:
                 await self._measurements(conn, source_pk, image_pk)
                 mosaics = await self._mosaics(conn, image_pk)
                 products = await self._products(conn, ms_pk, image_pk, mosaics)
+                await add_real_files(conn, self._files_context(mosaics), products)
                 await self._jobs(conn, group_pk=group_pk, ms_pk=ms_pk, mosaics=mosaics, products=products)
             async with self.engine.connect() as conn:
                 return {table.name: await count_rows(conn, table) for table in t.metadata.sorted_tables}
@@ -671,6 +674,19 @@ class _Writer:
 
         await insert_rows(conn, t.data_lineage, edges())
         return product_pk
+
+    def _files_context(self, mosaics: list[tuple[int, ops.MosaicPlan]]) -> DemoContext:
+        return DemoContext(
+            root=self.root,
+            schedule=self.schedule,
+            catalog=self.catalog,
+            image_groups=self.image_groups,
+            cal_groups=self.cal_groups,
+            mosaics=mosaics,
+            measured_source=self.measured.source,
+            measured_image=self.measured.image,
+            measured_peak=self.measured.peak_jy,
+        )
 
     async def _jobs(
         self,

@@ -13,6 +13,8 @@ to a ~4.5 x 3.6 arcmin beam (3 x 2.4 pixels FWHM): coarse, but a real restoring 
 sampled as the imager would. Sources are measured only where the whole photometry
 annulus fits on the tile (the central 100 x 100 pixels, 2.5 deg), and the catalog strip
 is Dec 42 +/- 1.15 deg so every source crosses that region on every transit.
+
+The site, the dish and its primary beam are in :mod:`dsa110.science.site` (re-exported here).
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ from typing import Any
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import EarthLocation
-from numpy.typing import ArrayLike, NDArray
-from scipy.special import j1
+from numpy.typing import NDArray
 
-OVRO_LAT_DEG = 37.2314
-OVRO_LON_DEG = -118.2817
-OVRO_ALT_M = 1222.0
+from dsa110.science.site import (
+    DISH_DIAMETER_M,
+    FREQ_HZ,
+    OVRO_ALT_M,
+    OVRO_LAT_DEG,
+    OVRO_LON_DEG,
+    SPEED_OF_LIGHT_M_S,
+    airy_primary_beam,
+)
+
 OVRO = EarthLocation(lon=OVRO_LON_DEG * u.deg, lat=OVRO_LAT_DEG * u.deg, height=OVRO_ALT_M * u.m)
 
 N_SUBBANDS = 16
@@ -36,10 +44,7 @@ GROUP_MINUTES = 5
 GROUPS_PER_DAY = 24 * 60 // GROUP_MINUTES
 # One group is 24 fields of 12.88 s (legacy-pipeline-facts §8).
 INTEGRATION_SEC = 24 * 12.884902
-FREQ_HZ = 1.4e9
 BANDWIDTH_MHZ = 16 * 48 * 0.244140625
-DISH_DIAMETER_M = 4.7
-SPEED_OF_LIGHT_M_S = 299_792_458.0
 
 STRIP_DEC_DEG = 42.0
 STRIP_HALF_WIDTH_DEG = 1.15
@@ -59,21 +64,6 @@ PHOT_ANNULUS_PIX = (8.0, 14.0)
 MEASURE_MARGIN_PIX = 14
 
 
-def airy_primary_beam(sep_deg: ArrayLike) -> NDArray[np.float64]:
-    """Power response of a uniformly illuminated 4.7 m dish at 1.4 GHz.
-
-    ``P(theta) = (2 J1(x) / x)^2`` with ``x = pi D sin(theta) / lambda`` (Airy pattern;
-    the legacy pipeline's ``airy_primary_beam_response``). FWHM = 1.029 lambda/D = 2.69 deg;
-    first null at 1.22 lambda/D = 3.19 deg, outside the tile's 2.26 deg corners.
-    """
-    wavelength = SPEED_OF_LIGHT_M_S / FREQ_HZ
-    x = math.pi * DISH_DIAMETER_M * np.sin(np.radians(np.asarray(sep_deg, dtype=float))) / wavelength
-    with np.errstate(invalid="ignore", divide="ignore"):
-        response = np.where(np.abs(x) < 1e-8, 1.0, (2.0 * j1(x) / np.where(x == 0, 1.0, x)) ** 2)
-    out: NDArray[np.float64] = np.asarray(response, dtype=np.float64)
-    return out
-
-
 def tile_pixel_separation_deg() -> NDArray[np.float64]:
     """Angular distance of every tile pixel from the tile centre (SIN projection).
 
@@ -91,3 +81,14 @@ def measurable(x_pix: NDArray[Any], y_pix: NDArray[Any]) -> NDArray[np.bool_]:
     lo, hi = MEASURE_MARGIN_PIX, TILE_NPIX - 1 - MEASURE_MARGIN_PIX
     cx, cy = np.floor(x_pix + 0.5), np.floor(y_pix + 0.5)
     return np.asarray((cx >= lo) & (cx <= hi) & (cy >= lo) & (cy <= hi), dtype=bool)
+
+
+__all__ = [
+    "DISH_DIAMETER_M",
+    "FREQ_HZ",
+    "OVRO_ALT_M",
+    "OVRO_LAT_DEG",
+    "OVRO_LON_DEG",
+    "SPEED_OF_LIGHT_M_S",
+    "airy_primary_beam",
+]

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import erfa  # type: ignore[import-untyped]
 import numpy as np
-from astropy.time import Time
 from numpy.typing import NDArray
 
 from dsa110.demo.catalog import Catalog
@@ -26,11 +24,11 @@ from dsa110.demo.instrument import (
     GROUP_MINUTES,
     GROUPS_PER_DAY,
     N_SUBBANDS,
-    OVRO_LON_DEG,
     STRIP_DEC_DEG,
     airy_primary_beam,
 )
 from dsa110.science.healpix import angular_separation_deg
+from dsa110.science.site import local_sidereal_deg
 
 CALIBRATOR_RADIUS_DEG = 1.0
 MJD_UNIX_EPOCH = 40587.0
@@ -72,23 +70,6 @@ def to_mjd(moments: list[datetime]) -> NDArray[np.float64]:
 
 def from_mjd(mjd: float) -> datetime:
     return datetime.fromtimestamp((mjd - MJD_UNIX_EPOCH) * 86400.0, tz=UTC)
-
-
-def local_sidereal_deg(mjd: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Apparent local sidereal time at OVRO in degrees, vectorised.
-
-    ``LST = GAST(UT1, TT) + east longitude`` with GAST from the IAU 2006/2000A model
-    (``erfa.gst06a``), the computation behind astropy's ``Time.sidereal_time("apparent")``,
-    on astropy's UT1/TT scales. Two deliberate differences: UT1 is taken as UTC
-    (|UT1 - UTC| < 0.9 s, under 0.2 pixels), so the demo is identical on every machine and
-    never reaches for IERS downloads; and astropy's polar-motion term (~1e-5 arcsec here),
-    whose IERS-table parsing alone costs ~4 s, is left out.
-    """
-    times = Time(mjd, format="mjd", scale="utc")
-    times.delta_ut1_utc = np.zeros_like(mjd)
-    ut1, tt = times.ut1, times.tt
-    gast = np.degrees(erfa.gst06a(ut1.jd1, ut1.jd2, tt.jd1, tt.jd2))
-    return np.asarray(np.mod(gast + OVRO_LON_DEG, 360.0), dtype=np.float64)
 
 
 def make_schedule(rng: np.random.Generator, end: datetime, days: float, catalog: Catalog) -> Schedule:
@@ -173,3 +154,6 @@ def _calibrator_matches(ra: NDArray[np.float64], catalog: Catalog) -> list[list[
     for entry in matches:
         entry.sort(key=lambda m: m["sep_deg"])
     return matches
+
+
+__all__ = ["Schedule", "from_mjd", "local_sidereal_deg", "make_schedule", "to_mjd"]

@@ -76,7 +76,7 @@ def test_every_sort_and_filter_column_leads_an_index() -> None:
     """Lists sort and filter in SQL; without an index each page would scan the table."""
     from enum import Enum
 
-    from dsa110.db import filters
+    from dsa110.db import file_filters, filters
     from dsa110.db import tables as t
 
     def indexed(table: object) -> set[str]:
@@ -94,6 +94,9 @@ def test_every_sort_and_filter_column_leads_an_index() -> None:
         filters.EseCandidateOrderField: t.ese_candidates,
         filters.AlertOrderField: t.alerts,
         filters.RegionOrderField: t.regions,
+        file_filters.MeasurementSetOrderField: t.measurement_sets,
+        file_filters.CalTableOrderField: t.cal_tables,
+        file_filters.QaArtifactOrderField: t.qa_artifacts,
     }
     missing = [
         f"{table.name}.{field.value}"

@@ -69,7 +69,8 @@ async def _fetch(url: str, statement):
 async def test_row_counts(built: Built):
     counts = built.summary.row_counts
     assert counts["sources"] == 200
-    assert counts["catalog_sources"] == 200
+    vla = await _fetch(built.url, select(func.count()).where(t.catalog_sources.c.catalog == "vla"))
+    assert counts["catalog_sources"] == 200 + vla[0][0] and vla[0][0] >= 1  # NVSS + the calibrators
     assert counts["groups"] == 576
     assert counts["pointing_history"] == 576
     collecting = await _fetch(built.url, select(t.groups.c.id).where(t.groups.c.state == "collecting"))
@@ -79,7 +80,10 @@ async def test_row_counts(built: Built):
     assert counts["measurements"] > 200 * 2
     assert counts["mosaics"] >= 48
     assert counts["mosaic_images"] == counts["images"]
-    assert counts["data_lineage"] == 2 * counts["images"]
+    # MS -> image and image -> mosaic for every image, plus the real files' lineage: raw -> MS for
+    # each group with files, MS -> table (3), tables -> each such group's image, mosaic -> catalog.
+    files_groups = len({p.name[:19] for p in (built.data_dir / "incoming").glob("*.hdf5")})
+    assert counts["data_lineage"] == 2 * counts["images"] + files_groups + 3 + 3 * files_groups + 1
     assert counts["cal_tables"] % 3 == 0 and counts["cal_tables"] >= 3
     n_meas = await _fetch(built.url, select(func.sum(t.images.c.n_measurements)))
     assert n_meas[0][0] == counts["measurements"]
@@ -173,7 +177,7 @@ async def test_operations_records(built: Built):
     products = await _fetch(
         built.url, select(t.data_products.c.data_type, t.data_products.c.status, t.data_products.c.data_id)
     )
-    assert {p.data_type for p in products} == {"ms", "image", "mosaic"}
+    assert {p.data_type for p in products} == {"raw", "ms", "caltable", "image", "mosaic", "catalog"}
     assert {"staging", "published"} <= {p.status for p in products}
     assert all(p.data_id.startswith("mosaic_") for p in products if p.data_type == "mosaic")
     cal = await _fetch(

@@ -9,6 +9,7 @@ with a role other than the table's. Each is then called over HTTP as anonymous (
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compat_rest.app import declared_routes
 from compat_rest.routing import SAFE_METHODS, undeclared_routes
 from dsa110.auth.identity import Role
-from dsa110.db.tables import ese_status_changes, images, regions
+from dsa110.db.tables import data_products, ese_status_changes, groups, images, measurement_sets, regions
+from dsa110.demo.radio_files import MsSpec, write_caltable, write_ms
+from dsa110.ops.products import register_product
 from dsa110.settings import Settings
 from schema.permissions import field_roles
 from schema.schema import build_schema
@@ -30,6 +33,9 @@ from tests.credentials import key_headers
 from tests.live.conftest import T0, running, seed
 
 FAILED_GROUP = "2025-10-24T14:05:00"
+MS_GROUP = "2025-10-24T14:00:00"  # the seeded completed group; with files, its MS and bandpass table
+MS_PATH = f"ms/{MS_GROUP}.ms"  # relative to the data directory, as a client may give it
+STAGED = ("to-finalize", "to-publish", "to-retry")  # staged catalogs (with files); to-retry failed once
 CIRCLE = {"type": "circle", "ra_deg": 188.7, "dec_deg": 42.05, "radius_arcsec": 30.0}
 ROLES_FROM = {
     Role.VIEWER: (Role.VIEWER, Role.OPERATOR, Role.ADMIN),
@@ -98,6 +104,44 @@ MUTATIONS: dict[str, Call] = {
     "deleteWebhookSubscription": Call(
         Role.ADMIN, "mutation { deleteWebhookSubscription(subscriptionId: 1) }", {}
     ),
+    # Files, QA and the product lifecycle: each writes files or the registry, so operators.
+    "discoverMeasurementSets": Call(Role.OPERATOR, "mutation { discoverMeasurementSets { scanned } }", {}),
+    "generateQaNotebook": Call(
+        Role.OPERATOR,
+        "mutation($g: String!) { generateQaNotebook(groupId: $g) { path cells } }",
+        {"g": MS_GROUP},
+    ),
+    "generateCalibrationPlots": Call(
+        Role.OPERATOR,
+        "mutation($p: String!) { generateCalibrationPlots(msPath: $p) { path } }",
+        {"p": MS_PATH},
+    ),
+    "finalizeDataProduct": Call(
+        Role.OPERATOR,
+        'mutation { finalizeDataProduct(dataId: "to-finalize") { autoPublished product { finalizedBy } } }',
+        {},
+    ),
+    "publishDataProduct": Call(
+        Role.OPERATOR, 'mutation { publishDataProduct(dataId: "to-publish") { status publishedBy } }', {}
+    ),
+    "retryPublish": Call(Role.OPERATOR, 'mutation { retryPublish(dataId: "to-retry") { status } }', {}),
+    "retryFailedPublishes": Call(Role.OPERATOR, "mutation { retryFailedPublishes { dataId } }", {}),
+    "setAutoPublish": Call(
+        Role.OPERATOR,
+        'mutation { setAutoPublish(dataId: "to-finalize", enabled: false) { autoPublish } }',
+        {},
+    ),
+    "registerDataProduct": Call(
+        Role.OPERATOR,
+        'mutation { registerDataProduct(dataId: "new-catalog", type: CATALOG, stagePath: "catalogs/new.csv")'
+        " { stagePath } }",
+        {},
+    ),
+    "linkDataProducts": Call(
+        Role.OPERATOR,
+        'mutation { linkDataProducts(parentId: "to-finalize", childId: "to-publish") { relationship } }',
+        {},
+    ),
 }
 
 # The role table of the REST layer: every route that is not a GET.
@@ -107,10 +151,19 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/regions"): Role.OPERATOR,
     ("PUT", "/regions/{region_id}"): Role.OPERATOR,
     ("DELETE", "/regions/{region_id}"): Role.OPERATOR,
+    ("POST", "/data/{data_id:path}/finalize"): Role.OPERATOR,
+    ("POST", "/data/{data_id:path}/publish"): Role.OPERATOR,
+    ("POST", "/data/{data_id:path}/auto-publish/enable"): Role.OPERATOR,
+    ("POST", "/data/{data_id:path}/auto-publish/disable"): Role.OPERATOR,
+    ("POST", "/monitoring/publish/retry/{data_id:path}"): Role.OPERATOR,
+    ("POST", "/monitoring/publish/retry-all"): Role.OPERATOR,
+    ("POST", "/ms/discover"): Role.OPERATOR,
+    ("POST", "/qa/notebook/generate"): Role.OPERATOR,
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
     ("POST", "/mosaics/query"): Role.VIEWER,
     ("POST", "/images/{image_id}/fit"): Role.VIEWER,
+    ("POST", "/ms/{ms_path:path}/validate-caltable"): Role.VIEWER,
 }
 
 REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
@@ -122,6 +175,17 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/regions"): ("/api/regions", {"image_id": 1, "name": "rest region", **CIRCLE}),
     ("PUT", "/regions/{region_id}"): ("/api/regions/1", {"name": "renamed by rest"}),
     ("DELETE", "/regions/{region_id}"): ("/api/regions/2", None),
+    ("POST", "/data/{data_id:path}/finalize"): ("/api/data/to-finalize/finalize", None),
+    ("POST", "/data/{data_id:path}/publish"): ("/api/data/to-publish/publish", None),
+    ("POST", "/data/{data_id:path}/auto-publish/enable"): ("/api/data/to-finalize/auto-publish/enable", None),
+    ("POST", "/data/{data_id:path}/auto-publish/disable"): (
+        "/api/data/to-finalize/auto-publish/disable",
+        None,
+    ),
+    ("POST", "/monitoring/publish/retry/{data_id:path}"): ("/api/monitoring/publish/retry/to-retry", None),
+    ("POST", "/monitoring/publish/retry-all"): ("/api/monitoring/publish/retry-all", None),
+    ("POST", "/ms/discover"): ("/api/ms/discover", {}),
+    ("POST", "/qa/notebook/generate"): ("/api/qa/notebook/generate", {"group_id": MS_GROUP}),
 }
 
 
@@ -164,6 +228,31 @@ async def _seeded(engine: AsyncEngine) -> dict[Role | None, dict[str, str]]:
     return headers
 
 
+async def _seed_files(engine: AsyncEngine, root: Path) -> None:
+    """Real files for the file, QA and lifecycle writes: the completed group's MS (on record)
+    with its bandpass table, and staged catalogs; ``to-retry`` has one failed publish."""
+    ms = await asyncio.to_thread(write_ms, root / MS_PATH, MsSpec(start_mjd=60972.5, dec_deg=42.0))
+    await asyncio.to_thread(write_caltable, root / "ms" / f"{MS_GROUP}_bpcal", ms, "B")
+    async with engine.begin() as conn:
+        group = (await conn.execute(select(groups.c.id).where(groups.c.group_id == MS_GROUP))).scalar_one()
+        await conn.execute(
+            insert(measurement_sets).values(
+                path=str(ms), group_pk=group, status="discovered", stage="discovered", created_at=T0
+            )
+        )
+    (root / "catalogs").mkdir()
+    for data_id in STAGED:
+        staged = root / "catalogs" / f"{data_id}.csv"
+        staged.write_text("source_id,ra_deg,dec_deg,flux_jy\n")
+        await register_product(engine, data_id=data_id, data_type="catalog", stage_path=str(staged))
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(data_products)
+            .where(data_products.c.data_id == "to-retry")
+            .values(publish_attempts=1, publish_error="disk full", publish_failed_at=T0)
+        )
+
+
 @dataclass
 class Seeded:
     http: httpx.AsyncClient
@@ -172,12 +261,16 @@ class Seeded:
 
 
 @contextlib.asynccontextmanager
-async def seeded_app(database_url: str, tmp_path: Path) -> AsyncIterator[Seeded]:
-    """The app with its lifespan, on a seeded database, and a key per role (None: anonymous)."""
+async def seeded_app(database_url: str, tmp_path: Path, files: bool = False) -> AsyncIterator[Seeded]:
+    """The app with its lifespan, on a seeded database, and a key per role (None: anonymous);
+    ``files``: with the MS, calibration table and staged products of ``_seed_files`` too."""
     # Webhooks off: the access tests' subscription points at a made-up host.
     settings = Settings(data_dir=tmp_path, database_url=database_url, metrics_interval_s=0, webhook_poll_s=0)
     async with running(settings) as live:
-        yield Seeded(live.http, live.engine, await _seeded(live.engine))
+        headers = await _seeded(live.engine)
+        if files:
+            await _seed_files(live.engine, tmp_path)
+        yield Seeded(live.http, live.engine, headers)
 
 
 def _code(body: dict[str, Any]) -> str | None:
@@ -186,7 +279,7 @@ def _code(body: dict[str, Any]) -> str | None:
 
 
 async def test_each_mutation_as_each_caller(empty_db_url: str, tmp_path: Path) -> None:
-    async with seeded_app(empty_db_url, tmp_path) as app:
+    async with seeded_app(empty_db_url, tmp_path, files=True) as app:
         http, headers = app.http, app.headers
         for name, call in MUTATIONS.items():
             request = {"query": call.document, "variables": call.variables}
@@ -208,7 +301,7 @@ async def test_each_mutation_as_each_caller(empty_db_url: str, tmp_path: Path) -
 
 
 async def test_each_rest_write_as_each_caller(empty_db_url: str, tmp_path: Path) -> None:
-    async with seeded_app(empty_db_url, tmp_path) as app:
+    async with seeded_app(empty_db_url, tmp_path, files=True) as app:
         http, headers = app.http, app.headers
         for (method, template), (path, body) in REST_CALLS.items():
             role = REST_WRITES[(method, template)]
@@ -226,10 +319,14 @@ async def test_each_rest_write_as_each_caller(empty_db_url: str, tmp_path: Path)
 
 
 async def test_reads_sent_as_post_are_open_to_anonymous_readers(empty_db_url: str, tmp_path: Path) -> None:
-    async with seeded_app(empty_db_url, tmp_path) as app:
+    async with seeded_app(empty_db_url, tmp_path, files=True) as app:
         http = app.http
         assert (await http.post("/api/sources/search", json={"limit": 1})).status_code == 200
         assert (await http.post("/api/mosaics/query", json={})).status_code == 200
+        check = await http.post(
+            f"/api/ms/{MS_PATH}/validate-caltable", json={"caltable_path": f"ms/{MS_GROUP}_bpcal"}
+        )
+        assert check.status_code == 200 and isinstance(check.json()["compatible"], bool), check.text
 
 
 async def test_a_refused_operation_changes_nothing(empty_db_url: str, tmp_path: Path) -> None:
@@ -271,6 +368,42 @@ async def test_audit_fields_come_from_the_identity_never_the_request(
         async with app.engine.connect() as conn:
             authors = (await conn.execute(select(ese_status_changes.c.changed_by))).scalars().all()
         assert authors == ["key:operator-key"]
+
+
+async def test_who_finalized_and_published_a_product_is_the_caller(empty_db_url: str, tmp_path: Path) -> None:
+    async with seeded_app(empty_db_url, tmp_path, files=True) as app:
+        http, headers = app.http, app.headers
+        spoofed = {"finalized_by": "evil", "published_by": "evil", "validation_status_body": "validated"}
+        finalized = await http.post(
+            "/api/data/to-finalize/finalize", json=spoofed, headers=headers[Role.OPERATOR]
+        )
+        body = finalized.json()
+        assert body["auto_published"], body  # a validated catalog needs no QA: published at once
+        assert body["finalized_by"] == body["published_by"] == "key:operator-key"
+        publish = 'mutation { publishDataProduct(dataId: "to-publish", publishedBy: "evil") { publishedBy } }'
+        refused = await http.post("/graphql", json={"query": publish}, headers=headers[Role.ADMIN])
+        assert _code(refused.json()) == "GRAPHQL_VALIDATION_FAILED"  # no such argument
+        done = await http.post(
+            "/graphql",
+            json={"query": publish.replace(', publishedBy: "evil"', "")},
+            headers=headers[Role.ADMIN],
+        )
+        assert done.json()["data"]["publishDataProduct"]["publishedBy"] == "key:admin-key"
+        async with app.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        data_products.c.data_id, data_products.c.finalized_by, data_products.c.published_by
+                    )
+                    .where(data_products.c.data_id.in_(STAGED))
+                    .order_by(data_products.c.data_id)
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            ("to-finalize", "key:operator-key", "key:operator-key"),
+            ("to-publish", None, "key:admin-key"),
+            ("to-retry", None, None),
+        ]
 
 
 async def test_the_audit_log_is_for_admins_and_records_every_attempt(

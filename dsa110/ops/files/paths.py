@@ -1,0 +1,107 @@
+"""Client-supplied paths -> real files under the configured roots, or a clear refusal.
+
+The legacy server opened whatever path a client sent (``/api/ms/{path}``, the QA browser,
+``?data_dir=``). Here a path is accepted only if both the path as written and its real
+location (symlinks resolved) lie under one of ``Settings.file_roots``:
+
+* NUL or other control characters, or a ``..`` segment: refused as bad input
+  (``BAD_PATH``), before the file system is touched;
+* anything else that is not an existing entry under a root - missing, outside every root,
+  or a symlink leading out of one - is ``NOT_FOUND`` with one message, so a client learns
+  nothing about the file system beyond the roots.
+
+Legacy clients put an absolute path in the URL with its leading ``/`` dropped
+(``/api/ms/stage/x.ms/metadata``); a relative path is therefore tried as absolute first,
+then relative to each root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path, PurePosixPath
+
+from dsa110.errors import InputError, NotFoundError
+
+MAX_PATH_CHARS = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+NOT_UNDER_ROOTS = "no such file or directory under the configured data roots"
+
+
+class Kind(Enum):
+    ANY = "any"
+    FILE = "file"
+    DIRECTORY = "directory"
+    TABLE = "table"  # a CASA table: a directory holding table.dat
+
+
+class BadPath(InputError):
+    code = "BAD_PATH"
+
+
+def check_text(raw: object, field: str = "path") -> str:
+    """The path as text, or ``BadPath`` for what no file name needs."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_PATH_CHARS:
+        raise BadPath(f"`{field}` must be a path of 1 to {MAX_PATH_CHARS} characters", field=field)
+    if _CONTROL.search(raw):
+        raise BadPath(f"`{field}` must not contain control characters", field=field)
+    if ".." in PurePosixPath(raw).parts:
+        raise BadPath(f"`{field}` must not contain `..` segments", field=field)
+    return raw
+
+
+def under(path: Path, roots: Sequence[Path]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def _candidates(raw: str, roots: Sequence[Path]) -> list[Path]:
+    given = Path(raw)
+    if given.is_absolute():
+        return [given]
+    return [Path("/") / given, *(root / given for root in roots)]
+
+
+def _is_kind(path: Path, kind: Kind) -> bool:
+    if kind is Kind.FILE:
+        return path.is_file()
+    if kind is Kind.DIRECTORY:
+        return path.is_dir()
+    if kind is Kind.TABLE:
+        return path.is_dir() and (path / "table.dat").is_file()
+    return True
+
+
+def resolve_path(raw: object, roots: Sequence[Path], kind: Kind = Kind.ANY, field: str = "path") -> Path:
+    """The real, existing path ``raw`` names under ``roots`` (blocking: call in a thread)."""
+    text = check_text(raw, field)
+    real_roots = [Path(os.path.realpath(root)) for root in roots]
+    for candidate in _candidates(text, real_roots):
+        literal = Path(os.path.normpath(candidate))
+        if not under(literal, real_roots):
+            continue
+        try:
+            real = literal.resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if under(real, real_roots) and _is_kind(real, kind):
+            return real
+    raise NotFoundError(NOT_UNDER_ROOTS, path=text[:256])
+
+
+def resolve_new_path(raw: object, roots: Sequence[Path], field: str = "path") -> Path:
+    """Where to write a new file ``raw``: its parent must exist (or be creatable) under a root."""
+    text = check_text(raw, field)
+    real_roots = [Path(os.path.realpath(root)) for root in roots]
+    for candidate in _candidates(text, real_roots):
+        literal = Path(os.path.normpath(candidate))
+        if not under(literal, real_roots) or literal in real_roots:
+            continue
+        parent = literal.parent
+        existing = parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if under(existing.resolve(), real_roots) and not literal.is_symlink():
+            return Path(existing.resolve()) / parent.relative_to(existing) / literal.name
+    raise NotFoundError("the output path is not under the configured data roots", path=text[:256])

@@ -1,0 +1,39 @@
+"""Walking the product lineage graph: ancestors or descendants, one statement per level.
+
+Each level loads the parents (or children) of every product found so far through the
+same DataLoader, so a walk costs one SQL statement per generation whatever the number of
+products, and a product reached twice (or a cycle) is visited once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from loaders.pagination import PageArgs
+from resolvers.context import GraphContext
+from resolvers.errors import BadUserInput
+
+MAX_DEPTH = 16
+MAX_NODES = 5000
+
+
+async def walk(ctx: GraphContext, start_pk: int, relation: str, depth: int) -> list[Any]:
+    if not 1 <= depth <= MAX_DEPTH:
+        raise BadUserInput(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
+    loader = ctx.loaders.page(relation, PageArgs(first=ctx.loaders.max_page_size))
+    seen = {start_pk}
+    found: list[Any] = []
+    frontier = [start_pk]
+    for _ in range(depth):
+        pages = await asyncio.gather(*(loader.load(pk) for pk in frontier))
+        frontier = []
+        for page in pages:
+            for node in page.items:
+                if node.pk not in seen and len(found) < MAX_NODES:
+                    seen.add(node.pk)
+                    found.append(node)
+                    frontier.append(node.pk)
+        if not frontier:
+            break
+    return found

@@ -1,0 +1,261 @@
+"""QA in the graph: recorded artefacts, the file browser (restricted to the data roots),
+FITS and CASA-table inspection, thumbnails, and QA notebooks for an observation group."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
+from urllib.parse import quote
+
+import strawberry
+from strawberry.scalars import JSON
+
+from dsa110.auth.identity import Role
+from dsa110.db.enums import OrderDirection
+from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
+from dsa110.ops.files import casatable, fitsinfo
+from resolvers import links, notebooks, qa
+from schema.base import GraphInfo, Node
+from schema.inputs import _enum, _input
+from schema.lists import list_root
+from schema.permissions import requires
+
+if TYPE_CHECKING:
+    from schema.files import CalTable, MeasurementSet
+    from schema.types import Group, Image
+
+GroupRef = Annotated["Group", strawberry.lazy("schema.types")]
+ImageRef = Annotated["Image", strawberry.lazy("schema.types")]
+MsRef = Annotated["MeasurementSet", strawberry.lazy("schema.files")]
+CalTableRef = Annotated["CalTable", strawberry.lazy("schema.files")]
+
+_enum(QaArtifactOrderField, "QaArtifactOrderField", "Columns QA artefacts can be sorted by.")
+_input(QaArtifactFilter, "QaArtifactFilter")
+
+
+def file_url(path: str) -> str:
+    return f"/api/qa/download?path={quote(path)}"
+
+
+@strawberry.type(description="A QA file on record: a plot, thumbnail, notebook or report.")
+class QaArtifact(Node):
+    group_pk: strawberry.Private[int | None]
+    ms_pk: strawberry.Private[int | None]
+    image_pk: strawberry.Private[int | None]
+    caltable_pk: strawberry.Private[int | None]
+    kind: str = strawberry.field(description="plot, thumbnail, notebook or report.")
+    name: str
+    path: str
+    media_type: str
+    size_bytes: float | None
+    created_at: datetime
+
+    @strawberry.field(description="Where to download it.")
+    def url(self) -> str:
+        return file_url(self.path)
+
+    @strawberry.field
+    def group(self, info: GraphInfo) -> GroupRef | None:
+        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def measurement_set(self, info: GraphInfo) -> MsRef | None:
+        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def image(self, info: GraphInfo) -> ImageRef | None:
+        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    def cal_table(self, info: GraphInfo) -> CalTableRef | None:
+        return links.one(info.context, "caltable", self.caltable_pk)  # type: ignore[return-value]
+
+
+@strawberry.type(description="An entry of a directory listing.")
+class FileEntry:
+    name: str
+    path: str
+    kind: str = strawberry.field(
+        description="directory, ms, caltable, casatable, fits, image, uvh5, notebook, report or file."
+    )
+    is_dir: bool
+    size_bytes: float | None
+    modified: datetime
+
+
+@strawberry.type(description="One page of a directory under the data roots.")
+class DirectoryListing:
+    path: str
+    entries: list[FileEntry]
+    total: int = strawberry.field(description="Entries in the directory (after the kind filter).")
+    counts: JSON = strawberry.field(description="How many entries of each kind the directory holds.")
+
+
+@strawberry.type(description="One HDU of a FITS file.")
+class FitsHdu:
+    index: int
+    name: str
+    kind: str
+    shape: list[int]
+
+
+ImageStatistics = fitsinfo.ImageStats
+strawberry.type(
+    ImageStatistics,
+    name="ImageStatistics",
+    description="Statistics of the finite pixels (sampled on a stride for huge images); "
+    "madRms is 1.4826 x the median absolute deviation.",
+)
+
+
+@strawberry.type(description="A FITS file: HDUs, the chosen HDU's header, WCS and statistics.")
+class FitsFile:
+    path: str
+    size_bytes: float
+    hdus: list[FitsHdu]
+    hdu: int
+    header: JSON
+    data_shape: list[int]
+    wcs: JSON | None
+    statistics: ImageStatistics | None
+
+    @strawberry.field(description="A PNG thumbnail (made on demand, cached).")
+    def thumbnail_url(self, size: int = 512) -> str:
+        return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
+
+
+CasaColumn = casatable.ColumnInfo
+strawberry.type(CasaColumn, name="CasaColumn", description="A column of a CASA table.")
+
+
+@strawberry.type(description="A CASA table: schema, keywords, subtables and some rows.")
+class CasaTable:
+    path: str
+    n_rows: int
+    table_type: str | None = strawberry.field(description="Calibration type (K, BP...) or MS, when known.")
+    info_type: str
+    info_subtype: str
+    columns: list[CasaColumn]
+    keywords: JSON
+    subtables: list[str]
+    rows: JSON = strawberry.field(description="Rows from `offset`, large array cells summarised.")
+    offset: int
+
+
+@strawberry.type(description="A notebook written for a group.")
+class QaNotebook:
+    path: str
+    artifact: QaArtifact | None
+    notebook_type: str
+    cells: int
+
+
+def _entry(e: Any) -> FileEntry:
+    return FileEntry(
+        name=e.name,
+        path=str(e.path),
+        kind=e.kind,
+        is_dir=e.is_dir,
+        size_bytes=None if e.size_bytes is None else float(e.size_bytes),
+        modified=e.modified,
+    )
+
+
+def _listing(found: Any) -> DirectoryListing:
+    return DirectoryListing(
+        path=str(found.path),
+        entries=[_entry(e) for e in found.entries],
+        total=found.total,
+        counts=cast(JSON, found.counts),
+    )
+
+
+@strawberry.type
+class QaQuery:
+    qa_artifacts = list_root(
+        "qa_artifact",
+        QaArtifact,
+        QaArtifactFilter,
+        QaArtifactOrderField,
+        QaArtifactOrderField.CREATED_AT,
+        OrderDirection.DESC,
+        "QA artefacts on record, newest first.",
+    )
+
+    @strawberry.field(description="A directory under the data roots (default: the QA directory), paged.")
+    async def qa_directory(
+        self,
+        info: GraphInfo,
+        path: str | None = None,
+        offset: int = 0,
+        limit: int = 200,
+        kinds: list[str] | None = None,
+    ) -> DirectoryListing:
+        return _listing(await qa.listing(info.context, path, offset, limit, kinds))
+
+    @strawberry.field(description="A regular file under the data roots (what a download serves).")
+    async def qa_file(self, info: GraphInfo, path: str) -> FileEntry:
+        return _entry(await qa.file_entry(info.context, path))
+
+    @strawberry.field(description="A PNG thumbnail of a FITS image or picture under the data roots (cached).")
+    async def thumbnail(self, info: GraphInfo, path: str, size: int = 512) -> FileEntry:
+        return _entry(await qa.thumbnail_entry(info.context, path, size))
+
+    @strawberry.field(description="A FITS file under the data roots: header, WCS, statistics.")
+    async def fits_file(self, info: GraphInfo, path: str, hdu: int = 0) -> FitsFile:
+        found = await qa.fits_info(info.context, path, hdu)
+        stats = found.stats
+        return FitsFile(
+            path=str(found.path),
+            size_bytes=float(found.size_bytes),
+            hdus=[FitsHdu(index=h.index, name=h.name, kind=h.kind, shape=h.shape) for h in found.hdus],
+            hdu=found.hdu,
+            header=cast(JSON, found.header),
+            data_shape=found.data_shape,
+            wcs=cast(JSON | None, found.wcs),
+            statistics=stats,
+        )
+
+    @strawberry.field(description="A CASA table under the data roots: schema and rows from `offset`.")
+    async def casa_table(self, info: GraphInfo, path: str, offset: int = 0, rows: int = 10) -> CasaTable:
+        found = await qa.casa_table(info.context, path, offset, rows)
+        return CasaTable(
+            path=str(found.path),
+            n_rows=found.n_rows,
+            table_type=found.table_type,
+            info_type=found.info_type,
+            info_subtype=found.info_subtype,
+            columns=found.columns,
+            keywords=cast(JSON, found.keywords),
+            subtables=found.subtables,
+            rows=cast(JSON, found.rows),
+            offset=found.offset,
+        )
+
+
+@strawberry.type
+class QaMutation:
+    @strawberry.mutation(
+        description="Write a QA notebook for a group (its MS, calibration tables and image) and record it; "
+        "`outputPath` must be under the data roots (default: `<qa>/notebooks/<group>_<type>.ipynb`).",
+        extensions=[requires(Role.OPERATOR)],
+    )
+    async def generate_qa_notebook(
+        self,
+        info: GraphInfo,
+        group_id: str,
+        notebook_type: str = "full",
+        output_path: str | None = None,
+    ) -> QaNotebook:
+        path, row, cells = await notebooks.generate(info.context, group_id, notebook_type, output_path)
+        artifact = await info.context.loaders.by_key("qa_artifact").load(row["id"]) if row else None
+        return QaNotebook(path=str(path), artifact=artifact, notebook_type=notebook_type, cells=cells)
+
+    @strawberry.mutation(
+        description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview); record them.",
+        extensions=[requires(Role.OPERATOR)],
+    )
+    async def generate_calibration_plots(self, info: GraphInfo, ms_path: str) -> list[QaArtifact]:
+        rows = await notebooks.record_calibration_plots(info.context, ms_path)
+        found = await info.context.loaders.by_key("qa_artifact").load_many([r["id"] for r in rows])
+        return [f for f in found if f is not None]
