@@ -7,6 +7,7 @@ REST answers and graph answers cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import GraphQLSchema, parse, validate
@@ -16,6 +17,9 @@ from compat_rest.errors import from_graph_errors
 from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from schema.schema import make_context
+
+GraphCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+"""Run one document with variables for the current request; answers ``data``."""
 
 
 class GraphRunner:
