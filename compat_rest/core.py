@@ -182,6 +182,12 @@ def metrics_sample(node: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     }
 
 
+def metrics_variables(settings: Settings) -> dict[str, Any]:
+    # Older than two sampler intervals means the sampler is off or stalled: sample now,
+    # as the legacy server did on every call.
+    return {"maxAge": max(2 * settings.metrics_interval_s, 1.0)}
+
+
 def _disk(path: Path) -> dict[str, float]:
     # The data directory may not exist yet; its nearest existing parent is on the same disk.
     probe = path
@@ -258,9 +264,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "/metrics/system",
             METRICS,
             shape_metrics,
-            # Older than two sampler intervals means the sampler is off or stalled: sample now,
-            # as the legacy server did on every call.
-            variables=lambda _args: {"maxAge": 2 * settings.metrics_interval_s},
+            variables=lambda _args: metrics_variables(settings),
             response=METRICS_SCHEMA,
             errors=(503,),
             tag=TAG,

@@ -40,7 +40,10 @@ query RestData($first: Int!, $after: String, $filter: DataProductFilter) {{
 """
 DATA_DETAIL = f"""
 query RestDataProduct($dataId: String!) {{
-  dataProduct(dataId: $dataId) {{ {PRODUCT_FIELDS} parents {{ dataId }} children {{ dataId }} }}
+  dataProduct(dataId: $dataId) {{
+    {PRODUCT_FIELDS} parents: lineageByRelationship(upstream: true)
+    children: lineageByRelationship(upstream: false)
+  }}
 }}
 """
 
@@ -72,11 +75,19 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+LINEAGE_GROUPS = {"type": "object", "additionalProperties": arr(STR)}
+
+
 def lineage(node: dict[str, Any]) -> dict[str, Any]:
+    """``{parents: {relationship: [data_id]}, children: {...}}``: the legacy code's form.
+
+    The API document shows flat lists, but the legacy server grouped by relationship type
+    and its lineage page reads that form (a flat list crashes it); we serve what it reads.
+    """
     return {
         "data_id": node["dataId"],
-        "parents": [p["dataId"] for p in node["parents"]],
-        "children": [c["dataId"] for c in node["children"]],
+        "parents": node["parents"],
+        "children": node["children"],
         "dependencies": [],
     }
 
@@ -153,7 +164,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             lambda data, _args: lineage(data["dataProduct"]),
             variables=lambda args: {"dataId": args["data_id"]},
             params=[DATA_ID],
-            response=obj(data_id=STR, parents=arr(STR), children=arr(STR), dependencies=arr(ANY)),
+            response=obj(data_id=STR, parents=LINEAGE_GROUPS, children=LINEAGE_GROUPS, dependencies=arr(ANY)),
             tag=TAG,
             summary="Parents and children of a data product",
         ),

@@ -545,6 +545,10 @@ class DataProduct(Node):
     async def children(self, info: GraphInfo) -> list[DataProduct]:
         return await links.all_of(info.context, "product.children", self.pk)
 
+    @strawberry.field(description="Direct parents (`upstream`) or children as {relationship: [dataId]}.")
+    async def lineage_by_relationship(self, info: GraphInfo, upstream: bool = True) -> JSON:
+        return JSON(await lineage.by_relationship(info.context, self.pk, upstream))
+
     @strawberry.field(description="Jobs that made or read this product.")
     async def jobs(self, info: GraphInfo) -> list[Job]:
         return await links.all_of(info.context, "product.jobs", self.pk)
