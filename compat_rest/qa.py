@@ -14,8 +14,9 @@ from typing import Any
 from compat_rest.calqa import CAL_QA, calibration, png
 from compat_rest.errors import not_found, validation_error
 from compat_rest.files import data_file
+from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Int, PathStr, Str
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
