@@ -491,7 +491,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         image = data["image"]
         return data_file(
             image["path"],
-            settings.data_dir,
+            settings.file_roots,
             media_type="application/fits",
             filename=f"image-{image['imageId']}.fits",
         )

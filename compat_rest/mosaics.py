@@ -122,7 +122,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         node = data["mosaic"]
         return data_file(
             node["path"],
-            settings.data_dir,
+            settings.file_roots,
             media_type="application/fits",
             filename=f"mosaic-{node['mosaicId']}.fits",
         )

@@ -92,7 +92,7 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, write_lock_timeout_s=settings.write_lock_timeout_s)
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)

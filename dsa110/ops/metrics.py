@@ -29,6 +29,7 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import system_metrics
+from dsa110.db.writes import write_transaction
 from dsa110.events import METRICS_SAMPLE, EventBus, EventTooLarge
 from dsa110.events.envelope import format_utc
 from dsa110.ops.lease import HostLease
@@ -200,7 +201,7 @@ async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retenti
     if retention < 1:
         raise ValueError("metrics retention must keep at least one sample")
     same_host = system_metrics.c.host == sample.host
-    async with engine.begin() as connection:
+    async with write_transaction(engine) as connection:
         result = await connection.execute(
             insert(system_metrics)
             .values(
