@@ -27,6 +27,7 @@ from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
+from dsa110.db.work import track_work
 from dsa110.events import EventBus, create_event_bus
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
@@ -35,6 +36,7 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
@@ -91,7 +93,7 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = create_engine(settings.resolved_database_url)
+    engine = track_work(create_engine(settings.resolved_database_url))  # requests can stop their SQL
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)
@@ -175,6 +177,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         ],
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
+    )
+    # Innermost, so that it knows the caller: bounds on the work of each request.
+    app.add_middleware(
+        DeadlineMiddleware, deadline_s=settings.request_deadline_s, stream_paths=(LEGACY_SSE_PATH,)
     )
     app.add_middleware(
         TrustMiddleware,
