@@ -36,6 +36,7 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
@@ -45,6 +46,7 @@ from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
 from server.live import routes as legacy_live_routes
 from server.metrics import METRICS_PATH, MetricsMiddleware, ProcessGauges, metrics_endpoint
+from server.response_cap import ResponseCapMiddleware
 from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
@@ -104,6 +106,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
+    in_flight = InFlight(settings.max_concurrent_requests_per_client)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -178,9 +181,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
-    # Innermost, so that it knows the caller: bounds on the work of each request.
+    # Innermost, so that they know the caller: bounds on the work of each request.
     app.add_middleware(
         DeadlineMiddleware, deadline_s=settings.request_deadline_s, stream_paths=(LEGACY_SSE_PATH,)
+    )
+    app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        in_flight=in_flight,
+        exempt_paths=("/healthz", METRICS_PATH, LEGACY_SSE_PATH),
+        exempt_prefixes=(f"{STATIC_PREFIX}/",),
     )
     app.add_middleware(
         TrustMiddleware,
@@ -218,4 +228,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.plot_cache = plot_cache
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
+    app.state.in_flight = in_flight
     return app
