@@ -62,6 +62,7 @@ class _Request:
         self.inbox: asyncio.Queue[Message | BaseException] = asyncio.Queue()
         self.work = Work()
         self.started = False  # the answer's first message has gone out
+        self.answered = False  # ... and its last
         self.outcome: str | None = None  # "deadline" | "disconnect"
         self.task: asyncio.Task[Any] | None = None
         self.stopping: asyncio.Future[None] | None = None  # ending the SQL (held: not collected early)
@@ -103,7 +104,8 @@ class _Request:
                 return
             self.inbox.put_nowait(message)
             if message["type"] == "http.disconnect":
-                self._end("disconnect", "the client went away")
+                if not self.answered:
+                    self._end("disconnect", "the client went away")
                 return
 
     async def _receive(self) -> Message:
@@ -121,6 +123,8 @@ class _Request:
             raise asyncio.CancelledError
         if message["type"] == "http.response.start":
             self.started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.answered = True  # a disconnect from now on is the end of the exchange, not an abort
         await self.send(message)
 
     # -- ending the work ------------------------------------------------------------------
