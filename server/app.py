@@ -35,6 +35,7 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.connections import existing_process_slots
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
@@ -121,10 +122,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse(
-            # pid: which of several worker processes answered (serve --workers N)
-            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "live": live,
+            "metrics_sampler": sampling,
+            "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
+        }
+        if (slots := existing_process_slots()) is not None:  # under server.http_protocol
+            body["connections"] = slots.stats()
+        return JSONResponse(body)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
