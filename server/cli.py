@@ -28,7 +28,11 @@ for request headers (``server.http_protocol``)."""
 
 def uvicorn_protocol_flags() -> list[str]:
     """The same HTTP and WebSocket protocols as ``uvicorn`` command-line flags (test and bench servers)."""
+    from server.connections import listen_backlog
+
     return [
+        "--backlog",
+        str(listen_backlog()),
         "--http",
         UVICORN_HTTP_IMPLEMENTATION,
         "--ws",
@@ -53,6 +57,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.connections import listen_backlog
     from server.workers import (
         FACTORY,
         SharedBusRequired,
@@ -68,6 +73,7 @@ def _serve(args: argparse.Namespace) -> None:
         "port": settings.port,
         "log_level": args.log_level,
         "http": UVICORN_HTTP_IMPLEMENTATION,
+        "backlog": listen_backlog(),
         "ws": UVICORN_WS_IMPLEMENTATION,
         "ws_per_message_deflate": UVICORN_WS_PER_MESSAGE_DEFLATE,
     }

@@ -27,6 +27,7 @@ import json
 import resource
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Final
 
 from dsa110.settings import Settings
@@ -37,6 +38,7 @@ RESERVED_FILES_FRACTION: Final = 8
 RETRY_AFTER_S: Final = 5
 MAX_LINGERING: Final = 64
 """Refused connections kept open briefly so that their 503 arrives (see ``ConnectionSlots.linger``)."""
+DEFAULT_BACKLOG: Final = 2048
 TOO_MANY_CONNECTIONS: Final = "TOO_MANY_CONNECTIONS"
 REQUEST_TIMEOUT: Final = "REQUEST_TIMEOUT"
 
@@ -44,6 +46,20 @@ REQUEST_TIMEOUT: Final = "REQUEST_TIMEOUT"
 def open_files_limit() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def listen_backlog() -> int:
+    """The longest accept queue the kernel allows (``net.core.somaxconn``; uvicorn asks for 2048).
+
+    Connections wait there, complete, until the event loop accepts them, which it does
+    once per loop iteration; while a burst of work holds the loop, a connection flood
+    fills the queue, and then the kernel drops everyone's SYNs (a health check's too:
+    it retries after 1 s, 3 s, 7 s). A longer queue rides out longer iterations.
+    """
+    try:
+        return max(DEFAULT_BACKLOG, int(Path("/proc/sys/net/core/somaxconn").read_text()))
+    except (OSError, ValueError):
+        return DEFAULT_BACKLOG
 
 
 def connection_budget(settings: Settings, files_limit: int | None = None) -> int:
