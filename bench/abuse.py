@@ -18,7 +18,11 @@ A real ``dsa110-graph serve`` (one process, default settings) on the demo (500 s
 * **the probe**: a fresh connection to ``/healthz`` every 100 ms from 127.0.0.1, as a
   load balancer would; a probe unanswered after 10 s counts as 10 s.
 
-The server's open file descriptors are sampled from ``/proc/<pid>/fd`` every 50 ms.
+The probe, the flood and the readers each run in a process of their own, as on three
+machines (one busy event loop would otherwise delay another part's timings); they start
+together once all are up. This process sends the costly query and samples the server's
+open file descriptors from ``/proc/<pid>/fd`` every 50 ms. All share the machine's cores
+with the server: ``abuse_detail`` gives the CPU seconds each side used in the run.
 Prints ``abuse costly_refused=.. healthz_p99_ms=.. fd_peak=.. errors_5xx=.. backend=..``
 (``errors_5xx`` counts every 5xx any client saw, probes included, and probes that got no
 answer at all) and ``abuse_detail ...`` with the parts: reads done and their p99, what
@@ -33,9 +37,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -45,10 +52,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import line, percentile, process_cpu_s
+from bench.common import line, percentile
 from bench.load import requests_for, source_ids
-from dsa110.demo.build import build_demo
-from tests.live.servers import server_process
 
 DEMO_SOURCES = 500
 DEMO_DAYS = 30.0
@@ -100,6 +105,13 @@ class Tally:
     server_cpu_s: float = 0.0
     bench_cpu_s: float = 0.0
     """This process's own CPU (the clients run on the same cores as the server)."""
+
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s counts and samples (a client process's) to these."""
+        for name, mine in vars(self).items():
+            theirs = getattr(other, name)
+            if isinstance(mine, list | int | float) and not isinstance(mine, bool):
+                setattr(self, name, mine + theirs)
 
     def status(self, code: int) -> None:
         if code >= 500:
@@ -279,24 +291,75 @@ def _error_codes(response: httpx.Response) -> list[str]:
 # -- the run --------------------------------------------------------------------------------
 
 
-async def attack(base: str, pid: int, args: argparse.Namespace) -> Tally:
-    port = int(base.rsplit(":", 1)[1])
-    mix = requests_for(await source_ids(base))
+PARTS = ("probe", "flood", "read")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid``, its ended threads included (the SQLite driver's threads
+    come and go with pooled connections; ``bench.common.process_cpu_s`` sums live ones only)."""
+    import psutil  # type: ignore[import-untyped]
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def run_part(part: str, args: argparse.Namespace) -> Tally:
+    """One group of clients, in a process of its own (``--part``): ready, then ``--seconds`` on "go"."""
     tally = Tally()
     stop = asyncio.Event()
-    readers = [reader(base, f"127.0.1.{i + 1}", mix, stop, tally, seed=i) for i in range(args.clients)]
-    floods = [flood(port, a, args.flood // 2, args.flood_rate, stop, tally) for a in FLOOD_ADDRESSES]
-    background = [
-        asyncio.create_task(part)
-        for part in (sample_fds(pid, stop, tally), probes(port, stop, tally), *readers, *floods)
-    ]
-    costly_task = asyncio.create_task(costly(base, args.costly_timeout, tally)) if args.costly else None
-    cpu_before = process_cpu_s(pid), process_cpu_s(os.getpid())
+    port = int(args.base.rsplit(":", 1)[1])
+    if part == "probe":
+        tasks = [probes(port, stop, tally)]
+    elif part == "flood":
+        tasks = [flood(port, a, args.flood // 2, args.flood_rate, stop, tally) for a in FLOOD_ADDRESSES]
+    else:
+        mix = requests_for(await source_ids(args.base))
+        tasks = [reader(args.base, f"127.0.1.{i + 1}", mix, stop, tally, seed=i) for i in range(args.clients)]
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # the parent's "go"
+    running = [asyncio.create_task(task) for task in tasks]
     await asyncio.sleep(args.seconds)
-    tally.server_cpu_s = process_cpu_s(pid) - cpu_before[0]
-    tally.bench_cpu_s = process_cpu_s(os.getpid()) - cpu_before[1]
     stop.set()
-    await asyncio.gather(*background, return_exceptions=False)
+    await asyncio.gather(*running)
+    return tally
+
+
+async def attack(base: str, pid: int, args: argparse.Namespace) -> Tally:
+    """The clients in three processes (as on three machines: none slows another's loop), the
+    costly query and the descriptor sampling here; all start together once every process is up."""
+    tally = Tally()
+    stop = asyncio.Event()
+    common = ["--base", base, "--seconds", str(args.seconds), "--clients", str(args.clients)]
+    common += ["--flood", str(args.flood), "--flood-rate", str(args.flood_rate)]
+    children = []
+    for part in PARTS:
+        if part == "flood" and args.flood <= 0:
+            continue
+        child = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "bench.abuse", "--part", part, *common),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        children.append(child)
+    for child in children:
+        assert child.stdout is not None
+        if (await child.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("a client process failed to start")
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    sampler = asyncio.create_task(sample_fds(pid, stop, tally))
+    costly_task = asyncio.create_task(costly(base, args.costly_timeout, tally)) if args.costly else None
+    cpu_before = cpu_s(pid), sum(cpu_s(c.pid) for c in children)
+    await asyncio.sleep(args.seconds)
+    tally.server_cpu_s = cpu_s(pid) - cpu_before[0]
+    tally.bench_cpu_s = sum(cpu_s(c.pid) for c in children) - cpu_before[1]
+    for child in children:
+        out, _ = await child.communicate()
+        tally.merge(Tally(**json.loads(out.decode().strip().splitlines()[-1])))
+    stop.set()
+    await sampler
     if costly_task is not None:
         costly_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -350,6 +413,8 @@ def report(tally: Tally, backend: str, seconds: float) -> None:
 @contextlib.asynccontextmanager
 async def demo_database(args: argparse.Namespace, tmp: Path) -> AsyncIterator[tuple[str, str, Path]]:
     """(backend, database URL, data dir) holding the demo."""
+    from dsa110.demo.build import build_demo
+
     if args.postgres:
         # tests.databases reads the PostgreSQL server's URL from the environment when imported.
         os.environ["DSA110_TEST_POSTGRES_URL"] = args.postgres
@@ -375,6 +440,11 @@ def raise_open_files_limit() -> None:
 
 async def run(args: argparse.Namespace) -> None:
     raise_open_files_limit()
+    if args.part:
+        print(json.dumps(dataclasses.asdict(await run_part(args.part, args))), flush=True)
+        return
+    from tests.live.servers import server_process
+
     with tempfile.TemporaryDirectory(prefix="bench-abuse-") as tmp:
         async with (
             demo_database(args, Path(tmp)) as (backend, url, root),
@@ -398,13 +468,15 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=DEMO_DAYS)
     parser.add_argument("--postgres", help="a PostgreSQL server URL: run on a fresh database there")
     parser.add_argument("--data-dir", help="SQLite: reuse (or build once) the demo in this directory")
+    parser.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)  # a client process
+    parser.add_argument("--base", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.data_dir:
         args.data_dir = Path(args.data_dir).resolve()
         args.data_dir.mkdir(parents=True, exist_ok=True)
     args.demo_exists = bool(args.data_dir) and (args.data_dir / "dsa110.sqlite3").exists()
     if args.costly_timeout is None:
-        args.costly_timeout = max(1.0, args.seconds - COSTLY_AFTER_S)
+        args.costly_timeout = max(1.0, args.seconds - COSTLY_AFTER_S - 1.0)
     asyncio.run(run(args))
 
 
