@@ -164,6 +164,10 @@ class ConnectionSlots:
         self.lingering += 1
         return True
 
+    def lingered(self) -> None:
+        """A refused connection that lingered has closed."""
+        self.lingering -= 1
+
     def stats(self) -> dict[str, int]:
         return {
             "open": self.open,

@@ -74,7 +74,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self.linger_timer is not None:
                 self.linger_timer.cancel()
                 self.linger_timer = None
-                self.slots.lingering -= 1
+                self.slots.lingered()
         else:
             self.slots.release(self.transport)
         super().connection_lost(exc)
