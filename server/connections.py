@@ -117,9 +117,13 @@ class ConnectionSlots:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionSlots:
+        """The caps ``settings`` ask for, a client's never more than half the total: with a
+        small open-files limit (1024 is common) one client could otherwise take every slot."""
+        total = connection_budget(settings)
+        per_client = settings.max_connections_per_client
         return cls(
-            total=connection_budget(settings),
-            per_client=max(0, settings.max_connections_per_client),
+            total=total,
+            per_client=min(per_client, max(1, total // 2)) if per_client > 0 else 0,
             header_timeout_s=settings.header_timeout_s,
         )
 

@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from dsa110.settings import Settings
-from server.connections import DEFAULT_BACKLOG, connection_budget, listen_backlog
+from server.connections import DEFAULT_BACKLOG, ConnectionSlots, connection_budget, listen_backlog
 from tests.databases import scratch_database
 from tests.live.conftest import WAIT_S
 from tests.live.servers import server_process
@@ -129,6 +129,21 @@ def test_the_connection_budget_stays_below_the_open_files_limit(
     setting: int, files_limit: int, budget: int
 ) -> None:
     assert connection_budget(Settings(max_connections=setting), files_limit) == budget
+
+
+@pytest.mark.parametrize(
+    ("setting", "total", "per_client"),
+    [
+        pytest.param(20, 100, 20, id="as-set"),
+        pytest.param(1024, 100, 50, id="at-most-half-the-total"),
+        pytest.param(0, 100, 0, id="off"),
+    ],
+)
+def test_one_client_never_gets_every_slot(setting: int, total: int, per_client: int) -> None:
+    settings = Settings(max_connections=total, max_connections_per_client=setting)
+    slots = ConnectionSlots.from_settings(settings)
+    assert slots.total == total
+    assert slots.per_client == per_client
 
 
 def test_the_accept_queue_is_at_least_uvicorns() -> None:
