@@ -257,6 +257,22 @@ async def latest_metrics(engine: AsyncEngine, host: str | None = None) -> System
     return None if row is None else _row_to_sample(row)
 
 
+async def fresh_sample(
+    stored: SystemMetricsSample | None, max_age_s: float, *, now: datetime | None = None
+) -> SystemMetricsSample:
+    """``stored`` if it is at most ``max_age_s`` old, else a sample of this host taken now.
+
+    The legacy ``/api/metrics/system`` sampled on every call; here the background sampler
+    stores samples, and when it is off or stalled a reader still gets current figures
+    instead of a stale row. The on-request sample is not stored (a read does not write);
+    psutil runs in a worker thread for its short CPU window.
+    """
+    moment = now or datetime.now(UTC)
+    if stored is not None and (moment - stored.sampled_at).total_seconds() <= max_age_s:
+        return stored
+    return await asyncio.to_thread(sample_system_metrics, cpu_interval_s=FIRST_SAMPLE_CPU_WINDOW_S)
+
+
 async def metrics_history(
     engine: AsyncEngine, limit: int = DEFAULT_HISTORY_LIMIT, host: str | None = None
 ) -> list[SystemMetricsSample]:
