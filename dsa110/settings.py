@@ -100,6 +100,17 @@ class Settings:
     products_root: Path | None = None
     """Where published products go (legacy: an HDD area apart from the SSD staging area);
     ``<data_dir>/products`` by default."""
+    # -- connections (server.connections: enforced below the app, per process) ----------
+    header_timeout_s: float = 10.0
+    """A request whose headers are not complete this long after its first byte (or after the
+    connection opened) is answered 408 and closed: slow or never-finished headers hold no socket."""
+    max_connections: int = 0
+    """Open connections per server process; 0: the open-files limit less a reserve for the
+    database, logs and the process itself (``server.connections.connection_budget``)."""
+    max_connections_per_client: int = 1024
+    """Open connections per client address (the TCP peer: behind a proxy, the proxy; 0: no cap)."""
+    ws_init_timeout_s: float = 10.0
+    """A GraphQL WebSocket (either protocol) that sends no ``connection_init`` by then is closed (4408)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -174,6 +185,7 @@ class Settings:
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
             **_work_from_env(env),
+            **_connections_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)  # type: ignore[arg-type]
@@ -252,6 +264,20 @@ def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("DSA110_WEBHOOK_RETRY_BASE_S", "webhook_retry_base_s", float),
         ("DSA110_WEBHOOK_STREAMING_STALE_MINUTES", "webhook_streaming_stale_minutes", float),
         ("DSA110_EXPORT_MAX_ROWS", "export_max_rows", int),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
+    return out
+
+
+def _connections_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the connection limits that are set."""
+    out: dict[str, Any] = {}
+    for name, key, kind in (
+        ("DSA110_HEADER_TIMEOUT_S", "header_timeout_s", float),
+        ("DSA110_MAX_CONNECTIONS", "max_connections", int),
+        ("DSA110_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", int),
+        ("DSA110_WS_INIT_TIMEOUT_S", "ws_init_timeout_s", float),
     ):
         if name in env:
             out[key] = kind(env[name])

@@ -38,6 +38,7 @@ from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
 from server.concurrency import ConcurrencyLimitMiddleware, InFlight
+from server.connections import existing_process_slots
 from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
@@ -129,10 +130,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse(
-            # pid: which of several worker processes answered (serve --workers N)
-            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "live": live,
+            "metrics_sampler": sampling,
+            "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
+        }
+        if (slots := existing_process_slots()) is not None:  # under server.http_protocol
+            body["connections"] = slots.stats()
+        return JSONResponse(body)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
