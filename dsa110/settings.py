@@ -157,8 +157,8 @@ class Settings:
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
         )
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        return replace(base, **clean)  # type: ignore[arg-type]
+        clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **clean)
 
 
 def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:

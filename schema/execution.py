@@ -412,7 +412,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         runtime = resolve_type(value, info, abstract)
         if self.is_awaitable(runtime):
             raise GraphQLError("asynchronous type resolution is not supported by the breadth-first executor")
-        return self.ensure_valid_runtime_type(runtime, abstract, details, info, value)  # type: ignore[no-any-return]
+        return self.ensure_valid_runtime_type(runtime, abstract, details, info, value)
 
     async def _object_level(
         self,

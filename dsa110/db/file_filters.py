@@ -16,10 +16,10 @@ from dsa110.errors import InputError
 MAX_SEARCH_CHARS = 256
 
 
-def _contains(column: object, text: str) -> ColumnElement[bool]:
+def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     """Case-sensitive substring match with LIKE wildcards in ``text`` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"%{escaped}%", escape="\\")  # type: ignore[attr-defined, no-any-return]
+    return column.like(f"%{escaped}%", escape="\\")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import math
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -401,8 +402,7 @@ def catalog_rows(
             "BAD_TABLE", f"source name longer than {MAX_NAME_LENGTH} characters: {too_long[:80]!r}"
         )
     if len(set(names)) != n:
-        seen: set[str] = set()
-        dup = next(nm for nm in names if nm in seen or seen.add(nm))  # type: ignore[func-returns-value]
+        dup = next(nm for nm, count in Counter(names).items() if count > 1)
         raise ScienceInputError("BAD_TABLE", f"duplicate source name {dup!r}")
 
     pixels = healpix_index(ra, dec)
