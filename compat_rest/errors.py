@@ -121,7 +121,3 @@ def from_graph_errors(errors: Sequence[Any]) -> ApiError:
 async def unknown_path(request: Request) -> JSONResponse:
     """Catch-all for /api paths no route serves: 404 in the envelope (never an HTML page)."""
     return error_response(404, "NOT_FOUND", f"no such API path: {request.url.path[:200]}")
-
-
-async def method_not_allowed(request: Request) -> JSONResponse:
-    return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path")

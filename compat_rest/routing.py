@@ -148,35 +148,6 @@ def multi_query_route(
     )
 
 
-def unimplemented_route(
-    method: str,
-    path: str,
-    reason: str,
-    *,
-    tag: str,
-    summary: str,
-    params: Sequence[Param] = (),
-    body: Sequence[Param] = (),
-    code: str = "NOT_IMPLEMENTED",
-    role: Role | None = None,
-) -> RestRoute:
-    """A documented path the graph cannot serve yet: 501 in the envelope, with the reason."""
-    return RestRoute(
-        path=path,
-        method=method,
-        tag=tag,
-        summary=summary,
-        shape=lambda data, args: data,
-        response=None,
-        params=tuple(params),
-        body=tuple(replace(p, where="body") for p in body),
-        errors=(422, 501),
-        unavailable=reason,
-        unavailable_code=code,
-        role=role,
-    )
-
-
 class SafeJSONResponse(JSONResponse):
     """JSON that never fails on a non-finite float: NaN and infinities become null."""
 

@@ -102,10 +102,6 @@ class Settings:
         """The roots a user-given output path must resolve under (``dsa110.names.resolve_under``)."""
         return self.output_dirs or (self.data_dir,)
 
-    @property
-    def images_dir(self) -> Path:
-        return self.data_dir / "images"
-
     # -- file areas (all inside ``file_roots``) ---------------------------------------------
 
     @property

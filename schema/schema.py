@@ -90,7 +90,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
         types=[files.MeasurementSet, files.CalTable, qa.QaArtifact],
         extensions=extensions,
-        config=StrawberryConfig(relay_max_results=settings.max_page_size, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
     if undeclared := undeclared_mutations(schema):
