@@ -97,10 +97,6 @@ def not_found(message: str, **details: Any) -> ApiError:
     return ApiError(404, "NOT_FOUND", message, details)
 
 
-def not_implemented(message: str, code: str = "NOT_IMPLEMENTED", **details: Any) -> ApiError:
-    return ApiError(501, code, message, details)
-
-
 def from_graph_errors(errors: Sequence[Any]) -> ApiError:
     """The first GraphQL error decides the answer; its code picks the HTTP status."""
     first = errors[0]

@@ -9,7 +9,7 @@ subscription, and loaders that cached across events would serve stale rows.
 
 ``SharedSubscriptions`` sits between the transports (graphql-transport-ws, graphql-ws,
 SSE) and the schema. Strawberry runs one generator per subscriber
-(reference/graphql-servers.md §3.3), so N identical subscriptions would execute N times
+(docs/reference/graphql-servers.md §3.3), so N identical subscriptions would execute N times
 per event. Here identical subscriptions - same document, operation name and variables -
 share ONE producer task that executes the subscription once per event and hands the
 result to every subscriber's bounded queue; the work per event grows with distinct

@@ -3,7 +3,7 @@
 graphql-core completes a result value by value: for a list of 5,000 measurements it
 builds 5,000 resolve infos, paths and coroutines per field, and awaits each DataLoader
 future separately. That per-value machinery costs 10-30x the SQL it waits for
-(reference/graphql-servers.md §2.1-2.3). This executor walks the same validated
+(docs/reference/graphql-servers.md §2.1-2.3). This executor walks the same validated
 operation level by level instead, the way breadth-first engines do:
 
 * every field of a level is resolved for all objects of the level in one loop; plain

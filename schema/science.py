@@ -151,7 +151,8 @@ class LightCurvePoint:
     flux_jy: float = strawberry.field(description="Measured peak flux, Jy/beam.")
     flux_err_jy: float
     norm_flux_jy: float = strawberry.field(
-        description="Flux divided by the image's ensemble correction (legacy-pipeline-facts §3.3)."
+        description="Flux divided by the image's ensemble correction C: the median, over steady reference "
+        "sources measured on that image, of their flux over their usual level (differential photometry)."
     )
     norm_flux_err_jy: float = strawberry.field(
         description="Error with the correction's uncertainty propagated."

@@ -43,7 +43,7 @@ from dsa110.science.fitsio import SkyImage
 from dsa110.science.healpix import angular_separation_deg, cone_ranges, healpix_index
 from dsa110.settings import Settings
 
-DEFAULT_MATCH_RADIUS_ARCSEC = 7.5  # the legacy master-catalog match radius (facts §1.4)
+DEFAULT_MATCH_RADIUS_ARCSEC = 7.5  # the legacy master-catalog match radius (legacy-pipeline-facts §1.4)
 MAX_CONE_ROWS = 100_000
 _CROSS_MATCH_BLOCK = 64  # sources per candidate statement
 _MAX_RANGES_PER_STATEMENT = 300  # SQLite parses an OR chain recursively (expression depth 1000)
