@@ -37,6 +37,9 @@ class Settings:
     max_tokens: int = 5000
     max_body_bytes: int = 1_000_000
     introspection: bool = True
+    write_lock_timeout_s: float = 10.0
+    """How long a writer waits for the database's write lock before it is refused with
+    ``BUSY`` (HTTP 503 and ``Retry-After``); nothing of a refused write is kept."""
     # -- who may do what (dsa110.auth) --------------------------------------------------
     anonymous_read: bool = True
     """Reads without credentials (the legacy dashboard, `make run`); writes never are."""
@@ -148,6 +151,7 @@ class Settings:
             host=env.get("DSA110_HOST", "127.0.0.1"),
             port=int(env.get("DSA110_PORT", "8000")),
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
+            write_lock_timeout_s=float(env.get("DSA110_WRITE_LOCK_TIMEOUT_S", "10")),
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
             **_auth_from_env(env),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
 from dsa110.science import catalogs, external, fitting, profile_fit, profiles, regions
 from dsa110.science.errors import ScienceInputError
@@ -43,17 +44,21 @@ async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve
 
 
 async def sky_image(ctx: GraphContext, path: str) -> SkyImage:
-    """The FITS image at ``path``, opened once per request."""
+    """The FITS image at ``path`` (from the database), opened once per request; only a file
+    under the configured roots (``dsa110.ops.files.paths.resolve_stored``) is opened."""
     cache: dict[str, asyncio.Future[SkyImage]] = ctx.extras.setdefault("sky_images", {})
     if path not in cache:
-        cache[path] = asyncio.ensure_future(asyncio.to_thread(_open_existing, path))
+        roots = ctx.settings.file_roots
+        cache[path] = asyncio.ensure_future(asyncio.to_thread(_open_stored, path, roots))
     return await cache[path]
 
 
-def _open_existing(path: str) -> SkyImage:
-    if not Path(path).is_file():
-        raise ScienceInputError("FILE_NOT_FOUND", "the image file is not on disk")
-    return open_image(path)
+def _open_stored(path: str, roots: Sequence[Path]) -> SkyImage:
+    try:
+        real = resolve_stored(path, roots, Kind.FILE)
+    except LookupError:
+        raise ScienceInputError("FILE_NOT_FOUND", "the image file is not on disk") from None
+    return open_image(real)
 
 
 async def image_by_pk(ctx: GraphContext, image_pk: int) -> Image:

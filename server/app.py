@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from compat_rest.exports import export_routes
 from compat_rest.graph import GraphRunner
+from compat_rest.live_status import LegacyStatusParts
 from compat_rest.plots import plot_routes
 from compat_rest.vo import vo_routes
 from dsa110.auth.authenticator import Authenticator
@@ -91,15 +92,15 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url, write_lock_timeout_s=settings.write_lock_timeout_s)
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)
     limiter = create_rate_limiter(settings.events_url, settings.events_namespace)
     graphql = GraphView(schema, engine, settings, bus, authenticator)
-    legacy_hub = LegacyStatusHub(engine, bus)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
+    legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
 

@@ -9,16 +9,17 @@ whose DataLoaders would otherwise cache across operations - and subscriptions go
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
@@ -41,6 +42,15 @@ from schema.live import SHARED_SUBSCRIPTIONS
 from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.graphql_http import (
+    Refused,
+    busy_answer,
+    decode,
+    error_response,
+    operation_body,
+    refusal_for,
+    too_deep,
+)
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
 from server.ws_protocol import DIRECT_SEND, text_frame
@@ -71,7 +81,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         )
                         return
                     yield view.decode_json(text)
-                except JSONDecodeError as exc:
+                except (JSONDecodeError, Refused) as exc:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
         except KeyError as exc:  # a binary frame has no "text"
@@ -175,6 +185,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
                 await operation.send_next(result)
             is_first_result = False
 
+
+_PARSED_BODY: ContextVar[tuple[bytes | str, Any]] = ContextVar("graphql_parsed_body")
+"""The POST body this task already parsed and checked, and its value (see ``parse_http_body``)."""
 
 _LEGACY_OPERATION: ContextVar[str] = ContextVar("legacy_graphql_ws_operation")
 """The graphql-ws operation id, set in the operation's own task (see ``LegacyWSHandler``)."""
@@ -321,12 +334,19 @@ class GraphView(GraphQL[GraphContext, None]):
             else None
         )
         if transport is None or not isinstance(request_data, GraphQLRequestData):
-            result = await super().execute_operation(
-                request, request_adapter, request_data, context, root_value, sub_response
-            )
+            try:
+                result = await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+            except RecursionError:  # a document nested too deep for the parser
+                raise too_deep() from None
             if (status := refusal_status(result)) is not None:
                 sub_response.status_code = status  # a refused operation: 401 or 403, as REST
                 sub_response.headers.update(challenge(status))
+            busy_status, retry_headers = busy_answer(result)
+            if busy_status is not None:
+                sub_response.status_code = busy_status  # BUSY: nothing written, retry later
+            sub_response.headers.update(retry_headers)
             return result
         # SSE: the same shared producers as the WebSocket transports.
         allowed = OperationType.from_http(request_adapter.method)
@@ -341,12 +361,43 @@ class GraphView(GraphQL[GraphContext, None]):
             allowed_operation_types=transport.allowed_operation_types(allowed),
         )
 
-    def decode_json(self, data: str | bytes) -> object:
-        # A body that is not UTF-8 is a malformed request (400), not a server error.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
         try:
-            return super().decode_json(data)
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError("request body is not UTF-8", "", 0) from exc
+            response: Response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            refused = refusal_for(error)  # a GraphQL error body with a code, not plain text
+            response = error_response(refused.status_code, refused.code, refused.reason, refused.headers)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        # POSTed JSON is checked here (one object, bounded nesting, real text) before
+        # strawberry reads its fields; the parsed body is handed on, not parsed twice.
+        content_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+        if request.method != "POST":
+            return await super().parse_http_body(request)
+        if content_type != "application/json":
+            raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", "send the operation as `application/json`")
+        body = await request.get_body()
+        parsed = self.parse_json(body)
+        operation_body(parsed)
+        token = _PARSED_BODY.set((body, parsed))
+        try:
+            return await super().parse_http_body(request)
+        finally:
+            _PARSED_BODY.reset(token)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = _PARSED_BODY.get(None)
+        if parsed is not None and parsed[0] is data:
+            return parsed[1]
+        return self.decode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Malformed, too deep or not text: a coded 400 (a closed socket on WebSocket), never a 500.
+        return decode(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Our own page and vendored assets: GraphiQL must work with the network cut.
