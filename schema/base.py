@@ -9,6 +9,8 @@ import strawberry
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
+from loaders.relations import Relation
+from resolvers import links
 from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
 
@@ -124,3 +126,19 @@ def connection(page: Page[T], count: Callable[[], Awaitable[int]] | None = None)
 
 def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
     return PageArgs(first=first, after=after, last=last, before=before)
+
+
+async def link_page(
+    info: GraphInfo,
+    relation: Relation[T],
+    pk: int,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: links.Filter | None = None,
+) -> Connection[T]:
+    """A paged link field: one page of the children of ``pk`` along ``relation``, counted lazily."""
+    ctx = info.context
+    page = await links.page_of(ctx, relation, pk, page_args(first, after, last, before), filter)
+    return connection(page, links.counter(ctx, relation, pk, filter))
