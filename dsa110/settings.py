@@ -40,6 +40,19 @@ class Settings:
     write_lock_timeout_s: float = 10.0
     """How long a writer waits for the database's write lock before it is refused with
     ``BUSY`` (HTTP 503 and ``Retry-After``); nothing of a refused write is kept."""
+    # -- work one request may cause (schema.cost, server.work) ------------------------------
+    max_query_cost: int = 1_000_000
+    """Largest estimated cost of one operation (``schema.cost``); more: ``QUERY_TOO_COSTLY``."""
+    subscription_cost_budget: int = 200_000
+    """Sum of the costs of the subscriptions open on one connection (each event runs them all)."""
+    request_deadline_s: float = 30.0
+    """Time an HTTP request may compute before its answer starts; then its work and SQL are
+    cancelled (504 ``DEADLINE_EXCEEDED``). 0: no deadline."""
+    max_response_bytes: int = 50_000_000
+    """Largest JSON answer of /graphql and /api (``RESPONSE_TOO_LARGE``); 0: no cap."""
+    max_concurrent_requests_per_client: int = 16
+    """HTTP requests one identity (or anonymous address) may have in flight in one process
+    (429 ``TOO_MANY_CONCURRENT_REQUESTS``); 0: no limit."""
     # -- who may do what (dsa110.auth) --------------------------------------------------
     anonymous_read: bool = True
     """Reads without credentials (the legacy dashboard, `make run`); writes never are."""
@@ -156,6 +169,7 @@ class Settings:
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
+            **_work_from_env(env),
         )
         clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)
@@ -198,6 +212,21 @@ def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     ):
         if name in env:
             out[key] = int(env[name])
+    return out
+
+
+def _work_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the per-request work limits that are set."""
+    out: dict[str, Any] = {}
+    for name, key, kind in (
+        ("DSA110_MAX_QUERY_COST", "max_query_cost", int),
+        ("DSA110_SUBSCRIPTION_COST_BUDGET", "subscription_cost_budget", int),
+        ("DSA110_REQUEST_DEADLINE_S", "request_deadline_s", float),
+        ("DSA110_MAX_RESPONSE_BYTES", "max_response_bytes", int),
+        ("DSA110_MAX_CONCURRENT_REQUESTS_PER_CLIENT", "max_concurrent_requests_per_client", int),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
     return out
 
 

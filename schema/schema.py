@@ -23,6 +23,7 @@ from loaders import Loaders
 from resolvers.context import GraphContext
 from schema import files, qa
 from schema.auth import AuthMutation, AuthQuery
+from schema.budget import CostLimit, cost_model
 from schema.ecosystem import EcosystemQuery
 from schema.entity_types import WRAP
 from schema.errors import ErrorCodes, tag_request_errors
@@ -81,6 +82,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CostLimit(limit=settings.max_query_cost, model=cost_model(settings)),  # after validation
         ErrorCodes,
         MutationGate,
     ]

@@ -51,6 +51,7 @@ from server.graphql_http import (
     refusal_for,
     too_deep,
 )
+from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
 from server.ws_protocol import DIRECT_SEND, text_frame
@@ -302,13 +303,14 @@ class GraphView(GraphQL[GraphContext, None]):
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
         self.authenticator = authenticator or Authenticator(engine, settings)
-        self.streams = SharedSubscriptions(
+        shared = SharedSubscriptions(
             schema,
             lambda request: make_context(
                 engine, settings, bus, request, identity_in(request.scope) if request is not None else None
             ),
             SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
+        self.streams = BudgetedStreams(shared, schema._schema, settings)  # each connection's cost budget
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
         context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))
