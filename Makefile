@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= data
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve demo test lint typecheck pytest bench schema clean
+.PHONY: run serve demo demo-data test lint typecheck pytest bench schema clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,9 +15,11 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # Serve the demo on the embedded SQLite default; builds the demo data the first time.
-run: $(STAMP)
-	test -f $(DATA_DIR)/dsa110.sqlite3 || $(BIN)/dsa110-graph demo --data-dir $(DATA_DIR)
+run: demo-data
 	$(BIN)/dsa110-graph serve --data-dir $(DATA_DIR)
+
+demo-data: $(STAMP)
+	test -f $(DATA_DIR)/dsa110.sqlite3 || $(BIN)/dsa110-graph demo --data-dir $(DATA_DIR)
 
 demo: $(STAMP)
 	$(BIN)/dsa110-graph demo --data-dir $(DATA_DIR) --force
@@ -37,8 +39,18 @@ pytest: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/dsa110-graph export-schema > schema.graphql
 
-bench: $(STAMP)
-	$(BIN)/python bench/graph.py
+# Every bench, each run as a module (`python -m bench.<name>`) so `bench.common` imports;
+# `make bench-graph` runs one. Each prints `name key=value ...` lines.
+BENCHES := graph compat cone ese_injection exports fanout load
+BENCH_ARGS_graph = --data-dir $(DATA_DIR)
+BENCH_ARGS_compat = --data-dir $(DATA_DIR)
+
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-graph bench-compat: demo-data
+
+bench-%: $(STAMP)
+	$(BIN)/python -m bench.$* $(BENCH_ARGS_$*)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -141,7 +141,7 @@ def completeness(data: dict[str, Any], _args: Args) -> dict[str, Any]:
 
 
 def routes(settings: Settings) -> list[RestRoute]:
-    ms_only = {"params": [MS_PATH], "errors": (400, 404, 422)}
+    ms_only: dict[str, Any] = {"params": [MS_PATH], "errors": (400, 404, 422)}
     return [
         graphql_route(
             "GET",
@@ -165,7 +165,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(ms_path=STR, plots=arr(obj(filename=STR, path=STR, url=STR)), count=INT),
             tag=TAG,
             summary="Bandpass amplitude and phase plots per antenna, made from the bandpass table",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
         graphql_route(
             "GET",
@@ -177,7 +177,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             media_type="image/png",
             tag=TAG,
             summary="Flagging and median gain per spectral window (PNG)",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
         graphql_route(
             "GET",
@@ -190,7 +190,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             ),
             tag=TAG,
             summary="Expected calibration tables, and antennas and times without solutions",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
         graphql_route(
             "GET",
@@ -207,7 +207,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             ),
             tag=TAG,
             summary="Calibration QA of an MS from its calibration tables",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
     ]
 

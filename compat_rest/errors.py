@@ -101,10 +101,6 @@ def not_found(message: str, **details: Any) -> ApiError:
     return ApiError(404, "NOT_FOUND", message, details)
 
 
-def not_implemented(message: str, code: str = "NOT_IMPLEMENTED", **details: Any) -> ApiError:
-    return ApiError(501, code, message, details)
-
-
 def from_graph_errors(errors: Sequence[Any]) -> ApiError:
     """The first GraphQL error decides the answer; its code picks the HTTP status."""
     first = errors[0]
@@ -125,7 +121,3 @@ def from_graph_errors(errors: Sequence[Any]) -> ApiError:
 async def unknown_path(request: Request) -> JSONResponse:
     """Catch-all for /api paths no route serves: 404 in the envelope (never an HTML page)."""
     return error_response(404, "NOT_FOUND", f"no such API path: {request.url.path[:200]}")
-
-
-async def method_not_allowed(request: Request) -> JSONResponse:
-    return error_response(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed on this path")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -445,14 +445,14 @@ def _limit(request: Request, ceiling: int) -> int:
 def export_routes(runner: GraphRunner, max_rows: int) -> list[Route]:
     """The ``/exports/...`` routes (mounted at the root: URLs the graph hands out)."""
 
-    def endpoint(build: Callable[[Request, GraphCall, str], Any]) -> Callable[[Request], Any]:
+    def endpoint(build: Callable[[Request, GraphCall, str], Awaitable[Response]]) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
             async def call(document: str, variables: dict[str, Any]) -> Any:
                 return await runner(document, variables, request)
 
             try:
                 fmt = _format_of(request)
-                return await build(request, call, fmt)  # type: ignore[no-any-return]
+                return await build(request, call, fmt)
             except ApiError as error:
                 return error.response()
 

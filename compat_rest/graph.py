@@ -32,8 +32,8 @@ class GraphRunner:
     def problems(self, document: str) -> list[str]:
         """Why ``document`` does not run against this schema (empty when it does).
 
-        Routes are checked once at start-up: a route whose fields the graph does not
-        have yet answers 501 with these messages instead of failing per request.
+        Routes are checked once at start-up (``routing.check_routes``): any message here
+        stops the compat layer from being built.
         """
         graphql_schema: GraphQLSchema = self.schema._schema
         return [error.message for error in validate(graphql_schema, parse(document))]

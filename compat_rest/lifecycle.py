@@ -150,7 +150,7 @@ def _finalize_vars(args: Args) -> dict[str, Any]:
 
 def routes(settings: Settings) -> list[RestRoute]:
     # Every write here is an operator action; the mutations check the same role and audit it.
-    by_id = {"params": [DATA_ID], "errors": (400, 404, 409, 422), "role": Role.OPERATOR}
+    by_id: dict[str, Any] = {"params": [DATA_ID], "errors": (400, 404, 409, 422), "role": Role.OPERATOR}
     result = obj(data_id=STR, status=STR, message=STR)
     return [
         graphql_route(
@@ -187,7 +187,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(published=BOOL, status=STR, published_path=null(STR), message=STR),
             tag=TAG,
             summary="Move a staged product to the products area now (manual publish)",
-            **by_id,  # type: ignore[arg-type]
+            **by_id,
         ),
         graphql_route(
             "POST",
@@ -198,7 +198,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response={**result, "properties": {**result["properties"], "enabled": BOOL}},
             tag=TAG,
             summary="Turn automatic publishing of a product on",
-            **by_id,  # type: ignore[arg-type]
+            **by_id,
         ),
         graphql_route(
             "POST",
@@ -209,7 +209,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response={**result, "properties": {**result["properties"], "enabled": BOOL}},
             tag=TAG,
             summary="Turn automatic publishing of a product off",
-            **by_id,  # type: ignore[arg-type]
+            **by_id,
         ),
         graphql_route(
             "GET",
@@ -261,7 +261,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(retried=BOOL, published=BOOL, status=STR, published_path=null(STR)),
             tag=TAG,
             summary="Reset a product's failed attempts and publish it again",
-            **by_id,  # type: ignore[arg-type]
+            **by_id,
         ),
         graphql_route(
             "POST",

@@ -58,7 +58,6 @@ query RestGroup($groupId: String!) {
 }
 """
 
-# The live-update work adds group mutations; until this one exists the path answers 501.
 REPROCESS = (
     "mutation RestReprocess($groupId: String!) { reprocessGroup(groupId: $groupId) { groupId state } }"
 )

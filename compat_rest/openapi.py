@@ -21,7 +21,6 @@ _STATUS_TEXT = {
     413: "Request body too large",
     415: "The body is not JSON (`Content-Type: application/json`)",
     422: "Invalid parameter",
-    501: "Not implemented yet",
     503: "Unavailable (a dependency is down)",
 }
 
@@ -49,10 +48,6 @@ def _operation(route: RestRoute) -> dict[str, Any]:
         "summary": route.summary,
     }
     description = route.description
-    if route.unavailable is not None:
-        description = (
-            description + "\n\n" if description else ""
-        ) + f"**Not available yet:** {route.unavailable}."
     if description:
         operation["description"] = description
     parameters = [
@@ -80,14 +75,13 @@ def _operation(route: RestRoute) -> dict[str, Any]:
             "content": {"application/json": {"schema": body_schema}},
         }
     responses: dict[str, Any] = {}
-    if route.unavailable is None:
-        if route.response is None:
-            content = {route.media_type: {"schema": {"type": "string", "format": "binary"}}}
-        else:
-            content = {route.media_type: {"schema": route.response}}
-        for media_type in route.other_media_types:
-            content[media_type] = {"schema": {"type": "string", "format": "binary"}}
-        responses[str(route.status_code)] = {"description": "Success", "content": content}
+    if route.response is None:
+        content = {route.media_type: {"schema": {"type": "string", "format": "binary"}}}
+    else:
+        content = {route.media_type: {"schema": route.response}}
+    for media_type in route.other_media_types:
+        content[media_type] = {"schema": {"type": "string", "format": "binary"}}
+    responses[str(route.status_code)] = {"description": "Success", "content": content}
     for status, schema in route.other_responses:
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Answer"),

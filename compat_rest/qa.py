@@ -261,7 +261,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 raise validation_error(f"path parameter `{key}` is not a plain file name", parameter=key)
         return str(settings.qa_dir / args["group"] / args["name"])
 
-    ms_only = {"params": [MS_PATH], "errors": (400, 404, 422)}
+    ms_only: dict[str, Any] = {"params": [MS_PATH], "errors": (400, 404, 422)}
     return [
         graphql_route(
             "GET",
@@ -414,7 +414,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=ANY,
             tag=TAG,
             summary="Image QA of an MS's image (noise, dynamic range, beam, sources, thumbnail)",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
         multi_query_route(
             "GET",
@@ -425,6 +425,6 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(ms_path=STR, calibration_qa=ANY, image_qa=ANY, flagging_stats=ANY),
             tag=TAG,
             summary="Calibration and image QA of an MS",
-            **ms_only,  # type: ignore[arg-type]
+            **ms_only,
         ),
     ]

@@ -6,10 +6,12 @@ and answer errors in the documented envelope. The same declarations feed the Ope
 document, so adding a path is a few lines in a section module.
 
 Every route that is not a GET declares the role it needs (``role=Role.OPERATOR``; a read
-sent as POST, such as a search, declares ``Role.VIEWER``): ``check_routes`` refuses to
-build the layer otherwise. The role is checked before the body is parsed (401
-``UNAUTHENTICATED`` / 403 ``FORBIDDEN``), and the caller's identity goes with every
-document the route runs, so the mutation's own role check and audit record apply too.
+sent as POST, such as a search, declares ``Role.VIEWER``), and every route's documents must
+validate against the schema: ``check_routes`` refuses to build the layer otherwise, so a
+renamed graph field stops the server at start-up instead of switching a documented path off.
+The role is checked before the body is parsed (401 ``UNAUTHENTICATED`` / 403 ``FORBIDDEN``),
+and the caller's identity goes with every document the route runs, so the mutation's own
+role check and audit record apply too.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from compat_rest.errors import ApiError, bad_request, error_response, not_implemented, validation_error
+from compat_rest.errors import ApiError, bad_request, error_response, validation_error
 from compat_rest.graph import GraphCall, GraphRunner
 from compat_rest.paging import Connection, collect
 from compat_rest.params import Args, Param, parse_object
@@ -60,9 +62,6 @@ class RestRoute:
     status_code: int = 200
     errors: tuple[int, ...] = (400, 422)
     description: str = ""
-    unavailable: str | None = None  # set when the graph cannot serve it (501)
-    unavailable_code: str = "NOT_IMPLEMENTED"
-    missing: tuple[str, ...] = field(default=())
     other_responses: tuple[tuple[int, Schema], ...] = ()  # non-envelope answers, e.g. a 503 health body
     served_elsewhere: bool = False  # documented here, answered by the server (the real-time channels)
     role: Role | None = None  # required unless GET: who may call it (see the module docstring)
@@ -156,35 +155,6 @@ def multi_query_route(
     )
 
 
-def unimplemented_route(
-    method: str,
-    path: str,
-    reason: str,
-    *,
-    tag: str,
-    summary: str,
-    params: Sequence[Param] = (),
-    body: Sequence[Param] = (),
-    code: str = "NOT_IMPLEMENTED",
-    role: Role | None = None,
-) -> RestRoute:
-    """A documented path the graph cannot serve yet: 501 in the envelope, with the reason."""
-    return RestRoute(
-        path=path,
-        method=method,
-        tag=tag,
-        summary=summary,
-        shape=lambda data, args: data,
-        response=None,
-        params=tuple(params),
-        body=tuple(replace(p, where="body") for p in body),
-        errors=(422, 501),
-        unavailable=reason,
-        unavailable_code=code,
-        role=role,
-    )
-
-
 class SafeJSONResponse(JSONResponse):
     """JSON that never fails on a non-finite float: NaN and infinities become null."""
 
@@ -259,9 +229,6 @@ class PathEndpoint:
             if route.role is not None:
                 _check_role(route, request, self.runner.settings.anonymous_read)
             args = await parse_args(route, request)
-            if route.unavailable is not None:
-                missing = {"missing": list(route.missing)} if route.missing else {}
-                raise not_implemented(route.unavailable, route.unavailable_code, **missing)
             assert route.fetch is not None
 
             async def call(document: str, variables: dict[str, Any]) -> Any:
@@ -295,28 +262,33 @@ def undeclared_routes(routes: Sequence[RestRoute]) -> list[str]:
     return [f"{r.method} {r.path}" for r in routes if r.method not in SAFE_METHODS and r.role is None]
 
 
-def check_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[RestRoute]:
-    """Routes whose documents the schema rejects become 501s naming what is missing.
+class RouteDocumentError(RuntimeError):
+    """A compat route's GraphQL document does not validate against the schema it would run on."""
 
-    A route that may write without declaring its role is a programming error: refused here.
+
+def check_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[RestRoute]:
+    """The routes, once each is known to be servable; raises if one is not.
+
+    A route that may write without declaring its role, or whose document the schema rejects
+    (a field renamed or removed), is a programming error: the layer is not built, and the
+    error names each such route with the validation messages.
     """
     if undeclared := undeclared_routes(routes):
         raise RuntimeError(
             f"REST routes without a declared role: {', '.join(undeclared)} (add role=Role....)"
         )
-    return [_checked(route, runner) for route in routes]
-
-
-def _checked(route: RestRoute, runner: GraphRunner) -> RestRoute:
-    problems = [problem for document in route.documents for problem in runner.problems(document)]
-    if not problems or route.unavailable is not None:
-        return route
-    return replace(
-        route,
-        unavailable="this path needs graph fields that are not available yet",
-        missing=tuple(problems),
-        errors=(*route.errors, 501),
-    )
+    broken = [
+        f"{route.method} {route.path}: {problem}"
+        for route in routes
+        for document in route.documents
+        for problem in runner.problems(document)
+    ]
+    if broken:
+        raise RouteDocumentError(
+            "REST routes whose GraphQL documents do not validate against the schema:\n  "
+            + "\n  ".join(broken)
+        )
+    return list(routes)
 
 
 def build_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[Route]:

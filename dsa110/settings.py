@@ -129,10 +129,6 @@ class Settings:
         """The roots a user-given output path must resolve under (``dsa110.names.resolve_under``)."""
         return self.output_dirs or (self.data_dir,)
 
-    @property
-    def images_dir(self) -> Path:
-        return self.data_dir / "images"
-
     # -- file areas (all inside ``file_roots``) ---------------------------------------------
 
     @property
@@ -187,8 +183,8 @@ class Settings:
             **_work_from_env(env),
             **_connections_from_env(env),
         )
-        clean = {k: v for k, v in overrides.items() if v is not None}
-        return replace(base, **clean)  # type: ignore[arg-type]
+        clean: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+        return replace(base, **clean)
 
 
 def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ count as ``other``, so a hostile client cannot grow the series without end.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -148,10 +149,7 @@ def observed(histogram: Histogram) -> Callable[[Callable[..., Awaitable[T]]], Ca
             with timed(histogram):
                 return await function(*args, **kwargs)
 
-        wrapper.__name__ = function.__name__
-        wrapper.__doc__ = function.__doc__
-        wrapper.__wrapped__ = function  # type: ignore[attr-defined]
-        return wrapper
+        return functools.wraps(function)(wrapper)
 
     return decorate
 

@@ -8,13 +8,15 @@ the number of parents (SQLite >= 3.25 and PostgreSQL both have window functions)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, case, func, select
 
 from loaders.pagination import DEFAULT_PAGE_SIZE, Page, PageArgs, decode_cursor
-from loaders.relations import Relation
+from loaders.relations import Relation, Row
+
+T = TypeVar("T")
 
 _COLUMN_CACHE: dict[str, list[Any]] = {}
 
@@ -29,14 +31,14 @@ def entity_columns(table: Table) -> list[Any]:
 
 
 def page_statement(
-    rel: Relation,
+    rel: Relation[Any],
     parent_pks: Sequence[int],
     args: PageArgs,
     conditions: Sequence[ColumnElement[bool]] = (),
 ) -> Select[Any]:
     """SELECT the requested page of children for every parent in ``parent_pks``."""
     parent = rel.parent_key.label("parent_pk")
-    child = rel.child
+    child = rel.child_table
     # Number narrow rows (key, parent) - often straight from a covering index - and
     # join the full rows back only for the page: the window sort stays small.
     narrow = "id" in child.c
@@ -72,9 +74,9 @@ def page_statement(
     return stmt.order_by(sub.c.parent_pk, sub.c.rn)
 
 
-def split_pages(rows: Sequence[dict[str, Any]], parent_pks: Sequence[int], wrap: Any) -> list[Page[Any]]:
+def split_pages(rows: Sequence[Row], parent_pks: Sequence[int], wrap: Callable[[Row], T]) -> list[Page[T]]:
     """Group the statement's rows by parent, in the order the parents were asked for."""
-    grouped: dict[int, list[Any]] = {}
+    grouped: dict[int, list[T]] = {}
     totals: dict[int, int] = {}
     firsts: dict[int, int] = {}
     for row in rows:
@@ -85,7 +87,7 @@ def split_pages(rows: Sequence[dict[str, Any]], parent_pks: Sequence[int], wrap:
             totals[pk] = row["total"]
             firsts[pk] = row["rn"] - 1
         bucket.append(wrap(row))
-    pages: list[Page[Any]] = []
+    pages: list[Page[T]] = []
     for pk in parent_pks:
         items = grouped.get(pk, [])
         start = firsts.get(pk, 0)

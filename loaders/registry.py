@@ -1,77 +1,133 @@
-"""The per-request set of DataLoaders, and the one place graph reads run SQL.
+"""The per-request set of DataLoaders: the graph's reads by key, by link and by list.
 
 A ``Loaders`` is created for each HTTP request (and each subscription event), so its
 caches never outlive what one client asked for. Every batch runs exactly one statement
 on its own connection: concurrent resolvers never share a session.
 
-Rows come back wrapped by ``wrap[entity]`` (the schema layer passes its types'
-constructors), so a resolver can return a loader's future directly: no coroutine per
-item, which is most of the cost of a nested list in Python.
+Rows come back wrapped by the schema's constructor for their entity (``wrap``; see
+``schema.entity_types``), so a resolver can return a loader's future directly: no
+coroutine per item, which is most of the cost of a nested list in Python.
+
+This is where the graph's entity reads run SQL. Domain work the graph calls (``dsa110.ops``:
+ingest, jobs, products, metrics, status) runs its own statements in the domain layer, and
+the ``custom`` loaders here batch those calls per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Table, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
-from dsa110.db import tables as t
 from dsa110.db.filters import Ordering
 from loaders.pages import entity_columns, page_statement, split_pages
 from loaders.pagination import Page, PageArgs, resolve_window
-from loaders.relations import RELATIONS
+from loaders.relations import Entity, Relation, Row
 
-Wrap = Callable[[dict[str, Any]], Any]  # a row's column dict -> the graph's object
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+L = TypeVar("L", bound="DataLoader[Any, Any]")
 
-ENTITY_TABLES: dict[str, Table] = {
-    "source": t.sources,
-    "measurement": t.measurements,
-    "image": t.images,
-    "group": t.groups,
-    "mosaic": t.mosaics,
-    "job": t.jobs,
-    "job_log": t.job_logs,
-    "product": t.data_products,
-    "ms": t.measurement_sets,
-    "caltable": t.cal_tables,
-    "candidate": t.ese_candidates,
-    "alert": t.alerts,
-    "region": t.regions,
-    "subband": t.subband_files,
-    "catalog_source": t.catalog_sources,
-    "metrics": t.system_metrics,
-    "status_change": t.ese_status_changes,
-    "cross_match": t.cross_matches,
-    "qa_artifact": t.qa_artifacts,
-    "audit": t.audit_log,
-}
+Wrap = Callable[[Row], Any]
+"""A row's column dict -> the graph's object (the schema binds one per entity)."""
 
 
-def _identity(values: dict[str, Any]) -> Any:
-    return values
-
-
-def as_dicts(result: Any) -> list[dict[str, Any]]:
+def as_dicts(result: Any) -> list[Row]:
     """Rows as plain dicts: ``dict(zip(keys, row))`` is several times cheaper than
     going through SQLAlchemy's ``Row._mapping`` for every row."""
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
+class ByKey(DataLoader[Hashable, T | None]):
+    """``load(key)`` -> the wrapped row whose ``column`` equals ``key``, or None."""
+
+    def __init__(self, loaders: Loaders, entity: Entity[T], column: str) -> None:
+        self._loaders = loaders
+        self._table = entity.table
+        self._column = entity.table.c[column]
+        self._attr = "pk" if column == "id" else column
+        self._wrap = loaders.wrap(entity)
+        super().__init__(self._batch)
+
+    async def _batch(self, keys: list[Hashable]) -> list[T | None]:
+        stmt = select(*entity_columns(self._table)).where(self._column.in_(keys))
+        wrap, attr = self._wrap, self._attr
+        found = {row[attr]: wrap(row) for row in await self._loaders.fetch(stmt)}
+        return [found.get(key) for key in keys]
+
+
+class Pages(DataLoader[int, Page[T]]):
+    """``load(parent_pk)`` -> one page of the parent's children (one windowed statement per batch)."""
+
+    def __init__(
+        self,
+        loaders: Loaders,
+        relation: Relation[T],
+        args: PageArgs,
+        conditions: Sequence[ColumnElement[bool]],
+    ) -> None:
+        self._loaders = loaders
+        self._relation = relation
+        self._args = args
+        self._conditions = conditions
+        self._wrap = loaders.wrap(relation.child)
+        super().__init__(self._batch)
+
+    async def _batch(self, parent_pks: list[int]) -> list[Page[T]]:
+        stmt = page_statement(self._relation, parent_pks, self._args, self._conditions)
+        return split_pages(await self._loaders.fetch(stmt), parent_pks, self._wrap)
+
+
+class Counts(DataLoader[int, int]):
+    """``load(parent_pk)`` -> how many children the parent has (one GROUP BY per batch)."""
+
+    def __init__(
+        self, loaders: Loaders, relation: Relation[Any], conditions: Sequence[ColumnElement[bool]]
+    ) -> None:
+        self._loaders = loaders
+        self._relation = relation
+        self._conditions = conditions
+        super().__init__(self._batch)
+
+    async def _batch(self, parent_pks: list[int]) -> list[int]:
+        rel = self._relation
+        stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *self._conditions)
+        if rel.link is not None and rel.link_on is not None:
+            stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
+        if rel.link_where is not None:
+            stmt = stmt.where(rel.link_where)
+        async with self._loaders.engine.connect() as conn:
+            rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
+        counts: dict[int, int] = {row[0]: row[1] for row in rows}
+        return [int(counts.get(pk, 0)) for pk in parent_pks]
+
+
 class Loaders:
-    def __init__(self, engine: AsyncEngine, wrap: Mapping[str, Wrap] | None = None, max_page_size: int = 500):
+    def __init__(
+        self, engine: AsyncEngine, wrap: Mapping[Entity[Any], Wrap] | None = None, max_page_size: int = 500
+    ):
         self.engine = engine
         self.max_page_size = max_page_size
-        self._wrap = dict(wrap or {})
+        self._wrap: dict[Entity[Any], Wrap] = dict(wrap or {})
         self._loaders: dict[Hashable, DataLoader[Any, Any]] = {}
 
-    def wrap(self, entity: str) -> Wrap:
-        return self._wrap.get(entity, _identity)
+    def renewed(self) -> Loaders:
+        """Fresh (empty) loaders that wrap rows exactly as these do."""
+        return Loaders(self.engine, self._wrap, max_page_size=self.max_page_size)
 
-    async def fetch(self, stmt: Any) -> list[dict[str, Any]]:
+    def wrap(self, entity: Entity[T]) -> Callable[[Row], T]:
+        """The constructor the schema bound to ``entity`` (mypy checked the pairing there)."""
+        try:
+            return cast("Callable[[Row], T]", self._wrap[entity])
+        except KeyError:
+            raise LookupError(f"no GraphQL type is bound to {entity!r} (schema.entity_types)") from None
+
+    async def fetch(self, stmt: Any) -> list[Row]:
         """Run one statement on a connection of its own and return its rows as dicts."""
         async with self.engine.connect() as conn:
             return as_dicts(await conn.execute(stmt))
@@ -80,89 +136,61 @@ class Loaders:
         async with self.engine.connect() as conn:
             return (await conn.execute(stmt)).scalar()
 
-    def _loader(self, key: Hashable, build: Callable[[], DataLoader[Any, Any]]) -> DataLoader[Any, Any]:
+    def _cached(self, key: Hashable, build: Callable[[], L]) -> L:
         loader = self._loaders.get(key)
         if loader is None:
             loader = self._loaders[key] = build()
-        return loader
+        # The key names the loader's class and type parameters: what was stored is an L.
+        return cast(L, loader)
 
-    def custom(self, name: Hashable, batch: Callable[[list[Any]], Any]) -> DataLoader[Any, Any]:
+    def custom(self, name: Hashable, batch: Callable[[list[K]], Awaitable[Sequence[V]]]) -> DataLoader[K, V]:
         """A per-request loader around a domain batch function (``keys -> values``)."""
-        return self._loader(("custom", name), lambda: DataLoader(batch))
+        return self._cached(("custom", name), lambda: DataLoader(batch))
 
     # --- one row per key -------------------------------------------------------------
 
-    def by_key(self, entity: str, column: str = "id") -> DataLoader[Any, Any]:
+    def by_key(self, entity: Entity[T], column: str = "id") -> ByKey[T]:
         """``load(key)`` -> the wrapped row whose ``column`` equals key, or None."""
-        return self._loader(("key", entity, column), lambda: DataLoader(self._batch_by_key(entity, column)))
-
-    def _batch_by_key(self, entity: str, column: str) -> Callable[[list[Any]], Any]:
-        table = ENTITY_TABLES[entity]
-        col = table.c[column]
-        attr = "pk" if column == "id" else column
-        wrap = self.wrap(entity)
-
-        async def batch(keys: list[Any]) -> list[Any]:
-            rows = await self.fetch(select(*entity_columns(table)).where(col.in_(keys)))
-            found = {row[attr]: wrap(row) for row in rows}
-            return [found.get(key) for key in keys]
-
-        return batch
+        return self._cached(("key", entity, column), lambda: ByKey(self, entity, column))
 
     # --- a page of children per parent ------------------------------------------------
 
     def page(
         self,
-        relation: str,
+        relation: Relation[T],
         args: PageArgs,
         conditions: Sequence[ColumnElement[bool]] = (),
         conditions_key: Hashable = None,
-    ) -> DataLoader[int, Page[Any]]:
+    ) -> Pages[T]:
         """``load(parent_pk)`` -> one page of the parent's children (a windowed batch)."""
         args.validate(self.max_page_size)
-        rel = RELATIONS[relation]
-        wrap = self.wrap(rel.entity)
-
-        async def batch(parent_pks: list[int]) -> list[Page[Any]]:
-            rows = await self.fetch(page_statement(rel, parent_pks, args, conditions))
-            return split_pages(rows, parent_pks, wrap)
-
-        return self._loader(("page", relation, args, conditions_key), lambda: DataLoader(batch))
+        key = ("page", relation, args, conditions_key)
+        return self._cached(key, lambda: Pages(self, relation, args, conditions))
 
     def count(
-        self, relation: str, conditions: Sequence[ColumnElement[bool]] = (), conditions_key: Hashable = None
-    ) -> DataLoader[int, int]:
+        self,
+        relation: Relation[Any],
+        conditions: Sequence[ColumnElement[bool]] = (),
+        conditions_key: Hashable = None,
+    ) -> Counts:
         """``load(parent_pk)`` -> how many children the parent has (one GROUP BY per batch)."""
-        rel = RELATIONS[relation]
-
-        async def batch(parent_pks: list[int]) -> list[int]:
-            stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *conditions)
-            if rel.link is not None and rel.link_on is not None:
-                stmt = stmt.select_from(rel.child.join(rel.link, rel.link_on))
-            if rel.link_where is not None:
-                stmt = stmt.where(rel.link_where)
-            async with self.engine.connect() as conn:
-                rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
-            counts: dict[int, int] = {row[0]: row[1] for row in rows}
-            return [int(counts.get(pk, 0)) for pk in parent_pks]
-
-        return self._loader(("count", relation, conditions_key), lambda: DataLoader(batch))
+        return self._cached(("count", relation, conditions_key), lambda: Counts(self, relation, conditions))
 
     # --- top-level lists ---------------------------------------------------------------
 
-    async def count_rows(self, entity: str, conditions: Sequence[ColumnElement[bool]] = ()) -> int:
-        table = ENTITY_TABLES[entity]
-        return int(await self.scalar(select(func.count()).select_from(table).where(*conditions)) or 0)
+    async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
+        stmt = select(func.count()).select_from(entity.table).where(*conditions)
+        return int(await self.scalar(stmt) or 0)
 
     async def list_page(
         self,
-        entity: str,
+        entity: Entity[T],
         conditions: Sequence[ColumnElement[bool]],
         ordering: Ordering,
         args: PageArgs,
-    ) -> Page[Any]:
+    ) -> Page[T]:
         """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET."""
-        table = ENTITY_TABLES[entity]
+        table = entity.table
         total = await self.count_rows(entity, conditions) if args.needs_total else None
         window = resolve_window(args, total, self.max_page_size)
         stmt = (

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from strawberry.dataloader import DataLoader
+
 from dsa110.ops.files import paths
 from dsa110.ops.files.caltables import (
     CalTableSummary,
@@ -31,6 +33,7 @@ from dsa110.ops.files.validation import Compatibility, Registration, validate
 from dsa110.science import catalogs
 from dsa110.science.calibrators import Calibrator, CalibratorMatch, match_calibrators
 from dsa110.science.site import local_sidereal_deg
+from loaders.entities import CALTABLE
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
 
@@ -67,7 +70,9 @@ def _quiet(read: Callable[[Path], T], kind: Kind, allowed: Sequence[Path]) -> Ca
     return one
 
 
-def _file_loader(ctx: GraphContext, name: str, read: Callable[[Path], T], kind: Kind) -> Any:
+def _file_loader(
+    ctx: GraphContext, name: str, read: Callable[[Path], T], kind: Kind
+) -> DataLoader[str, T | None]:
     one = _quiet(read, kind, roots(ctx))
 
     async def batch(keys: list[str]) -> list[T | None]:
@@ -81,15 +86,15 @@ def _ms_without_flags(path: Path) -> MsMetadata:
 
 
 async def ms_metadata(ctx: GraphContext, stored_path: str) -> MsMetadata | None:
-    return await _file_loader(ctx, "ms", _ms_without_flags, Kind.TABLE).load(stored_path)  # type: ignore[no-any-return]
+    return await _file_loader(ctx, "ms", _ms_without_flags, Kind.TABLE).load(stored_path)
 
 
 async def caltable_summary(ctx: GraphContext, stored_path: str) -> CalTableSummary | None:
-    return await _file_loader(ctx, "caltable", read_caltable, Kind.TABLE).load(stored_path)  # type: ignore[no-any-return]
+    return await _file_loader(ctx, "caltable", read_caltable, Kind.TABLE).load(stored_path)
 
 
 async def uvh_header(ctx: GraphContext, stored_path: str) -> UvhHeader | None:
-    return await _file_loader(ctx, "uvh5", read_header, Kind.FILE).load(stored_path)  # type: ignore[no-any-return]
+    return await _file_loader(ctx, "uvh5", read_header, Kind.FILE).load(stored_path)
 
 
 async def ms_flags(ctx: GraphContext, ms: MsMetadata) -> FlagStats:
@@ -100,10 +105,10 @@ async def ms_flags(ctx: GraphContext, ms: MsMetadata) -> FlagStats:
         with ct.table(str(ms.path), ack=False) as main:
             return read_flag_stats(main, len(ms.antennas), len(ms.fields))
 
-    cache: dict[Path, Any] = ctx.extras.setdefault("ms_flags", {})
+    cache: dict[Path, asyncio.Future[FlagStats]] = ctx.extras.setdefault("ms_flags", {})
     if ms.path not in cache:
         cache[ms.path] = asyncio.ensure_future(asyncio.to_thread(read))
-    return await cache[ms.path]  # type: ignore[no-any-return]
+    return await cache[ms.path]
 
 
 async def ms_with_flags(ctx: GraphContext, ms: MsMetadata) -> MsMetadata:
@@ -149,7 +154,7 @@ async def caltables_next_to(ctx: GraphContext, ms: MsMetadata) -> list[CalTableS
 
 
 async def registration(ctx: GraphContext, table_path: Path) -> Registration | None:
-    row = await ctx.loaders.by_key("caltable", "path").load(str(table_path))
+    row = await ctx.loaders.by_key(CALTABLE, "path").load(str(table_path))
     if row is None:
         return None
     return Registration(

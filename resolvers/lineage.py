@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 
 from dsa110.db.tables import data_lineage, data_products
 from loaders.pagination import PageArgs
+from loaders.relations import Relation
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
 
@@ -22,12 +23,20 @@ MAX_DEPTH = 16
 MAX_NODES = 5000
 
 
-async def walk(ctx: GraphContext, start_pk: int, relation: str, depth: int) -> list[Any]:
+class HasPk(Protocol):
+    @property
+    def pk(self) -> int: ...
+
+
+N = TypeVar("N", bound=HasPk)
+
+
+async def walk(ctx: GraphContext, start_pk: int, relation: Relation[N], depth: int) -> list[N]:
     if not 1 <= depth <= MAX_DEPTH:
         raise BadUserInput(f"depth must be between 1 and {MAX_DEPTH}", field="depth")
     loader = ctx.loaders.page(relation, PageArgs(first=ctx.loaders.max_page_size))
     seen = {start_pk}
-    found: list[Any] = []
+    found: list[N] = []
     frontier = [start_pk]
     for _ in range(depth):
         pages = await asyncio.gather(*(loader.load(pk) for pk in frontier))

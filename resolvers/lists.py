@@ -2,47 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any, TypeVar
 
 from dsa110.db.filters import Ordering
 from loaders.pagination import Page, PageArgs
+from loaders.relations import Entity
 from resolvers.context import GraphContext
 from resolvers.errors import NotFound
 from resolvers.ids import decode_global_id, decode_int_key
 from resolvers.links import Filter
 
-# GraphQL type name -> (loader entity, natural-key column or "id")
-NODE_ENTITIES: dict[str, str] = {
-    "Source": "source",
-    "Measurement": "measurement",
-    "Image": "image",
-    "Group": "group",
-    "Mosaic": "mosaic",
-    "Job": "job",
-    "DataProduct": "product",
-    "MeasurementSet": "ms",
-    "CalTable": "caltable",
-    "EseCandidate": "candidate",
-    "Alert": "alert",
-    "Region": "region",
-    "CatalogSource": "catalog_source",
-    "QaArtifact": "qa_artifact",
-}
+T = TypeVar("T")
 
 
-async def by_natural_key(ctx: GraphContext, entity: str, column: str, key: Any, label: str) -> Any:
-    """The node whose ``column`` is ``key``; an unknown key is a NOT_FOUND error."""
-    node = await ctx.loaders.by_key(entity, column).load(key)
+async def by_natural_key(ctx: GraphContext, entity: Entity[T], key: Hashable, column: str | None = None) -> T:
+    """The node whose natural key (or ``column``) is ``key``; an unknown key is a NOT_FOUND error."""
+    node = await ctx.loaders.by_key(entity, column or entity.key).load(key)
     if node is None:
-        raise NotFound(f"no {label} {key!r}", key=str(key)[:128])
+        raise NotFound(f"no {entity.label} {key!r}", key=str(key)[:128])
     return node
 
 
-async def by_global_id(ctx: GraphContext, global_id: str) -> Any:
+async def by_global_id(ctx: GraphContext, global_id: str, nodes: Mapping[str, Entity[Any]]) -> object:
+    """The node a global id names; ``nodes`` maps each Node type's name to its entity.
+
+    A well-formed id of a type that is not a node (or of no type at all) is NOT_FOUND,
+    like an id whose row is gone; a malformed id is BAD_USER_INPUT.
+    """
     type_name, key = decode_global_id(global_id)
-    entity = NODE_ENTITIES.get(type_name)
+    entity = nodes.get(type_name)
     if entity is None:
-        raise NotFound(f"no node type {type_name[:64]!r}")
+        raise NotFound(f"no node type {type_name[:64]!r}", id=global_id[:128])
     node = await ctx.loaders.by_key(entity).load(decode_int_key(key))
     if node is None:
         raise NotFound(f"no {type_name} with this id", id=global_id[:128])
@@ -50,16 +41,18 @@ async def by_global_id(ctx: GraphContext, global_id: str) -> Any:
 
 
 async def list_page(
-    ctx: GraphContext, entity: str, filter: Filter | None, ordering: Ordering, args: PageArgs
-) -> Page[Any]:
+    ctx: GraphContext, entity: Entity[T], filter: Filter | None, ordering: Ordering, args: PageArgs
+) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
     return await ctx.loaders.list_page(entity, conditions, ordering, args)
 
 
-def list_counter(ctx: GraphContext, entity: str, filter: Filter | None) -> Any:
+def list_counter(
+    ctx: GraphContext, entity: Entity[Any], filter: Filter | None
+) -> Callable[[], Awaitable[int]]:
     conditions = filter.conditions() if filter is not None else []
 
-    def count() -> Any:
+    def count() -> Awaitable[int]:
         return ctx.loaders.count_rows(entity, conditions)
 
     return count

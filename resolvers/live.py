@@ -9,7 +9,7 @@ subscription, and loaders that cached across events would serve stale rows.
 
 ``SharedSubscriptions`` sits between the transports (graphql-transport-ws, graphql-ws,
 SSE) and the schema. Strawberry runs one generator per subscriber
-(reference/graphql-servers.md §3.3), so N identical subscriptions would execute N times
+(docs/reference/graphql-servers.md §3.3), so N identical subscriptions would execute N times
 per event. Here identical subscriptions - same document, operation name and variables -
 share ONE producer task that executes the subscription once per event and hands the
 result to every subscriber's bounded queue; the work per event grows with distinct
@@ -57,8 +57,6 @@ from strawberry.types.graphql import OperationType
 
 from dsa110.events import Event
 from dsa110.events.mailbox import Mailbox
-from loaders import Loaders
-from loaders.registry import ENTITY_TABLES
 from resolvers.context import GraphContext
 from resolvers.errors import Unavailable
 
@@ -90,10 +88,7 @@ def live_phase(ctx: GraphContext) -> LivePhase:
 
 def renew_loaders(ctx: GraphContext) -> None:
     """Give the context fresh (empty) DataLoaders, wrapping rows exactly as before."""
-    old = ctx.loaders
-    ctx.loaders = Loaders(
-        old.engine, {e: old.wrap(e) for e in ENTITY_TABLES}, max_page_size=old.max_page_size
-    )
+    ctx.loaders = ctx.loaders.renewed()
 
 
 def mark_complete(ctx: GraphContext) -> None:

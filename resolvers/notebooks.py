@@ -10,6 +10,7 @@ from typing import Any
 from dsa110.ops.files import notebooks, paths
 from dsa110.ops.files.notebooks import NOTEBOOK_TYPES
 from dsa110.ops.qa_artifacts import register_artifact
+from loaders.entities import CALTABLE, GROUP, GROUP_IMAGES, GROUP_MEASUREMENT_SETS, MS
 from resolvers import files, links, lists, qa
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
@@ -19,8 +20,8 @@ NOTEBOOK_MEDIA = "application/x-ipynb+json"
 
 async def _group_files(ctx: GraphContext, group: Any) -> tuple[list[Path], list[Path], list[Path], list[Any]]:
     """Existing MS, calibration tables (beside the MS) and images of a group."""
-    ms_rows = await links.all_of(ctx, "group.measurement_sets", group.pk)
-    images = await links.all_of(ctx, "group.images", group.pk)
+    ms_rows = await links.all_of(ctx, GROUP_MEASUREMENT_SETS, group.pk)
+    images = await links.all_of(ctx, GROUP_IMAGES, group.pk)
     ms_meta = [m for m in await asyncio.gather(*(files.ms_metadata(ctx, r.path) for r in ms_rows)) if m]
     tables = [t for m in ms_meta for t in await files.caltables_next_to(ctx, m)]
     image_paths = await asyncio.to_thread(
@@ -41,7 +42,7 @@ async def generate(
 ) -> tuple[Path, dict[str, Any] | None, int]:
     if notebook_type not in NOTEBOOK_TYPES:
         raise BadUserInput(f"notebookType must be one of {', '.join(NOTEBOOK_TYPES)}", field="notebookType")
-    group = await lists.by_natural_key(ctx, "group", "group_id", group_id[:64], "group")
+    group = await lists.by_natural_key(ctx, GROUP, group_id[:64])
     ms_paths, table_paths, image_paths, ms_rows = await _group_files(ctx, group)
     if not (ms_paths or image_paths):
         raise NotFound(f"group {group_id} has no MS or image on disk to put in a notebook")
@@ -77,11 +78,11 @@ async def generate(
 
 async def record_calibration_plots(ctx: GraphContext, ms_path: str) -> list[dict[str, Any]]:
     meta = await files.ms_at(ctx, ms_path)
-    ms_row = await ctx.loaders.by_key("ms", "path").load(str(meta.path))
+    ms_row = await ctx.loaders.by_key(MS, "path").load(str(meta.path))
     table = await qa.bandpass_table(ctx, meta)
     if table is None:
         raise NotFound("no bandpass table beside this MS")
-    table_row = await ctx.loaders.by_key("caltable", "path").load(str(table.path))
+    table_row = await ctx.loaders.by_key(CALTABLE, "path").load(str(table.path))
     made = [path for _, path in await qa.bandpass_plots(ctx, meta)]
     spw = await qa.spw_plot(ctx, meta)
     if spw is not None:

@@ -7,13 +7,18 @@ value from the request."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsa110.ops import products
 from dsa110.ops.files import paths
+from loaders.entities import PRODUCT
+from resolvers import lists
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
 from resolvers.errors import Conflict as ConflictError
+
+if TYPE_CHECKING:  # the graph's type of a product row (loaders.entities.PRODUCT)
+    from schema.types import DataProduct
 
 MAX_DATA_ID = 1024
 MAX_RETRY_ALL = 100
@@ -31,13 +36,18 @@ def check_id(data_id: str, field: str = "dataId") -> str:
     return data_id
 
 
-async def node(ctx: GraphContext, pk: int) -> Any:
-    return await ctx.loaders.by_key("product").load(pk)
+async def node(ctx: GraphContext, pk: int) -> DataProduct | None:
+    return await ctx.loaders.by_key(PRODUCT).load(pk)
+
+
+async def written(ctx: GraphContext, pk: int) -> DataProduct:
+    """The product a write just made or changed (NOT_FOUND if it vanished since)."""
+    return await lists.by_natural_key(ctx, PRODUCT, pk, "id")
 
 
 async def finalize(
     ctx: GraphContext, data_id: str, qa_status: str | None, validation_status: str | None
-) -> tuple[Any, bool]:
+) -> tuple[DataProduct, bool]:
     row, published = await products.finalize(
         ctx.engine,
         ctx.settings,
@@ -47,28 +57,30 @@ async def finalize(
         publish=_publisher(ctx),
         actor=ctx.identity.author,
     )
-    return await node(ctx, row["id"]), published
+    return await written(ctx, row["id"]), published
 
 
-async def publish(ctx: GraphContext, data_id: str) -> Any:
+async def publish(ctx: GraphContext, data_id: str) -> DataProduct:
     row = await products.publish_product(
         ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx), actor=ctx.identity.author
     )
-    return await node(ctx, row["id"])
+    return await written(ctx, row["id"])
 
 
-async def retry(ctx: GraphContext, data_id: str) -> Any:
+async def retry(ctx: GraphContext, data_id: str) -> DataProduct:
     row = await products.retry_publish(
         ctx.engine, ctx.settings, check_id(data_id), publish=_publisher(ctx), actor=ctx.identity.author
     )
-    return await node(ctx, row["id"])
+    return await written(ctx, row["id"])
 
 
-async def retry_all(ctx: GraphContext, min_attempts: int, limit: int) -> list[tuple[str, Any, str | None]]:
+async def retry_all(
+    ctx: GraphContext, min_attempts: int, limit: int
+) -> list[tuple[str, DataProduct | None, str | None]]:
     """Retry every failed publish (at most ``limit``); each outcome: (dataId, node, error)."""
     if not 1 <= limit <= MAX_RETRY_ALL or min_attempts < 1:
         raise BadUserInput(f"limit must be 1 to {MAX_RETRY_ALL} and minAttempts >= 1", field="limit")
-    outcomes: list[tuple[str, Any, str | None]] = []
+    outcomes: list[tuple[str, DataProduct | None, str | None]] = []
     for row in await products.failed_products(ctx.engine, min_attempts=min_attempts, limit=limit):
         try:
             done = await products.retry_publish(
@@ -80,12 +92,12 @@ async def retry_all(ctx: GraphContext, min_attempts: int, limit: int) -> list[tu
     return outcomes
 
 
-async def set_auto_publish(ctx: GraphContext, data_id: str, enabled: bool) -> Any:
+async def set_auto_publish(ctx: GraphContext, data_id: str, enabled: bool) -> DataProduct:
     row = await products.set_auto_publish(ctx.engine, check_id(data_id), enabled, publish=_publisher(ctx))
-    return await node(ctx, row["id"])
+    return await written(ctx, row["id"])
 
 
-async def register(ctx: GraphContext, **fields: Any) -> Any:
+async def register(ctx: GraphContext, **fields: Any) -> DataProduct:
     check_id(fields["data_id"])
     for parent in fields.get("parents") or ():
         check_id(parent, "parents")
@@ -97,19 +109,21 @@ async def register(ctx: GraphContext, **fields: Any) -> Any:
     row = await products.register_product(
         ctx.engine, publish=_publisher(ctx), **{**fields, "stage_path": str(stage)}
     )
-    return await node(ctx, row["id"])
+    return await written(ctx, row["id"])
 
 
-async def link(ctx: GraphContext, parent_id: str, child_id: str, relationship: str) -> tuple[Any, Any]:
+async def link(
+    ctx: GraphContext, parent_id: str, child_id: str, relationship: str
+) -> tuple[DataProduct, DataProduct]:
     parent, child = await products.link_products(
         ctx.engine, check_id(parent_id, "parentId"), check_id(child_id, "childId"), relationship
     )
-    return await node(ctx, parent["id"]), await node(ctx, child["id"])
+    return await written(ctx, parent["id"]), await written(ctx, child["id"])
 
 
-async def failed(ctx: GraphContext, min_attempts: int, limit: int) -> list[Any]:
+async def failed(ctx: GraphContext, min_attempts: int, limit: int) -> list[DataProduct]:
     if not 1 <= limit <= ctx.settings.max_page_size or min_attempts < 1:
         raise BadUserInput("limit out of range or minAttempts < 1", field="limit")
     rows = await products.failed_products(ctx.engine, min_attempts=min_attempts, limit=limit)
-    found = await ctx.loaders.by_key("product").load_many([r["id"] for r in rows])
+    found = await ctx.loaders.by_key(PRODUCT).load_many([r["id"] for r in rows])
     return [f for f in found if f is not None]

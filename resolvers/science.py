@@ -11,7 +11,7 @@ import asyncio
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
@@ -19,9 +19,13 @@ from dsa110.science import catalogs, external, fitting, profile_fit, profiles, r
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, open_image
 from dsa110.science.threads import in_science_thread
+from loaders.entities import IMAGE, REGION
 from resolvers import lists
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
+
+if TYPE_CHECKING:  # the graph's type of an image row (loaders.entities.IMAGE)
+    from schema.types import Image
 
 MAX_STAMPS = 50
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
@@ -37,17 +41,17 @@ async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve
         curves = await normalised_light_curves(engine, keys)
         return [curves.get(key) for key in keys]
 
-    return await ctx.loaders.custom("light_curve", batch).load(source_pk)  # type: ignore[no-any-return]
+    return await ctx.loaders.custom("light_curve", batch).load(source_pk)
 
 
 async def sky_image(ctx: GraphContext, path: str) -> SkyImage:
     """The FITS image at ``path`` (from the database), opened once per request; only a file
     under the configured roots (``dsa110.ops.files.paths.resolve_stored``) is opened."""
-    cache: dict[str, Any] = ctx.extras.setdefault("sky_images", {})
+    cache: dict[str, asyncio.Future[SkyImage]] = ctx.extras.setdefault("sky_images", {})
     if path not in cache:
         roots = ctx.settings.file_roots
         cache[path] = asyncio.ensure_future(in_science_thread(_open_stored, path, roots))
-    return await cache[path]  # type: ignore[no-any-return]
+    return await cache[path]
 
 
 def _open_stored(path: str, roots: Sequence[Path]) -> SkyImage:
@@ -58,24 +62,24 @@ def _open_stored(path: str, roots: Sequence[Path]) -> SkyImage:
     return open_image(real)
 
 
-async def image_by_pk(ctx: GraphContext, image_pk: int) -> Any:
-    image = await ctx.loaders.by_key("image").load(image_pk)
+async def image_by_pk(ctx: GraphContext, image_pk: int) -> Image:
+    image = await ctx.loaders.by_key(IMAGE).load(image_pk)
     if image is None:
         raise NotFound(f"no image {image_pk}", imageId=image_pk)
     return image
 
 
-async def image_by_id_or_path(ctx: GraphContext, image_id: int | None, path: str | None) -> Any:
+async def image_by_id_or_path(ctx: GraphContext, image_id: int | None, path: str | None) -> Image:
     """The image with this integer id or this exact file path (exactly one of them)."""
     if (image_id is None) == (path is None):
         raise BadUserInput("give exactly one of `imageId` and `path`", field="imageId")
     if path is None:
-        return await lists.by_natural_key(ctx, "image", "id", image_id, "image")
+        return await lists.by_natural_key(ctx, IMAGE, image_id)
     if not 0 < len(path) <= MAX_PATH_CHARS or _CONTROL.search(path):
         raise BadUserInput(
             f"`path` must be 1 to {MAX_PATH_CHARS} characters without control characters", field="path"
         )
-    image = await ctx.loaders.by_key("image", "path").load(path)
+    image = await ctx.loaders.by_key(IMAGE, "path").load(path)
     if image is None:
         raise NotFound("no image has this path", path=path[:128])
     return image
@@ -83,7 +87,7 @@ async def image_by_id_or_path(ctx: GraphContext, image_id: int | None, path: str
 
 async def region_shape_on_image(ctx: GraphContext, region_id: int, image_pk: int) -> Any:
     """The shape of region ``region_id``, which must be drawn on image ``image_pk``."""
-    region = await ctx.loaders.by_key("region").load(region_id)
+    region = await ctx.loaders.by_key(REGION).load(region_id)
     if region is None or region.image_pk != image_pk:
         raise NotFound(f"no region {region_id} on this image", regionId=region_id)
     return region.shape

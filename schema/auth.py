@@ -11,6 +11,7 @@ from dsa110.auth import keys
 from dsa110.auth.identity import Role
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import AuditFilter, AuditOrderField
+from loaders.entities import AUDIT
 from schema.base import GraphInfo
 from schema.inputs import _enum, _input
 from schema.lists import list_root
@@ -79,7 +80,7 @@ class AuthQuery:
         return Me(name=who.name, kind=who.kind, role=who.role)
 
     audit_log = list_root(
-        "audit",
+        AUDIT,
         AuditEntry,
         AuditFilter,
         AuditOrderField,

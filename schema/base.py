@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
+from loaders.relations import Relation
+from resolvers import links
 from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
 
@@ -16,6 +18,22 @@ T = TypeVar("T")
 N = TypeVar("N")
 
 GraphInfo = Info[GraphContext, None]
+
+if TYPE_CHECKING:
+    Loaded: TypeAlias = T | Awaitable[T]
+else:
+
+    class Loaded:
+        """``Loaded[X]``: the return type of a link field that hands back a loader's future.
+
+        To mypy it is ``X | Awaitable[X]`` (what such a resolver returns, checked); to
+        strawberry, which reads the annotation to type the GraphQL field, it is just ``X``.
+        Returning the future instead of awaiting it saves a coroutine per item.
+        """
+
+        def __class_getitem__(cls, item: Any) -> Any:
+            return item
+
 
 First = Annotated[int | None, strawberry.argument(description="Page size from the start (or after `after`).")]
 After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
@@ -102,9 +120,25 @@ class Connection(Generic[T]):
         return int(await self.count())
 
 
-def connection(page: Page[Any], count: Callable[[], Any] | None = None) -> Connection[Any]:
+def connection(page: Page[T], count: Callable[[], Awaitable[int]] | None = None) -> Connection[T]:
     return Connection(page=page, count=count)
 
 
 def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:
     return PageArgs(first=first, after=after, last=last, before=before)
+
+
+async def link_page(
+    info: GraphInfo,
+    relation: Relation[T],
+    pk: int,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: links.Filter | None = None,
+) -> Connection[T]:
+    """A paged link field: one page of the children of ``pk`` along ``relation``, counted lazily."""
+    ctx = info.context
+    page = await links.page_of(ctx, relation, pk, page_args(first, after, last, before), filter)
+    return connection(page, links.counter(ctx, relation, pk, filter))

@@ -265,7 +265,7 @@ class _Costing:
 
 def _field_of(parent: GraphQLNamedType, name: str) -> GraphQLField | None:
     if is_object_type(parent) or is_interface_type(parent):
-        fields: dict[str, GraphQLField] = parent.fields  # type: ignore[union-attr]
+        fields: dict[str, GraphQLField] = parent.fields
         return fields.get(name)
     return None  # a union: only fragments select from it
 

@@ -12,7 +12,10 @@ import strawberry
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import EseCandidateFilter, EseCandidateOrderField, SourceFilter, SourceOrderField
 from dsa110.vo.holdings import held_catalogs
-from schema import inputs  # noqa: F401  (registers the inputs and enums)
+from schema import (
+    inputs,  # noqa: F401  (registers the inputs and enums)
+    science,  # noqa: F401  (registers the ESE candidate filter and order enum)
+)
 from schema.base import GraphInfo
 from schema.urls import PlotFormat, TableFormat, listing_export_url, sky_map_url
 

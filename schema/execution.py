@@ -3,7 +3,7 @@
 graphql-core completes a result value by value: for a list of 5,000 measurements it
 builds 5,000 resolve infos, paths and coroutines per field, and awaits each DataLoader
 future separately. That per-value machinery costs 10-30x the SQL it waits for
-(reference/graphql-servers.md §2.1-2.3). This executor walks the same validated
+(docs/reference/graphql-servers.md §2.1-2.3). This executor walks the same validated
 operation level by level instead, the way breadth-first engines do:
 
 * every field of a level is resolved for all objects of the level in one loop; plain
@@ -412,7 +412,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         runtime = resolve_type(value, info, abstract)
         if self.is_awaitable(runtime):
             raise GraphQLError("asynchronous type resolution is not supported by the breadth-first executor")
-        return self.ensure_valid_runtime_type(runtime, abstract, details, info, value)  # type: ignore[no-any-return]
+        return self.ensure_valid_runtime_type(runtime, abstract, details, info, value)
 
     async def _object_level(
         self,

@@ -17,9 +17,20 @@ import strawberry
 from dsa110.ops.files.caltables import CalTableSummary
 from dsa110.ops.files.ms import MsMetadata
 from dsa110.ops.files.uvh5 import UvhHeader
+from loaders.entities import (
+    CALTABLE,
+    CALTABLE_PRODUCTS,
+    CALTABLE_QA_ARTIFACTS,
+    GROUP,
+    MS,
+    MS_CAL_TABLES,
+    MS_IMAGES,
+    MS_PRODUCTS,
+    MS_QA_ARTIFACTS,
+)
 from resolvers import files, links, qa
 from schema import filevalues as fv
-from schema.base import GraphInfo, Node
+from schema.base import GraphInfo, Loaded, Node
 
 if TYPE_CHECKING:
     from schema.qa import QaArtifact
@@ -183,7 +194,7 @@ class MsFile:
 
     @strawberry.field(description="The registry's row for this MS, if it is registered.")
     async def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
-        return await info.context.loaders.by_key("ms", "path").load(str(self.meta.path))  # type: ignore[no-any-return]
+        return await info.context.loaders.by_key(MS, "path").load(str(self.meta.path))
 
 
 @strawberry.type(description="What a calibration table on disk holds, read from its own rows.")
@@ -276,7 +287,7 @@ class CalTableFile:
 
     @strawberry.field(description="The registry's row for this table, if it is registered.")
     async def cal_table(self, info: GraphInfo) -> CalTable | None:
-        return await info.context.loaders.by_key("caltable", "path").load(str(self.summary.path))  # type: ignore[no-any-return]
+        return await info.context.loaders.by_key(CALTABLE, "path").load(str(self.summary.path))
 
 
 @strawberry.type(description="A Measurement Set made from one observation group.")
@@ -301,24 +312,24 @@ class MeasurementSet(Node):
         return self.pk
 
     @strawberry.field
-    def group(self, info: GraphInfo) -> GroupRef | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def group(self, info: GraphInfo) -> Loaded[GroupRef | None]:
+        return links.one(info.context, GROUP, self.group_pk)
 
     @strawberry.field
     async def images(self, info: GraphInfo) -> list[ImageRef]:
-        return await links.all_of(info.context, "ms.images", self.pk)
+        return await links.all_of(info.context, MS_IMAGES, self.pk)
 
     @strawberry.field(description="Calibration tables solved from this Measurement Set.")
     async def cal_tables(self, info: GraphInfo) -> list[CalTable]:
-        return await links.all_of(info.context, "ms.cal_tables", self.pk)
+        return await links.all_of(info.context, MS_CAL_TABLES, self.pk)
 
     @strawberry.field(description="Data products of this MS (the MS itself, its calibrated copy).")
     async def data_products(self, info: GraphInfo) -> list[ProductRef]:
-        return await links.all_of(info.context, "ms.products", self.pk)
+        return await links.all_of(info.context, MS_PRODUCTS, self.pk)
 
     @strawberry.field(description="QA plots, notebooks and reports about this MS.")
     async def qa_artifacts(self, info: GraphInfo) -> list[ArtifactRef]:
-        return await links.all_of(info.context, "ms.qa_artifacts", self.pk)
+        return await links.all_of(info.context, MS_QA_ARTIFACTS, self.pk)
 
     @strawberry.field(description="The file itself (null when it is not on disk under the data roots).")
     async def file(self, info: GraphInfo) -> MsFile | None:
@@ -342,16 +353,16 @@ class CalTable(Node):
     notes: str | None
 
     @strawberry.field
-    def source_ms(self, info: GraphInfo) -> MeasurementSet | None:
-        return links.one(info.context, "ms", self.source_ms_pk)  # type: ignore[return-value]
+    def source_ms(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
+        return links.one(info.context, MS, self.source_ms_pk)
 
     @strawberry.field(description="The data product this table is, if registered as one.")
     async def data_products(self, info: GraphInfo) -> list[ProductRef]:
-        return await links.all_of(info.context, "caltable.products", self.pk)
+        return await links.all_of(info.context, CALTABLE_PRODUCTS, self.pk)
 
     @strawberry.field(description="QA plots made from this table.")
     async def qa_artifacts(self, info: GraphInfo) -> list[ArtifactRef]:
-        return await links.all_of(info.context, "caltable.qa_artifacts", self.pk)
+        return await links.all_of(info.context, CALTABLE_QA_ARTIFACTS, self.pk)
 
     @strawberry.field(description="The table itself (null when it is not on disk under the data roots).")
     async def file(self, info: GraphInfo) -> CalTableFile | None:
@@ -375,8 +386,8 @@ class UvhFile:
         return None if found is None else fv.from_domain(UvhFileHeader, found, **_header_extras(found))
 
     @strawberry.field
-    def group(self, info: GraphInfo) -> GroupRef | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def group(self, info: GraphInfo) -> Loaded[GroupRef | None]:
+        return links.one(info.context, GROUP, self.group_pk)
 
 
 def _header_extras(h: UvhHeader) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from dsa110.db.file_filters import (
 from dsa110.ops import msdiscovery
 from dsa110.ops.files import uvh5
 from dsa110.ops.files.paths import Kind
+from loaders.entities import CALTABLE, MS
 from loaders.pagination import Page, PageArgs, resolve_window
 from resolvers import files, lists
 from resolvers.errors import BadUserInput
@@ -77,7 +78,7 @@ def _uvh_page(
 @strawberry.type
 class FilesQuery:
     measurement_sets = list_root(
-        "ms",
+        MS,
         MeasurementSet,
         MeasurementSetFilter,
         MeasurementSetOrderField,
@@ -86,7 +87,7 @@ class FilesQuery:
         "Registered Measurement Sets, newest first.",
     )
     cal_tables = list_root(
-        "caltable",
+        CALTABLE,
         CalTable,
         CalTableFilter,
         CalTableOrderField,
@@ -102,9 +103,9 @@ class FilesQuery:
         if (ms_id is None) == (path is None):
             raise BadUserInput("give msId or path, not both")
         if ms_id is not None:
-            return await lists.by_natural_key(info.context, "ms", "id", ms_id, "measurement set")  # type: ignore[no-any-return]
+            return await lists.by_natural_key(info.context, MS, ms_id)
         real = await files.resolve(info.context, path or "", Kind.TABLE)
-        return await lists.by_natural_key(info.context, "ms", "path", str(real), "measurement set")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, MS, str(real), "path")
 
     @strawberry.field(description="The Measurement Set at `path` (under the data roots), read from disk.")
     async def ms_file(self, info: GraphInfo, path: str) -> MsFile:

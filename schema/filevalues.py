@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 
@@ -16,12 +16,15 @@ from dsa110.ops.files import calqa, caltables, ms, validation
 from dsa110.science import calibrators
 from dsa110.times import mjd_to_datetime
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def from_domain(cls: type[T], obj: Any, **overrides: Any) -> T:
     """``cls`` filled from the same-named attributes of ``obj`` (a domain dataclass)."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)}
     values = {name: getattr(obj, name) for name in names if name not in overrides and hasattr(obj, name)}
     return cls(**values, **overrides)
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import strawberry
+from strawberry.types.base import get_object_definition
 
 from dsa110.db import enums, filters
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 E = TypeVar("E", bound=Enum)
 
 
 def _input(cls: type[C], name: str) -> type[C]:
-    docs = {f.name: f.metadata.get("doc") for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    docs = {f.name: f.metadata.get("doc") for f in dataclasses.fields(cls)}
     registered = strawberry.input(cls, name=name, description=(cls.__doc__ or "").strip() or None)
-    for field in registered.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+    for field in get_object_definition(registered, strict=True).fields:
         field.description = docs.get(field.python_name)
     return registered
 

@@ -10,6 +10,7 @@ from dsa110.auth.identity import Role
 from dsa110.names import safe_name
 from dsa110.ops import jobs
 from dsa110.times import datetime_to_mjd
+from loaders.entities import JOB
 from resolvers import lists
 from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
@@ -52,4 +53,4 @@ class JobsMutation:
         }
         publish = ctx.bus.publish if ctx.bus is not None else None
         row = await jobs.create_job(ctx.engine, "mosaic", params, publish=publish)
-        return await lists.by_natural_key(ctx, "job", "id", row["id"], "job")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(ctx, JOB, row["id"])

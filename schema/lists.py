@@ -6,26 +6,31 @@ differ. ``list_root`` builds such a field so the roots stay one line each.
 
 This module deliberately does not use ``from __future__ import annotations``: the
 resolver's annotations must be the real types captured here, not strings that strawberry
-would try to resolve in this module's namespace.
+would try to resolve in this module's namespace. ``entity`` and ``node`` share a type
+parameter, so mypy rejects a root whose node type is not the entity's.
 """
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from enum import Enum
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import Ordering
+from loaders.relations import Entity
 from resolvers import lists
 from schema.base import After, Before, Connection, First, GraphInfo, Last, connection, page_args
 
+T = TypeVar("T")
+
 
 def list_root(
-    entity: str,
-    node: type,
+    entity: Entity[T],
+    node: type[T],
     filter_type: type,
-    order_type: type,
-    default_order: Any,
+    order_type: type[Enum],
+    default_order: Enum,
     default_direction: OrderDirection,
     description: str,
     extensions: Sequence[Any] = (),
@@ -38,15 +43,21 @@ def list_root(
         after: After = None,
         last: Last = None,
         before: Before = None,
-        filter: filter_type | None = None,  # type: ignore[valid-type]
-        order_by: order_type = default_order,  # type: ignore[valid-type]
+        filter: Any = None,
+        order_by: Any = default_order,
         direction: Annotated[
             OrderDirection, strawberry.argument(description="Sort direction.")
         ] = default_direction,
-    ) -> Connection[node]:  # type: ignore[valid-type]
+    ) -> Connection[Any]:
         ctx = info.context
-        ordering = Ordering(order_by.value, direction)  # type: ignore[attr-defined]
+        ordering = Ordering(order_by.value, direction)
         page = await lists.list_page(ctx, entity, filter, ordering, page_args(first, after, last, before))
         return connection(page, lists.list_counter(ctx, entity, filter))
 
+    # What strawberry reads to type the arguments and the result. mypy cannot take types from
+    # variables, so the parameters above are typed loosely for it and these are for the schema.
+    generic_connection: Any = Connection
+    resolve.__annotations__.update(
+        {"filter": filter_type | None, "order_by": order_type, "return": generic_connection[node]}
+    )
     return strawberry.field(resolver=resolve, description=description, extensions=list(extensions))

@@ -34,10 +34,11 @@ from dsa110.ops.metrics import (
     metrics_history,
     metrics_hosts,
 )
-from resolvers import links, status
+from loaders.entities import GROUP, IMAGE, JOB, MEASUREMENT
+from resolvers import links, lists, status
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
-from schema.base import GraphInfo
+from schema.base import GraphInfo, Loaded
 from schema.inputs import ConeFilter, JobState
 from schema.permissions import requires
 from schema.types import Group, Image, Job, Measurement
@@ -93,7 +94,7 @@ class PipelineStatus:
 
     @strawberry.field(description="The newest 20 groups, newest first.")
     async def recent_groups(self, info: GraphInfo) -> list[Group]:
-        loader = info.context.loaders.by_key("group")
+        loader = info.context.loaders.by_key(GROUP)
         found = await loader.load_many([g.pk for g in self.data.recent_groups])
         return [g for g in found if g is not None]
 
@@ -202,14 +203,14 @@ class MeasurementsAdded:
     measurements: list[Measurement]
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> Image:
-        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[Image]:
+        return links.one(info.context, IMAGE, self.image_pk)
 
 
 @strawberry.input(description="A watchlist: sources by name, or a cone (either matches).")
 class WatchFilter:
     source_ids: list[str] | None = strawberry.field(default=None, description="Catalog names (at most 1000).")
-    cone: ConeFilter | None = None  # type: ignore[valid-type]
+    cone: ConeFilter | None = None
 
 
 # -- Query part -------------------------------------------------------------------------
@@ -277,7 +278,7 @@ class LiveMutation:
         ctx = info.context
         bus = ctx.bus
         row = await reprocess_group(ctx.engine, group_id, publish=bus.publish if bus is not None else None)
-        return await ctx.loaders.by_key("group").load(row["id"])  # type: ignore[no-any-return]
+        return await lists.by_natural_key(ctx, GROUP, row["id"], "id")
 
 
 # -- Subscription part ------------------------------------------------------------------
@@ -371,7 +372,7 @@ class LiveSubscription:
                 if job_id is not None
                 else list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "job_id")) is not None))
             )
-            loader = ctx.loaders.by_key("job")
+            loader = ctx.loaders.by_key(JOB)
             for job in await loader.load_many(wanted):
                 if job is not None:
                     yield job
@@ -389,7 +390,7 @@ class LiveSubscription:
             return _payload_int(event, "job_id") == job_id
 
         async for batch in event_batches(ctx, (JOB_LOG, JOB_STATE), accept=mine):
-            job = await ctx.loaders.by_key("job").load(job_id)
+            job = await ctx.loaders.by_key(JOB).load(job_id)
             if job is None:
                 raise NotFound(f"no job {job_id}", key=str(job_id))
             if not batch:  # the snapshot: the log so far (its newest lines when very long)
@@ -430,7 +431,7 @@ class LiveSubscription:
 
         async for batch in event_batches(ctx, (GROUP_STATE,), snapshot=False, accept=mine):
             pks = list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "group_pk")) is not None))
-            for group in await ctx.loaders.by_key("group").load_many(pks):
+            for group in await ctx.loaders.by_key(GROUP).load_many(pks):
                 if group is not None:
                     yield group
 
@@ -455,7 +456,7 @@ class LiveSubscription:
                     ctx.engine, image_pk, ids, cone, limit=MAX_WATCH_RESULTS
                 )
                 if rows:
-                    wrap = ctx.loaders.wrap("measurement")
+                    wrap = ctx.loaders.wrap(MEASUREMENT)
                     yield MeasurementsAdded(image_pk=image_pk, measurements=[wrap(r) for r in rows])
 
 

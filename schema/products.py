@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from dsa110.auth.identity import Role
 from dsa110.events import PRODUCT_STATUS, Event
 from dsa110.ops import products as lifecycle
+from loaders.entities import PRODUCT
 from resolvers import products
 from resolvers.errors import BadUserInput
 from resolvers.live import event_batches
@@ -128,14 +129,14 @@ class ProductsMutation:
         extensions=[requires(Role.OPERATOR)],
     )
     async def publish_data_product(self, info: GraphInfo, data_id: str) -> ProductRef:
-        return await products.publish(info.context, data_id)  # type: ignore[no-any-return]
+        return await products.publish(info.context, data_id)
 
     @strawberry.mutation(
         description="Reset a product's failed attempts and publish it again.",
         extensions=[requires(Role.OPERATOR)],
     )
     async def retry_publish(self, info: GraphInfo, data_id: str) -> ProductRef:
-        return await products.retry(info.context, data_id)  # type: ignore[no-any-return]
+        return await products.retry(info.context, data_id)
 
     @strawberry.mutation(
         description="Retry every failed publish (at most `limit`).", extensions=[requires(Role.OPERATOR)]
@@ -153,7 +154,7 @@ class ProductsMutation:
         description="Turn automatic publishing of a product on or off.", extensions=[requires(Role.OPERATOR)]
     )
     async def set_auto_publish(self, info: GraphInfo, data_id: str, enabled: bool) -> ProductRef:
-        return await products.set_auto_publish(info.context, data_id, enabled)  # type: ignore[no-any-return]
+        return await products.set_auto_publish(info.context, data_id, enabled)
 
     @strawberry.mutation(
         description="Register a new staged product, derived from `parents` (data ids); `stagePath` must "
@@ -172,7 +173,7 @@ class ProductsMutation:
     ) -> ProductRef:
         if parents is not None and len(parents) > MAX_WATCHED:
             raise BadUserInput(f"at most {MAX_WATCHED} parents", field="parents")
-        return await products.register(  # type: ignore[no-any-return]
+        return await products.register(
             info.context,
             data_id=data_id,
             data_type=type.value,
@@ -211,6 +212,6 @@ class ProductsSubscription:
 
         async for batch in event_batches(ctx, (PRODUCT_STATUS,), snapshot=False, accept=mine):
             pks = list(dict.fromkeys(p for e in batch if isinstance(p := e.payload.get("product_pk"), int)))
-            for product in await ctx.loaders.by_key("product").load_many(pks):
+            for product in await ctx.loaders.by_key(PRODUCT).load_many(pks):
                 if product is not None:
                     yield product

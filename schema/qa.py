@@ -14,8 +14,9 @@ from dsa110.auth.identity import Role
 from dsa110.db.enums import OrderDirection
 from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
 from dsa110.ops.files import casatable, fitsinfo
+from loaders.entities import CALTABLE, GROUP, IMAGE, MS, QA_ARTIFACT
 from resolvers import links, notebooks, qa
-from schema.base import GraphInfo, Node
+from schema.base import GraphInfo, Loaded, Node
 from schema.inputs import _enum, _input
 from schema.lists import list_root
 from schema.permissions import requires
@@ -55,20 +56,20 @@ class QaArtifact(Node):
         return file_url(self.path)
 
     @strawberry.field
-    def group(self, info: GraphInfo) -> GroupRef | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def group(self, info: GraphInfo) -> Loaded[GroupRef | None]:
+        return links.one(info.context, GROUP, self.group_pk)
 
     @strawberry.field
-    def measurement_set(self, info: GraphInfo) -> MsRef | None:
-        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+    def measurement_set(self, info: GraphInfo) -> Loaded[MsRef | None]:
+        return links.one(info.context, MS, self.ms_pk)
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> ImageRef | None:
-        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[ImageRef | None]:
+        return links.one(info.context, IMAGE, self.image_pk)
 
     @strawberry.field
-    def cal_table(self, info: GraphInfo) -> CalTableRef | None:
-        return links.one(info.context, "caltable", self.caltable_pk)  # type: ignore[return-value]
+    def cal_table(self, info: GraphInfo) -> Loaded[CalTableRef | None]:
+        return links.one(info.context, CALTABLE, self.caltable_pk)
 
 
 @strawberry.type(description="An entry of a directory listing.")
@@ -173,7 +174,7 @@ def _listing(found: Any) -> DirectoryListing:
 @strawberry.type
 class QaQuery:
     qa_artifacts = list_root(
-        "qa_artifact",
+        QA_ARTIFACT,
         QaArtifact,
         QaArtifactFilter,
         QaArtifactOrderField,
@@ -248,7 +249,7 @@ class QaMutation:
         output_path: str | None = None,
     ) -> QaNotebook:
         path, row, cells = await notebooks.generate(info.context, group_id, notebook_type, output_path)
-        artifact = await info.context.loaders.by_key("qa_artifact").load(row["id"]) if row else None
+        artifact = await info.context.loaders.by_key(QA_ARTIFACT).load(row["id"]) if row else None
         return QaNotebook(path=str(path), artifact=artifact, notebook_type=notebook_type, cells=cells)
 
     @strawberry.mutation(
@@ -257,5 +258,5 @@ class QaMutation:
     )
     async def generate_calibration_plots(self, info: GraphInfo, ms_path: str) -> list[QaArtifact]:
         rows = await notebooks.record_calibration_plots(info.context, ms_path)
-        found = await info.context.loaders.by_key("qa_artifact").load_many([r["id"] for r in rows])
+        found = await info.context.loaders.by_key(QA_ARTIFACT).load_many([r["id"] for r in rows])
         return [f for f in found if f is not None]

@@ -19,10 +19,13 @@ from dsa110.db.filters import (
     SourceFilter,
     SourceOrderField,
 )
+from loaders.entities import GROUP, IMAGE, JOB, MOSAIC, PRODUCT, SOURCE
 from resolvers import lists
 from resolvers import science as science_resolvers
+from resolvers.errors import NotFound
 from schema import inputs  # noqa: F401  (registers the inputs and enums)
 from schema.base import GraphInfo, Node
+from schema.entity_types import NODE_ENTITIES
 from schema.lists import list_root
 from schema.types import DataProduct, Group, Image, Job, Mosaic, Source
 
@@ -34,7 +37,7 @@ class CoreQuery:
     """Roots for the core graph; other modules contribute their own Query parts."""
 
     sources = list_root(
-        "source",
+        SOURCE,
         Source,
         SourceFilter,
         SourceOrderField,
@@ -43,10 +46,10 @@ class CoreQuery:
         "Sources, filtered and ordered.",
     )
     images = list_root(
-        "image", Image, ImageFilter, ImageOrderField, ImageOrderField.MJD, DESC, "Images, newest first."
+        IMAGE, Image, ImageFilter, ImageOrderField, ImageOrderField.MJD, DESC, "Images, newest first."
     )
     groups = list_root(
-        "group",
+        GROUP,
         Group,
         GroupFilter,
         GroupOrderField,
@@ -55,7 +58,7 @@ class CoreQuery:
         "Observation groups, newest first.",
     )
     mosaics = list_root(
-        "mosaic",
+        MOSAIC,
         Mosaic,
         MosaicFilter,
         MosaicOrderField,
@@ -64,10 +67,10 @@ class CoreQuery:
         "Mosaics, newest first.",
     )
     jobs = list_root(
-        "job", Job, JobFilter, JobOrderField, JobOrderField.CREATED_AT, DESC, "Jobs, newest first."
+        JOB, Job, JobFilter, JobOrderField, JobOrderField.CREATED_AT, DESC, "Jobs, newest first."
     )
     data_products = list_root(
-        "product",
+        PRODUCT,
         DataProduct,
         DataProductFilter,
         DataProductOrderField,
@@ -78,28 +81,31 @@ class CoreQuery:
 
     @strawberry.field(description="Any object by its global id.")
     async def node(self, info: GraphInfo, id: strawberry.ID) -> Node:
-        return await lists.by_global_id(info.context, id)  # type: ignore[no-any-return]
+        node = await lists.by_global_id(info.context, id, NODE_ENTITIES)
+        if not isinstance(node, Node):  # unreachable while NODE_ENTITIES is derived from Node types
+            raise NotFound("no node with this id", id=id[:128])
+        return node
 
     @strawberry.field(description="A source by catalog name, e.g. `NVSS J123456.7+420312`.")
     async def source(self, info: GraphInfo, source_id: str) -> Source:
-        return await lists.by_natural_key(info.context, "source", "source_id", source_id, "source")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, SOURCE, source_id)
 
     @strawberry.field(description="An image by its integer id, or by its exact file path: give one of them.")
     async def image(self, info: GraphInfo, image_id: int | None = None, path: str | None = None) -> Image:
-        return await science_resolvers.image_by_id_or_path(info.context, image_id, path)  # type: ignore[no-any-return]
+        return await science_resolvers.image_by_id_or_path(info.context, image_id, path)
 
     @strawberry.field(description="An observation group by its timestamp id `YYYY-MM-DDTHH:MM:SS`.")
     async def group(self, info: GraphInfo, group_id: str) -> Group:
-        return await lists.by_natural_key(info.context, "group", "group_id", group_id, "group")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, GROUP, group_id)
 
     @strawberry.field(description="A mosaic by its integer id.")
     async def mosaic(self, info: GraphInfo, mosaic_id: int) -> Mosaic:
-        return await lists.by_natural_key(info.context, "mosaic", "id", mosaic_id, "mosaic")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, MOSAIC, mosaic_id)
 
     @strawberry.field(description="A job by its integer id.")
     async def job(self, info: GraphInfo, job_id: int) -> Job:
-        return await lists.by_natural_key(info.context, "job", "id", job_id, "job")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, JOB, job_id)
 
     @strawberry.field(description="A data product by its `dataId`.")
     async def data_product(self, info: GraphInfo, data_id: str) -> DataProduct:
-        return await lists.by_natural_key(info.context, "product", "data_id", data_id, "data product")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, PRODUCT, data_id)

@@ -19,13 +19,13 @@ from strawberry.tools import merge_types
 
 from dsa110.auth.identity import Identity, anonymous
 from dsa110.settings import Settings
-from loaders import Loaders, Wrap
+from loaders import Loaders
 from resolvers.context import GraphContext
-from schema import files, qa, science, types
-from schema.auth import AuditEntry, AuthMutation, AuthQuery
-from schema.base import row_factory
+from schema import files, qa
+from schema.auth import AuthMutation, AuthQuery
 from schema.budget import CostLimit, cost_model
 from schema.ecosystem import EcosystemQuery
+from schema.entity_types import WRAP
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.files_query import FilesMutation, FilesQuery
@@ -67,27 +67,6 @@ SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription, ProductsSubscription)
 
 CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile traffic cannot grow it
 
-WRAP: dict[str, Wrap] = {
-    "source": row_factory(types.Source),
-    "measurement": row_factory(types.Measurement),
-    "image": row_factory(types.Image),
-    "group": row_factory(types.Group),
-    "subband": row_factory(types.Subband),
-    "mosaic": row_factory(types.Mosaic),
-    "job": row_factory(types.Job),
-    "job_log": row_factory(types.JobLogLine),
-    "product": row_factory(types.DataProduct),
-    "ms": row_factory(files.MeasurementSet),
-    "caltable": row_factory(files.CalTable),
-    "qa_artifact": row_factory(qa.QaArtifact),
-    "candidate": row_factory(science.EseCandidate),
-    "alert": row_factory(science.Alert),
-    "status_change": row_factory(science.EseStatusChange),
-    "region": row_factory(science.Region),
-    "cross_match": row_factory(science.CrossMatch),
-    "audit": row_factory(AuditEntry),
-}
-
 
 class GraphSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
@@ -113,7 +92,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         subscription=merge_types("Subscription", SUBSCRIPTION_PARTS) if SUBSCRIPTION_PARTS else None,
         types=[files.MeasurementSet, files.CalTable, qa.QaArtifact],
         extensions=extensions,
-        config=StrawberryConfig(relay_max_results=settings.max_page_size, scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
     if undeclared := undeclared_mutations(schema):

@@ -26,10 +26,20 @@ from dsa110.ops import regions as region_store
 from dsa110.science import fitting, profile_fit, profiles
 from dsa110.science.errors import ScienceInputError
 from dsa110.times import mjd_to_datetime
+from loaders.entities import (
+    ALERT,
+    CANDIDATE,
+    CANDIDATE_ALERTS,
+    CANDIDATE_STATUS_CHANGES,
+    CATALOG_SOURCE,
+    IMAGE,
+    REGION,
+    SOURCE,
+)
 from resolvers import links, lists, science
 from resolvers.errors import BadUserInput, NotFound
 from schema import urls
-from schema.base import GraphInfo, Node
+from schema.base import GraphInfo, Loaded, Node
 from schema.inputs import CandidateStatus, _enum, _input
 from schema.lists import list_root
 from schema.permissions import requires
@@ -91,23 +101,23 @@ class EseCandidate(Node):
         return self.end_mjd - self.start_mjd
 
     @strawberry.field
-    def source(self, info: GraphInfo) -> SourceRef:
-        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+    def source(self, info: GraphInfo) -> Loaded[SourceRef]:
+        return links.one(info.context, SOURCE, self.source_pk)
 
     @strawberry.field(description="Review history, oldest first.")
     async def status_history(self, info: GraphInfo) -> list[EseStatusChange]:
-        return await links.all_of(info.context, "candidate.status_changes", self.pk)
+        return await links.all_of(info.context, CANDIDATE_STATUS_CHANGES, self.pk)
 
     @strawberry.field(description="A plot of the source's light curve with this candidate's window shaded.")
     async def light_curve_plot_url(
         self, info: GraphInfo, format: urls.PlotFormat = urls.PlotFormat.PNG, normalised: bool = True
     ) -> str:
-        source = await info.context.loaders.by_key("source").load(self.source_pk)
+        source = await links.one(info.context, SOURCE, self.source_pk)
         return urls.light_curve_plot_url(source.source_id, format, normalised)
 
     @strawberry.field(description="Alerts this candidate raised.")
     async def alerts(self, info: GraphInfo) -> list[Alert]:
-        return await links.all_of(info.context, "candidate.alerts", self.pk)
+        return await links.all_of(info.context, CANDIDATE_ALERTS, self.pk)
 
 
 @strawberry.type(description="An alert: a new or escalated candidate, or another notable event.")
@@ -125,12 +135,12 @@ class Alert(Node):
         return self.pk
 
     @strawberry.field
-    def source(self, info: GraphInfo) -> SourceRef | None:
-        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+    def source(self, info: GraphInfo) -> Loaded[SourceRef | None]:
+        return links.one(info.context, SOURCE, self.source_pk)
 
     @strawberry.field
-    def candidate(self, info: GraphInfo) -> EseCandidate | None:
-        return links.one(info.context, "candidate", self.candidate_pk)  # type: ignore[return-value]
+    def candidate(self, info: GraphInfo) -> Loaded[EseCandidate | None]:
+        return links.one(info.context, CANDIDATE, self.candidate_pk)
 
 
 # --- light curves --------------------------------------------------------------------------
@@ -142,7 +152,8 @@ class LightCurvePoint:
     flux_jy: float = strawberry.field(description="Measured peak flux, Jy/beam.")
     flux_err_jy: float
     norm_flux_jy: float = strawberry.field(
-        description="Flux divided by the image's ensemble correction (legacy-pipeline-facts §3.3)."
+        description="Flux divided by the image's ensemble correction C: the median, over steady reference "
+        "sources measured on that image, of their flux over their usual level (differential photometry)."
     )
     norm_flux_err_jy: float = strawberry.field(
         description="Error with the correction's uncertainty propagated."
@@ -155,8 +166,8 @@ class LightCurvePoint:
         return mjd_to_datetime(self.mjd)
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> ImageRef:
-        return links.one(info.context, "image", self.image_id)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[ImageRef]:
+        return links.one(info.context, IMAGE, self.image_id)
 
 
 @strawberry.type(description="A source's light curve, in time order.")
@@ -197,8 +208,8 @@ class PostageStamp:
     png_url: str = strawberry.field(description="Cut-out as PNG (asinh stretch).")
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> ImageRef:
-        return links.one(info.context, "image", self.image_id)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[ImageRef]:
+        return links.one(info.context, IMAGE, self.image_id)
 
 
 def cutout_urls(image_id: int, ra_deg: float, dec_deg: float, size_arcsec: float) -> tuple[str, str]:
@@ -366,8 +377,8 @@ class Region(Node):
         return self.pk
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> ImageRef:
-        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[ImageRef]:
+        return links.one(info.context, IMAGE, self.image_pk)
 
     @strawberry.field(description="Pixel statistics inside the region.")
     async def statistics(self, info: GraphInfo) -> RegionStatistics:
@@ -412,7 +423,7 @@ class CrossMatch:
 
     @strawberry.field
     async def entry(self, info: GraphInfo) -> CatalogSource:
-        row = await info.context.loaders.by_key("catalog_source").load(self.catalog_pk)
+        row = await info.context.loaders.by_key(CATALOG_SOURCE).load(self.catalog_pk)
         return catalog_source(row)
 
 
@@ -479,10 +490,10 @@ def external_result(result: Any) -> ExternalCatalogResult:
 class ScienceQuery:
     @strawberry.field(description="An ESE candidate by its integer id.")
     async def ese_candidate(self, info: GraphInfo, candidate_id: int) -> EseCandidate:
-        return await lists.by_natural_key(info.context, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, CANDIDATE, candidate_id)
 
     ese_candidates = list_root(
-        "candidate",
+        CANDIDATE,
         EseCandidate,
         EseCandidateFilter,
         EseCandidateOrderField,
@@ -491,7 +502,7 @@ class ScienceQuery:
         "ESE candidates, strongest first.",
     )
     alerts = list_root(
-        "alert",
+        ALERT,
         Alert,
         AlertFilter,
         AlertOrderField,
@@ -501,7 +512,7 @@ class ScienceQuery:
     )
 
     regions = list_root(
-        "region",
+        REGION,
         Region,
         RegionFilter,
         RegionOrderField,
@@ -512,7 +523,7 @@ class ScienceQuery:
 
     @strawberry.field(description="A region by its integer id.")
     async def region(self, info: GraphInfo, region_id: int) -> Region:
-        return await lists.by_natural_key(info.context, "region", "id", region_id, "region")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(info.context, REGION, region_id)
 
     @strawberry.field(description="Catalog entries within a cone, nearest first.")
     async def catalog_sources(
@@ -583,7 +594,7 @@ class ScienceMutation:
         if len(measurements) > MAX_INGEST_ROWS:
             raise ScienceInputError("BAD_SIZE", f"at most {MAX_INGEST_ROWS} measurements per call")
         names = list({m.source_id for m in measurements})
-        found = await ctx.loaders.by_key("source", "source_id").load_many(names)
+        found = await ctx.loaders.by_key(SOURCE, "source_id").load_many(names)
         pks = {name: row.pk for name, row in zip(names, found, strict=True) if row is not None}
         missing = [n for n in names if n not in pks]
         if missing:
@@ -611,7 +622,7 @@ class ScienceMutation:
         ctx = info.context
         pks = None
         if source_ids is not None:
-            found = await ctx.loaders.by_key("source", "source_id").load_many(source_ids)
+            found = await ctx.loaders.by_key(SOURCE, "source_id").load_many(source_ids)
             pks = [row.pk for row in found if row is not None]
         result = await ingest.detect_ese(ctx.engine, pks, publish=_publisher(info))
         return IngestResult(
@@ -634,7 +645,7 @@ class ScienceMutation:
         await ingest.set_candidate_status(
             ctx.engine, candidate_id, status.value, ctx.identity.author, notes, publish=_publisher(info)
         )
-        return await lists.by_natural_key(ctx, "candidate", "id", candidate_id, "ESE candidate")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(ctx, CANDIDATE, candidate_id)
 
     @strawberry.mutation(
         description="Draw a region on an image (operator); `createdBy` is the caller's identity.",
@@ -643,7 +654,7 @@ class ScienceMutation:
     async def create_region(self, info: GraphInfo, image_id: int, name: str, shape: JSON) -> Region:
         ctx = info.context
         pk = await region_store.create_region(ctx.engine, image_id, name, shape, ctx.identity.author)
-        return await lists.by_natural_key(ctx, "region", "id", pk, "region")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(ctx, REGION, pk)
 
     @strawberry.mutation(
         description="Rename a region or change its shape (operator).", extensions=[requires(Role.OPERATOR)]
@@ -653,7 +664,7 @@ class ScienceMutation:
     ) -> Region:
         ctx = info.context
         await region_store.update_region(ctx.engine, region_id, name, shape)
-        return await lists.by_natural_key(ctx, "region", "id", region_id, "region")  # type: ignore[no-any-return]
+        return await lists.by_natural_key(ctx, REGION, region_id)
 
     @strawberry.mutation(
         description="Delete a region; true when it existed (operator).", extensions=[requires(Role.OPERATOR)]

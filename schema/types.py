@@ -7,7 +7,6 @@ return loader futures. Units are in field names; times are UTC; epochs are MJD.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 import strawberry
@@ -15,11 +14,12 @@ from strawberry.scalars import JSON
 
 from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
+from loaders import entities as ent
 from resolvers import images as image_resolvers
 from resolvers import lineage, links
 from resolvers import science as science_resolvers
 from schema import products, science, urls
-from schema.base import After, Before, Connection, First, GraphInfo, Last, Node, connection, page_args
+from schema.base import After, Before, Connection, First, GraphInfo, Last, Loaded, Node, link_page, page_args
 from schema.files import CalTable, MeasurementSet, UvhFile
 from schema.inputs import (
     GroupState,
@@ -32,21 +32,6 @@ from schema.inputs import (
 )
 from schema.positions import LocalRmsRange, SkyPositionForms, position_forms
 from schema.qa import QaArtifact
-
-
-async def _page(
-    info: GraphInfo,
-    relation: str,
-    pk: int,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    filter: Any = None,
-) -> Connection[Any]:
-    ctx = info.context
-    page = await links.page_of(ctx, relation, pk, page_args(first, after, last, before), filter)
-    return connection(page, links.counter(ctx, relation, pk, filter))
 
 
 @strawberry.type(description="A radio source monitored by the pipeline (NVSS-named).")
@@ -100,7 +85,7 @@ class Source(Node):
     async def ese_heuristic_score(self, info: GraphInfo) -> float | None:
         if self.n_epochs == 0:
             return None
-        candidates = await links.all_of(info.context, "source.candidates", self.pk)
+        candidates = await links.all_of(info.context, ent.SOURCE_CANDIDATES, self.pk)
         windows = ((c.status, c.start_mjd, c.end_mjd) for c in candidates)
         return ese_heuristic_score(self.v, self.chi2_nu, windows, self.n_epochs)
 
@@ -114,7 +99,7 @@ class Source(Node):
         before: Before = None,
         filter: MeasurementFilter | None = None,
     ) -> Connection[Measurement]:
-        return await _page(info, "source.measurements", self.pk, first, after, last, before, filter)
+        return await link_page(info, ent.SOURCE_MEASUREMENTS, self.pk, first, after, last, before, filter)
 
     @strawberry.field(description="Images this source was measured on, ordered by epoch.")
     async def images(
@@ -125,7 +110,7 @@ class Source(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Image]:
-        return await _page(info, "source.images", self.pk, first, after, last, before)
+        return await link_page(info, ent.SOURCE_IMAGES, self.pk, first, after, last, before)
 
     @strawberry.field(
         description="Every measurement in time order, raw and normalised by differential photometry."
@@ -147,15 +132,15 @@ class Source(Node):
 
     @strawberry.field(description="ESE candidates flagged on this source.")
     async def ese_candidates(self, info: GraphInfo) -> list[science.EseCandidate]:
-        return await links.all_of(info.context, "source.candidates", self.pk)
+        return await links.all_of(info.context, ent.SOURCE_CANDIDATES, self.pk)
 
     @strawberry.field(description="Alerts about this source, oldest first.")
     async def alerts(self, info: GraphInfo) -> list[science.Alert]:
-        return await links.all_of(info.context, "source.alerts", self.pk)
+        return await links.all_of(info.context, ent.SOURCE_ALERTS, self.pk)
 
     @strawberry.field(description="Catalog entries cross-matched to this source, nearest first.")
     async def cross_matches(self, info: GraphInfo) -> list[science.CrossMatch]:
-        return await links.all_of(info.context, "source.cross_matches", self.pk)
+        return await links.all_of(info.context, ent.SOURCE_CROSS_MATCHES, self.pk)
 
     @strawberry.field(
         description="Cut-outs around this source on its most recent images (FITS and PNG URLs)."
@@ -163,7 +148,7 @@ class Source(Node):
     async def postage_stamps(
         self, info: GraphInfo, size_arcsec: float = 600.0, limit: int = 20
     ) -> list[science.PostageStamp]:
-        page = await links.page_of(info.context, "source.images", self.pk, page_args(None, None, 500, None))
+        page = await links.page_of(info.context, ent.SOURCE_IMAGES, self.pk, page_args(None, None, 500, None))
         stamps = []
         for image in science_resolvers.stamp_images(page.items, limit):
             fits_url, png_url = science.cutout_urls(image.pk, self.ra_deg, self.dec_deg, size_arcsec)
@@ -204,12 +189,12 @@ class Measurement(Node):
         return mjd_to_datetime(self.mjd)
 
     @strawberry.field
-    def source(self, info: GraphInfo) -> Source:
-        return links.one(info.context, "source", self.source_pk)  # type: ignore[return-value]
+    def source(self, info: GraphInfo) -> Loaded[Source]:
+        return links.one(info.context, ent.SOURCE, self.source_pk)
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> Image:
-        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[Image]:
+        return links.one(info.context, ent.IMAGE, self.image_pk)
 
 
 @strawberry.type(description="A 5-minute (or other) image made by the pipeline.")
@@ -262,12 +247,12 @@ class Image(Node):
         )
 
     @strawberry.field
-    def group(self, info: GraphInfo) -> Group | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def group(self, info: GraphInfo) -> Loaded[Group | None]:
+        return links.one(info.context, ent.GROUP, self.group_pk)
 
     @strawberry.field
-    def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
-        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+    def measurement_set(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
+        return links.one(info.context, ent.MS, self.ms_pk)
 
     @strawberry.field(description="Measurements made on this image.")
     async def measurements(
@@ -279,7 +264,7 @@ class Image(Node):
         before: Before = None,
         filter: MeasurementFilter | None = None,
     ) -> Connection[Measurement]:
-        return await _page(info, "image.measurements", self.pk, first, after, last, before, filter)
+        return await link_page(info, ent.IMAGE_MEASUREMENTS, self.pk, first, after, last, before, filter)
 
     @strawberry.field(description="This image's measurements as a table to download.")
     def measurements_export_url(self, format: urls.TableFormat = urls.TableFormat.VOTABLE) -> str:
@@ -287,7 +272,7 @@ class Image(Node):
 
     @strawberry.field(description="Mosaics that include this image.")
     async def mosaics(self, info: GraphInfo) -> list[Mosaic]:
-        return await links.all_of(info.context, "image.mosaics", self.pk)
+        return await links.all_of(info.context, ent.IMAGE_MOSAICS, self.pk)
 
     @strawberry.field(description="Where to download the FITS file.")
     def fits_url(self) -> str:
@@ -299,7 +284,7 @@ class Image(Node):
 
     @strawberry.field(description="QA artefacts about this image.")
     async def qa_artifacts(self, info: GraphInfo) -> list[QaArtifact]:
-        return await links.all_of(info.context, "image.qa_artifacts", self.pk)
+        return await links.all_of(info.context, ent.IMAGE_QA_ARTIFACTS, self.pk)
 
     @strawberry.field(description="A cut-out of this image around a position (FITS and PNG URLs).")
     def cutout(self, ra_deg: float, dec_deg: float, size_arcsec: float = 600.0) -> science.PostageStamp:
@@ -363,7 +348,7 @@ class Image(Node):
 
     @strawberry.field(description="Regions drawn on this image.")
     async def regions(self, info: GraphInfo) -> list[science.Region]:
-        return await links.all_of(info.context, "image.regions", self.pk)
+        return await links.all_of(info.context, ent.IMAGE_REGIONS, self.pk)
 
     @strawberry.field(
         description="Catalog entries that fall on this image, with pixel positions, brightest first."
@@ -400,32 +385,32 @@ class Group(Node):
 
     @strawberry.field(description="Subband files received so far.")
     async def subbands(self, info: GraphInfo) -> list[Subband]:
-        return await links.all_of(info.context, "group.subbands", self.pk, limit=64)
+        return await links.all_of(info.context, ent.GROUP_SUBBANDS, self.pk, limit=64)
 
     @strawberry.field(description="How many of the expected subbands have arrived.")
     async def present_subbands(self, info: GraphInfo) -> int:
-        return await links.counter(info.context, "group.subbands", self.pk)()
+        return await links.counter(info.context, ent.GROUP_SUBBANDS, self.pk)()
 
     @strawberry.field
     async def images(self, info: GraphInfo) -> list[Image]:
-        return await links.all_of(info.context, "group.images", self.pk)
+        return await links.all_of(info.context, ent.GROUP_IMAGES, self.pk)
 
     @strawberry.field
     async def jobs(self, info: GraphInfo) -> list[Job]:
-        return await links.all_of(info.context, "group.jobs", self.pk)
+        return await links.all_of(info.context, ent.GROUP_JOBS, self.pk)
 
     @strawberry.field
     async def measurement_sets(self, info: GraphInfo) -> list[MeasurementSet]:
-        return await links.all_of(info.context, "group.measurement_sets", self.pk)
+        return await links.all_of(info.context, ent.GROUP_MEASUREMENT_SETS, self.pk)
 
     @strawberry.field(description="The raw UVH5 subband files, with their headers.")
     async def uvh_files(self, info: GraphInfo) -> list[UvhFile]:
-        rows = await links.all_of(info.context, "group.subbands", self.pk, limit=64)
+        rows = await links.all_of(info.context, ent.GROUP_SUBBANDS, self.pk, limit=64)
         return [UvhFile(path=r.path, subband_idx=r.subband_idx, group_pk=self.pk) for r in rows]
 
     @strawberry.field(description="QA plots, notebooks and reports about this group.")
     async def qa_artifacts(self, info: GraphInfo) -> list[QaArtifact]:
-        return await links.all_of(info.context, "group.qa_artifacts", self.pk)
+        return await links.all_of(info.context, ent.GROUP_QA_ARTIFACTS, self.pk)
 
 
 @strawberry.type(description="A mosaic combining images over a time window.")
@@ -462,7 +447,7 @@ class Mosaic(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Image]:
-        return await _page(info, "mosaic.images", self.pk, first, after, last, before)
+        return await link_page(info, ent.MOSAIC_IMAGES, self.pk, first, after, last, before)
 
 
 @strawberry.type(description="A line of a job's log.")
@@ -488,20 +473,20 @@ class Job(Node):
         return self.pk
 
     @strawberry.field
-    def group(self, info: GraphInfo) -> Group | None:
-        return links.one(info.context, "group", self.group_pk)  # type: ignore[return-value]
+    def group(self, info: GraphInfo) -> Loaded[Group | None]:
+        return links.one(info.context, ent.GROUP, self.group_pk)
 
     @strawberry.field(description="Data products this job made.")
     async def outputs(self, info: GraphInfo) -> list[DataProduct]:
-        return await links.all_of(info.context, "job.outputs", self.pk)
+        return await links.all_of(info.context, ent.JOB_OUTPUTS, self.pk)
 
     @strawberry.field(description="Data products this job read.")
     async def inputs(self, info: GraphInfo) -> list[DataProduct]:
-        return await links.all_of(info.context, "job.inputs", self.pk)
+        return await links.all_of(info.context, ent.JOB_INPUTS, self.pk)
 
     @strawberry.field(description="The job's log, oldest line first.")
     async def logs(self, info: GraphInfo, last: int = 200) -> list[JobLogLine]:
-        page = await links.page_of(info.context, "job.logs", self.pk, page_args(None, None, last, None))
+        page = await links.page_of(info.context, ent.JOB_LOGS, self.pk, page_args(None, None, last, None))
         return page.items
 
 
@@ -539,11 +524,11 @@ class DataProduct(Node):
 
     @strawberry.field(description="Products this one was derived from.")
     async def parents(self, info: GraphInfo) -> list[DataProduct]:
-        return await links.all_of(info.context, "product.parents", self.pk)
+        return await links.all_of(info.context, ent.PRODUCT_PARENTS, self.pk)
 
     @strawberry.field(description="Products derived from this one.")
     async def children(self, info: GraphInfo) -> list[DataProduct]:
-        return await links.all_of(info.context, "product.children", self.pk)
+        return await links.all_of(info.context, ent.PRODUCT_CHILDREN, self.pk)
 
     @strawberry.field(description="Direct parents (`upstream`) or children as {relationship: [dataId]}.")
     async def lineage_by_relationship(self, info: GraphInfo, upstream: bool = True) -> JSON:
@@ -551,23 +536,23 @@ class DataProduct(Node):
 
     @strawberry.field(description="Jobs that made or read this product.")
     async def jobs(self, info: GraphInfo) -> list[Job]:
-        return await links.all_of(info.context, "product.jobs", self.pk)
+        return await links.all_of(info.context, ent.PRODUCT_JOBS, self.pk)
 
     @strawberry.field
-    def image(self, info: GraphInfo) -> Image | None:
-        return links.one(info.context, "image", self.image_pk)  # type: ignore[return-value]
+    def image(self, info: GraphInfo) -> Loaded[Image | None]:
+        return links.one(info.context, ent.IMAGE, self.image_pk)
 
     @strawberry.field
-    def mosaic(self, info: GraphInfo) -> Mosaic | None:
-        return links.one(info.context, "mosaic", self.mosaic_pk)  # type: ignore[return-value]
+    def mosaic(self, info: GraphInfo) -> Loaded[Mosaic | None]:
+        return links.one(info.context, ent.MOSAIC, self.mosaic_pk)
 
     @strawberry.field
-    def measurement_set(self, info: GraphInfo) -> MeasurementSet | None:
-        return links.one(info.context, "ms", self.ms_pk)  # type: ignore[return-value]
+    def measurement_set(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
+        return links.one(info.context, ent.MS, self.ms_pk)
 
     @strawberry.field
-    def cal_table(self, info: GraphInfo) -> CalTable | None:
-        return links.one(info.context, "caltable", self.caltable_pk)  # type: ignore[return-value]
+    def cal_table(self, info: GraphInfo) -> Loaded[CalTable | None]:
+        return links.one(info.context, ent.CALTABLE, self.caltable_pk)
 
     @strawberry.field(description="Whether automatic publishing would take this product now, and why not.")
     def auto_publish_criteria(self) -> products.AutoPublishCriteria:
@@ -577,11 +562,11 @@ class DataProduct(Node):
         description="Every product this one comes from, level by level (raw -> MS -> tables -> image ...)."
     )
     async def ancestors(self, info: GraphInfo, depth: int = 8) -> list[DataProduct]:
-        return await lineage.walk(info.context, self.pk, "product.parents", depth)
+        return await lineage.walk(info.context, self.pk, ent.PRODUCT_PARENTS, depth)
 
     @strawberry.field(description="Every product made from this one, level by level.")
     async def descendants(self, info: GraphInfo, depth: int = 8) -> list[DataProduct]:
-        return await lineage.walk(info.context, self.pk, "product.children", depth)
+        return await lineage.walk(info.context, self.pk, ent.PRODUCT_CHILDREN, depth)
 
 
 __all__ = [

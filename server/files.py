@@ -20,6 +20,8 @@ from starlette.routing import Route
 from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.science.cutout import make_cutout
 from dsa110.science.errors import ScienceInputError
+from loaders.entities import IMAGE, MOSAIC
+from loaders.relations import Entity
 from resolvers import science
 from schema.schema import make_context
 
@@ -34,7 +36,7 @@ def error_response(message: str, code: str, status: int | None = None) -> JSONRe
     )
 
 
-async def _path_of(request: Request, entity: str, key: int) -> str | None:
+async def _path_of(request: Request, entity: Entity[Any], key: int) -> str | None:
     app = request.app
     context = make_context(app.state.engine, app.state.settings, request=request)
     row: Any = await context.loaders.by_key(entity).load(key)
@@ -46,24 +48,24 @@ def _int(text: str) -> int | None:
 
 
 async def image_fits(request: Request) -> Response:
-    return await _whole_file(request, "image")
+    return await _whole_file(request, IMAGE)
 
 
 async def mosaic_fits(request: Request) -> Response:
-    return await _whole_file(request, "mosaic")
+    return await _whole_file(request, MOSAIC)
 
 
-async def _whole_file(request: Request, entity: str) -> Response:
+async def _whole_file(request: Request, entity: Entity[Any]) -> Response:
     key = _int(request.path_params["key"])
     path = await _path_of(request, entity, key) if key is not None else None
     if path is None:
-        return error_response(f"no such {entity}", "NOT_FOUND")
+        return error_response(f"no such {entity.label}", "NOT_FOUND")
     roots = request.app.state.settings.file_roots
     try:
         real = await asyncio.to_thread(resolve_stored, path, roots, Kind.FILE)
     except LookupError:  # missing, or not under the roots: the same answer
         return error_response("the file is not on disk", "FILE_NOT_FOUND")
-    return FileResponse(real, media_type=MEDIA["fits"], filename=f"{entity}-{key}.fits")
+    return FileResponse(real, media_type=MEDIA["fits"], filename=f"{entity.name}-{key}.fits")
 
 
 def _float(request: Request, name: str) -> float:
@@ -82,7 +84,7 @@ async def cutout(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     if fmt not in MEDIA:
         return error_response("format must be fits or png", "BAD_USER_INPUT")
-    path = await _path_of(request, "image", key) if key is not None else None
+    path = await _path_of(request, IMAGE, key) if key is not None else None
     if path is None:
         return error_response("no such image", "NOT_FOUND")
     try:

@@ -141,7 +141,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
         if message["type"] == "subscribe" and not _valid_subscribe(message.get("id"), message.get("payload")):
             await self.handle_invalid_message("Invalid subscribe message")
             return
-        await super().handle_message(message)  # type: ignore[arg-type]
+        await super().handle_message(cast(Any, message))  # its shape was checked above
 
     async def handle_subscribe(self, message: Any) -> None:
         # strawberry's own check, answered with a code (it sends a bare message).
@@ -272,7 +272,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         if message["type"] == "start" and not _valid_subscribe(message["id"], message.get("payload")):
             await self._error("Invalid start payload", message["id"])
             return
-        await super().handle_message(message)  # type: ignore[arg-type]
+        await super().handle_message(cast(Any, message))  # its shape was checked above
 
     async def _error(self, text: str, operation_id: str | None = None) -> None:
         message: dict[str, object] = {"type": "error", "payload": {"message": text}}
@@ -316,9 +316,9 @@ def _valid_subscribe(operation_id: Any, payload: Any) -> bool:
 
 
 class GraphView(GraphQL[GraphContext, None]):
-    graphql_transport_ws_handler_class = TransportWSHandler  # type: ignore[assignment]
-    graphql_ws_handler_class = LegacyWSHandler  # type: ignore[assignment]
-    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = LimitedWebSocketAdapter
 
     def __init__(
         self,
@@ -362,7 +362,7 @@ class GraphView(GraphQL[GraphContext, None]):
         await authenticate_connection(context, self.authenticator, self.settings)
         return await super().on_ws_connect(context)
 
-    async def execute_operation(  # type: ignore[override]
+    async def execute_operation(
         self,
         request: Request,
         request_adapter: Any,

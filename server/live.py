@@ -150,10 +150,11 @@ class LegacyStatusHub:
         stream = aiter(events)
         next_status = loop.time() + self.heartbeat_s
         while True:
+            first: Event | None
             try:
-                first: Event = await _next_within(stream, max(0.0, next_status - loop.time()))
+                first = await _next_within(stream, max(0.0, next_status - loop.time()))
             except TimeoutError:
-                first = None  # type: ignore[assignment]
+                first = None
             except StopAsyncIteration:
                 return
             channels = set()

@@ -175,7 +175,7 @@ class ProcessGauges:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         if multiprocess():
-            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # this process's live gauges leave the sums
+            mark_process_dead(os.getpid())  # this process's live gauges leave the sums
 
     async def _loop(self) -> None:
         while True:
@@ -235,9 +235,9 @@ class PipelineCollector:
 
 def exposition(collector: PipelineCollector) -> bytes:
     scrape = CollectorRegistry()
-    scrape.register(collector)  # type: ignore[arg-type]
+    scrape.register(collector)
     if multiprocess():
-        MultiProcessCollector(scrape)  # type: ignore[no-untyped-call]
+        MultiProcessCollector(scrape)
         return generate_latest(scrape)
     return generate_latest(REGISTRY) + generate_latest(scrape)
 

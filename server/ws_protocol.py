@@ -62,7 +62,7 @@ class DirectSendWebSocketProtocol(WebSocketsSansIOProtocol):
         # yet, so its scope can still be extended.
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
-            scope["extensions"][DIRECT_SEND] = self.send_frame_now  # type: ignore[index]
+            scope["extensions"][DIRECT_SEND] = self.send_frame_now
 
     def connection_lost(self, exc: Exception | None) -> None:
         if (slots := existing_process_slots()) is not None:

@@ -77,9 +77,6 @@ class Identity:
     def anonymous(self) -> bool:
         return self.role is None
 
-    def allows(self, role: Role) -> bool:
-        return self.role is not None and self.role.includes(role)
-
     def require(self, role: Role, what: str, *, anonymous_read: bool = False) -> None:
         """Raise ``Unauthenticated`` (anonymous) or ``Forbidden`` (role too low) unless allowed.
 

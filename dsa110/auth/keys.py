@@ -14,9 +14,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -67,13 +67,13 @@ def prefix_of(key: str) -> str | None:
     return prefix
 
 
-def _info(row: object) -> KeyInfo:
+def _info(row: Row[Any]) -> KeyInfo:
     return KeyInfo(
-        name=row.name,  # type: ignore[attr-defined]
-        role=Role(row.role),  # type: ignore[attr-defined]
-        prefix=row.prefix,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        revoked_at=row.revoked_at,  # type: ignore[attr-defined]
+        name=row.name,
+        role=Role(row.role),
+        prefix=row.prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
 
 

@@ -16,10 +16,10 @@ from dsa110.errors import InputError
 MAX_SEARCH_CHARS = 256
 
 
-def _contains(column: object, text: str) -> ColumnElement[bool]:
+def _contains(column: ColumnElement[str], text: str) -> ColumnElement[bool]:
     """Case-sensitive substring match with LIKE wildcards in ``text`` taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"%{escaped}%", escape="\\")  # type: ignore[attr-defined, no-any-return]
+    return column.like(f"%{escaped}%", escape="\\")
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,9 @@ class MeasurementSetFilter:
             if len(self.search) > MAX_SEARCH_CHARS:
                 raise InputError(f"`search` must be at most {MAX_SEARCH_CHARS} characters", field="search")
             conds.append(_contains(c.path, self.search))
-        _members(conds, c.stage, "stages", self.stages)
-        _members(conds, c.status, "statuses", self.statuses)
-        _range(conds, c.mid_mjd, "mjd", self.mjd_min, self.mjd_max)
+        _members(conds, c.stage, self, "stages")
+        _members(conds, c.status, self, "statuses")
+        _range(conds, c.mid_mjd, self, "mjd_min", "mjd_max")
         if self.cal_applied is not None:
             conds.append(c.cal_applied == self.cal_applied)
         if self.has_calibrator is not None:
@@ -74,13 +74,12 @@ class CalTableFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.cal_tables.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.table_type, "tableTypes", self.table_types)
-        _members(conds, c.status, "statuses", self.statuses)
-        if self.set_name is not None:
-            _text_arg("setName", self.set_name, 64)
-            conds.append(c.set_name == self.set_name)
+        _members(conds, c.table_type, self, "table_types")
+        _members(conds, c.status, self, "statuses")
+        if (set_name := _text_arg(self, "set_name", 64)) is not None:
+            conds.append(c.set_name == set_name)
         if self.valid_at_mjd is not None:
-            _finite("validAtMjd", self.valid_at_mjd)
+            _finite(self, "valid_at_mjd")
             conds.append((c.valid_start_mjd.is_(None)) | (c.valid_start_mjd <= self.valid_at_mjd))
             conds.append((c.valid_end_mjd.is_(None)) | (c.valid_end_mjd >= self.valid_at_mjd))
         return conds
@@ -97,8 +96,8 @@ class QaArtifactFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.qa_artifacts.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.kind, "kinds", self.kinds)
-        _times(conds, c.created_at, self.created_after, self.created_before)
+        _members(conds, c.kind, self, "kinds")
+        _times(conds, c.created_at, self, "created_after", "created_before")
         return conds
 
 

@@ -39,18 +39,33 @@ def doc(text: str, default: Any = None) -> Any:
     return field(default=default, metadata={"doc": text})
 
 
-def _finite(name: str, value: float | None) -> None:
+def input_name(field_name: str) -> str:
+    """The name a client types for a filter field: ``ra_min_deg`` -> ``raMinDeg``.
+
+    The same rule the GraphQL layer uses to name input fields, so every message below names
+    a field that exists (``tests/graph/test_filter_errors.py`` holds them to it).
+    """
+    head, *rest = field_name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _finite(f: object, name: str) -> float | None:
+    """The value of field ``name`` of filter ``f``, which must be a finite number if given."""
+    value: float | None = getattr(f, name)
     if value is not None and not math.isfinite(value):
-        raise InputError(f"`{name}` must be a finite number", field=name)
+        raise InputError(f"`{input_name(name)}` must be a finite number", field=input_name(name))
+    return value
 
 
 def _range(
-    conds: list[ColumnElement[bool]], column: Any, name: str, lo: float | None, hi: float | None
+    conds: list[ColumnElement[bool]], column: Any, f: object, lo_name: str | None, hi_name: str | None
 ) -> None:
-    _finite(f"{name}Min", lo)
-    _finite(f"{name}Max", hi)
+    """``column`` between the values of fields ``lo_name`` and ``hi_name`` (either may be absent)."""
+    lo = _finite(f, lo_name) if lo_name is not None else None
+    hi = _finite(f, hi_name) if hi_name is not None else None
     if lo is not None and hi is not None and lo > hi:
-        raise InputError(f"`{name}Min` is greater than `{name}Max`", field=name)
+        lo_field, hi_field = input_name(lo_name or ""), input_name(hi_name or "")
+        raise InputError(f"`{lo_field}` is greater than `{hi_field}`", field=lo_field)
     if lo is not None:
         conds.append(column >= lo)
     if hi is not None:
@@ -58,27 +73,38 @@ def _range(
 
 
 def _times(
-    conds: list[ColumnElement[bool]], column: Any, after: datetime | None, before: datetime | None
+    conds: list[ColumnElement[bool]], column: Any, f: object, after_name: str, before_name: str
 ) -> None:
-    for name, value in (("after", after), ("before", before)):
+    """``column`` at or after field ``after_name`` and before field ``before_name``."""
+    after: datetime | None = getattr(f, after_name)
+    before: datetime | None = getattr(f, before_name)
+    for name, value in ((after_name, after), (before_name, before)):
         if value is not None and value.tzinfo is None:
-            raise InputError(f"`{name}` needs a timezone (use ...Z for UTC)", field=name)
+            field_name = input_name(name)
+            raise InputError(f"`{field_name}` needs a timezone (use ...Z for UTC)", field=field_name)
     if after is not None:
         conds.append(column >= after)
     if before is not None:
         conds.append(column < before)
 
 
-def _text_arg(name: str, value: str, limit: int = 512) -> None:
-    if not value or len(value) > limit:
-        raise InputError(f"`{name}` must be 1 to {limit} characters", field=name)
+def _text_arg(f: object, name: str, limit: int = 512) -> str | None:
+    """The value of text field ``name``: 1 to ``limit`` characters if given."""
+    value: str | None = getattr(f, name)
+    if value is not None and (not value or len(value) > limit):
+        field_name = input_name(name)
+        raise InputError(f"`{field_name}` must be 1 to {limit} characters", field=field_name)
+    return value
 
 
-def _members(conds: list[ColumnElement[bool]], column: Any, name: str, values: Sequence[Any] | None) -> None:
+def _members(conds: list[ColumnElement[bool]], column: Any, f: object, name: str) -> None:
+    """``column`` among the values of list field ``name``, if given."""
+    values: Sequence[Any] | None = getattr(f, name)
     if values is None:
         return
     if len(values) > MAX_LIST_FILTER:
-        raise InputError(f"`{name}` accepts at most {MAX_LIST_FILTER} values", field=name)
+        field_name = input_name(name)
+        raise InputError(f"`{field_name}` accepts at most {MAX_LIST_FILTER} values", field=field_name)
     conds.append(column.in_([v.value if isinstance(v, Enum) else v for v in values]))
 
 
@@ -92,7 +118,7 @@ class ConeFilter:
 
     def condition(self, table: Table, ra: str = "ra_deg", dec: str = "dec_deg") -> ColumnElement[bool]:
         for name in ("ra_deg", "dec_deg", "radius_arcsec"):
-            _finite(name, getattr(self, name))
+            _finite(self, name)
         if not 0.0 <= self.ra_deg < 360.0:
             raise InputError("cone `raDeg` must be in [0, 360)", field="raDeg")
         if not -90.0 <= self.dec_deg <= 90.0:
@@ -132,21 +158,20 @@ class SourceFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.sources.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.source_id, "sourceIds", self.source_ids)
-        if self.source_id_prefix is not None:
-            _text_arg("sourceIdPrefix", self.source_id_prefix)
-            conds.append(c.source_id.startswith(self.source_id_prefix, autoescape=True))
-        _range(conds, c.ra_deg, "raDeg", self.ra_min_deg, self.ra_max_deg)
-        _range(conds, c.dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
-        _range(conds, c.mean_flux_jy, "fluxJy", self.flux_min_jy, self.flux_max_jy)
-        _range(conds, c.catalog_flux_jy, "catalogFluxJy", self.catalog_flux_min_jy, None)
-        _range(conds, c.eta, "eta", self.eta_min, None)
-        _range(conds, c.v, "v", self.v_min, None)
-        _range(conds, c.chi2_nu, "chi2Nu", self.chi2_nu_min, None)
-        _range(conds, c.sigma_deviation, "sigma", self.sigma_min, None)
+        _members(conds, c.source_id, self, "source_ids")
+        if (prefix := _text_arg(self, "source_id_prefix")) is not None:
+            conds.append(c.source_id.startswith(prefix, autoescape=True))
+        _range(conds, c.ra_deg, self, "ra_min_deg", "ra_max_deg")
+        _range(conds, c.dec_deg, self, "dec_min_deg", "dec_max_deg")
+        _range(conds, c.mean_flux_jy, self, "flux_min_jy", "flux_max_jy")
+        _range(conds, c.catalog_flux_jy, self, "catalog_flux_min_jy", None)
+        _range(conds, c.eta, self, "eta_min", None)
+        _range(conds, c.v, self, "v_min", None)
+        _range(conds, c.chi2_nu, self, "chi2_nu_min", None)
+        _range(conds, c.sigma_deviation, self, "sigma_min", None)
         if self.n_epochs_min is not None:
             conds.append(c.n_epochs >= self.n_epochs_min)
-        _range(conds, c.max_snr, "maxSnr", self.max_snr_min, None)
+        _range(conds, c.max_snr, self, "max_snr_min", None)
         if self.new_source is not None:
             conds.append(c.new_source == self.new_source)
         if self.cone is not None:
@@ -166,8 +191,8 @@ class MeasurementFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.measurements.c
         conds: list[ColumnElement[bool]] = []
-        _range(conds, c.mjd, "mjd", self.mjd_min, self.mjd_max)
-        _range(conds, c.snr, "snr", self.snr_min, None)
+        _range(conds, c.mjd, self, "mjd_min", "mjd_max")
+        _range(conds, c.snr, self, "snr_min", None)
         if self.forced is not None:
             conds.append(c.forced == self.forced)
         return conds
@@ -198,22 +223,19 @@ class ImageFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.images.c
         conds: list[ColumnElement[bool]] = []
-        _range(conds, c.mid_mjd, "mjd", self.mjd_min, self.mjd_max)
-        _times(conds, c.created_at, self.created_after, self.created_before)
-        _members(conds, c.type, "types", self.types)
-        _range(conds, c.noise_jy, "noiseJy", None, self.noise_max_jy)
-        _range(conds, c.center_dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
+        _range(conds, c.mid_mjd, self, "mjd_min", "mjd_max")
+        _times(conds, c.created_at, self, "created_after", "created_before")
+        _members(conds, c.type, self, "types")
+        _range(conds, c.noise_jy, self, None, "noise_max_jy")
+        _range(conds, c.center_dec_deg, self, "dec_min_deg", "dec_max_deg")
         if self.pbcor is not None:
             conds.append(c.pbcor == self.pbcor)
         if self.cone is not None:
             conds.append(self.cone.condition(t.images, "center_ra_deg", "center_dec_deg"))
-        _members(conds, c.path, "paths", self.paths)
-        if self.ms_path_contains is not None:
-            _text_arg("msPathContains", self.ms_path_contains)
+        _members(conds, c.path, self, "paths")
+        if (part := _text_arg(self, "ms_path_contains")) is not None:
             ms = t.measurement_sets.c
-            conds.append(
-                c.ms_pk.in_(select(ms.id).where(ms.path.contains(self.ms_path_contains, autoescape=True)))
-            )
+            conds.append(c.ms_pk.in_(select(ms.id).where(ms.path.contains(part, autoescape=True))))
         if self.has_calibrator is not None:
             g = t.groups.c
             conds.append(c.group_pk.in_(select(g.id).where(g.has_calibrator == self.has_calibrator)))
@@ -234,9 +256,9 @@ class GroupFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.groups.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.state, "states", self.states)
-        _times(conds, c.received_at, self.received_after, self.received_before)
-        _range(conds, c.mid_mjd, "mjd", self.mjd_min, self.mjd_max)
+        _members(conds, c.state, self, "states")
+        _times(conds, c.received_at, self, "received_after", "received_before")
+        _range(conds, c.mid_mjd, self, "mjd_min", "mjd_max")
         if self.has_calibrator is not None:
             conds.append(c.has_calibrator == self.has_calibrator)
         return conds
@@ -255,14 +277,14 @@ class MosaicFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.mosaics.c
         conds: list[ColumnElement[bool]] = []
-        _finite("mjdMin", self.mjd_min)
-        _finite("mjdMax", self.mjd_max)
+        _finite(self, "mjd_min")
+        _finite(self, "mjd_max")
         if self.mjd_min is not None:
             conds.append(c.end_mjd >= self.mjd_min)
         if self.mjd_max is not None:
             conds.append(c.start_mjd <= self.mjd_max)
-        _members(conds, c.status, "statuses", self.statuses)
-        _range(conds, c.center_dec_deg, "decDeg", self.dec_min_deg, self.dec_max_deg)
+        _members(conds, c.status, self, "statuses")
+        _range(conds, c.center_dec_deg, self, "dec_min_deg", "dec_max_deg")
         return conds
 
 
@@ -278,9 +300,9 @@ class JobFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.jobs.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.state, "states", self.states)
-        _members(conds, c.type, "types", self.types)
-        _times(conds, c.created_at, self.created_after, self.created_before)
+        _members(conds, c.state, self, "states")
+        _members(conds, c.type, self, "types")
+        _times(conds, c.created_at, self, "created_after", "created_before")
         return conds
 
 
@@ -296,9 +318,9 @@ class DataProductFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.data_products.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.data_type, "types", self.types)
-        _members(conds, c.status, "statuses", self.statuses)
-        _times(conds, c.created_at, self.created_after, self.created_before)
+        _members(conds, c.data_type, self, "types")
+        _members(conds, c.status, self, "statuses")
+        _times(conds, c.created_at, self, "created_after", "created_before")
         return conds
 
 
@@ -317,14 +339,14 @@ class EseCandidateFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.ese_candidates.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.status, "statuses", self.statuses)
-        _range(conds, c.score, "score", self.min_score, None)
-        _range(conds, c.significance, "significance", self.min_significance, None)
-        _range(conds, c.depth, "depth", self.min_depth, None)
-        _times(conds, c.flagged_at, self.flagged_after, self.flagged_before)
+        _members(conds, c.status, self, "statuses")
+        _range(conds, c.score, self, "min_score", None)
+        _range(conds, c.significance, self, "min_significance", None)
+        _range(conds, c.depth, self, "min_depth", None)
+        _times(conds, c.flagged_at, self, "flagged_after", "flagged_before")
         if self.source_ids is not None:
             names: list[ColumnElement[bool]] = []
-            _members(names, t.sources.c.source_id, "sourceIds", self.source_ids)
+            _members(names, t.sources.c.source_id, self, "source_ids")
             conds.append(c.source_pk.in_(t.sources.select().with_only_columns(t.sources.c.id).where(*names)))
         return conds
 
@@ -342,9 +364,9 @@ class AlertFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.alerts.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.alert_type, "alertTypes", self.alert_types)
-        _members(conds, c.severity, "severities", self.severities)
-        _times(conds, c.triggered_at, self.triggered_after, self.triggered_before)
+        _members(conds, c.alert_type, self, "alert_types")
+        _members(conds, c.severity, self, "severities")
+        _times(conds, c.triggered_at, self, "triggered_after", "triggered_before")
         if self.unresolved is not None:
             conds.append(c.resolved_at.is_(None) if self.unresolved else c.resolved_at.is_not(None))
         return conds
@@ -360,8 +382,8 @@ class RegionFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.regions.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.image_pk, "imageIds", self.image_ids)
-        _members(conds, c.type, "types", self.types)
+        _members(conds, c.image_pk, self, "image_ids")
+        _members(conds, c.type, self, "types")
         return conds
 
 
@@ -461,10 +483,10 @@ class AuditFilter:
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.audit_log.c
         conds: list[ColumnElement[bool]] = []
-        _members(conds, c.actor, "actors", self.actors)
-        _members(conds, c.operation, "operations", self.operations)
-        _members(conds, c.outcome, "outcomes", self.outcomes)
-        _times(conds, c.at, self.after, self.before)
+        _members(conds, c.actor, self, "actors")
+        _members(conds, c.operation, self, "operations")
+        _members(conds, c.outcome, self, "outcomes")
+        _times(conds, c.at, self, "after", "before")
         return conds
 
 

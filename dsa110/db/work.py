@@ -113,8 +113,10 @@ class Work:
 def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     """How to end the statement running on this pool entry's connection, if any."""
     driver = record.driver_connection
+    ending: Coroutine[Any, Any, None]
     if hasattr(driver, "interrupt"):  # aiosqlite: sqlite3_interrupt, safe from any thread
-        return driver.interrupt()  # type: ignore[no-any-return]
+        ending = driver.interrupt()
+        return ending
     cancel = record.info.get(_CANCEL)
     if hasattr(driver, "get_server_pid") and cancel is not None:
         # asyncpg cancels a statement when its waiting task is cancelled, but SQLAlchemy
@@ -122,7 +124,8 @@ def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
         # a lock never notices a closed socket). Ask the server itself, from a connection
         # of our own; the entry is never handed out again, so the pid stays ours.
         record.invalidate(soft=True)
-        return cancel(driver.get_server_pid())  # type: ignore[no-any-return]
+        ending = cancel(driver.get_server_pid())
+        return ending
     return None
 
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 
 from dsa110.events.bus import (
     DEFAULT_NAMESPACE,

@@ -63,7 +63,7 @@ class RedisEventBus(EventBus):
         try:
             await client.ping()
             pubsub = client.pubsub()
-            await pubsub.connect()  # type: ignore[no-untyped-call]
+            await pubsub.connect()
             assert pubsub.connection is not None
             # Registered after the first connect, so it fires on reconnects only.
             pubsub.connection.register_connect_callback(self._on_connection_made)
@@ -84,7 +84,7 @@ class RedisEventBus(EventBus):
         if self._pubsub is not None:
             if self._pubsub.connection is not None:
                 self._pubsub.connection.deregister_connect_callback(self._on_connection_made)
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         if self._client is not None:
             await self._client.aclose()
         self._pubsub = self._client = None

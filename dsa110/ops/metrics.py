@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 from sqlalchemy import Select, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 

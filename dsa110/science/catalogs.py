@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import math
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from dsa110.science.fitsio import SkyImage
 from dsa110.science.healpix import angular_separation_deg, cone_ranges, healpix_index
 from dsa110.settings import Settings
 
-DEFAULT_MATCH_RADIUS_ARCSEC = 7.5  # the legacy master-catalog match radius (facts §1.4)
+DEFAULT_MATCH_RADIUS_ARCSEC = 7.5  # the legacy master-catalog match radius (legacy-pipeline-facts §1.4)
 MAX_CONE_ROWS = 100_000
 _CROSS_MATCH_BLOCK = 64  # sources per candidate statement
 _MAX_RANGES_PER_STATEMENT = 300  # SQLite parses an OR chain recursively (expression depth 1000)
@@ -402,8 +403,7 @@ def catalog_rows(
             "BAD_TABLE", f"source name longer than {MAX_NAME_LENGTH} characters: {too_long[:80]!r}"
         )
     if len(set(names)) != n:
-        seen: set[str] = set()
-        dup = next(nm for nm in names if nm in seen or seen.add(nm))  # type: ignore[func-returns-value]
+        dup = next(nm for nm, count in Counter(names).items() if count > 1)
         raise ScienceInputError("BAD_TABLE", f"duplicate source name {dup!r}")
 
     pixels = healpix_index(ra, dec)

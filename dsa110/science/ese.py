@@ -11,7 +11,7 @@ dips. This detector looks for the shape instead:
 1. Robust preparation. Flux is expressed in units of its median B0. An isolated epoch
    more than 5 sigma from the mean of its two neighbours (which agree with each other) is
    dropped as an outlier. Errors are inflated by a residual systematic (``sys_fraction``,
-   1 %: the floor differential photometry reaches, legacy section 3.3) and then rescaled by
+   1 %: the floor differential photometry reaches, legacy-pipeline-facts §3.3) and then rescaled by
    the point-to-point scatter of consecutive epochs (< 2 d apart), an error-model check
    that red noise barely touches.
 2. Matched filter (candidate search). For each trial width W (FWHM, 11-190 d) and centre

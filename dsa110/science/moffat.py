@@ -44,7 +44,7 @@ def volume_per_amplitude(alpha_x: float, alpha_y: float, beta: float) -> float:
     return math.pi * alpha_x * alpha_y / (beta - 1.0)
 
 
-class EllipticalMoffat2D(Fittable2DModel):  # type: ignore[misc]  # astropy is untyped
+class EllipticalMoffat2D(Fittable2DModel):
     """A (1 + q)^(-beta), q the elliptical quadratic form of the module docstring (pixels)."""
 
     amplitude = Parameter(default=1.0)

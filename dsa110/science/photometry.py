@@ -36,7 +36,7 @@ from astropy.wcs import WCS
 from numpy.typing import ArrayLike, NDArray
 
 from dsa110.science.errors import ScienceInputError
-from dsa110.science.fitsio import MAD_TO_SIGMA, SkyImage
+from dsa110.science.fitsio import MAD_TO_SIGMA
 
 DEFAULT_BOX_SIZE_PIX = 5
 DEFAULT_ANNULUS_PIX = (12.0, 20.0)
@@ -227,17 +227,3 @@ def measure_forced_peak(
             px, py = wcs.wcs_world2pix(ra[valid], dec[valid], 0)
         x[valid], y[valid] = px, py
     return measure_pixels(data, x, y, box_size_pix=box_size_pix, annulus_pix=annulus_pix)
-
-
-def measure_image(
-    image: SkyImage,
-    ra_deg: ArrayLike,
-    dec_deg: ArrayLike,
-    *,
-    box_size_pix: int = DEFAULT_BOX_SIZE_PIX,
-    annulus_pix: tuple[float, float] = DEFAULT_ANNULUS_PIX,
-) -> ForcedPhotometry:
-    """:func:`measure_forced_peak` on an image opened by :func:`dsa110.science.fitsio.open_image`."""
-    return measure_forced_peak(
-        image.data, image.wcs, ra_deg, dec_deg, box_size_pix=box_size_pix, annulus_pix=annulus_pix
-    )

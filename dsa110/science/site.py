@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-import erfa  # type: ignore[import-untyped]
+import erfa
 import numpy as np
 from astropy.time import Time
 from numpy.typing import ArrayLike, NDArray

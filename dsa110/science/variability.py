@@ -173,13 +173,14 @@ def batch_metrics(flux: ArrayLike, err: ArrayLike, mjd: ArrayLike) -> Variabilit
         return metrics_from_sums(RunningSums())
     w = 1.0 / s**2
     mean = float(np.mean(f))
+    v: float | None
     if n == 1:
         eta = chi2 = v = sdev = 0.0
     else:
         mean_w = float(np.sum(w * f) / np.sum(w))
         chi2 = float(np.sum(w * (f - mean_w) ** 2) / (n - 1))
         eta = chi2
-        v = float(np.std(f, ddof=1) / mean) if mean > 0 else None  # type: ignore[assignment]
+        v = float(np.std(f, ddof=1) / mean) if mean > 0 else None
         std0 = float(np.std(f, ddof=0))
         sdev = max(abs(float(f.max()) - mean), abs(float(f.min()) - mean)) / std0 if std0 > 0 else 0.0
     first = newsource.first_detection_of(f, s, t)

@@ -140,9 +140,6 @@ class Dispatcher:
         if self._client is not None:
             await self._client.aclose()
 
-    def wake(self) -> None:
-        self._wake.set()
-
     async def _listen(self) -> None:
         while True:
             try:

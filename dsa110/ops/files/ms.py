@@ -297,13 +297,6 @@ def time_range(main: Any) -> tuple[float | None, float | None, float | None, lis
     return start, end, float(np.median(intervals)), (np.unique(times) / SECONDS_PER_DAY).tolist()
 
 
-def quick_time_range(path: Path) -> tuple[float | None, float | None]:
-    """Start and end MJD only (what discovery records)."""
-    with _table(path) as main:
-        start, end, _, _ = time_range(main)
-    return start, end
-
-
 def _n_baselines(main: Any) -> int:
     if main.nrows() == 0:
         return 0

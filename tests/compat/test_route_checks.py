@@ -1,0 +1,31 @@
+"""A REST path whose GraphQL document stops validating stops the server, at start-up.
+
+Each compat route runs a fixed GraphQL document. Renaming or removing a graph field that
+one uses must not switch the documented path off quietly (it used to become a 501 with
+every test green): ``compat_rest.routing.check_routes`` refuses to build the layer and
+names the route and the validation error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compat_rest import observing
+from compat_rest.routing import RouteDocumentError
+from dsa110.settings import Settings
+from server.app import create_app
+
+
+def test_a_route_whose_document_no_longer_validates_stops_app_creation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    renamed = observing.REPROCESS.replace("reprocessGroup(", "reprocessObservationGroup(")
+    assert renamed != observing.REPROCESS
+    monkeypatch.setattr(observing, "REPROCESS", renamed)
+    with pytest.raises(RouteDocumentError) as caught:
+        create_app(Settings(data_dir=tmp_path), migrate=False)
+    message = str(caught.value)
+    assert "POST /reprocess/{group_id}" in message
+    assert "Cannot query field 'reprocessObservationGroup' on type 'Mutation'" in message
