@@ -26,6 +26,7 @@ from compat_rest import (
     qa,
     regions,
     sources,
+    visualization,
 )
 from compat_rest.errors import unknown_path
 from compat_rest.exports import with_formats
@@ -52,6 +53,7 @@ SECTIONS = (
     calfiles,
     calqa,
     qa,
+    visualization,
     live_docs,
 )
 

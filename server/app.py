@@ -28,6 +28,7 @@ from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
+from dsa110.db.work import track_work
 from dsa110.events import EventBus, create_event_bus
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
@@ -36,6 +37,9 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.concurrency import ConcurrencyLimitMiddleware, InFlight
+from server.connections import existing_process_slots
+from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
@@ -44,6 +48,7 @@ from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
 from server.live import routes as legacy_live_routes
 from server.metrics import METRICS_PATH, MetricsMiddleware, ProcessGauges, metrics_endpoint
+from server.response_cap import ResponseCapMiddleware
 from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
@@ -92,7 +97,9 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = create_engine(settings.resolved_database_url, write_lock_timeout_s=settings.write_lock_timeout_s)
+    engine = track_work(  # requests can stop their SQL
+        create_engine(settings.resolved_database_url, write_lock_timeout_s=settings.write_lock_timeout_s)
+    )
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
+    in_flight = InFlight(settings.max_concurrent_requests_per_client)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -122,10 +130,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse(
-            # pid: which of several worker processes answered (serve --workers N)
-            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "live": live,
+            "metrics_sampler": sampling,
+            "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
+        }
+        if (slots := existing_process_slots()) is not None:  # under server.http_protocol
+            body["connections"] = slots.stats()
+        return JSONResponse(body)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -177,6 +191,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
+    # Innermost, so that they know the caller: bounds on the work of each request.
+    app.add_middleware(
+        DeadlineMiddleware, deadline_s=settings.request_deadline_s, stream_paths=(LEGACY_SSE_PATH,)
+    )
+    app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        in_flight=in_flight,
+        exempt_paths=("/healthz", METRICS_PATH, LEGACY_SSE_PATH),
+        exempt_prefixes=(f"{STATIC_PREFIX}/",),
+    )
     app.add_middleware(
         TrustMiddleware,
         settings=settings,
@@ -213,4 +238,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.plot_cache = plot_cache
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
+    app.state.in_flight = in_flight
     return app

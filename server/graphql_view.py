@@ -51,16 +51,16 @@ from server.graphql_http import (
     refusal_for,
     too_deep,
 )
+from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
+from server.ws_limits import LegacyInitDeadline, over_limit, subscription_limit_error
 from server.ws_protocol import DIRECT_SEND, text_frame
 
 GRAPHQL_PATH = "/graphql"
 STATIC_PREFIX = "/graphql/static"
 MAX_OPERATIONS_PER_CONNECTION: Final = 50
-"""Operations in flight on one WebSocket; more are answered with an error message."""
-CONNECTION_INIT_TIMEOUT: Final = timedelta(seconds=10)
-"""graphql-transport-ws: a socket that sends no ``connection_init`` by then is closed (4408)."""
+"""Operations in flight on one WebSocket; more are answered with an error (``server.ws_limits``)."""
 KEEP_ALIVE_S: Final = 15.0
 """graphql-ws ``ka`` interval; graphql-transport-ws relies on WebSocket pings (uvicorn)."""
 MESSAGE_TOO_BIG: Final = 1009
@@ -143,6 +143,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             return
         await super().handle_message(message)  # type: ignore[arg-type]
 
+    async def handle_subscribe(self, message: Any) -> None:
+        # strawberry's own check, answered with a code (it sends a bare message).
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and over_limit(len(self.operations), limit)
+        ):
+            error = subscription_limit_error(limit or 0)
+            await self.websocket.send_json({"id": message["id"], "type": "error", "payload": [error]})
+            return
+        await super().handle_subscribe(message)
+
     async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
         # strawberry's loop, with two changes: a shared result goes out as its pre-encoded
         # payload spliced into this operation's `next` message, and a shared stream is
@@ -219,6 +232,35 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
 
     def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
         super().__init__(view=view, schema=cast(Any, _RoutedStreams(self)), **kwargs)
+        self.init_deadline = LegacyInitDeadline(
+            view.connection_init_wait_timeout,
+            self.websocket.send_json,
+            self.websocket.close,
+        )
+
+    async def handle(self) -> None:
+        # The legacy protocol has no init deadline in strawberry: the same as graphql-transport-ws.
+        self.init_deadline.start()
+        try:
+            await super().handle()
+        finally:
+            self.init_deadline.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.init_deadline.received()
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and over_limit(len(self.tasks), limit)
+        ):
+            error = subscription_limit_error(limit or 0)
+            await self.websocket.send_json({"type": "error", "id": message["id"], "payload": error})
+            return
+        await super().handle_start(message)
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -293,7 +335,7 @@ class GraphView(GraphQL[GraphContext, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_S,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
-            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
             allowed_origins=settings.cors_origins,  # strawberry's own Origin check, as server.trust's
         )
@@ -302,13 +344,14 @@ class GraphView(GraphQL[GraphContext, None]):
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
         self.authenticator = authenticator or Authenticator(engine, settings)
-        self.streams = SharedSubscriptions(
+        shared = SharedSubscriptions(
             schema,
             lambda request: make_context(
                 engine, settings, bus, request, identity_in(request.scope) if request is not None else None
             ),
             SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
+        self.streams = BudgetedStreams(shared, schema._schema, settings)  # each connection's cost budget
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
         context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))

@@ -159,6 +159,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/monitoring/publish/retry-all"): Role.OPERATOR,
     ("POST", "/ms/discover"): Role.OPERATOR,
     ("POST", "/qa/notebook/generate"): Role.OPERATOR,
+    ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
     ("POST", "/mosaics/query"): Role.VIEWER,
@@ -186,6 +187,10 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/monitoring/publish/retry-all"): ("/api/monitoring/publish/retry-all", None),
     ("POST", "/ms/discover"): ("/api/ms/discover", {}),
     ("POST", "/qa/notebook/generate"): ("/api/qa/notebook/generate", {"group_id": MS_GROUP}),
+    ("POST", "/visualization/notebook/generate"): (
+        "/api/visualization/notebook/generate",
+        {"group_id": MS_GROUP},
+    ),
 }
 
 
