@@ -21,7 +21,7 @@ _STATUS_TEXT = {
     413: "Request body too large",
     415: "The body is not JSON (`Content-Type: application/json`)",
     422: "Invalid parameter",
-    503: "Unavailable (a dependency is down)",
+    503: "Unavailable (a dependency is down, or the database is busy: retry after `Retry-After`)",
 }
 
 
@@ -98,6 +98,8 @@ def _operation(route: RestRoute) -> dict[str, Any]:
         ).strip()
     if route.method not in SAFE_METHODS:
         statuses.add(415)
+    if route.role is not None and route.role is not Role.VIEWER:
+        statuses.add(503)  # BUSY: the write lock was not granted within its budget
     for status in sorted(statuses):
         responses[str(status)] = {
             "description": _STATUS_TEXT.get(status, "Error"),
