@@ -131,6 +131,32 @@ def _demo(args: argparse.Namespace) -> None:
     asyncio.run(run_demo(args))
 
 
+def _worker(args: argparse.Namespace) -> None:
+    import logging
+
+    from dsa110.ops.queue.service import ExecutorChoice, run_worker
+    from dsa110.ops.queue.worker import WorkerConfig
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env(
+        data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
+        database_url=args.database_url,
+        events_url=args.events_url,
+        job_lease_s=args.lease_s,
+        job_poll_s=args.poll_s,
+        job_executor=args.executor,
+        dask_scheduler=args.scheduler,
+    )
+    config = WorkerConfig(
+        slots=args.slots,
+        lease_s=settings.job_lease_s,
+        poll_s=settings.job_poll_s,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None,
+    )
+    choice = ExecutorChoice(settings.job_executor, settings.dask_scheduler)
+    asyncio.run(run_worker(settings, config, choice))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsa110-graph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes over one database and bus (N > 1 needs a redis:// or postgresql:// bus)",
     )
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run queued jobs (each in its own process group) until stopped")
+    common(worker)
+    worker.add_argument(
+        "--events-url", help="event bus URL; a shared bus (redis, postgresql) wakes the worker at once"
+    )
+    worker.add_argument("--slots", type=int, default=2, help="jobs run at once (default 2)")
+    worker.add_argument("--kinds", help="comma-separated job kinds to run (default: every registered kind)")
+    worker.add_argument(
+        "--lease-s", type=float, help="job lease in seconds (env DSA110_JOB_LEASE_S, default 30)"
+    )
+    worker.add_argument(
+        "--poll-s", type=float, help="idle poll interval (env DSA110_JOB_POLL_S, default 0.5)"
+    )
+    worker.add_argument(
+        "--executor", choices=["local", "dask"], help="where jobs run (env DSA110_JOB_EXECUTOR)"
+    )
+    worker.add_argument(
+        "--scheduler", help="Dask scheduler address for --executor dask (env DSA110_DASK_SCHEDULER)"
+    )
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(func=_worker)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema in place")
     common(migrate)
