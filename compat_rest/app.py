@@ -11,12 +11,14 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from compat_rest import (
+    batch,
     calfiles,
     calqa,
     catalog,
     core,
     ese,
     images,
+    jobs,
     lifecycle,
     live_docs,
     mosaics,
@@ -52,6 +54,8 @@ SECTIONS = (
     calfiles,
     calqa,
     qa,
+    jobs,
+    batch,
     live_docs,
 )
 

@@ -85,8 +85,9 @@ class Settings:
     """Where published products go (legacy: an HDD area apart from the SSD staging area);
     ``<data_dir>/products`` by default."""
     # -- jobs and the streaming service (dsa110.ops.queue, dsa110.ops.streaming) ---------
-    job_slots: int = 2
-    """Jobs the worker pool of ``serve`` runs at once (0: no pool; run ``dsa110-graph worker``)."""
+    job_slots: int = 0
+    """Jobs the worker pool inside the server runs at once (0: none; ``dsa110-graph serve``
+    defaults to 2 so that ``make run`` works alone; more capacity: ``dsa110-graph worker``)."""
     job_lease_s: float = 30.0
     """A worker renews its jobs' leases every third of this; a job whose lease runs out is
     taken to have lost its worker (retried or failed by its kind)."""

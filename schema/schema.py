@@ -31,6 +31,7 @@ from schema.files_query import FilesMutation, FilesQuery
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.observability import OperationMetrics
+from schema.ops import OpsQuery
 from schema.permissions import MutationGate, undeclared_mutations
 from schema.products import ProductsMutation, ProductsQuery, ProductsSubscription
 from schema.qa import QaMutation, QaQuery
@@ -51,6 +52,7 @@ QUERY_PARTS: tuple[type, ...] = (
     FilesQuery,
     QaQuery,
     ProductsQuery,
+    OpsQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,

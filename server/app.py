@@ -38,6 +38,8 @@ from schema.schema import build_schema
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
+from server.job_logs import routes as job_log_routes
+from server.job_pool import JobPool
 from server.limits import BodyLimitMiddleware
 from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
+    job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -123,7 +126,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
         return JSONResponse(
             # pid: which of several worker processes answered (serve --workers N)
-            {"status": "ok", "database": "ok", "live": live, "metrics_sampler": sampling, "pid": os.getpid()}
+            {
+                "status": "ok",
+                "database": "ok",
+                "live": live,
+                "metrics_sampler": sampling,
+                "job_pool": job_pool.state if job_pool is not None else "off",
+                "pid": os.getpid(),
+            }
         )
 
     @contextlib.asynccontextmanager
@@ -136,9 +146,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await process_gauges.start()
         if dispatcher is not None:
             await dispatcher.start()
+        if job_pool is not None:
+            await job_pool.start()
         try:
             yield {}
         finally:
+            if job_pool is not None:
+                await job_pool.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
             await process_gauges.stop()
@@ -170,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             *vo_routes(runner, settings.vo_max_records),
             *plot_routes(runner, plot_cache),
             *legacy_live_routes(legacy_hub),
+            *job_log_routes(graphql.streams),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings, bus), name="compat-rest"),
         ],
@@ -212,4 +227,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.plot_cache = plot_cache
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
+    app.state.job_pool = job_pool
     return app

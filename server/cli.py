@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         events_url=getattr(args, "events_url", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        job_slots=getattr(args, "job_slots", None),
     )
 
 
@@ -178,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="server processes over one database and bus (N > 1 needs a redis:// or postgresql:// bus)",
+    )
+    serve.add_argument(
+        "--job-slots",
+        type=int,
+        default=int(os.environ.get("DSA110_JOB_SLOTS", "2")),
+        help="jobs the server's own worker pool runs at once (env DSA110_JOB_SLOTS, default 2; 0: none)",
     )
     serve.set_defaults(func=_serve)
 

@@ -22,7 +22,7 @@ from tests.compat.conftest import assert_envelope
 from tests.credentials import key_headers
 
 EXAMPLES_PER_OPERATION = 15
-STREAMS = {"/api/sse/status", "/api/ws/status"}
+STREAMS = {"/api/sse/status", "/api/ws/status", "/api/jobs/id/{job_id}/logs"}
 
 HOSTILE_GETS = [
     ("/api/images/abc", 422),

@@ -15,13 +15,14 @@ mode without site packages (``-I -S``), so each costs one interpreter start-up, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,6 +59,19 @@ def register(kind: JobKind) -> JobKind:
         raise ValueError(f"job kind {kind.name!r}: max_attempts >= 1 and cancel_grace_s >= 0")
     _KINDS[kind.name] = kind
     return kind
+
+
+@contextlib.contextmanager
+def replaced(*replacements: JobKind) -> Iterator[None]:
+    """Register ``replacements`` for the duration of a block, then restore the registry (tests)."""
+    before = dict(_KINDS)
+    try:
+        for kind in replacements:
+            register(kind)
+        yield
+    finally:
+        _KINDS.clear()
+        _KINDS.update(before)
 
 
 def get(name: str) -> JobKind:

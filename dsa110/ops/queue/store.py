@@ -41,6 +41,7 @@ from dsa110.db.tables import data_products, job_products, jobs
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import JOB_STATE, EventBusError
 from dsa110.ops.jobs import append_job_log
+from dsa110.ops.products import PARTIAL
 from dsa110.ops.queue import kinds
 
 log = logging.getLogger("dsa110.queue")
@@ -50,7 +51,6 @@ Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 MAX_PARAMS_BYTES: Final = 64_000
 MAX_ERROR_CHARS: Final = 10_000
 MAX_BACKOFF_S: Final = 60.0
-PARTIAL: Final = "partial"
 FINAL: Final = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
 
