@@ -28,6 +28,7 @@ from compat_rest import (
     qa,
     regions,
     sources,
+    streaming,
 )
 from compat_rest.errors import unknown_path
 from compat_rest.exports import with_formats
@@ -56,6 +57,7 @@ SECTIONS = (
     qa,
     jobs,
     batch,
+    streaming,
     live_docs,
 )
 

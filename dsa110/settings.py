@@ -97,8 +97,9 @@ class Settings:
     """``local`` (processes on this host) or ``dask`` (a dask.distributed cluster)."""
     dask_scheduler: str | None = None
     """The Dask scheduler address (``tcp://host:8786``) for ``job_executor = dask``."""
-    streaming_supervise: bool = True
-    """``serve`` supervises the streaming service (starts it when asked, restarts it on crash)."""
+    streaming_supervise: bool = False
+    """The server supervises the streaming service (starts it when asked, restarts it on crash);
+    ``dsa110-graph serve`` turns it on (``--no-streaming-supervisor`` off)."""
 
     @property
     def resolved_database_url(self) -> str:

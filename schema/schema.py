@@ -38,6 +38,7 @@ from schema.qa import QaMutation, QaQuery
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
+from schema.streaming import StreamingMutation, StreamingQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
@@ -53,6 +54,7 @@ QUERY_PARTS: tuple[type, ...] = (
     QaQuery,
     ProductsQuery,
     OpsQuery,
+    StreamingQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,
@@ -63,6 +65,7 @@ MUTATION_PARTS: tuple[type, ...] = (
     FilesMutation,
     QaMutation,
     ProductsMutation,
+    StreamingMutation,
 )
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription, ProductsSubscription)
 

@@ -39,7 +39,7 @@ from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.job_logs import routes as job_log_routes
-from server.job_pool import JobPool
+from server.job_pool import JobPool, StreamingPool
 from server.limits import BodyLimitMiddleware
 from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
+    streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
                 "live": live,
                 "metrics_sampler": sampling,
                 "job_pool": job_pool.state if job_pool is not None else "off",
+                "streaming_supervisor": streaming.state if streaming is not None else "off",
                 "pid": os.getpid(),
             }
         )
@@ -148,9 +150,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             await dispatcher.start()
         if job_pool is not None:
             await job_pool.start()
+        if streaming is not None:
+            await streaming.start()
         try:
             yield {}
         finally:
+            if streaming is not None:
+                await streaming.stop()
             if job_pool is not None:
                 await job_pool.stop()
             if dispatcher is not None:
@@ -228,4 +234,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
     app.state.job_pool = job_pool
+    app.state.streaming = streaming
     return app

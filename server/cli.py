@@ -42,6 +42,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         job_slots=getattr(args, "job_slots", None),
+        streaming_supervise=getattr(args, "streaming_supervise", None),
     )
 
 
@@ -159,6 +160,17 @@ def _worker(args: argparse.Namespace) -> None:
     asyncio.run(run_worker(settings, config, choice))
 
 
+def _stream(args: argparse.Namespace) -> None:
+    from dsa110.ops.streaming.__main__ import main as stream_main
+
+    rest = list(args.rest)
+    for flag in ("data_dir", "database_url", "events_url"):
+        value = getattr(args, flag, None)
+        if value:
+            rest += [f"--{flag.replace('_', '-')}", value]
+    raise SystemExit(stream_main(rest))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsa110-graph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("DSA110_JOB_SLOTS", "2")),
         help="jobs the server's own worker pool runs at once (env DSA110_JOB_SLOTS, default 2; 0: none)",
     )
+    serve.add_argument(
+        "--no-streaming-supervisor",
+        dest="streaming_supervise",
+        action="store_const",
+        const=False,
+        default=os.environ.get("DSA110_STREAMING_SUPERVISE", "true").strip().lower()
+        not in ("0", "false", "no", "off"),
+        help="do not supervise the streaming service from this server (env DSA110_STREAMING_SUPERVISE)",
+    )
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run queued jobs (each in its own process group) until stopped")
@@ -210,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--log-level", default="info")
     worker.set_defaults(func=_worker)
+
+    stream = sub.add_parser(
+        "stream", help="the streaming service: watch the incoming directory and queue convert jobs"
+    )
+    common(stream)
+    stream.add_argument("--events-url", help="a shared bus (redis, postgresql) carries its group events")
+    stream.add_argument("rest", nargs=argparse.REMAINDER, help="--generation N, --log-level L")
+    stream.set_defaults(func=_stream)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema in place")
     common(migrate)

@@ -22,7 +22,8 @@ from dsa110.events import JOB_STATE, EventBus
 from dsa110.ops.lease import HostLease
 from dsa110.ops.queue import kinds
 from dsa110.ops.queue.service import ExecutorChoice, make_executor, make_worker
-from dsa110.ops.queue.worker import Worker, WorkerConfig
+from dsa110.ops.queue.worker import Worker, WorkerConfig, job_environment
+from dsa110.ops.streaming.supervisor import StreamSupervisor
 from dsa110.settings import Settings
 
 log = logging.getLogger("dsa110.server.jobs")
@@ -101,3 +102,53 @@ class JobPool:
             except Exception:
                 log.warning("job pool: event subscription lost; polling until it is back", exc_info=True)
                 await asyncio.sleep(LEASE_RETRY_S)
+
+
+class StreamingPool:
+    """The streaming supervisor of this server (one per host when processes share a bus)."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.bus = bus
+        self.lease = (
+            HostLease(settings.data_dir / f".stream-supervisor.{socket.gethostname()}.lock")
+            if settings.events_shared
+            else None
+        )
+        self.supervisor: StreamSupervisor | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def state(self) -> str:
+        if self._task is None:
+            return "off"
+        return "supervising" if self.supervisor is not None else "standby"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stream-supervisor-pool")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        if self.lease is not None:
+            self.lease.release()
+
+    async def _run(self) -> None:
+        while self.lease is not None and not self.lease.try_acquire():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LEASE_RETRY_S):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
+        env = job_environment(self.settings)
+        supervisor = self.supervisor = StreamSupervisor(
+            self.settings, self.engine, self.bus.publish, env, poll_s=0.5
+        )
+        supervisor.start()
+        try:
+            await self._stop.wait()
+        finally:
+            await supervisor.stop()

@@ -115,6 +115,17 @@ MUTATIONS: dict[str, Call] = {
     ),
     "cancelBatch": Call(Role.OPERATOR, "mutation { cancelBatch(batchId: 1) { state } }", {}),
     "retryBatch": Call(Role.OPERATOR, "mutation { retryBatch(batchId: 1) { state } }", {}),
+    # The streaming service (no supervisor in these tests: answer without waiting for one).
+    "startStreaming": Call(Role.OPERATOR, "mutation { startStreaming(waitSeconds: 0) { desired } }", {}),
+    "setStreamingConfig": Call(
+        Role.OPERATOR,
+        "mutation { setStreamingConfig(config: {poll_interval: 2}, waitSeconds: 0) { desired } }",
+        {},
+    ),
+    "restartStreaming": Call(
+        Role.OPERATOR, "mutation { restartStreaming(waitSeconds: 0) { generation } }", {}
+    ),
+    "stopStreaming": Call(Role.OPERATOR, "mutation { stopStreaming(waitSeconds: 0) { desired } }", {}),
     "createApiKey": Call(
         Role.ADMIN, 'mutation { createApiKey(name: "made-in-graph", role: VIEWER) { secret } }', {}
     ),
@@ -198,6 +209,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     **{("POST", f"/batch/{form}"): Role.OPERATOR for form in BATCH_FORMS},
     ("POST", "/batch/{batch_id}/cancel"): Role.OPERATOR,
     ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
+    **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
     ("POST", "/mosaics/query"): Role.VIEWER,
@@ -233,6 +245,10 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     **{("POST", f"/batch/{form}"): (f"/api/batch/{form}", body) for form, body in BATCH_FORMS.items()},
     ("POST", "/batch/{batch_id}/cancel"): ("/api/batch/1/cancel", None),
     ("POST", "/batch/{batch_id}/retry"): ("/api/batch/1/retry", None),
+    ("POST", "/streaming/start"): ("/api/streaming/start?wait=0", {"poll_interval": 1}),
+    ("POST", "/streaming/config"): ("/api/streaming/config?wait=0", {"poll_interval": 2}),
+    ("POST", "/streaming/restart"): ("/api/streaming/restart?wait=0", None),
+    ("POST", "/streaming/stop"): ("/api/streaming/stop?wait=0", None),
 }
 
 

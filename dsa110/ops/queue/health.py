@@ -71,7 +71,7 @@ async def jobs_health(engine: AsyncEngine, data_dir: Path) -> JobsHealth:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
             counts: dict[str, int] = dict(
-                (await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))).tuples().all()
+                (await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))).all()
             )
             queued, running = int(counts.get("pending", 0)), int(counts.get("running", 0))
             holders = await conn.execute(
