@@ -36,7 +36,9 @@ def make_executor(choice: ExecutorChoice) -> Executor:
             raise ValueError(
                 "the dask executor needs a scheduler address (--scheduler / DSA110_DASK_SCHEDULER)"
             )
-        raise ValueError("the dask executor is not available in this build yet")
+        from dsa110.ops.queue.dask_executor import DaskExecutor
+
+        return DaskExecutor(choice.scheduler)
     raise ValueError(f"unknown executor {choice.name!r}: use local or dask")
 
 
