@@ -360,6 +360,7 @@ services = Table(
     Column("last_exit_code", Integer),
     Column("last_exit_at", UtcDateTime),
     Column("last_error", Text),
+    Column("supervisor_at", UtcDateTime),  # a server supervising it said so then (every few seconds)
 )
 
 job_logs = Table(

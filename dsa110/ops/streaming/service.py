@@ -183,13 +183,23 @@ async def wait_for(
     timeout_s: float,
     poll_s: float = 0.1,
 ) -> dict[str, Any]:
-    """The row once ``done(row)`` holds, or as it is after ``timeout_s`` (the supervisor may be elsewhere)."""
+    """The row once ``done(row)`` holds; as it is after ``timeout_s``, or at once when no server
+    supervises the service (nothing would happen by waiting)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         row = await get_service(engine, settings)
-        if done(row) or asyncio.get_running_loop().time() >= deadline:
+        if done(row) or not supervised(row) or asyncio.get_running_loop().time() >= deadline:
             return row
         await asyncio.sleep(poll_s)
+
+
+SUPERVISOR_BEAT_S: Final = 2.0
+
+
+def supervised(row: Mapping[str, Any], now: datetime | None = None) -> bool:
+    """A server supervises the service now (it reported within three of its beats)."""
+    beat = row.get("supervisor_at")
+    return beat is not None and (now or datetime.now(UTC)) - beat <= timedelta(seconds=3 * SUPERVISOR_BEAT_S)
 
 
 def serving(generation: int) -> Callable[[dict[str, Any]], bool]:

@@ -75,6 +75,7 @@ class StreamSupervisor:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._next_beat = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="stream-supervisor")
@@ -111,6 +112,11 @@ class StreamSupervisor:
         return dict(row) if row is not None else None
 
     async def _reconcile(self) -> None:
+        if time.monotonic() >= self._next_beat:
+            if not self._next_beat:
+                await service.get_service(self.engine, self.settings)  # the row exists from now on
+            self._next_beat = time.monotonic() + service.SUPERVISOR_BEAT_S
+            await service.record(self.engine, supervisor_at=datetime.now(UTC))
         row = await self._row()
         wanted = row is not None and row["desired"] == service.RUNNING
         process = self.process
