@@ -41,7 +41,11 @@ from tests.live.servers import server_process
 DEMO_SOURCES = 500
 DEMO_DAYS = 3.0
 WARMUP_S = 3.0
-NO_LIMITS = {"DSA110_RATE_LIMIT_PER_MINUTE": "0", "DSA110_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0"}
+NO_LIMITS = {
+    "DSA110_RATE_LIMIT_PER_MINUTE": "0",
+    "DSA110_ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
+    "DSA110_MAX_CONCURRENT_REQUESTS_PER_CLIENT": "0",  # 50 clients, one address
+}
 
 SOURCES = """query Sources($after: String) {
   sources(first: 20, after: $after, orderBy: ETA, direction: DESC) {

@@ -29,6 +29,7 @@ from compat_rest import (
     regions,
     sources,
     streaming,
+    visualization,
 )
 from compat_rest.errors import unknown_path
 from compat_rest.exports import with_formats
@@ -58,6 +59,7 @@ SECTIONS = (
     jobs,
     batch,
     streaming,
+    visualization,
     live_docs,
 )
 

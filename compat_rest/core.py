@@ -12,12 +12,14 @@ from starlette.responses import JSONResponse
 
 from compat_rest.convert import lower
 from compat_rest.errors import ApiError
+from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Int
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, enum, null, obj
 from dsa110.settings import Settings
 
 TAG = "core"
+GIB = 2**30
 RECENT_GROUPS = 20  # what pipelineStatus.recentGroups holds (the legacy default)
 
 STATUS = """
@@ -39,7 +41,9 @@ METRICS_FIELDS = """
   sampledAt cpuPercent memoryTotalBytes memoryUsedBytes memoryPercent load1 load5 load15
   disks { mount totalBytes usedBytes freeBytes percent }
 """
-METRICS = f"query RestSystemMetrics {{ systemMetrics {{ {METRICS_FIELDS} }} }}"
+METRICS = f"""
+query RestSystemMetrics($maxAge: Float!) {{ systemMetrics(maxAgeSeconds: $maxAge) {{ {METRICS_FIELDS} }} }}
+"""
 METRICS_HISTORY = f"""
 query RestSystemMetricsHistory($limit: Int!) {{
   systemMetricsHistory(limit: $limit) {{ {METRICS_FIELDS} }}
@@ -54,7 +58,7 @@ RECENT_GROUP = obj(
     subbands_present=INT,
     expected_subbands=INT,
     has_calibrator=null(BOOL),
-    matches=arr(ANY),
+    matches=null(arr(ANY)),
 )
 STATUS_SCHEMA = obj(
     queue=obj(total=INT, pending=INT, in_progress=INT, completed=INT, failed=INT, collecting=INT),
@@ -86,7 +90,11 @@ HEALTH_SCHEMA = obj(
 
 
 def recent_group(node: dict[str, Any]) -> dict[str, Any]:
-    """A queue group in the union of the documented and the frontend's field names."""
+    """A queue group in the union of the documented and the frontend's field names.
+
+    ``matches`` is null while no calibrator match has been computed for the group, as the
+    legacy server sends it; an empty list means "computed, none matched".
+    """
     calibrators = node.get("calibrators")
     return {
         "group_id": node["groupId"],
@@ -96,7 +104,7 @@ def recent_group(node: dict[str, Any]) -> dict[str, Any]:
         "subbands_present": node["presentSubbands"],
         "expected_subbands": node["expectedSubbands"],
         "has_calibrator": node["hasCalibrator"],
-        "matches": calibrators if isinstance(calibrators, list) else [],
+        "matches": calibrators if isinstance(calibrators, list) else None,
     }
 
 
@@ -174,13 +182,20 @@ def metrics_sample(node: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     }
 
 
+def metrics_variables(settings: Settings) -> dict[str, Any]:
+    # Older than two sampler intervals means the sampler is off or stalled: sample now,
+    # as the legacy server did on every call.
+    return {"maxAge": max(2 * settings.metrics_interval_s, 1.0)}
+
+
 def _disk(path: Path) -> dict[str, float]:
     # The data directory may not exist yet; its nearest existing parent is on the same disk.
     probe = path
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     usage = shutil.disk_usage(probe)
-    return {"free_gb": round(usage.free / 1e9, 3), "total_gb": round(usage.total / 1e9, 3)}
+    # The legacy unit: GiB (2**30 bytes) to two decimals, although the key says "gb".
+    return {"free_gb": round(usage.free / GIB, 2), "total_gb": round(usage.total / GIB, 2)}
 
 
 def _version() -> str:
@@ -249,6 +264,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "/metrics/system",
             METRICS,
             shape_metrics,
+            variables=lambda _args: metrics_variables(settings),
             response=METRICS_SCHEMA,
             errors=(503,),
             tag=TAG,

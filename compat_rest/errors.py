@@ -32,6 +32,7 @@ STATUS_OF_GRAPH_CODE: dict[str, int] = {
     "EMPTY_REGION": 422,
     "FIT_FAILED": 422,
     "UNAVAILABLE": 503,
+    "BUSY": 503,  # the write lock was not granted in time: nothing written, retry (Retry-After)
     "PAYLOAD_TOO_LARGE": 413,
     # Paths and files: a path no file name needs, or a file that is not what was asked for.
     "BAD_PATH": 422,
@@ -75,6 +76,9 @@ class ApiError(Exception):
         response = error_response(self.status, self.code, self.message, self.details)
         if self.status == 401:  # how to authenticate (RFC 9110): a bearer key or token
             response.headers["WWW-Authenticate"] = BEARER_CHALLENGE
+        wait = (self.details or {}).get("retry_after_s")
+        if self.status == 503 and isinstance(wait, int):
+            response.headers["Retry-After"] = str(wait)
         return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compat_rest.convert import compact, iso_from_mjd, lower
+from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Float, Int, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
@@ -15,21 +16,22 @@ TAG = "ese"
 STATUSES = ("active", "investigated", "resolved", "false_positive", "dismissed")
 
 CANDIDATES = """
-query RestEseCandidates($first: Int!, $filter: EseCandidateFilter) {
-  eseCandidates(first: $first, filter: $filter) {
-    totalCount
+query RestEseCandidates($first: Int!, $after: String, $filter: EseCandidateFilter) {
+  eseCandidates(first: $first, after: $after, filter: $filter) {
+    totalCount pageInfo { hasNextPage endCursor }
     nodes {
       candidateId status score significance startMjd endMjd depth baselineFluxJy minFluxJy
       detectorVersion flaggedAt updatedAt changedBy notes durationDays
-      source { sourceId raDeg decDeg meanFluxJy maxFluxJy firstMjd lastMjd }
+      source { sourceId raDeg decDeg meanFluxJy maxFluxJy firstMjd lastMjd catalogFluxJy sigmaDeviation }
     }
   }
 }
 """
 
 ALERTS = """
-query RestAlerts($first: Int!) {
-  alerts(first: $first) {
+query RestAlerts($first: Int!, $after: String) {
+  alerts(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
     nodes {
       alertId alertType severity message triggeredAt resolvedAt
       source { sourceId }
@@ -82,9 +84,14 @@ def candidate(node: dict[str, Any]) -> dict[str, Any]:
         # measurement times); `flagged_at` says when the detector flagged it.
         "first_detection_at": iso_from_mjd(source["firstMjd"]) or node["flaggedAt"],
         "last_detection_at": iso_from_mjd(source["lastMjd"]) or node["flaggedAt"],
+        # The detector's significance; the legacy statistic max|F - mean| / std has its own key.
         "max_sigma_dev": node["significance"],
+        "sigma_deviation": source["sigmaDeviation"],
         "current_flux_jy": source["meanFluxJy"],
+        # The detector's out-of-dip baseline (the legacy server put the catalog flux here;
+        # that value is under its own key).
         "baseline_flux_jy": node["baselineFluxJy"],
+        "catalog_flux_jy": source["catalogFluxJy"],
         "peak_flux_jy": source["maxFluxJy"],
         "min_flux_jy": node["minFluxJy"],
         "depth": node["depth"],
@@ -141,8 +148,9 @@ def routes(settings: Settings) -> list[RestRoute]:
             CANDIDATES,
             shape_candidates,
             variables=candidate_variables,
+            paged=lambda data: data["eseCandidates"],
             params=[
-                Int("limit", 100, ge=1, le=500),
+                Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
                 Str(
                     "status",
                     "active",
@@ -161,7 +169,8 @@ def routes(settings: Settings) -> list[RestRoute]:
             ALERTS,
             lambda data, _args: [alert(n) for n in data["alerts"]["nodes"]],
             variables=lambda args: {"first": args["limit"]},
-            params=[Int("limit", 50, ge=1, le=500)],
+            paged=lambda data: data["alerts"],
+            params=[Int("limit", 50, ge=1, le=LEGACY_MAX_LIMIT)],
             response=arr(ALERT),
             tag=TAG,
             summary="Alert log, newest first (a bare list, as documented)",

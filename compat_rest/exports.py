@@ -32,9 +32,9 @@ from starlette.routing import Route
 from compat_rest.convert import page_window
 from compat_rest.errors import ApiError, validation_error
 from compat_rest.ese import candidate_variables
-from compat_rest.graph import GraphRunner
+from compat_rest.graph import GraphCall, GraphRunner
 from compat_rest.params import Str
-from compat_rest.routing import GraphCall, RestRoute
+from compat_rest.routing import RestRoute
 from compat_rest.sources import search_variables
 from dsa110.exports.columns import ESE_CANDIDATES, LIGHT_CURVE, MEASUREMENTS, SOURCES, Row, TableSpec
 from dsa110.exports.stream import FORMATS, encode, filename

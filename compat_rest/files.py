@@ -1,4 +1,4 @@
-"""Streaming files the database names, never outside the data directory."""
+"""Streaming files the database names, never outside the configured roots."""
 
 from __future__ import annotations
 
@@ -8,24 +8,18 @@ from pathlib import Path
 from starlette.responses import FileResponse
 
 from compat_rest.errors import not_found
+from dsa110.ops.files.paths import resolve_stored
 
 
-def data_file(path: str, data_dir: Path | Sequence[Path], *, media_type: str, filename: str) -> FileResponse:
-    """``path`` (from the graph) as a download, if it is a regular file under ``data_dir``
-    (or under one of several roots).
+def data_file(path: str, roots: Path | Sequence[Path], *, media_type: str, filename: str) -> FileResponse:
+    """``path`` (from the graph) as a download, if it is a regular file under ``roots``.
 
-    Symlinks and ``..`` are resolved first, so a row pointing at /etc/passwd, or a link
-    inside the data directory pointing out of it, is answered 404 like a missing file:
-    the client learns nothing about the rest of the file system.
+    :func:`dsa110.ops.files.paths.resolve_stored` decides: a row pointing at /etc/passwd,
+    or at a link inside the roots that leads out of them, is answered 404 like a missing
+    file, so the client learns nothing about the rest of the file system.
     """
-    roots = [r.resolve() for r in ([data_dir] if isinstance(data_dir, Path) else data_dir)]
-    candidate = Path(path)
-    if not candidate.is_absolute():
-        candidate = roots[0] / candidate
     try:
-        target = candidate.resolve(strict=True)
-    except (OSError, RuntimeError, ValueError):
+        target = resolve_stored(path, [roots] if isinstance(roots, Path) else roots)
+    except LookupError:
         raise not_found("the file is not on disk") from None
-    if not any(target.is_relative_to(root) for root in roots) or not target.is_file():
-        raise not_found("the file is not on disk")
     return FileResponse(target, media_type=media_type, filename=filename)

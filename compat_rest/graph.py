@@ -7,15 +7,19 @@ REST answers and graph answers cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import GraphQLSchema, parse, validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compat_rest.errors import from_graph_errors
-from dsa110.auth.identity import identity_in
+from dsa110.auth.identity import Identity, identity_in
 from dsa110.settings import Settings
 from schema.schema import make_context
+
+GraphCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+"""Run one document with variables for the current request; answers ``data``."""
 
 
 class GraphRunner:
@@ -35,13 +39,20 @@ class GraphRunner:
         return [error.message for error in validate(graphql_schema, parse(document))]
 
     async def __call__(
-        self, document: str, variables: dict[str, Any] | None = None, request: Any = None
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        request: Any = None,
+        *,
+        identity: Identity | None = None,
     ) -> Any:
+        """Run ``document`` as the request's caller (or ``identity`` when there is no request)."""
         # Writes publish their events on the app's bus once the app runs (its lifespan starts
         # the bus); an app driven without its lifespan (some tests) writes without events.
         bus = self.bus if self.bus is not None and self.bus.running else None
         # The caller's identity rides along: the schema checks roles and audits mutations.
-        identity = identity_in(request.scope) if request is not None else None
+        if request is not None:
+            identity = identity_in(request.scope)
         context = make_context(self.engine, self.settings, bus, request, identity)
         result = await self.schema.execute(document, variable_values=variables, context_value=context)
         if result.errors:

@@ -9,8 +9,10 @@ from typing import Any
 from compat_rest.convert import after_offset, compact, mjy, page_window
 from compat_rest.errors import validation_error
 from compat_rest.files import data_file
+from compat_rest.graph import GraphCall
+from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Bool, Float, Int, PathInt, Str, Time
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
@@ -26,13 +28,18 @@ IMAGE_FIELDS = """
 
 LIST = f"""
 query RestImages($first: Int!, $after: String, $filter: ImageFilter) {{
-  images(first: $first, after: $after, filter: $filter) {{ totalCount nodes {{ {IMAGE_FIELDS} }} }}
+  images(first: $first, after: $after, filter: $filter) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {IMAGE_FIELDS} }}
+  }}
 }}
 """
 
 DETAIL = f"""
 query RestImage($imageId: Int!) {{
-  image(imageId: $imageId) {{ {IMAGE_FIELDS} nMeasurements dynamicRange integrationSec group {{ groupId }} }}
+  image(imageId: $imageId) {{
+    {IMAGE_FIELDS} nMeasurements dynamicRange integrationSec group {{ groupId }} observationStart
+    centerForms {{ raHms decDms lDeg bDeg }} localRmsRange {{ minJy maxJy }}
+  }}
 }}
 """
 
@@ -156,6 +163,7 @@ def shape_detail(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     freq, bandwidth = node["freqGhz"], node["bandwidthMhz"]
     beam = (node["beamMajorArcsec"], node["beamMinorArcsec"])
     group = node["group"]
+    forms, rms = node["centerForms"], node["localRmsRange"]
     return {
         **image_item(node),
         "name": node["path"].rsplit("/", 1)[-1],
@@ -171,10 +179,17 @@ def shape_detail(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         "beam_bmaj": beam[0] / 3600.0 if beam[0] is not None else None,
         "beam_bmin": beam[1] / 3600.0 if beam[1] is not None else None,
         "beam_bpa": node["beamPaDeg"],
+        "ra_hms": forms["raHms"] if forms else None,
+        "dec_dms": forms["decDms"] if forms else None,
+        "l": forms["lDeg"] if forms else None,
+        "b": forms["bDeg"] if forms else None,
         "rms_median": mjy(node["noiseJy"]),
+        "rms_min": mjy(rms["minJy"]) if rms else None,
+        "rms_max": mjy(rms["maxJy"]) if rms else None,
         "frequency": freq * 1000.0 if freq is not None else None,
         "bandwidth": bandwidth,
-        "datetime": node["createdAt"],
+        # The legacy value is the observation start (FITS DATE-OBS), not the row's creation.
+        "datetime": node["observationStart"],
         "dynamic_range": node["dynamicRange"],
         "integration_sec": node["integrationSec"],
     }
@@ -420,8 +435,20 @@ IMAGE_DETAIL = {
         "n_measurements": INT,
         "frequency_hz": null(NUM),
         "bandwidth_hz": null(NUM),
+        "ra_hms": null(STR),
+        "dec_dms": null(STR),
+        "l": null(NUM),
+        "b": null(NUM),
+        "rms_median": null(NUM),
+        "rms_min": null(NUM),
+        "rms_max": null(NUM),
+        "datetime": TIME,
     },
-    "required": [*IMAGE_ITEM["required"], "n_measurements", "frequency_hz", "bandwidth_hz"],
+    "required": [
+        *IMAGE_ITEM["required"],
+        *("n_measurements", "frequency_hz", "bandwidth_hz", "ra_hms", "dec_dms", "l", "b"),
+        *("rms_median", "rms_min", "rms_max", "datetime"),
+    ],
 }
 MEASUREMENT_ITEM = obj(
     source_id=STR,
@@ -464,7 +491,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         image = data["image"]
         return data_file(
             image["path"],
-            settings.data_dir,
+            settings.file_roots,
             media_type="application/fits",
             filename=f"image-{image['imageId']}.fits",
         )
@@ -480,7 +507,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             },
             variables=list_variables,
             params=[
-                Int("limit", 100, ge=1, le=500),
+                Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
                 Int("offset", 0, ge=0, le=10_000_000),
                 Str("ms_path", max_length=1024, description="Only images whose MS path contains this text"),
                 Str("image_type", max_length=32),
@@ -492,6 +519,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Float("dec_max", ge=-90.0, le=90.0),
                 Bool("has_calibrator", description="Only images of groups with (or without) a calibrator"),
             ],
+            paged=lambda data: data["images"],
             response=obj(items=arr(IMAGE_ITEM), total=INT),
             errors=(400, 422),
             tag=TAG,

@@ -16,7 +16,8 @@ from dsa110.settings import Settings
 from dsa110.times import datetime_to_mjd
 
 TAG = "mosaics"
-MAX_MOSAICS = 500
+MAX_MOSAICS = 10_000
+"""Most mosaics one query answers (20 graph pages); ``total`` counts them all regardless."""
 MOSAIC_ID = PathInt("mosaic_id", "Integer mosaic id")
 
 MOSAIC_FIELDS = """
@@ -25,9 +26,9 @@ MOSAIC_FIELDS = """
 """
 
 QUERY = f"""
-query RestMosaics($first: Int!, $filter: MosaicFilter) {{
-  mosaics(first: $first, filter: $filter, orderBy: START_MJD, direction: ASC) {{
-    totalCount nodes {{ {MOSAIC_FIELDS} }}
+query RestMosaics($first: Int!, $after: String, $filter: MosaicFilter) {{
+  mosaics(first: $first, after: $after, filter: $filter, orderBy: START_MJD, direction: DESC) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {MOSAIC_FIELDS} }}
   }}
 }}
 """
@@ -92,7 +93,9 @@ def query_variables(args: Args) -> dict[str, Any]:
     if end_mjd < start_mjd:
         raise validation_error("end_time is before start_time", location="body")
     # Overlap: mosaics ending at or after the start and starting at or before the end.
-    return {"first": MAX_MOSAICS, "filter": {"mjdMin": start_mjd, "mjdMax": end_mjd}}
+    # Every one of them, newest first, as the legacy server answered; `limit` cuts the list.
+    first = args["limit"] if args["limit"] is not None else MAX_MOSAICS
+    return {"first": first, "filter": {"mjdMin": start_mjd, "mjdMax": end_mjd}}
 
 
 CREATE = """mutation RestMosaicCreate(
@@ -119,7 +122,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         node = data["mosaic"]
         return data_file(
             node["path"],
-            settings.data_dir,
+            settings.file_roots,
             media_type="application/fits",
             filename=f"mosaic-{node['mosaicId']}.fits",
         )
@@ -131,13 +134,19 @@ def routes(settings: Settings) -> list[RestRoute]:
             QUERY,
             lambda data, _args: {
                 "mosaics": [mosaic(n) for n in data["mosaics"]["nodes"]],
-                "total": len(data["mosaics"]["nodes"]),
+                "total": data["mosaics"]["totalCount"],
             },
             variables=query_variables,
-            body=[Time("start_time"), Time("end_time")],
+            paged=lambda data: data["mosaics"],
+            body=[
+                Time("start_time"),
+                Time("end_time"),
+                Int("limit", None, ge=1, le=MAX_MOSAICS, description="At most this many, newest first"),
+            ],
             response=obj(mosaics=arr(MOSAIC), total=INT),
             tag=TAG,
-            summary=f"Mosaics overlapping a time range (at most {MAX_MOSAICS})",
+            summary=f"Mosaics overlapping a time range, newest first (at most {MAX_MOSAICS}; "
+            "`total` counts all)",
             role=Role.VIEWER,  # a read sent as POST
         ),
         graphql_route(

@@ -13,8 +13,10 @@ from typing import Any
 
 from compat_rest.convert import after_offset, compact, iso_from_mjd
 from compat_rest.errors import validation_error
+from compat_rest.graph import GraphCall
+from compat_rest.paging import LEGACY_MAX_LIMIT, collect
 from compat_rest.params import Args, Bool, Float, Int, Json, PathStr, Str, Time
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.science.calibrators import quality
@@ -43,7 +45,7 @@ MS_LIST = f"""
 query RestMsList($first: Int!, $after: String, $filter: MeasurementSetFilter,
                  $orderBy: MeasurementSetOrderField!, $direction: OrderDirection!) {{
   measurementSets(first: $first, after: $after, filter: $filter, orderBy: $orderBy, direction: $direction) {{
-    totalCount nodes {{ {MS_FIELDS} }}
+    totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {MS_FIELDS} }}
   }}
 }}
 """
@@ -183,8 +185,14 @@ def list_variables(args: Args) -> dict[str, Any]:
     }
 
 
+def _connection(data: dict[str, Any]) -> dict[str, Any]:
+    connection: dict[str, Any] = data["measurementSets"]
+    return connection
+
+
 async def fetch_list(call: GraphCall, args: Args) -> tuple[Any, int]:
-    data = await call(MS_LIST, list_variables(args))
+    variables = list_variables(args)
+    data = await collect(call, MS_LIST, variables, _connection, max_rows=variables["first"])
     everything = await call(ALL_MS, {})
     return data, everything["measurementSets"]["totalCount"]
 
@@ -406,7 +414,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Time("start_date"),
                 Time("end_date"),
                 Str("sort_by", "time_desc", enum=tuple(SORTS)),
-                Int("limit", 100, ge=1, le=500),
+                Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
                 Int("offset", 0, ge=0, le=10_000_000),
                 Bool(
                     "scan", False, description="Ignored: discovery is POST /ms/discover (a GET never writes)"
@@ -426,10 +434,11 @@ def routes(settings: Settings) -> list[RestRoute]:
                 "total": data["measurementSets"]["totalCount"],
             },
             variables=list_variables,
+            paged=_connection,
             params=[
                 Str("stage", max_length=32),
                 Str("status", max_length=32),
-                Int("limit", 100, ge=1, le=500),
+                Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
                 Int("offset", 0, ge=0, le=10_000_000),
             ],
             response=obj(

@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from compat_rest.convert import compact, iso_from_mjd, lower
 from compat_rest.core import recent_group
+from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Bool, Float, Int, PathStr
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings

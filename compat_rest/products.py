@@ -6,6 +6,7 @@ from typing import Any
 
 from compat_rest.convert import after_offset, compact, lower
 from compat_rest.images import IMAGE_FIELDS, image_item
+from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, STR, TIME, arr, null, obj
@@ -17,8 +18,10 @@ DATA_TYPES = ("raw", "ms", "calib_ms", "caltable", "image", "mosaic", "catalog",
 DATA_STATUSES = ("staging", "publishing", "published")
 
 PRODUCTS = f"""
-query RestProducts($first: Int!) {{
-  images(first: $first, orderBy: CREATED_AT, direction: DESC) {{ nodes {{ {IMAGE_FIELDS} }} }}
+query RestProducts($first: Int!, $after: String) {{
+  images(first: $first, after: $after, orderBy: CREATED_AT, direction: DESC) {{
+    pageInfo {{ hasNextPage endCursor }} nodes {{ {IMAGE_FIELDS} }}
+  }}
 }}
 """
 
@@ -30,12 +33,17 @@ PRODUCT_FIELDS = """
 """
 DATA_LIST = f"""
 query RestData($first: Int!, $after: String, $filter: DataProductFilter) {{
-  dataProducts(first: $first, after: $after, filter: $filter) {{ totalCount nodes {{ {PRODUCT_FIELDS} }} }}
+  dataProducts(first: $first, after: $after, filter: $filter) {{
+    totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {PRODUCT_FIELDS} }}
+  }}
 }}
 """
 DATA_DETAIL = f"""
 query RestDataProduct($dataId: String!) {{
-  dataProduct(dataId: $dataId) {{ {PRODUCT_FIELDS} parents {{ dataId }} children {{ dataId }} }}
+  dataProduct(dataId: $dataId) {{
+    {PRODUCT_FIELDS} parents: lineageByRelationship(upstream: true)
+    children: lineageByRelationship(upstream: false)
+  }}
 }}
 """
 
@@ -67,11 +75,19 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+LINEAGE_GROUPS = {"type": "object", "additionalProperties": arr(STR)}
+
+
 def lineage(node: dict[str, Any]) -> dict[str, Any]:
+    """``{parents: {relationship: [data_id]}, children: {...}}``: the legacy code's form.
+
+    The API document shows flat lists, but the legacy server grouped by relationship type
+    and its lineage page reads that form (a flat list crashes it); we serve what it reads.
+    """
     return {
         "data_id": node["dataId"],
-        "parents": [p["dataId"] for p in node["parents"]],
-        "children": [c["dataId"] for c in node["children"]],
+        "parents": node["parents"],
+        "children": node["children"],
         "dependencies": [],
     }
 
@@ -112,7 +128,8 @@ def routes(settings: Settings) -> list[RestRoute]:
             PRODUCTS,
             lambda data, _args: {"items": [image_item(n) for n in data["images"]["nodes"]]},
             variables=lambda args: {"first": args["limit"]},
-            params=[Int("limit", 50, ge=1, le=500)],
+            paged=lambda data: data["images"],
+            params=[Int("limit", 50, ge=1, le=LEGACY_MAX_LIMIT)],
             response=obj(items=arr(obj(type=STR, path=STR, created_at=TIME))),
             tag=TAG,
             summary="Recent image products, newest first",
@@ -128,10 +145,11 @@ def routes(settings: Settings) -> list[RestRoute]:
                 "offset": args["offset"],
             },
             variables=data_variables,
+            paged=lambda data: data["dataProducts"],
             params=[
                 Str("data_type", enum=DATA_TYPES),
                 Str("status", enum=DATA_STATUSES),
-                Int("limit", 50, ge=1, le=500),
+                Int("limit", 50, ge=1, le=LEGACY_MAX_LIMIT),
                 Int("offset", 0, ge=0, le=10_000_000),
             ],
             response=obj(items=arr(PRODUCT), total=INT, limit=INT, offset=INT),
@@ -146,7 +164,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             lambda data, _args: lineage(data["dataProduct"]),
             variables=lambda args: {"dataId": args["data_id"]},
             params=[DATA_ID],
-            response=obj(data_id=STR, parents=arr(STR), children=arr(STR), dependencies=arr(ANY)),
+            response=obj(data_id=STR, parents=LINEAGE_GROUPS, children=LINEAGE_GROUPS, dependencies=arr(ANY)),
             tag=TAG,
             summary="Parents and children of a data product",
         ),

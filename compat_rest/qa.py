@@ -14,8 +14,9 @@ from typing import Any
 from compat_rest.calqa import CAL_QA, calibration, png
 from compat_rest.errors import not_found, validation_error
 from compat_rest.files import data_file
+from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Int, PathStr, Str
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
@@ -201,28 +202,39 @@ async def fetch_ms_qa(call: GraphCall, args: Args) -> tuple[Any, Any]:
     return await call(CAL_QA, {"path": args["ms_path"]}), await call(IMAGE_QA, {"path": args["ms_path"]})
 
 
+def image_qa(images: dict[str, Any]) -> dict[str, Any] | None:
+    """The legacy ``ImageQA`` of the MS's image (None when the MS has none yet)."""
+    registered = images["msFile"]["measurementSet"]
+    image = registered["images"][0] if registered and registered["images"] else None
+    if image is None:
+        return None
+    return {
+        "image_path": image["path"],
+        "rms_noise": image["noiseJy"],
+        "dynamic_range": image["dynamicRange"],
+        "beam_major": image["beamMajorArcsec"],
+        "beam_minor": image["beamMinorArcsec"],
+        "beam_pa": image["beamPaDeg"],
+        "num_sources": image["nMeasurements"],
+        "thumbnail_path": image["thumbnailUrl"],
+        "timestamp": image["createdAt"],
+    }
+
+
+def _image_qa_or_404(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    found = image_qa(data)
+    if found is None:
+        raise not_found("no image has been made from this MS yet")
+    return found
+
+
 def ms_qa(result: tuple[Any, Any], args: Args) -> dict[str, Any]:
     cal, images = result
     calibration_qa = calibration(cal, args)
-    registered = images["msFile"]["measurementSet"]
-    image = registered["images"][0] if registered and registered["images"] else None
-    image_qa = None
-    if image is not None:
-        image_qa = {
-            "image_path": image["path"],
-            "rms_noise": image["noiseJy"],
-            "dynamic_range": image["dynamicRange"],
-            "beam_major": image["beamMajorArcsec"],
-            "beam_minor": image["beamMinorArcsec"],
-            "beam_pa": image["beamPaDeg"],
-            "num_sources": image["nMeasurements"],
-            "thumbnail_path": image["thumbnailUrl"],
-            "timestamp": image["createdAt"],
-        }
     return {
         "ms_path": calibration_qa["ms_path"],
         "calibration_qa": calibration_qa,
-        "image_qa": image_qa,
+        "image_qa": image_qa(images),
         "flagging_stats": calibration_qa["flagging"],
     }
 
@@ -392,6 +404,17 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(items=arr(obj(group_id=null(STR), path=STR, artifact_type=STR, timestamp=TIME))),
             tag=TAG,
             summary="Recent QA artefacts, newest first",
+        ),
+        graphql_route(
+            "GET",
+            "/qa/image/{ms_path:path}",
+            IMAGE_QA,
+            _image_qa_or_404,
+            variables=lambda args: {"path": args["ms_path"]},
+            response=ANY,
+            tag=TAG,
+            summary="Image QA of an MS's image (noise, dynamic range, beam, sources, thumbnail)",
+            **ms_only,  # type: ignore[arg-type]
         ),
         multi_query_route(
             "GET",

@@ -26,7 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from compat_rest.errors import ApiError, bad_request, error_response, not_implemented, validation_error
-from compat_rest.graph import GraphRunner
+from compat_rest.graph import GraphCall, GraphRunner
+from compat_rest.paging import Connection, collect
 from compat_rest.params import Args, Param, parse_object
 from compat_rest.shapes import Schema
 from dsa110.auth.identity import Role, identity_in
@@ -38,7 +39,6 @@ log = logging.getLogger("dsa110.compat")
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-GraphCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Variables = Callable[[Args], dict[str, Any]]
 Shape = Callable[[Any, Args], Any]
 Fetch = Callable[[GraphCall, Args], Awaitable[Any]]
@@ -85,12 +85,20 @@ def graphql_route(
     media_type: str = "application/json",
     description: str = "",
     role: Role | None = None,
+    paged: Connection | None = None,
 ) -> RestRoute:
-    """One document, run once per request with ``variables(args)``, answered by ``shape(data, args)``."""
+    """One document, run with ``variables(args)``, answered by ``shape(data, args)``.
+
+    With ``paged`` (the connection in an answer), a ``first`` above one graph page is
+    fetched page by page and merged (see ``compat_rest.paging``).
+    """
     make_vars = variables or (lambda _args: {})
 
     async def fetch(call: GraphCall, args: Args) -> Any:
-        return await call(document, make_vars(args))
+        values = make_vars(args)
+        if paged is None:
+            return await call(document, values)
+        return await collect(call, document, values, paged, max_rows=values["first"])
 
     return RestRoute(
         path=path,

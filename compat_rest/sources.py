@@ -13,8 +13,9 @@ from typing import Any
 
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
 from compat_rest.errors import ApiError, validation_error
+from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
-from compat_rest.routing import GraphCall, RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings

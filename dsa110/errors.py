@@ -36,3 +36,12 @@ class ConflictError(PublicError):
 
 class UnavailableError(PublicError):
     code = "UNAVAILABLE"
+
+
+class BusyError(UnavailableError):
+    """The write lock was not granted within the budget; nothing was written, retry later.
+
+    ``details["retry_after_s"]`` is the suggested wait (HTTP ``Retry-After``).
+    """
+
+    code = "BUSY"

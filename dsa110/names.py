@@ -3,7 +3,8 @@
 A name may end up in a file name, a log line or a shell-visible job description, so it
 is checked against an allow-list, not a deny-list: letters, digits and a few separators,
 no path separators, no leading dot or dash, no ``..``. A relative path given by a user is
-resolved (symlinks included) and must stay under one of the configured roots. Refusals
+resolved (symlinks included) and must stay under one of the configured roots (the root
+test is ``dsa110.ops.files.paths``, shared with every path the server reads). Refusals
 are ``InputError`` with code ``BAD_NAME`` or ``BAD_PATH`` and the offending field.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 
 from dsa110.errors import InputError
+from dsa110.ops.files.paths import real_roots, under
 
 MAX_NAME: Final = 128
 NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@-]*")
@@ -58,15 +60,14 @@ def resolve_under(value: object, roots: Iterable[Path], field: str = "path") -> 
     """
     if not isinstance(value, str) or not 0 < len(value) <= 1024 or "\x00" in value:
         raise InputError(f"`{field}` must be a path of 1 to 1024 characters", code="BAD_PATH", field=field)
-    resolved_roots = [Path(root).resolve() for root in roots]
+    resolved_roots = real_roots(list(roots))
     if not resolved_roots:
         raise InputError(f"`{field}`: no output root is configured", code="BAD_PATH", field=field)
     given = PurePosixPath(value)
     candidate = Path(given) if given.is_absolute() else resolved_roots[0] / given
     real = candidate.resolve()
-    for root in resolved_roots:
-        if real == root or real.is_relative_to(root):
-            return real
+    if under(real, resolved_roots):
+        return real
     raise InputError(
         f"`{field}` must lie under {', '.join(str(r) for r in resolved_roots)}", code="BAD_PATH", field=field
     )

@@ -37,6 +37,22 @@ class Settings:
     max_tokens: int = 5000
     max_body_bytes: int = 1_000_000
     introspection: bool = True
+    write_lock_timeout_s: float = 10.0
+    """How long a writer waits for the database's write lock before it is refused with
+    ``BUSY`` (HTTP 503 and ``Retry-After``); nothing of a refused write is kept."""
+    # -- work one request may cause (schema.cost, server.work) ------------------------------
+    max_query_cost: int = 1_000_000
+    """Largest estimated cost of one operation (``schema.cost``); more: ``QUERY_TOO_COSTLY``."""
+    subscription_cost_budget: int = 200_000
+    """Sum of the costs of the subscriptions open on one connection (each event runs them all)."""
+    request_deadline_s: float = 30.0
+    """Time an HTTP request may compute before its answer starts; then its work and SQL are
+    cancelled (504 ``DEADLINE_EXCEEDED``). 0: no deadline."""
+    max_response_bytes: int = 50_000_000
+    """Largest JSON answer of /graphql and /api (``RESPONSE_TOO_LARGE``); 0: no cap."""
+    max_concurrent_requests_per_client: int = 16
+    """HTTP requests one identity (or anonymous address) may have in flight in one process
+    (429 ``TOO_MANY_CONCURRENT_REQUESTS``); 0: no limit."""
     # -- who may do what (dsa110.auth) --------------------------------------------------
     anonymous_read: bool = True
     """Reads without credentials (the legacy dashboard, `make run`); writes never are."""
@@ -84,6 +100,17 @@ class Settings:
     products_root: Path | None = None
     """Where published products go (legacy: an HDD area apart from the SSD staging area);
     ``<data_dir>/products`` by default."""
+    # -- connections (server.connections: enforced below the app, per process) ----------
+    header_timeout_s: float = 10.0
+    """A request whose headers are not complete this long after its first byte (or after the
+    connection opened) is answered 408 and closed: slow or never-finished headers hold no socket."""
+    max_connections: int = 0
+    """Open connections per server process; 0: the open-files limit less a reserve for the
+    database, logs and the process itself (``server.connections.connection_budget``)."""
+    max_connections_per_client: int = 1024
+    """Open connections per client address (the TCP peer: behind a proxy, the proxy; 0: no cap)."""
+    ws_init_timeout_s: float = 10.0
+    """A GraphQL WebSocket (either protocol) that sends no ``connection_init`` by then is closed (4408)."""
     # -- jobs and the streaming service (dsa110.ops.queue, dsa110.ops.streaming) ---------
     job_slots: int = 0
     """Jobs the worker pool inside the server runs at once (0: none; ``dsa110-graph serve``
@@ -168,11 +195,14 @@ class Settings:
             host=env.get("DSA110_HOST", "127.0.0.1"),
             port=int(env.get("DSA110_PORT", "8000")),
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
+            write_lock_timeout_s=float(env.get("DSA110_WRITE_LOCK_TIMEOUT_S", "10")),
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
             **_ops_from_env(env),
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
+            **_work_from_env(env),
+            **_connections_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)  # type: ignore[arg-type]
@@ -218,6 +248,21 @@ def _auth_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _work_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the per-request work limits that are set."""
+    out: dict[str, Any] = {}
+    for name, key, kind in (
+        ("DSA110_MAX_QUERY_COST", "max_query_cost", int),
+        ("DSA110_SUBSCRIPTION_COST_BUDGET", "subscription_cost_budget", int),
+        ("DSA110_REQUEST_DEADLINE_S", "request_deadline_s", float),
+        ("DSA110_MAX_RESPONSE_BYTES", "max_response_bytes", int),
+        ("DSA110_MAX_CONCURRENT_REQUESTS_PER_CLIENT", "max_concurrent_requests_per_client", int),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
+    return out
+
+
 def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """The ``DSA110_*`` variables of /metrics, exports and webhooks that are set."""
     out: dict[str, Any] = {}
@@ -236,6 +281,20 @@ def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("DSA110_WEBHOOK_RETRY_BASE_S", "webhook_retry_base_s", float),
         ("DSA110_WEBHOOK_STREAMING_STALE_MINUTES", "webhook_streaming_stale_minutes", float),
         ("DSA110_EXPORT_MAX_ROWS", "export_max_rows", int),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
+    return out
+
+
+def _connections_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the connection limits that are set."""
+    out: dict[str, Any] = {}
+    for name, key, kind in (
+        ("DSA110_HEADER_TIMEOUT_S", "header_timeout_s", float),
+        ("DSA110_MAX_CONNECTIONS", "max_connections", int),
+        ("DSA110_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", int),
+        ("DSA110_WS_INIT_TIMEOUT_S", "ws_init_timeout_s", float),
     ):
         if name in env:
             out[key] = kind(env[name])

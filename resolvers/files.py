@@ -55,8 +55,8 @@ def _quiet(read: Callable[[Path], T], kind: Kind, allowed: Sequence[Path]) -> Ca
 
     def one(raw: str) -> T | None:
         try:
-            path = paths.resolve_path(raw, allowed, kind)
-        except (paths.BadPath, LookupError):
+            path = paths.resolve_stored(raw, allowed, kind)
+        except LookupError:
             return None
         try:
             return read(path)

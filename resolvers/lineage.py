@@ -8,8 +8,12 @@ products, and a product reached twice (or a cycle) is visited once.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import select
+
+from dsa110.db.tables import data_lineage, data_products
 from loaders.pagination import PageArgs
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
@@ -37,3 +41,35 @@ async def walk(ctx: GraphContext, start_pk: int, relation: str, depth: int) -> l
         if not frontier:
             break
     return found
+
+
+Grouped = dict[str, list[str]]
+
+
+async def by_relationship(ctx: GraphContext, pk: int, upstream: bool) -> Grouped:
+    """The product's direct parents (``upstream``) or children as ``{relationship: [data_id]}``.
+
+    One statement per request level for all products asked (a batched loader).
+    """
+    loader = ctx.loaders.custom(("lineage.by_relationship", upstream), _grouped_batch(ctx, upstream))
+    grouped: Grouped = await loader.load(pk)
+    return grouped
+
+
+def _grouped_batch(ctx: GraphContext, upstream: bool) -> Callable[[list[int]], Awaitable[list[Grouped]]]:
+    parent, child = data_lineage.c.parent_pk, data_lineage.c.child_pk
+    own, other = (child, parent) if upstream else (parent, child)
+
+    async def batch(pks: list[int]) -> list[Grouped]:
+        stmt = (
+            select(own.label("owner"), data_lineage.c.relationship, data_products.c.data_id)
+            .join(data_products, data_products.c.id == other)
+            .where(own.in_(pks))
+            .order_by(own, data_lineage.c.relationship, data_products.c.data_id)
+        )
+        grouped: dict[int, Grouped] = {pk: {} for pk in pks}
+        for row in await ctx.loaders.fetch(stmt):
+            grouped[row["owner"]].setdefault(row["relationship"], []).append(row["data_id"])
+        return [grouped[pk] for pk in pks]
+
+    return batch

@@ -239,12 +239,19 @@ class _Subscriber(Mailbox[Result]):
     client that refuses (back-pressure) gets the result queued and its own task sends it.
     """
 
-    __slots__ = ("direct", "live")
+    __slots__ = ("direct", "live", "on_leave")
 
     def __init__(self) -> None:
         super().__init__(SUBSCRIBER_QUEUE_SIZE)
         self.direct: DirectRoute | None = None
         self.live = False
+        self.on_leave: list[Callable[[], None]] = []
+
+    def left(self) -> None:
+        """The subscription is over: run (once) what was to be run then."""
+        callbacks, self.on_leave = self.on_leave, []
+        for callback in callbacks:
+            callback()
 
 
 def fan_out(result: SharedResult, subscribers: Iterable[_Subscriber]) -> int:
@@ -288,6 +295,10 @@ class SharedStream(AsyncGenerator[Any, None]):
         self._subscriber = subscriber
         self._results = results
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this subscription is over: closed, or ended on its own."""
+        self._subscriber.on_leave.append(callback)
+
     def deliver_directly(self, route: DirectRoute) -> None:
         self._subscriber.direct = route
 
@@ -300,6 +311,7 @@ class SharedStream(AsyncGenerator[Any, None]):
         """
         self._subscriber.direct = None
         self._subscriber.end()
+        self._subscriber.left()
 
     def __anext__(self) -> Coroutine[Any, Any, Any]:
         return self._results.__anext__()
@@ -312,8 +324,11 @@ class SharedStream(AsyncGenerator[Any, None]):
     ) -> Coroutine[Any, Any, Any]:
         return self._results.athrow(typ, val, tb)
 
-    def aclose(self) -> Coroutine[Any, Any, None]:
-        return self._results.aclose()
+    async def aclose(self) -> None:
+        try:
+            await self._results.aclose()
+        finally:
+            self._subscriber.left()  # also when the generator never started
 
 
 class _Producer:
@@ -540,6 +555,7 @@ class SharedSubscriptions:
 
     def _leave(self, producer: _Producer, subscriber: _Subscriber) -> None:
         subscriber.end()
+        subscriber.left()
         producer.subscribers.discard(subscriber)
         if producer.subscribers:
             return

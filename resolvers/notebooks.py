@@ -31,8 +31,8 @@ async def _group_files(ctx: GraphContext, group: Any) -> tuple[list[Path], list[
 
 def _existing(raw: str, roots: tuple[Path, ...]) -> Path | None:
     try:
-        return paths.resolve_path(raw, roots, paths.Kind.FILE)
-    except (LookupError, ValueError):
+        return paths.resolve_stored(raw, roots, paths.Kind.FILE)
+    except LookupError:
         return None
 
 

@@ -1,6 +1,6 @@
 """Science on demand: light curves, image analysis on the FITS files, catalogs.
 
-Image work (open, fit, profile, statistics) runs in a worker thread: a fit on a large
+Image work (open, fit, profile, statistics) runs in the science threads: a fit on a large
 image must not stall the event loop that serves every other client. Each request opens
 an image file at most once.
 """
@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
 from dsa110.science import catalogs, external, fitting, profile_fit, profiles, regions
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, open_image
+from dsa110.science.threads import in_science_thread
 from resolvers import lists
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput, NotFound
@@ -39,17 +41,21 @@ async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve
 
 
 async def sky_image(ctx: GraphContext, path: str) -> SkyImage:
-    """The FITS image at ``path``, opened once per request."""
+    """The FITS image at ``path`` (from the database), opened once per request; only a file
+    under the configured roots (``dsa110.ops.files.paths.resolve_stored``) is opened."""
     cache: dict[str, Any] = ctx.extras.setdefault("sky_images", {})
     if path not in cache:
-        cache[path] = asyncio.ensure_future(asyncio.to_thread(_open_existing, path))
+        roots = ctx.settings.file_roots
+        cache[path] = asyncio.ensure_future(in_science_thread(_open_stored, path, roots))
     return await cache[path]  # type: ignore[no-any-return]
 
 
-def _open_existing(path: str) -> SkyImage:
-    if not Path(path).is_file():
-        raise ScienceInputError("FILE_NOT_FOUND", "the image file is not on disk")
-    return open_image(path)
+def _open_stored(path: str, roots: Sequence[Path]) -> SkyImage:
+    try:
+        real = resolve_stored(path, roots, Kind.FILE)
+    except LookupError:
+        raise ScienceInputError("FILE_NOT_FOUND", "the image file is not on disk") from None
+    return open_image(real)
 
 
 async def image_by_pk(ctx: GraphContext, image_pk: int) -> Any:
@@ -95,7 +101,7 @@ async def fit_source(
 ) -> fitting.SourceFit:
     image = await sky_image(ctx, path)
     region = regions.region_from_json(region_shape) if region_shape is not None else None
-    return await asyncio.to_thread(
+    return await in_science_thread(
         fitting.fit_source_2d,
         image,
         ra_deg,
@@ -108,14 +114,14 @@ async def fit_source(
 
 
 async def fit_profile(result: profiles.Profile, model: str) -> profile_fit.ProfileFit:
-    return await asyncio.to_thread(profile_fit.fit_profile, result, model)
+    return await in_science_thread(profile_fit.fit_profile, result, model)
 
 
 async def axis_slice(
     ctx: GraphContext, path: str, axis: Literal["x", "y"], position: int | None
 ) -> profiles.Profile:
     image = await sky_image(ctx, path)
-    return await asyncio.to_thread(profiles.axis_slice, image, axis, position)
+    return await in_science_thread(profiles.axis_slice, image, axis, position)
 
 
 async def profile(
@@ -132,21 +138,21 @@ async def profile(
     if kind == "radial":
         if len(points) != 1 or radius_arcsec is None:
             raise ScienceInputError("BAD_PROFILE", "a radial profile needs one centre point and radiusArcsec")
-        return await asyncio.to_thread(
+        return await in_science_thread(
             profiles.radial_profile, image, points[0], radius_arcsec, n_annuli=n_annuli
         )
     if kind == "line":
         if len(points) != 2:
             raise ScienceInputError("BAD_PROFILE", "a line profile needs exactly two points")
-        return await asyncio.to_thread(
+        return await in_science_thread(
             profiles.line_profile, image, points[0], points[1], width_arcsec=width_arcsec
         )
-    return await asyncio.to_thread(profiles.polyline_profile, image, points, width_arcsec=width_arcsec)
+    return await in_science_thread(profiles.polyline_profile, image, points, width_arcsec=width_arcsec)
 
 
 async def region_statistics(ctx: GraphContext, path: str, shape: Any) -> regions.RegionStatistics:
     image = await sky_image(ctx, path)
-    return await asyncio.to_thread(regions.region_statistics, image, regions.region_from_json(shape))
+    return await in_science_thread(regions.region_statistics, image, regions.region_from_json(shape))
 
 
 async def catalog_overlay(

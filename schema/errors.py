@@ -2,7 +2,7 @@
 
 Codes: ``GRAPHQL_PARSE_FAILED`` (not GraphQL), ``GRAPHQL_VALIDATION_FAILED`` (unknown
 field, too deep, too many aliases...), ``BAD_USER_INPUT`` (variables, arguments, filters),
-``NOT_FOUND``, ``FORBIDDEN``, ``CONFLICT``, ``UNAVAILABLE`` from the domain's public
+``NOT_FOUND``, ``FORBIDDEN``, ``CONFLICT``, ``UNAVAILABLE``, ``BUSY`` from the domain's public
 errors, and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is replaced and
 whose traceback goes to the server log only.
 """

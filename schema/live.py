@@ -29,6 +29,7 @@ from dsa110.ops.jobs import JOB_TRANSITIONS, reprocess_group
 from dsa110.ops.metrics import (
     DEFAULT_HISTORY_LIMIT,
     SystemMetricsSample,
+    fresh_sample,
     latest_metrics,
     metrics_history,
     metrics_hosts,
@@ -44,6 +45,7 @@ from schema.types import Group, Image, Job, Measurement
 STATUS_COALESCE_S: Final = 0.25
 """A burst of group changes recomputes the status at most once per this window."""
 MAX_HOST_CHARS: Final = 255
+MAX_SAMPLE_AGE_S: Final = 86_400.0
 MAX_HISTORY: Final = 8640
 MAX_WATCHED_IDS: Final = 1000
 MAX_LOG_SNAPSHOT_LINES: Final = 10_000
@@ -220,10 +222,16 @@ class LiveQuery:
         return PipelineStatus(data=await status.pipeline_status(info.context.engine))
 
     @strawberry.field(
-        description="The newest system-metrics sample, of `host` or of any host (null before the first one)."
+        description="The newest system-metrics sample, of `host` or of any host (null before the first "
+        "one). With `maxAgeSeconds`, a stored sample older than that is replaced by one taken now on "
+        "this server's host (not stored: a read does not write)."
     )
-    async def system_metrics(self, info: GraphInfo, host: str | None = None) -> SystemMetrics | None:
+    async def system_metrics(
+        self, info: GraphInfo, host: str | None = None, max_age_seconds: float | None = None
+    ) -> SystemMetrics | None:
         sample = await latest_metrics(info.context.engine, _host(host))
+        if max_age_seconds is not None and host is None:
+            sample = await fresh_sample(sample, _max_age(max_age_seconds))
         return None if sample is None else metrics_type(sample)
 
     @strawberry.field(
@@ -239,6 +247,14 @@ class LiveQuery:
     @strawberry.field(description="The hosts that have stored system-metrics samples.")
     async def system_metrics_hosts(self, info: GraphInfo) -> list[str]:
         return await metrics_hosts(info.context.engine)
+
+
+def _max_age(seconds: float) -> float:
+    if not 0 < seconds <= MAX_SAMPLE_AGE_S:
+        raise BadUserInput(
+            f"maxAgeSeconds must be above 0 and at most {MAX_SAMPLE_AGE_S:g}", field="maxAgeSeconds"
+        )
+    return seconds
 
 
 def _host(host: str | None) -> str | None:

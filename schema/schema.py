@@ -24,6 +24,7 @@ from resolvers.context import GraphContext
 from schema import files, qa, science, types
 from schema.auth import AuditEntry, AuthMutation, AuthQuery
 from schema.base import row_factory
+from schema.budget import CostLimit, cost_model
 from schema.ecosystem import EcosystemQuery
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
@@ -107,6 +108,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CostLimit(limit=settings.max_query_cost, model=cost_model(settings)),  # after validation
         ErrorCodes,
         MutationGate,
     ]

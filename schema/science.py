@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -201,6 +202,12 @@ class PostageStamp:
 
 
 def cutout_urls(image_id: int, ra_deg: float, dec_deg: float, size_arcsec: float) -> tuple[str, str]:
+    """The stamp's URLs; a size or position the route would refuse is refused here instead,
+    so no field hands out a URL that cannot work (a tiny size is widened by the route)."""
+    if not (math.isfinite(size_arcsec) and size_arcsec > 0):
+        raise ScienceInputError("BAD_SIZE", "sizeArcsec must be a positive number of arcsec")
+    if not (math.isfinite(ra_deg) and math.isfinite(dec_deg) and -90.0 <= dec_deg <= 90.0):
+        raise ScienceInputError("BAD_POSITION", "raDeg and decDeg must be a position on the sky")
     query = urlencode({"ra": f"{ra_deg:.7f}", "dec": f"{dec_deg:.7f}", "size": f"{size_arcsec:g}"})
     return f"/cutouts/images/{image_id}.fits?{query}", f"/cutouts/images/{image_id}.png?{query}"
 

@@ -15,6 +15,7 @@ from strawberry.scalars import JSON
 
 from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
+from resolvers import images as image_resolvers
 from resolvers import lineage, links
 from resolvers import science as science_resolvers
 from schema import products, science, urls
@@ -29,6 +30,7 @@ from schema.inputs import (
     ProductStatus,
     ProductType,
 )
+from schema.positions import LocalRmsRange, SkyPositionForms, position_forms
 from schema.qa import QaArtifact
 
 
@@ -237,6 +239,27 @@ class Image(Node):
     @strawberry.field(description="Integer key of the image (REST `/images/{id}`).")
     def image_id(self) -> int:
         return self.pk
+
+    @strawberry.field(
+        description="Start of the exposure (FITS `DATE-OBS`): mid-epoch minus half the integration."
+    )
+    def observation_start(self) -> datetime:
+        return mjd_to_datetime(self.mid_mjd - (self.integration_sec or 0.0) / 2.0 / 86400.0)
+
+    @strawberry.field(description="The image centre as sexagesimal text and Galactic l, b.")
+    def center_forms(self) -> SkyPositionForms | None:
+        if self.center_ra_deg is None or self.center_dec_deg is None:
+            return None
+        return position_forms(self.center_ra_deg, self.center_dec_deg)
+
+    @strawberry.field(description="Lowest and highest local RMS of this image's measurements.")
+    async def local_rms_range(self, info: GraphInfo) -> LocalRmsRange | None:
+        found = await image_resolvers.local_rms_range(info.context, self.pk)
+        return (
+            None
+            if found is None
+            else LocalRmsRange(min_jy=found[0], max_jy=found[1], n_measurements=found[2])
+        )
 
     @strawberry.field
     def group(self, info: GraphInfo) -> Group | None:
@@ -546,6 +569,10 @@ class DataProduct(Node):
     @strawberry.field(description="Products derived from this one.")
     async def children(self, info: GraphInfo) -> list[DataProduct]:
         return await links.all_of(info.context, "product.children", self.pk)
+
+    @strawberry.field(description="Direct parents (`upstream`) or children as {relationship: [dataId]}.")
+    async def lineage_by_relationship(self, info: GraphInfo, upstream: bool = True) -> JSON:
+        return JSON(await lineage.by_relationship(info.context, self.pk, upstream))
 
     @strawberry.field(description="Jobs that made or read this product.")
     async def jobs(self, info: GraphInfo) -> list[Job]:

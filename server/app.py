@@ -21,12 +21,14 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from compat_rest.exports import export_routes
 from compat_rest.graph import GraphRunner
+from compat_rest.live_status import LegacyStatusParts
 from compat_rest.plots import plot_routes
 from compat_rest.vo import vo_routes
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
+from dsa110.db.work import track_work
 from dsa110.events import EventBus, create_event_bus
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
@@ -35,6 +37,9 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.concurrency import ConcurrencyLimitMiddleware, InFlight
+from server.connections import existing_process_slots
+from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
@@ -45,6 +50,7 @@ from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
 from server.live import routes as legacy_live_routes
 from server.metrics import METRICS_PATH, MetricsMiddleware, ProcessGauges, metrics_endpoint
+from server.response_cap import ResponseCapMiddleware
 from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
@@ -93,19 +99,22 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
-    engine = create_engine(settings.resolved_database_url)
+    engine = track_work(  # requests can stop their SQL
+        create_engine(settings.resolved_database_url, write_lock_timeout_s=settings.write_lock_timeout_s)
+    )
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)
     limiter = create_rate_limiter(settings.events_url, settings.events_namespace)
     graphql = GraphView(schema, engine, settings, bus, authenticator)
-    legacy_hub = LegacyStatusHub(engine, bus)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
+    legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
     streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
+    in_flight = InFlight(settings.max_concurrent_requests_per_client)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -125,18 +134,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        return JSONResponse(
-            # pid: which of several worker processes answered (serve --workers N)
-            {
-                "status": "ok",
-                "database": "ok",
-                "live": live,
-                "metrics_sampler": sampling,
-                "job_pool": job_pool.state if job_pool is not None else "off",
-                "streaming_supervisor": streaming.state if streaming is not None else "off",
-                "pid": os.getpid(),
-            }
-        )
+        body: dict[str, Any] = {
+            "status": "ok",
+            "database": "ok",
+            "live": live,
+            "metrics_sampler": sampling,
+            "job_pool": job_pool.state if job_pool is not None else "off",
+            "streaming_supervisor": streaming.state if streaming is not None else "off",
+            "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
+        }
+        if (slots := existing_process_slots()) is not None:  # under server.http_protocol
+            body["connections"] = slots.stats()
+        return JSONResponse(body)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -197,6 +206,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
+    # Innermost, so that they know the caller: bounds on the work of each request.
+    app.add_middleware(
+        DeadlineMiddleware, deadline_s=settings.request_deadline_s, stream_paths=(LEGACY_SSE_PATH,)
+    )
+    app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        in_flight=in_flight,
+        exempt_paths=("/healthz", METRICS_PATH, LEGACY_SSE_PATH),
+        exempt_prefixes=(f"{STATIC_PREFIX}/",),
+    )
     app.add_middleware(
         TrustMiddleware,
         settings=settings,
@@ -235,4 +255,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.webhooks = dispatcher
     app.state.job_pool = job_pool
     app.state.streaming = streaming
+    app.state.in_flight = in_flight
     return app

@@ -22,10 +22,20 @@ UVICORN_WS_PER_MESSAGE_DEFLATE: Final = False
 per subscriber per event on messages of a few hundred bytes. The dashboard talks to the
 server over the observatory LAN, where the bytes saved are worth less than the CPU."""
 
+UVICORN_HTTP_IMPLEMENTATION: Final = "server.http_protocol:GuardedHttpToolsProtocol"
+"""uvicorn's httptools protocol with connection caps per client and in total, and a deadline
+for request headers (``server.http_protocol``)."""
 
-def uvicorn_websocket_flags() -> list[str]:
-    """The same WebSocket options as ``uvicorn`` command-line flags (test and bench servers)."""
+
+def uvicorn_protocol_flags() -> list[str]:
+    """The same HTTP and WebSocket protocols as ``uvicorn`` command-line flags (test and bench servers)."""
+    from server.connections import listen_backlog
+
     return [
+        "--backlog",
+        str(listen_backlog()),
+        "--http",
+        UVICORN_HTTP_IMPLEMENTATION,
         "--ws",
         UVICORN_WS_IMPLEMENTATION,
         "--ws-per-message-deflate",
@@ -50,6 +60,7 @@ def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from server.app import create_app
+    from server.connections import listen_backlog
     from server.workers import (
         FACTORY,
         SharedBusRequired,
@@ -64,6 +75,8 @@ def _serve(args: argparse.Namespace) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": args.log_level,
+        "http": UVICORN_HTTP_IMPLEMENTATION,
+        "backlog": listen_backlog(),
         "ws": UVICORN_WS_IMPLEMENTATION,
         "ws_per_message_deflate": UVICORN_WS_PER_MESSAGE_DEFLATE,
     }

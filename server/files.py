@@ -2,20 +2,22 @@
 
 The graph hands out URLs (``Image.fitsUrl``, ``Source.postageStamps``); these routes
 serve them. Each looks the file up through the graph (never from a client-supplied
-path), so nothing outside what the pipeline registered can be read.
+path) and opens only its real location under the configured roots
+(``dsa110.ops.files.paths.resolve_stored``): a row naming a file elsewhere, or a symlink
+leading out, is ``FILE_NOT_FOUND``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.science.cutout import make_cutout
 from dsa110.science.errors import ScienceInputError
 from resolvers import science
@@ -56,9 +58,12 @@ async def _whole_file(request: Request, entity: str) -> Response:
     path = await _path_of(request, entity, key) if key is not None else None
     if path is None:
         return error_response(f"no such {entity}", "NOT_FOUND")
-    if not await asyncio.to_thread(os.path.isfile, path):
+    roots = request.app.state.settings.file_roots
+    try:
+        real = await asyncio.to_thread(resolve_stored, path, roots, Kind.FILE)
+    except LookupError:  # missing, or not under the roots: the same answer
         return error_response("the file is not on disk", "FILE_NOT_FOUND")
-    return FileResponse(path, media_type=MEDIA["fits"], filename=f"{entity}-{key}.fits")
+    return FileResponse(real, media_type=MEDIA["fits"], filename=f"{entity}-{key}.fits")
 
 
 def _float(request: Request, name: str) -> float:

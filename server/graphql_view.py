@@ -9,16 +9,17 @@ whose DataLoaders would otherwise cache across operations - and subscriptions go
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLRequestData
@@ -41,16 +42,25 @@ from schema.live import SHARED_SUBSCRIPTIONS
 from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
 from server.graphiql import graphiql_html
+from server.graphql_http import (
+    Refused,
+    busy_answer,
+    decode,
+    error_response,
+    operation_body,
+    refusal_for,
+    too_deep,
+)
+from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
+from server.ws_limits import LegacyInitDeadline, over_limit, subscription_limit_error
 from server.ws_protocol import DIRECT_SEND, text_frame
 
 GRAPHQL_PATH = "/graphql"
 STATIC_PREFIX = "/graphql/static"
 MAX_OPERATIONS_PER_CONNECTION: Final = 50
-"""Operations in flight on one WebSocket; more are answered with an error message."""
-CONNECTION_INIT_TIMEOUT: Final = timedelta(seconds=10)
-"""graphql-transport-ws: a socket that sends no ``connection_init`` by then is closed (4408)."""
+"""Operations in flight on one WebSocket; more are answered with an error (``server.ws_limits``)."""
 KEEP_ALIVE_S: Final = 15.0
 """graphql-ws ``ka`` interval; graphql-transport-ws relies on WebSocket pings (uvicorn)."""
 MESSAGE_TOO_BIG: Final = 1009
@@ -71,7 +81,7 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                         )
                         return
                     yield view.decode_json(text)
-                except JSONDecodeError as exc:
+                except (JSONDecodeError, Refused) as exc:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
         except KeyError as exc:  # a binary frame has no "text"
@@ -133,6 +143,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             return
         await super().handle_message(message)  # type: ignore[arg-type]
 
+    async def handle_subscribe(self, message: Any) -> None:
+        # strawberry's own check, answered with a code (it sends a bare message).
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and over_limit(len(self.operations), limit)
+        ):
+            error = subscription_limit_error(limit or 0)
+            await self.websocket.send_json({"id": message["id"], "type": "error", "payload": [error]})
+            return
+        await super().handle_subscribe(message)
+
     async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
         # strawberry's loop, with two changes: a shared result goes out as its pre-encoded
         # payload spliced into this operation's `next` message, and a shared stream is
@@ -176,6 +199,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             is_first_result = False
 
 
+_PARSED_BODY: ContextVar[tuple[bytes | str, Any]] = ContextVar("graphql_parsed_body")
+"""The POST body this task already parsed and checked, and its value (see ``parse_http_body``)."""
+
 _LEGACY_OPERATION: ContextVar[str] = ContextVar("legacy_graphql_ws_operation")
 """The graphql-ws operation id, set in the operation's own task (see ``LegacyWSHandler``)."""
 
@@ -206,6 +232,35 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
 
     def __init__(self, *, view: Any, schema: Any, **kwargs: Any) -> None:
         super().__init__(view=view, schema=cast(Any, _RoutedStreams(self)), **kwargs)
+        self.init_deadline = LegacyInitDeadline(
+            view.connection_init_wait_timeout,
+            self.websocket.send_json,
+            self.websocket.close,
+        )
+
+    async def handle(self) -> None:
+        # The legacy protocol has no init deadline in strawberry: the same as graphql-transport-ws.
+        self.init_deadline.start()
+        try:
+            await super().handle()
+        finally:
+            self.init_deadline.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self.init_deadline.received()
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and over_limit(len(self.tasks), limit)
+        ):
+            error = subscription_limit_error(limit or 0)
+            await self.websocket.send_json({"type": "error", "id": message["id"], "payload": error})
+            return
+        await super().handle_start(message)
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -280,7 +335,7 @@ class GraphView(GraphQL[GraphContext, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_S,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
-            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_CONNECTION,
             allowed_origins=settings.cors_origins,  # strawberry's own Origin check, as server.trust's
         )
@@ -289,13 +344,14 @@ class GraphView(GraphQL[GraphContext, None]):
         self.bus = bus
         self.max_message_chars = settings.max_body_bytes
         self.authenticator = authenticator or Authenticator(engine, settings)
-        self.streams = SharedSubscriptions(
+        shared = SharedSubscriptions(
             schema,
             lambda request: make_context(
                 engine, settings, bus, request, identity_in(request.scope) if request is not None else None
             ),
             SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
         )
+        self.streams = BudgetedStreams(shared, schema._schema, settings)  # each connection's cost budget
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
         context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))
@@ -321,12 +377,19 @@ class GraphView(GraphQL[GraphContext, None]):
             else None
         )
         if transport is None or not isinstance(request_data, GraphQLRequestData):
-            result = await super().execute_operation(
-                request, request_adapter, request_data, context, root_value, sub_response
-            )
+            try:
+                result = await super().execute_operation(
+                    request, request_adapter, request_data, context, root_value, sub_response
+                )
+            except RecursionError:  # a document nested too deep for the parser
+                raise too_deep() from None
             if (status := refusal_status(result)) is not None:
                 sub_response.status_code = status  # a refused operation: 401 or 403, as REST
                 sub_response.headers.update(challenge(status))
+            busy_status, retry_headers = busy_answer(result)
+            if busy_status is not None:
+                sub_response.status_code = busy_status  # BUSY: nothing written, retry later
+            sub_response.headers.update(retry_headers)
             return result
         # SSE: the same shared producers as the WebSocket transports.
         allowed = OperationType.from_http(request_adapter.method)
@@ -341,12 +404,43 @@ class GraphView(GraphQL[GraphContext, None]):
             allowed_operation_types=transport.allowed_operation_types(allowed),
         )
 
-    def decode_json(self, data: str | bytes) -> object:
-        # A body that is not UTF-8 is a malformed request (400), not a server error.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
         try:
-            return super().decode_json(data)
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError("request body is not UTF-8", "", 0) from exc
+            response: Response = await self.run(Request(scope, receive))
+        except HTTPException as error:
+            refused = refusal_for(error)  # a GraphQL error body with a code, not plain text
+            response = error_response(refused.status_code, refused.code, refused.reason, refused.headers)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        # POSTed JSON is checked here (one object, bounded nesting, real text) before
+        # strawberry reads its fields; the parsed body is handed on, not parsed twice.
+        content_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+        if request.method != "POST":
+            return await super().parse_http_body(request)
+        if content_type != "application/json":
+            raise Refused(415, "UNSUPPORTED_MEDIA_TYPE", "send the operation as `application/json`")
+        body = await request.get_body()
+        parsed = self.parse_json(body)
+        operation_body(parsed)
+        token = _PARSED_BODY.set((body, parsed))
+        try:
+            return await super().parse_http_body(request)
+        finally:
+            _PARSED_BODY.reset(token)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = _PARSED_BODY.get(None)
+        if parsed is not None and parsed[0] is data:
+            return parsed[1]
+        return self.decode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Malformed, too deep or not text: a coded 400 (a closed socket on WebSocket), never a 500.
+        return decode(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Our own page and vendored assets: GraphiQL must work with the network cut.

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from resolvers.live import SharedSubscriptions
 from server.live import SSE_HEADERS
 
 PATH: Final = "/api/jobs/id/{job_id:int}/logs"
@@ -41,7 +40,8 @@ def _event(data: dict[str, Any], name: str | None = None) -> str:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def routes(streams: SharedSubscriptions) -> list[Route]:
+def routes(streams: Any) -> list[Route]:
+    """``streams``: the server's shared (and budgeted) subscriptions, as the transports use them."""
     async def job_logs(request: Request) -> StreamingResponse | JSONResponse:
         job_id = request.path_params["job_id"]
         if not 0 <= job_id < 2**31:

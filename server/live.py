@@ -8,9 +8,11 @@ a ``type``, a UTC ``timestamp`` and ``data``:
 * ``metrics_update``: the ``metrics`` part alone, on each stored system-metrics sample;
 * ``ese_update``: the ``ese_candidates`` part alone, when a candidate appears or changes.
 
-Shapes are the legacy WebSocket's, which differ from REST (``memory_percent``,
-``load_avg_1min``, sizes in GB; ``ese_candidates`` has no ``total``). A text ``ping`` gets
-the text ``pong``. The SSE stream starts with ``{"type":"connected"}`` and sends
+Each part is the REST answer of the path it mirrors (``/api/status``,
+``/api/metrics/system``, ``/api/ese/candidates``), built by ``compat_rest.live_status`` from
+the same documents and shaping functions; the metrics part also carries the legacy
+WebSocket's own names (``memory_percent``, ``load_avg_1min``, ``timestamp``). A text
+``ping`` gets the text ``pong``. The SSE stream starts with ``{"type":"connected"}`` and sends
 ``{"type":"heartbeat"}`` every 30 s, as the legacy one did, besides the messages above.
 
 One hub per process turns bus events into these messages: each message is computed and
@@ -28,17 +30,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from compat_rest.live_status import LegacyStatusParts
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, EventBus
 from dsa110.events.envelope import format_utc
 from dsa110.events.mailbox import Mailbox
-from dsa110.ops.metrics import SystemMetricsSample, latest_metrics, sample_system_metrics
-from resolvers import status
 from resolvers.live import next_within as _next_within
 
 logger = logging.getLogger("dsa110.live.legacy")
@@ -50,94 +50,7 @@ SSE_HEARTBEAT_S: Final = 30.0
 COALESCE_S: Final = 0.25
 CLIENT_QUEUE_SIZE: Final = 64
 MAX_CLIENT_MESSAGE_CHARS: Final = 4096
-GB: Final = 1024.0**3
 SSE_HEADERS: Final = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
-
-
-# -- the legacy data shapes -------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else format_utc(moment)
-
-
-def legacy_pipeline_status(data: status.PipelineStatusData) -> dict[str, Any]:
-    q = data.queue
-    return {
-        "queue": {
-            "total": q.total,
-            "pending": q.pending,
-            "in_progress": q.in_progress,
-            "failed": q.failed,
-            "completed": q.completed,
-            "collecting": q.collecting,
-        },
-        "recent_groups": [
-            {
-                "group_id": g.group_id,
-                "state": g.state,
-                "received_at": _iso(g.received_at),
-                "last_update": _iso(g.updated_at),
-                "subbands_present": g.subbands_present,
-                "expected_subbands": g.expected_subbands,
-                "has_calibrator": g.has_calibrator,
-                "matches": g.calibrators if isinstance(g.calibrators, list) else [],
-            }
-            for g in data.recent_groups
-        ],
-        "calibration_sets": [
-            {"set_name": s.set_name, "tables": list(s.tables), "active": s.active, "total": s.total}
-            for s in data.calibration_sets
-        ],
-        "matched_recent": data.matched_recent,
-    }
-
-
-def _main_disk(sample: SystemMetricsSample) -> Any:
-    # The legacy figures mirror /stage (the pipeline's work area); else the root disk.
-    by_mount = {d.mount: d for d in sample.disks}
-    return by_mount.get("/stage") or by_mount.get("/") or (sample.disks[0] if sample.disks else None)
-
-
-def legacy_metrics(sample: SystemMetricsSample) -> dict[str, Any]:
-    main = _main_disk(sample)
-    return {
-        "cpu_percent": sample.cpu_percent,
-        "memory_percent": sample.memory_percent,
-        "memory_used_gb": round(sample.memory_used_bytes / GB, 3),
-        "memory_total_gb": round(sample.memory_total_bytes / GB, 3),
-        "load_avg_1min": sample.load_1,
-        "timestamp": format_utc(sample.sampled_at),
-        "disks": [
-            {
-                "mount_point": d.mount,
-                "total_gb": round(d.total / GB, 3),
-                "used_gb": round(d.used / GB, 3),
-                "free_gb": round(d.free / GB, 3),
-                "percent": d.percent,
-            }
-            for d in sample.disks
-        ],
-        "disk_percent": main.percent if main else None,
-        "disk_free_gb": round(main.free / GB, 3) if main else None,
-        "disk_total_gb": round(main.total / GB, 3) if main else None,
-    }
-
-
-def legacy_candidate(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "source_id": row["source_id"],
-        "ra_deg": row["ra_deg"],
-        "dec_deg": row["dec_deg"],
-        "first_detection_at": _iso(row["flagged_at"]),
-        "last_detection_at": _iso(row["updated_at"]),
-        "max_sigma_dev": row["significance"],
-        "current_flux_jy": row["current_flux_jy"],
-        "baseline_flux_jy": row["baseline_flux_jy"],
-        "status": row["status"],
-        "notes": row["notes"],
-    }
 
 
 def encode_message(kind: str, data: Any) -> str:
@@ -165,13 +78,13 @@ class LegacyStatusHub:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        parts: LegacyStatusParts,
         bus: EventBus,
         *,
         heartbeat_s: float = HEARTBEAT_S,
         coalesce_s: float = COALESCE_S,
     ) -> None:
-        self.engine = engine
+        self.parts = parts
         self.bus = bus
         self.heartbeat_s = heartbeat_s
         self.coalesce_s = coalesce_s
@@ -214,23 +127,9 @@ class LegacyStatusHub:
             client.push(text)
 
     async def status_message(self) -> str:
-        data = {
-            "pipeline_status": legacy_pipeline_status(await status.pipeline_status(self.engine)),
-            "metrics": await self._metrics(),
-            "ese_candidates": await self._candidates(),
-        }
+        data = await self.parts.status()
         self.messages_built += 1
         return encode_message("status_update", data)
-
-    async def _metrics(self) -> dict[str, Any]:
-        sample = await latest_metrics(self.engine)
-        if sample is None:  # before the sampler's first sample: measure now (non-blocking CPU read)
-            sample = await asyncio.to_thread(sample_system_metrics, cpu_interval_s=None)
-        return legacy_metrics(sample)
-
-    async def _candidates(self) -> dict[str, Any]:
-        rows = await status.ese_candidate_rows(self.engine)
-        return {"candidates": [legacy_candidate(r) for r in rows]}
 
     async def _run(self) -> None:
         try:
@@ -275,9 +174,9 @@ class LegacyStatusHub:
                 next_status = loop.time() + self.heartbeat_s
                 continue
             if METRICS_SAMPLE in channels:
-                self._broadcast(encode_message("metrics_update", await self._metrics()))
+                self._broadcast(encode_message("metrics_update", await self.parts.metrics()))
             if ESE_CANDIDATE in channels:
-                self._broadcast(encode_message("ese_update", await self._candidates()))
+                self._broadcast(encode_message("ese_update", await self.parts.ese_candidates()))
             self.messages_built += len(channels)
 
 

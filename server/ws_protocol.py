@@ -28,6 +28,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
 
+from server.connections import existing_process_slots
+
 DIRECT_SEND: Final = "dsa110.websocket.direct_send"
 """The scope extension's key."""
 _OPEN: Final = State.OPEN
@@ -39,7 +41,13 @@ def text_frame(text: str) -> bytes:
 
 
 class DirectSendWebSocketProtocol(WebSocketsSansIOProtocol):
-    """``WebSocketsSansIOProtocol`` that offers ``DIRECT_SEND`` in every WebSocket scope."""
+    """``WebSocketsSansIOProtocol`` that offers ``DIRECT_SEND`` in every WebSocket scope.
+
+    It also gives back the connection's slot (``server.connections``) when the socket
+    closes: after an upgrade the HTTP protocol that took the slot hears nothing more.
+    """
+
+    releases_connection_slot: Final = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,6 +63,11 @@ class DirectSendWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
             scope["extensions"][DIRECT_SEND] = self.send_frame_now  # type: ignore[index]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if (slots := existing_process_slots()) is not None:
+            slots.release(self.transport)
+        super().connection_lost(exc)
 
     def pause_writing(self) -> None:
         self.write_paused = True

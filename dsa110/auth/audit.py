@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Identity
 from dsa110.db.tables import audit_log
+from dsa110.db.writes import write_transaction
 
 logger = logging.getLogger("dsa110.audit")
 
@@ -67,7 +68,7 @@ async def record(engine: AsyncEngine, entry: AuditRecord) -> None:
     """Store ``entry``; a failure to store is logged, never raised over the mutation's answer."""
     who = entry.identity
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(
                 insert(audit_log).values(
                     at=datetime.now(UTC),

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
 from dsa110.db.tables import api_keys
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.names import safe_name
 
@@ -91,7 +92,7 @@ async def create_key(engine: AsyncEngine, name: str, role: Role | str) -> NewKey
     secret = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(
                 insert(api_keys).values(
                     prefix=prefix,
@@ -115,7 +116,7 @@ async def list_keys(engine: AsyncEngine) -> list[KeyInfo]:
 async def revoke_key(engine: AsyncEngine, name: str) -> KeyInfo:
     """Revoke the key named ``name`` (idempotent: a revoked key keeps its first revocation time)."""
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             update(api_keys)
             .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))

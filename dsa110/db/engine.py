@@ -2,6 +2,10 @@
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys on every new
 connection; PostgreSQL needs nothing special. Everything above this module is dialect-free.
+
+``write_lock_timeout_s`` is how long a writer waits for the write lock before it is
+refused as ``BUSY`` (``dsa110.db.writes``): SQLite's busy timeout, PostgreSQL's
+``lock_timeout`` inside ``write_transaction``.
 """
 
 from __future__ import annotations
@@ -14,18 +18,20 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dsa110.db.sky import SEPARATION_FUNCTION, separation_deg
+from dsa110.db.writes import DEFAULT_WRITE_LOCK_TIMEOUT_S, WRITE_LOCK_OPTION
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+        dbapi_connection.create_function(SEPARATION_FUNCTION, 4, _sqlite_separation, deterministic=True)
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-    dbapi_connection.create_function(SEPARATION_FUNCTION, 4, _sqlite_separation, deterministic=True)
+    return on_connect
 
 
 def _sqlite_separation(
@@ -36,14 +42,21 @@ def _sqlite_separation(
     return separation_deg(ra1, dec1, ra2, dec2)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, write_lock_timeout_s: float = DEFAULT_WRITE_LOCK_TIMEOUT_S, **kwargs: Any
+) -> AsyncEngine:
     """Create the async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``)."""
+    if not 0 < write_lock_timeout_s <= 3600:
+        raise ValueError("write_lock_timeout_s must be in (0, 3600]")
+    options = kwargs.pop("execution_options", {})
+    kwargs["execution_options"] = {**options, WRITE_LOCK_OPTION: write_lock_timeout_s}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        busy_ms = max(1, round(write_lock_timeout_s * 1000))
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_ms))
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

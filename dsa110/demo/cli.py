@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dsa110.demo.build import (
@@ -19,10 +19,19 @@ from dsa110.demo.build import (
 )
 from dsa110.settings import Settings
 
+GROUP_CADENCE = timedelta(minutes=5)
+
+
+def floor_to_cadence(moment: datetime) -> datetime:
+    """The last 5-minute group boundary at or before ``moment`` (UTC): group ids stay round."""
+    utc = moment.astimezone(UTC)
+    midnight = utc.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + ((utc - midnight) // GROUP_CADENCE) * GROUP_CADENCE
+
 
 def _end_time(text: str) -> datetime:
     if text == "now":
-        return datetime.now(UTC)
+        return floor_to_cadence(datetime.now(UTC))
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -76,8 +85,10 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--end",
         type=_end_time,
-        default=None,
-        help="time of the newest group, ISO 8601 or 'now' (default: fixed)",
+        # Ending now keeps every "last 7 days" view of a fresh `make run` full; the seed fixes
+        # everything but this time origin. Give a time for a byte-identical rebuild.
+        default="now",
+        help="time of the newest group, ISO 8601 or 'now' (default: now, at a 5-minute boundary)",
     )
     parser.add_argument(
         "--no-images", action="store_true", help="measure tiles in memory but write no FITS files"

@@ -16,9 +16,11 @@ overlapping an open candidate updates it (an *escalation* when its significance 
 closed is left alone (their decision stands); anything else is a new candidate. New and
 escalated candidates each write an ``alerts`` row.
 
-Writers take the write lock first (SQLite: the first write statement; PostgreSQL: row
-locks on the touched sources, in id order) so concurrent ingests of different images that
-share sources serialise instead of losing running-sum updates.
+Writers take the write lock before they read what they update
+(``dsa110.db.writes.write_transaction``: SQLite ``BEGIN IMMEDIATE``; PostgreSQL row locks
+on the touched sources, in id order), so concurrent ingests that share sources, in this
+process or another, serialise instead of losing running-sum updates. A writer that cannot
+get the lock within the budget is refused with ``BUSY`` and writes nothing.
 
 ``publish(channel, payload)`` is an optional async callable (the event bus); channels are
 ``measurements.added`` and ``ese.candidate``. It is called after the commit, so a
@@ -41,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110 import errors, telemetry
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, measurements, sources
+from dsa110.db.writes import write_transaction
 from dsa110.errors import InputError
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams, detect_dip
 from dsa110.science.healpix import INDEX_ORDER, angular_separation_deg, cone_ranges
@@ -406,7 +409,7 @@ async def ingest_images_measurements(
     if sum(len(p) for _, p in parsed_batches) > MAX_ROWS_PER_INGEST:
         raise IngestError(f"at most {MAX_ROWS_PER_INGEST} measurements per call")
     touched: list[list[int]] = []
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         for image_pk, parsed in parsed_batches:
             touched.append(await _ingest_one_image(conn, image_pk, parsed))
     telemetry.INGESTED_ROWS.inc(sum(len(parsed) for _, parsed in parsed_batches))
@@ -434,7 +437,7 @@ async def ingest_images_measurements(
 
 async def recompute_source_metrics(engine: AsyncEngine, source_pks: Sequence[int] | None = None) -> int:
     """Rebuild running sums and metrics from the stored measurements (the batch path)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         if source_pks is None:
             source_pks = (await conn.execute(select(sources.c.id).order_by(sources.c.id))).scalars().all()
         count = 0
@@ -631,8 +634,6 @@ async def _reconcile(
     alert_pks: list[int] = []
     events: list[dict[str, Any]] = []
     pks = sorted(detections)
-    # Take the write lock before reading (SQLite: first write; PostgreSQL: source row locks).
-    await conn.execute(update(sources).where(sources.c.id == -1).values(n_epochs=sources.c.n_epochs))
     names = dict(
         (
             await conn.execute(
@@ -736,7 +737,7 @@ async def detect_ese(
         if not detections:
             continue
         now = datetime.now(UTC)
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             new, escalated, updated, alert_pks, events = await _reconcile(conn, detections, now)
         totals["new"] += new
         totals["escalated"] += escalated
@@ -778,7 +779,7 @@ async def set_candidate_status(
     if notes is not None and (not isinstance(notes, str) or len(notes) > 10_000):
         raise CandidateStatusError("notes must be text of at most 10000 characters")
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         current = (
             (
                 await conn.execute(

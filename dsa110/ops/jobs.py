@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.enums import GroupState, JobState, JobType
 from dsa110.db.tables import groups, job_logs, jobs
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import GROUP_STATE, JOB_LOG, JOB_STATE
 
@@ -91,7 +92,7 @@ async def create_job(
     except ValueError:
         raise InputError(f"unknown job type {job_type!r}; expected one of {', '.join(JobType)}") from None
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             insert(jobs)
             .values(
@@ -127,7 +128,7 @@ async def set_job_state(
     target = _job_state(state)
     _check_error(error)
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         current = (
             (await conn.execute(select(jobs).where(jobs.c.id == job_id).with_for_update())).mappings().first()
         )
@@ -186,7 +187,7 @@ async def append_job_log(
         if not isinstance(line, str) or len(line) > MAX_LOG_LINE_CHARS:
             raise InputError(f"each log line must be text of at most {MAX_LOG_LINE_CHARS} characters")
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         exists = (await conn.execute(select(jobs.c.id).where(jobs.c.id == job_id))).first()
         if exists is None:
             raise NotFoundError(f"job {job_id} does not exist", key=str(job_id))
@@ -240,7 +241,7 @@ async def _change_group(
     if not isinstance(group_id, str) or not group_id or len(group_id) > 32:
         raise InputError("group_id must be a timestamp id like 2025-10-24T14:00:00")
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         current = (
             (await conn.execute(select(groups).where(groups.c.group_id == group_id).with_for_update()))
             .mappings()

@@ -29,6 +29,7 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import system_metrics
+from dsa110.db.writes import write_transaction
 from dsa110.events import METRICS_SAMPLE, EventBus, EventTooLarge
 from dsa110.events.envelope import format_utc
 from dsa110.ops.lease import HostLease
@@ -200,7 +201,7 @@ async def store_sample(engine: AsyncEngine, sample: SystemMetricsSample, retenti
     if retention < 1:
         raise ValueError("metrics retention must keep at least one sample")
     same_host = system_metrics.c.host == sample.host
-    async with engine.begin() as connection:
+    async with write_transaction(engine) as connection:
         result = await connection.execute(
             insert(system_metrics)
             .values(
@@ -255,6 +256,22 @@ async def latest_metrics(engine: AsyncEngine, host: str | None = None) -> System
     async with engine.connect() as connection:
         row = (await connection.execute(_newest(host).limit(1))).first()
     return None if row is None else _row_to_sample(row)
+
+
+async def fresh_sample(
+    stored: SystemMetricsSample | None, max_age_s: float, *, now: datetime | None = None
+) -> SystemMetricsSample:
+    """``stored`` if it is at most ``max_age_s`` old, else a sample of this host taken now.
+
+    The legacy ``/api/metrics/system`` sampled on every call; here the background sampler
+    stores samples, and when it is off or stalled a reader still gets current figures
+    instead of a stale row. The on-request sample is not stored (a read does not write);
+    psutil runs in a worker thread for its short CPU window.
+    """
+    moment = now or datetime.now(UTC)
+    if stored is not None and (moment - stored.sampled_at).total_seconds() <= max_age_s:
+        return stored
+    return await asyncio.to_thread(sample_system_metrics, cpu_interval_s=FIRST_SAMPLE_CPU_WINDOW_S)
 
 
 async def metrics_history(

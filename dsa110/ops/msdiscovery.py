@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import groups, measurement_sets
+from dsa110.db.writes import write_transaction
 from dsa110.ops.files.ms import MsMetadata, read_ms
 
 GROUP_NAME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.ms$")
@@ -83,7 +84,7 @@ async def discover(engine: AsyncEngine, roots: Sequence[Path], recursive: bool =
         }
         name = GROUP_NAME.search(path.name)
         try:
-            async with engine.begin() as conn:
+            async with write_transaction(engine) as conn:
                 existing = (
                     await conn.execute(
                         select(measurement_sets.c.id).where(measurement_sets.c.path == str(path))

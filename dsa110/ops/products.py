@@ -36,10 +36,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import ProductStatus, ProductType
+from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import data_lineage, data_products
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import PRODUCT_STATUS, EventBusError
 from dsa110.ops.files.moves import MoveRefused, move_product
@@ -174,7 +177,28 @@ async def register_product(
     if relationship not in RELATIONSHIPS:
         raise InputError(f"relationship must be one of {', '.join(RELATIONSHIPS)}", field="relationship")
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    try:
+        row = await _register(engine, now, data_id, kind, stage_path, metadata, parents, relationship, links)
+    except IntegrityError:  # PostgreSQL: a concurrent writer registered the same id first
+        raise ConflictError(
+            f"data product {data_id[:200]!r} is already registered", key=data_id[:200]
+        ) from None
+    await _emit(publish, row, "registered")
+    return row
+
+
+async def _register(
+    engine: AsyncEngine,
+    now: datetime,
+    data_id: str,
+    kind: ProductType,
+    stage_path: str,
+    metadata: Mapping[str, Any] | None,
+    parents: Sequence[str],
+    relationship: str,
+    links: Mapping[str, int | None] | None,
+) -> dict[str, Any]:
+    async with write_transaction(engine) as conn:
         if await _row(conn, data_id) is not None:
             raise ConflictError(f"data product {data_id[:200]!r} is already registered", key=data_id[:200])
         parent_rows = [await _row(conn, p) for p in parents]
@@ -208,7 +232,6 @@ async def register_product(
                     parent_pk=parent["id"], child_pk=row["id"], relationship=relationship
                 )
             )
-    await _emit(publish, row, "registered")
     return row
 
 
@@ -219,25 +242,18 @@ async def link_products(
         raise InputError(f"relationship must be one of {', '.join(RELATIONSHIPS)}", field="relationship")
     if parent_id == child_id:
         raise InputError("a product cannot derive from itself", field="parentId")
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         parent, child = await _row(conn, parent_id), await _row(conn, child_id)
         for key, row in ((parent_id, parent), (child_id, child)):
             if row is None:
                 raise NotFoundError(f"no data product {key[:200]!r}", key=key[:200])
         assert parent is not None and child is not None
-        exists = await conn.execute(
-            select(data_lineage.c.parent_pk).where(
-                data_lineage.c.parent_pk == parent["id"],
-                data_lineage.c.child_pk == child["id"],
-                data_lineage.c.relationship == relationship,
+        # One statement: a concurrent identical link is skipped, not a key violation.
+        await conn.execute(
+            insert_or_skip(conn.dialect.name, data_lineage).values(
+                parent_pk=parent["id"], child_pk=child["id"], relationship=relationship
             )
         )
-        if exists.first() is None:
-            await conn.execute(
-                insert(data_lineage).values(
-                    parent_pk=parent["id"], child_pk=child["id"], relationship=relationship
-                )
-            )
     return parent, child
 
 
@@ -262,7 +278,7 @@ async def finalize(
         values["qa_status"] = qa_status
     if validation_status is not None:
         values["validation_status"] = validation_status
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(
@@ -299,7 +315,7 @@ async def finalize(
 async def set_auto_publish(
     engine: AsyncEngine, data_id: str, enabled: bool, publish: Publish | None = None
 ) -> dict[str, Any]:
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(data_products.c.data_id == data_id)
@@ -343,7 +359,7 @@ async def _claim(engine: AsyncEngine, data_id: str, mode: str) -> dict[str, Any]
     ]
     if mode == "auto":
         conditions.append(data_products.c.publish_attempts < MAX_AUTO_ATTEMPTS)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(*conditions)
@@ -399,7 +415,7 @@ async def publish_product(
         await _record_failure(engine, row["id"], RuntimeError("publishing was interrupted"))
         raise
     now = datetime.now(UTC)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(data_products.c.id == row["id"])
@@ -423,7 +439,7 @@ async def publish_product(
 async def _record_failure(engine: AsyncEngine, pk: int, error: BaseException) -> dict[str, Any]:
     message = (str(error) or type(error).__name__)[:MAX_ERROR_CHARS]
     log.warning("publishing data product %s failed: %s", pk, message)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(data_products.c.id == pk)
@@ -446,7 +462,7 @@ async def retry_publish(
     actor: str | None = None,
 ) -> dict[str, Any]:
     """Reset the failed-attempt count and publish again (automatic mode)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
             .where(data_products.c.data_id == data_id, data_products.c.status == ProductStatus.STAGING)

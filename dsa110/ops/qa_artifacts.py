@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import qa_artifacts
+from dsa110.db.writes import write_transaction
 from dsa110.errors import InputError
 
 KINDS: Final = ("plot", "thumbnail", "notebook", "report")
@@ -48,7 +49,7 @@ async def register_artifact(
     }
     for _ in range(2):
         try:
-            async with engine.begin() as conn:
+            async with write_transaction(engine) as conn:
                 found = (
                     await conn.execute(select(qa_artifacts.c.id).where(qa_artifacts.c.path == str(path)))
                 ).first()

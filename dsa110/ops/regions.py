@@ -13,6 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
+from dsa110.db.writes import write_transaction
 from dsa110.errors import InputError, NotFoundError
 from dsa110.names import safe_label
 from dsa110.science.regions import region_from_json, region_to_json
@@ -38,7 +39,7 @@ async def create_region(
     clean_name = safe_label(name, "name", MAX_NAME)
     author = _text(created_by, "createdBy", MAX_AUTHOR, required=False)
     region = region_from_json(shape)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         exists = (await conn.execute(select(t.images.c.id).where(t.images.c.id == image_pk))).first()
         if exists is None:
             raise NotFoundError(f"no image {image_pk}", imageId=image_pk)
@@ -67,14 +68,14 @@ async def update_region(
         region = region_from_json(shape)
         values["shape"] = region_to_json(region)
         values["type"] = region.kind
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(update(t.regions).where(t.regions.c.id == region_pk).values(**values))
         if result.rowcount == 0:
             raise NotFoundError(f"no region {region_pk}", regionId=region_pk)
 
 
 async def delete_region(engine: AsyncEngine, region_pk: int) -> None:
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(delete(t.regions).where(t.regions.c.id == region_pk))
         if result.rowcount == 0:
             raise NotFoundError(f"no region {region_pk}", regionId=region_pk)

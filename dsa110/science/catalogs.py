@@ -37,6 +37,7 @@ from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.db.filters import ConeFilter
 from dsa110.db.migrate import upgrade
+from dsa110.db.writes import write_transaction
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage
 from dsa110.science.healpix import angular_separation_deg, cone_ranges, healpix_index
@@ -199,7 +200,7 @@ async def cross_match_sources(
     if source_pks is not None:
         query = query.where(s.id.in_(list(source_pks)))
     matches: list[CrossMatch] = []
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         sources = (await conn.execute(query)).all()
         for start in range(0, len(sources), _CROSS_MATCH_BLOCK):
             block = sources[start : start + _CROSS_MATCH_BLOCK]
@@ -427,7 +428,7 @@ async def insert_catalog_rows(
 ) -> int:
     """Write rows in chunks in one transaction; ``replace`` drops the catalog's old rows first."""
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             if replace:
                 await conn.execute(delete(t.catalog_sources).where(t.catalog_sources.c.catalog == catalog))
             for i in range(0, len(rows), _INSERT_CHUNK):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import Cutout2D
 from astropy.visualization import ZScaleInterval
@@ -30,6 +29,8 @@ from dsa110.science.fitsio import SkyImage, celestial_header
 # One side of a stamp may not exceed this many pixels (4 Mpixel, ~16 MB as float32):
 # bigger requests are a mistake or an attack, and the full image is served elsewhere.
 MAX_CUTOUT_PIXELS = 2048
+# ...and never fewer than this: a smaller request is widened (see ``stamp_pixels``).
+MIN_CUTOUT_PIXELS = 5
 
 Stretch = Literal["asinh", "linear"]
 
@@ -55,18 +56,30 @@ class Cutout:
         return render_png(self.data, stretch)
 
 
+def stamp_pixels(size_arcsec: float, pixel_arcsec: float) -> int:
+    """Pixels along one side: ``size / pixel`` rounded, but at least ``MIN_CUTOUT_PIXELS``.
+
+    A size below a few pixels (30 arcsec on 90-arcsec pixels rounds to 0) would be an
+    empty stamp that no FITS or PNG can hold; it is widened instead (the stamp's WCS and
+    NAXIS say what was cut).
+    """
+    return max(MIN_CUTOUT_PIXELS, round(size_arcsec / pixel_arcsec))
+
+
 def make_cutout(image: SkyImage, ra_deg: float, dec_deg: float, size_arcsec: float) -> Cutout:
     """Cut a square stamp ``size_arcsec`` on a side centred on (RA, Dec) in degrees.
 
-    Raises ``ScienceInputError``: ``BAD_SIZE`` for a non-positive, non-finite or oversized
-    size, ``BAD_POSITION`` for an invalid position, ``OUT_OF_IMAGE`` when the centre is off
-    the image.
+    The stamp is at least ``MIN_CUTOUT_PIXELS`` on a side (``stamp_pixels``). Raises
+    ``ScienceInputError``: ``BAD_SIZE`` for a non-positive, non-finite or oversized size,
+    ``BAD_POSITION`` for an invalid position, ``OUT_OF_IMAGE`` when the centre is off the
+    image.
     """
     if not np.isfinite(size_arcsec) or size_arcsec <= 0:
         raise ScienceInputError(
             "BAD_SIZE", f"cut-out size must be a positive number of arcsec, got {size_arcsec}"
         )
-    scale = min(image.pixel_scales_arcsec())
+    scale_x, scale_y = image.pixel_scales_arcsec()
+    scale = min(scale_x, scale_y)
     if size_arcsec / scale > MAX_CUTOUT_PIXELS:
         raise ScienceInputError(
             "BAD_SIZE",
@@ -76,7 +89,7 @@ def make_cutout(image: SkyImage, ra_deg: float, dec_deg: float, size_arcsec: flo
     stamp = Cutout2D(
         image.data,
         position=(x, y),
-        size=(size_arcsec * u.arcsec, size_arcsec * u.arcsec),
+        size=(stamp_pixels(size_arcsec, scale_y), stamp_pixels(size_arcsec, scale_x)),
         wcs=image.wcs,
         mode="partial",
         fill_value=np.nan,

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
+from dsa110.db.writes import write_transaction
 from dsa110.science.errors import ExternalServiceUnavailable, ScienceInputError
 from dsa110.science.fitsio import check_sky_position
 from dsa110.science.healpix import angular_separation_deg
@@ -186,7 +187,7 @@ async def _write_cache(
 ) -> None:
     table = t.external_catalog_cache
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             await conn.execute(delete(table).where(table.c.service == service, table.c.query_key == key))
             await conn.execute(
                 insert(table).values(

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import webhook_attempts, webhook_outbox, webhook_subscriptions
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.names import safe_name
 from dsa110.webhooks.formats import FORMATS
@@ -99,7 +100,7 @@ async def create_subscription(
     secret = new_secret()
     now = datetime.now(UTC)
     try:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             pk = (
                 await conn.execute(
                     insert(webhook_subscriptions)
@@ -139,7 +140,7 @@ async def update_subscription(
         values["event_kinds"] = _kinds(event_kinds)
     if min_significance is not None or clear_min_significance:
         values["min_significance"] = _significance(min_significance)
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(webhook_subscriptions).where(webhook_subscriptions.c.id == pk).values(**values)
         )
@@ -149,7 +150,7 @@ async def update_subscription(
 
 async def delete_subscription(engine: AsyncEngine, pk: int) -> None:
     """Remove a subscription and its pending deliveries (the log of delivered ones goes with it)."""
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         result = await conn.execute(delete(webhook_subscriptions).where(webhook_subscriptions.c.id == pk))
     if result.rowcount != 1:
         raise NotFoundError(f"no webhook subscription {pk}", subscriptionId=pk)
@@ -197,7 +198,7 @@ async def enqueue(
     if not rows:
         return 0
     added = 0
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         statement = insert_or_skip(conn.dialect.name, webhook_outbox)
         for row in rows:  # one by one: rowcount says whether each was new
             added += (await conn.execute(statement.values(**row))).rowcount or 0
@@ -218,7 +219,7 @@ async def claim_due(engine: AsyncEngine, holder: str, lease: timedelta, limit: i
         )
     won: list[int] = []
     for pk in candidates:
-        async with engine.begin() as conn:
+        async with write_transaction(engine) as conn:
             result = await conn.execute(
                 update(webhook_outbox)
                 .where(o.id == pk, due)
@@ -272,7 +273,7 @@ async def record_attempt(
     outcome = "delivered" if delivered else ("failed" if attempt >= max_attempts else "retry")
     state = {"delivered": DELIVERED, "failed": FAILED, "retry": PENDING}[outcome]
     o = webhook_outbox.c
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             update(webhook_outbox)
             .where(o.id == claimed.pk, o.claimed_by == holder[:200])

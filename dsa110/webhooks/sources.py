@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import alerts, ese_candidates, groups, jobs, sources, webhook_cursors
+from dsa110.db.writes import write_transaction
 from dsa110.webhooks.outbox import Event
 
 LOOKBACK: Final = timedelta(minutes=10)
@@ -47,7 +48,7 @@ async def _since(conn: AsyncConnection, source: str, not_before: datetime) -> da
 
 async def _advance(engine: AsyncEngine, source: str, position: datetime) -> None:
     c = webhook_cursors.c
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         await conn.execute(
             insert_or_skip(conn.dialect.name, webhook_cursors).values(source=source, position_at=position)
         )

@@ -110,7 +110,7 @@ async def test_openapi_document_and_swagger(api: httpx.AsyncClient) -> None:
     ):
         assert path in paths, path
     limit = next(p for p in paths["/api/images"]["get"]["parameters"] if p["name"] == "limit")
-    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
     page = await api.get("/api/docs")
     assert page.status_code == 200 and "/api/openapi.json" in page.text
     assert "http" not in page.text.split("<body>")[1].replace("/api/", "")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.ops.metrics import sample_system_metrics, store_sample
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.compat.conftest import Graph, assert_envelope
@@ -75,13 +79,18 @@ async def test_health_degraded_is_a_real_503(tmp_path: Path) -> None:
     assert body["databases"]["products"].startswith("error")
 
 
-async def test_metrics_system_and_history(api: httpx.AsyncClient, graph: Graph) -> None:
-    data = await graph.data("{ systemMetrics { sampledAt cpuPercent memoryPercent memoryTotalBytes load1 } }")
-    sample = data["systemMetrics"]
+async def test_metrics_system_and_history(api: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    # A sample stored just now is fresh (younger than two sampler intervals): served as stored.
+    sample = replace(sample_system_metrics(cpu_interval_s=0.05), sampled_at=datetime.now(UTC))
+    await store_sample(engine, sample, retention=8640)
     body = (await api.get("/api/metrics/system")).json()
-    assert body["ts"] == sample["sampledAt"] and body["ts"].endswith("Z")
-    assert body["cpu_percent"] == sample["cpuPercent"] and body["mem_percent"] == sample["memoryPercent"]
-    assert body["mem_total"] == int(sample["memoryTotalBytes"]) and body["load_1"] == sample["load1"]
+    assert body["ts"].endswith("Z")
+    assert (
+        abs((datetime.fromisoformat(body["ts"].replace("Z", "+00:00")) - sample.sampled_at).total_seconds())
+        < 1e-3
+    )
+    assert body["cpu_percent"] == sample.cpu_percent and body["mem_percent"] == sample.memory_percent
+    assert body["mem_total"] == sample.memory_total_bytes and body["load_1"] == sample.load_1
     assert isinstance(body["disk_total"], int) and body["disks"] and "mount_point" in body["disks"][0]
     history = (await api.get("/api/metrics/system/history", params={"limit": 5})).json()
     assert isinstance(history, list) and 1 <= len(history) <= 5

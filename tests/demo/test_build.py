@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.demo import DemoExistsError, build_demo
-from dsa110.demo.cli import add_demo_arguments, run_demo
+from dsa110.demo.cli import add_demo_arguments, floor_to_cadence, run_demo
 from dsa110.science.healpix import healpix_index
 from tests.databases import POSTGRES_URL, scratch_database
 
@@ -328,3 +328,21 @@ async def test_cli_builds_then_leaves_existing_data(tmp_path: Path, capsys):
     assert "demo data set built" in capsys.readouterr().out
     await run_demo(args)
     assert "already holds data" in capsys.readouterr().err
+
+
+def test_the_demo_ends_now_by_default_at_a_group_boundary():
+    before = datetime.now(UTC)
+    end = _parser().parse_args([]).end
+    assert end.tzinfo is not None and end.second == 0 and end.microsecond == 0 and end.minute % 5 == 0
+    assert before - timedelta(minutes=5) < end <= datetime.now(UTC)
+
+
+def test_floor_to_cadence_by_hand():
+    moment = datetime(2025, 10, 24, 14, 9, 59, 999_999, tzinfo=UTC)
+    assert floor_to_cadence(moment) == datetime(2025, 10, 24, 14, 5, tzinfo=UTC)
+    assert floor_to_cadence(datetime(2025, 10, 24, 14, 10, tzinfo=UTC)) == datetime(
+        2025, 10, 24, 14, 10, tzinfo=UTC
+    )
+    assert floor_to_cadence(datetime(2025, 10, 25, 0, 4, tzinfo=UTC)) == datetime(
+        2025, 10, 25, 0, 0, tzinfo=UTC
+    )

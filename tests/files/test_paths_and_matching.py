@@ -10,7 +10,7 @@ import pytest
 from scipy.special import j1
 
 from dsa110.errors import NotFoundError
-from dsa110.ops.files.paths import BadPath, Kind, resolve_new_path, resolve_path
+from dsa110.ops.files.paths import BadPath, Kind, resolve_new_path, resolve_path, resolve_stored
 from dsa110.science.calibrators import Calibrator, has_calibrator, match_calibrators, quality
 
 
@@ -65,6 +65,26 @@ def test_new_paths(roots: tuple[Path, Path]) -> None:
         resolve_new_path(str(outside / "n.ipynb"), [root])
     with pytest.raises(BadPath):
         resolve_new_path(str(root / ".." / "n.ipynb"), [root])
+
+
+def test_stored_paths_resolve_to_real_files_under_the_roots(roots: tuple[Path, Path]) -> None:
+    root, outside = roots
+    target = root / "ms" / "a.txt"
+    assert resolve_stored(str(target), [root]) == target
+    assert resolve_stored("ms/a.txt", [root]) == target  # relative: under the first root
+    assert resolve_stored(str(root / "ms" / "inside"), [root]) == target  # a link that stays inside
+    for raw in (
+        str(outside / "secret"),
+        "/etc/passwd",
+        str(root / "ms" / "escape"),  # a link leading out
+        str(root / "ms" / ".." / ".." / "outside" / "secret"),
+        str(root / "ms" / "nope"),
+        str(root / "ms"),  # not a file
+        "a\x00b",
+        "",
+    ):
+        with pytest.raises(NotFoundError):
+            resolve_stored(raw, [root])
 
 
 def airy(sep_deg: float) -> float:

@@ -30,6 +30,7 @@ async def _demo_databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
     """backend -> URL of a demo database, built on first use and dropped at the end."""
     stack = contextlib.AsyncExitStack()
     built: dict[str, str] = {}
+    roots: dict[str, Path] = {}
 
     class Lazy(dict[str, str]):
         async def get_url(self, backend: str, images: bool = False) -> str:
@@ -39,8 +40,12 @@ async def _demo_databases(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
                 url = await stack.enter_async_context(scratch_database(backend, root, migrate=False))
                 days = IMAGE_DEMO_DAYS if images else DEMO_DAYS
                 await build_demo(url, root, sources=DEMO_SOURCES, days=days, images=images)
-                built[key] = url
+                built[key], roots[key] = url, root
             return built[key]
+
+        async def get_root(self, backend: str, images: bool = False) -> Path:
+            await self.get_url(backend, images)
+            return roots[f"{backend}-images" if images else backend]
 
     lazy = Lazy()
     try:
@@ -60,15 +65,24 @@ async def image_demo_url(backend: str, _demo_databases: Any) -> str:
 
 
 @pytest.fixture
-async def image_graph(image_demo_url: str, tmp_path: Path) -> AsyncIterator[Graph]:
+async def image_demo_settings(
+    backend: str, image_demo_url: str, _demo_databases: Any, tmp_path: Path
+) -> Settings:
+    """A data directory of the test's own; the demo's image files are readable beside it."""
+    root = await _demo_databases.get_root(backend, images=True)
+    return Settings(data_dir=tmp_path, database_url=image_demo_url, extra_file_roots=(root,))
+
+
+@pytest.fixture
+async def image_graph(image_demo_url: str, image_demo_settings: Settings) -> AsyncIterator[Graph]:
     engine = create_engine(image_demo_url)
-    yield Graph(engine, Settings(data_dir=tmp_path, database_url=image_demo_url))
+    yield Graph(engine, image_demo_settings)
     await engine.dispose()
 
 
 @pytest.fixture
-async def image_client(image_demo_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(data_dir=tmp_path, database_url=image_demo_url), migrate=False)
+async def image_client(image_demo_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(image_demo_settings, migrate=False)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from server.cli import uvicorn_websocket_flags
+from server.cli import uvicorn_protocol_flags
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -47,7 +47,7 @@ async def server_process(
             return [
                 *("-m", "uvicorn", "--factory", "server.app:create_app"),
                 *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-                *uvicorn_websocket_flags(),  # the server as `dsa110-graph serve` runs it
+                *uvicorn_protocol_flags(),  # the server as `dsa110-graph serve` runs it
             ]
         return [
             *("-m", "server.cli", "serve", "--workers", str(workers), "--port", str(port)),

@@ -177,6 +177,7 @@ async def test_operations_per_connection_are_limited(live_settings: Settings) ->
             message = await client.for_op("one-too-many")
             assert message["type"] == "error"
             assert message["payload"][0]["message"] == "Subscription limit reached"
+            assert message["payload"][0]["extensions"]["code"] == "TOO_MANY_SUBSCRIPTIONS"
             # All fifty identical subscriptions share one producer.
             assert live.app.state.live.producer_count == 1
         await _still_serving(live)

@@ -11,7 +11,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from dsa110.science.cutout import MAX_CUTOUT_PIXELS, make_cutout, render_png
+from dsa110.science.cutout import MAX_CUTOUT_PIXELS, MIN_CUTOUT_PIXELS, make_cutout, render_png
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import open_image
 from tests.science.fits_factory import sin_header, sky_gaussian, write_image
@@ -74,6 +74,14 @@ def test_png_is_a_greyscale_image_with_north_up(image_path: Path, stretch: str) 
     # Brightest PNG pixel is the brightest data pixel, rows flipped (FITS row 0 is south).
     y, x = np.unravel_index(np.nanargmax(stamp.data), stamp.data.shape)
     assert grey[29 - y, x] == 255
+
+
+def test_a_stamp_smaller_than_a_few_pixels_is_widened_not_empty(image_path: Path) -> None:
+    # 1 arcsec of 3-arcsec pixels rounds to 0 pixels: an empty stamp no FITS or PNG can hold.
+    stamp = make_cutout(open_image(image_path), SOURCE_RA, SOURCE_DEC, 1.0)
+    assert stamp.data.shape == (MIN_CUTOUT_PIXELS, MIN_CUTOUT_PIXELS)
+    assert stamp.to_png_bytes().startswith(b"\x89PNG")
+    assert stamp.to_fits_bytes().startswith(b"SIMPLE")
 
 
 def test_png_of_a_blank_or_constant_image_does_not_fail() -> None:

@@ -210,6 +210,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/batch/{batch_id}/cancel"): Role.OPERATOR,
     ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
     **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
+    ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
     ("POST", "/mosaics/query"): Role.VIEWER,
@@ -249,6 +250,10 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/streaming/config"): ("/api/streaming/config?wait=0", {"poll_interval": 2}),
     ("POST", "/streaming/restart"): ("/api/streaming/restart?wait=0", None),
     ("POST", "/streaming/stop"): ("/api/streaming/stop?wait=0", None),
+    ("POST", "/visualization/notebook/generate"): (
+        "/api/visualization/notebook/generate",
+        {"group_id": MS_GROUP},
+    ),
 }
 
 

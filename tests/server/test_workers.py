@@ -85,6 +85,8 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
         ) as (base, _):
             workers = await _health_by_worker(base, WORKERS)
             assert len(workers) == WORKERS
+            # Every worker admits connections through server.http_protocol (caps, header deadline).
+            assert all(h["connections"]["open"] >= 1 for h in workers.values())
 
             async def one_sampler() -> bool:
                 states = [h["metrics_sampler"] for h in (await _health_by_worker(base, WORKERS)).values()]

@@ -1,4 +1,12 @@
-"""Client-supplied paths -> real files under the configured roots, or a clear refusal.
+"""Paths -> real files under the configured roots, or a clear refusal: the one place for it.
+
+Two kinds of path reach the file system. A path **from the database** (an image's or a
+mosaic's file, a QA file, an MS) is resolved by :func:`resolve_stored`: whatever the row
+holds, the file served or opened is its real location (symlinks resolved), and only if
+that lies under ``Settings.file_roots``; anything else reads as ``NOT_FOUND``, as if the
+file were missing (a row pointing at ``/etc/passwd``, or at a link to it, serves nothing).
+A path **from a client** goes through :func:`resolve_path` (an existing entry) or
+:func:`resolve_new_path` (a file to write), with the rules below.
 
 The legacy server opened whatever path a client sent (``/api/ms/{path}``, the QA browser,
 ``?data_dir=``). Here a path is accepted only if both the path as written and its real
@@ -73,35 +81,63 @@ def _is_kind(path: Path, kind: Kind) -> bool:
     return True
 
 
+def real_roots(roots: Sequence[Path]) -> list[Path]:
+    return [Path(os.path.realpath(root)) for root in roots]
+
+
+def _real_under(literal: Path, roots: Sequence[Path], kind: Kind) -> Path | None:
+    """``literal``'s real location if it exists, is a ``kind`` and lies under ``roots`` (real)."""
+    try:
+        real = literal.resolve(strict=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return real if under(real, roots) and _is_kind(real, kind) else None
+
+
 def resolve_path(raw: object, roots: Sequence[Path], kind: Kind = Kind.ANY, field: str = "path") -> Path:
-    """The real, existing path ``raw`` names under ``roots`` (blocking: call in a thread)."""
+    """The real, existing path ``raw`` (from a client) names under ``roots`` (blocking: call in a thread)."""
     text = check_text(raw, field)
-    real_roots = [Path(os.path.realpath(root)) for root in roots]
-    for candidate in _candidates(text, real_roots):
+    resolved_roots = real_roots(roots)
+    for candidate in _candidates(text, resolved_roots):
         literal = Path(os.path.normpath(candidate))
-        if not under(literal, real_roots):
+        if not under(literal, resolved_roots):
             continue
-        try:
-            real = literal.resolve(strict=True)
-        except (OSError, RuntimeError):
-            continue
-        if under(real, real_roots) and _is_kind(real, kind):
+        if (real := _real_under(literal, resolved_roots, kind)) is not None:
             return real
     raise NotFoundError(NOT_UNDER_ROOTS, path=text[:256])
+
+
+def resolve_stored(raw: object, roots: Sequence[Path], kind: Kind = Kind.FILE) -> Path:
+    """The real location of a path the database holds, if it is an existing ``kind`` under
+    ``roots``; else ``NotFoundError`` (blocking: call in a thread).
+
+    A relative path is taken under the first root (the data directory). Nothing about the
+    row is the caller's input, so every defect (not text, control characters, missing,
+    outside the roots, a symlink leading out) is the same ``NOT_FOUND``.
+    """
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_PATH_CHARS or _CONTROL.search(raw):
+        raise NotFoundError(NOT_UNDER_ROOTS)
+    resolved_roots = real_roots(roots)
+    given = Path(raw)
+    candidate = given if given.is_absolute() or not resolved_roots else resolved_roots[0] / given
+    real = _real_under(candidate, resolved_roots, kind)
+    if real is None:
+        raise NotFoundError(NOT_UNDER_ROOTS)
+    return real
 
 
 def resolve_new_path(raw: object, roots: Sequence[Path], field: str = "path") -> Path:
     """Where to write a new file ``raw``: its parent must exist (or be creatable) under a root."""
     text = check_text(raw, field)
-    real_roots = [Path(os.path.realpath(root)) for root in roots]
-    for candidate in _candidates(text, real_roots):
+    resolved_roots = real_roots(roots)
+    for candidate in _candidates(text, resolved_roots):
         literal = Path(os.path.normpath(candidate))
-        if not under(literal, real_roots) or literal in real_roots:
+        if not under(literal, resolved_roots) or literal in resolved_roots:
             continue
         parent = literal.parent
         existing = parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if under(existing.resolve(), real_roots) and not literal.is_symlink():
+        if under(existing.resolve(), resolved_roots) and not literal.is_symlink():
             return Path(existing.resolve()) / parent.relative_to(existing) / literal.name
     raise NotFoundError("the output path is not under the configured data roots", path=text[:256])

@@ -1,0 +1,175 @@
+"""``/api/visualization/*``: the legacy frontend's file browser, FITS and CASA-table panels.
+
+The legacy server mounted these under ``/api/visualization`` (absent from the API
+document, called by the dashboard's QA pages). They run the same graph documents as the
+``/api/qa`` browser, so paths resolve under the configured data roots here too (the legacy
+``fits``/``casatable`` paths read any file on the server), and answer in the frontend's
+``DirectoryListing``, ``FITSInfo`` and ``CasaTableInfo`` shapes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from compat_rest import qa
+from compat_rest.params import Args, Bool, Int, Str
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
+from compat_rest.shapes import ANY, BOOL, INT, STR, arr, null, obj
+from dsa110.auth.identity import Role
+from dsa110.settings import Settings
+
+TAG = "visualization"
+PATTERN_CHARS = 256
+
+ENTRY = obj(name=STR, path=STR, type=STR, size=STR, modified_time=null(STR), is_dir=BOOL)
+LISTING = obj(
+    path=STR, entries=arr(ENTRY), total_files=INT, total_dirs=INT, fits_count=INT, casatable_count=INT
+)
+FITS_INFO = obj(path=STR, exists=BOOL, shape=arr(INT), naxis=INT, header_keys=arr(STR), error=null(STR))
+
+
+def human_size(size: int | float | None) -> str:
+    """Bytes as the legacy browser printed them: ``512 B``, ``1.5 KB``, ``2.0 GB`` (powers of 1024)."""
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024.0 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024.0
+    raise AssertionError("unreachable")
+
+
+def _kept(name: str, include: str | None, exclude: str | None) -> bool:
+    return (include is None or fnmatch.fnmatch(name, include)) and not (
+        exclude is not None and fnmatch.fnmatch(name, exclude)
+    )
+
+
+def browse(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    """A ``DirectoryListing``; include/exclude glob patterns filter the page's entries by name."""
+    listed = qa.listing(data, args)
+    entries = [
+        {
+            "name": e["name"],
+            "path": e["path"],
+            "type": "directory" if e["isDir"] and e["kind"] == "directory" else e["kind"],
+            "size": human_size(e["sizeBytes"]),
+            "modified_time": e["modified"],
+            "is_dir": e["isDir"],
+        }
+        for e in data["qaDirectory"]["entries"]
+        if _kept(e["name"], args["include_pattern"], args["exclude_pattern"])
+    ]
+    return {
+        "path": listed["path"],
+        "entries": entries,
+        "total_files": listed["total_files"],
+        "total_dirs": listed["total_dirs"],
+        "fits_count": listed["fits_count"],
+        "casatable_count": listed["casatable_count"],
+    }
+
+
+def fits_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    found = qa.fits(data, args)
+    return {
+        "path": found["path"],
+        "exists": True,
+        "shape": found["shape"],
+        "naxis": found["naxis"],
+        "header_keys": found["header_keys"],
+        "summary": found["hdus"],
+        "statistics": found["statistics"],
+        "error": None,
+    }
+
+
+def casatable_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    found = qa.casa(data, args)
+    return {
+        "path": found["path"],
+        "exists": True,
+        "nrows": found["nrows"],
+        "columns": [c["name"] for c in found["columns"]],
+        "column_details": found["columns"],
+        "keywords": found["keywords"],
+        "subtables": found["subtables"],
+        "is_writable": False,  # the server opens tables read-only
+        "error": None,
+    }
+
+
+def routes(settings: Settings) -> list[RestRoute]:
+    path = Str("path", required=True, max_length=qa.PATH_CHARS)
+    return [
+        graphql_route(
+            "GET",
+            "/visualization/browse",
+            qa.LISTING,
+            browse,
+            variables=lambda args: {"path": args["path"], "offset": args["offset"], "limit": args["limit"]},
+            params=[
+                Str("path", max_length=qa.PATH_CHARS, description="Default: the QA directory"),
+                Bool("recursive", False, description="Ignored: one level per request, paged"),
+                Str("include_pattern", max_length=PATTERN_CHARS, description="Glob on entry names"),
+                Str("exclude_pattern", max_length=PATTERN_CHARS, description="Glob on entry names"),
+                Int("offset", 0, ge=0, le=10_000_000),
+                Int("limit", 200, ge=1, le=1000),
+            ],
+            response=LISTING,
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="A directory under the data roots (the dashboard's file browser)",
+        ),
+        graphql_route(
+            "GET",
+            "/visualization/fits/info",
+            qa.FITS,
+            fits_info,
+            variables=lambda args: {"path": args["path"], "hdu": 0},
+            params=[path],
+            response=obj(
+                path=STR, exists=BOOL, shape=arr(INT), naxis=INT, header_keys=arr(STR), error=null(STR)
+            ),
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="A FITS file's shape, header keys and HDUs",
+        ),
+        graphql_route(
+            "GET",
+            "/visualization/casatable/info",
+            qa.CASA,
+            casatable_info,
+            variables=lambda args: {"path": args["path"], "offset": 0, "rows": 0},
+            params=[path],
+            response=obj(path=STR, exists=BOOL, nrows=INT, columns=arr(STR), keywords=ANY, is_writable=BOOL),
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="A CASA table's rows, columns, keywords and subtables",
+        ),
+        multi_query_route(
+            "POST",
+            "/visualization/notebook/generate",
+            [qa.NOTEBOOK, qa.GROUP_OF_MS],
+            qa.fetch_notebook,
+            lambda data, _args: {
+                "notebook_path": data["generateQaNotebook"]["path"],
+                "success": True,
+                "message": f"notebook written with {data['generateQaNotebook']['cells']} cells",
+            },
+            body=[
+                Str("ms_path", max_length=qa.PATH_CHARS),
+                Str("group_id", max_length=64),
+                Str("notebook_type", "full", enum=("full", "calibration", "image")),
+                Str("output_path", max_length=qa.PATH_CHARS),
+                Str("title", max_length=256, description="Ignored: the notebook names its group"),
+            ],
+            response=obj(notebook_path=STR, success=BOOL, message=STR),
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="Write a QA notebook for the observation group of an MS",
+            role=Role.OPERATOR,  # writes a file and records it
+        ),
+    ]

@@ -1,0 +1,203 @@
+"""Stopping a request's database work: the statements running for it, and any to come.
+
+Cancelling the task that serves a request is not enough to stop its SQL:
+
+* DataLoader batches run in tasks of their own (created under the request's context),
+  which nobody cancels;
+* on SQLite, aiosqlite runs each statement in its connection's thread: cancelling the
+  awaiting task leaves the statement running (and the connection busy) until it ends.
+
+So each request runs inside a ``Work`` (a context variable, inherited by every task the
+request creates). The engine's pool events record, per ``Work``, the connections it
+has checked out and the tasks that checked them out (each pool entry also records
+its current owner, so a connection returned and reused is never interrupted). ``Work.stop()``:
+
+* interrupts the SQLite statements on those connections (``sqlite3_interrupt`` through
+  aiosqlite's ``Connection.interrupt``: the statement fails with "interrupted" at its
+  next instruction);
+* on PostgreSQL, asks the server to cancel the statement (``pg_cancel_backend``, from
+  a connection of its own) and retires the connection;
+* cancels those tasks;
+* refuses any statement the work would still start (``WorkStopped``).
+
+Outside a ``Work`` (background loops, jobs, the CLI) nothing is tracked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterator
+from contextvars import ContextVar
+from functools import partial
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.errors import PublicError
+
+log = logging.getLogger("dsa110.db.work")
+
+_CURRENT: ContextVar[Work | None] = ContextVar("dsa110_db_work", default=None)
+_TRACKED = "dsa110_work_tracked"
+_OWNER = "dsa110_work"  # key in a pool entry's ``info``: the Work it is checked out for
+_CANCEL = "dsa110_cancel"  # ... and how to cancel its statement from outside (PostgreSQL)
+CANCEL_TIMEOUT_S = 5.0
+
+
+class WorkStopped(PublicError):
+    """The request's work was stopped (deadline passed, client gone): no more SQL for it."""
+
+    code = "DEADLINE_EXCEEDED"
+
+
+class Work:
+    """The database work of one request (see the module docstring)."""
+
+    def __init__(self, reason: str = "the request's work was stopped") -> None:
+        self.reason = reason
+        self.stopped = False
+        self.finished = False
+        self._records: list[Any] = []  # pool entries checked out for this work
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+
+    @property
+    def active(self) -> bool:
+        return not self.finished and not self.stopped
+
+    def checked_out(self, record: Any) -> None:
+        if self.stopped:
+            raise WorkStopped(self.reason)
+        if self.finished:
+            return
+        record.info[_OWNER] = self
+        self._records.append(record)
+        task = _current_task()
+        if task is not None:
+            self._tasks[id(task)] = task
+
+    def stop(self, reason: str | None = None) -> Coroutine[Any, Any, None]:
+        """Refuse new statements, cancel the work's tasks, and end its running statements.
+
+        What must happen at once happens in this call (before a cancelled task can hand
+        its connection back); the returned coroutine does the rest (interrupting, and
+        asking PostgreSQL to cancel) and must be awaited or scheduled.
+        """
+        if self.stopped or self.finished:
+            return _nothing()
+        self.stopped = True
+        if reason:
+            self.reason = reason
+        # Only connections still checked out for this work: a pool entry returned since
+        # may be serving another request now.
+        ends = [end for r in self._records if r.info.get(_OWNER) is self if (end := _ender(r)) is not None]
+        self._records.clear()
+        current = _current_task()
+        for task in list(self._tasks.values()):
+            if task is not current and not task.done():
+                task.cancel()
+        self._tasks.clear()
+        return _run_all(ends)
+
+    def finish(self) -> None:
+        """The request is over: stop tracking (tasks it started may outlive it)."""
+        self.finished = True
+        self._records.clear()
+        self._tasks.clear()
+
+
+def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
+    """How to end the statement running on this pool entry's connection, if any."""
+    driver = record.driver_connection
+    if hasattr(driver, "interrupt"):  # aiosqlite: sqlite3_interrupt, safe from any thread
+        return driver.interrupt()  # type: ignore[no-any-return]
+    cancel = record.info.get(_CANCEL)
+    if hasattr(driver, "get_server_pid") and cancel is not None:
+        # asyncpg cancels a statement when its waiting task is cancelled, but SQLAlchemy
+        # then closes the connection, racing the cancel request (and a backend waiting on
+        # a lock never notices a closed socket). Ask the server itself, from a connection
+        # of our own; the entry is never handed out again, so the pid stays ours.
+        record.invalidate(soft=True)
+        return cancel(driver.get_server_pid())  # type: ignore[no-any-return]
+    return None
+
+
+async def _run_all(ends: list[Coroutine[Any, Any, None]]) -> None:
+    for end in ends:
+        try:
+            await end
+        except Exception:
+            log.warning("could not end a stopped request's statement", exc_info=True)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _cancel_backend(url: URL, pid: int) -> None:
+    ssl = url.query.get("ssl")
+    conn = await asyncpg.connect(
+        **url.translate_connect_args(username="user"), ssl=ssl, timeout=CANCEL_TIMEOUT_S
+    )
+    try:
+        await conn.execute("SELECT pg_cancel_backend($1)", pid, timeout=CANCEL_TIMEOUT_S)
+    finally:
+        await conn.close(timeout=CANCEL_TIMEOUT_S)
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def current_work() -> Work | None:
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def running(work: Work) -> Iterator[Work]:
+    """Run the enclosed code (and every task it creates) as part of ``work``."""
+    token = _CURRENT.set(work)
+    try:
+        yield work
+    finally:
+        _CURRENT.reset(token)
+        work.finish()
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_OWNER] = None
+
+
+def _before_execute(*_args: Any) -> None:
+    work = _CURRENT.get()
+    if work is not None and work.stopped:
+        raise WorkStopped(work.reason)
+
+
+def track_work(engine: AsyncEngine) -> AsyncEngine:
+    """Let ``Work.stop`` reach the statements this engine runs (idempotent)."""
+    sync_engine = engine.sync_engine
+    if getattr(sync_engine, _TRACKED, False):
+        return engine
+    cancel = partial(_cancel_backend, engine.url) if engine.dialect.name == "postgresql" else None
+
+    def on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info[_OWNER] = None
+        work = _CURRENT.get()
+        if work is not None:
+            record.info[_CANCEL] = cancel
+            work.checked_out(record)
+
+    event.listen(sync_engine, "checkout", on_checkout)
+    event.listen(sync_engine, "checkin", _on_checkin)
+    event.listen(sync_engine, "before_cursor_execute", _before_execute)
+    setattr(sync_engine, _TRACKED, True)
+    return engine

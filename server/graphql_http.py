@@ -1,0 +1,149 @@
+"""What /graphql answers over HTTP when it does not execute, or when a writer found the database busy.
+
+Every refusal is a GraphQL error body with a stable ``extensions.code`` and a 4xx status
+(strawberry's own refusals are plain text without a code; ``refusal_for`` translates them):
+
+=========================  ======  ==========================================================
+code                       status  when
+=========================  ======  ==========================================================
+``INVALID_JSON``           400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
+``BAD_REQUEST``            400     the body is JSON but not an object with a string ``query``
+``BATCHING_NOT_SUPPORTED`` 400     a JSON array of operations
+``NESTED_TOO_DEEP``        400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
+                                   too deep to parse)
+``INVALID_UNICODE``        400     a string holding a lone surrogate (``"\\ud800"``): no UTF-8
+                                   encoding exists, so no database or response could hold it
+``METHOD_NOT_ALLOWED``     405     a mutation over GET, or a method other than GET/POST
+``UNSUPPORTED_MEDIA_TYPE`` 415     a POST body that is not ``application/json``
+=========================  ======  ==========================================================
+
+A result whose errors include ``BUSY`` (a writer that did not get the write lock within
+its budget, ``dsa110.db.writes``) carries ``Retry-After``; when nothing else in it
+succeeded its status is 503, as on the REST layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from cross_web import HTTPException
+from starlette.responses import JSONResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
+
+MAX_JSON_DEPTH: Final = 64
+"""Deepest nesting of arrays and objects a request may hold (region shapes need about 5)."""
+BUSY: Final = "BUSY"
+
+
+class Refused(HTTPException):
+    """A request refused before execution, with its code (and headers such as ``Allow``)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status, message)
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=dict(headers or {}),
+    )
+
+
+_CODE_OF_STATUS: Final = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def refusal_for(error: HTTPException) -> Refused:
+    """``error`` (ours or strawberry's) as a coded refusal."""
+    if isinstance(error, Refused):
+        return error
+    if isinstance(error.__cause__, InvalidOperationTypeError):
+        return Refused(405, "METHOD_NOT_ALLOWED", error.reason, {"Allow": "POST"})
+    if error.status_code == 405:
+        return Refused(405, "METHOD_NOT_ALLOWED", error.reason, {"Allow": "GET, POST"})
+    return Refused(error.status_code, _CODE_OF_STATUS.get(error.status_code, "BAD_REQUEST"), error.reason)
+
+
+def checked_json(value: Any) -> Any:
+    """``value`` (parsed JSON) if no container nests deeper than ``MAX_JSON_DEPTH`` and every
+    string (keys too) is encodable as UTF-8; else ``Refused``. Iterative: no recursion limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise too_deep()
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return value
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refused(
+            400,
+            "INVALID_UNICODE",
+            "a string in the request holds a lone UTF-16 surrogate (such as \\ud800), which is not text",
+        ) from None
+
+
+def too_deep() -> Refused:
+    return Refused(400, "NESTED_TOO_DEEP", f"the request nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def decode(data: str | bytes) -> Any:
+    """Parse and check a JSON request body or message (``Refused`` for anything malformed)."""
+    try:
+        parsed = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise Refused(400, "INVALID_JSON", "the request body is not valid JSON in UTF-8") from None
+    except RecursionError:
+        raise too_deep() from None
+    return checked_json(parsed)
+
+
+def operation_body(parsed: Any) -> None:
+    """Refuse a POSTed JSON body that is not one operation object."""
+    if isinstance(parsed, list):
+        raise Refused(400, "BATCHING_NOT_SUPPORTED", "send one operation per request: batching is off")
+    if not isinstance(parsed, dict):
+        raise Refused(
+            400, "BAD_REQUEST", 'the body must be a JSON object such as {"query": "...", "variables": {...}}'
+        )
+
+
+def busy_answer(result: Any) -> tuple[int | None, dict[str, str]]:
+    """(503 or None, ``Retry-After`` header) for a result holding ``BUSY`` errors."""
+    errors = getattr(result, "errors", None) or ()
+    waits = [
+        _retry_after(error)
+        for error in errors
+        if (getattr(error, "extensions", None) or {}).get("code") == BUSY
+    ]
+    if not waits:
+        return None, {}
+    data = getattr(result, "data", None)
+    nothing_done = data is None or all(value is None for value in data.values())
+    return (503 if nothing_done else None), {"Retry-After": str(max(waits))}
+
+
+def _retry_after(error: Any) -> int:
+    details = (getattr(error, "extensions", None) or {}).get("details") or {}
+    wait = details.get("retry_after_s") if isinstance(details, dict) else None
+    return wait if isinstance(wait, int) and wait > 0 else 1

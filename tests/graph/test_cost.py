@@ -1,0 +1,204 @@
+"""Cost analysis: what is certainly too much is refused before any SQL runs; what the
+dashboard and the REST layer ask for always passes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLSchema, parse
+from graphql.language import IntValueNode, ListTypeNode, NamedTypeNode, NonNullTypeNode, TypeNode
+
+from compat_rest.app import declared_routes
+from compat_rest.routing import RestRoute
+from dsa110.settings import Settings
+from schema.cost import FIELD_WEIGHTS, LIST_SIZES, CostModel, operation_cost
+from schema.schema import build_schema
+from server.app import create_app
+from tests.graph.conftest import StatementCounter
+
+DEEP = (
+    "measurements(first: 500) { nodes { image { measurements(first: 500) { nodes { source {"
+    " measurements(first: 500) { nodes { peakFluxJy } } } } } } } }"
+)
+ISSUE_QUERY = f"{{ sources(first: 500) {{ nodes {{ {DEEP} }} }} }}"
+"""The reproduction of issue 15 item 2 (depth 11, legal under every other limit)."""
+THIRTY_ALIASES = (
+    "{ " + " ".join(f"a{i}: sources(first: 500) {{ nodes {{ {DEEP} }} }}" for i in range(30)) + " }"
+)
+
+
+@pytest.fixture(scope="module")
+def graphql_schema() -> GraphQLSchema:
+    return build_schema(Settings())._schema
+
+
+def cost(schema: GraphQLSchema, document: str, **variables: Any) -> int:
+    return operation_cost(schema, parse(document), None, variables, CostModel())
+
+
+@pytest.fixture
+async def app_client(demo_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, StatementCounter]]:
+    app = create_app(demo_settings, migrate=False)
+    statements = StatementCounter(app.state.engine)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield http, statements
+    await app.state.engine.dispose()
+
+
+# --- the model, by hand ------------------------------------------------------------------------
+
+
+def test_costs_multiply_down_the_tree(graphql_schema: GraphQLSchema) -> None:
+    # sources: 1; its nodes list: 10 items, each 1
+    assert cost(graphql_schema, "{ sources(first: 10) { nodes { sourceId } } }") == 1 + 1 + 10
+    # + per source: the measurements connection (1) and its 20 nodes (1 + 20 * 1)
+    nested = "{ sources(first: 10) { nodes { measurements(first: 20) { nodes { mjd } } } } }"
+    assert cost(graphql_schema, nested) == 2 + 10 * (1 + 1 + (1 + 20))
+    # no `first`: the default page (50); totalCount is one count per connection
+    assert cost(graphql_schema, "{ sources { totalCount nodes { sourceId } } }") == 1 + 1 + 1 + 50
+    # leaves are free, objects cost 1: a single source with its light curve (weight 10)
+    # and its points (500 estimated)
+    assert cost(graphql_schema, '{ source(sourceId: "x") { lightCurve { points { mjd } } } }') == (
+        1 + 10 + 1 + 500
+    )
+
+
+def test_science_fields_weigh_more_than_plain_objects(graphql_schema: GraphQLSchema) -> None:
+    fits = cost(graphql_schema, "{ images(first: 10) { nodes { fit(raDeg: 1, decDeg: 2) { amplitude } } } }")
+    plain = cost(graphql_schema, "{ images(first: 10) { nodes { group { groupId } } } }")
+    assert fits == 2 + 10 * (1 + FIELD_WEIGHTS["Image.fit"])
+    assert plain == 2 + 10 * (1 + 1)
+
+
+def test_variables_and_defaults_set_the_page(graphql_schema: GraphQLSchema) -> None:
+    document = "query Q($n: Int) { sources(first: $n) { nodes { sourceId } } }"
+    assert cost(graphql_schema, document, n=3) == 2 + 3
+    assert cost(graphql_schema, document) == 2 + 50  # not given: the default page
+    with_default = "query Q($n: Int = 7) { sources(first: $n) { nodes { sourceId } } }"
+    assert cost(graphql_schema, with_default) == 2 + 7
+    # a page over the cap is costed at the cap (the field refuses it anyway)
+    assert cost(graphql_schema, document, n=10**9) == 2 + 500
+
+
+def test_fragments_count_once_per_use_and_skip_is_honoured(graphql_schema: GraphQLSchema) -> None:
+    inline = "{ sources(first: 4) { nodes { measurements(first: 3) { nodes { mjd } } } } }"
+    spread = (
+        "query { sources(first: 4) { ...S } } "
+        "fragment S on SourceConnection { nodes { measurements(first: 3) { ...M } } } "
+        "fragment M on MeasurementConnection { nodes { mjd } }"
+    )
+    assert cost(graphql_schema, inline) == cost(graphql_schema, spread)
+    skipped = "query Q($p: Boolean!) { sources(first: 4) { nodes { sourceId lightCurve @include(if: $p) { nMeasurements: nReferences } } } }"
+    assert cost(graphql_schema, skipped, p=False) == 2 + 4
+    assert cost(graphql_schema, skipped, p=True) == 2 + 4 * (1 + 10 + 0)
+
+
+def test_a_fragment_fan_out_is_costed_without_expanding_it(graphql_schema: GraphQLSchema) -> None:
+    # Each fragment spreads the next one 4 times: 4^12 field visits if expanded naively.
+    levels = 12
+    fragments = " ".join(
+        f"fragment F{i} on Source {{ {' '.join(f'a{j}: images(first: 1) {{ nodes {{ id }} }}' for j in range(1))} "
+        + (" ".join(f"...F{i + 1}" for _ in range(4)) if i + 1 < levels else "sourceId")
+        + " }"
+        for i in range(levels)
+    )
+    document = f'{{ source(sourceId: "x") {{ ...F0 }} }} {fragments}'
+    assert cost(graphql_schema, document) > 4**10
+
+
+def test_every_weighted_or_sized_field_exists(graphql_schema: GraphQLSchema) -> None:
+    for key in [*FIELD_WEIGHTS, *LIST_SIZES]:
+        type_name, field = key.split(".")
+        if type_name == "*":
+            continue
+        named = graphql_schema.get_type(type_name)
+        assert named is not None and field in named.fields, key  # type: ignore[attr-defined]
+
+
+# --- every REST route stays under the limit -----------------------------------------------------
+
+
+def _named(type_node: TypeNode) -> str:
+    while isinstance(type_node, NonNullTypeNode | ListTypeNode):
+        type_node = type_node.type
+    assert isinstance(type_node, NamedTypeNode)
+    return type_node.name.value
+
+
+def _worst_case_variables(route: RestRoute, document: str, max_page: int) -> dict[str, Any]:
+    """Every Int variable at the largest list size the route accepts; every Boolean true."""
+    limits = [int(p.maximum) for p in (*route.params, *route.body) if "limit" in p.name and p.maximum]
+    largest = max([max_page, *limits])
+    variables: dict[str, Any] = {}
+    for operation in parse(document).definitions:
+        for definition in getattr(operation, "variable_definitions", None) or ():
+            kind = _named(definition.type)
+            name = definition.variable.name.value
+            if kind == "Int" and not isinstance(definition.default_value, IntValueNode):
+                variables[name] = largest
+            elif kind == "Boolean":
+                variables[name] = True
+    return variables
+
+
+def test_every_compat_document_costs_less_than_the_limit(graphql_schema: GraphQLSchema) -> None:
+    settings = Settings()
+    checked = 0
+    for route in declared_routes(settings):
+        for document in route.documents:
+            variables = _worst_case_variables(route, document, settings.max_page_size)
+            value = operation_cost(graphql_schema, parse(document), None, variables, CostModel())
+            assert value <= settings.max_query_cost, (route.method, route.path, value)
+            checked += 1
+    assert checked > 50
+
+
+# --- over HTTP ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("document", [ISSUE_QUERY, THIRTY_ALIASES], ids=["depth-11", "30-aliases"])
+async def test_the_issue_queries_are_refused_before_any_sql(
+    app_client: tuple[httpx.AsyncClient, StatementCounter], document: str
+) -> None:
+    http, statements = app_client
+    with statements.measure() as ran:
+        response = await http.post("/graphql", json={"query": document})
+    body = response.json()
+    assert response.status_code == 200  # GraphQL over HTTP (application/json): errors in the body
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["limit"] == 1_000_000
+    assert error["extensions"]["cost"] > 500**3
+    assert ran == [0]
+
+
+async def test_dashboard_queries_pass(app_client: tuple[httpx.AsyncClient, StatementCounter]) -> None:
+    http, _ = app_client
+    document = "{ sources(first: 100) { totalCount nodes { sourceId v eta measurements(first: 50) { nodes { mjd peakFluxJy } } } } }"
+    response = await http.post("/graphql", json={"query": document})
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    assert len(response.json()["data"]["sources"]["nodes"]) == 100
+
+
+async def test_the_limit_is_a_setting(demo_settings: Settings) -> None:
+    import dataclasses
+
+    app = create_app(dataclasses.replace(demo_settings, max_query_cost=20), migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        small = await http.post("/graphql", json={"query": "{ sources(first: 5) { nodes { sourceId } } }"})
+        large = await http.post("/graphql", json={"query": "{ sources(first: 50) { nodes { sourceId } } }"})
+        rest = await http.get("/api/images", params={"limit": 100})
+    await app.state.engine.dispose()
+    assert "errors" not in small.json()
+    assert large.json()["errors"][0]["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 52, "limit": 20}
+    assert rest.status_code == 400
+    assert rest.json()["code"] == "QUERY_TOO_COSTLY"

@@ -1,0 +1,224 @@
+"""The deadline and the client's departure stop a request's work, its running SQL included.
+
+A statement is made to run "for ever" for real: on PostgreSQL, the test holds an
+exclusive lock on the table the statement reads; on SQLite (where readers do not wait
+for writers), a progress handler slows down every statement on the ``measurements``
+table until the test lets it go. Then the request's deadline passes, or its client goes
+away, and the statement must end while the lock (or the slowness) still holds: the
+pool gets its connection back, PostgreSQL shows no statement of ours still running,
+and no statement starts after the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import await_
+from starlette.applications import Starlette
+
+from dsa110.db.engine import create_engine
+from dsa110.settings import Settings
+from server.app import create_app
+from tests.waiting import eventually
+
+NESTED = (
+    "{ sources(first: 3) { nodes { sourceId measurements(first: 5) { nodes { mjd image { path } } } } } }"
+)
+DEADLINE_S = 1.0
+
+
+class SlowMeasurements:
+    """Makes statements on ``measurements`` crawl (SQLite), or lock that table (PostgreSQL)."""
+
+    def __init__(self, backend: str, url: str) -> None:
+        self.backend = backend
+        self.url = url
+        self.slow = threading.Event()  # set: statements on measurements crawl (SQLite)
+        self.statements: list[tuple[float, str]] = []
+        self._holder: AsyncConnection | None = None
+        self._engine: AsyncEngine | None = None
+
+    def install(self, app: Starlette) -> None:
+        engine: AsyncEngine = app.state.engine
+        event.listen(engine.sync_engine, "before_cursor_execute", self._record)
+        if self.backend == "sqlite":
+            event.listen(engine.sync_engine, "connect", self._crawl_on)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.statements.append((time.monotonic(), statement))
+        if self.backend == "sqlite" and "FROM measurements" in statement:
+            self.slow.set()
+
+    def _crawl_on(self, dbapi_connection: Any, _record: Any) -> None:
+        def crawl() -> int:
+            if self.slow.is_set():
+                time.sleep(0.01)  # 10 ms a step: a statement of a few thousand steps takes minutes
+            return 0
+
+        await_(dbapi_connection.driver_connection.set_progress_handler(crawl, 1))
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """While inside: statements on measurements do not finish by themselves."""
+        if self.backend == "postgresql":
+            self._engine = create_engine(self.url)
+            async with self._engine.connect() as conn:
+                await conn.execute(text("BEGIN"))
+                await conn.execute(text("LOCK TABLE measurements IN ACCESS EXCLUSIVE MODE"))
+                self._holder = conn
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("ROLLBACK"))
+            await self._engine.dispose()
+            return
+        try:
+            yield
+        finally:
+            self.slow.clear()
+
+    async def statement_waiting(self) -> bool:
+        """A statement of the app is stuck on measurements now."""
+        if self.backend == "sqlite":
+            return self.slow.is_set()
+        return await self._our_statements_running() > 0
+
+    async def _our_statements_running(self) -> int:
+        assert self._holder is not None
+        # A statement cancelled by the server no longer waits for the lock (pg_stat_activity
+        # may still say `active` until that backend's next command; pg_locks does not).
+        found = await self._holder.execute(
+            text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'measurements'::regclass")
+        )
+        return int(found.scalar_one())
+
+    async def nothing_running(self, app: Starlette) -> bool:
+        if app.state.engine.pool.checkedout() != 0:
+            return False
+        return self.backend == "sqlite" or await self._our_statements_running() == 0
+
+    def started_after(self, moment: float) -> list[str]:
+        return [s for at, s in self.statements if at > moment]
+
+
+@pytest.fixture
+def deadline_settings(demo_url: str, tmp_path: Any) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=demo_url, request_deadline_s=DEADLINE_S)
+
+
+@contextlib.contextmanager
+def slow_app(settings: Settings, backend: str) -> Iterator[tuple[Starlette, SlowMeasurements]]:
+    app = create_app(settings, migrate=False)
+    slow = SlowMeasurements(backend, settings.resolved_database_url)
+    slow.install(app)
+    yield app, slow
+
+
+async def test_a_request_past_its_deadline_is_answered_504_and_its_sql_stopped(
+    deadline_settings: Settings, backend: str
+) -> None:
+    with slow_app(deadline_settings, backend) as (app, slow):
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+            slow.held(),
+        ):
+            response = await http.post("/graphql", json={"query": NESTED})
+            assert response.status_code == 504
+            assert response.json()["errors"][0]["extensions"]["code"] == "DEADLINE_EXCEEDED"
+            answered = time.monotonic()
+            # The statement on measurements ended while its table is still locked (slow).
+            await eventually(lambda: slow.nothing_running(app))
+            assert slow.started_after(answered) == []
+        await app.state.engine.dispose()
+
+
+async def test_a_rest_route_past_its_deadline_answers_in_the_envelope(
+    deadline_settings: Settings, backend: str
+) -> None:
+    with slow_app(deadline_settings, backend) as (app, slow):
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+            slow.held(),
+        ):
+            first = await http.post(
+                "/graphql", json={"query": "{ sources(first: 1) { nodes { sourceId } } }"}
+            )
+            source_id = first.json()["data"]["sources"]["nodes"][0]["sourceId"]
+            response = await http.get(f"/api/sources/{source_id}/lightcurve")
+            assert response.status_code == 504
+            assert response.json()["code"] == "DEADLINE_EXCEEDED"
+        await app.state.engine.dispose()
+
+
+async def _asgi_post(app: Starlette, body: bytes, gone: asyncio.Event) -> list[dict[str, Any]]:
+    """POST /graphql straight through ASGI; the client disconnects when ``gone`` is set."""
+    sent: list[dict[str, Any]] = []
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return sent
+
+
+async def test_when_the_client_goes_away_its_work_stops_and_no_more_sql_runs(
+    demo_url: str, tmp_path: Any, backend: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=demo_url, request_deadline_s=0)  # no deadline
+    with slow_app(settings, backend) as (app, slow):
+        gone = asyncio.Event()
+        async with slow.held():
+            request = asyncio.create_task(_asgi_post(app, json.dumps({"query": NESTED}).encode(), gone))
+            await eventually(slow.statement_waiting)
+            gone.set()
+            left = time.monotonic()
+            sent = await asyncio.wait_for(request, 30)
+            assert sent == []  # nobody to answer
+            await eventually(lambda: slow.nothing_running(app))
+        assert slow.started_after(left) == []
+        await app.state.engine.dispose()
+
+
+async def test_deadline_zero_means_none(deadline_settings: Settings) -> None:
+    app = create_app(dataclasses.replace(deadline_settings, request_deadline_s=0), migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        response = await http.post("/graphql", json={"query": NESTED})
+    await app.state.engine.dispose()
+    assert response.status_code == 200
+    assert len(response.json()["data"]["sources"]["nodes"]) == 3

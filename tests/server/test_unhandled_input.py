@@ -1,0 +1,209 @@
+"""Input no handler expected: each answers a coded 4xx over HTTP, never a 500.
+
+The cases are the reproductions of issue 15 item 5: bodies that are JSON but not an
+operation, variables nested far too deep, the cut-out URL a tiny ``sizeArcsec`` hands out,
+a lone surrogate, strawberry's own refusals (batching, bad JSON, content type, GET
+mutations), and database rows naming files outside the configured roots.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.db.tables import images, mosaics
+from dsa110.settings import Settings
+from server.app import create_app
+from tests.live.conftest import LiveApp
+from tests.science.fits_factory import sin_header, write_image
+
+QUERY = "{ sources(first: 1) { totalCount } }"
+BY_NAME = "query($n: String!) { source(sourceId: $n) { sourceId } }"
+RA0, DEC0 = 105.346, 42.0
+CELL_ARCSEC = 90.0  # the demo's (and DSA-110 tiles') pixel: 30 arcsec is a third of one
+
+
+@pytest.fixture
+async def live(empty_db_url: str, tmp_path: Path) -> AsyncIterator[LiveApp]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=empty_db_url, metrics_interval_s=0)
+    settings.data_dir.mkdir()
+    app = create_app(settings, migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        yield LiveApp(app, http)
+    await app.state.engine.dispose()
+
+
+def _code(response: Any) -> str:
+    return str(response.json()["errors"][0]["extensions"]["code"])
+
+
+async def _post(live: LiveApp, body: bytes, content_type: str = "application/json") -> Any:
+    return await live.http.post("/graphql", content=body, headers={"content-type": content_type})
+
+
+@pytest.mark.parametrize("body", [b"42", b'"str"', b"null", b"true"])
+async def test_a_json_body_that_is_not_an_object_is_400(live: LiveApp, body: bytes) -> None:
+    response = await _post(live, body)
+    assert response.status_code == 400
+    assert _code(response) == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("depth", [1200, 100])
+@pytest.mark.parametrize(("opening", "closing"), [("[", "]"), ('{"a":', "}")])
+async def test_variables_nested_too_deep_are_400(
+    live: LiveApp, depth: int, opening: str, closing: str
+) -> None:
+    nested = opening * depth + "1" + closing * depth
+    body = f'{{"query": "{QUERY}", "variables": {{"x": {nested}}}}}'.encode()
+    response = await _post(live, body)
+    assert response.status_code == 400
+    assert _code(response) == "NESTED_TOO_DEEP"
+
+
+async def test_a_document_nested_too_deep_is_refused_with_a_code(live: LiveApp) -> None:
+    document = "{ sources " + "{ nodes " * 1200 + "}" * 1201
+    response = await live.http.post("/graphql", json={"query": document})
+    assert response.status_code < 500  # a GraphQL request error: 200, or 400 if the parser gave up
+    assert _code(response) in {"NESTED_TOO_DEEP", "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"}
+
+
+async def test_a_lone_surrogate_in_a_string_variable_is_400(live: LiveApp) -> None:
+    body = json.dumps({"query": BY_NAME, "variables": {"n": "\ud800"}}).encode()
+    assert b"\\ud800" in body
+    response = await _post(live, body)
+    assert response.status_code == 400
+    assert _code(response) == "INVALID_UNICODE"
+
+
+async def test_batching_is_refused_with_a_code(live: LiveApp) -> None:
+    response = await live.http.post("/graphql", json=[{"query": QUERY}, {"query": QUERY}])
+    assert response.status_code == 400
+    assert _code(response) == "BATCHING_NOT_SUPPORTED"
+
+
+async def test_bad_json_is_refused_with_a_code(live: LiveApp) -> None:
+    response = await _post(live, b'{"query": ')
+    assert response.status_code == 400
+    assert _code(response) == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/merge-patch+json"])
+async def test_a_wrong_content_type_is_415_with_a_code(live: LiveApp, content_type: str) -> None:
+    response = await _post(live, json.dumps({"query": QUERY}).encode(), content_type)
+    assert response.status_code == 415
+    assert _code(response) == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_a_mutation_over_get_is_405_with_a_code(live: LiveApp) -> None:
+    document = 'mutation { setAutoPublish(dataId: "x", enabled: true) { dataId } }'
+    response = await live.http.get("/graphql", params={"query": document})
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
+    assert _code(response) == "METHOD_NOT_ALLOWED"
+
+
+async def test_another_method_is_405_with_a_code(live: LiveApp) -> None:
+    response = await live.http.request("PATCH", "/graphql")
+    assert response.status_code == 405
+    assert _code(response) == "METHOD_NOT_ALLOWED"
+
+
+async def _image_row(engine: AsyncEngine, path: Path | str) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(images)
+            .values(path=str(path), type="image", created_at=datetime.now(UTC), mid_mjd=60_000.0)
+            .returning(images.c.id)
+        )
+        return int(result.scalar_one())
+
+
+async def _mosaic_row(engine: AsyncEngine, path: Path | str, name: str) -> int:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            insert(mosaics)
+            .values(
+                name=name,
+                path=str(path),
+                status="completed",
+                created_at=datetime.now(UTC),
+                start_mjd=60_000.0,
+                end_mjd=60_001.0,
+            )
+            .returning(mosaics.c.id)
+        )
+        return int(result.scalar_one())
+
+
+def _fits(path: Path) -> Path:
+    header = sin_header(nx=64, ny=64, ra0=RA0, dec0=DEC0, cell_arcsec=CELL_ARCSEC)
+    data = np.random.default_rng(7).normal(0.0, 0.01, (1, 1, 64, 64))
+    data[0, 0, 32, 32] = 1.0
+    return write_image(path, data, header)
+
+
+async def test_the_cutout_url_of_a_tiny_size_works(live: LiveApp) -> None:
+    data_dir = live.app.state.settings.data_dir
+    image_id = await _image_row(live.engine, _fits(data_dir / "tile.fits"))
+    document = "query($i: Int!) { image(imageId: $i) { cutout(raDeg: 105.346, decDeg: 42, sizeArcsec: 30) { pngUrl fitsUrl } } }"
+    answer = await live.http.post("/graphql", json={"query": document, "variables": {"i": image_id}})
+    stamp = answer.json()["data"]["image"]["cutout"]
+    assert stamp["pngUrl"] == f"/cutouts/images/{image_id}.png?ra=105.3460000&dec=42.0000000&size=30"
+    png = await live.http.get(stamp["pngUrl"])
+    assert png.status_code == 200, png.text
+    assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+    fits_stamp = await live.http.get(stamp["fitsUrl"])
+    assert fits_stamp.status_code == 200, fits_stamp.text
+
+
+@pytest.mark.parametrize("size", ["0", "-30", "1e999"])
+async def test_the_cutout_field_hands_out_no_url_that_fails(live: LiveApp, size: str) -> None:
+    image_id = await _image_row(live.engine, _fits(live.app.state.settings.data_dir / "tile.fits"))
+    document = f"query($i: Int!) {{ image(imageId: $i) {{ cutout(raDeg: 105.3, decDeg: 42, sizeArcsec: {size}) {{ pngUrl }} }} }}"
+    answer = await live.http.post("/graphql", json={"query": document, "variables": {"i": image_id}})
+    assert answer.status_code < 500
+    assert _code(answer) in {"BAD_SIZE", "BAD_USER_INPUT"}
+
+
+async def test_a_row_pointing_at_a_symlink_out_of_the_roots_serves_nothing(live: LiveApp) -> None:
+    data_dir = live.app.state.settings.data_dir
+    link = data_dir / "passwd.fits"
+    os.symlink("/etc/passwd", link)
+    inside = _fits(data_dir / "real.fits")
+    hostile = {
+        "link": await _image_row(live.engine, link),
+        "absolute": await _image_row(live.engine, "/etc/passwd"),
+        "dotdot": await _image_row(live.engine, f"{data_dir}/../../../../etc/passwd"),
+    }
+    good = await _image_row(live.engine, inside)
+    mosaic_link = await _mosaic_row(live.engine, link, "hostile")
+    mosaic_good = await _mosaic_row(live.engine, inside, "good")
+    assert (await live.http.get(f"/files/images/{good}.fits")).status_code == 200
+    assert (await live.http.get(f"/files/mosaics/{mosaic_good}.fits")).status_code == 200
+    assert (await live.http.get(f"/api/images/{good}/fits")).status_code == 200
+    urls = [
+        *(f"/files/images/{pk}.fits" for pk in hostile.values()),
+        *(f"/api/images/{pk}/fits" for pk in hostile.values()),
+        *(f"/cutouts/images/{pk}.png?ra={RA0}&dec={DEC0}&size=600" for pk in hostile.values()),
+        f"/files/mosaics/{mosaic_link}.fits",
+        f"/api/mosaics/{mosaic_link}/fits",
+    ]
+    for url in urls:
+        response = await live.http.get(url)
+        assert response.status_code in (403, 404), (url, response.status_code)
+        assert "root:" not in response.text
+        body = response.json()
+        code = body["code"] if url.startswith("/api/") else body["errors"][0]["extensions"]["code"]
+        assert code in {"NOT_FOUND", "FILE_NOT_FOUND"}, (url, body)

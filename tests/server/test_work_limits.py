@@ -1,0 +1,157 @@
+"""Bounds on one request and one client: answer size, requests in flight, subscription budget."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from dsa110.settings import Settings
+from server.app import create_app
+from tests.waiting import eventually
+
+SMALL = "{ me { name } }"
+
+
+@pytest.fixture
+def settings(empty_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
+
+
+@pytest.fixture
+async def app_factory() -> AsyncIterator[Any]:
+    made: list[Starlette] = []
+
+    def make(settings: Settings, **changes: Any) -> Starlette:
+        app = create_app(dataclasses.replace(settings, **changes), migrate=False)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        await app.state.engine.dispose()
+
+
+def client(app: Starlette) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
+# --- answer size --------------------------------------------------------------------------------
+
+
+async def test_an_answer_over_the_cap_is_refused_with_its_size(settings: Settings, app_factory: Any) -> None:
+    app = app_factory(settings, max_response_bytes=300)
+    introspection = "{ __schema { types { name description } } }"  # large, costs nothing
+    async with client(app) as http:
+        small = await http.post("/graphql", json={"query": SMALL})
+        large = await http.post("/graphql", json={"query": introspection})
+        rest = await http.get("/api/openapi.json")  # JSON, over 300 bytes
+    assert small.status_code == 200 and small.json()["data"]["me"]["name"] == "anonymous"
+    assert large.status_code == 422
+    error = large.json()["errors"][0]
+    assert error["extensions"]["code"] == "RESPONSE_TOO_LARGE"
+    assert error["extensions"]["limit"] == 300 and error["extensions"]["size"] > 300
+    assert rest.status_code == 422
+    assert rest.json()["code"] == "RESPONSE_TOO_LARGE"
+    assert rest.json()["details"]["limit"] == 300
+
+
+async def test_files_and_streams_are_not_capped(settings: Settings, app_factory: Any) -> None:
+    app = app_factory(settings, max_response_bytes=300)
+    async with client(app) as http:
+        asset = await http.get("/graphql/static/graphiql.min.js")
+    assert asset.status_code == 200 and len(asset.content) > 300
+
+
+# --- requests in flight per client ------------------------------------------------------------
+
+
+class HeldRequest:
+    """A POST /graphql whose body the client has not finished sending: in flight until released."""
+
+    def __init__(self, app: Starlette, address: str) -> None:
+        self.release = asyncio.Event()
+        self.sent: list[dict[str, Any]] = []
+        self.started = asyncio.Event()
+        self.task = asyncio.create_task(self._run(app, address))
+
+    async def _run(self, app: Starlette, address: str) -> None:
+        body = json.dumps({"query": SMALL}).encode()
+        parts = [body[:5], body[5:]]
+
+        async def receive() -> dict[str, Any]:
+            if len(parts) == 2:
+                self.started.set()
+                return {"type": "http.request", "body": parts.pop(0), "more_body": True}
+            await self.release.wait()
+            return {"type": "http.request", "body": parts.pop(0), "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            self.sent.append(message)
+
+        await app(_scope(address, len(body)), receive, send)  # type: ignore[arg-type]
+
+    @property
+    def status(self) -> int:
+        return int(self.sent[0]["status"])
+
+
+def _scope(address: str, length: int) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(length).encode()),
+        ],
+        "client": (address, 40000),
+        "server": ("testserver", 80),
+    }
+
+
+async def test_a_client_over_its_concurrency_gets_429_others_do_not(
+    settings: Settings, app_factory: Any
+) -> None:
+    app = app_factory(settings, max_concurrent_requests_per_client=2)
+    held = [HeldRequest(app, "10.0.0.1") for _ in range(2)]
+    for request in held:
+        await asyncio.wait_for(request.started.wait(), 10)
+
+    third = HeldRequest(app, "10.0.0.1")
+    await asyncio.wait_for(third.task, 10)  # refused at once, without waiting for its body
+    assert third.status == 429
+    headers = dict(third.sent[0]["headers"])
+    assert headers[b"retry-after"] == b"1"
+    body = json.loads(third.sent[1]["body"])
+    assert body["errors"][0]["extensions"]["code"] == "TOO_MANY_CONCURRENT_REQUESTS"
+
+    other = HeldRequest(app, "10.0.0.2")  # another client is not affected
+    await asyncio.wait_for(other.started.wait(), 10)
+    async with client(app) as http:  # nor are the health check and static files
+        assert (await http.get("/healthz")).status_code == 200
+
+    held[0].release.set()
+    await asyncio.wait_for(held[0].task, 10)
+    assert held[0].status == 200
+    again = HeldRequest(app, "10.0.0.1")  # a slot is free again
+    await asyncio.wait_for(again.started.wait(), 10)
+    for request in (held[1], other, again):
+        request.release.set()
+        await asyncio.wait_for(request.task, 10)
+        assert request.status == 200
+    await eventually(lambda: not app.state.in_flight.counts)
