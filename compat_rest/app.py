@@ -11,12 +11,14 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from compat_rest import (
+    batch,
     calfiles,
     calqa,
     catalog,
     core,
     ese,
     images,
+    jobs,
     lifecycle,
     live_docs,
     mosaics,
@@ -26,6 +28,7 @@ from compat_rest import (
     qa,
     regions,
     sources,
+    streaming,
     visualization,
 )
 from compat_rest.errors import unknown_path
@@ -53,6 +56,9 @@ SECTIONS = (
     calfiles,
     calqa,
     qa,
+    jobs,
+    batch,
+    streaming,
     visualization,
     live_docs,
 )

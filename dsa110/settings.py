@@ -111,6 +111,22 @@ class Settings:
     """Open connections per client address (the TCP peer: behind a proxy, the proxy; 0: no cap)."""
     ws_init_timeout_s: float = 10.0
     """A GraphQL WebSocket (either protocol) that sends no ``connection_init`` by then is closed (4408)."""
+    # -- jobs and the streaming service (dsa110.ops.queue, dsa110.ops.streaming) ---------
+    job_slots: int = 0
+    """Jobs the worker pool inside the server runs at once (0: none; ``dsa110-graph serve``
+    defaults to 2 so that ``make run`` works alone; more capacity: ``dsa110-graph worker``)."""
+    job_lease_s: float = 30.0
+    """A worker renews its jobs' leases every third of this; a job whose lease runs out is
+    taken to have lost its worker (retried or failed by its kind)."""
+    job_poll_s: float = 0.5
+    """How often an idle worker looks for queued jobs and cancel requests (events wake it sooner)."""
+    job_executor: str = "local"
+    """``local`` (processes on this host) or ``dask`` (a dask.distributed cluster)."""
+    dask_scheduler: str | None = None
+    """The Dask scheduler address (``tcp://host:8786``) for ``job_executor = dask``."""
+    streaming_supervise: bool = False
+    """The server supervises the streaming service (starts it when asked, restarts it on crash);
+    ``dsa110-graph serve`` turns it on (``--no-streaming-supervisor`` off)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -178,6 +194,7 @@ class Settings:
             write_lock_timeout_s=float(env.get("DSA110_WRITE_LOCK_TIMEOUT_S", "10")),
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
+            **_ops_from_env(env),
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
             **_work_from_env(env),
@@ -282,3 +299,27 @@ def _connections_from_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _ops_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DSA110_*`` variables of the job queue and the streaming service that are set."""
+    out: dict[str, Any] = {}
+    for name, key, kind in (
+        ("DSA110_JOB_SLOTS", "job_slots", int),
+        ("DSA110_JOB_LEASE_S", "job_lease_s", float),
+        ("DSA110_JOB_POLL_S", "job_poll_s", float),
+    ):
+        if name in env:
+            out[key] = kind(env[name])
+    if env.get("DSA110_JOB_EXECUTOR"):
+        out["job_executor"] = env["DSA110_JOB_EXECUTOR"].strip().lower()
+    if env.get("DSA110_DASK_SCHEDULER"):
+        out["dask_scheduler"] = env["DSA110_DASK_SCHEDULER"].strip()
+    if "DSA110_STREAMING_SUPERVISE" in env:
+        out["streaming_supervise"] = env["DSA110_STREAMING_SUPERVISE"].strip().lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
+    return out

@@ -32,12 +32,14 @@ from schema.files_query import FilesMutation, FilesQuery
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.observability import OperationMetrics
+from schema.ops import OpsQuery
 from schema.permissions import MutationGate, undeclared_mutations
 from schema.products import ProductsMutation, ProductsQuery, ProductsSubscription
 from schema.qa import QaMutation, QaQuery
 from schema.query import CoreQuery
 from schema.scalars import SCALAR_MAP
 from schema.science import ScienceMutation, ScienceQuery
+from schema.streaming import StreamingMutation, StreamingQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 # Each concern contributes its own part of the roots; add a part here to expose it.
@@ -52,6 +54,8 @@ QUERY_PARTS: tuple[type, ...] = (
     FilesQuery,
     QaQuery,
     ProductsQuery,
+    OpsQuery,
+    StreamingQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,
@@ -62,6 +66,7 @@ MUTATION_PARTS: tuple[type, ...] = (
     FilesMutation,
     QaMutation,
     ProductsMutation,
+    StreamingMutation,
 )
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription, ProductsSubscription)
 

@@ -456,21 +456,46 @@ class JobLogLine:
     line: str
 
 
-@strawberry.type(description="A pipeline job (calibrate, image, mosaic, ...).")
+@strawberry.type(
+    description="A pipeline job (calibrate, image, mosaic, ...). States: PENDING (queued) -> RUNNING -> "
+    "DONE (succeeded) | FAILED | CANCELLED."
+)
 class Job(Node):
     group_pk: strawberry.Private[int | None]
+    batch_id: strawberry.Private[int | None]
     type: JobType
     state: JobState
     params: JSON
     ms_path: str | None
     created_at: datetime
-    started_at: datetime | None
+    started_at: datetime | None = strawberry.field(description="When the latest attempt started.")
     finished_at: datetime | None
     error: str | None
+    attempts: int = strawberry.field(description="Attempts started so far (a lost worker's job is retried).")
+    max_attempts: int = strawberry.field(description="Attempts allowed before a lost job fails.")
+    progress: float | None = strawberry.field(description="0-1, as the job reports it (`@@progress`).")
+    progress_message: str | None = strawberry.field(description="What the job said it is doing.")
+    result: JSON | None = strawberry.field(description="What the job reported it made (`@@result`).")
+    exit_code: int | None = strawberry.field(description="Exit status of the latest attempt's process.")
+    created_by: str | None = strawberry.field(description="Who queued it (`key:<name>`, `oidc:<subject>`).")
+    worker: str | None = strawberry.field(description="The worker of the latest attempt.")
+    executor: str | None = strawberry.field(description="`local` or `dask`.")
+    lease_expires_at: datetime | None = strawberry.field(
+        description="While running: when the job counts as lost unless its worker renews the lease."
+    )
+    heartbeat_at: datetime | None
+    not_before: datetime | None = strawberry.field(description="A retried job waits until then.")
+    cancel_requested_at: datetime | None
+    cancel_requested_by: str | None
+    batch_item: str | None = strawberry.field(description="The item of its batch this job works on.")
 
     @strawberry.field(description="Integer key of the job (REST `/jobs/id/{id}`).")
     def job_id(self) -> int:
         return self.pk
+
+    @strawberry.field(name="batchId", description="The batch this job belongs to, if any.")
+    def batch_key(self) -> int | None:
+        return self.batch_id
 
     @strawberry.field
     def group(self, info: GraphInfo) -> Loaded[Group | None]:

@@ -43,6 +43,8 @@ from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
+from server.job_logs import routes as job_log_routes
+from server.job_pool import JobPool, StreamingPool
 from server.limits import BodyLimitMiddleware
 from server.live import SSE_PATH as LEGACY_SSE_PATH
 from server.live import LegacyStatusHub
@@ -110,6 +112,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
+    job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
+    streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
     in_flight = InFlight(settings.max_concurrent_requests_per_client)
 
     async def healthz(_: Request) -> JSONResponse:
@@ -135,6 +139,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             "database": "ok",
             "live": live,
             "metrics_sampler": sampling,
+            "job_pool": job_pool.state if job_pool is not None else "off",
+            "streaming_supervisor": streaming.state if streaming is not None else "off",
             "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
         }
         if (slots := existing_process_slots()) is not None:  # under server.http_protocol
@@ -151,9 +157,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await process_gauges.start()
         if dispatcher is not None:
             await dispatcher.start()
+        if job_pool is not None:
+            await job_pool.start()
+        if streaming is not None:
+            await streaming.start()
         try:
             yield {}
         finally:
+            if streaming is not None:
+                await streaming.stop()
+            if job_pool is not None:
+                await job_pool.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
             await process_gauges.stop()
@@ -185,6 +199,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             *vo_routes(runner, settings.vo_max_records),
             *plot_routes(runner, plot_cache),
             *legacy_live_routes(legacy_hub),
+            *job_log_routes(graphql.streams),
             # Last: the compat layer answers every /api path (unknown ones with a 404 envelope).
             Mount("/api", app=compat_app(schema, engine, settings, bus), name="compat-rest"),
         ],
@@ -238,5 +253,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.plot_cache = plot_cache
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
+    app.state.job_pool = job_pool
+    app.state.streaming = streaming
     app.state.in_flight = in_flight
     return app

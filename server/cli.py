@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         events_url=getattr(args, "events_url", None),
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        job_slots=getattr(args, "job_slots", None),
+        streaming_supervise=getattr(args, "streaming_supervise", None),
     )
 
 
@@ -144,6 +147,43 @@ def _demo(args: argparse.Namespace) -> None:
     asyncio.run(run_demo(args))
 
 
+def _worker(args: argparse.Namespace) -> None:
+    import logging
+
+    from dsa110.ops.queue.service import ExecutorChoice, run_worker
+    from dsa110.ops.queue.worker import WorkerConfig
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env(
+        data_dir=Path(args.data_dir).resolve() if args.data_dir else None,
+        database_url=args.database_url,
+        events_url=args.events_url,
+        job_lease_s=args.lease_s,
+        job_poll_s=args.poll_s,
+        job_executor=args.executor,
+        dask_scheduler=args.scheduler,
+    )
+    config = WorkerConfig(
+        slots=args.slots,
+        lease_s=settings.job_lease_s,
+        poll_s=settings.job_poll_s,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None,
+    )
+    choice = ExecutorChoice(settings.job_executor, settings.dask_scheduler)
+    asyncio.run(run_worker(settings, config, choice))
+
+
+def _stream(args: argparse.Namespace) -> None:
+    from dsa110.ops.streaming.__main__ import main as stream_main
+
+    rest = list(args.rest)
+    for flag in ("data_dir", "database_url", "events_url"):
+        value = getattr(args, flag, None)
+        if value:
+            rest += [f"--{flag.replace('_', '-')}", value]
+    raise SystemExit(stream_main(rest))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dsa110-graph", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,7 +206,52 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes over one database and bus (N > 1 needs a redis:// or postgresql:// bus)",
     )
+    serve.add_argument(
+        "--job-slots",
+        type=int,
+        default=int(os.environ.get("DSA110_JOB_SLOTS", "2")),
+        help="jobs the server's own worker pool runs at once (env DSA110_JOB_SLOTS, default 2; 0: none)",
+    )
+    serve.add_argument(
+        "--no-streaming-supervisor",
+        dest="streaming_supervise",
+        action="store_const",
+        const=False,
+        default=os.environ.get("DSA110_STREAMING_SUPERVISE", "true").strip().lower()
+        not in ("0", "false", "no", "off"),
+        help="do not supervise the streaming service from this server (env DSA110_STREAMING_SUPERVISE)",
+    )
     serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run queued jobs (each in its own process group) until stopped")
+    common(worker)
+    worker.add_argument(
+        "--events-url", help="event bus URL; a shared bus (redis, postgresql) wakes the worker at once"
+    )
+    worker.add_argument("--slots", type=int, default=2, help="jobs run at once (default 2)")
+    worker.add_argument("--kinds", help="comma-separated job kinds to run (default: every registered kind)")
+    worker.add_argument(
+        "--lease-s", type=float, help="job lease in seconds (env DSA110_JOB_LEASE_S, default 30)"
+    )
+    worker.add_argument(
+        "--poll-s", type=float, help="idle poll interval (env DSA110_JOB_POLL_S, default 0.5)"
+    )
+    worker.add_argument(
+        "--executor", choices=["local", "dask"], help="where jobs run (env DSA110_JOB_EXECUTOR)"
+    )
+    worker.add_argument(
+        "--scheduler", help="Dask scheduler address for --executor dask (env DSA110_DASK_SCHEDULER)"
+    )
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(func=_worker)
+
+    stream = sub.add_parser(
+        "stream", help="the streaming service: watch the incoming directory and queue convert jobs"
+    )
+    common(stream)
+    stream.add_argument("--events-url", help="a shared bus (redis, postgresql) carries its group events")
+    stream.add_argument("rest", nargs=argparse.REMAINDER, help="--generation N, --log-level L")
+    stream.set_defaults(func=_stream)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema in place")
     common(migrate)

@@ -56,6 +56,8 @@ def settings_environment(settings: Settings) -> Mapping[str, str]:
         "DSA110_EVENTS_NAMESPACE": settings.events_namespace,
         "DSA110_HOST": settings.host,
         "DSA110_PORT": str(settings.port),
+        "DSA110_JOB_SLOTS": str(settings.job_slots),
+        "DSA110_STREAMING_SUPERVISE": str(settings.streaming_supervise).lower(),
     }
     if settings.database_url:
         env["DSA110_DATABASE_URL"] = settings.database_url

@@ -31,6 +31,10 @@ class JobType(StrEnum):
     MOSAIC = "mosaic"
     PHOTOMETRY = "photometry"
     PUBLISH = "publish"
+    # Diagnostic kinds (dsa110.ops.queue.kinds): check the workers of a deployment end to end.
+    NOOP = "noop"
+    SLEEP = "sleep"
+    FAIL = "fail"
 
 
 class ProductType(StrEnum):

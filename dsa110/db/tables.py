@@ -291,17 +291,76 @@ jobs = Table(
     Column("params", JSON, nullable=False),
     Column("group_pk", Integer, ForeignKey("groups.id", ondelete="SET NULL")),
     Column("ms_path", Text),
-    Column("batch_id", Integer),
+    Column("batch_id", Integer, ForeignKey("batches.id", ondelete="SET NULL")),
     Column("created_at", UtcDateTime, nullable=False),
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
     Column("error", Text),
+    # -- the durable queue (dsa110.ops.queue) --------------------------------------------
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, default=1, server_default="1"),
+    Column("progress", Float),
+    Column("progress_message", Text),
+    Column("result", JSON),
+    Column("exit_code", Integer),
+    Column("created_by", String(255)),
+    Column("not_before", UtcDateTime),  # a retried job waits out its back-off
+    Column("lease_owner", String(200)),  # the worker holding a running job; NULL otherwise
+    Column("lease_expires_at", UtcDateTime),
+    Column("heartbeat_at", UtcDateTime),
+    Column("worker", String(200)),  # the worker of the latest attempt
+    Column("executor", String(16)),
+    Column("process_group", Integer),
+    Column("cancel_requested_at", UtcDateTime),
+    Column("cancel_requested_by", String(255)),
+    Column("batch_item", Text),  # what this child of a batch works on (an MS path, a data id...)
     Index(None, "state"),
     Index(None, "type"),
     Index(None, "created_at"),
     Index(None, "group_pk"),
     Index(None, "started_at"),
     Index(None, "finished_at"),
+    Index(None, "batch_id"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("n_items", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255)),
+    Column("cancelled_at", UtcDateTime),
+    Column("cancelled_by", String(255)),
+    Index(None, "created_at"),
+    Index(None, "kind"),
+)
+
+services = Table(
+    "services",
+    metadata,
+    # One row per supervised service (the streaming converter): what the operators asked
+    # for (desired state, config, restart generation) and what the process last reported.
+    Column("name", String(32), primary_key=True),
+    Column("desired", String(16), nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("config_version", Integer, nullable=False, default=0, server_default="0"),
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255)),
+    Column("pid", Integer),
+    Column("host", String(255)),
+    Column("started_at", UtcDateTime),
+    Column("heartbeat_at", UtcDateTime),
+    Column("running_generation", Integer),
+    Column("metrics", JSON),
+    Column("restarts", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_exit_code", Integer),
+    Column("last_exit_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("supervisor_at", UtcDateTime),  # a server supervising it said so then (every few seconds)
 )
 
 job_logs = Table(

@@ -16,6 +16,8 @@ Rules kept from the legacy registry (legacy-pipeline-facts §4.7), defects not k
   mode, attempts and error cleared. Failure: back to ``staging`` with the attempt counted,
   the error (500 characters) and its time recorded, files left where they were.
 * A retry resets the attempt count and publishes again.
+* Outputs of a job that failed or was cancelled are ``partial`` (``finalization_status``,
+  set by the job queue): they are neither finalized nor published, by hand or otherwise.
 * ``finalized_by`` / ``published_by`` record the ``actor``: the identity of the request
   that finalized or published (an automatic publish is the finalizer's or retrier's); None
   when the pipeline itself acts.
@@ -70,6 +72,9 @@ TYPE_DIRS: Final = {
     ProductType.METADATA: "metadata",
 }
 RELATIONSHIPS: Final = ("derived_from", "contains", "calibrated_with")
+PARTIAL: Final = "partial"
+"""``finalization_status`` of an output of a job that failed or was cancelled: never published."""
+PARTIAL_MESSAGE: Final = "the data product is a partial output of a job that failed or was cancelled"
 
 
 class PublishFailed(ConflictError):
@@ -95,7 +100,9 @@ def criteria(row: Mapping[str, Any] | None) -> Criteria:
     reasons = []
     if not row["auto_publish"]:
         reasons.append("disabled")
-    if row["finalization_status"] != "finalized":
+    if row["finalization_status"] == PARTIAL:
+        reasons.append("partial")
+    elif row["finalization_status"] != "finalized":
         reasons.append("not_finalized")
     if row["validation_status"] != "validated":
         reasons.append("not_validated")
@@ -274,7 +281,11 @@ async def finalize(
     async with write_transaction(engine) as conn:
         result = await conn.execute(
             update(data_products)
-            .where(data_products.c.data_id == data_id, data_products.c.status == ProductStatus.STAGING)
+            .where(
+                data_products.c.data_id == data_id,
+                data_products.c.status == ProductStatus.STAGING,
+                data_products.c.finalization_status != PARTIAL,
+            )
             .values(**values)
             .returning(*data_products.c)
         )
@@ -283,6 +294,8 @@ async def finalize(
             row = await _row(conn, data_id)
             if row is None:
                 raise NotFoundError(f"no data product {data_id[:200]!r}", key=data_id[:200])
+            if row["finalization_status"] == PARTIAL:
+                raise ConflictError(PARTIAL_MESSAGE, status=row["status"])
             raise ConflictError(f"data product is {row['status']}, not staging", status=row["status"])
         row = dict(found)
     await _emit(publish, row, "finalized")
@@ -339,7 +352,11 @@ def _source(settings: Settings, stage_path: str) -> Path:
 
 
 async def _claim(engine: AsyncEngine, data_id: str, mode: str) -> dict[str, Any]:
-    conditions = [data_products.c.data_id == data_id, data_products.c.status == ProductStatus.STAGING]
+    conditions = [
+        data_products.c.data_id == data_id,
+        data_products.c.status == ProductStatus.STAGING,
+        data_products.c.finalization_status != PARTIAL,
+    ]
     if mode == "auto":
         conditions.append(data_products.c.publish_attempts < MAX_AUTO_ATTEMPTS)
     async with write_transaction(engine) as conn:
@@ -359,6 +376,8 @@ async def _claim(engine: AsyncEngine, data_id: str, mode: str) -> dict[str, Any]
         raise ConflictError("the data product is already published", status=row["status"])
     if row["status"] == ProductStatus.PUBLISHING:
         raise ConflictError("the data product is being published by another writer", status=row["status"])
+    if row["finalization_status"] == PARTIAL:
+        raise ConflictError(PARTIAL_MESSAGE, status=row["status"])
     raise ConflictError(
         f"automatic publishing gave up after {MAX_AUTO_ATTEMPTS} failed attempts; retry it",
         publish_attempts=row["publish_attempts"],

@@ -22,7 +22,7 @@ from tests.compat.conftest import assert_envelope
 from tests.credentials import key_headers
 
 EXAMPLES_PER_OPERATION = 15
-STREAMS = {"/api/sse/status", "/api/ws/status"}
+STREAMS = {"/api/sse/status", "/api/ws/status", "/api/jobs/id/{job_id}/logs"}
 UNIMPLEMENTED: dict[tuple[str, str], str] = {}
 """Documented operations the graph cannot serve yet, (method, path) -> why: none today.
 A path is listed here on purpose or not at all; it may then answer (and declare) 501."""

@@ -23,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from compat_rest.app import declared_routes
 from compat_rest.routing import SAFE_METHODS, undeclared_routes
 from dsa110.auth.identity import Role
+from dsa110.db.enums import JobType
 from dsa110.db.tables import data_products, ese_status_changes, groups, images, measurement_sets, regions
 from dsa110.demo.radio_files import MsSpec, write_caltable, write_ms
 from dsa110.ops.products import register_product
+from dsa110.ops.queue import kinds
 from dsa110.settings import Settings
 from schema.permissions import field_roles
 from schema.schema import build_schema
@@ -42,6 +44,23 @@ ROLES_FROM = {
     Role.OPERATOR: (Role.OPERATOR, Role.ADMIN),
     Role.ADMIN: (Role.ADMIN,),
 }
+
+
+STAGE_PATHS = ("calibrate", "apply", "image", "convert", "workflow", "ese-detect", "photometry", "mosaic")
+BATCH_FORMS: dict[str, dict[str, Any]] = {
+    "calibrate": {"ms_paths": ["/ms/a.ms"]},
+    "apply": {"ms_paths": ["/ms/a.ms"]},
+    "image": {"ms_paths": ["/ms/a.ms"]},
+    "convert": {"time_windows": [{"start_time": "2025-10-24T14:00:00", "end_time": "2025-10-24T14:05:00"}]},
+    "publish": {"data_ids": ["to-publish"]},
+    "photometry": {"fits_paths": ["/i/a.fits"], "coordinates": [{"ra_deg": 1.0, "dec_deg": 2.0}]},
+    "ese-detect": {},
+}
+STAGE_STANDINS = [
+    kinds.JobKind(t.value, dict, lambda _i, _p: ["true"])
+    for t in JobType
+    if t.value not in ("noop", "sleep", "fail")
+]
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,30 @@ MUTATIONS: dict[str, Call] = {
         ' name: "night-1") { jobId } }',
         {},
     ),
+    # Jobs and batches (job 1 is the mosaic job above; batch 1 the first createBatch).
+    "submitJob": Call(
+        Role.OPERATOR, 'mutation { submitJob(kind: NOOP, params: {message: "hi"}) { jobId } }', {}
+    ),
+    "cancelJob": Call(Role.OPERATOR, "mutation { cancelJob(jobId: 1) { state } }", {}),
+    "retryJob": Call(Role.OPERATOR, "mutation { retryJob(jobId: 1) { state } }", {}),
+    "createBatch": Call(
+        Role.OPERATOR,
+        'mutation { createBatch(kind: NOOP, items: [{label: "a"}, {label: "b"}]) { batchId } }',
+        {},
+    ),
+    "cancelBatch": Call(Role.OPERATOR, "mutation { cancelBatch(batchId: 1) { state } }", {}),
+    "retryBatch": Call(Role.OPERATOR, "mutation { retryBatch(batchId: 1) { state } }", {}),
+    # The streaming service (no supervisor in these tests: answer without waiting for one).
+    "startStreaming": Call(Role.OPERATOR, "mutation { startStreaming(waitSeconds: 0) { desired } }", {}),
+    "setStreamingConfig": Call(
+        Role.OPERATOR,
+        "mutation { setStreamingConfig(config: {poll_interval: 2}, waitSeconds: 0) { desired } }",
+        {},
+    ),
+    "restartStreaming": Call(
+        Role.OPERATOR, "mutation { restartStreaming(waitSeconds: 0) { generation } }", {}
+    ),
+    "stopStreaming": Call(Role.OPERATOR, "mutation { stopStreaming(waitSeconds: 0) { desired } }", {}),
     "createApiKey": Call(
         Role.ADMIN, 'mutation { createApiKey(name: "made-in-graph", role: VIEWER) { secret } }', {}
     ),
@@ -159,6 +202,14 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/monitoring/publish/retry-all"): Role.OPERATOR,
     ("POST", "/ms/discover"): Role.OPERATOR,
     ("POST", "/qa/notebook/generate"): Role.OPERATOR,
+    **{("POST", f"/jobs/{kind}"): Role.OPERATOR for kind in STAGE_PATHS},
+    ("POST", "/control/jobs/create"): Role.OPERATOR,
+    ("POST", "/jobs/id/{job_id}/cancel"): Role.OPERATOR,
+    ("POST", "/jobs/id/{job_id}/retry"): Role.OPERATOR,
+    **{("POST", f"/batch/{form}"): Role.OPERATOR for form in BATCH_FORMS},
+    ("POST", "/batch/{batch_id}/cancel"): Role.OPERATOR,
+    ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
+    **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
     ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
@@ -187,6 +238,18 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/monitoring/publish/retry-all"): ("/api/monitoring/publish/retry-all", None),
     ("POST", "/ms/discover"): ("/api/ms/discover", {}),
     ("POST", "/qa/notebook/generate"): ("/api/qa/notebook/generate", {"group_id": MS_GROUP}),
+    # The stage kinds stand in as placeholders here (STAGE_STANDINS): this checks who may, not what.
+    **{("POST", f"/jobs/{kind}"): (f"/api/jobs/{kind}", {"ms_path": "/ms/a.ms"}) for kind in STAGE_PATHS},
+    ("POST", "/control/jobs/create"): ("/api/control/jobs/create", {"job_type": "noop"}),
+    ("POST", "/jobs/id/{job_id}/cancel"): ("/api/jobs/id/1/cancel", None),
+    ("POST", "/jobs/id/{job_id}/retry"): ("/api/jobs/id/1/retry", None),
+    **{("POST", f"/batch/{form}"): (f"/api/batch/{form}", body) for form, body in BATCH_FORMS.items()},
+    ("POST", "/batch/{batch_id}/cancel"): ("/api/batch/1/cancel", None),
+    ("POST", "/batch/{batch_id}/retry"): ("/api/batch/1/retry", None),
+    ("POST", "/streaming/start"): ("/api/streaming/start?wait=0", {"poll_interval": 1}),
+    ("POST", "/streaming/config"): ("/api/streaming/config?wait=0", {"poll_interval": 2}),
+    ("POST", "/streaming/restart"): ("/api/streaming/restart?wait=0", None),
+    ("POST", "/streaming/stop"): ("/api/streaming/stop?wait=0", None),
     ("POST", "/visualization/notebook/generate"): (
         "/api/visualization/notebook/generate",
         {"group_id": MS_GROUP},
@@ -271,11 +334,13 @@ async def seeded_app(database_url: str, tmp_path: Path, files: bool = False) -> 
     ``files``: with the MS, calibration table and staged products of ``_seed_files`` too."""
     # Webhooks off: the access tests' subscription points at a made-up host.
     settings = Settings(data_dir=tmp_path, database_url=database_url, metrics_interval_s=0, webhook_poll_s=0)
-    async with running(settings) as live:
-        headers = await _seeded(live.engine)
-        if files:
-            await _seed_files(live.engine, tmp_path)
-        yield Seeded(live.http, live.engine, headers)
+    # The pipeline stages' kinds stand in as placeholders (STAGE_STANDINS): this checks who may.
+    with kinds.replaced(*STAGE_STANDINS):
+        async with running(settings) as live:
+            headers = await _seeded(live.engine)
+            if files:
+                await _seed_files(live.engine, tmp_path)
+            yield Seeded(live.http, live.engine, headers)
 
 
 def _code(body: dict[str, Any]) -> str | None:

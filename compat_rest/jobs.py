@@ -1,0 +1,425 @@
+"""Control & Jobs: list and read jobs, submit each kind, cancel, retry, the job environment check.
+
+Shapes carry the real server's ``Job`` names (``id, type, status, ms_path, params, logs,
+artifacts, created_at, started_at, finished_at``) and the documented ones (``job_type,
+parameters, ms_paths, completed_at, output_path``) together. ``status`` is the stored
+state: ``pending`` (queued), ``running``, ``done`` (succeeded), ``failed``, ``cancelled``.
+
+A submit's parameters are the body's ``params`` (real server) or ``parameters`` (the
+document), with the body's other fields (``ms_path``, ``ms_paths``, ``caltable_paths``,
+``uvh5_paths``, ``output_dir``, ...) merged in, and are checked by the job's kind before
+anything is queued (400 ``BAD_JOB_PARAMS`` / ``UNKNOWN_JOB_KIND``). The live log
+(``GET /jobs/id/{id}/logs``, Server-Sent Events) is served by the server itself
+(``server/job_logs.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from compat_rest.convert import lower
+from compat_rest.errors import validation_error
+from compat_rest.params import Args, Int, Json, PathInt, Str
+from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
+from dsa110.db.enums import JobType
+from dsa110.settings import Settings
+
+TAG = "jobs"
+MAX_JOBS: Final = 500
+LIST_LOG_LINES: Final = 50
+DETAIL_LOG_LINES: Final = 500
+JOB_ID = PathInt("job_id", "Integer job id")
+STATUS_ALIASES: Final = {
+    "pending": "PENDING",
+    "queued": "PENDING",
+    "running": "RUNNING",
+    "done": "DONE",
+    "completed": "DONE",
+    "succeeded": "DONE",
+    "failed": "FAILED",
+    "cancelled": "CANCELLED",
+}
+# POST /jobs/<path> -> the GraphQL JobType.
+SUBMIT_PATHS: Final = {
+    "calibrate": "CALIBRATE",
+    "apply": "APPLY",
+    "image": "IMAGE",
+    "convert": "CONVERT",
+    "workflow": "WORKFLOW",
+    "ese-detect": "ESE_DETECT",
+    "photometry": "PHOTOMETRY",
+    "mosaic": "MOSAIC",
+}
+# The body fields a legacy client sends besides params/parameters (merged into the parameters).
+BODY_FIELDS: Final = (
+    "ms_path",
+    "ms_paths",
+    "caltable_paths",
+    "uvh5_paths",
+    "input_dir",
+    "output_dir",
+    "start_time",
+    "end_time",
+    "calibrate_params",
+    "apply_params",
+    "image_params",
+    "source_id",
+    "source_ids",
+)
+
+JOB_FIELDS = """
+  jobId type state params msPath createdAt startedAt finishedAt error attempts maxAttempts progress
+  progressMessage result exitCode createdBy batchId batchItem cancelRequestedAt cancelRequestedBy worker
+  outputs { stagePath }
+"""
+
+LIST = f"""
+query RestJobs($first: Int!, $filter: JobFilter, $lines: Int!) {{
+  jobs(first: $first, filter: $filter) {{ totalCount nodes {{ {JOB_FIELDS} logs(last: $lines) {{ line }} }} }}
+}}
+"""
+DETAIL = f"""
+query RestJob($jobId: Int!, $lines: Int!) {{
+  job(jobId: $jobId) {{ {JOB_FIELDS} logs(last: $lines) {{ line }} }}
+}}
+"""
+SUBMIT = f"""
+mutation RestSubmitJob($kind: JobType!, $params: JSON) {{
+  submitJob(kind: $kind, params: $params) {{ {JOB_FIELDS} logs(last: 0) {{ line }} }}
+}}
+"""
+CANCEL = f"""mutation RestCancelJob($jobId: Int!) {{
+  cancelJob(jobId: $jobId) {{ {JOB_FIELDS} logs(last: 0) {{ line }} }}
+}}"""
+RETRY = f"""mutation RestRetryJob($jobId: Int!) {{
+  retryJob(jobId: $jobId) {{ {JOB_FIELDS} logs(last: 0) {{ line }} }}
+}}"""
+HEALTH = """
+query RestJobsHealth { jobsHealth {
+  ok casaOk casaError databaseOk databaseError diskOk diskTotalBytes diskUsedBytes diskFreeBytes python
+  queued running workers kinds
+} }
+"""
+
+JOB: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "type", "job_type", "status", "params", "logs", "artifacts", "created_at"],
+    "properties": {
+        "id": INT,
+        "type": STR,
+        "job_type": STR,
+        "status": STR,
+        "ms_path": STR,
+        "ms_paths": arr(STR),
+        "params": ANY,
+        "parameters": ANY,
+        "logs": STR,
+        "artifacts": arr(STR),
+        "output_path": null(STR),
+        "created_at": TIME,
+        "started_at": null(TIME),
+        "finished_at": null(TIME),
+        "completed_at": null(TIME),
+        "error": null(STR),
+        "attempts": INT,
+        "max_attempts": INT,
+        "progress": null(NUM),
+        "progress_message": null(STR),
+        "result": ANY,
+    },
+}
+
+
+def job_type(graph_type: str) -> str:
+    """``ESE_DETECT`` -> ``ese-detect``: the stored (legacy) name of a GraphQL JobType."""
+    return graph_type.lower().replace("_", "-")
+
+
+def _artifacts(node: dict[str, Any]) -> list[str]:
+    result = node.get("result")
+    if isinstance(result, dict) and isinstance(result.get("artifacts"), list):
+        return [str(a) for a in result["artifacts"]]
+    found = [o["stagePath"] for o in node.get("outputs") or []]
+    if isinstance(result, dict):
+        for key in ("output_path", "ms_path", "image_path", "path"):
+            if isinstance(result.get(key), str) and result[key] not in found:
+                found.append(result[key])
+    return found
+
+
+def job(node: dict[str, Any]) -> dict[str, Any]:
+    params = node["params"] if isinstance(node["params"], dict) else {}
+    ms_path = node["msPath"] or ""
+    given = params.get("ms_paths")
+    ms_paths: list[Any] = given if isinstance(given, list) else ([ms_path] if ms_path else [])
+    artifacts = _artifacts(node)
+    status = lower(node["state"]) or ""
+    return {
+        "id": node["jobId"],
+        "type": job_type(node["type"]),
+        "job_type": job_type(node["type"]),
+        "status": status,
+        "ms_path": ms_path,
+        "ms_paths": [str(p) for p in ms_paths],
+        "params": params,
+        "parameters": params,
+        "logs": "\n".join(line["line"] for line in node.get("logs") or []),
+        "artifacts": artifacts,
+        "output_path": artifacts[-1] if artifacts else None,
+        "created_at": node["createdAt"],
+        "started_at": node["startedAt"],
+        "finished_at": node["finishedAt"],
+        "completed_at": node["finishedAt"],
+        "error": node["error"],
+        "attempts": node["attempts"],
+        "max_attempts": node["maxAttempts"],
+        "progress": node["progress"],
+        "progress_message": node["progressMessage"],
+        "result": node["result"],
+        "exit_code": node["exitCode"],
+        "created_by": node["createdBy"],
+        "batch_id": node["batchId"],
+        "batch_item": node["batchItem"],
+        "cancel_requested_at": node["cancelRequestedAt"],
+        "cancel_requested_by": node["cancelRequestedBy"],
+        "worker": node["worker"],
+    }
+
+
+def state_filter(status: str | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    state = STATUS_ALIASES.get(status.strip().lower())
+    if state is None:
+        raise validation_error(
+            f"status must be one of {', '.join(STATUS_ALIASES)}", parameter="status", location="query"
+        )
+    return {"states": [state]}
+
+
+def submitted_params(args: Args) -> dict[str, Any]:
+    """The body's params (or parameters) with its other legacy fields merged in."""
+    base = args.get("params") if args.get("params") is not None else args.get("parameters")
+    if base is None:
+        base = {}
+    if not isinstance(base, dict):
+        raise validation_error("`params` must be a JSON object", parameter="params", location="body")
+    merged = dict(base)
+    for name in BODY_FIELDS:
+        if args.get(name) is not None:
+            merged[name] = args[name]
+    return merged
+
+
+def submit_body() -> list[Any]:
+    return [
+        Json("params", description="The job's parameters (real server); checked by the job's kind."),
+        Json("parameters", description="The job's parameters (the document's name)."),
+        Str("ms_path", max_length=4096),
+        Json("ms_paths"),
+        Json("caltable_paths"),
+        Json("uvh5_paths"),
+        Str("input_dir", max_length=4096),
+        Str("output_dir", max_length=4096),
+        Str("start_time", max_length=64),
+        Str("end_time", max_length=64),
+        Json("calibrate_params"),
+        Json("apply_params"),
+        Json("image_params"),
+        Str("source_id", max_length=128),
+        Json("source_ids"),
+        Str("job_type", max_length=32),
+    ]
+
+
+def _submitted(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    shaped = job(data["submitJob"])
+    return {**shaped, "message": "Job created successfully"}
+
+
+def _submit_route(path: str, kind: str) -> RestRoute:
+    def variables(args: Args) -> dict[str, Any]:
+        given = args.get("job_type")
+        if given is not None and job_type(given.upper().replace("-", "_")) != job_type(kind):
+            raise validation_error(f"job_type {given!r} does not match /jobs/{path}", location="body")
+        return {"kind": kind, "params": submitted_params(args)}
+
+    return graphql_route(
+        "POST",
+        f"/jobs/{path}",
+        SUBMIT,
+        _submitted,
+        variables=variables,
+        body=submit_body(),
+        response={**JOB, "properties": {**JOB["properties"], "message": STR}},
+        tag=TAG,
+        summary=f"Queue a {path} job (its parameters are checked first)",
+        errors=(400, 404, 409, 422),
+        role=Role.OPERATOR,
+    )
+
+
+def _create_variables(args: Args) -> dict[str, Any]:
+    given = args.get("job_type")
+    kind = (given or "").strip().lower()
+    known = [t.value for t in JobType]
+    if kind not in known:
+        raise validation_error(
+            f"job_type must be one of {', '.join(known)}", parameter="job_type", location="body"
+        )
+    return {"kind": kind.upper().replace("-", "_"), "params": submitted_params(args)}
+
+
+def _health(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    h = data["jobsHealth"]
+    disk = {
+        "total": int(h["diskTotalBytes"]),
+        "used": int(h["diskUsedBytes"]),
+        "free": int(h["diskFreeBytes"]),
+    }
+    return {
+        "ok": h["ok"],
+        "subprocess_ok": True,
+        "casa_ok": h["casaOk"],
+        "casa_error": h["casaError"],
+        "src_ok": True,
+        "src_error": None,
+        "db_ok": h["databaseOk"],
+        "db_exists": h["databaseOk"],
+        "db_error": h["databaseError"],
+        "disk_ok": h["diskOk"],
+        "disk": disk,
+        "python": h["python"],
+        "queue": {"pending": h["queued"], "running": h["running"]},
+        "workers": h["workers"],
+        "kinds": h["kinds"],
+    }
+
+
+def routes(settings: Settings) -> list[RestRoute]:
+    job_list = obj(jobs=arr(JOB), items=arr(JOB), total=INT)
+    logs_doc = RestRoute(
+        path="/jobs/id/{job_id}/logs",
+        method="GET",
+        tag=TAG,
+        summary="A job's log, live",
+        shape=lambda data, _args: data,  # never called: the server answers this path
+        response={"type": "string"},
+        params=(JOB_ID,),
+        media_type="text/event-stream",
+        errors=(),
+        served_elsewhere=True,
+        description="Server-Sent Events: the log so far, then new lines as the job writes them, as default "
+        'events `data: {"logs": "<new text>"}`; when the job ends `event: complete` with `data: {"status": '
+        '"done"|"failed"|"cancelled"}`; an unknown job gives `event: error` with `data: {"message": "Job not '
+        "found\"}`. Driven by the job's log events, not by polling.",
+    )
+    return [
+        graphql_route(
+            "GET",
+            "/jobs",
+            LIST,
+            lambda data, _args: {
+                "jobs": [job(n) for n in data["jobs"]["nodes"]],
+                "items": [job(n) for n in data["jobs"]["nodes"]],
+                "total": data["jobs"]["totalCount"],
+            },
+            variables=lambda args: {
+                "first": args["limit"],
+                "filter": state_filter(args["status"]),
+                "lines": LIST_LOG_LINES,
+            },
+            params=[
+                Str("status", description=f"One of {', '.join(STATUS_ALIASES)}", max_length=16),
+                Int("limit", 50, ge=1, le=MAX_JOBS),
+            ],
+            response=job_list,
+            tag=TAG,
+            summary=f"Jobs, newest first (each with the last {LIST_LOG_LINES} lines of its log)",
+        ),
+        graphql_route(
+            "GET",
+            "/jobs/healthz",
+            HEALTH,
+            _health,
+            response=obj(
+                ok=BOOL,
+                subprocess_ok=BOOL,
+                casa_ok=BOOL,
+                casa_error=null(STR),
+                src_ok=BOOL,
+                src_error=null(STR),
+                db_ok=BOOL,
+                db_exists=BOOL,
+                db_error=null(STR),
+                disk_ok=BOOL,
+                disk=obj(total=INT, used=INT, free=INT),
+                python=STR,
+                queue=obj(pending=INT, running=INT),
+                workers=arr(STR),
+                kinds=arr(STR),
+            ),
+            tag=TAG,
+            summary="Whether jobs can run here: CASA, the database, disk; the queue and its workers",
+        ),
+        graphql_route(
+            "GET",
+            "/jobs/id/{job_id}",
+            DETAIL,
+            lambda data, _args: job(data["job"]),
+            variables=lambda args: {"jobId": args["job_id"], "lines": DETAIL_LOG_LINES},
+            params=[JOB_ID],
+            response=JOB,
+            tag=TAG,
+            summary=f"A job (with the last {DETAIL_LOG_LINES} lines of its log)",
+            errors=(404, 422),
+        ),
+        logs_doc,
+        graphql_route(
+            "POST",
+            "/jobs/id/{job_id}/cancel",
+            CANCEL,
+            lambda data, _args: {**job(data["cancelJob"]), "message": "Cancel requested"},
+            variables=lambda args: {"jobId": args["job_id"]},
+            params=[JOB_ID],
+            response={**JOB, "properties": {**JOB["properties"], "message": STR}},
+            tag=TAG,
+            summary="Cancel a job (a running one: SIGTERM to its process group, then SIGKILL)",
+            errors=(404, 409, 422),
+            role=Role.OPERATOR,
+        ),
+        graphql_route(
+            "POST",
+            "/jobs/id/{job_id}/retry",
+            RETRY,
+            lambda data, _args: {**job(data["retryJob"]), "message": "Job queued again"},
+            variables=lambda args: {"jobId": args["job_id"]},
+            params=[JOB_ID],
+            response={**JOB, "properties": {**JOB["properties"], "message": STR}},
+            tag=TAG,
+            summary="Queue a failed or cancelled job again",
+            errors=(404, 409, 422),
+            role=Role.OPERATOR,
+        ),
+        *[_submit_route(path, kind) for path, kind in SUBMIT_PATHS.items()],
+        graphql_route(
+            "POST",
+            "/control/jobs/create",
+            SUBMIT,
+            lambda data, _args: {
+                "job_id": data["submitJob"]["jobId"],
+                "status": lower(data["submitJob"]["state"]),
+                "message": "Job created successfully",
+                "job": job(data["submitJob"]),
+            },
+            variables=_create_variables,
+            body=submit_body(),
+            response=obj(job_id=INT, status=STR, message=STR, job=JOB),
+            tag=TAG,
+            summary="Queue a pipeline job of `job_type` (the document's form of POST /jobs/{type})",
+            errors=(400, 404, 409, 422),
+            role=Role.OPERATOR,
+        ),
+    ]

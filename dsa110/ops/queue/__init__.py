@@ -1,0 +1,1 @@
+"""The durable job queue: kinds, the database side, workers and executors."""

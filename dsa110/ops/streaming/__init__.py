@@ -1,0 +1,1 @@
+"""The streaming service: the incoming-directory watcher, its record, and its supervisor."""

@@ -1,0 +1,77 @@
+"""The legacy live job log: ``GET /api/jobs/id/{job_id}/logs`` as Server-Sent Events.
+
+Served from the graph's own ``jobLogs`` subscription (through the shared producers, so
+every client of one job costs one execution per log event), reshaped the legacy way
+(legacy-pipeline-facts §5): default events ``data: {"logs": "<new text>"}`` (the log so far
+first), then on the job's end ``event: complete`` with ``data: {"status": "done"|"failed"|
+"cancelled"}``; an unknown job: ``event: error`` with ``data: {"message": "Job not found"}``.
+The legacy server polled its log column every second; this follows the log's events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from server.live import SSE_HEADERS
+
+PATH: Final = "/api/jobs/id/{job_id:int}/logs"
+LOGS = """subscription LegacyJobLogs($jobId: Int!) {
+  jobLogs(jobId: $jobId) { state finished lines { lineId line } }
+}"""
+
+
+@dataclass
+class _Carrier:
+    """What SharedSubscriptions reads the request from."""
+
+    request: Request
+
+
+def _event(data: dict[str, Any], name: str | None = None) -> str:
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def routes(streams: Any) -> list[Route]:
+    """``streams``: the server's shared (and budgeted) subscriptions, as the transports use them."""
+
+    async def job_logs(request: Request) -> StreamingResponse | JSONResponse:
+        job_id = request.path_params["job_id"]
+        if not 0 <= job_id < 2**31:
+            return JSONResponse(
+                {"error": "job_id is out of range", "status": "error", "code": "VALIDATION_ERROR"},
+                status_code=422,
+            )
+
+        async def stream() -> AsyncIterator[str]:
+            results = await streams.subscribe(LOGS, {"jobId": job_id}, _Carrier(request))
+            last_id = 0
+            async with contextlib.aclosing(results):
+                async for result in results:
+                    errors = getattr(result, "errors", None)
+                    data = getattr(result, "data", None)
+                    if errors or not data:
+                        codes = {(e.extensions or {}).get("code") for e in errors or []}
+                        message = "Job not found" if "NOT_FOUND" in codes else "the log is unavailable"
+                        yield _event({"message": message}, "error")
+                        return
+                    batch = data["jobLogs"]
+                    fresh = [line for line in batch["lines"] if line["lineId"] > last_id]
+                    if fresh:
+                        last_id = fresh[-1]["lineId"]
+                        yield _event({"logs": "\n".join(line["line"] for line in fresh) + "\n"})
+                    if batch["finished"]:
+                        yield _event({"status": str(batch["state"]).lower()}, "complete")
+                        return
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    return [Route(PATH, job_logs, methods=["GET"])]
