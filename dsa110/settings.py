@@ -84,6 +84,11 @@ class Settings:
     products_root: Path | None = None
     """Where published products go (legacy: an HDD area apart from the SSD staging area);
     ``<data_dir>/products`` by default."""
+    legacy_follow: tuple[Path, ...] = ()
+    """The legacy pipeline's state directory (or state files) the server follows, importing
+    what the pipeline writes (``serve --follow-legacy``, ``dsa110.legacy``); empty: off."""
+    legacy_poll_s: float = 0.25
+    """How often the legacy follower asks the state files whether they changed."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -154,6 +159,8 @@ class Settings:
             metrics_interval_s=float(env.get("DSA110_METRICS_INTERVAL_S", "10")),
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
+            legacy_follow=tuple(Path(p) for p in env.get("DSA110_LEGACY_FOLLOW", "").split(os.pathsep) if p),
+            legacy_poll_s=float(env.get("DSA110_LEGACY_POLL_S", "0.25")),
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
         )

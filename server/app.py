@@ -28,6 +28,7 @@ from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.events import EventBus, create_event_bus
+from dsa110.legacy.service import LegacyFollower
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.plots.cache import PlotCache
@@ -89,6 +90,14 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
     )
 
 
+def legacy_follower(settings: Settings, engine: AsyncEngine, bus: EventBus) -> LegacyFollower | None:
+    """The follower of the legacy pipeline's state files (``--follow-legacy``); one per host."""
+    if not settings.legacy_follow:
+        return None
+    lease = HostLease(settings.data_dir / f".legacy-follower.{socket.gethostname()}.lock")
+    return LegacyFollower(engine, bus, settings.legacy_follow, poll_s=settings.legacy_poll_s, lease=lease)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.resolved_database_url)
@@ -102,6 +111,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     plot_cache = PlotCache()
     dispatcher = webhook_dispatcher(settings, engine, bus)
+    follower = legacy_follower(settings, engine, bus)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -136,9 +146,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         await process_gauges.start()
         if dispatcher is not None:
             await dispatcher.start()
+        if follower is not None:
+            await follower.start()
         try:
             yield {}
         finally:
+            if follower is not None:
+                await follower.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
             await process_gauges.stop()
@@ -212,4 +226,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.plot_cache = plot_cache
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
+    app.state.legacy_follower = follower
     return app
