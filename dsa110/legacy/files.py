@@ -86,10 +86,10 @@ def parse_named(value: str) -> tuple[str | None, Path]:
     return None, Path(value)
 
 
-def _error(path: Path, exc: sqlite3.Error) -> LegacyFileError:
+def _error(path: Path, exc: sqlite3.Error, waited_s: float = LOCK_WAIT_S) -> LegacyFileError:
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return LegacyFileError(path, f"locked by its writer for more than {LOCK_WAIT_S:g} s ({exc})")
+        return LegacyFileError(path, f"locked by its writer for more than {waited_s:g} s ({exc})")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return LegacyFileError(path, f"not a SQLite database or corrupt ({exc})")
     if "unable to open" in text:
@@ -103,6 +103,7 @@ class LegacyDb:
 
     role: str
     path: Path
+    lock_wait_s: float = LOCK_WAIT_S
     _conn: sqlite3.Connection | None = None
     _columns: dict[str, list[str] | None] = field(default_factory=dict)
     _schema_version: int | None = None
@@ -114,11 +115,11 @@ class LegacyDb:
                 raise LegacyFileError(self.path, "no such file")
             uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
             try:
-                conn = sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_S, check_same_thread=False)
+                conn = sqlite3.connect(uri, uri=True, timeout=self.lock_wait_s, check_same_thread=False)
                 conn.execute("PRAGMA query_only=1")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails early on garbage
             except sqlite3.Error as exc:
-                raise _error(self.path, exc) from None
+                raise _error(self.path, exc, self.lock_wait_s) from None
             self._conn = conn
         return self._conn
 
@@ -127,7 +128,7 @@ class LegacyDb:
         try:
             return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _error(self.path, exc) from None
+            raise _error(self.path, exc, self.lock_wait_s) from None
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read statement and fetch every row (its own read transaction)."""
@@ -144,7 +145,7 @@ class LegacyDb:
                 names = [d[0] for d in cursor.description]
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             except sqlite3.Error as exc:
-                raise _error(self.path, exc) from None
+                raise _error(self.path, exc, self.lock_wait_s) from None
 
         async with self._lock:
             return await asyncio.to_thread(run)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.legacy import candidates, catalog, jobs, observations, photometry, products, queue
 from dsa110.legacy.context import ImportContext, ImportReport, Progress, Publish
-from dsa110.legacy.files import LegacyDb, LegacyFileError
+from dsa110.legacy.files import LOCK_WAIT_S, LegacyDb, LegacyFileError
 from dsa110.legacy.table import TableMemory, TableSpec, import_table
 
 log = logging.getLogger("dsa110.legacy")
@@ -55,8 +55,9 @@ class LegacyImporter:
         publish: Publish | None = None,
         progress: Progress | None = None,
         read_files: bool = True,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> None:
-        self.dbs = {role: LegacyDb(role, path) for role, path in files.items()}
+        self.dbs = {role: LegacyDb(role, path, lock_wait_s) for role, path in files.items()}
         if root is None:  # the pipeline runs from the directory holding its state directory
             anchor = files.get("products") or next(iter(files.values()))
             root = anchor.resolve().parent.parent

@@ -25,9 +25,12 @@ read twice by two processes changes nothing the second time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from sqlalchemy.exc import DBAPIError
 
 from dsa110.legacy.context import Batch, ImportContext
 from dsa110.legacy.files import LegacyDb, quote_ident
@@ -35,6 +38,8 @@ from dsa110.legacy.store import NOTHING_READ, read_state
 from dsa110.legacy.values import as_float
 
 CHANGE_MARGIN_S: Final = 120.0
+RETRIES: Final = 4
+_TRANSIENT_STATES: Final = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 Row = dict[str, Any]
 Writer = Callable[[ImportContext, Batch, list[Row]], Awaitable[int]]
@@ -67,6 +72,12 @@ class TableMemory:
     passes: int = 0
     digests: dict[int, int] = field(default_factory=dict)
     open_rowids: set[int] = field(default_factory=set)
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A deadlock or serialization failure between concurrent importers: worth one more try."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state in _TRANSIENT_STATES or "deadlock detected" in str(exc)
 
 
 def _digest(row: Row) -> int:
@@ -165,15 +176,20 @@ async def _write_batch(
     changed = [c for r in rows if (c := as_float(r.get("_changed"))) is not None]
     if not fresh and last_rowid <= known_rowid:
         return  # nothing changed and the watermark stays: no transaction at all
-    written = 0
-    async with ctx.batch(spec.source, spec.table) as b:
-        b.backlog = len(rows) >= spec.batch_rows
-        if fresh:
-            written = await spec.write(ctx, b, fresh)
-        b.mark.last_rowid = max(b.mark.last_rowid, last_rowid)
-        if changed:
-            b.mark.last_changed = max(b.mark.last_changed or 0.0, *changed)
-        b.mark.rows_imported += len(fresh)
+    for attempt in range(1, RETRIES + 1):
+        try:
+            async with ctx.batch(spec.source, spec.table) as b:
+                b.backlog = len(rows) >= spec.batch_rows
+                written = await spec.write(ctx, b, fresh) if fresh else 0
+                b.mark.last_rowid = max(b.mark.last_rowid, last_rowid)
+                if changed:
+                    b.mark.last_changed = max(b.mark.last_changed or 0.0, *changed)
+                b.mark.rows_imported += len(fresh)
+            break
+        except DBAPIError as exc:
+            if attempt == RETRIES or not _transient(exc):
+                raise
+            await asyncio.sleep(0.05 * attempt)  # a concurrent writer won: the batch runs again
     report.written += written
     if spec.mutable:
         for r in fresh:
