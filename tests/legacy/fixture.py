@@ -410,11 +410,14 @@ def _write_science(
     hi = np.full(n, -np.inf)
     np.minimum.at(lo, src, f_mjy)
     np.maximum.at(hi, src, f_mjy)
+    # A dip source was flagged when its sigma_deviation reached the candidate's significance.
+    flagged = {i: 7.5 - k for k, i in enumerate(dips)}
     rows = []
     for i in range(n):
         if count[i] == 0:
             continue
         sdev = max(hi[i] - mean[i], mean[i] - lo[i]) / std[i] if std[i] > 0 else 0.0
+        sdev = flagged.get(i, sdev)
         rows.append(
             {
                 "source_id": sky.names[i],
@@ -441,7 +444,7 @@ def _write_science(
             "source_id": sky.names[i],
             "flagged_at": end - 3600.0 * (k + 1),
             "flagged_by": "auto",
-            "significance": 7.5 - k,
+            "significance": flagged[i],
             "flag_type": "auto",
             "notes": None if k == 0 else f"looked at by the operator ({statuses[k % 3]})",
             "status": statuses[k % 3],
