@@ -29,6 +29,7 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,8 @@ def _write(
     slot = np.floor(sky.ra / 360.0 * gpd).astype(np.int64)  # the group of the day that sees it
     err = 0.0005 + 0.02 * sky.flux_jy
     dips = set(rng.choice(len(sky.names), size=min(3, len(sky.names)), replace=False).tolist())
+    dip_index = np.asarray(sorted(dips), dtype=np.int64)
+    names_all = sky.names
     fluxes: list[np.ndarray] = []
     sources_seen: list[np.ndarray] = []
     image_id = 0
@@ -290,39 +293,40 @@ def _write(
             who = np.nonzero(slot == g)[0]
             if who.size == 0:
                 continue
-            dip = np.array([0.6 if (int(i) in dips and 0.4 < day / spec.days < 0.7) else 1.0 for i in who])
+            in_dip = 0.4 < day / spec.days < 0.7
+            dip = np.where(np.isin(who, dip_index) & in_dip, 0.6, 1.0)
             f = sky.flux_jy[who] * dip + rng.normal(0.0, err[who])
             fluxes.append(f)
             sources_seen.append(who)
-            measured = unix(mid) + 1200.0
-            for k, i in enumerate(who.tolist()):
-                photometry_id += 1
-                sid: str | None = sky.names[i]
-                e: float | None = float(err[i])
-                if spec.oddities and photometry_id % 53 == 7:
-                    sid = None  # written by the batch job: its source_id UPDATE failed
+            ids = np.arange(photometry_id + 1, photometry_id + 1 + who.size)
+            photometry_id += who.size
+            names: list[str | None] = [names_all[i] for i in who.tolist()]
+            errors: list[float | None] = err[who].tolist()
+            snr: list[float | None] = (f / err[who]).tolist()
+            if spec.oddities:
+                for k in np.nonzero(ids % 53 == 7)[0].tolist():
+                    names[k] = None  # written by the batch job: its source_id UPDATE failed
                     fixture.null_source_rows += 1
-                if spec.oddities and photometry_id % 997 == 11:
-                    e = None
+                for k in np.nonzero(ids % 997 == 11)[0].tolist():
+                    errors[k] = snr[k] = None
                     fixture.no_error_rows += 1
-                fk = float(f[k])
-                phot.append(
-                    (
-                        photometry_id,
-                        pbcor,
-                        float(sky.ra[i]),
-                        float(sky.dec[i]),
-                        float(sky.flux_jy[i] * 1000.0),
-                        fk,
-                        e,
-                        measured,
-                        sid,
-                        fk / e if e else None,
-                        mid,
-                        0.3,
-                        0,
-                    )
-                )
+            n = who.size
+            phot += zip(
+                ids.tolist(),
+                repeat(pbcor, n),
+                sky.ra[who].tolist(),
+                sky.dec[who].tolist(),
+                (sky.flux_jy[who] * 1000.0).tolist(),
+                f.tolist(),
+                errors,
+                repeat(unix(mid) + 1200.0, n),
+                names,
+                snr,
+                repeat(mid, n),
+                repeat(0.3, n),
+                repeat(0, n),
+                strict=True,
+            )
         _count(fixture, "ingest_queue", insert(queue, "ingest_queue", groups))
         _count(fixture, "subband_files", insert(queue, "subband_files", subbands))
         _count(fixture, "performance_metrics", insert(queue, "performance_metrics", perf))
