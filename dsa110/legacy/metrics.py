@@ -84,6 +84,9 @@ async def mark_dirty(conn: AsyncConnection, source_pks: Sequence[int]) -> None:
 async def recompute_dirty(engine: AsyncEngine) -> int:
     """Recompute every source marked dirty, a chunk per transaction; returns how many."""
     total = 0
+    async with engine.connect() as conn:  # a poll with nothing owed takes no write lock
+        if (await conn.execute(select(legacy_dirty_sources.c.source_pk).limit(1))).first() is None:
+            return 0
     while True:
         async with engine.begin() as conn:
             # The DELETE is the first statement: it takes SQLite's write lock up front.

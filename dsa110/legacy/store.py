@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, Text, and_, cast, or_, select, text, update
+from sqlalchemy import Column, Table, Text, and_, bindparam, cast, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -113,6 +113,37 @@ def any_differs(table: Table, excluded: Any, names: Sequence[str]) -> ColumnElem
     return or_(*(_differs(table, excluded, c) for c in names))
 
 
+async def _existing(
+    conn: AsyncConnection,
+    table: Table,
+    key: Sequence[str],
+    keys: list[tuple[Any, ...]],
+    columns: Sequence[str],
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The stored rows of these natural keys (only ``columns`` and the key), by key."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    wanted = list(dict.fromkeys(keys))
+    selected = [table.c[c] for c in dict.fromkeys([*key, *columns])]
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        where = (
+            table.c[key[0]].in_([k[0] for k in chunk])
+            if len(key) == 1
+            else tuple_(*(table.c[c] for c in key)).in_(chunk)
+        )
+        for row in (await conn.execute(select(*selected).where(where))).mappings():
+            out[tuple(row[c] for c in key)] = dict(row)
+    return out
+
+
+def _same(stored: Any, incoming: Any) -> bool:
+    if stored is None or incoming is None:
+        return stored is incoming
+    if isinstance(incoming, bool) or isinstance(stored, bool):
+        return bool(stored) == bool(incoming)
+    return bool(stored == incoming)
+
+
 async def upsert(
     conn: AsyncConnection,
     table: Table,
@@ -124,27 +155,59 @@ async def upsert(
 ) -> list[dict[str, Any]]:
     """Insert or update ``rows`` by their natural ``key``; return those inserted or changed.
 
-    Columns in ``keep`` are written on insert but never overwritten (ours to maintain,
-    such as a source's metrics). All rows must have the same keys.
+    The stored rows of the batch's keys are read first (one indexed statement per 500)
+    and compared in Python: only new and changed rows are written, by plain executemany
+    (no per-row ``RETURNING``), so a batch that changed nothing writes nothing. The
+    insert still says ``ON CONFLICT DO UPDATE``, for a writer of another table that made
+    the same row meanwhile. Columns in ``keep`` are written on insert but never
+    overwritten (ours to maintain, such as a source's metrics). All rows must have the
+    same keys.
     """
     if not rows:
         return []
-    stmt = dialect_insert(conn, table)
-    changing = [c for c in rows[0] if c not in key and c not in keep]
-    if changing:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c[k] for k in key],
-            set_={c: stmt.excluded[c] for c in changing},
-            where=any_differs(table, stmt.excluded, changing),
+    names = list(rows[0])
+    changing = [c for c in names if c not in key and c not in keep]
+    wanted = list(dict.fromkeys([*changing, *returning]))
+    stored = await _existing(conn, table, key, [tuple(r[c] for c in key) for r in rows], wanted)
+    new: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    changed: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[c] for c in key)
+        old = stored.get(k)
+        if old is None:
+            new[k] = row
+        elif any(not _same(old[c], row[c]) for c in changing):
+            changed[k] = row
+        else:
+            changed.pop(k, None)  # a later duplicate equal to what is stored
+    if new:
+        stmt = dialect_insert(conn, table)
+        stmt = (
+            stmt.on_conflict_do_update(
+                index_elements=[table.c[c] for c in key], set_={c: stmt.excluded[c] for c in changing}
+            )
+            if changing
+            else stmt.on_conflict_do_nothing(index_elements=[table.c[c] for c in key])
         )
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in key])
-    out: list[dict[str, Any]] = []
-    for start in range(0, len(rows), CHUNK):
-        result = await conn.execute(
-            stmt.returning(*(table.c[c] for c in returning)), list(rows[start : start + CHUNK])
+        values = list(new.values())
+        for start in range(0, len(values), 5000):
+            await conn.execute(stmt, values[start : start + 5000])
+    if changed:
+        stmt = (
+            update(table)
+            .where(and_(*(table.c[c] == bindparam(f"k_{c}") for c in key)))
+            .values({c: bindparam(f"v_{c}") for c in changing})
         )
-        out.extend(dict(r) for r in result.mappings())
+        params = [
+            {**{f"k_{c}": row[c] for c in key}, **{f"v_{c}": row[c] for c in changing}}
+            for row in changed.values()
+        ]
+        for start in range(0, len(params), 5000):
+            await conn.execute(stmt, params[start : start + 5000])
+    out = [{c: (row[c] if c in row else stored[k][c]) for c in returning} for k, row in changed.items()]
+    if new:
+        fresh = await _existing(conn, table, key, list(new), returning)
+        out += [{c: fresh[k][c] for c in returning} for k in new if k in fresh]
     return out
 
 
