@@ -50,14 +50,21 @@ async def recompute(conn: AsyncConnection, source_pks: Sequence[int]) -> int:
         await conn.execute(
             select(sources.c.id).where(sources.c.id.in_(chunk)).order_by(sources.c.id).with_for_update()
         )
-        # One index range scan over (source_pk, mjd); the chunk is sorted, often dense.
+        # A dense chunk (a bulk import touches every source): one index range scan over
+        # (source_pk, mjd); a sparse one (following: one image's sources): an IN list.
+        dense = len(chunk) * 2 >= chunk[-1] - chunk[0] + 1
+        wanted = (
+            measurements.c.source_pk.between(chunk[0], chunk[-1])
+            if dense
+            else measurements.c.source_pk.in_(chunk)
+        )
         result = await conn.execute(
             select(
                 measurements.c.source_pk,
                 measurements.c.mjd,
                 measurements.c.peak_flux_jy,
                 measurements.c.peak_flux_err_jy,
-            ).where(measurements.c.source_pk.between(chunk[0], chunk[-1]))
+            ).where(wanted)
         )
         points = np.asarray([tuple(r) for r in result], dtype=np.float64).reshape(-1, 4)
         position = np.full(chunk[-1] - chunk[0] + 1, -1, dtype=np.int64)

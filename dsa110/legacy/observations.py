@@ -311,6 +311,7 @@ SPECS: Final = (
         mutable=True,
         changed=("created_at",),
         open_when=lambda cols: "status = 'active'" if "status" in cols else None,
+        open_every_s=5.0,
     ),
     TableSpec("products", "pointing_history", write_pointing, batch_rows=20_000),
     TableSpec("products", "images", write_images, prepare=prepare_images, required=("id", "path")),

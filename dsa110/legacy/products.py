@@ -295,6 +295,7 @@ MOSAIC_SPECS: Final = (
         mutable=True,
         changed=("created_at",),
         open_when=lambda cols: "status NOT IN ('completed', 'failed')" if "status" in cols else None,
+        open_every_s=2.0,
     ),
 )
 
@@ -309,6 +310,7 @@ def _registry_specs(source: str) -> tuple[TableSpec, ...]:
             mutable=True,
             changed=("created_at", "staged_at", "published_at"),
             open_when=lambda cols: _REGISTRY_OPEN if "finalization_status" in cols else None,
+            open_every_s=2.0,
         ),
         TableSpec(
             source, "data_relationships", write_relationships, required=("parent_data_id", "child_data_id")

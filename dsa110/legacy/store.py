@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Table, Text, and_, bindparam, cast, or_, select, text, tuple_, update
+from sqlalchemy import Column, Table, Text, and_, bindparam, cast, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,6 +31,7 @@ from dsa110.db.functions import insert_or_skip
 from dsa110.db.legacy_tables import legacy_import_state, legacy_keys
 
 CHUNK = 500
+LOOKUP_CHUNK = 4000  # keys per lookup statement (well under both backends' bound-parameter limits)
 NOTHING_READ = -(2**63)
 """The watermark before the first row: SQLite rowids may be 0 or negative (``INTEGER
 PRIMARY KEY`` columns such as the master catalog's ``source_id``, which starts at 0)."""
@@ -124,15 +125,16 @@ async def _existing(
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     wanted = list(dict.fromkeys(keys))
     selected = [table.c[c] for c in dict.fromkeys([*key, *columns])]
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        where = (
-            table.c[key[0]].in_([k[0] for k in chunk])
-            if len(key) == 1
-            else tuple_(*(table.c[c] for c in key)).in_(chunk)
-        )
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        # Each key column IN its values: an index seek per combination on both backends
+        # (a row-value IN list is scanned by SQLite); the exact pairs are kept below.
+        where = and_(*(table.c[c].in_(list(dict.fromkeys(k[i] for k in chunk))) for i, c in enumerate(key)))
+        asked = set(chunk)
         for row in (await conn.execute(select(*selected).where(where))).mappings():
-            out[tuple(row[c] for c in key)] = dict(row)
+            found = tuple(row[c] for c in key)
+            if found in asked:
+                out[found] = dict(row)
     return out
 
 
@@ -205,7 +207,9 @@ async def upsert(
         for start in range(0, len(params), 5000):
             await conn.execute(stmt, params[start : start + 5000])
     out = [{c: (row[c] if c in row else stored[k][c]) for c in returning} for k, row in changed.items()]
-    if new:
+    if new and all(c in names for c in returning):
+        out += [{c: row[c] for c in returning} for row in new.values()]
+    elif new:  # database-made values (ids): read back by key
         fresh = await _existing(conn, table, key, list(new), returning)
         out += [{c: fresh[k][c] for c in returning} for k in new if k in fresh]
     return out

@@ -15,7 +15,9 @@ re-reads the rows that may have changed since the last pass:
   still seen);
 - rows the ``open_when`` predicate marks as still changing without a time stamp (jobs
   running, whose log grows; batches pending), and the rows that were open at the last
-  pass (so the change that closed them is seen too);
+  pass (so the change that closed them is seen too); tables with many such rows that
+  rarely change (the data registry's staged products) re-read them every
+  ``open_every_s`` only;
 - at the first pass of a process, every row (what changed while nobody followed).
 
 A digest of every mutable row read is kept in memory, so a re-read row that did not
@@ -26,6 +28,7 @@ read twice by two processes changes nothing the second time.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -58,6 +61,7 @@ class TableSpec:
     mutable: bool = False
     changed: tuple[str, ...] = ()
     open_when: Callable[[Sequence[str]], str | None] | None = None
+    open_every_s: float = 0.0  # re-read the open rows at most this often (many, rarely changing)
     batch_rows: int = 5000
 
     @property
@@ -70,6 +74,7 @@ class TableMemory:
     """What a process remembers between passes over one table."""
 
     passes: int = 0
+    open_read_at: float = float("-inf")
     digests: dict[int, int] = field(default_factory=dict)
     open_rowids: set[int] = field(default_factory=set)
 
@@ -146,9 +151,14 @@ async def _reread_changed(
         conditions.append("_changed >= ?")
         params.append(since - CHANGE_MARGIN_S)
     predicate = spec.open_when(columns) if spec.open_when is not None else None
+    now = time.monotonic()
+    if now - memory.open_read_at < spec.open_every_s:
+        predicate, open_ids = None, []
+    else:
+        memory.open_read_at = now
+        open_ids = sorted(memory.open_rowids)[:10_000]
     if predicate:
         conditions.append(f"({predicate})")
-    open_ids = sorted(memory.open_rowids)[:10_000]
     if open_ids:
         conditions.append(f"rowid IN ({', '.join('?' * len(open_ids))})")
         params += open_ids
