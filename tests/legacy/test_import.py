@@ -201,3 +201,52 @@ async def test_an_interrupted_import_resumes_to_the_same_result(
     resumed = await counts(engine)
     assert resumed["measurements"] == small_fixture.counts["photometry"] - small_fixture.no_error_rows
     assert resumed["legacy_dirty_sources"] == 0
+
+
+async def test_empty_image_columns_are_read_from_the_fits_header(engine: AsyncEngine, tmp_path: Path) -> None:
+    spec = FixtureSpec(sources=30, days=2, groups_per_day=6, fits_images=2)
+    fixture = build_fixture(tmp_path / "state", spec)
+    stage = str(tmp_path / "stage")
+    await import_once(engine, fixture, path_map=(("/stage", stage),))
+    async with engine.connect() as conn:
+        rows = (
+            (await conn.execute(select(t.images).where(t.images.c.beam_major_arcsec.is_not(None))))
+            .mappings()
+            .all()
+        )
+    assert len(rows) == 2  # the two images whose FITS files exist
+    for row in rows:
+        assert row["beam_major_arcsec"] == pytest.approx(36.0)
+        assert row["beam_minor_arcsec"] == pytest.approx(24.0)
+        assert row["beam_pa_deg"] == pytest.approx(12.5)
+        assert row["imsize_x"] == row["imsize_y"] == 32
+        assert row["cellsize_arcsec"] == pytest.approx(6.0)
+        assert row["freq_ghz"] == pytest.approx(1.405)
+        assert row["bandwidth_mhz"] == pytest.approx(187.2)
+        assert row["center_dec_deg"] == pytest.approx(55.0, abs=0.01)
+        assert row["healpix"] is not None
+        assert row["path"].startswith("/stage/")  # stored as the pipeline names it
+
+
+def test_the_cli_prints_a_summary_and_fails_on_an_unreadable_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.cli import main
+
+    fixture = build_fixture(
+        tmp_path / "pipeline" / "state", FixtureSpec(sources=20, days=2, groups_per_day=4)
+    )
+    data = tmp_path / "data"
+    with pytest.raises(SystemExit) as done:
+        main(["import-legacy", "--data-dir", str(data), "--from", str(fixture.state_dir), "--quiet"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "products.photometry" in out and "rows read" in out
+    _clobber(fixture.ingest)
+    with pytest.raises(SystemExit) as done:
+        main(["import-legacy", "--data-dir", str(data), "--from", str(fixture.state_dir), "--quiet"])
+    assert done.value.code == 1
+    assert f"error: {fixture.ingest}: not a SQLite database" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["import-legacy", "--data-dir", str(data), "--from", str(tmp_path / "nowhere"), "--quiet"])
+    assert done.value.code == 2
