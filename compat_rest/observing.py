@@ -54,6 +54,7 @@ query RestGroup($groupId: String!) {
   group(groupId: $groupId) {
     groupId state receivedAt updatedAt presentSubbands expectedSubbands hasCalibrator calibrators
     retryCount error midMjd
+    qaArtifacts { name path createdAt }
   }
 }
 """
@@ -230,7 +231,11 @@ def shape_group(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         "mid_mjd": node["midMjd"],
         "retry_count": node["retryCount"],
         "error": node["error"],
-        "qa": [],
+        # legacy GroupDetail.qa: QAArtifact{group_id, name, path, created_at}
+        "qa": [
+            {"group_id": node["groupId"], "name": a["name"], "path": a["path"], "created_at": a["createdAt"]}
+            for a in node.get("qaArtifacts") or []
+        ],
         "perf_total_time": None,
         "writer_type": None,
     }
@@ -322,6 +327,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 completed_at=null(TIME),
                 received_at=TIME,
                 last_update=TIME,
+                qa=arr(obj(group_id=STR, name=STR, path=STR, created_at=TIME)),
             ),
             tag=TAG,
             summary="An observation group",

@@ -127,6 +127,11 @@ class Settings:
     streaming_supervise: bool = False
     """The server supervises the streaming service (starts it when asked, restarts it on crash);
     ``dsa110-graph serve`` turns it on (``--no-streaming-supervisor`` off)."""
+    legacy_follow: tuple[Path, ...] = ()
+    """The legacy pipeline's state directory (or state files) the server follows, importing
+    what the pipeline writes (``serve --follow-legacy``, ``dsa110.legacy``); empty: off."""
+    legacy_poll_s: float = 0.25
+    """How often the legacy follower asks the state files whether they changed."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -195,6 +200,8 @@ class Settings:
             extra_file_roots=tuple(Path(p) for p in env.get("DSA110_FILE_ROOTS", "").split(os.pathsep) if p),
             products_root=Path(env["DSA110_PRODUCTS_DIR"]) if env.get("DSA110_PRODUCTS_DIR") else None,
             **_ops_from_env(env),
+            legacy_follow=tuple(Path(p) for p in env.get("DSA110_LEGACY_FOLLOW", "").split(os.pathsep) if p),
+            legacy_poll_s=float(env.get("DSA110_LEGACY_POLL_S", "0.25")),
             **_auth_from_env(env),
             **_ecosystem_from_env(env),
             **_work_from_env(env),

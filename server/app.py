@@ -30,6 +30,7 @@ from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.db.work import track_work
 from dsa110.events import EventBus, create_event_bus
+from dsa110.legacy.service import LegacyFollower
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.plots.cache import PlotCache
@@ -97,6 +98,14 @@ def webhook_dispatcher(settings: Settings, engine: AsyncEngine, bus: EventBus) -
     )
 
 
+def legacy_follower(settings: Settings, engine: AsyncEngine, bus: EventBus) -> LegacyFollower | None:
+    """The follower of the legacy pipeline's state files (``--follow-legacy``); one per host."""
+    if not settings.legacy_follow:
+        return None
+    lease = HostLease(settings.data_dir / f".legacy-follower.{socket.gethostname()}.lock")
+    return LegacyFollower(engine, bus, settings.legacy_follow, poll_s=settings.legacy_poll_s, lease=lease)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings.from_env()
     engine = track_work(  # requests can stop their SQL
@@ -115,6 +124,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
     streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
     in_flight = InFlight(settings.max_concurrent_requests_per_client)
+    follower = legacy_follower(settings, engine, bus)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -161,9 +171,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             await job_pool.start()
         if streaming is not None:
             await streaming.start()
+        if follower is not None:
+            await follower.start()
         try:
             yield {}
         finally:
+            if follower is not None:
+                await follower.stop()
             if streaming is not None:
                 await streaming.stop()
             if job_pool is not None:
@@ -256,4 +270,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.job_pool = job_pool
     app.state.streaming = streaming
     app.state.in_flight = in_flight
+    app.state.legacy_follower = follower
     return app

@@ -45,6 +45,7 @@ def uvicorn_protocol_flags() -> list[str]:
 
 def _settings(args: argparse.Namespace) -> Settings:
     data_dir = Path(args.data_dir).resolve() if getattr(args, "data_dir", None) else None
+    follow = getattr(args, "follow_legacy", None)
     return Settings.from_env(
         data_dir=data_dir,
         database_url=getattr(args, "database_url", None),
@@ -53,6 +54,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         job_slots=getattr(args, "job_slots", None),
         streaming_supervise=getattr(args, "streaming_supervise", None),
+        legacy_follow=tuple(Path(p).resolve() for p in follow) if follow else None,
+        legacy_poll_s=getattr(args, "legacy_poll", None),
     )
 
 
@@ -141,6 +144,14 @@ def _catalog(args: argparse.Namespace) -> None:
     raise SystemExit(ingest_catalog_main(args.rest))
 
 
+def _import_legacy(args: argparse.Namespace) -> None:
+    from dsa110.legacy.cli import run_import
+
+    settings = _settings(args)
+    events = args.events_url or (settings.events_url if settings.events_shared else None)
+    raise SystemExit(asyncio.run(run_import(args, settings.resolved_database_url, events)))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from dsa110.demo.cli import run_demo
 
@@ -221,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         not in ("0", "false", "no", "off"),
         help="do not supervise the streaming service from this server (env DSA110_STREAMING_SUPERVISE)",
     )
+    serve.add_argument(
+        "--follow-legacy",
+        action="append",
+        metavar="DIR",
+        help="follow the legacy pipeline's state directory, importing what it writes (repeatable)",
+    )
+    serve.add_argument("--legacy-poll", type=float, help="seconds between polls of the legacy files (0.25)")
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run queued jobs (each in its own process group) until stopped")
@@ -273,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("action", choices=["ingest"])
     catalog.add_argument("rest", nargs=argparse.REMAINDER)
     catalog.set_defaults(func=_catalog)
+
+    legacy = sub.add_parser(
+        "import-legacy", help="import (and with --follow, keep importing) the legacy pipeline's state files"
+    )
+    common(legacy)
+    from dsa110.legacy.cli import add_arguments as add_legacy_arguments
+
+    add_legacy_arguments(legacy)
+    legacy.set_defaults(func=_import_legacy)
 
     demo = sub.add_parser("demo", help="build the realistic demo data set")
     from dsa110.demo.cli import add_demo_arguments

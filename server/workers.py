@@ -61,6 +61,9 @@ def settings_environment(settings: Settings) -> Mapping[str, str]:
     }
     if settings.database_url:
         env["DSA110_DATABASE_URL"] = settings.database_url
+    if settings.legacy_follow:
+        env["DSA110_LEGACY_FOLLOW"] = os.pathsep.join(str(p) for p in settings.legacy_follow)
+        env["DSA110_LEGACY_POLL_S"] = str(settings.legacy_poll_s)
     return env
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from dsa110.db.types import UtcDateTime
 
-metadata = MetaData(
+metadata: MetaData = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -667,3 +667,7 @@ webhook_cursors = Table(
     Column("source", String(32), primary_key=True),
     Column("position_at", UtcDateTime, nullable=False),
 )
+
+# The legacy import's bookkeeping lives in its own module; importing it registers its
+# tables with this metadata (last: it needs `metadata`).
+from dsa110.db import legacy_tables  # noqa: E402,F401

@@ -53,8 +53,7 @@ from dsa110.demo.plan import TilePlan, plan_tiles
 from dsa110.demo.variability import InjectedVariability, choose_variables
 from dsa110.ops.ingest import detect_ese
 from dsa110.science.healpix import healpix_index
-from dsa110.science.newsource import FirstDetection, first_detections_by_source
-from dsa110.science.variability import RunningSums, pair_maxima_by_source, source_row
+from dsa110.science.variability import source_row, states_by_source
 from dsa110.settings import Settings
 
 DEFAULT_SOURCES = 2000
@@ -285,56 +284,13 @@ def source_metric_columns(
 ) -> list[dict[str, Any]]:
     """The sources table's running sums and metrics, from the measurements.
 
-    The sums are the TraP running sums of :class:`dsa110.science.variability.RunningSums`
-    (N, sum w, sum wF, sum wF^2, sum F, sum F^2 with w = 1/sigma^2, min, max, max S/N,
-    first/last MJD), accumulated for all sources at once with ``np.bincount`` and ufunc
-    ``at``; the metrics are :func:`dsa110.science.variability.metrics_from_sums` of them,
-    the same closed forms the ingest path uses, written by the same
-    :func:`~dsa110.science.variability.source_row`. The two-epoch maxima (``vs_abs_max``,
-    ``m_abs_max``) and the first-detection state come from
-    :func:`dsa110.science.variability.pair_maxima_by_source` and
-    :func:`dsa110.science.newsource.first_detections_by_source`, the same definitions
-    vectorised over every source.
+    :func:`dsa110.science.variability.states_by_source` (the running sums, two-epoch
+    maxima and first-detection state of every source at once), written by the same
+    :func:`~dsa110.science.variability.source_row` the ingest path uses.
     """
-    src, f, s = measured.source, measured.peak_jy, measured.rms_jy
     mjd = image_mjd[measured.image]
-    w = 1.0 / s**2
-    n = np.bincount(src, minlength=n_sources)
-    sums = {
-        "sum_w": np.bincount(src, w, n_sources),
-        "sum_wf": np.bincount(src, w * f, n_sources),
-        "sum_wf2": np.bincount(src, w * f * f, n_sources),
-        "sum_f": np.bincount(src, f, n_sources),
-        "sum_f2": np.bincount(src, f * f, n_sources),
-    }
-    vs_max, m_max = pair_maxima_by_source(src, mjd, f, s, n_sources)
-    first = first_detections_by_source(src, mjd, f, s, n_sources)
-    extremes = {}
-    for name, values, reduce in (
-        ("min_flux_jy", f, np.minimum),
-        ("max_flux_jy", f, np.maximum),
-        ("max_snr", f / s, np.maximum),
-        ("first_mjd", mjd, np.minimum),
-        ("last_mjd", mjd, np.maximum),
-    ):
-        out = np.full(n_sources, np.inf if reduce is np.minimum else -np.inf)
-        reduce.at(out, src, values)
-        extremes[name] = out
-    columns = []
-    for i in range(n_sources):
-        if n[i] == 0:
-            state = RunningSums()
-        else:
-            state = RunningSums(
-                n_epochs=int(n[i]),
-                **{k: float(v[i]) for k, v in sums.items()},
-                **{k: float(v[i]) for k, v in extremes.items()},
-                vs_abs_max=float(vs_max[i]),
-                m_abs_max=float(m_max[i]),
-                first_detection=FirstDetection(*(None if np.isnan(a[i]) else float(a[i]) for a in first)),
-            )
-        columns.append(source_row(state))
-    return columns
+    states = states_by_source(measured.source, mjd, measured.peak_jy, measured.rms_jy, n_sources)
+    return [source_row(state) for state in states]
 
 
 class _Writer:

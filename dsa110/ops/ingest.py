@@ -643,7 +643,13 @@ async def _reconcile(
     )
     existing: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     for row in (
-        await conn.execute(select(ese_candidates).where(ese_candidates.c.source_pk.in_(pks)))
+        await conn.execute(
+            # Candidates imported from the legacy pipeline (dsa110.legacy.candidates) are its
+            # verdicts, not this detector's: they are neither updated nor escalated here.
+            select(ese_candidates).where(
+                ese_candidates.c.source_pk.in_(pks), ese_candidates.c.detector_version != "legacy"
+            )
+        )
     ).mappings():
         existing[row["source_pk"]].append(dict(row))
     for pk in pks:

@@ -432,3 +432,57 @@ def pair_maxima_by_source(
             vs_max[ps[ends]] = pv[ends]
             m_max[ps[ends]] = pm[ends]
     return vs_max, m_max
+
+
+def states_by_source(
+    source: ArrayLike, mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, n_sources: int
+) -> list[RunningSums]:
+    """The running state of every source ``0 .. n_sources-1`` at once, from all its points.
+
+    The same state :func:`sums_from_arrays` gives one source, vectorised: the sums
+    (N, S_w, S_wf, S_wf2, S_f, S_f2 with w = 1/s**2) by ``np.bincount``, the extremes by
+    ufunc ``at``, the two-epoch maxima by :func:`pair_maxima_by_source` and the
+    first-detection state by :func:`dsa110.science.newsource.first_detections_by_source`.
+    ``source`` holds each point's index in ``0 .. n_sources-1``; sources without points
+    get the empty state.
+    """
+    src = np.asarray(source, dtype=np.int64)
+    f, s, t = validate_points(flux, err, mjd)
+    w = 1.0 / s**2
+    n = np.bincount(src, minlength=n_sources)
+    sums = {
+        "sum_w": np.bincount(src, w, n_sources),
+        "sum_wf": np.bincount(src, w * f, n_sources),
+        "sum_wf2": np.bincount(src, w * f * f, n_sources),
+        "sum_f": np.bincount(src, f, n_sources),
+        "sum_f2": np.bincount(src, f * f, n_sources),
+    }
+    vs_max, m_max = pair_maxima_by_source(src, t, f, s, n_sources)
+    first = newsource.first_detections_by_source(src, t, f, s, n_sources)
+    extremes = {}
+    for name, values, reduce in (
+        ("min_flux_jy", f, np.minimum),
+        ("max_flux_jy", f, np.maximum),
+        ("max_snr", f / s, np.maximum),
+        ("first_mjd", t, np.minimum),
+        ("last_mjd", t, np.maximum),
+    ):
+        out = np.full(n_sources, np.inf if reduce is np.minimum else -np.inf)
+        reduce.at(out, src, values)
+        extremes[name] = out
+    states = []
+    for i in range(n_sources):
+        if n[i] == 0:
+            states.append(RunningSums())
+            continue
+        states.append(
+            RunningSums(
+                n_epochs=int(n[i]),
+                **{k: float(v[i]) for k, v in sums.items()},
+                **{k: float(v[i]) for k, v in extremes.items()},
+                vs_abs_max=float(vs_max[i]),
+                m_abs_max=float(m_max[i]),
+                first_detection=FirstDetection(*(None if np.isnan(a[i]) else float(a[i]) for a in first)),
+            )
+        )
+    return states
