@@ -79,7 +79,12 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
             operator = await key_headers(engine, Role.OPERATOR)
         finally:
             await engine.dispose()
-        sample_often = {"DSA110_METRICS_INTERVAL_S": "0.2"}
+        # This test is about live updates and the metrics lease: no job pool or stream supervisor.
+        sample_often = {
+            "DSA110_METRICS_INTERVAL_S": "0.2",
+            "DSA110_JOB_SLOTS": "0",
+            "DSA110_STREAMING_SUPERVISE": "false",
+        }
         async with server_process(
             url, REDIS_URL, tmp_path, workers=WORKERS, namespace=namespace, extra_env=sample_often
         ) as (base, _):
@@ -92,7 +97,7 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
                 states = [h["metrics_sampler"] for h in (await _health_by_worker(base, WORKERS)).values()]
                 return sorted(states) == ["sampling", "standby"]
 
-            await eventually(one_sampler, WAIT_S)  # the host lease elects one sampler
+            await eventually(one_sampler, 3 * WAIT_S)  # the host lease elects one sampler (a hang guard)
 
             ws_url = base.replace("http://", "ws://") + "/graphql"
             async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
