@@ -159,7 +159,7 @@ async def test_rows_changed_in_place_are_seen(engine: AsyncEngine, fresh_fixture
         def seen() -> bool:
             return (
                 any(p["group_id"] == failed and p["state"] == "pending" for p in recorder.on(GROUP_STATE))
-                and any(p["state"] == "done" for p in recorder.on(JOB_STATE))
+                and any(p["job_id"] == running and p["state"] == "done" for p in recorder.on(JOB_STATE))
                 and any(p["status"] == "published" for p in recorder.on(PRODUCT_STATUS))
             )
 
