@@ -129,7 +129,8 @@ class LegacyOracle:
                 "subbands_present": present.get(g["group_id"], 0),
                 "expected_subbands": g["expected_subbands"],
                 "has_calibrator": None if g.get("has_calibrator") is None else bool(g["has_calibrator"]),
-                "matches": json.loads(g["calibrators"]) if g.get("calibrators") else [],
+                # null while not computed, as the legacy server sent it (issue 18 item 4).
+                "matches": json.loads(g["calibrators"]) if g.get("calibrators") else None,
             }
             for g in groups[:limit]
         ]
@@ -325,7 +326,7 @@ class LegacyOracle:
             "subbands_present": present[0]["n"],
             "expected_subbands": g["expected_subbands"],
             "has_calibrator": None if g.get("has_calibrator") is None else bool(g["has_calibrator"]),
-            "matches": [],
+            "matches": json.loads(g["calibrators"]) if g.get("calibrators") else None,  # null: not computed
             "qa": sorted(
                 ({**a, "path": self._path(a["path"]), "created_at": when(a["created_at"])} for a in qa),
                 key=lambda a: a["name"],
@@ -381,18 +382,19 @@ class LegacyOracle:
             return None
         return {**self._product(rows[0]), "staged_at": when(rows[0]["staged_at"])}
 
-    def lineage(self, data_id: str) -> dict[str, list[str]]:
-        parents = self._rows(
-            "products.sqlite3",
-            "SELECT parent_data_id AS id FROM data_relationships WHERE child_data_id = ?",
-            data_id,
-        )
-        children = self._rows(
-            "products.sqlite3",
-            "SELECT child_data_id AS id FROM data_relationships WHERE parent_data_id = ?",
-            data_id,
-        )
-        return {"parents": sorted(r["id"] for r in parents), "children": sorted(r["id"] for r in children)}
+    def lineage(self, data_id: str) -> dict[str, dict[str, list[str]]]:
+        """``{parents: {relationship_type: [data_id]}, children: {...}}`` as ``get_data_lineage`` grouped them."""
+        out: dict[str, dict[str, list[str]]] = {"parents": {}, "children": {}}
+        for side, own, other in (("parents", "child", "parent"), ("children", "parent", "child")):
+            rows = self._rows(
+                "products.sqlite3",
+                f"SELECT {other}_data_id AS id, relationship_type AS rel FROM data_relationships "
+                f"WHERE {own}_data_id = ?",
+                data_id,
+            )
+            for r in rows:
+                out[side].setdefault(r["rel"], []).append(r["id"])
+        return {side: {rel: sorted(ids) for rel, ids in groups.items()} for side, groups in out.items()}
 
     # -- GET /api/sources/{id}/lightcurve -------------------------------------------------------
 
