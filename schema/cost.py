@@ -3,7 +3,7 @@
 The depth, alias and token limits bound the size of a document, not the work it asks
 for: ``sources(first: 500) { measurements(first: 500) { image { measurements(first:
 500) ... } } }`` is small and legal, and asks for 500^4 rows. This module estimates the
-work as Saleor's cost map and GitHub's node limit do (reference/graphql-servers.md §4.2):
+work as Saleor's cost map and GitHub's node limit do (graphql-servers §4.2):
 
 * every field that returns an object (or a list of them) costs 1 per parent object,
   and each item of a list 1 more; leaves cost nothing (they are read from a row

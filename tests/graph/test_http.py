@@ -36,6 +36,8 @@ async def test_health(client: httpx.AsyncClient) -> None:
         "database": "ok",
         "live": {"producers": 0, "subscribers": 0, "deliveries_direct": 0, "deliveries_queued": 0},
         "metrics_sampler": "off",
+        "job_pool": "off",  # the test app runs no workers; `serve` starts them
+        "streaming_supervisor": "off",
         "pid": os.getpid(),  # which worker answered, under serve --workers N
     }
 
