@@ -48,6 +48,7 @@ from dsa110.demo.instrument import (
     TILE_NPIX,
 )
 from dsa110.demo.measure import Measured, collect, pair_fluxes, run_tiles, synthesise, tile_specs
+from dsa110.demo.mosaic_files import write_mosaic_files
 from dsa110.demo.observe import Schedule, make_schedule
 from dsa110.demo.plan import TilePlan, plan_tiles
 from dsa110.demo.variability import InjectedVariability, choose_variables
@@ -196,6 +197,9 @@ async def build_demo(
         )
         counts = await writer.write_all()
         stages["database"] = time.perf_counter() - clock
+        if images:  # every listed mosaic gets its (small) FITS file
+            await write_mosaic_files(engine)
+            stages["mosaic files"] = time.perf_counter() - clock
         injected_eses = [catalog.names[m.source_index] for m in injected if m.kind == "ese"]
         science = await _finish_science(engine, detect and not large, injected_eses)
         stages["science"] = time.perf_counter() - clock
@@ -241,10 +245,10 @@ async def _prepare_database(url: str, root: Path, force: bool) -> None:
 
 def _remove_demo_files(root: Path) -> None:
     """Remove what a previous demo wrote (and only that)."""
-    for name in ("images",):
+    for name, pattern in (("images", "*.img-image-pb.fits"), ("mosaics", "mosaic_*.fits")):
         folder = root / name
         if folder.is_dir():
-            for f in folder.glob("*.img-image-pb.fits"):
+            for f in folder.glob(pattern):
                 f.unlink()
     (root / TRUTH_FILE).unlink(missing_ok=True)
     remove_real_files(root)

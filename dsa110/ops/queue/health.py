@@ -44,16 +44,16 @@ class JobsHealth:
         return self.db_ok and self.disk_ok
 
 
-def casa_check() -> tuple[bool, str | None]:
+def casa_check(data_dir: Path | None = None) -> tuple[bool, str | None]:
     """Whether job processes can use CASA. Never imports CASA here: it bundles its own
     casacore, which must not meet python-casacore in the server process. The pipeline
     stages may provide ``dsa110.ops.stages.casa_check`` (run in a subprocess); else it
     is enough to find the packages."""
     if importlib.util.find_spec("dsa110.ops.stages") is not None:
         stages = importlib.import_module("dsa110.ops.stages")
-        check: Callable[[], tuple[bool, str | None]] | None = getattr(stages, "casa_check", None)
+        check: Callable[[Path | None], tuple[bool, str | None]] | None = getattr(stages, "casa_check", None)
         if check is not None:
-            return check()
+            return check(data_dir)
     missing = [name for name in ("casatools", "casatasks") if importlib.util.find_spec(name) is None]
     if missing:
         return False, f"not installed: {', '.join(missing)}"
@@ -65,7 +65,7 @@ def _disk(data_dir: Path) -> Any:
 
 
 async def jobs_health(engine: AsyncEngine, data_dir: Path) -> JobsHealth:
-    casa_ok, casa_error = casa_check()
+    casa_ok, casa_error = await asyncio.to_thread(casa_check, data_dir)
     db_ok, db_error, queued, running, workers = True, None, 0, 0, []
     try:
         async with engine.connect() as conn:
