@@ -12,6 +12,10 @@ done_per_s=<jobs done per second of wall time> cancel_p50_ms=<..> cancel_p95_ms=
 lost=<jobs not done or not run> double_run=<jobs run more than once, or twice at once>``.
 SQLite in a temporary directory unless ``--database-url`` names another database.
 Targets: lost=0, double_run=0, cancel_p50_ms <= 1000.
+
+Then (unless ``--no-pipeline``) the tiny end-to-end workflow of ``bench/pipeline.py``:
+``pipeline convert_s=.. calibrate_s=.. apply_s=.. image_s=.. photometry_s=.. flux_ratio=..``
+(target |flux_ratio - 1| <= 0.05).
 """
 
 from __future__ import annotations
@@ -139,6 +143,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4, help="slots per worker")
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
     parser.add_argument("--timeout-s", type=float, default=900.0)
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the tiny end-to-end workflow")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         data_dir = Path(tmp)
@@ -146,6 +151,11 @@ def main() -> None:
         print(
             asyncio.run(run(url, data_dir, args.jobs, args.cancels, args.slots, args.timeout_s)), flush=True
         )
+    if not args.no_pipeline:
+        from bench import pipeline
+
+        with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+            print(asyncio.run(pipeline.run(Path(tmp), args.timeout_s)), flush=True)
 
 
 if __name__ == "__main__":

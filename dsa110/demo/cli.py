@@ -141,6 +141,25 @@ async def run_demo(args: argparse.Namespace) -> None:
         print(f"demo: {exc}", file=sys.stderr)
         return
     print(format_summary(summary))
+    if not large:
+        await _raw_data(settings.resolved_database_url)
+
+
+async def _raw_data(url: str) -> None:
+    """Visibilities simulated from the demo's sky for the groups with subband files (pipeline-ready)."""
+    import time
+
+    from dsa110.db.engine import create_engine
+    from dsa110.demo.raw import add_raw_data
+
+    clock = time.perf_counter()
+    engine = create_engine(url)
+    try:
+        n_groups, n_files = await add_raw_data(engine)
+    finally:
+        await engine.dispose()
+    took = time.perf_counter() - clock
+    print(f"  raw data {n_groups} groups, {n_files} UVH5 files simulated from the sky in {took:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

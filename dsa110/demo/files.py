@@ -33,7 +33,6 @@ from dsa110.demo.catalog import Catalog
 from dsa110.demo.instrument import N_SUBBANDS
 from dsa110.demo.observe import Schedule
 from dsa110.demo.radio_files import MsSpec, UvhSpec, write_caltable, write_ms, write_uvh5
-from dsa110.demo.raw import demo_group
 
 GROUPS_WITH_FILES = 2  # the newest imaged groups, besides the newest calibrator group
 MS_FIELDS = 24  # a real group: 24 fields of 12.88 s
@@ -85,12 +84,7 @@ def pick_groups(schedule: Schedule, candidates: Sequence[int], cal_groups: Seque
 
 
 def write_files(
-    root: Path,
-    schedule: Schedule,
-    groups: Sequence[int],
-    cal_group: int | None,
-    seed: int,
-    sky: Catalog | None = None,
+    root: Path, schedule: Schedule, groups: Sequence[int], cal_group: int | None, seed: int
 ) -> WrittenFiles:
     ms: dict[int, Path] = {}
     uvh5: dict[int, list[Path]] = {}
@@ -103,16 +97,6 @@ def write_files(
             spec = MsSpec(start_mjd=start, dec_deg=schedule.dec_deg, n_times=MS_FIELDS, seed=seed + i)
             write_ms(path, spec)
         ms[i] = path
-        if sky is not None:  # visibilities simulated from the sky (dsa110.demo.raw): pipeline-ready
-            uvh5[i] = demo_group(
-                root / "incoming",
-                gid,
-                start,
-                schedule.dec_deg,
-                (sky.ra_deg, sky.dec_deg, sky.true_flux_jy),
-                seed + i,
-            )
-            continue
         uvh5[i] = [
             write_uvh5(
                 root / "incoming" / f"{gid}_sb{sb:02d}.hdf5",
@@ -188,7 +172,7 @@ async def add_real_files(conn: AsyncConnection, ctx: DemoContext, products: dict
     members = [ctx.image_groups[k] for k in newest[1].members] if newest else ctx.image_groups
     groups = pick_groups(s, members, ctx.cal_groups)
     cal_group = ctx.cal_groups[-1] if ctx.cal_groups else None
-    files = write_files(ctx.root, s, groups, cal_group, ctx.seed, sky=ctx.catalog)
+    files = write_files(ctx.root, s, groups, cal_group, ctx.seed)
     catalog_path = None
     if newest is not None:
         _, mosaic = newest

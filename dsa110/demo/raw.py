@@ -26,13 +26,17 @@ computed phased to the meridian at mid time and stored unprojected (pyuvdata
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+import h5py
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.ops.stages.sky import direction_cosines, phase_centre
 from dsa110.science.healpix import angular_separation_deg
@@ -46,6 +50,7 @@ from dsa110.science.site import (
 )
 
 SECONDS_PER_DAY = 86400.0
+MJD_UNIX_EPOCH = 40587.0
 JD_MINUS_MJD = 2400000.5
 DSA_INTEGRATION_S = 12.884902
 DSA_CHANNEL_HZ = 244140.625
@@ -218,3 +223,56 @@ def demo_group(
     keep = near[np.argsort(apparent)[::-1][:DEMO_MAX_SOURCES]]
     sources = [PointSource(float(ra[k]), float(dec[k]), float(flux[k])) for k in keep.tolist()]
     return simulate_group(directory, group_id, spec, sources)
+
+
+async def add_raw_data(engine: AsyncEngine) -> tuple[int, int]:
+    """Replace the subband files of every demo group that has them on disk with visibilities
+    simulated from the demo's sky (the ``sources`` table: positions and catalog fluxes).
+
+    Returns (groups, files). Run after the demo build (``dsa110-graph demo``): a newcomer can
+    then run a whole ``workflow`` on those groups.
+    """
+    from sqlalchemy import select
+
+    from dsa110.db.tables import groups, sources, subband_files
+
+    async with engine.connect() as conn:
+        sky_rows = (
+            await conn.execute(
+                select(sources.c.ra_deg, sources.c.dec_deg, sources.c.catalog_flux_jy).where(
+                    sources.c.catalog_flux_jy.is_not(None)
+                )
+            )
+        ).all()
+        file_rows = (
+            await conn.execute(
+                select(groups.c.group_id, subband_files.c.path)
+                .join(groups, groups.c.id == subband_files.c.group_pk)
+                .order_by(groups.c.group_id, subband_files.c.subband_idx)
+            )
+        ).all()
+    sky = (
+        np.array([float(r[0]) for r in sky_rows]),
+        np.array([float(r[1]) for r in sky_rows]),
+        np.array([float(r[2]) for r in sky_rows]),
+    )
+    return await asyncio.to_thread(_simulate_on_disk, [(str(g), str(p)) for g, p in file_rows], sky)
+
+
+def _simulate_on_disk(
+    file_rows: list[tuple[str, str]],
+    sky: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+) -> tuple[int, int]:
+    on_disk: dict[str, list[Path]] = {}
+    for group_id, path in file_rows:
+        if Path(path).is_file():
+            on_disk.setdefault(group_id, []).append(Path(path))
+    made = 0
+    for group_id, paths in on_disk.items():
+        with h5py.File(paths[0], "r") as f:
+            dec = math.degrees(float(f["Header/extra_keywords/phase_center_dec"][()]))
+        start = datetime.fromisoformat(group_id).replace(tzinfo=UTC)
+        start_mjd = start.timestamp() / SECONDS_PER_DAY + MJD_UNIX_EPOCH
+        written = demo_group(paths[0].parent, group_id, start_mjd, dec, sky, seed=len(group_id) + made)
+        made += len(written)
+    return len(on_disk), made

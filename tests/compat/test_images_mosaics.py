@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -303,16 +304,11 @@ async def test_mosaics_query_detail_fits_create(api: httpx.AsyncClient, graph: G
         first["nImages"],
     )
     assert detail["start_mjd"] == first["startMjd"] and detail["start_time"].endswith("Z")
-    # The demo registers mosaics without writing them: 404 until the file exists.
-    assert_envelope(await api.get(f"/api/mosaics/{first['mosaicId']}/fits"), 404)
-    path = Path(first["path"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fits.PrimaryHDU(np.zeros((4, 4), dtype=np.float32)).writeto(path, overwrite=True)
-    try:
-        download = await api.get(f"/api/mosaics/{first['mosaicId']}/fits")
-        assert download.status_code == 200 and download.content == _read(path)
-    finally:
-        _remove(path)
+    # Every mosaic the demo lists has its file: a primary-beam weighted co-add of its tiles.
+    download = await api.get(f"/api/mosaics/{first['mosaicId']}/fits")
+    assert download.status_code == 200 and download.content == _read(Path(first["path"]))
+    with fits.open(io.BytesIO(download.content)) as hdus:
+        assert hdus[0].header["NIMAGES"] == first["nImages"] and np.isfinite(hdus[0].data).any()
     hour = {"start_time": "2025-10-24T15:00:00Z", "end_time": "2025-10-24T16:00:00Z", "name": "test-mosaic"}
     created = await api.post("/api/mosaics/create", json=hour)
     assert created.status_code == 200, created.text

@@ -31,10 +31,10 @@ from dsa110.db.tables import (
     sources,
 )
 from dsa110.ops.queue import store
+from dsa110.ops.stages.tiny import INJECTED_JY, TinyData, make_tiny_data
 from dsa110.science.healpix import healpix_index
 from tests.databases import scratch_database
 from tests.ops.queue_helpers import in_process_worker, job_row, log_lines
-from tests.ops.stage_data import INJECTED_JY, TinyData, make_tiny_data
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.skipif(

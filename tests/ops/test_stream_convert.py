@@ -31,7 +31,12 @@ async def test_sixteen_dropped_subband_files_become_a_group_a_convert_job_and_an
     files = simulate_group(staging, GROUP, spec, [PointSource(114.6, 42.0, 1.0)])
     assert len(files) == 16
     settings = Settings(
-        data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0, job_slots=1
+        data_dir=tmp_path,
+        database_url=empty_db_url,
+        metrics_interval_s=0,
+        webhook_poll_s=0,
+        job_slots=1,
+        streaming_supervise=True,
     )
     async with running(settings) as live:
         http, engine = live.http, live.engine

@@ -1,4 +1,4 @@
-"""Tiny simulated raw data for the stage tests and the pipeline bench.
+"""Tiny simulated raw data for the stage tests and the pipeline bench (``bench/jobs.py``).
 
 A calibrator group (a 10 Jy point source at the phase centre) and a target group (an
 injected 2 Jy point source 5 and 3 image cells off the phase centre, on a pixel centre of
