@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 import dsa110.ops.stages  # noqa: F401  (registers the pipeline kinds)
@@ -22,6 +23,7 @@ def _is_file(path: str) -> bool:
     return Path(path).is_file()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the queue's backends are covered elsewhere
 async def test_sixteen_dropped_subband_files_become_a_group_a_convert_job_and_an_ms(
     empty_db_url: str, tmp_path: Path
 ) -> None:

@@ -232,13 +232,24 @@ def validate_image(params: Mapping[str, Any], need_ms: bool = True) -> dict[str,
 
 
 def validate_photometry(params: Mapping[str, Any]) -> dict[str, Any]:
-    only(params, {"image_id", "image_path", "box_pix", "detect", "max_sources"})
+    """The catalog sources on an image, or (the legacy batch form) one position on a FITS file."""
+    only(
+        params,
+        {"image_id", "image_path", "fits_path", "ra_deg", "dec_deg", "box_pix", "detect", "max_sources"},
+    )
     image_id = params.get("image_id")
     if image_id is not None:
         image_id = integer(params, "image_id", 0, 1, 2**53)
     image_path = path(params, "image_path", "file", required=False)
+    fits_path = path(params, "fits_path", "file", required=False)
+    if image_path and fits_path:
+        raise bad("give `image_path` or `fits_path`, not both", "fits_path")
+    image_path = image_path or fits_path
     if (image_id is None) == (image_path is None):
         raise bad("give one of `image_id` or `image_path`", "image_id")
+    position = [k for k in ("ra_deg", "dec_deg") if params.get(k) is not None]
+    if len(position) == 1:
+        raise bad("give both `ra_deg` and `dec_deg`, or neither", position[0])
     box = integer(params, "box_pix", 5, 1, 31)
     if box % 2 == 0:
         raise bad("`box_pix` must be odd", "box_pix")
@@ -248,6 +259,8 @@ def validate_photometry(params: Mapping[str, Any]) -> dict[str, Any]:
         "box_pix": box,
         "detect": flag(params, "detect", True),
         "max_sources": integer(params, "max_sources", 100_000, 1, 200_000),
+        "ra_deg": number(params, "ra_deg", 0.0, 0.0, 360.0) if position else None,
+        "dec_deg": number(params, "dec_deg", 0.0, -90.0, 90.0) if position else None,
     }
 
 

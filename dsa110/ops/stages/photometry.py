@@ -109,7 +109,35 @@ def measure(
     }
 
 
+def at_position(path: str, ra_deg: float, dec_deg: float, box_pix: int) -> dict[str, Any]:
+    """One position on one FITS file (the legacy photometry batch item): measured, not ingested."""
+    from dsa110.science.fitsio import open_image
+    from dsa110.science.photometry import measure_forced_peak
+
+    image = open_image(path)
+    annulus = (max(3.0, 2.5 * box_pix), max(6.0, 4.0 * box_pix))
+    r = measure_forced_peak(
+        image.data, image.wcs, [ra_deg], [dec_deg], box_size_pix=box_pix, annulus_pix=annulus
+    )
+
+    def value(x: Any) -> float | None:
+        return float(x[0]) if np.isfinite(x[0]) else None
+
+    return {
+        "fits_path": path,
+        "ra_deg": ra_deg,
+        "dec_deg": dec_deg,
+        "success": bool(r.success[0]),
+        "peak_jy": value(r.peak_jy),
+        "peak_err_jy": value(r.peak_err_jy),
+        "snr": value(r.snr),
+        "error": r.errors[0],
+    }
+
+
 def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("ra_deg") is not None and params.get("image_path"):
+        return at_position(params["image_path"], params["ra_deg"], params["dec_deg"], params["box_pix"])
     row = ctx.db(lambda e: _image(e, params.get("image_id"), params.get("image_path")))
     if row is None:
         raise StageError(f"no image {params.get('image_id') or params.get('image_path')} in the database")
