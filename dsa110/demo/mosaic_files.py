@@ -2,8 +2,8 @@
 
 Each mosaic co-adds its member tiles with the pipeline's primary-beam weighting
 (``dsa110.ops.stages.coadd``: ``I = sum w_k I_k / sum w_k`` with ``w_k = P_k^2 / sigma_k^2``)
-on a SIN grid of ``CELL_ARCSEC`` cells (coarser than the tiles' 90 arcsec, about the
-restoring beam, so a demo of 30 days x 24 mosaics stays seconds: "small"). The demo's
+on a SIN grid of ``CELL_ARCSEC`` (4 arcmin) cells, coarser than the tiles' 90 arcsec and about the
+restoring beam, so 30 days x 24 mosaics take seconds ("small"). The demo's
 tiles all share one pixel grid about their centre, so their primary beam is one map, and
 they are read straight from their known layout (one 2880-byte header block, then 128 x 128
 big-endian float32: ``dsa110.demo.instrument``); resampling is bilinear
@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
 from dsa110.demo.images import tile_wcs
-from dsa110.demo.instrument import TILE_NPIX, airy_primary_beam, tile_pixel_separation_deg
+from dsa110.demo.instrument import TILE_CELL_ARCSEC, TILE_NPIX, airy_primary_beam, tile_pixel_separation_deg
 from dsa110.ops.stages.coadd import PB_LIMIT
 
-CELL_ARCSEC = 180.0
+CELL_ARCSEC = 240.0
 HEADER_BYTES = 2880
 MARGIN_DEG = 1.7
 
@@ -76,25 +76,30 @@ def render(
         return None
     wcs, shape = _grid([m[1] for m in tiles], [m[2] for m in tiles])
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    ra, dec = wcs.wcs_pix2world(xx.ravel(), yy.ravel(), 0)
-    numerator = np.zeros(ra.size)
-    weight = np.zeros(ra.size)
+    ra, dec = wcs.wcs_pix2world(xx, yy, 0)
+    numerator = np.zeros(shape)
+    weight = np.zeros(shape)
     one = tile_wcs(0.0, tiles[0][2])
+    # Output columns a tile can reach: its width (and a half again for the projection) each side.
+    reach = math.ceil(0.55 * TILE_NPIX * TILE_CELL_ARCSEC / CELL_ARCSEC) + 2
+    w_map = np.where(pb_map >= PB_LIMIT, pb_map * pb_map, 0.0)
     for data, cra, cdec, noise in tiles:
         one.wcs.crval = [cra, cdec]
-        px, py = one.wcs_world2pix(ra, dec, 0)
+        centre_x = float(wcs.wcs_world2pix([[cra, cdec]], 0)[0][0])
+        cols = slice(max(0, math.floor(centre_x) - reach), min(shape[1], math.ceil(centre_x) + reach + 1))
+        px, py = one.wcs_world2pix(ra[:, cols], dec[:, cols], 0)
         inside = (px > -0.5) & (px < TILE_NPIX - 0.5) & (py > -0.5) & (py < TILE_NPIX - 0.5)
         if not inside.any():
             continue
-        w_map = np.where(pb_map >= PB_LIMIT, pb_map * pb_map / max(noise, 1e-9) ** 2, 0.0)
+        w_tile = w_map / max(noise, 1e-9) ** 2
         coords = np.stack([py[inside], px[inside]])
-        value = map_coordinates(np.nan_to_num(data) * w_map, coords, order=1, mode="nearest")
-        w = map_coordinates(w_map, coords, order=1, mode="nearest")
-        numerator[inside] += value
-        weight[inside] += w
+        value = map_coordinates(np.nan_to_num(data) * w_tile, coords, order=1, mode="nearest")
+        w = map_coordinates(w_tile, coords, order=1, mode="nearest")
+        numerator[:, cols][inside] += value
+        weight[:, cols][inside] += w
     floor = PB_LIMIT**2 / max(m[3] for m in tiles) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        image = np.where(weight >= floor, numerator / weight, np.nan).reshape(shape).astype(np.float32)
+        image = np.where(weight >= floor, numerator / weight, np.nan).astype(np.float32)
     header = wcs.to_header()
     header["BUNIT"] = "Jy/beam"
     header["NIMAGES"] = (len(tiles), "images co-added")

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dsa110.ops.stages.sky import direction_cosines, phase_centre
+from dsa110.ops.stages.sky import direction_cosines, offline_time, phase_centre
 from dsa110.science.healpix import angular_separation_deg
 from dsa110.science.site import (
     DISH_DIAMETER_M,
@@ -142,6 +142,7 @@ def simulate_group(
     """Write ``<directory>/<group_id>_sbNN.hdf5`` for every subband; returns the paths."""
     from pyuvdata.uvdata.initializers import new_uvdata
 
+    offline_time()
     if not 2 <= spec.n_antennas <= MAX_ANTENNAS:
         raise ValueError(f"n_antennas must be between 2 and {MAX_ANTENNAS}")
     freqs = np.concatenate([spec.subband_freqs_hz(k) for k in range(spec.n_subbands)])

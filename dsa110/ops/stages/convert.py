@@ -20,7 +20,7 @@ from typing import Any
 
 from dsa110.ops.stages import records
 from dsa110.ops.stages.common import StageContext, StageError, staged_output
-from dsa110.ops.stages.sky import phase_centre
+from dsa110.ops.stages.sky import offline_time, phase_centre
 
 JD_MINUS_MJD = 2400000.5
 CASA_TELESCOPE = "OVRO_MMA"
@@ -39,6 +39,7 @@ def write_ms(files: list[str], target: Path) -> dict[str, Any]:
     """Read, phase and write; returns what the MS row needs."""
     from pyuvdata import UVData
 
+    offline_time()
     uv = UVData.from_file(sorted(files), axis="freq" if len(files) > 1 else None, file_type="uvh5")
     if uv.Nspws > 1 or not bool((uv.freq_array[1:] > uv.freq_array[:-1]).all()):
         uv.reorder_freqs(channel_order="freq")

@@ -53,3 +53,18 @@ def offset_position(l_: float, m_: float, ra0_deg: float, dec0_deg: float) -> tu
     dec = math.asin(m_ * math.cos(dec0) + n_ * math.sin(dec0))
     ra = math.radians(ra0_deg) + math.atan2(l_, n_ * math.cos(dec0) - m_ * math.sin(dec0))
     return math.degrees(ra) % 360.0, math.degrees(dec)
+
+
+def offline_time() -> None:
+    """Let astropy time conversions (UT1 for pyuvdata's phasing) run without downloads.
+
+    Without network, astropy refuses times past its bundled IERS table's predictions; the
+    pipeline must still convert today's data. UT1 - UTC stays under 0.9 s, a fraction of an
+    arcsecond of phasing error for DSA-110's baselines at the pipeline's cells, so the last
+    tabulated value is used (with astropy's warning) instead of failing.
+    """
+    from astropy.utils import iers
+
+    iers.conf.auto_download = False
+    iers.conf.auto_max_age = None
+    iers.conf.iers_degraded_accuracy = "warn"
