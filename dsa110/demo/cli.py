@@ -155,11 +155,16 @@ async def _raw_data(url: str) -> None:
     clock = time.perf_counter()
     engine = create_engine(url)
     try:
-        n_groups, n_files = await add_raw_data(engine)
+        group_ids, n_files = await add_raw_data(engine)
     finally:
         await engine.dispose()
     took = time.perf_counter() - clock
-    print(f"  raw data {n_groups} groups, {n_files} UVH5 files simulated from the sky in {took:.1f} s")
+    print(f"  raw data {n_files} UVH5 files simulated from the sky in {took:.1f} s: {', '.join(group_ids)}")
+    if len(group_ids) >= 2:
+        print(
+            "  try      mutation { submitJob(kind: WORKFLOW, params: "
+            f'{{group_id: "{group_ids[-1]}", calibrator_group_id: "{group_ids[0]}"}}) {{ jobId }} }}'
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -226,12 +226,12 @@ def demo_group(
     return simulate_group(directory, group_id, spec, sources)
 
 
-async def add_raw_data(engine: AsyncEngine) -> tuple[int, int]:
+async def add_raw_data(engine: AsyncEngine) -> tuple[list[str], int]:
     """Replace the subband files of every demo group that has them on disk with visibilities
     simulated from the demo's sky (the ``sources`` table: positions and catalog fluxes).
 
-    Returns (groups, files). Run after the demo build (``dsa110-graph demo``): a newcomer can
-    then run a whole ``workflow`` on those groups.
+    Returns (the group ids, those with a calibrator first; the number of files). Run after
+    the demo build (``dsa110-graph demo``): a newcomer can then run a ``workflow`` on them.
     """
     from sqlalchemy import select
 
@@ -249,7 +249,7 @@ async def add_raw_data(engine: AsyncEngine) -> tuple[int, int]:
             await conn.execute(
                 select(groups.c.group_id, subband_files.c.path)
                 .join(groups, groups.c.id == subband_files.c.group_pk)
-                .order_by(groups.c.group_id, subband_files.c.subband_idx)
+                .order_by(groups.c.has_calibrator.desc(), groups.c.group_id, subband_files.c.subband_idx)
             )
         ).all()
     sky = (
@@ -263,7 +263,7 @@ async def add_raw_data(engine: AsyncEngine) -> tuple[int, int]:
 def _simulate_on_disk(
     file_rows: list[tuple[str, str]],
     sky: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
-) -> tuple[int, int]:
+) -> tuple[list[str], int]:
     on_disk: dict[str, list[Path]] = {}
     for group_id, path in file_rows:
         if Path(path).is_file():
@@ -276,4 +276,4 @@ def _simulate_on_disk(
         start_mjd = start.timestamp() / SECONDS_PER_DAY + MJD_UNIX_EPOCH
         written = demo_group(paths[0].parent, group_id, start_mjd, dec, sky, seed=len(group_id) + made)
         made += len(written)
-    return len(on_disk), made
+    return list(on_disk), made  # groups with a calibrator first

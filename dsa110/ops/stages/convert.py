@@ -26,13 +26,16 @@ JD_MINUS_MJD = 2400000.5
 CASA_TELESCOPE = "OVRO_MMA"
 
 
-async def _group_state(engine: Any, group_id: str, state: str, error: str | None = None) -> None:
+async def _group_state(engine: Any, group_id: str, state: str, error: str | None = None) -> bool:
+    """Move the group along pending -> in_progress -> completed | failed; False if it is elsewhere
+    (a completed group converted again by hand keeps its state)."""
     from dsa110.ops.jobs import set_group_state
 
     try:
         await set_group_state(engine, group_id, state, error=error)
-    except Exception as exc:  # a group in another state (reprocessed by hand): noted, not fatal
-        print(f"group {group_id}: state not changed to {state} ({type(exc).__name__}: {exc})", flush=True)
+    except Exception:
+        return False
+    return True
 
 
 def write_ms(files: list[str], target: Path) -> dict[str, Any]:
@@ -88,13 +91,12 @@ def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
     output = Path(params.get("output_dir") or ctx.data_dir / "ms")
     target = output / f"{name}.ms"
     gpk = ctx.db(lambda e: records.group_pk(e, name)) if group_id else None
-    if gpk is not None:
-        ctx.db(lambda e: _group_state(e, name, "in_progress"))
+    tracking = gpk is not None and bool(ctx.db(lambda e: _group_state(e, name, "in_progress")))
     ctx.progress(0.05, f"reading {len(files)} subband files")
     try:
         ms = write_ms(files, target)
     except Exception as exc:
-        if gpk is not None:
+        if tracking:
             reason = f"conversion failed: {exc}"[:500]
             ctx.db(lambda e: _group_state(e, name, "failed", reason))
         raise
@@ -109,7 +111,7 @@ def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
             e, job_id=ctx.job_id, ms=row, raw_id=f"raw_{name}" if group_id else None, raw_files=files
         )
     )
-    if gpk is not None:
+    if tracking:
         ctx.db(lambda e: _group_state(e, name, "completed"))
     ctx.progress(1.0, "converted")
     return {**ms, "group_id": name, "files": len(files), **(ids or {})}
