@@ -218,3 +218,31 @@ async def test_a_casa_stage_runs_the_same_on_the_dask_executor(ran: Ran) -> None
     assert Path(row["result"]["image_path"]).parent == out
     assert row["result"]["peak_jy"] == pytest.approx(INJECTED_JY, rel=0.05)
     assert np.isfinite(row["result"]["noise_jy"])
+
+
+async def test_a_mosaic_job_co_adds_the_images_of_a_time_range(ran: Ran) -> None:
+    from astropy.io import fits
+
+    from dsa110.db.tables import mosaic_images, mosaics
+
+    job = await store.submit(
+        ran.engine, "mosaic", {"start_mjd": 60992.4, "end_mjd": 60992.6, "name": "mosaic_test"}
+    )
+    async with in_process_worker(ran.engine, ran.root, slots=1, lease_s=60.0):
+        await eventually(lambda: _state(ran.engine, job["id"], "done", "failed"), CASA_JOB_S)
+    row = await job_row(ran.engine, job["id"])
+    assert row["state"] == "done", row["error"]
+    async with ran.engine.connect() as conn:
+        mosaic = (await conn.execute(select(mosaics))).mappings().one()
+        members = (await conn.execute(select(mosaic_images))).all()
+        product = (
+            (await conn.execute(select(data_products).where(data_products.c.mosaic_pk == mosaic["id"])))
+            .mappings()
+            .one()
+        )
+    assert mosaic["name"] == "mosaic_test" and mosaic["n_images"] == 1 and len(members) == 1
+    assert mosaic["status"] == "completed" and product["data_type"] == "mosaic"
+    with fits.open(mosaic["path"]) as hdus:
+        data = hdus[0].data
+        assert hdus[0].header["NIMAGES"] == 1
+    assert np.nanmax(data) == pytest.approx(INJECTED_JY, rel=0.05)
