@@ -153,7 +153,7 @@ async def test_the_workflow_registers_products_with_their_lineage(ran: Ran) -> N
 def _group_alive(pgid: int) -> list[int]:
     alive = []
     for proc in psutil.process_iter(["pid"]):
-        with contextlib.suppress(psutil.Error):
+        with contextlib.suppress(psutil.Error, OSError):
             if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
                 alive.append(proc.pid)
     return alive
@@ -240,9 +240,10 @@ async def test_a_mosaic_job_co_adds_the_images_of_a_time_range(ran: Ran) -> None
             .mappings()
             .one()
         )
-    assert mosaic["name"] == "mosaic_test" and mosaic["n_images"] == 1 and len(members) == 1
+    # The workflow's image, and the Dask test's image of the same MS if it ran first.
+    assert mosaic["name"] == "mosaic_test" and mosaic["n_images"] == len(members) >= 1
     assert mosaic["status"] == "completed" and product["data_type"] == "mosaic"
     with fits.open(mosaic["path"]) as hdus:
         data = hdus[0].data
-        assert hdus[0].header["NIMAGES"] == 1
+        assert hdus[0].header["NIMAGES"] == len(members)
     assert np.nanmax(data) == pytest.approx(INJECTED_JY, rel=0.05)
