@@ -247,3 +247,12 @@ async def test_a_mosaic_job_co_adds_the_images_of_a_time_range(ran: Ran) -> None
         data = hdus[0].data
         assert hdus[0].header["NIMAGES"] == len(members)
     assert np.nanmax(data) == pytest.approx(INJECTED_JY, rel=0.05)
+
+
+def test_the_job_environment_check_imports_casa_in_a_subprocess(ran: Ran) -> None:
+    import sys
+
+    from dsa110.ops.stages import casa_check
+
+    assert casa_check(ran.root) == (True, None)
+    assert "casatools" not in sys.modules and (ran.root / ".casa" / "casasiteconfig.py").is_file()
