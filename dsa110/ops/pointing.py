@@ -67,13 +67,8 @@ async def pointing_monitor(
         from_table = (
             await conn.execute(select(ph.mjd, ph.ra_deg, ph.dec_deg).order_by(ph.mjd.desc()).limit(1))
         ).first()
-        by_state = dict(
-            (
-                await conn.execute(
-                    select(g.state, func.count()).where(g.received_at >= since).group_by(g.state)
-                )
-            ).all()
-        )
+        counted = select(g.state, func.count()).where(g.received_at >= since).group_by(g.state)
+        by_state: dict[str, int] = {str(s): int(n) for s, n in (await conn.execute(counted)).all()}
         last_received = (await conn.execute(select(func.max(g.received_at)))).scalar()
         last_completed = (
             await conn.execute(select(func.max(g.updated_at)).where(g.state == str(GroupState.COMPLETED)))
