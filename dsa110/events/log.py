@@ -79,11 +79,14 @@ async def record(engine: AsyncEngine, events: Sequence[Event], cap: int = DEFAUL
     if not rows:
         return 0
     async with write_transaction(engine) as conn:
-        result = await conn.execute(insert_or_skip(conn.dialect.name, event_log), rows)
+        statement = insert_or_skip(conn.dialect.name, event_log)
+        added = 0
+        for row in rows:  # one by one: a driver's executemany may not count rows (asyncpg)
+            added += (await conn.execute(statement.values(**row))).rowcount or 0
         newest = (await conn.execute(select(func.max(event_log.c.id)))).scalar()
         if newest is not None and newest > cap:
             await conn.execute(delete(event_log).where(event_log.c.id <= newest - cap))
-    return int(result.rowcount or 0)
+    return added
 
 
 @dataclass(frozen=True)
