@@ -9,7 +9,7 @@ message; server CPU (user + system, every thread, from the scheduler's nanosecon
 counters: ``bench.common.process_cpu_s``) is divided by events.
 
 All clients send the identical subscription, so the server executes it once per event
-and fans the result out (``resolvers.live.SharedSubscriptions``).
+and fans the result out (``server.live_transport.SharedSubscriptions``).
 
 Prints ``fanout_<n> clients=.. events=.. p50_ms=.. p99_ms=.. cpu_s_per_event=..`` per
 round and ``fanout_cpu_ratio value=..`` (1,000 over 10). Targets: p99 < 1 s at 1,000

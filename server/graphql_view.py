@@ -37,7 +37,6 @@ from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
-from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from schema.live import SHARED_SUBSCRIPTIONS
 from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
 from schema.schema import make_context
@@ -51,6 +50,7 @@ from server.graphql_http import (
     refusal_for,
     too_deep,
 )
+from server.live_transport import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection

@@ -39,7 +39,7 @@ from compat_rest.live_status import LegacyStatusParts
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, EventBus
 from dsa110.events.envelope import format_utc
 from dsa110.events.mailbox import Mailbox
-from resolvers.live import next_within as _next_within
+from dsa110.events.subscription import next_within as _next_within
 
 logger = logging.getLogger("dsa110.live.legacy")
 
