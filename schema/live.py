@@ -2,7 +2,8 @@
 
 Every subscription here is driven by bus events (``resolvers.live.event_batches``), never
 by polling, and is phase-aware, so the transports share one producer among identical
-subscriptions (``SHARED_SUBSCRIPTIONS``). Each tick runs with fresh DataLoaders.
+subscriptions (each is declared with ``schema.live_fields.shared_subscription``). Each
+tick runs with fresh DataLoaders.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
 from schema.base import GraphInfo, Loaded
 from schema.inputs import ConeFilter, JobState
+from schema.live_fields import shared_subscription
 from schema.permissions import requires
 from schema.types import Group, Image, Job, Measurement
 
@@ -295,7 +297,7 @@ def _entries(rows: list[dict[str, Any]]) -> list[JobLogEntry]:
 
 @strawberry.type
 class LiveSubscription:
-    @strawberry.subscription(
+    @shared_subscription(
         description="The pipeline status now, then again whenever a group changes (coalesced)."
     )
     async def pipeline_status(self, info: GraphInfo) -> AsyncGenerator[PipelineStatus, None]:
@@ -303,7 +305,7 @@ class LiveSubscription:
         async for _ in event_batches(ctx, (GROUP_STATE,), coalesce_s=STATUS_COALESCE_S):
             yield PipelineStatus(data=await status.pipeline_status(ctx.engine))
 
-    @strawberry.subscription(
+    @shared_subscription(
         description="The latest system-metrics sample, then each new one (of `host`, or of any host)."
     )
     async def system_metrics(
@@ -320,9 +322,7 @@ class LiveSubscription:
             if sample is not None:
                 yield metrics_type(sample)
 
-    @strawberry.subscription(
-        description="Each ESE candidate that appears or changes, at or above `minSigma`."
-    )
+    @shared_subscription(description="Each ESE candidate that appears or changes, at or above `minSigma`.")
     async def ese_candidates(
         self, info: GraphInfo, min_sigma: float = status.LEGACY_ESE_MIN_SIGMA
     ) -> AsyncGenerator[EseCandidateEvent, None]:
@@ -359,7 +359,7 @@ class LiveSubscription:
                     updated_at=row["updated_at"],
                 )
 
-    @strawberry.subscription(description="Job state changes: one job (its current state first) or all jobs.")
+    @shared_subscription(description="Job state changes: one job (its current state first) or all jobs.")
     async def job_updates(self, info: GraphInfo, job_id: int | None = None) -> AsyncGenerator[Job, None]:
         ctx = info.context
 
@@ -379,7 +379,7 @@ class LiveSubscription:
                 elif not batch:
                     raise NotFound(f"no job {job_id}", key=str(job_id))
 
-    @strawberry.subscription(
+    @shared_subscription(
         description="A job's log so far, then each batch of new lines; ends when the job does."
     )
     async def job_logs(self, info: GraphInfo, job_id: int) -> AsyncGenerator[JobLogBatch, None]:
@@ -415,9 +415,7 @@ class LiveSubscription:
                     mark_complete(ctx)
                 return
 
-    @strawberry.subscription(
-        description="Observation groups as they change state (optionally only some ids)."
-    )
+    @shared_subscription(description="Observation groups as they change state (optionally only some ids).")
     async def group_updates(
         self, info: GraphInfo, group_ids: list[str] | None = None
     ) -> AsyncGenerator[Group, None]:
@@ -435,9 +433,7 @@ class LiveSubscription:
                 if group is not None:
                     yield group
 
-    @strawberry.subscription(
-        description="New measurements of watched sources (by name or in a cone), per image."
-    )
+    @shared_subscription(description="New measurements of watched sources (by name or in a cone), per image.")
     async def measurements_added(
         self, info: GraphInfo, filter: WatchFilter
     ) -> AsyncGenerator[MeasurementsAdded, None]:
@@ -460,17 +456,4 @@ class LiveSubscription:
                     yield MeasurementsAdded(image_pk=image_pk, measurements=[wrap(r) for r in rows])
 
 
-SHARED_SUBSCRIPTIONS: Final = frozenset(
-    {
-        "pipelineStatus",
-        "systemMetrics",
-        "eseCandidates",
-        "jobUpdates",
-        "jobLogs",
-        "groupUpdates",
-        "measurementsAdded",
-    }
-)
-"""Root fields built on ``event_batches``: identical subscriptions to these share a producer."""
-
-__all__ = ["SHARED_SUBSCRIPTIONS", "LiveMutation", "LiveQuery", "LiveSubscription"]
+__all__ = ["LiveMutation", "LiveQuery", "LiveSubscription"]

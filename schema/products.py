@@ -24,6 +24,7 @@ from resolvers.errors import BadUserInput
 from resolvers.live import event_batches
 from schema.base import GraphInfo
 from schema.inputs import ProductType
+from schema.live_fields import shared_subscription
 from schema.permissions import requires
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 ProductRef = Annotated["DataProduct", strawberry.lazy("schema.types")]
 MAX_WATCHED = 1000
-SHARED_PRODUCT_SUBSCRIPTIONS = frozenset({"dataProductUpdates"})
-"""Built on ``event_batches``: identical subscriptions share one producer."""
 
 
 @strawberry.type(description="Whether automatic publishing would take a product now.")
@@ -195,7 +194,7 @@ class ProductsMutation:
 
 @strawberry.type
 class ProductsSubscription:
-    @strawberry.subscription(
+    @shared_subscription(
         description="Data products as they are registered, finalized, published or fail to publish "
         "(optionally only some data ids)."
     )
