@@ -87,7 +87,7 @@ async def seed_source(engine: AsyncEngine) -> int:
 async def write_candidate(engine: AsyncEngine, bus: EventBus, source_pk: int, sigma: float) -> int:
     async with engine.begin() as conn:
         pk = await insert_candidate(conn, source_pk, significance=sigma, when=datetime.now(UTC))
-    await bus.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": pk, "source_pk": source_pk})
+    await ESE_CANDIDATE.publish(bus.publish, {"event": "new", "candidate_pk": pk, "source_pk": source_pk})
     return pk
 
 

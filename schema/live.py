@@ -286,9 +286,16 @@ class LiveMutation:
 # -- Subscription part ------------------------------------------------------------------
 
 
-def _payload_int(event: Event, key: str) -> int | None:
-    value = event.payload.get(key)
+def _int(value: object) -> int | None:
+    """An id read from an event payload (events cross processes: checked, not trusted)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _job_id(event: Event) -> int | None:
+    """The job of a ``job.state`` or ``job.log`` event (both payloads carry ``job_id``)."""
+    if event.channel == JOB_LOG:
+        return _int(JOB_LOG.payload(event).get("job_id"))
+    return _int(JOB_STATE.payload(event).get("job_id"))
 
 
 def _entries(rows: list[dict[str, Any]]) -> list[JobLogEntry]:
@@ -315,7 +322,7 @@ class LiveSubscription:
         wanted = _host(host)
 
         def of_host(event: Event) -> bool:
-            return wanted is None or event.payload.get("host") == wanted
+            return wanted is None or METRICS_SAMPLE.payload(event).get("host") == wanted
 
         async for _ in event_batches(ctx, (METRICS_SAMPLE,), accept=of_host):
             sample = await latest_metrics(ctx.engine, wanted)
@@ -331,9 +338,9 @@ class LiveSubscription:
         ctx = info.context
         async for batch in event_batches(ctx, (ESE_CANDIDATE,), snapshot=False):
             kinds = {
-                pk: str(e.payload.get("event", "updated"))
+                pk: str(payload.get("event", "updated"))
                 for e in batch
-                if (pk := _payload_int(e, "candidate_pk"))
+                if (pk := _int((payload := ESE_CANDIDATE.payload(e)).get("candidate_pk")))
             }
             if not kinds:
                 continue
@@ -364,13 +371,13 @@ class LiveSubscription:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return job_id is None or _payload_int(event, "job_id") == job_id
+            return job_id is None or _job_id(event) == job_id
 
         async for batch in event_batches(ctx, (JOB_STATE,), snapshot=job_id is not None, accept=mine):
             wanted = (
                 [job_id]
                 if job_id is not None
-                else list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "job_id")) is not None))
+                else list(dict.fromkeys(pk for e in batch if (pk := _job_id(e)) is not None))
             )
             loader = ctx.loaders.by_key(JOB)
             for job in await loader.load_many(wanted):
@@ -387,7 +394,7 @@ class LiveSubscription:
         last_id: int | None = None
 
         def mine(event: Event) -> bool:
-            return _payload_int(event, "job_id") == job_id
+            return _job_id(event) == job_id
 
         async for batch in event_batches(ctx, (JOB_LOG, JOB_STATE), accept=mine):
             job = await ctx.loaders.by_key(JOB).load(job_id)
@@ -398,7 +405,12 @@ class LiveSubscription:
             else:
                 if last_id is None:
                     # A producer that joined mid-stream starts from the events' own ids.
-                    firsts = [f for e in batch if (f := _payload_int(e, "first_line_id")) is not None]
+                    firsts = [
+                        f
+                        for e in batch
+                        if e.channel == JOB_LOG
+                        and (f := _int(JOB_LOG.payload(e).get("first_line_id"))) is not None
+                    ]
                     last_id = min(firsts) - 1 if firsts else None
                 rows = (
                     []
@@ -425,10 +437,11 @@ class LiveSubscription:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return wanted_ids is None or event.payload.get("group_id") in wanted_ids
+            return wanted_ids is None or GROUP_STATE.payload(event).get("group_id") in wanted_ids
 
         async for batch in event_batches(ctx, (GROUP_STATE,), snapshot=False, accept=mine):
-            pks = list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "group_pk")) is not None))
+            changed = [_int(GROUP_STATE.payload(e).get("group_pk")) for e in batch]
+            pks = list(dict.fromkeys(pk for pk in changed if pk is not None))
             for group in await ctx.loaders.by_key(GROUP).load_many(pks):
                 if group is not None:
                     yield group
@@ -446,7 +459,7 @@ class LiveSubscription:
         ctx = info.context
         async for batch in event_batches(ctx, (MEASUREMENTS_ADDED,), snapshot=False):
             for image_pk in dict.fromkeys(
-                pk for e in batch if (pk := _payload_int(e, "image_pk")) is not None
+                pk for e in batch if (pk := _int(MEASUREMENTS_ADDED.payload(e).get("image_pk"))) is not None
             ):
                 rows = await status.watched_measurements(
                     ctx.engine, image_pk, ids, cone, limit=MAX_WATCH_RESULTS

@@ -207,10 +207,14 @@ class ProductsSubscription:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return wanted is None or event.payload.get("data_id") in wanted
+            return wanted is None or PRODUCT_STATUS.payload(event).get("data_id") in wanted
 
         async for batch in event_batches(ctx, (PRODUCT_STATUS,), snapshot=False, accept=mine):
-            pks = list(dict.fromkeys(p for e in batch if isinstance(p := e.payload.get("product_pk"), int)))
+            pks = list(
+                dict.fromkeys(
+                    p for e in batch if isinstance(p := PRODUCT_STATUS.payload(e).get("product_pk"), int)
+                )
+            )
             for product in await ctx.loaders.by_key(PRODUCT).load_many(pks):
                 if product is not None:
                     yield product
