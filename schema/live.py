@@ -41,9 +41,10 @@ from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
 from schema.base import GraphInfo, Loaded
 from schema.inputs import ConeFilter, JobState
+from schema.job_types import Job
 from schema.live_fields import shared_subscription
 from schema.permissions import requires
-from schema.types import Group, Image, Job, Measurement
+from schema.types import Group, Image, Measurement
 
 STATUS_COALESCE_S: Final = 0.25
 """A burst of group changes recomputes the status at most once per this window."""

@@ -28,9 +28,9 @@ from schema.live_fields import shared_subscription
 from schema.permissions import requires
 
 if TYPE_CHECKING:
-    from schema.types import DataProduct
+    from schema.job_types import DataProduct
 
-ProductRef = Annotated["DataProduct", strawberry.lazy("schema.types")]
+ProductRef = Annotated["DataProduct", strawberry.lazy("schema.job_types")]
 MAX_WATCHED = 1000
 
 
