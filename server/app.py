@@ -21,6 +21,9 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from compat_rest.app import compat_app
 from compat_rest.exports import export_routes
 from compat_rest.graph import GraphRunner
+from compat_rest.live_channels import SSE_PATH as LEGACY_SSE_PATH
+from compat_rest.live_channels import LegacyStatusHub
+from compat_rest.live_channels import routes as legacy_live_routes
 from compat_rest.live_status import LegacyStatusParts
 from compat_rest.plots import plot_routes
 from compat_rest.vo import vo_routes
@@ -49,9 +52,6 @@ from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.job_logs import routes as job_log_routes
 from server.job_pool import JobPool, StreamingPool
 from server.limits import BodyLimitMiddleware
-from server.live import SSE_PATH as LEGACY_SSE_PATH
-from server.live import LegacyStatusHub
-from server.live import routes as legacy_live_routes
 from server.metrics import METRICS_PATH, MetricsMiddleware, ProcessGauges, metrics_endpoint
 from server.response_cap import ResponseCapMiddleware
 from server.trust import TrustMiddleware

@@ -149,7 +149,7 @@ class EventBus(abc.ABC):
         payload, ``EventBusError`` when not running, ``EventBusUnavailable`` when the backend
         refused or could not be reached (the event is then lost).
         """
-        validate_channel(channel)
+        channel = validate_channel(channel)
         event = Event(channel=channel, payload=payload, published_at=datetime.now(UTC), origin=self.origin)
         data = encode_event(event)
         self._require_running()

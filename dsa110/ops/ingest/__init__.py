@@ -23,8 +23,9 @@ process or another, serialise instead of losing running-sum updates. A writer th
 get the lock within the budget is refused with ``BUSY`` and writes nothing.
 
 ``publish(channel, payload)`` is an optional async callable (the event bus); channels are
-``measurements.added`` and ``ese.candidate``. It is called after the commit, so a
-subscriber never sees an event for data that was rolled back.
+``MEASUREMENTS_ADDED`` and ``ESE_CANDIDATE`` (``dsa110.events.channels``, typed payloads).
+It is called after the commit, so a subscriber never sees an event for data that was
+rolled back.
 """
 
 from dsa110.ops.ingest.candidates import set_candidate_status

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes
 from dsa110.db.writes import write_transaction
+from dsa110.events.channels import ESE_CANDIDATE
 from dsa110.ops.ingest.common import (
     STATUSES,
     TRANSITIONS,
@@ -90,8 +91,8 @@ async def set_candidate_status(
             .one()
         )
     if publish is not None:
-        await publish(
-            "ese.candidate",
+        await ESE_CANDIDATE.publish(
+            publish,
             {
                 "event": "status_changed",
                 "candidate_pk": candidate_pk,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dsa110 import telemetry
 from dsa110.db.tables import alerts, ese_candidates, sources
 from dsa110.db.writes import write_transaction
+from dsa110.events.channels import ESE_CANDIDATE, EseCandidatePayload
 from dsa110.ops.ingest.common import (
     ESCALATION_FACTOR,
     OPEN_STATUSES,
@@ -185,7 +186,8 @@ async def detect_ese(
         totals["alerts"] += alert_pks
         if publish is not None:
             for payload in events:
-                await publish("ese.candidate", payload)
+                # _reconcile's events carry the candidate's columns (EseCandidatePayload).
+                await ESE_CANDIDATE.publish(publish, cast(EseCandidatePayload, payload))
     return DetectionResult(
         n_sources=len(targets),
         new_candidate_pks=tuple(totals["new"]),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
 from dsa110.db.writes import write_transaction
+from dsa110.events.channels import MEASUREMENTS_ADDED
 from dsa110.ops.ingest.common import (
     MAX_ROWS_PER_INGEST,
     IngestError,
@@ -80,8 +81,8 @@ async def ingest_images_measurements(
     if publish is not None:
         for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
             if pks:
-                await publish(
-                    "measurements.added",
+                await MEASUREMENTS_ADDED.publish(
+                    publish,
                     {"image_pk": image_pk, "n_measurements": len(parsed), "source_pks": pks[:1000]},
                 )
     all_pks = sorted({pk for pks in touched for pk in pks})

@@ -15,6 +15,9 @@ WebSocket's own names (``memory_percent``, ``load_avg_1min``, ``timestamp``). A 
 ``ping`` gets the text ``pong``. The SSE stream starts with ``{"type":"connected"}`` and sends
 ``{"type":"heartbeat"}`` every 30 s, as the legacy one did, besides the messages above.
 
+They are a compatibility surface, like the rest of this layer, but not request/response
+routes: ``server/app.py`` mounts ``routes(hub)`` itself, before the REST layer.
+
 One hub per process turns bus events into these messages: each message is computed and
 encoded once, whatever the number of clients, and each client has a bounded queue (a
 client too slow to keep up is disconnected, it reconnects and gets a fresh snapshot).
@@ -39,7 +42,7 @@ from compat_rest.live_status import LegacyStatusParts
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, EventBus
 from dsa110.events.envelope import format_utc
 from dsa110.events.mailbox import Mailbox
-from resolvers.live import next_within as _next_within
+from dsa110.events.subscription import next_within as _next_within
 
 logger = logging.getLogger("dsa110.live.legacy")
 
