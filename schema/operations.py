@@ -18,7 +18,6 @@ from strawberry.scalars import JSON
 from dsa110.auth.identity import Role
 from dsa110.errors import NotFoundError
 from dsa110.ops import breakers, caches, dlq
-from resolvers import live as live_resolvers
 from schema.base import GraphInfo
 from schema.permissions import requires
 
@@ -117,7 +116,8 @@ class CacheInfo:
 
 
 def register_graph_caches(size: int) -> None:
-    """The parsed- and validated-document caches of the schema, and the subscriptions' parse cache."""
+    """The parsed- and validated-document caches of the schema (the subscriptions' parse cache
+    registers itself in server.live_transport.operations)."""
     caches.register(
         "graphql_parse",
         caches.lru_reporter("graphql_parse", "Parsed documents (LRU).", _get_parse_cache(size)),
@@ -128,14 +128,6 @@ def register_graph_caches(size: int) -> None:
             "graphql_validation",
             "Validation results by schema and document (LRU).",
             _get_validate_cache(size),
-        ),
-    )
-    caches.register(
-        "subscription_parse",
-        caches.lru_reporter(
-            "subscription_parse",
-            "Parsed subscription documents, to share one producer per distinct subscription (LRU).",
-            live_resolvers._parsed,
         ),
     )
 

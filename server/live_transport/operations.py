@@ -28,6 +28,8 @@ from graphql.error import GraphQLSyntaxError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
+from dsa110.ops import caches
+
 PARSE_CACHE_SIZE: Final = 256
 
 
@@ -52,6 +54,16 @@ def parsed(query: str) -> DocumentNode | None:
         return parse(query, max_tokens=10_000)
     except (GraphQLSyntaxError, GraphQLError):
         return None
+
+
+caches.register(  # its hit and miss counts answer the `caches` query and /api/cache/stats
+    "subscription_parse",
+    caches.lru_reporter(
+        "subscription_parse",
+        "Parsed subscription documents, to share one producer per distinct subscription (LRU).",
+        parsed,
+    ),
+)
 
 
 def subscription_root_fields(query: str, operation_name: str | None) -> frozenset[str]:
