@@ -385,3 +385,38 @@ async def test_an_operator_clears_the_caches_and_it_is_audited(ops: Ops) -> None
             bad.text,
         )
     assert (await http.delete("/api/cache/keys/some-key")).status_code == 401
+
+
+async def test_health_summary_has_each_part_breakers_and_the_dlq(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    await fresh(live.engine, jobs)
+    await _job(live.engine, "calibrate", "failed", 5.0, error="boom")
+    ok = await http.get("/api/health/summary")
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert set(body) >= {"status", "timestamp", "checks", "circuit_breakers", "dlq_stats"}
+    checks = body["checks"]
+    assert {"database", "event_bus", "job_pool", "casa", "streaming_service", "metrics_sampler"} <= set(
+        checks
+    )
+    assert all({"healthy", "error"} <= set(c) for c in checks.values())
+    assert checks["database"]["healthy"] is True and checks["job_pool"]["queued"] == 0
+    assert checks["metrics_sampler"]["state"] == "off"  # this app samples on demand only
+    assert checks["streaming_service"]["healthy"] is True  # not asked to run
+    assert body["dlq_stats"] == {"total": 1, "pending": 1, "retrying": 0, "resolved": 0, "failed": 0}
+    assert {"name": "database", "state": "closed", "failure_count": 0}.items() <= next(
+        b for b in body["circuit_breakers"] if b["name"] == "database"
+    ).items()
+    assert body["status"] == ("healthy" if not body["failing"] else "degraded")
+    assert set(body["failing"]) <= {"casa"}  # CASA may be absent where the tests run
+
+    gaia = breakers.EXTERNAL["gaia"]
+    try:
+        for _ in range(gaia.threshold):
+            gaia.failure("Gaia timed out")
+        down = (await http.get("/api/health/summary")).json()
+        assert down["status"] == "degraded" and "external_gaia" in down["failing"]
+        assert "Gaia timed out" in down["checks"]["external_gaia"]["error"]
+    finally:
+        gaia.reset()
