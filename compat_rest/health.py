@@ -129,11 +129,13 @@ def checks(data: dict[str, Any], settings: Settings) -> dict[str, dict[str, Any]
 def routes(settings: Settings) -> list[RestRoute]:
     async def fetch(call: GraphCall, _args: Args) -> dict[str, Any] | None:
         try:
-            return await call(SUMMARY, {})
+            found: dict[str, Any] = await call(SUMMARY, {})
         except ApiError:  # the graph cannot read the database: unhealthy
             return None
+        return found
 
     def shape(data: dict[str, Any] | None, _args: Args) -> JSONResponse:
+        body: dict[str, Any]
         if data is None:
             body = {
                 "status": "unhealthy",
