@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
-from dsa110.db.ops_tables import event_log
+from dsa110.db.ops_tables import dlq_resolutions, event_log
 from dsa110.db.tables import groups, jobs, measurement_sets
 from dsa110.events import JOB_STATE
 from dsa110.ops import breakers
@@ -76,7 +76,8 @@ def ops(_shared: Ops) -> Ops:
 
 
 async def fresh(engine: AsyncEngine, *tables: Any) -> None:
-    """Empty ``tables`` (children first) before a test that counts their rows."""
+    """Empty ``tables`` (children first) before a test that counts their rows. With jobs go
+    the dead-letter resolutions keyed by job id: SQLite gives a deleted job's id again."""
     async with engine.begin() as conn:
         for table in tables:
             await conn.execute(delete(table))
@@ -120,7 +121,7 @@ async def test_a_published_event_shows_in_the_stream_and_the_stats(ops: Ops) -> 
 async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops) -> None:
     live, operator = ops
     http = live.http
-    await fresh(live.engine, jobs)
+    await fresh(live.engine, dlq_resolutions, jobs)
     job_id = await _job(live.engine, "calibrate", "failed", 5.0, error="exit status 1", exit_code=1)
     await _job(live.engine, "image", "done", 5.0)
     listed = (await http.get("/api/operations/dlq/items")).json()
@@ -233,7 +234,7 @@ async def test_circuit_breakers_over_rest_and_reset(ops: Ops) -> None:
 async def test_pipeline_executions_and_stage_metrics(ops: Ops) -> None:
     live = ops[0]
     http = live.http
-    await fresh(live.engine, jobs)
+    await fresh(live.engine, dlq_resolutions, jobs)
     for took in (10.0, 20.0, 30.0):
         await _job(live.engine, "calibrate", "done", took)
     failed = await _job(live.engine, "calibrate", "failed", 5.0, error="boom")
@@ -390,7 +391,7 @@ async def test_an_operator_clears_the_caches_and_it_is_audited(ops: Ops) -> None
 async def test_health_summary_has_each_part_breakers_and_the_dlq(ops: Ops) -> None:
     live = ops[0]
     http = live.http
-    await fresh(live.engine, jobs)
+    await fresh(live.engine, dlq_resolutions, jobs)
     await _job(live.engine, "calibrate", "failed", 5.0, error="boom")
     ok = await http.get("/api/health/summary")
     assert ok.status_code == 200, ok.text
