@@ -18,6 +18,7 @@ from compat_rest import (
     core,
     ese,
     events_log,
+    health,
     images,
     jobs,
     lifecycle,
@@ -46,6 +47,7 @@ API_PREFIX = "/api"
 # `lifecycle` before `products`: its POST /data/{id}/... paths must not fall to GET /data/{id:path}.
 SECTIONS = (
     core,
+    health,
     ese,
     mosaics,
     sources,

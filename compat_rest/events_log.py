@@ -7,7 +7,9 @@ Not in the API document; the legacy frontend's Events and Cache pages call them
 own (parsed and validated documents, subscription documents, rendered plots, external
 catalog answers), with real hit and miss counts. The legacy cache was a key-value store
 (Redis) whose keys could be listed, read and deleted; nothing here is such a store, so
-``/cache/keys`` and ``/cache/keys/{key}`` answer 501 ``NOT_IMPLEMENTED``.
+``/cache/keys`` and ``/cache/keys/{key}`` (GET and DELETE) answer 501 ``NOT_IMPLEMENTED``.
+``DELETE /cache/clear`` empties the caches (or one, ``?cache=<name>``): an operator's write,
+audited as the ``clearCaches`` mutation it runs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from compat_rest.errors import ApiError
 from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Float, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
-from compat_rest.shapes import ANY, INT, NUM, STR, TIME, arr, null, obj
+from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from dsa110.auth.identity import Role
 from dsa110.events.log import MAX_QUERY
 from dsa110.settings import Settings
 
@@ -41,6 +44,9 @@ query RestEventStats($since: Float) {
 """
 CACHES = """
 query RestCaches { caches { name description hits misses hitRate entries maxEntries sizeBytes maxBytes } }
+"""
+CLEAR = """
+mutation RestClearCaches($names: [String!]) { clearCaches(names: $names) { name removed clearable } }
 """
 SINCE = Float("since_minutes", ge=0.001, le=60 * 24 * 366, description="Only events of the last N minutes")
 EVENT = obj(
@@ -131,7 +137,21 @@ async def _no_key_store(_call: GraphCall, _args: Args) -> NoReturn:
     )
 
 
+def cleared(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    found = data["clearCaches"]
+    removed = sum(c["removed"] for c in found)
+    which = args["cache"] or "all caches"
+    return {
+        "success": True,
+        "message": f"cleared {which}: {removed} entries removed",
+        "cleared": [{"name": c["name"], "removed": c["removed"], "clearable": c["clearable"]} for c in found],
+        "total_removed": removed,
+        "timestamp": time.time(),
+    }
+
+
 def routes(settings: Settings) -> list[RestRoute]:
+    key = PathStr("key", "A cache key", max_length=256)
     return [
         graphql_route(
             "GET",
@@ -234,10 +254,42 @@ def routes(settings: Settings) -> list[RestRoute]:
             [],
             _no_key_store,
             lambda data, _a: data,
-            params=[PathStr("key", "A cache key", max_length=256)],
+            params=[key],
             response=ANY,
             tag="cache",
             summary="Not implemented: there is no key-value cache to read",
             errors=(501,),
+        ),
+        multi_query_route(
+            "DELETE",
+            "/cache/keys/{key}",
+            [],
+            _no_key_store,
+            lambda data, _a: data,
+            params=[key],
+            response=ANY,
+            tag="cache",
+            summary="Not implemented: there is no key-value cache to delete from (see DELETE /cache/clear)",
+            errors=(501,),
+            role=Role.OPERATOR,
+        ),
+        graphql_route(
+            "DELETE",
+            "/cache/clear",
+            CLEAR,
+            cleared,
+            variables=lambda a: {"names": [a["cache"]] if a["cache"] else None},
+            params=[Str("cache", max_length=64, description="One cache by name (default: all)")],
+            response=obj(
+                success=BOOL,
+                message=STR,
+                cleared=arr(obj(name=STR, removed=INT, clearable=BOOL)),
+                total_removed=INT,
+                timestamp=NUM,
+            ),
+            tag="cache",
+            summary="Empty this server process's caches and the stored external-catalog answers",
+            errors=(404, 422),
+            role=Role.OPERATOR,
         ),
     ]

@@ -18,6 +18,7 @@ from strawberry.scalars import JSON
 from dsa110.auth.identity import Role
 from dsa110.errors import NotFoundError
 from dsa110.ops import breakers, caches, dlq
+from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
 from schema.permissions import requires
 
@@ -115,12 +116,23 @@ class CacheInfo:
     max_bytes: int | None
 
 
+@strawberry.type(description="A cache emptied by `clearCaches`.")
+class CacheCleared:
+    name: str
+    removed: int = strawberry.field(description="Entries removed.")
+    clearable: bool = strawberry.field(description="False: this cache cannot be emptied by hand.")
+
+
+MAX_CACHE_NAMES: Final = 32
+
+
 def register_graph_caches(size: int) -> None:
     """The parsed- and validated-document caches of the schema (the subscriptions' parse cache
     registers itself in server.live_transport.operations)."""
     caches.register(
         "graphql_parse",
         caches.lru_reporter("graphql_parse", "Parsed documents (LRU).", _get_parse_cache(size)),
+        clear=caches.lru_clearer(_get_parse_cache(size)),
     )
     caches.register(
         "graphql_validation",
@@ -129,6 +141,7 @@ def register_graph_caches(size: int) -> None:
             "Validation results by schema and document (LRU).",
             _get_validate_cache(size),
         ),
+        clear=caches.lru_clearer(_get_validate_cache(size)),
     )
 
 
@@ -145,7 +158,13 @@ def _external_report() -> caches.CacheStats:
     )
 
 
-caches.register("external_catalogs", _external_report)
+async def _external_clear(engine: Any) -> int:
+    from dsa110.science.external import clear_cache
+
+    return await clear_cache(engine)
+
+
+caches.register("external_catalogs", _external_report, clear=_external_clear)
 
 
 def _publish(info: GraphInfo) -> Any:
@@ -234,6 +253,20 @@ class OperationsMutation:
     async def fail_dead_letter(self, info: GraphInfo, item_id: str, note: str | None = None) -> DeadLetter:
         ctx = info.context
         return _letter(await dlq.settle(ctx.engine, item_id[:40], "failed", note, ctx.identity.name[:255]))
+
+    @strawberry.mutation(
+        description="Empty caches (all, or those named): this server process's in-memory caches and the "
+        "stored external-catalog answers shared by all (operator). Counters of LRU caches restart at zero.",
+        extensions=[requires(Role.OPERATOR)],
+    )
+    async def clear_caches(self, info: GraphInfo, names: list[str] | None = None) -> list[CacheCleared]:
+        if names is not None and not 1 <= len(names) <= MAX_CACHE_NAMES:
+            raise BadUserInput(f"names: between 1 and {MAX_CACHE_NAMES} cache names", field="names")
+        try:
+            cleared = await caches.clear_caches(info.context.engine, [n[:64] for n in names or []] or None)
+        except caches.UnknownCache as exc:
+            raise NotFoundError(str(exc), name=exc.name) from None
+        return [CacheCleared(name=n, removed=r, clearable=caches.clearable(n)) for n, r in cleared]
 
     @strawberry.mutation(
         description="Close a circuit breaker by hand (this server process's) (operator).",

@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
-    caches.register("plots", plot_cache.stats)
+    caches.register("plots", plot_cache.stats, clear=plot_cache.clear)
     recorder = EventRecorder(engine, bus)  # the recent-events log (`/api/events/*`)
     dispatcher = webhook_dispatcher(settings, engine, bus)
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None

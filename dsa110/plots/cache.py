@@ -54,6 +54,14 @@ class PlotCache:
                 self.max_bytes,
             )
 
+    async def clear(self, _engine: Any = None) -> int:
+        """Drop every rendered plot (the counters stay: they count since start)."""
+        with self._lock:
+            removed = len(self._items)
+            self._items.clear()
+            self._bytes = 0
+            return removed
+
     def put(self, key: str, value: bytes) -> None:
         if len(value) > self.max_bytes:
             return

@@ -199,6 +199,13 @@ async def _read_cache(
     return row.fetched_at, objects
 
 
+async def clear_cache(engine: AsyncEngine) -> int:
+    """Forget every stored answer (the next lookups ask the services again); rows removed."""
+    table = t.external_catalog_cache
+    async with write_transaction(engine) as conn:
+        return int((await conn.execute(delete(table))).rowcount or 0)
+
+
 async def _write_cache(
     engine: AsyncEngine, service: str, key: str, fetched_at: datetime, objects: list[dict[str, Any]]
 ) -> None:

@@ -63,6 +63,7 @@ caches.register(  # its hit and miss counts answer the `caches` query and /api/c
         "Parsed subscription documents, to share one producer per distinct subscription (LRU).",
         parsed,
     ),
+    clear=caches.lru_clearer(parsed),
 )
 
 
