@@ -9,7 +9,7 @@ message; server CPU (user + system, every thread, from the scheduler's nanosecon
 counters: ``bench.common.process_cpu_s``) is divided by events.
 
 All clients send the identical subscription, so the server executes it once per event
-and fans the result out (``resolvers.live.SharedSubscriptions``).
+and fans the result out (``server.live_transport.SharedSubscriptions``).
 
 Prints ``fanout_<n> clients=.. events=.. p50_ms=.. p99_ms=.. cpu_s_per_event=..`` per
 round and ``fanout_cpu_ratio value=..`` (1,000 over 10). Targets: p99 < 1 s at 1,000
@@ -87,7 +87,7 @@ async def seed_source(engine: AsyncEngine) -> int:
 async def write_candidate(engine: AsyncEngine, bus: EventBus, source_pk: int, sigma: float) -> int:
     async with engine.begin() as conn:
         pk = await insert_candidate(conn, source_pk, significance=sigma, when=datetime.now(UTC))
-    await bus.publish(ESE_CANDIDATE, {"event": "new", "candidate_pk": pk, "source_pk": source_pk})
+    await ESE_CANDIDATE.publish(bus.publish, {"event": "new", "candidate_pk": pk, "source_pk": source_pk})
     return pk
 
 

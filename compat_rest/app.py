@@ -17,6 +17,8 @@ from compat_rest import (
     catalog,
     core,
     ese,
+    events_log,
+    health,
     images,
     jobs,
     lifecycle,
@@ -24,6 +26,8 @@ from compat_rest import (
     mosaics,
     ms,
     observing,
+    operations,
+    pipeline,
     products,
     qa,
     regions,
@@ -43,6 +47,7 @@ API_PREFIX = "/api"
 # `lifecycle` before `products`: its POST /data/{id}/... paths must not fall to GET /data/{id:path}.
 SECTIONS = (
     core,
+    health,
     ese,
     mosaics,
     sources,
@@ -60,6 +65,9 @@ SECTIONS = (
     batch,
     streaming,
     visualization,
+    pipeline,
+    events_log,
+    operations,
     live_docs,
 )
 

@@ -1,6 +1,7 @@
-"""The real-time channels in the OpenAPI document. They are served by the server itself
-(``server/live.py``: a WebSocket and an SSE stream, not request/response), so these entries
-describe them and build no route here."""
+"""The real-time channels in the OpenAPI document. They are served by their own routes
+(``compat_rest/live_channels.py``: a WebSocket and an SSE stream, not request/response,
+mounted by the server before this layer), so these entries describe them and build no
+route here."""
 
 from __future__ import annotations
 

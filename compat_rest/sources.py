@@ -1,4 +1,6 @@
-"""Sources: search, detail, variability, light curve, detections, postage stamps, external catalogs.
+"""Sources: search, detail, variability, light curve, detections, postage stamps.
+
+External catalogs (SIMBAD, NED, Gaia) near a source: ``compat_rest.source_catalogs``.
 
 The per-source paths are also served under ``/ese/candidates/{source_id}/...`` (the ESE
 section calls :func:`source_subroutes` with that prefix): the legacy API keyed both by
@@ -7,16 +9,14 @@ the source name.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
-from compat_rest.errors import ApiError, validation_error
-from compat_rest.graph import GraphCall
+from compat_rest.errors import validation_error
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
-from compat_rest.routing import RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from compat_rest.source_catalogs import external_catalogs_route
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
@@ -107,20 +107,6 @@ query RestStamps($sourceId: String!, $size: Float!, $limit: Int!) {
   source(sourceId: $sourceId) {
     sourceId raDeg decDeg
     postageStamps(sizeArcsec: $size, limit: $limit) { imageId mjd fitsUrl pngUrl image { path } }
-  }
-}
-"""
-
-POSITION = (
-    "query RestSourcePosition($sourceId: String!) { source(sourceId: $sourceId) { sourceId raDeg decDeg } }"
-)
-
-EXTERNAL = """
-query RestExternal($sourceId: String!, $service: ExternalService!, $radius: Float!) {
-  source(sourceId: $sourceId) {
-    externalCatalogs(service: $service, radiusArcsec: $radius) {
-      service cached objects { name raDeg decDeg separationArcsec objectType extra }
-    }
   }
 }
 """
@@ -385,77 +371,6 @@ def shape_stamps(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     }
 
 
-SERVICES = ("simbad", "ned", "gaia")
-_EXTRA_KEYS = ("redshift", "parallax", "distance", "pmra", "pmdec", "phot_g_mean_mag")
-
-
-def _extra(extra: dict[str, Any], key: str) -> Any:
-    for name, value in extra.items():
-        if name.lower() == key:
-            return value
-    return None
-
-
-def catalog_match(service: str, result: dict[str, Any] | None, error: str | None) -> dict[str, Any]:
-    objects = sorted((result or {}).get("objects") or [], key=lambda o: o["separationArcsec"])
-    best = objects[0] if objects else None
-    extra = (best or {}).get("extra") or {}
-    return {
-        "catalog": service,
-        "matched": best is not None,
-        "main_id": best["name"] if best else None,
-        "object_type": best["objectType"] if best else None,
-        "separation_arcsec": best["separationArcsec"] if best else None,
-        "ra_deg": best["raDeg"] if best else None,
-        "dec_deg": best["decDeg"] if best else None,
-        **{key: _extra(extra, key) if best else None for key in _EXTRA_KEYS},
-        "n_objects": len(objects),
-        "cached": (result or {}).get("cached"),
-        "error": error,
-    }
-
-
-def _services(text: str | None) -> list[str]:
-    if not text or text.strip().lower() == "all":
-        return list(SERVICES)
-    chosen = [part.strip().lower() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(chosen) - set(SERVICES))
-    if unknown or not chosen:
-        raise ApiError(400, "BAD_CATALOG", f"catalogs must be `all` or a list of {', '.join(SERVICES)}")
-    return list(dict.fromkeys(chosen))
-
-
-async def fetch_external(call: GraphCall, args: Args) -> dict[str, Any]:
-    services = _services(args["catalogs"])
-    started = time.perf_counter()
-    position = await call(POSITION, {"sourceId": args["source_id"]})
-
-    async def one(service: str) -> dict[str, Any]:
-        variables = {
-            "sourceId": args["source_id"],
-            "service": service.upper(),
-            "radius": args["radius_arcsec"],
-        }
-        try:
-            data = await asyncio.wait_for(call(EXTERNAL, variables), timeout=args["timeout"])
-        except ApiError as error:
-            # One service down must not hide the others: the error rides in its entry.
-            return catalog_match(service, None, f"{error.code}: {error.message}")
-        except TimeoutError:
-            return catalog_match(service, None, "TIMEOUT: the query did not finish in time")
-        return catalog_match(service, data["source"]["externalCatalogs"], None)
-
-    matches = await asyncio.gather(*(one(service) for service in services))
-    source = position["source"]
-    return {
-        "source_id": source["sourceId"],
-        "ra_deg": source["raDeg"],
-        "dec_deg": source["decDeg"],
-        "matches": dict(zip(services, matches, strict=True)),
-        "query_time_sec": round(time.perf_counter() - started, 3),
-    }
-
-
 # --- routes ----------------------------------------------------------------------------
 
 LIGHTCURVE_SCHEMA = obj(
@@ -487,21 +402,6 @@ STAMPS_SCHEMA = obj(
         )
     ),
     total=INT,
-)
-MATCH_SCHEMA = obj(
-    catalog=STR,
-    matched=BOOL,
-    main_id=null(STR),
-    object_type=null(STR),
-    separation_arcsec=null(NUM),
-    error=null(STR),
-)
-EXTERNAL_SCHEMA = obj(
-    source_id=STR,
-    ra_deg=NUM,
-    dec_deg=NUM,
-    matches={"type": "object", "additionalProperties": MATCH_SCHEMA},
-    query_time_sec=NUM,
 )
 
 
@@ -550,24 +450,7 @@ def source_subroutes(prefix: str, tag: str) -> list[RestRoute]:
             tag=tag,
             summary="Postage stamps (cut-outs served as FITS and PNG URLs)",
         ),
-        multi_query_route(
-            "GET",
-            f"{base}/external_catalogs",
-            [POSITION, EXTERNAL],
-            fetch_external,
-            lambda data, _args: data,
-            params=[
-                SOURCE_ID,
-                Float("radius_arcsec", 5.0, ge=0.1, le=600.0, description="Search radius, arcsec"),
-                Str(
-                    "catalogs", "all", max_length=64, description="`all` or a comma list of simbad, ned, gaia"
-                ),
-                Float("timeout", 30.0, ge=0.1, le=60.0, description="Per-catalog timeout, seconds"),
-            ],
-            response=EXTERNAL_SCHEMA,
-            tag=tag,
-            summary="SIMBAD / NED / Gaia objects near the source (cached; per-catalog errors)",
-        ),
+        external_catalogs_route(base, SOURCE_ID, tag),
     ]
 
 

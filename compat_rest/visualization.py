@@ -10,7 +10,11 @@ document, called by the dashboard's QA pages). They run the same graph documents
 from __future__ import annotations
 
 import fnmatch
+import html
 from typing import Any
+from urllib.parse import quote
+
+from starlette.responses import HTMLResponse
 
 from compat_rest import qa
 from compat_rest.params import Args, Bool, Int, Str
@@ -72,6 +76,41 @@ def browse(data: dict[str, Any], args: Args) -> dict[str, Any]:
     }
 
 
+THUMB_KINDS = ("fits", "image")
+MAX_THUMBS = 200
+SCANNED = 1000
+"""Entries of the directory looked at for pictures (its first page, as ``/visualization/browse``)."""
+
+
+def thumbnails(data: dict[str, Any], args: Args) -> HTMLResponse:
+    """The legacy directory thumbnail page (HTML): one tile per FITS image or picture of the
+    directory, each a PNG from ``/api/qa/thumbnail`` (rendered from the FITS data, cached)."""
+    listed = data["qaDirectory"]
+    pictures = [
+        e
+        for e in listed["entries"]
+        if e["kind"] in THUMB_KINDS and _kept(e["name"], args["include_pattern"], args["exclude_pattern"])
+    ][: args["limit"]]
+    size = args["size"]
+    tiles = "".join(
+        '<figure class="thumb"><img loading="lazy" alt="{name}" '
+        'src="/api/qa/thumbnail?path={path}&amp;size={size}"><figcaption>{name}</figcaption></figure>'.format(
+            name=html.escape(e["name"]), path=html.escape(quote(e["path"], safe="/")), size=size
+        )
+        for e in pictures
+    )
+    title = html.escape(listed["path"])
+    empty = "" if pictures else "<p>No FITS images or pictures in this directory.</p>"
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+        ".thumbs{display:flex;flex-wrap:wrap;gap:8px}.thumb{margin:0;text-align:center;font:12px sans-serif}"
+        f".thumb img{{max-width:{size}px;max-height:{size}px}}</style></head><body>"
+        f"<h3>{title}</h3><p>{len(pictures)} of {listed['total']} entries</p>{empty}"
+        f"<div class='thumbs'>{tiles}</div></body></html>"
+    )
+    return HTMLResponse(page)
+
+
 def fits_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
     found = qa.fits(data, args)
     return {
@@ -122,6 +161,26 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="A directory under the data roots (the dashboard's file browser)",
+        ),
+        graphql_route(
+            "GET",
+            "/visualization/directory/thumbnails",
+            qa.LISTING,
+            thumbnails,
+            variables=lambda args: {"path": args["path"], "offset": 0, "limit": SCANNED},
+            params=[
+                Str("path", max_length=qa.PATH_CHARS, description="Default: the QA directory"),
+                Bool("recursive", False, description="Ignored: one level"),
+                Str("include_pattern", max_length=PATTERN_CHARS, description="Glob on entry names"),
+                Str("exclude_pattern", max_length=PATTERN_CHARS, description="Glob on entry names"),
+                Int("limit", 60, ge=1, le=MAX_THUMBS, description="Tiles at most"),
+                Int("size", 256, ge=32, le=1024, description="Thumbnail size in pixels"),
+            ],
+            response=None,
+            media_type="text/html",
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="Thumbnails of the FITS images and pictures of a directory (HTML page)",
         ),
         graphql_route(
             "GET",

@@ -22,9 +22,10 @@ from loaders.relations import Entity, Relation, Row
 if TYPE_CHECKING:
     from schema.auth import AuditEntry
     from schema.files import CalTable, MeasurementSet
+    from schema.job_types import DataProduct, Job, JobLogLine
     from schema.qa import QaArtifact
     from schema.science import Alert, CatalogSource, CrossMatch, EseCandidate, EseStatusChange, Region
-    from schema.types import DataProduct, Group, Image, Job, JobLogLine, Measurement, Mosaic, Source, Subband
+    from schema.types import Group, Image, Measurement, Mosaic, Source, Subband
 
 # --- entities --------------------------------------------------------------------------------
 

@@ -8,9 +8,21 @@ Rows come back wrapped by the schema's constructor for their entity (``wrap``; s
 ``schema.entity_types``), so a resolver can return a loader's future directly: no
 coroutine per item, which is most of the cost of a nested list in Python.
 
-This is where the graph's entity reads run SQL. Domain work the graph calls (``dsa110.ops``:
-ingest, jobs, products, metrics, status) runs its own statements in the domain layer, and
-the ``custom`` loaders here batch those calls per request.
+Where the graph's reads run SQL, precisely:
+
+* here: every read of an entity (``loaders.entities``) by key, by link and by list -
+  what a schema type's fields and the list roots resolve through;
+* ``resolvers/status.py``: the aggregate reads behind the live surfaces (queue counts,
+  recent groups, calibration sets, ESE candidate rows with their sources, log lines after
+  an id, a watched image's measurements), a handful of statements each, not row-by-key
+  reads a DataLoader would batch;
+* the domain layer (``dsa110.ops``: ``metrics`` for system-metrics samples, ``ingest`` for
+  light curves, ``jobs``, ``products``, ``queue``...; ``dsa110.webhooks``): its own tables, read by
+  the same functions that write them; resolvers call those functions and the ``custom``
+  loaders here batch the calls per request.
+
+Nothing else in ``resolvers/`` or ``schema/`` executes a statement, and ``compat_rest``
+never touches the database (it runs GraphQL documents).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from resolvers.errors import BadUserInput
 from resolvers.errors import Conflict as ConflictError
 
 if TYPE_CHECKING:  # the graph's type of a product row (loaders.entities.PRODUCT)
-    from schema.types import DataProduct
+    from schema.job_types import DataProduct
 
 MAX_DATA_ID = 1024
 MAX_RETRY_ALL = 100

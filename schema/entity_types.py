@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from loaders import Wrap
 from loaders import entities as e
 from loaders.relations import Entity
-from schema import auth, files, qa, science, types
+from schema import auth, files, job_types, qa, science, types
 from schema.base import Node, row_factory
 
 T = TypeVar("T")
@@ -37,9 +37,9 @@ BINDINGS: tuple[Binding[Any], ...] = (
     bind(e.GROUP, types.Group),
     bind(e.SUBBAND, types.Subband),
     bind(e.MOSAIC, types.Mosaic),
-    bind(e.JOB, types.Job),
-    bind(e.JOB_LOG, types.JobLogLine),
-    bind(e.PRODUCT, types.DataProduct),
+    bind(e.JOB, job_types.Job),
+    bind(e.JOB_LOG, job_types.JobLogLine),
+    bind(e.PRODUCT, job_types.DataProduct),
     bind(e.MS, files.MeasurementSet),
     bind(e.CALTABLE, files.CalTable),
     bind(e.QA_ARTIFACT, qa.QaArtifact),

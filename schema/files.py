@@ -33,12 +33,13 @@ from schema import filevalues as fv
 from schema.base import GraphInfo, Loaded, Node
 
 if TYPE_CHECKING:
+    from schema.job_types import DataProduct
     from schema.qa import QaArtifact
-    from schema.types import DataProduct, Group, Image
+    from schema.types import Group, Image
 
 GroupRef = Annotated["Group", strawberry.lazy("schema.types")]
 ImageRef = Annotated["Image", strawberry.lazy("schema.types")]
-ProductRef = Annotated["DataProduct", strawberry.lazy("schema.types")]
+ProductRef = Annotated["DataProduct", strawberry.lazy("schema.job_types")]
 ArtifactRef = Annotated["QaArtifact", strawberry.lazy("schema.qa")]
 
 

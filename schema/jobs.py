@@ -24,9 +24,9 @@ from resolvers import lists
 from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
 from schema.inputs import JobType
+from schema.job_types import Job
 from schema.ops import Batch, batch_objects
 from schema.permissions import requires
-from schema.types import Job
 
 MAX_MOSAIC_WINDOW = timedelta(days=7)
 

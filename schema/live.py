@@ -2,7 +2,8 @@
 
 Every subscription here is driven by bus events (``resolvers.live.event_batches``), never
 by polling, and is phase-aware, so the transports share one producer among identical
-subscriptions (``SHARED_SUBSCRIPTIONS``). Each tick runs with fresh DataLoaders.
+subscriptions (each is declared with ``schema.live_fields.shared_subscription``). Each
+tick runs with fresh DataLoaders.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
 from schema.base import GraphInfo, Loaded
 from schema.inputs import ConeFilter, JobState
+from schema.job_types import Job
+from schema.live_fields import shared_subscription
 from schema.permissions import requires
-from schema.types import Group, Image, Job, Measurement
+from schema.types import Group, Image, Measurement
 
 STATUS_COALESCE_S: Final = 0.25
 """A burst of group changes recomputes the status at most once per this window."""
@@ -284,9 +287,16 @@ class LiveMutation:
 # -- Subscription part ------------------------------------------------------------------
 
 
-def _payload_int(event: Event, key: str) -> int | None:
-    value = event.payload.get(key)
+def _int(value: object) -> int | None:
+    """An id read from an event payload (events cross processes: checked, not trusted)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _job_id(event: Event) -> int | None:
+    """The job of a ``job.state`` or ``job.log`` event (both payloads carry ``job_id``)."""
+    if event.channel == JOB_LOG:
+        return _int(JOB_LOG.payload(event).get("job_id"))
+    return _int(JOB_STATE.payload(event).get("job_id"))
 
 
 def _entries(rows: list[dict[str, Any]]) -> list[JobLogEntry]:
@@ -295,7 +305,7 @@ def _entries(rows: list[dict[str, Any]]) -> list[JobLogEntry]:
 
 @strawberry.type
 class LiveSubscription:
-    @strawberry.subscription(
+    @shared_subscription(
         description="The pipeline status now, then again whenever a group changes (coalesced)."
     )
     async def pipeline_status(self, info: GraphInfo) -> AsyncGenerator[PipelineStatus, None]:
@@ -303,7 +313,7 @@ class LiveSubscription:
         async for _ in event_batches(ctx, (GROUP_STATE,), coalesce_s=STATUS_COALESCE_S):
             yield PipelineStatus(data=await status.pipeline_status(ctx.engine))
 
-    @strawberry.subscription(
+    @shared_subscription(
         description="The latest system-metrics sample, then each new one (of `host`, or of any host)."
     )
     async def system_metrics(
@@ -313,16 +323,14 @@ class LiveSubscription:
         wanted = _host(host)
 
         def of_host(event: Event) -> bool:
-            return wanted is None or event.payload.get("host") == wanted
+            return wanted is None or METRICS_SAMPLE.payload(event).get("host") == wanted
 
         async for _ in event_batches(ctx, (METRICS_SAMPLE,), accept=of_host):
             sample = await latest_metrics(ctx.engine, wanted)
             if sample is not None:
                 yield metrics_type(sample)
 
-    @strawberry.subscription(
-        description="Each ESE candidate that appears or changes, at or above `minSigma`."
-    )
+    @shared_subscription(description="Each ESE candidate that appears or changes, at or above `minSigma`.")
     async def ese_candidates(
         self, info: GraphInfo, min_sigma: float = status.LEGACY_ESE_MIN_SIGMA
     ) -> AsyncGenerator[EseCandidateEvent, None]:
@@ -331,9 +339,9 @@ class LiveSubscription:
         ctx = info.context
         async for batch in event_batches(ctx, (ESE_CANDIDATE,), snapshot=False):
             kinds = {
-                pk: str(e.payload.get("event", "updated"))
+                pk: str(payload.get("event", "updated"))
                 for e in batch
-                if (pk := _payload_int(e, "candidate_pk"))
+                if (pk := _int((payload := ESE_CANDIDATE.payload(e)).get("candidate_pk")))
             }
             if not kinds:
                 continue
@@ -359,18 +367,18 @@ class LiveSubscription:
                     updated_at=row["updated_at"],
                 )
 
-    @strawberry.subscription(description="Job state changes: one job (its current state first) or all jobs.")
+    @shared_subscription(description="Job state changes: one job (its current state first) or all jobs.")
     async def job_updates(self, info: GraphInfo, job_id: int | None = None) -> AsyncGenerator[Job, None]:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return job_id is None or _payload_int(event, "job_id") == job_id
+            return job_id is None or _job_id(event) == job_id
 
         async for batch in event_batches(ctx, (JOB_STATE,), snapshot=job_id is not None, accept=mine):
             wanted = (
                 [job_id]
                 if job_id is not None
-                else list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "job_id")) is not None))
+                else list(dict.fromkeys(pk for e in batch if (pk := _job_id(e)) is not None))
             )
             loader = ctx.loaders.by_key(JOB)
             for job in await loader.load_many(wanted):
@@ -379,7 +387,7 @@ class LiveSubscription:
                 elif not batch:
                     raise NotFound(f"no job {job_id}", key=str(job_id))
 
-    @strawberry.subscription(
+    @shared_subscription(
         description="A job's log so far, then each batch of new lines; ends when the job does."
     )
     async def job_logs(self, info: GraphInfo, job_id: int) -> AsyncGenerator[JobLogBatch, None]:
@@ -387,7 +395,7 @@ class LiveSubscription:
         last_id: int | None = None
 
         def mine(event: Event) -> bool:
-            return _payload_int(event, "job_id") == job_id
+            return _job_id(event) == job_id
 
         async for batch in event_batches(ctx, (JOB_LOG, JOB_STATE), accept=mine):
             job = await ctx.loaders.by_key(JOB).load(job_id)
@@ -398,7 +406,12 @@ class LiveSubscription:
             else:
                 if last_id is None:
                     # A producer that joined mid-stream starts from the events' own ids.
-                    firsts = [f for e in batch if (f := _payload_int(e, "first_line_id")) is not None]
+                    firsts = [
+                        f
+                        for e in batch
+                        if e.channel == JOB_LOG
+                        and (f := _int(JOB_LOG.payload(e).get("first_line_id"))) is not None
+                    ]
                     last_id = min(firsts) - 1 if firsts else None
                 rows = (
                     []
@@ -415,9 +428,7 @@ class LiveSubscription:
                     mark_complete(ctx)
                 return
 
-    @strawberry.subscription(
-        description="Observation groups as they change state (optionally only some ids)."
-    )
+    @shared_subscription(description="Observation groups as they change state (optionally only some ids).")
     async def group_updates(
         self, info: GraphInfo, group_ids: list[str] | None = None
     ) -> AsyncGenerator[Group, None]:
@@ -427,17 +438,16 @@ class LiveSubscription:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return wanted_ids is None or event.payload.get("group_id") in wanted_ids
+            return wanted_ids is None or GROUP_STATE.payload(event).get("group_id") in wanted_ids
 
         async for batch in event_batches(ctx, (GROUP_STATE,), snapshot=False, accept=mine):
-            pks = list(dict.fromkeys(pk for e in batch if (pk := _payload_int(e, "group_pk")) is not None))
+            changed = [_int(GROUP_STATE.payload(e).get("group_pk")) for e in batch]
+            pks = list(dict.fromkeys(pk for pk in changed if pk is not None))
             for group in await ctx.loaders.by_key(GROUP).load_many(pks):
                 if group is not None:
                     yield group
 
-    @strawberry.subscription(
-        description="New measurements of watched sources (by name or in a cone), per image."
-    )
+    @shared_subscription(description="New measurements of watched sources (by name or in a cone), per image.")
     async def measurements_added(
         self, info: GraphInfo, filter: WatchFilter
     ) -> AsyncGenerator[MeasurementsAdded, None]:
@@ -450,7 +460,7 @@ class LiveSubscription:
         ctx = info.context
         async for batch in event_batches(ctx, (MEASUREMENTS_ADDED,), snapshot=False):
             for image_pk in dict.fromkeys(
-                pk for e in batch if (pk := _payload_int(e, "image_pk")) is not None
+                pk for e in batch if (pk := _int(MEASUREMENTS_ADDED.payload(e).get("image_pk"))) is not None
             ):
                 rows = await status.watched_measurements(
                     ctx.engine, image_pk, ids, cone, limit=MAX_WATCH_RESULTS
@@ -460,17 +470,4 @@ class LiveSubscription:
                     yield MeasurementsAdded(image_pk=image_pk, measurements=[wrap(r) for r in rows])
 
 
-SHARED_SUBSCRIPTIONS: Final = frozenset(
-    {
-        "pipelineStatus",
-        "systemMetrics",
-        "eseCandidates",
-        "jobUpdates",
-        "jobLogs",
-        "groupUpdates",
-        "measurementsAdded",
-    }
-)
-"""Root fields built on ``event_batches``: identical subscriptions to these share a producer."""
-
-__all__ = ["SHARED_SUBSCRIPTIONS", "LiveMutation", "LiveQuery", "LiveSubscription"]
+__all__ = ["LiveMutation", "LiveQuery", "LiveSubscription"]

@@ -15,7 +15,7 @@ from loaders.entities import JOB
 from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
 from schema.inputs import JobType
-from schema.types import Job
+from schema.job_types import Job
 
 MAX_BATCHES: Final = 500
 

@@ -24,15 +24,14 @@ from resolvers.errors import BadUserInput
 from resolvers.live import event_batches
 from schema.base import GraphInfo
 from schema.inputs import ProductType
+from schema.live_fields import shared_subscription
 from schema.permissions import requires
 
 if TYPE_CHECKING:
-    from schema.types import DataProduct
+    from schema.job_types import DataProduct
 
-ProductRef = Annotated["DataProduct", strawberry.lazy("schema.types")]
+ProductRef = Annotated["DataProduct", strawberry.lazy("schema.job_types")]
 MAX_WATCHED = 1000
-SHARED_PRODUCT_SUBSCRIPTIONS = frozenset({"dataProductUpdates"})
-"""Built on ``event_batches``: identical subscriptions share one producer."""
 
 
 @strawberry.type(description="Whether automatic publishing would take a product now.")
@@ -195,7 +194,7 @@ class ProductsMutation:
 
 @strawberry.type
 class ProductsSubscription:
-    @strawberry.subscription(
+    @shared_subscription(
         description="Data products as they are registered, finalized, published or fail to publish "
         "(optionally only some data ids)."
     )
@@ -208,10 +207,14 @@ class ProductsSubscription:
         ctx = info.context
 
         def mine(event: Event) -> bool:
-            return wanted is None or event.payload.get("data_id") in wanted
+            return wanted is None or PRODUCT_STATUS.payload(event).get("data_id") in wanted
 
         async for batch in event_batches(ctx, (PRODUCT_STATUS,), snapshot=False, accept=mine):
-            pks = list(dict.fromkeys(p for e in batch if isinstance(p := e.payload.get("product_pk"), int)))
+            pks = list(
+                dict.fromkeys(
+                    p for e in batch if isinstance(p := PRODUCT_STATUS.payload(e).get("product_pk"), int)
+                )
+            )
             for product in await ctx.loaders.by_key(PRODUCT).load_many(pks):
                 if product is not None:
                     yield product

@@ -26,8 +26,9 @@ from resolvers.errors import NotFound
 from schema import inputs  # noqa: F401  (registers the inputs and enums)
 from schema.base import GraphInfo, Node
 from schema.entity_types import NODE_ENTITIES
+from schema.job_types import DataProduct, Job
 from schema.lists import list_root
-from schema.types import DataProduct, Group, Image, Job, Mosaic, Source
+from schema.types import Group, Image, Mosaic, Source
 
 ASC, DESC = OrderDirection.ASC, OrderDirection.DESC
 

@@ -157,7 +157,7 @@ async def _one(info: GraphInfo, pk: int) -> WebhookSubscription:
 async def _wake(info: GraphInfo) -> None:
     bus = info.context.bus
     if bus is not None:
-        await bus.publish(OUTBOX_CHANNEL, {})
+        await OUTBOX_CHANNEL.publish(bus.publish, {})
 
 
 @strawberry.type

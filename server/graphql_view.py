@@ -37,9 +37,7 @@ from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
-from resolvers.live import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
-from schema.live import SHARED_SUBSCRIPTIONS
-from schema.products import SHARED_PRODUCT_SUBSCRIPTIONS
+from schema.live_fields import shared_subscription_fields
 from schema.schema import make_context
 from server.graphiql import graphiql_html
 from server.graphql_http import (
@@ -51,6 +49,7 @@ from server.graphql_http import (
     refusal_for,
     too_deep,
 )
+from server.live_transport import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
@@ -349,7 +348,7 @@ class GraphView(GraphQL[GraphContext, None]):
             lambda request: make_context(
                 engine, settings, bus, request, identity_in(request.scope) if request is not None else None
             ),
-            SHARED_SUBSCRIPTIONS | SHARED_PRODUCT_SUBSCRIPTIONS,
+            shared_subscription_fields(schema),
         )
         self.streams = BudgetedStreams(shared, schema._schema, settings)  # each connection's cost budget
 

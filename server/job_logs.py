@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from server.live import SSE_HEADERS
+from compat_rest.live_channels import SSE_HEADERS
 
 PATH: Final = "/api/jobs/id/{job_id:int}/logs"
 LOGS = """subscription LegacyJobLogs($jobId: Int!) {

@@ -90,7 +90,7 @@ class JobPool:
             try:
                 async with self.bus.subscribe(JOB_STATE) as events:
                     async for event in events:
-                        payload = event.payload
+                        payload = JOB_STATE.payload(event)
                         if (
                             event.resync
                             or payload.get("state") == "pending"

@@ -24,9 +24,9 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperation
 
 from dsa110.settings import Settings
-from resolvers.live import SharedStream, SharedSubscriptions
 from schema.budget import cost_model, too_costly
 from schema.cost import CostModel, operation_cost, select_operation
+from server.live_transport import SharedStream, SharedSubscriptions
 
 SUBSCRIPTION_BUDGET_EXCEEDED: Final = "SUBSCRIPTION_BUDGET_EXCEEDED"
 BUDGET_KEY: Final = "subscription_budget"

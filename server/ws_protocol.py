@@ -5,7 +5,7 @@ Delivering a shared subscription result to 1,000 clients through ASGI means, per
 waking that client's operation task and awaiting ``send`` through strawberry, starlette's
 middleware wrappers and uvicorn - about 20 µs of Python around a write syscall that
 costs 9 µs. With this extension a shared producer writes each client's frame inline in
-one loop (``resolvers.live``), and only a client that cannot take it right away (its
+one loop (``server.live_transport``), and only a client that cannot take it right away (its
 socket paused for back-pressure, the handshake not done, closing) goes through ASGI.
 
 The extension is ``scope["extensions"][DIRECT_SEND]``: a callable ``(frame) -> bool``

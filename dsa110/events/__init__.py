@@ -1,7 +1,8 @@
 """The event bus: small JSON signals on named channels, shared across server processes.
 
 ``bus = create_event_bus(settings.events_url); await bus.start()``;
-``await bus.publish(GROUP_STATE, {"group_id": ...})``;
+``await GROUP_STATE.publish(bus.publish, {"group_id": ...})`` (each channel is typed by its
+payload: ``dsa110.events.channels``);
 ``async with bus.subscribe(GROUP_STATE) as events: async for event in events: ...``;
 ``await bus.close()``. Backends: ``memory://`` (one process), ``redis://``, ``postgresql://``.
 """
@@ -24,6 +25,8 @@ from dsa110.events.channels import (
     MEASUREMENTS_ADDED,
     METRICS_SAMPLE,
     PRODUCT_STATUS,
+    WEBHOOK_OUTBOX,
+    Channel,
     validate_channel,
 )
 from dsa110.events.envelope import (
@@ -54,7 +57,9 @@ __all__ = [
     "MEASUREMENTS_ADDED",
     "METRICS_SAMPLE",
     "PRODUCT_STATUS",
+    "WEBHOOK_OUTBOX",
     "BusStats",
+    "Channel",
     "Event",
     "EventBus",
     "EventBusError",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -105,3 +106,11 @@ class Subscription:
     def _end(self) -> None:
         self._closed = True
         self._ready.set()
+
+
+async def next_within(stream: AsyncIterator[Event], seconds: float) -> Event:
+    """The next event of ``stream`` if one comes within ``seconds``, else ``TimeoutError``."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+    # that races with the item arriving, and a cancelled producer must stop.
+    async with asyncio.timeout(seconds):
+        return await anext(stream)

@@ -103,15 +103,16 @@ async def write_candidates(ctx: ImportContext, b: Batch, rows: list[Row]) -> int
         pk = saved.pks[key]
         if pk in saved.new or pk in saved.changed:
             b.emit(
-                ESE_CANDIDATE,
-                {
-                    "event": "new" if pk in saved.new else "updated",
-                    "candidate_pk": pk,
-                    "source_pk": values["source_pk"],
-                    "status": values["status"],
-                    "significance": values["significance"],
-                    "detector_version": LEGACY_DETECTOR,
-                },
+                ESE_CANDIDATE.signal(
+                    {
+                        "event": "new" if pk in saved.new else "updated",
+                        "candidate_pk": pk,
+                        "source_pk": values["source_pk"],
+                        "status": values["status"],
+                        "significance": values["significance"],
+                        "detector_version": LEGACY_DETECTOR,
+                    }
+                )
             )
     return len(saved.new) + len(saved.changed)
 

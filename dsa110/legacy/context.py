@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dsa110.events.channels import Signal
 from dsa110.legacy import store
 from dsa110.legacy.values import Oddities
 
@@ -77,11 +78,12 @@ class Batch:
     conn: AsyncConnection
     mark: store.Watermark
     found: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[Signal] = field(default_factory=list)
     backlog: bool = False  # a full batch: more rows wait behind it (bulk work may be deferred)
 
-    def emit(self, channel: str, payload: dict[str, Any]) -> None:
-        self.events.append((channel, payload))
+    def emit(self, signal: Signal) -> None:
+        """Publish ``signal`` (``CHANNEL.signal(payload)``) once the batch has committed."""
+        self.events.append(signal)
 
 
 @dataclass

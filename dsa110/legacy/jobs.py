@@ -102,14 +102,15 @@ async def write_jobs(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
         pk = saved.pks[key]
         if pk in saved.new or pk in saved.changed:
             b.emit(
-                JOB_STATE,
-                {
-                    "job_id": pk,
-                    "type": values["type"],
-                    "state": values["state"],
-                    "from_state": before.get(pk),
-                    "group_pk": values["group_pk"],
-                },
+                JOB_STATE.signal(
+                    {
+                        "job_id": pk,
+                        "type": values["type"],
+                        "state": values["state"],
+                        "from_state": before.get(pk),
+                        "group_pk": values["group_pk"],
+                    }
+                )
             )
         final = not JOB_TRANSITIONS[JobState(values["state"])]
         lines = _complete_lines(logs[key], final)[have.get(pk, 0) :]
@@ -168,8 +169,9 @@ async def _append_logs(ctx: ImportContext, b: Batch, appended: list[tuple[int, l
     )
     for pk, first, last, n in sorted(result.all()):
         b.emit(
-            JOB_LOG,
-            {"job_id": int(pk), "first_line_id": int(first), "last_line_id": int(last), "n_lines": int(n)},
+            JOB_LOG.signal(
+                {"job_id": int(pk), "first_line_id": int(first), "last_line_id": int(last), "n_lines": int(n)}
+            )
         )
 
 
@@ -218,14 +220,15 @@ async def write_batches(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
         pk = saved.pks[key]
         if pk in saved.new or pk in saved.changed:
             b.emit(
-                JOB_STATE,
-                {
-                    "job_id": pk,
-                    "type": values["type"],
-                    "state": values["state"],
-                    "from_state": before.get(pk),
-                    "group_pk": None,
-                },
+                JOB_STATE.signal(
+                    {
+                        "job_id": pk,
+                        "type": values["type"],
+                        "state": values["state"],
+                        "from_state": before.get(pk),
+                        "group_pk": None,
+                    }
+                )
             )
     return len(saved.new) + len(saved.changed)
 

@@ -229,7 +229,9 @@ async def write_images(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
         pk = saved.pks[key]
         if pk in saved.new:
             b.emit(
-                IMAGE_ADDED, {"image_pk": pk, "path": converted["path"], "group_pk": converted["group_pk"]}
+                IMAGE_ADDED.signal(
+                    {"image_pk": pk, "path": converted["path"], "group_pk": converted["group_pk"]}
+                )
             )
     return len(saved.new) + len(saved.changed)
 

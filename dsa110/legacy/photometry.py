@@ -321,8 +321,9 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
     for image_pk, pks_on in per_image.items():
         pks_sorted = sorted(pks_on)
         b.emit(
-            MEASUREMENTS_ADDED,
-            {"image_pk": image_pk, "n_measurements": len(pks_sorted), "source_pks": pks_sorted[:1000]},
+            MEASUREMENTS_ADDED.signal(
+                {"image_pk": image_pk, "n_measurements": len(pks_sorted), "source_pks": pks_sorted[:1000]}
+            )
         )
     return written
 

@@ -203,13 +203,14 @@ async def write_registry(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
         b.found["product"][row["data_id"]] = int(row["id"])
         if before.get(row["data_id"]) != row["status"]:
             b.emit(
-                PRODUCT_STATUS,
-                {
-                    "event": "registered" if row["data_id"] not in before else "status",
-                    "product_pk": int(row["id"]),
-                    "data_id": row["data_id"][:256],
-                    "status": row["status"],
-                },
+                PRODUCT_STATUS.signal(
+                    {
+                        "event": "registered" if row["data_id"] not in before else "status",
+                        "product_pk": int(row["id"]),
+                        "data_id": row["data_id"][:256],
+                        "status": row["status"],
+                    }
+                )
             )
     return len(changed)
 

@@ -94,14 +94,15 @@ async def write_groups(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
     for row in changed:
         b.found["group"][row["group_id"]] = int(row["id"])
         b.emit(
-            GROUP_STATE,
-            {
-                "group_pk": int(row["id"]),
-                "group_id": row["group_id"],
-                "state": row["state"],
-                "from_state": before.get(row["group_id"]),
-                "retry_count": row["retry_count"],
-            },
+            GROUP_STATE.signal(
+                {
+                    "group_pk": int(row["id"]),
+                    "group_id": row["group_id"],
+                    "state": row["state"],
+                    "from_state": before.get(row["group_id"]),
+                    "retry_count": row["retry_count"],
+                }
+            )
         )
     return len(changed)
 
@@ -133,14 +134,15 @@ async def write_subbands(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
         )
         for pk, gid, state, retries in result.all():
             b.emit(
-                GROUP_STATE,
-                {
-                    "group_pk": pk,
-                    "group_id": gid,
-                    "state": state,
-                    "from_state": state,
-                    "retry_count": retries,
-                },
+                GROUP_STATE.signal(
+                    {
+                        "group_pk": pk,
+                        "group_id": gid,
+                        "state": state,
+                        "from_state": state,
+                        "retry_count": retries,
+                    }
+                )
             )
     return len(changed)
 

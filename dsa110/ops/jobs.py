@@ -30,6 +30,7 @@ from dsa110.db.tables import groups, job_logs, jobs
 from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import GROUP_STATE, JOB_LOG, JOB_STATE
+from dsa110.events.channels import JobStatePayload
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
@@ -107,7 +108,7 @@ async def create_job(
         )
         row = dict(result.mappings().one())
     if publish is not None:
-        await publish(JOB_STATE, _job_event(row, None))
+        await JOB_STATE.publish(publish, _job_event(row, None))
     return row
 
 
@@ -152,11 +153,11 @@ async def set_job_state(
             raise ConflictError(f"job {job_id} changed concurrently; retry")
         row = dict((await conn.execute(select(jobs).where(jobs.c.id == job_id))).mappings().one())
     if publish is not None:
-        await publish(JOB_STATE, _job_event(row, str(source)))
+        await JOB_STATE.publish(publish, _job_event(row, str(source)))
     return row
 
 
-def _job_event(row: Mapping[str, Any], from_state: str | None) -> dict[str, Any]:
+def _job_event(row: Mapping[str, Any], from_state: str | None) -> JobStatePayload:
     return {
         "job_id": row["id"],
         "type": row["type"],
@@ -200,8 +201,8 @@ async def append_job_log(
             )
             ids.append(int(result.scalar_one()))
     if publish is not None:
-        await publish(
-            JOB_LOG, {"job_id": job_id, "first_line_id": ids[0], "last_line_id": ids[-1], "n_lines": len(ids)}
+        await JOB_LOG.publish(
+            publish, {"job_id": job_id, "first_line_id": ids[0], "last_line_id": ids[-1], "n_lines": len(ids)}
         )
     return ids
 
@@ -269,8 +270,8 @@ async def _change_group(
             raise ConflictError(f"group {group_id} changed concurrently; retry")
         row = dict((await conn.execute(select(groups).where(groups.c.id == current["id"]))).mappings().one())
     if publish is not None:
-        await publish(
-            GROUP_STATE,
+        await GROUP_STATE.publish(
+            publish,
             {
                 "group_pk": row["id"],
                 "group_id": row["group_id"],

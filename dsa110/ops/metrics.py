@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.db.tables import system_metrics
 from dsa110.db.writes import write_transaction
 from dsa110.events import METRICS_SAMPLE, EventBus, EventTooLarge
+from dsa110.events.channels import DiskPayload, MetricsSamplePayload
 from dsa110.events.envelope import format_utc
 from dsa110.ops.lease import HostLease
 
@@ -56,7 +57,7 @@ class DiskUsage:
     free: int
     percent: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DiskPayload:
         return {
             "mount": self.mount,
             "total": self.total,
@@ -83,7 +84,7 @@ class SystemMetricsSample:
     """The machine sampled (its hostname): processes on several hosts share one history."""
     id: int | None = None
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> MetricsSamplePayload:
         """The JSON form (bus payload; also what a REST or GraphQL layer reshapes)."""
         return {
             "id": self.id,
@@ -398,12 +399,12 @@ class MetricsSampler:
     async def _publish(self, bus: EventBus, sample: SystemMetricsSample) -> None:
         payload = sample.to_payload()
         try:
-            await bus.publish(METRICS_SAMPLE, payload)
+            await METRICS_SAMPLE.publish(bus.publish, payload)
         except EventTooLarge:
             # Dozens of mounts: send the signal without the disk list; readers query the row.
             payload["disks"] = None
             payload["disks_omitted"] = True
-            await bus.publish(METRICS_SAMPLE, payload)
+            await METRICS_SAMPLE.publish(bus.publish, payload)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

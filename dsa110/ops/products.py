@@ -45,6 +45,7 @@ from dsa110.db.tables import data_lineage, data_products
 from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import PRODUCT_STATUS, EventBusError
+from dsa110.events.channels import ProductStatusPayload
 from dsa110.ops.files.moves import MoveRefused, move_product
 from dsa110.ops.files.paths import under
 from dsa110.settings import Settings
@@ -137,14 +138,14 @@ async def _emit(publish: Publish | None, row: Mapping[str, Any], event: str) -> 
     logged rather than turned into a failure of the change itself."""
     if publish is None:
         return
-    payload = {
+    payload: ProductStatusPayload = {
         "event": event,
         "product_pk": row["id"],
         "data_id": row["data_id"][:256],
         "status": row["status"],
     }
     try:
-        await publish(PRODUCT_STATUS, payload)
+        await PRODUCT_STATUS.publish(publish, payload)
     except EventBusError as error:
         log.warning("data product %s: %s event not published: %s", row["id"], event, error)
 

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
+from dsa110.events.channels import ESE_CANDIDATE, JOB_STATE, WEBHOOK_OUTBOX
 from dsa110.webhooks.formats import render
 from dsa110.webhooks.outbox import Claimed, backoff, claim_due, enqueue, record_attempt, subscriptions
 from dsa110.webhooks.signing import signed_headers
@@ -32,9 +33,9 @@ from dsa110.webhooks.targets import Allowlist, BadWebhookUrl, parse_target, reso
 
 log = logging.getLogger("dsa110.webhooks")
 
-WAKE_CHANNELS: Final = ("ese.candidate", "job.state", "webhook.outbox")
+WAKE_CHANNELS: Final = (ESE_CANDIDATE, JOB_STATE, WEBHOOK_OUTBOX)
 """Events that may mean something to deliver: a candidate or job changed, a test was asked for."""
-OUTBOX_CHANNEL: Final = "webhook.outbox"
+OUTBOX_CHANNEL: Final = WEBHOOK_OUTBOX
 MAX_RESPONSE_BYTES: Final = 4096
 CONCURRENCY: Final = 4
 USER_AGENT: Final = "dsa110-graph-webhooks/1"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
@@ -80,3 +81,23 @@ async def test_image_qa_of_an_ms_as_the_qa_page_reads_it(api: httpx.AsyncClient,
     alone = await api.get(f"/api/qa/image/{ms_path.lstrip('/')}")
     assert alone.status_code == 200, alone.text
     assert alone.json() == both["image_qa"] and alone.json()["image_path"].endswith(".fits")
+
+
+async def test_directory_thumbnails_page_links_real_pngs(api: httpx.AsyncClient, demo: Demo) -> None:
+    images = demo.root / "images"
+    page = await api.get("/api/visualization/directory/thumbnails", params={"path": str(images), "limit": 2})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    sources = re.findall(r'src="([^"]+)"', page.text)
+    assert len(sources) == 2 and all(s.startswith("/api/qa/thumbnail?path=") for s in sources)
+    png = await api.get(sources[0].replace("&amp;", "&"))
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    for params, status in (
+        ({"path": "/etc"}, 403),
+        ({"path": str(images / ".." / ".." / ".." / "etc")}, 422),
+        ({"path": str(images), "limit": 100000}, 422),
+        ({"path": str(images), "size": 5}, 422),
+        ({"path": "x" * 5000}, 422),
+    ):
+        bad = await api.get("/api/visualization/directory/thumbnails", params=params)
+        assert bad.status_code in (status, 400, 404) and bad.status_code < 500, (params, bad.text)
+        assert bad.json()["code"], (params, bad.text)

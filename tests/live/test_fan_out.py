@@ -1,6 +1,6 @@
 """Fan-out of one shared result: written directly to clients that can take it, queued otherwise.
 
-The producer side only (``resolvers.live.fan_out``); the routes here record what they
+The producer side only (``server.live_transport.fanout.fan_out``); the routes here record what they
 are given, as a transport's would write it. The real socket route is tested in
 test_direct_send.py.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from resolvers.live import DirectRoute, SharedResult, _Subscriber, fan_out
+from server.live_transport.fanout import DirectRoute, SharedResult, Subscriber, fan_out
 
 
 @dataclass
@@ -35,8 +35,8 @@ class RecordingClient:
         return DirectRoute(self.op_id, encode, write)
 
 
-def live_subscriber(client: RecordingClient | None) -> _Subscriber:
-    subscriber = _Subscriber()
+def live_subscriber(client: RecordingClient | None) -> Subscriber:
+    subscriber = Subscriber()
     if client is not None:
         subscriber.direct = client.route()
     subscriber.live = True
@@ -47,7 +47,7 @@ def result(n: int) -> SharedResult:
     return SharedResult(data={"n": n}, errors=None)
 
 
-async def drain(subscriber: _Subscriber) -> list[SharedResult]:
+async def drain(subscriber: Subscriber) -> list[SharedResult]:
     """What the subscriber's own task would send: every queued item, until it would wait."""
     taken: list[SharedResult] = []
     items = subscriber.items()
@@ -128,7 +128,7 @@ def test_a_write_that_raises_falls_back_to_the_queue() -> None:
     def broken(_: bytes) -> bool:
         raise OSError("transport gone")
 
-    subscriber = _Subscriber()
+    subscriber = Subscriber()
     subscriber.direct = DirectRoute("k", lambda r: b"x", broken)
     subscriber.live = True
     assert fan_out(result(1), [subscriber]) == 1

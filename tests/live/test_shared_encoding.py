@@ -9,8 +9,8 @@ from graphql import GraphQLError
 
 from dsa110.events import ESE_CANDIDATE
 from dsa110.settings import Settings
-from resolvers.live import SharedResult
 from server.graphql_view import message_head, shared_message
+from server.live_transport import SharedResult
 from tests.live.conftest import TransportWs, running, seed
 from tests.waiting import eventually
 

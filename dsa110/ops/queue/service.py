@@ -95,5 +95,6 @@ async def _wake_on_events(bus: EventBus, worker: Worker) -> None:
 
     async with bus.subscribe(JOB_STATE) as events:
         async for event in events:
-            if event.payload.get("state") == "pending" or event.payload.get("cancel_requested"):
+            payload = JOB_STATE.payload(event)
+            if payload.get("state") == "pending" or payload.get("cancel_requested"):
                 worker.wake()

@@ -40,6 +40,7 @@ from dsa110.db.enums import JobState, JobType
 from dsa110.db.tables import data_products, job_products, jobs
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import JOB_STATE, EventBusError
+from dsa110.events.channels import JobStatePayload
 from dsa110.ops.jobs import append_job_log
 from dsa110.ops.products import PARTIAL
 from dsa110.ops.queue import kinds
@@ -58,21 +59,31 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-async def emit(publish: Publish | None, row: Mapping[Any, Any], from_state: str | None, **extra: Any) -> None:
+async def emit(
+    publish: Publish | None,
+    row: Mapping[Any, Any],
+    from_state: str | None,
+    *,
+    progress: float | None = None,
+    cancel_requested: bool | None = None,
+) -> None:
     """Announce a job change; the row is already committed, so a bus failure loses only the signal."""
     if publish is None:
         return
-    payload = {
+    payload: JobStatePayload = {
         "job_id": row["id"],
         "type": row["type"],
         "state": row["state"],
         "from_state": from_state,
         "group_pk": row["group_pk"],
         "batch_id": row["batch_id"],
-        **extra,
     }
+    if progress is not None:
+        payload["progress"] = progress
+    if cancel_requested is not None:
+        payload["cancel_requested"] = cancel_requested
     try:
-        await publish(JOB_STATE, payload)
+        await JOB_STATE.publish(publish, payload)
     except EventBusError:
         log.warning("job %s: the %s event was not published", row["id"], row["state"], exc_info=True)
 

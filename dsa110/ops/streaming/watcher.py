@@ -39,6 +39,7 @@ from dsa110.db.enums import GroupState
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import groups, subband_files
 from dsa110.events import GROUP_STATE, create_event_bus
+from dsa110.events.channels import GroupStatePayload
 from dsa110.ops.lease import HostLease
 from dsa110.ops.queue import store
 from dsa110.ops.streaming import service
@@ -240,17 +241,28 @@ class Watcher:
                 log.warning("group %s failed: %s", row["group_id"], error)
                 await self._announce(dict(row), str(GroupState.COLLECTING), state=str(GroupState.FAILED))
 
-    async def _announce(self, row: dict[str, Any], from_state: str | None, **extra: Any) -> None:
-        payload = {
+    async def _announce(
+        self,
+        row: dict[str, Any],
+        from_state: str | None,
+        *,
+        state: str | None = None,
+        subbands: int | None = None,
+        job_id: int | None = None,
+    ) -> None:
+        payload: GroupStatePayload = {
             "group_pk": int(row["id"]),
             "group_id": row["group_id"],
-            "state": extra.pop("state", row["state"]),
+            "state": row["state"] if state is None else state,
             "from_state": from_state,
             "retry_count": int(row.get("retry_count") or 0),
-            **extra,
         }
+        if subbands is not None:
+            payload["subbands"] = subbands
+        if job_id is not None:
+            payload["job_id"] = job_id
         try:
-            await self.emit(GROUP_STATE, payload)
+            await GROUP_STATE.publish(self.emit, payload)
         except Exception:
             log.warning("group %s: the event was not published", row["group_id"], exc_info=True)
 

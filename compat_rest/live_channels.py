@@ -15,6 +15,9 @@ WebSocket's own names (``memory_percent``, ``load_avg_1min``, ``timestamp``). A 
 ``ping`` gets the text ``pong``. The SSE stream starts with ``{"type":"connected"}`` and sends
 ``{"type":"heartbeat"}`` every 30 s, as the legacy one did, besides the messages above.
 
+They are a compatibility surface, like the rest of this layer, but not request/response
+routes: ``server/app.py`` mounts ``routes(hub)`` itself, before the REST layer.
+
 One hub per process turns bus events into these messages: each message is computed and
 encoded once, whatever the number of clients, and each client has a bounded queue (a
 client too slow to keep up is disconnected, it reconnects and gets a fresh snapshot).
@@ -39,7 +42,7 @@ from compat_rest.live_status import LegacyStatusParts
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, METRICS_SAMPLE, Event, EventBus
 from dsa110.events.envelope import format_utc
 from dsa110.events.mailbox import Mailbox
-from resolvers.live import next_within as _next_within
+from dsa110.events.subscription import next_within as _next_within
 
 logger = logging.getLogger("dsa110.live.legacy")
 
@@ -89,6 +92,7 @@ class LegacyStatusHub:
         self.heartbeat_s = heartbeat_s
         self.coalesce_s = coalesce_s
         self.clients: set[_Client] = set()
+        self._joining: dict[_Client, list[str]] = {}
         self.messages_built = 0
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -98,21 +102,34 @@ class LegacyStatusHub:
         return self._task is not None and not self._task.done()
 
     async def join(self) -> _Client:
-        """A new client, already queued a fresh ``status_update``."""
+        """A new client, already queued a fresh ``status_update`` as its first message.
+
+        Broadcasts made while its snapshot is being built are held and queued after it: the
+        legacy dashboard expects the snapshot first, and nothing in between is missed.
+        """
         client = _Client()
+        held: list[str] = []
+        self._joining[client] = held
+        try:
+            if not self.running:
+                self._listening = asyncio.Event()
+                self._task = asyncio.create_task(self._run(), name="legacy-status-hub")
+            # Listen first, then snapshot: nothing committed in between is missed.
+            await self._listening.wait()
+            client.push(await self.status_message())
+        finally:
+            del self._joining[client]
+        for text in held:
+            client.push(text)
         self.clients.add(client)
-        if not self.running:
-            self._listening = asyncio.Event()
-            self._task = asyncio.create_task(self._run(), name="legacy-status-hub")
-        # Listen first, then snapshot: nothing committed in between is missed.
-        await self._listening.wait()
-        client.push(await self.status_message())
+        if not self.running:  # the hub failed while this client joined: it reconnects
+            client.end()
         return client
 
     async def leave(self, client: _Client) -> None:
         client.end()
         self.clients.discard(client)
-        if not self.clients:
+        if not self.clients and not self._joining:
             await self.stop()
 
     async def stop(self) -> None:
@@ -125,6 +142,8 @@ class LegacyStatusHub:
     def _broadcast(self, text: str) -> None:
         for client in list(self.clients):
             client.push(text)
+        for held in self._joining.values():
+            held.append(text)
 
     async def status_message(self) -> str:
         data = await self.parts.status()

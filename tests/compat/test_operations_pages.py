@@ -1,0 +1,423 @@
+"""The dashboard's operations pages (issue 17 item 1): DLQ, circuit breakers, pipeline, events,
+caches, pointing monitor, in the frontend's field names (legacy-pipeline-facts §6, §2.3)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.auth.identity import Role
+from dsa110.db.ops_tables import dlq_resolutions, event_log
+from dsa110.db.tables import groups, jobs, measurement_sets
+from dsa110.events import JOB_STATE
+from dsa110.ops import breakers
+from dsa110.settings import Settings
+from dsa110.times import datetime_to_mjd
+from tests.conftest import _backend_params
+from tests.credentials import key_headers
+from tests.databases import scratch_database
+from tests.live.conftest import LiveApp, running
+from tests.waiting import eventually
+
+T = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
+Ops = tuple[LiveApp, dict[str, str]]
+
+
+@contextlib.asynccontextmanager
+async def app_in_own_task(settings: Settings) -> AsyncIterator[LiveApp]:
+    """``running`` entered and left by one background task, so that a module fixture can keep
+    the app up across tests (set up and torn down by different tasks)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[LiveApp] = loop.create_future()
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        try:
+            async with running(settings) as live:
+                ready.set_result(live)
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    task = asyncio.create_task(run())
+    try:
+        yield await ready
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+async def _shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Ops]:
+    """One database and one running app per backend for the module (building each took 2-4 s
+    a test); each test empties the tables it counts (``fresh``). No job slots: a job queued
+    again stays queued."""
+    root = tmp_path_factory.mktemp("operations")
+    async with scratch_database(str(request.param), root) as url:
+        settings = Settings(data_dir=root, database_url=url, metrics_interval_s=0, webhook_poll_s=0)
+        async with app_in_own_task(settings) as live:
+            yield live, await key_headers(live.engine, Role.OPERATOR)
+
+
+@pytest.fixture
+def ops(_shared: Ops) -> Ops:
+    return _shared
+
+
+async def fresh(engine: AsyncEngine, *tables: Any) -> None:
+    """Empty ``tables`` (children first) before a test that counts their rows. With jobs go
+    the dead-letter resolutions keyed by job id: SQLite gives a deleted job's id again."""
+    async with engine.begin() as conn:
+        for table in tables:
+            await conn.execute(delete(table))
+
+
+async def _job(engine: AsyncEngine, kind: str, state: str, took_s: float | None = None, **extra: Any) -> int:
+    values: dict[str, Any] = {"type": kind, "state": state, "params": {}, "created_at": T, "attempts": 1}
+    if took_s is not None:
+        values |= {"started_at": T, "finished_at": T + timedelta(seconds=took_s)}
+    async with engine.begin() as conn:
+        return int(
+            (await conn.execute(insert(jobs).values(**values, **extra).returning(jobs.c.id))).scalar_one()
+        )
+
+
+async def test_a_published_event_shows_in_the_stream_and_the_stats(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    # First in the module, and on an empty log: the other tests' jobs publish job states too.
+    await fresh(live.engine, event_log)
+    await live.publish(JOB_STATE, {"job_pk": 42, "state": "failed"})
+
+    async def logged() -> bool:
+        found = (await http.get("/api/events/stream", params={"event_type": JOB_STATE})).json()
+        return any(e["data"] == {"job_pk": 42, "state": "failed"} for e in found)
+
+    await eventually(logged)
+    event = (await http.get("/api/events/stream", params={"limit": 1, "event_type": JOB_STATE})).json()[0]
+    assert event["event_type"] == JOB_STATE and event["timestamp_iso"].endswith("Z")
+    assert isinstance(event["timestamp"], float) and event["source"]
+    stats = (await http.get("/api/events/stats", params={"since_minutes": 10})).json()
+    assert stats["events_by_type"][JOB_STATE] == 1 and stats["total_events"] >= 1
+    types = (await http.get("/api/events/types")).json()["event_types"]
+    assert {"value": JOB_STATE, "name": "JOB_STATE"}.items() <= next(
+        t for t in types if t["value"] == JOB_STATE
+    ).items()
+    assert (await http.get("/api/events/stream?limit=0")).status_code == 422
+    assert (await http.get("/api/events/stream?since_minutes=-5")).status_code == 422
+
+
+async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops) -> None:
+    live, operator = ops
+    http = live.http
+    await fresh(live.engine, dlq_resolutions, jobs)
+    job_id = await _job(live.engine, "calibrate", "failed", 5.0, error="exit status 1", exit_code=1)
+    await _job(live.engine, "image", "done", 5.0)
+    listed = (await http.get("/api/operations/dlq/items")).json()
+    assert [i["id"] for i in listed] == [f"job-{job_id}"]
+    entry = listed[0]
+    assert set(entry) >= {
+        "id", "component", "operation", "error_type", "error_message", "context", "created_at",
+        "retry_count", "status", "resolved_at", "resolution_note",
+    }  # fmt: skip
+    assert (entry["component"], entry["operation"], entry["status"]) == ("jobs", "calibrate", "pending")
+    assert entry["error_type"] == "exit_code_1" and entry["error_message"] == "exit status 1"
+    assert (await http.get("/api/operations/dlq/stats")).json() == {
+        "total": 1, "pending": 1, "retrying": 0, "resolved": 0, "failed": 0,
+    }  # fmt: skip
+
+    refused = await http.post(f"/api/operations/dlq/items/job-{job_id}/retry")
+    assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHENTICATED"
+    retried = await http.post(f"/api/operations/dlq/items/job-{job_id}/retry", headers=operator)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["item"]["status"] == "retrying" and retried.json()["item"]["retry_count"] == 1
+    assert (await http.get(f"/api/jobs/id/{job_id}")).json()["status"] == "pending"  # queued again
+    again = await http.post(f"/api/operations/dlq/items/{job_id}/retry", headers=operator)
+    assert again.status_code == 409 and again.json()["code"] == "CONFLICT"
+
+    noted = await http.post(
+        f"/api/operations/dlq/items/job-{job_id}/fail", json={"note": "bad data"}, headers=operator
+    )
+    assert (
+        noted.json()["item"]["status"] == "failed" and noted.json()["item"]["resolution_note"] == "bad data"
+    )
+    assert noted.json()["item"]["resolved_at"] is not None
+    resolved = await http.post(f"/api/operations/dlq/items/job-{job_id}/resolve", headers=operator)
+    assert resolved.json()["item"]["status"] == "resolved"
+    assert (await http.get("/api/operations/dlq/items?status=resolved")).json()[0]["id"] == f"job-{job_id}"
+
+    for path, status in (
+        ("/api/operations/dlq/items/abc", 400),
+        ("/api/operations/dlq/items/job-99999", 404),
+        ("/api/operations/dlq/items?limit=100000", 422),
+        ("/api/operations/dlq/items?status=exploded", 422),
+        ("/api/operations/dlq/items?component=" + "x" * 300, 422),
+    ):
+        bad = await http.get(path)
+        assert bad.status_code == status and bad.json()["code"], (path, bad.text)
+
+
+async def test_the_log_keeps_one_row_per_event_and_the_newest_n(engine: AsyncEngine) -> None:
+    from dsa110.events.envelope import Event
+    from dsa110.events.log import recent, record
+
+    events = [Event(JOB_STATE, {"i": i}, T + timedelta(seconds=i), "host:1:ab") for i in range(5)]
+    assert await record(engine, events, cap=3) == 5
+    assert await record(engine, events[-1:], cap=3) == 0  # another process heard it too: one row
+    kept = await recent(engine, limit=10)
+    assert [e.payload["i"] for e in kept] == [4, 3, 2]
+
+
+def test_a_breaker_opens_after_failures_and_a_trial_closes_it() -> None:
+    now = [0.0]
+    b = breakers.CircuitBreaker(
+        "x", "external_catalog", threshold=3, recovery_timeout_s=60, clock=lambda: now[0]
+    )
+    for _ in range(2):
+        b.before_call()
+        b.failure("timeout")
+    assert b.snapshot().state == "closed"
+    b.failure("timeout")
+    assert b.snapshot().state == "open"
+    with pytest.raises(breakers.BreakerOpen):
+        b.before_call()
+    now[0] = 61.0
+    assert b.snapshot().state == "half_open"
+    b.before_call()  # the one trial call
+    with pytest.raises(breakers.BreakerOpen):
+        b.before_call()  # a second one waits for the trial's outcome
+    b.success()
+    assert b.snapshot().state == "closed" and b.snapshot().refused == 2
+
+
+async def test_circuit_breakers_over_rest_and_reset(ops: Ops) -> None:
+    from dsa110.science.errors import ExternalServiceUnavailable
+    from dsa110.science.external import query_external
+
+    simbad = breakers.EXTERNAL["simbad"]
+    try:
+        live, operator = ops
+        http = live.http
+        listed = (await http.get("/api/operations/circuit-breakers")).json()["circuit_breakers"]
+        assert {"database", "event_bus", "external_simbad", "external_ned", "external_gaia"} <= {
+            b["name"] for b in listed
+        }
+        assert {"name", "state", "failure_count", "last_failure_time", "recovery_timeout"} <= set(listed[0])
+        refused_before = simbad.snapshot().refused  # counted since the process started
+        for _ in range(simbad.threshold):
+            simbad.failure("SIMBAD timed out")
+        one = (await http.get("/api/operations/circuit-breakers/external_simbad")).json()
+        assert one["state"] == "open" and one["failure_count"] == simbad.threshold
+        with pytest.raises(ExternalServiceUnavailable):  # refused at once: no network touched
+            await query_external(live.engine, "simbad", 180.0, 42.0, 10.0)
+        assert simbad.snapshot().refused == refused_before + 1
+        assert (await http.post("/api/operations/circuit-breakers/external_simbad/reset")).status_code == 401
+        reset = await http.post("/api/operations/circuit-breakers/external_simbad/reset", headers=operator)
+        assert reset.status_code == 200 and reset.json()["circuit_breaker"]["state"] == "closed"
+        missing = await http.get("/api/operations/circuit-breakers/nope")
+        assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    finally:
+        simbad.reset()
+
+
+async def test_pipeline_executions_and_stage_metrics(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    await fresh(live.engine, dlq_resolutions, jobs)
+    for took in (10.0, 20.0, 30.0):
+        await _job(live.engine, "calibrate", "done", took)
+    failed = await _job(live.engine, "calibrate", "failed", 5.0, error="boom")
+    running_id = await _job(live.engine, "image", "running", None)
+    m = (await http.get("/api/pipeline/stages/calibrate/metrics")).json()
+    assert (m["stage_name"], m["total_executions"], m["successful_executions"], m["failed_executions"]) == (
+        "calibrate", 4, 3, 1,
+    )  # fmt: skip
+    assert m["success_rate"] == pytest.approx(0.75)
+    assert m["average_duration_seconds"] == pytest.approx(16.25, abs=1e-3)  # (10+20+30+5)/4
+    assert m["median_duration_seconds"] == pytest.approx(15.0, abs=1e-3)
+    assert (m["min_duration_seconds"], m["max_duration_seconds"]) == pytest.approx((5.0, 30.0), abs=1e-3)
+    every = (await http.get("/api/pipeline/stages/metrics")).json()
+    assert [s["stage_name"] for s in every][:4] == ["calibrate", "apply", "image", "convert"]
+
+    listed = (await http.get("/api/pipeline/executions", params={"job_type": "calibrate"})).json()
+    assert len(listed) == 4 and {e["job_type"] for e in listed} == {"calibrate"}
+    one = (await http.get(f"/api/pipeline/executions/{failed}")).json()
+    assert one["status"] == "failed" and one["error_message"] == "boom" and one["duration_seconds"] == 5.0
+    assert one["stages"] == [
+        {
+            "name": "calibrate", "status": "failed", "duration_seconds": 5.0, "attempt": 1,
+            "error_message": "boom", "started_at": one["started_at"], "completed_at": one["finished_at"],
+        }
+    ]  # fmt: skip
+    assert (await http.get(f"/api/pipeline/executions/{failed}/stages")).json() == one["stages"]
+    active = (await http.get("/api/pipeline/executions/active")).json()
+    assert [e["id"] for e in active] == [running_id]
+    summary = (await http.get("/api/pipeline/metrics/summary")).json()
+    assert (summary["total_jobs"], summary["completed_jobs"], summary["failed_jobs"]) == (5, 3, 1)
+    assert summary["running_jobs"] == 1 and summary["success_rate"] == pytest.approx(0.75)
+    graph = (await http.get("/api/pipeline/dependency-graph")).json()
+    assert {"from": "convert", "to": "calibrate", "type": "data"} in graph["edges"]
+    assert {n["id"] for n in graph["nodes"]} >= {e["from"] for e in graph["edges"]} | {
+        e["to"] for e in graph["edges"]
+    }
+    for path, status in (
+        ("/api/pipeline/executions?job_type=bogus", 422),
+        ("/api/pipeline/executions?limit=100000", 422),
+        ("/api/pipeline/executions?offset=-1", 422),
+        ("/api/pipeline/executions/abc", 422),
+        ("/api/pipeline/executions/99999", 404),
+        ("/api/pipeline/stages/nope/metrics", 404),
+    ):
+        bad = await http.get(path)
+        assert bad.status_code == status and bad.json()["code"], (path, bad.text)
+
+
+async def test_pointing_monitor_freshness(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    await fresh(live.engine, measurement_sets, groups)
+    empty = (await http.get("/api/pointing-monitor/status")).json()
+    assert empty["stale"] is True and "no pointing recorded yet" in empty["issues"]
+    assert {
+        "running",
+        "healthy",
+        "metrics",
+        "timestamp",
+        "timestamp_iso",
+        "status_file_age_seconds",
+    } <= set(empty)
+    now = datetime.now(UTC)
+    async with live.engine.begin() as conn:
+        pk = (
+            await conn.execute(
+                insert(groups)
+                .values(
+                    group_id="g1", state="completed", received_at=now, updated_at=now,
+                    mid_mjd=datetime_to_mjd(now - timedelta(minutes=2)),
+                )
+                .returning(groups.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        await conn.execute(
+            insert(measurement_sets).values(
+                path="/ms/g1.ms", group_pk=pk, status="ok", stage="imaged", ra_deg=150.0, dec_deg=42.0,
+                created_at=now,
+            )
+        )  # fmt: skip
+    recent = (await http.get("/api/pointing-monitor/status")).json()
+    assert recent["stale"] is False and recent["last_pointing"]["ra_deg"] == 150.0
+    assert 100 < recent["age_seconds"] < 600 and recent["metrics"]["files_succeeded"] == 1
+    stale = (await http.get("/api/pointing-monitor/status", params={"stale_after_s": 60})).json()
+    assert stale["stale"] is True
+    assert (await http.get("/api/pointing-monitor/status?stale_after_s=0")).status_code == 422
+
+
+async def test_cache_stats_count_real_hits(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    before = (await http.get("/api/cache/stats")).json()
+    names = {c["name"] for c in before["caches"]}
+    assert {"graphql_parse", "graphql_validation", "plots", "external_catalogs"} <= names
+    parse = next(c for c in before["caches"] if c["name"] == "graphql_parse")
+    for _ in range(2):
+        await http.post("/graphql", json={"query": "{ jobKinds { name } }"})
+    after = next(
+        c for c in (await http.get("/api/cache/stats")).json()["caches"] if c["name"] == "graphql_parse"
+    )
+    assert after["hits"] >= parse["hits"] + 1
+    keys = await http.get("/api/cache/keys")
+    assert keys.status_code == 501 and keys.json()["code"] == "NOT_IMPLEMENTED"
+
+
+async def test_an_operator_clears_the_caches_and_it_is_audited(ops: Ops) -> None:
+    from sqlalchemy import select
+
+    from dsa110.db.tables import audit_log
+
+    live, operator = ops
+    http = live.http
+    for _ in range(2):
+        await http.post("/graphql", json={"query": "{ jobKinds { name } }"})
+
+    def parse_entries(body: dict[str, Any]) -> int:
+        return int(next(c["entries"] for c in body["caches"] if c["name"] == "graphql_parse"))
+
+    assert parse_entries((await http.get("/api/cache/stats")).json()) >= 1
+    refused = await http.delete("/api/cache/clear")
+    assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHENTICATED"
+    one = await http.delete("/api/cache/clear", params={"cache": "graphql_parse"}, headers=operator)
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["success"] is True and [c["name"] for c in body["cleared"]] == ["graphql_parse"]
+    assert body["cleared"][0]["removed"] >= 1 and body["total_removed"] == body["cleared"][0]["removed"]
+    # The stats request itself is parsed again after the clear: at most that one entry.
+    assert parse_entries((await http.get("/api/cache/stats")).json()) <= 2
+    every = (await http.delete("/api/cache/clear", headers=operator)).json()
+    assert {"graphql_parse", "graphql_validation", "plots", "external_catalogs"} <= {
+        c["name"] for c in every["cleared"]
+    }
+    async with live.engine.connect() as conn:
+        audited = (
+            await conn.execute(
+                select(audit_log.c.outcome).where(audit_log.c.operation == "clearCaches")
+            )
+        ).scalars().all()  # fmt: skip
+    assert list(audited).count("OK") >= 2  # who cleared what, when (refusals stop at the REST layer)
+    for path, status, code in (
+        ("/api/cache/clear?cache=nope", 404, "NOT_FOUND"),
+        ("/api/cache/clear?cache=" + "x" * 300, 422, None),
+        ("/api/cache/clear?cache=../../etc", 404, "NOT_FOUND"),
+        ("/api/cache/keys/some-key", 501, "NOT_IMPLEMENTED"),
+    ):
+        bad = await http.delete(path, headers=operator)
+        assert bad.status_code == status and bad.json()["code"] == (code or bad.json()["code"]), (
+            path,
+            bad.text,
+        )
+    assert (await http.delete("/api/cache/keys/some-key")).status_code == 401
+
+
+async def test_health_summary_has_each_part_breakers_and_the_dlq(ops: Ops) -> None:
+    live = ops[0]
+    http = live.http
+    await fresh(live.engine, dlq_resolutions, jobs)
+    await _job(live.engine, "calibrate", "failed", 5.0, error="boom")
+    ok = await http.get("/api/health/summary")
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert set(body) >= {"status", "timestamp", "checks", "circuit_breakers", "dlq_stats"}
+    checks = body["checks"]
+    assert {"database", "event_bus", "job_pool", "casa", "streaming_service", "metrics_sampler"} <= set(
+        checks
+    )
+    assert all({"healthy", "error"} <= set(c) for c in checks.values())
+    assert checks["database"]["healthy"] is True and checks["job_pool"]["queued"] == 0
+    assert checks["metrics_sampler"]["state"] == "off"  # this app samples on demand only
+    assert checks["streaming_service"]["healthy"] is True  # not asked to run
+    assert body["dlq_stats"] == {"total": 1, "pending": 1, "retrying": 0, "resolved": 0, "failed": 0}
+    assert {"name": "database", "state": "closed", "failure_count": 0}.items() <= next(
+        b for b in body["circuit_breakers"] if b["name"] == "database"
+    ).items()
+    assert body["status"] == ("healthy" if not body["failing"] else "degraded")
+    assert set(body["failing"]) <= {"casa"}  # CASA may be absent where the tests run
+
+    gaia = breakers.EXTERNAL["gaia"]
+    try:
+        for _ in range(gaia.threshold):
+            gaia.failure("Gaia timed out")
+        down = (await http.get("/api/health/summary")).json()
+        assert down["status"] == "degraded" and "external_gaia" in down["failing"]
+        assert "Gaia timed out" in down["checks"]["external_gaia"]["error"]
+    finally:
+        gaia.reset()
