@@ -33,8 +33,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy dsa110 loaders resolvers schema compat_rest server
 
+# One pytest worker per core (each test makes its own databases and bus namespace); a file's
+# tests stay on one worker so its module fixtures are built once. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 schema: $(STAMP)
 	$(BIN)/dsa110-graph export-schema > schema.graphql
