@@ -34,6 +34,8 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from bench.common import line, p50
+from dsa110.db.engine import create_engine
+from dsa110.db.stats import analyze
 from dsa110.settings import Settings
 from server.app import create_app
 
@@ -186,6 +188,10 @@ async def run(args: argparse.Namespace, root: Path) -> None:
             if not filled:
                 _build(root / f"pg-{name}", large=name == "large", database_url=url)
             urls[f"postgresql-{name}"] = url
+    for url in urls.values():  # a bulk load is followed by ANALYZE (dsa110.db.stats)
+        engine = create_engine(url)
+        await analyze(engine, ("sources", "measurements", "images", "groups", "ese_candidates"))
+        await engine.dispose()
     apps, clients = {}, {}
     for key, url in urls.items():
         data_dir = root / key.split("-", 1)[1]

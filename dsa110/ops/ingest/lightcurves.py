@@ -42,8 +42,11 @@ async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -
         select(sources.c.id, sources.c.ra_deg, sources.c.dec_deg)
         .where(
             in_cone,
-            sources.c.n_epochs >= MIN_REFERENCE_EPOCHS,
-            sources.c.mean_flux_jy > 0,
+            # "+ 0": tested per row, never an index to drive the search. The cone is the
+            # selective condition (a few hundred rows); n_epochs and mean_flux_jy match nearly
+            # every source, and a planner that starts from their index reads the whole table.
+            sources.c.n_epochs + 0 >= MIN_REFERENCE_EPOCHS,
+            sources.c.mean_flux_jy + 0 > 0,
             snr_sq >= MIN_REFERENCE_SNR**2,
         )
         .order_by(_reference_snr_key())
