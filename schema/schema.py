@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -86,10 +87,17 @@ class GraphSchema(strawberry.Schema):
 
 def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> strawberry.Schema:
     register_graph_caches(CACHE_SIZE)  # their hit and miss counts answer `caches`
+    # The limiters' validation rules are classes made when a limiter is constructed; built
+    # per request they would be new classes each time, and ValidationCache (keyed by the
+    # rules) would never hit: every request re-validated its document. Made once here,
+    # every request adds the same classes, and a known document is validated once.
+    limit_rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         OperationMetrics,  # first: it reads the outcome after every other extension is done
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),

@@ -161,6 +161,12 @@ class SourceFilter:
         _members(conds, c.source_id, self, "source_ids")
         if (prefix := _text_arg(self, "source_id_prefix")) is not None:
             conds.append(c.source_id.startswith(prefix, autoescape=True))
+            # The same rows as a range, so that the unique index on source_id answers it (SQLite
+            # never uses an index for its case-insensitive LIKE): under binary collation
+            # (SQLite BINARY, PostgreSQL "C") every string starting with the prefix lies in
+            # [prefix, prefix + U+10FFFF). This makes the prefix case-sensitive on SQLite too.
+            conds.append(c.source_id >= prefix)
+            conds.append(c.source_id < prefix + "\U0010ffff")
         _range(conds, c.ra_deg, self, "ra_min_deg", "ra_max_deg")
         _range(conds, c.dec_deg, self, "dec_min_deg", "dec_max_deg")
         _range(conds, c.mean_flux_jy, self, "flux_min_jy", "flux_max_jy")

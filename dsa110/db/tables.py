@@ -75,14 +75,14 @@ sources = Table(
     Index(None, "dec_deg"),
     Index(None, "ra_deg"),
     Index(None, "catalog_flux_jy"),
-    Index(None, "mean_flux_jy"),
-    Index(None, "eta"),
-    Index(None, "v"),
-    Index(None, "chi2_nu"),
-    Index(None, "sigma_deviation"),
+    Index(None, "mean_flux_jy", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
+    Index(None, "eta", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
+    Index(None, "v", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
+    Index(None, "chi2_nu", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
+    Index(None, "sigma_deviation", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
     Index(None, "n_epochs"),
     Index(None, "last_mjd"),
-    Index(None, "max_snr"),
+    Index(None, "max_snr", "n_epochs"),  # covering: metric >= x AND n_epochs >= k (0012)
     Index(None, "new_source", "new_high_sigma"),
 )
 

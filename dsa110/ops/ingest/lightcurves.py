@@ -20,13 +20,11 @@ from dsa110.ops.ingest.common import (
     NormalisedLightCurve,
     _chunks,
 )
+from dsa110.science import lightcurve_arrays
 from dsa110.science.healpix import INDEX_ORDER, angular_separation_deg, cone_ranges
 from dsa110.science.lightcurve import (
     Correction,
-    PhotometryRow,
     normalised_points,
-    reference_baselines,
-    refine_references,
 )
 
 
@@ -44,8 +42,11 @@ async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -
         select(sources.c.id, sources.c.ra_deg, sources.c.dec_deg)
         .where(
             in_cone,
-            sources.c.n_epochs >= MIN_REFERENCE_EPOCHS,
-            sources.c.mean_flux_jy > 0,
+            # "+ 0": tested per row, never an index to drive the search. The cone is the
+            # selective condition (a few hundred rows); n_epochs and mean_flux_jy match nearly
+            # every source, and a planner that starts from their index reads the whole table.
+            sources.c.n_epochs + 0 >= MIN_REFERENCE_EPOCHS,
+            sources.c.mean_flux_jy + 0 > 0,
             snr_sq >= MIN_REFERENCE_SNR**2,
         )
         .order_by(_reference_snr_key())
@@ -61,6 +62,7 @@ async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -
 
 
 async def _corrections_for(conn: AsyncConnection, reference_pks: Sequence[int]) -> dict[int, Correction]:
+    """Per-image corrections from the references' measurements (``refine_references``, on arrays)."""
     if len(reference_pks) < 3:
         return {}
     result = await conn.execute(
@@ -68,12 +70,18 @@ async def _corrections_for(conn: AsyncConnection, reference_pks: Sequence[int]) 
             measurements.c.image_pk,
             measurements.c.source_pk,
             measurements.c.peak_flux_jy,
-            measurements.c.peak_flux_err_jy,
         ).where(measurements.c.source_pk.in_(list(reference_pks)))
     )
-    rows = [PhotometryRow(*r) for r in result.all()]
-    _, corrections = refine_references(rows, reference_baselines(rows, reference_pks))
-    return corrections
+    rows = result.all()
+    if not rows:
+        return {}
+    image, source, flux = zip(*rows, strict=True)
+    return lightcurve_arrays.refined_corrections(
+        np.asarray(image, dtype=np.int64),
+        np.asarray(source, dtype=np.int64),
+        np.asarray(flux, dtype=np.float64),
+        np.asarray(sorted(set(reference_pks)), dtype=np.int64),
+    )
 
 
 async def _light_curves(

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
+from dsa110.db.stats import analyze
 from dsa110.db.writes import write_transaction
 from dsa110.events.channels import MEASUREMENTS_ADDED
 from dsa110.ops.ingest.common import (
@@ -21,6 +22,8 @@ from dsa110.ops.ingest.detection import detect_ese
 from dsa110.ops.ingest.image import _ingest_one_image
 from dsa110.ops.ingest.validation import _validate_rows
 from dsa110.science.ese import DEFAULT_PARAMS, EseParams
+
+ANALYZE_AFTER_ROWS = 10_000  # a bulk load: refresh the planner's statistics afterwards
 
 
 async def ingest_image_measurements(
@@ -77,7 +80,10 @@ async def ingest_images_measurements(
     async with write_transaction(engine) as conn:
         for image_pk, parsed in parsed_batches:
             touched.append(await _ingest_one_image(conn, image_pk, parsed))
-    telemetry.INGESTED_ROWS.inc(sum(len(parsed) for _, parsed in parsed_batches))
+    n_rows = sum(len(parsed) for _, parsed in parsed_batches)
+    telemetry.INGESTED_ROWS.inc(n_rows)
+    if n_rows >= ANALYZE_AFTER_ROWS:
+        await analyze(engine, ("sources", "measurements"))
     if publish is not None:
         for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
             if pks:
