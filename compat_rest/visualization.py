@@ -17,7 +17,9 @@ from urllib.parse import quote
 from starlette.responses import HTMLResponse
 
 from compat_rest import qa
-from compat_rest.params import Args, Bool, Int, Str
+from compat_rest.calqa import CAL_QA
+from compat_rest.graph import GraphCall
+from compat_rest.params import Args, Bool, Int, Json, Str
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, STR, arr, null, obj
 from dsa110.auth.identity import Role
@@ -140,6 +142,52 @@ def casatable_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
     }
 
 
+GOOD_FLAGGED = 0.1
+"""A table with this fraction of its solutions flagged or more is a reason (the QA's ``good`` limit)."""
+
+
+async def fetch_qa_notebook(call: GraphCall, args: Args) -> dict[str, Any]:
+    """The MS's QA (calibration tables, flags, image), then its group's notebook (a write)."""
+    cal, images = await qa.fetch_ms_qa(call, args)
+    notebook = await qa.fetch_notebook(call, {**args, "group_id": None, "notebook_type": "full"})
+    return {"qa": qa.ms_qa((cal, images), args), "notebook": notebook["generateQaNotebook"]}
+
+
+def qa_summary(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+    """The legacy ``QAResultSummary{ms_path, success, reasons, metrics, artifacts}`` (and the
+    notebook's path). ``success``: the calibration quality is good or marginal (no table with
+    30 % or more of its solutions flagged, none missing); each table at or over 10 % flagged,
+    each problematic SPW and a missing or incomplete set of tables is a reason."""
+    report, notebook = data["qa"], data["notebook"]
+    cal = report["calibration_qa"]
+    quality = cal["overall_quality"]
+    reasons = [] if quality == "good" else [f"calibration quality is {quality}"]
+    tables = {"K": cal["k_metrics"], "BP": cal["bp_metrics"], "G": cal["g_metrics"]}
+    for kind, m in tables.items():
+        if m is not None and m["flag_fraction"] is not None and m["flag_fraction"] >= GOOD_FLAGGED:
+            reasons.append(f"{kind} table: {100 * m['flag_fraction']:.1f}% of solutions flagged")
+    reasons += [f"SPW {s['spw_id']} is problematic" for s in cal["per_spw_stats"] if s["is_problematic"]]
+    image = report["image_qa"]
+    artifacts = [notebook["path"]] + [m["path"] for m in tables.values() if m is not None]
+    if image is not None:
+        artifacts.append(image["image_path"])
+    return {
+        "ms_path": report["ms_path"],
+        "success": quality in ("good", "marginal"),
+        "reasons": reasons,
+        "metrics": {
+            "overall_quality": quality,
+            "flagged_fraction": cal["flags_total"],
+            **cal["calibration_quality"],
+            "tables": {kind: m for kind, m in tables.items() if m is not None},
+            "image": image,
+        },
+        "artifacts": artifacts,
+        "notebook_path": notebook["path"],
+        "message": f"QA notebook written with {notebook['cells']} cells",
+    }
+
+
 def routes(settings: Settings) -> list[RestRoute]:
     path = Str("path", required=True, max_length=qa.PATH_CHARS)
     return [
@@ -229,6 +277,30 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="Write a QA notebook for the observation group of an MS",
+            role=Role.OPERATOR,  # writes a file and records it
+        ),
+        multi_query_route(
+            "POST",
+            "/visualization/notebook/qa",
+            [CAL_QA, qa.IMAGE_QA, qa.NOTEBOOK, qa.GROUP_OF_MS],
+            fetch_qa_notebook,
+            qa_summary,
+            body=[
+                Str("ms_path", required=True, max_length=qa.PATH_CHARS),
+                Str(
+                    "qa_root",
+                    max_length=qa.PATH_CHARS,
+                    description="Ignored: notebooks go to the QA directory",
+                ),
+                Str("output_path", max_length=qa.PATH_CHARS, description="Under the data roots"),
+                Json("thresholds", description="Ignored: the QA's own limits apply (10 % / 30 % flagged)"),
+                Json("gaintables", description="Ignored: the tables beside the MS are used"),
+                Json("extra_metadata", description="Ignored"),
+            ],
+            response=obj(ms_path=STR, success=BOOL, reasons=arr(STR), metrics=ANY, artifacts=arr(STR)),
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="QA of an MS (calibration tables, flags, image) and a QA notebook for its group",
             role=Role.OPERATOR,  # writes a file and records it
         ),
     ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dsa110.ops.files.paths import Kind, resolve_stored
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
-from dsa110.science import catalogs, external, fitting, profile_fit, profiles, regions
+from dsa110.science import catalogs, external, fitting, pixelbox, profile_fit, profiles, regions
 from dsa110.science.errors import ScienceInputError
 from dsa110.science.fitsio import SkyImage, open_image
 from dsa110.science.threads import in_science_thread
@@ -198,3 +198,10 @@ def stamp_images(images: list[Any], limit: int) -> list[Any]:
     if not 1 <= limit <= MAX_STAMPS:
         raise ScienceInputError("BAD_SIZE", f"limit must be in [1, {MAX_STAMPS}]")
     return images[-limit:]
+
+
+async def pixel_box(
+    ctx: GraphContext, path: str, x0: int, y0: int, width: int, height: int
+) -> pixelbox.PixelBox:
+    image = await sky_image(ctx, path)
+    return await in_science_thread(pixelbox.pixel_box, image, x0, y0, width, height)

@@ -83,6 +83,9 @@ LIST_SIZES: Final[Mapping[str, int]] = {
 FIELD_WEIGHTS: Final[Mapping[str, int]] = {
     # image analysis on the FITS file (worker thread, scipy/numpy)
     "Image.fit": 100,
+    "FitsFile.fit": 100,
+    "FitsFile.regionStatistics": 20,
+    "FitsFile.pixelValues": 20,
     "Image.profile": 20,
     "Image.slice": 10,
     "Image.catalogOverlay": 20,

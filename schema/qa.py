@@ -16,6 +16,8 @@ from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
 from dsa110.ops.files import casatable, fitsinfo
 from loaders.entities import CALTABLE, GROUP, IMAGE, MS, QA_ARTIFACT
 from resolvers import links, notebooks, qa
+from resolvers import science as science_resolvers
+from schema import science
 from schema.base import GraphInfo, Loaded, Node
 from schema.inputs import _enum, _input
 from schema.lists import list_root
@@ -109,6 +111,20 @@ strawberry.type(
 )
 
 
+@strawberry.type(description="Stored pixel values of a box of an image (null where blank).")
+class PixelBox:
+    x0: int
+    y0: int
+    width: int
+    height: int
+    values: list[list[float | None]] = strawberry.field(
+        description="Rows: values[j][i] is pixel (x0+i, y0+j)."
+    )
+    unit: str
+    ra_deg: float = strawberry.field(description="Sky position of pixel (x0, y0).")
+    dec_deg: float
+
+
 @strawberry.type(description="A FITS file: HDUs, the chosen HDU's header, WCS and statistics.")
 class FitsFile:
     path: str
@@ -123,6 +139,44 @@ class FitsFile:
     @strawberry.field(description="A PNG thumbnail (made on demand, cached).")
     def thumbnail_url(self, size: int = 512) -> str:
         return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
+
+    # Analysis of the file's image plane (its first image HDU), as on a registered image:
+    # the JS9 analysis panel works on any FITS file under the data roots.
+
+    @strawberry.field(
+        description="Statistics of the finite pixels inside a sky region of the image plane; "
+        "`shape` as `Region.shape` ({type: circle, ra_deg, dec_deg, radius_arcsec}, ...)."
+    )
+    async def region_statistics(self, info: GraphInfo, shape: JSON) -> science.RegionStatistics:
+        stats = await science_resolvers.region_statistics(info.context, self.path, shape)
+        return science.RegionStatistics(**vars(stats))
+
+    @strawberry.field(
+        description="Fit a 2-D Gaussian or Moffat inside a sky region (`shape` as `Region.shape`) "
+        "or in a box around a position of the image plane."
+    )
+    async def fit(
+        self,
+        info: GraphInfo,
+        model: science.FitModel = science.FitModel.GAUSSIAN,
+        shape: JSON | None = None,
+        ra_deg: float | None = None,
+        dec_deg: float | None = None,
+        box_arcsec: float | None = None,
+        fit_background: bool = True,
+    ) -> science.SourceFit:
+        fit = await science_resolvers.fit_source(
+            info.context, self.path, ra_deg, dec_deg, box_arcsec, shape, fit_background, model.value
+        )
+        return science.source_fit(fit)
+
+    @strawberry.field(
+        description="The stored values of a box of pixels (0-based, x along NAXIS1), clipped to the "
+        "image, at most 128 x 128 (the CASA imval task on a box)."
+    )
+    async def pixel_values(self, info: GraphInfo, x0: int, y0: int, width: int, height: int) -> PixelBox:
+        found = await science_resolvers.pixel_box(info.context, self.path, x0, y0, width, height)
+        return PixelBox(**vars(found))
 
 
 CasaColumn = casatable.ColumnInfo

@@ -237,6 +237,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
     **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
     ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
+    ("POST", "/visualization/notebook/qa"): Role.OPERATOR,
     **{("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): Role.OPERATOR for verb in DLQ_VERBS},
     ("POST", "/operations/circuit-breakers/{name}/reset"): Role.OPERATOR,
     ("DELETE", "/cache/clear"): Role.OPERATOR,
@@ -246,6 +247,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/mosaics/query"): Role.VIEWER,
     ("POST", "/images/{image_id}/fit"): Role.VIEWER,
     ("POST", "/ms/{ms_path:path}/validate-caltable"): Role.VIEWER,
+    ("POST", "/visualization/js9/analysis"): Role.VIEWER,
 }
 
 REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
@@ -284,6 +286,7 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         "/api/visualization/notebook/generate",
         {"group_id": MS_GROUP},
     ),
+    ("POST", "/visualization/notebook/qa"): ("/api/visualization/notebook/qa", {"ms_path": MS_PATH}),
     **{
         ("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): (
             f"/api/operations/dlq/items/job-{FAILED_JOB}/{verb}",
