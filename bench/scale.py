@@ -190,7 +190,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
             urls[f"postgresql-{name}"] = url
     for url in urls.values():  # a bulk load is followed by ANALYZE (dsa110.db.stats)
         engine = create_engine(url)
-        await analyze(engine, ("sources", "measurements", "images", "groups", "ese_candidates"))
+        await analyze(engine, ("sources", "measurements", "images", "groups", "ese_candidates"), vacuum=True)
         await engine.dispose()
     apps, clients = {}, {}
     for key, url in urls.items():
