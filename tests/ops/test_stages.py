@@ -1,7 +1,7 @@
 """The pipeline stages on tiny simulated data: one workflow end to end (reused), cancel, Dask.
 
 CASA runs here, so the set is kept small (see ``stage_data``): one workflow job whose
-outputs every assertion reads, one cancelled CASA job, one image job on a Dask LocalCluster.
+outputs every assertion reads, one cancelled CASA job, the workflow itself on a Dask LocalCluster.
 """
 
 from __future__ import annotations
@@ -64,6 +64,18 @@ async def _state(engine: AsyncEngine, job_id: int, *states: str) -> bool:
     return (await job_row(engine, job_id))["state"] in states
 
 
+@contextlib.contextmanager
+def _local_cluster() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    )
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close()
+
+
 @pytest.fixture(scope="module")
 async def ran(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ran]:
     root = tmp_path_factory.mktemp("stages")
@@ -86,8 +98,13 @@ async def ran(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ran]:
                     )
                 ).scalar_one()
             job = await store.submit(engine, "workflow", data.workflow_params())
-            async with in_process_worker(engine, root, slots=1, lease_s=60.0):
-                await eventually(lambda: _state(engine, job["id"], "done", "failed"), CASA_JOB_S)
+            # The workflow runs on the Dask executor (a LocalCluster), as on a cluster; the
+            # image test below runs a stage on the local executor.
+            from dsa110.ops.queue.dask_executor import DaskExecutor
+
+            with _local_cluster() as scheduler:
+                async with in_process_worker(engine, root, DaskExecutor(scheduler), slots=1, lease_s=60.0):
+                    await eventually(lambda: _state(engine, job["id"], "done", "failed"), CASA_JOB_S)
             yield Ran(engine, root, data, await job_row(engine, job["id"]), int(pk))
         finally:
             await engine.dispose()
@@ -96,6 +113,7 @@ async def ran(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ran]:
 async def test_the_workflow_recovers_the_injected_flux_and_records_every_step(ran: Ran) -> None:
     job = ran.job
     assert job["state"] == "done", (job["error"], (await log_lines(ran.engine, job["id"]))[-30:])
+    assert job["executor"] == "dask"
     steps = {s["name"]: s for s in job["result"]["steps"]}
     assert list(steps) == ["convert", "convert-calibrator", "calibrate", "apply", "image", "photometry"]
     assert all(s["state"] == "done" and s["seconds"] > 0 for s in steps.values())
@@ -181,21 +199,7 @@ async def test_cancelling_a_running_casa_job_leaves_no_process_of_it(ran: Ran) -
         await eventually(lambda: _state(ran.engine, job["id"], "cancelled"), 30)
 
 
-@contextlib.contextmanager
-def _local_cluster() -> Iterator[str]:
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-    )
-    try:
-        yield str(cluster.scheduler_address)
-    finally:
-        cluster.close()
-
-
-async def test_a_casa_stage_runs_the_same_on_the_dask_executor(ran: Ran) -> None:
-    from dsa110.ops.queue.dask_executor import DaskExecutor
-
+async def test_a_casa_stage_runs_the_same_on_the_local_executor(ran: Ran) -> None:
     out = ran.root / "dask-images"
     ms_path = str(ran.root / "ms" / (Path(ran.data.target[0]).name.split("_sb")[0] + ".ms"))
     job = await store.submit(
@@ -210,11 +214,10 @@ async def test_a_casa_stage_runs_the_same_on_the_dask_executor(ran: Ran) -> None
             "output_dir": str(out),
         },
     )
-    with _local_cluster() as scheduler:
-        async with in_process_worker(ran.engine, ran.root, DaskExecutor(scheduler), slots=1, lease_s=60.0):
-            await eventually(lambda: _state(ran.engine, job["id"], "done", "failed"), CASA_JOB_S)
+    async with in_process_worker(ran.engine, ran.root, slots=1, lease_s=60.0):
+        await eventually(lambda: _state(ran.engine, job["id"], "done", "failed"), CASA_JOB_S)
     row = await job_row(ran.engine, job["id"])
-    assert row["state"] == "done" and row["executor"] == "dask", row["error"]
+    assert row["state"] == "done" and row["executor"] == "local", row["error"]
     assert Path(row["result"]["image_path"]).parent == out
     assert row["result"]["peak_jy"] == pytest.approx(INJECTED_JY, rel=0.05)
     assert np.isfinite(row["result"]["noise_jy"])
