@@ -564,110 +564,13 @@ system_metrics = Table(
     Index(None, "host", "sampled_at"),
 )
 
-# --- who may change things, and who did ----------------------------------------------
-
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    # The public part of a key (`d110_<prefix>_<secret>`): finds the row without a scan.
-    Column("prefix", String(16), nullable=False, unique=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("role", String(16), nullable=False),
-    # SHA-256 of the whole key: keys are 256-bit random, so a slow hash adds nothing.
-    Column("secret_sha256", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("revoked_at", UtcDateTime),
-)
-
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("at", UtcDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
-    Column("actor_kind", String(16), nullable=False),
-    Column("role", String(16)),
-    Column("operation", String(128), nullable=False),
-    Column("operation_name", String(128)),
-    Column("arguments", JSON, nullable=False),
-    Column("address", String(64)),
-    Column("outcome", String(64), nullable=False),
-    Index(None, "at"),
-    Index(None, "actor", "at"),
-    Index(None, "operation", "at"),
-    Index(None, "outcome"),
-)
-
-# --- alert delivery: webhooks -----------------------------------------------------------
-
-webhook_subscriptions = Table(
-    "webhook_subscriptions",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(64), nullable=False, unique=True),
-    Column("url", Text, nullable=False),
-    # The HMAC key (Standard Webhooks `whsec_...`); kept in clear because signing needs it.
-    Column("secret", String(128), nullable=False),
-    Column("event_kinds", JSON, nullable=False),
-    Column("min_significance", Float),
-    Column("format", String(16), nullable=False),
-    Column("enabled", Boolean, nullable=False, default=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("created_by", String(255), nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-)
-
-webhook_outbox = Table(
-    "webhook_outbox",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column(
-        "subscription_pk",
-        Integer,
-        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
-    # What happened, once per subscriber: the idempotency key receivers see (`webhook-id`).
-    Column("event_key", String(160), nullable=False),
-    Column("event_kind", String(32), nullable=False),
-    Column("payload", JSON, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UtcDateTime, nullable=False),
-    Column("claimed_until", UtcDateTime),
-    Column("claimed_by", String(200)),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("delivered_at", UtcDateTime),
-    Column("last_status", Integer),
-    Column("last_error", Text),
-    UniqueConstraint("subscription_pk", "event_key"),
-    Index(None, "state", "next_attempt_at"),
-    Index(None, "created_at"),
-)
-
-webhook_attempts = Table(
-    "webhook_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("outbox_pk", Integer, ForeignKey("webhook_outbox.id", ondelete="CASCADE"), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("at", UtcDateTime, nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("status_code", Integer),
-    Column("error", Text),
-    Column("duration_ms", Float, nullable=False),
-    Index(None, "outbox_pk", "id"),
-)
-
-webhook_cursors = Table(
-    "webhook_cursors",
-    metadata,
-    # How far each event source (alerts, failed jobs, ...) has been read into the outbox.
-    Column("source", String(32), primary_key=True),
-    Column("position_at", UtcDateTime, nullable=False),
-)
-
-# The legacy import's and the dashboard's operations bookkeeping live in their own modules;
-# importing them registers their tables with this metadata (last: they need `metadata`).
+# The rest of the tables live in modules of their own; importing them registers their tables
+# with this metadata (last: they need `metadata`). The access and webhook tables are
+# re-exported because much of the code imports them from here.
 from dsa110.db import legacy_tables, ops_tables  # noqa: E402,F401
+from dsa110.db.access_tables import api_keys as api_keys  # noqa: E402,PLC0414
+from dsa110.db.access_tables import audit_log as audit_log  # noqa: E402,PLC0414
+from dsa110.db.webhook_tables import webhook_attempts as webhook_attempts  # noqa: E402,PLC0414
+from dsa110.db.webhook_tables import webhook_cursors as webhook_cursors  # noqa: E402,PLC0414
+from dsa110.db.webhook_tables import webhook_outbox as webhook_outbox  # noqa: E402,PLC0414
+from dsa110.db.webhook_tables import webhook_subscriptions as webhook_subscriptions  # noqa: E402,PLC0414
