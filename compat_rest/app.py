@@ -36,13 +36,14 @@ from compat_rest import (
     streaming,
     visualization,
 )
-from compat_rest.errors import unknown_path
+from compat_rest.errors import error_response, unknown_path
 from compat_rest.exports import with_formats
 from compat_rest.graph import GraphRunner
 from compat_rest.openapi import openapi_document
 from compat_rest.routing import ALL_METHODS, RestRoute, build_routes, check_routes
 from compat_rest.swagger import swagger_html, swagger_static_app
 from dsa110.settings import Settings
+from server.limits import BodyTooLarge
 
 API_PREFIX = "/api"
 # `lifecycle` before `products`: its POST /data/{id}/... paths must not fall to GET /data/{id:path}.
@@ -103,6 +104,13 @@ def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = 
         *build_routes(checked, runner),
         Route("/{rest:path}", unknown_path, methods=ALL_METHODS),
     ]
-    app = Starlette(routes=routes)
+
+    async def too_large(_: Request, exc: Exception) -> JSONResponse:
+        # A streamed body over the server-wide limit, met while a route read it (the
+        # middleware answers declared lengths itself): 413 in the envelope, not a 500.
+        limit = exc.max_bytes if isinstance(exc, BodyTooLarge) else None
+        return error_response(413, "PAYLOAD_TOO_LARGE", str(exc), {"max_bytes": limit})
+
+    app = Starlette(routes=routes, exception_handlers={BodyTooLarge: too_large})
     app.state.compat_routes = checked
     return app

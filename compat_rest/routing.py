@@ -34,6 +34,7 @@ from compat_rest.params import Args, Param, parse_object
 from compat_rest.shapes import Schema
 from dsa110.auth.identity import Role, identity_in
 from dsa110.errors import PublicError
+from server.limits import BodyTooLarge
 
 log = logging.getLogger("dsa110.compat")
 
@@ -238,6 +239,8 @@ class PathEndpoint:
             out = route.shape(data, args)
         except ApiError as error:
             return error.response()
+        except BodyTooLarge:  # a streamed body over the limit: the middleware answers 413
+            raise
         except Exception:
             log.exception("compat route %s %s failed", route.method, route.path)
             return error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")

@@ -1,4 +1,9 @@
-"""Request-size guard: bodies over the limit get a 413 with a code, before any parsing."""
+"""Request-size guard: bodies over the limit get a 413 with a code, before any parsing.
+
+The answer speaks the caller's error format: GraphQL ``{"errors": [...]}`` on ``/graphql``
+(and anything else), the compat layer's envelope ``{error, status: "error", code, details}``
+(``compat_rest/errors.py``) on the REST paths under ``/api``.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(Exception):
-    pass
+    """Raised from ``receive`` when a streamed body passes ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"request body is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
 
 
 def error_body(message: str, code: str) -> bytes:
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
 
 
+def rest_error_body(message: str, code: str, details: dict[str, object] | None = None) -> bytes:
+    """The compat REST envelope (``compat_rest.errors.error_response``), as bytes."""
+    return json.dumps({"error": message, "status": "error", "code": code, "details": details}).encode()
+
+
+def is_rest_path(path: str, prefix: str = "/api") -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
 class BodyLimitMiddleware:
     """Reject HTTP bodies larger than ``max_bytes``, whether declared or streamed (chunked)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, rest_prefix: str = "/api") -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.rest_prefix = rest_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +47,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send)
+            await self._reject(scope, send)
             return
         seen = 0
         started = False
@@ -39,7 +58,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -52,10 +71,14 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(scope, send)
 
-    async def _reject(self, send: Send) -> None:
-        body = error_body(f"request body is larger than {self.max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        message = f"request body is larger than {self.max_bytes} bytes"
+        if is_rest_path(str(scope.get("path", "")), self.rest_prefix):
+            body = rest_error_body(message, "PAYLOAD_TOO_LARGE", {"max_bytes": self.max_bytes})
+        else:
+            body = error_body(message, "PAYLOAD_TOO_LARGE")
         await send(
             {
                 "type": "http.response.start",

@@ -468,9 +468,11 @@ class Ordering:
     def clauses(self, table: Table) -> list[Any]:
         col = table.c[self.column]
         pk = table.c.id
+        # NULLs sort last either way. A NOT NULL column needs no NULLS clause, and leaving it
+        # out lets PostgreSQL scan the column's plain index backwards for DESC (issue 11).
         if self.direction is OrderDirection.DESC:
-            return [col.desc().nulls_last(), pk.desc()]
-        return [col.asc().nulls_last(), pk.asc()]
+            return [col.desc().nulls_last() if col.nullable else col.desc(), pk.desc()]
+        return [col.asc().nulls_last() if col.nullable else col.asc(), pk.asc()]
 
 
 # --- the audit log (read by admins only) ----------------------------------------------

@@ -86,6 +86,27 @@ sources = Table(
     Index(None, "new_source", "new_high_sigma"),
 )
 
+# PostgreSQL: the graph orders sources by these nullable columns ``DESC NULLS LAST, id DESC``
+# (``dsa110.db.filters.Ordering``); an ascending btree scanned backwards yields ``NULLS FIRST``,
+# so without an index declared in that order PostgreSQL sorted the whole table (issue 11).
+# SQLite keeps NULLs lowest in its indexes, so a backward scan already matches (0015).
+SOURCE_DESC_NULLS_LAST = (
+    "catalog_flux_jy",
+    "mean_flux_jy",
+    "eta",
+    "v",
+    "chi2_nu",
+    "sigma_deviation",
+    "last_mjd",
+    "max_snr",
+)
+for _name in SOURCE_DESC_NULLS_LAST:
+    Index(
+        f"ix_sources_{_name}_desc_nulls_last",
+        sources.c[_name].desc().nulls_last(),
+        sources.c.id.desc(),
+    ).ddl_if(dialect="postgresql")
+
 catalog_sources = Table(
     "catalog_sources",
     metadata,

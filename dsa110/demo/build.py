@@ -36,6 +36,7 @@ from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.db.enums import GroupState
 from dsa110.db.migrate import upgrade
+from dsa110.db.stats import analyze
 from dsa110.demo import operations as ops
 from dsa110.demo.bulk import count_rows, reset_schema
 from dsa110.demo.catalog import Catalog, make_catalog
@@ -196,6 +197,9 @@ async def build_demo(
         injected_eses = [catalog.names[m.source_index] for m in injected if m.kind == "ese"]
         science = await _finish_science(engine, detect and not large, injected_eses)
         stages["science"] = time.perf_counter() - clock
+        # A fresh `make run` plans with statistics, as after any bulk load (issue 11).
+        await analyze(engine, sorted(t.metadata.tables), vacuum=True)
+        stages["statistics"] = time.perf_counter() - clock
     finally:
         await engine.dispose()
     truth_path = _write_truth(

@@ -91,6 +91,18 @@ async def test_bad_bodies_get_a_4xx_envelope(
 async def test_oversized_body_is_refused(api: httpx.AsyncClient) -> None:
     response = await api.post("/api/sources/search", content=b" " * 2_000_000)
     assert response.status_code == 413
+    # the REST envelope, not the GraphQL {"errors": [...]} shape /graphql gets (issue 11)
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert "errors" not in response.json()
+
+    async def chunks():  # no Content-Length: a streamed body is refused in the envelope too
+        for _ in range(200):
+            yield b" " * 10_000
+
+    streamed = await api.post(
+        "/api/sources/search", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert_envelope(streamed, 413, "PAYLOAD_TOO_LARGE")
 
 
 async def test_wrong_method_is_405_in_the_envelope(api: httpx.AsyncClient) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
-from dsa110.db.filters import ConeFilter, SourceFilter
+from dsa110.db.filters import ConeFilter, OrderDirection, Ordering, SourceFilter, SourceOrderField
 from tests.databases import scratch_database
 
 N = 100_000
@@ -120,3 +120,41 @@ async def test_every_documented_source_filter_counts_from_an_index(backend: str,
     # not by ix_sources_n_epochs, which matches nearly every row (issue 11).
     for name, column in COMBINED.items():
         assert f"ix_sources_{column}_n_epochs" in plans[name], (name, plans[name])
+
+
+async def _order_plan(conn: AsyncConnection, ordering: Ordering) -> str:
+    query = select(t.sources.c.id).order_by(*ordering.clauses(t.sources)).limit(20)
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "sqlite":
+        rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
+        return " | ".join(str(r[-1]) for r in rows)
+    rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
+    return " | ".join(str(r[0]) for r in rows)
+
+
+async def test_every_source_ordering_pages_from_an_index(backend: str, tmp_path: Path) -> None:
+    """A page in each ``SourceOrderField``, either direction, is read from an index: PostgreSQL
+    sorted the whole table for ``metric DESC NULLS LAST`` until 0015 (issue 11)."""
+    async with scratch_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await _generate(conn)
+            async with engine.connect() as conn:
+                plans = {
+                    (field.name, direction.name): await _order_plan(conn, Ordering(field.value, direction))
+                    for field in SourceOrderField
+                    for direction in OrderDirection
+                }
+        finally:
+            await engine.dispose()
+    if backend == "sqlite":
+        # an index scan, with at most a small sort of the tied rows ("RIGHT PART OF ORDER BY")
+        bad = {
+            k: p
+            for k, p in plans.items()
+            if "USING" not in p or "INDEX" not in p or "TEMP B-TREE FOR ORDER BY" in p
+        }
+    else:
+        bad = {k: p for k, p in plans.items() if "Index" not in p or "Seq Scan" in p or "->  Sort" in p}
+    assert bad == {}

@@ -346,3 +346,17 @@ def test_floor_to_cadence_by_hand():
     assert floor_to_cadence(datetime(2025, 10, 25, 0, 4, tzinfo=UTC)) == datetime(
         2025, 10, 25, 0, 0, tzinfo=UTC
     )
+
+
+async def test_the_build_leaves_planner_statistics(built: Built):
+    """A fresh demo is ANALYZEd (``dsa110.db.stats.analyze``), so its first queries plan with
+    statistics on either backend (issue 11)."""
+    from sqlalchemy import text
+
+    if built.url.startswith("sqlite"):
+        query = text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'sources'")
+    else:
+        query = text(
+            "SELECT count(*) FROM pg_stats WHERE tablename = 'sources' AND schemaname = current_schema()"
+        )
+    assert (await _fetch(built.url, query))[0][0] > 0

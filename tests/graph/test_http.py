@@ -72,6 +72,7 @@ async def test_oversized_body_is_413_with_a_code(client: httpx.AsyncClient) -> N
 
     streamed = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
     assert streamed.status_code == 413
+    assert streamed.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"  # GraphQL shape here
 
 
 @pytest.mark.parametrize(
