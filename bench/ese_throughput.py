@@ -72,7 +72,8 @@ def main() -> None:
     same = sorted(set(live) & set(full))
     print(
         f"ese_compare same={len(same)} tracker_only={len(set(live) - set(full))} "
-        f"full_only={len(set(full) - set(live))} full_detector_cpu_ms_per_source={1e3 * full_cpu / flux.shape[0]:.1f}"
+        f"full_only={len(set(full) - set(live))} "
+        f"full_detector_cpu_ms_per_source={1e3 * full_cpu / flux.shape[0]:.1f}"
     )
     for i in sorted(set(live) ^ set(full)):
         src = sim.sources[i]

@@ -1,0 +1,396 @@
+"""ESE detection off the request path: the ``ese-detect`` job kind and what it runs.
+
+Ingest commits measurements and calls :func:`enqueue_detection` with the touched sources:
+it adds them to the one *pending* ``ese-detect`` job if there is one (coalescing: a burst
+of images becomes one job over the union of their sources), or queues a new one. A worker
+(``serve``'s job pool or ``dsa110-graph worker``) runs ``python -m dsa110.ops.ese_detect``,
+which calls :func:`run_detection`:
+
+1. per source, fold the measurements stored since its watermark into the running
+   statistic (``dsa110.science.ese_tracker``; O(1) per measurement, raw peak flux: the
+   CUSUM is unit-free and per-image calibration scatter only widens its s);
+2. the sources ``due`` a full test get one: their normalised light curves (ingest's
+   differential photometry) through ``dsa110.science.ese_edge.detect_all``; a source whose
+   curve the detector refuses (non-finite values, zero errors) or that raises is recorded
+   in ``ese_source_state.last_error`` and the run goes on;
+3. the detections move the source's candidates through their phases
+   (``ese_tracker.transition``): new candidates, ``ongoing`` -> ``confirmed`` |
+   ``rejected``; each creation and phase change writes an ``alerts`` row and publishes an
+   ``ese.candidate`` event after the commit. A candidate a person closed is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.db.tables import alerts, ese_candidates, ese_source_state, jobs, measurements, sources
+from dsa110.db.writes import write_transaction
+from dsa110.ops.queue import kinds
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
+from dsa110.science.ese_edge import detect_all
+from dsa110.science.ese_tracker import Candidate, RunningState, due, tested, transition
+from dsa110.science.ese_tracker import update as fold
+
+KIND: Final = "ese-detect"
+MAX_SOURCES_PER_JOB: Final = 20_000
+OPEN_STATUSES: Final = frozenset({"active", "investigated"})
+CHUNK: Final = 500
+
+
+@dataclass
+class DetectionRun:
+    n_sources: int = 0
+    n_tested: int = 0
+    alert_pks: list[int] = field(default_factory=list)
+    failures: dict[int, str] = field(default_factory=dict)
+
+
+def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
+    kinds.only(params, {"source_pks", "all"})
+    everything = kinds.flag(params, "all", False)
+    pks = params.get("source_pks", [])
+    if not isinstance(pks, list) or len(pks) > MAX_SOURCES_PER_JOB:
+        raise kinds.bad(f"`source_pks` must be a list of at most {MAX_SOURCES_PER_JOB} ids", "source_pks")
+    if any(isinstance(p, bool) or not isinstance(p, int) or p <= 0 for p in pks):
+        raise kinds.bad("`source_pks` must hold positive integers", "source_pks")
+    if not pks and not everything:
+        raise kinds.bad("give `source_pks` or `all: true`", "source_pks")
+    return {"source_pks": sorted(set(pks)), "all": everything}
+
+
+ESE_DETECT = kinds.register(
+    kinds.JobKind(
+        KIND,
+        _validate,
+        lambda _job_id, p: [sys.executable, "-m", "dsa110.ops.ese_detect", json.dumps(p)],
+        max_attempts=3,
+        cancel_grace_s=5.0,
+        description="ESE detection for sources ingest touched (incremental; alerts on phase changes).",
+    )
+)
+
+
+async def enqueue_detection(engine: AsyncEngine, source_pks: Sequence[int]) -> int | None:
+    """Add ``source_pks`` to the pending ``ese-detect`` job, or queue one; returns its id."""
+    wanted = sorted({int(p) for p in source_pks})
+    if not wanted:
+        return None
+    async with write_transaction(engine) as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(jobs.c.id, jobs.c.params)
+                    .where(jobs.c.type == KIND, jobs.c.state == "pending")
+                    .order_by(jobs.c.id)
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            params = dict(row["params"] or {})
+            merged = sorted(set(params.get("source_pks", [])) | set(wanted))
+            params = (
+                {"source_pks": [], "all": True}
+                if params.get("all") or len(merged) > MAX_SOURCES_PER_JOB
+                else {"source_pks": merged, "all": False}
+            )
+            await conn.execute(
+                update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "pending").values(params=params)
+            )
+            return int(row["id"])
+    from dsa110.ops.queue.store import submit
+
+    params = {"source_pks": [], "all": True} if len(wanted) > MAX_SOURCES_PER_JOB else {"source_pks": wanted}
+    return int((await submit(engine, KIND, params, created_by="ingest"))["id"])
+
+
+def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningState:
+    state = RunningState.empty(len(pks))
+    by_pk = {r["source_pk"]: r for r in rows}
+    for i, pk in enumerate(pks):
+        r = by_pk.get(pk)
+        if r is not None:
+            state.n[i], state.mean[i], state.var[i], state.cusum[i] = r["n"], r["mean"], r["var"], r["cusum"]
+            state.last_test_mjd[i] = r["last_test_mjd"] if r["last_test_mjd"] is not None else -np.inf
+            state.last_test_n[i], state.backoff[i] = r["last_test_n"], r["backoff_days"]
+    return state
+
+
+def _candidate_values(d: EseDetection, phase: str) -> dict[str, Any]:
+    return {
+        "score": d.score,
+        "significance": d.significance,
+        "start_mjd": d.start_mjd,
+        "end_mjd": d.end_mjd,
+        "depth": d.depth,
+        "baseline_flux_jy": d.baseline_flux_jy,
+        "min_flux_jy": d.min_flux_jy,
+        "detector_version": d.detector_version,
+        "phase": phase,
+        "kind": d.kind,
+        "false_alarm_probability": d.false_alarm_probability,
+    }
+
+
+def _severity(d: EseDetection, phase: str) -> str:
+    if phase == "rejected":
+        return "info"
+    fap = d.false_alarm_probability if d.false_alarm_probability is not None else 1.0
+    return "critical" if fap <= 1e-4 else "warning" if fap <= 2e-3 else "info"
+
+
+def _row_detection(row: Mapping[str, Any]) -> EseDetection:
+    return EseDetection(
+        score=row["score"],
+        significance=row["significance"],
+        start_mjd=row["start_mjd"],
+        end_mjd=row["end_mjd"],
+        center_mjd=0.5 * (row["start_mjd"] + row["end_mjd"]),
+        fwhm_days=row["end_mjd"] - row["start_mjd"],
+        depth=row["depth"],
+        baseline_flux_jy=row["baseline_flux_jy"],
+        min_flux_jy=row["min_flux_jy"],
+        white_sigma=0.0,
+        red_sigma=0.0,
+        kind=row["kind"] or "dip",
+        false_alarm_probability=row["false_alarm_probability"],
+        detector_version=row["detector_version"],
+    )
+
+
+async def run_detection(
+    engine: AsyncEngine,
+    source_pks: Sequence[int] | None = None,
+    *,
+    publish: Any = None,
+    params: EseParams = DEFAULT_PARAMS,
+) -> DetectionRun:
+    """One incremental detection pass over ``source_pks`` (None: every source)."""
+    from dsa110.ops.ingest import normalised_light_curves
+
+    if source_pks is None:
+        async with engine.connect() as conn:
+            targets = list((await conn.execute(select(sources.c.id).order_by(sources.c.id))).scalars())
+    else:
+        targets = sorted(set(source_pks))
+    run = DetectionRun(n_sources=len(targets))
+    for start in range(0, len(targets), CHUNK):
+        await _run_chunk(
+            engine, list(targets[start : start + CHUNK]), run, publish, params, normalised_light_curves
+        )
+    return run
+
+
+async def _run_chunk(
+    engine: AsyncEngine, pks: list[int], run: DetectionRun, publish: Any, params: EseParams, curves_of: Any
+) -> None:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(select(ese_source_state).where(ese_source_state.c.source_pk.in_(pks)))
+        ).mappings()
+        stored = [dict(r) for r in rows]
+        marks = {r["source_pk"]: r["last_measurement_pk"] for r in stored}
+        new = (
+            await conn.execute(
+                select(
+                    measurements.c.source_pk,
+                    measurements.c.id,
+                    measurements.c.mjd,
+                    measurements.c.peak_flux_jy,
+                )
+                .where(measurements.c.source_pk.in_(pks))
+                .where(measurements.c.id > min(marks.get(pk, 0) for pk in pks))
+                .order_by(measurements.c.mjd, measurements.c.id)
+            )
+        ).all()
+        open_rows = (
+            await conn.execute(
+                select(ese_candidates).where(
+                    ese_candidates.c.source_pk.in_(pks), ese_candidates.c.detector_version != "legacy"
+                )
+            )
+        ).mappings()
+        existing: dict[int, list[dict[str, Any]]] = {}
+        for r in open_rows:
+            existing.setdefault(r["source_pk"], []).append(dict(r))
+    index = {pk: i for i, pk in enumerate(pks)}
+    state = _state_of(stored, pks)
+    watermark = dict(marks)
+    latest = dict.fromkeys(pks, -np.inf)
+    for spk, mpk, mjd, flux in new:
+        if mpk <= marks.get(spk, 0):
+            continue
+        if np.isfinite(flux):
+            fold(state, np.array([index[spk]]), np.array([float(flux)]))
+        watermark[spk] = max(watermark.get(spk, 0), mpk)
+        latest[spk] = max(latest[spk], mjd)
+    ongoing = np.array([any(c["phase"] == "ongoing" for c in existing.get(pk, [])) for pk in pks], dtype=bool)
+    now_mjd = max(latest.values(), default=-np.inf)
+    idx = np.arange(len(pks))
+    wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), ongoing)]] if np.isfinite(now_mjd) else []
+    curves = await curves_of(engine, wanted) if wanted else {}
+    changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]] = []
+    errors: dict[int, str] = {}
+    for pk in wanted:
+        lc = curves.get(pk)
+        if lc is None or len(lc.mjd) < params.min_points:
+            continue
+        run.n_tested += 1
+        try:
+            found = detect_all(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+        except Exception as exc:  # isolate the source, record why, go on
+            errors[pk] = f"{type(exc).__name__}: {exc}"[:500]
+            found = []
+        tested(state, index[pk], float(max(lc.mjd)), bool(found))
+        mine = [r for r in existing.get(pk, []) if r["status"] in OPEN_STATUSES]
+        closed = [r for r in existing.get(pk, []) if r["status"] not in OPEN_STATUSES]
+        found = [
+            d
+            for d in found
+            if not any(r["start_mjd"] <= d.end_mjd and r["end_mjd"] >= d.start_mjd for r in closed)
+        ]
+        cands = [Candidate(_row_detection(r), r["phase"] or "confirmed", 0.0) for r in mine]
+        by_cand = {id(c): r for c, r in zip(cands, mine, strict=True)}
+        originals = {id(c): c.detection for c in cands}
+        changed = transition(cands, found, float(max(lc.mjd)))
+        changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
+        touched = {id(cand) for cand, _, _ in changed}
+        for cand in cands:  # refined fits of candidates whose phase did not change: no alert
+            if id(cand) in by_cand and id(cand) not in touched and cand.detection is not originals[id(cand)]:
+                changes.append((pk, cand, by_cand[id(cand)], cand.phase, cand.phase))
+    run.failures.update(errors)
+    events = await _write(engine, pks, state, watermark, errors, changes)
+    run.alert_pks += [e["alert_pk"] for e in events if e.get("alert_pk")]
+    if publish is not None:
+        for payload in events:
+            await publish("ese.candidate", payload)
+
+
+async def _write(
+    engine: AsyncEngine,
+    pks: list[int],
+    state: RunningState,
+    watermark: Mapping[int, int],
+    errors: Mapping[int, str],
+    changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]],
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    events: list[dict[str, Any]] = []
+    async with write_transaction(engine) as conn:
+        names = dict(
+            (await conn.execute(select(sources.c.id, sources.c.source_id).where(sources.c.id.in_(pks)))).all()
+        )
+        for i, pk in enumerate(pks):
+            values: dict[str, Any] = {
+                "n": int(state.n[i]),
+                "mean": float(state.mean[i]),
+                "var": float(state.var[i]),
+                "cusum": float(state.cusum[i]),
+                "last_measurement_pk": int(watermark.get(pk, 0)),
+                "last_test_mjd": float(state.last_test_mjd[i])
+                if np.isfinite(state.last_test_mjd[i])
+                else None,
+                "last_test_n": int(state.last_test_n[i]),
+                "backoff_days": float(state.backoff[i]),
+                "updated_at": now,
+            }
+            if pk in errors:
+                values.update(last_error=errors[pk], error_at=now)
+            done = await conn.execute(
+                update(ese_source_state).where(ese_source_state.c.source_pk == pk).values(**values)
+            )
+            if done.rowcount == 0:
+                await conn.execute(insert(ese_source_state).values(source_pk=pk, **values))
+        for pk, cand, row, old, new_phase in changes:
+            values = _candidate_values(cand.detection, new_phase)
+            if row is None:
+                result = await conn.execute(
+                    insert(ese_candidates)
+                    .values(source_pk=pk, status="active", flagged_at=now, updated_at=now, **values)
+                    .returning(ese_candidates.c.id)
+                )
+                cand_pk = int(result.scalar_one())
+            else:
+                cand_pk = int(row["id"])
+                await conn.execute(
+                    update(ese_candidates)
+                    .where(ese_candidates.c.id == cand_pk)
+                    .values(**values, updated_at=now)
+                )
+                if old == new_phase:
+                    continue
+            kind = "ese_candidate" if row is None else f"ese_{new_phase}"
+            d = cand.detection
+            fap = d.false_alarm_probability
+            message = (
+                f"ESE candidate {new_phase}: {names.get(pk, pk)} dipped {d.depth:.0%} below "
+                f"{d.baseline_flux_jy * 1e3:.1f} mJy over MJD {d.start_mjd:.1f}-{d.end_mjd:.1f}"
+                + (f" (false-alarm probability {fap:.2g} per source-year)" if fap is not None else "")
+            )
+            alert_pk = int(
+                (
+                    await conn.execute(
+                        insert(alerts)
+                        .values(
+                            source_pk=pk,
+                            candidate_pk=cand_pk,
+                            alert_type=kind,
+                            severity=_severity(d, new_phase),
+                            message=message,
+                            triggered_at=now,
+                        )
+                        .returning(alerts.c.id)
+                    )
+                ).scalar_one()
+            )
+            events.append(
+                {
+                    "event": "new" if row is None else new_phase,
+                    "candidate_pk": cand_pk,
+                    "alert_pk": alert_pk,
+                    "source_pk": pk,
+                    "source_id": names.get(pk),
+                    "status": "active" if row is None else None,
+                    "from_phase": old,
+                    **values,
+                }
+            )
+    return events
+
+
+async def _main(argv: list[str]) -> int:
+    from dsa110.db.engine import create_engine
+
+    params = _validate(json.loads(argv[0]))
+    engine = create_engine(os.environ["DSA110_DATABASE_URL"])
+    try:
+        run = await run_detection(engine, None if params["all"] else params["source_pks"])
+    finally:
+        await engine.dispose()
+    for pk, why in sorted(run.failures.items()):
+        print(f"source {pk} not tested: {why}")
+    result = {
+        "n_sources": run.n_sources,
+        "n_tested": run.n_tested,
+        "n_alerts": len(run.alert_pks),
+        "n_failed": len(run.failures),
+    }
+    print("@@result " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(sys.argv[1:])))
