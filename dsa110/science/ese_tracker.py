@@ -27,8 +27,9 @@ Phases (``transition``): a one-sided detection at the end of the data is ``ongoi
 two-sided one (recovery seen) or a start-cut one is ``confirmed``. An ``ongoing`` candidate
 becomes ``confirmed`` when a two-sided detection overlaps it, stays ``ongoing`` while an
 end-edge detection overlaps it (window updated), and becomes ``rejected`` when neither
-does (the flux came back without a lens-like dip: red noise or a confuser) or when it has
-been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade, not a lens).
+has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens dip is
+two-sided by then: the flux came back without a lens-like dip, red noise or a confuser)
+or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ REFRESH_DAYS = 60.0
 GROWTH = 1.5
 MIN_POINTS = 20
 MAX_ONGOING_DAYS = 270.0
+REJECT_AFTER_FWHM = 0.75
 PHASES = ("ongoing", "confirmed", "rejected")
 
 
@@ -158,14 +160,16 @@ def transition(
             if now_mjd - cand.detection.start_mjd <= MAX_ONGOING_DAYS:
                 continue
             cand.phase = "rejected"
-        else:
+        elif now_mjd > cand.detection.end_mjd + REJECT_AFTER_FWHM * cand.detection.fwhm_days + 10.0:
             cand.phase = "rejected"
+        else:
+            continue  # not seen this time; a recovery may still make it two-sided
         cand.history.append((now_mjd, cand.phase))
         changes.append((cand, "ongoing", cand.phase))
     for i, d in enumerate(detections):
         if i in used:
             continue
-        same = [c for c in candidates if _overlaps(d, c.detection)]
+        same = [c for c in candidates if c.phase != "rejected" and _overlaps(d, c.detection)]
         if same:
             for c in same:
                 if c.phase == "confirmed" and d.kind != "ongoing":
