@@ -48,6 +48,15 @@ dips. This detector looks for the shape instead:
    min(S_w / min_white_sigma, S_red / min_red_sigma), the margin over the thresholds (>= 1
    for every candidate).
 
+Changes in ese-drw-3.0 (issue 12): widths to 280 d; for FWHM >= ``long_fwhm_days`` the
+red-noise margin is max(S_red / 5, S_cond / ``min_cond_sigma``) when S_red >= 3, where
+S_cond = a / sigma_a is the dip's GLS significance at the DRW that maximises H1's
+likelihood (Aitken GLS; ``_conditional_sigma``), because one smooth dip in a year is
+always explainable by a DRW with tau >= W and the profile likelihood ratio alone rejected
+true long ESEs; ``min_score`` lets the null calibration see the score's tail; one-sided
+dips are in ``dsa110.science.ese_edge`` and the calibrated false-alarm probability in
+``dsa110.science.ese_far``.
+
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
 achromatic dips can also be gravitational lensing (Vedantham 2018), so a candidate is a
