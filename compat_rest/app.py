@@ -17,6 +17,7 @@ from compat_rest import (
     catalog,
     core,
     ese,
+    events_log,
     images,
     jobs,
     lifecycle,
@@ -24,6 +25,8 @@ from compat_rest import (
     mosaics,
     ms,
     observing,
+    operations,
+    pipeline,
     products,
     qa,
     regions,
@@ -60,6 +63,9 @@ SECTIONS = (
     batch,
     streaming,
     visualization,
+    pipeline,
+    events_log,
+    operations,
     live_docs,
 )
 

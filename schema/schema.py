@@ -32,8 +32,10 @@ from schema.files_query import FilesMutation, FilesQuery
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.observability import OperationMetrics
+from schema.operations import OperationsMutation, OperationsQuery, register_graph_caches
 from schema.ops import OpsQuery
 from schema.permissions import MutationGate, undeclared_mutations
+from schema.pipeline import PipelineQuery
 from schema.products import ProductsMutation, ProductsQuery, ProductsSubscription
 from schema.qa import QaMutation, QaQuery
 from schema.query import CoreQuery
@@ -56,6 +58,8 @@ QUERY_PARTS: tuple[type, ...] = (
     ProductsQuery,
     OpsQuery,
     StreamingQuery,
+    PipelineQuery,
+    OperationsQuery,
 )
 MUTATION_PARTS: tuple[type, ...] = (
     ScienceMutation,
@@ -67,6 +71,7 @@ MUTATION_PARTS: tuple[type, ...] = (
     QaMutation,
     ProductsMutation,
     StreamingMutation,
+    OperationsMutation,
 )
 SUBSCRIPTION_PARTS: tuple[type, ...] = (LiveSubscription, ProductsSubscription)
 
@@ -80,6 +85,7 @@ class GraphSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> strawberry.Schema:
+    register_graph_caches(CACHE_SIZE)  # their hit and miss counts answer `caches`
     extensions: list[Any] = [
         OperationMetrics,  # first: it reads the outcome after every other extension is done
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),

@@ -30,7 +30,9 @@ from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.db.work import track_work
 from dsa110.events import EventBus, create_event_bus
+from dsa110.events.log import EventRecorder
 from dsa110.legacy.service import LegacyFollower
+from dsa110.ops import caches
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.plots.cache import PlotCache
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     runner = GraphRunner(schema, engine, settings, bus)  # the routes that answer from the graph
     legacy_hub = LegacyStatusHub(LegacyStatusParts(runner), bus)
     plot_cache = PlotCache()
+    caches.register("plots", plot_cache.stats)
+    recorder = EventRecorder(engine, bus)  # the recent-events log (`/api/events/*`)
     dispatcher = webhook_dispatcher(settings, engine, bus)
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
     streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
@@ -162,6 +166,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         if migrate:
             await upgrade(engine)
         await bus.start()
+        await recorder.start()
         if sampler is not None:
             await sampler.start()
         await process_gauges.start()
@@ -188,6 +193,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             if sampler is not None:
                 await sampler.stop()
             await legacy_hub.stop()
+            await recorder.stop()
             await graphql.streams.close()
             await bus.close()
             await limiter.close()
@@ -265,6 +271,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.authenticator = authenticator
     app.state.rate_limiter = limiter
     app.state.plot_cache = plot_cache
+    app.state.event_recorder = recorder
     app.state.process_gauges = process_gauges
     app.state.webhooks = dispatcher
     app.state.job_pool = job_pool

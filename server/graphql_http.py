@@ -69,6 +69,9 @@ def refusal_for(error: HTTPException) -> Refused:
         return Refused(405, "METHOD_NOT_ALLOWED", error.reason, {"Allow": "POST"})
     if error.status_code == 405:
         return Refused(405, "METHOD_NOT_ALLOWED", error.reason, {"Allow": "GET, POST"})
+    if error.status_code == 400 and error.reason.startswith("Unknown operation named"):
+        # GraphiQL sends a stale operationName when Run is pressed right after an edit.
+        return Refused(400, "UNKNOWN_OPERATION", error.reason)
     return Refused(error.status_code, _CODE_OF_STATUS.get(error.status_code, "BAD_REQUEST"), error.reason)
 
 

@@ -690,6 +690,6 @@ webhook_cursors = Table(
     Column("position_at", UtcDateTime, nullable=False),
 )
 
-# The legacy import's bookkeeping lives in its own module; importing it registers its
-# tables with this metadata (last: it needs `metadata`).
-from dsa110.db import legacy_tables  # noqa: E402,F401
+# The legacy import's and the dashboard's operations bookkeeping live in their own modules;
+# importing them registers their tables with this metadata (last: they need `metadata`).
+from dsa110.db import legacy_tables, ops_tables  # noqa: E402,F401

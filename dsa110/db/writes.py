@@ -23,10 +23,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.errors import BusyError
+from dsa110.ops.breakers import DATABASE
 
 WRITE_LOCK_OPTION: Final = "dsa110_write_lock_timeout_s"
 """The engine execution option holding the lock budget in seconds."""
@@ -95,6 +96,9 @@ async def write_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
             await _lock_first(conn, budget)
             yield conn
     except DBAPIError as error:
+        if is_busy(error) or isinstance(error, OperationalError | InterfaceError):
+            DATABASE.failure(error.orig if error.orig is not None else error)  # a watching breaker
         if is_busy(error):
             raise busy_error(budget) from error
         raise
+    DATABASE.success()

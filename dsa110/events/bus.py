@@ -30,6 +30,7 @@ from dsa110.events.envelope import (
     encode_event,
 )
 from dsa110.events.subscription import Subscription
+from dsa110.ops.breakers import EVENT_BUS
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,12 @@ class EventBus(abc.ABC):
         event = Event(channel=channel, payload=payload, published_at=datetime.now(UTC), origin=self.origin)
         data = encode_event(event)
         self._require_running()
-        await self._send(self.wire_channel(channel), data)
+        try:
+            await self._send(self.wire_channel(channel), data)
+        except EventBusUnavailable as error:
+            EVENT_BUS.failure(error)  # a watching breaker: the dashboard's view of the bus's health
+            raise
+        EVENT_BUS.success()
         self.stats.published += 1
         return event
 

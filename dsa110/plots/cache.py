@@ -13,6 +13,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from dsa110.ops.caches import CacheStats
+
 
 def digest(*parts: Any) -> str:
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
@@ -38,6 +40,19 @@ class PlotCache:
             self._items.move_to_end(key)
             self.hits += 1
             return found
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(
+                "plots",
+                "Rendered plots (PNG/SVG) by the digest of their data and size, least recently used out.",
+                self.hits,
+                self.misses,
+                len(self._items),
+                self.max_entries,
+                self._bytes,
+                self.max_bytes,
+            )
 
     def put(self, key: str, value: bytes) -> None:
         if len(value) > self.max_bytes:

@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
 from dsa110.db.writes import write_transaction
+from dsa110.ops.breakers import EXTERNAL, BreakerOpen
+from dsa110.ops.caches import Counter
 from dsa110.science.errors import ExternalServiceUnavailable, ScienceInputError
 from dsa110.science.fitsio import check_sky_position
 from dsa110.science.healpix import angular_separation_deg
@@ -49,6 +51,8 @@ IMPORT_TIMEOUT_S = 30.0  # first use imports astroquery (seconds of CPU; Gaia al
 MAX_RADIUS_ARCSEC = 600.0
 ROW_LIMIT = 500
 CACHE_MAX_AGE = timedelta(days=30)
+CACHE_COUNTER = Counter()
+"""Lookups answered from ``external_catalog_cache`` (fresh) or not, in this process."""
 _WORKERS = 4
 _POOL = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="external-catalog")
 _GAIA_COLUMNS = ("source_id", "designation", "ra", "dec", "phot_g_mean_mag", "parallax", "pmra", "pmdec")
@@ -124,12 +128,25 @@ async def query_external(
     cached = await _read_cache(engine, service, key)
     now = datetime.now(UTC)
     if cached is not None and now - cached[0] <= max_age:
+        CACHE_COUNTER.hit()
         return _result(service, cached[1], ra_deg, dec_deg, cached[0], cached=True)
+    CACHE_COUNTER.miss()
+    breaker = EXTERNAL[service]
     try:
-        await run_blocking_with_timeout(service, lambda: _import_client(service), IMPORT_TIMEOUT_S)
-        objects = await run_blocking_with_timeout(
-            service, lambda: _fetch(service, ra_deg, dec_deg, radius_arcsec, timeout_s), timeout_s
-        )
+        try:
+            breaker.before_call()  # after failures in a row, refuse at once instead of timing out
+        except BreakerOpen as refused:
+            raise ExternalServiceUnavailable(service, refused.message) from None
+        else:
+            try:
+                await run_blocking_with_timeout(service, lambda: _import_client(service), IMPORT_TIMEOUT_S)
+                objects = await run_blocking_with_timeout(
+                    service, lambda: _fetch(service, ra_deg, dec_deg, radius_arcsec, timeout_s), timeout_s
+                )
+            except ExternalServiceUnavailable as error:
+                breaker.failure(error)
+                raise
+            breaker.success()
     except ExternalServiceUnavailable:
         if cached is not None:
             return _result(service, cached[1], ra_deg, dec_deg, cached[0], cached=True, stale=True)

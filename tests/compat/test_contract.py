@@ -23,8 +23,11 @@ from tests.credentials import key_headers
 
 EXAMPLES_PER_OPERATION = 15
 STREAMS = {"/api/sse/status", "/api/ws/status", "/api/jobs/id/{job_id}/logs"}
-UNIMPLEMENTED: dict[tuple[str, str], str] = {}
-"""Documented operations the graph cannot serve yet, (method, path) -> why: none today.
+UNIMPLEMENTED: dict[tuple[str, str], str] = {
+    ("GET", "/api/cache/keys"): "the legacy key-value cache (Redis) has no counterpart: no keys to list",
+    ("GET", "/api/cache/keys/{key}"): "the legacy key-value cache (Redis) has no counterpart: no key to read",
+}
+"""Operations the graph cannot serve, (method, path) -> why (also in the README's compat table).
 A path is listed here on purpose or not at all; it may then answer (and declare) 501."""
 
 HOSTILE_GETS = [

@@ -113,3 +113,13 @@ async def test_internal_errors_are_masked(client: httpx.AsyncClient, monkeypatch
     assert error["message"] == "Internal server error."
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
     assert "secret" not in response.text
+
+
+async def test_a_stale_operation_name_is_a_coded_graphql_error(client: httpx.AsyncClient) -> None:
+    """GraphiQL sends the previous operationName if Run is pressed right after an edit (issue 17 item 6)."""
+    response = await client.post(
+        "/graphql", json={"query": "query Renamed { jobKinds { name } }", "operationName": "Old"}
+    )
+    assert response.status_code == 400 and response.headers["content-type"].startswith("application/json")
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "UNKNOWN_OPERATION" and '"Old"' in error["message"]

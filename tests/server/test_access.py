@@ -24,7 +24,15 @@ from compat_rest.app import declared_routes
 from compat_rest.routing import SAFE_METHODS, undeclared_routes
 from dsa110.auth.identity import Role
 from dsa110.db.enums import JobType
-from dsa110.db.tables import data_products, ese_status_changes, groups, images, measurement_sets, regions
+from dsa110.db.tables import (
+    data_products,
+    ese_status_changes,
+    groups,
+    images,
+    jobs,
+    measurement_sets,
+    regions,
+)
 from dsa110.demo.radio_files import MsSpec, write_caltable, write_ms
 from dsa110.ops.products import register_product
 from dsa110.ops.queue import kinds
@@ -37,6 +45,8 @@ from tests.live.conftest import T0, running, seed
 FAILED_GROUP = "2025-10-24T14:05:00"
 MS_GROUP = "2025-10-24T14:00:00"  # the seeded completed group; with files, its MS and bandpass table
 MS_PATH = f"ms/{MS_GROUP}.ms"  # relative to the data directory, as a client may give it
+FAILED_JOB = 1  # the seeded failed job, in the dead-letter queue (the first job: the tests' own follow)
+DLQ_VERBS = ("retry", "resolve", "fail")
 STAGED = ("to-finalize", "to-publish", "to-retry")  # staged catalogs (with files); to-retry failed once
 CIRCLE = {"type": "circle", "ra_deg": 188.7, "dec_deg": 42.05, "radius_arcsec": 30.0}
 ROLES_FROM = {
@@ -102,12 +112,12 @@ MUTATIONS: dict[str, Call] = {
         ' name: "night-1") { jobId } }',
         {},
     ),
-    # Jobs and batches (job 1 is the mosaic job above; batch 1 the first createBatch).
+    # Jobs and batches (job 2 is the mosaic job above; batch 1 the first createBatch).
     "submitJob": Call(
         Role.OPERATOR, 'mutation { submitJob(kind: NOOP, params: {message: "hi"}) { jobId } }', {}
     ),
-    "cancelJob": Call(Role.OPERATOR, "mutation { cancelJob(jobId: 1) { state } }", {}),
-    "retryJob": Call(Role.OPERATOR, "mutation { retryJob(jobId: 1) { state } }", {}),
+    "cancelJob": Call(Role.OPERATOR, "mutation { cancelJob(jobId: 2) { state } }", {}),
+    "retryJob": Call(Role.OPERATOR, "mutation { retryJob(jobId: 2) { state } }", {}),
     "createBatch": Call(
         Role.OPERATOR,
         'mutation { createBatch(kind: NOOP, items: [{label: "a"}, {label: "b"}]) { batchId } }',
@@ -185,6 +195,21 @@ MUTATIONS: dict[str, Call] = {
         'mutation { linkDataProducts(parentId: "to-finalize", childId: "to-publish") { relationship } }',
         {},
     ),
+    # The dead-letter queue (the seeded failed job FAILED_JOB) and the circuit breakers.
+    "retryDeadLetter": Call(
+        Role.OPERATOR, f'mutation {{ retryDeadLetter(itemId: "job-{FAILED_JOB}") {{ status }} }}', {}
+    ),
+    "resolveDeadLetter": Call(
+        Role.OPERATOR,
+        f'mutation {{ resolveDeadLetter(itemId: "job-{FAILED_JOB}", note: "ok") {{ status }} }}',
+        {},
+    ),
+    "failDeadLetter": Call(
+        Role.OPERATOR, f'mutation {{ failDeadLetter(itemId: "job-{FAILED_JOB}") {{ status }} }}', {}
+    ),
+    "resetCircuitBreaker": Call(
+        Role.OPERATOR, 'mutation { resetCircuitBreaker(name: "database") { state } }', {}
+    ),
 }
 
 # The role table of the REST layer: every route that is not a GET.
@@ -211,6 +236,8 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
     **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
     ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
+    **{("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): Role.OPERATOR for verb in DLQ_VERBS},
+    ("POST", "/operations/circuit-breakers/{name}/reset"): Role.OPERATOR,
     # Reads that take a JSON body, hence POST: open to readers.
     ("POST", "/sources/search"): Role.VIEWER,
     ("POST", "/mosaics/query"): Role.VIEWER,
@@ -241,8 +268,8 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     # The stage kinds stand in as placeholders here (STAGE_STANDINS): this checks who may, not what.
     **{("POST", f"/jobs/{kind}"): (f"/api/jobs/{kind}", {"ms_path": "/ms/a.ms"}) for kind in STAGE_PATHS},
     ("POST", "/control/jobs/create"): ("/api/control/jobs/create", {"job_type": "noop"}),
-    ("POST", "/jobs/id/{job_id}/cancel"): ("/api/jobs/id/1/cancel", None),
-    ("POST", "/jobs/id/{job_id}/retry"): ("/api/jobs/id/1/retry", None),
+    ("POST", "/jobs/id/{job_id}/cancel"): ("/api/jobs/id/2/cancel", None),
+    ("POST", "/jobs/id/{job_id}/retry"): ("/api/jobs/id/2/retry", None),
     **{("POST", f"/batch/{form}"): (f"/api/batch/{form}", body) for form, body in BATCH_FORMS.items()},
     ("POST", "/batch/{batch_id}/cancel"): ("/api/batch/1/cancel", None),
     ("POST", "/batch/{batch_id}/retry"): ("/api/batch/1/retry", None),
@@ -253,6 +280,17 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/visualization/notebook/generate"): (
         "/api/visualization/notebook/generate",
         {"group_id": MS_GROUP},
+    ),
+    **{
+        ("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): (
+            f"/api/operations/dlq/items/job-{FAILED_JOB}/{verb}",
+            None,
+        )
+        for verb in DLQ_VERBS
+    },
+    ("POST", "/operations/circuit-breakers/{name}/reset"): (
+        "/api/operations/circuit-breakers/database/reset",
+        None,
     ),
 }
 
@@ -285,6 +323,9 @@ async def _seeded(engine: AsyncEngine) -> dict[Role | None, dict[str, str]]:
                 .returning(images.c.id)
             )
         ).scalar_one()
+        await conn.execute(
+            insert(jobs).values(type="noop", state="failed", params={}, created_at=T0, error="exit status 1")
+        )
         for name in ("one", "two"):
             await conn.execute(
                 insert(regions).values(name=name, type="circle", image_pk=image, shape=CIRCLE, created_at=T0)
@@ -552,4 +593,4 @@ async def test_hostile_names_are_refused_before_anything_is_written(
             )
             assert region.status_code == 400 and region.json()["code"] == "BAD_NAME"
         jobs = (await http.post("/graphql", json={"query": "{ jobs { totalCount } }"})).json()
-        assert jobs["data"]["jobs"]["totalCount"] == 0
+        assert jobs["data"]["jobs"]["totalCount"] == 1  # the seeded failed job only

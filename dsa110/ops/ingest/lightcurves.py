@@ -1,0 +1,151 @@
+"""Normalised light curves: reference sets, per-image corrections, differential photometry."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dsa110.db.tables import measurements, sources
+from dsa110.ops.ingest.common import (
+    GROUP_ORDER,
+    MAX_REFERENCES,
+    MIN_REFERENCE_EPOCHS,
+    MIN_REFERENCE_SNR,
+    REFERENCE_RADIUS_DEG,
+    NormalisedLightCurve,
+    _chunks,
+)
+from dsa110.science.healpix import INDEX_ORDER, angular_separation_deg, cone_ranges
+from dsa110.science.lightcurve import (
+    Correction,
+    PhotometryRow,
+    normalised_points,
+    reference_baselines,
+    refine_references,
+)
+
+
+def _reference_snr_key() -> Any:
+    # mean^2 * S_w / N is (mean / rms error)^2: order by single-epoch SNR without sqrt().
+    return (sources.c.mean_flux_jy * sources.c.mean_flux_jy * sources.c.sum_w / sources.c.n_epochs).desc()
+
+
+async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -> list[int]:
+    """Brightest steady-looking sources within ``REFERENCE_RADIUS_DEG`` (legacy section 3.3)."""
+    ranges = cone_ranges(ra_deg, dec_deg, REFERENCE_RADIUS_DEG)
+    in_cone = or_(*(and_(sources.c.healpix >= lo, sources.c.healpix < hi) for lo, hi in ranges))
+    snr_sq = sources.c.mean_flux_jy * sources.c.mean_flux_jy * sources.c.sum_w / sources.c.n_epochs
+    result = await conn.execute(
+        select(sources.c.id, sources.c.ra_deg, sources.c.dec_deg)
+        .where(
+            in_cone,
+            sources.c.n_epochs >= MIN_REFERENCE_EPOCHS,
+            sources.c.mean_flux_jy > 0,
+            snr_sq >= MIN_REFERENCE_SNR**2,
+        )
+        .order_by(_reference_snr_key())
+        .limit(4 * MAX_REFERENCES)
+    )
+    rows = result.all()
+    if not rows:
+        return []
+    sep = angular_separation_deg(ra_deg, dec_deg, [r[1] for r in rows], [r[2] for r in rows])
+    return [int(r[0]) for r, d in zip(rows, sep.tolist(), strict=True) if d <= REFERENCE_RADIUS_DEG][
+        :MAX_REFERENCES
+    ]
+
+
+async def _corrections_for(conn: AsyncConnection, reference_pks: Sequence[int]) -> dict[int, Correction]:
+    if len(reference_pks) < 3:
+        return {}
+    result = await conn.execute(
+        select(
+            measurements.c.image_pk,
+            measurements.c.source_pk,
+            measurements.c.peak_flux_jy,
+            measurements.c.peak_flux_err_jy,
+        ).where(measurements.c.source_pk.in_(list(reference_pks)))
+    )
+    rows = [PhotometryRow(*r) for r in result.all()]
+    _, corrections = refine_references(rows, reference_baselines(rows, reference_pks))
+    return corrections
+
+
+async def _light_curves(
+    conn: AsyncConnection, source_pks: Sequence[int]
+) -> dict[int, list[tuple[int, int, float, float, float]]]:
+    curves: dict[int, list[tuple[int, int, float, float, float]]] = {pk: [] for pk in source_pks}
+    result = await conn.execute(
+        select(
+            measurements.c.source_pk,
+            measurements.c.id,
+            measurements.c.image_pk,
+            measurements.c.mjd,
+            measurements.c.peak_flux_jy,
+            measurements.c.peak_flux_err_jy,
+        )
+        .where(measurements.c.source_pk.in_(list(source_pks)))
+        .order_by(measurements.c.source_pk, measurements.c.mjd, measurements.c.id)
+    )
+    for spk, mpk, ipk, mjd, flux, err in result.all():
+        curves[spk].append((mpk, ipk, mjd, flux, err))
+    return curves
+
+
+async def _grouped_light_curves(
+    conn: AsyncConnection, source_pks: Sequence[int]
+) -> list[NormalisedLightCurve]:
+    """Normalised light curves of ``source_pks``; one reference set per coarse sky cell."""
+    result = await conn.execute(
+        select(sources.c.id, sources.c.ra_deg, sources.c.dec_deg, sources.c.healpix).where(
+            sources.c.id.in_(list(source_pks))
+        )
+    )
+    cells: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+    for pk, ra, dec, hp in result.all():
+        cells[int(hp) >> (2 * (INDEX_ORDER - GROUP_ORDER))].append((pk, ra, dec))
+    out: list[NormalisedLightCurve] = []
+    for members in cells.values():
+        ra = float(np.mean([m[1] for m in members]))
+        dec = float(np.mean([m[2] for m in members]))
+        refs = await _reference_set(conn, ra, dec)
+        corrections = await _corrections_for(conn, refs)
+        curves = await _light_curves(conn, [m[0] for m in members])
+        for pk, points in curves.items():
+            if points:
+                arr = np.asarray([(p[1], p[3], p[4]) for p in points], dtype=np.float64)
+                f, e, ok = normalised_points(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], corrections)
+            else:
+                f, e, ok = np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+            out.append(
+                NormalisedLightCurve(
+                    source_pk=pk,
+                    measurement_pks=tuple(p[0] for p in points),
+                    image_pks=tuple(p[1] for p in points),
+                    mjd=tuple(p[2] for p in points),
+                    flux_jy=tuple(p[3] for p in points),
+                    flux_err_jy=tuple(p[4] for p in points),
+                    norm_flux_jy=tuple(f.tolist()),
+                    norm_flux_err_jy=tuple(e.tolist()),
+                    corrected=tuple(ok.tolist()),
+                    n_references=len(refs),
+                    reference_pks=tuple(refs),
+                )
+            )
+    return out
+
+
+async def normalised_light_curves(
+    engine: AsyncEngine, source_pks: Sequence[int]
+) -> dict[int, NormalisedLightCurve]:
+    """Raw and differentially normalised light curves, keyed by source pk (unknown pks absent)."""
+    out: dict[int, NormalisedLightCurve] = {}
+    async with engine.connect() as conn:
+        for chunk in _chunks(sorted(set(source_pks))):
+            out.update({lc.source_pk: lc for lc in await _grouped_light_curves(conn, chunk)})
+    return out

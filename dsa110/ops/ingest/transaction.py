@@ -1,0 +1,101 @@
+"""The ingest entry points: validate, write every image in one transaction, publish, detect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110 import telemetry
+from dsa110.db.writes import write_transaction
+from dsa110.ops.ingest.common import (
+    MAX_ROWS_PER_INGEST,
+    IngestError,
+    IngestResult,
+    MeasurementIn,
+    Publish,
+)
+from dsa110.ops.ingest.detection import detect_ese
+from dsa110.ops.ingest.image import _ingest_one_image
+from dsa110.ops.ingest.validation import _validate_rows
+from dsa110.science.ese import DEFAULT_PARAMS, EseParams
+
+
+async def ingest_image_measurements(
+    engine: AsyncEngine,
+    image_pk: int,
+    rows: Sequence[MeasurementIn | Mapping[str, Any]],
+    *,
+    publish: Publish | None = None,
+    detect: bool = True,
+    params: EseParams = DEFAULT_PARAMS,
+) -> IngestResult:
+    """Add an image's measurements, update their sources' metrics, optionally detect ESEs.
+
+    All-or-nothing: any invalid row, unknown source, or a source already measured on this
+    image raises :class:`IngestError` (or :class:`NotFoundError` for the image) and nothing
+    is written. Returns what was written and, with ``detect``, the detection outcome.
+    """
+    results = await ingest_images_measurements(
+        engine, [(image_pk, rows)], publish=publish, detect=detect, params=params
+    )
+    return results[0]
+
+
+@telemetry.observed(telemetry.INGEST_LATENCY)
+async def ingest_images_measurements(
+    engine: AsyncEngine,
+    batches: Sequence[tuple[int, Sequence[MeasurementIn | Mapping[str, Any]]]],
+    *,
+    publish: Publish | None = None,
+    detect: bool = True,
+    params: EseParams = DEFAULT_PARAMS,
+) -> list[IngestResult]:
+    """Several images' measurements in one transaction (a backlog, a bench, a replay).
+
+    Same rules as :func:`ingest_image_measurements`, applied to every image in the order
+    given (each image's running updates see the ones before it); all-or-nothing over the
+    whole batch. One commit instead of one per image is what makes replays fast. With
+    ``detect``, detection runs once, after the commit, over every touched source; its
+    outcome is attached to the last result.
+    """
+    if isinstance(batches, str | bytes) or not isinstance(batches, Sequence):
+        raise IngestError("batches must be a list of (image_pk, rows) pairs")
+    parsed_batches: list[tuple[int, list[MeasurementIn]]] = []
+    for item in batches:
+        if not (isinstance(item, tuple | list) and len(item) == 2):
+            raise IngestError("each batch item must be an (image_pk, rows) pair")
+        image_pk, rows = item
+        if isinstance(image_pk, bool) or not isinstance(image_pk, int):
+            raise IngestError("image_pk must be an integer")
+        parsed_batches.append((image_pk, _validate_rows(rows)))
+    if sum(len(p) for _, p in parsed_batches) > MAX_ROWS_PER_INGEST:
+        raise IngestError(f"at most {MAX_ROWS_PER_INGEST} measurements per call")
+    touched: list[list[int]] = []
+    async with write_transaction(engine) as conn:
+        for image_pk, parsed in parsed_batches:
+            touched.append(await _ingest_one_image(conn, image_pk, parsed))
+    telemetry.INGESTED_ROWS.inc(sum(len(parsed) for _, parsed in parsed_batches))
+    if publish is not None:
+        for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
+            if pks:
+                await publish(
+                    "measurements.added",
+                    {"image_pk": image_pk, "n_measurements": len(parsed), "source_pks": pks[:1000]},
+                )
+    all_pks = sorted({pk for pks in touched for pk in pks})
+    # --- ESE detection (inline, after the commit) -----------------------------------------
+    # The one detection call of the ingest path; it is to move off the request path into a job.
+    detection = (
+        await detect_ese(engine, all_pks, publish=publish, params=params) if detect and all_pks else None
+    )
+    return [
+        IngestResult(
+            image_pk=image_pk,
+            n_measurements=len(parsed),
+            source_pks=tuple(pks),
+            detection=detection if i == len(parsed_batches) - 1 else None,
+        )
+        for i, ((image_pk, parsed), pks) in enumerate(zip(parsed_batches, touched, strict=True))
+    ]
