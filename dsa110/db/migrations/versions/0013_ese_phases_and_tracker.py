@@ -10,7 +10,7 @@
   here instead of aborting the run).
 
 Revision ID: 0013
-Revises: 0011 (the coordinator rechains at merge)
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import op
 from dsa110.db.types import UtcDateTime
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
