@@ -30,7 +30,7 @@ from dsa110.science.ese import DEFAULT_PARAMS
 from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_far import survival_table
 
-SCORES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0)
+SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0)
 KINDS = ("dip", "ongoing", "egress")
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=101)
-    parser.add_argument("--floor", type=float, default=0.6)
+    parser.add_argument("--floor", type=float, default=0.5)
     args = parser.parse_args()
     params = replace(DEFAULT_PARAMS, min_score=args.floor)
     start = time.process_time()

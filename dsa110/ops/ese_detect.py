@@ -25,7 +25,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -42,6 +42,8 @@ from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_tracker import Candidate, RunningState, due, tested, transition
 from dsa110.science.ese_tracker import update as fold
 
+Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
 KIND: Final = "ese-detect"
 MAX_SOURCES_PER_JOB: Final = 20_000
 OPEN_STATUSES: Final = frozenset({"active", "investigated"})
@@ -50,10 +52,15 @@ CHUNK: Final = 500
 
 @dataclass
 class DetectionRun:
+    """What one pass did: candidates created, moved to a new phase, refined; alerts; failures."""
+
     n_sources: int = 0
     n_tested: int = 0
     alert_pks: list[int] = field(default_factory=list)
     failures: dict[int, str] = field(default_factory=dict)
+    new_candidate_pks: list[int] = field(default_factory=list)
+    changed_candidate_pks: list[int] = field(default_factory=list)
+    updated_candidate_pks: list[int] = field(default_factory=list)
 
 
 def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,8 +88,16 @@ ESE_DETECT = kinds.register(
 )
 
 
-async def enqueue_detection(engine: AsyncEngine, source_pks: Sequence[int]) -> int | None:
-    """Add ``source_pks`` to the pending ``ese-detect`` job, or queue one; returns its id."""
+async def enqueue_detection(
+    engine: AsyncEngine, source_pks: Sequence[int], *, publish: Publish | None = None
+) -> int | None:
+    """Add ``source_pks`` to the pending ``ese-detect`` job, or queue one; returns its id.
+
+    Coalescing: while a job is pending, every ingest adds its sources to it (a worker that
+    claims it in between leaves the update matching no row, and a new job is queued). The
+    queueing publishes the job's ``pending`` state (``publish``), which wakes ``serve``'s job
+    pool at once.
+    """
     wanted = sorted({int(p) for p in source_pks})
     if not wanted:
         return None
@@ -107,14 +122,15 @@ async def enqueue_detection(engine: AsyncEngine, source_pks: Sequence[int]) -> i
                 if params.get("all") or len(merged) > MAX_SOURCES_PER_JOB
                 else {"source_pks": merged, "all": False}
             )
-            await conn.execute(
+            done = await conn.execute(
                 update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "pending").values(params=params)
             )
-            return int(row["id"])
+            if done.rowcount == 1:
+                return int(row["id"])
     from dsa110.ops.queue.store import submit
 
     params = {"source_pks": [], "all": True} if len(wanted) > MAX_SOURCES_PER_JOB else {"source_pks": wanted}
-    return int((await submit(engine, KIND, params, created_by="ingest"))["id"])
+    return int((await submit(engine, KIND, params, created_by="ingest", publish=publish))["id"])
 
 
 def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningState:
@@ -175,27 +191,39 @@ async def run_detection(
     engine: AsyncEngine,
     source_pks: Sequence[int] | None = None,
     *,
-    publish: Any = None,
+    publish: Publish | None = None,
     params: EseParams = DEFAULT_PARAMS,
+    force: bool = False,
 ) -> DetectionRun:
-    """One incremental detection pass over ``source_pks`` (None: every source)."""
+    """One detection pass over ``source_pks`` (None: every source with enough epochs).
+
+    Incremental (the job): only the sources the running statistic says are ``due`` get the
+    full test. ``force`` (on demand, the demo, the bench's "full detector afterwards"):
+    every source gets it. Either way the outcome moves candidates through their phases.
+    """
     from dsa110.ops.ingest import normalised_light_curves
 
     if source_pks is None:
         async with engine.connect() as conn:
-            targets = list((await conn.execute(select(sources.c.id).order_by(sources.c.id))).scalars())
+            query = select(sources.c.id).where(sources.c.n_epochs >= params.min_points).order_by(sources.c.id)
+            targets = list((await conn.execute(query)).scalars())
     else:
         targets = sorted(set(source_pks))
     run = DetectionRun(n_sources=len(targets))
     for start in range(0, len(targets), CHUNK):
-        await _run_chunk(
-            engine, list(targets[start : start + CHUNK]), run, publish, params, normalised_light_curves
-        )
+        chunk = list(targets[start : start + CHUNK])
+        await _run_chunk(engine, chunk, run, publish, params, normalised_light_curves, force)
     return run
 
 
 async def _run_chunk(
-    engine: AsyncEngine, pks: list[int], run: DetectionRun, publish: Any, params: EseParams, curves_of: Any
+    engine: AsyncEngine,
+    pks: list[int],
+    run: DetectionRun,
+    publish: Publish | None,
+    params: EseParams,
+    curves_of: Any,
+    force: bool,
 ) -> None:
     async with engine.connect() as conn:
         rows = (
@@ -240,7 +268,12 @@ async def _run_chunk(
     ongoing = np.array([any(c["phase"] == "ongoing" for c in existing.get(pk, [])) for pk in pks], dtype=bool)
     now_mjd = max(latest.values(), default=-np.inf)
     idx = np.arange(len(pks))
-    wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), ongoing)]] if np.isfinite(now_mjd) else []
+    if force:
+        wanted = list(pks)
+    elif np.isfinite(now_mjd):
+        wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), ongoing)]]
+    else:
+        wanted = []
     curves = await curves_of(engine, wanted) if wanted else {}
     changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]] = []
     errors: dict[int, str] = {}
@@ -272,8 +305,11 @@ async def _run_chunk(
             if id(cand) in by_cand and id(cand) not in touched and cand.detection is not originals[id(cand)]:
                 changes.append((pk, cand, by_cand[id(cand)], cand.phase, cand.phase))
     run.failures.update(errors)
-    events = await _write(engine, pks, state, watermark, errors, changes)
+    events, refined = await _write(engine, pks, state, watermark, errors, changes)
     run.alert_pks += [e["alert_pk"] for e in events if e.get("alert_pk")]
+    run.new_candidate_pks += [e["candidate_pk"] for e in events if e["event"] == "new"]
+    run.changed_candidate_pks += [e["candidate_pk"] for e in events if e["event"] != "new"]
+    run.updated_candidate_pks += refined
     if publish is not None:
         for payload in events:
             await publish("ese.candidate", payload)
@@ -286,9 +322,10 @@ async def _write(
     watermark: Mapping[int, int],
     errors: Mapping[int, str],
     changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]],
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[int]]:
     now = datetime.now(UTC)
     events: list[dict[str, Any]] = []
+    refined: list[int] = []
     async with write_transaction(engine) as conn:
         names = dict(
             (await conn.execute(select(sources.c.id, sources.c.source_id).where(sources.c.id.in_(pks)))).all()
@@ -331,6 +368,7 @@ async def _write(
                     .values(**values, updated_at=now)
                 )
                 if old == new_phase:
+                    refined.append(cand_pk)
                     continue
             kind = "ese_candidate" if row is None else f"ese_{new_phase}"
             d = cand.detection
@@ -368,17 +406,30 @@ async def _write(
                     **values,
                 }
             )
-    return events
+    return events, refined
 
 
 async def _main(argv: list[str]) -> int:
     from dsa110.db.engine import create_engine
+    from dsa110.events.bus import DEFAULT_NAMESPACE
+    from dsa110.events.factory import create_event_bus
 
     params = _validate(json.loads(argv[0]))
     engine = create_engine(os.environ["DSA110_DATABASE_URL"])
+    # The ``ese.candidate`` events reach the server's subscribers through a shared bus
+    # (Redis, PostgreSQL). With the in-process ``memory://`` bus a job process has no way
+    # to them: the alerts rows are the record, and the job's result counts them.
+    url = os.environ.get("DSA110_EVENTS_URL", "memory://")
+    namespace = os.environ.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE
+    bus = None if url.startswith("memory") else create_event_bus(url, namespace=namespace)
     try:
-        run = await run_detection(engine, None if params["all"] else params["source_pks"])
+        if bus is not None:
+            await bus.start()
+        publish = bus.publish if bus is not None else None
+        run = await run_detection(engine, None if params["all"] else params["source_pks"], publish=publish)
     finally:
+        if bus is not None:
+            await bus.close()
         await engine.dispose()
     for pk, why in sorted(run.failures.items()):
         print(f"source {pk} not tested: {why}")
@@ -386,6 +437,8 @@ async def _main(argv: list[str]) -> int:
         "n_sources": run.n_sources,
         "n_tested": run.n_tested,
         "n_alerts": len(run.alert_pks),
+        "n_new": len(run.new_candidate_pks),
+        "n_phase_changes": len(run.changed_candidate_pks),
         "n_failed": len(run.failures),
     }
     print("@@result " + json.dumps(result), flush=True)
