@@ -81,7 +81,7 @@ async def _load(engine, sim: Simulation) -> tuple[list[int], float]:
     from sqlalchemy import insert, select
 
     from dsa110.db.tables import images, sources
-    from dsa110.ops.ingest import MeasurementIn, ingest_images_measurements
+    from dsa110.ops.ingest import MeasurementIn, detect_ese, ingest_images_measurements
     from dsa110.science.healpix import healpix_index
 
     ra = np.array([s.ra_deg for s in sim.sources])
@@ -138,11 +138,12 @@ async def _load(engine, sim: Simulation) -> tuple[list[int], float]:
                 ],
             )
         )
-    # A replay: IMAGES_PER_TRANSACTION images per commit (the batched ingest path);
-    # detection runs once, inside the last call, over every touched source (all of them).
+    # A replay: IMAGES_PER_TRANSACTION images per commit (the batched ingest path); then the
+    # full detector once over every source (``detect_ese``: the ese-detect job's pass, forced).
     for k in range(0, len(batches), IMAGES_PER_TRANSACTION):
         chunk = batches[k : k + IMAGES_PER_TRANSACTION]
-        await ingest_images_measurements(engine, chunk, detect=k + IMAGES_PER_TRANSACTION >= len(batches))
+        await ingest_images_measurements(engine, chunk, detect=False)
+    await detect_ese(engine)
     return src_pks, time.perf_counter() - start
 
 
