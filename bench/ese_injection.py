@@ -280,6 +280,19 @@ def _live(seed: int, n_sources: int, cut: float) -> None:
             f"ese_curve fap<={cap:g} far={far:.4f} recall={np.mean([hit(s) for s in target]):.3f} "
             f"confuser_max={max(confusers.values()):.3f}"
         )
+    # Per confuser class at FAP <= 0.002: the final candidates by phase, and any alert at all.
+    for k in CONFUSERS:
+        members = [s for s in sim.sources if s.kind == k]
+        by_phase = {
+            ph: float(np.mean([any(c.phase == ph and (c.detection.false_alarm_probability or 1) <= 0.002
+                                   for c in final[s.index]) for s in members]))
+            for ph in ("ongoing", "confirmed")
+        }  # fmt: skip
+        ever = float(np.mean([bool(run.alerts[s.index]) for s in members]))
+        print(
+            f"ese_confuser class={k} n={len(members)} final_ongoing={by_phase['ongoing']:.3f} "
+            f"final_confirmed={by_phase['confirmed']:.3f} any_alert={ever:.3f}"
+        )
     delays = []
     alerted = 0
     eligible = [s for s in target if T0 + 15 <= s.params["t0"] - s.params["fwhm"] / 2 < t_end]

@@ -55,7 +55,9 @@ likelihood (Aitken GLS; ``_conditional_sigma``), because one smooth dip in a yea
 always explainable by a DRW with tau >= W and the profile likelihood ratio alone rejected
 true long ESEs; ``min_score`` lets the null calibration see the score's tail; one-sided
 dips are in ``dsa110.science.ese_edge`` and the calibrated false-alarm probability in
-``dsa110.science.ese_far``.
+``dsa110.science.ese_far``. ese-drw-3.1: a one-sided (ongoing) dip's flat bottom may last
+at most ``edge_max_plateau`` = W/4 before the end of the data (fades that stay low are not
+ongoing lenses; ``dsa110.science.ese_edge``).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
@@ -70,7 +72,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.0"
+DETECTOR_VERSION = "ese-drw-3.1"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -99,11 +101,14 @@ class EseParams:
     long_fwhm_days: float = 40.0
     min_cond_sigma: float = 7.0
     long_min_red_sigma: float = 3.0
-    min_score: float = 1.0
     edge_min_side: int = 8
     edge_min_core: int = 6
     edge_min_core_days: float = 4.0
     edge_step_margin: float = 4.0
+    edge_max_plateau: float = 0.25
+    """One-sided dips: the longest flat bottom before the end of the data, in FWHM
+    (``dsa110.science.ese_edge``)."""
+    min_score: float = 1.0
     """Report candidates whose margin over the thresholds is >= this (the null calibration
     runs below 1 to map the score's tail)."""
 

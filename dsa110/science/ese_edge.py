@@ -10,9 +10,13 @@ Template (end of the data, the *ongoing* case), FWHM W, minimum at t0 (s = W / 2
     g(t) = exp(-(t - t0)**2 / 2 s**2)  for t < t0,    g(t) = 1  for t >= t0,
 
 the Gaussian ingress of the Clegg, Fey & Lazio (1998) profile, then flat: the recovery has
-not been seen, so nothing is assumed about it. t0 runs from t_end - W/2 to t_end + W/2 (the
-ingress half-way through: half depth reached at t0 - W/2 <= t_end). The points with
-t >= t0 - 2 W are fitted by weighted least squares with y = b - a g (closed form from five
+not been seen, so nothing is assumed about it. t0 runs from t_end - ``edge_max_plateau`` W
+to t_end + W/2 (the ingress half-way through: half depth reached at t0 - W/2 <= t_end). The
+lower end is the confuser guard: a lens's flux is still within 16 % of its depth at
+t0 + W/4 (exp(-4 ln 2 / 16) = 0.84) and recovering after that, so a bottom flat for longer
+than W/4 before the end of the data is a fade or a step that stays low, not an ongoing lens
+(ese-drw-3.1; it was W/2, and fades sat as ``ongoing`` until ``MAX_ONGOING_DAYS``).
+The points with t >= t0 - 2 W are fitted by weighted least squares with y = b - a g (closed form from five
 weighted sums, as in the two-sided matched filter), S_w = a / sigma_a.
 
 Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.ese``):
@@ -125,7 +129,8 @@ def _end_edge(
         if width < params.min_fwhm_days:
             continue
         step = max(width / 6.0, 0.5)
-        centres = np.arange(t_end - width / 2.0, t_end + width / 2.0 + step / 2.0, step)
+        lo = t_end - params.edge_max_plateau * width
+        centres = np.arange(lo, t_end + width / 2.0 + step / 2.0, step)
         a, b, s_w = _edge_scan(t, y, w, centres, width, params.edge_min_side + params.edge_min_core)
         depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
         for i in np.flatnonzero(
