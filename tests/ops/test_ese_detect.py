@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -95,3 +96,20 @@ async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> No
 def test_job_parameters_are_checked(params: dict) -> None:
     with pytest.raises(InputError):
         ESE_DETECT.validate(params)
+
+
+async def test_the_job_process_entry_point_runs_a_pass(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dsa110.ops.ese_detect import _main
+    from dsa110.ops.queue import kinds
+
+    # serve's job pool loads the plugins: the ese-detect kind is among them.
+    assert "dsa110.ops.ese_detect" in kinds.load_plugins([]) and "ese-detect" in kinds.names()
+    t = 60000.0 + np.arange(30) * 1.0
+    pks = await _seed(engine, [(np.ones(t.size), np.full(t.size, 0.01))], t)
+    monkeypatch.setenv("DSA110_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("DSA110_EVENTS_URL", "memory://")
+    assert await _main([json.dumps({"source_pks": pks})]) == 0
+    out = capsys.readouterr().out
+    assert '@@result {"n_sources": 1, "n_tested": 1, "n_alerts": 0' in out
