@@ -29,7 +29,14 @@ becomes ``confirmed`` when a two-sided detection overlaps it, stays ``ongoing`` 
 end-edge detection overlaps it (window updated), and becomes ``rejected`` when neither
 has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens dip is
 two-sided by then: the flux came back without a lens-like dip, red noise or a confuser)
-or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade).
+or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade). A
+``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
+event overlapping it: each test looks at the whole curve again, and a dip found on part of
+a red-noise curve that the longer curve explains by red noise must not stay confirmed (the
+multiple looks would otherwise add up: the throughput bench's steady sources kept 12 such
+"confirmed" dips in 2000 source-years). The full test reports one two-sided dip per
+source, so a second event on the same source is retracted when a stronger one appears: a
+known limit.
 """
 
 from __future__ import annotations
@@ -179,4 +186,9 @@ def transition(
         cand = Candidate(d, phase, now_mjd, [(now_mjd, phase)])
         candidates.append(cand)
         changes.append((cand, None, phase))
+    for cand in candidates:  # support lost: a later full test on more data no longer finds it
+        if cand.phase == "confirmed" and not any(_overlaps(d, cand.detection) for d in detections):
+            cand.phase = "rejected"
+            cand.history.append((now_mjd, cand.phase))
+            changes.append((cand, "confirmed", "rejected"))
     return changes
