@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from dsa110.science.ese import DEFAULT_PARAMS, _conditional_sigma, red_margin_of
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import NULL_TABLES, false_alarm_probability, survival_table
-from dsa110.science.ese_tracker import CUSUM_H, RunningState, due, update
+from dsa110.science.ese_tracker import CUSUM_H, Candidate, RunningState, due, transition, update
 
 
 def test_conditional_sigma_is_aitken_gls_of_the_dip() -> None:
@@ -96,3 +96,31 @@ def test_survival_table_by_hand() -> None:
     rows = survival_table([0.0, 0.7, 1.2, 0.5], 4, (0.6, 1.0, 1.5, 2.0))
     assert [s for s, _ in rows] == [0.6, 1.0, 1.5, 2.0]
     assert [p for _, p in rows] == pytest.approx([0.5, 0.25, 0.125, 0.124875])
+
+
+def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
+    return EseDetection(
+        score=1.5, significance=10.0, start_mjd=start, end_mjd=end, center_mjd=(start + end) / 2,
+        fwhm_days=end - start, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7, white_sigma=10.0,
+        red_sigma=8.0, kind=kind,
+    )  # fmt: skip
+
+
+def test_phases_by_hand() -> None:
+    # An end-cut detection opens an ongoing candidate; a two-sided one over it confirms it.
+    cands: list[Candidate] = []
+    assert [(old, new) for _, old, new in transition(cands, [_det(100, 140, "ongoing")], 130)] == [
+        (None, "ongoing")
+    ]
+    assert [(old, new) for _, old, new in transition(cands, [_det(100, 150)], 200)] == [
+        ("ongoing", "confirmed")
+    ]
+    # A later test on more data finds another event but nothing over this one: support
+    # lost, rejected (and the other event is a new candidate).
+    changes = [(old, new) for _, old, new in transition(cands, [_det(300, 320)], 400)]
+    assert sorted(changes, key=str) == [("confirmed", "rejected"), (None, "confirmed")]
+    # An ongoing candidate unmatched past end + 0.75 FWHM + 10 d (140 + 30 + 10 = 180) is rejected.
+    other: list[Candidate] = []
+    transition(other, [_det(100, 140, "ongoing")], 130)
+    assert transition(other, [], 179.0) == []
+    assert [(old, new) for _, old, new in transition(other, [], 181.0)] == [("ongoing", "rejected")]
