@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -64,16 +65,30 @@ class DetectionRun:
 
 
 def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
-    kinds.only(params, {"source_pks", "all"})
+    """``source_pks`` and/or ``all``; the legacy REST forms (``POST /api/batch/ese-detect``:
+    ``source_id``, a catalog name, or no source at all = every source; ``min_sigma``, recorded
+    and not used: the detector's thresholds are its own) are accepted too."""
+    kinds.only(params, {"source_pks", "all", "source_id", "min_sigma"})
     everything = kinds.flag(params, "all", False)
     pks = params.get("source_pks", [])
     if not isinstance(pks, list) or len(pks) > MAX_SOURCES_PER_JOB:
         raise kinds.bad(f"`source_pks` must be a list of at most {MAX_SOURCES_PER_JOB} ids", "source_pks")
     if any(isinstance(p, bool) or not isinstance(p, int) or p <= 0 for p in pks):
         raise kinds.bad("`source_pks` must hold positive integers", "source_pks")
-    if not pks and not everything:
-        raise kinds.bad("give `source_pks` or `all: true`", "source_pks")
-    return {"source_pks": sorted(set(pks)), "all": everything}
+    name = params.get("source_id")
+    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 128):
+        raise kinds.bad("`source_id` must be a catalog name (1-128 characters)", "source_id")
+    min_sigma = params.get("min_sigma")
+    if min_sigma is not None and (
+        isinstance(min_sigma, bool) or not isinstance(min_sigma, int | float) or not math.isfinite(min_sigma)
+    ):
+        raise kinds.bad("`min_sigma` must be a finite number", "min_sigma")
+    out: dict[str, Any] = {"source_pks": sorted(set(pks)), "all": everything or (not pks and name is None)}
+    if name is not None:
+        out["source_id"] = name.strip()
+    if min_sigma is not None:
+        out["min_sigma"] = float(min_sigma)
+    return out
 
 
 ESE_DETECT = kinds.register(
@@ -117,10 +132,11 @@ async def enqueue_detection(
         if row is not None:
             params = dict(row["params"] or {})
             merged = sorted(set(params.get("source_pks", [])) | set(wanted))
+            legacy = {k: params[k] for k in ("source_id", "min_sigma") if k in params}
             params = (
                 {"source_pks": [], "all": True}
                 if params.get("all") or len(merged) > MAX_SOURCES_PER_JOB
-                else {"source_pks": merged, "all": False}
+                else {"source_pks": merged, "all": False, **legacy}
             )
             done = await conn.execute(
                 update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "pending").values(params=params)
@@ -426,7 +442,12 @@ async def _main(argv: list[str]) -> int:
         if bus is not None:
             await bus.start()
         publish = bus.publish if bus is not None else None
-        run = await run_detection(engine, None if params["all"] else params["source_pks"], publish=publish)
+        targets = None if params["all"] else list(params["source_pks"])
+        if targets is not None and "source_id" in params:
+            async with engine.connect() as conn:
+                query = select(sources.c.id).where(sources.c.source_id == params["source_id"])
+                targets += list((await conn.execute(query)).scalars())
+        run = await run_detection(engine, targets, publish=publish)
     finally:
         if bus is not None:
             await bus.close()

@@ -92,10 +92,31 @@ async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> No
     assert params["source_pks"] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("params", [{}, {"source_pks": [0]}, {"source_pks": "x"}, {"all": 1}, {"nope": 1}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"source_pks": [0]},
+        {"source_pks": "x"},
+        {"all": 1},
+        {"nope": 1},
+        {"source_id": ""},
+        {"min_sigma": "x"},
+    ],
+)
 def test_job_parameters_are_checked(params: dict) -> None:
     with pytest.raises(InputError):
         ESE_DETECT.validate(params)
+
+
+def test_the_legacy_rest_forms_are_accepted() -> None:
+    # POST /api/batch/ese-detect: one item for all sources ({}), or one per catalog name.
+    assert ESE_DETECT.validate({}) == {"source_pks": [], "all": True}
+    assert ESE_DETECT.validate({"source_id": " J1 ", "min_sigma": 5}) == {
+        "source_pks": [],
+        "all": False,
+        "source_id": "J1",
+        "min_sigma": 5.0,
+    }
 
 
 async def test_the_job_process_entry_point_runs_a_pass(
