@@ -21,7 +21,7 @@ query RestEseCandidates($first: Int!, $after: String, $filter: EseCandidateFilte
     totalCount pageInfo { hasNextPage endCursor }
     nodes {
       candidateId status score significance startMjd endMjd depth baselineFluxJy minFluxJy
-      detectorVersion flaggedAt updatedAt changedBy notes durationDays
+      detectorVersion flaggedAt updatedAt changedBy notes durationDays phase kind falseAlarmProbability
       source { sourceId raDeg decDeg meanFluxJy maxFluxJy firstMjd lastMjd catalogFluxJy sigmaDeviation }
     }
   }
@@ -60,6 +60,9 @@ CANDIDATE = obj(
     duration_days=NUM,
     status=STR,
     notes=null(STR),
+    phase=null(STR),
+    kind=null(STR),
+    false_alarm_probability=null(NUM),
 )
 ALERT = obj(
     id=INT,
@@ -105,6 +108,11 @@ def candidate(node: dict[str, Any]) -> dict[str, Any]:
         "flagged_at": node["flaggedAt"],
         "updated_at": node["updatedAt"],
         "changed_by": node["changedBy"],
+        # ese-drw-3.0 (additive; null for older and legacy rows): the detector's phase, what
+        # part of the dip it saw, and the calibrated false-alarm probability per source-year.
+        "phase": lower(node["phase"]),
+        "kind": lower(node["kind"]),
+        "false_alarm_probability": node["falseAlarmProbability"],
     }
 
 
@@ -116,6 +124,7 @@ def candidate_variables(args: Args) -> dict[str, Any]:
             {
                 "statuses": None if status == "all" else [status.upper()],
                 "minSignificance": args["min_sigma"],
+                "maxFalseAlarm": args.get("max_false_alarm"),
             }
         ),
     }
@@ -158,6 +167,12 @@ def routes(settings: Settings) -> list[RestRoute]:
                     description="Review state; `all` for every state (the legacy server listed only active)",
                 ),
                 Float("min_sigma", description="Lowest significance (legacy `min_sigma`)"),
+                Float(
+                    "max_false_alarm",
+                    ge=0.0,
+                    le=1.0,
+                    description="Highest false-alarm probability per steady source-year (ese-drw-3.0)",
+                ),
             ],
             response=obj(candidates=arr(CANDIDATE), total=INT),
             tag=TAG,

@@ -21,10 +21,11 @@ from loaders.relations import Entity, Relation, Row
 
 if TYPE_CHECKING:
     from schema.auth import AuditEntry
+    from schema.ese import Alert, EseCandidate, EseStatusChange
     from schema.files import CalTable, MeasurementSet
     from schema.job_types import DataProduct, Job, JobLogLine
     from schema.qa import QaArtifact
-    from schema.science import Alert, CatalogSource, CrossMatch, EseCandidate, EseStatusChange, Region
+    from schema.science import CatalogSource, CrossMatch, Region
     from schema.types import Group, Image, Measurement, Mosaic, Source, Subband
 
 # --- entities --------------------------------------------------------------------------------

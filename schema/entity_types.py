@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from loaders import Wrap
 from loaders import entities as e
 from loaders.relations import Entity
-from schema import auth, files, job_types, qa, science, types
+from schema import auth, ese, files, job_types, qa, science, types
 from schema.base import Node, row_factory
 
 T = TypeVar("T")
@@ -43,9 +43,9 @@ BINDINGS: tuple[Binding[Any], ...] = (
     bind(e.MS, files.MeasurementSet),
     bind(e.CALTABLE, files.CalTable),
     bind(e.QA_ARTIFACT, qa.QaArtifact),
-    bind(e.CANDIDATE, science.EseCandidate),
-    bind(e.STATUS_CHANGE, science.EseStatusChange),
-    bind(e.ALERT, science.Alert),
+    bind(e.CANDIDATE, ese.EseCandidate),
+    bind(e.STATUS_CHANGE, ese.EseStatusChange),
+    bind(e.ALERT, ese.Alert),
     bind(e.REGION, science.Region),
     bind(e.CROSS_MATCH, science.CrossMatch),
     bind(e.CATALOG_SOURCE, science.CatalogSource),

@@ -44,6 +44,8 @@ ProductType = enums.ProductType
 ProductStatus = enums.ProductStatus
 MosaicStatus = enums.MosaicStatus
 CandidateStatus = enums.CandidateStatus
+EsePhase = enums.EsePhase
+EseKind = enums.EseKind
 OrderDirection = enums.OrderDirection
 SourceOrderField = filters.SourceOrderField
 ImageOrderField = filters.ImageOrderField
@@ -67,6 +69,10 @@ _enum(ProductType, "DataProductType", "Kind of data product.")
 _enum(ProductStatus, "DataProductStatus", "Staging -> publishing -> published.")
 _enum(MosaicStatus, "MosaicStatus", "Build state of a mosaic.")
 _enum(CandidateStatus, "EseCandidateStatus", "Review state of an ESE candidate.")
+_enum(EsePhase, "EsePhase", "Detector phase: ongoing (no recovery yet), confirmed, rejected.")
+_enum(
+    EseKind, "EseKind", "What part of the dip was seen: dip (both sides), ongoing (no recovery yet), egress."
+)
 _enum(OrderDirection, "OrderDirection", "Sort direction.")
 _enum(SourceOrderField, "SourceOrderField", "Columns sources can be sorted by.")
 _enum(ImageOrderField, "ImageOrderField", "Columns images can be sorted by.")

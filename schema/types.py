@@ -21,7 +21,7 @@ from loaders import entities as ent
 from resolvers import images as image_resolvers
 from resolvers import links
 from resolvers import science as science_resolvers
-from schema import science, urls
+from schema import ese, science, urls
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Loaded, Node, link_page, page_args
 from schema.files import CalTable, MeasurementSet, UvhFile
 from schema.inputs import (
@@ -135,11 +135,11 @@ class Source(Node):
         return urls.light_curve_plot_url(self.source_id, format, normalised)
 
     @strawberry.field(description="ESE candidates flagged on this source.")
-    async def ese_candidates(self, info: GraphInfo) -> list[science.EseCandidate]:
+    async def ese_candidates(self, info: GraphInfo) -> list[ese.EseCandidate]:
         return await links.all_of(info.context, ent.SOURCE_CANDIDATES, self.pk)
 
     @strawberry.field(description="Alerts about this source, oldest first.")
-    async def alerts(self, info: GraphInfo) -> list[science.Alert]:
+    async def alerts(self, info: GraphInfo) -> list[ese.Alert]:
         return await links.all_of(info.context, ent.SOURCE_ALERTS, self.pk)
 
     @strawberry.field(description="Catalog entries cross-matched to this source, nearest first.")

@@ -70,6 +70,22 @@ class CandidateStatus(StrEnum):
     DISMISSED = "dismissed"
 
 
+class EsePhase(StrEnum):
+    """Where a detector-found ESE candidate is (``dsa110.science.ese_tracker``)."""
+
+    ONGOING = "ongoing"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class EseKind(StrEnum):
+    """What part of a dip the detector saw (``dsa110.science.ese``, ``ese_edge``)."""
+
+    DIP = "dip"
+    ONGOING = "ongoing"
+    EGRESS = "egress"
+
+
 class OrderDirection(StrEnum):
     ASC = "asc"
     DESC = "desc"

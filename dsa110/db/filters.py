@@ -20,6 +20,8 @@ from sqlalchemy import ColumnElement, Table, select
 from dsa110.db import tables as t
 from dsa110.db.enums import (
     CandidateStatus,
+    EseKind,
+    EsePhase,
     GroupState,
     JobState,
     JobType,
@@ -335,6 +337,12 @@ class EseCandidateFilter:
     """Select ESE candidates by review state, strength and time."""
 
     statuses: list[CandidateStatus] | None = doc("Review states (default: all).")
+    phases: list[EsePhase] | None = doc("Detector phases (candidates from before ese-drw-3.0 have none).")
+    kinds: list[EseKind] | None = doc("What part of the dip was seen: dip, ongoing, egress.")
+    max_false_alarm: float | None = doc(
+        "Highest false-alarm probability per steady source-year (0-1): sweep it to choose your own "
+        "trade-off between recall and false alarms. Candidates without one (legacy) are left out."
+    )
     min_score: float | None = doc("Lowest detector score.")
     min_significance: float | None = doc("Lowest significance (sigma) of the dip.")
     min_depth: float | None = doc("Shallowest fractional depth, 0-1.")
@@ -346,6 +354,9 @@ class EseCandidateFilter:
         c = t.ese_candidates.c
         conds: list[ColumnElement[bool]] = []
         _members(conds, c.status, self, "statuses")
+        _members(conds, c.phase, self, "phases")
+        _members(conds, c.kind, self, "kinds")
+        _range(conds, c.false_alarm_probability, self, None, "max_false_alarm")
         _range(conds, c.score, self, "min_score", None)
         _range(conds, c.significance, self, "min_significance", None)
         _range(conds, c.depth, self, "min_depth", None)

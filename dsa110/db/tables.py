@@ -490,13 +490,35 @@ ese_candidates = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("changed_by", String(64)),
     Column("notes", Text),
+    Column("phase", String(16)),  # ongoing | confirmed | rejected (ese-drw-3.0 on; else NULL)
+    Column("kind", String(16)),  # dip | ongoing | egress
+    Column("false_alarm_probability", Float),  # per steady source-year (dsa110.science.ese_far)
     Index(None, "source_pk"),
     Index(None, "status"),
+    Index(None, "phase"),
+    Index(None, "false_alarm_probability"),
     Index(None, "score"),
     Index(None, "flagged_at"),
     Index(None, "significance"),
     Index(None, "depth"),
     Index(None, "updated_at"),
+)
+
+ese_source_state = Table(
+    "ese_source_state",
+    metadata,
+    Column("source_pk", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("mean", Float, nullable=False),
+    Column("var", Float, nullable=False),
+    Column("cusum", Float, nullable=False),
+    Column("last_measurement_pk", Integer, nullable=False),
+    Column("last_test_mjd", Float),
+    Column("last_test_n", Integer, nullable=False),
+    Column("backoff_days", Float, nullable=False),
+    Column("last_error", Text),
+    Column("error_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 ese_status_changes = Table(

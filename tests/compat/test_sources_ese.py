@@ -210,8 +210,15 @@ async def test_ese_candidates_and_alerts(api: httpx.AsyncClient, graph: Graph, d
     assert seeded["status"] == "active" and seeded["first_detection_at"].endswith("Z")
     for key in ("ra_deg", "dec_deg", "last_detection_at", "peak_flux_jy", "notes"):
         assert key in seeded
+    for key in ("phase", "kind", "false_alarm_probability"):  # additive (ese-drw-3.0; null when older)
+        assert key in seeded
     none = (await api.get("/api/ese/candidates", params={"min_sigma": 1000})).json()
     assert none == {"candidates": [], "total": 0}
+    # max_false_alarm keeps only candidates with a calibrated probability at most that.
+    swept = (await api.get("/api/ese/candidates", params={"max_false_alarm": 0.5, "status": "all"})).json()
+    assert all(c["false_alarm_probability"] is not None and c["false_alarm_probability"] <= 0.5
+               for c in swept["candidates"])  # fmt: skip
+    assert (await api.get("/api/ese/candidates", params={"max_false_alarm": 2})).status_code == 422
     alerts = (await api.get("/api/alerts/history", params={"limit": 10})).json()
     assert isinstance(alerts, list) and alerts[0]["source_id"] == demo.candidate_source
     assert alerts[0]["alert_type"] == "ese_candidate" and alerts[0]["triggered_at"].endswith("Z")

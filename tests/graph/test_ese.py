@@ -100,6 +100,21 @@ async def test_injected_dip_becomes_a_reviewed_candidate(engine: AsyncEngine, es
     assert candidate["depth"] == pytest.approx(DIP_DEPTH, abs=0.1)
     assert candidate["alerts"] and candidate["alerts"][0]["alertType"].startswith("ese")
 
+    # ese-drw-3.0's phase, kind and calibrated false-alarm probability; a threshold sweep.
+    swept = """query($f: Float!) { eseCandidates(filter: {maxFalseAlarm: $f, phases: [CONFIRMED], kinds: [DIP]}) {
+      totalCount nodes { phase kind falseAlarmProbability } } }"""
+    hit = (await ese_graph.data(swept, f=0.01))["eseCandidates"]
+    assert (
+        hit["totalCount"] == 1
+        and hit["nodes"][0]["phase"] == "CONFIRMED"
+        and hit["nodes"][0]["kind"] == "DIP"
+    )
+    fap = hit["nodes"][0]["falseAlarmProbability"]
+    assert 0 < fap <= 0.01
+    assert (await ese_graph.data(swept, f=fap * 0.5))["eseCandidates"]["totalCount"] == 0
+    bad = await ese_graph.run(swept, f=float("inf"))
+    assert bad.errors
+
     review = """mutation($c: Int!, $s: EseCandidateStatus!) {
       setEseCandidateStatus(candidateId: $c, status: $s, notes: "checked") {
         status statusHistory { fromStatus toStatus changedBy changedAt } } }"""

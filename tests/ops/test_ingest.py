@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, measurements, sources
+from dsa110.db.tables import alerts, ese_candidates, ese_status_changes, images, jobs, measurements, sources
+from dsa110.events.channels import JOB_STATE
+from dsa110.ops.ese_detect import run_detection
 from dsa110.ops.ingest import (
     CandidateStatusError,
     IngestError,
@@ -192,7 +194,15 @@ async def _ingest_field(engine: AsyncEngine, publish: Recorder | None = None) ->
             for i, pk in enumerate(pks)
         ]
         last = j == len(imgs) - 1
-        await ingest_image_measurements(engine, img, rows, detect=last, publish=publish if last else None)
+        result = await ingest_image_measurements(
+            engine, img, rows, detect=last, publish=publish if last else None
+        )
+    # Ingest queues detection (the ``ese-detect`` job); the test runs the job's pass inline.
+    assert result.detection is None and result.detection_job_id is not None
+    async with engine.connect() as conn:
+        job = (await conn.execute(select(jobs).where(jobs.c.id == result.detection_job_id))).mappings().one()
+    assert job["type"] == "ese-detect" and job["state"] == "pending" and job["params"]["source_pks"] == pks
+    await run_detection(engine, job["params"]["source_pks"], publish=publish)
     return pks, imgs
 
 
@@ -215,8 +225,9 @@ async def test_an_ese_becomes_one_candidate_with_an_alert(engine: AsyncEngine) -
         (cand["id"], "ese_candidate", None)
     ]
     channels = [c for c, _ in bus.events]
-    assert channels == ["measurements.added", "ese.candidate"]
-    assert bus.events[1][1]["candidate_pk"] == cand["id"] and bus.events[1][1]["event"] == "new"
+    assert channels == ["measurements.added", JOB_STATE, "ese.candidate"]
+    assert bus.events[2][1]["candidate_pk"] == cand["id"] and bus.events[2][1]["event"] == "new"
+    assert cand["phase"] == "confirmed" and cand["kind"] == "dip"
 
     # On demand again: the same event updates the candidate, no new candidate or alert.
     again = await detect_ese(engine)

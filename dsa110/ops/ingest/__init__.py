@@ -5,16 +5,16 @@ image has been measured. In one transaction it inserts the image's measurements 
 each into its source's running sums (``dsa110.science.variability``: O(1) per measurement
 plus the +-10 d pair window read by an index range scan, and, only for a detection
 back-filled before a source's first detection, one indexed ``min()`` for the new-source
-state), then optionally runs ESE detection for the touched sources. ``detect_ese`` runs
-the same detection on demand.
+state), then, after the commit, optionally queues ESE detection for the touched sources on
+the pending ``ese-detect`` job (``dsa110.ops.ese_detect``: detection runs off the request
+path, incrementally). ``detect_ese`` runs the full test on demand.
 
 Detection reads each target's light curve, normalises it by differential photometry
 against nearby bright references (``dsa110.science.lightcurve``), runs
-``dsa110.science.ese.detect_dip`` and reconciles the result with stored candidates: a dip
-overlapping an open candidate updates it (an *escalation* when its significance grows by
-``ESCALATION_FACTOR`` or its severity rises); a dip overlapping a candidate a person has
-closed is left alone (their decision stands); anything else is a new candidate. New and
-escalated candidates each write an ``alerts`` row.
+``dsa110.science.ese_edge.detect_all`` and moves the source's candidates through their
+phases (``ongoing`` -> ``confirmed`` | ``rejected``, ``dsa110.science.ese_tracker``); a
+dip overlapping a candidate a person has closed is left alone (their decision stands).
+New candidates and phase changes each write an ``alerts`` row.
 
 Writers take the write lock before they read what they update
 (``dsa110.db.writes.write_transaction``: SQLite ``BEGIN IMMEDIATE``; PostgreSQL row locks
@@ -23,9 +23,9 @@ process or another, serialise instead of losing running-sum updates. A writer th
 get the lock within the budget is refused with ``BUSY`` and writes nothing.
 
 ``publish(channel, payload)`` is an optional async callable (the event bus); channels are
-``MEASUREMENTS_ADDED`` and ``ESE_CANDIDATE`` (``dsa110.events.channels``, typed payloads).
-It is called after the commit, so a subscriber never sees an event for data that was
-rolled back.
+``MEASUREMENTS_ADDED`` (``dsa110.events.channels``, typed payloads), the queued detection
+job's state, and ``ESE_CANDIDATE`` (detection). It is called after the commit, so a
+subscriber never sees an event for data that was rolled back.
 """
 
 from dsa110.ops.ingest.candidates import set_candidate_status

@@ -76,6 +76,9 @@ class IngestResult:
     n_measurements: int
     source_pks: tuple[int, ...]
     detection: DetectionResult | None = None
+    """Always None since detection moved into the ``ese-detect`` job (kept for callers)."""
+    detection_job_id: int | None = None
+    """The ``ese-detect`` job the touched sources were queued on (ingest with ``detect``)."""
 
 
 @dataclass(frozen=True)

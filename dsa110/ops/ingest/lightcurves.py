@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from astropy_healpix import HEALPix
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,6 +34,11 @@ def _reference_snr_key() -> Any:
     return (sources.c.mean_flux_jy * sources.c.mean_flux_jy * sources.c.sum_w / sources.c.n_epochs).desc()
 
 
+def _cell_centre(cell: int) -> tuple[float, float]:
+    lon, lat = HEALPix(nside=2**GROUP_ORDER, order="nested").healpix_to_lonlat(np.array([cell]))
+    return float(lon.deg[0]), float(lat.deg[0])
+
+
 async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -> list[int]:
     """Brightest steady-looking sources within ``REFERENCE_RADIUS_DEG`` (legacy section 3.3)."""
     ranges = cone_ranges(ra_deg, dec_deg, REFERENCE_RADIUS_DEG)
@@ -49,7 +55,8 @@ async def _reference_set(conn: AsyncConnection, ra_deg: float, dec_deg: float) -
             sources.c.mean_flux_jy + 0 > 0,
             snr_sq >= MIN_REFERENCE_SNR**2,
         )
-        .order_by(_reference_snr_key())
+        # Ties broken by the name, so the set does not depend on the order of insertion.
+        .order_by(_reference_snr_key(), sources.c.source_id)
         .limit(4 * MAX_REFERENCES)
     )
     rows = result.all()
@@ -118,9 +125,11 @@ async def _grouped_light_curves(
     for pk, ra, dec, hp in result.all():
         cells[int(hp) >> (2 * (INDEX_ORDER - GROUP_ORDER))].append((pk, ra, dec))
     out: list[NormalisedLightCurve] = []
-    for members in cells.values():
-        ra = float(np.mean([m[1] for m in members]))
-        dec = float(np.mean([m[2] for m in members]))
+    for cell in sorted(cells):
+        members = sorted(cells[cell])
+        # The cell's centre, not its asked-about members' mean: a source's references do not
+        # depend on which other sources share its request (job, chunk, on-demand call).
+        ra, dec = _cell_centre(cell)
         refs = await _reference_set(conn, ra, dec)
         corrections = await _corrections_for(conn, refs)
         curves = await _light_curves(conn, [m[0] for m in members])

@@ -1,4 +1,4 @@
-"""The ingest entry points: validate, write every image in one transaction, publish, detect."""
+"""The ingest entry points: validate, write every image in one transaction, publish, queue detection."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dsa110 import telemetry
 from dsa110.db.stats import analyze
 from dsa110.db.writes import write_transaction
 from dsa110.events.channels import MEASUREMENTS_ADDED
+from dsa110.ops.ese_detect import enqueue_detection
 from dsa110.ops.ingest.common import (
     MAX_ROWS_PER_INGEST,
     IngestError,
@@ -18,7 +19,6 @@ from dsa110.ops.ingest.common import (
     MeasurementIn,
     Publish,
 )
-from dsa110.ops.ingest.detection import detect_ese
 from dsa110.ops.ingest.image import _ingest_one_image
 from dsa110.ops.ingest.validation import _validate_rows
 from dsa110.science.ese import DEFAULT_PARAMS, EseParams
@@ -35,11 +35,13 @@ async def ingest_image_measurements(
     detect: bool = True,
     params: EseParams = DEFAULT_PARAMS,
 ) -> IngestResult:
-    """Add an image's measurements, update their sources' metrics, optionally detect ESEs.
+    """Add an image's measurements, update their sources' metrics, optionally queue ESE detection.
 
     All-or-nothing: any invalid row, unknown source, or a source already measured on this
     image raises :class:`IngestError` (or :class:`NotFoundError` for the image) and nothing
-    is written. Returns what was written and, with ``detect``, the detection outcome.
+    is written. Returns what was written and, with ``detect``, the id of the ``ese-detect``
+    job the touched sources were queued on (``dsa110.ops.ese_detect``; ``params`` is kept
+    for callers and unused: the job runs the default detector).
     """
     results = await ingest_images_measurements(
         engine, [(image_pk, rows)], publish=publish, detect=detect, params=params
@@ -61,8 +63,9 @@ async def ingest_images_measurements(
     Same rules as :func:`ingest_image_measurements`, applied to every image in the order
     given (each image's running updates see the ones before it); all-or-nothing over the
     whole batch. One commit instead of one per image is what makes replays fast. With
-    ``detect``, detection runs once, after the commit, over every touched source; its
-    outcome is attached to the last result.
+    ``detect``, the touched sources are queued once, after the commit, on the pending
+    ``ese-detect`` job (detection runs off the request path); the job id is attached to the
+    last result.
     """
     if isinstance(batches, str | bytes) or not isinstance(batches, Sequence):
         raise IngestError("batches must be a list of (image_pk, rows) pairs")
@@ -92,17 +95,15 @@ async def ingest_images_measurements(
                     {"image_pk": image_pk, "n_measurements": len(parsed), "source_pks": pks[:1000]},
                 )
     all_pks = sorted({pk for pks in touched for pk in pks})
-    # --- ESE detection (inline, after the commit) -----------------------------------------
-    # The one detection call of the ingest path; it is to move off the request path into a job.
-    detection = (
-        await detect_ese(engine, all_pks, publish=publish, params=params) if detect and all_pks else None
-    )
+    # --- ESE detection: queued after the commit, run by the ``ese-detect`` job ----------------
+    del params  # the job runs the default detector
+    job_id = await enqueue_detection(engine, all_pks, publish=publish) if detect and all_pks else None
     return [
         IngestResult(
             image_pk=image_pk,
             n_measurements=len(parsed),
             source_pks=tuple(pks),
-            detection=detection if i == len(parsed_batches) - 1 else None,
+            detection_job_id=job_id if i == len(parsed_batches) - 1 else None,
         )
         for i, ((image_pk, parsed), pks) in enumerate(zip(parsed_batches, touched, strict=True))
     ]

@@ -1,0 +1,194 @@
+"""Keeping up: a running statistic that decides when a source needs the full ESE test, and
+the candidate phases (``ongoing`` -> ``confirmed`` | ``rejected``).
+
+Running statistic (O(1) per measurement, vectorised over sources): a one-sided CUSUM
+(Page 1954) of drops below an exponentially weighted baseline. For the normalised flux y:
+
+    z = (m - y) / s,   C <- max(0, C + z - K)
+
+with m and s**2 an exponentially weighted mean and variance of y (weight
+alpha = max(1/n, ``EWMA_MIN_WEIGHT``), Welford-style; updated only while C = 0, from
+residuals clipped at 4 s, so a dip does not drag its own baseline down). C >= ``CUSUM_H``
+means a run of low points a dip would make (K = 1: each point must be more than one
+scatter below the baseline to add; an ESE of depth d adds about d / s - 1 per epoch).
+The CUSUM is only a trigger: it decides which sources the full test looks at, never what
+is a candidate.
+
+When the full test runs for a source (``due``): its CUSUM triggered and the back-off since
+its last test has passed (3 d, doubling while tests find nothing, reset when C returns to
+0); or it has an open ``ongoing`` candidate and ``OPEN_GAP_DAYS`` passed (follow the event
+as points arrive); or ``REFRESH_DAYS`` of data or ``GROWTH`` times the points accumulated
+since its last test (slow events a CUSUM on the last baseline cannot see, and the edge
+tests that need new data). The full test runs on the source's whole normalised light
+curve and its outcome replaces the previous one (what it reuses: the running state, so
+most sources are never re-tested, and the previous candidates, which it updates in place).
+
+Phases (``transition``): a one-sided detection at the end of the data is ``ongoing``; a
+two-sided one (recovery seen) or a start-cut one is ``confirmed``. An ``ongoing`` candidate
+becomes ``confirmed`` when a two-sided detection overlaps it, stays ``ongoing`` while an
+end-edge detection overlaps it (window updated), and becomes ``rejected`` when neither
+has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens dip is
+two-sided by then: the flux came back without a lens-like dip, red noise or a confuser)
+or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade). A
+``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
+event overlapping it: each test looks at the whole curve again, and a dip found on part of
+a red-noise curve that the longer curve explains by red noise must not stay confirmed (the
+multiple looks would otherwise add up: the throughput bench's steady sources kept 12 such
+"confirmed" dips in 2000 source-years). The full test reports one two-sided dip per
+source, so a second event on the same source is retracted when a stronger one appears: a
+known limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsa110.science.ese import EseDetection
+
+CUSUM_K = 1.0
+CUSUM_H = 8.0
+EWMA_MIN_WEIGHT = 1.0 / 50.0
+CLIP = 4.0
+TRIGGER_GAP_DAYS = 3.0
+OPEN_GAP_DAYS = 5.0
+REFRESH_DAYS = 60.0
+GROWTH = 1.5
+MIN_POINTS = 20
+MAX_ONGOING_DAYS = 270.0
+REJECT_AFTER_FWHM = 0.75
+PHASES = ("ongoing", "confirmed", "rejected")
+
+
+@dataclass
+class RunningState:
+    """Per-source running statistic, one array element per source."""
+
+    n: NDArray[np.int64]
+    mean: NDArray[np.float64]
+    var: NDArray[np.float64]
+    cusum: NDArray[np.float64]
+    last_test_mjd: NDArray[np.float64]
+    last_test_n: NDArray[np.int64]
+    backoff: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls, size: int) -> RunningState:
+        return cls(
+            n=np.zeros(size, dtype=np.int64),
+            mean=np.zeros(size),
+            var=np.zeros(size),
+            cusum=np.zeros(size),
+            last_test_mjd=np.full(size, -np.inf),
+            last_test_n=np.zeros(size, dtype=np.int64),
+            backoff=np.full(size, TRIGGER_GAP_DAYS),
+        )
+
+
+def update(state: RunningState, idx: NDArray[np.int64], y: NDArray[np.float64]) -> None:
+    """Fold one new point per source ``idx`` (distinct) into the running state, in place."""
+    n = state.n[idx] + 1
+    mean, var, cusum = state.mean[idx], state.var[idx], state.cusum[idx]
+    sd = np.sqrt(var)
+    warm = n > 5
+    z = np.where(warm & (sd > 0), (mean - y) / np.where(sd > 0, sd, 1.0), 0.0)
+    cusum = np.where(warm, np.maximum(0.0, cusum + z - CUSUM_K), 0.0)
+    calm = cusum == 0.0
+    alpha = np.maximum(1.0 / n, EWMA_MIN_WEIGHT)
+    r = y - mean
+    r = np.where(warm, np.clip(r, -CLIP * sd, CLIP * sd), r)
+    new_mean = mean + alpha * r
+    new_var = (1.0 - alpha) * (var + alpha * r * r)
+    state.mean[idx] = np.where(calm, new_mean, mean)
+    state.var[idx] = np.where(calm, new_var, var)
+    state.cusum[idx] = cusum
+    state.n[idx] = n
+    state.backoff[idx] = np.where(calm, TRIGGER_GAP_DAYS, state.backoff[idx])
+
+
+def due(
+    state: RunningState, idx: NDArray[np.int64], now_mjd: float, open_ongoing: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """Which of the sources ``idx`` need the full test at ``now_mjd`` (module docstring)."""
+    since = now_mjd - state.last_test_mjd[idx]
+    n = state.n[idx]
+    triggered = (state.cusum[idx] >= CUSUM_H) & (since >= state.backoff[idx])
+    following = open_ongoing & (since >= OPEN_GAP_DAYS)
+    refresh = (since >= REFRESH_DAYS) | (n >= GROWTH * state.last_test_n[idx])
+    return np.asarray((n >= MIN_POINTS) & (triggered | following | refresh), dtype=np.bool_)
+
+
+def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> None:
+    """Record a full test of source ``idx``; a fruitless triggered test doubles its back-off."""
+    state.last_test_mjd[idx] = now_mjd
+    state.last_test_n[idx] = state.n[idx]
+    if not found_any and state.cusum[idx] >= CUSUM_H:
+        state.backoff[idx] = min(2.0 * state.backoff[idx], REFRESH_DAYS)
+
+
+@dataclass
+class Candidate:
+    """One candidate as the tracker keeps it (the database row's science fields)."""
+
+    detection: EseDetection
+    phase: str
+    first_alert_mjd: float
+    history: list[tuple[float, str]] = field(default_factory=list)
+
+
+def _overlaps(a: EseDetection, b: EseDetection) -> bool:
+    return a.start_mjd <= b.end_mjd and a.end_mjd >= b.start_mjd
+
+
+def transition(
+    candidates: list[Candidate], detections: list[EseDetection], now_mjd: float
+) -> list[tuple[Candidate, str | None, str]]:
+    """Apply one full test's detections to a source's candidates (in place).
+
+    Returns (candidate, old phase or None for a new one, new phase) for every candidate
+    that was created or changed phase: the alerts to write.
+    """
+    changes: list[tuple[Candidate, str | None, str]] = []
+    used: set[int] = set()
+    for cand in candidates:
+        if cand.phase != "ongoing":
+            continue
+        match = next(
+            (i for i, d in enumerate(detections) if i not in used and _overlaps(d, cand.detection)), None
+        )
+        if match is not None and detections[match].kind == "dip":
+            used.add(match)
+            cand.detection, cand.phase = detections[match], "confirmed"
+        elif match is not None and detections[match].kind == "ongoing":
+            used.add(match)
+            cand.detection = detections[match]
+            if now_mjd - cand.detection.start_mjd <= MAX_ONGOING_DAYS:
+                continue
+            cand.phase = "rejected"
+        elif now_mjd > cand.detection.end_mjd + REJECT_AFTER_FWHM * cand.detection.fwhm_days + 10.0:
+            cand.phase = "rejected"
+        else:
+            continue  # not seen this time; a recovery may still make it two-sided
+        cand.history.append((now_mjd, cand.phase))
+        changes.append((cand, "ongoing", cand.phase))
+    for i, d in enumerate(detections):
+        if i in used:
+            continue
+        same = [c for c in candidates if c.phase != "rejected" and _overlaps(d, c.detection)]
+        if same:
+            for c in same:
+                if c.phase == "confirmed" and d.kind != "ongoing":
+                    c.detection = d  # refine a confirmed event's fit as data arrive
+            continue
+        phase = "ongoing" if d.kind == "ongoing" else "confirmed"
+        cand = Candidate(d, phase, now_mjd, [(now_mjd, phase)])
+        candidates.append(cand)
+        changes.append((cand, None, phase))
+    for cand in candidates:  # support lost: a later full test on more data no longer finds it
+        if cand.phase == "confirmed" and not any(_overlaps(d, cand.detection) for d in detections):
+            cand.phase = "rejected"
+            cand.history.append((now_mjd, cand.phase))
+            changes.append((cand, "confirmed", "rejected"))
+    return changes

@@ -1,0 +1,126 @@
+"""ese-drw-3.0's new statistics against values computed by hand (in the comments)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, _conditional_sigma, red_margin_of
+from dsa110.science.ese_edge import _best_step_chi2
+from dsa110.science.ese_far import NULL_TABLES, false_alarm_probability, survival_table
+from dsa110.science.ese_tracker import CUSUM_H, Candidate, RunningState, due, transition, update
+
+
+def test_conditional_sigma_is_aitken_gls_of_the_dip() -> None:
+    # Whitened Gram matrix of (y, 1, -g): N = [[4, 2], [2, 3]], 1'y = 6, -g'y = 5.
+    # det N = 4*3 - 2*2 = 8; a = (4*5 - 2*6) / 8 = 1; var a = (N^-1)[1,1] = 4/8 = 0.5;
+    # S_cond = 1 / sqrt(0.5) = 1.414214.
+    gram = np.array([[99.0, 6.0, 5.0], [6.0, 4.0, 2.0], [5.0, 2.0, 3.0]])
+    assert _conditional_sigma(gram) == pytest.approx(math.sqrt(2.0))
+    # A singular normal matrix (the template is a constant): no test, S_cond = 0.
+    assert _conditional_sigma(np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])) == 0.0
+
+
+def test_second_red_noise_test_applies_to_long_dips_only() -> None:
+    p = DEFAULT_PARAMS  # min_red_sigma 5, min_cond_sigma 7, long_fwhm_days 40, long_min_red_sigma 3
+    # Short dip (20 d): the likelihood ratio alone, 4 / 5 = 0.8 (fails).
+    assert red_margin_of(4.0, 14.0, 20.0, p) == pytest.approx(0.8)
+    # Long dip (60 d), S_red 4 >= 3: max(4 / 5, 14 / 7) = 2.0 (passes on S_cond).
+    assert red_margin_of(4.0, 14.0, 60.0, p) == pytest.approx(2.0)
+    # Long dip but S_red 2.5 < 3: the dip does not beat red noise alone; 2.5 / 5 = 0.5.
+    assert red_margin_of(2.5, 14.0, 60.0, p) == pytest.approx(0.5)
+    # Long dip, weak S_cond (a red-noise wander: 3.5): max(6 / 5, 3.5 / 7) = 1.2.
+    assert red_margin_of(6.0, 3.5, 60.0, p) == pytest.approx(1.2)
+
+
+def test_best_step_chi2() -> None:
+    # y = 0, 1, 0, 2 (unit weights). Splits: [0] | [1,0,2]: 0 + (0 + 1 + 1) = 2;
+    # [0,1] | [0,2]: 0.5 + 2 = 2.5; [0,1,0] | [2]: (1/9 + 4/9 + 1/9) + 0 = 2/3. Minimum 2/3.
+    assert _best_step_chi2(np.array([0.0, 1.0, 0.0, 2.0]), np.ones(4)) == pytest.approx(2.0 / 3.0)
+    # Weights count: y = 0, 1, 1 with w = 1, 1, 4: [0] | [1,1] = 0 (a clean step).
+    assert _best_step_chi2(np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 4.0])) == pytest.approx(0.0)
+    # [0, 3] | [3] with w = 1, 2, 1: left mean (0 + 6) / 3 = 2, chi2 = 1*4 + 2*1 = 6; [0] | [3, 3] = 0.
+    assert _best_step_chi2(np.array([0.0, 3.0, 3.0]), np.array([1.0, 2.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_cusum_by_hand() -> None:
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    for y in (1.0, 3.0, 2.0, 2.0, 2.0):  # warm-up (n <= 5): no CUSUM; EWMA with alpha = 1/n
+        update(state, idx, np.array([y]))
+    # n=1: m=1, v=0; n=2: r=2, m=2, v=(1/2)(0 + 4/2)=1; n=3: r=0, v=(2/3)*1=2/3;
+    # n=4: v=(3/4)(2/3)=1/2; n=5: v=(4/5)(1/2)=2/5.
+    assert state.mean[0] == pytest.approx(2.0) and state.var[0] == pytest.approx(0.4)
+    assert state.cusum[0] == 0.0
+    # y=0: z = (2 - 0) / sqrt(0.4) = 3.162278, C = 3.162278 - 1 = 2.162278; baseline frozen.
+    update(state, idx, np.array([0.0]))
+    assert state.cusum[0] == pytest.approx(2.162278, abs=1e-6)
+    update(state, idx, np.array([0.0]))  # C = 4.324555
+    update(state, idx, np.array([2.0]))  # z = 0: C = 4.324555 - 1 = 3.324555
+    assert state.cusum[0] == pytest.approx(3.324555, abs=1e-6)
+    assert state.mean[0] == pytest.approx(2.0) and state.var[0] == pytest.approx(0.4)
+    for _ in range(4):  # C = 3.324555 + 4 * 2.162278 = 11.973666 >= H = 8
+        update(state, idx, np.array([0.0]))
+    assert state.cusum[0] == pytest.approx(11.973666, abs=1e-6) and state.cusum[0] >= CUSUM_H
+    # Triggered, but 12 points < MIN_POINTS (20): not yet due for the full test.
+    assert not due(state, idx, 60000.0, np.array([False]))[0]
+    for _ in range(8):  # 20 points: due (never tested, triggered)
+        update(state, idx, np.array([0.0]))
+    assert due(state, idx, 60000.0, np.array([False]))[0]
+
+
+def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
+    # Rows themselves: dip at 1.0 -> 0.00258, ongoing at 0.8 -> 0.00125 (the table).
+    assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00258)
+    assert false_alarm_probability(0.8, "ongoing") == pytest.approx(0.00125)
+    # Half-way between dip rows 1.0 (0.00258) and 1.1 (0.00158): log-linear, the geometric
+    # mean sqrt(0.00258 * 0.00158) = 0.0020190.
+    assert false_alarm_probability(1.05, "dip") == pytest.approx(0.0020190, rel=1e-4)
+    # Below the first row: 1; beyond the last row: the last row's value (a bound); bad: 1.
+    assert false_alarm_probability(0.4, "dip") == 1.0
+    assert false_alarm_probability(9.0, "dip") == pytest.approx(8.33e-05)
+    assert false_alarm_probability(float("nan")) == 1.0
+    for kind, table in NULL_TABLES.items():
+        assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(table)), kind
+        grid = [false_alarm_probability(s, kind) for s in np.linspace(0.5, 3.0, 126)]
+        assert all(b <= a for a, b in itertools.pairwise(grid)), kind
+
+
+def test_survival_table_by_hand() -> None:
+    # Highest null scores of 4 source-years: 0, 0.7, 1.2, 0.5.
+    # >= 0.6: 2/4 = 0.5; >= 1.0: 1/4; >= 1.5: none -> 0.5/4 = 0.125; >= 2.0: none again,
+    # kept strictly below the previous row: 0.125 * 0.999.
+    rows = survival_table([0.0, 0.7, 1.2, 0.5], 4, (0.6, 1.0, 1.5, 2.0))
+    assert [s for s, _ in rows] == [0.6, 1.0, 1.5, 2.0]
+    assert [p for _, p in rows] == pytest.approx([0.5, 0.25, 0.125, 0.124875])
+
+
+def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
+    return EseDetection(
+        score=1.5, significance=10.0, start_mjd=start, end_mjd=end, center_mjd=(start + end) / 2,
+        fwhm_days=end - start, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7, white_sigma=10.0,
+        red_sigma=8.0, kind=kind,
+    )  # fmt: skip
+
+
+def test_phases_by_hand() -> None:
+    # An end-cut detection opens an ongoing candidate; a two-sided one over it confirms it.
+    cands: list[Candidate] = []
+    assert [(old, new) for _, old, new in transition(cands, [_det(100, 140, "ongoing")], 130)] == [
+        (None, "ongoing")
+    ]
+    assert [(old, new) for _, old, new in transition(cands, [_det(100, 150)], 200)] == [
+        ("ongoing", "confirmed")
+    ]
+    # A later test on more data finds another event but nothing over this one: support
+    # lost, rejected (and the other event is a new candidate).
+    changes = [(old, new) for _, old, new in transition(cands, [_det(300, 320)], 400)]
+    assert sorted(changes, key=str) == [("confirmed", "rejected"), (None, "confirmed")]
+    # An ongoing candidate unmatched past end + 0.75 FWHM + 10 d (140 + 30 + 10 = 180) is rejected.
+    other: list[Candidate] = []
+    transition(other, [_det(100, 140, "ongoing")], 130)
+    assert transition(other, [], 179.0) == []
+    assert [(old, new) for _, old, new in transition(other, [], 181.0)] == [("ongoing", "rejected")]
