@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.engine import create_engine
+from dsa110.ops import breakers
 from tests.databases import BACKENDS, POSTGRES_URL, scratch_database
 
 
@@ -37,3 +38,13 @@ async def engine(empty_db_url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _closed_breakers() -> Iterator[None]:
+    """Circuit breakers are per process and outlive a test: one that called SIMBAD, NED or Gaia
+    without a network trips them for the next test on the same pytest worker. Each test starts
+    with them closed."""
+    for breaker in breakers.all_breakers():
+        breaker.reset()
+    yield

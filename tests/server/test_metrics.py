@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from dsa110.auth.identity import Role
 from dsa110.db.engine import create_engine
 from dsa110.db.tables import images, jobs
-from dsa110.ops.ingest import ingest_image_measurements
+from dsa110.ops.ingest import detect_ese, ingest_image_measurements
 from dsa110.settings import Settings
 from tests.credentials import key_headers
 from tests.databases import REDIS_URL, scratch_database
@@ -89,7 +89,11 @@ async def test_metrics_count_what_happened(empty_db_url: str, tmp_path: Path) ->
                 )
             ).scalar_one()
         row = {"source_pk": state["source_pk"], "peak_flux_jy": 0.014, "peak_flux_err_jy": 0.0005}
-        await ingest_image_measurements(live.engine, image, [row])
+        ingested = await ingest_image_measurements(live.engine, image, [row])
+        # Ingest queues detection as a job (its own process and metrics); a full pass run in
+        # this process, as the detectEse mutation does, is what this server counts.
+        assert ingested.detection_job_id is not None
+        await detect_ese(live.engine, [state["source_pk"]])
         async with live.ws() as ws:
             await ws.send_json({"type": "connection_init"})
             await ws.receive_json()
