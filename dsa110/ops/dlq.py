@@ -137,43 +137,39 @@ def _sources() -> dict[str, Any]:
 
 def _item(component: str, row: Any) -> DlqItem:
     m = row._mapping
-    resolved = m["status"] in ("resolved", "failed")
     if component == "jobs":
         code = m["exit_code"]
-        return DlqItem(
-            key=m["key"],
-            component=component,
-            operation=str(m["type"]),
-            error_type="job_lost" if code is None else f"exit_code_{code}",
-            error_message=m["error"],
-            context={
-                "job_id": m["id"],
-                "job_type": m["type"],
-                "attempts": m["attempts"],
-                "ms_path": m["ms_path"],
-                "worker": m["worker"],
-                "params": m["params"],
-            },
-            created_at=m["at"],
-            retry_count=int(m["retries"] or 0),
-            status=str(m["status"]),
-            resolved_at=m["updated_at"] if resolved else None,
-            resolution_note=m["note"],
-        )
-    status_code = m["last_status"]
-    return DlqItem(
-        key=m["key"],
-        component=component,
-        operation=f"deliver {m['event_kind']}",
-        error_type="delivery_failed" if status_code is None else f"http_{status_code}",
-        error_message=m["last_error"],
-        context={
+        operation = str(m["type"])
+        error_type = "job_lost" if code is None else f"exit_code_{code}"
+        error_message = m["error"]
+        context = {
+            "job_id": m["id"],
+            "job_type": m["type"],
+            "attempts": m["attempts"],
+            "ms_path": m["ms_path"],
+            "worker": m["worker"],
+            "params": m["params"],
+        }
+    else:
+        status_code = m["last_status"]
+        operation = f"deliver {m['event_kind']}"
+        error_type = "delivery_failed" if status_code is None else f"http_{status_code}"
+        error_message = m["last_error"]
+        context = {
             "delivery_id": m["id"],
             "event_kind": m["event_kind"],
             "event_key": m["event_key"],
             "subscription_id": m["subscription_pk"],
             "attempts": m["attempts"],
-        },
+        }
+    resolved = m["status"] in ("resolved", "failed")
+    return DlqItem(  # the resolution columns are the same for every component
+        key=m["key"],
+        component=component,
+        operation=operation,
+        error_type=error_type,
+        error_message=error_message,
+        context=context,
         created_at=m["at"],
         retry_count=int(m["retries"] or 0),
         status=str(m["status"]),
