@@ -9,6 +9,7 @@ from typing import Any
 
 from dsa110.ops.files import notebooks, paths
 from dsa110.ops.files.notebooks import NOTEBOOK_TYPES
+from dsa110.ops.files.pictures import write_atomic
 from dsa110.ops.qa_artifacts import register_artifact
 from loaders.entities import CALTABLE, GROUP, GROUP_IMAGES, GROUP_MEASUREMENT_SETS, MS
 from resolvers import files, links, lists, qa
@@ -89,7 +90,7 @@ async def record_calibration_plots(ctx: GraphContext, ms_path: str) -> list[dict
         # The overview is cached by content; a stable copy beside the bandpass plots is recorded.
         stable = made[0].parent.parent / "spw_overview.png" if made else spw
         if stable != spw:
-            await asyncio.to_thread(lambda: stable.write_bytes(spw.read_bytes()))
+            await asyncio.to_thread(lambda: write_atomic(stable, spw.read_bytes()))
         made.append(stable)
     sizes = await asyncio.to_thread(lambda: [p.stat().st_size for p in made])
     rows = []

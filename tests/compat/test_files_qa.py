@@ -229,3 +229,23 @@ async def test_artifacts_files_and_notebook(api: httpx.AsyncClient, graph: Graph
         404,
     )
     assert_envelope(await api.post("/api/qa/notebook/generate", json={}), 422)
+
+
+async def test_simultaneous_notebooks_to_one_path_leave_one_whole_file(
+    api: httpx.AsyncClient, demo: Demo
+) -> None:
+    """Operators asking for the same group's notebook at once: every request answers, the file
+    is one whole notebook (no writer renamed another's half-written file), one artefact row."""
+    import asyncio
+
+    group = cal_ms(demo).name[:-3]
+    body = {"group_id": group, "notebook_type": "image"}
+    answers = await asyncio.gather(*(api.post("/api/qa/notebook/generate", json=body) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    paths = {a.json()["notebook_path"] for a in answers}
+    assert len(paths) == 1
+    path = Path(paths.pop())
+    nbformat.validate(nbformat.read(path, as_version=4))
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}")] == []
+    listed = (await api.get("/api/qa", params={"limit": 500})).json()["items"]
+    assert sum(1 for item in listed if item["path"] == str(path)) == 1

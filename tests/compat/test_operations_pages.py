@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
 from dsa110.db.ops_tables import dlq_resolutions, event_log
-from dsa110.db.tables import groups, jobs, measurement_sets
+from dsa110.db.tables import groups, job_logs, jobs, measurement_sets
 from dsa110.events import JOB_STATE
 from dsa110.ops import breakers
 from dsa110.settings import Settings
@@ -166,6 +166,33 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
     ):
         bad = await http.get(path)
         assert bad.status_code == status and bad.json()["code"], (path, bad.text)
+
+
+async def test_simultaneous_retries_of_one_item_queue_the_job_once(ops: Ops) -> None:
+    """Two operators press Retry on the same item at once: one wins, the others get 409."""
+    live, operator = ops
+    http = live.http
+    await fresh(live.engine, dlq_resolutions, jobs)
+    job_id = await _job(live.engine, "calibrate", "failed", 5.0, error="exit status 1", exit_code=1)
+
+    answers = await asyncio.gather(
+        *(http.post(f"/api/operations/dlq/items/job-{job_id}/retry", headers=operator) for _ in range(5))
+    )
+    won = [a for a in answers if a.status_code == 200]
+    assert len(won) == 1, [a.text for a in answers]
+    # The others find the item taken (409) or already out of the queue (404): coded, never a 500.
+    lost = [a for a in answers if a.status_code != 200]
+    assert all((a.status_code, a.json()["code"]) in {(409, "CONFLICT"), (404, "NOT_FOUND")} for a in lost)
+    assert (won[0].json()["item"]["status"], won[0].json()["item"]["retry_count"]) == ("retrying", 1)
+    async with live.engine.connect() as conn:
+        requeued = (
+            await conn.execute(
+                select(func.count())
+                .select_from(job_logs)
+                .where(job_logs.c.job_pk == job_id, job_logs.c.line.like("%queued again%"))
+            )
+        ).scalar_one()
+    assert requeued == 1
 
 
 async def test_the_log_keeps_one_row_per_event_and_the_newest_n(engine: AsyncEngine) -> None:

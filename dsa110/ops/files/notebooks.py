@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dsa110.ops.files.pictures import write_atomic
+
 NOTEBOOK_TYPES = ("full", "calibration", "image")
 
 IMPORTS = """\
@@ -128,10 +130,10 @@ def build_notebook(
 
 
 def write_notebook(notebook: Any, path: Path) -> Path:
+    """Write ``notebook`` to ``path`` atomically. Two requests writing the same path at once each
+    write their own temporary file and rename it into place: the last one wins, whole, and a
+    reader never sees half a notebook (a shared ``.partial`` name let one rename the other's
+    file while it was still being written)."""
     import nbformat
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    nbformat.write(notebook, str(partial))
-    partial.replace(path)
-    return path
+    return write_atomic(path, nbformat.writes(notebook).encode())
