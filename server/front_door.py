@@ -407,9 +407,11 @@ def _health_probe(head: bytes) -> tuple[bool, bool] | None:
     for field in rest.split(b"\r\n"):
         name, _, value = field.partition(b":")
         name = name.strip().lower()
-        if name in (b"content-length", b"transfer-encoding", b"upgrade"):
+        if name in (b"content-length", b"transfer-encoding", b"upgrade", b"origin"):
             if name != b"content-length" or value.strip() != b"0":
-                return None  # a body or an upgrade: the app decides what that means
+                # A body or an upgrade: the app decides what that means; a browser's
+                # cross-origin call: the app's CORS policy answers it.
+                return None
         elif name == b"connection":
             connection = value.strip().lower()
     keep_alive = b"close" not in connection if version == b"HTTP/1.1" else b"keep-alive" in connection

@@ -162,6 +162,15 @@ def test_probes_on_a_kept_alive_connection_are_answered_in_turn(door: Door) -> N
     assert raw.count(b"HTTP/1.1 200 OK") == 3
 
 
+def test_a_browsers_cross_origin_probe_is_left_to_the_app_and_its_cors_policy(door: Door) -> None:
+    raw = door.exchange(
+        b"GET /healthz HTTP/1.1\r\nHost: t\r\nOrigin: http://dash\r\nConnection: close\r\n\r\n"
+    )
+    assert raw.endswith(
+        b"Origin: http://dash\r\nConnection: close\r\n\r\n"
+    )  # the echo: the loop's protocol had it
+
+
 def test_other_requests_reach_the_loop_with_every_byte_in_order(door: Door) -> None:
     head = b"POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n"
     with socket.create_connection(("127.0.0.1", door.port), timeout=WAIT_S) as sock:
