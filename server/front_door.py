@@ -101,6 +101,8 @@ class FrontDoor:
         self.header_timeout_s = slots.header_timeout_s
         self.selector = selectors.DefaultSelector()
         self.waker, self.wake_end = socket.socketpair()
+        self.reading: set[_Head] = set()
+        """Connections whose head is being read here (closed with the door)."""
         self.heads: collections.deque[tuple[float, _Head]] = collections.deque()
         """Read deadlines, in order: every head gets the same timeout, so appending keeps them sorted."""
         self.lingering: collections.deque[tuple[float, socket.socket]] = collections.deque()
@@ -244,6 +246,7 @@ class FrontDoor:
                 self._refuse(sock, reason, now)
                 continue
             head = _Head(sock, 0.0)
+            self.reading.add(head)
             self.selector.register(sock, selectors.EVENT_READ, lambda _, head=head: self._read(head))
             self._arm(head, now)
 
@@ -345,6 +348,7 @@ class FrontDoor:
         sock = head.sock
         assert sock is not None
         head.sock = None
+        self.reading.discard(head)
         self.selector.unregister(sock)
         try:
             self.loop.call_soon_threadsafe(self._adopt, sock, head.buffer)
@@ -359,6 +363,7 @@ class FrontDoor:
         if sock is None:
             return
         head.sock = None
+        self.reading.discard(head)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
         self.slots.release(sock)
@@ -381,7 +386,7 @@ class FrontDoor:
             self._resume_accepting()
 
     def _teardown(self) -> None:
-        for _, head in self.heads:
+        for head in list(self.reading):
             self._drop(head)
         for _, sock in self.lingering:
             self._end_linger(sock)

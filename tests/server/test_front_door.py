@@ -11,6 +11,7 @@ the end-to-end cases at the bottom of this file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -219,6 +220,19 @@ def test_a_client_over_its_cap_is_refused_at_the_door_and_its_slots_come_back(do
     deadline = time.monotonic() + WAIT_S
     while door.door.slots.stats()["open"] and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert door.door.slots.stats()["open"] == 0
+
+
+def test_a_closed_door_closes_the_connections_it_was_reading(door: Door) -> None:
+    with socket.create_connection(("127.0.0.1", door.port), timeout=WAIT_S) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\n")  # a head still being read
+        deadline = time.monotonic() + WAIT_S
+        while door.door.slots.stats()["open"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        door.loop.call_soon_threadsafe(door.door.close)
+        door.door.thread.join(WAIT_S)
+        with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread: reset
+            assert sock.recv(100) == b""
     assert door.door.slots.stats()["open"] == 0
 
 
