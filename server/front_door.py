@@ -113,8 +113,6 @@ class FrontDoor:
         self.tick_handle: asyncio.TimerHandle | None = None
         self.adopting: set[asyncio.Task[None]] = set()
         """Hand-offs the loop is taking (held here: the loop keeps only weak references to tasks)."""
-        self.handed_off = 0
-        self.health_answers = 0
 
     # -- the asyncio.Server face (what uvicorn uses) ----------------------------------------
 
@@ -336,7 +334,6 @@ class FrontDoor:
                 return
             method_head, keep_alive = probe
             status, body = report.front_answer(time.monotonic() - self.loop_tick)
-            self.health_answers += 1
             head.buffer = head.buffer[end + 4 :]
             if not _send_all(sock, _response(status, body, keep_alive, method_head)) or not keep_alive:
                 self._drop(head)
@@ -355,8 +352,6 @@ class FrontDoor:
         except RuntimeError:  # the loop has closed
             self.slots.release(sock)
             sock.close()
-            return
-        self.handed_off += 1
 
     def _drop(self, head: _Head) -> None:
         sock = head.sock
