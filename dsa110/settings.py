@@ -109,6 +109,9 @@ class Settings:
     database, logs and the process itself (``server.connections.connection_budget``)."""
     max_connections_per_client: int = 1024
     """Open connections per client address (the TCP peer: behind a proxy, the proxy; 0: no cap)."""
+    health_stall_s: float = 5.0
+    """``/healthz`` answers 503 (``event_loop: stalled``) when the event loop has not run for this
+    long, however well the front door that answers it is doing (``server.health``)."""
     ws_init_timeout_s: float = 10.0
     """A GraphQL WebSocket (either protocol) that sends no ``connection_init`` by then is closed (4408)."""
     # -- jobs and the streaming service (dsa110.ops.queue, dsa110.ops.streaming) ---------
@@ -298,6 +301,7 @@ def _connections_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("DSA110_MAX_CONNECTIONS", "max_connections", int),
         ("DSA110_MAX_CONNECTIONS_PER_CLIENT", "max_connections_per_client", int),
         ("DSA110_WS_INIT_TIMEOUT_S", "ws_init_timeout_s", float),
+        ("DSA110_HEALTH_STALL_S", "health_stall_s", float),
     ):
         if name in env:
             out[key] = kind(env[name])

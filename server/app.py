@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -49,6 +47,8 @@ from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
+from server.health import HealthReport, database_reachable, watch_database
+from server.health import install as install_health
 from server.job_logs import routes as job_log_routes
 from server.job_pool import JobPool, StreamingPool
 from server.limits import BodyLimitMiddleware
@@ -130,13 +130,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     in_flight = InFlight(settings.max_concurrent_requests_per_client)
     follower = legacy_follower(settings, engine, bus)
 
-    async def healthz(_: Request) -> JSONResponse:
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("health check: database unreachable")
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    def health_parts() -> dict[str, Any]:
+        # Read from the front door's thread too (server.health): attributes and sizes only.
         streams = graphql.streams
         live = {
             "producers": streams.producer_count,
@@ -148,18 +143,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             sampling = "off"
         else:
             sampling = "sampling" if sampler.sampling else "standby"  # another process samples
-        body: dict[str, Any] = {
-            "status": "ok",
-            "database": "ok",
+        parts: dict[str, Any] = {
             "live": live,
             "metrics_sampler": sampling,
             "job_pool": job_pool.state if job_pool is not None else "off",
             "streaming_supervisor": streaming.state if streaming is not None else "off",
-            "pid": os.getpid(),  # which of several worker processes answered (serve --workers N)
         }
         if (slots := existing_process_slots()) is not None:  # under server.http_protocol
-            body["connections"] = slots.stats()
-        return JSONResponse(body)
+            parts["connections"] = slots.stats()
+        return parts
+
+    report = HealthReport(health_parts, stall_s=settings.health_stall_s)
+
+    async def healthz(_: Request) -> JSONResponse:
+        # The route checks the database now; the front door answers from the watch instead.
+        status, body = report.answer(await database_reachable(engine))
+        return JSONResponse(body, status_code=status)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -170,6 +169,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         if sampler is not None:
             await sampler.start()
         await process_gauges.start()
+        database_watch = await watch_database(engine, report)
+        install_health(report)
         if dispatcher is not None:
             await dispatcher.start()
         if job_pool is not None:
@@ -189,6 +190,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
                 await job_pool.stop()
             if dispatcher is not None:
                 await dispatcher.stop()
+            install_health(None)
+            database_watch.cancel()
             await process_gauges.stop()
             if sampler is not None:
                 await sampler.stop()
@@ -278,4 +281,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.streaming = streaming
     app.state.in_flight = in_flight
     app.state.legacy_follower = follower
+    app.state.health = report
     return app

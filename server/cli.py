@@ -26,12 +26,19 @@ UVICORN_HTTP_IMPLEMENTATION: Final = "server.http_protocol:GuardedHttpToolsProto
 """uvicorn's httptools protocol with connection caps per client and in total, and a deadline
 for request headers (``server.http_protocol``)."""
 
+UVICORN_LOOP: Final = "server.front_door:new_event_loop"
+"""uvloop (as uvicorn's ``auto``) whose servers have a front door: a thread that accepts,
+reads request heads under the header deadline and answers ``/healthz`` while the event
+loop is busy (``server.front_door``)."""
+
 
 def uvicorn_protocol_flags() -> list[str]:
     """The same HTTP and WebSocket protocols as ``uvicorn`` command-line flags (test and bench servers)."""
     from server.connections import listen_backlog
 
     return [
+        "--loop",
+        UVICORN_LOOP,
         "--backlog",
         str(listen_backlog()),
         "--http",
@@ -78,6 +85,7 @@ def _serve(args: argparse.Namespace) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": args.log_level,
+        "loop": UVICORN_LOOP,
         "http": UVICORN_HTTP_IMPLEMENTATION,
         "backlog": listen_backlog(),
         "ws": UVICORN_WS_IMPLEMENTATION,

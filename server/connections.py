@@ -17,7 +17,9 @@ with ``serve --workers N`` each worker has its own budget (the descriptors are p
 process too), and a client may hold up to N times its cap in all.
 
 A connection is counted from ``accept`` until its socket closes, also after an upgrade
-to WebSocket (the WebSocket protocol releases it, ``server.ws_protocol``).
+to WebSocket (the WebSocket protocol releases it, ``server.ws_protocol``). Under the
+front door (``server.front_door``) its thread admits at ``accept`` and the event loop
+releases, so the counts are kept under a lock.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import functools
 import json
 import resource
+import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -114,6 +117,7 @@ class ConnectionSlots:
     """Connections closed because their request headers did not arrive in time."""
     lingering: int = 0
     peak: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionSlots:
@@ -133,6 +137,10 @@ class ConnectionSlots:
 
     def admit(self, transport: object, client: str) -> str | None:
         """Count ``transport`` for ``client``; or, over a cap, the reason it is refused."""
+        with self.lock:
+            return self._admit(transport, client)
+
+    def _admit(self, transport: object, client: str) -> str | None:
         if len(self.held) >= self.total:
             self.refused += 1
             return f"the server holds its maximum of {self.total} connections; retry later"
@@ -146,14 +154,28 @@ class ConnectionSlots:
         return None
 
     def release(self, transport: object) -> None:
-        client = self.held.pop(transport, None)
-        if client is None:
-            return
-        left = self.by_client[client] - 1
-        if left:
-            self.by_client[client] = left
-        else:
-            del self.by_client[client]
+        with self.lock:
+            client = self.held.pop(transport, None)
+            if client is None:
+                return
+            left = self.by_client[client] - 1
+            if left:
+                self.by_client[client] = left
+            else:
+                del self.by_client[client]
+
+    def rekey(self, old: object, new: object) -> bool:
+        """Count the connection held as ``old`` (its socket) as ``new`` (its transport) from now on."""
+        with self.lock:
+            client = self.held.pop(old, None)
+            if client is None:
+                return False
+            self.held[new] = client
+            return True
+
+    def note_timeout(self) -> None:
+        with self.lock:
+            self.timed_out += 1
 
     def linger(self) -> bool:
         """Whether a refused connection may stay open briefly after its 503.
@@ -163,16 +185,22 @@ class ConnectionSlots:
         it. So a refused connection half-closes and discards its input for a moment -
         but only ``MAX_LINGERING`` at a time: in a flood, the rest are closed at once.
         """
-        if self.lingering >= MAX_LINGERING:
-            return False
-        self.lingering += 1
-        return True
+        with self.lock:
+            if self.lingering >= MAX_LINGERING:
+                return False
+            self.lingering += 1
+            return True
 
     def lingered(self) -> None:
         """A refused connection that lingered has closed."""
-        self.lingering -= 1
+        with self.lock:
+            self.lingering -= 1
 
     def stats(self) -> dict[str, int]:
+        with self.lock:
+            return self._stats()
+
+    def _stats(self) -> dict[str, int]:
         return {
             "open": self.open,
             "peak": self.peak,

@@ -10,8 +10,13 @@
   the connection opened or after the request's first byte; else ``408`` with code
   ``REQUEST_TIMEOUT``, and the connection is closed.
 
-Used by ``dsa110-graph serve`` (one or N workers) and the test servers; with plain
-uvicorn: ``--http server.http_protocol:GuardedHttpToolsProtocol``.
+Under the front door (``server.front_door``, how ``dsa110-graph serve`` runs) a
+connection is admitted, and its first request head read under the deadline, on the
+front door's thread; this protocol then takes over the slot (``admitted_as``) and
+guards the connection's later requests. Used by ``dsa110-graph serve`` (one or N
+workers) and the test servers; with plain uvicorn: ``--http
+server.http_protocol:GuardedHttpToolsProtocol`` (and ``--loop
+server.front_door:new_event_loop`` for the front door).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ LINGER_S: Final = 1.0
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    admitted_as: object | None = None
+    """Set by the front door (``server.front_door``) to the socket it admitted: the slot is
+    taken already, and moves to this protocol's transport."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slots: ConnectionSlots = process_slots()
@@ -48,6 +57,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        admitted_as, self.admitted_as = self.admitted_as, None  # no reference to the socket kept
+        if admitted_as is not None and self.slots.rekey(admitted_as, transport):
+            self._arm_header_timer()
+            return
         client = self.client[0] if self.client else ""  # a Unix socket: one shared key
         reason = self.slots.admit(transport, client)
         if reason is None:
@@ -111,7 +124,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timer = None
         if self.transport.is_closing():
             return
-        self.slots.timed_out += 1
+        self.slots.note_timeout()
         if self.cycle is None or self.cycle.response_complete:
             message = f"request headers not complete within {self.header_timeout_s:g} s"
             with contextlib.suppress(RuntimeError, OSError):

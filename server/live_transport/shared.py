@@ -183,7 +183,9 @@ class SharedSubscriptions:
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(p.subscribers) for p in self._producers.values())
+        # A snapshot first: /healthz reads this from the front door's thread (server.health),
+        # and iterating the live dict there could meet the loop adding a producer.
+        return sum(len(p.subscribers) for p in tuple(self._producers.values()))
 
     def tasks(self) -> list[asyncio.Task[None]]:
         """Producer tasks still alive (running or stopping)."""
