@@ -1,0 +1,78 @@
+"""The ingest's bulk statements, one place per dialect: id lists, raw reads, INSERT, UPDATE.
+
+SQLite gets ``?`` lists and prepared ``executemany``; PostgreSQL gets array parameters
+(``= ANY``, ``unnest``), one round trip per statement whatever the row count. Reads go to
+the driver connection (:func:`fetch_rows`): the rows are turned into numpy columns at once,
+and SQLAlchemy's per-row ``Row`` objects were 0.25 s of a 100,000-row image for nothing.
+All of it runs inside the caller's transaction (the driver connection is the same one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_PG_TYPES = {"source_pk": "integer", "image_pk": "integer", "forced": "boolean", "n_epochs": "integer"}
+_PG_TYPES["new_source"] = "boolean"
+
+
+def id_list(conn: AsyncConnection, ids: Sequence[int], first: int = 1) -> tuple[str, tuple[Any, ...]]:
+    """``IN (...)`` over ``ids`` as raw SQL and its parameters, numbered from ``first``.
+
+    Raw rather than ``column.in_()``: SQLAlchemy renders an expanding IN of 5,000 values
+    into 5,000 named parameters per statement, 0.4 s of Python for a 100,000-row image.
+    PostgreSQL gets one array parameter (``= ANY``), SQLite one ``?`` per id.
+    """
+    if conn.dialect.name == "postgresql":
+        return f"= ANY(${first}::integer[])", (list(ids),)
+    return f"IN ({', '.join(['?'] * len(ids))})", tuple(ids)
+
+
+async def bulk_insert(
+    conn: AsyncConnection, sql_table: str, columns: Sequence[str], data: list[list[Any]]
+) -> None:
+    """INSERT ``data`` (one list per column) into ``sql_table`` with one statement."""
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"${i + 1}::{_PG_TYPES.get(c, 'double precision')}[]" for i, c in enumerate(columns)
+        )
+        await conn.exec_driver_sql(
+            f"INSERT INTO {sql_table} ({names}) SELECT * FROM unnest({arrays})", tuple(data)
+        )
+    else:
+        marks = ", ".join("?" for _ in columns)
+        await conn.exec_driver_sql(
+            f"INSERT INTO {sql_table} ({names}) VALUES ({marks})", list(zip(*data, strict=True))
+        )
+
+
+async def bulk_update_sources(conn: AsyncConnection, ids: list[int], data: dict[str, list[Any]]) -> None:
+    columns = list(data)
+    if conn.dialect.name == "postgresql":
+        arrays = ", ".join(
+            f"${i + 2}::{_PG_TYPES.get(c, 'double precision')}[]" for i, c in enumerate(columns)
+        )
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        await conn.exec_driver_sql(
+            f"UPDATE sources SET {sets} FROM unnest($1::integer[], {arrays}) AS u(id, {', '.join(columns)}) "
+            "WHERE sources.id = u.id",
+            (ids, *(data[c] for c in columns)),
+        )
+    else:
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        await conn.exec_driver_sql(
+            f"UPDATE sources SET {sets} WHERE id = ?",
+            list(zip(*(data[c] for c in columns), ids, strict=True)),
+        )
+
+
+async def fetch_rows(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+    """All rows of ``sql`` as plain tuples (``?`` marks on SQLite, ``$n`` on PostgreSQL)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        return list(await driver.fetch(sql, *params))
+    return list(await driver.execute_fetchall(sql, tuple(params)))
