@@ -30,6 +30,29 @@ def id_list(conn: AsyncConnection, ids: Sequence[int], first: int = 1) -> tuple[
     return f"IN ({', '.join(['?'] * len(ids))})", tuple(ids)
 
 
+def partners_query(
+    conn: AsyncConnection, ids: Sequence[int], lo: float, hi: float
+) -> tuple[str, tuple[Any, ...]]:
+    """The stored (source_pk, mjd, flux, error) of ``ids`` with ``lo <= mjd <= hi``.
+
+    PostgreSQL joins an ``unnest`` of the ids: ``source_pk = ANY($3)`` with a parameter array
+    is tested row by row against the whole array (no hashing, unlike a list of constants),
+    and the planner, reading the mjd range, tested every measurement of the window that way
+    (66 s for a 100,000-row image). The join is driven by the ids through the (source_pk,
+    mjd) index.
+    """
+    columns = "m.source_pk, m.mjd, m.peak_flux_jy, m.peak_flux_err_jy"
+    if conn.dialect.name == "postgresql":
+        sql = (
+            f"SELECT {columns} FROM unnest($1::integer[]) AS u(id) "
+            "JOIN measurements AS m ON m.source_pk = u.id AND m.mjd BETWEEN $2 AND $3"
+        )
+        return sql, (list(ids), lo, hi)
+    in_ids, params = id_list(conn, ids)
+    sql = f"SELECT {columns} FROM measurements AS m WHERE m.source_pk {in_ids} AND m.mjd BETWEEN ? AND ?"
+    return sql, (*params, lo, hi)
+
+
 async def bulk_insert(
     conn: AsyncConnection, sql_table: str, columns: Sequence[str], data: list[list[Any]]
 ) -> None:

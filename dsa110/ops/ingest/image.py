@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dsa110.db.tables import images
-from dsa110.ops.ingest.bulk_sql import bulk_insert, bulk_update_sources, fetch_rows, id_list
+from dsa110.ops.ingest.bulk_sql import bulk_insert, bulk_update_sources, fetch_rows, id_list, partners_query
 from dsa110.ops.ingest.common import IngestError, MeasurementIn, NotFoundError, _chunks
 from dsa110.ops.ingest.running import _prior_min_errors
 from dsa110.science import variability_arrays
@@ -101,15 +101,9 @@ async def _ingest_one_image(
     t = _floats([mid_mjd if r.mjd is None else r.mjd for r in by_pk])
     # Pair partners (+-PAIR_WINDOW_DAYS) stored before this image: one range scan per chunk.
     lo, hi = float(t.min()) - PAIR_WINDOW_DAYS, float(t.max()) + PAIR_WINDOW_DAYS
-    window = "$1 AND $2" if conn.dialect.name == "postgresql" else "? AND ?"
     partner_rows: list[Sequence[Any]] = []
     for chunk in _chunks(pks, BULK_CHUNK):
-        in_ids, params = id_list(conn, chunk, first=3)
-        sql = (
-            "SELECT source_pk, mjd, peak_flux_jy, peak_flux_err_jy FROM measurements "
-            f"WHERE mjd BETWEEN {window} AND source_pk {in_ids}"
-        )
-        partner_rows.extend(await fetch_rows(conn, sql, (lo, hi, *params)))
+        partner_rows.extend(await fetch_rows(conn, *partners_query(conn, chunk, lo, hi)))
     partners = np.array(partner_rows, dtype=np.float64).reshape(len(partner_rows), 4)
     nb_row = np.searchsorted(pk_arr, partners[:, 0].astype(np.int64))
     nb_t, nb_f, nb_s = partners[:, 1], partners[:, 2], partners[:, 3]
