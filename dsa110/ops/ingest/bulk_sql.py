@@ -1,17 +1,19 @@
 """The ingest's bulk statements, one place per dialect: id lists, raw reads, INSERT, UPDATE.
 
 SQLite gets ``?`` lists and prepared ``executemany``; PostgreSQL gets array parameters
-(``= ANY``, ``unnest``), one round trip per statement whatever the row count. Reads go to
-the driver connection (:func:`fetch_rows`): the rows are turned into numpy columns at once,
-and SQLAlchemy's per-row ``Row`` objects were 0.25 s of a 100,000-row image for nothing.
+(``= ANY``, ``unnest``), one round trip per statement whatever the row count. SQLite reads go
+to the driver connection (:func:`fetch_rows`): the rows are turned into numpy columns at
+once, and SQLAlchemy's per-row ``Row`` objects were 0.25 s of a 100,000-row image for nothing.
 All of it runs inside the caller's transaction (the driver connection is the same one).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _PG_TYPES = {"source_pk": "integer", "image_pk": "integer", "forced": "boolean", "n_epochs": "integer"}
@@ -93,9 +95,20 @@ async def bulk_update_sources(conn: AsyncConnection, ids: list[int], data: dict[
 
 
 async def fetch_rows(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> list[Sequence[Any]]:
-    """All rows of ``sql`` as plain tuples (``?`` marks on SQLite, ``$n`` on PostgreSQL)."""
+    """All rows of ``sql`` as plain sequences (``?`` marks on SQLite, ``$n`` on PostgreSQL).
+
+    SQLite reads through the driver connection, skipping SQLAlchemy's ``Row`` objects;
+    its errors are raised as SQLAlchemy's, so that ``write_transaction`` still tells a busy
+    database from a defect. PostgreSQL goes through SQLAlchemy, which maps asyncpg's errors
+    (a lock timeout is ``BUSY``); its cost is on the server.
+    """
+    if conn.dialect.name == "postgresql":
+        return list((await conn.exec_driver_sql(sql, tuple(params))).all())
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    if conn.dialect.name == "postgresql":
-        return list(await driver.fetch(sql, *params))
-    return list(await driver.execute_fetchall(sql, tuple(params)))
+    try:
+        return list(await driver.execute_fetchall(sql, tuple(params)))
+    except sqlite3.OperationalError as error:
+        raise exc.OperationalError(sql, tuple(params), error) from error
+    except sqlite3.Error as error:
+        raise exc.DatabaseError(sql, tuple(params), error) from error
