@@ -103,7 +103,8 @@ async def fetch_rows(conn: AsyncConnection, sql: str, params: Sequence[Any]) -> 
     (a lock timeout is ``BUSY``); its cost is on the server.
     """
     if conn.dialect.name == "postgresql":
-        return list((await conn.exec_driver_sql(sql, tuple(params))).all())
+        # tuples: numpy reads a Row element by element through Python, 10x slower
+        return [tuple(row) for row in await conn.exec_driver_sql(sql, tuple(params))]
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     try:
