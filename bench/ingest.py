@@ -6,9 +6,10 @@ this is the write path, detection is measured by ``bench.ese_injection``). From 
 second image on every measurement has pair partners within 10 d, as in the survey.
 
 Prints per backend and image ``ingest backend=.. image=.. rows=.. seconds=.. rows_per_s=..
-cpu_s=.. rows_per_cpu_s=..`` (CPU of this process, the SQLite engine's thread included: on
-a loaded machine wall time overstates the cost; PostgreSQL's server CPU is not in it)
-and a summary ``ingest backend=.. rows=.. rows_per_s=..`` (median over the images).
+cpu_s=.. rows_per_cpu_s=.. load1=..`` (CPU of this process, the SQLite engine's thread
+included: on a loaded machine wall time overstates the cost; PostgreSQL's server CPU is not
+in it; ``load1`` is the one-minute load average, to read the wall figures by) and a
+summary ``ingest backend=.. rows=.. rows_per_s=..`` (median over the images).
 
     .venv/bin/python -m bench.ingest [--rows 100000] [--images 3] [--backends sqlite,postgresql]
         [--postgres-url postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
@@ -106,6 +107,7 @@ async def scenario(url: str, backend: str, args: argparse.Namespace) -> None:
                     rows_per_s=len(rows) / seconds,
                     cpu_s=cpu_s,
                     rows_per_cpu_s=len(rows) / cpu_s,
+                    load1=os.getloadavg()[0],
                 ),
                 flush=True,
             )

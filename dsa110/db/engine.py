@@ -1,7 +1,15 @@
 """The async engine: one place for dialect-specific connection set-up.
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys on every new
-connection; PostgreSQL needs nothing special. Everything above this module is dialect-free.
+connection. PostgreSQL connections run with JIT off and are pinged only after sitting idle
+(:func:`_ping_when_idle`). Everything above this module is dialect-free.
+
+Why for PostgreSQL: the graph's statements are short (a page, a count, a batch of one
+DataLoader), but over a 10^5-row table their estimated cost passes ``jit_above_cost`` and
+PostgreSQL then compiles each to machine code first, milliseconds that the query itself
+does not take (PostgreSQL docs, "JIT Accelerated Operations: When to JIT?"). And
+SQLAlchemy's ``pool_pre_ping`` costs three round trips (BEGIN, ``;``, ROLLBACK on asyncpg)
+at every checkout, and a request checks out a connection per DataLoader batch.
 
 ``write_lock_timeout_s`` is how long a writer waits for the write lock before it is
 refused as ``BUSY`` (``dsa110.db.writes``): SQLite's busy timeout, PostgreSQL's
@@ -10,10 +18,11 @@ refused as ``BUSY`` (``dsa110.db.writes``): SQLite's busy timeout, PostgreSQL's
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -46,6 +55,40 @@ def _sqlite_separation(
     return separation_deg(ra1, dec1, ra2, dec2)
 
 
+IDLE_PING_S = 30.0
+"""A pooled PostgreSQL connection idle at least this long is pinged before it is handed out."""
+_CHECKED_IN = "dsa110_checked_in"
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Pessimistic disconnect handling for connections that sat idle in the pool.
+
+    What ``pool_pre_ping`` guards against, a server restart or a network drop while a
+    connection sits unused, is tested for connections idle at least ``idle_s``; one that
+    fails the ping is replaced (``DisconnectionError``: the pool retries with a fresh one,
+    SQLAlchemy docs "Disconnect Handling - Pessimistic"). A busy pool pays nothing. A
+    connection that dies while in steady use fails its statement, and SQLAlchemy then
+    invalidates the whole pool, as with the pre-ping.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_CHECKED_IN] = time.monotonic()
+
+    def on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_CHECKED_IN)
+        if last is None or time.monotonic() - last < idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError() from error
+
+    event.listen(engine.sync_engine.pool, "checkin", on_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
+
+
 def create_engine(
     url: str, *, write_lock_timeout_s: float = DEFAULT_WRITE_LOCK_TIMEOUT_S, **kwargs: Any
 ) -> AsyncEngine:
@@ -64,5 +107,9 @@ def create_engine(
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args["server_settings"] = {"jit": "off", **connect_args.get("server_settings", {})}
+    engine = create_async_engine(url, connect_args=connect_args, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, IDLE_PING_S)
+    return engine

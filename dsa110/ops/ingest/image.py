@@ -18,7 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dsa110.db.tables import images, measurements, sources
+from dsa110.db.tables import images
+from dsa110.ops.ingest.bulk_sql import bulk_insert, bulk_update_sources, fetch_rows, id_list, partners_query
 from dsa110.ops.ingest.common import IngestError, MeasurementIn, NotFoundError, _chunks
 from dsa110.ops.ingest.running import _prior_min_errors
 from dsa110.science import variability_arrays
@@ -41,58 +42,24 @@ _MEASUREMENT_COLUMNS = (
     "snr",
     "forced",
 )
-_SOURCE_COLUMNS = tuple(source_row(RunningSums()))
-_PG_TYPES = {"source_pk": "integer", "image_pk": "integer", "forced": "boolean", "n_epochs": "integer"}
-_PG_TYPES["new_source"] = "boolean"
+SOURCE_COLUMNS = tuple(source_row(RunningSums()))
+"""The ``sources`` columns every ingested measurement rewrites."""
 
 
 def _floats(values: Sequence[Any]) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)  # None -> NaN
 
 
+def _given_or(default: np.ndarray, given: list[float | None]) -> list[float]:
+    """Each row's given value, or the source's where none was given."""
+    values = _floats(given)
+    return list(np.where(np.isnan(values), default, values).tolist())
+
+
 def _nullable(values: np.ndarray) -> list[float | None]:
     out = values.astype(object)
     out[np.isnan(values)] = None
     return list(out.tolist())
-
-
-async def _bulk_write(
-    conn: AsyncConnection, sql_table: str, columns: Sequence[str], data: list[list[Any]]
-) -> None:
-    """INSERT ``data`` (one list per column) into ``sql_table`` with one statement."""
-    names = ", ".join(columns)
-    if conn.dialect.name == "postgresql":
-        arrays = ", ".join(
-            f"${i + 1}::{_PG_TYPES.get(c, 'double precision')}[]" for i, c in enumerate(columns)
-        )
-        await conn.exec_driver_sql(
-            f"INSERT INTO {sql_table} ({names}) SELECT * FROM unnest({arrays})", tuple(data)
-        )
-    else:
-        marks = ", ".join("?" for _ in columns)
-        await conn.exec_driver_sql(
-            f"INSERT INTO {sql_table} ({names}) VALUES ({marks})", list(zip(*data, strict=True))
-        )
-
-
-async def _bulk_update_sources(conn: AsyncConnection, ids: list[int], data: dict[str, list[Any]]) -> None:
-    columns = list(data)
-    if conn.dialect.name == "postgresql":
-        arrays = ", ".join(
-            f"${i + 2}::{_PG_TYPES.get(c, 'double precision')}[]" for i, c in enumerate(columns)
-        )
-        sets = ", ".join(f"{c} = u.{c}" for c in columns)
-        await conn.exec_driver_sql(
-            f"UPDATE sources SET {sets} FROM unnest($1::integer[], {arrays}) AS u(id, {', '.join(columns)}) "
-            "WHERE sources.id = u.id",
-            (ids, *(data[c] for c in columns)),
-        )
-    else:
-        sets = ", ".join(f"{c} = ?" for c in columns)
-        await conn.exec_driver_sql(
-            f"UPDATE sources SET {sets} WHERE id = ?",
-            list(zip(*(data[c] for c in columns), ids, strict=True)),
-        )
 
 
 async def _ingest_one_image(
@@ -113,18 +80,18 @@ async def _ingest_one_image(
     if not parsed:
         return []
     pks = sorted(r.source_pk for r in parsed)
-    read = [sources.c[name] for name in _READ]
-    stored: list[Any] = []
+    stored: list[Sequence[Any]] = []
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
     for chunk in _chunks(pks, BULK_CHUNK):
-        result = await conn.execute(
-            select(*read).where(sources.c.id.in_(chunk)).order_by(sources.c.id).with_for_update()
-        )
-        stored.extend(result.all())
+        in_ids, params = id_list(conn, chunk)
+        sql = f"SELECT {', '.join(_READ)} FROM sources WHERE id {in_ids} ORDER BY id{lock}"
+        stored.extend(await fetch_rows(conn, sql, params))
     if len(stored) != len(pks):
         found = {row[0] for row in stored}
         missing = [pk for pk in pks if pk not in found]
         raise IngestError(f"unknown source_pk {missing[:10]}{' ...' if len(missing) > 10 else ''}")
-    col = dict(zip(_READ, zip(*stored, strict=True), strict=True))
+    table = np.array(stored, dtype=np.float64).reshape(len(pks), len(_READ))  # NULL -> NaN
+    col = {name: table[:, j] for j, name in enumerate(_READ)}
     state = variability_arrays.state_from_columns(col)
     pk_arr = np.asarray(pks, dtype=np.int64)
     by_pk = sorted(parsed, key=lambda r: r.source_pk)  # row i is pks[i]
@@ -134,27 +101,17 @@ async def _ingest_one_image(
     t = _floats([mid_mjd if r.mjd is None else r.mjd for r in by_pk])
     # Pair partners (+-PAIR_WINDOW_DAYS) stored before this image: one range scan per chunk.
     lo, hi = float(t.min()) - PAIR_WINDOW_DAYS, float(t.max()) + PAIR_WINDOW_DAYS
-    partner_rows: list[Any] = []
+    partner_rows: list[Sequence[Any]] = []
     for chunk in _chunks(pks, BULK_CHUNK):
-        result = await conn.execute(
-            select(
-                measurements.c.source_pk,
-                measurements.c.mjd,
-                measurements.c.peak_flux_jy,
-                measurements.c.peak_flux_err_jy,
-            ).where(measurements.c.source_pk.in_(chunk), measurements.c.mjd.between(lo, hi))
-        )
-        partner_rows.extend(result.all())
-    if partner_rows:
-        nb_src, nb_t, nb_f, nb_s = (np.asarray(c) for c in zip(*partner_rows, strict=True))
-        nb_row = np.searchsorted(pk_arr, nb_src.astype(np.int64))
-    else:
-        nb_row, nb_t, nb_f, nb_s = np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0)
+        partner_rows.extend(await fetch_rows(conn, *partners_query(conn, chunk, lo, hi)))
+    partners = np.array(partner_rows, dtype=np.float64).reshape(len(partner_rows), 4)
+    nb_row = np.searchsorted(pk_arr, partners[:, 0].astype(np.int64))
+    nb_t, nb_f, nb_s = partners[:, 1], partners[:, 2], partners[:, 3]
     pair_vs, pair_m = variability_arrays.best_new_pairs(
-        np.arange(len(pks)), f, s, t, nb_row, nb_f.astype(float), nb_s.astype(float), nb_t.astype(float)
+        np.arange(len(pks)), f, s, t, nb_row, nb_f, nb_s, nb_t
     )
     # First-detection state; only a detection back-filled between stored epochs reads the DB.
-    fd = {name: _floats(col[name]) for name in _FIRST}
+    fd = {name: col[name] for name in _FIRST}
     stored_first, stored_last = state["first_mjd"], state["last_mjd"]
     needs = variability_arrays.first_detection_needs_prior(fd[_FIRST[0]], f, s, t, stored_first, stored_last)
     prior_read = np.full(len(pks), np.nan)
@@ -171,7 +128,7 @@ async def _ingest_one_image(
         new_state, first_cols["first_detection_flux_jy"], first_cols["pre_detection_min_err_jy"]
     )
     try:
-        await _bulk_write(
+        await bulk_insert(
             conn,
             "measurements",
             _MEASUREMENT_COLUMNS,
@@ -179,8 +136,8 @@ async def _ingest_one_image(
                 pks,
                 [image_pk] * len(pks),
                 t.tolist(),
-                [col["ra_deg"][i] if r.ra_deg is None else r.ra_deg for i, r in enumerate(by_pk)],
-                [col["dec_deg"][i] if r.dec_deg is None else r.dec_deg for i, r in enumerate(by_pk)],
+                _given_or(col["ra_deg"], [r.ra_deg for r in by_pk]),
+                _given_or(col["dec_deg"], [r.dec_deg for r in by_pk]),
                 f.tolist(),
                 s.tolist(),
                 [r.int_flux_jy for r in by_pk],
@@ -195,7 +152,7 @@ async def _ingest_one_image(
         raise IngestError(f"some of these sources already have a measurement on image {image_pk}") from None
     columns = {**new_state, **first_cols, **derived}
     data: dict[str, list[Any]] = {}
-    for name in _SOURCE_COLUMNS:
+    for name in SOURCE_COLUMNS:
         values = columns[name]
         if name == "n_epochs":
             data[name] = values.astype(np.int64).tolist()
@@ -209,7 +166,7 @@ async def _ingest_one_image(
             data[name] = _nullable(values)
         else:
             data[name] = values.tolist()
-    await _bulk_update_sources(conn, pks, data)
+    await bulk_update_sources(conn, pks, data)
     await conn.execute(
         update(images)
         .where(images.c.id == image_pk)

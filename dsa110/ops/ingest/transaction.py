@@ -19,7 +19,8 @@ from dsa110.ops.ingest.common import (
     MeasurementIn,
     Publish,
 )
-from dsa110.ops.ingest.image import _ingest_one_image
+from dsa110.ops.ingest.image import SOURCE_COLUMNS, _ingest_one_image
+from dsa110.ops.ingest.sqlite_indexes import rebuilt_source_indexes
 from dsa110.ops.ingest.validation import _validate_rows
 from dsa110.science.ese import DEFAULT_PARAMS, EseParams
 
@@ -80,10 +81,15 @@ async def ingest_images_measurements(
     if sum(len(p) for _, p in parsed_batches) > MAX_ROWS_PER_INGEST:
         raise IngestError(f"at most {MAX_ROWS_PER_INGEST} measurements per call")
     touched: list[list[int]] = []
-    async with write_transaction(engine) as conn:
+    n_rows = sum(len(parsed) for _, parsed in parsed_batches)
+    # SQLite: a batch rewriting most sources rebuilds their metric indexes once instead of
+    # maintaining them row by row (dsa110.ops.ingest.sqlite_indexes).
+    async with (
+        write_transaction(engine) as conn,
+        rebuilt_source_indexes(conn, n_rows, SOURCE_COLUMNS),
+    ):
         for image_pk, parsed in parsed_batches:
             touched.append(await _ingest_one_image(conn, image_pk, parsed))
-    n_rows = sum(len(parsed) for _, parsed in parsed_batches)
     telemetry.INGESTED_ROWS.inc(n_rows)
     if n_rows >= ANALYZE_AFTER_ROWS:
         await analyze(engine, ("sources", "measurements"))
