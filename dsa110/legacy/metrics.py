@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.legacy_tables import legacy_dirty_sources
+from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import measurements, sources
 from dsa110.science.variability import RunningSums, source_row, states_by_source
 
@@ -77,6 +78,8 @@ async def recompute(conn: AsyncConnection, source_pks: Sequence[int]) -> int:
             row = source_row(state)
             params.append((*(row[c] for c in columns), pk))
         await conn.exec_driver_sql(update_sql, params)
+    if pks:  # metrics moved without a new measurement id: stored normalisation is stale
+        await bump_epoch(conn)
     return len(pks)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 from sqlalchemy import func, select, update
 
+from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import images, measurements, sources
 from dsa110.events import MEASUREMENTS_ADDED
 from dsa110.legacy import metrics, store
@@ -300,6 +301,8 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
         chunk = [tuple(v[c] for c in _INSERT_COLUMNS) for v in values[start : start + 20_000]]
         result = await b.conn.exec_driver_sql(sql, chunk)
         written += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(chunk)
+    # Upserted in place (no new id): the stored normalisation must not be trusted (norm_store).
+    await bump_epoch(b.conn)
     touched_sources = sorted({v["source_pk"] for v in values})
     touched_images = sorted({v["image_pk"] for v in values})
     if not b.backlog and len(rows) <= INLINE_RECOMPUTE_ROWS:
