@@ -200,19 +200,30 @@ class Loaders:
         conditions: Sequence[ColumnElement[bool]],
         ordering: Ordering,
         args: PageArgs,
+        with_total: bool = False,
     ) -> Page[T]:
-        """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET."""
+        """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET.
+
+        With ``with_total`` (the client asked for ``totalCount``) the count runs first on the
+        same connection: one checkout, and the answer needs no second round trip.
+        """
         table = entity.table
-        total = await self.count_rows(entity, conditions) if args.needs_total else None
-        window = resolve_window(args, total, self.max_page_size)
-        stmt = (
-            select(*entity_columns(table))
-            .where(*conditions)
-            .order_by(*ordering.clauses(table))
-            .offset(window.start)
-            .limit(window.limit + 1)
-        )
-        rows = await self.fetch(stmt)
+        async with self.engine.connect() as conn:
+            total: int | None = None
+            if args.needs_total or with_total:
+                count = select(func.count()).select_from(table).where(*conditions)
+                total = int((await conn.execute(count)).scalar() or 0)
+            window = resolve_window(args, total, self.max_page_size)
+            stmt = (
+                select(*entity_columns(table))
+                .where(*conditions)
+                .order_by(*ordering.clauses(table))
+                .offset(window.start)
+                .limit(window.limit + 1)
+            )
+            # An empty page whose total is known (`first: 0`, a count alone) reads no rows.
+            empty = window.limit <= 0 and total is not None
+            rows = [] if empty else as_dicts(await conn.execute(stmt))
         wrap = self.wrap(entity)
         items = [wrap(row) for row in rows[: window.limit]]
         has_next = len(rows) > window.limit or (total is not None and window.stop < total)

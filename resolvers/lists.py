@@ -41,10 +41,15 @@ async def by_global_id(ctx: GraphContext, global_id: str, nodes: Mapping[str, En
 
 
 async def list_page(
-    ctx: GraphContext, entity: Entity[T], filter: Filter | None, ordering: Ordering, args: PageArgs
+    ctx: GraphContext,
+    entity: Entity[T],
+    filter: Filter | None,
+    ordering: Ordering,
+    args: PageArgs,
+    with_total: bool = False,
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args)
+    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total)
 
 
 def list_counter(

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
@@ -122,6 +123,20 @@ class Connection(Generic[T]):
 
 def connection(page: Page[T], count: Callable[[], Awaitable[int]] | None = None) -> Connection[T]:
     return Connection(page=page, count=count)
+
+
+def selects(info: GraphInfo, name: str) -> bool:
+    """Whether the field being resolved selects ``name`` directly (not through a fragment).
+
+    A look-ahead for work that is cheaper done now than at the next level (a count on the
+    page's connection); False when unsure, which only defers that work.
+    """
+    for node in info._raw_info.field_nodes:
+        selection_set = node.selection_set
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode) and selection.name.value == name and not selection.directives:
+                return True
+    return False
 
 
 def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:

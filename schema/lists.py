@@ -20,7 +20,7 @@ from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import Ordering
 from loaders.relations import Entity
 from resolvers import lists
-from schema.base import After, Before, Connection, First, GraphInfo, Last, connection, page_args
+from schema.base import After, Before, Connection, First, GraphInfo, Last, connection, page_args, selects
 
 T = TypeVar("T")
 
@@ -51,7 +51,8 @@ def list_root(
     ) -> Connection[Any]:
         ctx = info.context
         ordering = Ordering(order_by.value, direction)
-        page = await lists.list_page(ctx, entity, filter, ordering, page_args(first, after, last, before))
+        args = page_args(first, after, last, before)
+        page = await lists.list_page(ctx, entity, filter, ordering, args, selects(info, "totalCount"))
         return connection(page, lists.list_counter(ctx, entity, filter))
 
     # What strawberry reads to type the arguments and the result. mypy cannot take types from
