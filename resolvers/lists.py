@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from dsa110.db.filters import Ordering
 from loaders.pagination import Page, PageArgs
-from loaders.relations import Entity
+from loaders.relations import Entity, ToOne
 from resolvers.context import GraphContext
 from resolvers.errors import NotFound
 from resolvers.ids import decode_global_id, decode_int_key
@@ -47,9 +47,10 @@ async def list_page(
     ordering: Ordering,
     args: PageArgs,
     with_total: bool = False,
+    prefetch: Sequence[ToOne[Any]] = (),
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total)
+    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch)
 
 
 def list_counter(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, desc, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, desc, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import GroupState
@@ -88,8 +88,27 @@ async def queue_counts(engine: AsyncEngine) -> QueueCounts:
         return await _queue_counts(conn)
 
 
+# Built once: a statement object reused is neither rebuilt nor re-keyed for the compiled cache.
+_QUEUE_COUNTS = select(groups.c.state, func.count()).group_by(groups.c.state)
+_RECENT_GROUPS = (
+    select(
+        groups,
+        select(func.count())
+        .select_from(subband_files)
+        .where(subband_files.c.group_pk == groups.c.id)
+        .scalar_subquery()
+        .label("subbands_present"),
+    )
+    .order_by(desc(groups.c.group_id))
+    .limit(bindparam("limit"))
+)
+_CALIBRATION_TABLES = select(
+    cal_tables.c.set_name, cal_tables.c.path, cal_tables.c.status, cal_tables.c.created_at
+).order_by(cal_tables.c.set_name, cal_tables.c.order_index, cal_tables.c.id)
+
+
 async def _queue_counts(conn: AsyncConnection) -> QueueCounts:
-    rows = (await conn.execute(select(groups.c.state, func.count()).group_by(groups.c.state))).all()
+    rows = (await conn.execute(_QUEUE_COUNTS)).all()
     counts = {str(state): int(n) for state, n in rows}
     known = {state.value: counts.get(state.value, 0) for state in GroupState}
     return QueueCounts(total=sum(counts.values()), **known)
@@ -102,14 +121,7 @@ async def recent_groups(engine: AsyncEngine, limit: int = RECENT_GROUPS) -> list
 
 
 async def _recent_groups(conn: AsyncConnection, limit: int) -> list[RecentGroup]:
-    present = (
-        select(func.count())
-        .select_from(subband_files)
-        .where(subband_files.c.group_pk == groups.c.id)
-        .scalar_subquery()
-    )
-    stmt = select(groups, present.label("subbands_present")).order_by(desc(groups.c.group_id)).limit(limit)
-    rows = (await conn.execute(stmt)).mappings().all()
+    rows = (await conn.execute(_RECENT_GROUPS, {"limit": limit})).mappings().all()
     return [
         RecentGroup(
             pk=r["id"],
@@ -135,10 +147,7 @@ async def calibration_sets(engine: AsyncEngine) -> list[CalibrationSet]:
 
 
 async def _calibration_sets(conn: AsyncConnection) -> list[CalibrationSet]:
-    stmt = select(
-        cal_tables.c.set_name, cal_tables.c.path, cal_tables.c.status, cal_tables.c.created_at
-    ).order_by(cal_tables.c.set_name, cal_tables.c.order_index, cal_tables.c.id)
-    rows = (await conn.execute(stmt)).all()
+    rows = (await conn.execute(_CALIBRATION_TABLES)).all()
     sets: dict[str, list[Any]] = {}
     for row in rows:
         sets.setdefault(row.set_name, []).append(row)

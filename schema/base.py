@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import strawberry
@@ -16,6 +16,7 @@ from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
 
 T = TypeVar("T")
+L = TypeVar("L")
 N = TypeVar("N")
 
 GraphInfo = Info[GraphContext, None]
@@ -137,6 +138,34 @@ def selects(info: GraphInfo, name: str) -> bool:
             if isinstance(selection, FieldNode) and selection.name.value == name and not selection.directives:
                 return True
     return False
+
+
+def selected_links(info: GraphInfo, links: Mapping[str, L]) -> list[L]:
+    """Which of ``links`` (GraphQL field name -> link) a connection field selects on every
+    node (``nodes { x { ... } }`` or ``edges { node { x { ... } } }``), directly written;
+    a link behind a fragment or a directive is not looked for (it is then batched as usual)."""
+    found: list[L] = []
+    for node in info._raw_info.field_nodes:
+        for item in _plain_fields(node):
+            if item.name.value == "edges":
+                nodes = [n for n in _plain_fields(item) if n.name.value == "node"]
+            elif item.name.value == "nodes":
+                nodes = [item]
+            else:
+                continue
+            for holder in nodes:
+                for field in _plain_fields(holder):
+                    link = links.get(field.name.value)
+                    if link is not None and field.selection_set is not None and link not in found:
+                        found.append(link)
+    return found
+
+
+def _plain_fields(node: FieldNode) -> list[FieldNode]:
+    selection_set = node.selection_set
+    if selection_set is None:
+        return []
+    return [s for s in selection_set.selections if isinstance(s, FieldNode) and not s.directives]
 
 
 def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:

@@ -78,6 +78,7 @@ class _Plan(NamedTuple):
     strawberry_field: Any
     leaf: Callable[[Any], Any] | None = None  # "attr" of a scalar or enum: its serializer
     nullable: bool = True
+    exact: type | None = None  # a value of exactly this type is its own serialization
 
 
 def _plan_field(field_def: GraphQLField) -> _Plan:
@@ -91,7 +92,8 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
         nullable = not is_non_null_type(field_def.type)
         named = field_def.type if nullable else field_def.type.of_type  # type: ignore[union-attr]
         leaf = _fast_serializer(named) if is_leaf_type(named) else None
-        return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable)
+        exact = _EXACT.get(named.name) if is_leaf_type(named) and named is _BUILT_IN.get(named.name) else None
+        return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable, exact)
     if field_def.args:
         return _Plan("resolve", "", resolve, True, sfield)
     params = list(inspect.signature(resolver.wrapped_func).parameters)
@@ -101,6 +103,10 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
     if self_param is None or [p.name for p in expected] != params:
         return _Plan("resolve", "", resolve, True, sfield)
     return _Plan("call", "", resolver.wrapped_func, info_param is not None, sfield)
+
+
+_BUILT_IN: Final = {t.name: t for t in (GraphQLString, GraphQLID, GraphQLFloat, GraphQLBoolean)}
+_EXACT: Final = {"String": str, "ID": str, "Float": float, "Boolean": bool}
 
 
 def _fast_serializer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
@@ -203,19 +209,21 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         error to locate, a null in a non-null field, an awaitable)."""
         serialize = plan.leaf
         assert serialize is not None
-        name, nullable, is_awaitable = plan.name, plan.nullable, self.is_awaitable
+        name, nullable, exact, is_awaitable = plan.name, plan.nullable, plan.exact, self.is_awaitable
         try:
             for source, result in zip(sources, results, strict=True):
                 value = getattr(source, name)
-                if value is None:
+                kind = type(value)
+                if kind is exact:
+                    result[response_name] = value
+                elif value is None:
                     if not nullable:
                         return False
                     result[response_name] = None
-                    continue
-                kind = type(value)
-                if kind is not str and kind is not float and kind is not int and is_awaitable(value):
+                elif kind is not str and kind is not float and kind is not int and is_awaitable(value):
                     return False
-                result[response_name] = serialize(value)
+                else:
+                    result[response_name] = serialize(value)
         except Exception:
             return False
         return True
