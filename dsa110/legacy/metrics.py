@@ -78,8 +78,6 @@ async def recompute(conn: AsyncConnection, source_pks: Sequence[int]) -> int:
             row = source_row(state)
             params.append((*(row[c] for c in columns), pk))
         await conn.exec_driver_sql(update_sql, params)
-    if pks:  # metrics moved without a new measurement id: stored normalisation is stale
-        await bump_epoch(conn)
     return len(pks)
 
 
@@ -114,3 +112,6 @@ async def recompute_dirty(engine: AsyncEngine) -> int:
             if not pks:
                 return total
             total += await recompute(conn, pks)
+            # Metrics moved without a new measurement id: the stored normalisation is stale
+            # (norm_store). Last in the transaction, after the sources' row locks, as ingest.
+            await bump_epoch(conn)

@@ -301,8 +301,6 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
         chunk = [tuple(v[c] for c in _INSERT_COLUMNS) for v in values[start : start + 20_000]]
         result = await b.conn.exec_driver_sql(sql, chunk)
         written += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(chunk)
-    # Upserted in place (no new id): the stored normalisation must not be trusted (norm_store).
-    await bump_epoch(b.conn)
     touched_sources = sorted({v["source_pk"] for v in values})
     touched_images = sorted({v["image_pk"] for v in values})
     if not b.backlog and len(rows) <= INLINE_RECOMPUTE_ROWS:
@@ -328,6 +326,9 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
                 {"image_pk": image_pk, "n_measurements": len(pks_sorted), "source_pks": pks_sorted[:1000]}
             )
         )
+    # Upserted in place (no new id): the stored normalisation must not be trusted (norm_store).
+    # Last, as ingest does it (after the sources' row locks): one lock order, no deadlock.
+    await bump_epoch(b.conn)
     return written
 
 

@@ -8,9 +8,11 @@ are stored per cell (``dsa110.db.norm_tables``) with the state of the data they 
 * the largest measurement id then (``watermark``): every writer appends measurements with
   new ids (ingest, the legacy importer, the demo), so a cell is fresh only while
   ``max(measurements.id)`` is still its watermark;
-* the ``norm_state`` epoch: writers that change data without a new id (the legacy importer
-  updates measurements in place and recomputes source metrics later) bump it
-  (``dsa110.db.norm_tables.bump_epoch``, in their own transaction), which makes every cell stale.
+* the ``norm_state`` epoch, bumped in their own transaction by the writers that could
+  otherwise go unseen (``dsa110.db.norm_tables.bump_epoch``): ingest, because on PostgreSQL
+  concurrent ingests may commit their ids out of order (a smaller id committed after the
+  watermark was read); the legacy importer, which updates measurements in place and
+  recomputes source metrics later. A bump makes every cell stale.
 
 A read of a fresh cell is one statement: the cell row, the sources' measurements and their
 images' factors, joined by primary keys (one snapshot, so a concurrent recompute is seen

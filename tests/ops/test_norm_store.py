@@ -153,3 +153,15 @@ async def test_unknown_and_unmeasured_sources(engine: AsyncEngine) -> None:
     assert_same(
         await normalised_light_curves(engine, [lonely]), await computed_light_curves(engine, [lonely])
     )
+
+
+async def test_ingest_and_the_legacy_metrics_recompute_make_stored_cells_stale(engine: AsyncEngine) -> None:
+    # On PostgreSQL concurrent ingests may commit ids out of order: the epoch, bumped in the
+    # ingest's own transaction, is what makes the stored cells stale, not the largest id alone.
+    pks, imgs, flux, err = await _field(engine, 3)
+    async with engine.connect() as conn:
+        before = await norm_store.data_state(conn)
+    await _ingest(engine, pks, imgs, flux, err, 3)
+    async with engine.connect() as conn:
+        after = await norm_store.data_state(conn)
+    assert after[1] == before[1] + 1 and after[0] > before[0]
