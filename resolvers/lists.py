@@ -56,9 +56,9 @@ async def list_page(
 def list_counter(
     ctx: GraphContext, entity: Entity[Any], filter: Filter | None
 ) -> Callable[[], Awaitable[int]]:
-    conditions = filter.conditions() if filter is not None else []
-
     def count() -> Awaitable[int]:
+        # Built only if the count is asked for (and not already taken with the page).
+        conditions = filter.conditions() if filter is not None else []
         return ctx.loaders.count_rows(entity, conditions)
 
     return count

@@ -114,12 +114,17 @@ class Connection(Generic[T]):
         )
 
     @strawberry.field(description="How many items the whole list holds (all pages).")
-    async def total_count(self) -> int:
+    def total_count(self) -> Loaded[int]:
+        # Known with the page (counted on its connection) or short: no coroutine for it.
         if self.page.total is not None:
             return self.page.total
         if self.count is None:
             return len(self.page.items)
-        return int(await self.count())
+        return _as_int(self.count())
+
+
+async def _as_int(count: Awaitable[Any]) -> int:
+    return int(await count)
 
 
 def connection(page: Page[T], count: Callable[[], Awaitable[int]] | None = None) -> Connection[T]:

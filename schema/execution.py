@@ -188,7 +188,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                     pending.append((values, i, value))
             resolved.append((response_name, details, field_def, values))
         if pending:
-            done = await asyncio.gather(*(p[2] for p in pending), return_exceptions=True)
+            done = await _settle([p[2] for p in pending])
             for (values, i, _), value in zip(pending, done, strict=True):
                 values[i] = value
         children = [
@@ -198,7 +198,9 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             for response_name, details, field_def, values in resolved
         ]
         nested = [c for c in children if c is not None]
-        if nested:
+        if len(nested) == 1:
+            await nested[0]  # no task to schedule: one loop turn less per level
+        elif nested:
             await asyncio.gather(*nested)
 
     def _attribute_leaves(
@@ -441,9 +443,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         path_of: Callable[[int], Path],
         positions: list[Slot],
     ) -> None:
-        awaited = await asyncio.gather(
-            *(item if self.is_awaitable(item) else _ready(item) for item in items), return_exceptions=True
-        )
+        awaited = await _settle([item if self.is_awaitable(item) else _ready(item) for item in items])
         nested = self._complete(
             item_type,
             details,
@@ -478,6 +478,8 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             self._object_level(object_type, details, values, indices, path_of, positions)
             for object_type, indices in by_type.values()
         ]
+        if len(levels) == 1:
+            return levels[0]
         return asyncio.gather(*levels) if levels else None
 
     def _field_name(self, details: Any) -> str:
@@ -571,3 +573,25 @@ def _no_path(_: int) -> None:
 
 async def _ready(value: Any) -> Any:
     return value
+
+
+def _outcome(future: asyncio.Future[Any]) -> Any:
+    if future.cancelled():
+        return asyncio.CancelledError()
+    return future.exception() or future.result()
+
+
+async def _settle(awaitables: list[Any]) -> list[Any]:
+    """Their results (an exception where one failed), as ``gather(..., return_exceptions=True)``.
+
+    Futures already done (loader keys primed or cached earlier in the request) are read
+    without a loop turn; a single awaitable is awaited in place, with no task around it.
+    """
+    if all(isinstance(a, asyncio.Future) and a.done() for a in awaitables):
+        return [_outcome(a) for a in awaitables]
+    if len(awaitables) == 1:
+        try:
+            return [await awaitables[0]]
+        except Exception as error:
+            return [error]
+    return list(await asyncio.gather(*awaitables, return_exceptions=True))
