@@ -190,7 +190,8 @@ async def floor_candidates(engine: AsyncEngine) -> Any:
                 "SELECT c.id, c.status, c.score, c.significance, c.start_mjd, c.end_mjd, c.depth, "
                 "c.baseline_flux_jy, c.min_flux_jy, c.detector_version, c.flagged_at, c.updated_at, "
                 "c.changed_by, c.notes, s.source_id, s.ra_deg, s.dec_deg, s.mean_flux_jy, s.max_flux_jy, "
-                "s.first_mjd, s.last_mjd, s.catalog_flux_jy, s.sigma_deviation "
+                "s.first_mjd, s.last_mjd, s.catalog_flux_jy, s.sigma_deviation, "
+                "c.phase, c.kind, c.false_alarm_probability "
                 "FROM ese_candidates c JOIN sources s ON s.id = c.source_pk WHERE c.status = 'active' "
                 "ORDER BY c.score DESC, c.id DESC LIMIT 100"
             )
@@ -212,6 +213,9 @@ async def floor_candidates(engine: AsyncEngine) -> Any:
             "changedBy": r[12],
             "notes": r[13],
             "durationDays": r[5] - r[4],
+            "phase": None if r[23] is None else r[23].upper(),
+            "kind": None if r[24] is None else r[24].upper(),
+            "falseAlarmProbability": r[25],
             "source": {
                 "sourceId": r[14],
                 "raDeg": r[15],

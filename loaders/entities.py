@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement
 
 from dsa110.db import tables as t
-from loaders.relations import Entity, Relation, Row
+from loaders.relations import Entity, Relation, Row, ToOne
 
 if TYPE_CHECKING:
     from schema.auth import AuditEntry
@@ -208,10 +208,18 @@ CANDIDATE_STATUS_CHANGES: Relation[EseStatusChange] = Relation(
     _order(t.ese_status_changes.c.changed_at, t.ese_status_changes.c.id),
 )
 
+# --- to-one links (foreign keys) that a list page may join instead of batching ------------------
+
+IMAGE_MS: ToOne[MeasurementSet] = ToOne(MS, t.images.c.ms_pk)
+IMAGE_GROUP: ToOne[Group] = ToOne(GROUP, t.images.c.group_pk)
+CANDIDATE_SOURCE: ToOne[Source] = ToOne(SOURCE, t.ese_candidates.c.source_pk)
+ALERT_SOURCE: ToOne[Source] = ToOne(SOURCE, t.alerts.c.source_pk)
+ALERT_CANDIDATE: ToOne[EseCandidate] = ToOne(CANDIDATE, t.alerts.c.candidate_pk)
+
 # --- derived -----------------------------------------------------------------------------------
 
 ENTITIES: tuple[Entity[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Entity))
 RELATIONS: tuple[Relation[Any], ...] = tuple(v for v in list(globals().values()) if isinstance(v, Relation))
 ENTITY_TABLES = {e.name: e.table for e in ENTITIES}
 
-__all__ = ["ENTITIES", "ENTITY_TABLES", "RELATIONS", "Entity", "Relation", "Row"]
+__all__ = ["ENTITIES", "ENTITY_TABLES", "RELATIONS", "Entity", "Relation", "Row", "ToOne"]

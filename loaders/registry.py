@@ -37,7 +37,7 @@ from strawberry.dataloader import DataLoader
 from dsa110.db.filters import Ordering
 from loaders.pages import entity_columns, page_statement, split_pages
 from loaders.pagination import Page, PageArgs, resolve_window
-from loaders.relations import Entity, Relation, Row
+from loaders.relations import Entity, Relation, Row, ToOne
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -119,6 +119,19 @@ class Counts(DataLoader[int, int]):
         return [int(counts.get(pk, 0)) for pk in parent_pks]
 
 
+_JOINS: dict[tuple[ToOne[Any], int], tuple[ToOne[Any], Any, list[Any]]] = {}
+
+
+def _joined(link: ToOne[Any], index: int) -> tuple[ToOne[Any], Any, list[Any]]:
+    """The link's table aliased for the ``index``-th join of a page, with its labelled columns
+    (made once: a new alias per request would make SQLAlchemy build and key them again)."""
+    made = _JOINS.get((link, index))
+    if made is None:
+        alias = link.target.table.alias(f"prefetch_{index}")
+        made = _JOINS[(link, index)] = (link, alias, [c.label(f"prefetch_{index}_{c.name}") for c in alias.c])
+    return made
+
+
 class Loaders:
     def __init__(
         self, engine: AsyncEngine, wrap: Mapping[Entity[Any], Wrap] | None = None, max_page_size: int = 500
@@ -188,6 +201,21 @@ class Loaders:
         """``load(parent_pk)`` -> how many children the parent has (one GROUP BY per batch)."""
         return self._cached(("count", relation, conditions_key), lambda: Counts(self, relation, conditions))
 
+    def _prime(self, target: Entity[Any], names: list[str], prefix: str, rows: list[Row]) -> list[Row]:
+        """Take the ``prefix``ed columns out of ``rows`` and prime ``target``'s by-key loader
+        with the rows they hold (none where the link is empty)."""
+        loader, wrap = self.by_key(target), self.wrap(target)
+        keys = [prefix + name for name in names]
+        out: list[Row] = []
+        for row in rows:
+            linked = {
+                ("pk" if name == "id" else name): row.pop(key) for name, key in zip(names, keys, strict=True)
+            }
+            if linked["pk"] is not None:
+                loader.prime(linked["pk"], wrap(linked))
+            out.append(row)
+        return out
+
     # --- top-level lists ---------------------------------------------------------------
 
     async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
@@ -200,19 +228,43 @@ class Loaders:
         conditions: Sequence[ColumnElement[bool]],
         ordering: Ordering,
         args: PageArgs,
+        with_total: bool = False,
+        prefetch: Sequence[ToOne[Any]] = (),
     ) -> Page[T]:
-        """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET."""
+        """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET.
+
+        With ``with_total`` (the client asked for ``totalCount``) the count runs first on the
+        same connection: one checkout, and the answer needs no second round trip. Each
+        ``prefetch`` link (a to-one link the client selects on every node) is LEFT JOINed
+        into the page's statement and its rows primed into the by-key loader, so the
+        next level finds them there instead of running its own statement.
+        """
         table = entity.table
-        total = await self.count_rows(entity, conditions) if args.needs_total else None
-        window = resolve_window(args, total, self.max_page_size)
-        stmt = (
-            select(*entity_columns(table))
-            .where(*conditions)
-            .order_by(*ordering.clauses(table))
-            .offset(window.start)
-            .limit(window.limit + 1)
-        )
-        rows = await self.fetch(stmt)
+        async with self.engine.connect() as conn:
+            total: int | None = None
+            if args.needs_total or with_total:
+                count = select(func.count()).select_from(table).where(*conditions)
+                total = int((await conn.execute(count)).scalar() or 0)
+            window = resolve_window(args, total, self.max_page_size)
+            joins = [_joined(link, i) for i, link in enumerate(prefetch)]
+            columns = list(entity_columns(table))
+            source: Any = table
+            for link, alias, labelled in joins:
+                columns += labelled
+                source = source.outerjoin(alias, alias.c.id == link.key)
+            stmt = (
+                select(*columns)
+                .select_from(source)
+                .where(*conditions)
+                .order_by(*ordering.clauses(table))
+                .offset(window.start)
+                .limit(window.limit + 1)
+            )
+            # An empty page whose total is known (`first: 0`, a count alone) reads no rows.
+            empty = window.limit <= 0 and total is not None
+            rows = [] if empty else as_dicts(await conn.execute(stmt))
+        for i, (link, alias, _) in enumerate(joins):
+            rows = self._prime(link.target, [c.name for c in alias.c], f"prefetch_{i}_", rows)
         wrap = self.wrap(entity)
         items = [wrap(row) for row in rows[: window.limit]]
         has_next = len(rows) > window.limit or (total is not None and window.stop < total)

@@ -40,6 +40,15 @@ class Entity(Generic[T]):
 
 
 @dataclass(frozen=True, eq=False)
+class ToOne(Generic[T]):
+    """A child -> parent link by foreign key (an image's measurement set, a candidate's source)."""
+
+    target: Entity[T]
+    key: ColumnElement[Any]
+    """The foreign key column, holding the target's ``id`` (or NULL: no link)."""
+
+
+@dataclass(frozen=True, eq=False)
 class Relation(Generic[T]):
     """A parent -> children link: where the parent's key sits and how the children are ordered."""
 

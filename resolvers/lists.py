@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from dsa110.db.filters import Ordering
 from loaders.pagination import Page, PageArgs
-from loaders.relations import Entity
+from loaders.relations import Entity, ToOne
 from resolvers.context import GraphContext
 from resolvers.errors import NotFound
 from resolvers.ids import decode_global_id, decode_int_key
@@ -41,18 +41,24 @@ async def by_global_id(ctx: GraphContext, global_id: str, nodes: Mapping[str, En
 
 
 async def list_page(
-    ctx: GraphContext, entity: Entity[T], filter: Filter | None, ordering: Ordering, args: PageArgs
+    ctx: GraphContext,
+    entity: Entity[T],
+    filter: Filter | None,
+    ordering: Ordering,
+    args: PageArgs,
+    with_total: bool = False,
+    prefetch: Sequence[ToOne[Any]] = (),
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args)
+    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch)
 
 
 def list_counter(
     ctx: GraphContext, entity: Entity[Any], filter: Filter | None
 ) -> Callable[[], Awaitable[int]]:
-    conditions = filter.conditions() if filter is not None else []
-
     def count() -> Awaitable[int]:
+        # Built only if the count is asked for (and not already taken with the page).
+        conditions = filter.conditions() if filter is not None else []
         return ctx.loaders.count_rows(entity, conditions)
 
     return count

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, desc, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, bindparam, desc, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import GroupState
 from dsa110.db.tables import (
@@ -28,6 +28,7 @@ from dsa110.db.tables import (
 )
 from loaders.pages import entity_columns
 
+_GROUP_COLUMNS: Final = tuple(c.name for c in groups.c)
 RECENT_GROUPS: Final = 20
 """Groups in ``recent_groups`` (the legacy default)."""
 LEGACY_ESE_MIN_SIGMA: Final = 5.0
@@ -57,6 +58,8 @@ class RecentGroup:
     expected_subbands: int
     has_calibrator: bool | None
     retry_count: int
+    row: dict[str, Any]
+    """The group's whole row (``id`` as ``pk``), as the graph's group loader reads it."""
     calibrators: Any = None
 
 
@@ -82,7 +85,30 @@ class PipelineStatusData:
 
 async def queue_counts(engine: AsyncEngine) -> QueueCounts:
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(groups.c.state, func.count()).group_by(groups.c.state))).all()
+        return await _queue_counts(conn)
+
+
+# Built once: a statement object reused is neither rebuilt nor re-keyed for the compiled cache.
+_QUEUE_COUNTS = select(groups.c.state, func.count()).group_by(groups.c.state)
+_RECENT_GROUPS = (
+    select(
+        groups,
+        select(func.count())
+        .select_from(subband_files)
+        .where(subband_files.c.group_pk == groups.c.id)
+        .scalar_subquery()
+        .label("subbands_present"),
+    )
+    .order_by(desc(groups.c.group_id))
+    .limit(bindparam("limit"))
+)
+_CALIBRATION_TABLES = select(
+    cal_tables.c.set_name, cal_tables.c.path, cal_tables.c.status, cal_tables.c.created_at
+).order_by(cal_tables.c.set_name, cal_tables.c.order_index, cal_tables.c.id)
+
+
+async def _queue_counts(conn: AsyncConnection) -> QueueCounts:
+    rows = (await conn.execute(_QUEUE_COUNTS)).all()
     counts = {str(state): int(n) for state, n in rows}
     known = {state.value: counts.get(state.value, 0) for state in GroupState}
     return QueueCounts(total=sum(counts.values()), **known)
@@ -90,15 +116,12 @@ async def queue_counts(engine: AsyncEngine) -> QueueCounts:
 
 async def recent_groups(engine: AsyncEngine, limit: int = RECENT_GROUPS) -> list[RecentGroup]:
     """The newest ``limit`` groups (by group id, i.e. observation time) with subband counts."""
-    present = (
-        select(func.count())
-        .select_from(subband_files)
-        .where(subband_files.c.group_pk == groups.c.id)
-        .scalar_subquery()
-    )
-    stmt = select(groups, present.label("subbands_present")).order_by(desc(groups.c.group_id)).limit(limit)
     async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).mappings().all()
+        return await _recent_groups(conn, limit)
+
+
+async def _recent_groups(conn: AsyncConnection, limit: int) -> list[RecentGroup]:
+    rows = (await conn.execute(_RECENT_GROUPS, {"limit": limit})).mappings().all()
     return [
         RecentGroup(
             pk=r["id"],
@@ -111,6 +134,7 @@ async def recent_groups(engine: AsyncEngine, limit: int = RECENT_GROUPS) -> list
             has_calibrator=r["has_calibrator"],
             retry_count=r["retry_count"] or 0,
             calibrators=r["calibrators"],
+            row={("pk" if k == "id" else k): r[k] for k in _GROUP_COLUMNS},
         )
         for r in rows
     ]
@@ -118,11 +142,12 @@ async def recent_groups(engine: AsyncEngine, limit: int = RECENT_GROUPS) -> list
 
 async def calibration_sets(engine: AsyncEngine) -> list[CalibrationSet]:
     """Every calibration set, newest first, with its table paths in application order."""
-    stmt = select(
-        cal_tables.c.set_name, cal_tables.c.path, cal_tables.c.status, cal_tables.c.created_at
-    ).order_by(cal_tables.c.set_name, cal_tables.c.order_index, cal_tables.c.id)
     async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).all()
+        return await _calibration_sets(conn)
+
+
+async def _calibration_sets(conn: AsyncConnection) -> list[CalibrationSet]:
+    rows = (await conn.execute(_CALIBRATION_TABLES)).all()
     sets: dict[str, list[Any]] = {}
     for row in rows:
         sets.setdefault(row.set_name, []).append(row)
@@ -141,9 +166,12 @@ async def calibration_sets(engine: AsyncEngine) -> list[CalibrationSet]:
 
 
 async def pipeline_status(engine: AsyncEngine, recent: int = RECENT_GROUPS) -> PipelineStatusData:
-    queue = await queue_counts(engine)
-    latest = await recent_groups(engine, recent)
-    sets = await calibration_sets(engine)
+    # One connection for the three reads: a checkout (and its reset) costs about what a
+    # small statement does.
+    async with engine.connect() as conn:
+        queue = await _queue_counts(conn)
+        latest = await _recent_groups(conn, recent)
+        sets = await _calibration_sets(conn)
     return PipelineStatusData(
         queue=queue,
         recent_groups=tuple(latest),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import strawberry
+from graphql import FieldNode
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
@@ -15,6 +16,7 @@ from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
 
 T = TypeVar("T")
+L = TypeVar("L")
 N = TypeVar("N")
 
 GraphInfo = Info[GraphContext, None]
@@ -112,16 +114,63 @@ class Connection(Generic[T]):
         )
 
     @strawberry.field(description="How many items the whole list holds (all pages).")
-    async def total_count(self) -> int:
+    def total_count(self) -> Loaded[int]:
+        # Known with the page (counted on its connection) or short: no coroutine for it.
         if self.page.total is not None:
             return self.page.total
         if self.count is None:
             return len(self.page.items)
-        return int(await self.count())
+        return _as_int(self.count())
+
+
+async def _as_int(count: Awaitable[Any]) -> int:
+    return int(await count)
 
 
 def connection(page: Page[T], count: Callable[[], Awaitable[int]] | None = None) -> Connection[T]:
     return Connection(page=page, count=count)
+
+
+def selects(info: GraphInfo, name: str) -> bool:
+    """Whether the field being resolved selects ``name`` directly (not through a fragment).
+
+    A look-ahead for work that is cheaper done now than at the next level (a count on the
+    page's connection); False when unsure, which only defers that work.
+    """
+    for node in info._raw_info.field_nodes:
+        selection_set = node.selection_set
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode) and selection.name.value == name and not selection.directives:
+                return True
+    return False
+
+
+def selected_links(info: GraphInfo, links: Mapping[str, L]) -> list[L]:
+    """Which of ``links`` (GraphQL field name -> link) a connection field selects on every
+    node (``nodes { x { ... } }`` or ``edges { node { x { ... } } }``), directly written;
+    a link behind a fragment or a directive is not looked for (it is then batched as usual)."""
+    found: list[L] = []
+    for node in info._raw_info.field_nodes:
+        for item in _plain_fields(node):
+            if item.name.value == "edges":
+                nodes = [n for n in _plain_fields(item) if n.name.value == "node"]
+            elif item.name.value == "nodes":
+                nodes = [item]
+            else:
+                continue
+            for holder in nodes:
+                for field in _plain_fields(holder):
+                    link = links.get(field.name.value)
+                    if link is not None and field.selection_set is not None and link not in found:
+                        found.append(link)
+    return found
+
+
+def _plain_fields(node: FieldNode) -> list[FieldNode]:
+    selection_set = node.selection_set
+    if selection_set is None:
+        return []
+    return [s for s in selection_set.selections if isinstance(s, FieldNode) and not s.directives]
 
 
 def page_args(first: int | None, after: str | None, last: int | None, before: str | None) -> PageArgs:

@@ -9,6 +9,7 @@ computed cost and the limit, so a client can see how far over it is and page ins
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -17,9 +18,11 @@ from graphql.validation import validate as validate_document
 from strawberry.extensions import SchemaExtension
 
 from dsa110.settings import Settings
-from schema.cost import CostModel, operation_cost
+from schema.cost import CostModel, operation_cost, operation_cost_and_reads
 
 QUERY_TOO_COSTLY: Final = "QUERY_TOO_COSTLY"
+VALUES_PER_DOCUMENT: Final = 32
+_ABSENT: Final = object()
 
 
 def cost_model(settings: Settings) -> CostModel:
@@ -45,12 +48,67 @@ def cost_of(
     return operation_cost(schema, document, operation_name, given, model)
 
 
+class CostCache:
+    """Costs already computed, by document text, operation name and the values of the
+    variables the costing read (``schema.cost.operation_cost_and_reads``): the same text with
+    the same values for those costs the same, so a known document is costed once, not per
+    request. Bounded (least recently used out) so that hostile traffic cannot grow it."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, str | None], tuple[frozenset[str], dict[Any, int]]] = (
+            OrderedDict()
+        )
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        query: str | None,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Any,
+        model: CostModel,
+    ) -> int:
+        given: Mapping[str, Any] = variables if isinstance(variables, dict) else {}
+        if query is None:
+            return operation_cost(schema, document, operation_name, given, model)
+        key = (query, operation_name)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+            values = _values(entry[0], given)
+            if values is not None and (known := entry[1].get(values)) is not None:
+                return known
+        cost, reads = operation_cost_and_reads(schema, document, operation_name, given, model)
+        values = _values(reads, given)
+        if values is not None:
+            if entry is None or entry[0] != reads:
+                entry = self._entries[key] = (reads, {})
+                if len(self._entries) > self.maxsize:
+                    self._entries.popitem(last=False)
+            if len(entry[1]) >= VALUES_PER_DOCUMENT:
+                entry[1].clear()
+            entry[1][values] = cost
+        return cost
+
+
+def _values(names: frozenset[str], given: Mapping[str, Any]) -> Any:
+    """The values of ``names`` in ``given`` as a hashable key (None when one is not hashable)."""
+    values = tuple((name, given.get(name, _ABSENT)) for name in sorted(names))
+    try:
+        hash(values)
+    except TypeError:
+        return None
+    return values
+
+
 class CostLimit(SchemaExtension):
     """Refuse an operation whose estimated cost is over ``limit`` (``QUERY_TOO_COSTLY``)."""
 
-    def __init__(self, *, limit: int, model: CostModel) -> None:
+    def __init__(self, *, limit: int, model: CostModel, cache: CostCache | None = None) -> None:
         self.limit = limit
         self.model = model
+        self.cache = cache or CostCache(0)
 
     def on_validate(self) -> Iterator[None]:
         # Before the yield: strawberry decides whether to execute inside the validation
@@ -64,7 +122,9 @@ class CostLimit(SchemaExtension):
                     ctx.schema._schema, document, ctx.validation_rules
                 )
             if not ctx.pre_execution_errors:
-                cost = cost_of(ctx.schema._schema, document, ctx.operation_name, ctx.variables, self.model)
+                cost = self.cache.cost(
+                    ctx.schema._schema, ctx.query, document, ctx.operation_name, ctx.variables, self.model
+                )
                 if cost > self.limit:
                     ctx.pre_execution_errors = [too_costly(cost, self.limit)]
         yield

@@ -292,6 +292,18 @@ def select_operation(document: DocumentNode, operation_name: str | None) -> Oper
     return next((o for o in operations if o.name is not None and o.name.value == operation_name), None)
 
 
+class _Reads(dict[str, Any]):
+    """The variables, noting which ones the costing reads."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+
 def operation_cost(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -300,13 +312,25 @@ def operation_cost(
     model: CostModel | None = None,
 ) -> int:
     """The estimated cost of the operation ``operation_name`` of a validated ``document``."""
+    return operation_cost_and_reads(schema, document, operation_name, variables, model)[0]
+
+
+def operation_cost_and_reads(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+    model: CostModel | None = None,
+) -> tuple[int, frozenset[str]]:
+    """``operation_cost``, and the names of the variables it depends on: the same document
+    with the same values for those costs the same (``schema.budget`` caches on that)."""
     operation = select_operation(document, operation_name)
     if operation is None:
-        return 0  # no such operation: execution refuses it
+        return 0, frozenset()  # no such operation: execution refuses it
     root = schema.get_root_type(operation.operation)
     if root is None:
-        return 0
+        return 0, frozenset()
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    given = {**_variable_defaults(operation), **(variables or {})}
+    given = _Reads({**_variable_defaults(operation), **(variables or {})})
     costing = _Costing(schema, fragments, given, model or CostModel())
-    return costing.selection_set(root, operation.selection_set, None)
+    return costing.selection_set(root, operation.selection_set, None), frozenset(given.read)

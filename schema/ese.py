@@ -17,7 +17,16 @@ from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import AlertFilter, AlertOrderField, EseCandidateFilter, EseCandidateOrderField
 from dsa110.ops import ingest
 from dsa110.science.errors import ScienceInputError
-from loaders.entities import ALERT, CANDIDATE, CANDIDATE_ALERTS, CANDIDATE_STATUS_CHANGES, SOURCE
+from loaders.entities import (
+    ALERT,
+    ALERT_CANDIDATE,
+    ALERT_SOURCE,
+    CANDIDATE,
+    CANDIDATE_ALERTS,
+    CANDIDATE_SOURCE,
+    CANDIDATE_STATUS_CHANGES,
+    SOURCE,
+)
 from resolvers import links, lists
 from resolvers.errors import NotFound
 from schema import urls
@@ -150,6 +159,7 @@ class EseQuery:
         EseCandidateOrderField.SCORE,
         OrderDirection.DESC,
         "ESE candidates, strongest first.",
+        links={"source": CANDIDATE_SOURCE},
     )
     alerts = list_root(
         ALERT,
@@ -159,6 +169,7 @@ class EseQuery:
         AlertOrderField.TRIGGERED_AT,
         OrderDirection.DESC,
         "Alerts, newest first.",
+        links={"source": ALERT_SOURCE, "candidate": ALERT_CANDIDATE},
     )
 
 

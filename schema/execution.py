@@ -76,6 +76,9 @@ class _Plan(NamedTuple):
     func: Callable[..., Any] | None
     with_info: bool
     strawberry_field: Any
+    leaf: Callable[[Any], Any] | None = None  # "attr" of a scalar or enum: its serializer
+    nullable: bool = True
+    exact: type | None = None  # a value of exactly this type is its own serialization
 
 
 def _plan_field(field_def: GraphQLField) -> _Plan:
@@ -86,7 +89,11 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
         return _Plan("resolve", "", resolve, True, sfield)
     resolver = sfield.base_resolver
     if resolver is None:
-        return _Plan("attr", sfield.python_name, None, False, sfield)
+        nullable = not is_non_null_type(field_def.type)
+        named = field_def.type if nullable else field_def.type.of_type  # type: ignore[union-attr]
+        leaf = _fast_serializer(named) if is_leaf_type(named) else None
+        exact = _EXACT.get(named.name) if is_leaf_type(named) and named is _BUILT_IN.get(named.name) else None
+        return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable, exact)
     if field_def.args:
         return _Plan("resolve", "", resolve, True, sfield)
     params = list(inspect.signature(resolver.wrapped_func).parameters)
@@ -96,6 +103,10 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
     if self_param is None or [p.name for p in expected] != params:
         return _Plan("resolve", "", resolve, True, sfield)
     return _Plan("call", "", resolver.wrapped_func, info_param is not None, sfield)
+
+
+_BUILT_IN: Final = {t.name: t for t in (GraphQLString, GraphQLID, GraphQLFloat, GraphQLBoolean)}
+_EXACT: Final = {"String": str, "ID": str, "Float": float, "Boolean": bool}
 
 
 def _fast_serializer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
@@ -134,11 +145,13 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         return self._execute_root(root_type, root_value, grouped_field_set)
 
     async def _execute_root(self, root_type: GraphQLObjectType, root_value: Any, grouped: Any) -> Any:
-        self._plans = {}
-        self._serializers = {}
+        # A field's plan and a leaf's serializer depend only on the schema: kept with it (the
+        # ids are of its own field and type objects, which live as long as it does), so a
+        # request does not inspect resolver signatures again.
+        self._plans, self._serializers = _schema_caches(self.schema)
         self._fields = {}
         self._root_nulled = False
-        data: dict[str, Any] = {}
+        data: dict[str, Any] = dict.fromkeys(grouped)  # every level's keys in document order
         root: Slot = (None, None, False, ())
         await self._execute_level(root_type, [root_value], _no_path, grouped, [data], [[root]])
         return None if self._root_nulled else data
@@ -160,15 +173,22 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         for response_name, details in grouped.items():
             field_def = self.schema.get_field(parent_type, details[0].node.name.value)
             if field_def is None:
+                for result in results:
+                    result.pop(response_name, None)
                 continue
             self._fields[id(details)] = (field_def, parent_type)
+            plan = self._plans.get(id(field_def))
+            if plan is None:
+                plan = self._plans[id(field_def)] = _plan_field(field_def)
+            if plan.leaf is not None and self._attribute_leaves(plan, sources, results, response_name):
+                continue
             values = self._resolve_all(parent_type, field_def, details, sources, paths, response_name)
             for i, value in enumerate(values):
                 if is_awaitable(value):
                     pending.append((values, i, value))
             resolved.append((response_name, details, field_def, values))
         if pending:
-            done = await asyncio.gather(*(p[2] for p in pending), return_exceptions=True)
+            done = await _settle([p[2] for p in pending])
             for (values, i, _), value in zip(pending, done, strict=True):
                 values[i] = value
         children = [
@@ -178,8 +198,37 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             for response_name, details, field_def, values in resolved
         ]
         nested = [c for c in children if c is not None]
-        if nested:
+        if len(nested) == 1:
+            await nested[0]  # no task to schedule: one loop turn less per level
+        elif nested:
             await asyncio.gather(*nested)
+
+    def _attribute_leaves(
+        self, plan: _Plan, sources: list[Any], results: list[dict[str, Any]], response_name: str
+    ) -> bool:
+        """A scalar read from an attribute, for the whole level in one loop (most of a row's
+        fields). False, having decided nothing, when any value needs the general path (an
+        error to locate, a null in a non-null field, an awaitable)."""
+        serialize = plan.leaf
+        assert serialize is not None
+        name, nullable, exact, is_awaitable = plan.name, plan.nullable, plan.exact, self.is_awaitable
+        try:
+            for source, result in zip(sources, results, strict=True):
+                value = getattr(source, name)
+                kind = type(value)
+                if kind is exact:
+                    result[response_name] = value
+                elif value is None:
+                    if not nullable:
+                        return False
+                    result[response_name] = None
+                elif kind is not str and kind is not float and kind is not int and is_awaitable(value):
+                    return False
+                else:
+                    result[response_name] = serialize(value)
+        except Exception:
+            return False
+        return True
 
     def _resolve_all(
         self,
@@ -190,9 +239,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         paths: PathOf,
         response_name: str,
     ) -> list[Any]:
-        plan = self._plans.get(id(field_def))
-        if plan is None:
-            plan = self._plans[id(field_def)] = _plan_field(field_def)
+        plan = self._plans[id(field_def)]  # planned by the level
         if plan.kind == "attr":
             name = plan.name
             try:
@@ -320,6 +367,11 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         item_type = list_type.of_type
         item_nullable = not is_non_null_type(item_type)
+        inner_item = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if is_leaf_type(inner_item):
+            live = self._complete_leaf_lists(inner_item, values, live, positions)
+            if not live:
+                return None
         items: list[Any] = []
         item_positions: list[Slot] = []
         item_paths: list[tuple[int, int]] = []
@@ -353,6 +405,35 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             item_positions,
         )
 
+    def _complete_leaf_lists(
+        self, leaf: GraphQLLeafType, values: list[Any], live: list[int], positions: list[Slot]
+    ) -> list[int]:
+        """Lists of scalars in one loop each (a set's table paths, a curve's flags); returns
+        the positions left for the general path: anything with a null, an awaitable or a
+        value the serializer refuses, whose error must be located item by item."""
+        serialize = self._serializers.get(id(leaf))
+        if serialize is None:
+            serialize = self._serializers[id(leaf)] = _fast_serializer(leaf)
+        is_awaitable = self.is_awaitable
+        rest: list[int] = []
+        for i in live:
+            value = values[i]
+            if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
+                rest.append(i)
+                continue
+            container = values[i] = list(value)  # an iterator is read once, whichever path follows
+            try:
+                if any(v is None or is_awaitable(v) for v in container):
+                    rest.append(i)
+                    continue
+                out = [serialize(v) for v in container]
+            except Exception:
+                rest.append(i)
+                continue
+            slot = positions[i]
+            slot[CONTAINER][slot[KEY]] = out
+        return rest
+
     async def _await_items(
         self,
         item_type: Any,
@@ -362,9 +443,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         path_of: Callable[[int], Path],
         positions: list[Slot],
     ) -> None:
-        awaited = await asyncio.gather(
-            *(item if self.is_awaitable(item) else _ready(item) for item in items), return_exceptions=True
-        )
+        awaited = await _settle([item if self.is_awaitable(item) else _ready(item) for item in items])
         nested = self._complete(
             item_type,
             details,
@@ -399,6 +478,8 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             self._object_level(object_type, details, values, indices, path_of, positions)
             for object_type, indices in by_type.values()
         ]
+        if len(levels) == 1:
+            return levels[0]
         return asyncio.gather(*levels) if levels else None
 
     def _field_name(self, details: Any) -> str:
@@ -430,6 +511,9 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         firsts: list[int] = []  # an index where each unique object occurs, for its path
         slots: list[list[Slot]] = []
         results: list[dict[str, Any]] = []
+        # The response keys in document order from the start: fields completed in one loop
+        # (``_attribute_leaves``) and the others, later, fill their places.
+        grouped = self.collect_subfields(object_type, details)[0]
         for i in indices:
             value = values[i]
             u = unique.get(id(value))
@@ -438,11 +522,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 objects.append(value)
                 firsts.append(i)
                 slots.append([])
-                results.append({})
+                results.append(dict.fromkeys(grouped))
             slot = positions[i]
             slot[CONTAINER][slot[KEY]] = results[u]
             slots[u].append(slot)
-        grouped = self.collect_subfields(object_type, details)[0]
         await self._execute_level(object_type, objects, lambda u: path_of(firsts[u]), grouped, results, slots)
 
     # --- errors ------------------------------------------------------------------------------
@@ -473,9 +556,42 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         return nulled
 
 
+_CACHES = "_breadth_first_caches"
+
+
+def _schema_caches(schema: Any) -> tuple[dict[int, _Plan], dict[int, Callable[[Any], Any]]]:
+    caches: tuple[dict[int, _Plan], dict[int, Callable[[Any], Any]]] | None = getattr(schema, _CACHES, None)
+    if caches is None:
+        caches = ({}, {})
+        setattr(schema, _CACHES, caches)
+    return caches
+
+
 def _no_path(_: int) -> None:
     return None
 
 
 async def _ready(value: Any) -> Any:
     return value
+
+
+def _outcome(future: asyncio.Future[Any]) -> Any:
+    if future.cancelled():
+        return asyncio.CancelledError()
+    return future.exception() or future.result()
+
+
+async def _settle(awaitables: list[Any]) -> list[Any]:
+    """Their results (an exception where one failed), as ``gather(..., return_exceptions=True)``.
+
+    Futures already done (loader keys primed or cached earlier in the request) are read
+    without a loop turn; a single awaitable is awaited in place, with no task around it.
+    """
+    if all(isinstance(a, asyncio.Future) and a.done() for a in awaitables):
+        return [_outcome(a) for a in awaitables]
+    if len(awaitables) == 1:
+        try:
+            return [await awaitables[0]]
+        except Exception as error:
+            return [error]
+    return list(await asyncio.gather(*awaitables, return_exceptions=True))

@@ -10,7 +10,7 @@ would try to resolve in this module's namespace. ``entity`` and ``node`` share a
 parameter, so mypy rejects a root whose node type is not the entity's.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -18,9 +18,20 @@ import strawberry
 
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import Ordering
-from loaders.relations import Entity
+from loaders.relations import Entity, ToOne
 from resolvers import lists
-from schema.base import After, Before, Connection, First, GraphInfo, Last, connection, page_args
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    GraphInfo,
+    Last,
+    connection,
+    page_args,
+    selected_links,
+    selects,
+)
 
 T = TypeVar("T")
 
@@ -34,8 +45,15 @@ def list_root(
     default_direction: OrderDirection,
     description: str,
     extensions: Sequence[Any] = (),
+    links: Mapping[str, ToOne[Any]] | None = None,
 ) -> Any:
-    """A strawberry field ``(first, after, last, before, filter, orderBy, direction) -> Connection[node]``."""
+    """A strawberry field ``(first, after, last, before, filter, orderBy, direction) -> Connection[node]``.
+
+    ``links``: the node type's to-one link fields (GraphQL name -> the foreign key its
+    resolver follows with ``links.one``); those the document selects on the nodes are joined
+    into the page's statement (``Loaders.list_page``).
+    """
+    joinable = dict(links or {})
 
     async def resolve(
         info: GraphInfo,
@@ -51,7 +69,11 @@ def list_root(
     ) -> Connection[Any]:
         ctx = info.context
         ordering = Ordering(order_by.value, direction)
-        page = await lists.list_page(ctx, entity, filter, ordering, page_args(first, after, last, before))
+        args = page_args(first, after, last, before)
+        prefetch = selected_links(info, joinable) if joinable else []
+        page = await lists.list_page(
+            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch
+        )
         return connection(page, lists.list_counter(ctx, entity, filter))
 
     # What strawberry reads to type the arguments and the result. mypy cannot take types from

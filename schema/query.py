@@ -19,7 +19,7 @@ from dsa110.db.filters import (
     SourceFilter,
     SourceOrderField,
 )
-from loaders.entities import GROUP, IMAGE, JOB, MOSAIC, PRODUCT, SOURCE
+from loaders.entities import GROUP, IMAGE, IMAGE_GROUP, IMAGE_MS, JOB, MOSAIC, PRODUCT, SOURCE
 from resolvers import lists
 from resolvers import science as science_resolvers
 from resolvers.errors import NotFound
@@ -47,7 +47,14 @@ class CoreQuery:
         "Sources, filtered and ordered.",
     )
     images = list_root(
-        IMAGE, Image, ImageFilter, ImageOrderField, ImageOrderField.MJD, DESC, "Images, newest first."
+        IMAGE,
+        Image,
+        ImageFilter,
+        ImageOrderField,
+        ImageOrderField.MJD,
+        DESC,
+        "Images, newest first.",
+        links={"measurementSet": IMAGE_MS, "group": IMAGE_GROUP},
     )
     groups = list_root(
         GROUP,

@@ -24,7 +24,7 @@ from loaders import Loaders
 from resolvers.context import GraphContext
 from schema import files, qa
 from schema.auth import AuthMutation, AuthQuery
-from schema.budget import CostLimit, cost_model
+from schema.budget import CostCache, CostLimit, cost_model
 from schema.ecosystem import EcosystemQuery
 from schema.entity_types import WRAP
 from schema.errors import ErrorCodes, tag_request_errors
@@ -95,13 +95,15 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    model = cost_model(settings)
+    costs = CostCache(CACHE_SIZE)  # one per schema: the limit and the model are the schema's
     extensions: list[Any] = [
         OperationMetrics,  # first: it reads the outcome after every other extension is done
         lambda: AddValidationRules(limit_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: CostLimit(limit=settings.max_query_cost, model=cost_model(settings)),  # after validation
+        lambda: CostLimit(limit=settings.max_query_cost, model=model, cache=costs),  # after validation
         ErrorCodes,
         MutationGate,
     ]

@@ -392,8 +392,12 @@ class Group(Node):
         return await links.all_of(info.context, ent.GROUP_SUBBANDS, self.pk, limit=64)
 
     @strawberry.field(description="How many of the expected subbands have arrived.")
-    async def present_subbands(self, info: GraphInfo) -> int:
-        return await links.counter(info.context, ent.GROUP_SUBBANDS, self.pk)()
+    def present_subbands(self, info: GraphInfo) -> Loaded[int]:
+        # A group read with its count (``pipelineStatus``) carries it; others count per batch.
+        known: int | None = self.__dict__.get("subbands_present")
+        if known is not None:
+            return known
+        return links.counter(info.context, ent.GROUP_SUBBANDS, self.pk)()
 
     @strawberry.field
     async def images(self, info: GraphInfo) -> list[Image]:

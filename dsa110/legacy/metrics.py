@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.legacy_tables import legacy_dirty_sources
+from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import measurements, sources
 from dsa110.science.variability import RunningSums, source_row, states_by_source
 
@@ -111,3 +112,6 @@ async def recompute_dirty(engine: AsyncEngine) -> int:
             if not pks:
                 return total
             total += await recompute(conn, pks)
+            # Metrics moved without a new measurement id: the stored normalisation is stale
+            # (norm_store). Last in the transaction, after the sources' row locks, as ingest.
+            await bump_epoch(conn)

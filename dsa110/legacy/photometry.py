@@ -27,6 +27,7 @@ from typing import Any, Final
 import numpy as np
 from sqlalchemy import func, select, update
 
+from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import images, measurements, sources
 from dsa110.events import MEASUREMENTS_ADDED
 from dsa110.legacy import metrics, store
@@ -325,6 +326,9 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
                 {"image_pk": image_pk, "n_measurements": len(pks_sorted), "source_pks": pks_sorted[:1000]}
             )
         )
+    # Upserted in place (no new id): the stored normalisation must not be trusted (norm_store).
+    # Last, as ingest does it (after the sources' row locks): one lock order, no deadlock.
+    await bump_epoch(b.conn)
     return written
 
 

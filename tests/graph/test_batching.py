@@ -41,3 +41,29 @@ async def test_every_link_is_batched(graph: Graph) -> None:
     with graph.statements.measure() as large:
         await graph.data(document)
     assert small[0] == large[0]
+
+
+@pytest.mark.parametrize(
+    ("links", "fields"),
+    [
+        ("images", "imageId measurementSet { path } group { groupId state }"),
+        ("eseCandidates", "candidateId source { sourceId raDeg nEpochs }"),
+        ("alerts", "alertId source { sourceId } candidate { candidateId status }"),
+    ],
+)
+async def test_a_list_joins_the_to_one_links_of_its_nodes(graph: Graph, links: str, fields: str) -> None:
+    # Written on the nodes, the links come with the page (one statement, the count another);
+    # behind a fragment they are batched per level as before: the same answer either way.
+    joined = f"{{ {links}(first: 50) {{ totalCount nodes {{ {fields} }} }} }}"
+    batched = f"{{ {links}(first: 50) {{ totalCount nodes {{ ...F }} }} }} fragment F on {links_type(links)} {{ {fields} }}"
+    with graph.statements.measure() as one_level:
+        together = await graph.data(joined)
+    with graph.statements.measure() as per_level:
+        apart = await graph.data(batched)
+    assert together == apart
+    assert one_level[0] <= 2  # no page is read when the count is 0
+    assert per_level[0] >= one_level[0]
+
+
+def links_type(root: str) -> str:
+    return {"images": "Image", "eseCandidates": "EseCandidate", "alerts": "Alert"}[root]

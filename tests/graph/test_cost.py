@@ -202,3 +202,23 @@ async def test_the_limit_is_a_setting(demo_settings: Settings) -> None:
     assert large.json()["errors"][0]["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 52, "limit": 20}
     assert rest.status_code == 400
     assert rest.json()["code"] == "QUERY_TOO_COSTLY"
+
+
+async def test_a_known_document_is_costed_by_its_variables(demo_settings: Settings) -> None:
+    # Costs are cached per document text and the values of the variables they depend on:
+    # the same text is refused or answered by its own variables, in any order, repeatedly.
+    import dataclasses
+
+    app = create_app(dataclasses.replace(demo_settings, max_query_cost=30), migrate=False)
+    document = "query Q($n: Int!, $s: Boolean!) { sources(first: $n) { nodes { sourceId } totalCount @skip(if: $s) } }"
+    answers = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        for n, skip in [(5, False), (50, False), (5, True), (28, True), (28, False), (50, False), (5, False)]:
+            body = (
+                await http.post("/graphql", json={"query": document, "variables": {"n": n, "s": skip}})
+            ).json()
+            answers.append(body["errors"][0]["extensions"]["cost"] if "errors" in body else "ok")
+    await app.state.engine.dispose()
+    assert answers == ["ok", 53, "ok", "ok", 31, 53, "ok"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -112,57 +112,89 @@ async def _light_curves(
     return curves
 
 
+def cell_of(healpix: int) -> int:
+    """The coarse sky cell (nested HEALPix at ``GROUP_ORDER``) holding a source's index."""
+    return healpix >> (2 * (INDEX_ORDER - GROUP_ORDER))
+
+
+async def cell_normalisation(conn: AsyncConnection, cell: int) -> tuple[list[int], dict[int, Correction]]:
+    """The cell's reference set and per-image corrections (what ``dsa110.ops.norm_store`` stores).
+
+    Around the cell's centre, not its asked-about members' mean: a source's references do
+    not depend on which other sources share its request (job, chunk, on-demand call).
+    """
+    ra, dec = _cell_centre(cell)
+    refs = await _reference_set(conn, ra, dec)
+    return refs, await _corrections_for(conn, refs)
+
+
+def light_curve_from_points(
+    source_pk: int,
+    points: Sequence[tuple[int, int, float, float, float]],
+    corrections: Mapping[int, Correction],
+    reference_pks: tuple[int, ...],
+) -> NormalisedLightCurve:
+    """One source's curve from its (measurement pk, image pk, mjd, flux, error) points in time order."""
+    if points:
+        arr = np.asarray([(p[1], p[3], p[4]) for p in points], dtype=np.float64)
+        f, e, ok = normalised_points(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], corrections)
+    else:
+        f, e, ok = np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+    return NormalisedLightCurve(
+        source_pk=source_pk,
+        measurement_pks=tuple(p[0] for p in points),
+        image_pks=tuple(p[1] for p in points),
+        mjd=tuple(p[2] for p in points),
+        flux_jy=tuple(p[3] for p in points),
+        flux_err_jy=tuple(p[4] for p in points),
+        norm_flux_jy=tuple(f.tolist()),
+        norm_flux_err_jy=tuple(e.tolist()),
+        corrected=tuple(ok.tolist()),
+        n_references=len(reference_pks),
+        reference_pks=reference_pks,
+    )
+
+
 async def _grouped_light_curves(
     conn: AsyncConnection, source_pks: Sequence[int]
 ) -> list[NormalisedLightCurve]:
     """Normalised light curves of ``source_pks``; one reference set per coarse sky cell."""
     result = await conn.execute(
-        select(sources.c.id, sources.c.ra_deg, sources.c.dec_deg, sources.c.healpix).where(
-            sources.c.id.in_(list(source_pks))
-        )
+        select(sources.c.id, sources.c.healpix).where(sources.c.id.in_(list(source_pks)))
     )
-    cells: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
-    for pk, ra, dec, hp in result.all():
-        cells[int(hp) >> (2 * (INDEX_ORDER - GROUP_ORDER))].append((pk, ra, dec))
+    cells: dict[int, list[int]] = defaultdict(list)
+    for pk, hp in result.all():
+        cells[cell_of(int(hp))].append(pk)
     out: list[NormalisedLightCurve] = []
     for cell in sorted(cells):
         members = sorted(cells[cell])
-        # The cell's centre, not its asked-about members' mean: a source's references do not
-        # depend on which other sources share its request (job, chunk, on-demand call).
-        ra, dec = _cell_centre(cell)
-        refs = await _reference_set(conn, ra, dec)
-        corrections = await _corrections_for(conn, refs)
-        curves = await _light_curves(conn, [m[0] for m in members])
-        for pk, points in curves.items():
-            if points:
-                arr = np.asarray([(p[1], p[3], p[4]) for p in points], dtype=np.float64)
-                f, e, ok = normalised_points(arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], corrections)
-            else:
-                f, e, ok = np.empty(0), np.empty(0), np.empty(0, dtype=bool)
-            out.append(
-                NormalisedLightCurve(
-                    source_pk=pk,
-                    measurement_pks=tuple(p[0] for p in points),
-                    image_pks=tuple(p[1] for p in points),
-                    mjd=tuple(p[2] for p in points),
-                    flux_jy=tuple(p[3] for p in points),
-                    flux_err_jy=tuple(p[4] for p in points),
-                    norm_flux_jy=tuple(f.tolist()),
-                    norm_flux_err_jy=tuple(e.tolist()),
-                    corrected=tuple(ok.tolist()),
-                    n_references=len(refs),
-                    reference_pks=tuple(refs),
-                )
-            )
+        refs, corrections = await cell_normalisation(conn, cell)
+        curves = await _light_curves(conn, members)
+        out.extend(
+            light_curve_from_points(pk, points, corrections, tuple(refs)) for pk, points in curves.items()
+        )
+    return out
+
+
+async def computed_light_curves(
+    engine: AsyncEngine, source_pks: Sequence[int]
+) -> dict[int, NormalisedLightCurve]:
+    """Raw and normalised light curves computed from the measurements now (nothing stored)."""
+    out: dict[int, NormalisedLightCurve] = {}
+    async with engine.connect() as conn:
+        for chunk in _chunks(sorted(set(source_pks))):
+            out.update({lc.source_pk: lc for lc in await _grouped_light_curves(conn, chunk)})
     return out
 
 
 async def normalised_light_curves(
     engine: AsyncEngine, source_pks: Sequence[int]
 ) -> dict[int, NormalisedLightCurve]:
-    """Raw and differentially normalised light curves, keyed by source pk (unknown pks absent)."""
-    out: dict[int, NormalisedLightCurve] = {}
-    async with engine.connect() as conn:
-        for chunk in _chunks(sorted(set(source_pks))):
-            out.update({lc.source_pk: lc for lc in await _grouped_light_curves(conn, chunk)})
-    return out
+    """Raw and differentially normalised light curves, keyed by source pk (unknown pks absent).
+
+    Read through the stored per-cell factors (``dsa110.ops.norm_store``): the same values as
+    ``computed_light_curves``, recomputed only for cells whose data changed.
+    """
+    from dsa110.ops.norm_store import stored_light_curves  # it builds on this module
+
+    return await stored_light_curves(engine, source_pks)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
+from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.stats import analyze
 from dsa110.db.writes import write_transaction
 from dsa110.events.channels import MEASUREMENTS_ADDED
@@ -90,6 +91,9 @@ async def ingest_images_measurements(
     ):
         for image_pk, parsed in parsed_batches:
             touched.append(await _ingest_one_image(conn, image_pk, parsed))
+        # Stored light-curve normalisation (dsa110.ops.norm_store): stale from this commit on,
+        # even where ids commit out of order (concurrent ingests on PostgreSQL).
+        await bump_epoch(conn)
     telemetry.INGESTED_ROWS.inc(n_rows)
     if n_rows >= ANALYZE_AFTER_ROWS:
         await analyze(engine, ("sources", "measurements"))
