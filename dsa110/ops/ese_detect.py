@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, jobs, measurements, sources
 from dsa110.db.writes import write_transaction
+from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
 from dsa110.science.ese_edge import detect_all
@@ -433,15 +434,18 @@ async def _main(argv: list[str]) -> int:
     params = _validate(json.loads(argv[0]))
     engine = create_engine(os.environ["DSA110_DATABASE_URL"])
     # The ``ese.candidate`` events reach the server's subscribers through a shared bus
-    # (Redis, PostgreSQL). With the in-process ``memory://`` bus a job process has no way
-    # to them: the alerts rows are the record, and the job's result counts them.
+    # (Redis, PostgreSQL). With the in-process ``memory://`` bus this process cannot reach
+    # them: the events go into the job's result instead, and the server's job pool, which
+    # ran this job, republishes them on its own bus when the job is done
+    # (``dsa110.ops.ese_relay``).
     url = os.environ.get("DSA110_EVENTS_URL", "memory://")
     namespace = os.environ.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE
     bus = None if url.startswith("memory") else create_event_bus(url, namespace=namespace)
+    keeper = Keeper()
     try:
         if bus is not None:
             await bus.start()
-        publish = bus.publish if bus is not None else None
+        publish = bus.publish if bus is not None else keeper
         targets = None if params["all"] else list(params["source_pks"])
         if targets is not None and "source_id" in params:
             async with engine.connect() as conn:
@@ -454,7 +458,7 @@ async def _main(argv: list[str]) -> int:
         await engine.dispose()
     for pk, why in sorted(run.failures.items()):
         print(f"source {pk} not tested: {why}")
-    result = {
+    result: dict[str, Any] = {
         "n_sources": run.n_sources,
         "n_tested": run.n_tested,
         "n_alerts": len(run.alert_pks),
@@ -462,6 +466,8 @@ async def _main(argv: list[str]) -> int:
         "n_phase_changes": len(run.changed_candidate_pks),
         "n_failed": len(run.failures),
     }
+    if bus is None:
+        result.update(keeper.result())
     print("@@result " + json.dumps(result), flush=True)
     return 0
 
