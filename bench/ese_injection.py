@@ -256,7 +256,7 @@ def _live(seed: int, n_sources: int, cut: float) -> None:
 
     sim = simulate(seed, n_sources, cut_fraction=cut)
     flux, err = normalised(sim)
-    run = replay(sim.image_mjd, flux, err, replace(DEFAULT_PARAMS, min_score=0.7))
+    run = replay(sim.image_mjd, flux, err, replace(DEFAULT_PARAMS, min_score=0.7, max_false_alarm=1.0))
     t_end = float(sim.image_mjd[-1])
     final: dict[int, list] = {}
     for i, cands in enumerate(run.candidates):

@@ -40,8 +40,8 @@ from dsa110.db.writes import write_transaction
 from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
-from dsa110.science.ese_edge import detect_all
-from dsa110.science.ese_tracker import Candidate, RunningState, due, tested, transition
+from dsa110.science.ese_edge import detect_all, recovery_check
+from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition
 from dsa110.science.ese_tracker import update as fold
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -282,13 +282,23 @@ async def _run_chunk(
             fold(state, np.array([index[spk]]), np.array([float(flux)]))
         watermark[spk] = max(watermark.get(spk, 0), mpk)
         latest[spk] = max(latest[spk], mjd)
-    ongoing = np.array([any(c["phase"] == "ongoing" for c in existing.get(pk, [])) for pk in pks], dtype=bool)
     now_mjd = max(latest.values(), default=-np.inf)
+    followed = np.array(
+        [
+            any(
+                follows(c["phase"], c["end_mjd"], c["end_mjd"] - c["start_mjd"], now_mjd)
+                for c in existing.get(pk, [])
+                if c["status"] in OPEN_STATUSES
+            )
+            for pk in pks
+        ],
+        dtype=bool,
+    )
     idx = np.arange(len(pks))
     if force:
         wanted = list(pks)
     elif np.isfinite(now_mjd):
-        wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), ongoing)]]
+        wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), followed)]]
     else:
         wanted = []
     curves = await curves_of(engine, wanted) if wanted else {}
@@ -315,7 +325,8 @@ async def _run_chunk(
         cands = [Candidate(_row_detection(r), r["phase"] or "confirmed", 0.0) for r in mine]
         by_cand = {id(c): r for c, r in zip(cands, mine, strict=True)}
         originals = {id(c): c.detection for c in cands}
-        changed = transition(cands, found, float(max(lc.mjd)))
+        recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+        changed = transition(cands, found, float(max(lc.mjd)), recovered)
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}
         for cand in cands:  # refined fits of candidates whose phase did not change: no alert
