@@ -294,9 +294,14 @@ def _live(seed: int, n_sources: int, cut: float) -> None:
             for ph in ("ongoing", "confirmed")
         }  # fmt: skip
         ever = float(np.mean([bool(run.alerts[s.index]) for s in members]))
+        extra = ""
+        if k == "fade":  # still fading at the last epoch: what an ongoing ingress looks like
+            fading = [s for s in members if s.params["t0"] + s.params.get("length", 0.0) > t_end]
+            open_fading = sum(any(c.phase == "ongoing" for c in final[s.index]) for s in fading)
+            extra = f" still_fading_at_end={len(fading)} of_them_final_ongoing={open_fading}"
         print(
             f"ese_confuser class={k} n={len(members)} final_ongoing={by_phase['ongoing']:.3f} "
-            f"final_confirmed={by_phase['confirmed']:.3f} any_alert={ever:.3f}"
+            f"final_confirmed={by_phase['confirmed']:.3f} any_alert={ever:.3f}{extra}"
         )
     delays = []
     alerted = 0
