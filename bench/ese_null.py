@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--floor", type=float, default=0.5)
     args = parser.parse_args()
-    params = replace(DEFAULT_PARAMS, min_score=args.floor)
+    params = replace(DEFAULT_PARAMS, min_score=args.floor, max_false_alarm=1.0)
     start = time.process_time()
     best: dict[str, list[float]] = {k: [] for k in KINDS}
     done = 0

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsa110.science.ese import DEFAULT_PARAMS, EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all
-from dsa110.science.ese_tracker import Candidate, RunningState, due, tested, transition, update
+from dsa110.science.ese_edge import detect_all, recovery_check
+from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition, update
 
 
 @dataclass
@@ -43,17 +43,24 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
         idx = np.flatnonzero(present[:, j])
         update(state, idx, flux[idx, j])
         now = float(mjd[j])
-        open_ongoing = np.array([any(c.phase == "ongoing" for c in cands[i]) for i in idx], dtype=bool)
-        for i in idx[due(state, idx, now, open_ongoing)]:
+        followed = np.array(
+            [
+                any(follows(c.phase, c.detection.end_mjd, c.detection.fwhm_days, now) for c in cands[i])
+                for i in idx
+            ],
+            dtype=bool,
+        )
+        for i in idx[due(state, idx, now, followed)]:
             ok = present[i, : j + 1]
             n_tests += 1
+            curve = (mjd[: j + 1][ok], flux[i, : j + 1][ok], err[i, : j + 1][ok])
             try:
-                found = detect_all(mjd[: j + 1][ok], flux[i, : j + 1][ok], err[i, : j + 1][ok], params)
+                found = detect_all(*curve, params)
             except EseInputError as exc:  # isolate the source, record why, go on
                 failures[int(i)] = str(exc)
                 found = []
             tested(state, int(i), now, bool(found))
-            for cand, old, new in transition(cands[i], found, now):
+            for cand, old, new in transition(cands[i], found, now, recovery_check(*curve, params)):
                 alerts[i].append((now, old, new, cand))
         cpu += time.process_time() - start
     return Replay(cands, alerts, cpu, int(present.sum()), n_tests, failures)

@@ -98,7 +98,7 @@ def _shape(rng: np.random.Generator, src: SimSource, t: np.ndarray) -> np.ndarra
         return 1 + amp * np.where(t < tp, np.exp((t - tp) / rise), np.exp(-(t - tp) / decay))
     if src.kind == "fade":
         ts, drop, length = rng.uniform(T0 + 30, T0 + 300), rng.uniform(0.2, 0.6), rng.uniform(30, 200)
-        p.update(t0=ts, drop=drop)
+        p.update(t0=ts, drop=drop, length=length)
         return 1 - drop * np.clip((t - ts) / length, 0, 1)
     if src.kind == "step":
         ts, size = rng.uniform(T0 + 30, T0 + DAYS - 30), rng.uniform(0.15, 0.5) * rng.choice([-1, 1])

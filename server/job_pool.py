@@ -6,6 +6,10 @@ rather than only at its poll. When several server processes share a bus, the pro
 of one host elect one pool between them with a file lease (as the metrics sampler does),
 so ``serve --workers 4`` does not run four pools; a standby takes over when the holder
 dies. More capacity: ``dsa110-graph worker`` processes, on this host or others.
+
+With the in-process ``memory://`` bus a job's subprocess cannot publish to this server's
+subscribers; the ``ese-detect`` job keeps its candidate events in its result and the pool
+republishes them when the job is done (``JobPool._relay``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.events import JOB_STATE, EventBus
+from dsa110.ops.ese_detect import KIND as ESE_KIND
+from dsa110.ops.ese_relay import relay_events
 from dsa110.ops.lease import HostLease
 from dsa110.ops.queue import kinds
 from dsa110.ops.queue.service import ExecutorChoice, make_executor, make_worker
@@ -97,11 +103,26 @@ class JobPool:
                             or payload.get("cancel_requested")
                         ):
                             worker.wake()
+                        if payload.get("type") == ESE_KIND and payload.get("state") == "done":
+                            await self._relay(int(payload["job_id"]))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("job pool: event subscription lost; polling until it is back", exc_info=True)
                 await asyncio.sleep(LEASE_RETRY_S)
+
+    async def _relay(self, job_id: int) -> None:
+        """A finished ``ese-detect`` job's candidate events, on this server's bus.
+
+        With the in-process ``memory://`` bus the job's subprocess cannot reach this
+        server's subscribers, so it keeps its ``ese.candidate`` events in its result
+        (``dsa110.ops.ese_relay``); with a shared bus it publishes them itself
+        and its result holds none.
+        """
+        try:
+            await relay_events(self.engine, job_id, self.bus.publish)
+        except Exception:
+            log.warning("job pool: the events of ese-detect job %s were not relayed", job_id, exc_info=True)
 
 
 class StreamingPool:

@@ -37,10 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, jobs, measurements, sources
 from dsa110.db.writes import write_transaction
+from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
-from dsa110.science.ese_edge import detect_all
-from dsa110.science.ese_tracker import Candidate, RunningState, due, tested, transition
+from dsa110.science.ese_edge import detect_all, recovery_check
+from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition
 from dsa110.science.ese_tracker import update as fold
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -281,13 +282,23 @@ async def _run_chunk(
             fold(state, np.array([index[spk]]), np.array([float(flux)]))
         watermark[spk] = max(watermark.get(spk, 0), mpk)
         latest[spk] = max(latest[spk], mjd)
-    ongoing = np.array([any(c["phase"] == "ongoing" for c in existing.get(pk, [])) for pk in pks], dtype=bool)
     now_mjd = max(latest.values(), default=-np.inf)
+    followed = np.array(
+        [
+            any(
+                follows(c["phase"], c["end_mjd"], c["end_mjd"] - c["start_mjd"], now_mjd)
+                for c in existing.get(pk, [])
+                if c["status"] in OPEN_STATUSES
+            )
+            for pk in pks
+        ],
+        dtype=bool,
+    )
     idx = np.arange(len(pks))
     if force:
         wanted = list(pks)
     elif np.isfinite(now_mjd):
-        wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), ongoing)]]
+        wanted = [pks[i] for i in idx[due(state, idx, float(now_mjd), followed)]]
     else:
         wanted = []
     curves = await curves_of(engine, wanted) if wanted else {}
@@ -314,7 +325,8 @@ async def _run_chunk(
         cands = [Candidate(_row_detection(r), r["phase"] or "confirmed", 0.0) for r in mine]
         by_cand = {id(c): r for c, r in zip(cands, mine, strict=True)}
         originals = {id(c): c.detection for c in cands}
-        changed = transition(cands, found, float(max(lc.mjd)))
+        recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+        changed = transition(cands, found, float(max(lc.mjd)), recovered)
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}
         for cand in cands:  # refined fits of candidates whose phase did not change: no alert
@@ -433,15 +445,18 @@ async def _main(argv: list[str]) -> int:
     params = _validate(json.loads(argv[0]))
     engine = create_engine(os.environ["DSA110_DATABASE_URL"])
     # The ``ese.candidate`` events reach the server's subscribers through a shared bus
-    # (Redis, PostgreSQL). With the in-process ``memory://`` bus a job process has no way
-    # to them: the alerts rows are the record, and the job's result counts them.
+    # (Redis, PostgreSQL). With the in-process ``memory://`` bus this process cannot reach
+    # them: the events go into the job's result instead, and the server's job pool, which
+    # ran this job, republishes them on its own bus when the job is done
+    # (``dsa110.ops.ese_relay``).
     url = os.environ.get("DSA110_EVENTS_URL", "memory://")
     namespace = os.environ.get("DSA110_EVENTS_NAMESPACE") or DEFAULT_NAMESPACE
     bus = None if url.startswith("memory") else create_event_bus(url, namespace=namespace)
+    keeper = Keeper()
     try:
         if bus is not None:
             await bus.start()
-        publish = bus.publish if bus is not None else None
+        publish = bus.publish if bus is not None else keeper
         targets = None if params["all"] else list(params["source_pks"])
         if targets is not None and "source_id" in params:
             async with engine.connect() as conn:
@@ -454,7 +469,7 @@ async def _main(argv: list[str]) -> int:
         await engine.dispose()
     for pk, why in sorted(run.failures.items()):
         print(f"source {pk} not tested: {why}")
-    result = {
+    result: dict[str, Any] = {
         "n_sources": run.n_sources,
         "n_tested": run.n_tested,
         "n_alerts": len(run.alert_pks),
@@ -462,6 +477,8 @@ async def _main(argv: list[str]) -> int:
         "n_phase_changes": len(run.changed_candidate_pks),
         "n_failed": len(run.failures),
     }
+    if bus is None:
+        result.update(keeper.result())
     print("@@result " + json.dumps(result), flush=True)
     return 0
 

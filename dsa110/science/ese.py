@@ -57,7 +57,11 @@ true long ESEs; ``min_score`` lets the null calibration see the score's tail; on
 dips are in ``dsa110.science.ese_edge`` and the calibrated false-alarm probability in
 ``dsa110.science.ese_far``. ese-drw-3.1: a one-sided (ongoing) dip's flat bottom may last
 at most ``edge_max_plateau`` = W/4 before the end of the data (fades that stay low are not
-ongoing lenses; ``dsa110.science.ese_edge``).
+ongoing lenses; ``dsa110.science.ese_edge``). ese-drw-3.2: where the data reach a
+one-sided dip's bottom (t > t0 - W/4) they must not be decisively flatter than the lens's
+rounded bottom and recovery (``ese_edge.lens_minus_flat`` > 9 rejects: a wide Gaussian's
+bottom otherwise passed for a fade's long flat end), and ``max_false_alarm`` caps the
+reported candidates by their calibrated false-alarm probability (the operating point).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
@@ -72,7 +76,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.1"
+DETECTOR_VERSION = "ese-drw-3.2"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -111,6 +115,10 @@ class EseParams:
     min_score: float = 1.0
     """Report candidates whose margin over the thresholds is >= this (the null calibration
     runs below 1 to map the score's tail)."""
+    max_false_alarm: float = 1e-3
+    """Report candidates whose calibrated false-alarm probability per steady source-year
+    (``dsa110.science.ese_far``) is <= this: the default operating point (ese-drw-3.2;
+    1 = no cap, as the null calibration and the benches' threshold sweeps run)."""
 
 
 DEFAULT_PARAMS = EseParams()

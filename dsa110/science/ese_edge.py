@@ -30,10 +30,20 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   ``edge_step_margin``. A plasma lens of FWHM >= 11 d takes >= 0.72 W to go from 10 % to
   90 % of its depth (Gaussian: 2 s (sqrt(2 ln 10) - sqrt(2 ln(10/9)))); a step takes one
   epoch.
+- *Lens-shaped bottom* (ese-drw-3.2): on the points past t0 - W/4 the template's own
+  lens (baseline b, minimum b - a, symmetric Gaussian about t0) must not fit worse than a
+  constant by more than ``RECOVERY_DECISIVE`` in chi2 (``lens_minus_flat``). A wide
+  template put its minimum past the end of a fade's long flat bottom, whose first 8 %
+  of depth a constant explains as well; at SNR ~50 the difference is decisive.
 - *Red noise*: the DRW likelihood-ratio test of the two-sided detector, with g as the
   alternative's template: S_red >= ``min_red_sigma``. Not the conditional test: with the
   recovery unseen, the flat template absorbs the slow part of a red-noise wander at the
   edge, and S_cond was 7-20 on the null bench's DRW sources.
+
+The same comparison, on the data that arrive later, decides an ``ongoing`` candidate the
+detector no longer finds (``recovery_shown``, used by ``ese_tracker.transition``): the
+flux came back as the lens's does, or it stayed flat (a fade or a step: rejected at once
+rather than at the tracker's deadline).
 
 The start of the data is the mirror image (t -> -t): a dip whose ingress happened before
 the first epoch and whose recovery is seen (kind ``egress``). Its window is
@@ -42,6 +52,8 @@ the first epoch and whose recovery is seen (kind ``egress``). Its window is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -49,6 +61,7 @@ from dsa110.science.ese import (
     DEFAULT_PARAMS,
     FWHM_PER_SIGMA,
     EseDetection,
+    EseInputError,
     EseParams,
     _detection,
     _drw_loglikes,
@@ -171,6 +184,13 @@ def _judge(
     _, _, _, chi2_edge = _fit(tw, yw, ww, g)
     if chi2_edge + params.edge_step_margin > _best_step_chi2(yw, ww):
         return None
+    # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
+    bottom = t > t0 + RECOVERY_FROM * width
+    if np.count_nonzero(bottom) >= RECOVERY_MIN_POINTS and (
+        lens_minus_flat(t[bottom], y[bottom], e[bottom], t0, width, trial.b, trial.b - trial.a)
+        > RECOVERY_DECISIVE
+    ):
+        return None
     null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, edge_template(t, t0, width))
     s_red = float(np.sqrt(max(2.0 * (dip_ll - null_ll), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
@@ -179,6 +199,84 @@ def _judge(
     if min(trial.s_white / params.min_white_sigma, red_margin) < params.min_score:
         return None
     return _detection(trial, base, red_margin, s_red, s_cond, "ongoing", params)
+
+
+RECOVERY_FROM = -0.25
+"""Recovery check: points later than t0 + this many FWHM (the lens's bottom: within 16 % of
+its depth from t0 - W/4 to t0 + W/4, then coming back)."""
+RECOVERY_BY = 0.5
+"""Recovery check: decided by the sign alone once the data reach t0 + this many FWHM."""
+RECOVERY_DECISIVE = 9.0
+"""Recovery check: decided earlier when the chi2 difference exceeds this (3 sigma)."""
+RECOVERY_MIN_POINTS = 5
+
+
+def lens_minus_flat(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    e: NDArray[np.float64],
+    t0: float,
+    width: float,
+    high: float,
+    low: float,
+) -> float:
+    """D = chi2_lens - chi2_flat on these points (:func:`recovery_shown` states the models)."""
+    w = 1.0 / e**2
+    lens = high - (high - low) * np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / width) ** 2)
+    flat = float(np.sum(w * y) / np.sum(w))
+    return float(np.sum(w * (y - lens) ** 2) - np.sum(w * (y - flat) ** 2))
+
+
+def recovery_shown(
+    mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, d: EseDetection, params: EseParams = DEFAULT_PARAMS
+) -> bool | None:
+    """Does the flux around and after an ongoing dip's minimum follow the lens, or stay flat?
+
+    A lens dip is symmetric about its minimum t0 (Clegg, Fey & Lazio 1998): it reaches its
+    bottom and comes back; a fade or a step that stays low is flat there. On the points with
+    t > t0 + ``RECOVERY_FROM`` W (prepared as the detector prepares them: units of the
+    median, errors with the systematic floor), two models are compared:
+
+        lens:  y = B - (B - m) g(t),  g = exp(-(t - t0)**2 / 2 s**2),  s = W / 2.3548,
+               with the candidate's own t0, W, baseline B and minimum m (nothing refitted);
+        flat:  y = c, c the weighted mean of those points (stays where it is).
+
+    D = chi2_lens - chi2_flat, chi2 = sum((y - model)**2 / e**2). False (no lens: a fade or
+    a step) when D > ``RECOVERY_DECISIVE``, or D > 0 once the data reach t0 + ``RECOVERY_BY`` W;
+    True (the lens's shape) when D < -``RECOVERY_DECISIVE``, or D <= 0 from t0 + W/2 on;
+    None while undecided or with fewer than ``RECOVERY_MIN_POINTS`` such points.
+    """
+    prepared = prepare(mjd, flux, err, params)
+    if prepared is None:
+        return None
+    t, y, e, base = prepared
+    t0, width = d.center_mjd, d.fwhm_days
+    after = t > t0 + RECOVERY_FROM * width
+    if np.count_nonzero(after) < RECOVERY_MIN_POINTS:
+        return None
+    diff = lens_minus_flat(
+        t[after], y[after], e[after], t0, width, d.baseline_flux_jy / base, d.min_flux_jy / base
+    )
+    if abs(diff) > RECOVERY_DECISIVE:
+        return diff < 0
+    if t[-1] >= t0 + RECOVERY_BY * width:
+        return diff <= 0
+    return None
+
+
+def recovery_check(
+    mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = DEFAULT_PARAMS
+) -> Callable[[EseDetection], bool | None]:
+    """:func:`recovery_shown` on one curve, for ``ese_tracker.transition``; None on a curve
+    the detector refuses (the failure is recorded where the detector ran)."""
+
+    def check(d: EseDetection) -> bool | None:
+        try:
+            return recovery_shown(mjd, flux, err, d, params)
+        except EseInputError:
+            return None
+
+    return check
 
 
 def _mirror(d: EseDetection) -> EseDetection:
@@ -231,4 +329,5 @@ def detect_all(
     for edge in detect_edges_prepared(*prepared, params):
         if not any(_overlaps(edge, d) for d in found):
             found.append(edge)
-    return [with_false_alarm_probability(d) for d in found]
+    rated = [with_false_alarm_probability(d) for d in found]
+    return [d for d in rated if (d.false_alarm_probability or 0.0) <= params.max_false_alarm]

@@ -7,8 +7,9 @@ Running statistic (O(1) per measurement, vectorised over sources): a one-sided C
     z = (m - y) / s,   C <- max(0, C + z - K)
 
 with m and s**2 an exponentially weighted mean and variance of y (weight
-alpha = max(1/n, ``EWMA_MIN_WEIGHT``), Welford-style; updated only while C = 0, from
-residuals clipped at 4 s, so a dip does not drag its own baseline down). C >= ``CUSUM_H``
+alpha = max(1/n, ``EWMA_MIN_WEIGHT``), Welford-style, from residuals clipped at 4 s;
+updated by every point until C reaches ``CUSUM_H``, then frozen, so a dip does not drag its
+own baseline down). C >= ``CUSUM_H``
 means a run of low points a dip would make (K = 1: each point must be more than one
 scatter below the baseline to add; an ESE of depth d adds about d / s - 1 per epoch).
 The CUSUM is only a trigger: it decides which sources the full test looks at, never what
@@ -16,19 +17,27 @@ is a candidate.
 
 When the full test runs for a source (``due``): its CUSUM triggered and the back-off since
 its last test has passed (3 d, doubling while tests find nothing, reset when C returns to
-0); or it has an open ``ongoing`` candidate and ``OPEN_GAP_DAYS`` passed (follow the event
-as points arrive); or ``REFRESH_DAYS`` of data or ``GROWTH`` times the points accumulated
-since its last test (slow events a CUSUM on the last baseline cannot see, and the edge
-tests that need new data). The full test runs on the source's whole normalised light
-curve and its outcome replaces the previous one (what it reuses: the running state, so
-most sources are never re-tested, and the previous candidates, which it updates in place).
+0 by itself); a triggered test that finds nothing restarts C at 0 (the alarm was looked
+at) and the baseline updates again. (Until ese-drw-3.2 the baseline updated only while C =
+0, i.e. after the points that did not push C up, the high ones: a biased baseline that
+drifted up, after which C grew for good, the back-off reached 60 d and dips late in the
+data went untested: 9 of 103 live misses on seed 21.) Or it has a followed candidate
+(``follows``: ``ongoing``, or ``confirmed`` within one FWHM + 60 d of its end) and
+``OPEN_GAP_DAYS`` passed (follow the event as points arrive); or ``REFRESH_DAYS`` of data
+or ``GROWTH`` times the points accumulated since its last test (slow events a CUSUM on the
+last baseline cannot see, and the edge tests that need new data). The full test runs on
+the source's whole normalised light curve and its outcome replaces the previous one (what
+it reuses: the running state, so most sources are never re-tested, and the previous
+candidates, which it updates in place).
 
 Phases (``transition``): a one-sided detection at the end of the data is ``ongoing``; a
 two-sided one (recovery seen) or a start-cut one is ``confirmed``. An ``ongoing`` candidate
 becomes ``confirmed`` when a two-sided detection overlaps it, stays ``ongoing`` while an
 end-edge detection overlaps it (window updated), and becomes ``rejected`` when neither
 has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens dip is
-two-sided by then: the flux came back without a lens-like dip, red noise or a confuser)
+two-sided by then: the flux came back without a lens-like dip, red noise or a confuser),
+as soon as the data past its minimum show no recovery (``recovered``: from t0 + W/2 on, the
+flux stayed at the dip's level, which a lens's does not: a fade or a step; ese-drw-3.2),
 or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade). A
 ``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
 event overlapping it: each test looks at the whole curve again, and a dip found on part of
@@ -41,6 +50,7 @@ known limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +65,8 @@ CLIP = 4.0
 TRIGGER_GAP_DAYS = 3.0
 OPEN_GAP_DAYS = 5.0
 REFRESH_DAYS = 60.0
+MAX_BACKOFF_DAYS = 60.0
+FOLLOW_CONFIRMED_DAYS = 60.0
 GROWTH = 1.5
 MIN_POINTS = 20
 MAX_ONGOING_DAYS = 270.0
@@ -95,7 +107,7 @@ def update(state: RunningState, idx: NDArray[np.int64], y: NDArray[np.float64]) 
     warm = n > 5
     z = np.where(warm & (sd > 0), (mean - y) / np.where(sd > 0, sd, 1.0), 0.0)
     cusum = np.where(warm, np.maximum(0.0, cusum + z - CUSUM_K), 0.0)
-    calm = cusum == 0.0
+    calm = cusum < CUSUM_H
     alpha = np.maximum(1.0 / n, EWMA_MIN_WEIGHT)
     r = y - mean
     r = np.where(warm, np.clip(r, -CLIP * sd, CLIP * sd), r)
@@ -103,29 +115,42 @@ def update(state: RunningState, idx: NDArray[np.int64], y: NDArray[np.float64]) 
     new_var = (1.0 - alpha) * (var + alpha * r * r)
     state.mean[idx] = np.where(calm, new_mean, mean)
     state.var[idx] = np.where(calm, new_var, var)
-    state.cusum[idx] = cusum
     state.n[idx] = n
-    state.backoff[idx] = np.where(calm, TRIGGER_GAP_DAYS, state.backoff[idx])
+    back = (cusum == 0.0) & (state.cusum[idx] > 0.0)  # returned to 0 by itself
+    state.backoff[idx] = np.where(back, TRIGGER_GAP_DAYS, state.backoff[idx])
+    state.cusum[idx] = cusum
 
 
 def due(
-    state: RunningState, idx: NDArray[np.int64], now_mjd: float, open_ongoing: NDArray[np.bool_]
+    state: RunningState, idx: NDArray[np.int64], now_mjd: float, followed: NDArray[np.bool_]
 ) -> NDArray[np.bool_]:
     """Which of the sources ``idx`` need the full test at ``now_mjd`` (module docstring)."""
     since = now_mjd - state.last_test_mjd[idx]
     n = state.n[idx]
     triggered = (state.cusum[idx] >= CUSUM_H) & (since >= state.backoff[idx])
-    following = open_ongoing & (since >= OPEN_GAP_DAYS)
+    following = followed & (since >= OPEN_GAP_DAYS)
     refresh = (since >= REFRESH_DAYS) | (n >= GROWTH * state.last_test_n[idx])
     return np.asarray((n >= MIN_POINTS) & (triggered | following | refresh), dtype=np.bool_)
 
 
+def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float) -> bool:
+    """Is a candidate followed (re-tested every ``OPEN_GAP_DAYS``)? ``ongoing`` ones always;
+    ``confirmed`` ones until one FWHM + ``FOLLOW_CONFIRMED_DAYS`` past their window (the fit
+    and its false-alarm probability firm up as the recovery and the baseline after it come
+    in; a candidate confirmed early kept its first, weaker fit until the 60-d refresh)."""
+    return phase == "ongoing" or (
+        phase == "confirmed" and now_mjd <= end_mjd + fwhm_days + FOLLOW_CONFIRMED_DAYS
+    )
+
+
 def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> None:
-    """Record a full test of source ``idx``; a fruitless triggered test doubles its back-off."""
+    """Record a full test of source ``idx``; a fruitless triggered test doubles its back-off
+    and restarts its CUSUM."""
     state.last_test_mjd[idx] = now_mjd
     state.last_test_n[idx] = state.n[idx]
     if not found_any and state.cusum[idx] >= CUSUM_H:
-        state.backoff[idx] = min(2.0 * state.backoff[idx], REFRESH_DAYS)
+        state.backoff[idx] = min(2.0 * state.backoff[idx], MAX_BACKOFF_DAYS)
+        state.cusum[idx] = 0.0
 
 
 @dataclass
@@ -143,10 +168,16 @@ def _overlaps(a: EseDetection, b: EseDetection) -> bool:
 
 
 def transition(
-    candidates: list[Candidate], detections: list[EseDetection], now_mjd: float
+    candidates: list[Candidate],
+    detections: list[EseDetection],
+    now_mjd: float,
+    recovered: Callable[[EseDetection], bool | None] | None = None,
 ) -> list[tuple[Candidate, str | None, str]]:
     """Apply one full test's detections to a source's candidates (in place).
 
+    ``recovered`` (``dsa110.science.ese_edge.recovery_shown`` on the source's curve) says
+    whether an unmatched ``ongoing`` candidate's flux has come back after its minimum:
+    False (it stayed low: a fade or a step) rejects it at once instead of at the deadline.
     Returns (candidate, old phase or None for a new one, new phase) for every candidate
     that was created or changed phase: the alerts to write.
     """
@@ -169,6 +200,8 @@ def transition(
             cand.phase = "rejected"
         elif now_mjd > cand.detection.end_mjd + REJECT_AFTER_FWHM * cand.detection.fwhm_days + 10.0:
             cand.phase = "rejected"
+        elif recovered is not None and recovered(cand.detection) is False:
+            cand.phase = "rejected"  # past its minimum + W/2 and still low: no lens
         else:
             continue  # not seen this time; a recovery may still make it two-sided
         cand.history.append((now_mjd, cand.phase))

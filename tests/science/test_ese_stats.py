@@ -11,7 +11,16 @@ import pytest
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import NULL_TABLES, false_alarm_probability, survival_table
-from dsa110.science.ese_tracker import CUSUM_H, Candidate, RunningState, due, transition, update
+from dsa110.science.ese_tracker import (
+    CUSUM_H,
+    Candidate,
+    RunningState,
+    due,
+    follows,
+    transition,
+    update,
+)
+from dsa110.science.ese_tracker import tested as record_test
 
 
 def test_conditional_sigma_is_aitken_gls_of_the_dip() -> None:
@@ -55,27 +64,40 @@ def test_cusum_by_hand() -> None:
     # n=4: v=(3/4)(2/3)=1/2; n=5: v=(4/5)(1/2)=2/5.
     assert state.mean[0] == pytest.approx(2.0) and state.var[0] == pytest.approx(0.4)
     assert state.cusum[0] == 0.0
-    # y=0: z = (2 - 0) / sqrt(0.4) = 3.162278, C = 3.162278 - 1 = 2.162278; baseline frozen.
+    # y=0: z = (2 - 0) / sqrt(0.4) = 3.162278, C = 3.162278 - 1 = 2.162278 < H: the baseline
+    # still updates (every point does, not only the high ones): alpha = 1/6, r = -2,
+    # m = 2 - 2/6 = 1.666667, v = (5/6)(0.4 + 4/6) = 0.888889.
     update(state, idx, np.array([0.0]))
     assert state.cusum[0] == pytest.approx(2.162278, abs=1e-6)
-    update(state, idx, np.array([0.0]))  # C = 4.324555
-    update(state, idx, np.array([2.0]))  # z = 0: C = 4.324555 - 1 = 3.324555
-    assert state.cusum[0] == pytest.approx(3.324555, abs=1e-6)
-    assert state.mean[0] == pytest.approx(2.0) and state.var[0] == pytest.approx(0.4)
-    for _ in range(4):  # C = 3.324555 + 4 * 2.162278 = 11.973666 >= H = 8
-        update(state, idx, np.array([0.0]))
-    assert state.cusum[0] == pytest.approx(11.973666, abs=1e-6) and state.cusum[0] >= CUSUM_H
-    # Triggered, but 12 points < MIN_POINTS (20): not yet due for the full test.
+    assert state.mean[0] == pytest.approx(1.666667, abs=1e-6) and state.var[0] == pytest.approx(
+        0.888889, abs=1e-6
+    )
+    # y=-10: z = 11.666667 / 0.942809 = 12.374369, C = 2.162278 + 11.374369 = 13.536647 >= H:
+    # triggered, the baseline frozen.
+    update(state, idx, np.array([-10.0]))
+    assert state.cusum[0] == pytest.approx(13.536647, abs=1e-6) and state.cusum[0] >= CUSUM_H
+    assert state.mean[0] == pytest.approx(1.666667, abs=1e-6)
+    # Triggered, but 7 points < MIN_POINTS (20): not yet due for the full test.
     assert not due(state, idx, 60000.0, np.array([False]))[0]
-    for _ in range(8):  # 20 points: due (never tested, triggered)
-        update(state, idx, np.array([0.0]))
+    for _ in range(13):  # 20 points: due (never tested, triggered)
+        update(state, idx, np.array([-10.0]))
     assert due(state, idx, 60000.0, np.array([False]))[0]
+    assert state.mean[0] == pytest.approx(1.666667, abs=1e-6)
+    # The test finds nothing: back-off 3 -> 6 d and the CUSUM restarts at 0.
+    record_test(state, 0, 60000.0, found_any=False)
+    assert state.backoff[0] == 6.0 and state.cusum[0] == 0.0
+    update(state, idx, np.array([state.mean[0]]))  # z = 0: C stays 0, not a return: back-off kept
+    assert state.cusum[0] == 0.0 and state.backoff[0] == 6.0
+    update(state, idx, np.array([state.mean[0] - 3.0 * np.sqrt(state.var[0])]))  # z = 3: C = 2
+    assert state.cusum[0] == pytest.approx(2.0)
+    update(state, idx, np.array([100.0]))  # far above: C returns to 0 by itself, back-off reset
+    assert state.cusum[0] == 0.0 and state.backoff[0] == 3.0
 
 
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
-    # Rows themselves: dip at 1.0 -> 0.00258, ongoing at 0.8 -> 0.00125 (the table).
+    # Rows themselves: dip at 1.0 -> 0.00258, ongoing at 0.8 -> 0.00108 (the table).
     assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00258)
-    assert false_alarm_probability(0.8, "ongoing") == pytest.approx(0.00125)
+    assert false_alarm_probability(0.8, "ongoing") == pytest.approx(0.00108)
     # Half-way between dip rows 1.0 (0.00258) and 1.1 (0.00158): log-linear, the geometric
     # mean sqrt(0.00258 * 0.00158) = 0.0020190.
     assert false_alarm_probability(1.05, "dip") == pytest.approx(0.0020190, rel=1e-4)
@@ -124,3 +146,24 @@ def test_phases_by_hand() -> None:
     transition(other, [_det(100, 140, "ongoing")], 130)
     assert transition(other, [], 179.0) == []
     assert [(old, new) for _, old, new in transition(other, [], 181.0)] == [("ongoing", "rejected")]
+
+
+def test_an_ongoing_candidate_that_does_not_recover_is_rejected_at_once() -> None:
+    # Unmatched before its deadline (180): the recovery check decides; None and True wait.
+    for verdict, phases in ((None, []), (True, []), (False, [("ongoing", "rejected")])):
+        cands: list[Candidate] = []
+        transition(cands, [_det(100, 140, "ongoing")], 130)
+        changes = transition(cands, [], 150.0, lambda d, v=verdict: v)
+        assert [(old, new) for _, old, new in changes] == phases
+    # A matching end-edge detection keeps it ongoing whatever the check would say.
+    kept: list[Candidate] = []
+    transition(kept, [_det(100, 140, "ongoing")], 130)
+    assert transition(kept, [_det(105, 145, "ongoing")], 150.0, lambda d: False) == []
+    assert kept[0].phase == "ongoing"
+
+
+def test_followed_candidates() -> None:
+    # Ongoing: always; confirmed: until one FWHM + 60 d past the window's end (140 + 40 + 60).
+    assert follows("ongoing", 140.0, 40.0, 1000.0)
+    assert follows("confirmed", 140.0, 40.0, 240.0) and not follows("confirmed", 140.0, 40.0, 241.0)
+    assert not follows("rejected", 140.0, 40.0, 150.0)
