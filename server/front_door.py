@@ -34,6 +34,7 @@ import json
 import logging
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +53,8 @@ from server.connections import (
 log = logging.getLogger("dsa110.server.front_door")
 
 TICK_S: Final = 0.1
+SWITCH_INTERVAL_S: Final = 0.0005
+"""How long a thread holding the GIL runs before another waiting for it gets a turn (CPython: 0.005)."""
 """How often the event loop proves it is alive (``server.health``: silent past ``stall_s`` is a stall)."""
 ACCEPT_BATCH: Final = 256
 """Connections accepted per wake-up before the selector is asked again (others get a turn)."""
@@ -123,6 +126,10 @@ class FrontDoor:
         self.wake_end.setblocking(False)
         self.selector.register(self.wake_end, selectors.EVENT_READ, self._woken)
         self._tick()
+        # The door thread does little per event but needs the GIL for each of them; with
+        # CPython's 5 ms switch interval a loop busy with Python work hands it over at most
+        # every 5 ms, and a flood's thousands of events queue the probe behind them.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.thread.start()
 
     def close(self) -> None:
