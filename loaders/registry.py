@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from dsa110.db.filters import Ordering
+from dsa110.db.row_counts import count_statement
 from loaders.pages import entity_columns, page_statement, split_pages
 from loaders.pagination import Page, PageArgs, resolve_window
 from loaders.relations import Entity, Relation, Row, ToOne
@@ -219,7 +220,7 @@ class Loaders:
     # --- top-level lists ---------------------------------------------------------------
 
     async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
-        stmt = select(func.count()).select_from(entity.table).where(*conditions)
+        stmt = count_statement(self.engine.dialect.name, entity.table, conditions)
         return int(await self.scalar(stmt) or 0)
 
     async def list_page(
@@ -243,7 +244,7 @@ class Loaders:
         async with self.engine.connect() as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = select(func.count()).select_from(table).where(*conditions)
+                count = count_statement(conn.dialect.name, table, conditions)
                 total = int((await conn.execute(count)).scalar() or 0)
             window = resolve_window(args, total, self.max_page_size)
             joins = [_joined(link, i) for i, link in enumerate(prefetch)]

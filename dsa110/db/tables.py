@@ -530,7 +530,7 @@ system_metrics = Table(
 # The rest of the tables live in modules of their own; importing them registers their tables
 # with this metadata (last: they need `metadata`). The access and webhook tables are
 # re-exported because much of the code imports them from here.
-from dsa110.db import legacy_tables, norm_tables, ops_tables  # noqa: E402,F401
+from dsa110.db import legacy_tables, norm_tables, ops_tables, row_counts  # noqa: E402,F401
 from dsa110.db.access_tables import api_keys as api_keys  # noqa: E402,PLC0414
 from dsa110.db.access_tables import audit_log as audit_log  # noqa: E402,PLC0414
 from dsa110.db.ese_tables import alerts as alerts  # noqa: E402,PLC0414
