@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from dsa110.db.engine import read_connection
 from dsa110.db.filters import Ordering
 from dsa110.db.row_counts import count_statement
 from loaders.pages import entity_columns, page_statement, split_pages
@@ -114,7 +115,7 @@ class Counts(DataLoader[int, int]):
             stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
         if rel.link_where is not None:
             stmt = stmt.where(rel.link_where)
-        async with self._loaders.engine.connect() as conn:
+        async with read_connection(self._loaders.engine) as conn:
             rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
         counts: dict[int, int] = {row[0]: row[1] for row in rows}
         return [int(counts.get(pk, 0)) for pk in parent_pks]
@@ -155,11 +156,11 @@ class Loaders:
 
     async def fetch(self, stmt: Any) -> list[Row]:
         """Run one statement on a connection of its own and return its rows as dicts."""
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             return as_dicts(await conn.execute(stmt))
 
     async def scalar(self, stmt: Any) -> Any:
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             return (await conn.execute(stmt)).scalar()
 
     def _cached(self, key: Hashable, build: Callable[[], L]) -> L:
@@ -241,7 +242,7 @@ class Loaders:
         next level finds them there instead of running its own statement.
         """
         table = entity.table
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
                 count = count_statement(conn.dialect.name, table, conditions)
