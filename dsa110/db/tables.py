@@ -254,10 +254,14 @@ measurements = Table(
     Column("snr", Float),
     Column("forced", Boolean, nullable=False, default=True),
     UniqueConstraint("source_pk", "image_pk"),
-    Index(None, "source_pk", "mjd"),
+    Index(None, "source_pk", "mjd").ddl_if(dialect="sqlite"),  # + the rowid: covers (source_pk, mjd, id)
     Index(None, "image_pk"),
     Index(None, "mjd"),
 )
+# A source's measurements are numbered in (mjd, id) order from the index alone (the narrow
+# window of loaders.pages). SQLite's index ends with the rowid, so it covers id already;
+# PostgreSQL's needs it declared or visits one heap page per measurement (0018, issue 11).
+Index(None, measurements.c.source_pk, measurements.c.mjd, measurements.c.id).ddl_if(dialect="postgresql")
 
 mosaics = Table(
     "mosaics",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.db.filters import ConeFilter, OrderDirection, Ordering, SourceFilter, SourceOrderField
+from dsa110.db.row_counts import count_statement
 from tests.databases import scratch_database
 
 N = 100_000
@@ -158,3 +159,26 @@ async def test_every_source_ordering_pages_from_an_index(backend: str, tmp_path:
     else:
         bad = {k: p for k, p in plans.items() if "Index" not in p or "Seq Scan" in p or "->  Sort" in p}
     assert bad == {}
+
+
+async def test_a_whole_table_count_reads_no_row_of_it(backend: str, tmp_path: Path) -> None:
+    """``totalCount`` without a filter: SQLite counts its smallest index page by page; PostgreSQL
+    would visit all 10^5 entries, so it sums the trigger-kept deltas instead (0017, issue 11)."""
+    async with scratch_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await _generate(conn)
+            async with engine.connect() as conn:
+                stmt = count_statement(conn.dialect.name, t.sources)
+                sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+                prefix = "EXPLAIN QUERY PLAN" if backend == "sqlite" else "EXPLAIN"
+                plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(f"{prefix} {sql}")).all())
+                total = (await conn.execute(stmt)).scalar()
+        finally:
+            await engine.dispose()
+    assert total == N
+    if backend == "sqlite":
+        assert "COVERING INDEX" in plan, plan
+    else:
+        assert "row_counts" in plan and " on sources" not in plan, plan
