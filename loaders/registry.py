@@ -34,7 +34,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from dsa110.db.engine import read_connection
 from dsa110.db.filters import Ordering
+from dsa110.db.row_counts import count_statement
 from loaders.pages import entity_columns, page_statement, split_pages
 from loaders.pagination import Page, PageArgs, resolve_window
 from loaders.relations import Entity, Relation, Row, ToOne
@@ -113,7 +115,7 @@ class Counts(DataLoader[int, int]):
             stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
         if rel.link_where is not None:
             stmt = stmt.where(rel.link_where)
-        async with self._loaders.engine.connect() as conn:
+        async with read_connection(self._loaders.engine) as conn:
             rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
         counts: dict[int, int] = {row[0]: row[1] for row in rows}
         return [int(counts.get(pk, 0)) for pk in parent_pks]
@@ -154,11 +156,11 @@ class Loaders:
 
     async def fetch(self, stmt: Any) -> list[Row]:
         """Run one statement on a connection of its own and return its rows as dicts."""
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             return as_dicts(await conn.execute(stmt))
 
     async def scalar(self, stmt: Any) -> Any:
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             return (await conn.execute(stmt)).scalar()
 
     def _cached(self, key: Hashable, build: Callable[[], L]) -> L:
@@ -219,7 +221,7 @@ class Loaders:
     # --- top-level lists ---------------------------------------------------------------
 
     async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
-        stmt = select(func.count()).select_from(entity.table).where(*conditions)
+        stmt = count_statement(self.engine.dialect.name, entity.table, conditions)
         return int(await self.scalar(stmt) or 0)
 
     async def list_page(
@@ -240,10 +242,10 @@ class Loaders:
         next level finds them there instead of running its own statement.
         """
         table = entity.table
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = select(func.count()).select_from(table).where(*conditions)
+                count = count_statement(conn.dialect.name, table, conditions)
                 total = int((await conn.execute(count)).scalar() or 0)
             window = resolve_window(args, total, self.max_page_size)
             joins = [_joined(link, i) for i, link in enumerate(prefetch)]

@@ -2,7 +2,8 @@
 
 SQLite (the embedded default) gets WAL, a busy timeout and foreign keys on every new
 connection. PostgreSQL connections run with JIT off and are pinged only after sitting idle
-(:func:`_ping_when_idle`). Everything above this module is dialect-free.
+(:func:`_ping_when_idle`); reads there run in autocommit (:func:`read_connection`).
+Everything above this module is dialect-free.
 
 Why for PostgreSQL: the graph's statements are short (a page, a count, a batch of one
 DataLoader), but over a 10^5-row table their estimated cost passes ``jit_above_cost`` and
@@ -19,12 +20,14 @@ refused as ``BUSY`` (``dsa110.db.writes``): SQLite's busy timeout, PostgreSQL's
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dsa110.db.sky import SEPARATION_FUNCTION, separation_deg
 from dsa110.db.writes import DEFAULT_WRITE_LOCK_TIMEOUT_S, WRITE_LOCK_OPTION
@@ -113,3 +116,22 @@ def create_engine(
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine, IDLE_PING_S)
     return engine
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for read-only statements: on PostgreSQL in autocommit.
+
+    Why: asyncpg sends ``BEGIN`` before the first statement of a checkout and ``ROLLBACK``
+    when the connection is returned, two round trips around what is often one statement (a
+    DataLoader batch, a page; 0.54 -> 0.31 ms a checkout, and less client CPU). A read gains
+    nothing from them: at READ COMMITTED each statement takes its own snapshot anyway
+    (PostgreSQL docs, "Transaction Isolation: Read Committed Isolation Level"). Under CPU
+    contention every round trip also waits for the server process to be scheduled. The pool
+    restores the isolation level when the connection is returned. SQLite is left as it is.
+    Never write on it: each statement would commit on its own.
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn

@@ -254,10 +254,14 @@ measurements = Table(
     Column("snr", Float),
     Column("forced", Boolean, nullable=False, default=True),
     UniqueConstraint("source_pk", "image_pk"),
-    Index(None, "source_pk", "mjd"),
+    Index(None, "source_pk", "mjd").ddl_if(dialect="sqlite"),  # + the rowid: covers (source_pk, mjd, id)
     Index(None, "image_pk"),
     Index(None, "mjd"),
 )
+# A source's measurements are numbered in (mjd, id) order from the index alone (the narrow
+# window of loaders.pages). SQLite's index ends with the rowid, so it covers id already;
+# PostgreSQL's needs it declared or visits one heap page per measurement (0018, issue 11).
+Index(None, measurements.c.source_pk, measurements.c.mjd, measurements.c.id).ddl_if(dialect="postgresql")
 
 mosaics = Table(
     "mosaics",
@@ -530,7 +534,7 @@ system_metrics = Table(
 # The rest of the tables live in modules of their own; importing them registers their tables
 # with this metadata (last: they need `metadata`). The access and webhook tables are
 # re-exported because much of the code imports them from here.
-from dsa110.db import legacy_tables, norm_tables, ops_tables  # noqa: E402,F401
+from dsa110.db import legacy_tables, norm_tables, ops_tables, row_counts  # noqa: E402,F401
 from dsa110.db.access_tables import api_keys as api_keys  # noqa: E402,PLC0414
 from dsa110.db.access_tables import audit_log as audit_log  # noqa: E402,PLC0414
 from dsa110.db.ese_tables import alerts as alerts  # noqa: E402,PLC0414

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.db.filters import ConeFilter, OrderDirection, Ordering, SourceFilter, SourceOrderField
+from dsa110.db.row_counts import count_statement
 from tests.databases import scratch_database
 
 N = 100_000
@@ -158,3 +159,72 @@ async def test_every_source_ordering_pages_from_an_index(backend: str, tmp_path:
     else:
         bad = {k: p for k, p in plans.items() if "Index" not in p or "Seq Scan" in p or "->  Sort" in p}
     assert bad == {}
+
+
+async def test_a_whole_table_count_reads_no_row_of_it(backend: str, tmp_path: Path) -> None:
+    """``totalCount`` without a filter: SQLite counts its smallest index page by page; PostgreSQL
+    would visit all 10^5 entries, so it sums the trigger-kept deltas instead (0017, issue 11)."""
+    async with scratch_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await _generate(conn)
+            async with engine.connect() as conn:
+                stmt = count_statement(conn.dialect.name, t.sources)
+                sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+                prefix = "EXPLAIN QUERY PLAN" if backend == "sqlite" else "EXPLAIN"
+                plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(f"{prefix} {sql}")).all())
+                total = (await conn.execute(stmt)).scalar()
+        finally:
+            await engine.dispose()
+    assert total == N
+    if backend == "sqlite":
+        assert "COVERING INDEX" in plan, plan
+    else:
+        assert "row_counts" in plan and " on sources" not in plan, plan
+
+
+async def test_a_page_of_each_sources_measurements_is_numbered_from_an_index(
+    backend: str, tmp_path: Path
+) -> None:
+    """``sources { measurements(first: 5) }``: the window numbering each source's measurements
+    reads the (source_pk, mjd, id) entries alone; PostgreSQL visited a heap page per
+    measurement until 0018 put the id in its index (issue 11)."""
+    from dsa110.db.stats import analyze
+    from loaders.entities import SOURCE_MEASUREMENTS
+    from loaders.pages import page_statement
+    from loaders.pagination import PageArgs
+
+    async with scratch_database(backend, tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await _generate(conn)
+                n_images, per_image = 40, 2000  # each image measures a different slice of sources
+                for sql in (
+                    "INSERT INTO images (id, path, type, created_at, mid_mjd, pbcor, n_measurements) "
+                    f"SELECT i, 'img' || i, 'image', CURRENT_TIMESTAMP, 60000 + i, false, 0 FROM {_series(n_images)}",
+                    "INSERT INTO measurements (source_pk, image_pk, mjd, ra_deg, dec_deg, peak_flux_jy, "
+                    "peak_flux_err_jy, forced) SELECT 1 + (i % 3000), 1 + i / 3000, 60000 + i / 3000, 0, 0, 1, 0.1, "
+                    f"false FROM {_series(n_images * per_image)}",
+                ):
+                    await conn.exec_driver_sql(sql)
+            await analyze(engine, ("images", "measurements"), vacuum=True)  # as bulk loads do
+            stmt = page_statement(SOURCE_MEASUREMENTS, list(range(1, 21)), PageArgs(first=5))
+            async with engine.connect() as conn:
+                sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+                prefix = "EXPLAIN QUERY PLAN" if backend == "sqlite" else "EXPLAIN"
+                plan = " | ".join(str(r[-1]) for r in (await conn.exec_driver_sql(f"{prefix} {sql}")).all())
+        finally:
+            await engine.dispose()
+    if backend == "sqlite":
+        assert "COVERING INDEX ix_measurements_source_pk_mjd" in plan, plan
+    else:
+        assert "Index Only Scan using ix_measurements_source_pk_mjd_id" in plan, plan
+        assert "Heap Scan on measurements" not in plan, plan
+
+
+def _series(n: int) -> str:
+    """Rows ``i`` = 0 .. n-1 as a FROM item, on SQLite (a recursive CTE is not a FROM item, but a
+    table-valued subquery is) and PostgreSQL alike."""
+    return f"(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {n - 1}) SELECT i FROM s) AS s"

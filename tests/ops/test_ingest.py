@@ -296,3 +296,33 @@ async def test_candidate_lifecycle(engine: AsyncEngine) -> None:
     result = await detect_ese(engine, [pks[13]])
     assert result.new_candidate_pks == () and await _count(engine, ese_candidates) == 1
     assert result.n_sources == 1
+
+
+async def test_a_large_ingest_leaves_the_sources_all_visible_on_postgresql(engine: AsyncEngine) -> None:
+    """After a bulk ingest (``ANALYZE_AFTER_ROWS``) every page of ``sources`` is all-visible
+    again, so filtered counts stay index-only scans: the ingest rewrote every measured
+    source, and PostgreSQL fell back to a sequential scan until a vacuum (issue 11)."""
+    from dsa110.ops.ingest.transaction import ANALYZE_AFTER_ROWS
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the visibility map is PostgreSQL's")
+    n = ANALYZE_AFTER_ROWS
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(sources),
+            [
+                {"source_id": f"VM J{i:06d}", "ra_deg": 1.0, "dec_deg": 2.0, "healpix": i, "n_epochs": 0}
+                for i in range(n)
+            ],
+        )
+        source_pks = list((await conn.execute(select(sources.c.id).order_by(sources.c.id))).scalars())
+    (image_pk,) = await _add_images(engine, [60000.0])
+    rows = [MeasurementIn(source_pk=pk, peak_flux_jy=0.05, peak_flux_err_jy=0.002) for pk in source_pks]
+    await ingest_image_measurements(engine, image_pk, rows, detect=False)
+    async with engine.connect() as conn:
+        pages, visible = (
+            await conn.exec_driver_sql(
+                "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'sources'"
+            )
+        ).one()
+    assert pages > 0 and visible == pages

@@ -25,7 +25,17 @@ from dsa110.ops.ingest.sqlite_indexes import rebuilt_source_indexes
 from dsa110.ops.ingest.validation import _validate_rows
 from dsa110.science.ese import DEFAULT_PARAMS, EseParams
 
-ANALYZE_AFTER_ROWS = 10_000  # a bulk load: refresh the planner's statistics afterwards
+ANALYZE_AFTER_ROWS = 10_000
+"""A bulk load: refresh the planner's statistics afterwards and, on PostgreSQL, VACUUM.
+
+Why VACUUM: an ingest rewrites the running sums of every source it measures, and each
+rewritten row leaves its page not all-visible. Until a vacuum sets the visibility map again
+PostgreSQL prices index-only scans as heap visits: a filtered source count (``nEpochsMin:
+10, etaMin: 1``, 81,668 of 10^5 rows) went from a 7 ms index-only scan to a 61-130 ms
+parallel sequential scan after one full ingest, on a server without autovacuum (and with
+it, until autovacuum comes round). The vacuum reads only pages not all-visible: the
+rewritten sources and the new measurement pages (``dsa110.db.stats``).
+"""
 
 
 async def ingest_image_measurements(
@@ -96,7 +106,7 @@ async def ingest_images_measurements(
         await bump_epoch(conn)
     telemetry.INGESTED_ROWS.inc(n_rows)
     if n_rows >= ANALYZE_AFTER_ROWS:
-        await analyze(engine, ("sources", "measurements"))
+        await analyze(engine, ("sources", "measurements"), vacuum=True)
     if publish is not None:
         for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
             if pks:
