@@ -48,9 +48,10 @@ async def list_page(
     args: PageArgs,
     with_total: bool = False,
     prefetch: Sequence[ToOne[Any]] = (),
+    columns: frozenset[str] | None = None,
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch)
+    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch, columns)
 
 
 def list_counter(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
 
 import strawberry
 from graphql import FieldNode
+from sqlalchemy import Table
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
@@ -14,6 +15,7 @@ from loaders.relations import Relation
 from resolvers import links
 from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
+from schema.columns import needed_columns, node_fields, reads
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -65,7 +67,7 @@ def row_factory(cls: type[N]) -> Callable[[dict[str, Any]], N]:
 class Node:
     pk: strawberry.Private[int]
 
-    @strawberry.field(description="Globally unique, opaque id; `node(id:)` fetches it.")
+    @strawberry.field(description="Globally unique, opaque id; `node(id:)` fetches it.", metadata=reads("pk"))
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_global_id(type(self).__name__, self.pk))
 
@@ -164,6 +166,16 @@ def selected_links(info: GraphInfo, links: Mapping[str, L]) -> list[L]:
                     if link is not None and field.selection_set is not None and link not in found:
                         found.append(link)
     return found
+
+
+def selected_columns(info: GraphInfo, node_type: type, table: Table) -> frozenset[str] | None:
+    """The row keys of ``table`` the connection's nodes (of ``node_type``) are read for, or
+    None for all (``schema.columns``)."""
+    raw = info._raw_info
+    # graphql-core types these as VariableValues, but hands resolvers the coerced dict
+    variables: Any = raw.variable_values
+    fields = node_fields(raw.field_nodes, raw.fragments, getattr(variables, "coerced", variables))
+    return needed_columns(node_type, table, fields, info.schema.config.name_converter.from_field)
 
 
 def _plain_fields(node: FieldNode) -> list[FieldNode]:

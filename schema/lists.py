@@ -29,6 +29,7 @@ from schema.base import (
     Last,
     connection,
     page_args,
+    selected_columns,
     selected_links,
     selects,
 )
@@ -71,8 +72,9 @@ def list_root(
         ordering = Ordering(order_by.value, direction)
         args = page_args(first, after, last, before)
         prefetch = selected_links(info, joinable) if joinable else []
+        columns = selected_columns(info, node, entity.table)
         page = await lists.list_page(
-            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch
+            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch, columns
         )
         return connection(page, lists.list_counter(ctx, entity, filter))
 

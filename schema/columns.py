@@ -1,0 +1,170 @@
+"""Which of a table's columns a list page must read: those its document's node fields use.
+
+A list root read every column of its table (and wrapped them all, and SQLite's datetime
+columns were parsed) even when the document asks for three fields: the images list read
+23 columns for the 17 the REST path shows, the sources search 29 for 16 (issue 11). Here
+the node selection of a connection field is mapped to the columns it needs:
+
+* a field without a resolver reads the attribute of its own name, a column of the row;
+* a resolver field declares what it reads with ``metadata=reads("pk", "ms_pk")``;
+* anything else (a resolver that declares nothing, a field that is not a column, a
+  selection this look-ahead cannot follow) means every column: the answer is then what it
+  was, never a missing attribute.
+
+The rows of a pruned page are reachable only through that connection (they prime no
+loader), so no other part of the document can meet an object lacking a column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from sqlalchemy import Table
+
+READS: Final = "dsa110.reads"
+"""Field metadata key: the row attributes (``pk`` for ``id``) a resolver field reads."""
+
+_SKIP_FIELDS: Final = frozenset({"__typename"})
+
+# (type, table name) -> GraphQL field name -> the row keys it reads (None: unknown, read all)
+_FIELD_READS: dict[tuple[type, str], dict[str, frozenset[str] | None]] = {}
+
+
+def reads(*attributes: str) -> dict[str, Any]:
+    """``strawberry.field(metadata=reads("end_mjd", "start_mjd"))``: the resolver reads only these
+    attributes of its object (row keys: ``pk`` for the table's ``id``)."""
+    return {READS: frozenset(attributes)}
+
+
+def row_keys(table: Table) -> frozenset[str]:
+    """The keys of a row of ``table`` as the loaders build it (``id`` is ``pk``)."""
+    return frozenset("pk" if c.name == "id" else c.name for c in table.c)
+
+
+def _field_reads(cls: type, table: Table, name_of: Any) -> dict[str, frozenset[str] | None]:
+    key = (cls, table.name)
+    found = _FIELD_READS.get(key)
+    if found is None:
+        columns = row_keys(table)
+        found = {}
+        for field in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            declared = (field.metadata or {}).get(READS)
+            if field.base_resolver is None:
+                needs: frozenset[str] | None = frozenset({field.python_name})
+            else:
+                needs = declared
+            found[name_of(field)] = needs if needs is not None and needs <= columns else None
+        _FIELD_READS[key] = found
+    return found
+
+
+def needed_columns(
+    cls: type, table: Table, node_fields: Iterable[str] | None, name_of: Any
+) -> frozenset[str] | None:
+    """The row keys the node fields read (always with ``pk``); None: every column."""
+    if node_fields is None:
+        return None
+    field_reads = _field_reads(cls, table, name_of)
+    needed = {"pk"}
+    for name in node_fields:
+        if name in _SKIP_FIELDS:
+            continue
+        needs = field_reads.get(name)
+        if needs is None:
+            return None
+        needed |= needs
+    return frozenset(needed)
+
+
+def node_fields(
+    field_nodes: Iterable[FieldNode], fragments: Mapping[str, Any], variables: Mapping[str, Any]
+) -> set[str] | None:
+    """Names of the fields a connection selects on its nodes (``nodes { ... }`` and
+    ``edges { node { ... } }``, through fragments); None when that cannot be told."""
+    names: set[str] = set()
+    for node in field_nodes:
+        for item in _fields(node.selection_set, fragments, variables):
+            if item is None:
+                return None
+            holders: list[FieldNode | None]
+            if item.name.value == "nodes":
+                holders = [item]
+            elif item.name.value == "edges":
+                holders = [
+                    n
+                    for n in _fields(item.selection_set, fragments, variables)
+                    if n is None or n.name.value == "node"
+                ]
+            else:
+                continue
+            for holder in holders:
+                if holder is None:
+                    return None
+                for field in _fields(holder.selection_set, fragments, variables):
+                    if field is None:
+                        return None
+                    names.add(field.name.value)
+    return names
+
+
+def _fields(
+    selection_set: SelectionSetNode | None,
+    fragments: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    depth: int = 0,
+) -> list[FieldNode | None]:
+    """The fields of a selection set through fragments, those skipped by ``@include``/``@skip``
+    left out; a None item stands for what could not be followed."""
+    if selection_set is None:
+        return []
+    if depth > 16:
+        return [None]
+    out: list[FieldNode | None] = []
+    for selection in selection_set.selections:
+        included = _included(selection, variables)
+        if included is None:
+            return [None]
+        if not included:
+            continue
+        if isinstance(selection, FieldNode):
+            out.append(selection)
+        elif isinstance(selection, InlineFragmentNode):
+            out.extend(_fields(selection.selection_set, fragments, variables, depth + 1))
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is None:
+                return [None]
+            out.extend(_fields(fragment.selection_set, fragments, variables, depth + 1))
+        else:
+            return [None]
+    return out
+
+
+def _included(selection: Any, variables: Mapping[str, Any]) -> bool | None:
+    """Whether ``@include``/``@skip`` keep the selection (None: a directive not understood)."""
+    keep = True
+    for directive in selection.directives or ():
+        name = directive.name.value
+        if name not in ("include", "skip"):
+            continue  # other directives do not remove the field
+        condition = _condition(directive, variables)
+        if condition is None:
+            return None
+        if (name == "include" and not condition) or (name == "skip" and condition):
+            keep = False
+    return keep
+
+
+def _condition(directive: Any, variables: Mapping[str, Any]) -> bool | None:
+    for argument in directive.arguments or ():
+        if argument.name.value != "if":
+            continue
+        value = argument.value
+        if value.kind == "boolean_value":
+            return bool(value.value)
+        if value.kind == "variable":
+            found = variables.get(value.name.value)
+            return found if isinstance(found, bool) else None
+    return None
