@@ -47,7 +47,7 @@ async def list_page(
     ordering: Ordering,
     args: PageArgs,
     with_total: bool = False,
-    prefetch: Sequence[ToOne[Any]] = (),
+    prefetch: Sequence[tuple[ToOne[Any], frozenset[str] | None]] = (),
     columns: frozenset[str] | None = None,
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []

@@ -83,33 +83,52 @@ def node_fields(
 ) -> set[str] | None:
     """Names of the fields a connection selects on its nodes (``nodes { ... }`` and
     ``edges { node { ... } }``, through fragments); None when that cannot be told."""
+    holders = node_holders(field_nodes, fragments, variables)
+    if holders is None:
+        return None
     names: set[str] = set()
-    for node in field_nodes:
-        for item in _fields(node.selection_set, fragments, variables):
-            if item is None:
-                return None
-            holders: list[FieldNode | None]
-            if item.name.value == "nodes":
-                holders = [item]
-            elif item.name.value == "edges":
-                holders = [
-                    n
-                    for n in _fields(item.selection_set, fragments, variables)
-                    if n is None or n.name.value == "node"
-                ]
-            else:
-                continue
-            for holder in holders:
-                if holder is None:
-                    return None
-                for field in _fields(holder.selection_set, fragments, variables):
-                    if field is None:
-                        return None
-                    names.add(field.name.value)
+    for holder in holders:
+        found = node_fields_of(holder, fragments, variables)
+        if found is None:
+            return None
+        names |= found
     return names
 
 
-def _fields(
+def node_holders(
+    field_nodes: Iterable[FieldNode], fragments: Mapping[str, Any], variables: Mapping[str, Any]
+) -> list[FieldNode] | None:
+    """The fields whose selections are a connection's nodes: its ``nodes`` and its edges'
+    ``node``, through fragments; None when that cannot be told."""
+    holders: list[FieldNode] = []
+    for node in field_nodes:
+        for item in selection_fields(node.selection_set, fragments, variables):
+            if item is None:
+                return None
+            if item.name.value == "nodes":
+                holders.append(item)
+            elif item.name.value == "edges":
+                for inner in selection_fields(item.selection_set, fragments, variables):
+                    if inner is None:
+                        return None
+                    if inner.name.value == "node":
+                        holders.append(inner)
+    return holders
+
+
+def node_fields_of(
+    holder: FieldNode, fragments: Mapping[str, Any], variables: Mapping[str, Any]
+) -> set[str] | None:
+    """Names of the fields selected on ``holder`` (None when that cannot be told)."""
+    names: set[str] = set()
+    for field in selection_fields(holder.selection_set, fragments, variables):
+        if field is None:
+            return None
+        names.add(field.name.value)
+    return names
+
+
+def selection_fields(
     selection_set: SelectionSetNode | None,
     fragments: Mapping[str, Any],
     variables: Mapping[str, Any],
@@ -131,12 +150,12 @@ def _fields(
         if isinstance(selection, FieldNode):
             out.append(selection)
         elif isinstance(selection, InlineFragmentNode):
-            out.extend(_fields(selection.selection_set, fragments, variables, depth + 1))
+            out.extend(selection_fields(selection.selection_set, fragments, variables, depth + 1))
         elif isinstance(selection, FragmentSpreadNode):
             fragment = fragments.get(selection.name.value)
             if fragment is None:
                 return [None]
-            out.extend(_fields(fragment.selection_set, fragments, variables, depth + 1))
+            out.extend(selection_fields(fragment.selection_set, fragments, variables, depth + 1))
         else:
             return [None]
     return out

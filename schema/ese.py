@@ -8,7 +8,7 @@ their order in the schema).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -105,7 +105,8 @@ class EseCandidate(Node):
 
     @strawberry.field(metadata=reads("source_pk"))
     def source(self, info: GraphInfo) -> Loaded[SourceRef]:
-        return links.one(info.context, SOURCE, self.source_pk)
+        # A candidate always has its source (NOT NULL foreign key).
+        return cast("Loaded[SourceRef]", links.follow(info.context, self, CANDIDATE_SOURCE))
 
     @strawberry.field(description="Review history, oldest first.")
     async def status_history(self, info: GraphInfo) -> list[EseStatusChange]:
@@ -139,11 +140,11 @@ class Alert(Node):
 
     @strawberry.field(metadata=reads("source_pk"))
     def source(self, info: GraphInfo) -> Loaded[SourceRef | None]:
-        return links.one(info.context, SOURCE, self.source_pk)
+        return links.follow(info.context, self, ALERT_SOURCE)
 
     @strawberry.field(metadata=reads("candidate_pk"))
     def candidate(self, info: GraphInfo) -> Loaded[EseCandidate | None]:
-        return links.one(info.context, CANDIDATE, self.candidate_pk)
+        return links.follow(info.context, self, ALERT_CANDIDATE)
 
 
 @strawberry.type

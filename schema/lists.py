@@ -28,9 +28,9 @@ from schema.base import (
     GraphInfo,
     Last,
     connection,
+    joined_links,
     page_args,
     selected_columns,
-    selected_links,
     selects,
 )
 
@@ -71,7 +71,7 @@ def list_root(
         ctx = info.context
         ordering = Ordering(order_by.value, direction)
         args = page_args(first, after, last, before)
-        prefetch = selected_links(info, joinable) if joinable else []
+        prefetch = joined_links(info, node, joinable) if joinable else []
         columns = selected_columns(info, node, entity.table)
         page = await lists.list_page(
             ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch, columns

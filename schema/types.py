@@ -257,11 +257,11 @@ class Image(Node):
 
     @strawberry.field(metadata=reads("group_pk"))
     def group(self, info: GraphInfo) -> Loaded[Group | None]:
-        return links.one(info.context, ent.GROUP, self.group_pk)
+        return links.follow(info.context, self, ent.IMAGE_GROUP)
 
     @strawberry.field(metadata=reads("ms_pk"))
     def measurement_set(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
-        return links.one(info.context, ent.MS, self.ms_pk)
+        return links.follow(info.context, self, ent.IMAGE_MS)
 
     @strawberry.field(description="Measurements made on this image.")
     async def measurements(

@@ -88,3 +88,22 @@ async def test_pruned_pages_answer_as_full_pages(
             node.pop("everyColumn")
         assert a.data == c.data
         assert len(a.data["images"]["nodes"]) == 7
+
+
+async def test_a_joined_link_reads_what_its_selection_uses(graph: Graph, demo_engine: AsyncEngine) -> None:
+    # The page's images join their measurement sets for `path` alone; the same sets reached
+    # elsewhere in the document (by key) are whole objects all the same.
+    document = """{ images(first: 5) { nodes { imageId measurementSet { path } } }
+        latest: images(first: 1) { nodes { imageId } } }"""
+    with statements(demo_engine) as seen:
+        data = await graph.data(document)
+    joined = [s for s in seen if "JOIN measurement_sets" in s]
+    assert len(joined) == 1 and "prefetch_0.status" not in joined[0] and "prefetch_0.path" in joined[0]
+    first = data["images"]["nodes"][0]
+    elsewhere = await graph.data(
+        f"""{{ images(first: 5) {{ nodes {{ measurementSet {{ path }} }} }}
+            image(imageId: {first["imageId"]}) {{ measurementSet {{ path status stage startMjd }} }} }}"""
+    )
+    whole = elsewhere["image"]["measurementSet"]
+    assert whole["path"] == first["measurementSet"]["path"]
+    assert whole["status"] and whole["startMjd"] is not None
