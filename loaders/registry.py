@@ -51,9 +51,10 @@ Wrap = Callable[[Row], Any]
 
 def as_dicts(result: Any) -> list[Row]:
     """Rows as plain dicts: ``dict(zip(keys, row))`` is several times cheaper than
-    going through SQLAlchemy's ``Row._mapping`` for every row."""
+    going through SQLAlchemy's ``Row._mapping`` for every row, and ``all()`` than fetching
+    row by row (a row has exactly the result's keys: ``zip`` need not check)."""
     keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
+    return [dict(zip(keys, row)) for row in result.all()]  # noqa: B905
 
 
 class ByKey(DataLoader[Hashable, T | None]):

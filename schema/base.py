@@ -15,7 +15,15 @@ from loaders.relations import Relation, ToOne
 from resolvers import links
 from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
-from schema.columns import needed_columns, node_fields, node_fields_of, node_holders, reads, selection_fields
+from schema.columns import (
+    fields_by_name,
+    needed_columns,
+    node_fields,
+    node_fields_of,
+    node_holders,
+    reads,
+    selection_fields,
+)
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -183,7 +191,7 @@ def joined_links(
     (None: all; ``schema.columns``)."""
     raw = info._raw_info
     name_of = info.schema.config.name_converter.from_field
-    fields = {name_of(f): f for f in node_type.__strawberry_definition__.fields}  # type: ignore[attr-defined]
+    fields = fields_by_name(node_type, name_of)
     out: list[tuple[ToOne[Any], frozenset[str] | None]] = []
     for link in selected_links(info, links):
         name = next(n for n, candidate in links.items() if candidate is link)

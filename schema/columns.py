@@ -43,6 +43,18 @@ def row_keys(table: Table) -> frozenset[str]:
     return frozenset("pk" if c.name == "id" else c.name for c in table.c)
 
 
+_BY_NAME: dict[type, dict[str, Any]] = {}
+
+
+def fields_by_name(cls: type, name_of: Any) -> dict[str, Any]:
+    """A strawberry type's fields by GraphQL name (made once per type)."""
+    found = _BY_NAME.get(cls)
+    if found is None:
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+        found = _BY_NAME[cls] = {name_of(f): f for f in definition.fields}
+    return found
+
+
 def _field_reads(cls: type, table: Table, name_of: Any) -> dict[str, frozenset[str] | None]:
     key = (cls, table.name)
     found = _FIELD_READS.get(key)
