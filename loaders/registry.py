@@ -31,7 +31,7 @@ import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, Table, func, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
@@ -166,7 +166,9 @@ def _page_base(
     for link, _, _, labelled, alias in joins:
         selected += labelled
         source = source.outerjoin(alias, alias.c.id == link.key)
-    return select(*selected).select_from(source).order_by(*ordering.clauses(table)), joins
+    stmt = select(*selected).select_from(source).order_by(*ordering.clauses(table))
+    # The window is bound at execution: the same statement object serves every page.
+    return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit")), joins
 
 
 class Loaders:
@@ -294,7 +296,8 @@ class Loaders:
         async with self.engine.connect() as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = _count_base(table).where(*conditions)
+                # Without a filter the cached statement itself runs: SQLAlchemy keys it once.
+                count = _count_base(table).where(*conditions) if conditions else _count_base(table)
                 total = int((await conn.execute(count)).scalar() or 0)
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
@@ -302,8 +305,9 @@ class Loaders:
             empty = window.limit <= 0 and total is not None
             rows: list[Row] = []
             if not empty:
-                stmt = base.where(*conditions).offset(window.start).limit(window.limit + 1)
-                rows = as_dicts(await conn.execute(stmt))
+                stmt = base.where(*conditions) if conditions else base
+                window_values = {"page_offset": window.start, "page_limit": window.limit + 1}
+                rows = as_dicts(await conn.execute(stmt, window_values))
         for i, join in enumerate(joins):
             self._attach(join, f"prefetch_{i}_", rows)
         wrap = self.wrap(entity)
