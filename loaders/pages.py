@@ -18,15 +18,20 @@ from loaders.relations import Relation, Row
 
 T = TypeVar("T")
 
-_COLUMN_CACHE: dict[str, list[Any]] = {}
+_COLUMN_CACHE: dict[tuple[str, frozenset[str] | None], list[Any]] = {}
 
 
-def entity_columns(table: Table) -> list[Any]:
-    """The table's columns with ``id`` exposed as ``pk`` (``id`` is the graph's global id)."""
-    cols = _COLUMN_CACHE.get(table.name)
+def entity_columns(table: Table, only: frozenset[str] | None = None) -> list[Any]:
+    """The table's columns with ``id`` exposed as ``pk`` (``id`` is the graph's global id);
+    with ``only``, just those row keys (``pk`` for ``id``), in table order."""
+    cols = _COLUMN_CACHE.get((table.name, only))
     if cols is None:
-        cols = [c.label("pk") if c.name == "id" else c for c in table.c]
-        _COLUMN_CACHE[table.name] = cols
+        cols = [
+            c.label("pk") if c.name == "id" else c
+            for c in table.c
+            if only is None or ("pk" if c.name == "id" else c.name) in only
+        ]
+        _COLUMN_CACHE[(table.name, only)] = cols
     return cols
 
 

@@ -14,7 +14,8 @@ from typing import Any, Protocol, TypeVar, cast, overload
 from sqlalchemy import ColumnElement
 
 from loaders.pagination import Page, PageArgs
-from loaders.relations import Entity, Relation
+from loaders.registry import joined_key
+from loaders.relations import Entity, Relation, ToOne
 from resolvers.context import GraphContext
 
 T = TypeVar("T")
@@ -37,6 +38,21 @@ def one(ctx: GraphContext, entity: Entity[T], key: int | None) -> Awaitable[T] |
     if key is None:
         return None
     return cast("Awaitable[T]", ctx.loaders.by_key(entity).load(key))
+
+
+def follow(ctx: GraphContext, obj: object, link: ToOne[T]) -> Awaitable[T | None] | T | None:
+    """The node ``obj``'s foreign key ``link`` points at: the object a list page joined to
+    it (``Loaders.list_page``; None when the link is empty), else through the by-key loader."""
+    joined = obj.__dict__.get(joined_key(link), _MISSING)
+    if joined is not _MISSING:
+        return cast("T | None", joined)
+    key = obj.__dict__.get(str(link.key.name))
+    if key is None:
+        return None
+    return ctx.loaders.by_key(link.target).load(key)
+
+
+_MISSING: Any = object()
 
 
 def page_of(

@@ -47,10 +47,11 @@ async def list_page(
     ordering: Ordering,
     args: PageArgs,
     with_total: bool = False,
-    prefetch: Sequence[ToOne[Any]] = (),
+    prefetch: Sequence[tuple[ToOne[Any], frozenset[str] | None]] = (),
+    columns: frozenset[str] | None = None,
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch)
+    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch, columns)
 
 
 def list_counter(

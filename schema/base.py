@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar, cast
 
 import strawberry
 from graphql import FieldNode
+from sqlalchemy import Table
 from strawberry.types import Info
 
 from loaders.pagination import Page, PageArgs, encode_cursor
-from loaders.relations import Relation
+from loaders.relations import Relation, ToOne
 from resolvers import links
 from resolvers.context import GraphContext
 from resolvers.ids import encode_global_id
+from schema.columns import (
+    fields_by_name,
+    needed_columns,
+    node_fields,
+    node_fields_of,
+    node_holders,
+    reads,
+    selection_fields,
+)
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -65,7 +75,7 @@ def row_factory(cls: type[N]) -> Callable[[dict[str, Any]], N]:
 class Node:
     pk: strawberry.Private[int]
 
-    @strawberry.field(description="Globally unique, opaque id; `node(id:)` fetches it.")
+    @strawberry.field(description="Globally unique, opaque id; `node(id:)` fetches it.", metadata=reads("pk"))
     def id(self) -> strawberry.ID:
         return strawberry.ID(encode_global_id(type(self).__name__, self.pk))
 
@@ -164,6 +174,65 @@ def selected_links(info: GraphInfo, links: Mapping[str, L]) -> list[L]:
                     if link is not None and field.selection_set is not None and link not in found:
                         found.append(link)
     return found
+
+
+def selected_columns(info: GraphInfo, node_type: type, table: Table) -> frozenset[str] | None:
+    """The row keys of ``table`` the connection's nodes (of ``node_type``) are read for, or
+    None for all (``schema.columns``)."""
+    raw = info._raw_info
+    fields = node_fields(raw.field_nodes, raw.fragments, _variables(info))
+    return needed_columns(node_type, table, fields, info.schema.config.name_converter.from_field)
+
+
+def joined_links(
+    info: GraphInfo, node_type: type, links: Mapping[str, ToOne[Any]]
+) -> list[tuple[ToOne[Any], frozenset[str] | None]]:
+    """The ``selected_links``, each with the row keys of its target its selection reads
+    (None: all; ``schema.columns``)."""
+    raw = info._raw_info
+    name_of = info.schema.config.name_converter.from_field
+    fields = fields_by_name(node_type, name_of)
+    out: list[tuple[ToOne[Any], frozenset[str] | None]] = []
+    for link in selected_links(info, links):
+        name = next(n for n, candidate in links.items() if candidate is link)
+        target = fields[name].type
+        target = getattr(target, "of_type", target)  # Optional[X] -> X
+        # Every occurrence of the link field on the nodes, through fragments.
+        occurrences = [
+            f
+            for f in _link_fields(raw.field_nodes, name, raw.fragments, _variables(info))
+            if f is None or f.selection_set is not None
+        ]
+        names: set[str] | None = set()
+        for occurrence in occurrences:
+            found = (
+                None if occurrence is None else node_fields_of(occurrence, raw.fragments, _variables(info))
+            )
+            names = None if found is None or names is None else names | found
+        typed = hasattr(target, "__strawberry_definition__")
+        columns = needed_columns(target, link.target.table, names, name_of) if occurrences and typed else None
+        out.append((link, columns))
+    return out
+
+
+def _link_fields(
+    field_nodes: Any, name: str, fragments: Any, variables: Mapping[str, Any]
+) -> list[FieldNode | None]:
+    holders = node_holders(field_nodes, fragments, variables)
+    if holders is None:
+        return [None]
+    out: list[FieldNode | None] = []
+    for holder in holders:
+        for field in selection_fields(holder.selection_set, fragments, variables):
+            if field is None or field.name.value == name:
+                out.append(field)
+    return out
+
+
+def _variables(info: GraphInfo) -> Mapping[str, Any]:
+    # graphql-core types these as VariableValues, but hands resolvers the coerced dict
+    variables: Any = info._raw_info.variable_values
+    return cast("Mapping[str, Any]", getattr(variables, "coerced", variables))
 
 
 def _plain_fields(node: FieldNode) -> list[FieldNode]:

@@ -8,7 +8,7 @@ their order in the schema).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -31,6 +31,7 @@ from resolvers import links, lists
 from resolvers.errors import NotFound
 from schema import urls
 from schema.base import GraphInfo, Loaded, Node
+from schema.columns import reads
 from schema.inputs import CandidateStatus, EseKind, EsePhase, _enum, _input
 from schema.lists import list_root
 from schema.permissions import requires
@@ -94,17 +95,18 @@ class EseCandidate(Node):
     changed_by: str | None
     notes: str | None
 
-    @strawberry.field(description="Integer key of the candidate.")
+    @strawberry.field(description="Integer key of the candidate.", metadata=reads("pk"))
     def candidate_id(self) -> int:
         return self.pk
 
-    @strawberry.field(description="Duration of the dip in days.")
+    @strawberry.field(description="Duration of the dip in days.", metadata=reads("start_mjd", "end_mjd"))
     def duration_days(self) -> float:
         return self.end_mjd - self.start_mjd
 
-    @strawberry.field
+    @strawberry.field(metadata=reads("source_pk"))
     def source(self, info: GraphInfo) -> Loaded[SourceRef]:
-        return links.one(info.context, SOURCE, self.source_pk)
+        # A candidate always has its source (NOT NULL foreign key).
+        return cast("Loaded[SourceRef]", links.follow(info.context, self, CANDIDATE_SOURCE))
 
     @strawberry.field(description="Review history, oldest first.")
     async def status_history(self, info: GraphInfo) -> list[EseStatusChange]:
@@ -132,17 +134,17 @@ class Alert(Node):
     triggered_at: datetime
     resolved_at: datetime | None
 
-    @strawberry.field(description="Integer key of the alert.")
+    @strawberry.field(description="Integer key of the alert.", metadata=reads("pk"))
     def alert_id(self) -> int:
         return self.pk
 
-    @strawberry.field
+    @strawberry.field(metadata=reads("source_pk"))
     def source(self, info: GraphInfo) -> Loaded[SourceRef | None]:
-        return links.one(info.context, SOURCE, self.source_pk)
+        return links.follow(info.context, self, ALERT_SOURCE)
 
-    @strawberry.field
+    @strawberry.field(metadata=reads("candidate_pk"))
     def candidate(self, info: GraphInfo) -> Loaded[EseCandidate | None]:
-        return links.one(info.context, CANDIDATE, self.candidate_pk)
+        return links.follow(info.context, self, ALERT_CANDIDATE)
 
 
 @strawberry.type

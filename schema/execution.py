@@ -54,6 +54,8 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
+from schema.arguments import ArgumentsConverter, plan_arguments
+
 STRAWBERRY_FIELD = "strawberry-definition"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
@@ -71,17 +73,19 @@ PathOf = Callable[[int], Path | None]
 
 
 class _Plan(NamedTuple):
-    kind: str  # "attr" | "call" | "resolve"
-    name: str
+    kind: str  # "attr" | "call" | "call_args" | "resolve"
+    name: str  # "attr": the attribute; "call_args": the resolver's info parameter ("" for none)
     func: Callable[..., Any] | None
     with_info: bool
     strawberry_field: Any
     leaf: Callable[[Any], Any] | None = None  # "attr" of a scalar or enum: its serializer
     nullable: bool = True
     exact: type | None = None  # a value of exactly this type is its own serialization
+    convert: ArgumentsConverter | None = None  # "call_args": GraphQL arguments -> resolver kwargs
+    with_self: bool = True  # "call_args": the resolver takes its object first
 
 
-def _plan_field(field_def: GraphQLField) -> _Plan:
+def _plan_field(field_def: GraphQLField, strawberry_schema: Any) -> _Plan:
     """Decide once per field how to resolve it for a whole level."""
     sfield = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
     resolve = field_def.resolve
@@ -95,7 +99,7 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
         exact = _EXACT.get(named.name) if is_leaf_type(named) and named is _BUILT_IN.get(named.name) else None
         return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable, exact)
     if field_def.args:
-        return _Plan("resolve", "", resolve, True, sfield)
+        return _plan_with_arguments(field_def, sfield, strawberry_schema)
     params = list(inspect.signature(resolver.wrapped_func).parameters)
     info_param = resolver.info_parameter
     self_param = resolver.self_parameter
@@ -103,6 +107,36 @@ def _plan_field(field_def: GraphQLField) -> _Plan:
     if self_param is None or [p.name for p in expected] != params:
         return _Plan("resolve", "", resolve, True, sfield)
     return _Plan("call", "", resolver.wrapped_func, info_param is not None, sfield)
+
+
+def _plan_with_arguments(field_def: GraphQLField, sfield: Any, strawberry_schema: Any) -> _Plan:
+    """A resolver with arguments called directly with arguments converted by a planned
+    function (``schema.arguments``), as strawberry's ``get_arguments`` would pass them."""
+    resolve = field_def.resolve
+    resolver = sfield.base_resolver
+    if resolver.parent_parameter is not None or resolver.root_parameter is not None:
+        return _Plan("resolve", "", resolve, True, sfield)
+    converter = plan_arguments(
+        sfield, strawberry_schema.schema_converter.scalar_registry, strawberry_schema.config
+    )
+    if converter is None:
+        return _Plan("resolve", "", resolve, True, sfield)
+    self_param, info_param = resolver.self_parameter, resolver.info_parameter
+    named = {p.name for p in (self_param, info_param) if p is not None}
+    arguments = {a.python_name for a in sfield.arguments}
+    params = list(inspect.signature(resolver.wrapped_func).parameters)
+    if set(params) != named | arguments or (self_param is not None and params[0] != self_param.name):
+        return _Plan("resolve", "", resolve, True, sfield)
+    info_name = info_param.name if info_param is not None else ""
+    return _Plan(
+        "call_args",
+        info_name,
+        resolver.wrapped_func,
+        info_param is not None,
+        sfield,
+        convert=converter,
+        with_self=self_param is not None,
+    )
 
 
 _BUILT_IN: Final = {t.name: t for t in (GraphQLString, GraphQLID, GraphQLFloat, GraphQLBoolean)}
@@ -179,7 +213,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             self._fields[id(details)] = (field_def, parent_type)
             plan = self._plans.get(id(field_def))
             if plan is None:
-                plan = self._plans[id(field_def)] = _plan_field(field_def)
+                plan = self._plans[id(field_def)] = _plan_field(field_def, self.schema._strawberry_schema)  # type: ignore[attr-defined]
             if plan.leaf is not None and self._attribute_leaves(plan, sources, results, response_name):
                 continue
             values = self._resolve_all(parent_type, field_def, details, sources, paths, response_name)
@@ -271,8 +305,31 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         except Exception as error:
             return [error] * len(sources)
+        if plan.kind == "call_args":
+            return self._call_with_arguments(plan, info, args, sources)
         resolve = field_def.resolve or self.field_resolver
         return [self._guard(resolve, source, info, **args) for source in sources]
+
+    def _call_with_arguments(
+        self, plan: _Plan, info: Any, args: dict[str, Any], sources: list[Any]
+    ) -> list[Any]:
+        func, convert = plan.func, plan.convert
+        assert func is not None and convert is not None
+        shared = Info(_raw_info=info, _field=plan.strawberry_field) if plan.with_info else None
+        values: list[Any] = []
+        for source in sources:
+            # Converted per object, as strawberry does: no two resolvers share an argument value.
+            try:
+                kwargs = convert(args)
+            except Exception as error:
+                values.append(error)
+                continue
+            if shared is not None:
+                kwargs[plan.name] = shared
+            values.append(
+                self._guard(func, source, **kwargs) if plan.with_self else self._guard(func, **kwargs)
+            )
+        return values
 
     @staticmethod
     def _guard(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

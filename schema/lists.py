@@ -28,8 +28,9 @@ from schema.base import (
     GraphInfo,
     Last,
     connection,
+    joined_links,
     page_args,
-    selected_links,
+    selected_columns,
     selects,
 )
 
@@ -70,9 +71,10 @@ def list_root(
         ctx = info.context
         ordering = Ordering(order_by.value, direction)
         args = page_args(first, after, last, before)
-        prefetch = selected_links(info, joinable) if joinable else []
+        prefetch = joined_links(info, node, joinable) if joinable else []
+        columns = selected_columns(info, node, entity.table)
         page = await lists.list_page(
-            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch
+            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch, columns
         )
         return connection(page, lists.list_counter(ctx, entity, filter))
 

@@ -23,6 +23,7 @@ from resolvers import links
 from resolvers import science as science_resolvers
 from schema import ese, science, urls
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Loaded, Node, link_page, page_args
+from schema.columns import reads
 from schema.files import CalTable, MeasurementSet, UvhFile
 from schema.inputs import (
     GroupState,
@@ -225,17 +226,21 @@ class Image(Node):
     pbcor: bool
     n_measurements: int
 
-    @strawberry.field(description="Integer key of the image (REST `/images/{id}`).")
+    @strawberry.field(description="Integer key of the image (REST `/images/{id}`).", metadata=reads("pk"))
     def image_id(self) -> int:
         return self.pk
 
     @strawberry.field(
-        description="Start of the exposure (FITS `DATE-OBS`): mid-epoch minus half the integration."
+        description="Start of the exposure (FITS `DATE-OBS`): mid-epoch minus half the integration.",
+        metadata=reads("mid_mjd", "integration_sec"),
     )
     def observation_start(self) -> datetime:
         return mjd_to_datetime(self.mid_mjd - (self.integration_sec or 0.0) / 2.0 / 86400.0)
 
-    @strawberry.field(description="The image centre as sexagesimal text and Galactic l, b.")
+    @strawberry.field(
+        description="The image centre as sexagesimal text and Galactic l, b.",
+        metadata=reads("center_ra_deg", "center_dec_deg"),
+    )
     def center_forms(self) -> SkyPositionForms | None:
         if self.center_ra_deg is None or self.center_dec_deg is None:
             return None
@@ -250,13 +255,13 @@ class Image(Node):
             else LocalRmsRange(min_jy=found[0], max_jy=found[1], n_measurements=found[2])
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=reads("group_pk"))
     def group(self, info: GraphInfo) -> Loaded[Group | None]:
-        return links.one(info.context, ent.GROUP, self.group_pk)
+        return links.follow(info.context, self, ent.IMAGE_GROUP)
 
-    @strawberry.field
+    @strawberry.field(metadata=reads("ms_pk"))
     def measurement_set(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
-        return links.one(info.context, ent.MS, self.ms_pk)
+        return links.follow(info.context, self, ent.IMAGE_MS)
 
     @strawberry.field(description="Measurements made on this image.")
     async def measurements(

@@ -23,6 +23,7 @@ SQLite needs none of this (its count is already O(pages)); the table exists ther
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -119,10 +120,24 @@ def count_statement(
     """The exact row count of ``table`` under ``conditions``, as cheap as the backend allows.
 
     A whole counted table on PostgreSQL is the sum of its deltas; everything else is a
-    ``count(*)`` (answered from an index: ``tests/db/test_count_plans.py``).
+    ``count(*)`` (answered from an index: ``tests/db/test_count_plans.py``). The unfiltered
+    statements are built once: SQLAlchemy computes a statement object's cache key once, so a
+    reused object skips that work on every request.
     """
-    if not conditions and dialect == "postgresql" and table.name in COUNTED_TABLES:
+    if conditions:
+        return _count_all(table).where(*conditions)
+    return _unfiltered_count(dialect, table)
+
+
+@functools.lru_cache(maxsize=256)
+def _count_all(table: Table) -> Select[Any]:
+    return select(func.count()).select_from(table)
+
+
+@functools.lru_cache(maxsize=256)
+def _unfiltered_count(dialect: str, table: Table) -> Select[Any]:
+    if dialect == "postgresql" and table.name in COUNTED_TABLES:
         return select(func.coalesce(func.sum(row_counts.c.delta), 0)).where(
             row_counts.c.table_name == table.name
         )
-    return select(func.count()).select_from(table).where(*conditions)
+    return _count_all(table)

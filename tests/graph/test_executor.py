@@ -36,6 +36,14 @@ CORPUS = [
     """{ __schema { queryType { name } types { name kind } } __type(name: "Source") { fields { name } } }""",
     # variables, filters, empty results
     """query($f: SourceFilter) { sources(first: 5, filter: $f) { totalCount nodes { sourceId } } }""",
+    # arguments converted by a planned function: input objects, enum lists, scalar lists
+    """{ eseCandidates(first: 3, filter: {statuses: [ACTIVE, DISMISSED], minScore: 0.1}, direction: ASC)
+         { totalCount nodes { candidateId status } }
+       images(first: 2, filter: {types: ["5min"], pbcor: true, createdAfter: "2020-01-01T00:00:00Z"},
+         orderBy: CREATED_AT) { nodes { imageId type } }
+       sources(first: 2, filter: {cone: {raDeg: 10.0, decDeg: 41.0, radiusArcsec: 7200}}) { nodes { sourceId } } }""",
+    # a filter value the filter refuses, beside one it accepts
+    """{ bad: sources(first: 2, filter: {decMinDeg: 95}) { totalCount } ok: sources(first: 1) { nodes { sourceId } } }""",
     """{ mosaics(first: 2) { nodes { name startMjd images(last: 2) { totalCount pageInfo { hasNextPage
          hasPreviousPage } edges { cursor node { imageId midMjd } } } } } }""",
 ]
