@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, bindparam, desc, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dsa110.db.engine import read_connection
 from dsa110.db.enums import GroupState
 from dsa110.db.tables import (
     cal_tables,
@@ -84,7 +85,7 @@ class PipelineStatusData:
 
 
 async def queue_counts(engine: AsyncEngine) -> QueueCounts:
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         return await _queue_counts(conn)
 
 
@@ -116,7 +117,7 @@ async def _queue_counts(conn: AsyncConnection) -> QueueCounts:
 
 async def recent_groups(engine: AsyncEngine, limit: int = RECENT_GROUPS) -> list[RecentGroup]:
     """The newest ``limit`` groups (by group id, i.e. observation time) with subband counts."""
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         return await _recent_groups(conn, limit)
 
 
@@ -142,7 +143,7 @@ async def _recent_groups(conn: AsyncConnection, limit: int) -> list[RecentGroup]
 
 async def calibration_sets(engine: AsyncEngine) -> list[CalibrationSet]:
     """Every calibration set, newest first, with its table paths in application order."""
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         return await _calibration_sets(conn)
 
 
@@ -168,7 +169,7 @@ async def _calibration_sets(conn: AsyncConnection) -> list[CalibrationSet]:
 async def pipeline_status(engine: AsyncEngine, recent: int = RECENT_GROUPS) -> PipelineStatusData:
     # One connection for the three reads: a checkout (and its reset) costs about what a
     # small statement does.
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         queue = await _queue_counts(conn)
         latest = await _recent_groups(conn, recent)
         sets = await _calibration_sets(conn)
@@ -214,7 +215,7 @@ async def ese_candidate_rows(
     )
     if candidate_pks is not None:
         stmt = stmt.where(ese_candidates.c.id.in_(candidate_pks))
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
@@ -235,7 +236,7 @@ async def log_lines_after(
             .order_by(job_logs.c.id)
             .limit(limit)
         )
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
     return sorted(rows, key=lambda r: int(r["pk"]))
 
@@ -266,5 +267,5 @@ async def watched_measurements(
         .order_by(measurements.c.source_pk)
         .limit(limit)
     )
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
