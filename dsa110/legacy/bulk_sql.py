@@ -36,6 +36,7 @@ class Statements:
     keys: str  # (rowid, source_pk, image_pk) of the clean rows, in rowid order
     others: str  # every other row of the range, ``rowid AS _rowid, *``: the bounds twice
     insert: str  # the clean rows' upsert into measurements
+    insert_except: str  # the same, less the rowids of a JSON array (third parameter)
     # each takes the range's bounds (after_rowid, last_rowid)
 
 
@@ -84,14 +85,18 @@ def _statements(columns: tuple[str, ...], on_conflict: str) -> Statements:
         f"s.id, i.id, COALESCE({mjd}, i.mid_mjd), p.ra_deg, p.dec_deg, p.peak_jyb, p.peak_err_jyb, "
         f"CASE WHEN {snr} IS NOT NULL THEN {snr} WHEN abs({ratio}) < 1e999 THEN {ratio} END, 1"
     )
+    insert = (
+        "INSERT INTO main.measurements (source_pk, image_pk, mjd, ra_deg, dec_deg, peak_flux_jy, "
+        f"peak_flux_err_jy, snr, forced) SELECT {values} {clean}"
+    )
     return Statements(
         keys=f"SELECT p.rowid, s.id, i.id {clean} ORDER BY p.rowid",
         others=(
             f"SELECT q.rowid AS _rowid, q.* FROM {SCHEMA}.photometry AS q WHERE q.rowid > ? AND q.rowid <= ? "
             f"AND q.rowid NOT IN (SELECT p.rowid {clean}) ORDER BY q.rowid"
         ),
-        insert=(
-            "INSERT INTO main.measurements (source_pk, image_pk, mjd, ra_deg, dec_deg, peak_flux_jy, "
-            f"peak_flux_err_jy, snr, forced) SELECT {values} {clean} ORDER BY p.rowid {on_conflict}"
+        insert=f"{insert} ORDER BY p.rowid {on_conflict}",
+        insert_except=(
+            f"{insert} AND p.rowid NOT IN (SELECT value FROM json_each(?)) ORDER BY p.rowid {on_conflict}"
         ),
     )

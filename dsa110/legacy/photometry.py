@@ -19,6 +19,7 @@ ingest API does.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -387,8 +388,14 @@ async def write_photometry_range(
         later: dict[Key, int] = {(s, i): rowid for rowid, s, i in clean}
         _note_repeats(ctx, parsed + len(clean), len(later.keys() | values.keys()))
         values = {k: v for k, v in values.items() if later.get(k, NOTHING_READ) < v[0]}
+        # One write per (source, image), the later row's, as the row path: a repeat read writes nothing.
+        passed_over = [rowid for rowid, s, i in clean if later[(s, i)] != rowid]
+        passed_over += [later[k] for k in values if k in later]
         written = 0
-        if clean:
+        if passed_over:
+            result = await b.conn.exec_driver_sql(sql.insert_except, (*bounds, json.dumps(passed_over)))
+            written += max(result.rowcount or 0, 0)
+        elif clean:
             result = await b.conn.exec_driver_sql(sql.insert, bounds)
             written += max(result.rowcount or 0, 0)
         written += await _insert(b, values)  # after the copy: where both name a key, these are later
