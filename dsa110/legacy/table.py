@@ -179,15 +179,16 @@ async def _import_ranges(
         f"SELECT count(*), max(r) FROM (SELECT rowid AS r FROM {quote_ident(spec.table)} "
         "WHERE rowid > ? ORDER BY rowid LIMIT ?)"
     )
+    n, last = (await db.query(ranges, (after, size)))[0]
+    if not n:
+        return  # nothing new (a follower's usual poll): no connection, no ATTACH
     async with ctx.engine.connect() as conn, attached(conn, db.path, cache_kib=BULK_CACHE_KIB):
-        while True:
-            n, last = (await db.query(ranges, (after, size)))[0]
-            if not n:
-                break
+        while n:
             await _write_range(ctx, conn, db, spec, columns, (after, int(last), int(n)), size)
-            after = int(last)
             if n < size:
                 break
+            after = int(last)
+            n, last = (await db.query(ranges, (after, size)))[0]
 
 
 async def _write_range(
