@@ -34,7 +34,8 @@ _WHITESPACE: Final = "".join(c for c in map(chr, range(0x110000)) if c.isspace()
 @dataclass(frozen=True)
 class Statements:
     keys: str  # (rowid, source_pk, image_pk) of the clean rows, in rowid order
-    others: str  # every other row of the range, ``rowid AS _rowid, *``: the bounds twice
+    rowids: str  # every rowid of the range (the bounds)
+    others: str  # the rows of a JSON array of rowids, ``rowid AS _rowid, *`` (one parameter)
     insert: str  # the clean rows' upsert into measurements
     insert_except: str  # the same, less the rowids of a JSON array (third parameter)
     # each takes the range's bounds (after_rowid, last_rowid)
@@ -91,9 +92,10 @@ def _statements(columns: tuple[str, ...], on_conflict: str) -> Statements:
     )
     return Statements(
         keys=f"SELECT p.rowid, s.id, i.id {clean} ORDER BY p.rowid",
+        rowids=f"SELECT rowid FROM {SCHEMA}.photometry WHERE rowid > ? AND rowid <= ?",
         others=(
-            f"SELECT q.rowid AS _rowid, q.* FROM {SCHEMA}.photometry AS q WHERE q.rowid > ? AND q.rowid <= ? "
-            f"AND q.rowid NOT IN (SELECT p.rowid {clean}) ORDER BY q.rowid"
+            f"SELECT rowid AS _rowid, * FROM {SCHEMA}.photometry "
+            "WHERE rowid IN (SELECT value FROM json_each(?)) ORDER BY rowid"
         ),
         insert=f"{insert} ORDER BY p.rowid {on_conflict}",
         insert_except=(

@@ -366,6 +366,17 @@ async def _after(ctx: ImportContext, b: Batch, keys: list[Key], n_rows: int) -> 
     await bump_epoch(b.conn)
 
 
+async def _other_rowids(
+    b: Batch, sql: bulk_sql.Statements, after: int, last: int, n_rows: int, clean: set[int]
+) -> list[int]:
+    """The range's rowids that are not clean (without evaluating the clean join again)."""
+    if last - after == n_rows:  # no gaps (the usual case): the range is every rowid in it
+        everything: Sequence[int] = range(after + 1, last + 1)
+    else:
+        everything = [int(r[0]) for r in await b.conn.exec_driver_sql(sql.rowids, (after, last))]
+    return [rowid for rowid in everything if rowid not in clean]
+
+
 async def write_photometry_range(
     ctx: ImportContext, b: Batch, columns: Sequence[str], after: int, last: int, n_rows: int
 ) -> int:
@@ -383,7 +394,9 @@ async def write_photometry_range(
         clean = [tuple(r) for r in await b.conn.exec_driver_sql(sql.keys, bounds)]
         other: list[Row] = []
         if len(clean) < n_rows:  # read before anything is written: which rows are clean depends on it
-            other = [dict(r) for r in (await b.conn.exec_driver_sql(sql.others, bounds * 2)).mappings()]
+            wanted = await _other_rowids(b, sql, after, last, n_rows, {r[0] for r in clean})
+            result = await b.conn.exec_driver_sql(sql.others, (json.dumps(wanted),))
+            other = [dict(r) for r in result.mappings()]
         values, parsed = await _convert(ctx, b, other)
         later: dict[Key, int] = {(s, i): rowid for rowid, s, i in clean}
         _note_repeats(ctx, parsed + len(clean), len(later.keys() | values.keys()))
