@@ -53,7 +53,7 @@ async def attached(conn: AsyncConnection, path: Path, *, cache_kib: int = 0) -> 
     """Attach ``path`` read-only as :data:`SCHEMA` on ``conn`` (outside any transaction),
     with a ``cache_kib`` page cache meanwhile if given (the connection's own is put back)."""
     uri = read_only_uri(path)
-    cache = int((await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one())
+    cache = int((await conn.exec_driver_sql("PRAGMA cache_size")).scalar_one()) if cache_kib else 0
     try:
         await conn.exec_driver_sql(f"ATTACH DATABASE ? AS {SCHEMA}", (uri,))
     except DBAPIError as exc:
@@ -72,8 +72,9 @@ async def attached(conn: AsyncConnection, path: Path, *, cache_kib: int = 0) -> 
         if conn.in_transaction():
             await conn.rollback()
         await conn.exec_driver_sql(f"DETACH DATABASE {SCHEMA}")
-        await conn.exec_driver_sql(f"PRAGMA main.cache_size = {cache}")
-        await conn.exec_driver_sql("PRAGMA shrink_memory")
+        if cache_kib:
+            await conn.exec_driver_sql(f"PRAGMA main.cache_size = {cache}")
+            await conn.exec_driver_sql("PRAGMA shrink_memory")
         await conn.commit()
 
 

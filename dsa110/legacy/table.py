@@ -182,7 +182,10 @@ async def _import_ranges(
     n, last = (await db.query(ranges, (after, size)))[0]
     if not n:
         return  # nothing new (a follower's usual poll): no connection, no ATTACH
-    async with ctx.engine.connect() as conn, attached(conn, db.path, cache_kib=BULK_CACHE_KIB):
+    # A backlog gets the large cache; a follower's few new rows keep the pooled connection's
+    # own (warm) cache, and its memory stays that size.
+    cache_kib = BULK_CACHE_KIB if n >= size else 0
+    async with ctx.engine.connect() as conn, attached(conn, db.path, cache_kib=cache_kib):
         while n:
             await _write_range(ctx, conn, db, spec, columns, (after, int(last), int(n)), size)
             if n < size:
