@@ -4,7 +4,9 @@
 ``--epochs`` days (one photometry row per source per day: 10^5 x 100 = 10^7 rows, plus
 the queue, subband files, MS, images, catalog and the rest) is imported into an empty
 database with :class:`dsa110.legacy.runner.LegacyImporter`, metric recompute included.
-``rows`` counts every legacy row read; ``rows_per_s`` is rows over the wall-clock time.
+``rows`` counts every legacy row read; ``rows_per_s`` is rows over the wall-clock time;
+``cpu_s`` is the process's CPU time meanwhile (all threads: SQLite runs in aiosqlite's),
+which a loaded machine does not inflate as it does the wall-clock time.
 
 ``follow``: the imported database is then followed (poll ``--poll`` s) while a writer
 process (:mod:`tests.legacy.writer`) adds ``--follow-groups`` observation groups, one
@@ -13,7 +15,7 @@ the writer reports, the lag is the time until the follower published an event ca
 that change (or a later one of the same group): ``lag_p50_ms`` and ``lag_p99_ms``.
 
 Prints ``fixture rows=.. build_s=..``, then per backend
-``import backend=.. rows=.. rows_per_s=.. elapsed_s=..`` and
+``import backend=.. rows=.. rows_per_s=.. elapsed_s=.. cpu_s=..`` and
 ``follow backend=.. lag_p50_ms=.. lag_p99_ms=.. samples=..``.
 
     .venv/bin/python -m bench.legacy_import [--sources 100000 --epochs 100]
@@ -86,11 +88,11 @@ class Follow:
         return lags
 
 
-async def run_import(url: str, state_dir: Path) -> tuple[int, float]:
+async def run_import(url: str, state_dir: Path) -> tuple[int, float, float]:
     engine = create_engine(url)
     await upgrade(engine)
     importer = LegacyImporter(engine, locate([state_dir]), read_files=False)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         report = await importer.run_pass()
     finally:
@@ -98,7 +100,7 @@ async def run_import(url: str, state_dir: Path) -> tuple[int, float]:
         await engine.dispose()
     if report.errors:
         raise RuntimeError(report.errors)
-    return report.rows_read, time.perf_counter() - started
+    return report.rows_read, time.perf_counter() - started, time.process_time() - cpu
 
 
 async def run_follow(url: str, state_dir: Path, args: argparse.Namespace, groups_per_day: int) -> list[float]:
@@ -143,9 +145,10 @@ async def run_follow(url: str, state_dir: Path, args: argparse.Namespace, groups
 
 
 async def scenario(backend: str, url: str, state_dir: Path, args: argparse.Namespace, gpd: int) -> None:
-    rows, elapsed = await run_import(url, state_dir)
+    rows, elapsed, cpu = await run_import(url, state_dir)
     print(
-        line("import", backend=backend, rows=rows, rows_per_s=rows / elapsed, elapsed_s=elapsed), flush=True
+        line("import", backend=backend, rows=rows, rows_per_s=rows / elapsed, elapsed_s=elapsed, cpu_s=cpu),
+        flush=True,
     )
     lags = await run_follow(url, state_dir, args, gpd)
     print(

@@ -104,6 +104,9 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # URI filenames on (a plain path still opens as before): ATTACH of a file read-only
+        # (``file:...?mode=ro``, the legacy import's bulk path) must never create or write it.
+        kwargs["connect_args"] = {"uri": True, **kwargs.get("connect_args", {})}
         engine = create_async_engine(url, **kwargs)
         busy_ms = max(1, round(write_lock_timeout_s * 1000))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_ms))

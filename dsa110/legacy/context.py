@@ -110,11 +110,18 @@ class ImportContext:
         return path
 
     @contextlib.asynccontextmanager
-    async def batch(self, source: str, table_name: str) -> AsyncIterator[Batch]:
-        async with self.engine.begin() as conn:
-            b = Batch(conn, await store.lock_state(conn, source, table_name))
-            yield b
-            await store.save_state(conn, source, table_name, b.mark)
+    async def batch(
+        self, source: str, table_name: str, conn: AsyncConnection | None = None
+    ) -> AsyncIterator[Batch]:
+        """The batch's transaction, on a pooled connection or on ``conn`` (the bulk path's,
+        which has the legacy file attached: :mod:`dsa110.legacy.attach`)."""
+        async with contextlib.AsyncExitStack() as stack:
+            if conn is None:
+                conn = await stack.enter_async_context(self.engine.connect())
+            async with conn.begin():
+                b = Batch(conn, await store.lock_state(conn, source, table_name))
+                yield b
+                await store.save_state(conn, source, table_name, b.mark)
         for kind, mapping in b.found.items():
             self.known[kind].update(mapping)
         if self.publish is not None:

@@ -86,7 +86,8 @@ def parse_named(value: str) -> tuple[str | None, Path]:
     return None, Path(value)
 
 
-def _error(path: Path, exc: sqlite3.Error, waited_s: float = LOCK_WAIT_S) -> LegacyFileError:
+def file_error(path: Path, exc: sqlite3.Error, waited_s: float = LOCK_WAIT_S) -> LegacyFileError:
+    """The :class:`LegacyFileError` for a failed read of ``path``, saying why in words."""
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return LegacyFileError(path, f"locked by its writer for more than {waited_s:g} s ({exc})")
@@ -113,13 +114,13 @@ class LegacyDb:
         if self._conn is None:
             if not self.path.is_file():
                 raise LegacyFileError(self.path, "no such file")
-            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+            uri = read_only_uri(self.path)
             try:
                 conn = sqlite3.connect(uri, uri=True, timeout=self.lock_wait_s, check_same_thread=False)
                 conn.execute("PRAGMA query_only=1")
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails early on garbage
             except sqlite3.Error as exc:
-                raise _error(self.path, exc, self.lock_wait_s) from None
+                raise file_error(self.path, exc, self.lock_wait_s) from None
             self._conn = conn
         return self._conn
 
@@ -128,7 +129,7 @@ class LegacyDb:
         try:
             return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise _error(self.path, exc, self.lock_wait_s) from None
+            raise file_error(self.path, exc, self.lock_wait_s) from None
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read statement and fetch every row (its own read transaction)."""
@@ -145,7 +146,7 @@ class LegacyDb:
                 names = [d[0] for d in cursor.description]
                 return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             except sqlite3.Error as exc:
-                raise _error(self.path, exc, self.lock_wait_s) from None
+                raise file_error(self.path, exc, self.lock_wait_s) from None
 
         async with self._lock:
             return await asyncio.to_thread(run)
@@ -153,6 +154,10 @@ class LegacyDb:
     async def data_version(self) -> int:
         """Changes whenever another connection commits to the file."""
         return int((await self.query("PRAGMA data_version"))[0][0])
+
+    async def journal_mode(self) -> str:
+        """``wal`` or a rollback-journal mode (``delete``, ``truncate``, ...), as the file says."""
+        return str((await self.query("PRAGMA journal_mode"))[0][0]).lower()
 
     async def columns(self, table: str) -> list[str] | None:
         """The table's columns as the file has them (older files lack ALTER columns); None if absent."""
@@ -169,6 +174,11 @@ class LegacyDb:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only (never creating it)."""
+    return f"file:{quote(str(path.resolve()))}?mode=ro"
 
 
 def quote_ident(name: str) -> str:

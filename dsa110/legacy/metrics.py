@@ -24,7 +24,6 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from dsa110.db.functions import insert_or_skip
 from dsa110.db.legacy_tables import legacy_dirty_sources
 from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import measurements, sources
@@ -82,11 +81,12 @@ async def recompute(conn: AsyncConnection, source_pks: Sequence[int]) -> int:
 
 
 async def mark_dirty(conn: AsyncConnection, source_pks: Sequence[int]) -> None:
-    rows = [{"source_pk": pk} for pk in sorted(set(source_pks))]
-    for start in range(0, len(rows), CHUNK):
-        await conn.execute(
-            insert_or_skip(conn.dialect.name, legacy_dirty_sources), rows[start : start + CHUNK]
-        )
+    """Owe these sources a recompute (driver SQL: a bulk batch marks ~10^5 of them)."""
+    mark = "$1" if conn.dialect.name == "postgresql" else "?"
+    sql = f"INSERT INTO legacy_dirty_sources (source_pk) VALUES ({mark}) ON CONFLICT (source_pk) DO NOTHING"
+    rows = [(pk,) for pk in sorted(set(source_pks))]
+    for start in range(0, len(rows), 20 * CHUNK):
+        await conn.exec_driver_sql(sql, rows[start : start + 20 * CHUNK])
 
 
 async def recompute_dirty(engine: AsyncEngine) -> int:

@@ -19,8 +19,10 @@ ingest API does.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -30,9 +32,10 @@ from sqlalchemy import func, select, update
 from dsa110.db.norm_tables import bump_epoch
 from dsa110.db.tables import images, measurements, sources
 from dsa110.events import MEASUREMENTS_ADDED
-from dsa110.legacy import metrics, store
+from dsa110.legacy import bulk_sql, metrics, store
 from dsa110.legacy.context import Batch, ImportContext
 from dsa110.legacy.sky import SkyIndex
+from dsa110.legacy.store import NOTHING_READ
 from dsa110.legacy.table import Row, TableSpec
 from dsa110.legacy.values import (
     UNIX_EPOCH_MJD,
@@ -204,6 +207,7 @@ class _Parser:
         if name is not None and not isinstance(name, str):
             name = str(name)
         return {
+            "rowid": row.get("_rowid", 0),
             "path": path,
             "ra": ra % 360.0,
             "dec": dec,
@@ -219,14 +223,14 @@ class _Parser:
 
 
 _INSERT_COLUMNS: Final = ("source_pk", "image_pk", *_MEASUREMENT_COLUMNS)
+_CONFLICT_CHUNK: Final = 20_000
+Key = tuple[int, int]  # (source_pk, image_pk)
 
 
-def _insert_sql(dialect: str) -> str:
-    """The measurement upsert as driver SQL: 10^7 rows skip SQLAlchemy's per-row parameter work."""
-    marks = ", ".join(f"${i}" if dialect == "postgresql" else "?" for i in range(1, len(_INSERT_COLUMNS) + 1))
+def _on_conflict(dialect: str) -> str:
+    """A repeated (source, image) replaces the stored row, written only if a value differs."""
     differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
     return (
-        f"INSERT INTO measurements ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks}) "
         "ON CONFLICT (source_pk, image_pk) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in _MEASUREMENT_COLUMNS)
         + " WHERE "
@@ -234,19 +238,37 @@ def _insert_sql(dialect: str) -> str:
     )
 
 
+def _insert_sql(dialect: str) -> str:
+    """The measurement upsert as driver SQL: 10^7 rows skip SQLAlchemy's per-row parameter work."""
+    marks = ", ".join(f"${i}" if dialect == "postgresql" else "?" for i in range(1, len(_INSERT_COLUMNS) + 1))
+    return f"INSERT INTO measurements ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks}) {_on_conflict(dialect)}"
+
+
 async def write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
     try:
-        return await _write_photometry(ctx, b, rows)
+        values, parsed = await _convert(ctx, b, rows)
+        _note_repeats(ctx, parsed, len(values))
+        written = await _insert(b, values)
+        await _after(ctx, b, list(values), len(rows))
+        return written
     except BaseException:
         ctx.state.pop("sky", None)
         raise
 
 
-async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
+def _note_repeats(ctx: ImportContext, parsed: int, distinct: int) -> None:
+    ctx.odd.note(PHOT, "the same source twice on one image: the later row kept", parsed - distinct)
+
+
+async def _convert(
+    ctx: ImportContext, b: Batch, rows: list[Row]
+) -> tuple[dict[Key, tuple[int, tuple[Any, ...]]], int]:
+    """Rows -> ``{(source_pk, image_pk): (rowid, insert tuple)}``, the later row of a key kept;
+    creates the sources and images the rows need. Also returns how many rows parsed."""
     parse = _Parser(ctx)
     parsed = [p for row in rows if (p := parse(row)) is not None]
     if not parsed:
-        return 0
+        return {}, 0
     image_of = await _images_for(ctx, b, {p["path"] for p in parsed}, parsed)
     named = {p["name"] for p in parsed if p["name"]}
     pks = await ctx.lookup(b, "source", sources, "source_id", named)
@@ -275,35 +297,48 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
         if fresh:
             ctx.odd.note(PHOT, "no known source at the position: new source named by it", len(fresh))
             await _save_sources(ctx, b, fresh, overwrite=False)
-    by_key: dict[tuple[int, int], dict[str, Any]] = {}
+    found, known = b.found["source"], ctx.known["source"]
+    out: dict[Key, tuple[int, tuple[Any, ...]]] = {}
     for p in parsed:
-        source_pk: int = (
-            p.get("source_pk") or b.found["source"].get(p["name"]) or ctx.known["source"][p["name"]]
-        )
+        source_pk: int = p.get("source_pk") or found.get(p["name"]) or known[p["name"]]
         image_pk, image_mjd = image_of[p["path"]]
-        if (source_pk, image_pk) in by_key:
-            ctx.odd.note(PHOT, "the same source twice on one image: the later row kept")
-        by_key[(source_pk, image_pk)] = {
-            "source_pk": source_pk,
-            "image_pk": image_pk,
-            "mjd": p["mjd"] if p["mjd"] is not None else image_mjd,
-            "ra_deg": p["ra"],
-            "dec_deg": p["dec"],
-            "peak_flux_jy": p["flux"],
-            "peak_flux_err_jy": p["err"],
-            "snr": p["snr"] if math.isfinite(p["snr"]) else None,
-            "forced": True,
-        }
-    values = list(by_key.values())
+        snr = p["snr"]
+        # In _INSERT_COLUMNS order: source_pk, image_pk, mjd, ra, dec, flux, err, snr, forced.
+        out[(source_pk, image_pk)] = (
+            p["rowid"],
+            (
+                source_pk,
+                image_pk,
+                p["mjd"] if p["mjd"] is not None else image_mjd,
+                p["ra"],
+                p["dec"],
+                p["flux"],
+                p["err"],
+                snr if math.isfinite(snr) else None,
+                True,
+            ),
+        )
+    return out, len(parsed)
+
+
+async def _insert(b: Batch, values: dict[Key, tuple[int, tuple[Any, ...]]]) -> int:
     sql = _insert_sql(b.conn.dialect.name)
+    rows = [v for _, v in values.values()]
     written = 0
-    for start in range(0, len(values), 20_000):
-        chunk = [tuple(v[c] for c in _INSERT_COLUMNS) for v in values[start : start + 20_000]]
+    for start in range(0, len(rows), _CONFLICT_CHUNK):
+        chunk = rows[start : start + _CONFLICT_CHUNK]
         result = await b.conn.exec_driver_sql(sql, chunk)
         written += result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(chunk)
-    touched_sources = sorted({v["source_pk"] for v in values})
-    touched_images = sorted({v["image_pk"] for v in values})
-    if not b.backlog and len(rows) <= INLINE_RECOMPUTE_ROWS:
+    return written
+
+
+async def _after(ctx: ImportContext, b: Batch, keys: list[Key], n_rows: int) -> None:
+    """What follows the batch's measurements: metrics (now or owed), image counts, events."""
+    if not keys:
+        return
+    touched_sources = sorted({s for s, _ in keys})
+    touched_images = sorted({i for _, i in keys})
+    if not b.backlog and n_rows <= INLINE_RECOMPUTE_ROWS:
         await metrics.recompute(b.conn, touched_sources)
     else:
         await metrics.mark_dirty(b.conn, touched_sources)
@@ -317,8 +352,8 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
         )
         await b.conn.execute(update(images).where(images.c.id.in_(chunk)).values(n_measurements=count))
     per_image: dict[int, list[int]] = {}
-    for v in values:
-        per_image.setdefault(v["image_pk"], []).append(v["source_pk"])
+    for source_pk, image_pk in keys:
+        per_image.setdefault(image_pk, []).append(source_pk)
     for image_pk, pks_on in per_image.items():
         pks_sorted = sorted(pks_on)
         b.emit(
@@ -329,7 +364,59 @@ async def _write_photometry(ctx: ImportContext, b: Batch, rows: list[Row]) -> in
     # Upserted in place (no new id): the stored normalisation must not be trusted (norm_store).
     # Last, as ingest does it (after the sources' row locks): one lock order, no deadlock.
     await bump_epoch(b.conn)
-    return written
+
+
+async def _other_rowids(
+    b: Batch, sql: bulk_sql.Statements, after: int, last: int, n_rows: int, clean: set[int]
+) -> list[int]:
+    """The range's rowids that are not clean (without evaluating the clean join again)."""
+    if last - after == n_rows:  # no gaps (the usual case): the range is every rowid in it
+        everything: Sequence[int] = range(after + 1, last + 1)
+    else:
+        everything = [int(r[0]) for r in await b.conn.exec_driver_sql(sql.rowids, (after, last))]
+    return [rowid for rowid in everything if rowid not in clean]
+
+
+async def write_photometry_range(
+    ctx: ImportContext, b: Batch, columns: Sequence[str], after: int, last: int, n_rows: int
+) -> int:
+    """The bulk path (SQLite, the file attached): the rows ``after < rowid <= last``.
+
+    Rows that need no Python (:func:`dsa110.legacy.bulk_sql.clean_rows`) are copied by one
+    ``INSERT ... SELECT``; the others (no name, a new source, an unregistered or relative
+    path, a value needing conversion or to be skipped) are read and converted by the row
+    path, exactly as :func:`write_photometry` would. Both go in this transaction. Where a
+    row of each names the same (source, image), the later row is kept, as in the row path.
+    """
+    try:
+        sql = bulk_sql.statements(columns, _on_conflict("sqlite"))
+        bounds = (after, last)
+        clean = [tuple(r) for r in await b.conn.exec_driver_sql(sql.keys, bounds)]
+        other: list[Row] = []
+        if len(clean) < n_rows:  # read before anything is written: which rows are clean depends on it
+            wanted = await _other_rowids(b, sql, after, last, n_rows, {r[0] for r in clean})
+            result = await b.conn.exec_driver_sql(sql.others, (json.dumps(wanted),))
+            other = [dict(r) for r in result.mappings()]
+        values, parsed = await _convert(ctx, b, other)
+        later: dict[Key, int] = {(s, i): rowid for rowid, s, i in clean}
+        _note_repeats(ctx, parsed + len(clean), len(later.keys() | values.keys()))
+        values = {k: v for k, v in values.items() if later.get(k, NOTHING_READ) < v[0]}
+        # One write per (source, image), the later row's, as the row path: a repeat read writes nothing.
+        passed_over = [rowid for rowid, s, i in clean if later[(s, i)] != rowid]
+        passed_over += [later[k] for k in values if k in later]
+        written = 0
+        if passed_over:
+            result = await b.conn.exec_driver_sql(sql.insert_except, (*bounds, json.dumps(passed_over)))
+            written += max(result.rowcount or 0, 0)
+        elif clean:
+            result = await b.conn.exec_driver_sql(sql.insert, bounds)
+            written += max(result.rowcount or 0, 0)
+        written += await _insert(b, values)  # after the copy: where both name a key, these are later
+        await _after(ctx, b, list(dict.fromkeys([*later, *values])), n_rows)
+        return written
+    except BaseException:
+        ctx.state.pop("sky", None)
+        raise
 
 
 async def finish_photometry(ctx: ImportContext) -> None:
@@ -351,5 +438,8 @@ SPECS: Final = (
         finish=finish_photometry,
         required=("image_path", "ra_deg", "dec_deg", "peak_jyb"),
         batch_rows=50_000,
+        bulk=write_photometry_range,
+        bulk_required=bulk_sql.REQUIRED,
+        bulk_batch_rows=200_000,
     ),
 )

@@ -23,6 +23,12 @@ re-reads the rows that may have changed since the last pass:
 A digest of every mutable row read is kept in memory, so a re-read row that did not
 change is not written again; the writes are change-detecting upserts besides, so a row
 read twice by two processes changes nothing the second time.
+
+Bulk: an append-only table whose spec has a ``bulk`` writer, imported into SQLite from a
+WAL file holding the ``bulk_required`` columns, is not read into Python here. Each batch
+is a rowid range (``batch_rows`` rows past the watermark, counted in the legacy file),
+and the writer converts it in SQL from the file attached to the batch's transaction
+(:mod:`dsa110.legacy.attach`), with the same watermark, transaction and retry rules.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dsa110.legacy.attach import BULK_CACHE_KIB, attached, legacy_error
 from dsa110.legacy.context import Batch, ImportContext
 from dsa110.legacy.files import LegacyDb, quote_ident
 from dsa110.legacy.store import NOTHING_READ, read_state
@@ -48,6 +56,9 @@ Row = dict[str, Any]
 Writer = Callable[[ImportContext, Batch, list[Row]], Awaitable[int]]
 Prepare = Callable[[ImportContext, list[Row]], Awaitable[list[Row]]]
 Finish = Callable[[ImportContext], Awaitable[None]]
+BulkWriter = Callable[[ImportContext, Batch, Sequence[str], int, int, int], Awaitable[int]]
+"""``(ctx, batch, columns, after_rowid, last_rowid, n_rows)``: converts and writes the rows
+``after_rowid < rowid <= last_rowid`` of the attached file; returns rows written."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,9 @@ class TableSpec:
     open_when: Callable[[Sequence[str]], str | None] | None = None
     open_every_s: float = 0.0  # re-read the open rows at most this often (many, rarely changing)
     batch_rows: int = 5000
+    bulk: BulkWriter | None = None  # append-only tables: the rowid-range writer (SQLite, WAL files)
+    bulk_required: tuple[str, ...] = ()
+    bulk_batch_rows: int = 0  # rows per bulk batch (default ``batch_rows``)
 
     @property
     def name(self) -> str:
@@ -117,6 +131,12 @@ async def import_table(ctx: ImportContext, db: LegacyDb, spec: TableSpec, memory
         return
     async with ctx.engine.connect() as conn:
         mark = await read_state(conn, spec.source, spec.table)
+    if await _bulk_ok(ctx, db, spec, columns):
+        await _import_ranges(ctx, db, spec, columns, mark.last_rowid)
+        memory.passes += 1
+        if spec.finish is not None:
+            await spec.finish(ctx)
+        return
     select = _select(spec, columns)
     first = memory.passes == 0
     start = NOTHING_READ if (spec.mutable and first) else mark.last_rowid
@@ -133,6 +153,78 @@ async def import_table(ctx: ImportContext, db: LegacyDb, spec: TableSpec, memory
     memory.passes += 1
     if spec.finish is not None:
         await spec.finish(ctx)
+
+
+async def _bulk_ok(ctx: ImportContext, db: LegacyDb, spec: TableSpec, columns: Sequence[str]) -> bool:
+    return (
+        spec.bulk is not None
+        and not spec.mutable
+        and ctx.engine.dialect.name == "sqlite"
+        and all(c in columns for c in spec.bulk_required)
+        and await db.journal_mode() == "wal"
+    )
+
+
+async def _import_ranges(
+    ctx: ImportContext, db: LegacyDb, spec: TableSpec, columns: Sequence[str], after: int
+) -> None:
+    """The rows past the watermark as rowid ranges of ``bulk_batch_rows``, for the bulk writer.
+
+    One connection for the whole pass, the file attached once, with a large page cache:
+    the batches insert all over the measurement indexes, which then stay in memory from
+    one batch to the next (a connection keeps its cache while no other connection writes).
+    """
+    size = spec.bulk_batch_rows or spec.batch_rows
+    ranges = (
+        f"SELECT count(*), max(r) FROM (SELECT rowid AS r FROM {quote_ident(spec.table)} "
+        "WHERE rowid > ? ORDER BY rowid LIMIT ?)"
+    )
+    n, last = (await db.query(ranges, (after, size)))[0]
+    if not n:
+        return  # nothing new (a follower's usual poll): no connection, no ATTACH
+    # A backlog gets the large cache; a follower's few new rows keep the pooled connection's
+    # own (warm) cache, and its memory stays that size.
+    cache_kib = BULK_CACHE_KIB if n >= size else 0
+    async with ctx.engine.connect() as conn, attached(conn, db.path, cache_kib=cache_kib):
+        while n:
+            await _write_range(ctx, conn, db, spec, columns, (after, int(last), int(n)), size)
+            if n < size:
+                break
+            after = int(last)
+            n, last = (await db.query(ranges, (after, size)))[0]
+
+
+async def _write_range(
+    ctx: ImportContext,
+    conn: AsyncConnection,
+    db: LegacyDb,
+    spec: TableSpec,
+    columns: Sequence[str],
+    span: tuple[int, int, int],
+    size: int,
+) -> None:
+    assert spec.bulk is not None
+    after, last, n = span
+    report = ctx.report.table(spec.name)
+    report.read += n
+    for attempt in range(1, RETRIES + 1):
+        try:
+            async with ctx.batch(spec.source, spec.table, conn) as b:
+                b.backlog = n >= size
+                written = await spec.bulk(ctx, b, columns, after, last, n)
+                b.mark.last_rowid = max(b.mark.last_rowid, last)
+                b.mark.rows_imported += n
+            break
+        except DBAPIError as exc:
+            error = legacy_error(db.path, exc)
+            if error is not exc:
+                raise error from None
+            if attempt == RETRIES or not _transient(exc):
+                raise
+            await asyncio.sleep(0.05 * attempt)
+    report.written += written
+    if ctx.progress is not None:
+        ctx.progress(spec.name, n)
 
 
 async def _reread_changed(

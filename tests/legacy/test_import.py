@@ -181,13 +181,23 @@ async def test_an_interrupted_import_resumes_to_the_same_result(
     index = next(i for i, s in enumerate(specs) if s.table == "photometry")
     original = specs[index]
 
-    async def fails_on_third(ctx, b, rows):  # type: ignore[no-untyped-def]
+    def power_cut() -> None:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("power cut")
+
+    async def fails_on_third(ctx, b, rows):  # type: ignore[no-untyped-def]
+        power_cut()
         return await original.write(ctx, b, rows)
 
-    specs[index] = dataclasses.replace(original, write=fails_on_third, batch_rows=200)
+    async def bulk_fails_on_third(ctx, b, *bounds):  # type: ignore[no-untyped-def]
+        power_cut()  # the SQLite bulk path (rowid ranges) fails at the same batch
+        assert original.bulk is not None
+        return await original.bulk(ctx, b, *bounds)
+
+    specs[index] = dataclasses.replace(
+        original, write=fails_on_third, bulk=bulk_fails_on_third, batch_rows=200, bulk_batch_rows=200
+    )
     monkeypatch.setattr(runner, "SPECS", tuple(specs))
     imp = LegacyImporter(engine, locate([small_fixture.state_dir]))
     with pytest.raises(RuntimeError, match="power cut"):
