@@ -62,6 +62,14 @@ one-sided dip's bottom (t > t0 - W/4) they must not be decisively flatter than t
 rounded bottom and recovery (``ese_edge.lens_minus_flat`` > 9 rejects: a wide Gaussian's
 bottom otherwise passed for a fade's long flat end), and ``max_false_alarm`` caps the
 reported candidates by their calibrated false-alarm probability (the operating point).
+ese-drw-3.3 (issue 12; looked at on seeds 21 and 31 only): a trial that passes the shape
+tests is moved to the (W, t0) near the scan's grid point where the alternative's own model
+(dip, optionally with its caustic pair) fits best (``refine_trial``) before the red-noise
+test, which otherwise counted the grid's misfit on deep high-SNR dips as red noise (seed
+31, one pass: 13 misses -> 1); one-sided dips: a fade test, a symmetric template at the
+start of the data, trials ranked by chi2, caustics in the alternative
+(``dsa110.science.ese_edge``); confirmed candidates re-tested at their own (t0, W) before
+rejection (``dsa110.science.ese_tracker``).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric

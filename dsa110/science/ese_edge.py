@@ -35,8 +35,11 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   constant by more than ``RECOVERY_DECISIVE`` in chi2 (``lens_minus_flat``). A wide
   template put its minimum past the end of a fade's long flat bottom, whose first 8 %
   of depth a constant explains as well; at SNR ~50 the difference is decisive.
+- *Not a fade* (ese-drw-3.3, end of the data only): the best lens ingress must fit the
+  window no worse than the best straight fade (``fade_minus_lens`` <= ``FADE_MARGIN``).
 - *Red noise*: the DRW likelihood-ratio test of the two-sided detector, with g as the
-  alternative's template: S_red >= ``min_red_sigma``. Not the conditional test: with the
+  alternative's template (and, since ese-drw-3.3, its caustic pair):
+  S_red >= ``min_red_sigma``. Not the conditional test: with the
   recovery unseen, the flat template absorbs the slow part of a red-noise wander at the
   edge, and S_cond was 7-20 on the null bench's DRW sources.
 
@@ -46,7 +49,12 @@ flux came back as the lens's does, or it stayed flat (a fade or a step: rejected
 rather than at the tracker's deadline).
 
 The start of the data is the mirror image (t -> -t): a dip whose ingress happened before
-the first epoch and whose recovery is seen (kind ``egress``). Its window is
+the first epoch and whose recovery is seen (kind ``egress``). There the template is the
+whole symmetric Gaussian and its minimum may lie up to ``START_MAX_INSIDE`` W after the
+first epoch (ese-drw-3.3: the flat-bottomed template and W/4 guard exist for fades at the
+end; at the start they missed dips whose minimum the data show, 3 of 13 live misses on
+seed 21). The trials of both ends are ranked by their chi2 on common points
+(``_by_fit``), not by S_w. Its window is
 [start_mjd, end_mjd] = [t0 - W/2, t0 + W/2] as for every candidate.
 """
 

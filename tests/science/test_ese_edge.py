@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dsa110.science.ese import EseDetection
-from dsa110.science.ese_edge import detect_all, fade_minus_lens, recovery_check, recovery_shown
+from dsa110.science.ese_edge import detect_all, fade_minus_lens, recovery_check, recovery_shown, refit_check
 from dsa110.science.ese_tracker import Candidate, transition
 
 FWHM_PER_SIGMA = 2.3548200450309493
@@ -114,3 +116,25 @@ def test_recovery_by_hand() -> None:
     assert recovery_shown(t[:24], np.where(t < 19, lens, 0.6)[:24], err[:24], d) is False
     # Too few points past t0 - W/4: undecided.
     assert recovery_shown(t[:22], lens[:22], err[:22], d) is None
+
+
+def _dip(t0: float, fwhm: float, depth: float = 0.4) -> EseDetection:
+    return replace(_ongoing(t0, fwhm, 1.0, 1.0 - depth), kind="dip")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_confirmed_dip_the_search_misses_is_kept_while_its_own_fit_passes(seed: int) -> None:
+    # The search found it once; a later search that reports nothing overlapping it (a
+    # stronger event elsewhere, another trial grid) no longer rejects it while its own
+    # (t0, W), re-tested on the current curve, still passes (ese-drw-3.3) ...
+    t, f, e = _curve(seed, _lens(END - 200.0, 40.0, 0.4))
+    cand = Candidate(_dip(END - 200.0, 40.0), "confirmed", END - 150.0)
+    assert transition([cand], [], END, recovery_check(t, f, e), refit_check(t, f, e)) == []
+    assert cand.phase == "confirmed"
+    assert cand.detection.false_alarm_probability is not None
+    assert abs(cand.detection.depth - 0.4) < 0.05
+    # ... and a steady curve gives it no support: rejected, as before.
+    t, f, e = _curve(seed, np.ones_like)
+    cand = Candidate(_dip(END - 200.0, 40.0), "confirmed", END - 150.0)
+    changes = transition([cand], [], END, recovery_check(t, f, e), refit_check(t, f, e))
+    assert [(old, new) for _, old, new in changes] == [("confirmed", "rejected")]
