@@ -37,6 +37,20 @@ as the year fills), live far > 0.002 at 225 steady sources (resolution 0.0044), 
 still fading at the end of the data stay ``ongoing`` (indistinguishable from a lens
 ingress until the recovery is due).
 
+ese-drw-3.3 (issue 12: refined two-sided trials, a fade test and its hysteresis for ongoing
+dips, a symmetric start template, edge trials ranked by chi2, caustics in the one-sided
+alternative, confirmed candidates re-tested at their own (t0, W); null table regenerated)
+was looked at on seeds 21 and 31 only (misses classified on both: seed 31's one-pass misses
+were 12 deep or high-SNR two-sided dips whose grid trial the red-noise test penalised;
+seed 21's live misses 8 start-cut and 5 end-cut, 3 of those with an ingress caustic; its
+flagged fades all ``ongoing``). Through the database, 3.2 -> 3.3: seed 21 recall 0.990 ->
+1.000, far 0 -> 0, fade 0.20 -> 0.16; seed 31 recall 0.870 -> 0.991, far 0.0044 -> 0.0044
+(1 of 225), fade 0.20 -> 0.20, short_dip 0.04 -> 0.04. Held out (run once with 3.3):
+seed 4 recall 0.880 -> 0.949, far 0 -> 0, fade 0.36 -> 0.12; seed 23 recall 0.912 -> 0.961,
+far 0.0044 -> 0.0044, fade 0.36 -> 0.20, flare 0 -> 0.04, short_dip 0.04 -> 0.08.
+Live replay (3.3): not finished on this machine's load before the deadline for
+seed 31; seeds 21, 4 and 23 in the commit that follows if they finish.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,
