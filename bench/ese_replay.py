@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsa110.science.ese import DEFAULT_PARAMS, EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all, recovery_check
+from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
 from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition, update
 
 
@@ -60,7 +60,10 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 failures[int(i)] = str(exc)
                 found = []
             tested(state, int(i), now, bool(found))
-            for cand, old, new in transition(cands[i], found, now, recovery_check(*curve, params)):
+            changed = transition(
+                cands[i], found, now, recovery_check(*curve, params), refit_check(*curve, params)
+            )
+            for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))
         cpu += time.process_time() - start
     return Replay(cands, alerts, cpu, int(present.sum()), n_tests, failures)

@@ -40,7 +40,7 @@ from dsa110.db.writes import write_transaction
 from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
-from dsa110.science.ese_edge import detect_all, recovery_check
+from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
 from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition
 from dsa110.science.ese_tracker import update as fold
 
@@ -326,7 +326,8 @@ async def _run_chunk(
         by_cand = {id(c): r for c, r in zip(cands, mine, strict=True)}
         originals = {id(c): c.detection for c in cands}
         recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
-        changed = transition(cands, found, float(max(lc.mjd)), recovered)
+        again = refit_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+        changed = transition(cands, found, float(max(lc.mjd)), recovered, again)
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}
         for cand in cands:  # refined fits of candidates whose phase did not change: no alert

@@ -35,8 +35,11 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   constant by more than ``RECOVERY_DECISIVE`` in chi2 (``lens_minus_flat``). A wide
   template put its minimum past the end of a fade's long flat bottom, whose first 8 %
   of depth a constant explains as well; at SNR ~50 the difference is decisive.
+- *Not a fade* (ese-drw-3.3, end of the data only): the best lens ingress must fit the
+  window no worse than the best straight fade (``fade_minus_lens`` <= ``FADE_MARGIN``).
 - *Red noise*: the DRW likelihood-ratio test of the two-sided detector, with g as the
-  alternative's template: S_red >= ``min_red_sigma``. Not the conditional test: with the
+  alternative's template (and, since ese-drw-3.3, its caustic pair):
+  S_red >= ``min_red_sigma``. Not the conditional test: with the
   recovery unseen, the flat template absorbs the slow part of a red-noise wander at the
   edge, and S_cond was 7-20 on the null bench's DRW sources.
 
@@ -46,7 +49,12 @@ flux came back as the lens's does, or it stayed flat (a fade or a step: rejected
 rather than at the tracker's deadline).
 
 The start of the data is the mirror image (t -> -t): a dip whose ingress happened before
-the first epoch and whose recovery is seen (kind ``egress``). Its window is
+the first epoch and whose recovery is seen (kind ``egress``). There the template is the
+whole symmetric Gaussian and its minimum may lie up to ``START_MAX_INSIDE`` W after the
+first epoch (ese-drw-3.3: the flat-bottomed template and W/4 guard exist for fades at the
+end; at the start they missed dips whose minimum the data show, 3 of 13 live misses on
+seed 21). The trials of both ends are ranked by their chi2 on common points
+(``_by_fit``), not by S_w. Its window is
 [start_mjd, end_mjd] = [t0 - W/2, t0 + W/2] as for every candidate.
 """
 
@@ -58,6 +66,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dsa110.science.ese import (
+    CAUSTIC_FWHM,
+    CAUSTIC_OFFSETS,
     DEFAULT_PARAMS,
     FWHM_PER_SIGMA,
     EseDetection,
@@ -68,6 +78,7 @@ from dsa110.science.ese import (
     _Trial,
     detect_prepared,
     prepare,
+    red_margin_of,
 )
 from dsa110.science.ese_far import with_false_alarm_probability
 
@@ -98,17 +109,18 @@ def _edge_scan(
     centres: NDArray[np.float64],
     width: float,
     min_points: int,
+    symmetric: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`_fit` for every centre at once: windows [t0 - 2 W, t_end] as a padded band."""
+    """:func:`_fit` for every centre at once: windows [t0 - 2 W, t_end] as a padded band
+    (``symmetric``: the whole Gaussian, :func:`edge_template` otherwise)."""
     lo = np.searchsorted(t, centres - 2.0 * width)
     span = int(t.size - lo.min())
     idx = lo[:, None] + np.arange(span)[None, :]
     inside = idx < t.size
     idx = np.minimum(idx, t.size - 1)
     tt = t[idx]
-    g = np.where(
-        tt < centres[:, None], np.exp(-0.5 * ((tt - centres[:, None]) * FWHM_PER_SIGMA / width) ** 2), 1.0
-    )
+    gauss = np.exp(-0.5 * ((tt - centres[:, None]) * FWHM_PER_SIGMA / width) ** 2)
+    g = gauss if symmetric else np.where(tt < centres[:, None], gauss, 1.0)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
     s0, wg = ww.sum(axis=1), ww * g
@@ -133,8 +145,15 @@ def _best_step_chi2(y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
 
 
 def _end_edge(
-    t: NDArray[np.float64], y: NDArray[np.float64], e: NDArray[np.float64], base: float, params: EseParams
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    e: NDArray[np.float64],
+    base: float,
+    params: EseParams,
+    start: bool = False,
 ) -> EseDetection | None:
+    """The best one-sided dip at the end of (t, y); ``start``: the curve is the time-reversed
+    one, whose end is the data's start (symmetric template, no fade test: module docstring)."""
     w = 1.0 / e**2
     t_end = float(t[-1])
     trials: list[_Trial] = []
@@ -142,19 +161,49 @@ def _end_edge(
         if width < params.min_fwhm_days:
             continue
         step = max(width / 6.0, 0.5)
-        lo = t_end - params.edge_max_plateau * width
+        lo = t_end - (START_MAX_INSIDE if start else params.edge_max_plateau) * width
         centres = np.arange(lo, t_end + width / 2.0 + step / 2.0, step)
-        a, b, s_w = _edge_scan(t, y, w, centres, width, params.edge_min_side + params.edge_min_core)
+        a, b, s_w = _edge_scan(t, y, w, centres, width, params.edge_min_side + params.edge_min_core, start)
         depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
         for i in np.flatnonzero(
             (depth >= params.min_depth) & (s_w >= params.min_score * params.min_white_sigma)
         ):
             trials.append(_Trial(width, float(centres[i]), float(a[i]), float(b[i]), float(s_w[i])))
-    for trial in sorted(trials, key=lambda tr: -tr.s_white)[: params.n_candidates]:
-        found = _judge(t, y, e, w, base, trial, params)
+    for trial in _by_fit(t, y, w, trials, start)[: params.n_candidates]:
+        found = _judge(t, y, e, w, base, trial, params, start)
         if found is not None:
             return found
     return None
+
+
+def _by_fit(
+    t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], trials: list[_Trial], start: bool
+) -> list[_Trial]:
+    """The trials ordered by their template's chi2 on one common set of points (ese-drw-3.3).
+
+    Ranked by S_w (3.2), the widest templates came first: S_w grows with the points a
+    window spans, and a 160-d half-Gaussian outranked the 60-d dip the data show, then
+    failed the red-noise test on its own misfit. Here every trial's best fit y = b - a g
+    is evaluated on the points of the widest window (t >= min(t0 - 2 W)), where chi2 is
+    comparable, and the least chi2 goes first.
+    """
+    if not trials:
+        return []
+    lo = int(np.searchsorted(t, min(tr.t0 - 2.0 * tr.width for tr in trials)))
+    tt, yy, ww = t[lo:], y[lo:], w[lo:]
+    t0 = np.array([tr.t0 for tr in trials])[:, None]
+    width = np.array([tr.width for tr in trials])[:, None]
+    g = np.exp(-0.5 * ((tt[None, :] - t0) * FWHM_PER_SIGMA / width) ** 2)
+    if not start:
+        g = np.where(tt[None, :] < t0, g, 1.0)
+    s0, sy, syy = ww.sum(), (ww * yy).sum(), (ww * yy * yy).sum()
+    sg, sgg, sgy = (ww * g).sum(1), (ww * g * g).sum(1), (ww * g * yy).sum(1)
+    det = s0 * sgg - sg * sg
+    safe = np.where(det > 1e-12 * s0 * np.maximum(sgg, 1e-300), det, np.inf)
+    a = (sg * sy - s0 * sgy) / safe
+    b = (sgg * sy - sg * sgy) / safe
+    chi2 = syy - b * sy + a * sgy
+    return [trials[i] for i in np.argsort(np.where(np.isfinite(safe), chi2, np.inf), kind="stable")]
 
 
 def _judge(
@@ -165,8 +214,15 @@ def _judge(
     base: float,
     trial: _Trial,
     params: EseParams,
+    start: bool = False,
 ) -> EseDetection | None:
     width, t0 = trial.width, trial.t0
+
+    def template(times: NDArray[np.float64]) -> NDArray[np.float64]:
+        if start:
+            return np.asarray(np.exp(-0.5 * ((times - t0) * FWHM_PER_SIGMA / width) ** 2), dtype=np.float64)
+        return edge_template(times, t0, width)
+
     lo = int(np.searchsorted(t, t0 - 2.0 * width))
     side = (t >= t0 - 2.0 * width) & (t < t0 - params.side_start * width)
     core = t >= t0 - width / 2.0
@@ -180,8 +236,7 @@ def _judge(
     if robust < params.min_depth or robust < params.min_core_support * trial.a / trial.b:
         return None
     tw, yw, ww = t[lo:], y[lo:], w[lo:]
-    g = edge_template(tw, t0, width)
-    _, _, _, chi2_edge = _fit(tw, yw, ww, g)
+    _, _, _, chi2_edge = _fit(tw, yw, ww, template(tw))
     if chi2_edge + params.edge_step_margin > _best_step_chi2(yw, ww):
         return None
     # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
@@ -191,7 +246,10 @@ def _judge(
         > RECOVERY_DECISIVE
     ):
         return None
-    null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, edge_template(t, t0, width))
+    # A fade (straight decline, kinked onset) fits better than any lens ingress (ese-drw-3.3).
+    if not start and fade_minus_lens(tw, yw, ww, width, t0) > FADE_MARGIN:
+        return None
+    null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
     s_red = float(np.sqrt(max(2.0 * (dip_ll - null_ll), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
@@ -201,6 +259,9 @@ def _judge(
     return _detection(trial, base, red_margin, s_red, s_cond, "ongoing", params)
 
 
+START_MAX_INSIDE = 0.75
+"""Start of the data: the dip's minimum may lie up to this many FWHM after the first epoch
+(its ingress partly seen: the symmetric Gaussian is fitted there, ese-drw-3.3)."""
 RECOVERY_FROM = -0.25
 """Recovery check: points later than t0 + this many FWHM (the lens's bottom: within 16 % of
 its depth from t0 - W/4 to t0 + W/4, then coming back)."""
@@ -209,6 +270,85 @@ RECOVERY_BY = 0.5
 RECOVERY_DECISIVE = 9.0
 """Recovery check: decided earlier when the chi2 difference exceeds this (3 sigma)."""
 RECOVERY_MIN_POINTS = 5
+
+
+FADE_MARGIN = 1.0
+"""Fade test: an ongoing dip is rejected when the best fade fits its window's points better
+than the best lens by more than this in chi2 (ese-drw-3.3; both families have 4-5 free
+parameters, so a plain "fits better" with a small margin for the lens's grid)."""
+FADE_STARTS = 60
+FADE_LENGTHS = np.geomspace(2.0, 400.0, 18)
+
+
+def _least_chi2(
+    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Weighted least-squares chi2 of y on the columns of each model ``x`` (n_models, n, p),
+    columns 1.. constrained to coefficients >= 0 (inf where violated or singular)."""
+    xw = x * w[None, :, None]
+    normal = np.einsum("gnp,gnq->gpq", xw, x)
+    rhs = np.einsum("gnp,n->gp", xw, y)
+    ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
+    coef = np.zeros_like(rhs)
+    coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
+    chi2 = float(np.sum(w * y * y)) - np.einsum("gp,gp->g", coef, rhs)
+    return np.asarray(np.where(ok & np.all(coef[:, 1:] >= 0, axis=1), chi2, np.inf), dtype=np.float64)
+
+
+def fade_minus_lens(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    width: float,
+    t0: float | None = None,
+) -> float:
+    """D = chi2_lens - chi2_fade on the points of a one-sided dip's window (end of the data).
+
+    fade (the confuser, a monotonic decline that need not recover): y = b - d r(t),
+    r = clip((t - t_s) / L, 0, 1), d >= 0, t_s at ``FADE_STARTS`` quantiles of the points'
+    times, L in ``FADE_LENGTHS`` (2-400 d; t_s + L may lie past the last point: still fading);
+    lens (Clegg, Fey & Lazio 1998): y = b - a g(t) [+ c h(t)], g the symmetric Gaussian
+    dip or the one-sided template (:func:`edge_template`, minimum within W/4 of the end),
+    FWHM W' = W or in [W/3, 3 W] on the detector's width grid, minimum t0 from t_end - 1.5 W'
+    to t_end + W'/2 in W'/12 steps (and the candidate's own ``t0`` if given), h an optional
+    ingress caustic (Gaussian of FWHM 0.1 W' at t0 - k W', k in ``CAUSTIC_OFFSETS``),
+    a, c >= 0. Both families are fitted by weighted least squares and their least chi2
+    compared: D > ``FADE_MARGIN`` says the decline is
+    a fade's (a straight ramp with a kink where it starts; a lens's ingress is a smooth
+    Gaussian), ese-drw-3.3. Low-SNR fades stay ambiguous (D near 0): a known limit.
+    """
+    t_end = float(t[-1])
+    starts = np.quantile(t, np.linspace(0.0, 0.97, FADE_STARTS))
+    ts = np.repeat(starts, FADE_LENGTHS.size)
+    length = np.tile(FADE_LENGTHS, starts.size)
+    ramp = np.clip((t[None, :] - ts[:, None]) / length[:, None], 0.0, 1.0)
+    fade = _least_chi2(np.stack([np.ones_like(ramp), -ramp], axis=-1), y, w)
+    lens_best = np.inf
+    grid = [
+        wd
+        for wd in DEFAULT_PARAMS.widths_days
+        if wd >= DEFAULT_PARAMS.min_fwhm_days and width / 3.0 <= wd <= 3.0 * width
+    ]
+    for wd in (width, *grid):
+        centres = np.arange(t_end - 1.5 * wd, t_end + wd / 2.0, max(wd / 12.0, 0.5))
+        if t0 is not None and wd == width:
+            centres = np.append(centres, t0)
+        dt = t[None, :] - centres[:, None]
+        gauss = np.exp(-0.5 * (dt * FWHM_PER_SIGMA / wd) ** 2)
+        edge = centres >= t_end - DEFAULT_PARAMS.edge_max_plateau * wd
+        shapes = [gauss, np.where(dt < 0, gauss, 1.0)[edge]]
+        for g in shapes:
+            lens_best = min(
+                lens_best,
+                float(np.min(_least_chi2(np.stack([np.ones_like(g), -g], -1), y, w), initial=np.inf)),
+            )
+        sigma_c = CAUSTIC_FWHM * wd / FWHM_PER_SIGMA
+        for k in CAUSTIC_OFFSETS:
+            h = np.exp(-0.5 * ((dt + k * wd) / sigma_c) ** 2)
+            for g, sel in ((gauss, slice(None)), (shapes[1], edge)):
+                x = np.stack([np.ones_like(g), -g, h[sel]], -1)
+                lens_best = min(lens_best, float(np.min(_least_chi2(x, y, w), initial=np.inf)))
+    return float(lens_best - np.min(fade))
 
 
 def lens_minus_flat(
@@ -244,13 +384,22 @@ def recovery_shown(
     D = chi2_lens - chi2_flat, chi2 = sum((y - model)**2 / e**2). False (no lens: a fade or
     a step) when D > ``RECOVERY_DECISIVE``, or D > 0 once the data reach t0 + ``RECOVERY_BY`` W;
     True (the lens's shape) when D < -``RECOVERY_DECISIVE``, or D <= 0 from t0 + W/2 on;
-    None while undecided or with fewer than ``RECOVERY_MIN_POINTS`` such points.
+    None while undecided or with fewer than ``RECOVERY_MIN_POINTS`` such points. Before
+    that, False when the points from t0 - 2 W on fit a fade better than any lens ingress
+    (:func:`fade_minus_lens` > ``FADE_MARGIN``, ese-drw-3.3): the candidate the detector no
+    longer reports is retracted as the decline reveals itself, not kept to its deadline.
     """
     prepared = prepare(mjd, flux, err, params)
     if prepared is None:
         return None
     t, y, e, base = prepared
     t0, width = d.center_mjd, d.fwhm_days
+    # Hysteresis (ese-drw-3.3): the decline, as it stands now, is a fade's, not a lens's.
+    window = t >= t0 - 2.0 * width
+    if np.count_nonzero(window) >= params.min_points and (
+        fade_minus_lens(t[window], y[window], 1.0 / e[window] ** 2, width, t0) > FADE_MARGIN
+    ):
+        return False
     after = t > t0 + RECOVERY_FROM * width
     if np.count_nonzero(after) < RECOVERY_MIN_POINTS:
         return None
@@ -279,6 +428,60 @@ def recovery_check(
     return check
 
 
+def refit(
+    mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, d: EseDetection, params: EseParams = DEFAULT_PARAMS
+) -> EseDetection | None:
+    """A confirmed candidate's own dip re-tested on the current curve (ese-drw-3.3), or None.
+
+    The search reports one two-sided dip per curve and ranks its trials afresh at every
+    look, so a real event it found before can drop out of a later search (a stronger
+    wander elsewhere, a trial grid that now lands beside it); 3.2 then rejected it (seed
+    21: 4 of 13 live misses, start-cut dips confirmed and later rejected). Here the
+    candidate's (t0, W) are kept, the symmetric lens dip is fitted there (white
+    significance S_w on |t - t0| <= 2 W, as the scan) and the red-noise likelihood ratio
+    computed with caustics (:func:`dsa110.science.ese._drw_loglikes`; the long-dip margin
+    of :func:`dsa110.science.ese.red_margin_of` for ``dip``); the candidate stands, with
+    this fit and its calibrated false-alarm probability, when the score is >= ``min_score``
+    and the probability <= ``max_false_alarm``: support is re-measured, not re-searched
+    (hysteresis), and a dip that more data explain away still loses it.
+    """
+    prepared = prepare(mjd, flux, err, params)
+    if prepared is None:
+        return None
+    t, y, e, base = prepared
+    t0, width = d.center_mjd, d.fwhm_days
+    near = np.abs(t - t0) <= 2.0 * width
+    if np.count_nonzero(near) < params.edge_min_side + params.edge_min_core:
+        return None
+    a, b, s_w, _ = _fit(
+        t[near], y[near], 1.0 / e[near] ** 2, np.exp(-0.5 * ((t[near] - t0) * FWHM_PER_SIGMA / width) ** 2)
+    )
+    if not (a > 0 and b > 0 and a / b >= params.min_depth):
+        return None
+    trial = _Trial(width, t0, a, b, s_w)
+    null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, caustics=True)
+    s_red = float(np.sqrt(max(2.0 * (dip_ll - null_ll), 0.0)))
+    margin = red_margin_of(s_red, s_cond, width, params) if d.kind == "dip" else s_red / params.min_red_sigma
+    if min(s_w / params.min_white_sigma, margin) < params.min_score:
+        return None
+    rated = with_false_alarm_probability(_detection(trial, base, margin, s_red, s_cond, d.kind, params))
+    return rated if (rated.false_alarm_probability or 0.0) <= params.max_false_alarm else None
+
+
+def refit_check(
+    mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = DEFAULT_PARAMS
+) -> Callable[[EseDetection], EseDetection | None]:
+    """:func:`refit` on one curve, for ``ese_tracker.transition``."""
+
+    def check(d: EseDetection) -> EseDetection | None:
+        try:
+            return refit(mjd, flux, err, d, params)
+        except EseInputError:
+            return None
+
+    return check
+
+
 def _mirror(d: EseDetection) -> EseDetection:
     """A detection on the time-reversed curve, expressed in forward time (kind ``egress``)."""
     centre = -d.center_mjd
@@ -301,7 +504,7 @@ def detect_edges_prepared(
     end = _end_edge(t, y, e, base, params)
     if end is not None:
         out.append(end)
-    start = _end_edge(-t[::-1], y[::-1], e[::-1], base, params)
+    start = _end_edge(-t[::-1], y[::-1], e[::-1], base, params, start=True)
     if start is not None:
         out.append(_mirror(start))
     return out

@@ -40,12 +40,13 @@ as soon as the data past its minimum show no recovery (``recovered``: from t0 + 
 flux stayed at the dip's level, which a lens's does not: a fade or a step; ese-drw-3.2),
 or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade). A
 ``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
-event overlapping it: each test looks at the whole curve again, and a dip found on part of
-a red-noise curve that the longer curve explains by red noise must not stay confirmed (the
-multiple looks would otherwise add up: the throughput bench's steady sources kept 12 such
-"confirmed" dips in 2000 source-years). The full test reports one two-sided dip per
-source, so a second event on the same source is retracted when a stronger one appears: a
-known limit.
+event overlapping it and its own dip, re-tested at its (t0, W), no longer passes (``refit``,
+ese-drw-3.3: support re-measured, not re-searched): each test looks at the whole curve
+again, and a dip found on part of a red-noise curve that the longer curve explains by
+red noise must not stay confirmed (the multiple looks would otherwise add up: the
+throughput bench's steady sources kept 12 such "confirmed" dips in 2000 source-years).
+The full test reports one two-sided dip per source; a second, weaker event on the same
+source is kept by its refit while it still passes on its own.
 """
 
 from __future__ import annotations
@@ -172,12 +173,16 @@ def transition(
     detections: list[EseDetection],
     now_mjd: float,
     recovered: Callable[[EseDetection], bool | None] | None = None,
+    refit: Callable[[EseDetection], EseDetection | None] | None = None,
 ) -> list[tuple[Candidate, str | None, str]]:
     """Apply one full test's detections to a source's candidates (in place).
 
     ``recovered`` (``dsa110.science.ese_edge.recovery_shown`` on the source's curve) says
     whether an unmatched ``ongoing`` candidate's flux has come back after its minimum:
     False (it stayed low: a fade or a step) rejects it at once instead of at the deadline.
+    ``refit`` (``dsa110.science.ese_edge.refit``) re-tests a confirmed candidate the search
+    no longer finds at its own (t0, W): it stays confirmed, with that fit, while the dip
+    there still passes (ese-drw-3.3), and is rejected otherwise.
     Returns (candidate, old phase or None for a new one, new phase) for every candidate
     that was created or changed phase: the alerts to write.
     """
@@ -221,6 +226,10 @@ def transition(
         changes.append((cand, None, phase))
     for cand in candidates:  # support lost: a later full test on more data no longer finds it
         if cand.phase == "confirmed" and not any(_overlaps(d, cand.detection) for d in detections):
+            again = refit(cand.detection) if refit is not None else None
+            if again is not None:  # its own dip, re-tested where it was, still stands
+                cand.detection = again
+                continue
             cand.phase = "rejected"
             cand.history.append((now_mjd, cand.phase))
             changes.append((cand, "confirmed", "rejected"))

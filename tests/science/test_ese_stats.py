@@ -95,15 +95,15 @@ def test_cusum_by_hand() -> None:
 
 
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
-    # Rows themselves: dip at 1.0 -> 0.00258, ongoing at 0.8 -> 0.00108 (the table).
-    assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00258)
-    assert false_alarm_probability(0.8, "ongoing") == pytest.approx(0.00108)
-    # Half-way between dip rows 1.0 (0.00258) and 1.1 (0.00158): log-linear, the geometric
-    # mean sqrt(0.00258 * 0.00158) = 0.0020190.
-    assert false_alarm_probability(1.05, "dip") == pytest.approx(0.0020190, rel=1e-4)
+    # Rows themselves: dip at 1.0 -> 0.00358, ongoing at 0.8 -> 0.00192 (the table).
+    assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00358)
+    assert false_alarm_probability(0.8, "ongoing") == pytest.approx(0.00192)
+    # Half-way between dip rows 1.0 (0.00358) and 1.1 (0.00225): log-linear, the geometric
+    # mean sqrt(0.00358 * 0.00225) = 0.0028382.
+    assert false_alarm_probability(1.05, "dip") == pytest.approx(0.0028382, rel=1e-4)
     # Below the first row: 1; beyond the last row: the last row's value (a bound); bad: 1.
     assert false_alarm_probability(0.4, "dip") == 1.0
-    assert false_alarm_probability(9.0, "dip") == pytest.approx(8.33e-05)
+    assert false_alarm_probability(9.0, "dip") == pytest.approx(0.00025)
     assert false_alarm_probability(float("nan")) == 1.0
     for kind, table in NULL_TABLES.items():
         assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(table)), kind
