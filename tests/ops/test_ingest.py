@@ -326,3 +326,30 @@ async def test_a_large_ingest_leaves_the_sources_all_visible_on_postgresql(engin
             )
         ).one()
     assert pages > 0 and visible == pages
+
+
+async def test_a_failed_statistics_refresh_leaves_a_committed_ingest_answered(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planner statistics are refreshed after the commit, the event and the detection job:
+    when that refresh fails (a lock held past its wait), the ingest still answers, its rows
+    stay, and subscribers and the ESE job still hear of it, so no client retries a committed
+    ingest and no image is left undetected."""
+    from sqlalchemy.exc import OperationalError
+
+    from dsa110.ops.ingest import transaction
+
+    async def locked(*_: Any, **__: Any) -> None:
+        raise OperationalError("ANALYZE sources", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(transaction, "analyze", locked)
+    monkeypatch.setattr(transaction, "ANALYZE_AFTER_ROWS", 1)
+    (src,) = await _add_sources(engine, [(150.0, 40.0)])
+    (img,) = await _add_images(engine, [60000.0])
+    bus = Recorder()
+    result = await ingest_image_measurements(
+        engine, img, [{"source_pk": src, "peak_flux_jy": 1.0, "peak_flux_err_jy": 0.01}], publish=bus
+    )
+    assert result.source_pks == (src,) and result.detection_job_id is not None
+    assert await _count(engine, measurements) == 1
+    assert [channel for channel, _ in bus.events].count("measurements.added") == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110 import telemetry
@@ -24,6 +26,8 @@ from dsa110.ops.ingest.image import SOURCE_COLUMNS, _ingest_one_image
 from dsa110.ops.ingest.sqlite_indexes import rebuilt_source_indexes
 from dsa110.ops.ingest.validation import _validate_rows
 from dsa110.science.ese import DEFAULT_PARAMS, EseParams
+
+logger = logging.getLogger(__name__)
 
 ANALYZE_AFTER_ROWS = 10_000
 """A bulk load: refresh the planner's statistics afterwards and, on PostgreSQL, VACUUM.
@@ -105,8 +109,6 @@ async def ingest_images_measurements(
         # even where ids commit out of order (concurrent ingests on PostgreSQL).
         await bump_epoch(conn)
     telemetry.INGESTED_ROWS.inc(n_rows)
-    if n_rows >= ANALYZE_AFTER_ROWS:
-        await analyze(engine, ("sources", "measurements"), vacuum=True)
     if publish is not None:
         for (image_pk, parsed), pks in zip(parsed_batches, touched, strict=True):
             if pks:
@@ -118,6 +120,15 @@ async def ingest_images_measurements(
     # --- ESE detection: queued after the commit, run by the ``ese-detect`` job ----------------
     del params  # the job runs the default detector
     job_id = await enqueue_detection(engine, all_pks, publish=publish) if detect and all_pks else None
+    if n_rows >= ANALYZE_AFTER_ROWS:
+        # Last, and best effort: the ingest has committed and its events and detection job are
+        # out, so neither a cancelled request nor a busy lock here can lose them or turn a
+        # committed ingest into an error (a client would retry it). Statistics are the
+        # planner's advice; the next bulk load refreshes them again.
+        try:
+            await analyze(engine, ("sources", "measurements"), vacuum=True)
+        except SQLAlchemyError as exc:
+            logger.warning("statistics refresh after ingest failed: %s", exc)
     return [
         IngestResult(
             image_pk=image_pk,
