@@ -459,6 +459,19 @@ REFINE_CENTRES = np.linspace(-1.0, 1.0, 13)
 """Refinement: trial centres, in units of the scan's centre step (W/6)."""
 
 
+def least_chi2(x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Weighted least-squares chi2 of y on the columns of each model ``x`` (n_models, n, p),
+    columns 1.. constrained to coefficients >= 0 (inf where violated or singular)."""
+    xw = x * w[None, :, None]
+    normal = np.einsum("gnp,gnq->gpq", xw, x)
+    rhs = np.einsum("gnp,n->gp", xw, y)
+    ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
+    coef = np.zeros_like(rhs)
+    coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
+    chi2 = float(np.sum(w * y * y)) - np.einsum("gp,gp->g", coef, rhs)
+    return np.asarray(np.where(ok & np.all(coef[:, 1:] >= 0, axis=1), chi2, np.inf), dtype=np.float64)
+
+
 def refine_trial(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], trial: _Trial
 ) -> _Trial:
@@ -486,7 +499,6 @@ def refine_trial(
     dt = tt[None, :] - centres[:, None]
     dip = np.exp(-0.5 * (dt * FWHM_PER_SIGMA / widths[:, None]) ** 2)
     caustic_sigma = (CAUSTIC_FWHM / FWHM_PER_SIGMA) * widths[:, None]
-    syy = float(np.sum(ww * yy * yy))
     best = np.full(widths.size, np.inf)
     for k in (None, *CAUSTIC_OFFSETS):
         cols = [np.ones_like(dip), -dip]
@@ -494,15 +506,7 @@ def refine_trial(
             cols += [
                 np.exp(-0.5 * ((dt - side * k * widths[:, None]) / caustic_sigma) ** 2) for side in (-1, 1)
             ]
-        x = np.stack(cols, axis=-1)
-        xw = x * ww[None, :, None]
-        normal = np.einsum("gnp,gnq->gpq", xw, x)
-        rhs = np.einsum("gnp,n->gp", xw, yy)
-        ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
-        coef = np.zeros_like(rhs)
-        coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
-        chi2 = syy - np.einsum("gp,gp->g", coef, rhs)
-        best = np.minimum(best, np.where(ok & np.all(coef[:, 1:] >= 0, axis=1), chi2, np.inf))
+        best = np.minimum(best, least_chi2(np.stack(cols, axis=-1), yy, ww))
     j = int(np.argmin(best))
     if not np.isfinite(best[j]):
         return trial

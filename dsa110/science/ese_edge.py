@@ -61,6 +61,7 @@ seed 21). The trials of both ends are ranked by their chi2 on common points
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -77,6 +78,7 @@ from dsa110.science.ese import (
     _drw_loglikes,
     _Trial,
     detect_prepared,
+    least_chi2,
     prepare,
     red_margin_of,
 )
@@ -280,21 +282,6 @@ FADE_STARTS = 60
 FADE_LENGTHS = np.geomspace(2.0, 400.0, 18)
 
 
-def _least_chi2(
-    x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """Weighted least-squares chi2 of y on the columns of each model ``x`` (n_models, n, p),
-    columns 1.. constrained to coefficients >= 0 (inf where violated or singular)."""
-    xw = x * w[None, :, None]
-    normal = np.einsum("gnp,gnq->gpq", xw, x)
-    rhs = np.einsum("gnp,n->gp", xw, y)
-    ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
-    coef = np.zeros_like(rhs)
-    coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
-    chi2 = float(np.sum(w * y * y)) - np.einsum("gp,gp->g", coef, rhs)
-    return np.asarray(np.where(ok & np.all(coef[:, 1:] >= 0, axis=1), chi2, np.inf), dtype=np.float64)
-
-
 def fade_minus_lens(
     t: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -322,7 +309,7 @@ def fade_minus_lens(
     ts = np.repeat(starts, FADE_LENGTHS.size)
     length = np.tile(FADE_LENGTHS, starts.size)
     ramp = np.clip((t[None, :] - ts[:, None]) / length[:, None], 0.0, 1.0)
-    fade = _least_chi2(np.stack([np.ones_like(ramp), -ramp], axis=-1), y, w)
+    fade = least_chi2(np.stack([np.ones_like(ramp), -ramp], axis=-1), y, w)
     lens_best = np.inf
     grid = [
         wd
@@ -340,14 +327,14 @@ def fade_minus_lens(
         for g in shapes:
             lens_best = min(
                 lens_best,
-                float(np.min(_least_chi2(np.stack([np.ones_like(g), -g], -1), y, w), initial=np.inf)),
+                float(np.min(least_chi2(np.stack([np.ones_like(g), -g], -1), y, w), initial=np.inf)),
             )
         sigma_c = CAUSTIC_FWHM * wd / FWHM_PER_SIGMA
         for k in CAUSTIC_OFFSETS:
             h = np.exp(-0.5 * ((dt + k * wd) / sigma_c) ** 2)
             for g, sel in ((gauss, slice(None)), (shapes[1], edge)):
                 x = np.stack([np.ones_like(g), -g, h[sel]], -1)
-                lens_best = min(lens_best, float(np.min(_least_chi2(x, y, w), initial=np.inf)))
+                lens_best = min(lens_best, float(np.min(least_chi2(x, y, w), initial=np.inf)))
     return float(lens_best - np.min(fade))
 
 
@@ -413,19 +400,34 @@ def recovery_shown(
     return None
 
 
+_Answer = TypeVar("_Answer")
+
+
+def _on_curve(
+    test: Callable[[ArrayLike, ArrayLike, ArrayLike, EseDetection, EseParams], _Answer],
+    mjd: ArrayLike,
+    flux: ArrayLike,
+    err: ArrayLike,
+    params: EseParams,
+) -> Callable[[EseDetection], _Answer | None]:
+    """``test`` bound to one curve, for ``ese_tracker.transition``; None on a curve the
+    detector refuses (the failure is recorded where the detector ran)."""
+
+    def check(d: EseDetection) -> _Answer | None:
+        try:
+            return test(mjd, flux, err, d, params)
+        except EseInputError:
+            return None
+
+    return check
+
+
 def recovery_check(
     mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = DEFAULT_PARAMS
 ) -> Callable[[EseDetection], bool | None]:
     """:func:`recovery_shown` on one curve, for ``ese_tracker.transition``; None on a curve
     the detector refuses (the failure is recorded where the detector ran)."""
-
-    def check(d: EseDetection) -> bool | None:
-        try:
-            return recovery_shown(mjd, flux, err, d, params)
-        except EseInputError:
-            return None
-
-    return check
+    return _on_curve(recovery_shown, mjd, flux, err, params)
 
 
 def refit(
@@ -472,14 +474,7 @@ def refit_check(
     mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = DEFAULT_PARAMS
 ) -> Callable[[EseDetection], EseDetection | None]:
     """:func:`refit` on one curve, for ``ese_tracker.transition``."""
-
-    def check(d: EseDetection) -> EseDetection | None:
-        try:
-            return refit(mjd, flux, err, d, params)
-        except EseInputError:
-            return None
-
-    return check
+    return _on_curve(refit, mjd, flux, err, params)
 
 
 def _mirror(d: EseDetection) -> EseDetection:
