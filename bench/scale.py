@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from bench.common import line, p50
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
 from dsa110.db.stats import analyze
+from dsa110.demo.build import TRUTH_FILE
+from dsa110.demo.cli import floor_to_cadence
 from dsa110.settings import Settings
 from server.app import create_app
 
@@ -101,18 +105,30 @@ def _rows(value: Any) -> int:
     return best if best else (total or 0)
 
 
-def _build(data_dir: Path, large: bool, database_url: str | None = None) -> None:
+def _build(
+    data_dir: Path, large: bool, end: str, database_url: str | None = None, force: bool = False
+) -> None:
     cli = Path(sys.executable).with_name("dsa110-graph")
-    cmd = [str(cli), "demo", "--data-dir", str(data_dir)]
+    cmd = [str(cli), "demo", "--data-dir", str(data_dir), "--end", end]
     if large:
         cmd.append("--large")
     if database_url:
         cmd += ["--database-url", database_url]
+    if force:
+        cmd.append("--force")
     began = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     print(
         f"# built {'large' if large else 'default'} demo in {time.perf_counter() - began:.0f} s", flush=True
     )
+
+
+def _built_end(data_dir: Path) -> str | None:
+    """The ``end`` a demo in ``data_dir`` was built with (its truth file), if there is one."""
+    try:
+        return str(json.loads((data_dir / TRUTH_FILE).read_text())["end"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 async def _postgres_database(admin_url: str, name: str) -> tuple[str, bool]:
@@ -179,15 +195,20 @@ async def compare(
 async def run(args: argparse.Namespace, root: Path) -> None:
     sets = [s for s in args.sets.split(",") if s]
     urls: dict[str, str] = {}
+    # Every copy of a data set is built with one time origin: the demo's sky is fixed by the
+    # seed, but its pointings follow the sidereal time of ``end`` (default: now), so copies
+    # built minutes apart differ by tens of measurements out of 10^7.
     for name in sets:
         data_dir = root / name
+        end = _built_end(data_dir) or floor_to_cadence(datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         if not (data_dir / "dsa110.sqlite3").exists():
-            _build(data_dir, large=name == "large")
+            _build(data_dir, large=name == "large", end=end)
         urls[f"sqlite-{name}"] = f"sqlite+aiosqlite:///{data_dir / 'dsa110.sqlite3'}"
         if args.postgres_url:
             url, filled = await _postgres_database(args.postgres_url, f"dsa110_scale_{name}")
-            if not filled:
-                _build(root / f"pg-{name}", large=name == "large", database_url=url)
+            pg_dir = root / f"pg-{name}"
+            if not filled or _built_end(pg_dir) != end:
+                _build(pg_dir, large=name == "large", end=end, database_url=url, force=filled)
             urls[f"postgresql-{name}"] = url
     for url in urls.values():  # a bulk load is followed by ANALYZE (dsa110.db.stats)
         engine = create_engine(url)

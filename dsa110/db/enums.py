@@ -31,6 +31,7 @@ class JobType(StrEnum):
     MOSAIC = "mosaic"
     PHOTOMETRY = "photometry"
     PUBLISH = "publish"
+    DB_MAINTAIN = "db-maintain"  # VACUUM (ANALYZE) after bulk ingest (dsa110.ops.maintenance)
     # Diagnostic kinds (dsa110.ops.queue.kinds): check the workers of a deployment end to end.
     NOOP = "noop"
     SLEEP = "sleep"

@@ -31,8 +31,9 @@ from sqlalchemy import BigInteger, Column, ColumnElement, Index, Integer, Select
 
 from dsa110.db.tables import metadata
 
-COUNTED_TABLES: Final = ("sources", "images")
-"""Tables whose unfiltered count the graph serves on busy paths (REST search, image list)."""
+COUNTED_TABLES: Final = ("sources", "images", "groups")
+"""Tables whose unfiltered count the graph serves on busy paths (REST search, image list,
+health probe); ``groups`` since migration 0019."""
 
 ADVISORY_LOCK_CLASS: Final = 110_110
 """First key of the two-key advisory lock a folding writer takes (second: the table)."""

@@ -81,6 +81,8 @@ class DemoSummary:
     truth_path: Path
     science: str
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    end: datetime = DEFAULT_END
+    """The time origin: with seed, sources and days it fixes the data set on every backend."""
 
 
 def _safe_url(url: str) -> str:
@@ -221,6 +223,7 @@ async def build_demo(
         truth_path=truth_path,
         science=science,
         stage_seconds=stages,
+        end=end,
     )
 
 

@@ -103,12 +103,16 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def format_summary(summary: DemoSummary) -> str:
+    end = summary.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lines = [
         f"demo data set built in {summary.elapsed_s:.1f} s: {summary.database_url}",
         f"  data dir {summary.data_dir}",
         f"  images   {summary.images_written} FITS files, {summary.bytes_on_disk / 1e6:.1f} MB",
         f"  truth    {summary.truth_path}",
         f"  science  {summary.science}",
+        # The pointings follow the sidereal time of `end`: the same data set on another
+        # backend (or later) needs the same --end as well as the same seed, sources and days.
+        f"  end      {end} (pass --end {end} to build this data set again, on any backend)",
     ]
     lines += [f"  {name:<24} {count:>10,d}" for name, count in summary.row_counts.items() if count]
     return "\n".join(lines)

@@ -42,6 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dsa110.db.engine import read_connection
 from dsa110.db.norm_tables import image_norm_factors, norm_cells, norm_state
 from dsa110.db.tables import measurements, sources
 from dsa110.db.writes import is_busy, lock_budget_s
@@ -75,7 +76,10 @@ async def stored_light_curves(
     stored factors where fresh; equal to ``computed_light_curves`` (same floats)."""
     out: dict[int, NormalisedLightCurve] = {}
     stale: list[tuple[int, list[int]]] = []
-    async with engine.connect() as conn:
+    # Autocommit on PostgreSQL: a READ COMMITTED transaction gave these statements no common
+    # snapshot anyway (each takes its own), only a BEGIN and a ROLLBACK round trip: 2 of 6
+    # per light curve (bench/scale.py lightcurve_graph). Freshness is the stamp comparison.
+    async with read_connection(engine) as conn:
         state = await data_state(conn)
         cells: dict[int, list[int]] = defaultdict(list)
         for chunk in _chunks(sorted(set(source_pks))):
@@ -142,7 +146,7 @@ async def _compute_and_store(
     engine: AsyncEngine, cell: int, members: list[int]
 ) -> dict[int, NormalisedLightCurve]:
     points: dict[int, list[Point]] = {pk: [] for pk in members}
-    async with engine.connect() as conn:
+    async with read_connection(engine) as conn:
         state = await data_state(conn)  # before the inputs: the stamp is never newer than them
         refs, corrections = await cell_normalisation(conn, cell)
         for part in _chunks(members):

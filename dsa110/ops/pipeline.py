@@ -30,7 +30,8 @@ from dsa110.db.functions import seconds_between
 from dsa110.db.tables import jobs
 
 DIAGNOSTIC: Final = frozenset({JobType.NOOP, JobType.SLEEP, JobType.FAIL})
-STAGES: Final[tuple[JobType, ...]] = tuple(k for k in JobType if k not in DIAGNOSTIC)
+MAINTENANCE: Final = frozenset({JobType.DB_MAINTAIN})  # upkeep of the database, not a data stage
+STAGES: Final[tuple[JobType, ...]] = tuple(k for k in JobType if k not in DIAGNOSTIC | MAINTENANCE)
 STAGE_LABELS: Final[dict[JobType, str]] = {
     JobType.CONVERT: "Convert UVH5 to MS",
     JobType.CALIBRATE: "Solve calibration",

@@ -38,6 +38,15 @@ def _images(start: int, n: int) -> list[dict[str, object]]:
     ]
 
 
+def _groups(start: int, n: int) -> list[dict[str, object]]:
+    now = datetime(2025, 10, 24, 14, tzinfo=UTC)
+    return [
+        {"id": i, "group_id": f"2025-10-24T14:{i:05d}", "state": "completed", "received_at": now,
+         "updated_at": now, "mid_mjd": 60972.0 + i}
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
 async def _both(engine: AsyncEngine, table: Table) -> tuple[int, int]:
     """(the count the graph serves, a real count(*))."""
     async with engine.connect() as conn:
@@ -134,3 +143,27 @@ async def test_a_database_migrated_with_rows_counts_them(backend: str, tmp_path:
 
 def test_the_counted_tables_exist() -> None:
     assert set(COUNTED_TABLES) <= set(t.metadata.tables)
+
+
+async def test_groups_are_counted_from_0019_on_whatever_an_earlier_revision_kept(
+    backend: str, tmp_path: Path
+) -> None:
+    """``/api/health`` counts ``groups`` (0019). Migrating a database that holds groups counts
+    them once, whether or not its 0017 already kept their deltas; later writes stay exact."""
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine, "0016")
+            async with engine.begin() as conn:
+                await conn.execute(insert(t.groups), _groups(1, 6))
+            await upgrade(engine, "0018")
+            async with engine.begin() as conn:
+                await conn.execute(insert(t.groups), _groups(100, 3))
+            await upgrade(engine)
+            assert await _both(engine, t.groups) == (9, 9)
+            async with engine.begin() as conn:
+                await conn.execute(delete(t.groups).where(t.groups.c.id <= 2))
+                await conn.execute(insert(t.groups), _groups(200, 1))
+            assert await _both(engine, t.groups) == (8, 8)
+        finally:
+            await engine.dispose()

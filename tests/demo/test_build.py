@@ -325,7 +325,10 @@ async def test_cli_builds_then_leaves_existing_data(tmp_path: Path, capsys):
         ]
     )
     await run_demo(args)
-    assert "demo data set built" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "demo data set built" in out
+    # What rebuilding this data set (on another backend) needs: its time origin.
+    assert "pass --end 2025-11-13T12:00:00Z" in out
     await run_demo(args)
     assert "already holds data" in capsys.readouterr().err
 

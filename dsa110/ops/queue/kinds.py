@@ -109,6 +109,7 @@ def load_plugins(modules: Sequence[str] | None = None) -> list[str]:
     if importlib.util.find_spec(STAGES_MODULE) is not None:
         wanted.insert(0, STAGES_MODULE)
     wanted.insert(0, "dsa110.ops.ese_detect")  # ESE detection off the ingest request path
+    wanted.insert(0, "dsa110.ops.maintenance")  # VACUUM after bulk ingest, off the request path
     loaded = []
     for name in dict.fromkeys(m for m in wanted if m):
         importlib.import_module(name)

@@ -1,0 +1,150 @@
+"""Database upkeep off the request path: the ``db-maintain`` job kind.
+
+A bulk ingest on PostgreSQL rewrites the running sums of every source it measures, and
+each rewritten row leaves its heap page not all-visible. Until a vacuum sets the
+visibility map again, PostgreSQL prices the index-only count plans as heap visits (a
+filtered source count went from a 7 ms index-only scan to a 61-130 ms sequential scan,
+issue 11). ``VACUUM (ANALYZE)`` restores that and refreshes the planner's statistics, but
+it takes 1-3 s at 10^5 sources: too long for the ingest caller to wait on. So ingest calls
+:func:`enqueue_maintenance` after its commit and a worker (``serve``'s job pool or
+``dsa110-graph worker``) runs ``python -m dsa110.ops.maintenance``, which calls
+:func:`dsa110.db.stats.analyze` with ``vacuum=True``.
+
+Coalescing: many ingests make one *pending* job (the union of their tables). Once a
+worker has claimed it, the next ingest queues a new one, because the claimed job's vacuum
+may already have passed the pages that ingest rewrote. On PostgreSQL enqueuers take a
+transaction advisory lock first, so two concurrent ingests cannot both find no pending job
+and both queue one; on SQLite the write transaction's ``BEGIN IMMEDIATE`` serialises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dsa110.db.stats import analyze
+from dsa110.db.tables import jobs
+from dsa110.db.writes import write_transaction
+from dsa110.ops.queue import kinds
+from dsa110.ops.queue.store import emit, job_values
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+KIND: Final = "db-maintain"
+TABLES: Final = frozenset(
+    {"sources", "measurements", "images", "groups", "ese_candidates", "ese_source_state", "jobs"}
+)
+"""Tables a job may vacuum: the bulk-written ones (a job names no arbitrary relation)."""
+DEFAULT_TABLES: Final = ("sources", "measurements")
+ADVISORY_LOCK: Final = (110_111, 1)
+"""The two-key advisory lock enqueuers take (a first key no other lock of ours uses)."""
+
+
+def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``tables``: a non-empty list of names from :data:`TABLES` (default: sources, measurements)."""
+    kinds.only(params, {"tables"})
+    names = params.get("tables", list(DEFAULT_TABLES))
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise kinds.bad("`tables` must be a non-empty list of table names", "tables")
+    unknown = sorted(set(names) - TABLES)
+    if unknown:
+        choices = ", ".join(sorted(TABLES))
+        raise kinds.bad(f"`tables`: {unknown[0][:64]!r} is not maintained; choose from {choices}", "tables")
+    return {"tables": sorted(set(names))}
+
+
+DB_MAINTAIN = kinds.register(
+    kinds.JobKind(
+        KIND,
+        _validate,
+        lambda _job_id, p: [sys.executable, "-m", "dsa110.ops.maintenance", json.dumps(p)],
+        max_attempts=3,
+        cancel_grace_s=5.0,
+        description="VACUUM (ANALYZE) after bulk writes: index-only count plans and fresh statistics.",
+    )
+)
+
+
+async def enqueue_maintenance(
+    engine: AsyncEngine, tables: Sequence[str] = DEFAULT_TABLES, *, publish: Publish | None = None
+) -> int:
+    """Add ``tables`` to the pending ``db-maintain`` job, or queue one; returns its id."""
+    wanted = _validate({"tables": list(tables)})["tables"]
+    async with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # Released at commit: the next enqueuer reads after this one's job is visible.
+            await conn.execute(select(func.pg_advisory_xact_lock(*ADVISORY_LOCK)))
+        row = (
+            (
+                await conn.execute(
+                    select(jobs.c.id, jobs.c.params)
+                    .where(jobs.c.type == KIND, jobs.c.state == "pending")
+                    .order_by(jobs.c.id)
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            merged = sorted(set((row["params"] or {}).get("tables", DEFAULT_TABLES)) | set(wanted))
+            # Conditional on still pending: a claim that commits first (it holds the row
+            # lock) leaves this matching no row, and a new job is queued below.
+            done = await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == row["id"], jobs.c.state == "pending")
+                .values(params={"tables": merged})
+            )
+            if done.rowcount == 1:
+                return int(row["id"])
+        values = job_values(KIND, {"tables": wanted}, DB_MAINTAIN.max_attempts, created_by="ingest")
+        inserted = await conn.execute(jobs.insert().values(**values).returning(*jobs.c))
+        created = dict(inserted.mappings().one())
+    await emit(publish, created, None)
+    return int(created["id"])
+
+
+async def run_maintenance(engine: AsyncEngine, tables: Sequence[str]) -> dict[str, Any]:
+    """``VACUUM (ANALYZE)`` on PostgreSQL (``ANALYZE`` on SQLite) of ``tables``; what it left.
+
+    The result names, per table on PostgreSQL, ``relpages`` and ``relallvisible`` after
+    the vacuum: equal when every page is all-visible again (an older snapshot still open
+    elsewhere can keep some pages from it; the next bulk load's job catches up).
+    """
+    wanted = _validate({"tables": list(tables)})["tables"]
+    began = time.perf_counter()
+    await analyze(engine, wanted, vacuum=True)
+    result: dict[str, Any] = {"tables": wanted, "elapsed_s": round(time.perf_counter() - began, 3)}
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT relname, relpages, relallvisible FROM pg_class WHERE relname = ANY(:names)"),
+                {"names": wanted},
+            )
+            result["pages"] = {r.relname: [int(r.relpages), int(r.relallvisible)] for r in rows}
+    return result
+
+
+async def _main(argv: list[str]) -> int:
+    from dsa110.db.engine import create_engine
+
+    params = _validate(json.loads(argv[0]))
+    engine = create_engine(os.environ["DSA110_DATABASE_URL"])
+    try:
+        result = await run_maintenance(engine, params["tables"])
+    finally:
+        await engine.dispose()
+    print("@@result " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(_main(sys.argv[1:])))
