@@ -35,10 +35,11 @@ import numpy as np
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dsa110.db.tables import alerts, ese_candidates, ese_source_state, jobs, measurements, sources
+from dsa110.db.tables import alerts, ese_candidates, ese_source_state, measurements, sources
 from dsa110.db.writes import write_transaction
 from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
+from dsa110.ops.queue.coalesce import add_to_pending
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
 from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
 from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition
@@ -109,45 +110,24 @@ async def enqueue_detection(
 ) -> int | None:
     """Add ``source_pks`` to the pending ``ese-detect`` job, or queue one; returns its id.
 
-    Coalescing: while a job is pending, every ingest adds its sources to it (a worker that
-    claims it in between leaves the update matching no row, and a new job is queued). The
-    queueing publishes the job's ``pending`` state (``publish``), which wakes ``serve``'s job
-    pool at once.
+    Coalescing (``dsa110.ops.queue.coalesce``): while a job is pending, every ingest adds
+    its sources to it; past ``MAX_SOURCES_PER_JOB`` the job becomes a pass over every
+    source. The queueing publishes the job's ``pending`` state (``publish``), which wakes
+    ``serve``'s job pool at once.
     """
     wanted = sorted({int(p) for p in source_pks})
     if not wanted:
         return None
-    async with write_transaction(engine) as conn:
-        row = (
-            (
-                await conn.execute(
-                    select(jobs.c.id, jobs.c.params)
-                    .where(jobs.c.type == KIND, jobs.c.state == "pending")
-                    .order_by(jobs.c.id)
-                    .limit(1)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is not None:
-            params = dict(row["params"] or {})
-            merged = sorted(set(params.get("source_pks", [])) | set(wanted))
-            legacy = {k: params[k] for k in ("source_id", "min_sigma") if k in params}
-            params = (
-                {"source_pks": [], "all": True}
-                if params.get("all") or len(merged) > MAX_SOURCES_PER_JOB
-                else {"source_pks": merged, "all": False, **legacy}
-            )
-            done = await conn.execute(
-                update(jobs).where(jobs.c.id == row["id"], jobs.c.state == "pending").values(params=params)
-            )
-            if done.rowcount == 1:
-                return int(row["id"])
-    from dsa110.ops.queue.store import submit
 
-    params = {"source_pks": [], "all": True} if len(wanted) > MAX_SOURCES_PER_JOB else {"source_pks": wanted}
-    return int((await submit(engine, KIND, params, created_by="ingest", publish=publish))["id"])
+    def merge(pending: Mapping[str, Any]) -> dict[str, Any]:
+        merged = sorted(set(pending.get("source_pks", [])) | set(wanted))
+        if pending.get("all") or len(merged) > MAX_SOURCES_PER_JOB:
+            return {"source_pks": [], "all": True}
+        legacy = {k: pending[k] for k in ("source_id", "min_sigma") if k in pending}
+        return {"source_pks": merged, "all": False, **legacy}
+
+    params = merge({})
+    return await add_to_pending(engine, KIND, params, merge, created_by="ingest", publish=publish)
 
 
 def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningState:

@@ -12,9 +12,8 @@ it takes 1-3 s at 10^5 sources: too long for the ingest caller to wait on. So in
 
 Coalescing: many ingests make one *pending* job (the union of their tables). Once a
 worker has claimed it, the next ingest queues a new one, because the claimed job's vacuum
-may already have passed the pages that ingest rewrote. On PostgreSQL enqueuers take a
-transaction advisory lock first, so two concurrent ingests cannot both find no pending job
-and both queue one; on SQLite the write transaction's ``BEGIN IMMEDIATE`` serialises them.
+may already have passed the pages that ingest rewrote. Concurrent ingests still make one
+pending job (``dsa110.ops.queue.coalesce``).
 """
 
 from __future__ import annotations
@@ -27,14 +26,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.stats import analyze
-from dsa110.db.tables import jobs
-from dsa110.db.writes import write_transaction
 from dsa110.ops.queue import kinds
-from dsa110.ops.queue.store import emit, job_values
+from dsa110.ops.queue.coalesce import add_to_pending
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
@@ -44,8 +41,6 @@ TABLES: Final = frozenset(
 )
 """Tables a job may vacuum: the bulk-written ones (a job names no arbitrary relation)."""
 DEFAULT_TABLES: Final = ("sources", "measurements")
-ADVISORY_LOCK: Final = (110_111, 1)
-"""The two-key advisory lock enqueuers take (a first key no other lock of ours uses)."""
 
 
 def _validate(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,38 +73,11 @@ async def enqueue_maintenance(
 ) -> int:
     """Add ``tables`` to the pending ``db-maintain`` job, or queue one; returns its id."""
     wanted = _validate({"tables": list(tables)})["tables"]
-    async with write_transaction(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            # Released at commit: the next enqueuer reads after this one's job is visible.
-            await conn.execute(select(func.pg_advisory_xact_lock(*ADVISORY_LOCK)))
-        row = (
-            (
-                await conn.execute(
-                    select(jobs.c.id, jobs.c.params)
-                    .where(jobs.c.type == KIND, jobs.c.state == "pending")
-                    .order_by(jobs.c.id)
-                    .limit(1)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is not None:
-            merged = sorted(set((row["params"] or {}).get("tables", DEFAULT_TABLES)) | set(wanted))
-            # Conditional on still pending: a claim that commits first (it holds the row
-            # lock) leaves this matching no row, and a new job is queued below.
-            done = await conn.execute(
-                update(jobs)
-                .where(jobs.c.id == row["id"], jobs.c.state == "pending")
-                .values(params={"tables": merged})
-            )
-            if done.rowcount == 1:
-                return int(row["id"])
-        values = job_values(KIND, {"tables": wanted}, DB_MAINTAIN.max_attempts, created_by="ingest")
-        inserted = await conn.execute(jobs.insert().values(**values).returning(*jobs.c))
-        created = dict(inserted.mappings().one())
-    await emit(publish, created, None)
-    return int(created["id"])
+
+    def merge(pending: Mapping[str, Any]) -> dict[str, Any]:
+        return {"tables": sorted(set(pending.get("tables", DEFAULT_TABLES)) | set(wanted))}
+
+    return await add_to_pending(engine, KIND, {"tables": wanted}, merge, created_by="ingest", publish=publish)
 
 
 async def run_maintenance(engine: AsyncEngine, tables: Sequence[str]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -90,6 +91,27 @@ async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> No
     async with engine.connect() as conn:
         params = (await conn.execute(select(jobs.c.params).where(jobs.c.id == first))).scalar_one()
     assert params["source_pks"] == [1, 2, 3]
+
+
+async def test_concurrent_ingests_add_to_one_pending_job(engine: AsyncEngine) -> None:
+    """Six ingests at once, each on its own connection: one pending job holding every
+    source (without the enqueuers' lock, PostgreSQL queued several)."""
+    from dsa110.db.engine import create_engine
+    from dsa110.db.tables import jobs
+    from tests.ops.queue_helpers import url_of
+
+    engines = [create_engine(url_of(engine)) for _ in range(6)]
+    try:
+        ids = await asyncio.gather(*(enqueue_detection(e, [i + 1, 10]) for i, e in enumerate(engines)))
+    finally:
+        for e in engines:
+            await e.dispose()
+    assert len(set(ids)) == 1
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(select(jobs.c.state, jobs.c.params).where(jobs.c.type == "ese-detect"))
+        ).all()
+    assert [(state, params["source_pks"]) for state, params in rows] == [("pending", [1, 2, 3, 4, 5, 6, 10])]
 
 
 @pytest.mark.parametrize(
