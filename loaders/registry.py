@@ -59,22 +59,34 @@ def as_dicts(result: Any) -> list[Row]:
     return [dict(zip(keys, row)) for row in result.all()]  # noqa: B905
 
 
+async def fetch_rows(engine: AsyncEngine, stmt: Any) -> list[Row]:
+    """Run one statement on a connection of its own and return its rows as dicts."""
+    async with read_connection(engine) as conn:
+        return as_dicts(await conn.execute(stmt))
+
+
+# A loader's batch function is a module function bound to what it reads (``partial``), not
+# a bound method, and keeps the engine, not the ``Loaders``: either would make a reference
+# cycle (loader -> its batch function -> loader; loaders -> loader -> loaders), leaving every
+# request's loaders, futures and primed rows to the cyclic garbage collector, whose passes
+# then walk every row alive at that moment.
+
+
 class ByKey(DataLoader[Hashable, T | None]):
     """``load(key)`` -> the wrapped row whose ``column`` equals ``key``, or None."""
 
     def __init__(self, loaders: Loaders, entity: Entity[T], column: str) -> None:
-        self._loaders = loaders
-        self._table = entity.table
-        self._column = entity.table.c[column]
-        self._attr = "pk" if column == "id" else column
-        self._wrap = loaders.wrap(entity)
-        super().__init__(self._batch)
+        attr = "pk" if column == "id" else column
+        wrap = loaders.wrap(entity)
+        super().__init__(functools.partial(_by_key, loaders.engine, entity.table, column, attr, wrap))
 
-    async def _batch(self, keys: list[Hashable]) -> list[T | None]:
-        stmt = select(*entity_columns(self._table)).where(self._column.in_(keys))
-        wrap, attr = self._wrap, self._attr
-        found = {row[attr]: wrap(row) for row in await self._loaders.fetch(stmt)}
-        return [found.get(key) for key in keys]
+
+async def _by_key(
+    engine: AsyncEngine, table: Table, column: str, attr: str, wrap: Wrap, keys: list[Hashable]
+) -> list[Any]:
+    stmt = select(*entity_columns(table)).where(table.c[column].in_(keys))
+    found = {row[attr]: wrap(row) for row in await fetch_rows(engine, stmt)}
+    return [found.get(key) for key in keys]
 
 
 class Pages(DataLoader[int, Page[T]]):
@@ -87,16 +99,20 @@ class Pages(DataLoader[int, Page[T]]):
         args: PageArgs,
         conditions: Sequence[ColumnElement[bool]],
     ) -> None:
-        self._loaders = loaders
-        self._relation = relation
-        self._args = args
-        self._conditions = conditions
-        self._wrap = loaders.wrap(relation.child)
-        super().__init__(self._batch)
+        wrap = loaders.wrap(relation.child)
+        super().__init__(functools.partial(_pages, loaders.engine, relation, args, conditions, wrap))
 
-    async def _batch(self, parent_pks: list[int]) -> list[Page[T]]:
-        stmt = page_statement(self._relation, parent_pks, self._args, self._conditions)
-        return split_pages(await self._loaders.fetch(stmt), parent_pks, self._wrap)
+
+async def _pages(
+    engine: AsyncEngine,
+    relation: Relation[Any],
+    args: PageArgs,
+    conditions: Sequence[ColumnElement[bool]],
+    wrap: Wrap,
+    parent_pks: list[int],
+) -> list[Page[Any]]:
+    stmt = page_statement(relation, parent_pks, args, conditions)
+    return split_pages(await fetch_rows(engine, stmt), parent_pks, wrap)
 
 
 class Counts(DataLoader[int, int]):
@@ -105,22 +121,21 @@ class Counts(DataLoader[int, int]):
     def __init__(
         self, loaders: Loaders, relation: Relation[Any], conditions: Sequence[ColumnElement[bool]]
     ) -> None:
-        self._loaders = loaders
-        self._relation = relation
-        self._conditions = conditions
-        super().__init__(self._batch)
+        super().__init__(functools.partial(_counts, loaders.engine, relation, conditions))
 
-    async def _batch(self, parent_pks: list[int]) -> list[int]:
-        rel = self._relation
-        stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *self._conditions)
-        if rel.link is not None and rel.link_on is not None:
-            stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
-        if rel.link_where is not None:
-            stmt = stmt.where(rel.link_where)
-        async with read_connection(self._loaders.engine) as conn:
-            rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
-        counts: dict[int, int] = {row[0]: row[1] for row in rows}
-        return [int(counts.get(pk, 0)) for pk in parent_pks]
+
+async def _counts(
+    engine: AsyncEngine, rel: Relation[Any], conditions: Sequence[ColumnElement[bool]], parent_pks: list[int]
+) -> list[int]:
+    stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *conditions)
+    if rel.link is not None and rel.link_on is not None:
+        stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
+    if rel.link_where is not None:
+        stmt = stmt.where(rel.link_where)
+    async with read_connection(engine) as conn:
+        rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
+    counts: dict[int, int] = {row[0]: row[1] for row in rows}
+    return [int(counts.get(pk, 0)) for pk in parent_pks]
 
 
 Prefetch = tuple[ToOne[Any], frozenset[str] | None]
@@ -190,8 +205,7 @@ class Loaders:
 
     async def fetch(self, stmt: Any) -> list[Row]:
         """Run one statement on a connection of its own and return its rows as dicts."""
-        async with read_connection(self.engine) as conn:
-            return as_dicts(await conn.execute(stmt))
+        return await fetch_rows(self.engine, stmt)
 
     async def scalar(self, stmt: Any) -> Any:
         async with read_connection(self.engine) as conn:
@@ -275,6 +289,7 @@ class Loaders:
         with_total: bool = False,
         prefetch: Sequence[Prefetch] = (),
         columns: frozenset[str] | None = None,
+        rows_wanted: bool = True,
     ) -> Page[T]:
         """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET.
 
@@ -288,6 +303,9 @@ class Loaders:
         its selection reads) is LEFT JOINed into the page's statement and the object it
         holds put on each row (``_attach``), so the link field (``resolvers.links.follow``)
         answers it there instead of running its own statement.
+
+        ``rows_wanted`` False (the client selects the count and nothing of the page): the
+        arguments are checked as for a page, but no row is read.
         """
         table = entity.table
         async with read_connection(self.engine) as conn:
@@ -298,7 +316,7 @@ class Loaders:
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
             # An empty page whose total is known (`first: 0`, a count alone) reads no rows.
-            empty = window.limit <= 0 and total is not None
+            empty = (window.limit <= 0 or not rows_wanted) and total is not None
             rows: list[Row] = []
             if not empty:
                 stmt = base.where(*conditions) if conditions else base

@@ -49,9 +49,12 @@ async def list_page(
     with_total: bool = False,
     prefetch: Sequence[tuple[ToOne[Any], frozenset[str] | None]] = (),
     columns: frozenset[str] | None = None,
+    rows_wanted: bool = True,
 ) -> Page[T]:
     conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch, columns)
+    return await ctx.loaders.list_page(
+        entity, conditions, ordering, args, with_total, prefetch, columns, rows_wanted=rows_wanted
+    )
 
 
 def list_counter(
