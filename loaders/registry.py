@@ -28,6 +28,7 @@ never touches the database (it runs GraphQL documents).
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from dsa110.db.engine import read_connection
+from dsa110.db.filter_cache import SIZE as FILTERS_KEPT
 from dsa110.db.filters import Ordering
 from dsa110.db.row_counts import count_statement
 from loaders.pages import entity_columns, page_statement, split_pages
@@ -183,6 +185,39 @@ def _page_base(
     return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit")), joins
 
 
+_STATEMENTS: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+"""Statements made of kept filter conditions, by what they were made of (bounded, LRU)."""
+
+
+def _kept(key: tuple[Any, ...], origin: Any, make: Callable[[], Any]) -> Any:
+    """The statement ``make`` builds from ``origin`` and the conditions kept under ``key[-1]``,
+    made once while kept: SQLAlchemy keys a statement object once, not on every execution. A
+    None filter key (conditions not kept) makes it each time."""
+    if key[-1] is None:
+        return make()
+    kept = _STATEMENTS.get(key)
+    if kept is not None and kept[0] is origin:  # ``origin`` compared by identity: ids are reused
+        _STATEMENTS.move_to_end(key)
+        return kept[1]
+    stmt = make()
+    _STATEMENTS[key] = (origin, stmt)
+    if len(_STATEMENTS) > 2 * FILTERS_KEPT:
+        _STATEMENTS.popitem(last=False)
+    return stmt
+
+
+def _kept_count(
+    dialect: str, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
+) -> Any:
+    if not conditions:
+        return count_statement(dialect, table, conditions)
+    return _kept(
+        ("count", dialect, table.name, conditions_key),
+        table,
+        lambda: count_statement(dialect, table, conditions),
+    )
+
+
 class Loaders:
     def __init__(
         self, engine: AsyncEngine, wrap: Mapping[Entity[Any], Wrap] | None = None, max_page_size: int = 500
@@ -276,8 +311,13 @@ class Loaders:
 
     # --- top-level lists ---------------------------------------------------------------
 
-    async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
-        stmt = count_statement(self.engine.dialect.name, entity.table, conditions)
+    async def count_rows(
+        self,
+        entity: Entity[Any],
+        conditions: Sequence[ColumnElement[bool]] = (),
+        conditions_key: Hashable = None,
+    ) -> int:
+        stmt = _kept_count(self.engine.dialect.name, entity.table, conditions, conditions_key)
         return int(await self.scalar(stmt) or 0)
 
     async def list_page(
@@ -290,6 +330,7 @@ class Loaders:
         prefetch: Sequence[Prefetch] = (),
         columns: frozenset[str] | None = None,
         rows_wanted: bool = True,
+        conditions_key: Hashable = None,
     ) -> Page[T]:
         """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET.
 
@@ -305,13 +346,15 @@ class Loaders:
         answers it there instead of running its own statement.
 
         ``rows_wanted`` False (the client selects the count and nothing of the page): the
-        arguments are checked as for a page, but no row is read.
+        arguments are checked as for a page, but no row is read. ``conditions_key``: the
+        value the conditions were built from (``dsa110.db.filter_cache``), under which the
+        statements made of them are kept (None: made each time).
         """
         table = entity.table
         async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = count_statement(conn.dialect.name, table, conditions)
+                count = _kept_count(conn.dialect.name, table, conditions, conditions_key)
                 total = int((await conn.execute(count)).scalar() or 0)
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
@@ -319,7 +362,7 @@ class Loaders:
             empty = (window.limit <= 0 or not rows_wanted) and total is not None
             rows: list[Row] = []
             if not empty:
-                stmt = base.where(*conditions) if conditions else base
+                stmt = _kept(("page", id(base), conditions_key), base, lambda: base.where(*conditions))
                 window_values = {"page_offset": window.start, "page_limit": window.limit + 1}
                 rows = as_dicts(await conn.execute(stmt, window_values))
         for i, join in enumerate(joins):
