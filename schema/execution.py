@@ -293,9 +293,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             if plan.leaf is not None and self._attribute_leaves(plan, sources, results, response_name):
                 continue
             values = self._resolve_all(parent_type, field_def, details, sources, paths, response_name)
-            for i, value in enumerate(values):
-                if is_awaitable(value):
-                    pending.append((values, i, value))
+            if not set(map(type, values)) <= self._plain:  # else none is awaitable: no look each
+                for i, value in enumerate(values):
+                    if is_awaitable(value):
+                        pending.append((values, i, value))
             resolved.append((response_name, details, field_def, values))
         if pending:
             done = await _settle([p[2] for p in pending])
@@ -322,7 +323,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         serialize = plan.leaf
         assert serialize is not None
         name, nullable, exact, is_awaitable = plan.name, plan.nullable, plan.exact, self._maybe_awaitable
-        small_int = plan.small_int
+        small_int, plain = plan.small_int, self._plain
         try:
             for source, result in zip(sources, results, strict=True):
                 value = getattr(source, name)
@@ -333,10 +334,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                     if not nullable:
                         return False
                     result[response_name] = None
-                elif is_awaitable(value):
-                    return False
-                else:
+                elif kind in plain or not is_awaitable(value):
                     result[response_name] = serialize(value)
+                else:
+                    return False
         except Exception:
             return False
         return True
@@ -528,9 +529,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 item_paths.append((i, index))
         if not items:
             return None
-        # List items may themselves be awaitables (e.g. a list of loader futures).
+        # List items may themselves be awaitables (e.g. a list of loader futures); the items'
+        # types are looked at first (one pass in C): a page's nodes are all of one plain type.
         is_awaitable = self._maybe_awaitable
-        if any(is_awaitable(item) for item in items):
+        if not set(map(type, items)) <= self._plain and any(is_awaitable(item) for item in items):
             return self._await_items(item_type, details, items, item_paths, path_of, item_positions)
         return self._complete(
             item_type,
