@@ -362,7 +362,11 @@ class Loaders:
             empty = (window.limit <= 0 or not rows_wanted) and total is not None
             rows: list[Row] = []
             if not empty:
-                stmt = _kept(("page", id(base), conditions_key), base, lambda: base.where(*conditions))
+                stmt = (
+                    _kept(("page", id(base), conditions_key), base, lambda: base.where(*conditions))
+                    if conditions
+                    else base
+                )
                 window_values = {"page_offset": window.start, "page_limit": window.limit + 1}
                 rows = as_dicts(await conn.execute(stmt, window_values))
         for i, join in enumerate(joins):
