@@ -297,16 +297,19 @@ class Loaders:
         keys = [c.name for c in labelled]
         attach = joined_key(link)
         pk_key = keys[names.index("pk")]
+        pairs = list(zip(names, keys, strict=True))
         made: dict[Any, Any] = {}
         for row in rows:
             pk = row[pk_key]
             linked = made.get(pk) if pk is not None else None
             if pk is not None and linked is None:
-                linked = made[pk] = wrap({name: row[key] for name, key in zip(names, keys, strict=True)})
+                # The columns leave the row as the linked object takes them: one pass.
+                linked = made[pk] = wrap({name: row.pop(key) for name, key in pairs})
                 if loader is not None:
                     loader.prime(pk, linked)
-            for key in keys:
-                del row[key]
+            else:
+                for key in keys:
+                    del row[key]
             row[attach] = linked
 
     # --- top-level lists ---------------------------------------------------------------
