@@ -28,6 +28,7 @@ never touches the database (it runs GraphQL documents).
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.dataloader import DataLoader
 
 from dsa110.db.engine import read_connection
+from dsa110.db.filter_cache import SIZE as FILTERS_KEPT
 from dsa110.db.filters import Ordering
 from dsa110.db.row_counts import count_statement
 from loaders.pages import entity_columns, page_statement, split_pages
@@ -59,22 +61,34 @@ def as_dicts(result: Any) -> list[Row]:
     return [dict(zip(keys, row)) for row in result.all()]  # noqa: B905
 
 
+async def fetch_rows(engine: AsyncEngine, stmt: Any) -> list[Row]:
+    """Run one statement on a connection of its own and return its rows as dicts."""
+    async with read_connection(engine) as conn:
+        return as_dicts(await conn.execute(stmt))
+
+
+# A loader's batch function is a module function bound to what it reads (``partial``), not
+# a bound method, and keeps the engine, not the ``Loaders``: either would make a reference
+# cycle (loader -> its batch function -> loader; loaders -> loader -> loaders), leaving every
+# request's loaders, futures and primed rows to the cyclic garbage collector, whose passes
+# then walk every row alive at that moment.
+
+
 class ByKey(DataLoader[Hashable, T | None]):
     """``load(key)`` -> the wrapped row whose ``column`` equals ``key``, or None."""
 
     def __init__(self, loaders: Loaders, entity: Entity[T], column: str) -> None:
-        self._loaders = loaders
-        self._table = entity.table
-        self._column = entity.table.c[column]
-        self._attr = "pk" if column == "id" else column
-        self._wrap = loaders.wrap(entity)
-        super().__init__(self._batch)
+        attr = "pk" if column == "id" else column
+        wrap = loaders.wrap(entity)
+        super().__init__(functools.partial(_by_key, loaders.engine, entity.table, column, attr, wrap))
 
-    async def _batch(self, keys: list[Hashable]) -> list[T | None]:
-        stmt = select(*entity_columns(self._table)).where(self._column.in_(keys))
-        wrap, attr = self._wrap, self._attr
-        found = {row[attr]: wrap(row) for row in await self._loaders.fetch(stmt)}
-        return [found.get(key) for key in keys]
+
+async def _by_key(
+    engine: AsyncEngine, table: Table, column: str, attr: str, wrap: Wrap, keys: list[Hashable]
+) -> list[Any]:
+    stmt = select(*entity_columns(table)).where(table.c[column].in_(keys))
+    found = {row[attr]: wrap(row) for row in await fetch_rows(engine, stmt)}
+    return [found.get(key) for key in keys]
 
 
 class Pages(DataLoader[int, Page[T]]):
@@ -87,16 +101,20 @@ class Pages(DataLoader[int, Page[T]]):
         args: PageArgs,
         conditions: Sequence[ColumnElement[bool]],
     ) -> None:
-        self._loaders = loaders
-        self._relation = relation
-        self._args = args
-        self._conditions = conditions
-        self._wrap = loaders.wrap(relation.child)
-        super().__init__(self._batch)
+        wrap = loaders.wrap(relation.child)
+        super().__init__(functools.partial(_pages, loaders.engine, relation, args, conditions, wrap))
 
-    async def _batch(self, parent_pks: list[int]) -> list[Page[T]]:
-        stmt = page_statement(self._relation, parent_pks, self._args, self._conditions)
-        return split_pages(await self._loaders.fetch(stmt), parent_pks, self._wrap)
+
+async def _pages(
+    engine: AsyncEngine,
+    relation: Relation[Any],
+    args: PageArgs,
+    conditions: Sequence[ColumnElement[bool]],
+    wrap: Wrap,
+    parent_pks: list[int],
+) -> list[Page[Any]]:
+    stmt = page_statement(relation, parent_pks, args, conditions)
+    return split_pages(await fetch_rows(engine, stmt), parent_pks, wrap)
 
 
 class Counts(DataLoader[int, int]):
@@ -105,22 +123,21 @@ class Counts(DataLoader[int, int]):
     def __init__(
         self, loaders: Loaders, relation: Relation[Any], conditions: Sequence[ColumnElement[bool]]
     ) -> None:
-        self._loaders = loaders
-        self._relation = relation
-        self._conditions = conditions
-        super().__init__(self._batch)
+        super().__init__(functools.partial(_counts, loaders.engine, relation, conditions))
 
-    async def _batch(self, parent_pks: list[int]) -> list[int]:
-        rel = self._relation
-        stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *self._conditions)
-        if rel.link is not None and rel.link_on is not None:
-            stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
-        if rel.link_where is not None:
-            stmt = stmt.where(rel.link_where)
-        async with read_connection(self._loaders.engine) as conn:
-            rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
-        counts: dict[int, int] = {row[0]: row[1] for row in rows}
-        return [int(counts.get(pk, 0)) for pk in parent_pks]
+
+async def _counts(
+    engine: AsyncEngine, rel: Relation[Any], conditions: Sequence[ColumnElement[bool]], parent_pks: list[int]
+) -> list[int]:
+    stmt = select(rel.parent_key, func.count()).where(rel.parent_key.in_(parent_pks), *conditions)
+    if rel.link is not None and rel.link_on is not None:
+        stmt = stmt.select_from(rel.child_table.join(rel.link, rel.link_on))
+    if rel.link_where is not None:
+        stmt = stmt.where(rel.link_where)
+    async with read_connection(engine) as conn:
+        rows = (await conn.execute(stmt.group_by(rel.parent_key))).all()
+    counts: dict[int, int] = {row[0]: row[1] for row in rows}
+    return [int(counts.get(pk, 0)) for pk in parent_pks]
 
 
 Prefetch = tuple[ToOne[Any], frozenset[str] | None]
@@ -168,6 +185,39 @@ def _page_base(
     return stmt.offset(bindparam("page_offset")).limit(bindparam("page_limit")), joins
 
 
+_STATEMENTS: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+"""Statements made of kept filter conditions, by what they were made of (bounded, LRU)."""
+
+
+def _kept(key: tuple[Any, ...], origin: Any, make: Callable[[], Any]) -> Any:
+    """The statement ``make`` builds from ``origin`` and the conditions kept under ``key[-1]``,
+    made once while kept: SQLAlchemy keys a statement object once, not on every execution. A
+    None filter key (conditions not kept) makes it each time."""
+    if key[-1] is None:
+        return make()
+    kept = _STATEMENTS.get(key)
+    if kept is not None and kept[0] is origin:  # ``origin`` compared by identity: ids are reused
+        _STATEMENTS.move_to_end(key)
+        return kept[1]
+    stmt = make()
+    _STATEMENTS[key] = (origin, stmt)
+    if len(_STATEMENTS) > 2 * FILTERS_KEPT:
+        _STATEMENTS.popitem(last=False)
+    return stmt
+
+
+def _kept_count(
+    dialect: str, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
+) -> Any:
+    if not conditions:
+        return count_statement(dialect, table, conditions)
+    return _kept(
+        ("count", dialect, table.name, conditions_key),
+        table,
+        lambda: count_statement(dialect, table, conditions),
+    )
+
+
 class Loaders:
     def __init__(
         self, engine: AsyncEngine, wrap: Mapping[Entity[Any], Wrap] | None = None, max_page_size: int = 500
@@ -190,8 +240,7 @@ class Loaders:
 
     async def fetch(self, stmt: Any) -> list[Row]:
         """Run one statement on a connection of its own and return its rows as dicts."""
-        async with read_connection(self.engine) as conn:
-            return as_dicts(await conn.execute(stmt))
+        return await fetch_rows(self.engine, stmt)
 
     async def scalar(self, stmt: Any) -> Any:
         async with read_connection(self.engine) as conn:
@@ -248,22 +297,30 @@ class Loaders:
         keys = [c.name for c in labelled]
         attach = joined_key(link)
         pk_key = keys[names.index("pk")]
+        pairs = list(zip(names, keys, strict=True))
         made: dict[Any, Any] = {}
         for row in rows:
             pk = row[pk_key]
             linked = made.get(pk) if pk is not None else None
             if pk is not None and linked is None:
-                linked = made[pk] = wrap({name: row[key] for name, key in zip(names, keys, strict=True)})
+                # The columns leave the row as the linked object takes them: one pass.
+                linked = made[pk] = wrap({name: row.pop(key) for name, key in pairs})
                 if loader is not None:
                     loader.prime(pk, linked)
-            for key in keys:
-                del row[key]
+            else:
+                for key in keys:
+                    del row[key]
             row[attach] = linked
 
     # --- top-level lists ---------------------------------------------------------------
 
-    async def count_rows(self, entity: Entity[Any], conditions: Sequence[ColumnElement[bool]] = ()) -> int:
-        stmt = count_statement(self.engine.dialect.name, entity.table, conditions)
+    async def count_rows(
+        self,
+        entity: Entity[Any],
+        conditions: Sequence[ColumnElement[bool]] = (),
+        conditions_key: Hashable = None,
+    ) -> int:
+        stmt = _kept_count(self.engine.dialect.name, entity.table, conditions, conditions_key)
         return int(await self.scalar(stmt) or 0)
 
     async def list_page(
@@ -275,6 +332,8 @@ class Loaders:
         with_total: bool = False,
         prefetch: Sequence[Prefetch] = (),
         columns: frozenset[str] | None = None,
+        rows_wanted: bool = True,
+        conditions_key: Hashable = None,
     ) -> Page[T]:
         """A page of a whole table: ORDER BY the ordering (ties by pk), LIMIT/OFFSET.
 
@@ -288,20 +347,29 @@ class Loaders:
         its selection reads) is LEFT JOINed into the page's statement and the object it
         holds put on each row (``_attach``), so the link field (``resolvers.links.follow``)
         answers it there instead of running its own statement.
+
+        ``rows_wanted`` False (the client selects the count and nothing of the page): the
+        arguments are checked as for a page, but no row is read. ``conditions_key``: the
+        value the conditions were built from (``dsa110.db.filter_cache``), under which the
+        statements made of them are kept (None: made each time).
         """
         table = entity.table
         async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = count_statement(conn.dialect.name, table, conditions)
+                count = _kept_count(conn.dialect.name, table, conditions, conditions_key)
                 total = int((await conn.execute(count)).scalar() or 0)
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
             # An empty page whose total is known (`first: 0`, a count alone) reads no rows.
-            empty = window.limit <= 0 and total is not None
+            empty = (window.limit <= 0 or not rows_wanted) and total is not None
             rows: list[Row] = []
             if not empty:
-                stmt = base.where(*conditions) if conditions else base
+                stmt = (
+                    _kept(("page", id(base), conditions_key), base, lambda: base.where(*conditions))
+                    if conditions
+                    else base
+                )
                 window_values = {"page_offset": window.start, "page_limit": window.limit + 1}
                 rows = as_dicts(await conn.execute(stmt, window_values))
         for i, join in enumerate(joins):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from dsa110.db.filter_cache import conditions_of
 from dsa110.db.filters import Ordering
 from loaders.pagination import Page, PageArgs
 from loaders.relations import Entity, ToOne
@@ -49,9 +50,20 @@ async def list_page(
     with_total: bool = False,
     prefetch: Sequence[tuple[ToOne[Any], frozenset[str] | None]] = (),
     columns: frozenset[str] | None = None,
+    rows_wanted: bool = True,
 ) -> Page[T]:
-    conditions = filter.conditions() if filter is not None else []
-    return await ctx.loaders.list_page(entity, conditions, ordering, args, with_total, prefetch, columns)
+    conditions, key = conditions_of(filter)
+    return await ctx.loaders.list_page(
+        entity,
+        conditions,
+        ordering,
+        args,
+        with_total,
+        prefetch,
+        columns,
+        rows_wanted=rows_wanted,
+        conditions_key=key,
+    )
 
 
 def list_counter(
@@ -59,7 +71,7 @@ def list_counter(
 ) -> Callable[[], Awaitable[int]]:
     def count() -> Awaitable[int]:
         # Built only if the count is asked for (and not already taken with the page).
-        conditions = filter.conditions() if filter is not None else []
-        return ctx.loaders.count_rows(entity, conditions)
+        conditions, key = conditions_of(filter)
+        return ctx.loaders.count_rows(entity, conditions, key)
 
     return count

@@ -9,6 +9,7 @@ import strawberry
 from graphql import FieldNode
 from sqlalchemy import Table
 from strawberry.types import Info
+from strawberry.types.lazy_type import LazyType
 
 from loaders.pagination import Page, PageArgs, encode_cursor
 from loaders.relations import Relation, ToOne
@@ -155,6 +156,20 @@ def selects(info: GraphInfo, name: str) -> bool:
     return False
 
 
+def selects_only(info: GraphInfo, names: frozenset[str]) -> bool:
+    """Whether the field being resolved selects nothing but fields among ``names``, each
+    written directly (a fragment or a directive anywhere in its selection: False, unsure)."""
+    for node in info._raw_info.field_nodes:
+        if node.selection_set is None:
+            return False
+        for selection in node.selection_set.selections:
+            if not isinstance(selection, FieldNode) or selection.directives:
+                return False
+            if selection.name.value not in names:
+                return False
+    return True
+
+
 def selected_links(info: GraphInfo, links: Mapping[str, L]) -> list[L]:
     """Which of ``links`` (GraphQL field name -> link) a connection field selects on every
     node (``nodes { x { ... } }`` or ``edges { node { x { ... } } }``), directly written;
@@ -197,6 +212,8 @@ def joined_links(
         name = next(n for n, candidate in links.items() if candidate is link)
         target = fields[name].type
         target = getattr(target, "of_type", target)  # Optional[X] -> X
+        if isinstance(target, LazyType):  # a type named lazily (import cycles): its class
+            target = target.resolve_type()
         # Every occurrence of the link field on the nodes, through fragments.
         occurrences = [
             f

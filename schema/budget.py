@@ -1,6 +1,6 @@
 """Refusing operations that cost too much, before anything executes.
 
-``CostLimit`` runs after validation: the document is known to be well formed (no
+``check_cost`` runs after validation: the document is known to be well formed (no
 fragment cycles, no unknown fields), the variables are at hand, and no resolver, no SQL
 has run yet. An operation whose estimated cost (``schema.cost``) exceeds
 ``Settings.max_query_cost`` gets one error, ``QUERY_TOO_COSTLY``, carrying the
@@ -10,12 +10,11 @@ computed cost and the limit, so a client can see how far over it is and page ins
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from graphql.validation import validate as validate_document
-from strawberry.extensions import SchemaExtension
 
 from dsa110.settings import Settings
 from schema.cost import CostModel, operation_cost, operation_cost_and_reads
@@ -102,29 +101,22 @@ def _values(names: frozenset[str], given: Mapping[str, Any]) -> Any:
     return values
 
 
-class CostLimit(SchemaExtension):
-    """Refuse an operation whose estimated cost is over ``limit`` (``QUERY_TOO_COSTLY``)."""
+def check_cost(context: Any, limit: int, model: CostModel, cache: CostCache) -> None:
+    """Refuse the operation (``QUERY_TOO_COSTLY`` as its only error) if its estimated cost is
+    over ``limit``; run in the validation step, before strawberry decides whether to execute.
 
-    def __init__(self, *, limit: int, model: CostModel, cache: CostCache | None = None) -> None:
-        self.limit = limit
-        self.model = model
-        self.cache = cache or CostCache(0)
-
-    def on_validate(self) -> Iterator[None]:
-        # Before the yield: strawberry decides whether to execute inside the validation
-        # step, before the extensions' code after the yield runs. The document must be
-        # valid first (ValidationCache, listed earlier, has validated it; else do it here).
-        ctx = self.execution_context
-        document = ctx.graphql_document
-        if document is not None and self.limit > 0:
-            if ctx.pre_execution_errors is None:
-                ctx.pre_execution_errors = validate_document(
-                    ctx.schema._schema, document, ctx.validation_rules
-                )
-            if not ctx.pre_execution_errors:
-                cost = self.cache.cost(
-                    ctx.schema._schema, ctx.query, document, ctx.operation_name, ctx.variables, self.model
-                )
-                if cost > self.limit:
-                    ctx.pre_execution_errors = [too_costly(cost, self.limit)]
-        yield
+    The document must be valid first (validated already, or here) for its cost to mean anything.
+    """
+    document = context.graphql_document
+    if document is None or limit <= 0:
+        return
+    if context.pre_execution_errors is None:
+        context.pre_execution_errors = validate_document(
+            context.schema._schema, document, context.validation_rules
+        )
+    if not context.pre_execution_errors:
+        cost = cache.cost(
+            context.schema._schema, context.query, document, context.operation_name, context.variables, model
+        )
+        if cost > limit:
+            context.pre_execution_errors = [too_costly(cost, limit)]

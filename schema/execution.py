@@ -26,10 +26,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from enum import Enum
+from types import CoroutineType, GeneratorType
 from typing import Any, Final, NamedTuple
 
 from graphql import (
+    ExecutionResult,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLFloat,
@@ -49,6 +54,7 @@ from graphql import (
     is_object_type,
 )
 from graphql.error import located_error
+from graphql.execution.executor import CollectedErrors
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -81,6 +87,7 @@ class _Plan(NamedTuple):
     leaf: Callable[[Any], Any] | None = None  # "attr" of a scalar or enum: its serializer
     nullable: bool = True
     exact: type | None = None  # a value of exactly this type is its own serialization
+    small_int: bool = False  # "attr" of GraphQL's Int: an int in its 32-bit range is its own serialization
     convert: ArgumentsConverter | None = None  # "call_args": GraphQL arguments -> resolver kwargs
     with_self: bool = True  # "call_args": the resolver takes its object first
 
@@ -97,7 +104,8 @@ def _plan_field(field_def: GraphQLField, strawberry_schema: Any) -> _Plan:
         named = field_def.type if nullable else field_def.type.of_type  # type: ignore[union-attr]
         leaf = _fast_serializer(named) if is_leaf_type(named) else None
         exact = _EXACT.get(named.name) if is_leaf_type(named) and named is _BUILT_IN.get(named.name) else None
-        return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable, exact)
+        small = named is GraphQLInt
+        return _Plan("attr", sfield.python_name, None, False, sfield, leaf, nullable, exact, small_int=small)
     if field_def.args:
         return _plan_with_arguments(field_def, sfield, strawberry_schema)
     params = list(inspect.signature(resolver.wrapped_func).parameters)
@@ -139,6 +147,22 @@ def _plan_with_arguments(field_def: GraphQLField, sfield: Any, strawberry_schema
     )
 
 
+_PLAIN: Final = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict, datetime, date})
+"""Types whose values are never awaitable: asked about 10^3 times a request (every leaf that
+is not exactly its GraphQL type, every object of a list), the answer is a set look-up."""
+
+
+def _known_plain(kind: type) -> bool:
+    """Whether values of ``kind`` can never be awaited: the plain types, and the schema's own
+    object types (strawberry types: no ``__await__``, not coroutines or generators; their
+    instances hold columns or dataclass fields, never an ``__await__``; and enums)."""
+    return kind in _PLAIN or (
+        (hasattr(kind, "__strawberry_definition__") or issubclass(kind, Enum))
+        and not hasattr(kind, "__await__")
+        and not issubclass(kind, CoroutineType | GeneratorType)
+    )
+
+
 _BUILT_IN: Final = {t.name: t for t in (GraphQLString, GraphQLID, GraphQLFloat, GraphQLBoolean)}
 _EXACT: Final = {"String": str, "ID": str, "Float": float, "Boolean": bool}
 
@@ -153,7 +177,34 @@ def _fast_serializer(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
         return lambda v: v if type(v) is int and _INT_MIN <= v <= _INT_MAX else serialize(v)
     if leaf is GraphQLBoolean:
         return lambda v: v if type(v) is bool else serialize(v)
+    if isinstance(leaf, GraphQLEnumType):
+        return _memo_serializer(serialize)
     return serialize
+
+
+_ENUM_MEMO = 256  # an enum's values a memo keeps (the schema's enums have a handful each)
+
+
+def _memo_serializer(serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An enum's serializer remembering its answers: strawberry's searches the enum's values
+    for each member. The answer depends only on the value (and its type: a ``StrEnum``
+    member equals its string); a value it refuses raises every time, as before."""
+    memo: dict[tuple[type, Any], Any] = {}
+
+    def memo_serialize(value: Any) -> Any:
+        key = (type(value), value)
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: not an enum value, let the serializer say so
+            return serialize(value)
+        out = serialize(value)
+        if len(memo) < _ENUM_MEMO:
+            memo[key] = out
+        return out
+
+    return memo_serialize
 
 
 class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -161,6 +212,17 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
     _serializers: dict[int, Callable[[Any], Any]]
     _fields: dict[int, tuple[GraphQLField, GraphQLObjectType]]  # id(details) -> field, parent type
     _root_nulled: bool
+    _plain: set[type]  # types known never awaitable (``_known_plain``), grown as met
+
+    def _maybe_awaitable(self, value: Any) -> bool:
+        """``is_awaitable`` answered from the value's type when that type is known plain."""
+        kind = type(value)
+        if kind in self._plain:
+            return False
+        if _known_plain(kind):
+            self._plain.add(kind)
+            return False
+        return bool(self.is_awaitable(value))
 
     def execute_collected_root_fields(
         self,
@@ -178,11 +240,25 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         return self._execute_root(root_type, root_value, grouped_field_set)
 
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        response = super().build_response(data)
+        # graphql-core's resolve-info helpers are bound methods of this executor, and each
+        # field error's traceback reaches them again (a resolver's frame, its info): reference
+        # cycles, which leave the executor and all it holds (the request's context, loaders,
+        # primed rows, collected fields) to the cyclic garbage collector, whose passes then
+        # walk every row alive at that moment. A query is over once its response is built
+        # (a subscription's executor builds one per event; incremental delivery goes on): it
+        # lets go of both; the response keeps its errors.
+        if self.operation.operation is OperationType.QUERY and isinstance(response, ExecutionResult):
+            del self.async_helpers
+            self.collected_errors = CollectedErrors()
+        return response
+
     async def _execute_root(self, root_type: GraphQLObjectType, root_value: Any, grouped: Any) -> Any:
         # A field's plan and a leaf's serializer depend only on the schema: kept with it (the
         # ids are of its own field and type objects, which live as long as it does), so a
         # request does not inspect resolver signatures again.
-        self._plans, self._serializers = _schema_caches(self.schema)
+        self._plans, self._serializers, self._plain = _schema_caches(self.schema)
         self._fields = {}
         self._root_nulled = False
         data: dict[str, Any] = dict.fromkeys(grouped)  # every level's keys in document order
@@ -203,7 +279,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> None:
         resolved: list[tuple[str, Any, GraphQLField, list[Any]]] = []
         pending: list[tuple[list[Any], int, Any]] = []
-        is_awaitable = self.is_awaitable
+        is_awaitable = self._maybe_awaitable
         for response_name, details in grouped.items():
             field_def = self.schema.get_field(parent_type, details[0].node.name.value)
             if field_def is None:
@@ -217,9 +293,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
             if plan.leaf is not None and self._attribute_leaves(plan, sources, results, response_name):
                 continue
             values = self._resolve_all(parent_type, field_def, details, sources, paths, response_name)
-            for i, value in enumerate(values):
-                if is_awaitable(value):
-                    pending.append((values, i, value))
+            if not set(map(type, values)) <= self._plain:  # else none is awaitable: no look each
+                for i, value in enumerate(values):
+                    if is_awaitable(value):
+                        pending.append((values, i, value))
             resolved.append((response_name, details, field_def, values))
         if pending:
             done = await _settle([p[2] for p in pending])
@@ -245,21 +322,22 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         error to locate, a null in a non-null field, an awaitable)."""
         serialize = plan.leaf
         assert serialize is not None
-        name, nullable, exact, is_awaitable = plan.name, plan.nullable, plan.exact, self.is_awaitable
+        name, nullable, exact, is_awaitable = plan.name, plan.nullable, plan.exact, self._maybe_awaitable
+        small_int, plain = plan.small_int, self._plain
         try:
             for source, result in zip(sources, results, strict=True):
                 value = getattr(source, name)
                 kind = type(value)
-                if kind is exact:
+                if kind is exact or (small_int and kind is int and _INT_MIN <= value <= _INT_MAX):
                     result[response_name] = value
                 elif value is None:
                     if not nullable:
                         return False
                     result[response_name] = None
-                elif kind is not str and kind is not float and kind is not int and is_awaitable(value):
-                    return False
-                else:
+                elif kind in plain or not is_awaitable(value):
                     result[response_name] = serialize(value)
+                else:
+                    return False
         except Exception:
             return False
         return True
@@ -451,8 +529,10 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 item_paths.append((i, index))
         if not items:
             return None
-        # List items may themselves be awaitables (e.g. a list of loader futures).
-        if any(self.is_awaitable(item) for item in items):
+        # List items may themselves be awaitables (e.g. a list of loader futures); the items'
+        # types are looked at first (one pass in C): a page's nodes are all of one plain type.
+        is_awaitable = self._maybe_awaitable
+        if not set(map(type, items)) <= self._plain and any(is_awaitable(item) for item in items):
             return self._await_items(item_type, details, items, item_paths, path_of, item_positions)
         return self._complete(
             item_type,
@@ -471,7 +551,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         serialize = self._serializers.get(id(leaf))
         if serialize is None:
             serialize = self._serializers[id(leaf)] = _fast_serializer(leaf)
-        is_awaitable = self.is_awaitable
+        is_awaitable = self._maybe_awaitable
         rest: list[int] = []
         for i in live:
             value = values[i]
@@ -500,7 +580,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         path_of: Callable[[int], Path],
         positions: list[Slot],
     ) -> None:
-        awaited = await _settle([item if self.is_awaitable(item) else _ready(item) for item in items])
+        awaited = await _settle([item if self._maybe_awaitable(item) else _ready(item) for item in items])
         nested = self._complete(
             item_type,
             details,
@@ -571,6 +651,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
         # The response keys in document order from the start: fields completed in one loop
         # (``_attribute_leaves``) and the others, later, fill their places.
         grouped = self.collect_subfields(object_type, details)[0]
+        template = dict.fromkeys(grouped)  # copied per object: a copy is cheaper than a fromkeys
         for i in indices:
             value = values[i]
             u = unique.get(id(value))
@@ -579,7 +660,7 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
                 objects.append(value)
                 firsts.append(i)
                 slots.append([])
-                results.append(dict.fromkeys(grouped))
+                results.append(template.copy())
             slot = positions[i]
             slot[CONTAINER][slot[KEY]] = results[u]
             slots[u].append(slot)
@@ -614,12 +695,13 @@ class BreadthFirstExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 _CACHES = "_breadth_first_caches"
+Caches = tuple[dict[int, _Plan], dict[int, Callable[[Any], Any]], set[type]]
 
 
-def _schema_caches(schema: Any) -> tuple[dict[int, _Plan], dict[int, Callable[[Any], Any]]]:
-    caches: tuple[dict[int, _Plan], dict[int, Callable[[Any], Any]]] | None = getattr(schema, _CACHES, None)
+def _schema_caches(schema: Any) -> Caches:
+    caches: Caches | None = getattr(schema, _CACHES, None)
     if caches is None:
-        caches = ({}, {})
+        caches = ({}, {}, set(_PLAIN))
         setattr(schema, _CACHES, caches)
     return caches
 

@@ -32,9 +32,11 @@ from schema.base import (
     page_args,
     selected_columns,
     selects,
+    selects_only,
 )
 
 T = TypeVar("T")
+COUNT_ONLY = frozenset({"totalCount", "__typename"})
 
 
 def list_root(
@@ -73,8 +75,11 @@ def list_root(
         args = page_args(first, after, last, before)
         prefetch = joined_links(info, node, joinable) if joinable else []
         columns = selected_columns(info, node, entity.table)
+        with_total = selects(info, "totalCount")
+        # A count alone (`{ totalCount }`) reads no page rows.
+        rows_wanted = not (with_total and selects_only(info, COUNT_ONLY))
         page = await lists.list_page(
-            ctx, entity, filter, ordering, args, selects(info, "totalCount"), prefetch, columns
+            ctx, entity, filter, ordering, args, with_total, prefetch, columns, rows_wanted
         )
         return connection(page, lists.list_counter(ctx, entity, filter))
 

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-from strawberry.extensions import SchemaExtension
+from typing import Any
 
 from dsa110 import telemetry
 
 
-class OperationMetrics(SchemaExtension):
-    """Listed first in the schema's extensions, so it sees the errors after they are coded."""
-
-    def on_operation(self) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        context = self.execution_context
-        name = telemetry.operation_label(context.operation_name)
-        try:
-            kind = context.operation_type.value
-        except Exception:  # no document (a parse error): the type is unknown
-            kind = "unknown"
-        result = context.result
-        errors = list((result.errors if result is not None else None) or context.pre_execution_errors or ())
-        telemetry.GRAPHQL_LATENCY.labels(name, kind).observe(time.perf_counter() - start)
-        telemetry.GRAPHQL_OPERATIONS.labels(name, kind, "error" if errors else "ok").inc()
-        for error in errors:
-            code = str((getattr(error, "extensions", None) or {}).get("code") or "UNKNOWN")
-            telemetry.ERRORS.labels("graphql", code[:64]).inc()
+def record_operation(context: Any, start: float) -> None:
+    """Count one finished operation, its latency (since ``start``, a ``perf_counter``) and its
+    errors' codes; called after every other extension is done (``schema.guards``), so the
+    errors are coded and masked already."""
+    name = telemetry.operation_label(context.operation_name)
+    try:
+        kind = context.operation_type.value
+    except Exception:  # no document (a parse error): the type is unknown
+        kind = "unknown"
+    result = context.result
+    errors = list((result.errors if result is not None else None) or context.pre_execution_errors or ())
+    telemetry.GRAPHQL_LATENCY.labels(name, kind).observe(time.perf_counter() - start)
+    telemetry.GRAPHQL_OPERATIONS.labels(name, kind, "error" if errors else "ok").inc()
+    for error in errors:
+        code = str((getattr(error, "extensions", None) or {}).get("code") or "UNKNOWN")
+        telemetry.ERRORS.labels("graphql", code[:64]).inc()

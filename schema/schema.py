@@ -7,14 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -24,15 +17,15 @@ from loaders import Loaders
 from resolvers.context import GraphContext
 from schema import files, qa
 from schema.auth import AuthMutation, AuthQuery
-from schema.budget import CostCache, CostLimit, cost_model
+from schema.budget import CostCache, cost_model
 from schema.ecosystem import EcosystemQuery
 from schema.entity_types import WRAP
 from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.files_query import FilesMutation, FilesQuery
+from schema.guards import GuardSettings, OperationGuards
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
-from schema.observability import OperationMetrics
 from schema.operations import OperationsMutation, OperationsQuery, register_graph_caches
 from schema.ops import OpsQuery
 from schema.permissions import MutationGate, undeclared_mutations
@@ -88,22 +81,25 @@ class GraphSchema(strawberry.Schema):
 def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> strawberry.Schema:
     register_graph_caches(CACHE_SIZE)  # their hit and miss counts answer `caches`
     # The limiters' validation rules are classes made when a limiter is constructed; built
-    # per request they would be new classes each time, and ValidationCache (keyed by the
+    # per request they would be new classes each time, and the validation cache (keyed by the
     # rules) would never hit: every request re-validated its document. Made once here,
     # every request adds the same classes, and a known document is validated once.
     limit_rules = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
-    model = cost_model(settings)
-    costs = CostCache(CACHE_SIZE)  # one per schema: the limit and the model are the schema's
+    guards = GuardSettings(
+        rules=tuple(limit_rules),
+        max_tokens=settings.max_tokens,
+        cache_size=CACHE_SIZE,
+        max_cost=settings.max_query_cost,
+        cost_model=cost_model(settings),
+        costs=CostCache(CACHE_SIZE),  # one per schema: the limit and the model are the schema's
+    )
     extensions: list[Any] = [
-        OperationMetrics,  # first: it reads the outcome after every other extension is done
-        lambda: AddValidationRules(limit_rules),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: CostLimit(limit=settings.max_query_cost, model=model, cache=costs),  # after validation
+        # First: its metrics read the outcome after every other extension is done; its cost
+        # check runs once the document is valid, before ErrorCodes tags validation errors.
+        lambda: OperationGuards(guards),
         ErrorCodes,
         MutationGate,
     ]

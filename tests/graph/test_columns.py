@@ -107,3 +107,40 @@ async def test_a_joined_link_reads_what_its_selection_uses(graph: Graph, demo_en
     whole = elsewhere["image"]["measurementSet"]
     assert whole["path"] == first["measurementSet"]["path"]
     assert whole["status"] and whole["startMjd"] is not None
+
+
+async def test_a_lazily_typed_link_reads_what_its_selection_uses(
+    graph: Graph, demo_engine: AsyncEngine
+) -> None:
+    # A candidate's `source` is typed lazily (an import cycle): its selection is cut all the same,
+    # and the cut sources answer as whole ones reached by key.
+    document = "{ eseCandidates(first: 20) { nodes { candidateId source { sourceId raDeg nEpochs } } } }"
+    with statements(demo_engine) as seen:
+        data = await graph.data(document)
+    joined = [s for s in seen if "JOIN sources" in s]
+    assert len(joined) == 1 and "prefetch_0.source_id" in joined[0] and "prefetch_0.eta" not in joined[0]
+    for node in data["eseCandidates"]["nodes"]:
+        whole = await graph.data(
+            "query($id: Int!) { eseCandidate(candidateId: $id) { source { sourceId raDeg nEpochs } } }",
+            id=node["candidateId"],
+        )
+        assert whole["eseCandidate"]["source"] == node["source"]
+
+
+@pytest.mark.parametrize(
+    "connection", ["images", "sources", "eseCandidates", "groups(filter: {states: [COMPLETED]})"]
+)
+async def test_a_count_alone_reads_no_page(graph: Graph, demo_engine: AsyncEngine, connection: str) -> None:
+    # `{ totalCount }` runs the count and no page statement; with the page asked for too, the
+    # same count.
+    name = connection.split("(", maxsplit=1)[0]
+    table = {"images": "images", "sources": "sources", "eseCandidates": "ese_candidates", "groups": "groups"}[
+        name
+    ]
+    with statements(demo_engine) as seen:
+        alone = await graph.data(f"{{ {connection} {{ totalCount __typename }} }}")
+    assert not [s for s in seen if f"FROM {table}" in s and "count(" not in s], seen
+    paged = connection.replace(name, f"{name}(first: 3)") if "(" not in connection else connection
+    with_page = await graph.data(f"{{ {paged} {{ totalCount nodes {{ __typename }} }} }}")
+    assert alone[name]["totalCount"] == with_page[name]["totalCount"]
+    assert alone[name]["__typename"].endswith("Connection")

@@ -1,0 +1,69 @@
+"""The per-operation limits, caches and metrics that keep no state of their own, as one extension.
+
+Strawberry makes every extension anew for each operation and, for each of its four phases
+(operation, parsing, validation, execution), enters a context manager that walks them all
+for their hooks. Six of the eight the schema had (metrics, added validation rules, the token
+limit, the parse and validation caches, the cost limit) share nothing between requests but
+their configuration; as one extension they cost one object and one hook per phase (an empty
+``{ __typename }`` 0.2 -> 0.1 ms). Their order is kept: the metrics read the outcome last
+(after ``ErrorCodes``, listed next, has coded and masked the errors); the cost is checked once
+the document is known valid, before ``ErrorCodes`` tags validation errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import ASTValidationRule
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
+
+from schema.budget import CostCache, check_cost
+from schema.cost import CostModel
+from schema.observability import record_operation
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """What the guards check against: fixed for a schema."""
+
+    rules: tuple[type[ASTValidationRule], ...]  # made once: the validation cache keys on them
+    max_tokens: int
+    cache_size: int  # documents kept parsed and validated (the same LRU caches `caches` reports)
+    max_cost: int
+    cost_model: CostModel
+    costs: CostCache
+
+
+class OperationGuards(SchemaExtension):
+    def __init__(self, settings: GuardSettings) -> None:
+        self.settings = settings
+        self._parse: Any = _get_parse_cache(settings.cache_size)
+        self._validate: Any = _get_validate_cache(settings.cache_size)
+
+    def on_operation(self) -> Iterator[None]:
+        start = time.perf_counter()
+        context = self.execution_context
+        context.validation_rules = context.validation_rules + self.settings.rules
+        context.parse_options["max_tokens"] = self.settings.max_tokens
+        yield
+        record_operation(context, start)
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        context.graphql_document = self._parse(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Before the yield: strawberry decides whether to execute inside the validation step.
+        context = self.execution_context
+        context.pre_execution_errors = self._validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
+        guards = self.settings
+        check_cost(context, guards.max_cost, guards.cost_model, guards.costs)
+        yield
