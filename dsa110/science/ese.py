@@ -69,7 +69,11 @@ test, which otherwise counted the grid's misfit on deep high-SNR dips as red noi
 31, one pass: 13 misses -> 1); one-sided dips: a fade test, a symmetric template at the
 start of the data, trials ranked by chi2, caustics in the alternative
 (``dsa110.science.ese_edge``); confirmed candidates re-tested at their own (t0, W) before
-rejection (``dsa110.science.ese_tracker``).
+rejection (``dsa110.science.ese_tracker``). ese-drw-3.4 (issue 12; looked at on seeds 21, 31
+and 41 only): an ``ongoing`` dip must beat every fade, a ramp or an exponential decay fitted
+to convergence (``dsa110.science.ese_fade``, cached per curve), by 2 in BIC with the
+caustic's parameters penalised (``ese_edge.fade_minus_lens``); one pass, fades flagged
+0.16-0.28 -> 0-0.08.
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
@@ -84,7 +88,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.3"
+DETECTOR_VERSION = "ese-drw-3.4"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
