@@ -466,9 +466,11 @@ REFINE_CENTRES = np.linspace(-1.0, 1.0, 13)
 def least_chi2(x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
     """Weighted least-squares chi2 of y on the columns of each model ``x`` (n_models, n, p),
     columns 1.. constrained to coefficients >= 0 (inf where violated or singular)."""
-    xw = x * w[None, :, None]
-    normal = np.einsum("gnp,gnq->gpq", xw, x)
-    rhs = np.einsum("gnp,n->gp", xw, y)
+    # Batched matrix products (BLAS per model), ~4x faster than the einsum they replace
+    # (ese-drw-3.4; the same normal equations X' W X, X' W y).
+    xw = np.swapaxes(x, 1, 2) * w[None, None, :]
+    normal = xw @ x
+    rhs = xw @ y
     ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
     coef = np.zeros_like(rhs)
     coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
