@@ -35,6 +35,12 @@ did not fit the time left; 10^3 sources, ``--no-compare``, 3.2 and 3.3 run side 
 3.2 ese_cpu_ms_per_source_image=0.169, 9.31 full tests per source-year; 3.3 0.291, 9.35.
 The 1.7x is the refinement of passing trials, the fade test on ongoing trials and the
 refit of confirmed candidates the search misses; still under the 0.5 target.
+
+ese-drw-3.4 (2026-12-04, load average 10-13, 10^3 sources, ``--no-compare``, 3.3 and 3.4 run
+side by side): 3.3 ese_cpu_ms_per_source_image=0.326, 9.35 full tests per source-year; 3.4
+0.251, 9.28. The fade fit is cached per curve and window (``dsa110.science.ese_fade``) and
+``least_chi2`` forms its normal equations by batched matrix products, which pays for the
+fade fit's refinement and the exponential family.
 """
 
 from __future__ import annotations

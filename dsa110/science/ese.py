@@ -69,7 +69,18 @@ test, which otherwise counted the grid's misfit on deep high-SNR dips as red noi
 31, one pass: 13 misses -> 1); one-sided dips: a fade test, a symmetric template at the
 start of the data, trials ranked by chi2, caustics in the alternative
 (``dsa110.science.ese_edge``); confirmed candidates re-tested at their own (t0, W) before
-rejection (``dsa110.science.ese_tracker``).
+rejection (``dsa110.science.ese_tracker``). ese-drw-3.4 (issue 12; looked at on seeds 21, 31
+and 41 only): an ``ongoing`` dip must beat every fade, a ramp or an exponential decay fitted
+to convergence (``dsa110.science.ese_fade``, cached per curve), by 2 in BIC with the
+caustic's parameters penalised (``ese_edge.fade_minus_lens``); one pass, fades flagged
+0.16-0.28 -> 0-0.08 at unchanged recall (seed 41 through the database: 0.28 -> 0, recall
+0.954 both); live at FAP <= 0.002, seed 21: recall 0.922 -> 0.913, fade (final ongoing)
+0.16 -> 0, ongoing recall 0.925 -> 0.875 (median 1.6 -> 2.8 d). Held out, run once:
+seed 4 one pass recall 0.949, fade 0.12 -> 0.04; live recall 0.932 -> 0.923, fade
+0.24 -> 0.12; seed 23 one pass 0.961, fade 0.20 -> 0.08, short_dip 0.08; live 0.931 ->
+0.931, fade 0.24 -> 0.12. Not met: live fades 0.12 on the held-out seeds (low-SNR fades
+whose decline a lens ingress still beats by 2 in BIC); the stricter test alerts later
+and misses more end-cut dips before their minimum (ongoing recall 0.86-0.88).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
@@ -84,7 +95,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.3"
+DETECTOR_VERSION = "ese-drw-3.4"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -462,9 +473,11 @@ REFINE_CENTRES = np.linspace(-1.0, 1.0, 13)
 def least_chi2(x: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]) -> NDArray[np.float64]:
     """Weighted least-squares chi2 of y on the columns of each model ``x`` (n_models, n, p),
     columns 1.. constrained to coefficients >= 0 (inf where violated or singular)."""
-    xw = x * w[None, :, None]
-    normal = np.einsum("gnp,gnq->gpq", xw, x)
-    rhs = np.einsum("gnp,n->gp", xw, y)
+    # Batched matrix products (BLAS per model), ~4x faster than the einsum they replace
+    # (ese-drw-3.4; the same normal equations X' W X, X' W y).
+    xw = np.swapaxes(x, 1, 2) * w[None, None, :]
+    normal = xw @ x
+    rhs = xw @ y
     ok = np.linalg.det(normal) > 1e-12 * np.prod(np.diagonal(normal, axis1=1, axis2=2), axis=1)
     coef = np.zeros_like(rhs)
     coef[ok] = np.linalg.solve(normal[ok], rhs[ok][..., None])[..., 0]
