@@ -21,11 +21,11 @@ highest score per kind (0 when none). Two modes:
   ``--workers`` processes. Re-run after any change to the detector's scores or to the
   tracker's scheduling:
 
-      python bench/ese_null.py --live --sources 12000 --seed 201 --workers 2 --write
+      python bench/ese_null.py --live --sources 8000 --seed 201 --workers 2 --write
 
-  Cost: about 0.13 s CPU per source-year (ese-drw-3.3), so 12,000 source-years take
-  ~26 min CPU, ~13-15 min wall on 2 free cores (longer on a shared machine: the run
-  prints its own CPU and wall time).
+  Cost: 0.12 s CPU per source-year (ese-drw-3.3: 10.2 full tests each): the 8,000 of the
+  table took 951 s CPU, so ~8 min wall on 2 free cores; it took 47 min wall on the shared
+  2-core machine at load average 8-14 (2026-12-04). The run prints its CPU and wall time.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds, disjoint from the injection
 bench's tuning (21, 31, 41) and held-out (4, 23) seeds and its extra steady population
