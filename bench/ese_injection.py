@@ -60,6 +60,24 @@ mix 0.57 -> 1.1-1.3 ms per source-image (the throughput bench's survey mix: 0.29
 at 225 steady sources), fades 0.12-0.24 > 0.05 (low-SNR fades fit a lens ingress as well
 as a ramp).
 
+Live calibration (branch ese-live, issue 12 "live FAR <= 0.002"): the live replay now runs
+exactly as the ``ese-detect`` job (``ese_tracker.LIVE_PARAMS`` = the detector's defaults:
+score floor 1 and its one-look cap 1e-3; until now the replay ran a floor of 0.7 and no
+cap, which opened more candidates, hence more follow-up looks, than the job does), and its
+candidates carry the *live* false-alarm probability (``dsa110.science.ese_far``: 8,000
+steady source-years replayed through the tracker). ``--steady N`` adds N steady
+source-years (own seeds) to the mix's 225 for the FAR figure, printed with its
+Clopper-Pearson 95 % interval: ``far`` counts steady sources with a final (not rejected)
+candidate at the cap, ``far_any_alert`` those that had one at any time (what the live
+probability is calibrated for). ``--keep FILE`` keeps the replays (the costly part: 0.12 s
+CPU per steady source-year, ~0.8 s per mix source) and re-rates them by the current table
+on a re-run. Seed 21, ``--steady 2500`` (2,725 steady source-years; 3,325 s wall at load
+4-13), one replay rated both ways: one-look FAP <= 0.002 far 0.0011 (3/2725), any alert
+0.0106 (29/2725, 5x the nominal rate), recall 0.951; live FAP <= 0.002 far 0 (95 % CI
+0-0.0014), any alert 0.0029 (8/2725, CI 0.0013-0.0058), recall 0.893; live <= 0.005 far 0,
+any alert 0.0081, recall 0.951; live <= 0.0003 any alert 0.0015, recall 0.845. Fade (final
+ongoing) 0.12 at live 0.002; ongoing recall 0.925, median 2.6 d.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,
