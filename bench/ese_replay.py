@@ -3,20 +3,46 @@
 For each image in time order: fold its points into the running statistic
 (``dsa110.science.ese_tracker.update``, vectorised over the image's sources), pick the
 sources ``due`` a full test, run ``detect_all`` on each of those sources' light curves up
-to that image and apply ``transition`` (phases, alerts). CPU is ``time.process_time``
-around exactly that work (no simulation, no normalisation, no database).
+to that image with the job's parameters (``ese_tracker.LIVE_PARAMS``), rate its detections
+and refits by the live null table (``ese_tracker.live_rated``) and apply ``transition``
+(phases, alerts). CPU is ``time.process_time`` around exactly that work (no simulation, no
+normalisation, no database).
+
+``peak`` records, per source and kind, the highest score any of its candidates carried at
+any look (0 when none): the statistic the live null table is made of
+(``bench/ese_null.py --live``). ``min_fap`` is the lowest live false-alarm probability any
+of its candidates carried (1 when none): "was this source ever alerted at a cap of p".
+
+Sources are independent (per-source state, per-source candidates), so
+:func:`replay_parallel` splits them into blocks replayed in worker processes and joins
+the outcome in source order; the result is the same as :func:`replay` on all of them.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsa110.science.ese import DEFAULT_PARAMS, EseInputError, EseParams
+from dsa110.science.ese import EseInputError, EseParams
 from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
-from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition, update
+from dsa110.science.ese_tracker import (
+    LIVE_PARAMS,
+    Candidate,
+    RunningState,
+    due,
+    follows,
+    live_rated,
+    live_refit,
+    tested,
+    transition,
+    update,
+)
+
+KINDS = ("dip", "ongoing", "egress")
+BLOCK = 50  # sources per worker task: small enough to balance two workers
 
 
 @dataclass
@@ -27,13 +53,17 @@ class Replay:
     n_points: int
     n_full_tests: int
     failures: dict[int, str] = field(default_factory=dict)
+    peak: list[dict[str, float]] = field(default_factory=list)
+    min_fap: list[float] = field(default_factory=list)
 
 
-def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams = DEFAULT_PARAMS) -> Replay:
+def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams = LIVE_PARAMS) -> Replay:
     n_src, n_img = flux.shape
     state = RunningState.empty(n_src)
     cands: list[list[Candidate]] = [[] for _ in range(n_src)]
     alerts: list[list[tuple[float, str | None, str, Candidate]]] = [[] for _ in range(n_src)]
+    peak = [dict.fromkeys(KINDS, 0.0) for _ in range(n_src)]
+    min_fap = [1.0] * n_src
     failures: dict[int, str] = {}
     present = np.isfinite(flux) & np.isfinite(err)
     cpu = 0.0
@@ -61,9 +91,47 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 found = []
             tested(state, int(i), now, bool(found))
             changed = transition(
-                cands[i], found, now, recovery_check(*curve, params), refit_check(*curve, params)
+                cands[i],
+                live_rated(found),
+                now,
+                recovery_check(*curve, params),
+                live_refit(refit_check(*curve, params)),
             )
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))
+            for c in cands[i]:  # what each candidate carries after this look
+                if c.phase != "rejected":
+                    d = c.detection
+                    peak[i][d.kind] = max(peak[i].get(d.kind, 0.0), d.score)
+                    min_fap[i] = min(min_fap[i], d.false_alarm_probability or 1.0)
         cpu += time.process_time() - start
-    return Replay(cands, alerts, cpu, int(present.sum()), n_tests, failures)
+    return Replay(cands, alerts, cpu, int(present.sum()), n_tests, failures, peak, min_fap)
+
+
+def _block(args: tuple[np.ndarray, np.ndarray, np.ndarray, EseParams]) -> Replay:
+    return replay(*args)
+
+
+def replay_parallel(
+    mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams = LIVE_PARAMS, workers: int = 2
+) -> Replay:
+    """:func:`replay` over blocks of ``BLOCK`` sources in ``workers`` processes (``cpu_s``
+    is the sum of the workers' CPU)."""
+    starts = range(0, flux.shape[0], BLOCK)
+    tasks = [(mjd, flux[s : s + BLOCK], err[s : s + BLOCK], params) for s in starts]
+    if workers <= 1:
+        parts = [_block(t) for t in tasks]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_block, tasks, chunksize=1)
+    out = Replay([], [], 0.0, 0, 0)
+    for s, part in zip(starts, parts, strict=True):
+        out.candidates += part.candidates
+        out.alerts += part.alerts
+        out.peak += part.peak
+        out.min_fap += part.min_fap
+        out.cpu_s += part.cpu_s
+        out.n_points += part.n_points
+        out.n_full_tests += part.n_full_tests
+        out.failures.update({s + i: why for i, why in part.failures.items()})
+    return out

@@ -87,7 +87,9 @@ class EseCandidate(Node):
     )
     false_alarm_probability: float | None = strawberry.field(
         description="Calibrated false-alarm probability per steady source-year: the fraction of simulated "
-        "steady source-years with an event of this kind at least this strong (dsa110.science.ese_far). "
+        "steady source-years with a candidate at least this strong (dsa110.science.ese_far). Candidates "
+        "of the incremental ese-detect job are rated by the live calibration (any of its many looks "
+        "during the year, any kind); an on-demand full pass by the one-look one. "
         "Filter with `maxFalseAlarm` to choose an operating point; null before ese-drw-3.0."
     )
     flagged_at: datetime

@@ -17,6 +17,14 @@ which calls :func:`run_detection`:
    (``ese_tracker.transition``): new candidates, ``ongoing`` -> ``confirmed`` |
    ``rejected``; each creation and phase change writes an ``alerts`` row and publishes an
    ``ese.candidate`` event after the commit. A candidate a person closed is left alone.
+
+The job's candidates carry the *live* false-alarm probability
+(``dsa110.science.ese_far.live_false_alarm_probability``, calibrated on steady
+source-years replayed through the tracker with ``ese_tracker.LIVE_PARAMS``, the parameters
+it runs with): it looks at a source many times a year, and the one-look probability the
+detector attaches would understate its false alarms 2-9 fold. A ``force`` pass (on
+demand, ``dsa110.ops.ingest.detect_ese``) is one look at the whole curve and keeps the
+detector's one-look probability.
 """
 
 from __future__ import annotations
@@ -42,7 +50,17 @@ from dsa110.ops.queue import kinds
 from dsa110.ops.queue.coalesce import add_to_pending
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
 from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
-from dsa110.science.ese_tracker import Candidate, RunningState, due, follows, tested, transition
+from dsa110.science.ese_tracker import (
+    LIVE_PARAMS,
+    Candidate,
+    RunningState,
+    due,
+    follows,
+    live_rated,
+    live_refit,
+    tested,
+    transition,
+)
 from dsa110.science.ese_tracker import update as fold
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -189,16 +207,21 @@ async def run_detection(
     source_pks: Sequence[int] | None = None,
     *,
     publish: Publish | None = None,
-    params: EseParams = DEFAULT_PARAMS,
+    params: EseParams | None = None,
     force: bool = False,
 ) -> DetectionRun:
     """One detection pass over ``source_pks`` (None: every source with enough epochs).
 
     Incremental (the job): only the sources the running statistic says are ``due`` get the
-    full test. ``force`` (on demand, the demo, the bench's "full detector afterwards"):
-    every source gets it. Either way the outcome moves candidates through their phases.
+    full test, with ``LIVE_PARAMS`` and live false-alarm probabilities. ``force`` (on
+    demand, the demo, the bench's "full detector afterwards"): every source gets it, with
+    ``DEFAULT_PARAMS`` and the one-look probabilities (module docstring). Either way the
+    outcome moves candidates through their phases.
     """
     from dsa110.ops.ingest import normalised_light_curves
+
+    if params is None:
+        params = DEFAULT_PARAMS if force else LIVE_PARAMS
 
     if source_pks is None:
         async with engine.connect() as conn:
@@ -307,6 +330,8 @@ async def _run_chunk(
         originals = {id(c): c.detection for c in cands}
         recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
         again = refit_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+        if not force:  # the job's many looks: rated by the live null (module docstring)
+            found, again = live_rated(found), live_refit(again)
         changed = transition(cands, found, float(max(lc.mjd)), recovered, again)
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}

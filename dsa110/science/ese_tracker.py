@@ -47,17 +47,27 @@ red noise must not stay confirmed (the multiple looks would otherwise add up: th
 throughput bench's steady sources kept 12 such "confirmed" dips in 2000 source-years).
 The full test reports one two-sided dip per source; a second, weaker event on the same
 source is kept by its refit while it still passes on its own.
+
+Calibration (``live``): the tracker looks at a source 9-16 times a year, so its candidates
+are rated by the live null table (``dsa110.science.ese_far.live_false_alarm_probability``:
+steady source-years replayed through this tracker with ``LIVE_PARAMS``, the highest score
+any candidate carried at any look), not the one-look table the detector attaches. The
+job and the benches' replay rate every detection and every refit with :func:`live_rated`
+before ``transition``; ``LIVE_PARAMS`` (the job's detector parameters) and the live table
+go together: change one, regenerate the other (``bench/ese_null.py --live``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from dsa110.science.ese import EseDetection
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
+from dsa110.science.ese_far import with_live_false_alarm_probability
 
 CUSUM_K = 1.0
 CUSUM_H = 8.0
@@ -73,6 +83,10 @@ MIN_POINTS = 20
 MAX_ONGOING_DAYS = 270.0
 REJECT_AFTER_FWHM = 0.75
 PHASES = ("ongoing", "confirmed", "rejected")
+LIVE_PARAMS: Final[EseParams] = DEFAULT_PARAMS
+"""The job's detector parameters (score floor 1 and the one-look cap 1e-3 that
+``detect_all`` applies: they decide which candidates exist, hence how often a source is
+followed). The live null table is calibrated with exactly these."""
 
 
 @dataclass
@@ -152,6 +166,23 @@ def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> No
     if not found_any and state.cusum[idx] >= CUSUM_H:
         state.backoff[idx] = min(2.0 * state.backoff[idx], MAX_BACKOFF_DAYS)
         state.cusum[idx] = 0.0
+
+
+def live_rated(found: Sequence[EseDetection]) -> list[EseDetection]:
+    """The full test's detections with their live false-alarm probability (module docstring)."""
+    return [with_live_false_alarm_probability(d) for d in found]
+
+
+def live_refit(
+    refit: Callable[[EseDetection], EseDetection | None],
+) -> Callable[[EseDetection], EseDetection | None]:
+    """``refit`` whose re-fitted detection carries the live false-alarm probability."""
+
+    def rated(d: EseDetection) -> EseDetection | None:
+        again = refit(d)
+        return None if again is None else with_live_false_alarm_probability(again)
+
+    return rated
 
 
 @dataclass

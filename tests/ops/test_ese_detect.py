@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, images, measurements, sources
 from dsa110.errors import InputError
 from dsa110.ops.ese_detect import ESE_DETECT, enqueue_detection, run_detection
+from dsa110.science.ese_far import false_alarm_probability, live_false_alarm_probability
 from dsa110.science.healpix import healpix_index
 
 FWHM_PER_SIGMA = 2.3548200450309493
@@ -74,6 +75,9 @@ async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine:
     assert [c["source_pk"] for c in cands] == [pks[0]]
     assert cands[0]["phase"] == "confirmed" and cands[0]["kind"] == "dip"
     assert 0 < cands[0]["false_alarm_probability"] < 0.01
+    # The job looks many times a year: its candidates carry the live calibration.
+    live = live_false_alarm_probability(cands[0]["score"], "dip")
+    assert cands[0]["false_alarm_probability"] == pytest.approx(live)
     assert n_alerts == 1
     assert states[pks[1]]["last_error"] and "error" in states[pks[1]]["last_error"].lower()
     assert states[pks[0]]["n"] == 200 and states[pks[0]]["last_measurement_pk"] > 0
@@ -156,3 +160,20 @@ async def test_the_job_process_entry_point_runs_a_pass(
     assert await _main([json.dumps({"source_pks": pks})]) == 0
     out = capsys.readouterr().out
     assert '@@result {"n_sources": 1, "n_tested": 1, "n_alerts": 0' in out
+
+
+async def test_a_forced_pass_keeps_the_one_look_probability(engine: AsyncEngine) -> None:
+    # On demand (``force``: one look at the whole curve, as ``detect_ese``) the candidate
+    # carries the detector's one-look calibration, not the job's live one.
+    rng = np.random.default_rng(3)
+    t = 60000.0 + np.arange(200) * 1.0
+    dip = (
+        1
+        - 0.4 * np.exp(-0.5 * ((t - 60100) * FWHM_PER_SIGMA / 30.0) ** 2)
+        + 0.02 * rng.standard_normal(t.size)
+    )
+    pks = await _seed(engine, [(dip, np.full(t.size, 0.02))], t)
+    await run_detection(engine, pks, force=True)
+    async with engine.connect() as conn:
+        (cand,) = (await conn.execute(select(ese_candidates))).mappings().all()
+    assert cand["false_alarm_probability"] == pytest.approx(false_alarm_probability(cand["score"], "dip"))

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
-from dsa110.science.ese_far import NULL_TABLES, false_alarm_probability, survival_table
+from dsa110.science.ese_far import (
+    NULL_TABLES,
+    any_kind_tables,
+    false_alarm_probability,
+    live_false_alarm_probability,
+    lookup,
+    survival_table,
+    with_live_false_alarm_probability,
+)
+from dsa110.science.ese_live_null import LIVE_NULL_TABLES
 from dsa110.science.ese_tracker import (
     CUSUM_H,
+    LIVE_PARAMS,
     Candidate,
     RunningState,
     due,
     follows,
+    live_rated,
+    live_refit,
     transition,
     update,
 )
@@ -118,6 +131,62 @@ def test_survival_table_by_hand() -> None:
     rows = survival_table([0.0, 0.7, 1.2, 0.5], 4, (0.6, 1.0, 1.5, 2.0))
     assert [s for s, _ in rows] == [0.6, 1.0, 1.5, 2.0]
     assert [p for _, p in rows] == pytest.approx([0.5, 0.25, 0.125, 0.124875])
+
+
+def test_any_kind_tables_by_hand() -> None:
+    # 4 null source-years, highest live score per kind (0 = none), rows at 1.0 and 2.0:
+    #   dip     0    1.5  2.5  0      T_dip:     >= 1: 2/4 = 0.5,  >= 2: 1/4 = 0.25
+    #   ongoing 1.2  0    0    0      T_ongoing: >= 1: 1/4 = 0.25, >= 2: none, 0.5/4 = 0.125
+    # Each source-year's q = min over kinds of T_k(its max), log-linear between rows:
+    #   q0 = T_ongoing(1.2) = 0.25 * 0.5**0.2 = 0.217638; q1 = T_dip(1.5) = 0.5 * 0.5**0.5 =
+    #   0.353553; q2 = T_dip(2.5) = 0.25 (beyond the last row); q3 = 1 (nothing).
+    # G(p) = share of q <= p: dip rows p = 0.5 -> 3/4, 0.25 -> 2/4; ongoing rows
+    # p = 0.25 -> 2/4, p = 0.125 -> none, 0.5/4 = 0.125.
+    best = {"dip": [0.0, 1.5, 2.5, 0.0], "ongoing": [1.2, 0.0, 0.0, 0.0]}
+    tables = any_kind_tables(best, 4, (1.0, 2.0))
+    assert [s for s, _ in tables["dip"]] == [1.0, 2.0]
+    assert [p for _, p in tables["dip"]] == pytest.approx([0.75, 0.5])
+    assert [p for _, p in tables["ongoing"]] == pytest.approx([0.5, 0.125])
+    # Any-kind is never below the kind's own survival function (it counts more events).
+    assert lookup(survival_table(best["dip"], 4, (1.0, 2.0)), 1.0) == pytest.approx(0.5)
+
+
+def test_live_lookup_reads_the_live_table() -> None:
+    # A table of the same form as the live one: (1.0, 0.008), (1.5, 0.002). A row itself;
+    # half-way: sqrt(0.008 * 0.002) = 0.004; a quarter of the way: 0.008 * 0.25**0.25 =
+    # 0.0056569; below the floor: 1; beyond the last row: its value.
+    table = ((1.0, 0.008), (1.5, 0.002))
+    assert lookup(table, 1.5) == pytest.approx(0.002)
+    assert lookup(table, 1.25) == pytest.approx(0.004)
+    assert lookup(table, 1.125) == pytest.approx(0.0056569, rel=1e-4)
+    assert lookup(table, 0.99) == 1.0 and lookup(table, 40.0) == pytest.approx(0.002)
+    # The generated live table: one per kind, from the job's score floor, strictly
+    # decreasing, read by the same lookup.
+    for kind, rows in LIVE_NULL_TABLES.items():
+        assert rows[0][0] == LIVE_PARAMS.min_score, kind
+        assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(rows)), kind
+        (s0, p0), (s1, p1) = rows[0], rows[1]
+        mid = live_false_alarm_probability((s0 + s1) / 2, kind)
+        assert mid == pytest.approx(math.sqrt(p0 * p1)), kind
+        assert live_false_alarm_probability(s0 - 0.01, kind) == 1.0
+    assert live_false_alarm_probability(float("nan"), "ongoing") == 1.0
+
+
+def test_live_candidates_carry_the_live_probability() -> None:
+    # The tracker rates what the full test and the refit report by the live table before
+    # the phases are applied; the detector's one-look value is replaced.
+    d = replace(_det(100, 140), score=1.6, false_alarm_probability=1e-4)
+    (rated,) = live_rated([d])
+    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.6, "dip"))
+    assert with_live_false_alarm_probability(d) == rated
+    refit = live_refit(lambda c: replace(c, score=2.0))
+    again = refit(d)
+    assert again is not None
+    assert again.false_alarm_probability == pytest.approx(live_false_alarm_probability(2.0, "dip"))
+    assert live_refit(lambda c: None)(d) is None
+    cands: list[Candidate] = []
+    transition(cands, live_rated([replace(d, kind="ongoing")]), 130)
+    assert cands[0].detection.false_alarm_probability == live_false_alarm_probability(1.6, "ongoing")
 
 
 def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
