@@ -294,7 +294,7 @@ async def _finish_science(engine: AsyncEngine, detect: bool, injected_eses: list
     is the wall clock, so those two tables are the only part that differs between runs).
     The summary says how many of the injected ESEs were flagged: the detector only claims
     a dip it can tell from red noise, which needs baseline on both sides of a weeks-long
-    dip; the default 60 days (seed 110) show 3 of 5 (30 days showed 0-1 of 5).
+    dip; the default 60 days (seed 110) show 3-4 of 5 (30 days showed 0-1 of 5).
     """
     if not detect:
         return "metrics from running sums; ESE detection skipped"
