@@ -9,7 +9,7 @@ products, and a ``catalog`` product - a CSV of the sources measured on the newes
 mosaic. The strip's calibrators are entered as the ``vla`` catalog, the list calibrator
 matching reads.
 
-Everything else in the demo stays a record without a file (30 days of MS would be ~18 TB).
+Everything else in the demo stays a record without a file (the default 60 days of MS would be ~36 TB).
 """
 
 from __future__ import annotations

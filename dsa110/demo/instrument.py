@@ -5,9 +5,9 @@ in drift scan at a fixed declination; 16 subband files make one 5-minute observa
 group, one Measurement Set and one image. 4.7 m dishes, L band (1.4 GHz for catalog
 work; 16 x 48 x 244.14 kHz = 187.5 MHz of bandwidth).
 
-Quick-look tile (the demo's choice, to keep 30 days x 288 images on a laptop disk):
+Quick-look tile (the demo's choice, to keep the default 60 days x 288 images on a laptop disk):
 128 x 128 pixels of 90 arcsec, a 3.2 deg square, 2-D float32, one 2880-byte header
-block, so 69,120 bytes a file and ~0.6 GB for 30 days. 90 arcsec cells cannot sample the
+block, so 69,120 bytes a file and ~1.2 GB for 60 days. 90 arcsec cells cannot sample the
 array's ~15 arcsec synthesised beam, so tiles are imaged as if with a Gaussian uv taper
 to a ~4.5 x 3.6 arcmin beam (3 x 2.4 pixels FWHM): coarse, but a real restoring beam,
 sampled as the imager would. Sources are measured only where the whole photometry

@@ -3,7 +3,7 @@
 Each mosaic co-adds its member tiles with the pipeline's primary-beam weighting
 (``dsa110.ops.stages.coadd``: ``I = sum w_k I_k / sum w_k`` with ``w_k = P_k^2 / sigma_k^2``)
 on a SIN grid of ``CELL_ARCSEC`` (4 arcmin) cells, coarser than the tiles' 90 arcsec and about the
-restoring beam, so 30 days x 24 mosaics take seconds ("small"). The demo's
+restoring beam, so 60 days x 24 mosaics take seconds ("small"). The demo's
 tiles all share one pixel grid about their centre, so their primary beam is one map, and
 they are read straight from their known layout (one 2880-byte header block, then 128 x 128
 big-endian float32: ``dsa110.demo.instrument``); resampling is bilinear
