@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,7 +45,7 @@ from dsa110.demo.files import remove_real_files
 from dsa110.demo.images import ensure_dir
 from dsa110.demo.measure import collect, pair_fluxes, run_tiles, synthesise, tile_specs
 from dsa110.demo.mosaic_files import write_mosaic_files
-from dsa110.demo.observe import make_schedule
+from dsa110.demo.observe import Schedule, make_schedule
 from dsa110.demo.plan import plan_tiles
 from dsa110.demo.variability import InjectedVariability, choose_variables
 from dsa110.demo.writer import DemoWriter
@@ -91,6 +92,29 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+SkyPlan = tuple[list[np.random.Generator], Catalog, Schedule, list[InjectedVariability], NDArray[np.intp]]
+
+
+def plan_sky(seed: int, sources: int, end: datetime, days: float) -> SkyPlan:
+    """The seeded start of every build: (random streams, catalog, schedule, injected
+    variables, indices of the completed groups that get images), in the streams' fixed
+    order (catalog, schedule, variables; then tiles, synthesis, writer)."""
+    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(8)]
+    catalog = make_catalog(streams[0], sources)
+    schedule = make_schedule(streams[1], end, days, catalog)
+    injected = choose_variables(
+        streams[2],
+        catalog.true_flux_jy,
+        catalog.calibrators,
+        float(schedule.start_mjd[0]),
+        float(schedule.mid_mjd[-1]),
+    )
+    image_groups = np.asarray(
+        [i for i, st in enumerate(schedule.states) if st == GroupState.COMPLETED], dtype=np.intp
+    )
+    return streams, catalog, schedule, injected, image_groups
+
+
 async def build_demo(
     settings_or_url: Settings | str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -134,19 +158,7 @@ async def build_demo(
     # Sky, schedule and tiles are made before the engine exists: the tile pool forks, and
     # a fork must not copy a process holding database driver threads.
     root.mkdir(parents=True, exist_ok=True)
-    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(seed).spawn(8)]
-    catalog = make_catalog(streams[0], sources)
-    schedule = make_schedule(streams[1], end, days, catalog)
-    injected = choose_variables(
-        streams[2],
-        catalog.true_flux_jy,
-        catalog.calibrators,
-        float(schedule.start_mjd[0]),
-        float(schedule.mid_mjd[-1]),
-    )
-    image_groups = np.asarray(
-        [i for i, st in enumerate(schedule.states) if st == GroupState.COMPLETED], dtype=np.intp
-    )
+    streams, catalog, schedule, injected, image_groups = plan_sky(seed, sources, end, days)
     plan = plan_tiles(streams[3], catalog, schedule.pointing_ra_deg, image_groups, measured_only=large)
     image_mjd = schedule.mid_mjd[image_groups]
     centre_ra = schedule.pointing_ra_deg[image_groups]

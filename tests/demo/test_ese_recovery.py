@@ -16,13 +16,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from dsa110.db.enums import GroupState
-from dsa110.demo.build import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_SOURCES
-from dsa110.demo.catalog import make_catalog
+from dsa110.demo.build import DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_SOURCES, plan_sky
 from dsa110.demo.measure import collect, pair_fluxes, run_tiles, tile_specs
-from dsa110.demo.observe import make_schedule
 from dsa110.demo.plan import TilePlan, plan_tiles
-from dsa110.demo.variability import choose_variables
 from dsa110.science.ese_edge import detect_all
 
 END = datetime(2025, 11, 13, 12, 0, tzinfo=UTC)
@@ -49,21 +45,12 @@ def _only(plan: TilePlan, wanted: set[int]) -> TilePlan:
 
 
 def test_default_demo_detector_claims_most_injected_eses():
-    # The stream order of build_demo: catalog, schedule, variables, tile plan.
-    streams = [np.random.Generator(np.random.PCG64(s)) for s in np.random.SeedSequence(DEFAULT_SEED).spawn(8)]
-    catalog = make_catalog(streams[0], DEFAULT_SOURCES)
-    schedule = make_schedule(streams[1], END, DEFAULT_DAYS, catalog)
-    injected = choose_variables(
-        streams[2],
-        catalog.true_flux_jy,
-        catalog.calibrators,
-        float(schedule.start_mjd[0]),
-        float(schedule.mid_mjd[-1]),
+    streams, catalog, schedule, injected, completed = plan_sky(
+        DEFAULT_SEED, DEFAULT_SOURCES, END, DEFAULT_DAYS
     )
     eses = {m.source_index: m for m in injected if m.kind == "ese"}
     assert len(eses) >= 3
-    completed = [i for i, st in enumerate(schedule.states) if st == GroupState.COMPLETED]
-    full = plan_tiles(streams[3], catalog, schedule.pointing_ra_deg, np.asarray(completed, dtype=np.intp))
+    full = plan_tiles(streams[3], catalog, schedule.pointing_ra_deg, completed)
     plan = _only(full, set(eses))
     image_mjd = schedule.mid_mjd[plan.group_index]
     specs = tile_specs(
