@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dsa110.db.tables import measurements
+from loaders.registry import fetch_rows
 from resolvers.context import GraphContext
 
 RmsRange = tuple[float, float, int]
@@ -12,6 +13,7 @@ RmsRange = tuple[float, float, int]
 
 async def local_rms_range(ctx: GraphContext, image_pk: int) -> RmsRange | None:
     """(min, max, count) of the local RMS of the image's measurements; None if none has one."""
+    engine = ctx.engine  # not ctx: the context holds the loader holding ``batch`` (a cycle)
 
     async def batch(image_pks: list[int]) -> list[RmsRange | None]:
         col = measurements.c.local_rms_jy
@@ -25,7 +27,7 @@ async def local_rms_range(ctx: GraphContext, image_pk: int) -> RmsRange | None:
             .where(measurements.c.image_pk.in_(image_pks), col.is_not(None))
             .group_by(measurements.c.image_pk)
         )
-        rows = await ctx.loaders.fetch(stmt)
+        rows = await fetch_rows(engine, stmt)
         found = {row["image_pk"]: (float(row["lo"]), float(row["hi"]), int(row["n"])) for row in rows}
         return [found.get(pk) for pk in image_pks]
 

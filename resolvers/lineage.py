@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import data_lineage, data_products
 from loaders.pagination import PageArgs
+from loaders.registry import fetch_rows
 from loaders.relations import Relation
 from resolvers.context import GraphContext
 from resolvers.errors import BadUserInput
@@ -60,12 +62,14 @@ async def by_relationship(ctx: GraphContext, pk: int, upstream: bool) -> Grouped
 
     One statement per request level for all products asked (a batched loader).
     """
-    loader = ctx.loaders.custom(("lineage.by_relationship", upstream), _grouped_batch(ctx, upstream))
+    loader = ctx.loaders.custom(("lineage.by_relationship", upstream), _grouped_batch(ctx.engine, upstream))
     grouped: Grouped = await loader.load(pk)
     return grouped
 
 
-def _grouped_batch(ctx: GraphContext, upstream: bool) -> Callable[[list[int]], Awaitable[list[Grouped]]]:
+def _grouped_batch(engine: AsyncEngine, upstream: bool) -> Callable[[list[int]], Awaitable[list[Grouped]]]:
+    # Closes over the engine, not the context: the context holds the loader that holds this
+    # function, and a cycle would keep the request's objects for the collector.
     parent, child = data_lineage.c.parent_pk, data_lineage.c.child_pk
     own, other = (child, parent) if upstream else (parent, child)
 
@@ -77,7 +81,7 @@ def _grouped_batch(ctx: GraphContext, upstream: bool) -> Callable[[list[int]], A
             .order_by(own, data_lineage.c.relationship, data_products.c.data_id)
         )
         grouped: dict[int, Grouped] = {pk: {} for pk in pks}
-        for row in await ctx.loaders.fetch(stmt):
+        for row in await fetch_rows(engine, stmt):
             grouped[row["owner"]].setdefault(row["relationship"], []).append(row["data_id"])
         return [grouped[pk] for pk in pks]
 

@@ -20,6 +20,9 @@ DOCUMENTS = [
     """{ eseCandidates(first: 20) { totalCount nodes { candidateId status source { sourceId eta } } }
          sources(first: 5) { nodes { sourceId measurements(first: 3) { totalCount nodes { image { imageId } } } } } }""",
     "{ images(first: 30) { totalCount pageInfo { hasNextPage } nodes { imageId measurementSet { path } } } }",
+    # resolvers with loaders of their own (``custom``) around a batch function
+    "{ images(first: 5) { nodes { imageId localRmsRange { minJy } } } }",
+    "{ dataProducts(first: 5) { nodes { dataId lineageByRelationship } } }",
     # a field error: the error holds a traceback
     "{ image(imageId: -1) { imageId } }",
 ]
