@@ -131,7 +131,11 @@ def _telescope(n_antennas: int) -> object:
         antenna_numbers=list(range(n_antennas)),
         antenna_diameters=[DISH_DIAMETER_M] * n_antennas,
         instrument="DSA",
+        # Dual linear feeds, x to the east. The dishes only slew in elevation, on the
+        # meridian: an alt-az mount at fixed azimuth is the closest of pyuvdata's types.
         x_orientation="east",
+        feeds=["x", "y"],
+        mount_type="alt-az",
         update_from_known=False,
     )
 
@@ -196,7 +200,8 @@ def simulate_group(
         sub = uv.select(spws=[k], inplace=False)
         assert sub is not None
         path = directory / f"{group_id}_sb{k:02d}.hdf5"
-        sub.write_uvh5(str(path), clobber=True)
+        path.unlink(missing_ok=True)  # the file step's placeholder; clobber=True would print
+        sub.write_uvh5(str(path))
         paths.append(path)
     return paths
 
