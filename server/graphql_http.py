@@ -17,6 +17,12 @@ code                       status  when
 ``UNSUPPORTED_MEDIA_TYPE`` 415     a POST body that is not ``application/json``
 =========================  ======  ==========================================================
 
+A request error (the document does not parse or validate, its variables do not coerce, it
+costs too much: nothing was executed) has no ``data`` entry (GraphQL spec, "Response"). Its
+status follows the media type the client accepts (GraphQL over HTTP, "Status Codes"): 200
+for ``application/json``, whose clients read errors from the body, and 400 for
+``application/graphql-response+json``, which is answered in that media type.
+
 A result whose errors include ``BUSY`` (a writer that did not get the write lock within
 its budget, ``dsa110.db.writes``) carries ``Retry-After``; when nothing else in it
 succeeded its status is 503, as on the REST layer.
@@ -31,10 +37,15 @@ from typing import Any, Final
 from cross_web import HTTPException
 from starlette.responses import JSONResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
+
+from schema.errors import BAD_USER_INPUT
 
 MAX_JSON_DEPTH: Final = 64
 """Deepest nesting of arrays and objects a request may hold (region shapes need about 5)."""
 BUSY: Final = "BUSY"
+GRAPHQL_RESPONSE: Final = "application/graphql-response+json"
+JSON: Final = "application/json"
 
 
 class Refused(HTTPException):
@@ -150,3 +161,49 @@ def _retry_after(error: Any) -> int:
     details = (getattr(error, "extensions", None) or {}).get("details") or {}
     wait = details.get("retry_after_s") if isinstance(details, dict) else None
     return wait if isinstance(wait, int) and wait > 0 else 1
+
+
+def wants_graphql_response(accept: str | None) -> bool:
+    """Does the ``Accept`` header prefer ``application/graphql-response+json``?
+
+    Only when it names that type, with a quality no lower than the best it gives
+    ``application/json`` (directly or through ``application/*`` or ``*/*``): a client
+    that sends ``*/*`` or nothing gets ``application/json``, as the spec asks of legacy
+    clients.
+    """
+    if not accept or GRAPHQL_RESPONSE not in accept.lower():
+        return False
+    ours = json_q = 0.0
+    for item in accept.lower().split(","):
+        media, _, params = item.partition(";")
+        media = media.strip()
+        q = _quality(params)
+        if media == GRAPHQL_RESPONSE:
+            ours = max(ours, q)
+        elif media in (JSON, "application/*", "*/*"):
+            json_q = max(json_q, q)
+    return ours > 0 and ours >= json_q
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                return 0.0  # a malformed weight: not acceptable rather than preferred
+    return 1.0
+
+
+def is_request_error(result: Any) -> bool:
+    """Was the operation refused before execution (parse, validation, cost, variables)?"""
+    errors = getattr(result, "errors", None)
+    if not errors or getattr(result, "data", None) is not None:
+        return False
+    if isinstance(result, PreExecutionError):
+        return True
+    # Variables that do not coerce come back as an ordinary result: no path, the client's input.
+    return all(
+        error.path is None and (error.extensions or {}).get("code") == BAD_USER_INPUT for error in errors
+    )

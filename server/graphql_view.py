@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -41,13 +41,16 @@ from schema.live_fields import shared_subscription_fields
 from schema.schema import make_context
 from server.graphiql import graphiql_html
 from server.graphql_http import (
+    GRAPHQL_RESPONSE,
     Refused,
     busy_answer,
     decode,
     error_response,
+    is_request_error,
     operation_body,
     refusal_for,
     too_deep,
+    wants_graphql_response,
 )
 from server.live_transport import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
 from server.subscription_budget import BudgetedStreams
@@ -199,6 +202,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
 
 
 _PARSED_BODY: ContextVar[tuple[bytes | str, Any]] = ContextVar("graphql_parsed_body")
+# Does this HTTP request's client accept application/graphql-response+json (set per request)?
+_GRAPHQL_RESPONSE: ContextVar[bool] = ContextVar("graphql_response_media", default=False)
 """The POST body this task already parsed and checked, and its value (see ``parse_http_body``)."""
 
 _LEGACY_OPERATION: ContextVar[str] = ContextVar("legacy_graphql_ws_operation")
@@ -385,6 +390,8 @@ class GraphView(GraphQL[GraphContext, None]):
             if (status := refusal_status(result)) is not None:
                 sub_response.status_code = status  # a refused operation: 401 or 403, as REST
                 sub_response.headers.update(challenge(status))
+            if status is None and _GRAPHQL_RESPONSE.get() and is_request_error(result):
+                sub_response.status_code = 400  # nothing executed (server.graphql_http)
             busy_status, retry_headers = busy_answer(result)
             if busy_status is not None:
                 sub_response.status_code = busy_status  # BUSY: nothing written, retry later
@@ -407,12 +414,30 @@ class GraphView(GraphQL[GraphContext, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope, receive)
+        token = _GRAPHQL_RESPONSE.set(wants_graphql_response(request.headers.get("accept")))
         try:
-            response: Response = await self.run(Request(scope, receive))
+            response: Response = await self.run(request)
         except HTTPException as error:
             refused = refusal_for(error)  # a GraphQL error body with a code, not plain text
             response = error_response(refused.status_code, refused.code, refused.reason, refused.headers)
+        finally:
+            _GRAPHQL_RESPONSE.reset(token)
         await response(scope, receive, send)
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        if is_request_error(result):
+            response.pop("data", None)  # nothing was executed: no data entry, not a null one
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if _GRAPHQL_RESPONSE.get():
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+        return response
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
         # POSTed JSON is checked here (one object, bounded nesting, real text) before

@@ -101,6 +101,58 @@ async def test_too_wide_deep_or_long_documents_are_refused(
     assert {e["extensions"]["code"] for e in body["errors"]} == {code}, body
 
 
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+REQUEST_ERRORS = [
+    ({"query": "{ sources(first: 2) { "}, "GRAPHQL_PARSE_FAILED"),
+    ({"query": "{ sources { noSuchField } }"}, "GRAPHQL_VALIDATION_FAILED"),
+    (
+        {"query": "query($n: Int!) { sources(first: $n) { totalCount } }", "variables": {"n": "two"}},
+        "BAD_USER_INPUT",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), REQUEST_ERRORS)
+@pytest.mark.parametrize(
+    ("accept", "status", "media"),
+    [
+        (None, 200, "application/json"),
+        ("application/json", 200, "application/json"),
+        ("*/*", 200, "application/json"),
+        (GRAPHQL_RESPONSE, 400, GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", 400, GRAPHQL_RESPONSE),  # Apollo Client's
+        (f"application/json, {GRAPHQL_RESPONSE};q=0.5", 200, "application/json"),
+    ],
+)
+async def test_an_operation_refused_before_execution_has_no_data_and_the_status_of_its_media_type(
+    client: httpx.AsyncClient, body: dict[str, object], code: str, accept: str | None, status: int, media: str
+) -> None:
+    """GraphQL over HTTP: 200 in application/json, 400 in application/graphql-response+json."""
+    headers = {} if accept is None else {"accept": accept}
+    response = await client.post("/graphql", json=body, headers=headers)
+    assert (response.status_code, response.headers["content-type"].split(";")[0]) == (status, media)
+    answer = response.json()
+    assert "data" not in answer
+    assert [e["extensions"]["code"] for e in answer["errors"]] == [code]
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_an_executed_operation_keeps_its_data_and_200_in_either_media_type(
+    client: httpx.AsyncClient, accept: str
+) -> None:
+    found = await client.post("/graphql", json={"query": QUERY}, headers={"accept": accept})
+    missing = await client.post(
+        "/graphql", json={"query": "{ image(imageId: -1) { imageId } }"}, headers={"accept": accept}
+    )
+    assert found.status_code == missing.status_code == 200
+    assert (
+        found.headers["content-type"].split(";")[0] == missing.headers["content-type"].split(";")[0] == accept
+    )
+    assert found.json()["data"]["sources"]["totalCount"] > 0
+    assert "data" in missing.json()  # a field error (a non-null field: data null), but executed
+    assert missing.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
 async def test_internal_errors_are_masked(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
     from loaders.registry import Loaders
 
