@@ -30,12 +30,13 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from dsa110.db.complement_count import SidedCount, sided_count, use_complement
 from dsa110.db.engine import read_connection
 from dsa110.db.filter_cache import SIZE as FILTERS_KEPT
 from dsa110.db.filters import Ordering
@@ -201,7 +202,7 @@ def _kept(key: tuple[Any, ...], origin: Any, make: Callable[[], Any]) -> Any:
         return kept[1]
     stmt = make()
     _STATEMENTS[key] = (origin, stmt)
-    if len(_STATEMENTS) > 2 * FILTERS_KEPT:
+    if len(_STATEMENTS) > 3 * FILTERS_KEPT:  # a page, a count and a sided count per filter
         _STATEMENTS.popitem(last=False)
     return stmt
 
@@ -216,6 +217,27 @@ def _kept_count(
         table,
         lambda: count_statement(dialect, table, conditions),
     )
+
+
+_DIRECT: Final = object()
+"""Kept in place of a ``SidedCount`` for a filter that can only be counted directly."""
+
+
+async def count_on(
+    conn: AsyncConnection, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
+) -> int:
+    """The exact count of ``table`` under ``conditions``, from whichever side was smaller last
+    time for a kept filter (``dsa110.db.complement_count``), else directly."""
+    dialect = conn.dialect.name
+    if conditions and conditions_key is not None:
+        key = ("count", dialect, table.name, conditions_key)
+        sided = _kept(("sided", *key), table, lambda: sided_count(dialect, table, conditions) or _DIRECT)
+        if isinstance(sided, SidedCount):
+            complement = use_complement(key, sided.conditions)
+            stmt = sided.complement if complement else sided.direct
+            return sided.answer(key, complement, (await conn.execute(stmt)).one())
+    count = _kept_count(dialect, table, conditions, conditions_key)
+    return int((await conn.execute(count)).scalar() or 0)
 
 
 class Loaders:
@@ -320,8 +342,8 @@ class Loaders:
         conditions: Sequence[ColumnElement[bool]] = (),
         conditions_key: Hashable = None,
     ) -> int:
-        stmt = _kept_count(self.engine.dialect.name, entity.table, conditions, conditions_key)
-        return int(await self.scalar(stmt) or 0)
+        async with read_connection(self.engine) as conn:
+            return await count_on(conn, entity.table, conditions, conditions_key)
 
     async def list_page(
         self,
@@ -357,8 +379,7 @@ class Loaders:
         async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = _kept_count(conn.dialect.name, table, conditions, conditions_key)
-                total = int((await conn.execute(count)).scalar() or 0)
+                total = await count_on(conn, table, conditions, conditions_key)
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
             # An empty page whose total is known (`first: 0`, a count alone) reads no rows.
