@@ -233,7 +233,7 @@ async def count_on(
         key = ("count", dialect, table.name, conditions_key)
         sided = _kept(("sided", *key), table, lambda: sided_count(dialect, table, conditions) or _DIRECT)
         if isinstance(sided, SidedCount):
-            complement = use_complement(key, sided.conditions)
+            complement = use_complement(key, sided.columns)
             stmt = sided.complement if complement else sided.direct
             return sided.answer(key, complement, (await conn.execute(stmt)).one())
     count = _kept_count(dialect, table, conditions, conditions_key)

@@ -2,34 +2,38 @@
 
 A filter that keeps most of a table costs its ``count(*)`` a visit to every index entry it
 keeps (``nEpochsMin: 10, etaMin: 1`` keeps 81,809 of 10^5 sources: 8.7 ms on PostgreSQL,
-issue 11), while the table's exact total is cheap (``dsa110.db.row_counts``). For a filter
-``F = c_1 AND ... AND c_k`` of comparisons ``column op constant`` (``op`` one of
-``>= > <= <``) on the counted table's own columns,
+issue 11), while the table's exact total is cheap (``dsa110.db.row_counts``). Take a filter
+``F`` that is a conjunction of comparisons ``column op constant`` (``op`` one of ``>= > <=
+<``) on the counted table's own columns; per column its comparisons keep one interval
+``I_i`` of values (``x_i IN I_i``), so ``F = x_1 IN I_1 AND ... AND x_m IN I_m`` and
 
-    count(F) = total - sum_{j=1..k} count(c_1 AND ... AND c_{j-1} AND NOT* c_j)
+    count(F) = total - sum_{j=1..m} count(x_1 IN I_1 AND ... AND x_{j-1} IN I_{j-1} AND x_j NOT* IN I_j)
 
-where ``NOT* c`` is the opposite comparison or the column IS NULL (SQL's three-valued logic:
-a NULL fails both ``c`` and its opposite). The terms are disjoint and cover every row F
-leaves out: such a row is counted by the first ``j`` whose ``c_j`` it fails, once. Each term
-is split in two, ``... AND column op' v`` and ``... AND column IS NULL`` (the latter left out
-for a NOT NULL column), so that each is one range of an index. The comparisons partition a
-column's non-NULL values on both backends: PostgreSQL orders NaN above every number and
-equal to itself (docs, "Floating-Point Types"); SQLite stores NaN as NULL.
+where ``x NOT* IN I`` is ``x`` below ``I``, above ``I`` or NULL (SQL's three-valued logic: a
+NULL fails every comparison). The terms are disjoint and cover every row F leaves out: such
+a row is counted by the first column whose interval it misses, once. Each term is split into
+its (at most) three ranges, each one range of an index: below, above, IS NULL (left out for a
+NOT NULL column). The comparisons partition a column's non-NULL values on both backends:
+PostgreSQL orders NaN above every number and equal to itself (docs, "Floating-Point
+Types"); SQLite stores NaN as NULL.
 
-The conditions are ordered so that each term's leading comparison ``NOT* c_j`` is the
-leading column of an index that also holds the columns of ``c_1 .. c_{j-1}``: every term is
-then an index(-only) range scan. A filter with no such order, or of another shape, is
-counted directly. Total and terms are scalar subqueries of ONE statement, so they share one
-snapshot (PostgreSQL READ COMMITTED takes a snapshot per statement; SQLite reads inside one
-transaction): the answer is exact under concurrent writers.
+The columns are ordered so that each term's range lies on the leading column of an index
+that also holds the columns of the intervals before it: every term is then an index-only
+range scan. A filter with no such order, of another shape, or with two bounds on one side of
+a column that are not numbers (which one is tighter is then the database's business) is
+counted directly, as is an empty interval. Total and terms are scalar subqueries of ONE
+statement, so they share one snapshot (PostgreSQL READ COMMITTED takes a snapshot per
+statement; SQLite reads inside one transaction): the answer is exact under concurrent
+writers.
 
-Which side is cheaper: term ``j`` scans the range ``NOT* c_j``, which lies inside ``NOT F``,
-so the complement visits at most ``k (total - count)`` entries and the direct count at least
-``count``. The last (count, total) seen per filter (kept by the filter's key,
+Which side is cheaper: term ``j`` scans the ranges ``x_j NOT* IN I_j``, which lie inside
+``NOT F``, so the complement visits at most ``m (total - count)`` entries and the direct count
+at least ``count``. The last (count, total) seen per filter (kept by the filter's key,
 ``dsa110.db.filter_cache``; bounded, least recently used out: keys come from clients) picks
-the complement when ``k (total - count) < count``; a filter seen for the first time is
-counted directly (and its total read with it, one more cheap scalar subquery). Either way
-the answer is exact; only the cost depends on the choice.
+the complement when ``m (total - count) < count``; a filter seen for the first time is
+counted directly, its total read alongside (one more scalar subquery, as cheap as
+``count_statement`` makes it). Either way the answer is exact; only the cost depends on the
+choice.
 """
 
 from __future__ import annotations
@@ -47,8 +51,8 @@ from sqlalchemy.sql.elements import BinaryExpression
 
 from dsa110.db.row_counts import COUNTED_TABLES, count_statement
 
-MAX_CONDITIONS: Final = 4
-"""Longer conjunctions are counted directly (the order search tries k! permutations)."""
+MAX_COLUMNS: Final = 4
+"""Filters on more columns are counted directly (the order search tries m! orders)."""
 
 SIZE: Final = 512
 """Filters whose last count is remembered."""
@@ -59,6 +63,7 @@ _OPPOSITE: Final[dict[Any, Callable[[Any, Any], Any]]] = {
     operators.le: operator.gt,
     operators.lt: operator.ge,
 }
+_LOWER: Final = (operators.ge, operators.gt)
 
 
 @dataclass(frozen=True)
@@ -70,18 +75,58 @@ class Bound:
     op: Any
     value: BindParameter[Any]
 
+    @property
+    def constant(self) -> Any:
+        return self.value.value
+
+    @property
+    def lower(self) -> bool:
+        return self.op in _LOWER
+
+    def opposite(self) -> ColumnElement[bool]:
+        """The values of the column (not NULL) that fail this comparison."""
+        result: ColumnElement[bool] = _OPPOSITE[self.op](self.column, self.value)
+        return result
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _tightest(bounds: list[Bound]) -> Bound | None:
+    """The bound that implies the others on one side of one column (None: not decidable)."""
+    if len(bounds) == 1:
+        return bounds[0]
+    if not all(_number(b.constant) for b in bounds):
+        return None
+    strict = (operators.gt, operators.lt)
+    sign = 1 if bounds[0].lower else -1  # lower bounds: the greatest; upper: the least
+    return max(bounds, key=lambda b: (sign * b.constant, b.op in strict))
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The values one column keeps: at most one lower and one upper bound."""
+
+    column: Column[Any]
+    lower: Bound | None
+    upper: Bound | None
+
+    def kept(self) -> list[ColumnElement[bool]]:
+        return [b.condition for b in (self.lower, self.upper) if b is not None]
+
     def left_out(self) -> list[ColumnElement[bool]]:
-        """``NOT* self`` as index ranges: the opposite comparison, and IS NULL when nullable."""
-        ranges: list[ColumnElement[bool]] = [_OPPOSITE[self.op](self.column, self.value)]
+        """Below, above and NULL: disjoint ranges (the interval is not empty) of the column."""
+        ranges = [b.opposite() for b in (self.lower, self.upper) if b is not None]
         if self.column.nullable:
             ranges.append(self.column.is_(None))
         return ranges
 
 
-def bounds(table: Table, conditions: Sequence[ColumnElement[bool]]) -> list[Bound] | None:
-    """The conditions as comparisons of ``table``'s columns with bound values, or None when
-    any condition has another shape."""
-    found: list[Bound] = []
+def intervals(table: Table, conditions: Sequence[ColumnElement[bool]]) -> list[Interval] | None:
+    """The conditions as one non-empty interval per column of ``table`` (in order of first
+    mention), or None when a condition has another shape or an interval cannot be formed."""
+    by_column: dict[str, list[Bound]] = {}
     for cond in conditions:
         if not isinstance(cond, BinaryExpression) or cond.operator not in _OPPOSITE:
             return None
@@ -92,8 +137,21 @@ def bounds(table: Table, conditions: Sequence[ColumnElement[bool]]) -> list[Boun
             or not isinstance(value, BindParameter)
         ):
             return None
-        found.append(Bound(cond, column, cond.operator, value))
-    return found
+        by_column.setdefault(column.name, []).append(Bound(cond, column, cond.operator, value))
+    out: list[Interval] = []
+    for found in by_column.values():
+        lows, highs = [b for b in found if b.lower], [b for b in found if not b.lower]
+        low = _tightest(lows) if lows else None
+        high = _tightest(highs) if highs else None
+        if (lows and low is None) or (highs and high is None):
+            return None
+        if low is not None and high is not None:
+            lo, hi = low.constant, high.constant
+            inclusive = low.op is operators.ge and high.op is operators.le
+            if not (_number(lo) and _number(hi) and (lo < hi or (lo == hi and inclusive))):
+                return None  # empty, or not known not to be: below and above would overlap
+        out.append(Interval(found[0].column, low, high))
+    return out
 
 
 def _index_columns(table: Table) -> list[tuple[str, ...]]:
@@ -109,16 +167,16 @@ def _index_columns(table: Table) -> list[tuple[str, ...]]:
     return out
 
 
-def index_order(table: Table, found: Sequence[Bound]) -> list[Bound] | None:
-    """An order of ``found`` in which term ``j`` leads with an index on ``c_j``'s column that
-    holds the columns of ``c_1 .. c_{j-1}`` too; None if there is none."""
-    if not found or len(found) > MAX_CONDITIONS:
+def index_order(table: Table, found: Sequence[Interval]) -> list[Interval] | None:
+    """An order of ``found`` in which column ``j`` leads an index that also holds the columns
+    before it; None if there is none."""
+    if not found or len(found) > MAX_COLUMNS:
         return None
     indexes = _index_columns(table)
     for order in itertools.permutations(found):
         seen: set[str] = set()
-        for bound in order:
-            name = bound.column.name
+        for interval in order:
+            name = interval.column.name
             if not any(cols[0] == name and seen <= set(cols) for cols in indexes):
                 break
             seen.add(name)
@@ -131,12 +189,12 @@ def index_order(table: Table, found: Sequence[Bound]) -> list[Bound] | None:
 class SidedCount:
     """Both ways to count one filter. ``direct``: one row ``(count, total)``; ``complement``:
     one row ``(total, left_out)``, the sum of the ``terms`` (each one index range);
-    ``conditions``: the filter's k."""
+    ``columns``: the filter's m."""
 
     direct: Select[Any]
     complement: Select[Any]
     terms: tuple[Select[Any], ...]
-    conditions: int
+    columns: int
 
     def answer(self, key: Hashable, use_complement: bool, row: Sequence[Any]) -> int:
         """The count a row of the chosen statement gives; remembers it for ``key``."""
@@ -154,16 +212,18 @@ def sided_count(dialect: str, table: Table, conditions: Sequence[ColumnElement[b
     ``count_statement`` applies (no cheap exact total, another shape, no index order)."""
     if table.name not in COUNTED_TABLES:
         return None
-    found = bounds(table, conditions)
+    found = intervals(table, conditions)
     order = index_order(table, found) if found is not None else None
     if order is None:
         return None
     total = count_statement(dialect, table).scalar_subquery()
     direct = select(func.count(), total).select_from(table).where(*conditions)
     terms = tuple(
-        select(func.count()).select_from(table).where(and_(*(b.condition for b in order[:j]), left_out))
-        for j, bound in enumerate(order)
-        for left_out in bound.left_out()
+        select(func.count())
+        .select_from(table)
+        .where(and_(*(c for kept in order[:j] for c in kept.kept()), left_out))
+        for j, interval in enumerate(order)
+        for left_out in interval.left_out()
     )
     subqueries = [term.scalar_subquery() for term in terms]
     left_out_total: Any = subqueries[0]
@@ -187,12 +247,13 @@ def last_seen(key: Hashable) -> tuple[int, int] | None:
     return _LAST.get(key)
 
 
-def use_complement(key: Hashable, conditions: int) -> bool:
-    """Count the left-out side: the complement's bound ``k (total - count)`` on the entries
-    it visits was below the ``count`` the direct count visits, last time."""
+def use_complement(key: Hashable, columns: int) -> bool:
+    """Count the left-out side: the bound on the entries the complement visits, ``m (total -
+    count)`` for a filter on ``m = columns`` columns, was below the ``count`` the direct count
+    visits, last time."""
     last = _LAST.get(key)
     if last is None:
         return False
     _LAST.move_to_end(key)
     count, total = last
-    return conditions * (total - count) < count
+    return columns * (total - count) < count

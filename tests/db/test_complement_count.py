@@ -94,6 +94,9 @@ def _random_filters(rng: random.Random) -> list[list[ColumnElement[bool]]]:
         out.append([comparison(m, lo), comparison(c.n_epochs, epochs)])
         out.append([m >= lo, m <= lo + rng.choice([0.0, 0.25, 3.0]), comparison(c.n_epochs, epochs)])
         out.append([comparison(m, lo), c.n_epochs > epochs, c.n_epochs <= epochs + 5])
+        # two bounds on one side of a column: the tighter one makes the interval
+        out.append([m > lo, m >= value(), c.n_epochs >= epochs, c.n_epochs > rng.choice([epochs, 3])])
+        out.append([m <= lo, m < lo - rng.choice([0.0, 0.25, 1.0]), comparison(c.n_epochs, epochs)])
     return out
 
 
@@ -136,6 +139,11 @@ def _outside_shape() -> dict[str, list[ColumnElement[bool]]]:
             *SourceFilter(cone=ConeFilter(ra_deg=1, dec_deg=2, radius_arcsec=9)).conditions(),
         ],
         "no index": [c.sum_w >= 0.0],
+        "empty interval": [c.eta >= 2.0, c.eta < 2.0, c.n_epochs >= 1],
+        "empty interval, strict": [c.eta > 2.0, c.eta <= 2.0],
+        "crossed bounds": [c.eta >= 3.0, c.eta <= 2.0],
+        "text bounds": [c.source_id >= "NVSS J0001", c.source_id < "NVSS J0002"],
+        "two text lower bounds": [c.source_id >= "NVSS J0001", c.source_id > "NVSS J00015"],
     }
 
 
