@@ -75,7 +75,7 @@ async def run(urls: list[str], repeat: int) -> None:
                             f"count-sides {name}",
                             backend=backend,
                             count=count,
-                            total=total,
+                            total=int(total),
                             direct_ms=direct,
                             direct_total_ms=p50(samples["direct_total"]),
                             complement_ms=comp,
