@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Any, Final, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -202,42 +202,33 @@ def _kept(key: tuple[Any, ...], origin: Any, make: Callable[[], Any]) -> Any:
         return kept[1]
     stmt = make()
     _STATEMENTS[key] = (origin, stmt)
-    if len(_STATEMENTS) > 3 * FILTERS_KEPT:  # a page, a count and a sided count per filter
+    if len(_STATEMENTS) > 2 * FILTERS_KEPT:
         _STATEMENTS.popitem(last=False)
     return stmt
-
-
-def _kept_count(
-    dialect: str, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
-) -> Any:
-    if not conditions:
-        return count_statement(dialect, table, conditions)
-    return _kept(
-        ("count", dialect, table.name, conditions_key),
-        table,
-        lambda: count_statement(dialect, table, conditions),
-    )
-
-
-_DIRECT: Final = object()
-"""Kept in place of a ``SidedCount`` for a filter that can only be counted directly."""
 
 
 async def count_on(
     conn: AsyncConnection, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
 ) -> int:
-    """The exact count of ``table`` under ``conditions``, from whichever side was smaller last
-    time for a kept filter (``dsa110.db.complement_count``), else directly."""
+    """The exact count of ``table`` under ``conditions``: for a kept filter that can be counted
+    from either side (``dsa110.db.complement_count``), from the side that was smaller last
+    time; otherwise directly (``count_statement``). What is kept under the filter's key is the
+    ``SidedCount`` or the direct statement."""
     dialect = conn.dialect.name
-    if conditions and conditions_key is not None:
+    if not conditions or conditions_key is None:  # unkept conditions: nothing to remember by
+        stmt: Any = count_statement(dialect, table, conditions)
+    else:
         key = ("count", dialect, table.name, conditions_key)
-        sided = _kept(("sided", *key), table, lambda: sided_count(dialect, table, conditions) or _DIRECT)
-        if isinstance(sided, SidedCount):
-            complement = use_complement(key, sided.columns)
-            stmt = sided.complement if complement else sided.direct
-            return sided.answer(key, complement, (await conn.execute(stmt)).one())
-    count = _kept_count(dialect, table, conditions, conditions_key)
-    return int((await conn.execute(count)).scalar() or 0)
+        stmt = _kept(
+            key,
+            table,
+            lambda: sided_count(dialect, table, conditions) or count_statement(dialect, table, conditions),
+        )
+        if isinstance(stmt, SidedCount):
+            complement = use_complement(key, stmt.columns)
+            row = (await conn.execute(stmt.complement if complement else stmt.direct)).one()
+            return stmt.answer(key, complement, row)
+    return int((await conn.execute(stmt)).scalar() or 0)
 
 
 class Loaders:

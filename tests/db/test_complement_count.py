@@ -191,9 +191,14 @@ async def test_the_side_flips_after_a_broad_filter_was_seen(backend: str, tmp_pa
                     answers.append(await count_on(conn, t.sources, conditions, ("test-side", backend, key)))
                     assert len(statements) == 1  # one statement: one snapshot
                     assert ("n_epochs <" in statements[0]) == sides[-1], statements[0]
+                # conditions kept by no key (an unhashable filter value) are counted directly
+                for _ in range(2):
+                    statements.clear()
+                    answers.append(await count_on(conn, t.sources, broad, None))
+                    assert len(statements) == 1 and "n_epochs <" not in statements[0], statements
         finally:
             await engine.dispose()
-    assert answers == [want_broad, want_broad, want_narrow, want_narrow]
+    assert answers == [want_broad, want_broad, want_narrow, want_narrow, want_broad, want_broad]
     assert sides == [False, True, False, False]
 
 
