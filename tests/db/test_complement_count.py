@@ -167,9 +167,11 @@ async def test_filters_of_other_shapes_are_counted_directly(backend: str, tmp_pa
 
 async def test_the_side_flips_after_a_broad_filter_was_seen(backend: str, tmp_path: Path) -> None:
     statements: list[str] = []
+    parameters: list[Any] = []
     async with scratch_database(backend, tmp_path) as url:
         engine = create_engine(url)
         event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: parameters.append(a[3]))
         try:
             async with engine.begin() as conn:
                 await _fill(conn)
@@ -191,6 +193,8 @@ async def test_the_side_flips_after_a_broad_filter_was_seen(backend: str, tmp_pa
                     answers.append(await count_on(conn, t.sources, conditions, ("test-side", backend, key)))
                     assert len(statements) == 1  # one statement: one snapshot
                     assert ("n_epochs <" in statements[0]) == sides[-1], statements[0]
+                    if sides[-1] and backend == "postgresql":  # planned once per connection
+                        assert not parameters[-1], (statements[0], parameters[-1])
                 # conditions kept by no key (an unhashable filter value) are counted directly
                 for _ in range(2):
                     statements.clear()
