@@ -33,9 +33,10 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from strawberry.dataloader import DataLoader
 
+from dsa110.db.complement_count import SidedCount, sided_count, use_complement
 from dsa110.db.engine import read_connection
 from dsa110.db.filter_cache import SIZE as FILTERS_KEPT
 from dsa110.db.filters import Ordering
@@ -206,16 +207,28 @@ def _kept(key: tuple[Any, ...], origin: Any, make: Callable[[], Any]) -> Any:
     return stmt
 
 
-def _kept_count(
-    dialect: str, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
-) -> Any:
-    if not conditions:
-        return count_statement(dialect, table, conditions)
-    return _kept(
-        ("count", dialect, table.name, conditions_key),
-        table,
-        lambda: count_statement(dialect, table, conditions),
-    )
+async def count_on(
+    conn: AsyncConnection, table: Table, conditions: Sequence[ColumnElement[bool]], conditions_key: Hashable
+) -> int:
+    """The exact count of ``table`` under ``conditions``: for a kept filter that can be counted
+    from either side (``dsa110.db.complement_count``), from the side that was smaller last
+    time; otherwise directly (``count_statement``). What is kept under the filter's key is the
+    ``SidedCount`` or the direct statement."""
+    dialect = conn.dialect.name
+    if not conditions or conditions_key is None:  # unkept conditions: nothing to remember by
+        stmt: Any = count_statement(dialect, table, conditions)
+    else:
+        key = ("count", dialect, table.name, conditions_key)
+        stmt = _kept(
+            key,
+            table,
+            lambda: sided_count(dialect, table, conditions) or count_statement(dialect, table, conditions),
+        )
+        if isinstance(stmt, SidedCount):
+            complement = use_complement(key, stmt.columns)
+            row = (await conn.execute(stmt.complement if complement else stmt.direct)).one()
+            return stmt.answer(key, complement, row)
+    return int((await conn.execute(stmt)).scalar() or 0)
 
 
 class Loaders:
@@ -320,8 +333,8 @@ class Loaders:
         conditions: Sequence[ColumnElement[bool]] = (),
         conditions_key: Hashable = None,
     ) -> int:
-        stmt = _kept_count(self.engine.dialect.name, entity.table, conditions, conditions_key)
-        return int(await self.scalar(stmt) or 0)
+        async with read_connection(self.engine) as conn:
+            return await count_on(conn, entity.table, conditions, conditions_key)
 
     async def list_page(
         self,
@@ -357,8 +370,7 @@ class Loaders:
         async with read_connection(self.engine) as conn:
             total: int | None = None
             if args.needs_total or with_total:
-                count = _kept_count(conn.dialect.name, table, conditions, conditions_key)
-                total = int((await conn.execute(count)).scalar() or 0)
+                total = await count_on(conn, table, conditions, conditions_key)
             window = resolve_window(args, total, self.max_page_size)
             base, joins = _page_base(table, columns, tuple(prefetch), ordering)
             # An empty page whose total is known (`first: 0`, a count alone) reads no rows.

@@ -27,7 +27,20 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Column, ColumnElement, Index, Integer, Select, String, Table, func, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 
 from dsa110.db.tables import metadata
 
@@ -135,10 +148,19 @@ def _count_all(table: Table) -> Select[Any]:
     return select(func.count()).select_from(table)
 
 
+def total_statement(dialect: str, table: Table, inline: bool = False) -> Select[Any]:
+    """``table``'s exact row count (``count_statement`` with no conditions). ``inline``: its
+    constants written into the SQL text, not sent as parameters (a part of a statement that
+    has no parameters at all: ``dsa110.db.complement_count``)."""
+    return _unfiltered_count(dialect, table, inline)
+
+
 @functools.lru_cache(maxsize=256)
-def _unfiltered_count(dialect: str, table: Table) -> Select[Any]:
+def _unfiltered_count(dialect: str, table: Table, inline: bool = False) -> Select[Any]:
     if dialect == "postgresql" and table.name in COUNTED_TABLES:
-        return select(func.coalesce(func.sum(row_counts.c.delta), 0)).where(
-            row_counts.c.table_name == table.name
+        zero: Any = literal_column("0") if inline else 0
+        name: Any = bindparam(None, table.name, literal_execute=True) if inline else table.name
+        return select(func.coalesce(func.sum(row_counts.c.delta), zero)).where(
+            row_counts.c.table_name == name
         )
     return _count_all(table)
