@@ -37,7 +37,17 @@ Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 KIND: Final = "db-maintain"
 TABLES: Final = frozenset(
-    {"sources", "measurements", "images", "groups", "ese_candidates", "ese_source_state", "jobs"}
+    {
+        "sources",
+        "measurements",
+        "images",
+        "groups",
+        "ese_candidates",
+        "ese_source_state",
+        "jobs",
+        "image_norm_factors",
+        "norm_cells",
+    }
 )
 """Tables a job may vacuum: the bulk-written ones (a job names no arbitrary relation)."""
 DEFAULT_TABLES: Final = ("sources", "measurements")

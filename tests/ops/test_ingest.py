@@ -327,8 +327,12 @@ async def test_a_large_ingest_leaves_the_sources_all_visible_on_postgresql(
     rows = [MeasurementIn(source_pk=pk, peak_flux_jy=0.05, peak_flux_err_jy=0.002) for pk in source_pks]
     await ingest_image_measurements(engine, image_pk, rows, detect=False)
     async with engine.connect() as conn:
-        queued = (await conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.type == KIND))).all()
-    assert [state for _, state in queued] == ["pending"]
+        queued = (
+            await conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.params).where(jobs.c.type == KIND))
+        ).all()
+    assert [state for _, state, _ in queued] == ["pending"]
+    # and the stored light-curve normalisation the detection after each ingest rewrites
+    assert queued[0][2] == {"tables": ["image_norm_factors", "measurements", "norm_cells", "sources"]}
     async with in_process_worker(engine, tmp_path):
 
         async def finished() -> bool:
