@@ -122,6 +122,8 @@ REQUEST_ERRORS = [
         (GRAPHQL_RESPONSE, 400, GRAPHQL_RESPONSE),
         (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", 400, GRAPHQL_RESPONSE),  # Apollo Client's
         (f"application/json, {GRAPHQL_RESPONSE};q=0.5", 200, "application/json"),
+        (f"{GRAPHQL_RESPONSE};q=abc", 200, "application/json"),  # a malformed weight: not preferred
+        ("text/html;q=0.1, " + ",".join(["x/y"] * 500), 200, "application/json"),
     ],
 )
 async def test_an_operation_refused_before_execution_has_no_data_and_the_status_of_its_media_type(
