@@ -50,12 +50,13 @@ source is kept by its refit while it still passes on its own.
 
 Persistence (ese-drw-3.5): a look's detections and refits count only when the same event
 was there on the curve as it was ``PERSIST_DAYS`` earlier (``Earlier``: that curve's own
-search, a detection of the same kind overlapping it; for a two-sided dip the search there
-ranked below another trial, its own dip re-tested at its (t0, W) by ``ese_edge.refit``),
+search, a detection of the same kind overlapping it; else its own dip re-tested there at
+its (t0, W) by ``ese_edge.refit``: a dip that search ranked below another trial, or an
+ingress whose one-sided tests the shorter curve cannot pass yet),
 and they carry the lesser of the two scores (:func:`persisted`, :func:`live_refit`). So a
 candidate is created, moved or kept only by an event seen at two looks ``PERSIST_DAYS``
 apart, the later one with more data. Why: the live null's maxima (3.4, 3000 steady
-source-years replayed, 22 with a candidate) were dominated by one-look spikes of a
+source-years replayed at seeds 90001+, 22 with a candidate) were dominated by one-look spikes of a
 candidate's score (a dip at 1.4-1.6 for weeks read 2.6-3.7 at one look, and a refit 2.8
 between 1.6s), which the maximum over ~10 looks a year collects; a real dip persists and
 deepens. Cost: detections wait up to ``PERSIST_DAYS`` longer (the ongoing-alert target is
@@ -236,14 +237,15 @@ def persisted(d: EseDetection, earlier: Earlier) -> EseDetection | None:
     the two looks; None otherwise (module docstring, "Persistence").
 
     The same event earlier: a detection of ``d``'s kind overlapping it in the earlier
-    curve's search (its score: the highest such), or, for a two-sided ``dip`` the earlier
-    search ranked below another trial, ``d``'s own dip re-tested there (``refit``).
+    curve's search (its score: the highest such), or else ``d``'s own dip re-tested there
+    at its (t0, W) (``refit``: a two-sided dip the earlier search ranked below another
+    trial, an ingress whose one-sided tests the shorter curve cannot pass yet).
     """
     same = [e.score for e in earlier.found if e.kind == d.kind and _overlaps(e, d)]
     if same:
         before = max(same)
     else:
-        again = earlier.refit(d) if d.kind == "dip" else None
+        again = earlier.refit(d)
         if again is None:
             return None
         before = again.score

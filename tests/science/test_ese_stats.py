@@ -221,12 +221,13 @@ def test_persistence_by_hand() -> None:
         nothing.refit,
     )
     assert persisted(d, apart) is None
-    # A two-sided dip the earlier search ranked elsewhere: its own dip re-tested there (1.3).
+    # Not found by the earlier search: its own dip re-tested there at its (t0, W) (1.3),
+    # for a two-sided dip and for an ingress alike.
     refitted = Earlier(list, lambda c: replace(c, score=1.3))
     kept = persisted(d, refitted)
     assert kept is not None and kept.score == pytest.approx(1.3)
-    # ... but not a one-sided one (the refit is the symmetric lens template).
-    assert persisted(replace(d, kind="ongoing"), refitted) is None
+    kept = persisted(replace(d, kind="ongoing", score=1.2), refitted)
+    assert kept is not None and (kept.kind, kept.score) == ("ongoing", pytest.approx(1.2))
     # Refits of a confirmed candidate: both looks must stand; the lesser score is rated.
     now = live_refit(lambda c: replace(c, score=2.2), refitted)(d)
     assert now is not None and now.score == pytest.approx(1.3)
