@@ -91,7 +91,9 @@ year collected. Live table regenerated: steady source-years with a candidate at 
 seed 21; seed 31 run once after): seed 21 recall 0.883 -> 0.883, any-alert false alarms
 9 -> 10 of 2725 steady source-years, final 0 -> 1, ongoing recall 0.875 -> 0.863 (median
 delay 3.1 -> 4.8 d); seed 31 recall 0.806 -> 0.870, any-alert 7 -> 9, final 1 -> 1,
-ongoing recall 0.848 -> 0.826 (5.6 -> 10.1 d). CPU per source-image 0.69-0.73 -> 1.10-1.25
+ongoing recall 0.848 -> 0.826 (5.6 -> 10.1 d); held out, seed 23 run once: recall 0.863 ->
+0.912, any-alert 7 -> 6, final 1 -> 2, fades final ongoing 0.04 -> 0.04, ongoing recall
+0.815 -> 0.783 (8.7 -> 10.2 d). CPU per source-image 0.69-0.73 -> 1.10-1.25
 ms on the ESE-rich mix (a look that finds something searches twice), 785 -> 707 s on the
 8000 steady source-years. What limits the gain: the persisted scores of real dips fall
 with the threshold (the lesser of two looks), and an early egress whose earlier curve is
