@@ -25,7 +25,9 @@ highest score per kind (0 when none). Two modes:
 
   Cost: 0.12 s CPU per source-year (ese-drw-3.3: 10.2 full tests each): the 8,000 of the
   table took 951 s CPU, so ~8 min wall on 2 free cores; it took 47 min wall on the shared
-  2-core machine at load average 8-14 (2026-12-04). The run prints its CPU and wall time.
+  2-core machine at load average 8-14 (2026-12-04). ese-drw-3.5 (persistence: a look that
+  finds something also searches the curve 5 d shorter): 707 s CPU, 1011 s wall on 2 workers
+  at load 1.5-5. The run prints its CPU and wall time.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds, disjoint from the injection
 bench's tuning (21, 31, 41) and held-out (4, 23) seeds and its extra steady population

@@ -3,8 +3,10 @@
 For each image in time order: fold its points into the running statistic
 (``dsa110.science.ese_tracker.update``, vectorised over the image's sources), pick the
 sources ``due`` a full test, run ``detect_all`` on each of those sources' light curves up
-to that image with the job's parameters (``ese_tracker.LIVE_PARAMS``), rate its detections
-and refits by the live null table (``ese_tracker.live_rated``) and apply ``transition``
+to that image with the job's parameters (``ese_tracker.LIVE_PARAMS``), keep its detections
+and refits that persisted (the same event on the curve ``ese_tracker.PERSIST_DAYS``
+earlier, ``ese_tracker.Earlier``), rate them by the live null table
+(``ese_tracker.live_rated``, ``live_refit``) and apply ``transition``
 (phases, alerts). CPU is ``time.process_time`` around exactly that work (no simulation, no
 normalisation, no database).
 
@@ -33,6 +35,7 @@ from dsa110.science.ese_tracker import (
     Candidate,
     RunningState,
     due,
+    earlier_look,
     follows,
     live_rated,
     live_refit,
@@ -90,12 +93,13 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 failures[int(i)] = str(exc)
                 found = []
             tested(state, int(i), now, bool(found))
+            earlier = earlier_look(*curve, params)
             changed = transition(
                 cands[i],
-                live_rated(found),
+                live_rated(found, earlier),
                 now,
                 recovery_check(*curve, params),
-                live_refit(refit_check(*curve, params)),
+                live_refit(refit_check(*curve, params), earlier),
             )
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))

@@ -18,7 +18,10 @@ which calls :func:`run_detection`:
    ``rejected``; each creation and phase change writes an ``alerts`` row and publishes an
    ``ese.candidate`` event after the commit. A candidate a person closed is left alone.
 
-The job's candidates carry the *live* false-alarm probability
+The job's detections and refits count only when the same event was there on the curve as
+it was ``ese_tracker.PERSIST_DAYS`` earlier, scored by the lesser of the two looks
+(``ese_tracker.persisted``, ese-drw-3.5: a one-look spike of a noise dip's score makes no
+candidate). The job's candidates carry the *live* false-alarm probability
 (``dsa110.science.ese_far.live_false_alarm_probability``, calibrated on steady
 source-years replayed through the tracker with ``ese_tracker.LIVE_PARAMS``, the parameters
 it runs with): it looks at a source many times a year, and the one-look probability the
@@ -55,6 +58,7 @@ from dsa110.science.ese_tracker import (
     Candidate,
     RunningState,
     due,
+    earlier_look,
     follows,
     live_rated,
     live_refit,
@@ -330,8 +334,9 @@ async def _run_chunk(
         originals = {id(c): c.detection for c in cands}
         recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
         again = refit_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
-        if not force:  # the job's many looks: rated by the live null (module docstring)
-            found, again = live_rated(found), live_refit(again)
+        if not force:  # the job's many looks: persisted, rated by the live null (module docstring)
+            earlier = earlier_look(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+            found, again = live_rated(found, earlier), live_refit(again, earlier)
         changed = transition(cands, found, float(max(lc.mjd)), recovered, again)
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}

@@ -81,6 +81,23 @@ seed 4 one pass recall 0.949, fade 0.12 -> 0.04; live recall 0.932 -> 0.923, fad
 0.931, fade 0.24 -> 0.12. Not met: live fades 0.12 on the held-out seeds (low-SNR fades
 whose decline a lens ingress still beats by 2 in BIC); the stricter test alerts later
 and misses more end-cut dips before their minimum (ongoing recall 0.86-0.88).
+ese-drw-3.5 (issue 12; the detector itself unchanged): the job's looks count a detection
+only when the same event was there on the curve ``ese_tracker.PERSIST_DAYS`` (5 d)
+earlier, scored by the lesser of the two looks (``ese_tracker.persisted``): the live null's
+maxima were one-look spikes of a candidate's score, which the maximum over ~10 looks a
+year collected. Live table regenerated: steady source-years with a candidate at some look
+56 -> 40 of 8000, live FAP 0.002 at dip score ~2.1 -> 1.8, ongoing ~1.05 -> 1.0. Live,
+3.4 -> 3.5 at live FAP <= 0.002 (the fallback to the refit for every kind was chosen on
+seed 21; seed 31 run once after): seed 21 recall 0.883 -> 0.883, any-alert false alarms
+9 -> 10 of 2725 steady source-years, final 0 -> 1, ongoing recall 0.875 -> 0.863 (median
+delay 3.1 -> 4.8 d); seed 31 recall 0.806 -> 0.870, any-alert 7 -> 9, final 1 -> 1,
+ongoing recall 0.848 -> 0.826 (5.6 -> 10.1 d); held out, seed 23 run once: recall 0.863 ->
+0.912, any-alert 7 -> 6, final 1 -> 2, fades final ongoing 0.04 -> 0.04, ongoing recall
+0.815 -> 0.783 (8.7 -> 10.2 d). CPU per source-image 0.69-0.73 -> 1.10-1.25
+ms on the ESE-rich mix (a look that finds something searches twice), 785 -> 707 s on the
+8000 steady source-years. What limits the gain: the persisted scores of real dips fall
+with the threshold (the lesser of two looks), and an early egress whose earlier curve is
+too short to test is lost (seed 21).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
@@ -95,7 +112,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.4"
+DETECTOR_VERSION = "ese-drw-3.5"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 

@@ -48,25 +48,44 @@ throughput bench's steady sources kept 12 such "confirmed" dips in 2000 source-y
 The full test reports one two-sided dip per source; a second, weaker event on the same
 source is kept by its refit while it still passes on its own.
 
+Persistence (ese-drw-3.5): a look's detections and refits count only when the same event
+was there on the curve as it was ``PERSIST_DAYS`` earlier (``Earlier``: that curve's own
+search, a detection of the same kind overlapping it; else its own dip re-tested there at
+its (t0, W) by ``ese_edge.refit``: a dip that search ranked below another trial, or an
+ingress whose one-sided tests the shorter curve cannot pass yet),
+and they carry the lesser of the two scores (:func:`persisted`, :func:`live_refit`). So a
+candidate is created, moved or kept only by an event seen at two looks ``PERSIST_DAYS``
+apart, the later one with more data. Why: the live null's maxima (3.4, 3000 steady
+source-years replayed at seeds 90001+, 22 with a candidate) were dominated by one-look spikes of a
+candidate's score (a dip at 1.4-1.6 for weeks read 2.6-3.7 at one look, and a refit 2.8
+between 1.6s), which the maximum over ~10 looks a year collects; a real dip persists and
+deepens. Cost: detections wait up to ``PERSIST_DAYS`` longer (the ongoing-alert target is
+30 d; 3.4 alerted at a median 2.8-6 d), and a look that finds something searches twice.
+The earlier curve is cut from the current one, not remembered from an earlier look, so
+the job needs no new state and a look's outcome does not depend on when the previous one
+ran.
+
 Calibration (``live``): the tracker looks at a source 9-16 times a year, so its candidates
 are rated by the live null table (``dsa110.science.ese_far.live_false_alarm_probability``:
 steady source-years replayed through this tracker with ``LIVE_PARAMS``, the highest score
-any candidate carried at any look), not the one-look table the detector attaches. The
-job and the benches' replay rate every detection and every refit with :func:`live_rated`
-before ``transition``; ``LIVE_PARAMS`` (the job's detector parameters) and the live table
-go together: change one, regenerate the other (``bench/ese_null.py --live``).
+any candidate carried at any look, persisted scores since 3.5), not the one-look table the
+detector attaches. The job and the benches' replay rate every detection and every refit with
+:func:`live_rated` and :func:`live_refit` (persistence included) before ``transition``;
+``LIVE_PARAMS`` (the job's detector parameters), ``PERSIST_DAYS`` and the live table go
+together: change one, regenerate the table (``bench/ese_null.py --live``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, EseParams
+from dsa110.science.ese_edge import detect_all, refit
 from dsa110.science.ese_far import with_live_false_alarm_probability
 
 CUSUM_K = 1.0
@@ -75,6 +94,7 @@ EWMA_MIN_WEIGHT = 1.0 / 50.0
 CLIP = 4.0
 TRIGGER_GAP_DAYS = 3.0
 OPEN_GAP_DAYS = 5.0
+PERSIST_DAYS = 5.0
 REFRESH_DAYS = 60.0
 MAX_BACKOFF_DAYS = 60.0
 FOLLOW_CONFIRMED_DAYS = 60.0
@@ -168,19 +188,92 @@ def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> No
         state.cusum[idx] = 0.0
 
 
-def live_rated(found: Sequence[EseDetection]) -> list[EseDetection]:
-    """The full test's detections with their live false-alarm probability (module docstring)."""
-    return [with_live_false_alarm_probability(d) for d in found]
+class Earlier:
+    """The same source's curve as it was ``PERSIST_DAYS`` before its last point, as far as
+    :func:`persisted` needs it: ``search`` (its ``detect_all``, run once, on first use: most
+    looks find nothing and never need it) and ``refit`` (a dip re-tested there at its own
+    (t0, W), ``ese_edge.refit``). :func:`earlier_look` makes one from a curve."""
+
+    def __init__(
+        self,
+        search: Callable[[], list[EseDetection]],
+        refit: Callable[[EseDetection], EseDetection | None],
+    ) -> None:
+        self._search = search
+        self.refit = refit
+        self._found: list[EseDetection] | None = None
+
+    @property
+    def found(self) -> list[EseDetection]:
+        if self._found is None:
+            self._found = self._search()
+        return self._found
+
+
+def earlier_look(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = LIVE_PARAMS) -> Earlier:
+    """:class:`Earlier` on the points of one curve at least ``PERSIST_DAYS`` older than its
+    last; a curve the detector refuses there gives nothing to compare with (None / [])."""
+    t = np.asarray(mjd, dtype=float)
+    keep = t <= (float(np.max(t)) if t.size else 0.0) - PERSIST_DAYS
+    curve = (t[keep], np.asarray(flux, dtype=float)[keep], np.asarray(err, dtype=float)[keep])
+
+    def search() -> list[EseDetection]:
+        try:
+            return detect_all(*curve, params)
+        except EseInputError:
+            return []
+
+    def again(d: EseDetection) -> EseDetection | None:
+        try:
+            return refit(*curve, d, params)
+        except EseInputError:
+            return None
+
+    return Earlier(search, again)
+
+
+def persisted(d: EseDetection, earlier: Earlier) -> EseDetection | None:
+    """``d`` if the same event was there ``PERSIST_DAYS`` earlier, scored by the lesser of
+    the two looks; None otherwise (module docstring, "Persistence").
+
+    The same event earlier: a detection of ``d``'s kind overlapping it in the earlier
+    curve's search (its score: the highest such), or else ``d``'s own dip re-tested there
+    at its (t0, W) (``refit``: a two-sided dip the earlier search ranked below another
+    trial, an ingress whose one-sided tests the shorter curve cannot pass yet).
+    """
+    same = [e.score for e in earlier.found if e.kind == d.kind and _overlaps(e, d)]
+    if same:
+        before = max(same)
+    else:
+        again = earlier.refit(d)
+        if again is None:
+            return None
+        before = again.score
+    return replace(d, score=min(d.score, before))
+
+
+def live_rated(found: Sequence[EseDetection], earlier: Earlier) -> list[EseDetection]:
+    """The full test's detections that persisted (:func:`persisted`), with their live
+    false-alarm probability (module docstring)."""
+    kept = (persisted(d, earlier) for d in found)
+    return [with_live_false_alarm_probability(d) for d in kept if d is not None]
 
 
 def live_refit(
-    refit: Callable[[EseDetection], EseDetection | None],
+    refit: Callable[[EseDetection], EseDetection | None], earlier: Earlier
 ) -> Callable[[EseDetection], EseDetection | None]:
-    """``refit`` whose re-fitted detection carries the live false-alarm probability."""
+    """``refit`` whose re-fitted detection stands only if the same dip, re-tested on the
+    earlier curve, stands too; scored by the lesser of the two and carrying the live
+    false-alarm probability."""
 
     def rated(d: EseDetection) -> EseDetection | None:
         again = refit(d)
-        return None if again is None else with_live_false_alarm_probability(again)
+        if again is None:
+            return None
+        before = earlier.refit(d)
+        if before is None:
+            return None
+        return with_live_false_alarm_probability(replace(again, score=min(again.score, before.score)))
 
     return rated
 

@@ -141,4 +141,4 @@ def test_drw_likelihoods_equal_the_dense_gaussian_process_by_hand():
 
 
 def test_detector_version_names_the_drw_test():
-    assert DETECTOR_VERSION == "ese-drw-3.4"
+    assert DETECTOR_VERSION == "ese-drw-3.5"

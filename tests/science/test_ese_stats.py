@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, _conditional_sigma, red_margin_of
+from dsa110.science import ese_tracker
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import (
     NULL_TABLES,
@@ -24,12 +25,16 @@ from dsa110.science.ese_live_null import LIVE_NULL_TABLES
 from dsa110.science.ese_tracker import (
     CUSUM_H,
     LIVE_PARAMS,
+    PERSIST_DAYS,
     Candidate,
+    Earlier,
     RunningState,
     due,
+    earlier_look,
     follows,
     live_rated,
     live_refit,
+    persisted,
     transition,
     update,
 )
@@ -174,19 +179,102 @@ def test_live_lookup_reads_the_live_table() -> None:
 
 def test_live_candidates_carry_the_live_probability() -> None:
     # The tracker rates what the full test and the refit report by the live table before
-    # the phases are applied; the detector's one-look value is replaced.
+    # the phases are applied; the detector's one-look value is replaced. The same event
+    # found as strongly on the earlier curve: the score is unchanged.
     d = replace(_det(100, 140), score=1.6, false_alarm_probability=1e-4)
-    (rated,) = live_rated([d])
+    before = Earlier(lambda: [d, replace(d, kind="ongoing")], lambda c: replace(c, score=2.5))
+    (rated,) = live_rated([d], before)
     assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.6, "dip"))
     assert with_live_false_alarm_probability(d) == rated
-    refit = live_refit(lambda c: replace(c, score=2.0))
+    refit = live_refit(lambda c: replace(c, score=2.0), before)
     again = refit(d)
     assert again is not None
     assert again.false_alarm_probability == pytest.approx(live_false_alarm_probability(2.0, "dip"))
-    assert live_refit(lambda c: None)(d) is None
+    assert live_refit(lambda c: None, before)(d) is None
     cands: list[Candidate] = []
-    transition(cands, live_rated([replace(d, kind="ongoing")]), 130)
+    transition(cands, live_rated([replace(d, kind="ongoing")], before), 130)
     assert cands[0].detection.false_alarm_probability == live_false_alarm_probability(1.6, "ongoing")
+
+
+def test_persistence_by_hand() -> None:
+    # ese-drw-3.5: a look's detection counts only if the same event was there on the curve
+    # PERSIST_DAYS earlier; its score is the lesser of the two looks'.
+    d = replace(_det(100, 140), score=2.4)
+    nothing = Earlier(list, lambda c: None)
+    assert persisted(d, nothing) is None  # found once: no candidate, no alert
+    assert live_rated([d], nothing) == []
+    # Found earlier, overlapping, same kind, at 1.9 (and a weaker one at 1.2): 2.4 -> 1.9.
+    seen = Earlier(
+        lambda: [replace(_det(90, 130), score=1.9), replace(_det(95, 125), score=1.2)], nothing.refit
+    )
+    kept = persisted(d, seen)
+    assert kept is not None and kept.score == pytest.approx(1.9)
+    (rated,) = live_rated([d], seen)
+    assert rated.score == pytest.approx(1.9)
+    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.9, "dip"))
+    # A weaker look now (1.5 < 1.9): the lesser is the current one.
+    kept = persisted(replace(d, score=1.5), seen)
+    assert kept is not None and kept.score == pytest.approx(1.5)
+    # Earlier detections that do not overlap (ends at 99 < 100) or are of another kind do not count.
+    apart = Earlier(
+        lambda: [replace(_det(60, 99), score=3.0), replace(_det(100, 140, "ongoing"), score=3.0)],
+        nothing.refit,
+    )
+    assert persisted(d, apart) is None
+    # Not found by the earlier search: its own dip re-tested there at its (t0, W) (1.3),
+    # for a two-sided dip and for an ingress alike.
+    refitted = Earlier(list, lambda c: replace(c, score=1.3))
+    kept = persisted(d, refitted)
+    assert kept is not None and kept.score == pytest.approx(1.3)
+    kept = persisted(replace(d, kind="ongoing", score=1.2), refitted)
+    assert kept is not None and (kept.kind, kept.score) == ("ongoing", pytest.approx(1.2))
+    # Refits of a confirmed candidate: both looks must stand; the lesser score is rated.
+    now = live_refit(lambda c: replace(c, score=2.2), refitted)(d)
+    assert now is not None and now.score == pytest.approx(1.3)
+    assert now.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.3, "dip"))
+    assert live_refit(lambda c: replace(c, score=2.2), nothing)(d) is None
+
+
+def test_a_candidate_found_once_does_not_alert_found_again_does() -> None:
+    # Look 1 (day 130) finds an ongoing dip the curve of day 125 did not show: no candidate.
+    # Look 2 (day 136) finds it again (score 1.2) and the curve of day 131 shows it (1.1):
+    # a new ongoing candidate, alerted once, scored 1.1.
+    d1 = replace(_det(120, 150, "ongoing"), score=1.4)
+    d2 = replace(_det(122, 152, "ongoing"), score=1.2)
+    cands: list[Candidate] = []
+    assert transition(cands, live_rated([d1], Earlier(list, lambda c: None)), 130) == []
+    assert cands == []
+    earlier = Earlier(lambda: [replace(d1, score=1.1)], lambda c: None)
+    ((cand, old, phase),) = transition(cands, live_rated([d2], earlier), 136)
+    assert (old, phase, cand.first_alert_mjd) == (None, "ongoing", 136)
+    assert cand.detection.score == pytest.approx(1.1)
+    assert cand.detection.false_alarm_probability == live_false_alarm_probability(1.1, "ongoing")
+
+
+def test_earlier_look_drops_the_last_persist_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Points on days 0..20, PERSIST_DAYS 5: the earlier curve is days 0..15 (16 points);
+    # its search runs once, when first needed, and a refused curve gives [] / None.
+    assert PERSIST_DAYS == 5.0
+    seen: list[np.ndarray] = []
+
+    def search(t: np.ndarray, y: np.ndarray, e: np.ndarray, params: object) -> list[EseDetection]:
+        seen.append(t)
+        return []
+
+    monkeypatch.setattr(ese_tracker, "detect_all", search)
+    t = np.arange(21.0)
+    earlier = earlier_look(t, np.ones(21), np.full(21, 0.01))
+    assert seen == []
+    assert earlier.found == [] and earlier.found == []
+    assert len(seen) == 1 and seen[0].tolist() == list(range(16))
+
+    def refuse(*args: object) -> None:
+        raise EseInputError("bad")
+
+    monkeypatch.setattr(ese_tracker, "detect_all", refuse)
+    monkeypatch.setattr(ese_tracker, "refit", refuse)
+    refused = earlier_look(t, np.ones(21), np.full(21, 0.01))
+    assert refused.found == [] and refused.refit(_det(1, 5)) is None
 
 
 def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
