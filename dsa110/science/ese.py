@@ -98,6 +98,10 @@ ms on the ESE-rich mix (a look that finds something searches twice), 785 -> 707 
 8000 steady source-years. What limits the gain: the persisted scores of real dips fall
 with the threshold (the lesser of two looks), and an early egress whose earlier curve is
 too short to test is lost (seed 21).
+Run once at the end on 3.5 only: seed 41 recall 0.817, any-alert 9, final 1, ongoing
+recall 0.747 (9.1 d); held-out seed 4 recall 0.838 (0.786 with 3.3), any-alert 11, final 3,
+fades final ongoing 0.04, ongoing recall 0.816 (8.5 d). On the survey mix
+(``bench/ese_throughput.py --sources 1000 --seed 7``) 0.215 ms per source-image (3.4: 0.251).
 
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
