@@ -29,18 +29,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsa110.science.ese import EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
+from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
     RunningState,
     due,
-    earlier_look,
     follows,
-    live_rated,
-    live_refit,
+    look,
     tested,
-    transition,
     update,
 )
 
@@ -93,14 +90,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 failures[int(i)] = str(exc)
                 found = []
             tested(state, int(i), now, bool(found))
-            earlier = earlier_look(*curve, params)
-            changed = transition(
-                cands[i],
-                live_rated(found, earlier),
-                now,
-                recovery_check(*curve, params),
-                live_refit(refit_check(*curve, params), earlier),
-            )
+            changed = look(cands[i], found, *curve, now, params)
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))
             for c in cands[i]:  # what each candidate carries after this look

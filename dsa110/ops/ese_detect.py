@@ -52,18 +52,15 @@ from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.ops.queue.coalesce import add_to_pending
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
-from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
+from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
     RunningState,
     due,
-    earlier_look,
     follows,
-    live_rated,
-    live_refit,
+    look,
     tested,
-    transition,
 )
 from dsa110.science.ese_tracker import update as fold
 
@@ -332,12 +329,18 @@ async def _run_chunk(
         cands = [Candidate(_row_detection(r), r["phase"] or "confirmed", 0.0) for r in mine]
         by_cand = {id(c): r for c, r in zip(cands, mine, strict=True)}
         originals = {id(c): c.detection for c in cands}
-        recovered = recovery_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
-        again = refit_check(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
-        if not force:  # the job's many looks: persisted, rated by the live null (module docstring)
-            earlier = earlier_look(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
-            found, again = live_rated(found, earlier), live_refit(again, earlier)
-        changed = transition(cands, found, float(max(lc.mjd)), recovered, again)
+        # The job's many looks are persisted and rated by the live null (module docstring); a
+        # forced pass is one look.
+        changed = look(
+            cands,
+            found,
+            lc.mjd,
+            lc.norm_flux_jy,
+            lc.norm_flux_err_jy,
+            float(max(lc.mjd)),
+            params,
+            live=not force,
+        )
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}
         for cand in cands:  # refined fits of candidates whose phase did not change: no alert

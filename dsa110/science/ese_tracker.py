@@ -85,7 +85,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all, refit
+from dsa110.science.ese_edge import detect_all, recovery_check, refit, refit_check
 from dsa110.science.ese_far import with_live_false_alarm_probability
 
 CUSUM_K = 1.0
@@ -286,6 +286,30 @@ class Candidate:
     phase: str
     first_alert_mjd: float
     history: list[tuple[float, str]] = field(default_factory=list)
+
+
+def look(
+    candidates: list[Candidate],
+    found: list[EseDetection],
+    mjd: ArrayLike,
+    flux: ArrayLike,
+    err: ArrayLike,
+    now_mjd: float,
+    params: EseParams = LIVE_PARAMS,
+    *,
+    live: bool = True,
+) -> list[tuple[Candidate, str | None, str]]:
+    """One full test's outcome applied to a source's candidates: ``found`` (the test's
+    detections on the curve ``mjd, flux, err``) through :func:`transition`, with the curve's
+    recovery and refit checks; ``live`` (the job's many looks): persisted and rated by the
+    live null first (:func:`live_rated`, :func:`live_refit`), as the live table was made.
+    The job and the benches' replay both call this, so they run one code path."""
+    recovered = recovery_check(mjd, flux, err, params)
+    again = refit_check(mjd, flux, err, params)
+    if live:
+        earlier = earlier_look(mjd, flux, err, params)
+        found, again = live_rated(found, earlier), live_refit(again, earlier)
+    return transition(candidates, found, now_mjd, recovered, again)
 
 
 def _overlaps(a: EseDetection, b: EseDetection) -> bool:

@@ -25,7 +25,7 @@ from dsa110.db.filters import ConeFilter, SourceFilter
 from dsa110.db.stats import analyze
 from loaders.registry import count_on
 from tests.databases import POSTGRES_URL, scratch_database
-from tests.db.test_count_plans import _generate
+from tests.db.test_count_plans import _generate, plan_of
 
 N = 2000
 c = t.sources.c
@@ -226,15 +226,6 @@ PLANNED = {
 }
 
 
-async def _term_plan(conn: AsyncConnection, stmt: Any) -> str:
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    if conn.dialect.name == "sqlite":
-        rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
-        return " | ".join(str(r[-1]) for r in rows)
-    rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
-    return " | ".join(str(r[0]) for r in rows)
-
-
 async def test_every_complement_term_is_an_index_range(backend: str, tmp_path: Path) -> None:
     """On the 10^5-row table of ``test_count_plans``, vacuumed and analyzed as a bulk load is:
     each term is an index-only range of an index that leads with the term's left-out column."""
@@ -249,7 +240,7 @@ async def test_every_complement_term_is_an_index_range(backend: str, tmp_path: P
                 for name, flt in PLANNED.items():
                     sided = cc.sided_count(conn.dialect.name, t.sources, flt.conditions())
                     assert sided is not None, name
-                    plans[name] = [await _term_plan(conn, term) for term in sided.terms]
+                    plans[name] = [await plan_of(conn, term) for term in sided.terms]
         finally:
             await engine.dispose()
     for name, terms in plans.items():

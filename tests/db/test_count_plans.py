@@ -9,6 +9,7 @@ The plans come from ``EXPLAIN QUERY PLAN`` (SQLite) and ``EXPLAIN`` (PostgreSQL)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -84,14 +85,18 @@ async def _generate(conn: AsyncConnection) -> None:
     await conn.exec_driver_sql("ANALYZE sources")
 
 
-async def _plan(conn: AsyncConnection, flt: SourceFilter) -> str:
-    query = select(func.count()).select_from(t.sources).where(*flt.conditions())
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+async def plan_of(conn: AsyncConnection, stmt: Any) -> str:
+    """The backend's plan of ``stmt`` (values written in), one line per step, ``|``-joined."""
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     if conn.dialect.name == "sqlite":
         rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
         return " | ".join(str(r[-1]) for r in rows)
     rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
     return " | ".join(str(r[0]) for r in rows)
+
+
+async def _plan(conn: AsyncConnection, flt: SourceFilter) -> str:
+    return await plan_of(conn, select(func.count()).select_from(t.sources).where(*flt.conditions()))
 
 
 def _uses_index(backend: str, plan: str) -> bool:
@@ -124,13 +129,7 @@ async def test_every_documented_source_filter_counts_from_an_index(backend: str,
 
 
 async def _order_plan(conn: AsyncConnection, ordering: Ordering) -> str:
-    query = select(t.sources.c.id).order_by(*ordering.clauses(t.sources)).limit(20)
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    if conn.dialect.name == "sqlite":
-        rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")).all()
-        return " | ".join(str(r[-1]) for r in rows)
-    rows = (await conn.exec_driver_sql(f"EXPLAIN {sql}")).all()
-    return " | ".join(str(r[0]) for r in rows)
+    return await plan_of(conn, select(t.sources.c.id).order_by(*ordering.clauses(t.sources)).limit(20))
 
 
 async def test_every_source_ordering_pages_from_an_index(backend: str, tmp_path: Path) -> None:
