@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import pickle
 import subprocess
 import sys
 import time
@@ -52,7 +53,7 @@ from bench.ese_replay import KINDS, replay
 from bench.ese_sim import normalised, simulate
 from dsa110.science.ese import DEFAULT_PARAMS, DETECTOR_VERSION
 from dsa110.science.ese_edge import detect_all
-from dsa110.science.ese_far import any_kind_tables, survival_table
+from dsa110.science.ese_far import STRATA, any_kind_tables, live_key, survival_table
 from dsa110.science.ese_tracker import LIVE_PARAMS
 
 SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0)
@@ -77,21 +78,34 @@ def _one_look_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]
     return best, time.process_time() - start, n
 
 
-def _live_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]], float, int]:
+LIVE_KEYS = tuple(f"{k}/{q}" for k in KINDS for q in STRATA)
+
+
+def live_maxima(peaks: list[dict[tuple[str, float], float]]) -> dict[str, list[float]]:
+    """Each source-year's highest score per live table (``ese_far.live_key``: kind and
+    red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
+    best = {k: [0.0] * len(peaks) for k in LIVE_KEYS}
+    for i, peak in enumerate(peaks):
+        for (kind, red_rms), score in peak.items():
+            key = live_key(kind, red_rms)
+            best[key][i] = max(best[key][i], score)
+    return best
+
+
+def _live_chunk(args: tuple[int, int, float]) -> tuple[list[dict[tuple[str, float], float]], float, int]:
     seed, n, _floor = args
     start = time.process_time()
     sim = simulate(seed, n, steady_only=True)
     flux, err = normalised(sim)
     run = replay(sim.image_mjd, flux, err, LIVE_PARAMS)
-    best = {k: [p[k] for p in run.peak] for k in KINDS}
-    return best, time.process_time() - start, run.n_full_tests
+    return run.peak, time.process_time() - start, run.n_full_tests
 
 
 def _literal(tables: dict[str, tuple[tuple[float, float], ...]], digits: int = 3) -> list[str]:
     lines = []
-    for k in KINDS:
+    for k, rows in tables.items():
         lines.append(f'    "{k}": (')
-        lines += [f"        ({s}, {p:.{digits}g})," for s, p in tables[k]]
+        lines += [f"        ({s}, {p:.{digits}g})," for s, p in rows]
         lines.append("    ),")
     return lines
 
@@ -129,7 +143,14 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="replay through the tracker (the job's looks)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--save", type=Path, help="also save each source-year's maxima (.npz) for re-analysis"
+        "--save",
+        type=Path,
+        help="also save each source-year's maxima (one look: .npz; --live: the replays' peaks, pickled)",
+    )
+    parser.add_argument(
+        "--from-saved",
+        type=Path,
+        help="--live: tabulate the peaks an earlier --save kept (same --sources/--seed) instead of replaying",
     )
     parser.add_argument(
         "--write", action="store_true", help="--live: rewrite dsa110/science/ese_live_null.py"
@@ -142,25 +163,34 @@ def main() -> None:
         n = min(CHUNK, args.sources - done)
         tasks.append((args.seed + 1000 * len(tasks), n, args.floor))
         done += n
-    work = _live_chunk if args.live else _one_look_chunk
-    if args.workers > 1:
-        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            parts = pool.map(work, tasks, chunksize=1)
+    if args.live and args.from_saved is not None:
+        parts = pickle.loads(args.from_saved.read_bytes())
     else:
-        parts = [work(t) for t in tasks]
-    best: dict[str, list[float]] = {k: [] for k in KINDS}
-    for part in parts:
-        for k in KINDS:
-            best[k] += part[0][k]
+        work = _live_chunk if args.live else _one_look_chunk
+        if args.workers > 1:
+            with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+                parts = pool.map(work, tasks, chunksize=1)
+        else:
+            parts = [work(t) for t in tasks]
+    if args.live:
+        if args.save is not None:
+            args.save.write_bytes(pickle.dumps(parts))
+        best = live_maxima([peak for part in parts for peak in part[0]])
+    else:
+        best = {k: [] for k in KINDS}
+        for part in parts:
+            for k in KINDS:
+                best[k] += part[0][k]
+        if args.save is not None:
+            np.savez(args.save, **{k: np.asarray(v) for k, v in best.items()})
     cpu = sum(part[1] for part in parts)
-    if args.save is not None:
-        np.savez(args.save, **{k: np.asarray(v) for k, v in best.items()})
     wall_s = time.perf_counter() - wall
     scores = LIVE_SCORES if args.live else SCORES
     mode = "live" if args.live else "one_look"
-    per_kind = {k: survival_table(best[k], done, scores) for k in KINDS}
+    keys = LIVE_KEYS if args.live else KINDS
+    per_kind = {k: survival_table(best[k], done, scores) for k in keys}
     tables = any_kind_tables(best, done, scores) if args.live else per_kind
-    for k in KINDS:
+    for k in keys:
         for (s, p), (_, q) in zip(per_kind[k], tables[k], strict=True):
             print(f"ese_null mode={mode} kind={k} score>={s:.2f} fap_kind={p:.5f} fap_any_kind={q:.5f}")
     looks = ""
@@ -176,7 +206,7 @@ def main() -> None:
             f"python bench/ese_null.py --live --sources {args.sources} --seed {args.seed} "
             f"--workers {args.workers} --write"
         )
-        ever = sum(1 for i in range(done) if any(best[k][i] > 0 for k in KINDS))
+        ever = sum(1 for i in range(done) if any(best[k][i] > 0 for k in keys))
         _write_live(
             tables,
             done,

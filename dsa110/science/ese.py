@@ -112,11 +112,12 @@ prompt for multi-frequency follow-up, not a classification.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.5"
+DETECTOR_VERSION = "ese-drw-3.6"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -180,6 +181,9 @@ class EseDetection:
     white_sigma: float
     red_sigma: float
     cond_sigma: float = 0.0
+    red_rms: float = 0.0
+    """The DRW rms (fraction of the baseline) that best explains the curve with this dip
+    modelled (:class:`DrwFit`): the stratum of its false-alarm probability."""
     kind: str = "dip"
     """``dip`` (both sides seen), ``ongoing`` (no recovery yet: cut by the end of the data)
     or ``egress`` (no ingress: cut by the start of the data, the recovery seen)."""
@@ -333,6 +337,18 @@ def _drw_whiten(
     return out, log_s
 
 
+class DrwFit(NamedTuple):
+    null_loglike: float
+    """max ln L(DRW only), up to a constant shared with ``dip_loglike``."""
+    dip_loglike: float
+    """max ln L(DRW + lens dip)."""
+    cond_sigma: float
+    """The dip's conditional significance at H1's best DRW (``_conditional_sigma``)."""
+    red_rms: float
+    """H1's best DRW rms, a fraction of the baseline: the source's red noise with the dip
+    modelled (ese-drw-3.6: the false-alarm calibration's stratum, ``dsa110.science.ese_far``)."""
+
+
 def _drw_loglikes(
     t: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -340,9 +356,9 @@ def _drw_loglikes(
     trial: _Trial,
     template: NDArray[np.float64] | None = None,
     caustics: bool | None = None,
-) -> tuple[float, float, float]:
-    """max ln L(DRW only), max ln L(DRW + lens dip) (up to one shared constant), and the
-    dip's conditional significance at H1's best DRW (``_conditional_sigma``).
+) -> DrwFit:
+    """max ln L(DRW only), max ln L(DRW + lens dip) (up to one shared constant), the dip's
+    conditional significance and the DRW rms at H1's best DRW (:class:`DrwFit`).
 
     Null: y = b + DRW + noise. Alternative: y = b - a g(t) + c_l h_l(t) + c_r h_r(t) + DRW
     + noise, g the trial's Gaussian dip and h the optional caustic enhancements flanking it
@@ -385,10 +401,12 @@ def _drw_loglikes(
         lens = [1, 2, 3 + 2 * j, 4 + 2 * j]
         chi2_dip = np.minimum(chi2_dip, fit(lens, lens[1:]))
     dip_like = -0.5 * (chi2_dip + log_s)
-    return (
+    best = int(np.argmax(dip_like))
+    return DrwFit(
         float(np.max(-0.5 * (chi2_null + log_s))),
-        float(np.max(dip_like)),
-        _conditional_sigma(gram[int(np.argmax(dip_like))]),
+        float(dip_like[best]),
+        _conditional_sigma(gram[best]),
+        float(DRW_SIGMAS[best % DRW_SIGMAS.size]),  # the grid is taus x sigmas, sigma fastest
     )
 
 
@@ -577,7 +595,7 @@ def red_margin_of(s_red: float, s_cond: float, width: float, params: EseParams) 
 
 
 def _detection(
-    trial: _Trial, base: float, red_margin: float, s_red: float, s_cond: float, kind: str, params: EseParams
+    trial: _Trial, base: float, red_margin: float, s_red: float, fit: DrwFit, kind: str, params: EseParams
 ) -> EseDetection:
     return EseDetection(
         score=min(trial.s_white / params.min_white_sigma, red_margin),
@@ -591,7 +609,8 @@ def _detection(
         min_flux_jy=(trial.b - trial.a) * base,
         white_sigma=trial.s_white,
         red_sigma=s_red,
-        cond_sigma=s_cond,
+        cond_sigma=fit.cond_sigma,
+        red_rms=fit.red_rms,
         kind=kind,
     )
 
@@ -649,11 +668,11 @@ def detect_prepared(
             robust = _robust_depth(t, y, e, refined, params)
             if robust is not None and robust >= params.min_depth:
                 trial = refined
-        null_loglike, dip_loglike, s_cond = _drw_loglikes(t, y, e, trial)
-        s_red = float(np.sqrt(max(2.0 * (dip_loglike - null_loglike), 0.0)))
-        red_margin = red_margin_of(s_red, s_cond, trial.width, params)
+        fit = _drw_loglikes(t, y, e, trial)
+        s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
+        red_margin = red_margin_of(s_red, fit.cond_sigma, trial.width, params)
         score = min(trial.s_white / params.min_white_sigma, red_margin)
         if score < params.min_score:
             continue
-        return _detection(trial, base, red_margin, s_red, s_cond, "dip", params)
+        return _detection(trial, base, red_margin, s_red, fit, "dip", params)
     return None

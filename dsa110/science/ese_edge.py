@@ -258,14 +258,14 @@ def _judge(
     # A lens ingress must beat every fade by a BIC margin (ese-drw-3.3; penalised, 3.4).
     if fades is not None and fade_minus_lens(tw, yw, ww, width, t0, fades.chi2_from(lo)) > -LENS_MARGIN:
         return None
-    null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
-    s_red = float(np.sqrt(max(2.0 * (dip_ll - null_ll), 0.0)))
+    fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
+    s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
     red_margin = s_red / params.min_red_sigma
     if min(trial.s_white / params.min_white_sigma, red_margin) < params.min_score:
         return None
-    return _detection(trial, base, red_margin, s_red, s_cond, "ongoing", params)
+    return _detection(trial, base, red_margin, s_red, fit, "ongoing", params)
 
 
 START_MAX_INSIDE = 0.75
@@ -485,12 +485,15 @@ def refit(
     if not (a > 0 and b > 0 and a / b >= params.min_depth):
         return None
     trial = _Trial(width, t0, a, b, s_w)
-    null_ll, dip_ll, s_cond = _drw_loglikes(t, y, e, trial, caustics=True)
-    s_red = float(np.sqrt(max(2.0 * (dip_ll - null_ll), 0.0)))
-    margin = red_margin_of(s_red, s_cond, width, params) if d.kind == "dip" else s_red / params.min_red_sigma
+    fit = _drw_loglikes(t, y, e, trial, caustics=True)
+    s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
+    if d.kind == "dip":
+        margin = red_margin_of(s_red, fit.cond_sigma, width, params)
+    else:
+        margin = s_red / params.min_red_sigma
     if min(s_w / params.min_white_sigma, margin) < params.min_score:
         return None
-    rated = with_false_alarm_probability(_detection(trial, base, margin, s_red, s_cond, d.kind, params))
+    rated = with_false_alarm_probability(_detection(trial, base, margin, s_red, fit, d.kind, params))
     return rated if (rated.false_alarm_probability or 0.0) <= params.max_false_alarm else None
 
 

@@ -16,9 +16,14 @@ The CUSUM is only a trigger: it decides which sources the full test looks at, ne
 is a candidate.
 
 When the full test runs for a source (``due``): its CUSUM triggered and the back-off since
-its last test has passed (3 d, doubling while tests find nothing, reset when C returns to
-0 by itself); a triggered test that finds nothing restarts C at 0 (the alarm was looked
-at) and the baseline updates again. (Until ese-drw-3.2 the baseline updated only while C =
+its last test has passed (3 d, doubling while tests find nothing up to ``MAX_BACKOFF_DAYS``,
+reset when C returns to 0 by itself); a triggered test that finds nothing restarts C at 0
+(the alarm was looked at) and the baseline updates again; one whose search found something
+looks again ``PERSIST_DAYS`` later (ese-drw-3.6, :func:`tested`: the look that can see the
+event persist; the back-off had reached 24-60 d, and an ingress starting 10-15 d before
+the end of the data was tested once, too early, and never again. The 12-d cap cost the
+null nothing measurable: 10.24 full tests per steady source-year either way, 250
+source-years at seed 99001). (Until ese-drw-3.2 the baseline updated only while C =
 0, i.e. after the points that did not push C up, the high ones: a biased baseline that
 drifted up, after which C grew for good, the back-off reached 60 d and dips late in the
 data went untested: 9 of 103 live misses on seed 21.) Or it has a followed candidate
@@ -65,6 +70,17 @@ The earlier curve is cut from the current one, not remembered from an earlier lo
 the job needs no new state and a look's outcome does not depend on when the previous one
 ran.
 
+Hysteresis (ese-drw-3.6): persistence works the other way too. A candidate is rejected
+for losing its support (a confirmed dip whose refit no longer passes, an ongoing dip whose
+flux shows no recovery) only when the earlier curve says so as well (:func:`live_refit`,
+:func:`live_recovered`); where the two looks disagree the candidate is kept as it was.
+Deadlines (``REJECT_AFTER_FWHM``, ``MAX_ONGOING_DAYS``) still reject at once. Why: a dip
+whose recovery is still coming in scores near the threshold, and one look below it
+rejected it for good (seed 31, live: 3 two-sided dips confirmed at score 1.5-1.7 and
+rejected at the next look, which the whole year's curve scores 1.35-6.4). Rejected
+candidates stay followed like confirmed ones (:func:`follows`), so an event rejected early
+is found again when its recovery completes.
+
 Calibration (``live``): the tracker looks at a source 9-16 times a year, so its candidates
 are rated by the live null table (``dsa110.science.ese_far.live_false_alarm_probability``:
 steady source-years replayed through this tracker with ``LIVE_PARAMS``, the highest score
@@ -85,7 +101,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all, recovery_check, refit, refit_check
+from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
 from dsa110.science.ese_far import with_live_false_alarm_probability
 
 CUSUM_K = 1.0
@@ -96,7 +112,7 @@ TRIGGER_GAP_DAYS = 3.0
 OPEN_GAP_DAYS = 5.0
 PERSIST_DAYS = 5.0
 REFRESH_DAYS = 60.0
-MAX_BACKOFF_DAYS = 60.0
+MAX_BACKOFF_DAYS = 12.0
 FOLLOW_CONFIRMED_DAYS = 60.0
 GROWTH = 1.5
 MIN_POINTS = 20
@@ -170,37 +186,50 @@ def due(
 
 def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float) -> bool:
     """Is a candidate followed (re-tested every ``OPEN_GAP_DAYS``)? ``ongoing`` ones always;
-    ``confirmed`` ones until one FWHM + ``FOLLOW_CONFIRMED_DAYS`` past their window (the fit
-    and its false-alarm probability firm up as the recovery and the baseline after it come
-    in; a candidate confirmed early kept its first, weaker fit until the 60-d refresh)."""
+    ``confirmed`` and ``rejected`` ones until one FWHM + ``FOLLOW_CONFIRMED_DAYS`` past their
+    window: the fit and its false-alarm probability firm up as the recovery and the
+    baseline after it come in (a candidate confirmed early kept its first, weaker fit until
+    the 60-d refresh), and a dip rejected while its recovery was incomplete is found again
+    when it completes (ese-drw-3.6: otherwise the next look was the 60-d refresh; seed 31,
+    3 of 14 live misses were two-sided dips rejected 10-60 d before the end of the data that
+    the whole year's curve scores 1.6-6.4)."""
     return phase == "ongoing" or (
-        phase == "confirmed" and now_mjd <= end_mjd + fwhm_days + FOLLOW_CONFIRMED_DAYS
+        phase in ("confirmed", "rejected") and now_mjd <= end_mjd + fwhm_days + FOLLOW_CONFIRMED_DAYS
     )
 
 
 def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> None:
-    """Record a full test of source ``idx``; a fruitless triggered test doubles its back-off
-    and restarts its CUSUM."""
+    """Record a full test of source ``idx``. A fruitless triggered test doubles its back-off
+    (to ``MAX_BACKOFF_DAYS``) and restarts its CUSUM; a test whose search found something
+    arms the trigger for ``PERSIST_DAYS`` later, when the same event, if it is one, can
+    persist (ese-drw-3.6)."""
     state.last_test_mjd[idx] = now_mjd
     state.last_test_n[idx] = state.n[idx]
-    if not found_any and state.cusum[idx] >= CUSUM_H:
+    if found_any:
+        state.backoff[idx] = PERSIST_DAYS
+        state.cusum[idx] = max(state.cusum[idx], CUSUM_H)
+    elif state.cusum[idx] >= CUSUM_H:
         state.backoff[idx] = min(2.0 * state.backoff[idx], MAX_BACKOFF_DAYS)
         state.cusum[idx] = 0.0
 
 
 class Earlier:
     """The same source's curve as it was ``PERSIST_DAYS`` before its last point, as far as
-    :func:`persisted` needs it: ``search`` (its ``detect_all``, run once, on first use: most
-    looks find nothing and never need it) and ``refit`` (a dip re-tested there at its own
-    (t0, W), ``ese_edge.refit``). :func:`earlier_look` makes one from a curve."""
+    :func:`persisted` and the hysteresis of rejections need it: ``search`` (its
+    ``detect_all``, run once, on first use: most looks find nothing and never need it),
+    ``refit`` (a dip re-tested there at its own (t0, W), ``ese_edge.refit``) and
+    ``recovered`` (``ese_edge.recovery_shown`` there). :func:`earlier_look` makes one from a
+    curve."""
 
     def __init__(
         self,
         search: Callable[[], list[EseDetection]],
         refit: Callable[[EseDetection], EseDetection | None],
+        recovered: Callable[[EseDetection], bool | None] = lambda d: None,
     ) -> None:
         self._search = search
         self.refit = refit
+        self.recovered = recovered
         self._found: list[EseDetection] | None = None
 
     @property
@@ -223,13 +252,7 @@ def earlier_look(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EsePar
         except EseInputError:
             return []
 
-    def again(d: EseDetection) -> EseDetection | None:
-        try:
-            return refit(*curve, d, params)
-        except EseInputError:
-            return None
-
-    return Earlier(search, again)
+    return Earlier(search, refit_check(*curve, params), recovery_check(*curve, params))
 
 
 def persisted(d: EseDetection, earlier: Earlier) -> EseDetection | None:
@@ -262,20 +285,38 @@ def live_rated(found: Sequence[EseDetection], earlier: Earlier) -> list[EseDetec
 def live_refit(
     refit: Callable[[EseDetection], EseDetection | None], earlier: Earlier
 ) -> Callable[[EseDetection], EseDetection | None]:
-    """``refit`` whose re-fitted detection stands only if the same dip, re-tested on the
-    earlier curve, stands too; scored by the lesser of the two and carrying the live
-    false-alarm probability."""
+    """``refit`` with persistence both ways (module docstring, "Hysteresis"): the re-fitted
+    detection, scored by the lesser of the two looks and carrying the live false-alarm
+    probability, when the dip stands on this curve and on the earlier one; None (reject)
+    when it stands on neither; else the candidate's detection unchanged (kept, not moved:
+    one look's verdict either way is not an event)."""
 
     def rated(d: EseDetection) -> EseDetection | None:
         again = refit(d)
-        if again is None:
-            return None
         before = earlier.refit(d)
-        if before is None:
+        if again is None and before is None:
             return None
+        if again is None or before is None:
+            return d
         return with_live_false_alarm_probability(replace(again, score=min(again.score, before.score)))
 
     return rated
+
+
+def live_recovered(
+    recovered: Callable[[EseDetection], bool | None], earlier: Earlier
+) -> Callable[[EseDetection], bool | None]:
+    """``recovered`` whose "no recovery" (False: reject the ongoing dip) must hold on the
+    earlier curve too (module docstring, "Hysteresis"); otherwise undecided (None) where
+    it said False."""
+
+    def check(d: EseDetection) -> bool | None:
+        now = recovered(d)
+        if now is False and earlier.recovered(d) is not False:
+            return None
+        return now
+
+    return check
 
 
 @dataclass
@@ -309,6 +350,7 @@ def look(
     if live:
         earlier = earlier_look(mjd, flux, err, params)
         found, again = live_rated(found, earlier), live_refit(again, earlier)
+        recovered = live_recovered(recovered, earlier)
     return transition(candidates, found, now_mjd, recovered, again)
 
 

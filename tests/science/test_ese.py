@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from dsa110.science import ese
-from dsa110.science.ese import DETECTOR_VERSION, EseInputError, detect_dip
+from dsa110.science.ese import DEFAULT_PARAMS, DETECTOR_VERSION, EseInputError, detect_dip
 
 FWHM_PER_SIGMA = 2.3548200450309493
 
@@ -135,10 +137,57 @@ def test_drw_likelihoods_equal_the_dense_gaussian_process_by_hand():
             r = y - mean
             best = max(best, -0.5 * (r @ inv @ r + np.linalg.slogdet(cov)[1]))
     trial = ese._Trial(width=3.0, t0=4.0, a=0.1, b=1.0, s_white=10.0)
-    null, dip, _cond = ese._drw_loglikes(t, y, e, trial)
+    null, dip, _cond, _rms = ese._drw_loglikes(t, y, e, trial)
     assert null == pytest.approx(best, rel=1e-9, abs=1e-9)
     assert dip >= null  # the alternative nests the null
 
 
+def test_the_red_noise_rms_is_the_alternatives_best_drw_by_hand() -> None:
+    """``DrwFit.red_rms``: the sigma of the grid point where the alternative (a dip of
+    depth a >= 0 on a baseline, no caustics) has its largest dense-GP likelihood.
+
+    Per (sigma, tau): C as above, X = [1, -g], GLS beta = (X' C^-1 X)^-1 X' C^-1 y; a fit
+    with a < 0 is not a dip and the null's mean-only fit stands instead; ln L = -(r' C^-1 r
+    + ln det C) / 2. Twelve points with a dip at t = 6 on a slow wander.
+    """
+    t = np.array([0.0, 1.0, 2.0, 3.0, 4.5, 5.5, 6.0, 6.5, 7.5, 9.0, 10.0, 11.0])
+    y = np.array([1.0, 1.03, 1.06, 1.04, 0.95, 0.86, 0.83, 0.87, 0.97, 1.08, 1.1, 1.07])
+    e = np.full(12, 0.01)
+    g = np.exp(-0.5 * ((t - 6.0) * ese.FWHM_PER_SIGMA / 2.0) ** 2)
+    best, best_sigma = -np.inf, -1.0
+    for tau in ese.DRW_TAUS_DAYS:
+        for sigma in ese.DRW_SIGMAS:
+            cov = sigma**2 * np.exp(-np.abs(t[:, None] - t[None, :]) / tau) + np.diag(e**2)
+            inv = np.linalg.inv(cov)
+            ln_det = np.linalg.slogdet(cov)[1]
+            fits = []
+            for x in (np.ones((12, 1)), np.column_stack([np.ones(12), -g])):
+                beta = np.linalg.solve(x.T @ inv @ x, x.T @ inv @ y)
+                if x.shape[1] == 2 and beta[1] < 0:
+                    continue
+                r = y - x @ beta
+                fits.append(-0.5 * (r @ inv @ r + ln_det))
+            if max(fits) > best:
+                best, best_sigma = max(fits), sigma
+    trial = ese._Trial(width=2.0, t0=6.0, a=0.2, b=1.0, s_white=10.0)
+    fit = ese._drw_loglikes(t, y, e, trial, template=g, caustics=False)
+    assert fit.dip_loglike == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert fit.red_rms == best_sigma > 0.0  # the wander outside the dip is red noise
+
+
+def test_a_dip_on_a_quiet_source_fits_little_red_noise_and_a_red_source_its_own() -> None:
+    """The stratum the live false-alarm tables use (``ese_far.live_key``): a lens dip on a
+    white-noise curve leaves H1 almost no red noise (< 1 %); on a DRW it keeps the
+    realisation's own rms (a year of a 100-d DRW of nominal 5 % has a sample rms of 3 % here)
+    within the grid's step (x 1.41) and a half."""
+    t, f, e = _curve(21, _dip(60200.0, 50.0, 0.35))
+    quiet = detect_dip(t, f, e)
+    assert quiet is not None and quiet.red_rms < 0.01
+    wander = _drw(22, t, 0.05, 100.0)
+    red = detect_dip(t, f * (1 + wander), e, replace(DEFAULT_PARAMS, min_score=0.3))
+    assert red is not None and red.red_rms >= 0.01
+    assert np.std(wander) / 1.5 <= red.red_rms <= np.std(wander) * 1.5
+
+
 def test_detector_version_names_the_drw_test():
-    assert DETECTOR_VERSION == "ese-drw-3.5"
+    assert DETECTOR_VERSION == "ese-drw-3.6"

@@ -9,14 +9,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dsa110.science import ese_tracker
+from dsa110.science import ese_edge, ese_tracker
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import (
     NULL_TABLES,
+    QUIET_RED_RMS,
+    STRATA,
     any_kind_tables,
     false_alarm_probability,
     live_false_alarm_probability,
+    live_key,
     lookup,
     survival_table,
     with_live_false_alarm_probability,
@@ -25,6 +28,7 @@ from dsa110.science.ese_live_null import LIVE_NULL_TABLES
 from dsa110.science.ese_tracker import (
     CUSUM_H,
     LIVE_PARAMS,
+    MAX_BACKOFF_DAYS,
     PERSIST_DAYS,
     Candidate,
     Earlier,
@@ -33,6 +37,7 @@ from dsa110.science.ese_tracker import (
     earlier_look,
     follows,
     live_rated,
+    live_recovered,
     live_refit,
     persisted,
     transition,
@@ -112,6 +117,25 @@ def test_cusum_by_hand() -> None:
     assert state.cusum[0] == 0.0 and state.backoff[0] == 3.0
 
 
+def test_back_off_is_capped_and_a_find_is_looked_at_again_when_it_can_persist() -> None:
+    # ese-drw-3.6. Fruitless triggered tests: 3 -> 6 -> 12 -> 12 d (MAX_BACKOFF_DAYS).
+    assert MAX_BACKOFF_DAYS == 12.0
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    for expected in (6.0, 12.0, 12.0):
+        state.cusum[0] = CUSUM_H + 1.0
+        record_test(state, 0, 60000.0, found_any=False)
+        assert state.backoff[0] == expected and state.cusum[0] == 0.0
+    # A test whose search found something (not yet persisted): due again PERSIST_DAYS later,
+    # not a back-off later, even with the CUSUM under its threshold.
+    state.n[0] = 50
+    state.cusum[0] = 2.0
+    record_test(state, 0, 60000.0, found_any=True)
+    assert state.backoff[0] == PERSIST_DAYS and state.cusum[0] == CUSUM_H
+    assert not due(state, idx, 60000.0 + PERSIST_DAYS - 0.1, np.array([False]))[0]
+    assert due(state, idx, 60000.0 + PERSIST_DAYS, np.array([False]))[0]
+
+
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
     # Rows themselves: dip at 1.0 -> 0.00358, ongoing at 0.8 -> 0.00158 (the ese-drw-3.4 table).
     assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00358)
@@ -165,16 +189,41 @@ def test_live_lookup_reads_the_live_table() -> None:
     assert lookup(table, 1.25) == pytest.approx(0.004)
     assert lookup(table, 1.125) == pytest.approx(0.0056569, rel=1e-4)
     assert lookup(table, 0.99) == 1.0 and lookup(table, 40.0) == pytest.approx(0.002)
-    # The generated live table: one per kind, from the job's score floor, strictly
-    # decreasing, read by the same lookup.
-    for kind, rows in LIVE_NULL_TABLES.items():
-        assert rows[0][0] == LIVE_PARAMS.min_score, kind
-        assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(rows)), kind
+    # The generated live tables: one per kind and red-noise stratum, from the job's score
+    # floor, strictly decreasing, read by the same lookup.
+    assert sorted(LIVE_NULL_TABLES) == sorted(
+        f"{k}/{q}" for k in ("dip", "ongoing", "egress") for q in STRATA
+    )
+    rms_of = {"quiet": 0.0, "red": 0.05}
+    for key, rows in LIVE_NULL_TABLES.items():
+        kind, stratum = key.split("/")
+        assert rows[0][0] == LIVE_PARAMS.min_score, key
+        assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(rows)), key
         (s0, p0), (s1, p1) = rows[0], rows[1]
-        mid = live_false_alarm_probability((s0 + s1) / 2, kind)
-        assert mid == pytest.approx(math.sqrt(p0 * p1)), kind
-        assert live_false_alarm_probability(s0 - 0.01, kind) == 1.0
+        mid = live_false_alarm_probability((s0 + s1) / 2, kind, rms_of[stratum])
+        assert mid == pytest.approx(math.sqrt(p0 * p1)), key
+        assert live_false_alarm_probability(s0 - 0.01, kind, rms_of[stratum]) == 1.0
     assert live_false_alarm_probability(float("nan"), "ongoing") == 1.0
+
+
+def test_the_live_stratum_is_the_fitted_red_noise() -> None:
+    # Below 1 % rms the quiet tables, from 1 % on the red ones; not given: the red ones.
+    assert QUIET_RED_RMS == 0.01
+    assert live_key("dip", 0.0) == live_key("dip", 0.0099) == "dip/quiet"
+    assert live_key("dip", 0.01) == live_key("dip", 0.3) == "dip/red"
+    assert live_key("egress", 0.003) == "egress/quiet" and live_key("ongoing", 0.05) == "ongoing/red"
+    for score in (1.0, 1.45, 2.2):
+        for kind in ("dip", "ongoing", "egress"):
+            red = lookup(LIVE_NULL_TABLES[f"{kind}/red"], score)
+            assert live_false_alarm_probability(score, kind) == red
+            assert live_false_alarm_probability(score, kind, 0.02) == red
+            assert live_false_alarm_probability(score, kind, 0.002) == lookup(
+                LIVE_NULL_TABLES[f"{kind}/quiet"], score
+            )
+    d = replace(_det(100, 140), score=1.6, red_rms=0.004)
+    assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
+        LIVE_NULL_TABLES["dip/quiet"], 1.6
+    )
 
 
 def test_live_candidates_carry_the_live_probability() -> None:
@@ -184,16 +233,15 @@ def test_live_candidates_carry_the_live_probability() -> None:
     d = replace(_det(100, 140), score=1.6, false_alarm_probability=1e-4)
     before = Earlier(lambda: [d, replace(d, kind="ongoing")], lambda c: replace(c, score=2.5))
     (rated,) = live_rated([d], before)
-    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.6, "dip"))
+    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.6, "dip", 0.0))
     assert with_live_false_alarm_probability(d) == rated
     refit = live_refit(lambda c: replace(c, score=2.0), before)
     again = refit(d)
     assert again is not None
-    assert again.false_alarm_probability == pytest.approx(live_false_alarm_probability(2.0, "dip"))
-    assert live_refit(lambda c: None, before)(d) is None
+    assert again.false_alarm_probability == pytest.approx(live_false_alarm_probability(2.0, "dip", 0.0))
     cands: list[Candidate] = []
     transition(cands, live_rated([replace(d, kind="ongoing")], before), 130)
-    assert cands[0].detection.false_alarm_probability == live_false_alarm_probability(1.6, "ongoing")
+    assert cands[0].detection.false_alarm_probability == live_false_alarm_probability(1.6, "ongoing", 0.0)
 
 
 def test_persistence_by_hand() -> None:
@@ -211,7 +259,7 @@ def test_persistence_by_hand() -> None:
     assert kept is not None and kept.score == pytest.approx(1.9)
     (rated,) = live_rated([d], seen)
     assert rated.score == pytest.approx(1.9)
-    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.9, "dip"))
+    assert rated.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.9, "dip", 0.0))
     # A weaker look now (1.5 < 1.9): the lesser is the current one.
     kept = persisted(replace(d, score=1.5), seen)
     assert kept is not None and kept.score == pytest.approx(1.5)
@@ -228,11 +276,38 @@ def test_persistence_by_hand() -> None:
     assert kept is not None and kept.score == pytest.approx(1.3)
     kept = persisted(replace(d, kind="ongoing", score=1.2), refitted)
     assert kept is not None and (kept.kind, kept.score) == ("ongoing", pytest.approx(1.2))
-    # Refits of a confirmed candidate: both looks must stand; the lesser score is rated.
+    # Refits of a confirmed candidate: both looks stand -> the refit, scored by the lesser
+    # and rated; neither -> None (reject); one of the two -> the candidate as it was
+    # (ese-drw-3.6: one look's verdict either way moves nothing).
     now = live_refit(lambda c: replace(c, score=2.2), refitted)(d)
     assert now is not None and now.score == pytest.approx(1.3)
-    assert now.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.3, "dip"))
-    assert live_refit(lambda c: replace(c, score=2.2), nothing)(d) is None
+    assert now.false_alarm_probability == pytest.approx(live_false_alarm_probability(1.3, "dip", 0.0))
+    assert live_refit(lambda c: None, nothing)(d) is None
+    assert live_refit(lambda c: replace(c, score=2.2), nothing)(d) is d
+    assert live_refit(lambda c: None, refitted)(d) is d
+
+
+def test_rejections_need_two_looks() -> None:
+    # An ongoing dip whose flux shows no recovery: rejected only when the curve
+    # PERSIST_DAYS earlier says so too; an earlier None or True leaves it undecided (None).
+    d = _det(100, 140, "ongoing")
+    stayed_low = Earlier(list, lambda c: None, lambda c: False)
+    undecided = Earlier(list, lambda c: None, lambda c: None)
+    recovering = Earlier(list, lambda c: None, lambda c: True)
+    assert live_recovered(lambda c: False, stayed_low)(d) is False
+    assert live_recovered(lambda c: False, undecided)(d) is None
+    assert live_recovered(lambda c: False, recovering)(d) is None
+    assert live_recovered(lambda c: True, stayed_low)(d) is True
+    assert live_recovered(lambda c: None, stayed_low)(d) is None
+    # Through the phases: a confirmed dip the search no longer finds, whose refit fails now
+    # but stood 5 d earlier, stays confirmed and unchanged; failing on both, it is rejected.
+    cands = [Candidate(replace(_det(100, 140), score=1.7), "confirmed", 150.0)]
+    assert transition(cands, [], 200, refit=live_refit(lambda c: None, Earlier(list, lambda c: c))) == []
+    assert cands[0].phase == "confirmed" and cands[0].detection.score == 1.7
+    ((_, old, new),) = transition(
+        cands, [], 205, refit=live_refit(lambda c: None, Earlier(list, lambda c: None))
+    )
+    assert (old, new) == ("confirmed", "rejected")
 
 
 def test_a_candidate_found_once_does_not_alert_found_again_does() -> None:
@@ -272,9 +347,11 @@ def test_earlier_look_drops_the_last_persist_days(monkeypatch: pytest.MonkeyPatc
         raise EseInputError("bad")
 
     monkeypatch.setattr(ese_tracker, "detect_all", refuse)
-    monkeypatch.setattr(ese_tracker, "refit", refuse)
+    monkeypatch.setattr(ese_edge, "refit", refuse)
+    monkeypatch.setattr(ese_edge, "recovery_shown", refuse)
     refused = earlier_look(t, np.ones(21), np.full(21, 0.01))
     assert refused.found == [] and refused.refit(_det(1, 5)) is None
+    assert refused.recovered(_det(1, 5, "ongoing")) is None
 
 
 def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
@@ -323,4 +400,5 @@ def test_followed_candidates() -> None:
     # Ongoing: always; confirmed: until one FWHM + 60 d past the window's end (140 + 40 + 60).
     assert follows("ongoing", 140.0, 40.0, 1000.0)
     assert follows("confirmed", 140.0, 40.0, 240.0) and not follows("confirmed", 140.0, 40.0, 241.0)
-    assert not follows("rejected", 140.0, 40.0, 150.0)
+    # Rejected: as confirmed (ese-drw-3.6: found again when its recovery completes).
+    assert follows("rejected", 140.0, 40.0, 150.0) and not follows("rejected", 140.0, 40.0, 241.0)
