@@ -92,6 +92,14 @@ class EseCandidate(Node):
         "during the year, any kind); an on-demand full pass by the one-look one. "
         "Filter with `maxFalseAlarm` to choose an operating point; null before ese-drw-3.0."
     )
+    red_rms: float | None = strawberry.field(
+        name="redNoiseRms",
+        description="Red-noise rms of the light curve as a fraction of the baseline flux: the "
+        "damped-random-walk rms that best explains the curve with the dip modelled. It sets the "
+        "candidate's false-alarm stratum: below 0.01 (1 %) the live calibration's quiet table rates it, "
+        "otherwise the red one, so at one score a quiet source's probability is the smaller. "
+        "Null for candidates stored before it was recorded.",
+    )
     flagged_at: datetime
     updated_at: datetime
     changed_by: str | None

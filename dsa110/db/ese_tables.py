@@ -32,6 +32,9 @@ ese_candidates = Table(
     Column("phase", String(16)),  # ongoing | confirmed | rejected (ese-drw-3.0 on; else NULL)
     Column("kind", String(16)),  # dip | ongoing | egress
     Column("false_alarm_probability", Float),  # per steady source-year (dsa110.science.ese_far)
+    # The DRW rms (fraction of the baseline) fitted with the dip modelled: the live
+    # false-alarm stratum (quiet below ese_far.QUIET_RED_RMS, 1 %); NULL before 0020.
+    Column("red_rms", Float),
     Index(None, "source_pk"),
     Index(None, "status"),
     Index(None, "phase"),

@@ -162,6 +162,10 @@ def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningS
 
 
 def _candidate_values(d: EseDetection, phase: str) -> dict[str, Any]:
+    """The ``ese_candidates`` columns of a detection in ``phase``: the one mapping every
+    insert and update of a candidate (the job's and a forced pass's) goes through.
+    ``red_rms`` (the live false-alarm stratum) is NULL when not known: a row from before
+    revision 0020 carried through :func:`_row_detection` keeps its NULL."""
     return {
         "score": d.score,
         "significance": d.significance,
@@ -174,6 +178,7 @@ def _candidate_values(d: EseDetection, phase: str) -> dict[str, Any]:
         "phase": phase,
         "kind": d.kind,
         "false_alarm_probability": d.false_alarm_probability,
+        "red_rms": d.red_rms if math.isfinite(d.red_rms) else None,
     }
 
 
@@ -185,6 +190,10 @@ def _severity(d: EseDetection, phase: str) -> str:
 
 
 def _row_detection(row: Mapping[str, Any]) -> EseDetection:
+    """A stored candidate as the tracker's detection. Its ``red_rms`` is the stored one
+    (NaN for NULL, which ``_candidate_values`` writes back as NULL): a candidate whose phase
+    changes without a new fit keeps the stratum it was rated in."""
+    red_rms = row["red_rms"]
     return EseDetection(
         score=row["score"],
         significance=row["significance"],
@@ -197,6 +206,7 @@ def _row_detection(row: Mapping[str, Any]) -> EseDetection:
         min_flux_jy=row["min_flux_jy"],
         white_sigma=0.0,
         red_sigma=0.0,
+        red_rms=float(red_rms) if red_rms is not None else math.nan,
         kind=row["kind"] or "dip",
         false_alarm_probability=row["false_alarm_probability"],
         detector_version=row["detector_version"],

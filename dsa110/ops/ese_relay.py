@@ -42,6 +42,7 @@ PAYLOAD_COLUMNS: Final = (
     "phase",
     "kind",
     "false_alarm_probability",
+    "red_rms",
 )
 
 

@@ -186,3 +186,89 @@ async def test_upgrading_to_0004_fills_max_snr_and_new_source_from_the_measureme
     assert rows[1]["max_snr"] == pytest.approx(11.0)
     assert rows[2]["new_source"] is False and rows[3]["new_source"] is False
     assert rows[3]["max_snr"] is None
+
+
+async def test_0020_adds_red_rms_null_for_old_candidates_and_drops_it_keeping_their_history(
+    backend: str, tmp_path: Path
+) -> None:
+    """``ese_candidates.red_rms``: a candidate stored before it reads NULL (not a made-up
+    stratum); downgrading drops the column without rebuilding the table (on SQLite the
+    rebuild's DROP TABLE would delete the candidates' status history and unlink alerts)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from dsa110.db import tables as t
+    from dsa110.db.migrate import alembic_config
+
+    def columns(c: Connection) -> set[str]:
+        return {col["name"] for col in inspect(c).get_columns("ese_candidates")}
+
+    now = datetime.now(UTC)
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0019")
+        async with engine.begin() as conn:
+            assert "red_rms" not in await conn.run_sync(columns)
+            src = await conn.execute(
+                sa.insert(t.sources)
+                .values(source_id="S1", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
+                        sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
+                .returning(t.sources.c.id)
+            )  # fmt: skip
+            source_pk = src.scalar_one()
+            cand = await conn.execute(
+                sa.insert(t.ese_candidates)
+                .values(source_pk=source_pk, status="investigated", score=1.2, significance=6.0,
+                        start_mjd=60010.0, end_mjd=60040.0, depth=0.3, baseline_flux_jy=1.0,
+                        min_flux_jy=0.7, detector_version="ese-drw-3.5", flagged_at=now,
+                        updated_at=now, phase="confirmed", kind="dip", false_alarm_probability=0.002)
+                .returning(t.ese_candidates.c.id)
+            )  # fmt: skip
+            candidate_pk = cand.scalar_one()
+            await conn.execute(
+                sa.insert(t.ese_status_changes).values(
+                    candidate_pk=candidate_pk, from_status="active", to_status="investigated",
+                    changed_by="op", changed_at=now,
+                )
+            )  # fmt: skip
+            await conn.execute(
+                sa.insert(t.alerts).values(
+                    source_pk=source_pk, candidate_pk=candidate_pk, alert_type="ese_candidate",
+                    severity="warning", message="m", triggered_at=now,
+                )
+            )  # fmt: skip
+
+        await upgrade(engine, "0020")
+        async with engine.begin() as conn:
+            assert "red_rms" in await conn.run_sync(columns)
+            old = (await conn.execute(sa.select(t.ese_candidates.c.red_rms))).scalar_one()
+            await conn.execute(
+                sa.insert(t.ese_candidates).values(
+                    source_pk=source_pk, status="active", score=1.3, significance=6.5, start_mjd=60100.0,
+                    end_mjd=60130.0, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7,
+                    detector_version="ese-drw-3.6", flagged_at=now, updated_at=now, red_rms=0.034,
+                )
+            )  # fmt: skip
+            stored = (
+                await conn.execute(sa.select(t.ese_candidates.c.red_rms).order_by(t.ese_candidates.c.id))
+            ).scalars().all()  # fmt: skip
+        assert old is None and stored == [None, pytest.approx(0.034)]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0019"))
+        assert await current_revision(engine) == "0019"
+        async with engine.connect() as conn:
+            assert "red_rms" not in await conn.run_sync(columns)
+            kept = (
+                await conn.execute(sa.select(t.ese_candidates.c.id, t.ese_candidates.c.status).order_by("id"))
+            ).all()
+            history = (await conn.execute(sa.select(t.ese_status_changes.c.candidate_pk))).scalars().all()
+            linked = (await conn.execute(sa.select(t.alerts.c.candidate_pk))).scalars().all()
+
+        await upgrade(engine)  # and up again
+        assert await current_revision(engine) == head_revision()
+        await engine.dispose()
+    assert [status for _, status in kept] == ["investigated", "active"]
+    assert history == [candidate_pk] and linked == [candidate_pk]

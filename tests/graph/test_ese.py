@@ -102,7 +102,7 @@ async def test_injected_dip_becomes_a_reviewed_candidate(engine: AsyncEngine, es
 
     # ese-drw-3.0's phase, kind and calibrated false-alarm probability; a threshold sweep.
     swept = """query($f: Float!) { eseCandidates(filter: {maxFalseAlarm: $f, phases: [CONFIRMED], kinds: [DIP]}) {
-      totalCount nodes { phase kind falseAlarmProbability } } }"""
+      totalCount nodes { phase kind falseAlarmProbability redNoiseRms } } }"""
     hit = (await ese_graph.data(swept, f=0.01))["eseCandidates"]
     assert (
         hit["totalCount"] == 1
@@ -111,6 +111,7 @@ async def test_injected_dip_becomes_a_reviewed_candidate(engine: AsyncEngine, es
     )
     fap = hit["nodes"][0]["falseAlarmProbability"]
     assert 0 < fap <= 0.01
+    assert hit["nodes"][0]["redNoiseRms"] >= 0.0  # the detection pass stored its fitted red noise
     assert (await ese_graph.data(swept, f=fap * 0.5))["eseCandidates"]["totalCount"] == 0
     bad = await ese_graph.run(swept, f=float("inf"))
     assert bad.errors
@@ -162,3 +163,66 @@ async def test_bad_ingest_is_refused_whole(
     assert result.errors and result.errors[0].extensions["code"] == code
     counted = await ese_graph.data('{ source(sourceId: "NVSS J000001.0+420000") { nEpochs } }')
     assert counted["source"]["nEpochs"] == 0, "nothing may be written when any row is refused"
+
+
+async def test_red_noise_rms_is_the_stored_value_and_null_for_an_older_candidate(
+    engine: AsyncEngine, ese_graph: Graph
+) -> None:
+    """``redNoiseRms`` says which false-alarm stratum rated a candidate: two candidates of
+    one score differ in probability by it. A candidate stored before it was recorded
+    (``red_rms`` NULL, migration 0020) answers null, not an error or a made-up 0."""
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    async with engine.begin() as conn:
+        (source_pk,) = (
+            await conn.execute(
+                insert(t.sources)
+                .values(source_id="NVSS J000001.0+420000", ra_deg=180.0, dec_deg=42.0,
+                        healpix=int(healpix_index(180.0, 42.0)))
+                .returning(t.sources.c.id)
+            )
+        ).one()  # fmt: skip
+        common = {
+            "source_pk": source_pk, "status": "active", "score": 1.2, "significance": 6.0, "depth": 0.3,
+            "baseline_flux_jy": 1.0, "min_flux_jy": 0.7, "flagged_at": now, "updated_at": now,
+            "phase": "confirmed", "kind": "dip",
+        }  # fmt: skip
+        ids = []
+        for start, version, extra in (
+            (60010.0, "ese-drw-3.5", {"false_alarm_probability": 0.002}),  # before red_rms: no value
+            (60100.0, "ese-drw-3.6", {"false_alarm_probability": 0.004, "red_rms": 0.034}),
+            (60200.0, "ese-drw-3.6", {"false_alarm_probability": 0.0004, "red_rms": 0.004}),
+        ):
+            row = {
+                **common,
+                "start_mjd": start,
+                "end_mjd": start + 30.0,
+                "detector_version": version,
+                **extra,
+            }
+            result = await conn.execute(
+                insert(t.ese_candidates).values(**row).returning(t.ese_candidates.c.id)
+            )
+            ids.append(int(result.scalar_one()))
+
+    listed = await ese_graph.data(
+        "{ eseCandidates(orderBy: FLAGGED_AT) { nodes { candidateId falseAlarmProbability redNoiseRms } } }"
+    )
+    got = {
+        n["candidateId"]: (n["falseAlarmProbability"], n["redNoiseRms"])
+        for n in listed["eseCandidates"]["nodes"]
+    }
+    assert got == {ids[0]: (0.002, None), ids[1]: (0.004, 0.034), ids[2]: (0.0004, 0.004)}
+    # The same through the one-candidate root and through the source's list.
+    one = await ese_graph.data("query($c: Int!) { eseCandidate(candidateId: $c) { redNoiseRms } }", c=ids[1])
+    assert one == {"eseCandidate": {"redNoiseRms": 0.034}}
+    old = await ese_graph.data("query($c: Int!) { eseCandidate(candidateId: $c) { redNoiseRms } }", c=ids[0])
+    assert old == {"eseCandidate": {"redNoiseRms": None}}
+    nested = await ese_graph.data(
+        "query($s: String!) { source(sourceId: $s) { eseCandidates { candidateId redNoiseRms } } }",
+        s="NVSS J000001.0+420000",
+    )
+    assert {c["candidateId"]: c["redNoiseRms"] for c in nested["source"]["eseCandidates"]} == {
+        ids[0]: None,
+        ids[1]: 0.034,
+        ids[2]: 0.004,
+    }

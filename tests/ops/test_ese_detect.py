@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, images, measurements, sources
 from dsa110.errors import InputError
 from dsa110.ops.ese_detect import ESE_DETECT, enqueue_detection, run_detection
-from dsa110.science.ese_far import false_alarm_probability, live_false_alarm_probability
+from dsa110.science.ese import DETECTOR_VERSION
+from dsa110.science.ese_far import QUIET_RED_RMS, false_alarm_probability, live_false_alarm_probability
 from dsa110.science.healpix import healpix_index
 
 FWHM_PER_SIGMA = 2.3548200450309493
@@ -77,8 +78,12 @@ async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine:
     assert 0 < cands[0]["false_alarm_probability"] < 0.01
     # The job looks many times a year: its candidates carry the live calibration, here the
     # quiet stratum's (white noise: the dip's fit leaves no red noise, ese_far.live_key).
-    live = live_false_alarm_probability(cands[0]["score"], "dip", 0.0)
+    # The row records the red-noise rms that chose the stratum, so a reader can see why.
+    red_rms = cands[0]["red_rms"]
+    assert red_rms is not None and 0.0 <= red_rms < QUIET_RED_RMS
+    live = live_false_alarm_probability(cands[0]["score"], "dip", red_rms)
     assert cands[0]["false_alarm_probability"] == pytest.approx(live)
+    assert live == pytest.approx(live_false_alarm_probability(cands[0]["score"], "dip", 0.0))
     assert n_alerts == 1
     assert states[pks[1]]["last_error"] and "error" in states[pks[1]]["last_error"].lower()
     assert states[pks[0]]["n"] == 200 and states[pks[0]]["last_measurement_pk"] > 0
@@ -178,3 +183,35 @@ async def test_a_forced_pass_keeps_the_one_look_probability(engine: AsyncEngine)
     async with engine.connect() as conn:
         (cand,) = (await conn.execute(select(ese_candidates))).mappings().all()
     assert cand["false_alarm_probability"] == pytest.approx(false_alarm_probability(cand["score"], "dip"))
+    assert cand["red_rms"] is not None and 0.0 <= cand["red_rms"] < QUIET_RED_RMS  # stored by this path too
+
+
+async def test_a_phase_change_without_a_new_fit_keeps_the_stored_red_rms(engine: AsyncEngine) -> None:
+    """An ``ongoing`` candidate long past its window is rejected with the fit it had: its
+    ``red_rms`` stays what it was rated with, and a row from before revision 0020 keeps NULL
+    (not a made-up 0, which would read as the quiet stratum)."""
+    rng = np.random.default_rng(5)
+    t = 60000.0 + np.arange(200) * 1.0
+    e = np.full(t.size, 0.02)
+    pks = await _seed(engine, [(1 + 0.02 * rng.standard_normal(t.size), e) for _ in range(2)], t)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        for pk, red_rms in zip(pks, (0.034, None), strict=True):
+            await conn.execute(
+                insert(ese_candidates).values(
+                    source_pk=pk, status="active", score=1.2, significance=6.0, start_mjd=60010.0,
+                    end_mjd=60020.0, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7,
+                    detector_version=DETECTOR_VERSION, flagged_at=now, updated_at=now, phase="ongoing",
+                    kind="ongoing", false_alarm_probability=0.002, red_rms=red_rms,
+                )
+            )  # fmt: skip
+    run = await run_detection(engine, pks, force=True)
+    assert run.new_candidate_pks == [] and len(run.changed_candidate_pks) == 2
+    async with engine.connect() as conn:
+        rows = (
+            (await conn.execute(select(ese_candidates).order_by(ese_candidates.c.source_pk))).mappings().all()
+        )
+    assert [(r["phase"], r["red_rms"], r["false_alarm_probability"]) for r in rows] == [
+        ("rejected", 0.034, 0.002),
+        ("rejected", None, 0.002),
+    ]
