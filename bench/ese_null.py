@@ -53,7 +53,7 @@ from bench.ese_replay import KINDS, replay
 from bench.ese_sim import normalised, simulate
 from dsa110.science.ese import DEFAULT_PARAMS, DETECTOR_VERSION
 from dsa110.science.ese_edge import detect_all
-from dsa110.science.ese_far import STRATA, any_kind_tables, live_key, survival_table
+from dsa110.science.ese_far import LIVE_KEYS, any_kind_tables, live_key, survival_table
 from dsa110.science.ese_tracker import LIVE_PARAMS
 
 SCORES = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.4, 1.7, 2.0)
@@ -78,12 +78,9 @@ def _one_look_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]
     return best, time.process_time() - start, n
 
 
-LIVE_KEYS = tuple(f"{k}/{q}" for k in KINDS for q in STRATA)
-
-
 def live_maxima(peaks: list[dict[tuple[str, float], float]]) -> dict[str, list[float]]:
-    """Each source-year's highest score per live table (``ese_far.live_key``: kind and
-    red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
+    """Each source-year's highest score per live table (``ese_far.live_key``: the kind, and
+    a dip's red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
     best = {k: [0.0] * len(peaks) for k in LIVE_KEYS}
     for i, peak in enumerate(peaks):
         for (kind, red_rms), score in peak.items():
@@ -216,8 +213,12 @@ def main() -> None:
                 f"{LIVE_PARAMS.min_score:g}, one-look cap {LIVE_PARAMS.max_false_alarm:g});",
                 f"chunks of {CHUNK} source-years at seeds {args.seed}, {args.seed + 1000}, ...; "
                 f"{looks.strip().replace('_', ' ')};",
-                f"{ever} of {done} source-years had a candidate at some look; {cpu:.0f} s CPU, "
-                f"{wall_s:.0f} s wall with {args.workers} workers.",
+                f"{ever} of {done} source-years had a candidate at some look; {cpu:.0f} s CPU"
+                + (
+                    f";\ntabulated from the replays a --save run kept ({args.from_saved.name})."
+                    if args.from_saved is not None
+                    else f", {wall_s:.0f} s wall with {args.workers} workers."
+                ),
                 "Rows: (score, FAP per steady source-year of a live candidate of any kind at",
                 "least as extreme), score ascending; a row at 0.5 / N is a bound (no null",
                 "source-year reached it).",

@@ -95,9 +95,10 @@ class EseCandidate(Node):
     red_rms: float | None = strawberry.field(
         name="redNoiseRms",
         description="Red-noise rms of the light curve as a fraction of the baseline flux: the "
-        "damped-random-walk rms that best explains the curve with the dip modelled. It sets the "
-        "candidate's false-alarm stratum: below 0.01 (1 %) the live calibration's quiet table rates it, "
-        "otherwise the red one, so at one score a quiet source's probability is the smaller. "
+        "damped-random-walk rms that best explains the curve with the dip modelled. For a two-sided "
+        "dip (kind `dip`) it sets the false-alarm stratum: below 0.01 (1 %) the live calibration's "
+        "quiet table rates it, otherwise the red one, so at one score a quiet source's probability "
+        "is the smaller; ongoing and egress candidates have one table each. "
         "Null for candidates stored before it was recorded.",
     )
     flagged_at: datetime

@@ -13,9 +13,9 @@ from dsa110.science import ese_edge, ese_tracker
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import (
+    LIVE_KEYS,
     NULL_TABLES,
     QUIET_RED_RMS,
-    STRATA,
     any_kind_tables,
     false_alarm_probability,
     live_false_alarm_probability,
@@ -189,14 +189,12 @@ def test_live_lookup_reads_the_live_table() -> None:
     assert lookup(table, 1.25) == pytest.approx(0.004)
     assert lookup(table, 1.125) == pytest.approx(0.0056569, rel=1e-4)
     assert lookup(table, 0.99) == 1.0 and lookup(table, 40.0) == pytest.approx(0.002)
-    # The generated live tables: one per kind and red-noise stratum, from the job's score
-    # floor, strictly decreasing, read by the same lookup.
-    assert sorted(LIVE_NULL_TABLES) == sorted(
-        f"{k}/{q}" for k in ("dip", "ongoing", "egress") for q in STRATA
-    )
-    rms_of = {"quiet": 0.0, "red": 0.05}
+    # The generated live tables: dips per red-noise stratum, one per one-sided kind, from
+    # the job's score floor, strictly decreasing, read by the same lookup.
+    assert sorted(LIVE_NULL_TABLES) == sorted(LIVE_KEYS) == ["dip/quiet", "dip/red", "egress", "ongoing"]
+    rms_of = {"quiet": 0.0, "red": 0.05, "": 0.0}
     for key, rows in LIVE_NULL_TABLES.items():
-        kind, stratum = key.split("/")
+        kind, _, stratum = key.partition("/")
         assert rows[0][0] == LIVE_PARAMS.min_score, key
         assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(rows)), key
         (s0, p0), (s1, p1) = rows[0], rows[1]
@@ -207,19 +205,32 @@ def test_live_lookup_reads_the_live_table() -> None:
 
 
 def test_the_live_stratum_is_the_fitted_red_noise() -> None:
-    # Below 1 % rms the quiet tables, from 1 % on the red ones; not given: the red ones.
+    # A dip: below 1 % rms the quiet table, from 1 % on the red one; not given: the red one.
+    # One-sided kinds: one table whatever the rms.
     assert QUIET_RED_RMS == 0.01
     assert live_key("dip", 0.0) == live_key("dip", 0.0099) == "dip/quiet"
     assert live_key("dip", 0.01) == live_key("dip", 0.3) == "dip/red"
-    assert live_key("egress", 0.003) == "egress/quiet" and live_key("ongoing", 0.05) == "ongoing/red"
+    assert live_key("egress", 0.003) == live_key("egress", 0.2) == "egress"
+    assert live_key("ongoing", 0.05) == "ongoing"
     for score in (1.0, 1.45, 2.2):
-        for kind in ("dip", "ongoing", "egress"):
-            red = lookup(LIVE_NULL_TABLES[f"{kind}/red"], score)
-            assert live_false_alarm_probability(score, kind) == red
-            assert live_false_alarm_probability(score, kind, 0.02) == red
-            assert live_false_alarm_probability(score, kind, 0.002) == lookup(
-                LIVE_NULL_TABLES[f"{kind}/quiet"], score
+        red = lookup(LIVE_NULL_TABLES["dip/red"], score)
+        assert live_false_alarm_probability(score, "dip") == red
+        assert live_false_alarm_probability(score, "dip", 0.02) == red
+        assert live_false_alarm_probability(score, "dip", 0.002) == lookup(
+            LIVE_NULL_TABLES["dip/quiet"], score
+        )
+        for kind in ("ongoing", "egress"):
+            one = lookup(LIVE_NULL_TABLES[kind], score)
+            assert (
+                live_false_alarm_probability(score, kind)
+                == live_false_alarm_probability(score, kind, 0.0)
+                == one
             )
+    # The null's quiet dips are rarer than its red ones at every score of the table.
+    assert all(
+        q <= r
+        for (_, q), (_, r) in zip(LIVE_NULL_TABLES["dip/quiet"], LIVE_NULL_TABLES["dip/red"], strict=True)
+    )
     d = replace(_det(100, 140), score=1.6, red_rms=0.004)
     assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
         LIVE_NULL_TABLES["dip/quiet"], 1.6
