@@ -115,6 +115,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -129,6 +130,10 @@ from bench.ese_sim import (
     normalised,
     simulate,
 )
+
+if TYPE_CHECKING:
+    from bench.ese_replay import Replay
+    from dsa110.science.ese_tracker import Candidate
 
 IMAGES_PER_TRANSACTION = 40
 
@@ -327,14 +332,14 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 def _steady_population(
     seed: int, n: int, workers: int
-) -> tuple[list[list], list[dict[tuple[str, float], float]]]:
+) -> tuple[list[list[Candidate]], list[dict[tuple[str, float], float]]]:
     """``n`` extra steady source-years for the FAR figure: chunks of ``STEADY_CHUNK`` (each
     its own cadence, gains and noise, simulation seeds 500000 + 1000 seed + k, disjoint from
     the null calibration's), replayed as the job runs. Returns each one's final candidates
     and the highest score per kind its candidates ever carried."""
     from bench.ese_replay import replay_parallel
 
-    finals: list[list] = []
+    finals: list[list[Candidate]] = []
     peaks: list[dict[tuple[str, float], float]] = []
     for k, first in enumerate(range(0, n, STEADY_CHUNK)):
         sim = simulate(500_000 + 1000 * seed + k, min(STEADY_CHUNK, n - first), steady_only=True)
@@ -355,7 +360,7 @@ def _ever(peak: dict[tuple[str, float], float]) -> float:
 
 def _replayed(
     seed: int, n_sources: int, cut: float, n_steady: int, workers: int, keep: Path | None
-) -> tuple[Simulation, object, list[list], list[dict[tuple[str, float], float]], float]:
+) -> tuple[Simulation, Replay, list[list[Candidate]], list[dict[tuple[str, float], float]], float]:
     """The replays (the costly part), or the ones ``keep`` holds from an earlier run with the
     same arguments. The live rating does not steer the tracker, so a kept replay is re-rated
     by the current live table (``_live``) and reports as a fresh run would."""
@@ -385,6 +390,37 @@ def _far(flags: list[bool]) -> str:
     return f"{k / n:.4f} ({k}/{n}, 95% CI {lo:.4f}-{hi:.4f})"
 
 
+YOUNG_DAYS = 9.0
+"""An end-cut ESE is *young* when the data end fewer than this many days after its
+half-depth point t0 - W/2: the one-sided test asks for 4 d of points past half depth
+(``EseParams.edge_min_core_days``) and the job for the same event 5 d earlier
+(``ese_tracker.PERSIST_DAYS``), so no live look can have reported it yet."""
+
+
+def _print_misses(
+    run: Replay, final: dict[int, list[Candidate]], target: list[SimSource], t_end: float, cap: float = 0.002
+) -> None:
+    """Why the target ESEs missed at ``cap`` were missed: ``never`` a candidate over the
+    event, ``rejected`` (every one it had), ``above_cap`` (a final candidate, rated above the
+    cap); ``young`` counts the misses that are young end-cut events (``YOUNG_DAYS``)."""
+    counts = dict.fromkeys(("never", "rejected", "above_cap", "young"), 0)
+    for s in target:
+        rated = [c for c in final[s.index] if (c.detection.false_alarm_probability or 1.0) <= cap]
+        if any(_ese_found(s, _window(c)) for c in rated):
+            continue
+        over = [c for c in run.candidates[s.index] if _ese_found(s, _window(c))]
+        why = "above_cap" if any(c.phase != "rejected" for c in over) else "rejected" if over else "never"
+        counts[why] += 1
+        p = s.params
+        counts["young"] += p.get("cut", 0.0) > 0 and t_end - (p["t0"] - p["fwhm"] / 2) < YOUNG_DAYS
+    print(f"ese_live_misses fap<={cap:g} n={sum(counts[k] for k in ('never', 'rejected', 'above_cap'))} "
+          + " ".join(f"{k}={v}" for k, v in counts.items()))  # fmt: skip
+
+
+def _window(c: Candidate) -> tuple[float, float]:
+    return c.detection.start_mjd, c.detection.end_mjd
+
+
 def _live(seed: int, n_sources: int, cut: float, n_steady: int, workers: int, keep: Path | None) -> None:
     """The live replay (``bench/ese_replay.py``, exactly as the ``ese-detect`` job runs:
     ``ese_tracker.LIVE_PARAMS``, candidates rated by the live null table): curve, ongoing
@@ -393,7 +429,7 @@ def _live(seed: int, n_sources: int, cut: float, n_steady: int, workers: int, ke
 
     sim, run, extra_final, extra_peak, wall_s = _replayed(seed, n_sources, cut, n_steady, workers, keep)
     t_end = float(sim.image_mjd[-1])
-    final: dict[int, list] = {}
+    final: dict[int, list[Candidate]] = {}
     for i, cands in enumerate(run.candidates):
         final[i] = [c for c in cands if c.phase != "rejected"]
     for cands in [*final.values(), *extra_final]:  # the current table (a kept replay's may be older)
@@ -430,6 +466,7 @@ def _live(seed: int, n_sources: int, cut: float, n_steady: int, workers: int, ke
             f"ese_curve fap<={cap:g} far={far} far_any_alert={far_ever} "
             f"recall={np.mean([hit(s) for s in target]):.3f} confuser_max={max(confusers.values()):.3f}"
         )
+    _print_misses(run, final, target, t_end)
     # Per confuser class at FAP <= 0.002: the final candidates by phase, and any alert at all.
     for k in CONFUSERS:
         members = [s for s in sim.sources if s.kind == k]

@@ -27,7 +27,10 @@ highest score per kind (0 when none). Two modes:
   table took 951 s CPU, so ~8 min wall on 2 free cores; it took 47 min wall on the shared
   2-core machine at load average 8-14 (2026-12-04). ese-drw-3.5 (persistence: a look that
   finds something also searches the curve 5 d shorter): 707 s CPU, 1011 s wall on 2 workers
-  at load 1.5-5. The run prints its CPU and wall time.
+  at load 1.5-5. ese-drw-3.6: 767 s CPU, 1473 s wall on 2 workers beside five injection
+  replays (load 7); its replays were kept (``--save``) and the tables written from them
+  (``--from-saved FILE --write``: the tables' strata can be re-tabulated without replaying).
+  The run prints its CPU and wall time.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds, disjoint from the injection
 bench's tuning (21, 31, 41) and held-out (4, 23) seeds and its extra steady population
@@ -154,7 +157,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     wall = time.perf_counter()
-    tasks = []
+    tasks: list[tuple[int, int, float]] = []
     done = 0
     while done < args.sources:
         n = min(CHUNK, args.sources - done)

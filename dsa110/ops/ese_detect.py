@@ -21,7 +21,8 @@ which calls :func:`run_detection`:
 The job's detections and refits count only when the same event was there on the curve as
 it was ``ese_tracker.PERSIST_DAYS`` earlier, scored by the lesser of the two looks
 (``ese_tracker.persisted``, ese-drw-3.5: a one-look spike of a noise dip's score makes no
-candidate). The job's candidates carry the *live* false-alarm probability
+candidate), and a candidate loses its support only when both looks say so (ese-drw-3.6).
+The job's candidates carry the *live* false-alarm probability
 (``dsa110.science.ese_far.live_false_alarm_probability``, calibrated on steady
 source-years replayed through the tracker with ``ese_tracker.LIVE_PARAMS``, the parameters
 it runs with): it looks at a source many times a year, and the one-look probability the
