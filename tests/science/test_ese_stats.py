@@ -16,6 +16,7 @@ from dsa110.science.ese_far import (
     LIVE_KEYS,
     NULL_TABLES,
     QUIET_RED_RMS,
+    STRONG_RED_RMS,
     any_kind_tables,
     false_alarm_probability,
     live_false_alarm_probability,
@@ -191,8 +192,9 @@ def test_live_lookup_reads_the_live_table() -> None:
     assert lookup(table, 0.99) == 1.0 and lookup(table, 40.0) == pytest.approx(0.002)
     # The generated live tables: dips per red-noise stratum, one per one-sided kind, from
     # the job's score floor, strictly decreasing, read by the same lookup.
-    assert sorted(LIVE_NULL_TABLES) == sorted(LIVE_KEYS) == ["dip/quiet", "dip/red", "egress", "ongoing"]
-    rms_of = {"quiet": 0.0, "red": 0.05, "": 0.0}
+    assert sorted(LIVE_NULL_TABLES) == sorted(LIVE_KEYS)
+    assert sorted(LIVE_KEYS) == ["dip/quiet", "dip/red", "dip/strong", "egress", "ongoing"]
+    rms_of = {"quiet": 0.0, "red": 0.02, "strong": 0.06, "": 0.0}
     for key, rows in LIVE_NULL_TABLES.items():
         kind, _, stratum = key.partition("/")
         assert rows[0][0] == LIVE_PARAMS.min_score, key
@@ -205,11 +207,14 @@ def test_live_lookup_reads_the_live_table() -> None:
 
 
 def test_the_live_stratum_is_the_fitted_red_noise() -> None:
-    # A dip: below 1 % rms the quiet table, from 1 % on the red one; not given: the red one.
-    # One-sided kinds: one table whatever the rms.
-    assert QUIET_RED_RMS == 0.01
+    # A dip: below 1 % rms the quiet table, 1-4.5 % the red one, from 4.5 % the strong one;
+    # unknown (NaN, infinite, not given): the red one. One-sided kinds: one table whatever
+    # the rms.
+    assert (QUIET_RED_RMS, STRONG_RED_RMS) == (0.01, 0.045)
     assert live_key("dip", 0.0) == live_key("dip", 0.0099) == "dip/quiet"
-    assert live_key("dip", 0.01) == live_key("dip", 0.3) == "dip/red"
+    assert live_key("dip", 0.01) == live_key("dip", 0.0449) == "dip/red"
+    assert live_key("dip", 0.045) == live_key("dip", 0.3) == "dip/strong"
+    assert live_key("dip", math.nan) == live_key("dip", math.inf) == "dip/red"
     assert live_key("egress", 0.003) == live_key("egress", 0.2) == "egress"
     assert live_key("ongoing", 0.05) == "ongoing"
     for score in (1.0, 1.45, 2.2):
@@ -219,6 +224,9 @@ def test_the_live_stratum_is_the_fitted_red_noise() -> None:
         assert live_false_alarm_probability(score, "dip", 0.002) == lookup(
             LIVE_NULL_TABLES["dip/quiet"], score
         )
+        assert live_false_alarm_probability(score, "dip", 0.09) == lookup(
+            LIVE_NULL_TABLES["dip/strong"], score
+        )
         for kind in ("ongoing", "egress"):
             one = lookup(LIVE_NULL_TABLES[kind], score)
             assert (
@@ -226,11 +234,13 @@ def test_the_live_stratum_is_the_fitted_red_noise() -> None:
                 == live_false_alarm_probability(score, kind, 0.0)
                 == one
             )
-    # The null's quiet dips are rarer than its red ones at every score of the table.
-    assert all(
-        q <= r
-        for (_, q), (_, r) in zip(LIVE_NULL_TABLES["dip/quiet"], LIVE_NULL_TABLES["dip/red"], strict=True)
-    )
+    # The null's quiet and strong-red dips are rarer than the red-stratum ones at every
+    # score of the table: the red stratum is the conservative default.
+    for other in ("dip/quiet", "dip/strong"):
+        assert all(
+            q <= r
+            for (_, q), (_, r) in zip(LIVE_NULL_TABLES[other], LIVE_NULL_TABLES["dip/red"], strict=True)
+        )
     d = replace(_det(100, 140), score=1.6, red_rms=0.004)
     assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
         LIVE_NULL_TABLES["dip/quiet"], 1.6

@@ -2,9 +2,10 @@
 
 ``ese_candidates.red_rms``: the damped-random-walk rms, as a fraction of the baseline,
 that best explains the candidate's light curve with its dip modelled
-(``dsa110.science.ese.EseDetection.red_rms``). The live false-alarm probability is read
-from the quiet table below ``dsa110.science.ese_far.QUIET_RED_RMS`` (1 %) and from the red
-one above it, so two candidates of one score can differ in probability by this alone.
+(``dsa110.science.ese.EseDetection.red_rms``). A two-sided dip's live false-alarm
+probability is read from the table of its stratum (``dsa110.science.ese_far.live_key``:
+quiet below 1 %, red up to 4.5 %, strong above), so two dips of one score can differ in
+probability by this alone.
 NULL for rows written before this revision (and for legacy imports).
 
 Not in batch mode, either way: on SQLite that rebuilds ``ese_candidates``, and dropping
