@@ -114,7 +114,8 @@ class LegacyImporter:
         await self.run_pass()
         while not stop.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=poll_s)
+                async with asyncio.timeout(poll_s):  # in this task: wait_for would spawn one
+                    await stop.wait()
                 break
             except TimeoutError:
                 pass

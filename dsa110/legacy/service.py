@@ -63,7 +63,8 @@ class LegacyFollower:
     async def _wait(self, seconds: float) -> bool:
         """Sleep ``seconds``; True when asked to stop meanwhile."""
         try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):  # in this task: wait_for would spawn one
+                await self._stop.wait()
             return True
         except TimeoutError:
             return False

@@ -161,8 +161,11 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("webhooks: a dispatch round failed; retrying")
+            # asyncio.timeout, not wait_for: the wait stays in this task (wait_for would
+            # spawn one per round, which a task census mistakes for a leak).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_s)
+                async with asyncio.timeout(self.settings.poll_s):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def run_once(self) -> int:
