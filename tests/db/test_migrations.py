@@ -357,3 +357,132 @@ async def test_downgrading_below_0013_keeps_candidates_their_history_and_alert_l
     assert kept == [(candidate_pk, "investigated")]
     assert history == [candidate_pk] and linked == [candidate_pk]
     assert tuple(again) == (None, None)
+
+
+async def _put(conn: AsyncConnection, name: str, /, **values: object) -> None:
+    """Insert one row naming only ``values``' columns (typed as in ``tables.py``): the table
+    may be at an older revision, without the columns (and defaults) added later."""
+    import sqlalchemy as sa
+
+    declared = metadata.tables[name]
+    table = sa.table(name, *(sa.column(key, declared.c[key].type) for key in values))
+    await conn.execute(sa.insert(table).values(**values))
+
+
+async def _products_jobs_and_sets(conn: AsyncConnection, now: datetime) -> None:
+    """Rows that refer to ``measurement_sets``, ``data_products`` and ``jobs`` (the tables
+    0008 and 0009 alter), every one of them from revision 0001: an MS that an image, a
+    calibration table and a product were made from; two products, one derived from the
+    other, both of a job that also logged a line."""
+    await _put(conn, "groups", id=1, group_id="2025-10-24T14:00:00", state="completed",
+               received_at=now, updated_at=now, mid_mjd=60972.58, expected_subbands=16, retry_count=0)  # fmt: skip
+    await _put(conn, "measurement_sets", id=1, path="/ms/a.ms", group_pk=1, status="converted",
+               stage="imaged", cal_applied=True, created_at=now)  # fmt: skip
+    await _put(conn, "images", id=1, path="/img/a.fits", type="5min", group_pk=1, ms_pk=1,
+               created_at=now, mid_mjd=60972.58, pbcor=False, n_measurements=0)  # fmt: skip
+    await _put(conn, "cal_tables", id=1, set_name="s", path="/cal/a.bcal", table_type="B",
+               order_index=0, created_at=now, status="active", source_ms_pk=1)  # fmt: skip
+    for pk, data_type in ((1, "ms"), (2, "image")):
+        await _put(conn, "data_products", id=pk, data_id=f"d{pk}", data_type=data_type,
+                   status="staged", stage_path=f"/stage/d{pk}", created_at=now, staged_at=now,
+                   finalization_status="pending", auto_publish=True, publish_attempts=0,
+                   ms_pk=1)  # fmt: skip
+    await _put(conn, "data_lineage", parent_pk=1, child_pk=2, relationship="derived_from")
+    await _put(conn, "jobs", id=1, type="imaging", state="completed", params={}, group_pk=1,
+               created_at=now)  # fmt: skip
+    await _put(conn, "job_logs", job_pk=1, logged_at=now, line="imaged")
+    await _put(conn, "job_products", job_pk=1, product_pk=1, role="input")
+    await _put(conn, "job_products", job_pk=1, product_pk=2, role="output")
+
+
+async def _links(conn: AsyncConnection) -> dict[str, list[tuple[object, ...]]]:
+    import sqlalchemy as sa
+
+    queries = {
+        "images": "SELECT id, ms_pk FROM images",
+        "cal_tables": "SELECT id, source_ms_pk FROM cal_tables",
+        "data_products": "SELECT id, ms_pk FROM data_products ORDER BY id",
+        "data_lineage": "SELECT parent_pk, child_pk FROM data_lineage",
+        "job_logs": "SELECT job_pk, line FROM job_logs",
+        "job_products": "SELECT job_pk, product_pk, role FROM job_products ORDER BY product_pk",
+    }
+    return {name: [tuple(row) for row in await conn.execute(sa.text(sql))] for name, sql in queries.items()}
+
+
+LINKS = {
+    "images": [(1, 1)],
+    "cal_tables": [(1, 1)],
+    "data_products": [(1, 1), (2, 1)],
+    "data_lineage": [(1, 2)],
+    "job_logs": [(1, "imaged")],
+    "job_products": [(1, 1, "input"), (1, 2, "output")],
+}
+
+
+async def _enforces_foreign_keys(conn: AsyncConnection) -> bool:
+    if conn.dialect.name != "sqlite":
+        return True
+    return bool((await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one())
+
+
+async def test_upgrading_across_0008_and_0009_keeps_the_rows_that_refer_to_rebuilt_tables(
+    backend: str, tmp_path: Path
+) -> None:
+    """0008 adds a foreign key to ``data_products`` and 0009 one to ``jobs``; on SQLite
+    that is a batch rebuild (copy, DROP TABLE, rename), and a DROP TABLE with foreign keys
+    enforced first deletes the rows of the tables that refer to it (ON DELETE CASCADE):
+    product lineage, a job's products and logs. The upgrade keeps every row and link, and
+    the connections afterwards enforce foreign keys again."""
+    now = datetime.now(UTC)
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0007")
+        async with engine.begin() as conn:
+            await _products_jobs_and_sets(conn, now)
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        async with engine.connect() as conn:
+            links = await _links(conn)
+            enforced = await _enforces_foreign_keys(conn)
+        await engine.dispose()
+    assert links == LINKS
+    assert enforced
+
+
+async def test_downgrading_across_0010_0009_and_0008_keeps_the_rows_that_outlive_them(
+    backend: str, tmp_path: Path
+) -> None:
+    """Down from head: 0010 drops ``services.supervisor_at``, 0009 the queue's columns of
+    ``jobs`` (and its key to ``batches``), 0008 the lifecycle columns of ``data_products``
+    (and its key to ``cal_tables``) and ``measurement_sets.size_bytes``. On SQLite each is
+    a batch rebuild of the table; the rows that refer to it date from 0001 and outlive the
+    downgrade, so none is deleted (CASCADE) or unlinked (SET NULL). And up again."""
+    from dsa110.db.migrate import downgrade
+
+    now = datetime.now(UTC)
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            await _products_jobs_and_sets(conn, now)
+            await _put(conn, "services", name="streaming", desired="running", config={}, config_version=0,
+                       generation=0, updated_at=now, restarts=0, supervisor_at=now)  # fmt: skip
+        seen = {}
+        for revision in ("0009", "0008", "0007"):
+            await downgrade(engine, revision)
+            assert await current_revision(engine) == revision
+            async with engine.connect() as conn:
+                seen[revision] = await _links(conn)
+                if revision == "0009":  # 0009 made the table, 0010 added a column
+                    seen[revision]["services"] = [
+                        tuple(row) for row in await conn.exec_driver_sql("SELECT name, desired FROM services")
+                    ]
+                enforced = await _enforces_foreign_keys(conn)
+                assert enforced, revision
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            again = await _links(conn)
+        await engine.dispose()
+    assert seen["0009"] == {**LINKS, "services": [("streaming", "running")]}
+    assert seen["0008"] == LINKS and seen["0007"] == LINKS
+    assert again == LINKS
