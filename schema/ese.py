@@ -136,7 +136,10 @@ class EseCandidate(Node):
         return await links.all_of(info.context, CANDIDATE_ALERTS, self.pk)
 
 
-@strawberry.type(description="An alert: a new or escalated candidate, or another notable event.")
+@strawberry.type(
+    description="An alert: a new ESE candidate (`ese_candidate`), one confirmed (`ese_confirmed`) or "
+    "rejected (`ese_rejected`), or another notable event."
+)
 class Alert(Node):
     source_pk: strawberry.Private[int | None]
     candidate_pk: strawberry.Private[int | None]
@@ -210,7 +213,7 @@ class IngestResult:
         description="Candidates created (0 for an ingest: see detectionJobId)."
     )
     escalated_candidates: int = strawberry.field(
-        description="Candidates that changed phase (ongoing -> confirmed | rejected)."
+        description="Candidates that changed phase (ongoing -> confirmed | rejected, confirmed -> rejected)."
     )
     alerts: int
     detection_job_id: int | None = strawberry.field(

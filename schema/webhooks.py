@@ -27,10 +27,18 @@ from schema.permissions import requires
 MAX_LISTED = 500
 
 
-@strawberry.enum(description="What a webhook subscriber hears about.")
+@strawberry.enum(
+    description="What a webhook subscriber hears about. An ESE event's `type` is the type of the alert the "
+    "detector wrote (`ese_candidate`, `ese_confirmed`, `ese_rejected`)."
+)
 class WebhookEventKind(Enum):
-    ESE_CANDIDATE = "ese_candidate"
-    ESE_ESCALATED = "ese_escalated"
+    ESE_CANDIDATE = strawberry.enum_value("ese_candidate", description="A new ESE candidate.")
+    ESE_CONFIRMED = strawberry.enum_value("ese_confirmed", description="An ongoing candidate confirmed.")
+    ESE_REJECTED = strawberry.enum_value("ese_rejected", description="A candidate rejected.")
+    ESE_ESCALATED = strawberry.enum_value(
+        "ese_escalated",
+        description="Any phase change: ESE_CONFIRMED and ESE_REJECTED (deliveries carry those types).",
+    )
     JOB_FAILED = "job_failed"
     STREAMING_DOWN = "streaming_down"
 

@@ -90,3 +90,19 @@ class EseKind(StrEnum):
 class OrderDirection(StrEnum):
     ASC = "asc"
     DESC = "desc"
+
+
+class AlertType(StrEnum):
+    """``alerts.alert_type`` of the ESE detector (``dsa110.ops.ese_detect``): a new
+    candidate, and a candidate that changed phase (``dsa110.science.ese_tracker``: ongoing ->
+    confirmed | rejected, confirmed -> rejected). Webhook event kinds are these same names
+    (``dsa110.webhooks.outbox.EVENT_KINDS``), so a subscriber hears of exactly what was written."""
+
+    ESE_CANDIDATE = "ese_candidate"
+    ESE_CONFIRMED = "ese_confirmed"
+    ESE_REJECTED = "ese_rejected"
+
+    @classmethod
+    def for_candidate(cls, new_phase: str | None) -> AlertType:
+        """A new candidate's (``new_phase`` None), or a candidate's that moved to ``new_phase``."""
+        return cls.ESE_CANDIDATE if new_phase is None else cls(f"ese_{new_phase}")

@@ -47,6 +47,7 @@ import numpy as np
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db.enums import AlertType
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, measurements, sources
 from dsa110.db.writes import write_transaction
 from dsa110.events.channels import ESE_CANDIDATE, EseCandidateColumns, EseCandidatePayload
@@ -425,7 +426,7 @@ async def _write(
                 if old == new_phase:
                     refined.append(cand_pk)
                     continue
-            kind = "ese_candidate" if row is None else f"ese_{new_phase}"
+            kind = AlertType.for_candidate(None if row is None else new_phase)
             d = cand.detection
             fap = d.false_alarm_probability
             message = (

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from dsa110.db.enums import AlertType
+
 FORMATS: Final = ("standard", "slack")
 
 HEADLINES: Final = {
     "ese_candidate": ":satellite_antenna: New ESE candidate",
-    "ese_escalated": ":rotating_light: ESE candidate escalated",
+    "ese_confirmed": ":rotating_light: ESE candidate confirmed",
+    "ese_rejected": ":heavy_multiplication_x: ESE candidate rejected",
     "job_failed": ":x: Pipeline job failed",
     "streaming_down": ":warning: Streaming looks down",
     "test": ":white_check_mark: Test delivery",
@@ -28,7 +31,7 @@ def standard_body(kind: str, key: str, occurred_at: str, data: dict[str, Any]) -
 
 
 def _facts(kind: str, data: dict[str, Any]) -> list[str]:
-    if kind in ("ese_candidate", "ese_escalated"):
+    if kind in set(AlertType):
         return [
             f"*Source*\n{data.get('source_id')}",
             f"*Significance*\n{data.get('significance', 0):.1f} sigma",

@@ -25,6 +25,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db.enums import AlertType
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import webhook_attempts, webhook_outbox, webhook_subscriptions
 from dsa110.db.writes import write_transaction
@@ -34,7 +35,13 @@ from dsa110.webhooks.formats import FORMATS
 from dsa110.webhooks.signing import new_secret
 from dsa110.webhooks.targets import Allowlist, check_literal, parse_target
 
-EVENT_KINDS: Final = ("ese_candidate", "ese_escalated", "job_failed", "streaming_down")
+ESE_KINDS: Final = tuple(str(kind) for kind in AlertType)
+"""An ESE event's kind is the type of the alert the detector wrote for it."""
+ALIASES: Final = {"ese_escalated": (str(AlertType.ESE_CONFIRMED), str(AlertType.ESE_REJECTED))}
+"""Documented names that stand for other kinds: ``ese_escalated`` (README, GraphQL
+``ESE_ESCALATED``) is any phase change, the name from before confirmations and
+rejections were told apart; subscriptions that chose it keep hearing of both."""
+EVENT_KINDS: Final = (*ESE_KINDS, *ALIASES, "job_failed", "streaming_down")
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 MAX_ERROR_CHARS: Final = 2000
 MAX_SIGNIFICANCE: Final = 1e6
@@ -164,9 +171,14 @@ async def subscriptions(engine: AsyncEngine, enabled_only: bool = False) -> list
         return [dict(row) for row in (await conn.execute(statement)).mappings()]
 
 
+def covers(kinds: Sequence[str], kind: str) -> bool:
+    """``kind`` is among the subscribed ``kinds``, by name or through an alias."""
+    return any(kind == chosen or kind in ALIASES.get(chosen, ()) for chosen in kinds)
+
+
 def wants(subscription: dict[str, Any], event: Event) -> bool:
     """The subscriber asked for this kind, at this significance, and existed when it happened."""
-    if event.kind != "test" and event.kind not in subscription["event_kinds"]:
+    if event.kind != "test" and not covers(subscription["event_kinds"], event.kind):
         return False
     floor = subscription["min_significance"]
     if floor is not None and event.significance is not None and event.significance < floor:

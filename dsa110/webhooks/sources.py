@@ -7,8 +7,9 @@ an event key once. So an event is never lost to a crash: if the server dies afte
 candidate's alert was committed and before its delivery was enqueued, the next scan
 finds the alert again.
 
-* ``ese_candidate`` / ``ese_escalated``: rows of ``alerts`` of those types, with the
-  candidate's significance (for the subscriber's minimum) and its window.
+* ``ese_candidate`` / ``ese_confirmed`` / ``ese_rejected`` (``outbox.ESE_KINDS``): rows
+  of ``alerts`` of those types (what the detector writes), with the candidate's
+  significance (for the subscriber's minimum) and its window.
 * ``job_failed``: jobs in state ``failed``, keyed by job and finish time (a job retried
   and failing again is a new event).
 * ``streaming_down``: no observation group received for ``stale`` minutes; one event per
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import alerts, ese_candidates, groups, jobs, sources, webhook_cursors
 from dsa110.db.writes import write_transaction
-from dsa110.webhooks.outbox import Event
+from dsa110.webhooks.outbox import ESE_KINDS, Event
 
 LOOKBACK: Final = timedelta(minutes=10)
 SCAN_LIMIT: Final = 1000
@@ -100,7 +101,7 @@ async def candidate_events(
                             sources, s.id == a.source_pk
                         )
                     )
-                    .where(a.alert_type.in_(("ese_candidate", "ese_escalated")), a.triggered_at >= since)
+                    .where(a.alert_type.in_(ESE_KINDS), a.triggered_at >= since)
                     .order_by(a.triggered_at, a.id)
                     .limit(SCAN_LIMIT)
                 )

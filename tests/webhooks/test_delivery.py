@@ -215,3 +215,61 @@ async def test_two_dispatchers_deliver_each_event_once(engine: AsyncEngine) -> N
     async with engine.connect() as conn:
         assert (await conn.execute(select(webhook_outbox.c.state))).scalars().all() == ["delivered"] * 5
         assert len((await conn.execute(select(webhook_attempts.c.id))).all()) == 5
+
+
+async def test_a_candidate_the_detector_confirms_reaches_its_subscribers(engine: AsyncEngine) -> None:
+    """The detector writes an ``ese_confirmed`` alert when an ongoing candidate's dip is
+    seen whole; a webhook subscribed to ESE_CONFIRMED hears of it, and so does one that
+    chose the documented ESE_ESCALATED (any phase change), with the alert's own type. One
+    subscribed to new candidates only does not."""
+    from dsa110.db.tables import ese_candidates
+    from dsa110.ops.ese_detect import run_detection
+    from dsa110.science.ese import DETECTOR_VERSION
+    from tests.ops.ese_curves import dip_curve, seed_curves
+
+    t, flux, err = dip_curve()
+    (source,) = await seed_curves(engine, [(flux, err)], t)
+    now = datetime.now(UTC) - timedelta(seconds=1)  # the subscriptions come after it
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(ese_candidates).values(
+                source_pk=source, status="active", score=1.0, significance=6.0, start_mjd=60080.0,
+                end_mjd=60105.0, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7,
+                detector_version=DETECTOR_VERSION, flagged_at=now, updated_at=now, phase="ongoing",
+                kind="ongoing", false_alarm_probability=0.002,
+            )
+        )  # fmt: skip
+    async with receiving() as confirmed, receiving() as escalated, receiving() as new_only:
+        await subscribe(engine, confirmed, "confirmed", kinds=["ese_confirmed"])
+        await subscribe(engine, escalated, "escalated", kinds=["ese_escalated"], fmt="slack")
+        await subscribe(engine, new_only, "new", kinds=["ese_candidate"])
+        run = await run_detection(engine, [source], force=True)
+        d = await dispatcher(engine)
+        try:
+            assert await d.run_once() == 2
+        finally:
+            await d.stop()
+    assert run.new_candidate_pks == [] and len(run.changed_candidate_pks) == 1
+    async with engine.connect() as conn:
+        (written,) = (await conn.execute(select(alerts.c.id, alerts.c.alert_type))).all()
+    assert written.alert_type == "ese_confirmed"
+    (delivery,) = confirmed.raw
+    assert delivery.verified and delivery.headers["webhook-id"] == f"alert:{written.id}"
+    assert delivery.json["type"] == "ese_confirmed" and delivery.json["data"]["source_id"] == "T0"
+    (slack,) = escalated.raw
+    assert slack.verified and slack.headers["x-dsa110-event"] == "ese_confirmed"
+    assert "ESE candidate confirmed" in slack.json["text"]
+    assert new_only.raw == []
+
+
+def test_every_alert_the_detector_writes_is_a_kind_a_webhook_can_choose() -> None:
+    """One list: the detector's alert types (a new candidate, a move to any phase but the
+    first) are webhook event kinds, and the graph's enum offers exactly the outbox's kinds."""
+    from dsa110.db.enums import AlertType
+    from dsa110.science.ese_tracker import PHASES
+    from dsa110.webhooks.outbox import EVENT_KINDS
+    from schema.webhooks import WebhookEventKind
+
+    written = {AlertType.for_candidate(None)} | {AlertType.for_candidate(p) for p in PHASES if p != "ongoing"}
+    assert written == set(AlertType) and written <= set(EVENT_KINDS)
+    assert [kind.value for kind in WebhookEventKind] == list(EVENT_KINDS)

@@ -65,7 +65,7 @@ class MeasurementIn:
 class DetectionResult:
     n_sources: int
     new_candidate_pks: tuple[int, ...] = ()
-    escalated_candidate_pks: tuple[int, ...] = ()
+    escalated_candidate_pks: tuple[int, ...] = ()  # changed phase: confirmed or rejected
     updated_candidate_pks: tuple[int, ...] = ()
     alert_pks: tuple[int, ...] = ()
 

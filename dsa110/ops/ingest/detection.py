@@ -32,9 +32,11 @@ async def detect_ese(
 
     The same pass as the ``ese-detect`` job (:func:`dsa110.ops.ese_detect.run_detection`)
     with ``force``: every source is tested, not only those its running statistic says are
-    due. New candidates, phase changes (``escalated``: ``ongoing`` -> ``confirmed`` |
-    ``rejected``) and refined candidates are reported; each creation and phase change
-    writes an alert and publishes an ``ese.candidate`` event after its commit.
+    due. New candidates, candidates that changed phase (``ongoing`` -> ``confirmed`` |
+    ``rejected``, ``confirmed`` -> ``rejected``; ``escalated_candidate_pks``, the GraphQL
+    ``escalatedCandidates``) and refined candidates are reported; each creation and phase
+    change writes an alert (``ese_candidate``, ``ese_confirmed``, ``ese_rejected``:
+    ``dsa110.db.enums.AlertType``) and publishes an ``ese.candidate`` event after its commit.
     """
     from dsa110.ops.ese_detect import run_detection
 
