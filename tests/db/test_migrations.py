@@ -486,3 +486,46 @@ async def test_downgrading_across_0010_0009_and_0008_keeps_the_rows_that_outlive
     assert seen["0009"] == {**LINKS, "services": [("streaming", "running")]}
     assert seen["0008"] == LINKS and seen["0007"] == LINKS
     assert again == LINKS
+
+
+async def test_a_sqlite_migration_that_breaks_a_foreign_key_is_undone_whole(tmp_path: Path) -> None:
+    """With enforcement off during a migration, SQLite's ``foreign_key_check`` is what catches
+    a migration that leaves a reference to no row: it fails, and everything it did, DDL
+    included, is rolled back. A reference that was dangling before (a row deleted in the
+    ``sqlite3`` shell, which does not enforce foreign keys) stops no later upgrade."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from dsa110.db.migrate import _migrating
+
+    now = datetime.now(UTC)
+    async with scratch_database("sqlite", tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0007")
+        async with engine.begin() as conn:
+            await _products_jobs_and_sets(conn, now)
+        shell = sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///"))
+        shell.execute("INSERT INTO job_logs (job_pk, logged_at, line) VALUES (99, '2025-01-01', 'orphan')")
+        shell.commit()
+        shell.close()
+        await upgrade(engine)  # the orphan was there before: the upgrade goes ahead
+        assert await current_revision(engine) == head_revision()
+
+        with pytest.raises(RuntimeError, match="broke foreign keys"):
+            async with _migrating(engine) as conn:
+                await conn.exec_driver_sql("CREATE TABLE scratch_x (id INTEGER PRIMARY KEY)")
+                await conn.exec_driver_sql("DELETE FROM jobs")  # its log and products now point at nothing
+        async with engine.connect() as conn:
+            tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+            jobs_left = (await conn.exec_driver_sql("SELECT id FROM jobs")).scalars().all()
+            lines = sorted((await conn.exec_driver_sql("SELECT line FROM job_logs")).scalars().all())
+            enforced = await _enforces_foreign_keys(conn)
+            with pytest.raises(sa.exc.IntegrityError):  # and the pooled connection enforces them again
+                await conn.exec_driver_sql(
+                    "INSERT INTO job_logs (job_pk, logged_at, line) VALUES (98, 'x', 'y')"
+                )
+        await engine.dispose()
+    assert "scratch_x" not in tables and jobs_left == [1]
+    assert lines == ["imaged", "orphan"]
+    assert enforced
