@@ -81,18 +81,23 @@ def _one_look_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]
     return best, time.process_time() - start, n
 
 
-def live_maxima(peaks: list[dict[tuple[str, float], float]]) -> dict[str, list[float]]:
+Peaks = list[dict[tuple[str, float, float], float]]
+"""Per source-year, the highest score per (kind, red_rms, depth) its candidates carried
+(``bench/ese_replay.Replay.peak``)."""
+
+
+def live_maxima(peaks: Peaks) -> dict[str, list[float]]:
     """Each source-year's highest score per live table (``ese_far.live_key``: the kind, and
     a dip's red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
     best = {k: [0.0] * len(peaks) for k in LIVE_KEYS}
     for i, peak in enumerate(peaks):
-        for (kind, red_rms), score in peak.items():
-            key = live_key(kind, red_rms)
+        for (kind, red_rms, depth), score in peak.items():
+            key = live_key(kind, red_rms, depth)
             best[key][i] = max(best[key][i], score)
     return best
 
 
-def _live_chunk(args: tuple[int, int, float]) -> tuple[list[dict[tuple[str, float], float]], float, int]:
+def _live_chunk(args: tuple[int, int, float]) -> tuple[Peaks, float, int]:
     seed, n, _floor = args
     start = time.process_time()
     sim = simulate(seed, n, steady_only=True)

@@ -160,28 +160,35 @@ def false_alarm_probability(score: float, kind: str = "dip") -> float:
 
 QUIET_RED_RMS = 0.01
 STRONG_RED_RMS = 0.045
-"""The live dip tables' stratum boundaries (module docstring, "Strata"), in the red-noise
-rms a two-sided dip's curve is fitted with (``EseDetection.red_rms``, a fraction of the
-baseline): ``dip/quiet`` below 1 %, ``dip/red`` up to 4.5 %, ``dip/strong`` above."""
-LIVE_KEYS = ("dip/quiet", "dip/red", "dip/strong", "ongoing", "egress")
+DEEP_RED_RATIO = 12.0
+"""The live dip tables' strata (module docstring, "Strata"), in the red-noise rms a
+two-sided dip's curve is fitted with (``EseDetection.red_rms``, a fraction of the
+baseline): ``dip/quiet`` below 1 %, ``dip/strong`` from 4.5 %; between them ``dip/deep``
+when the dip is at least ``DEEP_RED_RATIO`` times that rms deep, else ``dip/red``."""
+LIVE_KEYS = ("dip/quiet", "dip/red", "dip/deep", "dip/strong", "ongoing", "egress")
 
 
-def live_key(kind: str, red_rms: float) -> str:
-    """The live table of a candidate: for a two-sided dip its red-noise stratum, the kind
-    itself for the one-sided ones. An unknown rms (NaN: a row stored before it was) gets
-    ``dip/red``, the stratum of the null's false alarms (the largest FAP)."""
+def live_key(kind: str, red_rms: float, depth: float = math.nan) -> str:
+    """The live table of a candidate: for a two-sided dip its stratum (red-noise rms, and
+    depth in units of it), the kind itself for the one-sided ones. An unknown rms or depth
+    (NaN: a row stored before the rms was) gets ``dip/red``, the stratum of the null's false
+    alarms (the largest FAP)."""
     if kind != "dip":
         return kind
     if red_rms < QUIET_RED_RMS:
         return "dip/quiet"
-    return "dip/strong" if STRONG_RED_RMS <= red_rms < math.inf else "dip/red"
+    if STRONG_RED_RMS <= red_rms < math.inf:
+        return "dip/strong"
+    return "dip/deep" if depth >= DEEP_RED_RATIO * red_rms else "dip/red"
 
 
-def live_false_alarm_probability(score: float, kind: str = "dip", red_rms: float = math.nan) -> float:
+def live_false_alarm_probability(
+    score: float, kind: str = "dip", red_rms: float = math.nan, depth: float = math.nan
+) -> float:
     """Live FAP per steady source-year (the ``ese-detect`` job's many looks; module
     docstring): the same lookup in ``LIVE_NULL_TABLES``, in the table of ``kind`` and, for a
-    dip, the stratum of ``red_rms`` (``dip/red`` when not given: the larger FAP)."""
-    return lookup(LIVE_NULL_TABLES.get(live_key(kind, red_rms), LIVE_NULL_TABLES["dip/red"]), score)
+    dip, the stratum of ``red_rms`` and ``depth`` (``dip/red`` when not given: the larger FAP)."""
+    return lookup(LIVE_NULL_TABLES.get(live_key(kind, red_rms, depth), LIVE_NULL_TABLES["dip/red"]), score)
 
 
 def lookup(table: Table, score: float) -> float:
@@ -244,4 +251,5 @@ def with_false_alarm_probability(d: EseDetection) -> EseDetection:
 
 def with_live_false_alarm_probability(d: EseDetection) -> EseDetection:
     """``d`` rated by the live table (the ``ese-detect`` job's candidates)."""
-    return replace(d, false_alarm_probability=live_false_alarm_probability(d.score, d.kind, d.red_rms))
+    fap = live_false_alarm_probability(d.score, d.kind, d.red_rms, d.depth)
+    return replace(d, false_alarm_probability=fap)

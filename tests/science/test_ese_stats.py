@@ -31,6 +31,8 @@ from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     MAX_BACKOFF_DAYS,
     PERSIST_DAYS,
+    REFRESH_DAYS,
+    WATCH_DAYS,
     Candidate,
     Earlier,
     RunningState,
@@ -135,6 +137,34 @@ def test_back_off_is_capped_and_a_find_is_looked_at_again_when_it_can_persist() 
     assert state.backoff[0] == PERSIST_DAYS and state.cusum[0] == CUSUM_H
     assert not due(state, idx, 60000.0 + PERSIST_DAYS - 0.1, np.array([False]))[0]
     assert due(state, idx, 60000.0 + PERSIST_DAYS, np.array([False]))[0]
+
+
+def test_a_fruitless_alarm_is_watched_for_the_recovery_then_left_to_the_refresh() -> None:
+    # ese-drw-3.7. After a triggered test that found nothing, the CUSUM is 0 (no trigger),
+    # nothing is followed and the point count has not grown 1.5x: without the watch the next
+    # look would be the refresh, REFRESH_DAYS later.
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    state.n[0], state.cusum[0] = 100, CUSUM_H + 1.0
+    record_test(state, 0, 60000.0, found_any=False)
+    assert state.watch_until[0] == 60000.0 + WATCH_DAYS and state.cusum[0] == 0.0
+    state.n[0] = 110  # < 1.5 x 100
+    quiet = np.array([False])
+    assert not due(state, idx, 60000.0 + MAX_BACKOFF_DAYS - 0.1, quiet)[0]
+    assert due(state, idx, 60000.0 + MAX_BACKOFF_DAYS, quiet)[0]
+    # A watched look that finds nothing again does not extend the watch (no alarm now) ...
+    record_test(state, 0, 60000.0 + 48.0, found_any=False)
+    assert state.watch_until[0] == 60000.0 + WATCH_DAYS
+    assert due(state, idx, 60000.0 + WATCH_DAYS, quiet)[0]  # 12 d after 48: the last watched look
+    record_test(state, 0, 60000.0 + WATCH_DAYS, found_any=False)
+    # ... and once it is over, only the refresh (or a new alarm) brings the next look.
+    assert not due(state, idx, 60000.0 + WATCH_DAYS + 30.0, quiet)[0]
+    assert due(state, idx, 60000.0 + WATCH_DAYS + REFRESH_DAYS, quiet)[0]
+    # An untriggered test (a refresh) that finds nothing watches nothing.
+    fresh = RunningState.empty(1)
+    fresh.n[0] = 100
+    record_test(fresh, 0, 60000.0, found_any=False)
+    assert fresh.watch_until[0] == -np.inf
 
 
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
