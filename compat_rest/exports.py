@@ -103,7 +103,7 @@ query ExportEseCandidates(
     {PAGE_INFO}
     nodes {{
       candidateId status score significance startMjd endMjd durationDays depth baselineFluxJy minFluxJy
-      detectorVersion flaggedAt updatedAt changedBy notes
+      detectorVersion phase kind falseAlarmProbability redNoiseRms flaggedAt updatedAt changedBy notes
       source {{ sourceId raDeg decDeg }}
     }}
   }}
@@ -154,11 +154,20 @@ def candidate_row(node: Mapping[str, Any]) -> Row:
         node["baselineFluxJy"],
         node["minFluxJy"],
         node["detectorVersion"],
+        _lower(node["phase"]),
+        _lower(node["kind"]),
+        node["falseAlarmProbability"],
+        node["redNoiseRms"],
         node["flaggedAt"],
         node["updatedAt"],
         node["changedBy"],
         node["notes"],
     )
+
+
+def _lower(value: Any) -> str | None:
+    """An enum's value as the database spells it (``CONFIRMED`` -> ``confirmed``), None kept."""
+    return None if value is None else str(value).lower()
 
 
 def light_curve_rows(source: Mapping[str, Any]) -> list[Row]:

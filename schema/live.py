@@ -8,7 +8,7 @@ tick runs with fresh DataLoaders.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -39,7 +39,8 @@ from loaders.entities import GROUP, IMAGE, JOB, MEASUREMENT
 from resolvers import links, lists, status
 from resolvers.errors import BadUserInput, NotFound
 from resolvers.live import LivePhase, event_batches, live_phase, mark_complete
-from schema.base import GraphInfo, Loaded
+from schema.base import GraphInfo, Loaded, row_factory
+from schema.ese import EseCandidate
 from schema.inputs import ConeFilter, JobState
 from schema.job_types import Job
 from schema.live_fields import shared_subscription
@@ -168,7 +169,10 @@ def metrics_type(sample: SystemMetricsSample) -> SystemMetrics:
 
 @strawberry.type(description="An ESE candidate appeared or changed.")
 class EseCandidateEvent:
-    kind: str = strawberry.field(description="`new`, `escalated`, `updated` or `status_changed`.")
+    kind: str = strawberry.field(
+        description="What happened: `new` (detected, or imported), `confirmed` or `rejected` (the "
+        "detector moved it to that phase), `updated` (re-imported) or `status_changed` (reviewed)."
+    )
     candidate_id: int
     source_id: str = strawberry.field(description="Catalog name of the source.")
     ra_deg: float
@@ -185,6 +189,20 @@ class EseCandidateEvent:
     )
     flagged_at: datetime
     updated_at: datetime
+    candidate: EseCandidate = strawberry.field(
+        description="The candidate as it is now, all of it: its `phase`, `kind` (what the detector "
+        "saw, not what happened: that is the event's `kind`), `falseAlarmProbability`, "
+        "`redNoiseRms`, source and review history."
+    )
+
+
+_candidate_node = row_factory(EseCandidate)
+
+
+def _candidate_of(row: Mapping[str, Any]) -> EseCandidate:
+    """The graph's candidate from a row of ``status.ese_candidate_rows`` (its ``id`` as the
+    node's ``pk``, as the loaders name it): the event's row, no second read."""
+    return _candidate_node({**{k: v for k, v in row.items() if k != "id"}, "pk": int(row["id"])})
 
 
 @strawberry.type(description="A line of a job's log, with its id (increasing) to skip repeats.")
@@ -367,6 +385,7 @@ class LiveSubscription:
                     current_flux_jy=row["current_flux_jy"],
                     flagged_at=row["flagged_at"],
                     updated_at=row["updated_at"],
+                    candidate=_candidate_of(row),
                 )
 
     @shared_subscription(description="Job state changes: one job (its current state first) or all jobs.")

@@ -94,16 +94,11 @@ class MeasurementsPayload(TypedDict):
     """At most the first 1,000 source pks measured on the image."""
 
 
-class EseCandidatePayload(TypedDict, total=False):
-    event: Required[str]
-    """``new``, ``escalated``, ``updated`` (legacy import) or ``status_changed``."""
-    candidate_pk: Required[int]
-    source_pk: Required[int]
-    status: str | None
-    alert_pk: int
-    source_id: str | None
-    from_status: str | None
-    changed_by: str | None
+class EseCandidateColumns(TypedDict, total=False):
+    """A candidate's detector columns as stored in ``ese_candidates``: what the detector
+    writes (``dsa110.ops.ese_detect._candidate_values``) and publishes with a creation or
+    phase change, and what the job's relay reads back (``dsa110.ops.ese_relay``)."""
+
     score: float
     significance: float
     start_mjd: float
@@ -112,6 +107,31 @@ class EseCandidatePayload(TypedDict, total=False):
     baseline_flux_jy: float
     min_flux_jy: float
     detector_version: str
+    phase: str | None
+    """``ongoing``, ``confirmed`` or ``rejected``; None before ese-drw-3.0 and for legacy rows."""
+    kind: str | None
+    """What the detector saw: ``dip``, ``ongoing`` or ``egress``; None before ese-drw-3.0."""
+    false_alarm_probability: float | None
+    """Per steady source-year (``dsa110.science.ese_far``); None when not rated."""
+    red_rms: float | None
+    """The red-noise rms as a fraction of the baseline flux (the live false-alarm stratum);
+    None when not known, never NaN (JSON has no NaN: the bus refuses a payload with one)."""
+
+
+class EseCandidatePayload(EseCandidateColumns, total=False):
+    event: Required[str]
+    """``new`` (the detector or a legacy import created it), ``confirmed`` / ``rejected``
+    (the detector moved it to that phase), ``updated`` (a legacy import re-read it) or
+    ``status_changed`` (a person reviewed it)."""
+    candidate_pk: Required[int]
+    source_pk: Required[int]
+    status: str | None
+    alert_pk: int
+    source_id: str | None
+    from_status: str | None
+    changed_by: str | None
+    from_phase: str | None
+    """The detector's phase before a phase change; None for a new candidate."""
 
 
 class JobStatePayload(TypedDict):

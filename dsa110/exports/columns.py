@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from astropy.table import Column, Table
+from astropy.table import Column, MaskedColumn, Table
 
 Kind = Literal["float", "int", "bool", "str"]
 
@@ -34,7 +34,8 @@ class ColumnSpec:
     width: int = 0
     """Characters kept in fixed-width formats (FITS) for a ``str`` column."""
     missing: Any = None
-    """What None becomes where the type has no null: NaN for floats, this for ints and strings."""
+    """What None becomes where the type has no null: NaN for floats (FITS's convention), this
+    for ints and strings. In CSV a float's None is an empty cell (``TableSpec.table(masked=)``)."""
 
     def fill(self) -> Any:
         if self.kind == "float":
@@ -64,12 +65,20 @@ class TableSpec:
         return replace(self, columns=tuple(replace(c, ucd=ucds.get(c.name, c.ucd)) for c in self.columns))
 
     def table(
-        self, rows: Sequence[Row], meta: Mapping[str, Any] | None = None, *, fixed: bool = False
+        self,
+        rows: Sequence[Row],
+        meta: Mapping[str, Any] | None = None,
+        *,
+        fixed: bool = False,
+        masked: bool = False,
     ) -> Table:
         """An astropy Table of ``rows`` with units, descriptions and UCDs on its columns.
 
         ``fixed``: strings as fixed-width columns of each spec's ``width`` (FITS needs
         every chunk of a streamed table to have the same record layout).
+        ``masked``: a float's None is a masked entry, which CSV writes as an empty cell
+        (its "no value", as for a string's None), not ``nan``, which a reader would take
+        for a number; elsewhere it is NaN (FITS's convention for a missing float).
         """
         table = Table(meta=dict(meta or {}))
         for i, spec in enumerate(self.columns):
@@ -81,7 +90,13 @@ class TableSpec:
             else:
                 data = np.array(values, dtype=_DTYPES[spec.kind])
             meta_ = {"ucd": spec.ucd} if spec.ucd else {}
-            table[spec.name] = Column(data, unit=spec.unit, description=spec.description, meta=meta_)
+            if masked and spec.kind == "float":
+                missing = np.array([row[i] is None for row in rows], dtype=bool)
+                table[spec.name] = MaskedColumn(
+                    data, mask=missing, unit=spec.unit, description=spec.description, meta=meta_
+                )
+            else:
+                table[spec.name] = Column(data, unit=spec.unit, description=spec.description, meta=meta_)
         return table
 
 
@@ -210,6 +225,24 @@ ESE_CANDIDATES = TableSpec(
         _float("baseline_flux_jy", "Robust out-of-dip baseline flux density", "Jy/beam", "phot.flux.density"),
         _float("min_flux_jy", "Lowest flux density in the dip", "Jy/beam", "phot.flux.density;stat.min"),
         _str("detector_version", "Version of the detector that flagged it", 32, "meta.version"),
+        _str("phase", "Detector phase: ongoing, confirmed or rejected", 16, "meta.code"),
+        _str("kind", "What the detector saw: dip, ongoing or egress", 16, "meta.code.class"),
+        _float(
+            "false_alarm_probability",
+            "False-alarm probability per steady source-year",
+            None,
+            "stat.probability",
+        ),
+        _float(
+            "red_rms",
+            # A fraction, no unit: 0.034 is a red-noise rms of 3.4 % of the baseline flux, the
+            # normalised flux's 1. It chose a dip's live false-alarm stratum (ese_far.live_key:
+            # quiet < 0.01, red, strong >= 0.045). None (CSV empty, FITS NaN): not recorded
+            # (candidates from before migration 0020, legacy imports).
+            "Red-noise rms as a fraction of the normalised flux (0.034 = 3.4 %)",
+            None,
+            "stat.stdev;src.var",
+        ),
         _str("flagged_at", "When the detector flagged it (ISO 8601 UTC)", 32, "time.creation"),
         _str("updated_at", "Last change (ISO 8601 UTC)", 32, "time.processing"),
         _str("changed_by", "Who last changed its review state", 64, "meta.curation"),

@@ -96,7 +96,7 @@ class TextEncoder:
     def _write(self, rows: Sequence[Row]) -> str:
         # VOTable keeps only `description` of the table meta (the rest goes in INFOs).
         meta = {"description": self.meta.get("description", self.spec.description)}
-        table = self.spec.table(rows, meta if self.fmt == "votable" else self.meta)
+        table = self.spec.table(rows, meta if self.fmt == "votable" else self.meta, masked=self.fmt == "csv")
         if self.fmt == "votable":
             buffer = io.BytesIO()
             table.write(buffer, format="votable")

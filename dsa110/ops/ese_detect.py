@@ -41,7 +41,7 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 from sqlalchemy import insert, select, update
@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, measurements, sources
 from dsa110.db.writes import write_transaction
+from dsa110.events.channels import ESE_CANDIDATE, EseCandidateColumns, EseCandidatePayload
 from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.ops.queue.coalesce import add_to_pending
@@ -164,11 +165,12 @@ def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningS
     return state
 
 
-def _candidate_values(d: EseDetection, phase: str) -> dict[str, Any]:
+def _candidate_values(d: EseDetection, phase: str) -> EseCandidateColumns:
     """The ``ese_candidates`` columns of a detection in ``phase``: the one mapping every
     insert and update of a candidate (the job's and a forced pass's) goes through.
     ``red_rms`` (the live false-alarm stratum) is NULL when not known: a row from before
-    revision 0020 carried through :func:`_row_detection` keeps its NULL."""
+    revision 0020 carried through :func:`_row_detection` keeps its NULL, and the event
+    published with the row carries None, never NaN (the bus refuses NaN: JSON has none)."""
     return {
         "score": d.score,
         "significance": d.significance,
@@ -367,7 +369,7 @@ async def _run_chunk(
     run.updated_candidate_pks += refined
     if publish is not None:
         for payload in events:
-            await publish("ese.candidate", payload)
+            await ESE_CANDIDATE.publish(publish, payload)
 
 
 async def _write(
@@ -377,9 +379,9 @@ async def _write(
     watermark: Mapping[int, int],
     errors: Mapping[int, str],
     changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]],
-) -> tuple[list[dict[str, Any]], list[int]]:
+) -> tuple[list[EseCandidatePayload], list[int]]:
     now = datetime.now(UTC)
-    events: list[dict[str, Any]] = []
+    events: list[EseCandidatePayload] = []
     refined: list[int] = []
     async with write_transaction(engine) as conn:
         names = dict(
@@ -408,11 +410,11 @@ async def _write(
             if done.rowcount == 0:
                 await conn.execute(insert(ese_source_state).values(source_pk=pk, **values))
         for pk, cand, row, old, new_phase in changes:
-            values = _candidate_values(cand.detection, new_phase)
+            columns = _candidate_values(cand.detection, new_phase)
             if row is None:
                 result = await conn.execute(
                     insert(ese_candidates)
-                    .values(source_pk=pk, status="active", flagged_at=now, updated_at=now, **values)
+                    .values(source_pk=pk, status="active", flagged_at=now, updated_at=now, **columns)
                     .returning(ese_candidates.c.id)
                 )
                 cand_pk = int(result.scalar_one())
@@ -421,7 +423,7 @@ async def _write(
                 await conn.execute(
                     update(ese_candidates)
                     .where(ese_candidates.c.id == cand_pk)
-                    .values(**values, updated_at=now)
+                    .values(**columns, updated_at=now)
                 )
                 if old == new_phase:
                     refined.append(cand_pk)
@@ -450,18 +452,18 @@ async def _write(
                     )
                 ).scalar_one()
             )
-            events.append(
-                {
-                    "event": "new" if row is None else new_phase,
-                    "candidate_pk": cand_pk,
-                    "alert_pk": alert_pk,
-                    "source_pk": pk,
-                    "source_id": names.get(pk),
-                    "status": "active" if row is None else None,
-                    "from_phase": old,
-                    **values,
-                }
-            )
+            event: EseCandidatePayload = {
+                "event": "new" if row is None else new_phase,
+                "candidate_pk": cand_pk,
+                "alert_pk": alert_pk,
+                "source_pk": pk,
+                "source_id": names.get(pk),
+                "status": "active" if row is None else row["status"],
+                "from_phase": old,
+            }
+            # Both parts are checked (this literal, _candidate_values' return type), and the
+            # columns' type is a base of the payload's: the merge is one too.
+            events.append(cast(EseCandidatePayload, {**event, **columns}))
     return events, refined
 
 

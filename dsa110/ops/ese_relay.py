@@ -17,6 +17,7 @@ the cap of one job (a first pass over a backlog); the ``alerts`` rows hold every
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -24,26 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.tables import ese_candidates, jobs, sources
-from dsa110.events.channels import ESE_CANDIDATE
+from dsa110.events.channels import ESE_CANDIDATE, EseCandidateColumns
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 RELAY_KEY: Final = "relay_events"
 MAX_RELAYED_EVENTS: Final = 150
-PAYLOAD_COLUMNS: Final = (
-    "score",
-    "significance",
-    "start_mjd",
-    "end_mjd",
-    "depth",
-    "baseline_flux_jy",
-    "min_flux_jy",
-    "detector_version",
-    "phase",
-    "kind",
-    "false_alarm_probability",
-    "red_rms",
-)
+PAYLOAD_COLUMNS: Final = tuple(EseCandidateColumns.__annotations__)
+"""The candidate's columns a relayed event carries: those the job publishes itself."""
 
 
 class Keeper:
@@ -65,6 +54,12 @@ class Keeper:
 
     def result(self) -> dict[str, Any]:
         return {RELAY_KEY: self.kept, "relay_dropped": self.dropped}
+
+
+def _finite(value: Any) -> Any:
+    """A column's value for JSON: a non-finite float (a NaN PostgreSQL would store) as None,
+    as the job publishes it (the bus refuses NaN, and the event would be lost)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 async def relay_events(engine: AsyncEngine, job_id: int, publish: Publish) -> int:
@@ -103,7 +98,7 @@ async def relay_events(engine: AsyncEngine, job_id: int, publish: Publish) -> in
             "source_id": row["source_name"],
             "status": row["status"],
             "from_phase": from_phase,
-            **{c: row[c] for c in PAYLOAD_COLUMNS},
+            **{c: _finite(row[c]) for c in PAYLOAD_COLUMNS},
         }
         await ESE_CANDIDATE.publish(publish, payload)  # type: ignore[arg-type]
         sent += 1

@@ -16,6 +16,7 @@ from astropy.table import Table
 
 from compat_rest.exports import SOURCES_LISTING, prepare_listing
 from compat_rest.graph import GraphRunner
+from dsa110.db.engine import create_engine
 from dsa110.exports.columns import ALL_SPECS
 from tests.compat.conftest import Demo, Graph, assert_envelope
 
@@ -215,3 +216,85 @@ async def test_bad_export_requests_are_clear_4xx(api: httpx.AsyncClient) -> None
     assert_envelope(await api.get("/exports/images/99999/measurements.csv"), 404, "NOT_FOUND")
     assert_envelope(await api.get("/exports/images/abc/measurements.csv"), 422, "VALIDATION_ERROR")
     assert_envelope(await api.get("/api/ese/candidates?format=xls"), 422, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fits"])
+async def test_candidate_exports_carry_phase_kind_probability_and_red_rms(
+    empty_db_url: str, tmp_path: Any, fmt: str
+) -> None:
+    """What rated a candidate travels with it to a table: phase, kind, false-alarm
+    probability and the red-noise rms (a fraction of the normalised flux, no unit). A
+    candidate stored before they were recorded has none: an empty CSV cell (not ``nan``,
+    which a reader takes for a number), NaN in FITS (its convention for a missing float)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from dsa110.auth.identity import Role
+    from dsa110.db import tables as t
+    from dsa110.settings import Settings
+    from server.app import create_app
+    from tests.credentials import key_headers
+
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.begin() as conn:
+            source_pk = (
+                await conn.execute(
+                    insert(t.sources)
+                    .values(source_id="NVSS J000001.0+420000", ra_deg=180.0, dec_deg=42.0, healpix=0)
+                    .returning(t.sources.c.id)
+                )
+            ).scalar_one()
+            common = {
+                "source_pk": source_pk, "status": "active", "score": 1.2, "significance": 6.0, "depth": 0.3,
+                "baseline_flux_jy": 1.0, "min_flux_jy": 0.7, "updated_at": datetime(2025, 1, 2, tzinfo=UTC),
+            }  # fmt: skip
+            await conn.execute(
+                insert(t.ese_candidates),
+                [
+                    {**common, "start_mjd": 60010.0, "end_mjd": 60040.0, "detector_version": "ese-drw-2.0",
+                     "flagged_at": datetime(2025, 1, 1, tzinfo=UTC), "phase": None, "kind": None,
+                     "false_alarm_probability": None, "red_rms": None},
+                    {**common, "start_mjd": 60100.0, "end_mjd": 60130.0, "detector_version": "ese-drw-3.6",
+                     "flagged_at": datetime(2025, 1, 2, tzinfo=UTC), "phase": "confirmed", "kind": "dip",
+                     "false_alarm_probability": 0.004, "red_rms": 0.034},
+                ],
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+    app = create_app(Settings(data_dir=tmp_path, database_url=empty_db_url), migrate=False)
+    headers = await key_headers(empty_db_url, Role.OPERATOR)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver", headers=headers
+    ) as http:
+        response = await http.get(f"/exports/ese_candidates.{fmt}?orderBy=FLAGGED_AT&direction=ASC")
+    await app.state.engine.dispose()
+    assert response.status_code == 200, response.text[:500]
+    columns = ("detector_version", "phase", "kind", "false_alarm_probability", "red_rms")
+    if fmt == "csv":
+        import csv
+
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        assert [tuple(r[c] for c in columns) for r in rows] == [
+            ("ese-drw-2.0", "", "", "", ""),
+            ("ese-drw-3.6", "confirmed", "dip", "0.004", "0.034"),
+        ]
+        assert all(r["significance"] == "6.0" for r in rows)  # a value is still written
+    else:
+        table = read(response, "fits")
+        # astropy reads FITS's empty string back as masked; tolist() gives it as "".
+        assert table["phase"].tolist() == ["", "confirmed"] and table["kind"].tolist() == ["", "dip"]
+        assert same(numbers(table["false_alarm_probability"]), [None, 0.004])
+        assert same(numbers(table["red_rms"]), [None, 0.034])
+        assert table["red_rms"].unit is None  # a fraction
+        header = fits_header(response.content)
+        red = next(i for i in range(1, header["TFIELDS"] + 1) if header[f"TTYPE{i}"] == "red_rms")
+        assert header[f"TFORM{red}"] == "D" and "fraction of the normalised flux" in header[f"TCOMM{red}"]
+
+
+def fits_header(content: bytes) -> Any:
+    from astropy.io import fits
+
+    with fits.open(io.BytesIO(content)) as hdus:
+        return hdus[1].header.copy()

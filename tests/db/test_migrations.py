@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import current_revision, head_revision, upgrade
@@ -49,7 +51,6 @@ async def test_upgrade_is_idempotent(backend: str, tmp_path: Path) -> None:
 
 
 async def test_an_older_database_upgrades_in_place(backend: str, tmp_path: Path) -> None:
-    from datetime import UTC, datetime
 
     from sqlalchemy import insert, select
 
@@ -76,6 +77,26 @@ async def test_an_older_database_upgrades_in_place(backend: str, tmp_path: Path)
             kept = (await conn.execute(select(t.groups.c.group_id, t.groups.c.received_at))).all()
         await engine.dispose()
     assert kept == [("2025-10-24T14:00:00", now.replace(microsecond=now.microsecond))]
+
+
+def test_each_migration_docstring_names_the_revision_it_revises() -> None:
+    """The chain is not in file-name order (0011 -> 0014 -> 0012 -> 0015 -> 0013 -> 0016):
+    whoever reads a script's header to find its parent must read the truth."""
+    import re
+
+    from alembic.script import ScriptDirectory
+
+    from dsa110.db.migrate import alembic_config
+
+    wrong = []
+    for script in ScriptDirectory.from_config(alembic_config()).walk_revisions():
+        doc = script.module.__doc__ or ""
+        ids = re.search(r"^Revision ID: *(\S*)$", doc, re.MULTILINE)
+        parent = re.search(r"^Revises: *(\S*)$", doc, re.MULTILINE)
+        said = (ids and ids.group(1), parent and parent.group(1))
+        if said != (script.revision, script.down_revision or ""):
+            wrong.append((script.revision, said))
+    assert wrong == []
 
 
 def test_every_sort_and_filter_column_leads_an_index() -> None:
@@ -117,7 +138,6 @@ async def test_upgrading_to_0004_fills_max_snr_and_new_source_from_the_measureme
     backend: str, tmp_path: Path
 ) -> None:
     """Existing sources get what a recompute would give them, without running one."""
-    from datetime import UTC, datetime
 
     import sqlalchemy as sa
     from alembic import command
@@ -194,8 +214,6 @@ async def test_0020_adds_red_rms_null_for_old_candidates_and_drops_it_keeping_th
     """``ese_candidates.red_rms``: a candidate stored before it reads NULL (not a made-up
     stratum); downgrading drops the column without rebuilding the table (on SQLite the
     rebuild's DROP TABLE would delete the candidates' status history and unlink alerts)."""
-    from datetime import UTC, datetime
-
     import sqlalchemy as sa
     from alembic import command
 
@@ -211,34 +229,9 @@ async def test_0020_adds_red_rms_null_for_old_candidates_and_drops_it_keeping_th
         await upgrade(engine, "0019")
         async with engine.begin() as conn:
             assert "red_rms" not in await conn.run_sync(columns)
-            src = await conn.execute(
-                sa.insert(t.sources)
-                .values(source_id="S1", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
-                        sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
-                .returning(t.sources.c.id)
-            )  # fmt: skip
-            source_pk = src.scalar_one()
-            cand = await conn.execute(
-                sa.insert(t.ese_candidates)
-                .values(source_pk=source_pk, status="investigated", score=1.2, significance=6.0,
-                        start_mjd=60010.0, end_mjd=60040.0, depth=0.3, baseline_flux_jy=1.0,
-                        min_flux_jy=0.7, detector_version="ese-drw-3.5", flagged_at=now,
-                        updated_at=now, phase="confirmed", kind="dip", false_alarm_probability=0.002)
-                .returning(t.ese_candidates.c.id)
-            )  # fmt: skip
-            candidate_pk = cand.scalar_one()
-            await conn.execute(
-                sa.insert(t.ese_status_changes).values(
-                    candidate_pk=candidate_pk, from_status="active", to_status="investigated",
-                    changed_by="op", changed_at=now,
-                )
-            )  # fmt: skip
-            await conn.execute(
-                sa.insert(t.alerts).values(
-                    source_pk=source_pk, candidate_pk=candidate_pk, alert_type="ese_candidate",
-                    severity="warning", message="m", triggered_at=now,
-                )
-            )  # fmt: skip
+            source_pk, candidate_pk = await _candidate_with_history(
+                conn, now, phase="confirmed", kind="dip", false_alarm_probability=0.002
+            )
 
         await upgrade(engine, "0020")
         async with engine.begin() as conn:
@@ -272,6 +265,98 @@ async def test_0020_adds_red_rms_null_for_old_candidates_and_drops_it_keeping_th
         await engine.dispose()
     assert [status for _, status in kept] == ["investigated", "active"]
     assert history == [candidate_pk] and linked == [candidate_pk]
+
+
+async def _candidate_with_history(conn: AsyncConnection, now: datetime, **extra: object) -> tuple[int, int]:
+    """A source with one ESE candidate (``extra``: columns of later revisions), a status
+    change and an alert that points at it: every row that refers to ``ese_candidates``
+    from revision 0001 on. Returns (source pk, candidate pk)."""
+    import sqlalchemy as sa
+
+    from dsa110.db import tables as t
+
+    src = await conn.execute(
+        sa.insert(t.sources)
+        .values(source_id="S1", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
+                sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
+        .returning(t.sources.c.id)
+    )  # fmt: skip
+    source_pk = src.scalar_one()
+    cand = await conn.execute(
+        sa.insert(t.ese_candidates)
+        .values(source_pk=source_pk, status="investigated", score=1.2, significance=6.0,
+                start_mjd=60010.0, end_mjd=60040.0, depth=0.3, baseline_flux_jy=1.0,
+                min_flux_jy=0.7, detector_version="ese-drw-3.5", flagged_at=now,
+                updated_at=now, **extra)
+        .returning(t.ese_candidates.c.id)
+    )  # fmt: skip
+    candidate_pk = cand.scalar_one()
+    await conn.execute(
+        sa.insert(t.ese_status_changes).values(
+            candidate_pk=candidate_pk, from_status="active", to_status="investigated",
+            changed_by="op", changed_at=now,
+        )
+    )  # fmt: skip
+    await conn.execute(
+        sa.insert(t.alerts).values(
+            source_pk=source_pk, candidate_pk=candidate_pk, alert_type="ese_candidate",
+            severity="warning", message="m", triggered_at=now,
+        )
+    )  # fmt: skip
+    return source_pk, candidate_pk
+
+
+async def test_downgrading_below_0013_keeps_candidates_their_history_and_alert_links(
+    backend: str, tmp_path: Path
+) -> None:
+    """From head to 0015 (0013's parent): phase, kind and false_alarm_probability go, the
+    candidates stay, and so do the rows that refer to them. ``ese_status_changes`` and
+    ``alerts.candidate_pk`` date from 0001, so they outlive this downgrade; on SQLite a
+    rebuild of ``ese_candidates`` (batch mode) would delete the history by ON DELETE
+    CASCADE and set the alerts' link to NULL when it drops the old table."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from dsa110.db import tables as t
+    from dsa110.db.migrate import alembic_config
+
+    def shape(c: Connection) -> tuple[set[str], set[str]]:
+        found = inspect(c)
+        columns = {col["name"] for col in found.get_columns("ese_candidates")}
+        indexes = {str(ix["name"]) for ix in found.get_indexes("ese_candidates")}
+        return columns, indexes
+
+    added = {"phase", "kind", "false_alarm_probability"}
+    now = datetime.now(UTC)
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            _, candidate_pk = await _candidate_with_history(
+                conn, now, phase="confirmed", kind="dip", false_alarm_probability=0.002, red_rms=0.02
+            )
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0015"))
+        assert await current_revision(engine) == "0015"
+        async with engine.connect() as conn:
+            columns, indexes = await conn.run_sync(shape)
+            kept = (await conn.execute(sa.select(t.ese_candidates.c.id, t.ese_candidates.c.status))).all()
+            history = (await conn.execute(sa.select(t.ese_status_changes.c.candidate_pk))).scalars().all()
+            linked = (await conn.execute(sa.select(t.alerts.c.candidate_pk))).scalars().all()
+
+        await upgrade(engine)  # and up again: the columns come back, NULL for the kept row
+        async with engine.connect() as conn:
+            again = (
+                await conn.execute(sa.select(t.ese_candidates.c.phase, t.ese_candidates.c.kind))
+            ).one()  # fmt: skip
+        await engine.dispose()
+    assert not added & columns and "red_rms" not in columns
+    assert {"ix_ese_candidates_phase", "ix_ese_candidates_false_alarm_probability"}.isdisjoint(indexes)
+    assert {"ix_ese_candidates_status", "ix_ese_candidates_score"} <= indexes  # the older ones stay
+    assert kept == [(candidate_pk, "investigated")]
+    assert history == [candidate_pk] and linked == [candidate_pk]
+    assert tuple(again) == (None, None)
 
 
 async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keeping_the_state(

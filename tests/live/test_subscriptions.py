@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert
+import numpy as np
+import pytest
+from sqlalchemy import insert, select
 
 from dsa110.auth.identity import Role
-from dsa110.db.tables import images, measurements
+from dsa110.db.tables import ese_candidates, images, measurements
 from dsa110.events import ESE_CANDIDATE, GROUP_STATE, MEASUREMENTS_ADDED
 from dsa110.ops import jobs
+from dsa110.ops.ese_detect import run_detection
 from dsa110.ops.metrics import MetricsSampler
 from dsa110.settings import Settings
 from tests.credentials import key_headers
 from tests.live.conftest import T0, TransportWs, running, seed
+from tests.ops.ese_curves import dip_curve, seed_curves
 from tests.waiting import eventually
 
 FAILED_GROUP = "2025-10-24T14:05:00"
@@ -101,6 +105,61 @@ async def test_ese_candidates_below_min_sigma_are_not_sent(live_settings: Settin
             await client.send({"id": "ping", "type": "ping"})
             # The 7-sigma candidate never reached "hi": the next message is the pong.
             assert (await client.receive())["type"] == "pong"
+
+
+async def test_an_ese_candidate_event_shows_its_phase_kind_probability_and_red_noise_rms(
+    live_settings: Settings,
+) -> None:
+    """What a follow-up decision needs arrives with the event: the candidate's phase, what
+    the detector saw (its ``kind``; the event's own ``kind`` says what happened), the
+    false-alarm probability and the red-noise rms that rated it. Published by the detector
+    itself; a candidate stored before ``red_rms`` was recorded shows null there."""
+    query = (
+        "subscription { eseCandidates(minSigma: 0) { candidateId kind"
+        " candidate { candidateId phase kind falseAlarmProbability redNoiseRms } } }"
+    )
+    t, flux, err = dip_curve()
+    steady = 1 + 0.02 * np.random.default_rng(5).standard_normal(t.size)
+    async with running(live_settings) as live:
+        dip_pk, steady_pk = await seed_curves(live.engine, [(flux, err), (steady, err)], t)
+        async with live.engine.begin() as conn:  # a stale ongoing candidate from before 0020
+            await conn.execute(
+                insert(ese_candidates).values(
+                    source_pk=steady_pk, status="active", score=1.2, significance=6.0, start_mjd=60010.0,
+                    end_mjd=60020.0, depth=0.3, baseline_flux_jy=1.0, min_flux_jy=0.7,
+                    detector_version="ese-drw-3.5", flagged_at=T0, updated_at=T0, phase="ongoing",
+                    kind="ongoing", false_alarm_probability=0.002,
+                )
+            )  # fmt: skip
+        async with live.ws() as ws:
+            client = TransportWs(ws)
+            await client.init()
+            await client.subscribe("e", query)
+            await eventually(lambda: live.app.state.live.subscriber_count == 1)
+            run = await run_detection(live.engine, [dip_pk, steady_pk], publish=live.publish, force=True)
+            assert len(run.new_candidate_pks) == 1 and len(run.changed_candidate_pks) == 1
+            got = [(await client.next_data("e"))["eseCandidates"] for _ in range(2)]
+        async with live.engine.connect() as conn:
+            rows = {r["id"]: r for r in (await conn.execute(select(ese_candidates))).mappings()}
+    by_kind = {g["kind"]: g for g in got}
+    assert set(by_kind) == {"new", "rejected"}
+    new, rejected = by_kind["new"], by_kind["rejected"]
+    stored = rows[new["candidateId"]]
+    assert new["candidate"] == {
+        "candidateId": new["candidateId"],
+        "phase": "CONFIRMED",
+        "kind": "DIP",
+        "falseAlarmProbability": pytest.approx(stored["false_alarm_probability"]),
+        "redNoiseRms": pytest.approx(stored["red_rms"]),
+    }
+    assert new["candidate"]["falseAlarmProbability"] > 0 and new["candidate"]["redNoiseRms"] >= 0
+    assert rejected["candidate"] == {
+        "candidateId": rejected["candidateId"],
+        "phase": "REJECTED",
+        "kind": "ONGOING",
+        "falseAlarmProbability": 0.002,
+        "redNoiseRms": None,
+    }
 
 
 async def test_job_updates_and_logs_follow_a_job_to_its_end(live_settings: Settings) -> None:

@@ -5,60 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dsa110.db.tables import alerts, ese_candidates, ese_source_state, images, measurements, sources
+from dsa110.db.tables import alerts, ese_candidates, ese_source_state
 from dsa110.errors import InputError
+from dsa110.events.channels import ESE_CANDIDATE, EseCandidatePayload
 from dsa110.ops.ese_detect import ESE_DETECT, enqueue_detection, run_detection
 from dsa110.science.ese import DETECTOR_VERSION
 from dsa110.science.ese_far import QUIET_RED_RMS, false_alarm_probability, live_false_alarm_probability
-from dsa110.science.healpix import healpix_index
-
-FWHM_PER_SIGMA = 2.3548200450309493
-
-
-async def _seed(engine: AsyncEngine, curves: list[tuple[np.ndarray, np.ndarray]], t: np.ndarray) -> list[int]:
-    async with engine.begin() as conn:
-        src = []
-        for i in range(len(curves)):
-            ra, dec = 150.0 + 0.01 * i, 40.0
-            r = await conn.execute(
-                insert(sources)
-                .values(
-                    source_id=f"T{i}", ra_deg=ra, dec_deg=dec, healpix=int(healpix_index(ra, dec)), n_epochs=0,
-                    sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0,
-                )
-                .returning(sources.c.id)
-            )  # fmt: skip
-            src.append(int(r.scalar_one()))
-    await _add_epochs(engine, src, curves, t)
-    return src
-
-
-async def _add_epochs(
-    engine: AsyncEngine, src: list[int], curves: list[tuple[np.ndarray, np.ndarray]], t: np.ndarray
-) -> None:
-    """Images at ``t`` and every source's measurement on each (``curves`` in ``src`` order)."""
-    async with engine.begin() as conn:
-        img = []
-        for m in t:
-            r = await conn.execute(
-                insert(images)
-                .values(path=f"/i{m:.4f}.fits", type="image", created_at=datetime.now(UTC), mid_mjd=float(m))
-                .returning(images.c.id)
-            )
-            img.append(int(r.scalar_one()))
-        rows = [
-            {"source_pk": src[i], "image_pk": img[j], "mjd": float(t[j]), "ra_deg": 150.0, "dec_deg": 40.0,
-             "peak_flux_jy": float(f[j]), "peak_flux_err_jy": float(e[j]), "forced": True}
-            for i, (f, e) in enumerate(curves)
-            for j in range(t.size)
-        ]  # fmt: skip
-        await conn.execute(insert(measurements), rows)
+from tests.ops.ese_curves import FWHM_PER_SIGMA, add_epochs, dip_curve, seed_curves
 
 
 async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine: AsyncEngine) -> None:
@@ -73,7 +33,7 @@ async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine:
     steady = 1 + 0.02 * rng.standard_normal(t.size)
     bad_e = e.copy()
     bad_e[50] = 0.0  # a zero error: the detector refuses the curve; the run goes on
-    pks = await _seed(engine, [(dip, e), (steady, bad_e), (steady, e)], t)
+    pks = await seed_curves(engine, [(dip, e), (steady, bad_e), (steady, e)], t)
     run = await run_detection(engine, pks)
     assert run.n_sources == 3 and run.n_tested == 3
     assert set(run.failures) == {pks[1]}
@@ -113,7 +73,7 @@ async def test_a_fruitless_alarm_is_watched_across_passes(engine: AsyncEngine) -
     blip = 1 + 0.02 * rng.standard_normal(t.size)
     blip[46:50] = 0.5
     steady = 1 + 0.02 * rng.standard_normal(t.size)
-    pks = await _seed(engine, [(blip, e), (steady, e)], t)
+    pks = await seed_curves(engine, [(blip, e), (steady, e)], t)
     first = await run_detection(engine, pks)
     assert first.n_tested == 2  # both new: tested once they have MIN_POINTS
     async with engine.connect() as conn:
@@ -126,7 +86,7 @@ async def test_a_fruitless_alarm_is_watched_across_passes(engine: AsyncEngine) -
     assert watch == {pks[0]: pytest.approx(t[-1] + WATCH_DAYS), pks[1]: None}
 
     later = t[-1] + np.arange(1, int(MAX_BACKOFF_DAYS) + 1) * 1.0
-    await _add_epochs(engine, pks, [(1 + 0.02 * rng.standard_normal(later.size), e[: later.size])] * 2, later)
+    await add_epochs(engine, pks, [(1 + 0.02 * rng.standard_normal(later.size), e[: later.size])] * 2, later)
     second = await run_detection(engine, pks)
     assert second.n_tested == 1  # the watched source only
 
@@ -199,7 +159,7 @@ async def test_the_job_process_entry_point_runs_a_pass(
     # serve's job pool loads the plugins: the ese-detect kind is among them.
     assert "dsa110.ops.ese_detect" in kinds.load_plugins([]) and "ese-detect" in kinds.names()
     t = 60000.0 + np.arange(30) * 1.0
-    pks = await _seed(engine, [(np.ones(t.size), np.full(t.size, 0.01))], t)
+    pks = await seed_curves(engine, [(np.ones(t.size), np.full(t.size, 0.01))], t)
     monkeypatch.setenv("DSA110_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("DSA110_EVENTS_URL", "memory://")
     assert await _main([json.dumps({"source_pks": pks})]) == 0
@@ -217,7 +177,7 @@ async def test_a_forced_pass_keeps_the_one_look_probability(engine: AsyncEngine)
         - 0.4 * np.exp(-0.5 * ((t - 60100) * FWHM_PER_SIGMA / 30.0) ** 2)
         + 0.02 * rng.standard_normal(t.size)
     )
-    pks = await _seed(engine, [(dip, np.full(t.size, 0.02))], t)
+    pks = await seed_curves(engine, [(dip, np.full(t.size, 0.02))], t)
     await run_detection(engine, pks, force=True)
     async with engine.connect() as conn:
         (cand,) = (await conn.execute(select(ese_candidates))).mappings().all()
@@ -232,7 +192,7 @@ async def test_a_phase_change_without_a_new_fit_keeps_the_stored_red_rms(engine:
     rng = np.random.default_rng(5)
     t = 60000.0 + np.arange(200) * 1.0
     e = np.full(t.size, 0.02)
-    pks = await _seed(engine, [(1 + 0.02 * rng.standard_normal(t.size), e) for _ in range(2)], t)
+    pks = await seed_curves(engine, [(1 + 0.02 * rng.standard_normal(t.size), e) for _ in range(2)], t)
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         for pk, red_rms in zip(pks, (0.034, None), strict=True):
@@ -244,7 +204,8 @@ async def test_a_phase_change_without_a_new_fit_keeps_the_stored_red_rms(engine:
                     kind="ongoing", false_alarm_probability=0.002, red_rms=red_rms,
                 )
             )  # fmt: skip
-    run = await run_detection(engine, pks, force=True)
+    published: list[tuple[str, dict[str, Any]]] = []
+    run = await run_detection(engine, pks, force=True, publish=_recorder(published))
     assert run.new_candidate_pks == [] and len(run.changed_candidate_pks) == 2
     async with engine.connect() as conn:
         rows = (
@@ -254,3 +215,46 @@ async def test_a_phase_change_without_a_new_fit_keeps_the_stored_red_rms(engine:
         ("rejected", 0.034, 0.002),
         ("rejected", None, 0.002),
     ]
+    # The events say so too: the NULL row's fit carries NaN (``_row_detection``) and its
+    # event null, never NaN (the bus refuses a payload JSON cannot carry).
+    events = sorted((p for _, p in published), key=lambda p: p["source_pk"])
+    assert [(e["event"], e["from_phase"], e["phase"], e["kind"], e["red_rms"]) for e in events] == [
+        ("rejected", "ongoing", "rejected", "ongoing", 0.034),
+        ("rejected", "ongoing", "rejected", "ongoing", None),
+    ]
+    for _, payload in published:
+        json.dumps(payload, allow_nan=False)
+
+
+def _recorder(into: list[tuple[str, dict[str, Any]]]) -> Any:
+    async def publish(channel: str, payload: dict[str, Any]) -> None:
+        into.append((channel, payload))
+
+    return publish
+
+
+async def test_a_new_candidates_event_carries_what_a_subscriber_needs_and_nothing_untyped(
+    engine: AsyncEngine,
+) -> None:
+    """The ``ese.candidate`` event of a detection names the candidate's phase, kind,
+    false-alarm probability and red-noise rms as stored, and every key it carries is one
+    ``EseCandidatePayload`` declares (what readers of the channel are typed against)."""
+    t, flux, err = dip_curve()
+    pks = await seed_curves(engine, [(flux, err)], t)
+    published: list[tuple[str, dict[str, Any]]] = []
+    await run_detection(engine, pks, publish=_recorder(published))
+    async with engine.connect() as conn:
+        (cand,) = (await conn.execute(select(ese_candidates))).mappings().all()
+    ((channel, payload),) = published
+    assert channel == ESE_CANDIDATE
+    assert (
+        payload["event"] == "new" and payload["candidate_pk"] == cand["id"] and payload["status"] == "active"
+    )
+    assert payload["from_phase"] is None
+    for column in ("phase", "kind", "false_alarm_probability", "red_rms", "score", "depth"):
+        assert payload[column] == cand[column], column
+    assert (payload["phase"], payload["kind"]) == ("confirmed", "dip")
+    assert 0.0 <= payload["red_rms"] < QUIET_RED_RMS and 0.0 < payload["false_alarm_probability"] < 0.01
+    declared = EseCandidatePayload.__required_keys__ | EseCandidatePayload.__optional_keys__
+    assert set(payload) <= declared, set(payload) - declared
+    json.dumps(payload, allow_nan=False)

@@ -22,7 +22,7 @@ from dsa110.ops.queue.protocol import MAX_LINE_CHARS
 from dsa110.settings import Settings
 from tests.credentials import key_headers
 from tests.live.conftest import TransportWs, running
-from tests.ops.test_ese_detect import FWHM_PER_SIGMA, _seed
+from tests.ops.ese_curves import FWHM_PER_SIGMA, seed_curves
 from tests.waiting import eventually
 
 INGEST = """mutation($i: Int!, $m: [MeasurementInput!]!) {
@@ -50,7 +50,7 @@ async def test_an_ingest_through_the_api_reaches_an_ese_subscriber(empty_db_url:
     steady = 1 + 0.01 * rng.standard_normal(t.size)
     async with running(settings) as live:
         # The year so far is in the database; the last image arrives through the API.
-        pks = await _seed(live.engine, [(dip[:-1], e[:-1]), (steady[:-1], e[:-1])], t[:-1])
+        pks = await seed_curves(live.engine, [(dip[:-1], e[:-1]), (steady[:-1], e[:-1])], t[:-1])
         async with live.engine.begin() as conn:
             image = (
                 await conn.execute(
@@ -66,7 +66,9 @@ async def test_an_ingest_through_the_api_reaches_an_ese_subscriber(empty_db_url:
             client = TransportWs(ws)
             await client.init()
             await client.subscribe(
-                "ese", "subscription { eseCandidates(minSigma: 0) { candidateId sourceId kind } }"
+                "ese",
+                "subscription { eseCandidates(minSigma: 0) { candidateId sourceId kind"
+                " candidate { phase kind falseAlarmProbability redNoiseRms } } }",
             )
             await eventually(lambda: live.app.state.live.subscriber_count == 1)
             rows = [
@@ -81,6 +83,9 @@ async def test_an_ingest_through_the_api_reaches_an_ese_subscriber(empty_db_url:
             assert job_id is not None  # detection runs in the ese-detect job, not in the request
             got = (await client.next_data("ese", wait_s=60.0))["eseCandidates"]
             assert got["sourceId"] == "T0" and got["kind"] == "new"
+            # The relayed event is rebuilt from the row: the same candidate as the job's own.
+            assert (got["candidate"]["phase"], got["candidate"]["kind"]) == ("CONFIRMED", "DIP")
+            assert got["candidate"]["falseAlarmProbability"] > 0 and got["candidate"]["redNoiseRms"] >= 0
         async with live.engine.connect() as conn:
             job = (await conn.execute(select(jobs.c.state, jobs.c.result).where(jobs.c.id == job_id))).one()
         assert job.state == "done" and job.result["n_new"] == 1

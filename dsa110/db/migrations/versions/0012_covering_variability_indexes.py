@@ -9,7 +9,7 @@ alone, and still leads with the metric, so sorts and one-filter counts use it as
 Each replaces the metric's one-column index: no more indexes for ingest to maintain.
 
 Revision ID: 0012
-Revises: 0011
+Revises: 0014
 """
 
 from __future__ import annotations

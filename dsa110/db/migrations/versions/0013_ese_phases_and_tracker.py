@@ -9,8 +9,14 @@
   last fully tested, and the last failure (a source that cannot be tested is recorded
   here instead of aborting the run).
 
+Not in batch mode, either way (as 0020): on SQLite a batch that drops a column rebuilds
+``ese_candidates``, and dropping the old table deletes its status changes (ON DELETE
+CASCADE) and unlinks its alerts (SET NULL), both of which outlive this revision. SQLite
+adds a nullable column in place and (>= 3.35) drops an unindexed one in place, so the
+downgrade drops the two indexes before the columns.
+
 Revision ID: 0013
-Revises: 0014
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("ese_candidates") as batch:
-        batch.add_column(sa.Column("phase", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("kind", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("false_alarm_probability", sa.Float(), nullable=True))
-        batch.create_index(batch.f("ix_ese_candidates_phase"), ["phase"])
-        batch.create_index(batch.f("ix_ese_candidates_false_alarm_probability"), ["false_alarm_probability"])
+    op.add_column("ese_candidates", sa.Column("phase", sa.String(length=16), nullable=True))
+    op.add_column("ese_candidates", sa.Column("kind", sa.String(length=16), nullable=True))
+    op.add_column("ese_candidates", sa.Column("false_alarm_probability", sa.Float(), nullable=True))
+    op.create_index(op.f("ix_ese_candidates_phase"), "ese_candidates", ["phase"])
+    op.create_index(
+        op.f("ix_ese_candidates_false_alarm_probability"), "ese_candidates", ["false_alarm_probability"]
+    )
     op.create_table(
         "ese_source_state",
         sa.Column("source_pk", sa.Integer(), nullable=False),
@@ -56,9 +63,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("ese_source_state")
-    with op.batch_alter_table("ese_candidates") as batch:
-        batch.drop_index(batch.f("ix_ese_candidates_false_alarm_probability"))
-        batch.drop_index(batch.f("ix_ese_candidates_phase"))
-        batch.drop_column("false_alarm_probability")
-        batch.drop_column("kind")
-        batch.drop_column("phase")
+    op.drop_index(op.f("ix_ese_candidates_false_alarm_probability"), table_name="ese_candidates")
+    op.drop_index(op.f("ix_ese_candidates_phase"), table_name="ese_candidates")
+    op.drop_column("ese_candidates", "false_alarm_probability")
+    op.drop_column("ese_candidates", "kind")
+    op.drop_column("ese_candidates", "phase")
