@@ -71,7 +71,7 @@ modelled (``dsa110.science.ese.DrwFit``): ``dip/quiet`` below ``QUIET_RED_RMS`` 
 wanders of a particular size. One look at 4,000 steady source-years (seeds 101+,
 ``min_score`` 0.7): 0 of 2,664 sources without red noise had a candidate, 152 of 1,336
 with it did, while the dips injected on quiet sources (seeds 21, 31) fitted a median
-0.6 %. Live (the 8,000 source-years of the table), dips at score >= 1: 1 source-year in
+0.6 %. Live (the 8,000 source-years of the 3.6 table), dips at score >= 1: 1 source-year in
 the quiet stratum, 20 in the 1-4.5 % one, 0 above: a wander large enough to look like a
 lens dip and not so large that the red-noise test already discounts it. One dip table
 made every dip clear the threshold those wanders set (score 2.4 at FAP 0.002 with the
@@ -83,6 +83,26 @@ seeds 21, 31 and 41 only (the same replays re-rated by each table), recall at FA
 0.913 / 0.907 / 0.853 (kept: best on all three, any-alert false alarms 9 / 7 / 7 of 2,725
 against 8 / 7 / 7); stratifying the one-sided kinds too, or one boundary at 0.5 % or 2 %:
 0.79-0.89. The one-sided kinds' null candidates are not concentrated in a stratum.
+
+Depth in units of the red noise (ese-drw-3.7): the red stratum splits into ``dip/deep``
+(depth >= ``DEEP_RED_RATIO`` = 15 times the fitted rms) and ``dip/red`` (shallower). A DRW
+wander that passes for a dip is a few times its own rms deep; a lens's depth does not scale
+with the source's red noise. In the live null (the first 8,000 source-years, seed 201),
+the dips of the 1-4.5 % stratum at score >= 1.3 were 6.5-13 rms deep at every look but
+one (14.9 at score 1.7); the injected lens dips (seed 41) that the red table rated were
+mostly 15-40 rms deep, the shallowest 7-10. So the wanders stay in ``dip/red`` and set its
+threshold (score ~2.1 at FAP 0.002), and a deep dip on a mildly red curve is rated by a
+table they barely reach (FAP 0.00056 at score 1). The ratio was chosen among 12, 15 and
+20 on seeds 21, 31 and 41 only, tabulated from those 8,000 source-years (the same replays
+re-rated; no split: 0.893 / 0.907 / 0.862 recall at FAP <= 0.002; 12: 0.893 / 0.907 /
+0.872; 15: 0.903 / 0.926 / 0.872; 20: 0.893 / 0.926 / 0.872).
+
+Since ese-drw-3.7 the live table pools 16,000 steady source-years (two replays, seeds 201
+and 100201: the command in ``ese_live_null``). Why: across the five seeds of the
+injection bench the steady source-years alerted at some look at a live FAP <= 0.002 were
+40 of 13,625 (0.0029) with 3.6's table of 8,000, one and a half times the nominal rate; a
+table point at FAP 0.002 rests on 16 source-years of 8,000, and its threshold moves with
+their Poisson noise. Pooled, the same point rests on 32.
 """
 
 from __future__ import annotations
@@ -160,7 +180,7 @@ def false_alarm_probability(score: float, kind: str = "dip") -> float:
 
 QUIET_RED_RMS = 0.01
 STRONG_RED_RMS = 0.045
-DEEP_RED_RATIO = 12.0
+DEEP_RED_RATIO = 15.0
 """The live dip tables' strata (module docstring, "Strata"), in the red-noise rms a
 two-sided dip's curve is fitted with (``EseDetection.red_rms``, a fraction of the
 baseline): ``dip/quiet`` below 1 %, ``dip/strong`` from 4.5 %; between them ``dip/deep``

@@ -241,16 +241,16 @@ def test_live_lookup_reads_the_live_table() -> None:
 
 def test_the_live_stratum_is_the_fitted_red_noise_and_the_depth_in_its_units() -> None:
     # A dip: below 1 % rms the quiet table, from 4.5 % the strong one; between them the
-    # deep one when the dip is >= 12 rms deep (ese-drw-3.7), else the red one; unknown
+    # deep one when the dip is >= 15 rms deep (ese-drw-3.7), else the red one; unknown
     # (NaN, infinite, not given): the red one. One-sided kinds: one table whatever the rms.
-    assert (QUIET_RED_RMS, STRONG_RED_RMS, DEEP_RED_RATIO) == (0.01, 0.045, 12.0)
+    assert (QUIET_RED_RMS, STRONG_RED_RMS, DEEP_RED_RATIO) == (0.01, 0.045, 15.0)
     assert live_key("dip", 0.0) == live_key("dip", 0.0099) == "dip/quiet"
     assert live_key("dip", 0.0, 0.9) == live_key("dip", 0.0099, 0.05) == "dip/quiet"
     assert live_key("dip", 0.01) == live_key("dip", 0.0449) == "dip/red"
-    assert live_key("dip", 0.02, 0.2399) == live_key("dip", 0.0449, 0.5) == "dip/red"
-    # 12 x 0.02 = 0.24 and 12 x 0.01 = 0.12: at the boundary, deep.
+    assert live_key("dip", 0.02, 0.2999) == live_key("dip", 0.0449, 0.6) == "dip/red"
+    # 15 x 0.02 = 0.3 and 15 x 0.01 = 0.15: at the boundary, deep.
     assert (
-        live_key("dip", 0.02, 0.24) == live_key("dip", 0.01, 0.12) == live_key("dip", 0.03, 0.9) == "dip/deep"
+        live_key("dip", 0.02, 0.3) == live_key("dip", 0.01, 0.15) == live_key("dip", 0.03, 0.9) == "dip/deep"
     )
     assert live_key("dip", 0.045) == live_key("dip", 0.3) == live_key("dip", 0.05, 0.9) == "dip/strong"
     assert live_key("dip", math.nan) == live_key("dip", math.inf) == "dip/red"
@@ -272,7 +272,7 @@ def test_the_live_stratum_is_the_fitted_red_noise_and_the_depth_in_its_units() -
         assert live_false_alarm_probability(score, "dip", 0.09) == lookup(
             LIVE_NULL_TABLES["dip/strong"], score
         )
-        assert live_false_alarm_probability(score, "dip", 0.02, 0.3) == lookup(
+        assert live_false_alarm_probability(score, "dip", 0.02, 0.4) == lookup(
             LIVE_NULL_TABLES["dip/deep"], score
         )
         for kind in ("ongoing", "egress"):
@@ -293,7 +293,7 @@ def test_the_live_stratum_is_the_fitted_red_noise_and_the_depth_in_its_units() -
     assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
         LIVE_NULL_TABLES["dip/quiet"], 1.6
     )
-    for depth, table in ((0.3, "dip/deep"), (0.2, "dip/red")):  # the detection's own depth picks
+    for depth, table in ((0.3, "dip/deep"), (0.29, "dip/red")):  # the detection's own depth picks
         d = replace(_det(100, 140), score=1.6, red_rms=0.02, depth=depth)
         assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
             LIVE_NULL_TABLES[table], 1.6
