@@ -332,7 +332,7 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 def _steady_population(
     seed: int, n: int, workers: int
-) -> tuple[list[list[Candidate]], list[dict[tuple[str, float], float]]]:
+) -> tuple[list[list[Candidate]], list[dict[tuple[str, float, float], float]]]:
     """``n`` extra steady source-years for the FAR figure: chunks of ``STEADY_CHUNK`` (each
     its own cadence, gains and noise, simulation seeds 500000 + 1000 seed + k, disjoint from
     the null calibration's), replayed as the job runs. Returns each one's final candidates
@@ -340,7 +340,7 @@ def _steady_population(
     from bench.ese_replay import replay_parallel
 
     finals: list[list[Candidate]] = []
-    peaks: list[dict[tuple[str, float], float]] = []
+    peaks: list[dict[tuple[str, float, float], float]] = []
     for k, first in enumerate(range(0, n, STEADY_CHUNK)):
         sim = simulate(500_000 + 1000 * seed + k, min(STEADY_CHUNK, n - first), steady_only=True)
         flux, err = normalised(sim)
@@ -350,17 +350,19 @@ def _steady_population(
     return finals, peaks
 
 
-def _ever(peak: dict[tuple[str, float], float]) -> float:
-    """The lowest live FAP a source's candidates carried: per (kind, red_rms) the FAP of its
+def _ever(peak: dict[tuple[str, float, float], float]) -> float:
+    """The lowest live FAP a source's candidates carried: per (kind, red_rms, depth) the FAP of its
     highest score (the lookup is decreasing in score), the lowest over them."""
     from dsa110.science.ese_far import live_false_alarm_probability
 
-    return min((live_false_alarm_probability(s, k, r) for (k, r), s in peak.items() if s > 0), default=1.0)
+    return min(
+        (live_false_alarm_probability(s, k, r, dep) for (k, r, dep), s in peak.items() if s > 0), default=1.0
+    )
 
 
 def _replayed(
     seed: int, n_sources: int, cut: float, n_steady: int, workers: int, keep: Path | None
-) -> tuple[Simulation, Replay, list[list[Candidate]], list[dict[tuple[str, float], float]], float]:
+) -> tuple[Simulation, Replay, list[list[Candidate]], list[dict[tuple[str, float, float], float]], float]:
     """The replays (the costly part), or the ones ``keep`` holds from an earlier run with the
     same arguments. The live rating does not steer the tracker, so a kept replay is re-rated
     by the current live table (``_live``) and reports as a fresh run would."""

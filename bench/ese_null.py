@@ -81,18 +81,23 @@ def _one_look_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]
     return best, time.process_time() - start, n
 
 
-def live_maxima(peaks: list[dict[tuple[str, float], float]]) -> dict[str, list[float]]:
+Peaks = list[dict[tuple[str, float, float], float]]
+"""Per source-year, the highest score per (kind, red_rms, depth) its candidates carried
+(``bench/ese_replay.Replay.peak``)."""
+
+
+def live_maxima(peaks: Peaks) -> dict[str, list[float]]:
     """Each source-year's highest score per live table (``ese_far.live_key``: the kind, and
     a dip's red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
     best = {k: [0.0] * len(peaks) for k in LIVE_KEYS}
     for i, peak in enumerate(peaks):
-        for (kind, red_rms), score in peak.items():
-            key = live_key(kind, red_rms)
+        for (kind, red_rms, depth), score in peak.items():
+            key = live_key(kind, red_rms, depth)
             best[key][i] = max(best[key][i], score)
     return best
 
 
-def _live_chunk(args: tuple[int, int, float]) -> tuple[list[dict[tuple[str, float], float]], float, int]:
+def _live_chunk(args: tuple[int, int, float]) -> tuple[Peaks, float, int]:
     seed, n, _floor = args
     start = time.process_time()
     sim = simulate(seed, n, steady_only=True)
@@ -150,7 +155,9 @@ def main() -> None:
     parser.add_argument(
         "--from-saved",
         type=Path,
-        help="--live: tabulate the peaks an earlier --save kept (same --sources/--seed) instead of replaying",
+        nargs="+",
+        help="--live: tabulate the peaks earlier --save runs kept instead of replaying (several files: "
+        "their source-years pooled; --sources is then their total, --seed the first run's)",
     )
     parser.add_argument(
         "--write", action="store_true", help="--live: rewrite dsa110/science/ese_live_null.py"
@@ -163,8 +170,12 @@ def main() -> None:
         n = min(CHUNK, args.sources - done)
         tasks.append((args.seed + 1000 * len(tasks), n, args.floor))
         done += n
+    runs = [f"--sources {args.sources} --seed {args.seed}"]
     if args.live and args.from_saved is not None:
-        parts = pickle.loads(args.from_saved.read_bytes())
+        saved = [pickle.loads(path.read_bytes()) for path in args.from_saved]
+        parts = [part for run in saved for part in run["parts"]]
+        runs = [f"--sources {run['sources']} --seed {run['seed']}" for run in saved]
+        done = sum(len(part[0]) for part in parts)
     else:
         work = _live_chunk if args.live else _one_look_chunk
         if args.workers > 1:
@@ -174,7 +185,7 @@ def main() -> None:
             parts = [work(t) for t in tasks]
     if args.live:
         if args.save is not None:
-            args.save.write_bytes(pickle.dumps(parts))
+            args.save.write_bytes(pickle.dumps({"sources": done, "seed": args.seed, "parts": parts}))
         best = live_maxima([peak for part in parts for peak in part[0]])
     else:
         best = {k: [] for k in KINDS}
@@ -202,10 +213,14 @@ def main() -> None:
     print("\n".join(_literal(tables, 5 if args.live else 3)))
     print("}")
     if args.live and args.write:
-        command = (
-            f"python bench/ese_null.py --live --sources {args.sources} --seed {args.seed} "
-            f"--workers {args.workers} --write"
-        )
+        replays = [f"python bench/ese_null.py --live {run} --workers {args.workers}" for run in runs]
+        if args.from_saved is None:
+            command = replays[0] + " --write"
+        else:  # each run kept with --save, then tabulated together
+            pooled = " ".join(p.name for p in args.from_saved)
+            saves = [f"{r} --save {p.name}" for r, p in zip(replays, args.from_saved, strict=True)]
+            tabulate = f"python bench/ese_null.py --live --from-saved {pooled} --write"
+            command = "\n    ".join([*saves, tabulate])
         ever = sum(1 for i in range(done) if any(best[k][i] > 0 for k in keys))
         _write_live(
             tables,
@@ -214,11 +229,11 @@ def main() -> None:
                 command,
                 f"Detector {DETECTOR_VERSION}, the job's ``LIVE_PARAMS`` (score floor "
                 f"{LIVE_PARAMS.min_score:g}, one-look cap {LIVE_PARAMS.max_false_alarm:g});",
-                f"chunks of {CHUNK} source-years at seeds {args.seed}, {args.seed + 1000}, ...; "
+                f"chunks of {CHUNK} source-years at seeds S, S + 1000, ... of each run; "
                 f"{looks.strip().replace('_', ' ')};",
                 f"{ever} of {done} source-years had a candidate at some look; {cpu:.0f} s CPU"
                 + (
-                    f";\ntabulated from the replays a --save run kept ({args.from_saved.name})."
+                    f";\ntabulated from the kept replays ({', '.join(p.name for p in args.from_saved)})."
                     if args.from_saved is not None
                     else f", {wall_s:.0f} s wall with {args.workers} workers."
                 ),

@@ -10,7 +10,7 @@ earlier, ``ese_tracker.Earlier``), rate them by the live null table
 (phases, alerts). CPU is ``time.process_time`` around exactly that work (no simulation, no
 normalisation, no database).
 
-``peak`` records, per source and (kind, ``red_rms``) pair, the highest score any of its
+``peak`` records, per source and (kind, ``red_rms``, ``depth``), the highest score any of its
 candidates carried at any look (absent when none): the statistic the live null tables are
 made of (``bench/ese_null.py --live``, which groups the pairs into the tables' strata).
 ``min_fap`` is the lowest live false-alarm probability any
@@ -54,7 +54,7 @@ class Replay:
     n_points: int
     n_full_tests: int
     failures: dict[int, str] = field(default_factory=dict)
-    peak: list[dict[tuple[str, float], float]] = field(default_factory=list)
+    peak: list[dict[tuple[str, float, float], float]] = field(default_factory=list)
     min_fap: list[float] = field(default_factory=list)
 
 
@@ -63,7 +63,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
     state = RunningState.empty(n_src)
     cands: list[list[Candidate]] = [[] for _ in range(n_src)]
     alerts: list[list[tuple[float, str | None, str, Candidate]]] = [[] for _ in range(n_src)]
-    peak: list[dict[tuple[str, float], float]] = [{} for _ in range(n_src)]
+    peak: list[dict[tuple[str, float, float], float]] = [{} for _ in range(n_src)]
     min_fap = [1.0] * n_src
     failures: dict[int, str] = {}
     present = np.isfinite(flux) & np.isfinite(err)
@@ -97,7 +97,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
             for c in cands[i]:  # what each candidate carries after this look
                 if c.phase != "rejected":
                     d = c.detection
-                    key = (d.kind, d.red_rms)
+                    key = (d.kind, d.red_rms, d.depth)
                     peak[i][key] = max(peak[i].get(key, 0.0), d.score)
                     min_fap[i] = min(min_fap[i], d.false_alarm_probability or 1.0)
         cpu += time.process_time() - start

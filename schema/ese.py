@@ -96,9 +96,10 @@ class EseCandidate(Node):
         name="redNoiseRms",
         description="Red-noise rms of the light curve as a fraction of the baseline flux: the "
         "damped-random-walk rms that best explains the curve with the dip modelled. For a two-sided "
-        "dip (kind `dip`) it sets the false-alarm stratum the live calibration rates it in: quiet "
-        "below 0.01 (1 %), red from 0.01 to 0.045, strong above; the null's false alarms are "
-        "red-noise wanders of the middle stratum, so at one score its probability is the largest. "
+        "dip (kind `dip`) it sets, with the dip's depth, the false-alarm stratum the live "
+        "calibration rates it in: quiet below 0.01 (1 %), strong from 0.045; between them deep "
+        "when the depth is at least 15 times this rms, else red. The null's false alarms are "
+        "red-noise wanders of the red stratum, so at one score its probability is the largest. "
         "Ongoing and egress candidates have one table each. "
         "Null for candidates stored before it was recorded.",
     )

@@ -33,8 +33,8 @@ ese_candidates = Table(
     Column("kind", String(16)),  # dip | ongoing | egress
     Column("false_alarm_probability", Float),  # per steady source-year (dsa110.science.ese_far)
     # The DRW rms (fraction of the baseline) fitted with the dip modelled: the live
-    # false-alarm stratum of a dip (ese_far.live_key: quiet < 1 %, red, strong >= 4.5 %);
-    # NULL before 0020.
+    # false-alarm stratum of a dip with its depth (ese_far.live_key: quiet < 1 %, strong
+    # >= 4.5 %, between them deep at >= 15 rms, else red); NULL before 0020.
     Column("red_rms", Float),
     Index(None, "source_pk"),
     Index(None, "status"),
@@ -59,6 +59,7 @@ ese_source_state = Table(
     Column("last_test_mjd", Float),
     Column("last_test_n", Integer, nullable=False),
     Column("backoff_days", Float, nullable=False),
+    Column("watch_until_mjd", Float),
     Column("last_error", Text),
     Column("error_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),

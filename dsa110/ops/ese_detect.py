@@ -161,6 +161,8 @@ def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningS
             state.n[i], state.mean[i], state.var[i], state.cusum[i] = r["n"], r["mean"], r["var"], r["cusum"]
             state.last_test_mjd[i] = r["last_test_mjd"] if r["last_test_mjd"] is not None else -np.inf
             state.last_test_n[i], state.backoff[i] = r["last_test_n"], r["backoff_days"]
+            if r["watch_until_mjd"] is not None:
+                state.watch_until[i] = r["watch_until_mjd"]
     return state
 
 
@@ -398,6 +400,7 @@ async def _write(
                 else None,
                 "last_test_n": int(state.last_test_n[i]),
                 "backoff_days": float(state.backoff[i]),
+                "watch_until_mjd": float(state.watch_until[i]) if np.isfinite(state.watch_until[i]) else None,
                 "updated_at": now,
             }
             if pk in errors:

@@ -71,7 +71,7 @@ modelled (``dsa110.science.ese.DrwFit``): ``dip/quiet`` below ``QUIET_RED_RMS`` 
 wanders of a particular size. One look at 4,000 steady source-years (seeds 101+,
 ``min_score`` 0.7): 0 of 2,664 sources without red noise had a candidate, 152 of 1,336
 with it did, while the dips injected on quiet sources (seeds 21, 31) fitted a median
-0.6 %. Live (the 8,000 source-years of the table), dips at score >= 1: 1 source-year in
+0.6 %. Live (the 8,000 source-years of the 3.6 table), dips at score >= 1: 1 source-year in
 the quiet stratum, 20 in the 1-4.5 % one, 0 above: a wander large enough to look like a
 lens dip and not so large that the red-noise test already discounts it. One dip table
 made every dip clear the threshold those wanders set (score 2.4 at FAP 0.002 with the
@@ -83,6 +83,26 @@ seeds 21, 31 and 41 only (the same replays re-rated by each table), recall at FA
 0.913 / 0.907 / 0.853 (kept: best on all three, any-alert false alarms 9 / 7 / 7 of 2,725
 against 8 / 7 / 7); stratifying the one-sided kinds too, or one boundary at 0.5 % or 2 %:
 0.79-0.89. The one-sided kinds' null candidates are not concentrated in a stratum.
+
+Depth in units of the red noise (ese-drw-3.7): the red stratum splits into ``dip/deep``
+(depth >= ``DEEP_RED_RATIO`` = 15 times the fitted rms) and ``dip/red`` (shallower). A DRW
+wander that passes for a dip is a few times its own rms deep; a lens's depth does not scale
+with the source's red noise. In the live null (the first 8,000 source-years, seed 201),
+the dips of the 1-4.5 % stratum at score >= 1.3 were 6.5-13 rms deep at every look but
+one (14.9 at score 1.7); the injected lens dips (seed 41) that the red table rated were
+mostly 15-40 rms deep, the shallowest 7-10. So the wanders stay in ``dip/red`` and set its
+threshold (score ~2.1 at FAP 0.002), and a deep dip on a mildly red curve is rated by a
+table they barely reach (FAP 0.00056 at score 1). The ratio was chosen among 12, 15 and
+20 on seeds 21, 31 and 41 only, tabulated from those 8,000 source-years (the same replays
+re-rated; no split: 0.893 / 0.907 / 0.862 recall at FAP <= 0.002; 12: 0.893 / 0.907 /
+0.872; 15: 0.903 / 0.926 / 0.872; 20: 0.893 / 0.926 / 0.872).
+
+Since ese-drw-3.7 the live table pools 16,000 steady source-years (two replays, seeds 201
+and 100201: the command in ``ese_live_null``). Why: across the five seeds of the
+injection bench the steady source-years alerted at some look at a live FAP <= 0.002 were
+40 of 13,625 (0.0029) with 3.6's table of 8,000, one and a half times the nominal rate; a
+table point at FAP 0.002 rests on 16 source-years of 8,000, and its threshold moves with
+their Poisson noise. Pooled, the same point rests on 32.
 """
 
 from __future__ import annotations
@@ -160,28 +180,35 @@ def false_alarm_probability(score: float, kind: str = "dip") -> float:
 
 QUIET_RED_RMS = 0.01
 STRONG_RED_RMS = 0.045
-"""The live dip tables' stratum boundaries (module docstring, "Strata"), in the red-noise
-rms a two-sided dip's curve is fitted with (``EseDetection.red_rms``, a fraction of the
-baseline): ``dip/quiet`` below 1 %, ``dip/red`` up to 4.5 %, ``dip/strong`` above."""
-LIVE_KEYS = ("dip/quiet", "dip/red", "dip/strong", "ongoing", "egress")
+DEEP_RED_RATIO = 15.0
+"""The live dip tables' strata (module docstring, "Strata"), in the red-noise rms a
+two-sided dip's curve is fitted with (``EseDetection.red_rms``, a fraction of the
+baseline): ``dip/quiet`` below 1 %, ``dip/strong`` from 4.5 %; between them ``dip/deep``
+when the dip is at least ``DEEP_RED_RATIO`` times that rms deep, else ``dip/red``."""
+LIVE_KEYS = ("dip/quiet", "dip/red", "dip/deep", "dip/strong", "ongoing", "egress")
 
 
-def live_key(kind: str, red_rms: float) -> str:
-    """The live table of a candidate: for a two-sided dip its red-noise stratum, the kind
-    itself for the one-sided ones. An unknown rms (NaN: a row stored before it was) gets
-    ``dip/red``, the stratum of the null's false alarms (the largest FAP)."""
+def live_key(kind: str, red_rms: float, depth: float = math.nan) -> str:
+    """The live table of a candidate: for a two-sided dip its stratum (red-noise rms, and
+    depth in units of it), the kind itself for the one-sided ones. An unknown rms or depth
+    (NaN: a row stored before the rms was) gets ``dip/red``, the stratum of the null's false
+    alarms (the largest FAP)."""
     if kind != "dip":
         return kind
     if red_rms < QUIET_RED_RMS:
         return "dip/quiet"
-    return "dip/strong" if STRONG_RED_RMS <= red_rms < math.inf else "dip/red"
+    if STRONG_RED_RMS <= red_rms < math.inf:
+        return "dip/strong"
+    return "dip/deep" if depth >= DEEP_RED_RATIO * red_rms else "dip/red"
 
 
-def live_false_alarm_probability(score: float, kind: str = "dip", red_rms: float = math.nan) -> float:
+def live_false_alarm_probability(
+    score: float, kind: str = "dip", red_rms: float = math.nan, depth: float = math.nan
+) -> float:
     """Live FAP per steady source-year (the ``ese-detect`` job's many looks; module
     docstring): the same lookup in ``LIVE_NULL_TABLES``, in the table of ``kind`` and, for a
-    dip, the stratum of ``red_rms`` (``dip/red`` when not given: the larger FAP)."""
-    return lookup(LIVE_NULL_TABLES.get(live_key(kind, red_rms), LIVE_NULL_TABLES["dip/red"]), score)
+    dip, the stratum of ``red_rms`` and ``depth`` (``dip/red`` when not given: the larger FAP)."""
+    return lookup(LIVE_NULL_TABLES.get(live_key(kind, red_rms, depth), LIVE_NULL_TABLES["dip/red"]), score)
 
 
 def lookup(table: Table, score: float) -> float:
@@ -244,4 +271,5 @@ def with_false_alarm_probability(d: EseDetection) -> EseDetection:
 
 def with_live_false_alarm_probability(d: EseDetection) -> EseDetection:
     """``d`` rated by the live table (the ``ese-detect`` job's candidates)."""
-    return replace(d, false_alarm_probability=live_false_alarm_probability(d.score, d.kind, d.red_rms))
+    fap = live_false_alarm_probability(d.score, d.kind, d.red_rms, d.depth)
+    return replace(d, false_alarm_probability=fap)

@@ -23,7 +23,14 @@ looks again ``PERSIST_DAYS`` later (ese-drw-3.6, :func:`tested`: the look that c
 event persist; the back-off had reached 24-60 d, and an ingress starting 10-15 d before
 the end of the data was tested once, too early, and never again. The 12-d cap cost the
 null nothing measurable: 10.24 full tests per steady source-year either way, 250
-source-years at seed 99001). (Until ese-drw-3.2 the baseline updated only while C =
+source-years at seed 99001). A fruitless triggered test also *watches* the source
+(``watch_until``): it is due again every ``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS``
+(ese-drw-3.7). The alarm is usually an ingress, and what makes a dip testable is its
+recovery, which comes later; but the restarted CUSUM's baseline follows the dip down, so
+the recovery does not fire it, and the next look was the 60-d refresh (seed 41: a
+50 %-deep 36-d dip, tested three times during its ingress, recovered 30 d before the end
+of the data and was never tested again; the whole year's curve scores it 2.07). (Until
+ese-drw-3.2 the baseline updated only while C =
 0, i.e. after the points that did not push C up, the high ones: a biased baseline that
 drifted up, after which C grew for good, the back-off reached 60 d and dips late in the
 data went untested: 9 of 103 live misses on seed 21.) Or it has a followed candidate
@@ -113,6 +120,7 @@ OPEN_GAP_DAYS = 5.0
 PERSIST_DAYS = 5.0
 REFRESH_DAYS = 60.0
 MAX_BACKOFF_DAYS = 12.0
+WATCH_DAYS = 60.0  # the recovery of dips up to ~80 d wide; wider ones wait for the refresh
 FOLLOW_CONFIRMED_DAYS = 60.0
 GROWTH = 1.5
 MIN_POINTS = 20
@@ -127,7 +135,9 @@ followed). The live null table is calibrated with exactly these."""
 
 @dataclass
 class RunningState:
-    """Per-source running statistic, one array element per source."""
+    """Per-source running statistic, one array element per source (``watch_until``: the
+    MJD until which a fruitless alarm keeps the source due every ``MAX_BACKOFF_DAYS``,
+    -inf when not watched)."""
 
     n: NDArray[np.int64]
     mean: NDArray[np.float64]
@@ -136,6 +146,7 @@ class RunningState:
     last_test_mjd: NDArray[np.float64]
     last_test_n: NDArray[np.int64]
     backoff: NDArray[np.float64]
+    watch_until: NDArray[np.float64]
 
     @classmethod
     def empty(cls, size: int) -> RunningState:
@@ -147,6 +158,7 @@ class RunningState:
             last_test_mjd=np.full(size, -np.inf),
             last_test_n=np.zeros(size, dtype=np.int64),
             backoff=np.full(size, TRIGGER_GAP_DAYS),
+            watch_until=np.full(size, -np.inf),
         )
 
 
@@ -180,8 +192,9 @@ def due(
     n = state.n[idx]
     triggered = (state.cusum[idx] >= CUSUM_H) & (since >= state.backoff[idx])
     following = followed & (since >= OPEN_GAP_DAYS)
+    watching = (now_mjd <= state.watch_until[idx]) & (since >= MAX_BACKOFF_DAYS)
     refresh = (since >= REFRESH_DAYS) | (n >= GROWTH * state.last_test_n[idx])
-    return np.asarray((n >= MIN_POINTS) & (triggered | following | refresh), dtype=np.bool_)
+    return np.asarray((n >= MIN_POINTS) & (triggered | following | watching | refresh), dtype=np.bool_)
 
 
 def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float) -> bool:
@@ -200,7 +213,8 @@ def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float)
 
 def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> None:
     """Record a full test of source ``idx``. A fruitless triggered test doubles its back-off
-    (to ``MAX_BACKOFF_DAYS``) and restarts its CUSUM; a test whose search found something
+    (to ``MAX_BACKOFF_DAYS``), restarts its CUSUM and watches the source for ``WATCH_DAYS``
+    (due every ``MAX_BACKOFF_DAYS``: the recovery is to come); a test whose search found something
     arms the trigger for ``PERSIST_DAYS`` later, when the same event, if it is one, can
     persist (ese-drw-3.6)."""
     state.last_test_mjd[idx] = now_mjd
@@ -211,6 +225,7 @@ def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> No
     elif state.cusum[idx] >= CUSUM_H:
         state.backoff[idx] = min(2.0 * state.backoff[idx], MAX_BACKOFF_DAYS)
         state.cusum[idx] = 0.0
+        state.watch_until[idx] = now_mjd + WATCH_DAYS
 
 
 class Earlier:

@@ -529,3 +529,52 @@ async def test_a_sqlite_migration_that_breaks_a_foreign_key_is_undone_whole(tmp_
     assert "scratch_x" not in tables and jobs_left == [1]
     assert lines == ["imaged", "orphan"]
     assert enforced
+
+
+async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keeping_the_state(
+    backend: str, tmp_path: Path
+) -> None:
+    """``ese_source_state.watch_until_mjd``: a source's running state stored before it reads
+    NULL (not watched: the tracker resumes as before); downgrading keeps the state rows."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from dsa110.db import tables as t
+    from dsa110.db.migrate import alembic_config
+
+    def columns(c: Connection) -> set[str]:
+        return {col["name"] for col in inspect(c).get_columns("ese_source_state")}
+
+    now = datetime.now(UTC)
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0020")
+        async with engine.begin() as conn:
+            assert "watch_until_mjd" not in await conn.run_sync(columns)
+            src = await conn.execute(
+                sa.insert(t.sources)
+                .values(source_id="S1", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
+                        sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
+                .returning(t.sources.c.id)
+            )  # fmt: skip
+            state = {"source_pk": src.scalar_one(), "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
+                     "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
+                     "backoff_days": 6.0, "updated_at": now}  # fmt: skip
+            await conn.execute(sa.insert(t.ese_source_state).values(**state))
+        await upgrade(engine, "0021")
+        async with engine.connect() as conn:
+            watch = (await conn.execute(sa.select(t.ese_source_state.c.watch_until_mjd))).scalar_one()
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0020"))
+        async with engine.connect() as conn:
+            assert "watch_until_mjd" not in await conn.run_sync(columns)
+            kept = (
+                await conn.execute(sa.text("SELECT source_pk, cusum, backoff_days FROM ese_source_state"))
+            ).all()
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        await engine.dispose()
+    assert watch is None
+    assert [tuple(r) for r in kept] == [(state["source_pk"], 2.5, 6.0)]

@@ -45,11 +45,21 @@ async def seed_curves(
                 .returning(sources.c.id)
             )  # fmt: skip
             src.append(int(r.scalar_one()))
+    await add_epochs(engine, src, curves, t)
+    return src
+
+
+async def add_epochs(
+    engine: AsyncEngine, src: list[int], curves: list[tuple[np.ndarray, np.ndarray]], t: np.ndarray
+) -> None:
+    """Images at ``t`` (one per epoch) and every source's measurement on each (``curves``
+    in ``src`` order): a first batch, or points that arrive later."""
+    async with engine.begin() as conn:
         img = []
-        for j, m in enumerate(t):
+        for m in t:
             r = await conn.execute(
                 insert(images)
-                .values(path=f"/i{j}.fits", type="image", created_at=datetime.now(UTC), mid_mjd=float(m))
+                .values(path=f"/i{m:.4f}.fits", type="image", created_at=datetime.now(UTC), mid_mjd=float(m))
                 .returning(images.c.id)
             )
             img.append(int(r.scalar_one()))
@@ -60,4 +70,3 @@ async def seed_curves(
             for j in range(t.size)
         ]  # fmt: skip
         await conn.execute(insert(measurements), rows)
-    return src

@@ -18,7 +18,7 @@ from dsa110.events.channels import ESE_CANDIDATE, EseCandidatePayload
 from dsa110.ops.ese_detect import ESE_DETECT, enqueue_detection, run_detection
 from dsa110.science.ese import DETECTOR_VERSION
 from dsa110.science.ese_far import QUIET_RED_RMS, false_alarm_probability, live_false_alarm_probability
-from tests.ops.ese_curves import FWHM_PER_SIGMA, dip_curve, seed_curves
+from tests.ops.ese_curves import FWHM_PER_SIGMA, add_epochs, dip_curve, seed_curves
 
 
 async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine: AsyncEngine) -> None:
@@ -58,6 +58,37 @@ async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine:
     # Nothing new: the second pass folds no points and tests nobody (the running state decides).
     again = await run_detection(engine, pks)
     assert again.n_tested == 0 and again.alert_pks == []
+
+
+async def test_a_fruitless_alarm_is_watched_across_passes(engine: AsyncEngine) -> None:
+    """A CUSUM alarm whose test finds nothing (a 4-epoch drop, too short for a lens) makes
+    the source due every 12 d for 60 d (ese_tracker.WATCH_DAYS): the watch is stored with
+    the running state, so the next pass, 12 d of unremarkable points later (no alarm, no
+    refresh, no 1.5x growth), tests the source again; a source with no alarm is not watched."""
+    from dsa110.science.ese_tracker import MAX_BACKOFF_DAYS, WATCH_DAYS
+
+    rng = np.random.default_rng(5)
+    t = 60000.0 + np.arange(60) * 1.0
+    e = np.full(t.size, 0.02)
+    blip = 1 + 0.02 * rng.standard_normal(t.size)
+    blip[46:50] = 0.5
+    steady = 1 + 0.02 * rng.standard_normal(t.size)
+    pks = await seed_curves(engine, [(blip, e), (steady, e)], t)
+    first = await run_detection(engine, pks)
+    assert first.n_tested == 2  # both new: tested once they have MIN_POINTS
+    async with engine.connect() as conn:
+        watch = dict(
+            (
+                await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.watch_until_mjd))
+            ).all()
+        )
+        assert (await conn.execute(select(ese_candidates.c.id))).first() is None
+    assert watch == {pks[0]: pytest.approx(t[-1] + WATCH_DAYS), pks[1]: None}
+
+    later = t[-1] + np.arange(1, int(MAX_BACKOFF_DAYS) + 1) * 1.0
+    await add_epochs(engine, pks, [(1 + 0.02 * rng.standard_normal(later.size), e[: later.size])] * 2, later)
+    second = await run_detection(engine, pks)
+    assert second.n_tested == 1  # the watched source only
 
 
 async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> None:

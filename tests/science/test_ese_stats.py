@@ -13,6 +13,7 @@ from dsa110.science import ese_edge, ese_tracker
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, _conditional_sigma, red_margin_of
 from dsa110.science.ese_edge import _best_step_chi2
 from dsa110.science.ese_far import (
+    DEEP_RED_RATIO,
     LIVE_KEYS,
     NULL_TABLES,
     QUIET_RED_RMS,
@@ -31,6 +32,8 @@ from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     MAX_BACKOFF_DAYS,
     PERSIST_DAYS,
+    REFRESH_DAYS,
+    WATCH_DAYS,
     Candidate,
     Earlier,
     RunningState,
@@ -137,6 +140,34 @@ def test_back_off_is_capped_and_a_find_is_looked_at_again_when_it_can_persist() 
     assert due(state, idx, 60000.0 + PERSIST_DAYS, np.array([False]))[0]
 
 
+def test_a_fruitless_alarm_is_watched_for_the_recovery_then_left_to_the_refresh() -> None:
+    # ese-drw-3.7. After a triggered test that found nothing, the CUSUM is 0 (no trigger),
+    # nothing is followed and the point count has not grown 1.5x: without the watch the next
+    # look would be the refresh, REFRESH_DAYS later.
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    state.n[0], state.cusum[0] = 100, CUSUM_H + 1.0
+    record_test(state, 0, 60000.0, found_any=False)
+    assert state.watch_until[0] == 60000.0 + WATCH_DAYS and state.cusum[0] == 0.0
+    state.n[0] = 110  # < 1.5 x 100
+    quiet = np.array([False])
+    assert not due(state, idx, 60000.0 + MAX_BACKOFF_DAYS - 0.1, quiet)[0]
+    assert due(state, idx, 60000.0 + MAX_BACKOFF_DAYS, quiet)[0]
+    # A watched look that finds nothing again does not extend the watch (no alarm now) ...
+    record_test(state, 0, 60000.0 + 48.0, found_any=False)
+    assert state.watch_until[0] == 60000.0 + WATCH_DAYS
+    assert due(state, idx, 60000.0 + WATCH_DAYS, quiet)[0]  # 12 d after 48: the last watched look
+    record_test(state, 0, 60000.0 + WATCH_DAYS, found_any=False)
+    # ... and once it is over, only the refresh (or a new alarm) brings the next look.
+    assert not due(state, idx, 60000.0 + WATCH_DAYS + 30.0, quiet)[0]
+    assert due(state, idx, 60000.0 + WATCH_DAYS + REFRESH_DAYS, quiet)[0]
+    # An untriggered test (a refresh) that finds nothing watches nothing.
+    fresh = RunningState.empty(1)
+    fresh.n[0] = 100
+    record_test(fresh, 0, 60000.0, found_any=False)
+    assert fresh.watch_until[0] == -np.inf
+
+
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
     # Rows themselves: dip at 1.0 -> 0.00358, ongoing at 0.8 -> 0.00158 (the ese-drw-3.4 table).
     assert false_alarm_probability(1.0, "dip") == pytest.approx(0.00358)
@@ -193,30 +224,44 @@ def test_live_lookup_reads_the_live_table() -> None:
     # The generated live tables: dips per red-noise stratum, one per one-sided kind, from
     # the job's score floor, strictly decreasing, read by the same lookup.
     assert sorted(LIVE_NULL_TABLES) == sorted(LIVE_KEYS)
-    assert sorted(LIVE_KEYS) == ["dip/quiet", "dip/red", "dip/strong", "egress", "ongoing"]
-    rms_of = {"quiet": 0.0, "red": 0.02, "strong": 0.06, "": 0.0}
+    assert sorted(LIVE_KEYS) == ["dip/deep", "dip/quiet", "dip/red", "dip/strong", "egress", "ongoing"]
+    rms_of = {"quiet": 0.0, "red": 0.02, "deep": 0.02, "strong": 0.06, "": 0.0}
+    depth_of = {"deep": 0.5}
     for key, rows in LIVE_NULL_TABLES.items():
         kind, _, stratum = key.partition("/")
         assert rows[0][0] == LIVE_PARAMS.min_score, key
         assert all(p1 < p0 for (_, p0), (_, p1) in itertools.pairwise(rows)), key
         (s0, p0), (s1, p1) = rows[0], rows[1]
-        mid = live_false_alarm_probability((s0 + s1) / 2, kind, rms_of[stratum])
+        at = (rms_of[stratum], depth_of.get(stratum, 0.1))
+        mid = live_false_alarm_probability((s0 + s1) / 2, kind, *at)
         assert mid == pytest.approx(math.sqrt(p0 * p1)), key
-        assert live_false_alarm_probability(s0 - 0.01, kind, rms_of[stratum]) == 1.0
+        assert live_false_alarm_probability(s0 - 0.01, kind, *at) == 1.0
     assert live_false_alarm_probability(float("nan"), "ongoing") == 1.0
 
 
-def test_the_live_stratum_is_the_fitted_red_noise() -> None:
-    # A dip: below 1 % rms the quiet table, 1-4.5 % the red one, from 4.5 % the strong one;
-    # unknown (NaN, infinite, not given): the red one. One-sided kinds: one table whatever
-    # the rms.
-    assert (QUIET_RED_RMS, STRONG_RED_RMS) == (0.01, 0.045)
+def test_the_live_stratum_is_the_fitted_red_noise_and_the_depth_in_its_units() -> None:
+    # A dip: below 1 % rms the quiet table, from 4.5 % the strong one; between them the
+    # deep one when the dip is >= 15 rms deep (ese-drw-3.7), else the red one; unknown
+    # (NaN, infinite, not given): the red one. One-sided kinds: one table whatever the rms.
+    assert (QUIET_RED_RMS, STRONG_RED_RMS, DEEP_RED_RATIO) == (0.01, 0.045, 15.0)
     assert live_key("dip", 0.0) == live_key("dip", 0.0099) == "dip/quiet"
+    assert live_key("dip", 0.0, 0.9) == live_key("dip", 0.0099, 0.05) == "dip/quiet"
     assert live_key("dip", 0.01) == live_key("dip", 0.0449) == "dip/red"
-    assert live_key("dip", 0.045) == live_key("dip", 0.3) == "dip/strong"
+    assert live_key("dip", 0.02, 0.2999) == live_key("dip", 0.0449, 0.6) == "dip/red"
+    # 15 x 0.02 = 0.3 and 15 x 0.01 = 0.15: at the boundary, deep.
+    assert (
+        live_key("dip", 0.02, 0.3) == live_key("dip", 0.01, 0.15) == live_key("dip", 0.03, 0.9) == "dip/deep"
+    )
+    assert live_key("dip", 0.045) == live_key("dip", 0.3) == live_key("dip", 0.05, 0.9) == "dip/strong"
     assert live_key("dip", math.nan) == live_key("dip", math.inf) == "dip/red"
-    assert live_key("egress", 0.003) == live_key("egress", 0.2) == "egress"
-    assert live_key("ongoing", 0.05) == "ongoing"
+    assert (
+        live_key("dip", math.nan, 0.9)
+        == live_key("dip", math.inf, 0.9)
+        == live_key("dip", 0.02, math.nan)
+        == "dip/red"
+    )
+    assert live_key("egress", 0.003) == live_key("egress", 0.2, 0.9) == "egress"
+    assert live_key("ongoing", 0.02, 0.9) == "ongoing"
     for score in (1.0, 1.45, 2.2):
         red = lookup(LIVE_NULL_TABLES["dip/red"], score)
         assert live_false_alarm_probability(score, "dip") == red
@@ -227,6 +272,9 @@ def test_the_live_stratum_is_the_fitted_red_noise() -> None:
         assert live_false_alarm_probability(score, "dip", 0.09) == lookup(
             LIVE_NULL_TABLES["dip/strong"], score
         )
+        assert live_false_alarm_probability(score, "dip", 0.02, 0.4) == lookup(
+            LIVE_NULL_TABLES["dip/deep"], score
+        )
         for kind in ("ongoing", "egress"):
             one = lookup(LIVE_NULL_TABLES[kind], score)
             assert (
@@ -234,9 +282,9 @@ def test_the_live_stratum_is_the_fitted_red_noise() -> None:
                 == live_false_alarm_probability(score, kind, 0.0)
                 == one
             )
-    # The null's quiet and strong-red dips are rarer than the red-stratum ones at every
-    # score of the table: the red stratum is the conservative default.
-    for other in ("dip/quiet", "dip/strong"):
+    # The null's quiet, deep and strong-red dips are rarer than the red-stratum ones at
+    # every score of the table: the red stratum is the conservative default.
+    for other in ("dip/quiet", "dip/deep", "dip/strong"):
         assert all(
             q <= r
             for (_, q), (_, r) in zip(LIVE_NULL_TABLES[other], LIVE_NULL_TABLES["dip/red"], strict=True)
@@ -245,6 +293,11 @@ def test_the_live_stratum_is_the_fitted_red_noise() -> None:
     assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
         LIVE_NULL_TABLES["dip/quiet"], 1.6
     )
+    for depth, table in ((0.3, "dip/deep"), (0.29, "dip/red")):  # the detection's own depth picks
+        d = replace(_det(100, 140), score=1.6, red_rms=0.02, depth=depth)
+        assert with_live_false_alarm_probability(d).false_alarm_probability == lookup(
+            LIVE_NULL_TABLES[table], 1.6
+        )
 
 
 def test_live_candidates_carry_the_live_probability() -> None:
