@@ -267,10 +267,8 @@ async def test_0020_adds_red_rms_null_for_old_candidates_and_drops_it_keeping_th
     assert history == [candidate_pk] and linked == [candidate_pk]
 
 
-async def _candidate_with_history(conn: AsyncConnection, now: datetime, **extra: object) -> tuple[int, int]:
-    """A source with one ESE candidate (``extra``: columns of later revisions), a status
-    change and an alert that points at it: every row that refers to ``ese_candidates``
-    from revision 0001 on. Returns (source pk, candidate pk)."""
+async def _source(conn: AsyncConnection) -> int:
+    """One source row (every revision has the table); returns its pk."""
     import sqlalchemy as sa
 
     from dsa110.db import tables as t
@@ -281,7 +279,18 @@ async def _candidate_with_history(conn: AsyncConnection, now: datetime, **extra:
                 sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
         .returning(t.sources.c.id)
     )  # fmt: skip
-    source_pk = src.scalar_one()
+    return int(src.scalar_one())
+
+
+async def _candidate_with_history(conn: AsyncConnection, now: datetime, **extra: object) -> tuple[int, int]:
+    """A source with one ESE candidate (``extra``: columns of later revisions), a status
+    change and an alert that points at it: every row that refers to ``ese_candidates``
+    from revision 0001 on. Returns (source pk, candidate pk)."""
+    import sqlalchemy as sa
+
+    from dsa110.db import tables as t
+
+    source_pk = await _source(conn)
     cand = await conn.execute(
         sa.insert(t.ese_candidates)
         .values(source_pk=source_pk, status="investigated", score=1.2, significance=6.0,
@@ -536,8 +545,6 @@ async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keepi
 ) -> None:
     """``ese_source_state.watch_until_mjd``: a source's running state stored before it reads
     NULL (not watched: the tracker resumes as before); downgrading keeps the state rows."""
-    from datetime import UTC, datetime
-
     import sqlalchemy as sa
     from alembic import command
 
@@ -553,13 +560,7 @@ async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keepi
         await upgrade(engine, "0020")
         async with engine.begin() as conn:
             assert "watch_until_mjd" not in await conn.run_sync(columns)
-            src = await conn.execute(
-                sa.insert(t.sources)
-                .values(source_id="S1", ra_deg=1.0, dec_deg=2.0, healpix=0, n_epochs=0,
-                        sum_w=0.0, sum_wf=0.0, sum_wf2=0.0, sum_f=0.0, sum_f2=0.0)
-                .returning(t.sources.c.id)
-            )  # fmt: skip
-            state = {"source_pk": src.scalar_one(), "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
+            state = {"source_pk": await _source(conn), "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
                      "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
                      "backoff_days": 6.0, "updated_at": now}  # fmt: skip
             await conn.execute(sa.insert(t.ese_source_state).values(**state))
