@@ -62,8 +62,9 @@ as a ramp).
 
 Live calibration (branch ese-live, issue 12 "live FAR <= 0.002"): the live replay now runs
 exactly as the ``ese-detect`` job (``ese_tracker.LIVE_PARAMS`` = the detector's defaults:
-score floor 1 and its one-look cap 1e-3; until now the replay ran a floor of 0.7 and no
-cap, which opened more candidates, hence more follow-up looks, than the job does), and its
+score floor 1 and, until ese-drw-3.8, its one-look cap 1e-3; until now the replay ran a
+floor of 0.7 and no cap, which opened more candidates, hence more follow-up looks, than the
+job does), and its
 candidates carry the *live* false-alarm probability (``dsa110.science.ese_far``: 8,000
 steady source-years replayed through the tracker). ``--steady N`` adds N steady
 source-years (own seeds) to the mix's 225 for the FAR figure, printed with its
@@ -132,7 +133,7 @@ from bench.ese_sim import (
 )
 
 if TYPE_CHECKING:
-    from bench.ese_replay import Replay
+    from bench.ese_replay import Peak, Replay
     from dsa110.science.ese_tracker import Candidate
 
 IMAGES_PER_TRANSACTION = 40
@@ -330,9 +331,7 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def _steady_population(
-    seed: int, n: int, workers: int
-) -> tuple[list[list[Candidate]], list[dict[tuple[str, float, float], float]]]:
+def _steady_population(seed: int, n: int, workers: int) -> tuple[list[list[Candidate]], list[Peak]]:
     """``n`` extra steady source-years for the FAR figure: chunks of ``STEADY_CHUNK`` (each
     its own cadence, gains and noise, simulation seeds 500000 + 1000 seed + k, disjoint from
     the null calibration's), replayed as the job runs. Returns each one's final candidates
@@ -340,7 +339,7 @@ def _steady_population(
     from bench.ese_replay import replay_parallel
 
     finals: list[list[Candidate]] = []
-    peaks: list[dict[tuple[str, float, float], float]] = []
+    peaks: list[Peak] = []
     for k, first in enumerate(range(0, n, STEADY_CHUNK)):
         sim = simulate(500_000 + 1000 * seed + k, min(STEADY_CHUNK, n - first), steady_only=True)
         flux, err = normalised(sim)
@@ -350,19 +349,20 @@ def _steady_population(
     return finals, peaks
 
 
-def _ever(peak: dict[tuple[str, float, float], float]) -> float:
+def _ever(peak: Peak) -> float:
     """The lowest live FAP a source's candidates carried: per (kind, red_rms, depth) the FAP of its
     highest score (the lookup is decreasing in score), the lowest over them."""
     from dsa110.science.ese_far import live_false_alarm_probability
 
     return min(
-        (live_false_alarm_probability(s, k, r, dep) for (k, r, dep), s in peak.items() if s > 0), default=1.0
+        (live_false_alarm_probability(s, k.kind, k.red_rms, k.depth) for k, s in peak.items() if s > 0),
+        default=1.0,
     )
 
 
 def _replayed(
     seed: int, n_sources: int, cut: float, n_steady: int, workers: int, keep: Path | None
-) -> tuple[Simulation, Replay, list[list[Candidate]], list[dict[tuple[str, float, float], float]], float]:
+) -> tuple[Simulation, Replay, list[list[Candidate]], list[Peak], float]:
     """The replays (the costly part), or the ones ``keep`` holds from an earlier run with the
     same arguments. The live rating does not steer the tracker, so a kept replay is re-rated
     by the current live table (``_live``) and reports as a fresh run would."""
@@ -428,15 +428,19 @@ def _live(seed: int, n_sources: int, cut: float, n_steady: int, workers: int, ke
     ``ese_tracker.LIVE_PARAMS``, candidates rated by the live null table): curve, ongoing
     alerts and their latency; the FAR pools the mix's steady sources and ``n_steady`` more."""
     from dsa110.science.ese_far import with_live_false_alarm_probability
+    from dsa110.science.ese_tracker import carried
 
     sim, run, extra_final, extra_peak, wall_s = _replayed(seed, n_sources, cut, n_steady, workers, keep)
     t_end = float(sim.image_mjd[-1])
     final: dict[int, list[Candidate]] = {}
     for i, cands in enumerate(run.candidates):
         final[i] = [c for c in cands if c.phase != "rejected"]
-    for cands in [*final.values(), *extra_final]:  # the current table (a kept replay's may be older)
+    # The current table (a kept replay's may be older): the latest look re-rated, and the
+    # lowest probability the candidate carried (``ese_tracker.carried``) kept; exact when the
+    # replay ran with the current table, else that lowest is the replay's table's.
+    for cands in [*final.values(), *extra_final]:
         for c in cands:
-            c.detection = with_live_false_alarm_probability(c.detection)
+            c.detection = carried(c.detection, with_live_false_alarm_probability(c.detection))
     eses = [s for s in sim.sources if s.kind == "ese"]
     target = [s for s in eses if s.params["depth"] >= 0.2 and s.snr >= 10]
     steady = [s for s in sim.sources if s.kind == "steady"]

@@ -52,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ese_replay import KINDS, replay
+from bench.ese_replay import KINDS, Peak, replay
 from bench.ese_sim import normalised, simulate
 from dsa110.science.ese import DEFAULT_PARAMS, DETECTOR_VERSION
 from dsa110.science.ese_edge import detect_all
@@ -81,8 +81,8 @@ def _one_look_chunk(args: tuple[int, int, float]) -> tuple[dict[str, list[float]
     return best, time.process_time() - start, n
 
 
-Peaks = list[dict[tuple[str, float, float], float]]
-"""Per source-year, the highest score per (kind, red_rms, depth) its candidates carried
+Peaks = list[Peak]
+"""Per source-year, the highest score per look its candidates carried
 (``bench/ese_replay.Replay.peak``)."""
 
 
@@ -91,8 +91,8 @@ def live_maxima(peaks: Peaks) -> dict[str, list[float]]:
     a dip's red-noise stratum), 0 when it had no candidate there, from the replay's ``peak``."""
     best = {k: [0.0] * len(peaks) for k in LIVE_KEYS}
     for i, peak in enumerate(peaks):
-        for (kind, red_rms, depth), score in peak.items():
-            key = live_key(kind, red_rms, depth)
+        for look, score in peak.items():
+            key = live_key(look.kind, look.red_rms, look.depth)
             best[key][i] = max(best[key][i], score)
     return best
 

@@ -10,9 +10,11 @@ earlier, ``ese_tracker.Earlier``), rate them by the live null table
 (phases, alerts). CPU is ``time.process_time`` around exactly that work (no simulation, no
 normalisation, no database).
 
-``peak`` records, per source and (kind, ``red_rms``, ``depth``), the highest score any of its
+``peak`` records, per source and :class:`Look` (what a candidate's rating can depend on:
+kind, ``red_rms``, depth, width and the three significances), the highest score any of its
 candidates carried at any look (absent when none): the statistic the live null tables are
-made of (``bench/ese_null.py --live``, which groups the pairs into the tables' strata).
+made of (``bench/ese_null.py --live``, which groups the looks into the tables' strata), kept
+whole so that strata can be re-tabulated from kept replays without replaying.
 ``min_fap`` is the lowest live false-alarm probability any
 of its candidates carried (1 when none): "was this source ever alerted at a cap of p".
 
@@ -26,10 +28,11 @@ from __future__ import annotations
 import multiprocessing
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from dsa110.science.ese import EseInputError, EseParams
+from dsa110.science.ese import EseDetection, EseInputError, EseParams
 from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
@@ -43,6 +46,26 @@ from dsa110.science.ese_tracker import (
 )
 
 KINDS = ("dip", "ongoing", "egress")
+
+
+class Look(NamedTuple):
+    """What a candidate carried at a look, besides its score (``EseDetection`` fields)."""
+
+    kind: str
+    red_rms: float
+    depth: float
+    fwhm_days: float
+    white_sigma: float
+    red_sigma: float
+    cond_sigma: float
+
+    @classmethod
+    def of(cls, d: EseDetection) -> Look:
+        return cls(d.kind, d.red_rms, d.depth, d.fwhm_days, d.white_sigma, d.red_sigma, d.cond_sigma)
+
+
+Peak = dict[Look, float]
+"""Per source: the highest score per :class:`Look` its candidates carried."""
 BLOCK = 50  # sources per worker task: small enough to balance two workers
 
 
@@ -54,7 +77,7 @@ class Replay:
     n_points: int
     n_full_tests: int
     failures: dict[int, str] = field(default_factory=dict)
-    peak: list[dict[tuple[str, float, float], float]] = field(default_factory=list)
+    peak: list[Peak] = field(default_factory=list)
     min_fap: list[float] = field(default_factory=list)
 
 
@@ -63,7 +86,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
     state = RunningState.empty(n_src)
     cands: list[list[Candidate]] = [[] for _ in range(n_src)]
     alerts: list[list[tuple[float, str | None, str, Candidate]]] = [[] for _ in range(n_src)]
-    peak: list[dict[tuple[str, float, float], float]] = [{} for _ in range(n_src)]
+    peak: list[Peak] = [{} for _ in range(n_src)]
     min_fap = [1.0] * n_src
     failures: dict[int, str] = {}
     present = np.isfinite(flux) & np.isfinite(err)
@@ -97,7 +120,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
             for c in cands[i]:  # what each candidate carries after this look
                 if c.phase != "rejected":
                     d = c.detection
-                    key = (d.kind, d.red_rms, d.depth)
+                    key = Look.of(d)
                     peak[i][key] = max(peak[i].get(key, 0.0), d.score)
                     min_fap[i] = min(min_fap[i], d.false_alarm_probability or 1.0)
         cpu += time.process_time() - start

@@ -89,7 +89,9 @@ class EseCandidate(Node):
         description="Calibrated false-alarm probability per steady source-year: the fraction of simulated "
         "steady source-years with a candidate at least this strong (dsa110.science.ese_far). Candidates "
         "of the incremental ese-detect job are rated by the live calibration (any of its many looks "
-        "during the year, any kind); an on-demand full pass by the one-look one. "
+        "during the year, any kind); an on-demand full pass by the one-look one. A job candidate keeps "
+        "the lowest probability it has carried (its most extreme look, as the calibration counts a "
+        "steady source-year's most extreme look); its score, window and depth are the latest look's. "
         "Filter with `maxFalseAlarm` to choose an operating point; null before ese-drw-3.0."
     )
     red_rms: float | None = strawberry.field(

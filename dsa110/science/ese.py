@@ -152,6 +152,30 @@ fades with a final ongoing candidate 1 -> 2 of 25), and CPU on the survey mix
 (``bench/ese_throughput.py --sources 1000 --seed 7``) 0.241 -> 0.277 ms per source-image
 (full tests per source-year 9.42 -> 9.95).
 
+ese-drw-3.8 (issue 12; looked at on seeds 21, 31 and 41 only; the scores themselves
+unchanged). The live misses of 3.7 classified on the whole year's curve of seeds 21, 31 and
+41, each test of the one-sided search traced: the weak two-sided fit of a dip cut by the
+start of the data (no left side: score 1.0-1.4, one-look FAP 0.001-0.004) came first in
+``detect_all``, hid the egress test's 2.0-2.4 and was then refused by the one-look cap, so
+the event had no candidate at any look; and the job's one-look cap, from one table of all
+dips whose 1e-3 sits at score ~1.36, refused dips of 1.0-1.36 on strongly red curves that
+no steady source-year of their live stratum reaches. Three changes:
+``ese_edge.one_per_event`` (a dip yields to an overlapping one-sided detection with a
+lower FAP unless it is established at the default cap), the job without the one-look cap
+(``ese_tracker.LIVE_PARAMS``: the live table is its only rating), and a candidate keeps the
+lowest live FAP it has carried (``ese_tracker.carried``: the table counts a steady
+source-year's most extreme look). Live table regenerated (16,000 steady source-years, 200
+with a candidate at some look, 3.7: 100). Live at FAP <= 0.002, ``--steady 2500``, 3.7 ->
+3.8: seed 21 recall 0.903 -> 0.922, any-alert false alarms 8 -> 9 of 2,725, final 0 -> 1;
+seed 31 0.917 -> 0.944, 8 -> 11, 0 -> 5; seed 41 0.872 -> 0.908, 7 -> 6, 0 -> 1. Held out
+(replayed once with 3.8 after the table was written): seed 4 0.897 -> 0.923, 11 -> 11,
+1 -> 4; seed 23 0.912 -> 0.971, 8 -> 10, 1 -> 4. Ongoing recall unchanged or up (0.793-0.900,
+median 3.2-10.2 d). A fresh null (6,000 source-years, seed 300201): 14 alerted at FAP <=
+0.002 (0.0023). The final false alarms rise (a candidate keeps its most extreme rating) to
+at most the any-alert rate, the quantity the table calibrates. Not met: recall >= 0.95 on
+three of five seeds; what remains is mostly end-cut ingresses younger than any live look
+(2-5 per seed) and start-cut dips whose minimum precedes the data.
+
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
 achromatic dips can also be gravitational lensing (Vedantham 2018), so a candidate is a
@@ -166,7 +190,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.7"
+DETECTOR_VERSION = "ese-drw-3.8"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 

@@ -97,6 +97,19 @@ table they barely reach (FAP 0.00056 at score 1). The ratio was chosen among 12,
 re-rated; no split: 0.893 / 0.907 / 0.862 recall at FAP <= 0.002; 12: 0.893 / 0.907 /
 0.872; 15: 0.903 / 0.926 / 0.872; 20: 0.893 / 0.926 / 0.872).
 
+The job without the one-look cap (ese-drw-3.8, ``ese_tracker.LIVE_PARAMS``): until 3.7 the
+job's detector refused any candidate whose *one-look* probability exceeded 1e-3, a table
+of all dips together whose 1e-3 sits at score ~1.36; so every live dip table was in effect
+floored there, and a strongly red curve's dip at 1.0-1.36 (which no null source-year of that
+stratum reaches) was never a candidate. Now every candidate from score 1 exists and is rated
+here. The cost is in the min-p transform: the null has more candidates (200 of 16,000
+source-years at some look, 3.7: 100), among them quiet and strongly red dips at 1.0-1.4, so
+each table's any-kind probability at a score is higher than 3.7's (``dip/red`` reaches 0.002
+at score ~2.25, 3.7: ~2.1; ``dip/quiet`` at ~1.4, 3.7: below 1). A candidate keeps the
+lowest probability it has carried (``ese_tracker.carried``): the table counts a steady
+source-year's most extreme look, so rating a candidate by its latest look only was stricter
+than the calibration.
+
 Since ese-drw-3.7 the live table pools 16,000 steady source-years (two replays, seeds 201
 and 100201: the command in ``ese_live_null``). Why: across the five seeds of the
 injection bench the steady source-years alerted at some look at a live FAP <= 0.002 were

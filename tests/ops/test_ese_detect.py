@@ -258,3 +258,34 @@ async def test_a_new_candidates_event_carries_what_a_subscriber_needs_and_nothin
     declared = EseCandidatePayload.__required_keys__ | EseCandidatePayload.__optional_keys__
     assert set(payload) <= declared, set(payload) - declared
     json.dumps(payload, allow_nan=False)
+
+
+async def test_a_candidate_keeps_the_lowest_false_alarm_probability_it_carried(engine: AsyncEngine) -> None:
+    """ese-drw-3.8 (``ese_tracker.carried``): a stored candidate the pass finds again takes
+    the new look's fit and score and keeps the lower of its stored and its new live
+    probability, so a candidate once rated at 1e-5 stays there when a later look scores it
+    lower; one stored at 0.5 takes the new look's."""
+    t, flux, err = dip_curve()
+    pks = await seed_curves(engine, [(flux, err), (flux, err)], t)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        for pk, fap in zip(pks, (1e-5, 0.5), strict=True):
+            await conn.execute(
+                insert(ese_candidates).values(
+                    source_pk=pk, status="active", score=9.0, significance=40.0, start_mjd=60085.0,
+                    end_mjd=60115.0, depth=0.4, baseline_flux_jy=1.0, min_flux_jy=0.6,
+                    detector_version=DETECTOR_VERSION, flagged_at=now, updated_at=now, phase="confirmed",
+                    kind="dip", false_alarm_probability=fap, red_rms=0.0,
+                )
+            )  # fmt: skip
+    run = await run_detection(engine, pks)
+    assert run.n_tested == 2 and run.new_candidate_pks == []
+    async with engine.connect() as conn:
+        rows = (
+            (await conn.execute(select(ese_candidates).order_by(ese_candidates.c.source_pk))).mappings().all()
+        )
+    assert [r["phase"] for r in rows] == ["confirmed", "confirmed"]
+    assert all(r["score"] != 9.0 for r in rows)  # the new look's fit
+    new_fap = live_false_alarm_probability(rows[1]["score"], "dip", rows[1]["red_rms"], rows[1]["depth"])
+    assert 1e-5 < new_fap < 0.5
+    assert [r["false_alarm_probability"] for r in rows] == [1e-5, pytest.approx(new_fap)]

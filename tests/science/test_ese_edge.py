@@ -7,9 +7,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dsa110.science.ese import EseDetection
-from dsa110.science.ese_edge import detect_all, fade_minus_lens, recovery_check, recovery_shown, refit_check
-from dsa110.science.ese_tracker import Candidate, transition
+from dsa110.science.ese import DEFAULT_PARAMS, EseDetection
+from dsa110.science.ese_edge import (
+    ESTABLISHED_FAP,
+    detect_all,
+    fade_minus_lens,
+    one_per_event,
+    recovery_check,
+    recovery_shown,
+    refit_check,
+)
+from dsa110.science.ese_far import live_key, with_live_false_alarm_probability
+from dsa110.science.ese_tracker import LIVE_PARAMS, Candidate, transition
+from tests.science.test_ese import _drw
 
 FWHM_PER_SIGMA = 2.3548200450309493
 END = 60365.0
@@ -87,6 +97,58 @@ def test_a_dip_whose_minimum_follows_the_first_epoch_is_an_egress(seed: int) -> 
     found = detect_all(t, f, e)
     assert [d.kind for d in found] == ["egress"]
     assert abs(found[0].center_mjd - (END - 341.0)) < 10.0
+
+
+def test_a_weak_two_sided_fit_does_not_hide_the_egress_of_a_dip_cut_by_the_start() -> None:
+    # Minimum 30 d after the first epoch, 60 d FWHM, 50 % deep, SNR 50 (ese-drw-3.8). Without
+    # its left side the two-sided test scores it 1.1 (one-look FAP 0.0022, refused by the
+    # 1e-3 cap); the egress test scores it 2.35. Until 3.7 the dip came first, hid the egress
+    # and was then refused: no detection at all.
+    t, f, e = _curve(1, _lens(END - 365.0 + 30.0, 60.0, 0.5))
+    found = detect_all(t, f, e)
+    assert [d.kind for d in found] == ["egress"]
+    assert found[0].score > 2.0 and abs(found[0].center_mjd - (END - 335.0)) < 10.0
+
+
+def _rated(kind: str, start: float, end: float, fap: float) -> EseDetection:
+    return replace(_ongoing((start + end) / 2, end - start), kind=kind, false_alarm_probability=fap)
+
+
+def test_one_detection_per_event_by_hand() -> None:
+    established = _rated("dip", 100.0, 160.0, ESTABLISHED_FAP)
+    weak = _rated("dip", 100.0, 160.0, 0.002)
+    egress = _rated("egress", 90.0, 150.0, 4e-5)
+    weaker_egress = _rated("egress", 90.0, 150.0, 0.003)
+    elsewhere = _rated("ongoing", 300.0, 360.0, 0.5)
+    # An established dip (FAP at the default cap) hides what overlaps it, keeps the rest.
+    assert one_per_event(established, [egress, elsewhere]) == [established, elsewhere]
+    # A weaker one yields to an overlapping one-sided detection with a lower FAP ...
+    assert one_per_event(weak, [egress, elsewhere]) == [egress, elsewhere]
+    # ... not to one with a higher FAP, and stays when nothing overlaps it.
+    assert one_per_event(weak, [weaker_egress, elsewhere]) == [weak, elsewhere]
+    assert one_per_event(weak, [elsewhere]) == [weak, elsewhere]
+    assert one_per_event(None, [egress, elsewhere]) == [egress, elsewhere]
+    assert DEFAULT_PARAMS.max_false_alarm == ESTABLISHED_FAP
+
+
+def test_the_job_reports_a_dip_on_a_strongly_red_curve_that_the_one_look_cap_refused() -> None:
+    # A 40 %-deep 53-d lens dip on a source with 8 % rms red noise (tau 150 d) at SNR 12
+    # (seed 41 of the injection bench had one). The two-sided test scores it 1.1: one-look
+    # FAP ~0.002 in the one table of all dips, refused by the detector's default cap. The job
+    # runs without that cap (ese-drw-3.8) and rates it by the live table of its stratum
+    # (strong red noise), where no steady source-year of the null reaches score 1.
+    rng = np.random.default_rng(4)
+    t = np.sort(END - rng.uniform(0, 365, 700))
+    e = np.full(t.size, 1 / 12)
+    shape = _lens(END - 200.0, 53.0, 0.4)(t) * (1 + _drw(4, t, 0.08, 150.0))
+    f = shape * (1 + 0.01 * rng.standard_normal(t.size)) + e * rng.standard_normal(t.size)
+    assert detect_all(t, f, e, DEFAULT_PARAMS) == []
+    (dip,) = detect_all(t, f, e, LIVE_PARAMS)
+    assert dip.kind == "dip" and 1.0 <= dip.score < 1.36
+    assert (dip.false_alarm_probability or 0.0) > DEFAULT_PARAMS.max_false_alarm
+    assert dip.start_mjd <= END - 200.0 <= dip.end_mjd
+    assert live_key(dip.kind, dip.red_rms, dip.depth) == "dip/strong"
+    assert (with_live_false_alarm_probability(dip).false_alarm_probability or 1.0) <= 0.002
 
 
 def _ongoing(t0: float, fwhm: float, high: float = 1.0, low: float = 0.6) -> EseDetection:

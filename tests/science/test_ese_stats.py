@@ -37,6 +37,7 @@ from dsa110.science.ese_tracker import (
     Candidate,
     Earlier,
     RunningState,
+    carried,
     due,
     earlier_look,
     follows,
@@ -454,6 +455,36 @@ def test_phases_by_hand() -> None:
     transition(other, [_det(100, 140, "ongoing")], 130)
     assert transition(other, [], 179.0) == []
     assert [(old, new) for _, old, new in transition(other, [], 181.0)] == [("ongoing", "rejected")]
+
+
+def _rated_det(start: float, end: float, kind: str, score: float, fap: float | None) -> EseDetection:
+    return replace(_det(start, end, kind), score=score, false_alarm_probability=fap)
+
+
+def test_a_candidate_carries_the_lowest_false_alarm_probability_it_had() -> None:
+    # ese-drw-3.8: the window, score and kind are the latest look's; the probability is the
+    # lowest the candidate carried (the live table counts a steady source-year's most
+    # extreme look). Every way a candidate's detection is replaced keeps it.
+    cands: list[Candidate] = []
+    transition(cands, [_rated_det(100, 140, "ongoing", 1.6, 1e-4)], 130)
+    # An ongoing match with a weaker look: moved, the probability kept.
+    transition(cands, [_rated_det(104, 146, "ongoing", 1.1, 0.004)], 136)
+    d = cands[0].detection
+    assert (d.start_mjd, d.score, d.false_alarm_probability) == (104, 1.1, 1e-4)
+    # Confirmed by a weak two-sided dip: confirmed, still 1e-4.
+    transition(cands, [_rated_det(100, 150, "dip", 1.05, 0.01)], 200)
+    assert cands[0].phase == "confirmed" and cands[0].detection.kind == "dip"
+    assert (cands[0].detection.score, cands[0].detection.false_alarm_probability) == (1.05, 1e-4)
+    # A more extreme look lowers it; a refit (search finds nothing over it) keeps the lowest.
+    transition(cands, [_rated_det(100, 150, "dip", 3.0, 3e-5)], 210)
+    assert cands[0].detection.false_alarm_probability == 3e-5
+    transition(cands, [], 220, refit=lambda d: replace(d, score=1.2, false_alarm_probability=0.006))
+    assert (cands[0].detection.score, cands[0].detection.false_alarm_probability) == (1.2, 3e-5)
+    # An unrated old row (None) takes the new look's probability; an unrated look keeps the old.
+    old, rated = _rated_det(0, 10, "dip", 1.0, None), _rated_det(0, 10, "dip", 1.0, 0.002)
+    assert carried(old, rated).false_alarm_probability == 0.002
+    assert carried(rated, old).false_alarm_probability == 0.002
+    assert carried(old, old).false_alarm_probability is None
 
 
 def test_an_ongoing_candidate_that_does_not_recover_is_rejected_at_once() -> None:
