@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import strawberry
@@ -67,6 +67,12 @@ class WebhookSubscription:
     min_significance: float | None = strawberry.field(
         description="ESE events below this significance (sigma) are not sent."
     )
+    max_false_alarm: float | None = strawberry.field(
+        description="ESE events whose candidate's calibrated false-alarm probability per steady "
+        "source-year (`EseCandidate.falseAlarmProbability`) is above this are not sent, nor those of "
+        "candidates without one; e.g. 0.002 expects about one false alert per 500 steady sources a "
+        "year. Null: no ceiling."
+    )
     format: WebhookFormat
     enabled: bool
     created_at: datetime
@@ -120,6 +126,7 @@ def _subscription(row: dict[str, Any]) -> WebhookSubscription:
         url_origin=_origin(row["url"]),
         event_kinds=[WebhookEventKind(k) for k in row["event_kinds"]],
         min_significance=row["min_significance"],
+        max_false_alarm=row["max_false_alarm"],
         format=WebhookFormat(row["format"]),
         enabled=row["enabled"],
         created_at=row["created_at"],
@@ -206,6 +213,10 @@ class WebhookMutation:
         event_kinds: list[WebhookEventKind],
         min_significance: float | None = None,
         format: WebhookFormat = WebhookFormat.STANDARD,
+        max_false_alarm: Annotated[
+            float | None,
+            strawberry.argument(description="Highest false-alarm probability of ESE events sent, in [0, 1]."),
+        ] = None,
     ) -> NewWebhookSubscription:
         ctx = info.context
         pk, secret = await outbox.create_subscription(
@@ -214,6 +225,7 @@ class WebhookMutation:
             url=url,
             event_kinds=[k.value for k in event_kinds],
             min_significance=min_significance,
+            max_false_alarm=max_false_alarm,
             fmt=format.value,
             created_by=ctx.identity.author,
             allow=Allowlist(ctx.settings.webhook_allow_hosts),
@@ -231,6 +243,13 @@ class WebhookMutation:
         enabled: bool | None = None,
         event_kinds: list[WebhookEventKind] | None = None,
         min_significance: float | None = None,
+        max_false_alarm: Annotated[
+            float | None,
+            strawberry.argument(description="New probability ceiling in [0, 1]; unchanged when not given."),
+        ] = None,
+        clear_max_false_alarm: Annotated[
+            bool, strawberry.argument(description="Remove the probability ceiling.")
+        ] = False,
     ) -> WebhookSubscription:
         await outbox.update_subscription(
             info.context.engine,
@@ -238,6 +257,8 @@ class WebhookMutation:
             enabled=enabled,
             event_kinds=[k.value for k in event_kinds] if event_kinds is not None else None,
             min_significance=min_significance,
+            max_false_alarm=max_false_alarm,
+            clear_max_false_alarm=clear_max_false_alarm,
         )
         return await _one(info, subscription_id)
 

@@ -33,6 +33,8 @@ webhook_subscriptions = Table(
     Column("secret", String(128), nullable=False),
     Column("event_kinds", JSON, nullable=False),
     Column("min_significance", Float),
+    # ESE events whose candidate's false-alarm probability is above this are not sent.
+    Column("max_false_alarm", Float),
     Column("format", String(16), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime, nullable=False),

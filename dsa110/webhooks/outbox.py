@@ -56,6 +56,9 @@ class Event:
     occurred_at: datetime
     data: dict[str, Any]
     significance: float | None = None
+    false_alarm_probability: float | None = None
+    """An ESE event's candidate's calibrated probability per steady source-year (None:
+    not an ESE event, or a candidate stored before it was rated)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,12 @@ def _significance(value: float | None) -> float | None:
     return value
 
 
+def _false_alarm(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise InputError("maxFalseAlarm must be a probability in [0, 1]", field="maxFalseAlarm")
+    return value
+
+
 async def create_subscription(
     engine: AsyncEngine,
     *,
@@ -97,6 +106,7 @@ async def create_subscription(
     fmt: str,
     created_by: str,
     allow: Allowlist,
+    max_false_alarm: float | None = None,
 ) -> tuple[int, str]:
     """A new subscription; returns its id and its signing secret (shown to the caller once)."""
     clean = safe_name(name, "name", 64)
@@ -117,6 +127,7 @@ async def create_subscription(
                         secret=secret,
                         event_kinds=_kinds(event_kinds),
                         min_significance=_significance(min_significance),
+                        max_false_alarm=_false_alarm(max_false_alarm),
                         format=fmt,
                         enabled=True,
                         created_at=now,
@@ -139,8 +150,12 @@ async def update_subscription(
     event_kinds: Sequence[str] | None = None,
     min_significance: float | None = None,
     clear_min_significance: bool = False,
+    max_false_alarm: float | None = None,
+    clear_max_false_alarm: bool = False,
 ) -> None:
     values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    if max_false_alarm is not None or clear_max_false_alarm:
+        values["max_false_alarm"] = _false_alarm(max_false_alarm)
     if enabled is not None:
         values["enabled"] = enabled
     if event_kinds is not None:
@@ -177,12 +192,20 @@ def covers(kinds: Sequence[str], kind: str) -> bool:
 
 
 def wants(subscription: dict[str, Any], event: Event) -> bool:
-    """The subscriber asked for this kind, at this significance, and existed when it happened."""
+    """The subscriber asked for this kind, at this significance and false-alarm probability,
+    and existed when it happened. A probability ceiling applies to ESE events only, and an
+    ESE event without a probability (a candidate stored before ese-drw-3.0) does not pass
+    it: the subscriber asked for calibrated events."""
     if event.kind != "test" and not covers(subscription["event_kinds"], event.kind):
         return False
     floor = subscription["min_significance"]
     if floor is not None and event.significance is not None and event.significance < floor:
         return False
+    ceiling = subscription.get("max_false_alarm")
+    if ceiling is not None and event.kind in ESE_KINDS:
+        fap = event.false_alarm_probability
+        if fap is None or not fap <= ceiling:  # NaN fails too
+            return False
     return event.kind == "test" or event.occurred_at >= subscription["created_at"]
 
 

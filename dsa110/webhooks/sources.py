@@ -92,6 +92,7 @@ async def candidate_events(
                         c.end_mjd,
                         c.baseline_flux_jy,
                         c.score,
+                        c.false_alarm_probability,
                         s.source_id,
                         s.ra_deg,
                         s.dec_deg,
@@ -115,6 +116,7 @@ async def candidate_events(
             key=f"alert:{r['id']}",
             occurred_at=r["triggered_at"],
             significance=r["significance"],
+            false_alarm_probability=r["false_alarm_probability"],
             data={
                 "alert_id": r["id"],
                 "candidate_id": r["candidate_id"],
@@ -125,6 +127,7 @@ async def candidate_events(
                 "message": r["message"],
                 "significance": r["significance"],
                 "score": r["score"],
+                "false_alarm_probability": r["false_alarm_probability"],
                 "depth": r["depth"],
                 "start_mjd": r["start_mjd"],
                 "end_mjd": r["end_mjd"],

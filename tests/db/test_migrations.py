@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -540,42 +542,98 @@ async def test_a_sqlite_migration_that_breaks_a_foreign_key_is_undone_whole(tmp_
     assert enforced
 
 
+async def _added_column_round_trip(
+    backend: str,
+    tmp_path: Path,
+    *,
+    table: str,
+    column: str,
+    before: str,
+    after: str,
+    seed: Callable[[AsyncConnection], Awaitable[None]],
+    kept: str,
+) -> tuple[Any, list[tuple[Any, ...]]]:
+    """A plain add-column revision ``after`` (parent ``before``) on a database holding rows:
+    upgrade to ``before``, ``seed`` rows, upgrade to ``after`` and read ``column`` of the one
+    row of ``table``, downgrade to ``before`` (the column is gone) and run ``kept``, then
+    upgrade to head. Returns (the column's value, the rows ``kept`` read after the downgrade)."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from dsa110.db.migrate import alembic_config
+
+    def columns(c: Connection) -> set[str]:
+        return {col["name"] for col in inspect(c).get_columns(table)}
+
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, before)
+        async with engine.begin() as conn:
+            assert column not in await conn.run_sync(columns)
+            await seed(conn)
+        await upgrade(engine, after)
+        async with engine.connect() as conn:
+            value = (await conn.execute(sa.text(f"SELECT {column} FROM {table}"))).scalar_one()
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), before))
+        async with engine.connect() as conn:
+            assert column not in await conn.run_sync(columns)
+            rows = [tuple(r) for r in (await conn.execute(sa.text(kept))).all()]
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+        await engine.dispose()
+    return value, rows
+
+
 async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keeping_the_state(
     backend: str, tmp_path: Path
 ) -> None:
     """``ese_source_state.watch_until_mjd``: a source's running state stored before it reads
     NULL (not watched: the tracker resumes as before); downgrading keeps the state rows."""
     import sqlalchemy as sa
-    from alembic import command
 
     from dsa110.db import tables as t
-    from dsa110.db.migrate import alembic_config
-
-    def columns(c: Connection) -> set[str]:
-        return {col["name"] for col in inspect(c).get_columns("ese_source_state")}
 
     now = datetime.now(UTC)
-    async with scratch_database(backend, tmp_path, migrate=False) as url:
-        engine = create_engine(url)
-        await upgrade(engine, "0020")
-        async with engine.begin() as conn:
-            assert "watch_until_mjd" not in await conn.run_sync(columns)
-            state = {"source_pk": await _source(conn), "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
-                     "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
-                     "backoff_days": 6.0, "updated_at": now}  # fmt: skip
-            await conn.execute(sa.insert(t.ese_source_state).values(**state))
-        await upgrade(engine, "0021")
-        async with engine.connect() as conn:
-            watch = (await conn.execute(sa.select(t.ese_source_state.c.watch_until_mjd))).scalar_one()
-        async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0020"))
-        async with engine.connect() as conn:
-            assert "watch_until_mjd" not in await conn.run_sync(columns)
-            kept = (
-                await conn.execute(sa.text("SELECT source_pk, cusum, backoff_days FROM ese_source_state"))
-            ).all()
-        await upgrade(engine)
-        assert await current_revision(engine) == head_revision()
-        await engine.dispose()
+    source: list[int] = []
+
+    async def seed(conn: AsyncConnection) -> None:
+        source.append(await _source(conn))
+        state = {"source_pk": source[0], "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
+                 "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
+                 "backoff_days": 6.0, "updated_at": now}  # fmt: skip
+        await conn.execute(sa.insert(t.ese_source_state).values(**state))
+
+    watch, kept = await _added_column_round_trip(
+        backend, tmp_path, table="ese_source_state", column="watch_until_mjd", before="0020", after="0021",
+        seed=seed, kept="SELECT source_pk, cusum, backoff_days FROM ese_source_state",
+    )  # fmt: skip
     assert watch is None
-    assert [tuple(r) for r in kept] == [(state["source_pk"], 2.5, 6.0)]
+    assert kept == [(source[0], 2.5, 6.0)]
+
+
+async def test_0022_adds_no_false_alarm_ceiling_to_old_webhooks_and_drops_it_keeping_them(
+    backend: str, tmp_path: Path
+) -> None:
+    """``webhook_subscriptions.max_false_alarm``: a subscription made before it reads NULL (no
+    ceiling: it hears what it heard); downgrading keeps the subscription."""
+    import sqlalchemy as sa
+
+    now = datetime.now(UTC)
+
+    async def seed(conn: AsyncConnection) -> None:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO webhook_subscriptions (name, url, secret, event_kinds, min_significance, format, "
+                "enabled, created_at, created_by, updated_at) VALUES ('ops', 'https://hooks.example.org/x', "
+                "'whsec_x', '[\"ese_candidate\"]', 6.0, 'standard', :on, :now, 'key:test', :now)"
+            ),
+            {"on": True, "now": now},
+        )
+
+    ceiling, kept = await _added_column_round_trip(
+        backend, tmp_path, table="webhook_subscriptions", column="max_false_alarm", before="0021", after="0022",
+        seed=seed, kept="SELECT name, min_significance FROM webhook_subscriptions",
+    )  # fmt: skip
+    assert ceiling is None
+    assert kept == [("ops", 6.0)]

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dsa110.db.tables import alerts, groups, jobs, webhook_attempts, webhook_outbox
+from dsa110.db.tables import alerts, ese_candidates, groups, jobs, webhook_attempts, webhook_outbox
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.outbox import create_subscription, deliveries
 from dsa110.webhooks.targets import Allowlist
@@ -26,6 +26,7 @@ async def subscribe(engine: AsyncEngine, receiver: Receiver, name: str = "ops", 
         url=receiver.url,
         event_kinds=kw.pop("kinds", ["ese_candidate", "ese_escalated"]),
         min_significance=kw.pop("min_significance", None),
+        max_false_alarm=kw.pop("max_false_alarm", None),
         fmt=kw.pop("fmt", "standard"),
         created_by="key:test",
         allow=LOCAL,
@@ -99,6 +100,41 @@ async def test_kinds_and_minimum_significance_choose_what_is_sent(engine: AsyncE
         finally:
             await d.stop()
     assert [r.headers["webhook-id"] for r in receiver.raw] == [f"alert:{strong}"]
+
+
+async def rated_alert(engine: AsyncEngine, fap: float | None) -> int:
+    """An ESE alert whose candidate carries ``fap`` (None: stored before it was rated)."""
+    pk = await alert(engine, 9.0)
+    async with engine.begin() as conn:
+        candidate = (await conn.execute(select(alerts.c.candidate_pk).where(alerts.c.id == pk))).scalar_one()
+        await conn.execute(
+            update(ese_candidates).where(ese_candidates.c.id == candidate).values(false_alarm_probability=fap)
+        )
+    return pk
+
+
+async def test_a_false_alarm_ceiling_chooses_which_ese_events_are_sent(engine: AsyncEngine) -> None:
+    """``max_false_alarm``: the calibrated operating point. Above it, or without a probability,
+    an ESE event is not sent to that subscriber; one without a ceiling hears all; the payload
+    carries the probability."""
+    async with receiving() as picky, receiving() as everything:
+        await subscribe(engine, picky, "picky", max_false_alarm=0.002)
+        await subscribe(engine, everything, "everything")
+        rare = await rated_alert(engine, 1e-4)
+        at_ceiling = await rated_alert(engine, 0.002)
+        await rated_alert(engine, 0.005)
+        await rated_alert(engine, None)
+        d = await dispatcher(engine)
+        try:
+            await d.run_once()
+        finally:
+            await d.stop()
+    assert sorted(r.headers["webhook-id"] for r in picky.raw) == sorted(
+        [f"alert:{rare}", f"alert:{at_ceiling}"]
+    )
+    assert len(everything.raw) == 4
+    sent = {r.headers["webhook-id"]: r.json["data"]["false_alarm_probability"] for r in picky.raw}
+    assert sent == {f"alert:{rare}": 1e-4, f"alert:{at_ceiling}": 0.002}
 
 
 async def test_job_failures_and_streaming_silence(engine: AsyncEngine) -> None:

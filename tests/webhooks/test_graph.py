@@ -12,9 +12,13 @@ from tests.live.conftest import WAIT_S, running
 from tests.waiting import eventually
 from tests.webhooks.receiver import receiving
 
-CREATE = """mutation($name: String!, $url: String!, $kinds: [WebhookEventKind!]!, $min: Float, $fmt: WebhookFormat!) {
-  createWebhookSubscription(name: $name, url: $url, eventKinds: $kinds, minSignificance: $min, format: $fmt) {
-    secret subscription { subscriptionId name urlOrigin eventKinds minSignificance format enabled createdBy }
+CREATE = """mutation($name: String!, $url: String!, $kinds: [WebhookEventKind!]!, $min: Float, $fmt: WebhookFormat!,
+                  $fap: Float) {
+  createWebhookSubscription(name: $name, url: $url, eventKinds: $kinds, minSignificance: $min, format: $fmt,
+                            maxFalseAlarm: $fap) {
+    secret subscription {
+      subscriptionId name urlOrigin eventKinds minSignificance maxFalseAlarm format enabled createdBy
+    }
   }
 }"""
 DELIVERIES = """query($s: Int) { webhookDeliveries(subscriptionId: $s) {
@@ -50,6 +54,7 @@ async def test_create_list_test_update_delete(empty_db_url: str, tmp_path: Path)
             kinds=["ESE_CANDIDATE"],
             min=5.0,
             fmt="SLACK",
+            fap=0.002,
         )
         created = made["data"]["createWebhookSubscription"]
         receiver.secret = created["secret"]
@@ -57,6 +62,7 @@ async def test_create_list_test_update_delete(empty_db_url: str, tmp_path: Path)
         subscription = created["subscription"]
         assert subscription["urlOrigin"] == receiver.url.rsplit("/", 1)[0]  # no path, no token
         assert subscription["createdBy"] == "key:admin-key" and subscription["format"] == "SLACK"
+        assert subscription["maxFalseAlarm"] == 0.002
         listed = (await graph("{ webhookSubscriptions { name eventKinds enabled } }"))["data"]
         assert listed == {
             "webhookSubscriptions": [{"name": "transients", "eventKinds": ["ESE_CANDIDATE"], "enabled": True}]
@@ -86,6 +92,20 @@ async def test_create_list_test_update_delete(empty_db_url: str, tmp_path: Path)
             s=pk,
         )
         assert paused["data"]["updateWebhookSubscription"] == {"enabled": False, "minSignificance": 8.0}
+        ceiling = (
+            "mutation($s: Int!, $fap: Float, $clear: Boolean!) { updateWebhookSubscription("
+            "subscriptionId: $s, maxFalseAlarm: $fap, clearMaxFalseAlarm: $clear) { maxFalseAlarm minSignificance } }"
+        )
+        unchanged = await graph(ceiling, s=pk, fap=None, clear=False)
+        assert unchanged["data"]["updateWebhookSubscription"] == {
+            "maxFalseAlarm": 0.002,
+            "minSignificance": 8.0,
+        }
+        raised = await graph(ceiling, s=pk, fap=0.01, clear=False)
+        assert raised["data"]["updateWebhookSubscription"]["maxFalseAlarm"] == 0.01
+        cleared = await graph(ceiling, s=pk, fap=None, clear=True)
+        assert cleared["data"]["updateWebhookSubscription"] == {"maxFalseAlarm": None, "minSignificance": 8.0}
+        assert code(await graph(ceiling, s=pk, fap=1.5, clear=False)) == "BAD_USER_INPUT"
         assert (await graph("mutation($s: Int!) { deleteWebhookSubscription(subscriptionId: $s) }", s=pk))[
             "data"
         ] == {"deleteWebhookSubscription": True}
@@ -107,6 +127,7 @@ async def test_hostile_webhook_input_is_refused_and_nothing_is_stored(
                 "kinds": ["ESE_CANDIDATE"],
                 "min": None,
                 "fmt": "STANDARD",
+                "fap": None,
             }
             response = await live.http.post(
                 "/graphql", json={"query": CREATE, "variables": {**variables, **overrides}}, headers=admin
@@ -127,6 +148,8 @@ async def test_hostile_webhook_input_is_refused_and_nothing_is_stored(
         assert code(await create(name="../../etc/passwd")) == "BAD_NAME"
         assert code(await create(kinds=[])) == "BAD_USER_INPUT"
         assert code(await create(min=-1.0)) == "BAD_USER_INPUT"
+        for fap in (-0.001, 1.5, 1e308):
+            assert code(await create(fap=fap)) == "BAD_USER_INPUT", fap
         assert code(await create(kinds=["NOPE"])) == "BAD_USER_INPUT"  # not a WebhookEventKind
         listed = await live.http.post(
             "/graphql", json={"query": "{ webhookSubscriptions { name } }"}, headers=admin
