@@ -350,8 +350,8 @@ def _steady_population(seed: int, n: int, workers: int) -> tuple[list[list[Candi
 
 
 def _ever(peak: Peak) -> float:
-    """The lowest live FAP a source's candidates carried: per (kind, red_rms, depth) the FAP of its
-    highest score (the lookup is decreasing in score), the lowest over them."""
+    """The lowest live FAP a source's candidates carried: per look (``bench.ese_replay.Look``) the
+    FAP of its highest score (the lookup is decreasing in score), the lowest over them."""
     from dsa110.science.ese_far import live_false_alarm_probability
 
     return min(

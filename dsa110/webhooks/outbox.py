@@ -201,7 +201,7 @@ def wants(subscription: dict[str, Any], event: Event) -> bool:
     floor = subscription["min_significance"]
     if floor is not None and event.significance is not None and event.significance < floor:
         return False
-    ceiling = subscription.get("max_false_alarm")
+    ceiling = subscription["max_false_alarm"]
     if ceiling is not None and event.kind in ESE_KINDS:
         fap = event.false_alarm_probability
         if fap is None or not fap <= ceiling:  # NaN fails too
