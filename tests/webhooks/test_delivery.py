@@ -309,3 +309,23 @@ def test_every_alert_the_detector_writes_is_a_kind_a_webhook_can_choose() -> Non
     written = {AlertType.for_candidate(None)} | {AlertType.for_candidate(p) for p in PHASES if p != "ongoing"}
     assert written == set(AlertType) and written <= set(EVENT_KINDS)
     assert [kind.value for kind in WebhookEventKind] == list(EVENT_KINDS)
+
+
+async def test_two_admins_changing_one_subscription_at_once_lose_neither_change(engine: AsyncEngine) -> None:
+    """Each update writes only the fields it was given (and ``updated_at``) in one statement, so
+    a ceiling and a significance floor set at the same moment both stand; an invalid ceiling
+    sent alongside is refused before any write and changes nothing."""
+    from dsa110.errors import InputError
+    from dsa110.webhooks.outbox import subscriptions, update_subscription
+
+    async with receiving() as receiver:
+        pk = await subscribe(engine, receiver)
+    results = await asyncio.gather(
+        update_subscription(engine, pk, max_false_alarm=0.002),
+        update_subscription(engine, pk, min_significance=7.5),
+        update_subscription(engine, pk, max_false_alarm=float("nan")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[1] is None and isinstance(results[2], InputError)
+    (row,) = await subscriptions(engine)
+    assert (row["max_false_alarm"], row["min_significance"]) == (0.002, 7.5)
