@@ -91,7 +91,8 @@ class EseCandidate(Node):
         "of the incremental ese-detect job are rated by the live calibration (any of its many looks "
         "during the year, any kind); an on-demand full pass by the one-look one. A job candidate keeps "
         "the lowest probability it has carried (its most extreme look, as the calibration counts a "
-        "steady source-year's most extreme look); its score, window and depth are the latest look's. "
+        "steady source-year's most extreme look), and of the earlier candidates of its event that were "
+        "rejected; its score, window and depth are the latest look's. "
         "Filter with `maxFalseAlarm` to choose an operating point; null before ese-drw-3.0."
     )
     red_rms: float | None = strawberry.field(

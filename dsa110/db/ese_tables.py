@@ -60,6 +60,7 @@ ese_source_state = Table(
     Column("last_test_n", Integer, nullable=False),
     Column("backoff_days", Float, nullable=False),
     Column("watch_until_mjd", Float),
+    Column("recheck_mjd", Float),
     Column("last_error", Text),
     Column("error_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),

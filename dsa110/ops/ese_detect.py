@@ -163,6 +163,8 @@ def _state_of(rows: Sequence[Mapping[str, Any]], pks: Sequence[int]) -> RunningS
             state.last_test_n[i], state.backoff[i] = r["last_test_n"], r["backoff_days"]
             if r["watch_until_mjd"] is not None:
                 state.watch_until[i] = r["watch_until_mjd"]
+            if r["recheck_mjd"] is not None:
+                state.recheck_at[i] = r["recheck_mjd"]
     return state
 
 
@@ -401,6 +403,7 @@ async def _write(
                 "last_test_n": int(state.last_test_n[i]),
                 "backoff_days": float(state.backoff[i]),
                 "watch_until_mjd": float(state.watch_until[i]) if np.isfinite(state.watch_until[i]) else None,
+                "recheck_mjd": float(state.recheck_at[i]) if np.isfinite(state.recheck_at[i]) else None,
                 "updated_at": now,
             }
             if pk in errors:

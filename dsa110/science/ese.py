@@ -176,6 +176,27 @@ at most the any-alert rate, the quantity the table calibrates. Not met: recall >
 four of five seeds (0.944 on seed 31); what remains is mostly end-cut ingresses younger
 than any live look (1-5 per seed) and start-cut dips whose minimum precedes the data.
 
+ese-drw-3.9 (issue 12; the live misses of 3.8 on seeds 21, 31 and 41 traced look by look
+through the tracker). Two things the design promised and did not do: the look a find asks
+for ``PERSIST_DAYS`` later (the one that lets it persist) was scheduled through the armed
+CUSUM alone, which the next points lower when they are not below the frozen baseline, so
+it came at the 60-d refresh (seed 21: a 64 %-deep 178-d dip found at days 124 and 183, not
+yet persisted, next looked at on days 244 and 305, when its minimum was past and its
+recovery not yet two-sided: never a candidate, though the whole year's curve scores it 12.7);
+it is now kept in the tracker's state (``ese_tracker.RunningState.recheck_at``, stored in
+``ese_source_state.recheck_mjd``, revision 0023). And a new candidate over an event whose
+candidates were rejected started from its own rating (seed 31: a 61 %-deep start-cut dip
+at FAP 3e-5, rejected, found again at day 352 at 0.007); it now carries theirs
+(``ese_tracker.transition``, the argument of ``carried``). Live table regenerated (211 of
+16,000 null source-years with a candidate at some look, 3.8: 200; 10.84 full tests per
+source-year, 3.8: 10.82). Live at FAP <= 0.002, the target ESEs replayed (held out, run
+once after the table was written): seed 4 recall 0.923 -> 0.923, seed 23 0.971 -> 0.971
+(ongoing recall 0.815 -> 0.837); tuning seeds 21 0.922 -> 0.932 (ongoing 0.900 -> 0.912),
+31 0.944 -> 0.954 (seed 41 not replayed with 3.9). Not met: recall >= 0.95 on seeds 4 and
+21 (what remains: end-cut ingresses younger than any live look, start-cut dips
+whose minimum precedes the data, dips on 5-10 % red-noise curves, an ingress whose lens and
+fade fits are equal).
+
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
 achromatic dips can also be gravitational lensing (Vedantham 2018), so a candidate is a
@@ -190,7 +211,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.8"
+DETECTOR_VERSION = "ese-drw-3.9"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 

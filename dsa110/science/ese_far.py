@@ -110,6 +110,11 @@ lowest probability it has carried (``ese_tracker.carried``): the table counts a 
 source-year's most extreme look, so rating a candidate by its latest look only was stricter
 than the calibration.
 
+ese-drw-3.9 (the persistence look a find asks for always comes, ``ese_tracker.tested``):
+211 of 16,000 null source-years with a candidate at some look (3.8: 200), 10.84 full tests
+per source-year (3.8: 10.82); the tables moved by a few source-years (``dip/quiet`` at score
+1.0: 0.0061 -> 0.0069; ``dip/red`` at 2.0: 0.0044 -> 0.0046).
+
 Since ese-drw-3.7 the live table pools 16,000 steady source-years (two replays, seeds 201
 and 100201: the command in ``ese_live_null``). Why: across the five seeds of the
 injection bench the steady source-years alerted at some look at a live FAP <= 0.002 were

@@ -19,10 +19,10 @@ When the full test runs for a source (``due``): its CUSUM triggered and the back
 its last test has passed (3 d, doubling while tests find nothing up to ``MAX_BACKOFF_DAYS``,
 reset when C returns to 0 by itself); a triggered test that finds nothing restarts C at 0
 (the alarm was looked at) and the baseline updates again; one whose search found something
-looks again ``PERSIST_DAYS`` later (ese-drw-3.6, :func:`tested`: the look that can see the
-event persist; the back-off had reached 24-60 d, and an ingress starting 10-15 d before
-the end of the data was tested once, too early, and never again. The 12-d cap cost the
-null nothing measurable: 10.24 full tests per steady source-year either way, 250
+looks again ``PERSIST_DAYS`` later (ese-drw-3.6, :func:`tested`, kept in ``recheck_at``
+since 3.9: the look that can see the event persist; the back-off had reached 24-60 d, and an
+ingress starting 10-15 d before the end of the data was tested once, too early, and never
+again. The 12-d cap cost the null nothing measurable: 10.24 full tests per steady source-year either way, 250
 source-years at seed 99001). A fruitless triggered test also *watches* the source
 (``watch_until``): it is due again every ``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS``
 (ese-drw-3.7). The alarm is usually an ingress, and what makes a dip testable is its
@@ -96,7 +96,8 @@ detector attaches. The job and the benches' replay rate every detection and ever
 :func:`live_rated` and :func:`live_refit` (persistence included) before ``transition``.
 A candidate keeps the lowest probability it has carried (:func:`carried`, ese-drw-3.8: the
 table counts a steady source-year's most extreme look, so the latest look alone under-rates
-an event whose score sagged as data arrived).
+an event whose score sagged as data arrived); a new candidate over the window of a rejected
+one keeps the rejected one's lowest (ese-drw-3.9: the same event, found again).
 ``LIVE_PARAMS`` (the job's detector parameters), ``PERSIST_DAYS`` and the live table go
 together: change one, regenerate the table (``bench/ese_null.py --live``).
 """
@@ -146,7 +147,8 @@ false-alarm probability like any other, so a user's ``maxFalseAlarm`` still deci
 class RunningState:
     """Per-source running statistic, one array element per source (``watch_until``: the
     MJD until which a fruitless alarm keeps the source due every ``MAX_BACKOFF_DAYS``,
-    -inf when not watched)."""
+    -inf when not watched; ``recheck_at``: the MJD of the persistence look a test that found
+    something asked for, +inf when none)."""
 
     n: NDArray[np.int64]
     mean: NDArray[np.float64]
@@ -156,6 +158,7 @@ class RunningState:
     last_test_n: NDArray[np.int64]
     backoff: NDArray[np.float64]
     watch_until: NDArray[np.float64]
+    recheck_at: NDArray[np.float64]
 
     @classmethod
     def empty(cls, size: int) -> RunningState:
@@ -168,6 +171,7 @@ class RunningState:
             last_test_n=np.zeros(size, dtype=np.int64),
             backoff=np.full(size, TRIGGER_GAP_DAYS),
             watch_until=np.full(size, -np.inf),
+            recheck_at=np.full(size, np.inf),
         )
 
 
@@ -202,8 +206,11 @@ def due(
     triggered = (state.cusum[idx] >= CUSUM_H) & (since >= state.backoff[idx])
     following = followed & (since >= OPEN_GAP_DAYS)
     watching = (now_mjd <= state.watch_until[idx]) & (since >= MAX_BACKOFF_DAYS)
+    rechecking = now_mjd >= state.recheck_at[idx]
     refresh = (since >= REFRESH_DAYS) | (n >= GROWTH * state.last_test_n[idx])
-    return np.asarray((n >= MIN_POINTS) & (triggered | following | watching | refresh), dtype=np.bool_)
+    return np.asarray(
+        (n >= MIN_POINTS) & (triggered | following | watching | rechecking | refresh), dtype=np.bool_
+    )
 
 
 def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float) -> bool:
@@ -224,10 +231,17 @@ def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> No
     """Record a full test of source ``idx``. A fruitless triggered test doubles its back-off
     (to ``MAX_BACKOFF_DAYS``), restarts its CUSUM and watches the source for ``WATCH_DAYS``
     (due every ``MAX_BACKOFF_DAYS``: the recovery is to come); a test whose search found something
-    arms the trigger for ``PERSIST_DAYS`` later, when the same event, if it is one, can
-    persist (ese-drw-3.6)."""
+    is looked at again ``PERSIST_DAYS`` later (``recheck_at``), when the same event, if it is
+    one, can persist (ese-drw-3.6), and arms the trigger (its baseline frozen).
+
+    ``recheck_at`` since ese-drw-3.9: 3.6 scheduled that look through the armed CUSUM alone,
+    which the next points lower by K each when they are not below the frozen baseline (a
+    slow dip the EWMA had followed), so the look came at the 60-d refresh (seed 21 of the
+    injection bench: a 64 %-deep 178-d dip found at days 124 and 183 and not persisted, next
+    looked at on day 244, then 305, never a candidate; the whole year's curve scores 12.7)."""
     state.last_test_mjd[idx] = now_mjd
     state.last_test_n[idx] = state.n[idx]
+    state.recheck_at[idx] = now_mjd + PERSIST_DAYS if found_any else np.inf
     if found_any:
         state.backoff[idx] = PERSIST_DAYS
         state.cusum[idx] = max(state.cusum[idx], CUSUM_H)
@@ -417,6 +431,12 @@ def transition(
     ``refit`` (``dsa110.science.ese_edge.refit``) re-tests a confirmed candidate the search
     no longer finds at its own (t0, W): it stays confirmed, with that fit, while the dip
     there still passes (ese-drw-3.3), and is rejected otherwise.
+    A new candidate over an event whose earlier candidates were rejected carries the lowest
+    probability they had (:func:`carried`, ese-drw-3.9): it is the same event, found again
+    when more data came (seed 31: a 61 %-deep start-cut dip confirmed at FAP 3e-5, rejected
+    at the next looks, found again at day 352 at 0.007). The live table counts the event's
+    most extreme look whatever became of its candidates, so the argument of
+    :func:`carried` holds.
     Returns (candidate, old phase or None for a new one, new phase) for every candidate
     that was created or changed phase: the alerts to write.
     """
@@ -454,8 +474,11 @@ def transition(
                 if c.phase == "confirmed" and d.kind != "ongoing":
                     c.detection = carried(c.detection, d)  # refine a confirmed event's fit as data arrive
             continue
+        rated = d
+        for gone in (c for c in candidates if c.phase == "rejected" and _overlaps(d, c.detection)):
+            rated = carried(gone.detection, rated)  # the event's rating, as for one candidate (3.9)
         phase = "ongoing" if d.kind == "ongoing" else "confirmed"
-        cand = Candidate(d, phase, now_mjd, [(now_mjd, phase)])
+        cand = Candidate(rated, phase, now_mjd, [(now_mjd, phase)])
         candidates.append(cand)
         changes.append((cand, None, phase))
     for cand in candidates:  # support lost: a later full test on more data no longer finds it

@@ -612,6 +612,34 @@ async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keepi
     assert kept == [(source[0], 2.5, 6.0)]
 
 
+async def test_0023_adds_no_recheck_to_old_tracker_state_and_drops_it_keeping_the_state(
+    backend: str, tmp_path: Path
+) -> None:
+    """``ese_source_state.recheck_mjd``: a source's running state stored before it reads NULL
+    (no persistence look asked for: the tracker resumes as before); downgrading keeps the
+    state rows."""
+    import sqlalchemy as sa
+
+    from dsa110.db import tables as t
+
+    now = datetime.now(UTC)
+    source: list[int] = []
+
+    async def seed(conn: AsyncConnection) -> None:
+        source.append(await _source(conn))
+        state = {"source_pk": source[0], "n": 40, "mean": 1.0, "var": 0.01, "cusum": 8.0,
+                 "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
+                 "backoff_days": 5.0, "watch_until_mjd": 60090.0, "updated_at": now}  # fmt: skip
+        await conn.execute(sa.insert(t.ese_source_state).values(**state))
+
+    recheck, kept = await _added_column_round_trip(
+        backend, tmp_path, table="ese_source_state", column="recheck_mjd", before="0022", after="0023",
+        seed=seed, kept="SELECT source_pk, cusum, watch_until_mjd FROM ese_source_state",
+    )  # fmt: skip
+    assert recheck is None
+    assert kept == [(source[0], 8.0, 60090.0)]
+
+
 async def test_0022_adds_no_false_alarm_ceiling_to_old_webhooks_and_drops_it_keeping_them(
     backend: str, tmp_path: Path
 ) -> None:

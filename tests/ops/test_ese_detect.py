@@ -91,6 +91,48 @@ async def test_a_fruitless_alarm_is_watched_across_passes(engine: AsyncEngine) -
     assert second.n_tested == 1  # the watched source only
 
 
+async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_passes(
+    engine: AsyncEngine,
+) -> None:
+    """A pass whose search finds something stores the look PERSIST_DAYS later
+    (``ese_source_state.recheck_mjd``, ese-drw-3.9); one that finds nothing stores none. A
+    later pass honours a stored look with nothing else due (no alarm, no candidate, no
+    refresh, no 1.5x growth) and clears it when that look finds nothing."""
+    from dsa110.science.ese_tracker import PERSIST_DAYS
+
+    rng = np.random.default_rng(6)
+    t = 60000.0 + np.arange(70) * 1.0
+    e = np.full(t.size, 0.02)
+    ingress = (
+        1
+        - 0.6 * np.exp(-0.5 * ((t - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
+        + 0.02 * rng.standard_normal(t.size)
+    )
+    steady = 1 + 0.02 * rng.standard_normal(t.size)
+    pks = await seed_curves(engine, [(ingress, e), (steady, e)], t)
+    first = await run_detection(engine, pks)
+    assert first.n_tested == 2
+
+    async def rechecks() -> dict[int, float | None]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.recheck_mjd))
+            return dict(rows.all())
+
+    assert await rechecks() == {pks[0]: pytest.approx(t[-1] + PERSIST_DAYS), pks[1]: None}
+    # The steady source as if its last look had found something: due by that alone.
+    async with engine.begin() as conn:
+        await conn.execute(
+            ese_source_state.update()
+            .where(ese_source_state.c.source_pk == pks[1])
+            .values(recheck_mjd=t[-1] + PERSIST_DAYS)
+        )
+    later = t[-1] + np.arange(1, int(PERSIST_DAYS) + 1) * 1.0
+    await add_epochs(engine, [pks[1]], [(1 + 0.02 * rng.standard_normal(later.size), e[: later.size])], later)
+    second = await run_detection(engine, [pks[1]])
+    assert second.n_tested == 1
+    assert (await rechecks())[pks[1]] is None
+
+
 async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> None:
     first = await enqueue_detection(engine, [3, 1])
     second = await enqueue_detection(engine, [2, 3])

@@ -141,6 +141,31 @@ def test_back_off_is_capped_and_a_find_is_looked_at_again_when_it_can_persist() 
     assert due(state, idx, 60000.0 + PERSIST_DAYS, np.array([False]))[0]
 
 
+def test_the_persistence_look_comes_when_the_points_lower_the_armed_cusum() -> None:
+    # ese-drw-3.9. A find arms the CUSUM at H; points at the frozen baseline (z = 0) lower
+    # it by K = 1 each, so it is under H after one point and, as in 3.6-3.8, no longer
+    # triggered: the look PERSIST_DAYS later must come all the same (recheck_at).
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
+    record_test(state, 0, 60000.0, found_any=True)
+    assert state.recheck_at[0] == 60000.0 + PERSIST_DAYS
+    for _ in range(3):
+        update(state, idx, np.array([1.0]))
+    assert state.cusum[0] == CUSUM_H - 3.0  # 8 - 3 x (0 - 1): not triggered
+    quiet = np.array([False])
+    assert not due(state, idx, 60000.0 + PERSIST_DAYS - 0.1, quiet)[0]
+    assert due(state, idx, 60000.0 + PERSIST_DAYS, quiet)[0]
+    # That look finds something again: one more PERSIST_DAYS later; finds nothing: no recheck
+    # (a refresh, as this one, neither watches: the CUSUM was not triggered).
+    record_test(state, 0, 60005.0, found_any=True)
+    assert state.recheck_at[0] == 60005.0 + PERSIST_DAYS
+    state.cusum[0] = 0.0
+    record_test(state, 0, 60010.0, found_any=False)
+    assert state.recheck_at[0] == np.inf and state.watch_until[0] == -np.inf
+    assert not due(state, idx, 60010.0 + PERSIST_DAYS, quiet)[0]
+
+
 def test_a_fruitless_alarm_is_watched_for_the_recovery_then_left_to_the_refresh() -> None:
     # ese-drw-3.7. After a triggered test that found nothing, the CUSUM is 0 (no trigger),
     # nothing is followed and the point count has not grown 1.5x: without the watch the next
@@ -485,6 +510,24 @@ def test_a_candidate_carries_the_lowest_false_alarm_probability_it_had() -> None
     assert carried(old, rated).false_alarm_probability == 0.002
     assert carried(rated, old).false_alarm_probability == 0.002
     assert carried(old, old).false_alarm_probability is None
+
+
+def test_an_event_found_again_after_its_candidate_was_rejected_keeps_its_rating() -> None:
+    # ese-drw-3.9: a new candidate over a rejected one's window carries the lowest probability
+    # the rejected one had (the same event: the live table counts its most extreme look);
+    # one elsewhere starts from its own.
+    cands: list[Candidate] = []
+    transition(cands, [_rated_det(100, 160, "egress", 2.0, 3e-5)], 120)
+    transition(cands, [], 160, refit=lambda d: None)
+    assert cands[0].phase == "rejected"
+    changes = transition(
+        cands, [_rated_det(110, 170, "egress", 1.03, 0.007), _rated_det(300, 330, "dip", 1.1, 0.004)], 352
+    )
+    new = {c.detection.start_mjd: c for c, old, _ in changes if old is None}
+    assert new[110].phase == "confirmed" and new[110].detection.score == 1.03
+    assert new[110].detection.false_alarm_probability == 3e-5
+    assert new[300].detection.false_alarm_probability == 0.004
+    assert cands[0].phase == "rejected"  # the rejected row stays what it was
 
 
 def test_an_ongoing_candidate_that_does_not_recover_is_rejected_at_once() -> None:
