@@ -10,10 +10,10 @@ from compat_rest.params import Args, Float, Int, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
 from compat_rest.sources import source_subroutes
+from dsa110.db.enums import ESE_CANDIDATE_STATUSES as STATUSES
 from dsa110.settings import Settings
 
 TAG = "ese"
-STATUSES = ("active", "investigated", "resolved", "false_positive", "dismissed")
 
 CANDIDATES = """
 query RestEseCandidates($first: Int!, $after: String, $filter: EseCandidateFilter) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class GroupState(StrEnum):
@@ -69,6 +70,15 @@ class CandidateStatus(StrEnum):
     RESOLVED = "resolved"
     FALSE_POSITIVE = "false_positive"
     DISMISSED = "dismissed"
+
+
+ESE_CANDIDATE_STATUSES: Final = tuple(s.value for s in CandidateStatus)
+"""``ese_candidates.status``: a candidate's review by an astronomer (its phase is the detector's)."""
+OPEN_ESE_CANDIDATE_STATUSES: Final = frozenset(
+    {CandidateStatus.ACTIVE.value, CandidateStatus.INVESTIGATED.value}
+)
+"""Statuses whose candidates the ``ese-detect`` job still moves; a closed one is left as its
+reviewer left it, and no new candidate is opened over its window."""
 
 
 class EsePhase(StrEnum):

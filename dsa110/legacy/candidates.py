@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
+from dsa110.db.enums import ESE_CANDIDATE_STATUSES as STATUSES
 from dsa110.db.tables import ese_candidates, sources
 from dsa110.events import ESE_CANDIDATE
 from dsa110.legacy.context import Batch, ImportContext
@@ -34,7 +35,6 @@ from dsa110.legacy.values import as_float, epoch_time, mjd_of, text
 
 LEGACY_DETECTOR: Final = "legacy"
 NAME: Final = "products.ese_candidates"
-STATUSES: Final = frozenset({"active", "investigated", "dismissed", "resolved", "false_positive"})
 
 
 async def write_candidates(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:

@@ -47,6 +47,7 @@ import numpy as np
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db.enums import OPEN_ESE_CANDIDATE_STATUSES as OPEN_STATUSES
 from dsa110.db.enums import AlertType
 from dsa110.db.tables import alerts, ese_candidates, ese_source_state, measurements, sources
 from dsa110.db.writes import write_transaction
@@ -71,7 +72,6 @@ Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 KIND: Final = "ese-detect"
 MAX_SOURCES_PER_JOB: Final = 20_000
-OPEN_STATUSES: Final = frozenset({"active", "investigated"})
 CHUNK: Final = 500
 
 

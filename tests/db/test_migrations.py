@@ -585,24 +585,28 @@ async def _added_column_round_trip(
     return value, rows
 
 
+async def _tracker_state(conn: AsyncConnection, source_pk: int, **columns: float) -> None:
+    """One source's ese-detect running state, as an earlier revision stored it (``columns``:
+    the values a test reads back, and the columns that revision has beyond these)."""
+    import sqlalchemy as sa
+
+    from dsa110.db import tables as t
+
+    state = {"source_pk": source_pk, "n": 40, "mean": 1.0, "var": 0.01, "last_measurement_pk": 7,
+             "last_test_mjd": 60030.0, "last_test_n": 30, "updated_at": datetime.now(UTC), **columns}  # fmt: skip
+    await conn.execute(sa.insert(t.ese_source_state).values(**state))
+
+
 async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keeping_the_state(
     backend: str, tmp_path: Path
 ) -> None:
     """``ese_source_state.watch_until_mjd``: a source's running state stored before it reads
     NULL (not watched: the tracker resumes as before); downgrading keeps the state rows."""
-    import sqlalchemy as sa
-
-    from dsa110.db import tables as t
-
-    now = datetime.now(UTC)
     source: list[int] = []
 
     async def seed(conn: AsyncConnection) -> None:
         source.append(await _source(conn))
-        state = {"source_pk": source[0], "n": 40, "mean": 1.0, "var": 0.01, "cusum": 2.5,
-                 "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
-                 "backoff_days": 6.0, "updated_at": now}  # fmt: skip
-        await conn.execute(sa.insert(t.ese_source_state).values(**state))
+        await _tracker_state(conn, source[0], cusum=2.5, backoff_days=6.0)
 
     watch, kept = await _added_column_round_trip(
         backend, tmp_path, table="ese_source_state", column="watch_until_mjd", before="0020", after="0021",
@@ -618,19 +622,11 @@ async def test_0023_adds_no_recheck_to_old_tracker_state_and_drops_it_keeping_th
     """``ese_source_state.recheck_mjd``: a source's running state stored before it reads NULL
     (no persistence look asked for: the tracker resumes as before); downgrading keeps the
     state rows."""
-    import sqlalchemy as sa
-
-    from dsa110.db import tables as t
-
-    now = datetime.now(UTC)
     source: list[int] = []
 
     async def seed(conn: AsyncConnection) -> None:
         source.append(await _source(conn))
-        state = {"source_pk": source[0], "n": 40, "mean": 1.0, "var": 0.01, "cusum": 8.0,
-                 "last_measurement_pk": 7, "last_test_mjd": 60030.0, "last_test_n": 30,
-                 "backoff_days": 5.0, "watch_until_mjd": 60090.0, "updated_at": now}  # fmt: skip
-        await conn.execute(sa.insert(t.ese_source_state).values(**state))
+        await _tracker_state(conn, source[0], cusum=8.0, backoff_days=5.0, watch_until_mjd=60090.0)
 
     recheck, kept = await _added_column_round_trip(
         backend, tmp_path, table="ese_source_state", column="recheck_mjd", before="0022", after="0023",

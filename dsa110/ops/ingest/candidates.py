@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db.enums import ESE_CANDIDATE_STATUSES as STATUSES
 from dsa110.db.tables import alerts, ese_candidates, ese_status_changes
 from dsa110.db.writes import write_transaction
 from dsa110.events.channels import ESE_CANDIDATE
 from dsa110.ops.ingest.common import (
-    STATUSES,
     TRANSITIONS,
     CandidateStatusError,
     NotFoundError,

@@ -21,8 +21,6 @@ MIN_REFERENCE_SNR = 30.0
 GROUP_ORDER = 6  # targets in one ~0.9 deg HEALPix cell share one reference set
 ESCALATION_FACTOR = 1.5
 
-STATUSES = ("active", "investigated", "resolved", "false_positive", "dismissed")
-OPEN_STATUSES = frozenset({"active", "investigated"})
 TRANSITIONS: Mapping[str, frozenset[str]] = {
     "active": frozenset({"investigated", "false_positive", "dismissed"}),
     "investigated": frozenset({"resolved", "false_positive", "dismissed"}),
