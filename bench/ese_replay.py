@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,6 +35,8 @@ import numpy as np
 
 from dsa110.science.ese import EseDetection, EseInputError, EseParams
 from dsa110.science.ese_edge import detect_all
+from dsa110.science.ese_far import Table, live_key, lookup
+from dsa110.science.ese_live_null import LIVE_NULL_TABLES
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
@@ -66,6 +69,19 @@ class Look(NamedTuple):
 
 Peak = dict[Look, float]
 """Per source: the highest score per :class:`Look` its candidates carried."""
+
+
+def lowest_live_fap(peak: Peak, tables: Mapping[str, Table] | None = None) -> float:
+    """The lowest live false-alarm probability a source-year's candidates carried: per look
+    key the FAP of its highest score (the lookup is decreasing in score), the lowest over
+    them; rated by ``tables`` (``ese_far.LIVE_NULL_TABLES`` when None: the current table)."""
+    tables = LIVE_NULL_TABLES if tables is None else tables
+    return min(
+        (lookup(tables[live_key(k.kind, k.red_rms, k.depth)], s) for k, s in peak.items() if s > 0),
+        default=1.0,
+    )
+
+
 BLOCK = 50  # sources per worker task: small enough to balance two workers
 
 
