@@ -93,7 +93,7 @@ class EseCandidate(Node):
         "the lowest probability it has carried (its most extreme look, as the calibration counts a "
         "steady source-year's most extreme look), and of the earlier candidates of its event that were "
         "rejected; its score, window and depth are the latest look's. Measured out of sample, the "
-        "live rate is as stated at 0.005 and above and about twice it at 0.002, three times at "
+        "live rate is as stated at 0.005 and above, about 1.7 times it at 0.002 and twice at "
         "0.001 (dsa110.science.ese_far, 'Out of sample'). "
         "Filter with `maxFalseAlarm` to choose an operating point; null before ese-drw-3.0."
     )
