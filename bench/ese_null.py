@@ -42,7 +42,8 @@ highest score per kind (0 when none). Two modes:
   the table's tail, read between rows and past its last null maxima, is optimistic on
   source-years it was not made from. ese-drw-3.9, the two runs above (tables of 8,000 each
   way): ratio 1.15 at 0.005, 1.22 at 0.002, 1.50 at 0.001, 1.38 at 0.0005 (39, 24 and 11
-  of 16,000 where 32, 16 and 8 are nominal):
+  of 16,000 where 32, 16 and 8 are nominal); with the third run (seed 200201, the table
+  since 2026-12-05: each run rated by the other two's 16,000): 1.04, 1.06, 1.46, 1.17:
 
       python bench/ese_null.py --live --from-saved a.pkl b.pkl --cross-validate
 
@@ -219,6 +220,8 @@ def main() -> None:
         help="--live --from-saved (two runs or more): rate each run by the table of the others",
     )
     args = parser.parse_args()
+    if args.cross_validate and (not args.live or args.from_saved is None or len(args.from_saved) < 2):
+        parser.error("--cross-validate needs --live --from-saved with two runs or more")
     wall = time.perf_counter()
     tasks: list[tuple[int, int, float]] = []
     done = 0
@@ -243,8 +246,6 @@ def main() -> None:
         if args.save is not None:
             args.save.write_bytes(pickle.dumps({"sources": done, "seed": args.seed, "parts": parts}))
         if args.cross_validate:
-            if args.from_saved is None or len(args.from_saved) < 2:
-                parser.error("--cross-validate needs --live --from-saved with two runs or more")
             _cross_validate([[peak for part in run["parts"] for peak in part[0]] for run in saved])
         best = live_maxima([peak for part in parts for peak in part[0]])
     else:
