@@ -1,11 +1,13 @@
 """Simulated DSA-110 light curves for the ESE benches (injection, null calibration, throughput).
 
 The model is the injection bench's (``bench/ese_injection.py`` docstring states every
-choice). ``cadence="daily"`` is one image per sidereal day with no gaps (the throughput
-bench's coarser stated cadence); ``cut_fraction`` places that fraction of the ESEs so the
-start or the end of the data cuts them (half each): end-cut dips start (half depth) at
-least 30 d after the first epoch and reach it at most 0.4 W after the last; start-cut
-dips recover (their centre + 0.9 W + 15 d) inside the data.
+choice); ``CADENCES`` lists the images' times it can draw (``daily``: the throughput bench's
+coarser stated cadence; ``sparse``: a source seen every ~3 days, to measure what the
+detector and its live table, made at the demo cadence, do on another); ``cut_fraction``
+places that fraction of the ESEs so the start or the end of the data cuts them (half
+each): end-cut dips start (half depth) at least 30 d after the first epoch and reach it at
+most 0.4 W after the last; start-cut dips recover (their centre + 0.9 W + 15 d) inside the
+data.
 """
 
 from __future__ import annotations
@@ -45,16 +47,24 @@ class Simulation:
     err: np.ndarray
 
 
+CADENCES = ("demo", "daily", "sparse")
+"""``demo``: the injection bench's (its docstring); ``daily``: one image per sidereal day, no
+gaps; ``sparse``: the demo's outages, each other day observed with probability 1/3 and one
+image on it (a source seen every ~3 days, ~110 epochs a year instead of ~640)."""
+
+
 def _cadence(rng: np.random.Generator, cadence: str = "demo") -> np.ndarray:
     if cadence == "daily":
         return T0 + np.arange(DAYS) * SIDEREAL_DAY
-    observed = rng.random(DAYS) >= 0.08
+    if cadence not in CADENCES:
+        raise ValueError(f"cadence {cadence!r}: one of {CADENCES}")
+    observed = rng.random(DAYS) >= (0.08 if cadence == "demo" else 2 / 3)
     for _ in range(int(rng.integers(3, 6))):
         start = int(rng.integers(0, DAYS))
         observed[start : start + int(rng.integers(2, 13))] = False
     epochs: list[float] = []
     for day in np.flatnonzero(observed):
-        n = int(rng.choice([1, 2, 3], p=[0.35, 0.40, 0.25]))
+        n = int(rng.choice([1, 2, 3], p=[0.35, 0.40, 0.25])) if cadence == "demo" else 1
         epochs.extend(T0 + day * SIDEREAL_DAY + 0.0035 * k for k in range(n))
     return np.asarray(epochs)
 

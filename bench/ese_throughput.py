@@ -46,14 +46,20 @@ side by side): 3.3 ese_cpu_ms_per_source_image=0.326, 9.35 full tests per source
 fade fit's refinement and the exponential family.
 
 ese-drw-3.9 (2026-12-05, 10^4 sources, seed 7, one core, another CPU-bound process on the
-second): ese_cpu_ms_per_source_image=0.347 (1,230 s CPU for
-3.54 million measurements), 10.12 full tests per source-year; at the nominal 1e-3 on both
+second): ese_cpu_ms_per_source_image=0.347 (1,230 s CPU for 3.54 million measurements),
+10.12 full tests per source-year; at the nominal 1e-3 on both
 sides, same=91 tracker_only=13 full_only=18 (ESEs: 3 and 4 of the 100; steady sources: 8
 and 14 of 9,600, each side near its nominal 10; one fade and one flare the tracker keeps).
 Of the 4 ESEs only the one pass flags, 3 had a tracker candidate rated above 1e-3 by the
 live table (the one pass's single look is rated by the one-look table) and 1, an ongoing
 dip at the end of the year, none; the 3 only the tracker flags were confirmed at looks
 whose event the whole year's curve does not show at 1e-3.
+
+ese-drw-3.10 (2026-12-05, waits counted in transits; same run, another CPU-bound bench
+beside it): ese_cpu_ms_per_source_image=0.343 (1,216 s CPU), 10.35 full tests per
+source-year (looks a transit sooner); same=86 tracker_only=11 full_only=23 (ESEs: 3 and 6;
+steady sources: 4 and 17 of 9,600, the tracker's under its nominal ~10 at 1e-3; two fades
+and two flares the tracker keeps).
 """
 
 from __future__ import annotations

@@ -204,6 +204,25 @@ source-years (``dsa110.science.ese_far``, "Out of sample"): recall at FAP <= 0.0
 unchanged on seeds 21 and 31 (0.932, 0.954); held out, seed 4 0.923 -> 0.923, seed 23
 0.971 -> 0.961 (one dip now rated above 0.002).
 
+ese-drw-3.10 (issue 12; the live misses at a daily cadence traced look by look). The
+tracker's waits are counted in transits of the source (``ese_tracker.transits``): a
+transit telescope sees a source once a sidereal day, so the image N transits after a look
+is N x 0.99727 d later, and every wait counted in solar days (persistence look, back-off,
+watch, refresh, the earlier curve) was met one transit late: at one image a transit, an
+ingress found 5 transits before the end of the data was never looked at again (seed 21 at
+``--cadence daily``: a 20 %-deep dip at SNR 166 found on day 358, scored 2.43 by the whole
+year's curve). Live table regenerated (330 of 24,000 null source-years with a candidate at
+some look, 3.9: 322; 10.99 full tests per source-year, 3.9: 10.85). Live at FAP <= 0.002,
+the target ESEs replayed with it (3.9 -> 3.10): recall seed 21 0.932 -> 0.932, 31 0.954 ->
+0.954, 41 0.908 -> 0.908, held out 4 0.923 -> 0.915 and 23 0.961 -> 0.971; without the
+young end-cut ingresses (``bench/ese_injection.py``, ``ese_live_observable``: under 9 d of
+ingress at the data's end) 0.949 -> 0.960, 0.962 -> 0.962, 0.951 -> 0.961, 0.938 -> 0.946,
+0.970 -> 0.980 (495 -> 499 of 519); ongoing alerts sooner (median 2.9-9.4 d, 3.9:
+3.2-10.2). Over all targets 504 of 539 either way: the young ingresses that a look caught
+by the luck of its timing, 9 of 20 with 3.9, are 5 with 3.10. Not met: recall >= 0.95 over
+all targets on seeds 21, 41 and 4; on seed 41 no live detector needing a week of ingress
+can meet it (6 of its 109 targets are young: ceiling 0.945).
+
 Thresholds were chosen on seeds 1-3 of ``bench/ese_injection.py`` only and validated on
 seeds 4-6, never looked at while tuning (figures in the bench's docstring). Symmetric
 achromatic dips can also be gravitational lensing (Vedantham 2018), so a candidate is a
@@ -218,7 +237,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.9"
+DETECTOR_VERSION = "ese-drw-3.10"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 

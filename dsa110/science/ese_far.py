@@ -145,6 +145,15 @@ above, 0.0028 at 0.002 (23 of 8,175; 95 % interval 0.0018-0.0042). A
 user who must receive at most p false alerts per steady source-year for p below 0.005
 sets ``maxFalseAlarm`` lower: for 0.002, 0.0005 (0.0006 measured; 0.001 gave 0.0022). The next step
 is more null source-years again, with the bench's populations kept out as the test.
+
+ese-drw-3.10 (the tracker's waits counted in transits, ``ese_tracker.transits``): the
+three runs replayed again and pooled (330 of 24,000 with a candidate at some look, 3.9:
+322); cross-validated 1.04, 1.10, 1.38 and 1.33 times the cap at 0.005, 0.002, 0.001 and
+0.0005. Seed 21's population (2,725 steady source-years, replayed after the table was
+written): a candidate at the cap at some look 0.0051 at 0.005 (14), 0.0029 at 0.002 (8;
+95 % interval 0.0013-0.0058), 0.0018 at 0.001 (5), 0.0011 at 0.0005 (3); final candidates
+0.0004 at 0.002 (1). Made at the demo cadence (1-3 images a transit); on other cadences
+(``bench/ese_null.py --cadence``, rated by this table) see that bench's docstring.
 """
 
 from __future__ import annotations

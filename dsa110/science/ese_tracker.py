@@ -15,32 +15,32 @@ scatter below the baseline to add; an ESE of depth d adds about d / s - 1 per ep
 The CUSUM is only a trigger: it decides which sources the full test looks at, never what
 is a candidate.
 
-When the full test runs for a source (``due``): its CUSUM triggered and the back-off since
-its last test has passed (3 d, doubling while tests find nothing up to ``MAX_BACKOFF_DAYS``,
-reset when C returns to 0 by itself); a triggered test that finds nothing restarts C at 0
-(the alarm was looked at) and the baseline updates again; one whose search found something
-looks again ``PERSIST_DAYS`` later (ese-drw-3.6, :func:`tested`, kept in ``recheck_at``
-since 3.9: the look that can see the event persist; the back-off had reached 24-60 d, and an
-ingress starting 10-15 d before the end of the data was tested once, too early, and never
-again. The 12-d cap cost the null nothing measurable: 10.24 full tests per steady source-year either way, 250
-source-years at seed 99001). A fruitless triggered test also *watches* the source
-(``watch_until``): it is due again every ``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS``
-(ese-drw-3.7). The alarm is usually an ingress, and what makes a dip testable is its
-recovery, which comes later; but the restarted CUSUM's baseline follows the dip down, so
-the recovery does not fire it, and the next look was the 60-d refresh (seed 41: a
-50 %-deep 36-d dip, tested three times during its ingress, recovered 30 d before the end
-of the data and was never tested again; the whole year's curve scores it 2.07). (Until
-ese-drw-3.2 the baseline updated only while C =
-0, i.e. after the points that did not push C up, the high ones: a biased baseline that
-drifted up, after which C grew for good, the back-off reached 60 d and dips late in the
-data went untested: 9 of 103 live misses on seed 21.) Or it has a followed candidate
-(``follows``: ``ongoing``, or ``confirmed`` within one FWHM + 60 d of its end) and
-``OPEN_GAP_DAYS`` passed (follow the event as points arrive); or ``REFRESH_DAYS`` of data
-or ``GROWTH`` times the points accumulated since its last test (slow events a CUSUM on the
-last baseline cannot see, and the edge tests that need new data). The full test runs on
-the source's whole normalised light curve and its outcome replaces the previous one (what
-it reuses: the running state, so most sources are never re-tested, and the previous
-candidates, which it updates in place).
+When the full test runs for a source (``due``; every wait below is counted in transits of
+the source, sidereal days, as the telescope sees it: :func:`transits`, ese-drw-3.10): its
+CUSUM triggered and the back-off since its last test has passed (3 d, doubling while tests
+find nothing up to ``MAX_BACKOFF_DAYS``, reset when C returns to 0 by itself); a triggered
+test that finds nothing restarts C at 0 (the alarm was looked at) and the baseline updates
+again; one whose search found something looks again ``PERSIST_DAYS`` later (ese-drw-3.6,
+:func:`tested`, kept in ``recheck_at`` since 3.9: the look that can see the event persist;
+the back-off had reached 24-60 d, and an ingress starting 10-15 d before the end of the data
+was tested once, too early, and never again. The 12-d cap cost the null nothing measurable:
+10.24 full tests per steady source-year either way, 250 source-years at seed 99001). A
+fruitless triggered test also *watches* the source (``watch_until``): it is due again every
+``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS`` (ese-drw-3.7). The alarm is usually an ingress, and
+what makes a dip testable is its recovery, which comes later; but the restarted CUSUM's
+baseline follows the dip down, so the recovery does not fire it, and the next look was the
+60-d refresh (seed 41: a 50 %-deep 36-d dip, tested three times during its ingress,
+recovered 30 d before the end of the data and was never tested again; the whole year's curve
+scores it 2.07). (Until ese-drw-3.2 the baseline updated only while C = 0, i.e. after the
+points that did not push C up, the high ones: a biased baseline that drifted up, after which
+C grew for good, the back-off reached 60 d and dips late in the data went untested: 9 of 103
+live misses on seed 21.) Or it has a followed candidate (``follows``: ``ongoing``, or
+``confirmed`` within one FWHM + 60 d of its end) and ``OPEN_GAP_DAYS`` passed (follow the
+event as points arrive); or ``REFRESH_DAYS`` of data or ``GROWTH`` times the points
+accumulated since its last test (slow events a CUSUM on the last baseline cannot see, and
+the edge tests that need new data). The full test runs on the source's whole normalised
+light curve and its outcome replaces the previous one (what it reuses: the running state, so
+most sources are never re-tested, and the previous candidates, which it updates in place).
 
 Phases (``transition``): a one-sided detection at the end of the data is ``ongoing``; a
 two-sided one (recovery seen) or a start-cut one is ``confirmed``. An ``ongoing`` candidate
@@ -106,7 +106,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -114,6 +114,8 @@ from numpy.typing import ArrayLike, NDArray
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, EseParams
 from dsa110.science.ese_edge import detect_all, recovery_check, refit_check
 from dsa110.science.ese_far import with_live_false_alarm_probability
+
+_Days = TypeVar("_Days", float, NDArray[np.float64])
 
 CUSUM_K = 1.0
 CUSUM_H = 8.0
@@ -130,6 +132,10 @@ GROWTH = 1.5
 MIN_POINTS = 20
 MAX_ONGOING_DAYS = 270.0
 REJECT_AFTER_FWHM = 0.75
+SIDEREAL_DAY = 0.99726957
+"""Solar days per sidereal day: a transit instrument sees a source once a sidereal day."""
+SCHEDULE_SLACK_DAYS = 0.05
+"""A wait is met this much early (72 min): the images of one transit are minutes apart."""
 PHASES = ("ongoing", "confirmed", "rejected")
 LIVE_PARAMS: Final[EseParams] = replace(DEFAULT_PARAMS, max_false_alarm=1.0)
 """The job's detector parameters: the detector's defaults (score floor 1) without its
@@ -197,17 +203,32 @@ def update(state: RunningState, idx: NDArray[np.int64], y: NDArray[np.float64]) 
     state.cusum[idx] = cusum
 
 
+def transits(days: _Days) -> _Days:
+    """A wait of ``days`` as the schedule counts it: that many transits of the source
+    (sidereal days), less ``SCHEDULE_SLACK_DAYS`` (ese-drw-3.10).
+
+    Why: a transit telescope sees a source 3.9 min earlier each solar day, so the image N
+    transits after a look is N x 0.99727 d later; waits counted in solar days were met one
+    transit late (at one image a transit, the persistence look asked for 5 d later ran 6
+    transits later, and an ingress found 5 transits before the end of the data was never
+    looked at again: seed 21 of the injection bench at a daily cadence, a 20 %-deep dip at
+    SNR 166 found on day 358, scored 2.43 by the whole year's curve on day 363)."""
+    return days * SIDEREAL_DAY - SCHEDULE_SLACK_DAYS
+
+
 def due(
     state: RunningState, idx: NDArray[np.int64], now_mjd: float, followed: NDArray[np.bool_]
 ) -> NDArray[np.bool_]:
-    """Which of the sources ``idx`` need the full test at ``now_mjd`` (module docstring)."""
+    """Which of the sources ``idx`` need the full test at ``now_mjd`` (module docstring;
+    every wait counted in transits, :func:`transits`)."""
     since = now_mjd - state.last_test_mjd[idx]
     n = state.n[idx]
-    triggered = (state.cusum[idx] >= CUSUM_H) & (since >= state.backoff[idx])
-    following = followed & (since >= OPEN_GAP_DAYS)
-    watching = (now_mjd <= state.watch_until[idx]) & (since >= MAX_BACKOFF_DAYS)
-    rechecking = now_mjd >= state.recheck_at[idx]
-    refresh = (since >= REFRESH_DAYS) | (n >= GROWTH * state.last_test_n[idx])
+    triggered = (state.cusum[idx] >= CUSUM_H) & (since >= transits(state.backoff[idx]))
+    following = followed & (since >= transits(OPEN_GAP_DAYS))
+    watching = (now_mjd <= state.watch_until[idx]) & (since >= transits(MAX_BACKOFF_DAYS))
+    # recheck_at is the look's time + PERSIST_DAYS (stored so; :func:`tested`).
+    rechecking = now_mjd >= state.recheck_at[idx] - PERSIST_DAYS + transits(PERSIST_DAYS)
+    refresh = (since >= transits(REFRESH_DAYS)) | (n >= GROWTH * state.last_test_n[idx])
     return np.asarray(
         (n >= MIN_POINTS) & (triggered | following | watching | rechecking | refresh), dtype=np.bool_
     )
@@ -278,10 +299,11 @@ class Earlier:
 
 
 def earlier_look(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = LIVE_PARAMS) -> Earlier:
-    """:class:`Earlier` on the points of one curve at least ``PERSIST_DAYS`` older than its
-    last; a curve the detector refuses there gives nothing to compare with (None / [])."""
+    """:class:`Earlier` on the points of one curve at least ``PERSIST_DAYS`` transits
+    (:func:`transits`) older than its last; a curve the detector refuses there gives
+    nothing to compare with (None / [])."""
     t = np.asarray(mjd, dtype=float)
-    keep = t <= (float(np.max(t)) if t.size else 0.0) - PERSIST_DAYS
+    keep = t <= (float(np.max(t)) if t.size else 0.0) - transits(PERSIST_DAYS)
     curve = (t[keep], np.asarray(flux, dtype=float)[keep], np.asarray(err, dtype=float)[keep])
 
     def search() -> list[EseDetection]:

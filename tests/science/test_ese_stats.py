@@ -33,6 +33,7 @@ from dsa110.science.ese_tracker import (
     MAX_BACKOFF_DAYS,
     PERSIST_DAYS,
     REFRESH_DAYS,
+    SIDEREAL_DAY,
     WATCH_DAYS,
     Candidate,
     Earlier,
@@ -46,6 +47,7 @@ from dsa110.science.ese_tracker import (
     live_refit,
     persisted,
     transition,
+    transits,
     update,
 )
 from dsa110.science.ese_tracker import tested as record_test
@@ -164,6 +166,30 @@ def test_the_persistence_look_comes_when_the_points_lower_the_armed_cusum() -> N
     record_test(state, 0, 60010.0, found_any=False)
     assert state.recheck_at[0] == np.inf and state.watch_until[0] == -np.inf
     assert not due(state, idx, 60010.0 + PERSIST_DAYS, quiet)[0]
+
+
+def test_waits_are_counted_in_transits_of_the_source() -> None:
+    # ese-drw-3.10. One image a transit (every 0.99726957 d): the image 5 transits after a
+    # find is 4.98635 d later, and the persistence look asked for PERSIST_DAYS (5 d) later
+    # is due there, not at the 6th transit; 4 transits later (3.98908 d) it is not. The same
+    # for a back-off (12 transits: 11.96724 d) and the refresh (60 transits: 59.83617 d);
+    # transits(d) = d x 0.99726957 - 0.05.
+    assert transits(5.0) == pytest.approx(4.93635, abs=1e-5)
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    quiet = np.array([False])
+    state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
+    record_test(state, 0, 60000.0, found_any=True)
+    assert not due(state, idx, 60000.0 + 4 * SIDEREAL_DAY, quiet)[0]
+    assert due(state, idx, 60000.0 + 5 * SIDEREAL_DAY, quiet)[0]
+    state.cusum[0] = CUSUM_H + 1.0
+    state.backoff[0] = MAX_BACKOFF_DAYS
+    record_test(state, 0, 60000.0, found_any=False)  # fruitless: watched every 12 d
+    assert not due(state, idx, 60000.0 + 11 * SIDEREAL_DAY, quiet)[0]
+    assert due(state, idx, 60000.0 + 12 * SIDEREAL_DAY, quiet)[0]
+    state.watch_until[0] = -np.inf
+    assert not due(state, idx, 60000.0 + 59 * SIDEREAL_DAY, quiet)[0]
+    assert due(state, idx, 60000.0 + REFRESH_DAYS * SIDEREAL_DAY, quiet)[0]
 
 
 def test_a_fruitless_alarm_is_watched_for_the_recovery_then_left_to_the_refresh() -> None:
@@ -442,6 +468,11 @@ def test_earlier_look_drops_the_last_persist_days(monkeypatch: pytest.MonkeyPatc
     assert seen == []
     assert earlier.found == [] and earlier.found == []
     assert len(seen) == 1 and seen[0].tolist() == list(range(16))
+    # One image a transit (ese-drw-3.10): 5 transits before the last image is 4.986 d, and
+    # that image (where the look 5 transits ago saw the event) is in the earlier curve.
+    sidereal = np.arange(21.0) * SIDEREAL_DAY
+    assert earlier_look(sidereal, np.ones(21), np.full(21, 0.01)).found == []
+    assert seen[1].tolist() == sidereal[:16].tolist()
 
     def refuse(*args: object) -> None:
         raise EseInputError("bad")
