@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dsa110.science.ese_tracker import SIDEREAL_DAY
+
 T0 = 60000.0
 DAYS = 365
-SIDEREAL_DAY = 0.99726957
 CLASSES = ("steady", "ese", "flare", "fade", "step", "outlier", "short_dip")
 CONFUSERS = CLASSES[2:]
 FIELD_RA, FIELD_DEC = 150.0, 40.0
