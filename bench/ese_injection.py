@@ -442,14 +442,15 @@ def _replayed(
     wall = time.perf_counter()
     flux, err = normalised(sim)
     rows = np.array([s.index for s in _targets(sim)]) if setup.targets_only else np.arange(n_sources)
-    part = replay_parallel(sim.image_mjd, flux[rows], err[rows], workers=setup.workers)
-    empty = range(n_sources)
-    run = Replay([[] for _ in empty], [[] for _ in empty], part.cpu_s, part.n_points, part.n_full_tests)
-    run.peak, run.min_fap = [{} for _ in empty], [1.0] * n_sources
-    for k, i in enumerate(rows):
-        run.candidates[i], run.alerts[i] = part.candidates[k], part.alerts[k]
-        run.peak[i], run.min_fap[i] = part.peak[k], part.min_fap[k]
-    run.failures = {int(rows[k]): why for k, why in part.failures.items()}
+    run = replay_parallel(sim.image_mjd, flux[rows], err[rows], workers=setup.workers)
+    if setup.targets_only:  # spread to the mix's indices; the other sources had no look
+        part, empty = run, range(n_sources)
+        run = Replay([[] for _ in empty], [[] for _ in empty], part.cpu_s, part.n_points, part.n_full_tests)
+        run.peak, run.min_fap = [{} for _ in empty], [1.0] * n_sources
+        for k, i in enumerate(rows):
+            run.candidates[i], run.alerts[i] = part.candidates[k], part.alerts[k]
+            run.peak[i], run.min_fap[i] = part.peak[k], part.min_fap[k]
+        run.failures = {int(rows[k]): why for k, why in part.failures.items()}
     extra_final, extra_peak = _steady_population(setup) if setup.steady else ([], [])
     wall_s = time.perf_counter() - wall
     if keep is not None:
@@ -458,10 +459,14 @@ def _replayed(
     return sim, run, extra_final, extra_peak, wall_s
 
 
-def _far(flags: list[bool]) -> str:
-    k, n = sum(flags), len(flags)
+def rate_text(k: int, n: int, digits: int = 4) -> str:
+    """``k / n (k/n, 95% CI lo-hi)``, the interval Clopper-Pearson's."""
     lo, hi = clopper_pearson(k, n)
-    return f"{k / n:.4f} ({k}/{n}, 95% CI {lo:.4f}-{hi:.4f})"
+    return f"{k / n:.{digits}f} ({k}/{n}, 95% CI {lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def _far(flags: list[bool]) -> str:
+    return rate_text(sum(flags), len(flags))
 
 
 YOUNG_DAYS = 9.0

@@ -210,11 +210,10 @@ def _cross_validate(runs: list[Peaks]) -> None:
 def _rated(faps: list[float], cap: float, name: str) -> str:
     """``name=`` the rate of source-years whose lowest live FAP is at most ``cap``, its 95 %
     interval, and its ratio to the cap (1: as nominal)."""
-    from bench.ese_injection import clopper_pearson
+    from bench.ese_injection import rate_text
 
     k, n = sum(p <= cap for p in faps), len(faps)
-    lo, hi = clopper_pearson(k, n)
-    return f"{name}={k / n:.5f} ({k}/{n}, 95% CI {lo:.5f}-{hi:.5f}) ratio={k / n / cap:.2f}"
+    return f"{name}={rate_text(k, n, 5)} ratio={k / n / cap:.2f}"
 
 
 def _against_committed(peaks: Peaks, cadence: str) -> None:
@@ -301,11 +300,12 @@ def main() -> None:
         if args.save is not None:
             kept = {"sources": done, "seed": args.seed, "parts": parts, "cadence": args.cadence}
             args.save.write_bytes(pickle.dumps(kept))
+        peaks = [peak for part in parts for peak in part[0]]
         if args.cross_validate:
             _cross_validate([[peak for part in run["parts"] for peak in part[0]] for run in saved])
         if args.against_committed:
-            _against_committed([peak for part in parts for peak in part[0]], args.cadence)
-        best = live_maxima([peak for part in parts for peak in part[0]])
+            _against_committed(peaks, args.cadence)
+        best = live_maxima(peaks)
     else:
         best = {k: [] for k in KINDS}
         for part in parts:
