@@ -81,7 +81,7 @@ def uvh5_variables(args: Args) -> dict[str, Any]:
     number = None
     if subband is not None:
         digits = subband[2:] if subband.startswith("sb") else subband
-        if not digits.isdigit() or len(digits) > 2:
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 2:
             raise validation_error("query parameter `subband` must look like sb03", parameter="subband")
         number = int(digits)
     return {

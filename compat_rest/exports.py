@@ -446,7 +446,7 @@ def _limit(request: Request, ceiling: int) -> int:
     raw = request.query_params.get("limit")
     if raw is None or raw == "":
         return ceiling
-    if not raw.isdigit() or not 1 <= int(raw) <= ceiling:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= ceiling:
         raise validation_error(f"`limit` must be an integer in [1, {ceiling}]", parameter="limit")
     return int(raw)
 
@@ -485,7 +485,7 @@ def export_routes(runner: GraphRunner, max_rows: int) -> list[Route]:
 
     async def measurements(request: Request, call: GraphCall, fmt: str) -> Response:
         key = request.path_params["image_id"]
-        if not key.isdigit() or len(key) > 10:
+        if not (key.isascii() and key.isdigit()) or len(key) > 10:
             raise validation_error("image id must be an integer", parameter="image_id")
         prepared = await prepare_listing(
             call, MEASUREMENTS_LISTING, {"imageId": int(key)}, _limit(request, max_rows)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from compat_rest.convert import lower
-from compat_rest.errors import validation_error
+from compat_rest.errors import ApiError, validation_error
 from compat_rest.params import Args, Int, Json, PathInt, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
@@ -210,7 +210,34 @@ def submitted_params(args: Args) -> dict[str, Any]:
     for name in BODY_FIELDS:
         if args.get(name) is not None:
             merged[name] = args[name]
-    return merged
+    return _one_ms(merged)
+
+
+def _one_ms(params: dict[str, Any]) -> dict[str, Any]:
+    """The document's ``ms_paths: [path]`` as the ``ms_path`` a job's kind takes.
+
+    A job works on one Measurement Set, and no kind takes a list: one path becomes
+    ``ms_path``; several are refused with the way to queue them (a batch, one job each).
+    """
+    paths = params.get("ms_paths")
+    if not isinstance(paths, list):
+        return params
+    if len(paths) > 1:
+        raise ApiError(
+            400,
+            "BAD_JOB_PARAMS",
+            f"a job works on one Measurement Set, not {len(paths)}: give one path in `ms_paths` "
+            "(or `ms_path`), or queue one job per path with POST /api/batch/{kind}",
+            {"field": "ms_paths"},
+        )
+    rest = {k: v for k, v in params.items() if k != "ms_paths"}
+    if not paths:
+        return rest
+    if rest.get("ms_path") not in (None, paths[0]):
+        raise ApiError(
+            400, "BAD_JOB_PARAMS", "`ms_path` and `ms_paths` name different paths", {"field": "ms_paths"}
+        )
+    return {**rest, "ms_path": paths[0]}
 
 
 def submit_body() -> list[Any]:

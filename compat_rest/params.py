@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,7 +232,8 @@ def Time(name: str, **kw: Any) -> Param:
 
 
 def Obj(name: str, *fields: Param, **kw: Any) -> Param:
-    return Param(name, "object", fields=tuple(fields), where="body", **kw)
+    # Its fields are body fields too: a bad one is named as such, not as a query parameter.
+    return Param(name, "object", fields=tuple(replace(f, where="body") for f in fields), where="body", **kw)
 
 
 def Json(name: str, **kw: Any) -> Param:

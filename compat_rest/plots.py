@@ -57,7 +57,7 @@ def _canvas(request: Request, fmt: str) -> Canvas:
         if raw is None or raw == "":
             sizes[name] = default
             continue
-        if not raw.isdigit() or not MIN_PIXELS <= int(raw) <= MAX_PIXELS:
+        if not (raw.isascii() and raw.isdigit()) or not MIN_PIXELS <= int(raw) <= MAX_PIXELS:
             raise validation_error(
                 f"`{name}` must be an integer in [{MIN_PIXELS}, {MAX_PIXELS}]", parameter=name
             )

@@ -6,6 +6,7 @@ from typing import Any
 
 from compat_rest.errors import validation_error
 from compat_rest.graph import GraphCall
+from compat_rest.paging import LEGACY_MAX_LIMIT, collect
 from compat_rest.params import Args, Float, Int, Json, PathInt, Str
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
@@ -24,6 +25,14 @@ query RestRegions($imageId: Int, $path: String) {{
   image(imageId: $imageId, path: $path) {{ regions {{ {REGION_FIELDS} }} }}
 }}
 """
+ALL = f"""
+query RestAllRegions($first: Int!, $after: String, $filter: RegionFilter) {{
+  regions(first: $first, after: $after, filter: $filter, orderBy: CREATED, direction: DESC) {{
+    pageInfo {{ hasNextPage endCursor }} nodes {{ {REGION_FIELDS} }}
+  }}
+}}
+"""
+MAX_LISTED = LEGACY_MAX_LIMIT
 IMAGE_BY_PATH = "query RestImageByPath($path: String!) { image(path: $path) { imageId } }"
 READ = f"query RestRegion($regionId: Int!) {{ region(regionId: $regionId) {{ {REGION_FIELDS} }} }}"
 CREATE = f"""
@@ -113,12 +122,17 @@ def _image_key(args: Args) -> dict[str, Any]:
     return {"imageId": image_id, "path": path}
 
 
-def list_variables(args: Args) -> dict[str, Any]:
-    return _image_key(args)
+async def fetch_list(call: GraphCall, args: Args) -> Any:
+    """One image's regions, or (no image given: the legacy listing) every region, newest first."""
+    if args["image_id"] is not None or args["image_path"] is not None:
+        return await call(LIST, _image_key(args))
+    kinds = {"types": [args["region_type"]]} if args["region_type"] is not None else None
+    return await collect(call, ALL, {"filter": kinds}, lambda data: data["regions"], max_rows=MAX_LISTED)
 
 
 def shape_list(data: dict[str, Any], args: Args) -> dict[str, Any]:
-    regions = [region(n) for n in data["image"]["regions"]]
+    nodes = data["image"]["regions"] if "image" in data else data["regions"]["nodes"]
+    regions = [region(n) for n in nodes]
     if args["region_type"] is not None:
         regions = [r for r in regions if r["type"] == args["region_type"]]
     return {"regions": regions, "count": len(regions)}
@@ -204,12 +218,12 @@ BODY = [
 
 def routes(settings: Settings) -> list[RestRoute]:
     return [
-        graphql_route(
+        multi_query_route(
             "GET",
             "/regions",
-            LIST,
+            [LIST, ALL],
+            fetch_list,
             shape_list,
-            variables=list_variables,
             params=[
                 Int("image_id", ge=0),
                 Str("image_path", max_length=1024, description=IMAGE_PATH_TEXT),
@@ -218,7 +232,8 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(regions=arr(REGION), count=INT),
             errors=(400, 404, 422),
             tag=TAG,
-            summary="Regions drawn on an image",
+            summary="Regions drawn on an image; without one, every region "
+            f"(newest first, at most {MAX_LISTED})",
         ),
         multi_query_route(
             "POST",

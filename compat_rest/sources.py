@@ -215,7 +215,9 @@ def search_item(node: dict[str, Any]) -> dict[str, Any]:
 
 def search_variables(args: Args) -> dict[str, Any]:
     filters = args["filters"] or {}
-    names = [n for n in (args["source_id"], args["query"]) if n]
+    # `source_id` names one source (the frontend reads its series); `query` is what a user
+    # typed: a name or its start (the document's example is `NVSS J123456`).
+    names = [args["source_id"]] if args["source_id"] else []
     cone = None
     if args["ra_deg"] is not None or args["dec_deg"] is not None:
         if args["ra_deg"] is None or args["dec_deg"] is None:
@@ -231,6 +233,7 @@ def search_variables(args: Args) -> dict[str, Any]:
         "filter": compact(
             {
                 "sourceIds": names or None,
+                "sourceIdPrefix": args["query"] or None,
                 "cone": cone,
                 "sigmaMin": filters.get("variability_min"),
                 "decMinDeg": filters.get("dec_min"),
@@ -463,7 +466,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             shape_search,
             variables=search_variables,
             body=[
-                Str("query", max_length=128, description="Exact source name"),
+                Str("query", max_length=128, description="A source name or its start, e.g. `NVSS J1234`"),
                 Str("source_id", max_length=128, description="Exact source name (frontend form)"),
                 Float("ra_deg", ge=0.0, le=360.0),
                 Float("dec_deg", ge=-90.0, le=90.0),

@@ -15,7 +15,6 @@ from strawberry.scalars import JSON
 
 from dsa110.auth.identity import Role
 from dsa110.names import safe_name
-from dsa110.ops import jobs
 from dsa110.ops.queue import batches as batch_ops
 from dsa110.ops.queue import store
 from dsa110.times import datetime_to_mjd
@@ -92,9 +91,16 @@ class JobsMutation:
             "name": name,
             "calibrator_name": calibrator_name,
         }
-        publish = ctx.bus.publish if ctx.bus is not None else None
-        row = await jobs.create_job(ctx.engine, "mosaic", params, publish=publish)
-        return await lists.by_natural_key(ctx, JOB, row["id"])
+        # Through the queue's check, like every submitted job: the mosaic kind fills in its
+        # defaults (`max_images`, `cell_arcsec`), without which the job could only fail.
+        row = await store.submit(
+            ctx.engine,
+            "mosaic",
+            {k: v for k, v in params.items() if v is not None},
+            created_by=ctx.identity.name[:255],
+            publish=_publish(info),
+        )
+        return await _job(info, int(row["id"]))
 
     @strawberry.mutation(
         description="Queue a job of any kind (see `jobKinds`); its parameters are checked first (operator).",

@@ -7,7 +7,6 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -18,6 +17,7 @@ from resolvers.context import GraphContext
 from schema import files, qa
 from schema.auth import AuthMutation, AuthQuery
 from schema.budget import CostCache, cost_model
+from schema.document_limits import alias_rule, depth_rule
 from schema.ecosystem import EcosystemQuery
 from schema.entity_types import WRAP
 from schema.errors import ErrorCodes, tag_request_errors
@@ -85,8 +85,8 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
     # rules) would never hit: every request re-validated its document. Made once here,
     # every request adds the same classes, and a known document is validated once.
     limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        depth_rule(settings.max_query_depth),
+        alias_rule(settings.max_aliases),
     ]
     guards = GuardSettings(
         rules=tuple(limit_rules),

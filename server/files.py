@@ -44,7 +44,7 @@ async def _path_of(request: Request, entity: Entity[Any], key: int) -> str | Non
 
 
 def _int(text: str) -> int | None:
-    return int(text) if text.isdigit() and len(text) < 12 else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 12 else None
 
 
 async def image_fits(request: Request) -> Response:

@@ -20,9 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
+from compat_rest.errors import ApiError
+from compat_rest.jobs import JOB_ID
 from compat_rest.live_channels import SSE_HEADERS
 
-PATH: Final = "/api/jobs/id/{job_id:int}/logs"
+PATH: Final = "/api/jobs/id/{job_id}/logs"  # any text: a bad id is a 422, as on /api/jobs/id/{job_id}
 LOGS = """subscription LegacyJobLogs($jobId: Int!) {
   jobLogs(jobId: $jobId) { state finished lines { lineId line } }
 }"""
@@ -44,12 +46,10 @@ def routes(streams: Any) -> list[Route]:
     """``streams``: the server's shared (and budgeted) subscriptions, as the transports use them."""
 
     async def job_logs(request: Request) -> StreamingResponse | JSONResponse:
-        job_id = request.path_params["job_id"]
-        if not 0 <= job_id < 2**31:
-            return JSONResponse(
-                {"error": "job_id is out of range", "status": "error", "code": "VALIDATION_ERROR"},
-                status_code=422,
-            )
+        try:
+            job_id = JOB_ID.from_text(request.path_params["job_id"])
+        except ApiError as refused:
+            return refused.response()
 
         async def stream() -> AsyncIterator[str]:
             results = await streams.subscribe(LOGS, {"jobId": job_id}, _Carrier(request))

@@ -64,7 +64,7 @@ def parse_key(key: str) -> tuple[str, int]:
             break
     else:
         found = "jobs"
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # "²" is a digit to isdigit
         raise InputError(
             "a dead-letter item id is `job-<n>`, `webhook-<n>` or a job's integer id", field="id"
         )

@@ -114,7 +114,7 @@ def _integer(params: Mapping[str, str], name: str, default: int, lo: int, hi: in
     if raw is None or raw.strip() == "":
         return default
     text = raw.strip()
-    if len(text) > 12 or not text.lstrip("+-").isdigit():
+    if len(text) > 12 or not (text.isascii() and text.lstrip("+-").isdigit()):
         raise ScsError("BAD_PARAMETER", f"{name} must be an integer")
     value = int(text)
     if not lo <= value <= hi:

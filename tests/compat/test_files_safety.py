@@ -95,3 +95,40 @@ async def test_an_ms_route_on_a_file_that_is_no_ms(api: httpx.AsyncClient, demo:
     assert_envelope(await api.get(f"/api/qa/fits/{quote(str(catalog).lstrip('/'))}"), 422)
     assert_envelope(await api.get(f"/api/qa/casa/{quote(str(demo.root / 'ms').lstrip('/'))}"), 404)
     assert_envelope(await api.get("/api/qa/thumbnail", params={"path": str(catalog)}), 422)
+
+
+async def test_the_servers_own_files_under_the_root_are_not_served(
+    api: httpx.AsyncClient, demo: Demo
+) -> None:
+    """The data directory is a root, and holds the database (key hashes, webhook secrets, the
+    audit log) and hidden entries: `/api/qa/download` used to hand anyone the whole database."""
+    (demo.root / "state.sqlite3").write_bytes(b"SQLite format 3\x00")
+    (demo.root / "state.sqlite3-wal").write_bytes(b"wal")
+    (demo.root / ".private").mkdir(exist_ok=True)
+    (demo.root / ".private" / "note.txt").write_text("mine")
+    link = demo.root / "qa" / "state-link.bin"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        os.symlink(demo.root / "state.sqlite3", link)
+    private = [
+        demo.root / "state.sqlite3",
+        demo.root / "state.sqlite3-wal",
+        demo.root / ".private" / "note.txt",
+        link,  # a visible name leading to a private file
+        *demo.root.glob("*.sqlite3"),  # the demo's own database, on SQLite
+    ]
+    for path in private:
+        for url in ("/api/qa/download", "/api/visualization/fits/info", "/api/qa/thumbnail"):
+            assert_envelope(await api.get(url, params={"path": str(path)}), 404, "NOT_FOUND")
+    assert_envelope(await api.get("/api/qa/directories", params={"path": str(demo.root / ".private")}), 404)
+    notebook = {"group_id": "x", "output_path": str(demo.root / ".private" / "n.ipynb")}
+    assert (await api.post("/api/qa/notebook/generate", json=notebook)).status_code == 404
+    listed = (await api.get("/api/qa/directories", params={"path": str(demo.root)})).json()
+    names = {entry["name"] for entry in listed["directories"] + listed["files"]}
+    assert "ms" in names and not {"state.sqlite3", "state.sqlite3-wal", ".private"} & names
+    assert not any(name.endswith(".sqlite3") for name in names)
+    # What is the clients' is served as before.
+    served = await api.get(
+        "/api/qa/download", params={"path": str(next((demo.root / "catalogs").glob("*.csv")))}
+    )
+    assert served.status_code == 200 and served.content

@@ -314,9 +314,18 @@ async def test_mosaics_query_detail_fits_create(api: httpx.AsyncClient, graph: G
     assert created.status_code == 200, created.text
     body = created.json()
     assert body["status"] == "queued" and body["mosaic_id"] is None
-    job = await graph.data("query($j: Int!) { job(jobId: $j) { type state params } }", j=body["job_id"])
+    job = await graph.data(
+        "query($j: Int!) { job(jobId: $j) { type state params createdBy } }", j=body["job_id"]
+    )
     assert job["job"]["type"] == "MOSAIC" and job["job"]["state"] == "PENDING"
-    assert job["job"]["params"]["name"] == "test-mosaic"
+    # The mosaic kind's checked parameters, as a submitted job has them: the stage reads
+    # `max_images` (a job queued without it could only fail), and who queued it is recorded.
+    params = job["job"]["params"]
+    assert params["name"] == "test-mosaic" and params["max_images"] == 200
+    assert params["start_mjd"] == pytest.approx(60972.625) and params["end_mjd"] == pytest.approx(
+        60972.666667
+    )
+    assert job["job"]["createdBy"] is not None and job["job"]["createdBy"].startswith("key:")
     backwards = {"start_time": hour["end_time"], "end_time": hour["start_time"]}
     assert_envelope(await api.post("/api/mosaics/create", json=backwards), 400, "BAD_USER_INPUT")
     assert_envelope(await api.post("/api/mosaics/create", json=window), 400, "BAD_USER_INPUT")  # over 7 days

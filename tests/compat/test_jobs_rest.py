@@ -10,6 +10,7 @@ import httpx
 
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
+from tests.compat.conftest import Graph, assert_envelope
 from tests.credentials import key_headers
 from tests.live.conftest import running
 from tests.waiting import eventually
@@ -74,6 +75,10 @@ async def test_submit_run_read_and_follow_the_log_over_rest(empty_db_url: str, t
         assert (await http.get("/api/jobs", params={"status": "nope"})).status_code == 422
         missing = await http.get("/api/jobs/id/999999/logs")
         assert 'event: error\ndata: {"message":"Job not found"}' in missing.text
+        for bad in ("abc", "-1", "99999999999"):  # refused as the job's own path refuses them
+            refused = await http.get(f"/api/jobs/id/{bad}/logs")
+            assert_envelope(refused, 422, "VALIDATION_ERROR")
+            assert refused.json() == (await http.get(f"/api/jobs/id/{bad}")).json()
         health = (await http.get("/api/jobs/healthz")).json()
         assert health["db_ok"] and {"noop", "sleep", "fail"} <= set(health["kinds"])
         assert isinstance(health["casa_ok"], bool) and health["disk"]["free"] > 0
@@ -205,3 +210,29 @@ async def test_every_rest_batch_form_queues_one_child_per_item(empty_db_url: str
         assert wrong.status_code == 422
         empty = await http.post("/api/batch/image", json={"ms_paths": []}, headers=ops)
         assert empty.status_code == 422
+
+
+async def test_the_documents_ms_paths_form_queues_one_job_per_ms(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    """The API document's body for POST /jobs/{calibrate,apply,image} and /control/jobs/create is
+    `{"ms_paths": [...], "parameters": {...}}`; it used to be refused as an unknown parameter."""
+    found = await graph.data("{ measurementSets(first: 50) { nodes { path file { nRows } } } }")
+    [ms, *_] = [n["path"] for n in found["measurementSets"]["nodes"] if n["file"] is not None]
+    before = (await api.get("/api/jobs")).json()["total"]
+    image = await api.post("/api/jobs/image", json={"ms_paths": [ms], "parameters": {"imsize": 64}})
+    assert image.status_code == 200, image.text
+    assert image.json()["ms_path"] == ms and image.json()["ms_paths"] == [ms]
+    assert image.json()["params"]["ms_path"] == ms and "ms_paths" not in image.json()["params"]
+    created = await api.post(
+        "/api/control/jobs/create", json={"job_type": "calibrate", "ms_paths": [ms], "parameters": {}}
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["job"]["ms_path"] == ms
+    # A job works on one MS: several are refused (a batch queues one job each), nothing queued.
+    several = await api.post("/api/jobs/image", json={"ms_paths": [ms, ms]})
+    body = assert_envelope(several, 400, "BAD_JOB_PARAMS")
+    assert "/api/batch/" in body["error"] and body["details"] == {"field": "ms_paths"}
+    other = "/elsewhere/x.ms"
+    assert_envelope(await api.post("/api/jobs/image", json={"ms_path": other, "ms_paths": [ms]}), 400)
+    assert (await api.get("/api/jobs")).json()["total"] == before + 2

@@ -69,6 +69,25 @@ async def test_source_search_by_name_returns_its_series(api: httpx.AsyncClient, 
     assert nothing == {"sources": [], "total": 0, "limit": 100, "offset": 0}
 
 
+async def test_source_search_query_is_a_name_or_its_start(api: httpx.AsyncClient, graph: Graph) -> None:
+    """The document's example searches `"query": "NVSS J123456"` for `NVSS J123456.7+420312`:
+    a typed start of a name finds the sources so named (it used to find nothing)."""
+    source = await _variable_source(graph)
+    name = source["sourceId"]
+    prefix = name[: len("NVSS J1234")]
+    named = await graph.data(
+        "query($p: String!) { sources(filter: {sourceIdPrefix: $p}) { totalCount } }", p=prefix
+    )
+    found = (await api.post("/api/sources/search", json={"query": prefix, "limit": 500})).json()
+    assert found["total"] == named["sources"]["totalCount"] >= 1
+    assert name in [s["source_id"] for s in found["sources"]]
+    assert all(s["source_id"].startswith(prefix) for s in found["sources"])
+    exact = (await api.post("/api/sources/search", json={"query": name})).json()
+    assert [s["source_id"] for s in exact["sources"]] == [name]
+    # Text, not a pattern: SQL wildcards match only themselves.
+    assert (await api.post("/api/sources/search", json={"query": "NVSS J%"})).json()["total"] == 0
+
+
 async def test_source_detail_and_variability(api: httpx.AsyncClient, graph: Graph) -> None:
     source = await _variable_source(graph)
     path = f"/api/sources/{quote(source['sourceId'])}"
@@ -235,3 +254,11 @@ async def test_ese_candidate_source_paths(api: httpx.AsyncClient, demo: Demo) ->
         assert response.json()["source_id"] == demo.candidate_source
     external = await api.get(f"{base}/external_catalogs", params={"catalogs": "ned", "timeout": 5})
     assert external.status_code == 200 and "ned" in external.json()["matches"]
+
+
+async def test_a_bad_nested_body_field_is_named_as_a_body_field(api: httpx.AsyncClient) -> None:
+    """`filters.dec_min` and `sort.order` are in the body: the error says so (it said "query")."""
+    for body, name in (({"filters": {"dec_min": "abc"}}, "dec_min"), ({"sort": {"order": "up"}}, "order")):
+        refused = assert_envelope(await api.post("/api/sources/search", json=body), 422, "VALIDATION_ERROR")
+        assert refused["details"] == {"parameter": name, "location": "body"}
+        assert refused["error"].startswith(f"body parameter `{name}`")

@@ -67,6 +67,26 @@ def test_new_paths(roots: tuple[Path, Path]) -> None:
         resolve_new_path(str(root / ".." / "n.ipynb"), [root])
 
 
+def test_the_servers_own_files_are_not_found(roots: tuple[Path, Path]) -> None:
+    """The database, its journals and hidden entries under a root read as missing to clients."""
+    root, _ = roots
+    (root / "dsa110.sqlite3").write_bytes(b"db")
+    (root / "dsa110.sqlite3-wal").write_bytes(b"wal")
+    (root / ".casa").mkdir()
+    (root / ".casa" / "casasiteconfig.py").write_text("x")
+    os.symlink(root / "dsa110.sqlite3", root / "ms" / "db-link")
+    for raw in ("dsa110.sqlite3", "dsa110.sqlite3-wal", ".casa/casasiteconfig.py", "ms/db-link"):
+        with pytest.raises(NotFoundError):
+            resolve_path(str(root / raw), [root])
+    with pytest.raises(NotFoundError):
+        resolve_path(str(root / ".casa"), [root], Kind.DIRECTORY)
+    for raw in (".casa/n.ipynb", ".new/n.ipynb", "qa/x.sqlite3"):
+        with pytest.raises(NotFoundError):
+            resolve_new_path(str(root / raw), [root])
+    # the server's own reads of paths it stored (its caches under `.cache`) are not affected
+    assert resolve_stored(str(root / ".casa" / "casasiteconfig.py"), [root]).name == "casasiteconfig.py"
+
+
 def test_stored_paths_resolve_to_real_files_under_the_roots(roots: tuple[Path, Path]) -> None:
     root, outside = roots
     target = root / "ms" / "a.txt"

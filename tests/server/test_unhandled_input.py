@@ -114,6 +114,29 @@ async def test_a_mutation_over_get_is_405_with_a_code(live: LiveApp) -> None:
     assert _code(response) == "METHOD_NOT_ALLOWED"
 
 
+# "²" passes str.isdigit() and fails int(): each of these answered a bare 500.
+UNICODE_DIGIT_URLS = [
+    "/api/operations/dlq/items/{d}",
+    "/api/operations/dlq/items/webhook-{d}",
+    "/vo/scs?RA=180&DEC=42&SR=0.5&MAXREC={d}",
+    "/exports/images/1/measurements.csv?limit={d}",
+    "/exports/images/{d}/measurements.csv",
+    "/api/uvh5?subband=sb{d}",
+    "/plots/sources/NVSS%20J1/lightcurve.png?width={d}",
+    "/cutouts/images/{d}.png?ra=1&dec=2&size=60",
+    "/files/images/{d}.fits",
+]
+
+
+@pytest.mark.parametrize("template", UNICODE_DIGIT_URLS)
+async def test_a_digit_that_is_not_ascii_is_refused_like_a_letter(live: LiveApp, template: str) -> None:
+    digit = await live.http.get(template.format(d="%C2%B2"))
+    letter = await live.http.get(template.format(d="x"))
+    assert letter.status_code < 500
+    assert digit.status_code == letter.status_code, digit.text
+    assert digit.headers["content-type"] == letter.headers["content-type"]
+
+
 async def test_another_method_is_405_with_a_code(live: LiveApp) -> None:
     response = await live.http.request("PATCH", "/graphql")
     assert response.status_code == 405

@@ -63,6 +63,40 @@ async def test_an_answer_over_the_cap_is_refused_with_its_size(settings: Setting
     assert rest.json()["details"]["limit"] == 300
 
 
+def fragment_fan_out(levels: int, leaf: str) -> str:
+    """``levels`` fragments, each spreading the next twice: 2^levels copies of ``leaf`` expanded."""
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    return f"query {{ ...F0 }} {chain} fragment F{levels} on Query {{ {leaf} }}"
+
+
+# --- document limits ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)  # the old walk of 2^30 copies never ended: the timeout fails it
+async def test_fragment_fan_out_is_answered_at_once(settings: Settings, app_factory: Any) -> None:
+    """30 fragments that each spread the next twice (1.5 kB) held the event loop for minutes:
+    the depth and alias limits walked all 2^30 expanded copies. Each fragment is read once now."""
+    app = app_factory(settings)
+    hops = "measurements(first: 1) { nodes { source { " * 4 + "sourceId" + " } } }" * 4
+    deep_leaf = f"sources(first: 1) {{ nodes {{ {hops} }} }}"  # 14 levels
+    async with client(app) as http:
+        plain = await http.post("/graphql", json={"query": fragment_fan_out(30, "me { name }")})
+        aliased = await http.post("/graphql", json={"query": fragment_fan_out(30, "a: me { name }")})
+        deep = await http.post("/graphql", json={"query": fragment_fan_out(30, deep_leaf)})
+        after = await http.post("/graphql", json={"query": SMALL})
+    # Within the depth and alias limits; the cost estimate counts every copy and refuses it.
+    assert plain.status_code == 200 and "data" not in plain.json()
+    [error] = plain.json()["errors"]
+    assert error["extensions"] == {"code": "QUERY_TOO_COSTLY", "cost": 2**30, "limit": 1_000_000}
+    # Through the fragments aliases and levels still count: 2^30 aliases, 14 levels of fields.
+    [error] = aliased.json()["errors"]
+    assert error["message"] == f"{2**30} aliases found. Allowed: 30"
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    [error] = deep.json()["errors"]
+    assert error["message"] == "'anonymous' exceeds maximum operation depth of 12"
+    assert after.json() == {"data": {"me": {"name": "anonymous"}}}
+
+
 async def test_files_and_streams_are_not_capped(settings: Settings, app_factory: Any) -> None:
     app = app_factory(settings, max_response_bytes=300)
     async with client(app) as http:

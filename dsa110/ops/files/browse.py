@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dsa110.ops.files.caltables import type_from_name
+from dsa110.ops.files.paths import private_name
 
 KINDS = ("directory", "ms", "caltable", "casatable", "fits", "image", "uvh5", "notebook", "report", "file")
 _BY_SUFFIX = {
@@ -79,7 +80,7 @@ def list_directory(
     entries: list[Entry] = []
     with os.scandir(folder) as scan:
         for item in scan:
-            if item.name.startswith("."):
+            if private_name(item.name):  # the server's own files (hidden, the database)
                 continue
             try:
                 is_dir = item.is_dir(follow_symlinks=False)

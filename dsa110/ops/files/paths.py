@@ -16,7 +16,10 @@ location (symlinks resolved) lie under one of ``Settings.file_roots``:
   (``BAD_PATH``), before the file system is touched;
 * anything else that is not an existing entry under a root - missing, outside every root,
   or a symlink leading out of one - is ``NOT_FOUND`` with one message, so a client learns
-  nothing about the file system beyond the roots.
+  nothing about the file system beyond the roots;
+* the server's own files under a root are ``NOT_FOUND`` the same way (:func:`private`): the
+  data directory holds the database (API key hashes, webhook secrets, the audit log) and
+  hidden entries (``.casa``, ``.cache``, locks), none of them a client's to read or write.
 
 Legacy clients put an absolute path in the URL with its leading ``/`` dropped
 (``/api/ms/stage/x.ms/metadata``); a relative path is therefore tried as absolute first,
@@ -35,6 +38,7 @@ from dsa110.errors import InputError, NotFoundError
 
 MAX_PATH_CHARS = 4096
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DATABASE_FILE = re.compile(r"\.(sqlite3?|db)(-wal|-shm|-journal)?$", re.IGNORECASE)
 NOT_UNDER_ROOTS = "no such file or directory under the configured data roots"
 
 
@@ -62,6 +66,19 @@ def check_text(raw: object, field: str = "path") -> str:
 
 def under(path: Path, roots: Sequence[Path]) -> bool:
     return any(path == root or path.is_relative_to(root) for root in roots)
+
+
+def private_name(name: str) -> bool:
+    """A hidden entry, or an SQLite database or one of its journals: never served to clients."""
+    return name.startswith(".") or _DATABASE_FILE.search(name) is not None
+
+
+def private(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path`` is, or lies inside, a private entry (:func:`private_name`) of its root."""
+    for root in roots:
+        if path == root or path.is_relative_to(root):
+            return any(private_name(part) for part in path.relative_to(root).parts)
+    return False
 
 
 def _candidates(raw: str, roots: Sequence[Path]) -> list[Path]:
@@ -100,9 +117,10 @@ def resolve_path(raw: object, roots: Sequence[Path], kind: Kind = Kind.ANY, fiel
     resolved_roots = real_roots(roots)
     for candidate in _candidates(text, resolved_roots):
         literal = Path(os.path.normpath(candidate))
-        if not under(literal, resolved_roots):
+        if not under(literal, resolved_roots) or private(literal, resolved_roots):
             continue
-        if (real := _real_under(literal, resolved_roots, kind)) is not None:
+        real = _real_under(literal, resolved_roots, kind)
+        if real is not None and not private(real, resolved_roots):
             return real
     raise NotFoundError(NOT_UNDER_ROOTS, path=text[:256])
 
@@ -134,10 +152,14 @@ def resolve_new_path(raw: object, roots: Sequence[Path], field: str = "path") ->
         literal = Path(os.path.normpath(candidate))
         if not under(literal, resolved_roots) or literal in resolved_roots:
             continue
+        if private(literal, resolved_roots):
+            continue
         parent = literal.parent
         existing = parent
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if under(existing.resolve(), resolved_roots) and not literal.is_symlink():
-            return Path(existing.resolve()) / parent.relative_to(existing) / literal.name
+        target = Path(existing.resolve()) / parent.relative_to(existing) / literal.name
+        inside = under(existing.resolve(), resolved_roots) and not literal.is_symlink()
+        if inside and not private(target, resolved_roots):
+            return target
     raise NotFoundError("the output path is not under the configured data roots", path=text[:256])

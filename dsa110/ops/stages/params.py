@@ -275,7 +275,11 @@ def _mjd(params: Mapping[str, Any], mjd_field: str, time_field: str) -> float | 
 
 
 def validate_mosaic(params: Mapping[str, Any]) -> dict[str, Any]:
-    only(params, {"start_mjd", "end_mjd", "start_time", "end_time", "name", "max_images", "cell_arcsec"})
+    only(
+        params,
+        {"start_mjd", "end_mjd", "start_time", "end_time", "name", "calibrator_name"}
+        | {"max_images", "cell_arcsec"},
+    )
     start, end = _mjd(params, "start_mjd", "start_time"), _mjd(params, "end_mjd", "end_time")
     if start is None or end is None:
         raise bad(
@@ -288,6 +292,7 @@ def validate_mosaic(params: Mapping[str, Any]) -> dict[str, Any]:
         "start_mjd": start,
         "end_mjd": end,
         "name": name(params, "name"),
+        "calibrator_name": name(params, "calibrator_name"),  # the legacy form's label; not used
         "max_images": integer(params, "max_images", 200, 1, 2000),
         "cell_arcsec": None if cell is None else number(params, "cell_arcsec", 60.0, 0.1, 3600.0),
     }
