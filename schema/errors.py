@@ -3,8 +3,9 @@
 Codes: ``GRAPHQL_PARSE_FAILED`` (not GraphQL), ``GRAPHQL_VALIDATION_FAILED`` (unknown
 field, too deep, too many aliases...), ``BAD_USER_INPUT`` (variables, arguments, filters),
 ``NOT_FOUND``, ``FORBIDDEN``, ``CONFLICT``, ``UNAVAILABLE``, ``BUSY`` from the domain's public
-errors, and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is replaced and
-whose traceback goes to the server log only.
+errors, ``OPERATION_NAME_REQUIRED`` (a document of several operations without
+``operationName``), and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is
+replaced and whose traceback goes to the server log only.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+from graphql import DocumentNode, OperationDefinitionNode
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from dsa110.errors import PublicError
 
@@ -23,6 +26,33 @@ PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+
+
+class OperationNameRequired(CannotGetOperationTypeError, PublicError):
+    """A document of several operations sent without ``operationName``: which one to run is
+    the client's to say (GraphQL spec, "GetOperation"; graphql-core's ``get_operation_ast``).
+    Strawberry would run the first. Raised before validation, as strawberry's own unknown-name
+    error (its base class) is, so it is answered the same way: over HTTP a 400 refusal
+    (``server.graphql_http``), on graphql-ws an ``error`` message with this code, on
+    graphql-transport-ws a 4400 close."""
+
+    code = OPERATION_NAME_REQUIRED
+
+    def __init__(self) -> None:
+        PublicError.__init__(self, "Must provide operation name if query contains multiple operations.")
+        self.operation_name = None
+
+    def as_http_error_reason(self) -> str:
+        return self.message
+
+
+def require_operation_name(document: DocumentNode | None, provided: str | None) -> None:
+    """Raise ``OperationNameRequired`` for a document of several operations and no name given."""
+    if provided is not None or document is None:
+        return
+    if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1:
+        raise OperationNameRequired
 
 
 def _public(error: GraphQLError) -> PublicError | None:

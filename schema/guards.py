@@ -24,6 +24,7 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 
 from schema.budget import CostCache, check_cost
 from schema.cost import CostModel
+from schema.errors import require_operation_name
 from schema.observability import record_operation
 
 
@@ -56,6 +57,8 @@ class OperationGuards(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         context.graphql_document = self._parse(context.query, **context.parse_options)
+        # The name the client gave: ``context.operation_name`` falls back to the first operation's.
+        require_operation_name(context.graphql_document, context._provided_operation_name)
         yield
 
     def on_validate(self) -> Iterator[None]:

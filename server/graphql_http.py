@@ -3,19 +3,21 @@
 Every refusal is a GraphQL error body with a stable ``extensions.code`` and a 4xx status
 (strawberry's own refusals are plain text without a code; ``refusal_for`` translates them):
 
-=========================  ======  ==========================================================
-code                       status  when
-=========================  ======  ==========================================================
-``INVALID_JSON``           400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
-``BAD_REQUEST``            400     the body is JSON but not an object with a string ``query``
-``BATCHING_NOT_SUPPORTED`` 400     a JSON array of operations
-``NESTED_TOO_DEEP``        400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
-                                   too deep to parse)
-``INVALID_UNICODE``        400     a string holding a lone surrogate (``"\\ud800"``): no UTF-8
-                                   encoding exists, so no database or response could hold it
-``METHOD_NOT_ALLOWED``     405     a mutation over GET, or a method other than GET/POST
-``UNSUPPORTED_MEDIA_TYPE`` 415     a POST body that is not ``application/json``
-=========================  ======  ==========================================================
+===========================  ======  ==========================================================
+code                         status  when
+===========================  ======  ==========================================================
+``INVALID_JSON``             400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
+``BAD_REQUEST``              400     the body is JSON but not an object with a string ``query``
+``BATCHING_NOT_SUPPORTED``   400     a JSON array of operations
+``NESTED_TOO_DEEP``          400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
+                                     too deep to parse)
+``INVALID_UNICODE``          400     a string holding a lone surrogate (``"\\ud800"``): no UTF-8
+                                     encoding exists, so no database or response could hold it
+``OPERATION_NAME_REQUIRED``  400     a document of several operations without ``operationName``
+``UNKNOWN_OPERATION``        400     an ``operationName`` the document does not define
+``METHOD_NOT_ALLOWED``       405     a mutation over GET, or a method other than GET/POST
+``UNSUPPORTED_MEDIA_TYPE``   415     a POST body that is not ``application/json``
+===========================  ======  ==========================================================
 
 A request error (the document does not parse or validate, its variables do not coerce, it
 costs too much: nothing was executed) has no ``data`` entry (GraphQL spec, "Response"). Its
@@ -39,7 +41,7 @@ from starlette.responses import JSONResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 
-from schema.errors import BAD_USER_INPUT
+from schema.errors import BAD_USER_INPUT, OPERATION_NAME_REQUIRED, OperationNameRequired
 
 MAX_JSON_DEPTH: Final = 64
 """Deepest nesting of arrays and objects a request may hold (region shapes need about 5)."""
@@ -76,6 +78,8 @@ def refusal_for(error: HTTPException) -> Refused:
     """``error`` (ours or strawberry's) as a coded refusal."""
     if isinstance(error, Refused):
         return error
+    if isinstance(error.__cause__, OperationNameRequired):
+        return Refused(400, OPERATION_NAME_REQUIRED, error.reason)
     if isinstance(error.__cause__, InvalidOperationTypeError):
         return Refused(405, "METHOD_NOT_ALLOWED", error.reason, {"Allow": "POST"})
     if error.status_code == 405:

@@ -109,7 +109,9 @@ def write_files(
         for table_type, order_suffix in ((k, s) for k, _, s in ops.CAL_TABLE_TYPES):
             target = root / "ms" / f"{gid}_{order_suffix}"
             if not target.exists():
-                write_caltable(target, ms[cal_group], CAL_KINDS[table_type], refant=1, seed=seed)
+                write_caltable(
+                    target, ms[cal_group], CAL_KINDS[table_type], refant=int(ops.REFANT), seed=seed
+                )
             caltables[table_type] = target
     return WrittenFiles(groups=list(groups), ms=ms, caltables=caltables, uvh5=uvh5, catalog=None)
 

@@ -6,6 +6,10 @@ apply and image jobs; every calibration group its calibrate job; recent mosaics 
 mosaic job; each day an ESE detection run; and two operator cancellations, so every job
 state is represented. ``JobHistory(...).drafts()`` returns them unsorted and unwritten:
 the writer (``dsa110.demo.writer``) inserts them with their logs and product links.
+
+Each job's parameters are those its kind's check (``dsa110.ops.stages.params``,
+``dsa110.ops.ese_detect``) stores when such a job is queued, unset options left out: a
+pending demo job runs as queued, and a failed or cancelled one can be retried as it is.
 """
 
 from __future__ import annotations
@@ -13,13 +17,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 
 from dsa110.db.enums import GroupState, JobState, JobType, MosaicStatus
 from dsa110.demo import operations as ops
-from dsa110.demo.instrument import N_SUBBANDS, TILE_CELL_ARCSEC, TILE_NPIX
+from dsa110.demo.instrument import TILE_CELL_ARCSEC, TILE_NPIX
 from dsa110.demo.observe import Schedule
+
+MOSAIC_MAX_IMAGES: Final = 200
+
+
+def ese_detect_params() -> dict[str, Any]:
+    """A pass over every source (``min_sigma`` is the legacy form's threshold, recorded only)."""
+    return {"all": True, "source_pks": [], "min_sigma": 5.0}
+
+
+def image_params(root: Path, ms: str, imsize: int, cell_arcsec: float, niter: int) -> dict[str, Any]:
+    """An ``image`` job's parameters as its kind stores them: the written image is in ``images/``."""
+    return {
+        "ms_path": ms,
+        "imsize": imsize,
+        "cell_arcsec": cell_arcsec,
+        "niter": niter,
+        "weighting": "briggs",
+        "robust": 0.5,
+        "datacolumn": "corrected",
+        "photometry": True,
+        "output_dir": str(root / "images"),
+    }
 
 
 @dataclass(frozen=True)
@@ -44,10 +71,7 @@ class JobHistory:
         drafts: list[ops.JobDraft] = []
         recent = set(range(max(0, len(s) - ops.JOB_WINDOW_GROUPS), len(s)))
         failed = {i for i, st in enumerate(s.states) if st == GroupState.FAILED}
-        cal_tables = {
-            g: [str(root / "ms" / f"{s.group_ids[g]}_{suffix}") for _, _, suffix in ops.CAL_TABLE_TYPES]
-            for g in self.cal_groups
-        }
+        cal_sets = {g: f"cal_{s.group_ids[g]}" for g in self.cal_groups}
         for i in sorted(recent | failed):
             state, gid = s.states[i], s.group_ids[i]
             if state == GroupState.COLLECTING:
@@ -56,10 +80,9 @@ class JobHistory:
             base = s.received_at[i]
             convert_params = {
                 "group_id": gid,
-                "input_dir": str(root / "incoming"),
                 "output_dir": str(root / "ms"),
-                "writer": "parallel-subband",
-                "expected_subbands": N_SUBBANDS,
+                "overwrite": True,
+                "missing_subbands": [],
             }
             convert_state = {
                 GroupState.PENDING: JobState.PENDING,
@@ -82,14 +105,14 @@ class JobHistory:
                 )
             )
             if state == GroupState.COMPLETED or i in self.failed_with_ms:
-                applied = [c for g, c in cal_tables.items() if g <= i]
+                applied = [name for g, name in cal_sets.items() if g <= i]
                 drafts.append(
                     ops.job(
                         rng,
                         JobType.APPLY,
                         JobState.DONE,
                         base + timedelta(seconds=50),
-                        {"ms_path": ms, "gaintables": applied[-1] if applied else []},
+                        {"ms_path": ms, **({"set_name": applied[-1]} if applied else {})},
                         group_pk=group_pk[i],
                         ms=ms,
                         seconds=25,
@@ -103,14 +126,7 @@ class JobHistory:
                         JobType.IMAGE,
                         image_state,
                         base + timedelta(seconds=80),
-                        {
-                            "ms_path": ms,
-                            "imsize": TILE_NPIX,
-                            "cell_arcsec": TILE_CELL_ARCSEC,
-                            "backend": "wsclean",
-                            "niter": 1000,
-                            "pbcor": True,
-                        },
+                        image_params(root, ms, TILE_NPIX, TILE_CELL_ARCSEC, 1000),
                         group_pk=group_pk[i],
                         ms=ms,
                         seconds=100,
@@ -130,11 +146,10 @@ class JobHistory:
                     s.updated_at[g] - timedelta(seconds=90),
                     {
                         "ms_path": ms,
-                        "field": s.calibrators[g][0]["name"],
                         "refant": ops.REFANT,
-                        "solve_delay": True,
-                        "solve_bandpass": True,
-                        "solve_gains": True,
+                        "set_name": cal_sets[g],
+                        "solint": "inf",
+                        "minsnr": 3.0,
                     },
                     group_pk=group_pk[g],
                     ms=ms,
@@ -156,10 +171,10 @@ class JobHistory:
                     state,
                     mp.created_at - timedelta(minutes=3),
                     {
-                        "name": mp.name,
                         "start_mjd": mp.start_mjd,
                         "end_mjd": mp.end_mjd,
-                        "method": "pbweighted",
+                        "name": mp.name,
+                        "max_images": MOSAIC_MAX_IMAGES,
                     },
                     seconds=150,
                     inputs=members,
@@ -175,7 +190,7 @@ class JobHistory:
                     JobType.ESE_DETECT,
                     JobState.DONE,
                     day,
-                    {"min_sigma": 5.0, "recompute": True, "source_ids": "all_sources"},
+                    ese_detect_params(),
                     seconds=40,
                 )
             )
@@ -186,7 +201,7 @@ class JobHistory:
                 JobType.ESE_DETECT,
                 JobState.PENDING,
                 self.now - timedelta(seconds=30),
-                {"min_sigma": 5.0, "recompute": True, "source_ids": "all_sources"},
+                ese_detect_params(),
             )
         )
         # Two operator cancellations, so every job state is represented.
@@ -199,15 +214,7 @@ class JobHistory:
                     JobType.IMAGE,
                     JobState.CANCELLED,
                     s.updated_at[i] + timedelta(minutes=2),
-                    {
-                        "ms_path": ms,
-                        "imsize": 2048,
-                        "cell_arcsec": 3.0,
-                        "backend": "wsclean",
-                        "niter": 20000,
-                        "pbcor": True,
-                        "note": "deep re-image requested by operator",
-                    },
+                    image_params(root, ms, 2048, 3.0, 20000),  # a deep re-image an operator asked for
                     group_pk=group_pk[i],
                     ms=ms,
                 )

@@ -25,7 +25,7 @@ from dsa110.demo.observe import Schedule, from_mjd
 
 Row = dict[str, Any]
 CAL_TABLE_TYPES = (("K", 10, "kcal"), ("BP", 30, "bpcal"), ("GP", 50, "gpcal"))
-REFANT = "103"
+REFANT = "1"  # antenna 1 of the demo's MS (DSA-002): the reference of the tables it writes
 JOB_WINDOW_GROUPS = 36  # the last three hours of groups carry per-group jobs
 JOB_WINDOW_DAYS = 1.0
 

@@ -8,8 +8,11 @@ OVRO), a few spectral windows of the real band layout (channels of 6 x 244.14 kH
 real drift-scan MS is (24 fields of 12.88 s).
 
 * MS: ``casacore.tables.default_ms`` with DATA / CORRECTED_DATA / MODEL_DATA columns of
-  fixed shape, and filled ANTENNA, SPECTRAL_WINDOW, POLARIZATION, DATA_DESCRIPTION,
-  FIELD and OBSERVATION subtables.
+  fixed shape, and filled ANTENNA, FEED, SPECTRAL_WINDOW, POLARIZATION, DATA_DESCRIPTION,
+  FIELD and OBSERVATION subtables. FEED has a row per antenna and spectral window (CASA
+  reads it to open an MS: ``ft``, ``bandpass``, ``gaincal``, ``tclean``): two linear
+  receptors X, Y, x to the east as the UVH5 files declare (``dsa110.demo.raw``), with the
+  receptor angles pyuvdata writes for them when it converts those files to an MS.
 * Calibration tables: the CASA "new calibration table" layout - TIME, FIELD_ID,
   SPECTRAL_WINDOW_ID, ANTENNA1, ANTENNA2 (the reference antenna), INTERVAL, SCAN_NUMBER,
   OBSERVATION_ID, CPARAM (complex gains) or FPARAM (K: delays in ns), PARAMERR, FLAG, SNR,
@@ -46,6 +49,8 @@ DSA_CHANNEL_HZ = 244140.625
 BAND_START_HZ = 1.3114e9
 ANTENNA_SPACING_M = 5.75
 CORR_XX_YY = (9, 12)  # casacore Stokes enum: XX, YY
+FEED_TYPES = ("X", "Y")  # DSA-110's dual linear feeds
+FEED_ANGLES_RAD = (math.pi / 2, 0.0)  # x east (pyuvdata's feed_angle, as dsa110.demo.raw declares)
 VISCAL = {"K": "K Jones", "B": "B Jones", "G": "G Jones"}
 WGS84_A = 6378137.0
 WGS84_F = 1 / 298.257223563
@@ -244,17 +249,42 @@ def write_ms(path: Path, spec: MsSpec) -> Path:
         spec.n_times,
     )
     half = spec.integration_s / 2
+    time_range = np.array([times[0] * SECONDS_PER_DAY - half, times[-1] * SECONDS_PER_DAY + half])
     _fill(
         path / "OBSERVATION",
         {
             "TELESCOPE_NAME": ["DSA_110"],
             "OBSERVER": ["dsa110"],
             "PROJECT": ["dsa110-contimg"],
-            "TIME_RANGE": np.array([[times[0] * SECONDS_PER_DAY - half, times[-1] * SECONDS_PER_DAY + half]]),
+            "TIME_RANGE": time_range[None, :],
         },
         1,
     )
+    _fill_feed(path / "FEED", n_ant, band.n_spw, time_range)
     return path
+
+
+def _fill_feed(table_name: Path, n_ant: int, n_spw: int, time_range: NDArray[np.float64]) -> None:
+    """One feed per antenna and spectral window, valid over the whole observation."""
+    nrow, n_rec = n_ant * n_spw, len(FEED_TYPES)
+    _fill(
+        table_name,
+        {
+            "ANTENNA_ID": np.repeat(np.arange(n_ant, dtype=np.int32), n_spw),
+            "FEED_ID": np.zeros(nrow, dtype=np.int32),
+            "SPECTRAL_WINDOW_ID": np.tile(np.arange(n_spw, dtype=np.int32), n_ant),
+            "TIME": np.full(nrow, time_range.mean()),
+            "INTERVAL": np.full(nrow, time_range[1] - time_range[0]),
+            "NUM_RECEPTORS": np.full(nrow, n_rec, dtype=np.int32),
+            "BEAM_ID": np.full(nrow, -1, dtype=np.int32),
+            "BEAM_OFFSET": np.zeros((nrow, n_rec, 2)),
+            "POLARIZATION_TYPE": np.array([FEED_TYPES] * nrow),
+            "POL_RESPONSE": np.tile(np.eye(n_rec, dtype=np.complex64), (nrow, 1, 1)),  # no leakage
+            "POSITION": np.zeros((nrow, 3)),
+            "RECEPTOR_ANGLE": np.array([FEED_ANGLES_RAD] * nrow),
+        },
+        nrow,
+    )
 
 
 def write_caltable(

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +26,9 @@ from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.demo import DemoExistsError, build_demo
 from dsa110.demo.cli import add_demo_arguments, floor_to_cadence, run_demo
+from dsa110.errors import InputError
+from dsa110.ops.queue import kinds
+from dsa110.ops.stages.params import validate_calibrate
 from dsa110.science.healpix import healpix_index
 from tests.databases import POSTGRES_URL, scratch_database
 
@@ -185,6 +194,118 @@ async def test_operations_records(built: Built):
     )
     assert {(c.table_type, c.order_index) for c in cal} == {("K", 10), ("BP", 30), ("GP", 50)}
     assert all(c.set_name.startswith("cal_") for c in cal)
+
+
+def _is_dir(path: str) -> bool:
+    return Path(path).is_dir()
+
+
+def _set(params: dict) -> dict:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+async def test_every_demo_job_is_stored_as_its_kind_queues_it(built: Built):
+    """A pending demo job runs as queued, and a failed or cancelled one can be retried as it
+    is: each job's parameters pass its kind's check and are what that check stores."""
+    kinds.load_plugins([])
+    rows = await _fetch(built.url, select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.state, t.jobs.c.params))
+    written = sorted(str(p) for p in (built.data_dir / "ms").glob("*.ms"))
+    assert written and {r.type for r in rows} >= {"convert", "calibrate", "apply", "image", "mosaic"}
+    for row in rows:
+        params = dict(row.params)
+        if "ms_path" in params and not _is_dir(params["ms_path"]):
+            params["ms_path"] = written[0]  # the demo writes the MS of its newest groups only
+        try:
+            checked = kinds.get(row.type).validate(params)
+        except InputError as exc:
+            pytest.fail(f"demo job {row.id} ({row.type}, {row.state}): {exc}")
+        assert _set(checked) == _set(params), (row.id, row.type)
+    pending = [r for r in rows if r.type == "ese-detect" and r.state == "pending"]
+    assert len(pending) == 1 and pending[0].params["all"] is True
+
+
+def _cal_ms(built: Built) -> Path:
+    """The demo's calibrator MS: the one with calibration tables beside it."""
+    return next(
+        p for p in sorted((built.data_dir / "ms").glob("*.ms")) if p.with_name(p.stem + "_bpcal").is_dir()
+    )
+
+
+def _check_subtables(ms: Path) -> None:
+    from casacore import tables as ct
+
+    def column(table: str, name: str) -> list:
+        with ct.table(str(ms / table) if table else str(ms), ack=False) as t:
+            value = t.getcol(name)
+        if isinstance(value, dict):  # an array column of strings
+            return np.reshape(value["array"], value["shape"]).tolist()
+        return list(value) if isinstance(value, list) else value.tolist()
+
+    spw_of = column("DATA_DESCRIPTION", "SPECTRAL_WINDOW_ID")
+    data_desc = column("", "DATA_DESC_ID")
+    used = {(a, spw_of[d]) for a, d in zip(column("", "ANTENNA1"), data_desc, strict=True)}
+    used |= {(a, spw_of[d]) for a, d in zip(column("", "ANTENNA2"), data_desc, strict=True)}
+    times = np.array(column("", "TIME"))
+    assert len(column("ANTENNA", "NAME")) == 6 and len(column("SPECTRAL_WINDOW", "NUM_CHAN")) == len(spw_of)
+    assert column("POLARIZATION", "NUM_CORR") == [2] and set(
+        column("DATA_DESCRIPTION", "POLARIZATION_ID")
+    ) == {0}
+    assert (
+        len(column("FIELD", "NAME")) == max(column("", "FIELD_ID")) + 1
+        and len(column("OBSERVATION", "PROJECT")) == 1
+    )
+    # A feed per antenna and spectral window (CASA's ft, bandpass and gaincal read it):
+    # DSA-110's dual linear receptors, x east as the raw files declare, valid at every time.
+    pairs = list(zip(column("FEED", "ANTENNA_ID"), column("FEED", "SPECTRAL_WINDOW_ID"), strict=True))
+    assert len(pairs) == len(set(pairs)) == 6 * len(spw_of) and set(pairs) >= used
+    assert set(column("FEED", "FEED_ID")) == {0} and set(column("FEED", "NUM_RECEPTORS")) == {2}
+    assert column("FEED", "POLARIZATION_TYPE") == [["X", "Y"]] * len(pairs)
+    np.testing.assert_allclose(column("FEED", "RECEPTOR_ANGLE"), [[np.pi / 2, 0.0]] * len(pairs))
+    np.testing.assert_array_equal(column("FEED", "POL_RESPONSE"), [np.eye(2)] * len(pairs))
+    assert np.shape(column("FEED", "BEAM_OFFSET")) == (len(pairs), 2, 2)
+    assert np.shape(column("FEED", "POSITION")) == (len(pairs), 3)
+    middle, interval = np.array(column("FEED", "TIME")), np.array(column("FEED", "INTERVAL"))
+    assert np.all(middle - interval / 2 <= times.min()) and np.all(middle + interval / 2 >= times.max())
+
+
+async def test_the_demo_ms_has_the_subtables_casa_reads(built: Built):
+    written = sorted((built.data_dir / "ms").glob("*.ms"))
+    assert len(written) >= 2
+    for ms in written:
+        _check_subtables(ms)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("casatasks") is None, reason="CASA is not installed")
+async def test_casa_calibrates_the_demo_calibrator_ms(built: Built, tmp_path: Path):
+    """The demo's calibrate job, run as a worker runs it (the stage in its own process), on a
+    copy of the demo's calibrator MS, the calibrator given (no database here)."""
+    from casacore import tables as ct
+
+    if not built.url.startswith("sqlite"):
+        pytest.skip("the files are the same on both backends")
+    source = _cal_ms(built)
+    jobs = await _fetch(built.url, select(t.jobs.c.params).where(t.jobs.c.type == "calibrate"))
+    queued = next(j.params for j in jobs if j.params["ms_path"] == str(source))
+    ms = tmp_path / "ms" / source.name
+    shutil.copytree(source, ms)
+    with ct.table(str(ms / "FIELD"), ack=False) as field:
+        ra, dec = np.degrees(field.getcell("PHASE_DIR", 0)[0])
+    given = {"cal_ra_deg": float(ra % 360), "cal_dec_deg": float(dec), "cal_flux_jy": 1.0}
+    params = validate_calibrate({**queued, "ms_path": str(ms), **given})
+    env = {k: v for k, v in os.environ.items() if k not in ("DSA110_DATABASE_URL", "DSA110_JOB_ID")}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "dsa110.ops.stages.run", "calibrate", json.dumps(params)],
+        env={**env, "DSA110_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.split("@@result ", 1)[1].splitlines()[0])
+    assert [table["table_type"] for table in result["tables"]] == ["BP", "GP"]
+    assert all(_is_dir(table["path"]) and table["flagged"] < 0.5 for table in result["tables"])
 
 
 async def test_truth_file(built: Built):

@@ -178,3 +178,38 @@ async def test_a_stale_operation_name_is_a_coded_graphql_error(client: httpx.Asy
     assert response.status_code == 400 and response.headers["content-type"].startswith("application/json")
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "UNKNOWN_OPERATION" and '"Old"' in error["message"]
+
+
+TWO_OPERATIONS = "query Kinds { jobKinds { name } } query Count { sources(first: 1) { totalCount } }"
+
+
+async def _ask(client: httpx.AsyncClient, method: str, body: dict[str, str]) -> httpx.Response:
+    if method == "GET":
+        return await client.get("/graphql", params=body)
+    return await client.post("/graphql", json=body)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_document_of_several_operations_needs_the_name_of_the_one_to_run(
+    client: httpx.AsyncClient, method: str
+) -> None:
+    """GraphQL spec, GetOperation: nothing runs unless the client names the operation (it ran the first)."""
+    unnamed = await _ask(client, method, {"query": TWO_OPERATIONS})
+    assert unnamed.status_code == 400 and unnamed.headers["content-type"].startswith("application/json")
+    assert unnamed.json() == {
+        "errors": [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "OPERATION_NAME_REQUIRED"},
+            }
+        ]
+    }
+    unknown = await _ask(client, method, {"query": TWO_OPERATIONS, "operationName": "Other"})
+    assert unknown.status_code == 400 and "data" not in unknown.json()
+    error = unknown.json()["errors"][0]
+    assert error["extensions"]["code"] == "UNKNOWN_OPERATION" and '"Other"' in error["message"]
+    named = await _ask(client, method, {"query": TWO_OPERATIONS, "operationName": "Count"})
+    assert named.status_code == 200 and named.json()["data"]["sources"]["totalCount"] > 0
+    assert "jobKinds" not in named.json()["data"]
+    single = await _ask(client, method, {"query": "query Count { sources(first: 1) { totalCount } }"})
+    assert single.status_code == 200 and single.json()["data"]["sources"]["totalCount"] > 0
