@@ -146,11 +146,12 @@ async def run_demo(args: argparse.Namespace) -> None:
         return
     print(format_summary(summary))
     if not large:
-        await _raw_data(settings.resolved_database_url)
+        await _raw_data(settings.resolved_database_url, summary.data_dir)
 
 
-async def _raw_data(url: str) -> None:
-    """Visibilities simulated from the demo's sky for the groups with subband files (pipeline-ready)."""
+async def _raw_data(url: str, data_dir: Path) -> None:
+    """Visibilities simulated from the demo's sky for the groups with subband files: the newest
+    converted groups and those whose convert job is pending, running or failed (pipeline-ready)."""
     import time
 
     from dsa110.db.engine import create_engine
@@ -163,12 +164,29 @@ async def _raw_data(url: str) -> None:
     finally:
         await engine.dispose()
     took = time.perf_counter() - clock
-    print(f"  raw data {n_files} UVH5 files simulated from the sky in {took:.1f} s: {', '.join(group_ids)}")
-    if len(group_ids) >= 2:
+    print(
+        f"  raw data {n_files} UVH5 files of {len(group_ids)} groups simulated from the sky in {took:.1f} s"
+    )
+    hint = workflow_groups(data_dir, group_ids)
+    if hint is not None:
+        group_id, calibrator = hint
         print(
             "  try      mutation { submitJob(kind: WORKFLOW, params: "
-            f'{{group_id: "{group_ids[-1]}", calibrator_group_id: "{group_ids[0]}"}}) {{ jobId }} }}'
+            f'{{group_id: "{group_id}", calibrator_group_id: "{calibrator}"}}) {{ jobId }} }}'
         )
+
+
+def workflow_groups(data_dir: Path, group_ids: list[str]) -> tuple[str, str] | None:
+    """A group for the suggested workflow and its calibrator group, among ``group_ids``: the
+    newest converted group (its MS on disk; no queued convert job races the workflow's) and
+    the group with calibration tables beside its MS."""
+    ms = data_dir / "ms"
+    converted = sorted(g for g in group_ids if (ms / f"{g}.ms").is_dir())
+    calibrators = [g for g in converted if (ms / f"{g}_bpcal").is_dir()]
+    others = [g for g in converted if g not in calibrators]
+    if not calibrators or not others:
+        return None
+    return others[-1], calibrators[-1]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,11 @@
 """The demo's real files: a few observation groups get their raw UVH5 subbands, a real
 Measurement Set and (for the day's calibrator group) real calibration tables, written
-small with :mod:`dsa110.demo.radio_files` at the paths the database already names.
+small with :mod:`dsa110.demo.radio_files` at the paths the database already names. The
+groups whose convert job the demo leaves pending, running or failed
+(:func:`dsa110.demo.job_drafts.unconverted_groups`) get their raw subbands too (and no
+MS), and those whose MS a failed or cancelled job reads
+(:func:`dsa110.demo.job_drafts.retried_ms_groups`) their MS, so those jobs run, or run when
+retried.
 
 Also written and registered, so the data registry shows a whole lineage
 (raw -> MS -> calibration tables -> image -> mosaic -> catalog): ``raw`` products for the
@@ -83,9 +88,29 @@ def pick_groups(schedule: Schedule, candidates: Sequence[int], cal_groups: Seque
     return sorted(chosen)
 
 
+def write_subbands(root: Path, schedule: Schedule, i: int, seed: int) -> list[Path]:
+    """Group ``i``'s 16 UVH5 subband files in ``incoming``, at the paths its rows name."""
+    gid, start = schedule.group_ids[i], float(schedule.start_mjd[i])
+    return [
+        write_uvh5(
+            root / "incoming" / f"{gid}_sb{sb:02d}.hdf5",
+            UvhSpec(start_mjd=start, dec_deg=schedule.dec_deg, subband=sb, seed=seed + i * 100 + sb),
+        )
+        for sb in range(N_SUBBANDS)
+    ]
+
+
 def write_files(
-    root: Path, schedule: Schedule, groups: Sequence[int], cal_group: int | None, seed: int
+    root: Path,
+    schedule: Schedule,
+    groups: Sequence[int],
+    cal_group: int | None,
+    seed: int,
+    raw_only: Sequence[int] = (),
+    ms_only: Sequence[int] = (),
 ) -> WrittenFiles:
+    """MS and subbands of ``groups``, calibration tables of ``cal_group``, the subbands
+    alone of ``raw_only`` (groups not converted yet) and the MS alone of ``ms_only``."""
     ms: dict[int, Path] = {}
     uvh5: dict[int, list[Path]] = {}
     caltables: dict[str, Path] = {}
@@ -97,13 +122,16 @@ def write_files(
             spec = MsSpec(start_mjd=start, dec_deg=schedule.dec_deg, n_times=MS_FIELDS, seed=seed + i)
             write_ms(path, spec)
         ms[i] = path
-        uvh5[i] = [
-            write_uvh5(
-                root / "incoming" / f"{gid}_sb{sb:02d}.hdf5",
-                UvhSpec(start_mjd=start, dec_deg=schedule.dec_deg, subband=sb, seed=seed + i * 100 + sb),
+        uvh5[i] = write_subbands(root, schedule, i, seed)
+    for i in raw_only:
+        if i not in uvh5:
+            uvh5[i] = write_subbands(root, schedule, i, seed)
+    for i in ms_only:
+        path = Path(ops.ms_path(root, schedule.group_ids[i]))
+        if i not in ms and not path.exists():
+            write_ms(
+                path, MsSpec(float(schedule.start_mjd[i]), schedule.dec_deg, n_times=MS_FIELDS, seed=seed + i)
             )
-            for sb in range(N_SUBBANDS)
-        ]
     if cal_group is not None and cal_group in ms:
         gid = schedule.group_ids[cal_group]
         for table_type, order_suffix in ((k, s) for k, _, s in ops.CAL_TABLE_TYPES):
@@ -164,6 +192,8 @@ class DemoContext:
     measured_image: np.ndarray[Any, Any]
     measured_peak: np.ndarray[Any, Any]
     seed: int = 110
+    unconverted: tuple[int, ...] = ()  # groups whose convert job is pending, running or failed
+    retried_ms: tuple[int, ...] = ()  # groups whose MS a failed or cancelled job reads
 
 
 async def add_real_files(conn: AsyncConnection, ctx: DemoContext, products: dict[str, int]) -> WrittenFiles:
@@ -174,7 +204,9 @@ async def add_real_files(conn: AsyncConnection, ctx: DemoContext, products: dict
     members = [ctx.image_groups[k] for k in newest[1].members] if newest else ctx.image_groups
     groups = pick_groups(s, members, ctx.cal_groups)
     cal_group = ctx.cal_groups[-1] if ctx.cal_groups else None
-    files = write_files(ctx.root, s, groups, cal_group, ctx.seed)
+    files = write_files(
+        ctx.root, s, groups, cal_group, ctx.seed, raw_only=ctx.unconverted, ms_only=ctx.retried_ms
+    )
     catalog_path = None
     if newest is not None:
         _, mosaic = newest
@@ -222,18 +254,20 @@ def _product_rows(
     rows: list[dict[str, Any]] = []
     edges: list[tuple[str, str, str]] = []
     imaged = set(ctx.image_groups)
-    for i in files.groups:
+    for i, paths in sorted(files.uvh5.items()):
         gid = s.group_ids[i]
         raw_id = f"raw_{gid}"
-        row = _base_rows(raw_id, ProductType.RAW, str(files.uvh5[i][0]), s.received_at[i])
+        row = _base_rows(raw_id, ProductType.RAW, str(paths[0]), s.received_at[i])
         row.update(
             auto_publish=False,
-            metadata={"group_id": gid, "files": [str(p) for p in files.uvh5[i]]},
+            metadata={"group_id": gid, "files": [str(p) for p in paths]},
             qa_status="passed",
             validation_status="validated",
             finalization_status="finalized",
         )
         rows.append(row)
+        if i not in files.ms:
+            continue  # not converted yet: its convert job links the MS when it runs
         edges.append((raw_id, str(files.ms[i]), "derived_from"))
         if i in imaged:
             image = ops.image_path(ctx.root, gid)

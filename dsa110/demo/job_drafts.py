@@ -9,7 +9,10 @@ the writer (``dsa110.demo.writer``) inserts them with their logs and product lin
 
 Each job's parameters are those its kind's check (``dsa110.ops.stages.params``,
 ``dsa110.ops.ese_detect``) stores when such a job is queued, unset options left out: a
-pending demo job runs as queued, and a failed or cancelled one can be retried as it is.
+pending demo job runs as queued, and a failed or cancelled one can be retried as it is. The
+groups whose convert job is not done (:func:`unconverted_groups`) get their subband files
+on disk, and those whose MS a failed or cancelled job reads (:func:`retried_ms_groups`)
+their MS (``dsa110.demo.files``), so those jobs can really run.
 """
 
 from __future__ import annotations
@@ -49,6 +52,45 @@ def image_params(root: Path, ms: str, imsize: int, cell_arcsec: float, niter: in
     }
 
 
+def convert_state(state: str, group_index: int, failed_with_ms: set[int]) -> JobState:
+    """The state of a group's convert job: pending and in-progress groups are still being
+    converted, a failed group without an MS failed in conversion, the others converted."""
+    if state == GroupState.FAILED and group_index not in failed_with_ms:
+        return JobState.FAILED
+    return {
+        GroupState.PENDING: JobState.PENDING,
+        GroupState.IN_PROGRESS: JobState.RUNNING,
+    }.get(GroupState(state), JobState.DONE)
+
+
+def unconverted_groups(schedule: Schedule, failed_with_ms: set[int]) -> list[int]:
+    """The groups whose convert job the demo leaves pending, running or failed (so it runs,
+    or can be retried): their subband files must be on disk. Oldest first."""
+    recent = range(max(0, len(schedule) - ops.JOB_WINDOW_GROUPS), len(schedule))
+    failed = {i for i, st in enumerate(schedule.states) if st == GroupState.FAILED}
+    return [
+        i
+        for i in sorted(set(recent) | failed)
+        if schedule.states[i] != GroupState.COLLECTING
+        and convert_state(schedule.states[i], i, failed_with_ms) != JobState.DONE
+    ]
+
+
+def cancelled_image_groups(schedule: Schedule) -> list[int]:
+    """The groups of the two operator-cancelled deep re-images: the newest completed ones."""
+    recent = range(max(0, len(schedule) - ops.JOB_WINDOW_GROUPS), len(schedule))
+    return [i for i in recent if schedule.states[i] == GroupState.COMPLETED][-2:]
+
+
+def retried_ms_groups(schedule: Schedule, failed_with_ms: set[int], failed_cal: int | None) -> list[int]:
+    """The groups whose MS a failed or cancelled demo job reads (failed images, the failed
+    calibration, the cancelled re-images): their MS must be on disk for a retry to run."""
+    chosen = set(failed_with_ms) | set(cancelled_image_groups(schedule))
+    if failed_cal is not None:
+        chosen.add(failed_cal)
+    return sorted(chosen)
+
+
 @dataclass(frozen=True)
 class JobHistory:
     """What the job drafts are made from: the schedule and the rows already written."""
@@ -84,17 +126,11 @@ class JobHistory:
                 "overwrite": True,
                 "missing_subbands": [],
             }
-            convert_state = {
-                GroupState.PENDING: JobState.PENDING,
-                GroupState.IN_PROGRESS: JobState.RUNNING,
-            }.get(GroupState(state), JobState.DONE)
-            if state == GroupState.FAILED and i not in self.failed_with_ms:
-                convert_state = JobState.FAILED
             drafts.append(
                 ops.job(
                     rng,
                     JobType.CONVERT,
-                    convert_state,
+                    convert_state(state, i, self.failed_with_ms),
                     base + timedelta(seconds=5),
                     convert_params,
                     group_pk=group_pk[i],
@@ -205,8 +241,7 @@ class JobHistory:
             )
         )
         # Two operator cancellations, so every job state is represented.
-        last_done = [i for i in sorted(recent) if s.states[i] == GroupState.COMPLETED][-2:]
-        for i in last_done:
+        for i in cancelled_image_groups(s):
             ms = ops.ms_path(root, s.group_ids[i])
             drafts.append(
                 ops.job(

@@ -28,6 +28,9 @@ CAL_TABLE_TYPES = (("K", 10, "kcal"), ("BP", 30, "bpcal"), ("GP", 50, "gpcal"))
 REFANT = "1"  # antenna 1 of the demo's MS (DSA-002): the reference of the tables it writes
 JOB_WINDOW_GROUPS = 36  # the last three hours of groups carry per-group jobs
 JOB_WINDOW_DAYS = 1.0
+DEMO_WORKER = "demo-worker"  # the worker the demo's running jobs were claimed by (gone)
+DEMO_LEASE_S = 30.0  # the queue's default lease
+DEMO_MAX_ATTEMPTS = 2  # the pipeline stages' allowance: a lost worker's job runs again
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,20 @@ def job(
     outputs: list[str] | None = None,
 ) -> JobDraft:
     started, finished = _times(created, state, rng, seconds)
+    # A running job holds a lease of a worker that is gone (the demo's): it ran out a lease
+    # period after the start, so the queue's reaper queues the job again when a service starts.
+    lease: Row = dict.fromkeys(("lease_owner", "worker", "executor", "heartbeat_at", "lease_expires_at"))
+    lease.update(attempts=0, max_attempts=1)  # the table's defaults
+    if state == JobState.RUNNING:
+        lease = {
+            "attempts": 1,
+            "max_attempts": DEMO_MAX_ATTEMPTS,
+            "lease_owner": DEMO_WORKER,
+            "worker": DEMO_WORKER,
+            "executor": "local",
+            "heartbeat_at": started,
+            "lease_expires_at": started + timedelta(seconds=DEMO_LEASE_S),
+        }
     title = {
         JobType.CONVERT: "Conversion",
         JobType.CALIBRATE: "Calibration Solve",
@@ -283,6 +300,7 @@ def job(
             "started_at": started,
             "finished_at": finished,
             "error": error if state == JobState.FAILED else None,
+            **lease,
         },
         logs=logs,
         inputs=inputs or [],

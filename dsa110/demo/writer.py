@@ -33,7 +33,7 @@ from dsa110.demo.instrument import (
     TILE_CELL_ARCSEC,
     TILE_NPIX,
 )
-from dsa110.demo.job_drafts import JobHistory
+from dsa110.demo.job_drafts import JobHistory, retried_ms_groups, unconverted_groups
 from dsa110.demo.measure import Measured
 from dsa110.demo.observe import Schedule
 from dsa110.demo.plan import TilePlan
@@ -405,6 +405,8 @@ class DemoWriter:
             measured_source=self.measured.source,
             measured_image=self.measured.image,
             measured_peak=self.measured.peak_jy,
+            unconverted=tuple(unconverted_groups(self.schedule, self.failed_with_ms)),
+            retried_ms=tuple(retried_ms_groups(self.schedule, self.failed_with_ms, self.failed_cal)),
         )
 
     async def _jobs(

@@ -90,8 +90,9 @@ async def test_row_counts(built: Built):
     assert counts["mosaics"] >= 48
     assert counts["mosaic_images"] == counts["images"]
     # MS -> image and image -> mosaic for every image, plus the real files' lineage: raw -> MS for
-    # each group with files, MS -> table (3), tables -> each such group's image, mosaic -> catalog.
-    files_groups = len({p.name[:19] for p in (built.data_dir / "incoming").glob("*.hdf5")})
+    # each group with both, MS -> table (3), tables -> each such group's image, mosaic -> catalog.
+    raw_groups = {p.name[:19] for p in (built.data_dir / "incoming").glob("*.hdf5")}
+    files_groups = len(raw_groups & {p.stem for p in (built.data_dir / "ms").glob("*.ms")})
     assert counts["data_lineage"] == 2 * counts["images"] + files_groups + 3 + 3 * files_groups + 1
     assert counts["cal_tables"] % 3 == 0 and counts["cal_tables"] >= 3
     n_meas = await _fetch(built.url, select(func.sum(t.images.c.n_measurements)))
@@ -200,6 +201,10 @@ def _is_dir(path: str) -> bool:
     return Path(path).is_dir()
 
 
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
 def _set(params: dict) -> dict:
     return {k: v for k, v in params.items() if v is not None}
 
@@ -222,6 +227,67 @@ async def test_every_demo_job_is_stored_as_its_kind_queues_it(built: Built):
         assert _set(checked) == _set(params), (row.id, row.type)
     pending = [r for r in rows if r.type == "ese-detect" and r.state == "pending"]
     assert len(pending) == 1 and pending[0].params["all"] is True
+
+
+async def test_every_open_convert_job_finds_its_subband_files(built: Built):
+    """The demo's pending and running convert jobs (and the failed ones, which can be
+    retried) convert files that are on disk: all 16 subbands of their group."""
+    convert = await _fetch(
+        built.url, select(t.jobs.c.id, t.jobs.c.state, t.jobs.c.params).where(t.jobs.c.type == "convert")
+    )
+    files = await _fetch(
+        built.url,
+        select(t.groups.c.group_id, t.subband_files.c.path).join(
+            t.groups, t.groups.c.id == t.subband_files.c.group_pk
+        ),
+    )
+    paths: dict[str, list[str]] = {}
+    for row in files:
+        paths.setdefault(row.group_id, []).append(row.path)
+    open_jobs = [j for j in convert if j.state in ("pending", "running", "failed")]
+    assert {j.state for j in open_jobs} == {"pending", "running", "failed"}
+    for job in open_jobs:
+        group_files = paths[job.params["group_id"]]
+        assert len(group_files) == 16, (job.id, job.state)
+        missing = [p for p in group_files if not _is_file(p)]
+        assert not missing, f"convert job {job.id} ({job.state}): {missing[0]} missing"
+
+
+async def test_every_retryable_job_finds_its_ms(built: Built):
+    """A failed or cancelled demo job that reads an MS (image, calibrate) can be retried,
+    and a pending or running one runs: the MS it names is on disk."""
+    rows = await _fetch(
+        built.url,
+        select(t.jobs.c.id, t.jobs.c.type, t.jobs.c.params).where(
+            t.jobs.c.state.in_(("failed", "cancelled", "pending", "running"))
+        ),
+    )
+    reads_ms = [r for r in rows if "ms_path" in r.params]
+    assert "image" in {r.type for r in reads_ms}
+    for row in reads_ms:
+        assert _is_dir(row.params["ms_path"]), (row.id, row.type, row.params["ms_path"])
+
+
+async def test_running_jobs_hold_a_lapsed_lease_the_queue_reclaims(built: Built):
+    """The demo's running jobs were claimed by a worker that is gone: their lease has run out,
+    so a starting service's reaper queues them again (with an attempt left) instead of
+    showing them running forever."""
+    running = await _fetch(
+        built.url,
+        select(
+            t.jobs.c.id,
+            t.jobs.c.lease_owner,
+            t.jobs.c.lease_expires_at,
+            t.jobs.c.attempts,
+            t.jobs.c.max_attempts,
+        ).where(t.jobs.c.state == "running"),
+    )
+    assert running
+    for job in running:
+        assert job.lease_owner and job.lease_expires_at is not None, job.id
+        expires = job.lease_expires_at
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        assert expires < datetime.now(UTC) and job.attempts < job.max_attempts, job.id
 
 
 def _cal_ms(built: Built) -> Path:
