@@ -127,6 +127,21 @@ ongoing 0.808 (median 7.8 d), 11 targets the whole year's one pass misses too (3
 one pass as well: short dips with under 5 points in their FWHM, which ``_robust_depth``
 asks for (3 of them pass at 3 points), and one-sided ones under ``edge_min_core``.
 
+ese-drw-3.11 (2026-12-05; the one-sided step test fits the lens with its caustic,
+``dsa110.science.ese``), at live FAP <= 0.002, every replay after the table was written.
+Each ``ese_live_miss`` line of an edge-cut target now ends with ``edge=``: what the
+one-sided test of that edge made of the whole year's curve (``passed``, or the tests that
+refused its trials with their counts, ``ese_edge.edge_refusals``); it showed the step test
+refusing caustic ingresses and egresses. Full bench, seed 21 (``--steady 2500 --workers
+1``): recall 0.971, far 0.0004 (1/2725), far_any_alert 0.0029 (8/2725, 95 % CI
+0.0013-0.0058; as 3.10), flare 0.04 (3.10: 0), fade 0.04, step 0.04, outlier and short_dip
+0; ongoing recall 0.950, median 1.6 d (3.10: 0.900, 2.9 d); at 0.005 recall 0.981, far
+0.0011, any alert 0.0051. Target ESEs (``--targets-only``): 0.971 / 0.944 / 0.899 / 0.932
+/ 0.971 on seeds 21 / 31 / 41 / 4 / 23 (508 of 539; 3.10: 504), without the young
+ingresses 0.980 / 0.952 / 0.951 / 0.964 / 0.980 (501 of 519; 3.10: 499); ongoing recall
+0.816-0.950, median 1.6-7.2 d (3.10: 0.793-0.900, 2.9-9.4 d). ``--cadence daily``: seed 21
+0.853 -> 0.892 (ongoing 0.872, 6.1 d), seed 31 0.929 -> 0.929 (ongoing 0.894, 6.5 d).
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,
@@ -486,13 +501,19 @@ def _young(src: SimSource, t_end: float) -> bool:
 
 
 def _print_misses(
-    run: Replay, final: dict[int, list[Candidate]], target: list[SimSource], t_end: float, cap: float = 0.002
+    run: Replay,
+    final: dict[int, list[Candidate]],
+    target: list[SimSource],
+    curves: Curves,
+    cap: float = 0.002,
 ) -> list[SimSource]:
     """Why the target ESEs missed at ``cap`` were missed: ``never`` a candidate over the
     event, ``rejected`` (every one it had), ``above_cap`` (a final candidate, rated above the
     cap), one ``ese_live_miss`` line each; ``young`` counts the misses that are young end-cut
-    events (``YOUNG_DAYS``), and ``ese_live_observable`` the recall without them. Returns
-    the misses."""
+    events (``YOUNG_DAYS``), and ``ese_live_observable`` the recall without them. A miss cut
+    by an edge of the data also says what the one-sided test of that edge made of the whole
+    year's curve (``edge=``, :func:`_edge_verdict`). Returns the misses."""
+    t_end = float(curves.mjd[-1])
     counts = dict.fromkeys(("never", "rejected", "above_cap", "young"), 0)
     missed: list[SimSource] = []
     for s in target:
@@ -506,9 +527,10 @@ def _print_misses(
         p = s.params
         young = _young(s, t_end)
         counts["young"] += young
+        edge = f" edge={_edge_verdict(curves, s)}" if p.get("cut", 0.0) else ""
         print(
             f"ese_live_miss src={s.index} why={why} depth={p['depth']:.2f} fwhm_d={p['fwhm']:.0f} "
-            f"snr={s.snr:.0f} cut={p.get('cut', 0.0):+.0f} red_rms={s.red_rms:.3f} young={young}"
+            f"snr={s.snr:.0f} cut={p.get('cut', 0.0):+.0f} red_rms={s.red_rms:.3f} young={young}{edge}"
         )
     print(f"ese_live_misses fap<={cap:g} n={sum(counts[k] for k in ('never', 'rejected', 'above_cap'))} "
           + " ".join(f"{k}={v}" for k, v in counts.items()))  # fmt: skip
@@ -556,7 +578,36 @@ def _print_ongoing(run: Replay, target: list[SimSource], t_end: float, steady: l
     )
 
 
-def _print_whole_year(sim: Simulation, target: list[SimSource], missed: list[SimSource]) -> None:
+@dataclass(frozen=True)
+class Curves:
+    """The simulation's normalised light curves (``normalised``), as the detector sees them."""
+
+    mjd: np.ndarray
+    flux: np.ndarray
+    err: np.ndarray
+
+    def of(self, src: SimSource) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ok = np.isfinite(self.flux[src.index]) & np.isfinite(self.err[src.index])
+        return self.mjd[ok], self.flux[src.index, ok], self.err[src.index, ok]
+
+
+def _edge_verdict(curves: Curves, src: SimSource) -> str:
+    """What the one-sided test of the edge that cuts ``src`` made of its whole curve
+    (``ese_edge.edge_refusals`` with the job's parameters): ``passed``, or the tests that
+    refused its trials with their counts, most frequent first (``fade:6,step:2``), ``none``
+    when no trial reached the floors."""
+    from collections import Counter
+
+    from dsa110.science.ese_edge import edge_refusals
+    from dsa110.science.ese_tracker import LIVE_PARAMS
+
+    refusals = edge_refusals(*curves.of(src), LIVE_PARAMS, start=src.params["cut"] < 0)
+    if not refusals or refusals[-1] in ("passed", "none"):
+        return refusals[-1] if refusals else "untested"
+    return ",".join(f"{name}:{n}" for name, n in Counter(refusals).most_common())
+
+
+def _print_whole_year(curves: Curves, target: list[SimSource], missed: list[SimSource]) -> None:
     """The live tracker's target ESEs beside the full detector run once afterwards on each
     whole year (``detect_all`` with the detector's defaults, its one-look false-alarm cap
     included: what a batch pass over the archive reports). ``whole_year_only``: events the
@@ -564,12 +615,10 @@ def _print_whole_year(sim: Simulation, target: list[SimSource], missed: list[Sim
     the event at a look where it stood out, the whole year's curve does not show it)."""
     from dsa110.science.ese_edge import detect_all
 
-    flux, err = normalised(sim)
     lost = {s.index for s in missed}
     both = live_only = whole_only = 0
     for s in target:
-        ok = np.isfinite(flux[s.index]) & np.isfinite(err[s.index])
-        found = detect_all(sim.image_mjd[ok], flux[s.index, ok], err[s.index, ok])
+        found = detect_all(*curves.of(s))
         whole = any(_ese_found(s, (d.start_mjd, d.end_mjd)) for d in found)
         live = s.index not in lost
         both += whole and live
@@ -641,7 +690,8 @@ def _live(setup: LiveSetup) -> None:
             f"ese_curve fap<={cap:g} far={far} far_any_alert={far_ever} "
             f"{recall} confuser_max={max(confusers.values()):.3f}"
         )
-    _print_whole_year(sim, target, _print_misses(run, final, target, t_end))
+    curves = Curves(sim.image_mjd, *normalised(sim))
+    _print_whole_year(curves, target, _print_misses(run, final, target, curves))
     _print_ongoing(run, target, t_end, [] if only_targets else steady)
     if only_targets:
         return

@@ -29,7 +29,11 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   the best instantaneous step (y = b - a [t >= t_s], t_s at any point of the window) by
   ``edge_step_margin``. A plasma lens of FWHM >= 11 d takes >= 0.72 W to go from 10 % to
   90 % of its depth (Gaussian: 2 s (sqrt(2 ln 10) - sqrt(2 ln(10/9)))); a step takes one
-  epoch.
+  epoch. The lens is fitted with its caustic too (:func:`lens_chi2`, ese-drw-3.11), as the
+  fade and red-noise tests fit it: a lens whose caustic spike precedes its ingress (or
+  follows its egress) fitted a step better than a plain Gaussian did, and the lens the
+  model includes was refused as a step (the injection bench's misses that this test refused
+  on seed 4 and on seed 21 at a daily cadence: 4 of 5 had a caustic on their seen side).
 - *Lens-shaped bottom* (ese-drw-3.2): on the points past t0 - W/4 the template's own
   lens (baseline b, minimum b - a, symmetric Gaussian about t0) must not fit worse than a
   constant by more than ``RECOVERY_DECISIVE`` in chi2 (``lens_minus_flat``). A wide
@@ -139,6 +143,34 @@ def _edge_scan(
     return a, b, s_w
 
 
+def lens_chi2(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    g: NDArray[np.float64],
+    t0: float,
+    width: float,
+) -> float:
+    """The least chi2 of the lens at one trial's (t0, W) on these points, with or without
+    its caustic (Clegg, Fey & Lazio 1998):
+
+        plain:    y = b - a g(t)                       (a, b free)
+        caustic:  y = b - a g(t) + c h(t),  a, c >= 0,
+                  h = exp(-(t - t0 + k W)**2 / 2 s_c**2),  s_c = ``CAUSTIC_FWHM`` W / 2.3548,
+
+    k over ``CAUSTIC_OFFSETS`` (the spike before the dip's minimum: before the ingress at
+    the end of the data; on the time-reversed curve of the start, after the egress). The
+    caustic's two extra parameters (c, k) are penalised as in :func:`fade_minus_lens`,
+    BIC (Schwarz 1978): min(chi2_plain, chi2_caustic + 2 ln n)."""
+    plain = _fit(t, y, w, g)[3]
+    sigma_c = CAUSTIC_FWHM * width / FWHM_PER_SIGMA
+    offsets = np.asarray(CAUSTIC_OFFSETS)[:, None]
+    h = np.exp(-0.5 * ((t[None, :] - t0 + offsets * width) / sigma_c) ** 2)
+    x = np.stack([np.ones_like(h), np.broadcast_to(-g, h.shape), h], -1)
+    caustic = float(np.min(least_chi2(x, y, w), initial=np.inf))
+    return min(plain, caustic + 2.0 * float(np.log(t.size)))
+
+
 def _best_step_chi2(y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
     """min over split points k (1..n-1) of the chi2 of two weighted means (y[:k], y[k:])."""
     cw, cwy, cwy2 = np.cumsum(w), np.cumsum(w * y), np.cumsum(w * y * y)
@@ -156,9 +188,12 @@ def _end_edge(
     base: float,
     params: EseParams,
     start: bool = False,
+    refusals: list[str] | None = None,
 ) -> EseDetection | None:
     """The best one-sided dip at the end of (t, y); ``start``: the curve is the time-reversed
-    one, whose end is the data's start (symmetric template, no fade test: module docstring)."""
+    one, whose end is the data's start (symmetric template, no fade test: module docstring).
+    ``refusals``, when given, receives the test each judged trial failed (``REFUSALS``), best
+    fitting first, or ``"none"`` when no trial reached the white-significance and depth floors."""
     w = 1.0 / e**2
     t_end = float(t[-1])
     trials: list[_Trial] = []
@@ -174,12 +209,22 @@ def _end_edge(
             (depth >= params.min_depth) & (s_w >= params.min_score * params.min_white_sigma)
         ):
             trials.append(_Trial(width, float(centres[i]), float(a[i]), float(b[i]), float(s_w[i])))
+    if not trials and refusals is not None:
+        refusals.append("none")
     fades = None if start else FadeFit(t, y, w)  # one fade fit per window, shared by the trials
     for trial in _by_fit(t, y, w, trials, start)[: params.n_candidates]:
         found = _judge(t, y, e, w, base, trial, params, start, fades)
-        if found is not None:
+        if isinstance(found, EseDetection):
             return found
+        if refusals is not None:
+            refusals.append(found)
     return None
+
+
+REFUSALS = ("baseline", "core_points", "core_days", "core_support", "step", "flat_bottom", "fade", "score")
+"""The tests of a one-sided trial in the order :func:`_judge` applies them (module
+docstring): the baseline's points, the core's points and span, its robust depth, the step,
+the lens-shaped bottom, the fade and the white and red-noise score."""
 
 
 def _by_fit(
@@ -222,9 +267,10 @@ def _judge(
     params: EseParams,
     start: bool = False,
     fades: FadeFit | None = None,
-) -> EseDetection | None:
-    """The shape and red-noise tests of one trial (module docstring); ``fades``: the curve's
-    cached fade fits (end of the data only: no fade test at the start)."""
+) -> EseDetection | str:
+    """The shape and red-noise tests of one trial (module docstring): its detection, or the
+    name of the first test it failed (``REFUSALS``); ``fades``: the curve's cached fade fits
+    (end of the data only: no fade test at the start)."""
     width, t0 = trial.width, trial.t0
 
     def template(times: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -236,35 +282,36 @@ def _judge(
     side = (t >= t0 - 2.0 * width) & (t < t0 - params.side_start * width)
     core = t >= t0 - width / 2.0
     n_core = int(np.count_nonzero(core))
-    if np.count_nonzero(side) < params.edge_min_side or n_core < params.edge_min_core:
-        return None
+    if np.count_nonzero(side) < params.edge_min_side:
+        return "baseline"
+    if n_core < params.edge_min_core:
+        return "core_points"
     if float(np.ptp(t[core])) < params.edge_min_core_days:
-        return None
+        return "core_days"
     side_level = float(np.median(y[side]))
     robust = 1.0 - float(np.median(y[core])) / side_level if side_level > 0 else 0.0
     if robust < params.min_depth or robust < params.min_core_support * trial.a / trial.b:
-        return None
+        return "core_support"
     tw, yw, ww = t[lo:], y[lo:], w[lo:]
-    _, _, _, chi2_edge = _fit(tw, yw, ww, template(tw))
-    if chi2_edge + params.edge_step_margin > _best_step_chi2(yw, ww):
-        return None
+    if lens_chi2(tw, yw, ww, template(tw), t0, width) + params.edge_step_margin > _best_step_chi2(yw, ww):
+        return "step"
     # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
     bottom = t > t0 + RECOVERY_FROM * width
     if np.count_nonzero(bottom) >= RECOVERY_MIN_POINTS and (
         lens_minus_flat(t[bottom], y[bottom], e[bottom], t0, width, trial.b, trial.b - trial.a)
         > RECOVERY_DECISIVE
     ):
-        return None
+        return "flat_bottom"
     # A lens ingress must beat every fade by a BIC margin (ese-drw-3.3; penalised, 3.4).
     if fades is not None and fade_minus_lens(tw, yw, ww, width, t0, fades.chi2_from(lo)) > -LENS_MARGIN:
-        return None
+        return "fade"
     fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
     s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
     red_margin = s_red / params.min_red_sigma
     if min(trial.s_white / params.min_white_sigma, red_margin) < params.min_score:
-        return None
+        return "score"
     return _detection(trial, base, red_margin, s_red, fit, "ongoing", params)
 
 
@@ -530,6 +577,32 @@ def detect_edges_prepared(
     if start is not None:
         out.append(_mirror(start))
     return out
+
+
+def edge_refusals(
+    mjd: ArrayLike,
+    flux: ArrayLike,
+    err: ArrayLike,
+    params: EseParams = DEFAULT_PARAMS,
+    *,
+    start: bool = False,
+) -> list[str]:
+    """Why the one-sided test at the end of the data (``start``: at its start) reports no dip
+    on this curve: the test each trial it judged failed (``REFUSALS``), best fitting first,
+    ending with ``"passed"`` when a trial passed, ``["none"]`` when no trial reached the
+    white-significance and depth floors, ``[]`` on a curve the detector does not test
+    (too few points). For reading misses (the injection bench's ``ese_live_miss`` lines):
+    the detection itself is :func:`detect_all`'s."""
+    prepared = prepare(mjd, flux, err, params)
+    if prepared is None:
+        return []
+    t, y, e, base = prepared
+    refusals: list[str] = []
+    if start:
+        found = _end_edge(-t[::-1], y[::-1], e[::-1], base, params, start=True, refusals=refusals)
+    else:
+        found = _end_edge(t, y, e, base, params, refusals=refusals)
+    return [*refusals, "passed"] if found is not None else refusals
 
 
 def _overlaps(a: EseDetection, b: EseDetection) -> bool:

@@ -154,6 +154,17 @@ written): a candidate at the cap at some look 0.0051 at 0.005 (14), 0.0029 at 0.
 95 % interval 0.0013-0.0058), 0.0018 at 0.001 (5), 0.0011 at 0.0005 (3); final candidates
 0.0004 at 0.002 (1). Made at the demo cadence (1-3 images a transit); on other cadences
 (``bench/ese_null.py --cadence``, rated by this table) see that bench's docstring.
+
+ese-drw-3.11 (the one-sided step test fits the lens with its caustic, ``ese_edge.lens_chi2``):
+the three runs replayed again (1,086, 1,153 and 1,104 s CPU; 10.96-11.02 full tests per
+source-year) and pooled: 331 of 24,000 with a candidate at some look (3.10: 330); the
+cross-validation is unchanged, 1.04, 1.10, 1.38 and 1.33 times the cap. The one-look
+table re-measured on its 12,000 source-years (same seeds) with 3.10 and with 3.11: every
+row at score >= 1 identical between the two, the one-sided rows below 1 up to 1.2 times
+with 3.11 (ongoing 0.0087 -> 0.0107 at 0.5, egress 0.0028 -> 0.0032 at 0.8). The committed
+one-look table is 3.4's, and the re-measurement differs from it at score >= 1 in one row
+by one source-year (egress at 1.0: 2 of 12,000, 1 then), so it is kept: the live path
+reads it (``ese_edge.one_per_event``) and the live table was made with it.
 """
 
 from __future__ import annotations

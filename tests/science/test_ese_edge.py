@@ -10,7 +10,9 @@ import pytest
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection
 from dsa110.science.ese_edge import (
     ESTABLISHED_FAP,
+    REFUSALS,
     detect_all,
+    edge_refusals,
     fade_minus_lens,
     one_per_event,
     recovery_check,
@@ -74,6 +76,39 @@ def test_a_fade_still_fading_at_the_end_is_not_ongoing_a_lens_ingress_is(seed: i
     # A lens of the same depth and time scale, its minimum 20 d after the last epoch.
     lens = _curve(seed, _lens(END + 20.0, 100.0, 0.4))
     assert [d.kind for d in detect_all(*lens)] == ["ongoing"]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_edge_refusals_say_which_test_refused_the_one_sided_trials(seed: int) -> None:
+    # The fade of the test above: judged, and refused as a fade (or by another shape test),
+    # never passed; the lens ingress passes; a flat curve has no trial to judge.
+    fade = edge_refusals(*_curve(seed, lambda t: 1 - 0.4 * np.clip((t - (END - 100.0)) / 150.0, 0, 1)))
+    assert fade and "passed" not in fade and set(fade) <= set(REFUSALS)
+    assert "fade" in fade
+    lens = edge_refusals(*_curve(seed, _lens(END + 20.0, 100.0, 0.4)))
+    assert lens[-1] == "passed" and set(lens[:-1]) <= set(REFUSALS)
+    assert edge_refusals(*_curve(seed, np.ones_like)) == ["none"]
+    # The start of the data: a dip whose ingress came before the first epoch.
+    t, f, e = _curve(seed, _lens(END - 365.0 + 10.0, 60.0, 0.5))
+    assert edge_refusals(t, f, e, start=True)[-1] == "passed"
+    assert edge_refusals(t[:5], f[:5], e[:5]) == []
+
+
+@pytest.mark.parametrize("snr", [30.0, 50.0])
+def test_a_lens_with_a_caustic_before_its_ingress_is_not_refused_as_a_step(snr: float) -> None:
+    # A 90-d, 50 %-deep lens whose minimum comes 30 d after the last epoch, with a 35 %
+    # caustic spike at t0 - 0.75 W (Clegg, Fey & Lazio 1998). Fitted without its caustic,
+    # the lens fit this window worse than a step did (ese-drw-3.10 refused it on seed 2);
+    # the step test fits the lens with its caustic (ese_edge.lens_chi2, ese-drw-3.11).
+    t0, fwhm = END + 30.0, 90.0
+    lens = _lens(t0, fwhm, 0.5)
+
+    def with_caustic(t):
+        return lens(t) + 0.35 * np.exp(-0.5 * ((t - t0 + 0.75 * fwhm) * FWHM_PER_SIGMA / (0.1 * fwhm)) ** 2)
+
+    curve = _curve(2, with_caustic, snr=snr)
+    assert [d.kind for d in detect_all(*curve)] == ["ongoing"]
+    assert "step" in edge_refusals(*_curve(2, lambda t: 1 - 0.3 * (t > END - 40.0), snr=snr))
 
 
 def test_fade_minus_lens_by_hand() -> None:

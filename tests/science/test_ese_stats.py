@@ -11,7 +11,7 @@ import pytest
 
 from dsa110.science import ese_edge, ese_tracker
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseInputError, _conditional_sigma, red_margin_of
-from dsa110.science.ese_edge import _best_step_chi2
+from dsa110.science.ese_edge import _best_step_chi2, lens_chi2
 from dsa110.science.ese_far import (
     DEEP_RED_RATIO,
     LIVE_KEYS,
@@ -83,6 +83,32 @@ def test_best_step_chi2() -> None:
     assert _best_step_chi2(np.array([0.0, 1.0, 1.0]), np.array([1.0, 1.0, 4.0])) == pytest.approx(0.0)
     # [0, 3] | [3] with w = 1, 2, 1: left mean (0 + 6) / 3 = 2, chi2 = 1*4 + 2*1 = 6; [0] | [3, 3] = 0.
     assert _best_step_chi2(np.array([0.0, 3.0, 3.0]), np.array([1.0, 2.0, 1.0])) == pytest.approx(0.0)
+
+
+def test_lens_chi2_by_hand() -> None:
+    # 30 noise-free points, 1 % errors (w = 1e4), a lens of W = 10 d at t0 = 20:
+    # g = exp(-(t - 20)^2 / 2 s^2), s = W / 2.3548.
+    t = np.linspace(0.0, 29.0, 30)
+    g = np.exp(-0.5 * ((t - 20.0) * 2.3548200450309493 / 10.0) ** 2)
+    w = np.full(30, 1e4)
+    # The plain lens y = 1 - 0.4 g fits exactly: chi2 0, the caustic not needed.
+    assert lens_chi2(t, 1.0 - 0.4 * g, w, g, 20.0, 10.0) == pytest.approx(0.0, abs=1e-9)
+    # With a caustic of 0.3 at t0 - 0.7 W (on the CAUSTIC_OFFSETS grid), s_c = 0.1 W / 2.3548:
+    # the caustic model fits exactly (chi2 0) and pays 2 ln 30 = 6.802; the plain lens's chi2
+    # is that of least squares of y on (1, -g), which is larger, so the answer is 6.802.
+    h = np.exp(-0.5 * ((t - 20.0 + 7.0) * 2.3548200450309493 / 1.0) ** 2)
+    y = 1.0 - 0.4 * g + 0.3 * h
+    x = np.stack([np.ones(30), -g], -1)
+    plain = 1e4 * float(np.sum((y - x @ np.linalg.lstsq(x, y, rcond=None)[0]) ** 2))
+    assert plain > 2.0 * np.log(30.0)
+    assert lens_chi2(t, y, w, g, 20.0, 10.0) == pytest.approx(2.0 * np.log(30.0), abs=1e-6)
+    # A spike after the minimum (t = 27) is not where the model's caustic goes (t0 - k W:
+    # 10-14.5 d, s_c 0.42 d, no overlap): the caustic column explains nothing there, so the
+    # plain lens's least chi2 stands (the penalty is not paid).
+    late = 1.0 - 0.4 * g + 0.3 * np.exp(-0.5 * ((t - 27.0) * 2.3548200450309493 / 1.0) ** 2)
+    plain_late = 1e4 * float(np.sum((late - x @ np.linalg.lstsq(x, late, rcond=None)[0]) ** 2))
+    assert plain_late > 100.0
+    assert lens_chi2(t, late, w, g, 20.0, 10.0) == pytest.approx(plain_late, rel=1e-9)
 
 
 def test_cusum_by_hand() -> None:
