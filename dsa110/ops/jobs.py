@@ -13,7 +13,9 @@ Job lifecycle (legacy-pipeline-facts §4.2, plus cancellation):
 
 Group queue: ``collecting -> pending -> in_progress -> completed | failed``; a failed or
 completed group may be sent back to ``pending`` by ``reprocess_group``, which counts the
-retry (legacy ``POST /api/reprocess/{group_id}``).
+retry (legacy ``POST /api/reprocess/{group_id}``). ``start_group_work`` is what a job working
+on a group calls first: ``pending -> in_progress``, ``in_progress`` kept (a re-run), ``failed``
+reprocessed and then moved to ``in_progress`` (a retry), all in one transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import GroupState, JobState, JobType
 from dsa110.db.tables import groups, job_logs, jobs
@@ -229,46 +231,94 @@ async def reprocess_group(
     return await _change_group(engine, group_id, GroupState.PENDING, reprocess=True, publish=publish)
 
 
-async def _change_group(
-    engine: AsyncEngine,
-    group_id: str,
+async def start_group_work(
+    engine: AsyncEngine, group_id: str, *, publish: Publish | None = None
+) -> dict[str, Any]:
+    """Mark group ``group_id`` as being worked on, in one transaction: ``pending -> in_progress``;
+    ``in_progress`` stays (a re-run of the same work, e.g. a re-queued job); ``failed`` is
+    reprocessed (``-> pending``, counting the retry and clearing the error) and then moved to
+    ``in_progress`` (a retried job). Any other state (``completed``, ``collecting``) is a
+    ``ConflictError`` and the group keeps it. Publishes ``group.state`` per move made."""
+    _check_group_id(group_id)
+    now = datetime.now(UTC)
+    moves: list[tuple[GroupState, dict[str, Any]]] = []
+    async with write_transaction(engine) as conn:
+        current = await _lock_group(conn, group_id)
+        source = GroupState(current["state"])
+        if source is GroupState.FAILED:
+            pending = await _move_group(conn, current, source, GroupState.PENDING, now, reprocess=True)
+            moves.append((source, pending))
+            source = GroupState.PENDING
+        if source is GroupState.PENDING:
+            moves.append((source, await _move_group(conn, current, source, GroupState.IN_PROGRESS, now)))
+        elif source is GroupState.IN_PROGRESS:
+            await _update_group(conn, current, source, {"updated_at": now})
+        else:
+            raise ConflictError(f"cannot start work on group {group_id} in state {source}")
+        row = await _group_row(conn, current["id"])
+    for from_state, moved in moves:
+        await _publish_group(publish, from_state, moved)
+    return row
+
+
+def _check_group_id(group_id: str) -> None:
+    if not isinstance(group_id, str) or not group_id or len(group_id) > 32:
+        raise InputError("group_id must be a timestamp id like 2025-10-24T14:00:00")
+
+
+async def _lock_group(conn: AsyncConnection, group_id: str) -> dict[str, Any]:
+    current = (
+        (await conn.execute(select(groups).where(groups.c.group_id == group_id).with_for_update()))
+        .mappings()
+        .first()
+    )
+    if current is None:
+        raise NotFoundError(f"group {group_id} does not exist", key=group_id)
+    return dict(current)
+
+
+async def _update_group(
+    conn: AsyncConnection, current: Mapping[str, Any], source: GroupState, values: Mapping[str, Any]
+) -> None:
+    result = await conn.execute(
+        update(groups).where(groups.c.id == current["id"], groups.c.state == str(source)).values(**values)
+    )
+    if result.rowcount != 1:
+        raise ConflictError(f"group {current['group_id']} changed concurrently; retry")
+
+
+async def _move_group(
+    conn: AsyncConnection,
+    current: Mapping[str, Any],
+    source: GroupState,
     target: GroupState,
+    now: datetime,
     *,
     error: str | None = None,
     reprocess: bool = False,
-    publish: Publish | None = None,
 ) -> dict[str, Any]:
-    _check_error(error)
-    if not isinstance(group_id, str) or not group_id or len(group_id) > 32:
-        raise InputError("group_id must be a timestamp id like 2025-10-24T14:00:00")
-    now = datetime.now(UTC)
-    async with write_transaction(engine) as conn:
-        current = (
-            (await conn.execute(select(groups).where(groups.c.group_id == group_id).with_for_update()))
-            .mappings()
-            .first()
-        )
-        if current is None:
-            raise NotFoundError(f"group {group_id} does not exist", key=group_id)
-        source = GroupState(current["state"])
-        allowed = (
-            REPROCESSABLE if reprocess else frozenset(s for s in GroupState if target in GROUP_TRANSITIONS[s])
-        )
-        if source not in allowed or target not in GROUP_TRANSITIONS[source]:
-            verb = "reprocess" if reprocess else f"move to {target}"
-            raise ConflictError(f"cannot {verb} group {group_id} in state {source}")
-        values: dict[str, Any] = {"state": str(target), "updated_at": now}
-        if reprocess:
-            values["retry_count"] = func.coalesce(groups.c.retry_count, 0) + 1
-            values["error"] = None
-        elif error is not None:
-            values["error"] = error
-        result = await conn.execute(
-            update(groups).where(groups.c.id == current["id"], groups.c.state == str(source)).values(**values)
-        )
-        if result.rowcount != 1:
-            raise ConflictError(f"group {group_id} changed concurrently; retry")
-        row = dict((await conn.execute(select(groups).where(groups.c.id == current["id"]))).mappings().one())
+    """Move the locked group row ``current``, now in state ``source``, to ``target``."""
+    allowed = (
+        REPROCESSABLE if reprocess else frozenset(s for s in GroupState if target in GROUP_TRANSITIONS[s])
+    )
+    if source not in allowed or target not in GROUP_TRANSITIONS[source]:
+        verb = "reprocess" if reprocess else f"move to {target}"
+        raise ConflictError(f"cannot {verb} group {current['group_id']} in state {source}")
+    values: dict[str, Any] = {"state": str(target), "updated_at": now}
+    if reprocess:
+        values["retry_count"] = func.coalesce(groups.c.retry_count, 0) + 1
+        values["error"] = None
+    elif error is not None:
+        values["error"] = error
+    await _update_group(conn, current, source, values)
+    return await _group_row(conn, current["id"])
+
+
+async def _group_row(conn: AsyncConnection, pk: int) -> dict[str, Any]:
+    return dict((await conn.execute(select(groups).where(groups.c.id == pk))).mappings().one())
+
+
+async def _publish_group(publish: Publish | None, source: GroupState, row: Mapping[str, Any]) -> None:
     if publish is not None:
         await GROUP_STATE.publish(
             publish,
@@ -280,4 +330,23 @@ async def _change_group(
                 "retry_count": row["retry_count"],
             },
         )
+
+
+async def _change_group(
+    engine: AsyncEngine,
+    group_id: str,
+    target: GroupState,
+    *,
+    error: str | None = None,
+    reprocess: bool = False,
+    publish: Publish | None = None,
+) -> dict[str, Any]:
+    _check_error(error)
+    _check_group_id(group_id)
+    now = datetime.now(UTC)
+    async with write_transaction(engine) as conn:
+        current = await _lock_group(conn, group_id)
+        source = GroupState(current["state"])
+        row = await _move_group(conn, current, source, target, now, error=error, reprocess=reprocess)
+    await _publish_group(publish, source, row)
     return row

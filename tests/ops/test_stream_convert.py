@@ -1,16 +1,22 @@
-"""Streaming end to end: 16 real subband files dropped in the incoming directory -> group -> convert -> MS."""
+"""Streaming end to end: 16 real subband files dropped in the incoming directory -> group -> convert -> MS;
+and the group state a re-run or retried convert job leaves."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dsa110.ops.stages  # noqa: F401  (registers the pipeline kinds)
 from dsa110.auth.identity import Role
-from dsa110.db.tables import data_products, groups, jobs, measurement_sets
+from dsa110.db.tables import data_products, groups, jobs, measurement_sets, subband_files
 from dsa110.demo.raw import PointSource, RawSpec, simulate_group
+from dsa110.ops.stages import convert
+from dsa110.ops.stages.common import StageContext
 from dsa110.settings import Settings
 from tests.credentials import key_headers
 from tests.live.conftest import running
@@ -70,3 +76,63 @@ async def test_sixteen_dropped_subband_files_become_a_group_a_convert_job_and_an
         assert job["result"]["n_channels"] == 16 and job["result"]["n_antennas"] == 4
         assert kinds == ["ms", "raw"]
         await http.post("/api/streaming/stop", headers=ops)
+
+
+async def _seed_group(engine: AsyncEngine, files: list[Path], state: str, error: str | None) -> None:
+    when = datetime(2025, 11, 13, 12, tzinfo=UTC)
+    async with engine.begin() as conn:
+        pk = (
+            await conn.execute(
+                insert(groups)
+                .values(
+                    group_id=GROUP,
+                    state=state,
+                    error=error,
+                    received_at=when,
+                    updated_at=when,
+                    mid_mjd=60992.5,
+                    expected_subbands=len(files),
+                    retry_count=0,
+                )
+                .returning(groups.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(subband_files),
+            [{"group_pk": pk, "subband_idx": i, "path": str(f)} for i, f in enumerate(files)],
+        )
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "retries"),
+    [
+        ("in_progress", None, 0),  # a lost worker's job, re-queued by the reaper and run again
+        ("failed", "conversion failed: disk full", 1),  # a failed job retried (retryJob)
+        ("pending", None, 0),
+    ],
+)
+async def test_a_rerun_or_retried_convert_job_completes_its_group(
+    empty_db_url: str, engine: AsyncEngine, tmp_path: Path, state: str, error: str | None, retries: int
+) -> None:
+    spec = RawSpec(start_mjd=60992.5, dec_deg=42.0, n_chan=1, n_times=1, n_antennas=4, seed=3)
+    files = simulate_group(tmp_path / "raw", GROUP, spec, [PointSource(114.6, 42.0, 1.0)])
+    await _seed_group(engine, files, state, error)
+    ctx = StageContext(data_dir=tmp_path, database_url=empty_db_url, job_id=None)
+    result = await asyncio.to_thread(convert.run, ctx, {"group_id": GROUP})
+    async with engine.connect() as conn:
+        group = (await conn.execute(select(groups))).mappings().one()
+    assert result["group_id"] == GROUP and _is_file(str(Path(result["path"]) / "table.dat"))
+    assert (group["state"], group["error"], group["retry_count"]) == ("completed", None, retries)
+
+
+async def test_a_completed_group_converted_again_by_hand_keeps_its_state(
+    empty_db_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    spec = RawSpec(start_mjd=60992.5, dec_deg=42.0, n_chan=1, n_times=1, n_antennas=4, seed=3)
+    files = simulate_group(tmp_path / "raw", GROUP, spec, [PointSource(114.6, 42.0, 1.0)])
+    await _seed_group(engine, files, "completed", None)
+    ctx = StageContext(data_dir=tmp_path, database_url=empty_db_url, job_id=None)
+    await asyncio.to_thread(convert.run, ctx, {"group_id": GROUP})
+    async with engine.connect() as conn:
+        group = (await conn.execute(select(groups))).mappings().one()
+    assert (group["state"], group["error"], group["retry_count"]) == ("completed", None, 0)

@@ -9,7 +9,11 @@ in the MS, an observatory CASA's measures know at the same site, so CASA can pla
 (``OVRO_DSA`` is not in CASA's observatory table). The MS is written as
 ``<output>/<group_id>.ms.partial`` and renamed when complete; then it is registered: a
 ``measurement_sets`` row, an ``ms`` product with lineage from the group's ``raw`` product,
-and the group moves to ``completed`` (``in_progress`` while converting).
+and the group moves to ``completed`` (``in_progress`` while converting). A job run tracks a
+group that is ``pending``, already ``in_progress`` (a re-queued job re-running the same work)
+or ``failed`` (a retried job: the group is reprocessed, counting the retry and clearing its
+error); see :func:`dsa110.ops.jobs.start_group_work`. A ``completed`` group converted again
+by hand keeps its state.
 """
 
 from __future__ import annotations
@@ -26,9 +30,20 @@ JD_MINUS_MJD = 2400000.5
 CASA_TELESCOPE = "OVRO_MMA"
 
 
+async def _start_group(engine: Any, group_id: str) -> bool:
+    """Mark the group ``in_progress`` (from pending, in_progress or failed); False if it is
+    elsewhere (a completed group converted again by hand keeps its state)."""
+    from dsa110.ops.jobs import start_group_work
+
+    try:
+        await start_group_work(engine, group_id)
+    except Exception:
+        return False
+    return True
+
+
 async def _group_state(engine: Any, group_id: str, state: str, error: str | None = None) -> bool:
-    """Move the group along pending -> in_progress -> completed | failed; False if it is elsewhere
-    (a completed group converted again by hand keeps its state)."""
+    """Move a tracked group on from in_progress to completed | failed; False if it has moved."""
     from dsa110.ops.jobs import set_group_state
 
     try:
@@ -91,7 +106,7 @@ def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
     output = Path(params.get("output_dir") or ctx.data_dir / "ms")
     target = output / f"{name}.ms"
     gpk = ctx.db(lambda e: records.group_pk(e, name)) if group_id else None
-    tracking = gpk is not None and bool(ctx.db(lambda e: _group_state(e, name, "in_progress")))
+    tracking = gpk is not None and bool(ctx.db(lambda e: _start_group(e, name)))
     ctx.progress(0.05, f"reading {len(files)} subband files")
     try:
         ms = write_ms(files, target)
