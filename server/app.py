@@ -36,6 +36,7 @@ from dsa110.legacy.service import LegacyFollower
 from dsa110.ops import caches
 from dsa110.ops.lease import HostLease
 from dsa110.ops.metrics import MetricsSampler
+from dsa110.ops.queue import kinds
 from dsa110.plots.cache import PlotCache
 from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
@@ -173,6 +174,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         install_health(report)
         if dispatcher is not None:
             await dispatcher.start()
+        # The job kinds (light modules): an API-only process (no job slots; workers run
+        # elsewhere) queues and checks every kind too, not only the built-in ones.
+        kinds.load_plugins()
         if job_pool is not None:
             await job_pool.start()
         if streaming is not None:

@@ -51,7 +51,9 @@ async def test_submit_run_read_and_follow_the_log_over_rest(empty_db_url: str, t
         )
         assert created.status_code == 200, created.text
         body = created.json()
-        assert body["status"] == "pending" and body["message"] == "Job created successfully"
+        # The answer reads the job back after its commit; this server's own pool may have
+        # claimed it by then (seen under load), so it is queued or already running.
+        assert body["status"] in ("pending", "running") and body["message"] == "Job created successfully"
         job_id = body["job_id"]
         assert body["job"]["created_by"] == "key:night-ops"
         # The legacy SSE log: the log so far, new lines as they come, then `complete`.
