@@ -26,7 +26,6 @@ from dsa110.events import JOB_STATE, EventBus
 from dsa110.ops.ese_detect import KIND as ESE_KIND
 from dsa110.ops.ese_relay import relay_events
 from dsa110.ops.lease import HostLease
-from dsa110.ops.queue import kinds
 from dsa110.ops.queue.service import ExecutorChoice, make_executor, make_worker
 from dsa110.ops.queue.worker import Worker, WorkerConfig, job_environment
 from dsa110.ops.streaming.supervisor import StreamSupervisor
@@ -59,7 +58,7 @@ class JobPool:
         return "running" if self.worker is not None and self.worker.running else "standby"
 
     async def start(self) -> None:
-        kinds.load_plugins()
+        # The job kinds are loaded by the app at start (server.app), pool or not.
         self._task = asyncio.create_task(self._run(), name="job-pool")
 
     async def stop(self) -> None:
