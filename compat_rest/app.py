@@ -97,11 +97,18 @@ def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = 
     async def docs(_: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
+    served = build_routes(checked, runner)
     routes: list[BaseRoute] = [
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Mount("/docs/static", app=swagger_static_app(), name="swagger-static"),
-        *build_routes(checked, runner),
+        *served,
+        # The legacy dashboard prefixes some paths twice (`apiClient.get("/api/...")` on a
+        # client whose base is already `/api`: the image and source detail tables, the
+        # observing page's calibrator matches, the SPW plot, JS9 analysis, the data detail
+        # page's publish and finalize; legacy-pipeline-facts §6). The same routes answer
+        # there, so those panels work; a path not served is a 404 as anywhere else.
+        Mount(API_PREFIX, routes=[*served, Route("/{rest:path}", unknown_path, methods=ALL_METHODS)]),
         Route("/{rest:path}", unknown_path, methods=ALL_METHODS),
     ]
 

@@ -76,6 +76,17 @@ def uvh5(data: dict[str, Any], args: Args) -> dict[str, Any]:
     }
 
 
+LEGACY_INCOMING = "/data/incoming"
+"""The legacy pipeline's incoming directory, which the dashboard's data browser asks for by name."""
+
+
+def input_directory(given: str | None) -> str | None:
+    """The directory to list: the legacy incoming path means this deployment's incoming directory."""
+    if given is not None and given.rstrip("/") == LEGACY_INCOMING:
+        return None
+    return given
+
+
 def uvh5_variables(args: Args) -> dict[str, Any]:
     subband = args.get("subband")
     number = None
@@ -85,7 +96,7 @@ def uvh5_variables(args: Args) -> dict[str, Any]:
             raise validation_error("query parameter `subband` must look like sb03", parameter="subband")
         number = int(digits)
     return {
-        "dir": args.get("input_dir"),
+        "dir": input_directory(args.get("input_dir")),
         "first": args["limit"],
         "after": after_offset(args["offset"]),
         "subband": number,
@@ -125,7 +136,7 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Str(
                     "input_dir",
                     max_length=PATH_CHARS,
-                    description="Directory under the data roots (default: incoming)",
+                    description="Directory under the data roots (default, or /data/incoming: incoming)",
                 ),
                 Int("limit", 100, ge=1, le=500),
                 Int("offset", 0, ge=0, le=10_000_000),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from dsa110.times import mjd_to_datetime
@@ -18,6 +19,23 @@ def iso_from_mjd(mjd: float | None) -> str | None:
     if mjd is None:
         return None
     return mjd_to_datetime(mjd).isoformat().replace("+00:00", "Z")
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """An ISO 8601 time -> Unix seconds, where the legacy pages expect a number.
+
+    The operations and pipeline pages render ``format(new Date(t * 1000), ...)``: an ISO
+    string there is an invalid date, and date-fns throws on it (the page fails to render).
+    A number is taken as Unix seconds already; anything unreadable is ``None``.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def mjy(jy: float | None) -> float | None:

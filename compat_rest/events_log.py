@@ -42,6 +42,16 @@ query RestEventStats($since: Float) {
   }
 }
 """
+STATS_PAGE = """
+query RestEventStatsPage($since: Float) {
+  eventLogStats(sinceMinutes: $since) {
+    since total retainedMax oldestAt channels { channel description count lastAt }
+  }
+  retained: eventLogStats { total }
+  lastMinute: eventLogStats(sinceMinutes: 1) { total }
+  lastHour: eventLogStats(sinceMinutes: 60) { total }
+}
+"""
 CACHES = """
 query RestCaches { caches { name description hits misses hitRate entries maxEntries sizeBytes maxBytes } }
 """
@@ -89,9 +99,16 @@ def event(node: dict[str, Any]) -> dict[str, Any]:
 
 def stats(data: dict[str, Any], args: Args) -> dict[str, Any]:
     s = data["eventLogStats"]
+    by_type = {c["channel"]: c["count"] for c in s["channels"]}
     return {
         "total_events": s["total"],
-        "events_by_type": {c["channel"]: c["count"] for c in s["channels"]},
+        # The Events page's statistics (it formats each count: none may be missing).
+        "events_in_history": data["retained"]["total"],
+        "events_last_minute": data["lastMinute"]["total"],
+        "events_last_hour": data["lastHour"]["total"],
+        "events_per_type": by_type,
+        "subscribers": {},  # the bus keeps no subscriber count per event type
+        "events_by_type": by_type,
         "last_event_by_type": {c["channel"]: c["lastAt"] for c in s["channels"]},
         "since_minutes": args["since_minutes"],
         "since": s["since"],
@@ -117,12 +134,25 @@ def cache_stats(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         for c in data["caches"]
     ]
     hits, misses = sum(c["hits"] for c in found), sum(c["misses"] for c in found)
+    asked, entries = hits + misses, sum(c["entries"] for c in found)
     return {
         "backend": "in-process",
         "total_hits": hits,
         "total_misses": misses,
-        "hit_rate": hits / (hits + misses) if hits + misses else None,
-        "total_keys": sum(c["entries"] for c in found),
+        "total_keys": entries,
+        # The legacy statistics the Cache page formats (every one a number; rates in percent,
+        # as the legacy cache service gave them; each cache's own `hit_rate` is a fraction).
+        # The caches here are read-through, so each miss stores an entry (`sets`); those no
+        # longer held were evicted or cleared (`deletes`).
+        "backend_type": "in-process",
+        "active_keys": entries,
+        "hits": hits,
+        "misses": misses,
+        "sets": misses,
+        "deletes": max(0, misses - entries),
+        "total_requests": asked,
+        "hit_rate": 100.0 * hits / asked if asked else 0.0,
+        "miss_rate": 100.0 * misses / asked if asked else 0.0,
         "caches": found,
         "timestamp": time.time(),
     }
@@ -194,12 +224,17 @@ def routes(settings: Settings) -> list[RestRoute]:
         graphql_route(
             "GET",
             "/events/stats",
-            STATS,
+            STATS_PAGE,
             stats,
             variables=lambda a: {"since": a["since_minutes"]},
             params=[SINCE],
             response=obj(
                 total_events=INT,
+                events_in_history=INT,
+                events_last_minute=INT,
+                events_last_hour=INT,
+                events_per_type={"type": "object", "additionalProperties": INT},
+                subscribers={"type": "object", "additionalProperties": INT},
                 events_by_type={"type": "object", "additionalProperties": INT},
                 last_event_by_type=ANY,
                 since_minutes=null(NUM),

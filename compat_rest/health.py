@@ -19,11 +19,12 @@ from typing import Any, Final
 
 from starlette.responses import JSONResponse
 
+from compat_rest.convert import epoch_seconds
 from compat_rest.errors import ApiError
 from compat_rest.graph import GraphCall
 from compat_rest.params import Args
 from compat_rest.routing import RestRoute, multi_query_route
-from compat_rest.shapes import BOOL, INT, STR, TIME, arr, enum, null, obj
+from compat_rest.shapes import BOOL, INT, NUM, STR, TIME, arr, enum, null, obj
 from dsa110.settings import Settings
 
 TAG = "status"
@@ -44,7 +45,8 @@ SAMPLE_SLACK: Final = 3.0
 CHECK = obj(healthy=BOOL, error=null(STR))
 SUMMARY_SCHEMA = obj(
     status=enum("healthy", "degraded", "unhealthy"),
-    timestamp=TIME,
+    timestamp=NUM,
+    timestamp_iso=TIME,
     checks={"type": "object", "additionalProperties": CHECK},
     circuit_breakers=arr(obj(name=STR, state=STR, failure_count=INT)),
     dlq_stats=obj(total=INT, pending=INT, retrying=INT, resolved=INT, failed=INT),
@@ -52,8 +54,10 @@ SUMMARY_SCHEMA = obj(
 )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _now() -> dict[str, Any]:
+    """Unix seconds (the Health page shows ``new Date(timestamp * 1000)``), and the ISO time."""
+    now = datetime.now(UTC)
+    return {"timestamp": now.timestamp(), "timestamp_iso": now.isoformat().replace("+00:00", "Z")}
 
 
 def _age_s(iso: str | None) -> float | None:
@@ -139,7 +143,7 @@ def routes(settings: Settings) -> list[RestRoute]:
         if data is None:
             body = {
                 "status": "unhealthy",
-                "timestamp": _now(),
+                **_now(),
                 "checks": {"database": _check(False, "database unreachable")},
                 "circuit_breakers": [],
                 "dlq_stats": {"total": 0, "pending": 0, "retrying": 0, "resolved": 0, "failed": 0},
@@ -151,14 +155,15 @@ def routes(settings: Settings) -> list[RestRoute]:
         status = "unhealthy" if "database" in failing else "degraded" if failing else "healthy"
         body = {
             "status": status,
-            "timestamp": _now(),
+            **_now(),
             "checks": found,
             "circuit_breakers": [
                 {
                     "name": b["name"],
                     "state": b["state"],
                     "failure_count": b["failureCount"],
-                    "last_failure_time": b["lastFailureAt"],
+                    "last_failure_time": epoch_seconds(b["lastFailureAt"]),
+                    "last_failure_time_iso": b["lastFailureAt"],
                     "recovery_timeout": b["recoveryTimeoutS"],
                 }
                 for b in data["circuitBreakers"]

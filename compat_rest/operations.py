@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat_rest.convert import epoch_seconds
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
@@ -64,10 +65,12 @@ DLQ_ITEM = obj(
     error_type=STR,
     error_message=null(STR),
     context=ANY,
-    created_at=TIME,
+    created_at=NUM,
+    created_at_iso=TIME,
     retry_count=INT,
     status=STR,
-    resolved_at=null(TIME),
+    resolved_at=null(NUM),
+    resolved_at_iso=null(TIME),
     resolution_note=null(STR),
 )
 BREAKER = obj(
@@ -76,9 +79,11 @@ BREAKER = obj(
     state=STR,
     failure_count=INT,
     failure_threshold=INT,
-    last_failure_time=null(TIME),
+    last_failure_time=null(NUM),
+    last_failure_time_iso=null(TIME),
     last_error=null(STR),
-    last_success_time=null(TIME),
+    last_success_time=null(NUM),
+    last_success_time_iso=null(TIME),
     recovery_timeout=NUM,
     calls=INT,
     failures=INT,
@@ -95,10 +100,13 @@ def item(node: dict[str, Any]) -> dict[str, Any]:
         "error_type": node["errorType"],
         "error_message": node["errorMessage"],
         "context": node["context"],
-        "created_at": node["createdAt"],
+        # Unix seconds, as the legacy queue stored them and the DLQ table formats them.
+        "created_at": epoch_seconds(node["createdAt"]),
+        "created_at_iso": node["createdAt"],
         "retry_count": node["retryCount"],
         "status": node["status"],
-        "resolved_at": node["resolvedAt"],
+        "resolved_at": epoch_seconds(node["resolvedAt"]),
+        "resolved_at_iso": node["resolvedAt"],
         "resolution_note": node["resolutionNote"],
     }
 
@@ -110,9 +118,11 @@ def breaker(node: dict[str, Any]) -> dict[str, Any]:
         "state": node["state"],
         "failure_count": node["failureCount"],
         "failure_threshold": node["threshold"],
-        "last_failure_time": node["lastFailureAt"],
+        "last_failure_time": epoch_seconds(node["lastFailureAt"]),
+        "last_failure_time_iso": node["lastFailureAt"],
         "last_error": node["lastError"],
-        "last_success_time": node["lastSuccessAt"],
+        "last_success_time": epoch_seconds(node["lastSuccessAt"]),
+        "last_success_time_iso": node["lastSuccessAt"],
         "recovery_timeout": node["recoveryTimeoutS"],
         "calls": node["calls"],
         "failures": node["failures"],

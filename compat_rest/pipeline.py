@@ -16,6 +16,7 @@ import time
 from datetime import datetime
 from typing import Any, Final
 
+from compat_rest.convert import epoch_seconds
 from compat_rest.errors import not_found, validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.jobs import job_type, state_filter
@@ -63,16 +64,19 @@ STAGE_RUN = obj(
     duration_seconds=null(NUM),
     attempt=INT,
     error_message=null(STR),
-    started_at=null(TIME),
-    completed_at=null(TIME),
+    started_at=null(NUM),
+    completed_at=null(NUM),
 )
 EXECUTION_SHAPE = obj(
     id=INT,
     job_type=STR,
     status=STR,
-    created_at=TIME,
-    started_at=null(TIME),
-    finished_at=null(TIME),
+    created_at=NUM,
+    started_at=null(NUM),
+    finished_at=null(NUM),
+    created_at_iso=TIME,
+    started_at_iso=null(TIME),
+    finished_at_iso=null(TIME),
     duration_seconds=null(NUM),
     stages=arr(STAGE_RUN),
     error_message=null(STR),
@@ -89,10 +93,10 @@ STAGE_METRICS = obj(
     running_executions=INT,
     cancelled_executions=INT,
     success_rate=null(NUM),
-    average_duration_seconds=null(NUM),
-    median_duration_seconds=null(NUM),
-    min_duration_seconds=null(NUM),
-    max_duration_seconds=null(NUM),
+    average_duration_seconds=NUM,
+    median_duration_seconds=NUM,
+    min_duration_seconds=NUM,
+    max_duration_seconds=NUM,
     average_memory_mb=null(NUM),
     average_cpu_percent=null(NUM),
     last_run_at=null(TIME),
@@ -116,13 +120,15 @@ def _reported_stages(result: Any) -> list[dict[str, Any]] | None:
     stages = result.get("stages") if isinstance(result, dict) else None
     if not isinstance(stages, list) or not all(isinstance(s, dict) and "name" in s for s in stages):
         return None
-    keys = ("duration_seconds", "error_message", "started_at", "completed_at")
+    keys = ("duration_seconds", "error_message")
     return [
         {
             "name": str(s["name"]),
             "status": str(s.get("status", "unknown")),
             "attempt": int(s["attempt"]) if isinstance(s.get("attempt"), int) else 1,
             **{k: s.get(k) for k in keys},
+            "started_at": epoch_seconds(s.get("started_at")),
+            "completed_at": epoch_seconds(s.get("completed_at")),
         }
         for s in stages[:100]
     ]
@@ -139,17 +145,22 @@ def execution(node: dict[str, Any]) -> dict[str, Any]:
             "duration_seconds": took,
             "attempt": node["attempts"],
             "error_message": node["error"],
-            "started_at": node["startedAt"],
-            "completed_at": node["finishedAt"],
+            "started_at": epoch_seconds(node["startedAt"]),
+            "completed_at": epoch_seconds(node["finishedAt"]),
         }
     ]
     return {
         "id": node["jobId"],
         "job_type": kind,
         "status": status,
-        "created_at": node["createdAt"],
-        "started_at": node["startedAt"],
-        "finished_at": node["finishedAt"],
+        # Unix seconds, as the legacy state repository gave them and the pipeline pages read
+        # them (`new Date(t * 1000)`); the ISO times alongside.
+        "created_at": epoch_seconds(node["createdAt"]),
+        "started_at": epoch_seconds(node["startedAt"]),
+        "finished_at": epoch_seconds(node["finishedAt"]),
+        "created_at_iso": node["createdAt"],
+        "started_at_iso": node["startedAt"],
+        "finished_at_iso": node["finishedAt"],
         "duration_seconds": took,
         "stages": stages,
         "error_message": node["error"],
@@ -182,7 +193,14 @@ def _executions(active: bool) -> Any:
     return fetch
 
 
+def _or_zero(value: float | None) -> float:
+    """A legacy number the pipeline pages format (``.toFixed``): 0 where nothing was measured."""
+    return 0.0 if value is None else value
+
+
 def stage_metrics(node: dict[str, Any]) -> dict[str, Any]:
+    # A stage never run has no durations; the stage table formats each one, so they are 0
+    # there (its `total_executions` says why).
     return {
         "stage_name": node["name"],
         "label": node["label"],
@@ -193,10 +211,10 @@ def stage_metrics(node: dict[str, Any]) -> dict[str, Any]:
         "running_executions": node["running"],
         "cancelled_executions": node["cancelled"],
         "success_rate": node["successRate"],
-        "average_duration_seconds": node["meanDurationS"],
-        "median_duration_seconds": node["medianDurationS"],
-        "min_duration_seconds": node["minDurationS"],
-        "max_duration_seconds": node["maxDurationS"],
+        "average_duration_seconds": _or_zero(node["meanDurationS"]),
+        "median_duration_seconds": _or_zero(node["medianDurationS"]),
+        "min_duration_seconds": _or_zero(node["minDurationS"]),
+        "max_duration_seconds": _or_zero(node["maxDurationS"]),
         "average_memory_mb": None,  # not measured per job
         "average_cpu_percent": None,
         "last_run_at": node["lastRunAt"],
@@ -220,8 +238,8 @@ def summary(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         "completed_jobs": done,
         "failed_jobs": failed,
         "cancelled_jobs": sum(s["cancelled"] for s in stages),
-        "success_rate": done / (done + failed) if done + failed else None,
-        "average_duration_seconds": sum(n * m for n, m in timed) / n_timed if n_timed else None,
+        "success_rate": done / (done + failed) if done + failed else 0.0,
+        "average_duration_seconds": sum(n * m for n, m in timed) / n_timed if n_timed else 0.0,
         "timestamp": time.time(),
     }
 
@@ -243,7 +261,9 @@ def pointing_status(data: dict[str, Any], _args: Args) -> dict[str, Any]:
             "files_processed": received,
             "files_succeeded": completed,
             "files_failed": m["groupsFailed24h"],
-            "success_rate_percent": 100.0 * completed / received if received else None,
+            # A number even when nothing arrived: the dashboard's pointing panel formats it
+            # (`success_rate_percent.toFixed(1)`) whenever it has a pointing to show.
+            "success_rate_percent": 100.0 * completed / received if received else 0.0,
             "uptime_seconds": service["uptimeSeconds"],
             "last_processed_time": m["lastReceivedAt"],
             "last_success_time": m["lastCompletedAt"],

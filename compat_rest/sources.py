@@ -13,6 +13,7 @@ from typing import Any
 
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
 from compat_rest.errors import validation_error
+from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
@@ -21,7 +22,6 @@ from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
 TAG = "sources"
-MAX_LIMIT = 500  # the graph's page cap (Settings.max_page_size default)
 SOURCE_ID = PathStr("source_id", "Catalog name, e.g. `NVSS J123456.7+420312`", max_length=128)
 
 # Legacy sort names -> the graph's SourceOrderField.
@@ -53,6 +53,7 @@ query RestSourceSearch(
 ) {{
   sources(filter: $filter, orderBy: $orderBy, direction: $direction, first: $first, after: $after) {{
     totalCount
+    pageInfo {{ hasNextPage endCursor }}
     nodes {{
       {SOURCE_FIELDS}
       lightCurve @include(if: $withPoints) {{ points {{ mjd time fluxJy fluxErrJy image {{ path }} }} }}
@@ -483,9 +484,12 @@ def routes(settings: Settings) -> list[RestRoute]:
                     Str("field", "source_id", enum=tuple(SORT_FIELDS)),
                     Str("order", "asc", enum=("asc", "desc")),
                 ),
-                Int("limit", 100, ge=1, le=MAX_LIMIT),
+                # The sources page asks for 1000 with its advanced filters open; pages of
+                # the graph's size are fetched and merged.
+                Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
                 Int("offset", 0, ge=0, le=10_000_000),
             ],
+            paged=lambda data: data["sources"],
             response=obj(sources=arr(SEARCH_ITEM), total=INT, limit=INT, offset=INT),
             tag=TAG,
             summary="Search sources by name, cone, flux and variability",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -142,6 +143,35 @@ def casatable_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
     }
 
 
+CELL_CHARS = 80
+"""A table viewer cell shows at most this many characters of its value (arrays are long)."""
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return html.escape(text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "\u2026")
+
+
+def casatable_view(data: dict[str, Any], args: Args) -> HTMLResponse:
+    """The QA page's CASA table viewer: the first rows and columns as an HTML table."""
+    t = data["casaTable"]
+    names = [c["name"] for c in t["columns"]][: args["max_cols"]]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in ["row", *names])
+    body = "".join(
+        f"<tr><td>{t['offset'] + i}</td>{''.join(f'<td>{_cell(row.get(n))}</td>' for n in names)}</tr>"
+        for i, row in enumerate(t["rows"])
+    )
+    shown = (
+        f"rows {t['offset']}-{t['offset'] + len(t['rows']) - 1} of {t['nRows']}" if t["rows"] else "no rows"
+    )
+    page = (
+        f'<div class="casa-table-view"><p>{html.escape(t["path"])}: {shown}, '
+        f"{len(names)} of {len(t['columns'])} columns</p>"
+        f'<table class="casa-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
+    return HTMLResponse(page)
+
+
 GOOD_FLAGGED = 0.1
 """A table with this fraction of its solutions flagged or more is a reason (the QA's ``good`` limit)."""
 
@@ -255,6 +285,23 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="A CASA table's rows, columns, keywords and subtables",
+        ),
+        graphql_route(
+            "GET",
+            "/visualization/casatable/view",
+            qa.CASA,
+            casatable_view,
+            variables=lambda args: {"path": args["path"], "offset": 0, "rows": args["max_rows"]},
+            params=[
+                path,
+                Int("max_rows", 10, ge=1, le=100, description="Rows shown"),
+                Int("max_cols", 10, ge=1, le=50, description="Columns shown"),
+            ],
+            response=None,
+            media_type="text/html",
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="A CASA table's first rows and columns (HTML, the QA page's table viewer)",
         ),
         multi_query_route(
             "POST",

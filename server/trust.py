@@ -5,7 +5,13 @@ For each HTTP request and WebSocket handshake, in this order:
 1. **Origin.** WebSocket handshakes, SSE streams and every request that may write
    (POST, PUT, PATCH, DELETE) from a browser must come from this server's own origin
    or one listed in ``DSA110_CORS_ORIGINS``; clients that send no ``Origin`` (scripts,
-   the pipeline) are not browsers and pass. 403 ``ORIGIN_NOT_ALLOWED``.
+   the pipeline) are not browsers and pass. 403 ``ORIGIN_NOT_ALLOWED``. Except a JSON
+   request without credentials: a browser sends a JSON body to another origin only after
+   a CORS preflight, which only listed origins pass, so such a request with a foreign
+   ``Origin`` came through a same-origin proxy (the legacy dashboard's Vite dev server
+   forwards ``/api`` with the page's ``Origin``, and its Sources and Mosaics pages search
+   by POST) or from a script; anonymous, it may only read. With credentials the check
+   stands.
 2. **Content type.** A request that may write and carries a body must say it is JSON:
    a cross-site HTML form or a ``text/plain`` fetch cannot then write (no CSRF).
    415 ``UNSUPPORTED_MEDIA_TYPE``.
@@ -124,7 +130,11 @@ class TrustMiddleware:
             or path.startswith(self.open_prefixes)
             or self._is_ide_page(scope, headers)
         )
-        if websocket or method in UNSAFE_METHODS or self._is_sse(path, headers):
+        if (
+            websocket
+            or self._is_sse(path, headers)
+            or (method in UNSAFE_METHODS and not _proxied_read(headers))
+        ):
             self._check_origin(scope, headers)
         if method in UNSAFE_METHODS:
             _check_content_type(headers)
@@ -185,6 +195,12 @@ class TrustMiddleware:
                 f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
                 {"Retry-After": str(verdict.retry_after_s)},
             )
+
+
+def _proxied_read(headers: Headers) -> bool:
+    """A JSON request without credentials: exempt from the origin check (module docstring, 1)."""
+    no_credentials = "authorization" not in headers and "x-api-key" not in headers
+    return no_credentials and _is_json(headers.get("content-type", ""))
 
 
 def _check_content_type(headers: Headers) -> None:

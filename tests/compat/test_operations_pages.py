@@ -110,6 +110,10 @@ async def test_a_published_event_shows_in_the_stream_and_the_stats(ops: Ops) -> 
     assert isinstance(event["timestamp"], float) and event["source"]
     stats = (await http.get("/api/events/stats", params={"since_minutes": 10})).json()
     assert stats["events_by_type"][JOB_STATE] == 1 and stats["total_events"] >= 1
+    # The Events page formats each of these counts (`stats.events_in_history.toLocaleString()`).
+    assert stats["events_per_type"] == stats["events_by_type"] and stats["subscribers"] == {}
+    assert stats["events_last_minute"] <= stats["events_last_hour"] <= stats["events_in_history"]
+    assert stats["events_last_minute"] >= 1 and stats["events_in_history"] >= stats["total_events"]
     types = (await http.get("/api/events/types")).json()["event_types"]
     assert {"value": JOB_STATE, "name": "JOB_STATE"}.items() <= next(
         t for t in types if t["value"] == JOB_STATE
@@ -133,6 +137,10 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
     }  # fmt: skip
     assert (entry["component"], entry["operation"], entry["status"]) == ("jobs", "calibrate", "pending")
     assert entry["error_type"] == "exit_code_1" and entry["error_message"] == "exit status 1"
+    # Unix seconds: the DLQ table renders `format(new Date(created_at * 1000), ...)`, which
+    # throws on an ISO string (the whole page fails); the ISO time is alongside.
+    assert isinstance(entry["created_at"], float) and entry["resolved_at"] is None
+    assert entry["created_at"] == datetime.fromisoformat(entry["created_at_iso"]).timestamp()
     assert (await http.get("/api/operations/dlq/stats")).json() == {
         "total": 1, "pending": 1, "retrying": 0, "resolved": 0, "failed": 0,
     }  # fmt: skip
@@ -152,7 +160,7 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
     assert (
         noted.json()["item"]["status"] == "failed" and noted.json()["item"]["resolution_note"] == "bad data"
     )
-    assert noted.json()["item"]["resolved_at"] is not None
+    assert isinstance(noted.json()["item"]["resolved_at"], float)
     resolved = await http.post(f"/api/operations/dlq/items/job-{job_id}/resolve", headers=operator)
     assert resolved.json()["item"]["status"] == "resolved"
     assert (await http.get("/api/operations/dlq/items?status=resolved")).json()[0]["id"] == f"job-{job_id}"
@@ -246,6 +254,7 @@ async def test_circuit_breakers_over_rest_and_reset(ops: Ops) -> None:
             simbad.failure("SIMBAD timed out")
         one = (await http.get("/api/operations/circuit-breakers/external_simbad")).json()
         assert one["state"] == "open" and one["failure_count"] == simbad.threshold
+        assert isinstance(one["last_failure_time"], float) and one["last_failure_time_iso"].endswith("Z")
         with pytest.raises(ExternalServiceUnavailable):  # refused at once: no network touched
             await query_external(live.engine, "simbad", 180.0, 42.0, 10.0)
         assert simbad.snapshot().refused == refused_before + 1
@@ -276,11 +285,20 @@ async def test_pipeline_executions_and_stage_metrics(ops: Ops) -> None:
     assert (m["min_duration_seconds"], m["max_duration_seconds"]) == pytest.approx((5.0, 30.0), abs=1e-3)
     every = (await http.get("/api/pipeline/stages/metrics")).json()
     assert [s["stage_name"] for s in every][:4] == ["calibrate", "apply", "image", "convert"]
+    # The stage table formats every duration (`average_duration_seconds.toFixed(1)`), run or not.
+    never = [s for s in every if s["total_executions"] == 0]
+    assert never and all(s["average_duration_seconds"] == s["max_duration_seconds"] == 0.0 for s in never)
+    assert all(
+        isinstance(s[k], float) for s in every for k in ("min_duration_seconds", "median_duration_seconds")
+    )
 
     listed = (await http.get("/api/pipeline/executions", params={"job_type": "calibrate"})).json()
     assert len(listed) == 4 and {e["job_type"] for e in listed} == {"calibrate"}
     one = (await http.get(f"/api/pipeline/executions/{failed}")).json()
     assert one["status"] == "failed" and one["error_message"] == "boom" and one["duration_seconds"] == 5.0
+    # Unix seconds, as the pipeline pages read them (`new Date(t * 1000)`); ISO alongside.
+    assert one["finished_at"] - one["started_at"] == pytest.approx(5.0)
+    assert one["created_at"] == datetime.fromisoformat(one["created_at_iso"]).timestamp()
     assert one["stages"] == [
         {
             "name": "calibrate", "status": "failed", "duration_seconds": 5.0, "attempt": 1,
@@ -316,6 +334,8 @@ async def test_pointing_monitor_freshness(ops: Ops) -> None:
     await fresh(live.engine, measurement_sets, groups)
     empty = (await http.get("/api/pointing-monitor/status")).json()
     assert empty["stale"] is True and "no pointing recorded yet" in empty["issues"]
+    # The dashboard's pointing panel formats it (`success_rate_percent.toFixed(1)`).
+    assert empty["metrics"]["files_processed"] == 0 and empty["metrics"]["success_rate_percent"] == 0.0
     assert {
         "running",
         "healthy",
@@ -363,6 +383,15 @@ async def test_cache_stats_count_real_hits(ops: Ops) -> None:
         c for c in (await http.get("/api/cache/stats")).json()["caches"] if c["name"] == "graphql_parse"
     )
     assert after["hits"] >= parse["hits"] + 1
+    # The Cache page formats each of the legacy totals (`stats.active_keys.toLocaleString()`,
+    # `stats.hit_rate.toFixed(1)%`): numbers, rates in percent.
+    totals = (await http.get("/api/cache/stats")).json()
+    for key in ("total_keys", "active_keys", "hits", "misses", "sets", "deletes", "total_requests"):
+        assert isinstance(totals[key], int), key
+    assert totals["total_requests"] == totals["hits"] + totals["misses"] > 0
+    assert totals["hit_rate"] + totals["miss_rate"] == pytest.approx(100.0)
+    assert totals["hit_rate"] == pytest.approx(100.0 * totals["hits"] / totals["total_requests"])
+    assert totals["backend_type"] == "in-process"
     keys = await http.get("/api/cache/keys")
     assert keys.status_code == 501 and keys.json()["code"] == "NOT_IMPLEMENTED"
 
@@ -424,6 +453,8 @@ async def test_health_summary_has_each_part_breakers_and_the_dlq(ops: Ops) -> No
     assert ok.status_code == 200, ok.text
     body = ok.json()
     assert set(body) >= {"status", "timestamp", "checks", "circuit_breakers", "dlq_stats"}
+    # Unix seconds: the Health page shows `new Date(timestamp * 1000)`; ISO alongside.
+    assert body["timestamp"] == datetime.fromisoformat(body["timestamp_iso"]).timestamp()
     checks = body["checks"]
     assert {"database", "event_bus", "job_pool", "casa", "streaming_service", "metrics_sampler"} <= set(
         checks
@@ -446,5 +477,7 @@ async def test_health_summary_has_each_part_breakers_and_the_dlq(ops: Ops) -> No
         down = (await http.get("/api/health/summary")).json()
         assert down["status"] == "degraded" and "external_gaia" in down["failing"]
         assert "Gaia timed out" in down["checks"]["external_gaia"]["error"]
+        tripped = next(b for b in down["circuit_breakers"] if b["name"] == "external_gaia")
+        assert isinstance(tripped["last_failure_time"], float)
     finally:
         gaia.reset()

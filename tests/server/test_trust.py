@@ -293,6 +293,34 @@ async def test_processes_sharing_redis_share_each_budget(tmp_path: Path) -> None
         assert answers == [200, 200, 200, 200, 429, 429]
 
 
+async def test_the_dashboards_dev_proxy_may_search_by_post(base_settings: Settings) -> None:
+    """The legacy dashboard's Vite dev server proxies ``/api`` to this server and passes the
+    page's ``Origin`` on (``changeOrigin`` rewrites only ``Host``): its searches by POST
+    (Sources, Mosaics) arrive as anonymous JSON from a foreign origin. A browser cannot
+    send JSON cross-site without a CORS preflight, so these may read; a request with
+    credentials, or one a cross-site form or a bodiless fetch could send, is still refused."""
+    vite = "http://localhost:5173"
+    async with app_with(base_settings) as live:
+        search = await live.http.post("/api/sources/search", json={"limit": 5}, headers={"Origin": vite})
+        assert search.status_code == 200, search.text
+        query = await live.http.post(
+            "/graphql", json={"query": "{ jobs { totalCount } }"}, headers={"Origin": vite}
+        )
+        assert query.status_code == 200 and query.json()["data"]["jobs"]["totalCount"] == 0
+        # Anonymous JSON cannot write: the role check refuses it as from anywhere else.
+        write = await live.http.post("/graphql", json={"query": CREATE_JOB}, headers={"Origin": EVIL})
+        assert write.status_code == 401 and _graph_code(write) == "UNAUTHENTICATED"
+        operator = await key_headers(live.engine, Role.OPERATOR)
+        keyed = await live.http.post(
+            "/graphql", json={"query": CREATE_JOB}, headers={**operator, "Origin": EVIL}
+        )
+        assert keyed.status_code == 403 and _graph_code(keyed) == "ORIGIN_NOT_ALLOWED"
+        bodiless = await live.http.post("/api/reprocess/2025-10-24T00:00:00", headers={"Origin": EVIL})
+        assert bodiless.status_code == 403 and bodiless.json()["code"] == "ORIGIN_NOT_ALLOWED"
+        jobs = (await live.http.post("/graphql", json={"query": "{ jobs { totalCount } }"})).json()
+        assert jobs["data"]["jobs"]["totalCount"] == 0
+
+
 async def test_a_real_server_denies_a_cross_site_websocket_with_a_body(tmp_path: Path) -> None:
     async with (
         scratch_database("sqlite", tmp_path) as url,
