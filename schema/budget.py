@@ -101,22 +101,29 @@ def _values(names: frozenset[str], given: Mapping[str, Any]) -> Any:
     return values
 
 
-def check_cost(context: Any, limit: int, model: CostModel, cache: CostCache) -> None:
+def check_cost(
+    context: Any, limit: int, model: CostModel, cache: CostCache, *, measure: bool = False
+) -> int | None:
     """Refuse the operation (``QUERY_TOO_COSTLY`` as its only error) if its estimated cost is
     over ``limit``; run in the validation step, before strawberry decides whether to execute.
 
     The document must be valid first (validated already, or here) for its cost to mean anything.
+    Returns the cost of an operation that may run (computed also with no limit when
+    ``measure``), else None.
     """
     document = context.graphql_document
-    if document is None or limit <= 0:
-        return
+    if document is None or (limit <= 0 and not measure):
+        return None
     if context.pre_execution_errors is None:
         context.pre_execution_errors = validate_document(
             context.schema._schema, document, context.validation_rules
         )
-    if not context.pre_execution_errors:
-        cost = cache.cost(
-            context.schema._schema, context.query, document, context.operation_name, context.variables, model
-        )
-        if cost > limit:
-            context.pre_execution_errors = [too_costly(cost, limit)]
+    if context.pre_execution_errors:
+        return None
+    cost = cache.cost(
+        context.schema._schema, context.query, document, context.operation_name, context.variables, model
+    )
+    if limit > 0 and cost > limit:
+        context.pre_execution_errors = [too_costly(cost, limit)]
+        return None
+    return cost

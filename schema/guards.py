@@ -21,10 +21,12 @@ from graphql import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
+from strawberry.types.graphql import OperationType
 
 from schema.budget import CostCache, check_cost
 from schema.cost import CostModel
 from schema.errors import require_operation_name
+from schema.in_flight import SERVER_ITSELF, CostInFlight, server_busy
 from schema.observability import record_operation
 
 
@@ -38,6 +40,7 @@ class GuardSettings:
     max_cost: int
     cost_model: CostModel
     costs: CostCache
+    in_flight: CostInFlight  # the process's queries and mutations running at once (shared)
 
 
 class OperationGuards(SchemaExtension):
@@ -45,13 +48,19 @@ class OperationGuards(SchemaExtension):
         self.settings = settings
         self._parse: Any = _get_parse_cache(settings.cache_size)
         self._validate: Any = _get_validate_cache(settings.cache_size)
+        self._admitted: int | None = None  # the cost this operation holds in ``in_flight``
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()
         context = self.execution_context
         context.validation_rules = context.validation_rules + self.settings.rules
         context.parse_options["max_tokens"] = self.settings.max_tokens
-        yield
+        try:
+            yield
+        finally:  # ended, failed or cancelled (a deadline, a client gone): the budget comes back
+            if self._admitted is not None:
+                self.settings.in_flight.release(self._admitted)
+                self._admitted = None
         record_operation(context, start)
 
     def on_parse(self) -> Iterator[None]:
@@ -68,5 +77,23 @@ class OperationGuards(SchemaExtension):
             context.schema._schema, context.graphql_document, context.validation_rules
         )
         guards = self.settings
-        check_cost(context, guards.max_cost, guards.cost_model, guards.costs)
+        in_flight = guards.in_flight
+        measure = in_flight.limit > 0
+        cost = check_cost(context, guards.max_cost, guards.cost_model, guards.costs, measure=measure)
+        if measure and cost is not None and _counted(context):
+            if in_flight.admit(cost):
+                self._admitted = cost
+            else:
+                context.pre_execution_errors = [server_busy(cost, in_flight)]
         yield
+
+
+def _counted(context: Any) -> bool:
+    """Does this valid operation count in the process's work in flight? Clients' queries and
+    mutations do; the server's own (one run per event for all listeners) are never refused."""
+    if getattr(getattr(context.context, "identity", None), "kind", None) == SERVER_ITSELF:
+        return False
+    try:
+        return context.operation_type is not OperationType.SUBSCRIPTION
+    except RuntimeError:  # no such operation: strawberry refuses it before executing
+        return False

@@ -24,6 +24,7 @@ from schema.errors import ErrorCodes, tag_request_errors
 from schema.execution import BreadthFirstExecutor
 from schema.files_query import FilesMutation, FilesQuery
 from schema.guards import GuardSettings, OperationGuards
+from schema.in_flight import CostInFlight
 from schema.jobs import JobsMutation
 from schema.live import LiveMutation, LiveQuery, LiveSubscription
 from schema.operations import OperationsMutation, OperationsQuery, register_graph_caches
@@ -73,6 +74,9 @@ CACHE_SIZE = 512  # distinct documents kept parsed/validated; bounded so hostile
 
 
 class GraphSchema(strawberry.Schema):
+    in_flight: CostInFlight
+    """The queries and mutations this schema (this process) runs at once (``schema.in_flight``)."""
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # Client errors are answered, not logged; ErrorCodes logs the internal ones.
         tag_request_errors(errors)
@@ -95,6 +99,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         max_cost=settings.max_query_cost,
         cost_model=cost_model(settings),
         costs=CostCache(CACHE_SIZE),  # one per schema: the limit and the model are the schema's
+        in_flight=CostInFlight(settings.max_cost_in_flight),  # one per schema: one per process
     )
     extensions: list[Any] = [
         # First: its metrics read the outcome after every other extension is done; its cost
@@ -112,6 +117,7 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         execution_context_class=executor,
     )
+    schema.in_flight = guards.in_flight
     if undeclared := undeclared_mutations(schema):
         raise RuntimeError(
             f"mutations without a declared role: {', '.join(undeclared)}; "

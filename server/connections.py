@@ -25,7 +25,6 @@ releases, so the counts are kept under a lock.
 from __future__ import annotations
 
 import functools
-import json
 import resource
 import threading
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Final
 
 from dsa110.settings import Settings
+from server.limits import error_body, is_rest_path, rest_error_body
 
 RESERVED_FILES_MIN: Final = 64
 RESERVED_FILES_FRACTION: Final = 8
@@ -79,13 +79,19 @@ def connection_budget(settings: Settings, files_limit: int | None = None) -> int
     return affordable
 
 
-def http_error(status: int, code: str, message: str, retry_after_s: int | None = None) -> bytes:
+def http_error(
+    status: int, code: str, message: str, retry_after_s: int | None = None, *, path: str | None = None
+) -> bytes:
     """A complete HTTP/1.1 response with a GraphQL-style error body, closing the connection.
 
     Written straight to the socket: at admission no request has been read, so there is no
-    ASGI cycle to answer through (and no path to choose the ``/api`` envelope by).
+    ASGI cycle to answer through. When the request's ``path`` is known (a request the parser
+    refused), one under ``/api`` gets the REST envelope, as the REST layer would answer.
     """
-    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    if path is not None and is_rest_path(path):
+        body = rest_error_body(message, code)
+    else:
+        body = error_body(message, code)
     head = [
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
         "content-type: application/json",

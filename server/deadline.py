@@ -6,7 +6,9 @@ tasks cancelled, nothing more started: see that module) and the request's task i
 cancelled when
 
 * ``Settings.request_deadline_s`` passes before the answer has started: the client
-  gets 504 ``DEADLINE_EXCEEDED`` (a GraphQL error body, or the ``/api`` envelope);
+  gets 504 ``DEADLINE_EXCEEDED`` (a GraphQL error body, or the ``/api`` envelope), or,
+  when its own body has not all arrived by then (a client trickling or stalling it),
+  408 ``REQUEST_TIMEOUT`` and the connection closes: the delay was the client's;
 * the client disconnects, whenever that happens: nobody is left to answer.
 
 Disconnection is only visible by reading the ASGI ``receive`` channel, which the app
@@ -32,6 +34,7 @@ log = logging.getLogger("dsa110.server")
 
 DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
 DEADLINE_STATUS: Final = 504
+REQUEST_TIMEOUT: Final = "REQUEST_TIMEOUT"
 
 
 class DeadlineMiddleware:
@@ -63,6 +66,7 @@ class _Request:
         self.work = Work()
         self.started = False  # the answer's first message has gone out
         self.answered = False  # ... and its last
+        self.body_received = False  # the request's last body message has come in
         self.outcome: str | None = None  # "deadline" | "disconnect"
         self.task: asyncio.Task[Any] | None = None
         self.stopping: asyncio.Future[None] | None = None  # ending the SQL (held: not collected early)
@@ -103,6 +107,8 @@ class _Request:
                 self.inbox.put_nowait(exc)
                 return
             self.inbox.put_nowait(message)
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                self.body_received = True
             if message["type"] == "http.disconnect":
                 if not self.answered:
                     self._end("disconnect", "the client went away")
@@ -141,17 +147,17 @@ class _Request:
         self.task.cancel()
 
     async def _answer_deadline(self) -> None:
-        message = f"the request took longer than its {self.owner.deadline_s:g} s deadline and was stopped"
-        body = refusal_body(self.scope["path"], DEADLINE_EXCEEDED, message)
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": DEADLINE_STATUS,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+        deadline_s = self.owner.deadline_s
+        headers = [(b"content-type", b"application/json")]
+        if self.body_received:
+            status, code = DEADLINE_STATUS, DEADLINE_EXCEEDED
+            message = f"the request took longer than its {deadline_s:g} s deadline and was stopped"
+        else:  # the client's delay, not ours; the rest of its body may still come: close
+            status, code = 408, REQUEST_TIMEOUT
+            message = f"the request body was not all received within the {deadline_s:g} s deadline"
+            headers.append((b"connection", b"close"))
+        body = refusal_body(self.scope["path"], code, message)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
         log.warning("deadline: %s %s stopped", self.scope.get("method"), self.scope["path"][:200])

@@ -3,6 +3,11 @@
 * **Admission.** Each accepted connection takes a slot (``server.connections``) before any
   byte is read; over the per-client or total cap it is answered ``503`` with code
   ``TOO_MANY_CONNECTIONS`` and ``Retry-After``, and closed.
+* **Malformed requests.** uvicorn answers what httptools cannot parse with a plain-text
+  ``400 Invalid HTTP request received.``; here it is ``400`` with code
+  ``BAD_HTTP_REQUEST`` in the error body of the path's layer. A request target longer
+  than ``MAX_URL_BYTES`` (httptools' URL parser stops at 64 KiB, so a long GraphQL GET
+  failed as malformed) is ``414`` with code ``URI_TOO_LONG``: send the operation by POST.
 * **Header deadline.** uvicorn times out idle keep-alive connections only after a
   response, and cancels that timer on the first byte of the next request; a connection
   that sends nothing, or a request line and then headers one byte a minute, is held
@@ -38,6 +43,14 @@ from server.connections import (
 
 LINGER_S: Final = 1.0
 """How long a refused connection stays half-closed for its 503 to be read."""
+MAX_URL_BYTES: Final = 65535
+"""Longest request target: the most ``httptools.parse_url`` reads (its offsets are 16-bit)."""
+BAD_HTTP_REQUEST: Final = "BAD_HTTP_REQUEST"
+URI_TOO_LONG: Final = "URI_TOO_LONG"
+
+
+class UrlTooLong(Exception):
+    """Raised from the parser's URL callback: httptools then stops and reports a parse error."""
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -52,6 +65,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timer: asyncio.TimerHandle | None = None
         self.refused = False
         self.linger_timer: asyncio.TimerHandle | None = None
+        self.url_too_long = False
 
     # -- admission ------------------------------------------------------------------------
 
@@ -98,6 +112,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not getattr(self.ws_protocol_class, "releases_connection_slot", False):
             self.slots.release(self.transport)
         super().handle_websocket_upgrade()
+
+    # -- malformed requests ---------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > MAX_URL_BYTES:
+            self.url_too_long = True
+            raise UrlTooLong
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's answer to whatever httptools could not parse, with a code and the path's envelope.
+        path = self.url.split(b"?", 1)[0].decode("latin-1")
+        if self.url_too_long:
+            message = f"the request target is longer than {MAX_URL_BYTES} bytes: send the operation by POST"
+            answer = http_error(414, URI_TOO_LONG, message, path=path)
+        else:
+            answer = http_error(400, BAD_HTTP_REQUEST, f"malformed HTTP request: {msg}", path=path)
+        self.transport.write(answer)
+        self.transport.close()
 
     # -- header deadline ------------------------------------------------------------------
 

@@ -176,6 +176,45 @@ async def test_unfinished_request_headers_get_a_coded_408_and_the_connection_clo
     assert (await server.health())["connections"]["header_timeouts"] >= 1
 
 
+@pytest.mark.parametrize("path", ["/graphql", "/api/sources"])
+async def test_a_request_target_too_long_to_parse_gets_a_coded_414(server: Server, path: str) -> None:
+    # Before: httptools cannot parse a URL over 64 KiB, and uvicorn answered a plain-text
+    # "400 Invalid HTTP request received." (no code) to a long GraphQL GET.
+    target = f"{path}?query=%7B__typename%7D&pad={'a' * 70_000}".encode()
+    raw = await _exchange(server, "127.0.0.40", b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 "), raw[:200]
+    assert b"content-type: application/json" in head.lower()
+    answer = json.loads(body)
+    if path.startswith("/api/"):  # the REST envelope on the REST paths
+        assert answer["code"] == "URI_TOO_LONG" and answer["status"] == "error"
+    else:
+        assert answer["errors"][0]["extensions"]["code"] == "URI_TOO_LONG"
+    # Just under the limit is served as before.
+    short = f"/graphql?query=%7B__typename%7D&pad={'a' * 60_000}".encode()
+    raw = await _exchange(
+        server, "127.0.0.40", b"GET " + short + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b'{"data":{"__typename":"Query"}}')
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"GET /graphql HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n", id="negative-length"),
+        pytest.param(
+            b"POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            id="length-and-chunked",
+        ),
+        pytest.param(b"GET /graphql HTTP/1.1\r\nBad Header\r\n\r\n", id="header-without-colon"),
+    ],
+)
+async def test_a_request_that_does_not_parse_gets_a_coded_400(server: Server, payload: bytes) -> None:
+    status, headers, code = _coded(await _exchange(server, "127.0.0.41", payload))
+    assert (status, code) == (400, "BAD_HTTP_REQUEST")
+    assert headers["content-type"] == "application/json" and headers["connection"] == "close"
+
+
 async def test_connections_past_their_headers_are_left_alone(server: Server) -> None:
     async with connect(
         server.base.replace("http://", "ws://") + "/api/ws/status", local_addr=("127.0.0.3", 0)

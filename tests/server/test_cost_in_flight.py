@@ -1,0 +1,155 @@
+"""The work one process runs at once is bounded for all clients together (``schema.in_flight``).
+
+Before, fifty clients at fifty addresses, each well inside its own limits, could run fifty
+costly queries at once (the server's memory 0.4 -> 2.1 GB, most timed out), and one
+WebSocket could run 40 (no per-client request limit there; the database pool ran out and
+they failed as internal errors). Now an operation that does not fit beside the work
+already running is refused at once with ``BUSY`` and ``Retry-After`` on every transport,
+and runs once the work it waited on is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from dsa110.auth.identity import Role
+from dsa110.settings import Settings
+from tests.credentials import key_headers
+from tests.live.conftest import WAIT_S, LiveApp, running
+from tests.waiting import eventually
+
+COSTLY = "{ sources(first: 20) { nodes { sourceId } } }"  # cost 21: over the budget below
+CREATE_KEY = 'mutation { createApiKey(name: "held-writer", role: VIEWER) { secret } }'
+BUDGET = 10
+
+
+@pytest.fixture
+def settings(empty_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=empty_db_url,
+        metrics_interval_s=0,
+        job_slots=0,
+        max_cost_in_flight=BUDGET,
+        write_lock_timeout_s=300.0,  # the held writer waits for as long as the test holds the lock
+    )
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held(backend: str, url: str) -> AsyncIterator[None]:
+    """Another connection holds the write lock (SQLite) or the API key table (PostgreSQL)."""
+    if backend == "sqlite":
+        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            yield
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        return
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("LOCK TABLE api_keys IN EXCLUSIVE MODE")
+        yield
+        await transaction.rollback()
+    finally:
+        await conn.close()
+
+
+async def start_held_writer(live: LiveApp, admin: dict[str, str]) -> asyncio.Task[httpx.Response]:
+    """A mutation admitted and running (waiting for the write lock the test holds)."""
+    writer = asyncio.create_task(live.http.post("/graphql", json={"query": CREATE_KEY}, headers=admin))
+    await eventually(lambda: live.app.state.schema.in_flight.running == 1)
+    return writer
+
+
+def busy_details(error: dict[str, Any]) -> dict[str, Any]:
+    assert error["extensions"]["code"] == "BUSY", error
+    details: dict[str, Any] = error["extensions"]["details"]
+    return details
+
+
+async def test_work_that_does_not_fit_beside_running_work_is_refused_then_runs(
+    settings: Settings, backend: str, empty_db_url: str
+) -> None:
+    async with running(settings) as live:
+        in_flight = live.app.state.schema.in_flight
+        admin = await key_headers(live.engine, Role.ADMIN)
+        async with write_lock_held(backend, empty_db_url):
+            writer = await start_held_writer(live, admin)
+            graph = await live.http.post("/graphql", json={"query": COSTLY})
+            rest = await live.http.post("/api/sources/search", json={"limit": 20})
+            cheap = await live.http.post("/graphql", json={"query": "{ sources(first: 1) { totalCount } }"})
+        created = await writer
+
+        assert graph.status_code == 503, graph.text
+        assert graph.headers["Retry-After"] == "1"
+        (error,) = graph.json()["errors"]
+        details = busy_details(error)
+        assert details["cost"] > BUDGET and details["limit"] == BUDGET
+        assert "data" not in graph.json()  # nothing ran
+        assert rest.status_code == 503, rest.text
+        assert rest.headers["Retry-After"] == "1"
+        assert rest.json()["code"] == "BUSY"
+        assert cheap.status_code == 200 and cheap.json() == {"data": {"sources": {"totalCount": 0}}}
+        assert created.status_code == 200 and created.json()["data"]["createApiKey"]["secret"]
+
+        # Nothing runs now: the same operations go through, though one alone costs more than
+        # the budget (the per-operation limit is what bounds one operation).
+        assert in_flight.running == 0 and in_flight.cost == 0
+        again = await live.http.post("/graphql", json={"query": COSTLY})
+        rest_again = await live.http.post("/api/sources/search", json={"limit": 20})
+        assert again.status_code == 200 and again.json() == {"data": {"sources": {"nodes": []}}}
+        assert rest_again.status_code == 200, rest_again.text
+        assert in_flight.running == 0 and in_flight.cost == 0
+
+
+async def test_a_websocket_query_is_counted_with_the_rest(
+    settings: Settings, backend: str, empty_db_url: str
+) -> None:
+    async with running(settings) as live:
+        admin = await key_headers(live.engine, Role.ADMIN)
+        async with write_lock_held(backend, empty_db_url):
+            writer = await start_held_writer(live, admin)
+            async with live.ws() as ws:
+                await ws.send_json({"type": "connection_init"})
+                assert (await ws.receive_json())["type"] == "connection_ack"
+                await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": COSTLY}})
+                answer = await ws.receive_json()
+        assert (await writer).status_code == 200
+
+        assert answer["type"] == "error" and answer["id"] == "1", answer
+        (error,) = answer["payload"]
+        assert busy_details(error)["limit"] == BUDGET
+        assert live.app.state.schema.in_flight.running == 0
+
+
+async def test_the_servers_own_work_is_not_refused(
+    settings: Settings, backend: str, empty_db_url: str
+) -> None:
+    # The legacy status channel builds one message per event for all its listeners; a
+    # refusal there would end the channel for every one of them.
+    async with running(settings) as live:
+        admin = await key_headers(live.engine, Role.ADMIN)
+        async with write_lock_held(backend, empty_db_url):
+            writer = await start_held_writer(live, admin)
+            async with live.ws("/api/ws/status", protocol="") as ws:
+                first = json.loads(await ws.receive_text(timeout=WAIT_S))
+        assert (await writer).status_code == 200
+
+        assert first["type"] == "status_update", first
+        assert set(first["data"]) == {"pipeline_status", "metrics", "ese_candidates"}
