@@ -18,6 +18,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from dsa110.db.writes import is_unstorable_text
 from dsa110.errors import PublicError
 
 log = logging.getLogger("dsa110.graph")
@@ -27,6 +28,7 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 INTERNAL = "INTERNAL_SERVER_ERROR"
 OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
+UNSTORABLE_TEXT = "the request holds text with a NUL character (\\u0000), which no field accepts"
 
 
 class OperationNameRequired(CannotGetOperationTypeError, PublicError):
@@ -64,6 +66,16 @@ def _public(error: GraphQLError) -> PublicError | None:
     return None
 
 
+def _unstorable_text(error: GraphQLError) -> bool:
+    """The database refused a text value of the request (``dsa110.db.writes.is_unstorable_text``)."""
+    original: BaseException | None = error.original_error
+    while original is not None:
+        if is_unstorable_text(original):
+            return True
+        original = original.__cause__
+    return False
+
+
 def _tag(errors: list[GraphQLError] | None, code: str) -> None:
     for error in errors or ():
         if not (error.extensions or {}).get("code"):
@@ -89,6 +101,10 @@ class ErrorCodes(MaskErrors):
 
     @staticmethod
     def _is_internal(error: GraphQLError) -> bool:
+        if _unstorable_text(error):
+            error.message = UNSTORABLE_TEXT  # not the database's text: it quotes the SQL
+            error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
+            return False
         public = _public(error)
         if public is not None:
             extensions = {**(error.extensions or {}), "code": public.code}

@@ -26,7 +26,7 @@ from dsa110.events import (
     METRICS_SAMPLE,
     Event,
 )
-from dsa110.ops.jobs import JOB_TRANSITIONS, reprocess_group
+from dsa110.ops.jobs import JOB_TRANSITIONS
 from dsa110.ops.metrics import (
     DEFAULT_HISTORY_LIMIT,
     SystemMetricsSample,
@@ -35,6 +35,7 @@ from dsa110.ops.metrics import (
     metrics_history,
     metrics_hosts,
 )
+from dsa110.ops.streaming import conversion
 from loaders.entities import GROUP, IMAGE, JOB, MEASUREMENT
 from resolvers import links, lists, status
 from resolvers.errors import BadUserInput, NotFound
@@ -298,9 +299,18 @@ class LiveMutation:
         extensions=[requires(Role.OPERATOR)],
     )
     async def reprocess_group(self, info: GraphInfo, group_id: str) -> Group:
+        """The group goes back to pending with its convert job queued, the newest of its ``jobs``
+        (``dsa110.ops.streaming.conversion.reprocess``: a group already pending with its job, or
+        with a convert job open, is a CONFLICT naming the job)."""
         ctx = info.context
         bus = ctx.bus
-        row = await reprocess_group(ctx.engine, group_id, publish=bus.publish if bus is not None else None)
+        row, _job = await conversion.reprocess(
+            ctx.engine,
+            ctx.settings,
+            group_id,
+            by=ctx.identity.name[:255],
+            publish=bus.publish if bus is not None else None,
+        )
         return await lists.by_natural_key(ctx, GROUP, row["id"], "id")
 
 

@@ -30,6 +30,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    Undefined,
     get_operation_ast,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -136,7 +137,10 @@ def _root_fields(selection_set: SelectionSetNode, document: DocumentNode) -> Ite
 def _arguments(node: FieldNode, variables: dict[str, Any] | None) -> dict[str, Any]:
     """The arguments as the client wrote them (GraphQL names; literals and variables, uncoerced)."""
     try:
-        return {arg.name.value: value_from_ast_untyped(arg.value, variables) for arg in node.arguments or ()}
+        values = {
+            arg.name.value: value_from_ast_untyped(arg.value, variables) for arg in node.arguments or ()
+        }
+        return {name: value for name, value in values.items() if value is not Undefined}  # absent variables
     except Exception:  # malformed arguments: recorded as unknown, the refusal stands
         return {}
 

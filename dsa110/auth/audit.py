@@ -8,6 +8,7 @@ an ingest of 10^4 measurements is recorded as ``"[10000 items]"``, long text is 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -40,8 +41,12 @@ class AuditRecord:
 
 def summarise(value: Any, depth: int = 0) -> Any:
     """A JSON-safe, bounded picture of an argument value."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int):
         return value
+    if isinstance(value, float):
+        # JSON has no NaN or Infinity (PostgreSQL's json type refuses them, and the whole
+        # record with them), yet a request body may hold them; keep them as text.
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, Enum):
         return summarise(value.value, depth)
     if isinstance(value, str):

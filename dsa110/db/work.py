@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
@@ -161,6 +162,15 @@ def _current_task() -> asyncio.Task[Any] | None:
 
 def current_work() -> Work | None:
     return _CURRENT.get()
+
+
+def outside_work() -> contextvars.Context:
+    """A copy of the current context that belongs to no ``Work``: for a task that must finish
+    what a request began even if the request is stopped (a write that cannot be left half
+    done, such as a product's files moving while its row says ``publishing``)."""
+    context = contextvars.copy_context()
+    context.run(_CURRENT.set, None)
+    return context
 
 
 @contextlib.contextmanager

@@ -37,6 +37,8 @@ MAX_RETRY_AFTER_S: Final = 30
 _SQLITE_BUSY: Final = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # lock_not_available (lock_timeout), deadlock_detected, serialization_failure
 _POSTGRES_BUSY: Final = frozenset({"55P03", "40P01", "40001"})
+# character_not_in_repertoire (NUL in text), untranslatable_character (\u0000 in jsonb)
+_POSTGRES_UNSTORABLE_TEXT: Final = frozenset({"22021", "22P05"})
 
 
 def lock_budget_s(engine: AsyncEngine) -> float:
@@ -50,6 +52,13 @@ def retry_after_s(budget_s: float) -> int:
     return max(1, min(MAX_RETRY_AFTER_S, math.ceil(budget_s)))
 
 
+def _sqlstate(orig: BaseException | None) -> str | None:
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state is None and orig is not None:
+        state = getattr(orig.__cause__, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
 def is_busy(error: BaseException) -> bool:
     """``error`` means the lock was not granted in time (or a deadlock victim), not a defect."""
     if not isinstance(error, DBAPIError):
@@ -60,10 +69,15 @@ def is_busy(error: BaseException) -> bool:
         if code is not None:
             return code & 0xFF in _SQLITE_BUSY  # extended codes (BUSY_SNAPSHOT...) keep the base
         return "database is locked" in str(orig) or "database table is locked" in str(orig)
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if state is None and orig is not None:
-        state = getattr(orig.__cause__, "sqlstate", None)
-    return state in _POSTGRES_BUSY
+    return _sqlstate(orig) in _POSTGRES_BUSY
+
+
+def is_unstorable_text(error: BaseException) -> bool:
+    """``error`` is PostgreSQL refusing a text value it cannot hold: a NUL character, which
+    its text types exclude (SQLite keeps it). Such text can only have come from a client
+    (a key looked up, a name stored), so it is the client's bad input, not a server fault;
+    the statement's transaction has rolled back."""
+    return isinstance(error, DBAPIError) and _sqlstate(error.orig) in _POSTGRES_UNSTORABLE_TEXT
 
 
 def busy_error(budget_s: float) -> BusyError:

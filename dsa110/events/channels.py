@@ -78,7 +78,8 @@ class GroupStatePayload(TypedDict):
     subbands: NotRequired[int]
     """The streaming watcher: subband files present when a group gains one."""
     job_id: NotRequired[int]
-    """The streaming watcher: the convert job queued for a complete group."""
+    """The convert job queued with the move to ``pending`` (the streaming watcher completing
+    a group, an operator's reprocess)."""
 
 
 class ImagePayload(TypedDict):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import String, and_, case, cast, func, literal, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.ops_tables import dlq_resolutions
@@ -225,43 +225,65 @@ async def counts(engine: AsyncEngine, component: str | None = None) -> dict[str,
 
 async def get(engine: AsyncEngine, key: str) -> DlqItem:
     component, pk = parse_key(key)
-    statement = _sources()[component].subquery()
     async with engine.connect() as conn:
-        row = (await conn.execute(select(statement).where(statement.c.id == pk))).first()
+        return await _get(conn, component, pk, key)
+
+
+async def _get(conn: AsyncConnection, component: str, pk: int, key: str) -> DlqItem:
+    statement = _sources()[component].subquery()
+    row = (await conn.execute(select(statement).where(statement.c.id == pk))).first()
     if row is None:
         raise NotFoundError(f"{_PREFIX[component]}{pk} is not in the dead-letter queue", id=key[:40])
     return _item(component, row)
 
 
+async def _locked(conn: AsyncConnection, key: str) -> DlqItem:
+    """The item, read after locking its work row (the job or the delivery).
+
+    Retrying and settling read the item's status, then change the work row and the
+    resolution row. Each does so in one write transaction holding this lock (SQLite: the
+    database's write lock), so two operators acting on one item at once act one after the
+    other: a retry refused after a settle, or a settle recording after a retry. Without
+    it a retry could overwrite an operator's ``resolved`` with ``retrying``, and between
+    its two commits the item was in no list at all (its job queued, no resolution yet).
+    """
+    component, pk = parse_key(key)
+    table = jobs if component == "jobs" else webhook_outbox
+    await conn.execute(select(table.c.id).where(table.c.id == pk).with_for_update())
+    return await _get(conn, component, pk, key)
+
+
 async def _resolve_row(
-    engine: AsyncEngine, key: str, status: str, note: str | None, by: str, retry: bool
+    conn: AsyncConnection, key: str, status: str, note: str | None, by: str, retry: bool
 ) -> None:
     r = dlq_resolutions.c
     now = datetime.now(UTC)
-    async with write_transaction(engine) as conn:
-        await conn.execute(
-            insert_or_skip(conn.dialect.name, dlq_resolutions).values(
-                item_key=key, status=status, note=note, retries=0, updated_at=now, updated_by=by
-            )
+    await conn.execute(
+        insert_or_skip(conn.dialect.name, dlq_resolutions).values(
+            item_key=key, status=status, note=note, retries=0, updated_at=now, updated_by=by
         )
-        values: dict[str, Any] = {"status": status, "updated_at": now, "updated_by": by}
-        if note is not None or not retry:
-            values["note"] = note
-        if retry:
-            values["retries"] = r.retries + 1
-        await conn.execute(update(dlq_resolutions).where(r.item_key == key).values(**values))
+    )
+    values: dict[str, Any] = {"status": status, "updated_at": now, "updated_by": by}
+    if note is not None or not retry:
+        values["note"] = note
+    if retry:
+        values["retries"] = r.retries + 1
+    await conn.execute(update(dlq_resolutions).where(r.item_key == key).values(**values))
 
 
 async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None = None) -> DlqItem:
-    """Queue the item's work again: a job through the queue's retry, a delivery through the outbox."""
-    item = await get(engine, key)
-    if item.status in ("retrying", "resolved"):
-        raise ConflictError(f"{item.key} is {item.status}; only pending or failed items can be retried")
-    if item.component == "jobs":
-        await store.retry(engine, int(item.context["job_id"]), by, publish)
-    else:
-        o = webhook_outbox.c
-        async with write_transaction(engine) as conn:
+    """Queue the item's work again: a job through the queue's retry, a delivery through the outbox.
+
+    The status check, the requeue and the resolution row are one transaction (:func:`_locked`)."""
+    requeued: tuple[dict[str, Any], str] | None = None
+    async with write_transaction(engine) as conn:
+        item = await _locked(conn, key)
+        if item.status in ("retrying", "resolved"):
+            raise ConflictError(f"{item.key} is {item.status}; only pending or failed items can be retried")
+        if item.component == "jobs":
+            requeued = await store.requeue(conn, int(item.context["job_id"]))
+        else:
+            o = webhook_outbox.c
             changed = await conn.execute(
                 update(webhook_outbox)
                 .where(o.id == int(item.context["delivery_id"]), o.state == "failed")
@@ -269,11 +291,13 @@ async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None 
                     state="pending", next_attempt_at=datetime.now(UTC), claimed_until=None, claimed_by=None
                 )
             )
-        if not changed.rowcount:
-            raise ConflictError(f"{item.key} changed concurrently; retry")
-        if publish is not None:
-            await publish("webhook.outbox", {"outbox_pk": int(item.context["delivery_id"])})
-    await _resolve_row(engine, item.key, "retrying", None, by, retry=True)
+            if not changed.rowcount:
+                raise ConflictError(f"{item.key} changed concurrently; retry")
+        await _resolve_row(conn, item.key, "retrying", None, by, retry=True)
+    if requeued is not None:
+        await store.requeued(engine, requeued[0], requeued[1], by, publish)
+    elif publish is not None:
+        await publish("webhook.outbox", {"outbox_pk": int(item.context["delivery_id"])})
     return await get(engine, item.key)
 
 
@@ -283,6 +307,7 @@ async def settle(engine: AsyncEngine, key: str, status: str, note: str | None, b
         raise InputError("an item is settled as resolved or failed", field="status")
     if note is not None and len(note) > MAX_NOTE:
         raise InputError(f"a note is at most {MAX_NOTE} characters", field="note")
-    item = await get(engine, key)
-    await _resolve_row(engine, item.key, status, note, by, retry=False)
+    async with write_transaction(engine) as conn:
+        item = await _locked(conn, key)
+        await _resolve_row(conn, item.key, status, note, by, retry=False)
     return await get(engine, item.key)

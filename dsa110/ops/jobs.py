@@ -13,7 +13,10 @@ Job lifecycle (legacy-pipeline-facts §4.2, plus cancellation):
 
 Group queue: ``collecting -> pending -> in_progress -> completed | failed``; a failed or
 completed group may be sent back to ``pending`` by ``reprocess_group``, which counts the
-retry (legacy ``POST /api/reprocess/{group_id}``). ``start_group_work`` is what a job working
+retry; the operators' reprocess (legacy ``POST /api/reprocess/{group_id}``) is
+``dsa110.ops.streaming.conversion.reprocess``, which makes the same move with
+``reprocess_locked`` and queues the group's convert job in the same transaction (a pending
+group without one never moves on). ``start_group_work`` is what a job working
 on a group calls first: ``pending -> in_progress``, ``in_progress`` kept (a re-run), ``failed``
 reprocessed and then moved to ``in_progress`` (a retry), all in one transaction.
 """
@@ -32,7 +35,7 @@ from dsa110.db.tables import groups, job_logs, jobs
 from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import GROUP_STATE, JOB_LOG, JOB_STATE
-from dsa110.events.channels import JobStatePayload
+from dsa110.events.channels import GroupStatePayload, JobStatePayload
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
@@ -227,8 +230,45 @@ async def set_group_state(
 async def reprocess_group(
     engine: AsyncEngine, group_id: str, *, publish: Publish | None = None
 ) -> dict[str, Any]:
-    """Send a completed or failed group back to ``pending``; count the retry and clear its error."""
+    """Send a completed or failed group back to ``pending``; count the retry and clear its error.
+
+    The bare state move: nothing converts a pending group but its convert job, so the
+    operators' reprocess (``reprocessGroup``, ``POST /api/reprocess``) is
+    :func:`dsa110.ops.streaming.conversion.reprocess`, which queues that job in the same
+    transaction (with :func:`lock_group` and :func:`reprocess_locked`)."""
     return await _change_group(engine, group_id, GroupState.PENDING, reprocess=True, publish=publish)
+
+
+async def lock_group(conn: AsyncConnection, group_id: str) -> dict[str, Any]:
+    """Group ``group_id``'s row, locked for the rest of the caller's write transaction."""
+    _check_group_id(group_id)
+    return await _lock_group(conn, group_id)
+
+
+async def reprocess_locked(
+    conn: AsyncConnection, current: Mapping[str, Any], *, stranded: bool = False
+) -> dict[str, Any]:
+    """The move of :func:`reprocess_group` for a row the caller locked (:func:`lock_group`) in
+    its write transaction; returns the moved row. The caller publishes with
+    :func:`publish_group` after the commit.
+
+    ``stranded``: the caller found no convert job open for the group, so a ``pending`` group is
+    reprocessed in place (retry counted, error cleared) rather than refused: nothing would
+    ever move it on (groups reprocessed before reprocess queued their job were left so)."""
+    source = GroupState(current["state"])
+    now = datetime.now(UTC)
+    if stranded and source is GroupState.PENDING:
+        values = {"retry_count": func.coalesce(groups.c.retry_count, 0) + 1, "error": None, "updated_at": now}
+        await _update_group(conn, current, source, values)
+        return await _group_row(conn, current["id"])
+    return await _move_group(conn, current, source, GroupState.PENDING, now, reprocess=True)
+
+
+async def publish_group(
+    publish: Publish | None, from_state: str, row: Mapping[str, Any], *, job_id: int | None = None
+) -> None:
+    """The ``group.state`` event of a committed move (naming the job queued with it, if any)."""
+    await _publish_group(publish, GroupState(from_state), row, job_id=job_id)
 
 
 async def start_group_work(
@@ -318,18 +358,20 @@ async def _group_row(conn: AsyncConnection, pk: int) -> dict[str, Any]:
     return dict((await conn.execute(select(groups).where(groups.c.id == pk))).mappings().one())
 
 
-async def _publish_group(publish: Publish | None, source: GroupState, row: Mapping[str, Any]) -> None:
+async def _publish_group(
+    publish: Publish | None, source: GroupState, row: Mapping[str, Any], *, job_id: int | None = None
+) -> None:
     if publish is not None:
-        await GROUP_STATE.publish(
-            publish,
-            {
-                "group_pk": row["id"],
-                "group_id": row["group_id"],
-                "state": row["state"],
-                "from_state": str(source),
-                "retry_count": row["retry_count"],
-            },
-        )
+        payload: GroupStatePayload = {
+            "group_pk": row["id"],
+            "group_id": row["group_id"],
+            "state": row["state"],
+            "from_state": str(source),
+            "retry_count": row["retry_count"],
+        }
+        if job_id is not None:
+            payload["job_id"] = job_id
+        await GROUP_STATE.publish(publish, payload)
 
 
 async def _change_group(

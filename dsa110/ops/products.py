@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dsa110.db.enums import ProductStatus, ProductType
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import data_lineage, data_products
+from dsa110.db.work import outside_work
 from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import PRODUCT_STATUS, EventBusError
@@ -385,6 +386,10 @@ async def _claim(engine: AsyncEngine, data_id: str, mode: str) -> dict[str, Any]
     )
 
 
+_FINISHING: set[asyncio.Task[dict[str, Any]]] = set()
+"""Publications whose callers were cancelled, finishing on their own (kept referenced)."""
+
+
 async def publish_product(
     engine: AsyncEngine,
     settings: Settings,
@@ -394,10 +399,41 @@ async def publish_product(
     publish: Publish | None = None,
     actor: str | None = None,
 ) -> dict[str, Any]:
-    """Move the product's files to the products area and mark it published (see module doc)."""
+    """Move the product's files to the products area and mark it published (see module doc).
+
+    Once claimed, the publication runs to its end in a task of its own, outside the
+    request's database work: a caller cancelled meanwhile (its deadline passed, its client
+    went away) is cancelled at once, and the publication still ends ``published`` or back
+    in ``staging`` with the error. Run in the caller's task, a cancellation left the row
+    ``publishing`` for good (cancelled while the event was sent or the row written), or
+    recorded it staged while the move, a thread nothing can stop, carried the files on to
+    the products area.
+    """
     if mode not in ("manual", "auto"):
         raise InputError("mode must be manual or auto", field="mode")
     row = await _claim(engine, data_id, mode)
+    finishing = asyncio.create_task(
+        _publish_claimed(engine, settings, row, mode, publish, actor), context=outside_work()
+    )
+    _FINISHING.add(finishing)
+    finishing.add_done_callback(_finished)
+    return await asyncio.shield(finishing)
+
+
+def _finished(task: asyncio.Task[dict[str, Any]]) -> None:
+    _FINISHING.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: a caller still waiting has it too; a gone one needs none
+
+
+async def _publish_claimed(
+    engine: AsyncEngine,
+    settings: Settings,
+    row: dict[str, Any],
+    mode: str,
+    publish: Publish | None,
+    actor: str | None,
+) -> dict[str, Any]:
     await _emit(publish, row, "publishing")
     try:
         source = _source(settings, row["stage_path"])

@@ -66,15 +66,20 @@ async def running(settings: Settings) -> AsyncIterator[LiveApp]:
         yield LiveApp(app, http)
 
 
-async def seed(engine: AsyncEngine) -> dict[str, Any]:
-    """Three groups (one failed), one source, one ESE candidate at 7 sigma."""
+async def seed(engine: AsyncEngine, root: Path | None = None) -> dict[str, Any]:
+    """Three groups (one failed), one source, one ESE candidate at 7 sigma.
+
+    ``root``: the groups' subband files are real (empty) files in ``root/incoming``, so that
+    reprocessing a group in a server running the pipeline kinds queues its convert job (the
+    job's check wants the files); else they are paths with no file."""
     async with engine.begin() as conn:
         for i, state in enumerate(["completed", "failed", "in_progress"]):
             when = T0 + timedelta(minutes=5 * i)
+            group_id = when.strftime("%Y-%m-%dT%H:%M:%S")
             result = await conn.execute(
                 insert(groups)
                 .values(
-                    group_id=when.strftime("%Y-%m-%dT%H:%M:%S"),
+                    group_id=group_id,
                     state=state,
                     received_at=when,
                     updated_at=when,
@@ -88,11 +93,23 @@ async def seed(engine: AsyncEngine) -> dict[str, Any]:
             pk = result.scalar_one()
             await conn.execute(
                 insert(subband_files),
-                [{"group_pk": pk, "subband_idx": s, "path": f"/d/{pk}_{s}.h5"} for s in range(4)],
+                [
+                    {"group_pk": pk, "subband_idx": s, "path": _subband(root, pk, group_id, s)}
+                    for s in range(4)
+                ],
             )
         source_pk = await insert_source(conn)
         candidate_pk = await insert_candidate(conn, source_pk, significance=7.0, when=T0)
         return {"source_pk": source_pk, "candidate_pk": candidate_pk}
+
+
+def _subband(root: Path | None, pk: int, group_id: str, subband: int) -> str:
+    if root is None:
+        return f"/d/{pk}_{subband}.h5"
+    path = root / "incoming" / f"{group_id}_sb{subband:02d}.hdf5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+    return str(path)
 
 
 async def insert_source(conn: AsyncConnection) -> int:

@@ -29,11 +29,12 @@ FAILED_GROUP = "2025-10-24T14:05:00"
 REPROCESS = "mutation($g: String!) { reprocessGroup(groupId: $g) { state retryCount } }"
 
 
-async def _seeded(url: str) -> dict[str, str]:
-    """Seed the database; returns the headers of an operator key made in it."""
+async def _seeded(url: str, root: Path) -> dict[str, str]:
+    """Seed the database (the subband files in ``root``, the servers' data directory, so that
+    a reprocess can queue the group's convert job); returns the headers of an operator key."""
     engine = create_engine(url)
     try:
-        await seed(engine)
+        await seed(engine, root)
         return await key_headers(engine, Role.OPERATOR)
     finally:
         await engine.dispose()
@@ -63,7 +64,7 @@ async def _next(ws: ClientConnection) -> dict[str, Any]:
 
 async def test_sse_channels_stream_from_a_real_server(tmp_path: Path) -> None:
     async with scratch_database("sqlite", tmp_path) as url:
-        operator = await _seeded(url)
+        operator = await _seeded(url, tmp_path)
         async with (
             server_process(url, "memory://", tmp_path) as (base, _),
             httpx.AsyncClient(base_url=base, timeout=WAIT_S) as http,
@@ -113,7 +114,7 @@ async def test_a_write_through_one_server_reaches_a_subscriber_of_another(tmp_pa
     backend = "postgresql" if bus == "postgresql" else "sqlite"
     namespace = f"t{uuid.uuid4().hex[:10]}"  # this test run only
     async with scratch_database(backend, tmp_path) as url:
-        operator = await _seeded(url)
+        operator = await _seeded(url, tmp_path)
         events_url = REDIS_URL if bus == "redis" else url
         assert events_url is not None
         async with (

@@ -381,7 +381,7 @@ async def test_legacy_graphql_ws_protocol_subscribes_too(live_settings: Settings
 
 async def test_reprocess_mutation_publishes_to_subscribers(live_settings: Settings) -> None:
     async with running(live_settings) as live:
-        await seed(live.engine)
+        await seed(live.engine, live_settings.data_dir)  # real files: a job is queued
         async with live.ws() as ws:
             client = TransportWs(ws)
             await client.init()

@@ -75,7 +75,7 @@ async def test_a_subscription_on_one_worker_hears_a_write_through_another(tmp_pa
     async with scratch_database("sqlite", tmp_path) as url:
         engine = create_engine(url)
         try:
-            await seed(engine)
+            await seed(engine, tmp_path)  # real subband files: reprocess queues a job
             operator = await key_headers(engine, Role.OPERATOR)
         finally:
             await engine.dispose()

@@ -28,6 +28,7 @@ then relative to each root.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Sequence
@@ -125,6 +126,17 @@ def resolve_path(raw: object, roots: Sequence[Path], kind: Kind = Kind.ANY, fiel
     raise NotFoundError(NOT_UNDER_ROOTS, path=text[:256])
 
 
+def _new_target(literal: Path, roots: Sequence[Path]) -> Path | None:
+    """Where a new file ``literal`` would really be written, if that is under ``roots``."""
+    parent = literal.parent
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    target = Path(existing.resolve()) / parent.relative_to(existing) / literal.name
+    inside = under(existing.resolve(), roots) and not literal.is_symlink()
+    return target if inside and not private(target, roots) else None
+
+
 def resolve_stored(raw: object, roots: Sequence[Path], kind: Kind = Kind.FILE) -> Path:
     """The real location of a path the database holds, if it is an existing ``kind`` under
     ``roots``; else ``NotFoundError`` (blocking: call in a thread).
@@ -154,12 +166,14 @@ def resolve_new_path(raw: object, roots: Sequence[Path], field: str = "path") ->
             continue
         if private(literal, resolved_roots):
             continue
-        parent = literal.parent
-        existing = parent
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        target = Path(existing.resolve()) / parent.relative_to(existing) / literal.name
-        inside = under(existing.resolve(), resolved_roots) and not literal.is_symlink()
-        if inside and not private(target, resolved_roots):
+        try:
+            target = _new_target(literal, resolved_roots)
+        except OSError as error:
+            # The probes of a name no file system can hold (a component over NAME_MAX bytes)
+            # raise rather than answer False: the client's input, not a server fault.
+            if error.errno == errno.ENAMETOOLONG:
+                raise BadPath(f"`{field}` holds a name too long for the file system", field=field) from None
+            continue
+        if target is not None:
             return target
     raise NotFoundError("the output path is not under the configured data roots", path=text[:256])

@@ -22,10 +22,11 @@ from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import JobState
 from dsa110.db.tables import batches, jobs
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.ops.queue import kinds, store
 
@@ -95,7 +96,7 @@ async def create_batch(
             ) from None
         children.append((item.label, params, allowed))
     now = store.now_utc()
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
         batch_id = (
             await conn.execute(
                 batches.insert()
@@ -182,59 +183,62 @@ async def children(engine: AsyncEngine, batch_id: int) -> list[dict[str, Any]]:
 async def cancel_batch(
     engine: AsyncEngine, batch_id: int, by: str | None, publish: store.Publish | None = None
 ) -> dict[str, Any]:
-    """Cancel the queued children at once and stop the running ones; a finished batch is a conflict."""
-    await get_batch(engine, batch_id)
-    state = batch_state((await counts_of(engine, [batch_id]))[batch_id])
-    if state not in ("pending", "running"):
-        raise ConflictError(f"batch {batch_id} is {state}; only pending or running batches can be cancelled")
-    async with engine.begin() as conn:
+    """Cancel the queued children at once and stop the running ones; a finished batch is a conflict.
+
+    One write transaction for the batch and all its children: a batch is cancelled whole
+    or not at all (one transaction per child left the rest running when one of them failed,
+    e.g. ``BUSY``), and its state is judged under the lock, not from an earlier read."""
+    async with write_transaction(engine) as conn:
+        await _state_locked(conn, batch_id, ("pending", "running"), "cancelled")
         await conn.execute(
             update(batches)
             .where(batches.c.id == batch_id, batches.c.cancelled_at.is_(None))
             .values(cancelled_at=store.now_utc(), cancelled_by=by)
         )
-    c = jobs.c
-    async with engine.connect() as conn:
-        open_ids = (
-            await conn.execute(
-                select(c.id).where(
-                    c.batch_id == batch_id, c.state.in_([str(JobState.PENDING), str(JobState.RUNNING)])
-                )
-            )
-        ).scalars()
-        wanted = [int(pk) for pk in open_ids]
-    for job_id in wanted:
-        try:
-            await store.request_cancel(engine, job_id, by, publish)
-        except ConflictError:
-            continue  # it finished meanwhile
+        changed = await store.cancel_open(conn, jobs.c.batch_id == batch_id, by)
+    await store.cancelled(changed, publish)
     return await get_batch(engine, batch_id)
 
 
 async def retry_batch(
     engine: AsyncEngine, batch_id: int, by: str | None, publish: store.Publish | None = None
 ) -> dict[str, Any]:
-    """Queue the failed and cancelled children again; a batch with none is a conflict."""
-    await get_batch(engine, batch_id)
+    """Queue the failed and cancelled children again; a batch with none is a conflict.
+
+    One write transaction, as :func:`cancel_batch`: every such child is queued again, or none."""
     c = jobs.c
-    async with engine.connect() as conn:
-        again = (
-            await conn.execute(
-                select(c.id).where(
-                    c.batch_id == batch_id, c.state.in_([str(JobState.FAILED), str(JobState.CANCELLED)])
-                )
-            )
-        ).scalars()
-        wanted = [int(pk) for pk in again]
-    if not wanted:
-        raise ConflictError(f"batch {batch_id} has no failed or cancelled items to retry")
-    async with engine.begin() as conn:
+    async with write_transaction(engine) as conn:
+        await _state_locked(conn, batch_id, None, "retried")
+        again = await conn.execute(
+            select(c.id)
+            .where(c.batch_id == batch_id, c.state.in_([str(JobState.FAILED), str(JobState.CANCELLED)]))
+            .order_by(c.id)
+        )
+        wanted = [int(pk) for pk in again.scalars()]
+        if not wanted:
+            raise ConflictError(f"batch {batch_id} has no failed or cancelled items to retry")
         await conn.execute(
             update(batches).where(batches.c.id == batch_id).values(cancelled_at=None, cancelled_by=None)
         )
-    for job_id in wanted:
-        try:
-            await store.retry(engine, job_id, by, publish)
-        except ConflictError:
-            continue
+        changed = [await store.requeue(conn, job_id) for job_id in wanted]
+    for row, from_state in changed:
+        await store.requeued(engine, row, from_state, by, publish)
     return await get_batch(engine, batch_id)
+
+
+async def _state_locked(
+    conn: AsyncConnection, batch_id: int, allowed: Sequence[str] | None, verb: str
+) -> None:
+    """Lock the batch row (PostgreSQL; SQLite's write lock is held already) and check its state."""
+    found = await conn.execute(select(batches.c.id).where(batches.c.id == batch_id).with_for_update())
+    if found.first() is None:
+        raise NotFoundError(f"batch {batch_id} does not exist", key=str(batch_id))
+    if allowed is None:
+        return
+    tally = await conn.execute(
+        select(jobs.c.state, func.count()).where(jobs.c.batch_id == batch_id).group_by(jobs.c.state)
+    )
+    counts = {str(state): int(n) for state, n in tally.all() if state in STATES}
+    state = batch_state(BatchCounts(**counts))
+    if state not in allowed:
+        raise ConflictError(f"batch {batch_id} is {state}; only {' or '.join(allowed)} batches can be {verb}")

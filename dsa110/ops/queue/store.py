@@ -20,6 +20,13 @@ States (stored under the legacy names the REST layer shows): ``pending`` (queued
   recorded and its worker stops the process group (``dsa110.ops.queue.worker``).
 * **Retry**: a failed or cancelled job is queued again with its attempts renewed.
 
+Operators' writes (submit, cancel, retry) run in ``write_transaction``: the write lock is
+taken first and waited for within the engine's budget, past which the caller is told
+``BUSY`` with nothing written (with a plain transaction SQLite's "database is locked"
+came out as an internal error, and PostgreSQL waited without limit). The worker's own
+writes (claim, heartbeat, progress, finish, reap) are left as they are: single conditional
+statements, run by its loop rather than for a waiting client.
+
 Outputs of a job that failed or was cancelled are marked partial (``finalization_status
 = partial``, auto-publish off), and publishing refuses them. Each change publishes a
 ``job.state`` event after its commit.
@@ -38,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.enums import JobState, JobType
 from dsa110.db.tables import data_products, job_products, jobs
+from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import JOB_STATE, EventBusError
 from dsa110.events.channels import JobStatePayload
@@ -170,10 +178,17 @@ async def submit(
     values = job_values(
         kind_name, checked, max_attempts, created_by=created_by, group_pk=group_pk, ms_path=ms_path
     )
-    async with engine.begin() as conn:
-        row = dict((await conn.execute(jobs.insert().values(**values).returning(*jobs.c))).mappings().one())
+    async with write_transaction(engine) as conn:
+        row = await insert_job(conn, values)
     await emit(publish, row, None)
     return row
+
+
+async def insert_job(conn: AsyncConnection, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert a job (``job_values``) in the caller's transaction, so that a state change and
+    the job queued for it commit together or not at all; the caller emits its event after
+    the commit."""
+    return dict((await conn.execute(jobs.insert().values(**values).returning(*jobs.c))).mappings().one())
 
 
 # -- the worker's side ---------------------------------------------------------------------
@@ -453,97 +468,113 @@ async def request_cancel(
 
     Cancelling a cancelled job answers it as it is; a finished one is a ``CONFLICT``.
     """
+    async with write_transaction(engine) as conn:
+        changed = await cancel_open(conn, jobs.c.id == job_id, by)
+        if not changed:
+            current = await _get(conn, job_id)
+            if current["state"] in (str(JobState.CANCELLED), str(JobState.RUNNING)):
+                return current  # already cancelled, or its cancel is under way
+            raise ConflictError(
+                f"job {job_id} is {current['state']}; only queued or running jobs can be cancelled"
+            )
+    await cancelled(changed, publish)
+    return changed[0][0]
+
+
+async def cancel_open(conn: AsyncConnection, which: Any, by: str | None) -> list[tuple[dict[str, Any], str]]:
+    """Cancel the open jobs matching ``which`` in the caller's write transaction: the queued
+    ones at once, the running ones by recording the request their workers act on (once).
+    Returns (row, state it was in) per job changed, by id; the caller then calls
+    :func:`cancelled` after the commit."""
     now = now_utc()
     c = jobs.c
-    async with engine.begin() as conn:
-        queued = (
-            (
-                await conn.execute(
-                    update(jobs)
-                    .where(c.id == job_id, c.state == str(JobState.PENDING))
-                    .values(
-                        state=str(JobState.CANCELLED),
-                        finished_at=now,
-                        cancel_requested_at=now,
-                        cancel_requested_by=by,
-                        error=f"cancelled by {by or 'the pipeline'} before it ran",
-                    )
-                    .returning(*jobs.c)
-                )
-            )
-            .mappings()
-            .first()
+    queued = await conn.execute(
+        update(jobs)
+        .where(which, c.state == str(JobState.PENDING))
+        .values(
+            state=str(JobState.CANCELLED),
+            finished_at=now,
+            cancel_requested_at=now,
+            cancel_requested_by=by,
+            error=f"cancelled by {by or 'the pipeline'} before it ran",
         )
-        if queued is not None:
-            row, from_state = dict(queued), str(JobState.PENDING)
-        else:
-            running = (
-                (
-                    await conn.execute(
-                        update(jobs)
-                        .where(
-                            c.id == job_id, c.state == str(JobState.RUNNING), c.cancel_requested_at.is_(None)
-                        )
-                        .values(cancel_requested_at=now, cancel_requested_by=by)
-                        .returning(*jobs.c)
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if running is None:
-                current = await _get(conn, job_id)
-                if current["state"] in (str(JobState.CANCELLED), str(JobState.RUNNING)):
-                    return current  # already cancelled, or its cancel is under way
-                raise ConflictError(
-                    f"job {job_id} is {current['state']}; only queued or running jobs can be cancelled"
-                )
-            row, from_state = dict(running), str(JobState.RUNNING)
-    await emit(publish, row, from_state, cancel_requested=True)
-    return row
+        .returning(*jobs.c)
+    )
+    changed = [(dict(r), str(JobState.PENDING)) for r in queued.mappings().all()]
+    running = await conn.execute(
+        update(jobs)
+        .where(which, c.state == str(JobState.RUNNING), c.cancel_requested_at.is_(None))
+        .values(cancel_requested_at=now, cancel_requested_by=by)
+        .returning(*jobs.c)
+    )
+    changed += [(dict(r), str(JobState.RUNNING)) for r in running.mappings().all()]
+    return sorted(changed, key=lambda change: int(change[0]["id"]))
+
+
+async def cancelled(changed: Sequence[tuple[Mapping[str, Any], str]], publish: Publish | None) -> None:
+    """After a committed :func:`cancel_open`: the jobs' events."""
+    for row, from_state in changed:
+        await emit(publish, row, from_state, cancel_requested=True)
 
 
 async def retry(
     engine: AsyncEngine, job_id: int, by: str | None, publish: Publish | None = None
 ) -> dict[str, Any]:
     """Queue a failed or cancelled job again, with a fresh allowance of attempts."""
+    async with write_transaction(engine) as conn:
+        row, from_state = await requeue(conn, job_id)
+    await requeued(engine, row, from_state, by, publish)
+    return row
+
+
+async def requeue(conn: AsyncConnection, job_id: int) -> tuple[dict[str, Any], str]:
+    """The row change of :func:`retry`, in the caller's write transaction (so that a caller
+    can record why in the same commit); returns the row and the state it left. The caller
+    calls :func:`requeued` after the commit."""
     c = jobs.c
-    async with engine.begin() as conn:
-        current = await _get(conn, job_id)
-        if current["state"] not in (str(JobState.FAILED), str(JobState.CANCELLED)):
-            raise ConflictError(
-                f"job {job_id} is {current['state']}; only failed or cancelled jobs can be retried"
-            )
-        kind = kinds.find(current["type"])
-        allowance = kind.max_attempts if kind is not None else 1
-        row = (
-            (
-                await conn.execute(
-                    update(jobs)
-                    .where(c.id == job_id, c.state == current["state"])
-                    .values(
-                        state=str(JobState.PENDING),
-                        max_attempts=int(current["attempts"]) + allowance,
-                        finished_at=None,
-                        not_before=None,
-                        error=None,
-                        exit_code=None,
-                        progress=None,
-                        progress_message=None,
-                        cancel_requested_at=None,
-                        cancel_requested_by=None,
-                    )
-                    .returning(*jobs.c)
-                )
-            )
-            .mappings()
-            .first()
+    current = await _get(conn, job_id)
+    if current["state"] not in (str(JobState.FAILED), str(JobState.CANCELLED)):
+        raise ConflictError(
+            f"job {job_id} is {current['state']}; only failed or cancelled jobs can be retried"
         )
-        if row is None:
-            raise ConflictError(f"job {job_id} changed concurrently; retry")
-    await append_job_log(engine, job_id, f"[queue] queued again by {by or 'the pipeline'}", publish=publish)
-    await emit(publish, row, current["state"])
-    return dict(row)
+    kind = kinds.find(current["type"])
+    allowance = kind.max_attempts if kind is not None else 1
+    row = (
+        (
+            await conn.execute(
+                update(jobs)
+                .where(c.id == job_id, c.state == current["state"])
+                .values(
+                    state=str(JobState.PENDING),
+                    max_attempts=int(current["attempts"]) + allowance,
+                    finished_at=None,
+                    not_before=None,
+                    error=None,
+                    exit_code=None,
+                    progress=None,
+                    progress_message=None,
+                    cancel_requested_at=None,
+                    cancel_requested_by=None,
+                )
+                .returning(*jobs.c)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise ConflictError(f"job {job_id} changed concurrently; retry")
+    return dict(row), str(current["state"])
+
+
+async def requeued(
+    engine: AsyncEngine, row: Mapping[str, Any], from_state: str, by: str | None, publish: Publish | None
+) -> None:
+    """After a committed :func:`requeue`: the job's log line and its event."""
+    await append_job_log(
+        engine, int(row["id"]), f"[queue] queued again by {by or 'the pipeline'}", publish=publish
+    )
+    await emit(publish, row, from_state)
 
 
 async def get_job(engine: AsyncEngine, job_id: int) -> dict[str, Any]:

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import groups, services
+from dsa110.db.writes import write_transaction
 from dsa110.errors import InputError
 from dsa110.names import resolve_under
 from dsa110.settings import Settings
@@ -116,16 +117,28 @@ def checked_config(settings: Settings, given: Any, base: Mapping[str, Any] | Non
 
 
 async def get_service(engine: AsyncEngine, settings: Settings) -> dict[str, Any]:
-    """The streaming service's row (created stopped, with the default config, on first use)."""
-    now = datetime.now(UTC)
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert_or_skip(conn.dialect.name, services).values(
-                name=NAME, desired=STOPPED, config=default_config(settings), updated_at=now
-            )
+    """The streaming service's row (created stopped, with the default config, on first use).
+
+    Read first: the row exists after the first use, and a reader (the status query, a
+    request waiting for the service) must not take SQLite's write lock on every call,
+    queueing behind an ingest and failing when it holds the lock past the busy timeout."""
+    async with engine.connect() as conn:
+        found = (await conn.execute(select(services).where(services.c.name == NAME))).mappings().first()
+    if found is not None:
+        return dict(found)
+    async with write_transaction(engine) as conn:
+        return await _ensure_row(conn, settings)
+
+
+async def _ensure_row(conn: AsyncConnection, settings: Settings, *, lock: bool = False) -> dict[str, Any]:
+    """Create the row when missing, then read it (row-locked with ``lock`` on PostgreSQL)."""
+    await conn.execute(
+        insert_or_skip(conn.dialect.name, services).values(
+            name=NAME, desired=STOPPED, config=default_config(settings), updated_at=datetime.now(UTC)
         )
-        row = (await conn.execute(select(services).where(services.c.name == NAME))).mappings().one()
-    return dict(row)
+    )
+    query = select(services).where(services.c.name == NAME)
+    return dict((await conn.execute(query.with_for_update() if lock else query)).mappings().one())
 
 
 async def request(
@@ -138,23 +151,30 @@ async def request(
     by: str | None = None,
 ) -> dict[str, Any]:
     """Record an operator's request; a config change or a restart bumps the generation (the
-    supervisor then restarts a running process). Returns the row."""
-    current = await get_service(engine, settings)
-    values: dict[str, Any] = {"updated_at": datetime.now(UTC), "updated_by": by}
-    bump = restart
-    if config is not None:
-        checked = checked_config(settings, config, current["config"])
-        if checked != current["config"]:
-            values["config"] = checked
-            values["config_version"] = services.c.config_version + 1
-            bump = True
-    if desired is not None:
-        if desired not in (RUNNING, STOPPED):
-            raise InputError("desired must be running or stopped")
-        values["desired"] = desired
-    if bump:
-        values["generation"] = services.c.generation + 1
-    async with engine.begin() as conn:
+    supervisor then restarts a running process). Returns the row.
+
+    A config change is a partial config merged over the stored one, so the stored one is
+    read under the write lock (``write_transaction``, the row locked): two operators
+    changing different settings at once, from any server processes, both keep theirs.
+    Read outside the lock, each merged over the same old config and the last write lost
+    the other's change (and whether the config changed, hence the restart, was judged on
+    the stale copy too)."""
+    if desired is not None and desired not in (RUNNING, STOPPED):
+        raise InputError("desired must be running or stopped")
+    async with write_transaction(engine) as conn:
+        current = await _ensure_row(conn, settings, lock=True)
+        values: dict[str, Any] = {"updated_at": datetime.now(UTC), "updated_by": by}
+        bump = restart
+        if config is not None:
+            checked = checked_config(settings, config, current["config"])
+            if checked != current["config"]:
+                values["config"] = checked
+                values["config_version"] = services.c.config_version + 1
+                bump = True
+        if desired is not None:
+            values["desired"] = desired
+        if bump:
+            values["generation"] = services.c.generation + 1
         await conn.execute(update(services).where(services.c.name == NAME).values(**values))
         row = (await conn.execute(select(services).where(services.c.name == NAME))).mappings().one()
     return dict(row)

@@ -38,11 +38,12 @@ from dsa110.db.engine import create_engine
 from dsa110.db.enums import GroupState
 from dsa110.db.functions import insert_or_skip
 from dsa110.db.tables import groups, subband_files
+from dsa110.db.writes import write_transaction
 from dsa110.events import GROUP_STATE, create_event_bus
 from dsa110.events.channels import GroupStatePayload
 from dsa110.ops.lease import HostLease
-from dsa110.ops.queue import store
 from dsa110.ops.streaming import service
+from dsa110.ops.streaming.conversion import queue_convert, subband_paths
 from dsa110.settings import Settings
 from dsa110.times import datetime_to_mjd
 
@@ -156,51 +157,29 @@ class Watcher:
         if count >= int(row["expected_subbands"]):
             await self._complete(row, missing=[])
 
-    async def _paths(self, group_pk: int) -> dict[int, str]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(subband_files.c.subband_idx, subband_files.c.path).where(
-                    subband_files.c.group_pk == group_pk
-                )
-            )
-            return {int(i): str(p) for i, p in rows.all()}
-
     async def _complete(self, row: dict[str, Any], missing: list[int]) -> None:
-        """collecting -> pending (one writer wins), then queue the group's conversion."""
+        """collecting -> pending (one writer wins) and the group's conversion queued, in one
+        transaction: a group is never left ``pending`` without its convert job. (Two
+        transactions did that when the job's insert failed, or the process died between
+        them; nothing queues a pending group's job later, so it waited forever.)"""
         g = groups.c
         error = f"converted without subbands {', '.join(f'sb{i:02d}' for i in missing)}" if missing else None
-        async with self.engine.begin() as conn:
+        async with write_transaction(self.engine) as conn:
             won = await conn.execute(
                 update(groups)
                 .where(g.id == row["id"], g.state == str(GroupState.COLLECTING))
                 .values(state=str(GroupState.PENDING), updated_at=datetime.now(UTC), error=error)
             )
-        if not won.rowcount:
-            return
-        paths = await self._paths(int(row["id"]))
-        start = datetime.fromisoformat(row["group_id"]).replace(tzinfo=UTC)
-        end = start + timedelta(minutes=float(self.config["chunk_duration"]))
-        params = {
-            "group_id": row["group_id"],
-            "uvh5_paths": [paths[i] for i in sorted(paths)],
-            "input_dir": str(self.input_dir),
-            "output_dir": str(self.config["output_dir"]),
-            "start_time": row["group_id"],
-            "end_time": end.strftime("%Y-%m-%dT%H:%M:%S"),
-            "missing_subbands": missing,
-        }
-        job = await store.submit(
-            self.engine,
-            "convert",
-            params,
-            created_by="streaming",
-            group_pk=int(row["id"]),
-            require_registered=False,
-        )
+            if not won.rowcount:
+                return
+            job = await queue_convert(conn, row, self.config, created_by="streaming", missing=missing)
         self.metrics["groups_pending"] += 1
         self.metrics["convert_jobs_queued"] += 1
         log.info(
-            "group %s complete (%d subbands): convert job %s queued", row["group_id"], len(paths), job["id"]
+            "group %s complete (%d subbands): convert job %s queued",
+            row["group_id"],
+            len(job["params"]["uvh5_paths"]),
+            job["id"],
         )
         await self._announce(
             row, str(GroupState.COLLECTING), state=str(GroupState.PENDING), job_id=int(job["id"])
@@ -223,7 +202,8 @@ class Watcher:
                 .all()
             )
         for row in late:
-            present = await self._paths(int(row["id"]))
+            async with self.engine.connect() as conn:
+                present = await subband_paths(conn, int(row["id"]))
             missing = [i for i in range(int(row["expected_subbands"])) if i not in present]
             if len(present) >= int(self.config["min_subbands"]):
                 await self._complete(dict(row), missing)
