@@ -126,6 +126,11 @@ class Settings:
     taken to have lost its worker (retried or failed by its kind)."""
     job_poll_s: float = 0.5
     """How often an idle worker looks for queued jobs and cancel requests (events wake it sooner)."""
+    publish_claim_timeout_s: float = 21600.0
+    """A data product still ``publishing`` this long after its publication claimed it lost its
+    publisher (killed): the workers' reaper settles it by what is on disk
+    (``dsa110.ops.products.recover_publishing``). Longer than any move can take (a
+    cross-filesystem copy of the largest product); 0 turns the sweep off."""
     job_executor: str = "local"
     """``local`` (processes on this host) or ``dask`` (a dask.distributed cluster)."""
     dask_scheduler: str | None = None
@@ -323,6 +328,7 @@ def _ops_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         ("DSA110_JOB_SLOTS", "job_slots", int),
         ("DSA110_JOB_LEASE_S", "job_lease_s", float),
         ("DSA110_JOB_POLL_S", "job_poll_s", float),
+        ("DSA110_PUBLISH_CLAIM_TIMEOUT_S", "publish_claim_timeout_s", float),
     ):
         if name in env:
             out[key] = kind(env[name])

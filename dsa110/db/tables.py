@@ -425,6 +425,8 @@ data_products = Table(
     Column("caltable_pk", Integer, ForeignKey("cal_tables.id", ondelete="SET NULL")),
     Column("finalized_by", String(64)),
     Column("published_by", String(64)),
+    Column("publish_claimed_at", UtcDateTime),
+    Column("publish_target", Text),
     Index(None, "data_type", "status"),
     Index(None, "status"),
     Index(None, "published_at"),

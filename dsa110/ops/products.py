@@ -16,6 +16,14 @@ Rules kept from the legacy registry (legacy-pipeline-facts §4.7), defects not k
   mode, attempts and error cleared. Failure: back to ``staging`` with the attempt counted,
   the error (500 characters) and its time recorded, files left where they were.
 * A retry resets the attempt count and publishes again.
+* A publisher killed outright (``kill -9``, out of memory, power) after its claim leaves
+  the product ``publishing``, which every later publish refuses. The claim records its
+  time (``publish_claimed_at``) and, before the move starts, the path the files are going
+  to (``publish_target``); :func:`recover_publishing`, run by the queue workers' reaper
+  loop as the job leases are, settles a product whose claim is older than
+  ``Settings.publish_claim_timeout_s`` (longer than any move takes) by what is on disk,
+  as the job reaper does with one conditional UPDATE on the old claim time (two sweepers
+  settle it once). See that function for the cases.
 * Outputs of a job that failed or was cancelled are ``partial`` (``finalization_status``,
   set by the job queue): they are neither finalized nor published, by hand or otherwise.
 * ``finalized_by`` / ``published_by`` record the ``actor``: the identity of the request
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,7 +56,7 @@ from dsa110.db.writes import write_transaction
 from dsa110.errors import ConflictError, InputError, NotFoundError
 from dsa110.events import PRODUCT_STATUS, EventBusError
 from dsa110.events.channels import ProductStatusPayload
-from dsa110.ops.files.moves import MoveRefused, move_product
+from dsa110.ops.files.moves import MoveRefused, free_destination, move_product
 from dsa110.ops.files.paths import under
 from dsa110.settings import Settings
 
@@ -365,7 +374,9 @@ async def _claim(engine: AsyncEngine, data_id: str, mode: str) -> dict[str, Any]
         result = await conn.execute(
             update(data_products)
             .where(*conditions)
-            .values(status=ProductStatus.PUBLISHING)
+            .values(
+                status=ProductStatus.PUBLISHING, publish_claimed_at=datetime.now(UTC), publish_target=None
+            )
             .returning(*data_products.c)
         )
         claimed = result.mappings().first()
@@ -438,7 +449,9 @@ async def _publish_claimed(
     try:
         source = _source(settings, row["stage_path"])
         folder = destination_folder(settings, row["data_type"])
-        dest = await asyncio.to_thread(move_product, source, folder, settings.staging_dir.resolve())
+        planned = await asyncio.to_thread(free_destination, folder, source.name)
+        await _record_target(engine, row["id"], planned)  # before any file moves: see recover_publishing
+        dest = await asyncio.to_thread(move_product, source, folder, settings.staging_dir.resolve(), planned)
     except (OSError, MoveRefused) as exc:
         failed = await _record_failure(engine, row["id"], exc)
         await _emit(publish, failed, "publish_failed")
@@ -465,12 +478,23 @@ async def _publish_claimed(
                 publish_attempts=0,
                 publish_error=None,
                 publish_failed_at=None,
+                publish_claimed_at=None,
+                publish_target=None,
             )
             .returning(*data_products.c)
         )
         done = dict(result.mappings().one())
     await _emit(publish, done, "published")
     return done
+
+
+async def _record_target(engine: AsyncEngine, pk: int, dest: Path) -> None:
+    async with write_transaction(engine) as conn:
+        await conn.execute(
+            update(data_products)
+            .where(data_products.c.id == pk, data_products.c.status == ProductStatus.PUBLISHING)
+            .values(publish_target=str(dest))
+        )
 
 
 async def _record_failure(engine: AsyncEngine, pk: int, error: BaseException) -> dict[str, Any]:
@@ -485,10 +509,158 @@ async def _record_failure(engine: AsyncEngine, pk: int, error: BaseException) ->
                 publish_attempts=data_products.c.publish_attempts + 1,
                 publish_error=message,
                 publish_failed_at=datetime.now(UTC),
+                publish_claimed_at=None,
+                publish_target=None,
             )
             .returning(*data_products.c)
         )
         return dict(result.mappings().one())
+
+
+# -- recovering publications whose publisher died ------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where a dead publication's files are, and what settles its product."""
+
+    values: dict[str, Any]
+    event: str
+    note: str
+
+
+def _on_disk(settings: Settings, row: Mapping[str, Any], now: datetime) -> _Found | None:
+    """Decide by what is on disk (runs in a thread); None: this process cannot see the areas."""
+    if not settings.staging_dir.is_dir():
+        return None  # the data directory is not mounted here: leave it to a process that sees it
+    staged = Path(row["stage_path"])
+    target = Path(row["publish_target"]) if row["publish_target"] else None
+    in_staging = staged.is_absolute() and os.path.lexists(staged)
+    in_products = target is not None and os.path.lexists(target)
+    published = {
+        "status": ProductStatus.PUBLISHED,
+        "published_path": str(target),
+        "published_at": now,
+        "publish_mode": "auto",
+        "published_by": None,
+        "publish_attempts": 0,
+        "publish_error": None,
+        "publish_failed_at": None,
+        "publish_claimed_at": None,
+        "publish_target": None,
+    }
+    if in_products and not in_staging:
+        note = f"its publisher died after moving the files; published at {target}"
+        return _Found(published, "published", note)
+    if in_products:
+        # A move across filesystems died while removing the staged copy: the copy in the
+        # products area is whole (it takes its name only once checked against the staged
+        # files), the staged one may be partly removed already. Publishing again would copy
+        # that remnant; so the product is published at the whole copy, and the staged
+        # remnant is left where it is (nothing is deleted here) for an operator to remove.
+        note = (
+            f"its publisher died while removing the staged copy after the move; published at "
+            f"{target}; what is left in staging at {staged} was not removed"
+        )[:MAX_ERROR_CHARS]
+        return _Found({**published, "publish_error": note}, "published", note)
+    if in_staging:
+        # Died before the move, or (across filesystems) while copying: the staged files are
+        # whole; a hidden ``.<name>.partial-*`` copy may be left beside the destination.
+        error = "the publisher died before the files moved; they are still in staging: publish again"
+    else:
+        error = "the publisher died and the files are in neither the staging nor the products area"
+    values = {
+        "status": ProductStatus.STAGING,
+        "publish_attempts": data_products.c.publish_attempts + 1,
+        "publish_error": error,
+        "publish_failed_at": now,
+        "publish_claimed_at": None,
+        "publish_target": None,
+    }
+    return _Found(values, "publish_failed", error)
+
+
+async def recover_publishing(
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    older_than_s: float | None = None,
+    publish: Publish | None = None,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Settle products left ``publishing`` by a publisher that died; returns the changed rows.
+
+    A claim older than ``older_than_s`` (``Settings.publish_claim_timeout_s``) is taken to
+    have lost its publisher; a younger one is not touched. What is on disk decides:
+
+    * the files are at the recorded target in the products area and gone from staging:
+      ``published`` there (the ``published`` event);
+    * the files are still in staging and not at the target (died before or during the
+      move; no target recorded: died before it began): back to ``staging`` with an error
+      saying the publisher died and the attempt counted, so a publish can be retried (the
+      ``publish_failed`` event);
+    * both (a move across filesystems died while removing the staged copy): ``published``
+      at the target, whose copy is whole, with a note in ``publish_error``; the staged
+      remnant, possibly incomplete, is left in place rather than published again or
+      removed: nothing is lost or deleted;
+    * neither: back to ``staging`` with the error (a retry then reports them missing).
+
+    A product whose claim has no time (claimed before revision 0024, or by an older
+    server) is stamped now and settled a bound later. A process that cannot see the data
+    directory leaves the products alone. Each product is settled with one UPDATE
+    conditional on its old claim time, so two processes sweeping at once settle it once.
+    """
+    bound = settings.publish_claim_timeout_s if older_than_s is None else older_than_s
+    if bound <= 0:
+        return []
+    now = now or datetime.now(UTC)
+    c = data_products.c
+    claimed = c.status == ProductStatus.PUBLISHING
+    stale = and_(claimed, c.publish_claimed_at < now - timedelta(seconds=bound))
+    async with engine.connect() as conn:
+        found = (
+            (
+                await conn.execute(
+                    select(data_products)
+                    .where(or_(stale, and_(claimed, c.publish_claimed_at.is_(None))))
+                    .order_by(c.id)
+                    .limit(limit)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    changed: list[dict[str, Any]] = []
+    for old in map(dict, found):
+        if old["publish_claimed_at"] is None:
+            async with write_transaction(engine) as conn:
+                await conn.execute(
+                    update(data_products)
+                    .where(c.id == old["id"], claimed, c.publish_claimed_at.is_(None))
+                    .values(publish_claimed_at=now)
+                )
+            continue
+        settled = await asyncio.to_thread(_on_disk, settings, old, now)
+        if settled is None:
+            log.warning("data product %s: publishing since %s, but the data directory is not here",
+                        old["id"], old["publish_claimed_at"])  # fmt: skip
+            continue
+        async with write_transaction(engine) as conn:
+            result = await conn.execute(
+                update(data_products)
+                .where(c.id == old["id"], stale, c.publish_claimed_at == old["publish_claimed_at"])
+                .values(**settled.values)
+                .returning(*data_products.c)
+            )
+            row = result.mappings().first()
+        if row is None:
+            continue  # settled by another sweeper, or by its publisher
+        log.warning("data product %s (%s): %s", row["id"], row["data_id"][:200], settled.note)
+        done = dict(row)
+        await _emit(publish, done, settled.event)
+        changed.append(done)
+    return changed
 
 
 async def retry_publish(

@@ -661,3 +661,48 @@ async def test_0022_adds_no_false_alarm_ceiling_to_old_webhooks_and_drops_it_kee
     )  # fmt: skip
     assert ceiling is None
     assert kept == [("ops", 6.0)]
+
+
+async def test_0024_adds_no_publish_claim_to_old_products_and_drops_it_keeping_them(
+    backend: str, tmp_path: Path
+) -> None:
+    """``data_products.publish_claimed_at`` and ``publish_target``: a product stored before
+    them reads NULL (a product left ``publishing`` then is stamped by the sweep on first
+    sight); downgrading keeps the products."""
+    import sqlalchemy as sa
+
+    now = datetime.now(UTC)
+
+    async def seed(conn: AsyncConnection) -> None:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO data_products (data_id, data_type, status, stage_path, created_at, staged_at, "
+                "finalization_status, auto_publish, publish_attempts) VALUES ('g.ms', 'ms', 'publishing', "
+                "'/data/ms/g.ms', :now, :now, 'finalized', :on, 0)"
+            ),
+            {"on": True, "now": now},
+        )
+
+    claimed, kept = await _added_column_round_trip(
+        backend, tmp_path, table="data_products", column="publish_claimed_at", before="0023", after="0024",
+        seed=seed, kept="SELECT data_id, status FROM data_products",
+    )  # fmt: skip
+    assert claimed is None
+    assert kept == [("g.ms", "publishing")]
+
+
+async def test_0024_adds_the_publish_target_column(backend: str, tmp_path: Path) -> None:
+    def columns(c: Connection) -> set[str]:
+        return {col["name"] for col in inspect(c).get_columns("data_products")}
+
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0023")
+        async with engine.connect() as conn:
+            before = await conn.run_sync(columns)
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            after = await conn.run_sync(columns)
+        await engine.dispose()
+    assert {"publish_claimed_at", "publish_target"} - before == {"publish_claimed_at", "publish_target"}
+    assert {"publish_claimed_at", "publish_target"} <= after

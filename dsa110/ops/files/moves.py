@@ -85,13 +85,21 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def move_product(src: Path, dest_folder: Path, staging_root: Path) -> Path:
-    """Move ``src`` into ``dest_folder`` (created if needed) and return where it now is."""
+def move_product(src: Path, dest_folder: Path, staging_root: Path, dest: Path | None = None) -> Path:
+    """Move ``src`` into ``dest_folder`` (created if needed) and return where it now is.
+
+    ``dest``: the path in ``dest_folder`` chosen beforehand (``free_destination``, recorded
+    by the publisher so that a publication whose process died can be told apart); refused
+    if it was taken meanwhile. None: the first free name, chosen here.
+    """
     if not os.path.lexists(src):
         raise MoveRefused("the staged files are not on disk")
     check_links(src, staging_root)
     dest_folder.mkdir(parents=True, exist_ok=True)
-    dest = free_destination(dest_folder, src.name)
+    if dest is None:
+        dest = free_destination(dest_folder, src.name)
+    elif dest.parent != dest_folder or os.path.lexists(dest):
+        raise MoveRefused(f"{dest.name} was taken in the products area meanwhile; retry the publication")
     try:
         os.rename(src, dest)
         return dest

@@ -53,7 +53,9 @@ def make_worker(
     from dsa110.ops.queue.worker import new_worker_id
 
     publish = bus.publish if bus is not None else None
-    return Worker(engine, job_environment(settings), config, executor, publish, new_worker_id(label))
+    return Worker(
+        engine, job_environment(settings), config, executor, publish, new_worker_id(label), settings=settings
+    )
 
 
 async def run_worker(settings: Settings, config: WorkerConfig, choice: ExecutorChoice) -> None:

@@ -11,7 +11,9 @@ One worker has ``slots`` jobs at most. Its loops:
   which kill their jobs before the lease can run out and another worker take them;
 * **cancel**: every poll, look for cancel requests on its jobs: SIGTERM to the group,
   SIGKILL after the kind's grace, then the job ends ``cancelled``;
-* **reap**: settle jobs of any worker whose lease ran out (``store.reap``).
+* **reap**: settle jobs of any worker whose lease ran out (``store.reap``); and, every
+  ``PUBLISH_SWEEP_S`` when the worker is given the settings, data products whose
+  publisher died mid-publication (``dsa110.ops.products.recover_publishing``).
 
 A job's output becomes its log (batched into one insert and one ``job.log`` event per
 ``log_flush_s``); ``@@progress`` and ``@@result`` lines also set its progress and result.
@@ -39,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.db.enums import JobState
 from dsa110.db.tables import jobs
 from dsa110.ops.jobs import MAX_LOG_LINES_PER_CALL, append_job_log
+from dsa110.ops.products import recover_publishing
 from dsa110.ops.queue import kinds, store
 from dsa110.ops.queue.local import Executor, JobProcess, LocalExecutor
 from dsa110.ops.queue.protocol import LineSplitter, Progress, Result, parse
@@ -48,6 +51,8 @@ log = logging.getLogger("dsa110.worker")
 
 TAIL_LINES: Final = 20
 GUARD_KILL: Final = ("[guard] ", "; killing the job")
+PUBLISH_SWEEP_S: Final = 60.0
+"""How often the reaper looks for data products whose publisher died (claims are hours old)."""
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,11 @@ class Worker:
         executor: Executor | None = None,
         publish: store.Publish | None = None,
         worker_id: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.engine = engine
+        self.settings = settings
+        """Where the data areas are, for the publication sweep (None: no sweep)."""
         self.env = dict(env)
         self.config = config or WorkerConfig()
         self.executor: Executor = executor or LocalExecutor()
@@ -169,7 +177,7 @@ class Worker:
     async def _run(self) -> None:
         heartbeats = asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat")
         try:
-            next_reap = 0.0
+            next_reap = next_sweep = 0.0
             while not self._stopping:
                 self._wake.clear()
                 loop_time = time.monotonic()
@@ -177,6 +185,9 @@ class Worker:
                     if loop_time >= next_reap:
                         next_reap = loop_time + max(self.config.poll_s, 1.0)
                         await store.reap(self.engine, self.publish)
+                    if self.settings is not None and loop_time >= next_sweep:
+                        next_sweep = loop_time + PUBLISH_SWEEP_S
+                        await recover_publishing(self.engine, self.settings, publish=self.publish)
                     claimed = await self._claim()
                     await self._check_cancels()
                 except Exception:
