@@ -32,6 +32,7 @@ from compat_rest.graph import GraphCall, GraphRunner
 from compat_rest.paging import Connection, collect
 from compat_rest.params import Args, Param, parse_object
 from compat_rest.shapes import Schema
+from dsa110 import json_text
 from dsa110.auth.identity import Role, identity_in
 from dsa110.errors import PublicError
 from server.limits import BodyTooLarge
@@ -198,8 +199,8 @@ async def parse_args(route: RestRoute, request: Request) -> Args:
             payload: Any = {}
         else:
             try:
-                payload = json.loads(raw_body)
-            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                payload = json_text.loads(raw_body)
+            except (ValueError, RecursionError):  # not UTF-8, malformed, NaN/Infinity
                 raise bad_request("the request body is not valid JSON") from None
         if not isinstance(payload, dict):
             raise validation_error("the request body must be a JSON object", location="body")

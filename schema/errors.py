@@ -3,7 +3,8 @@
 Codes: ``GRAPHQL_PARSE_FAILED`` (not GraphQL), ``GRAPHQL_VALIDATION_FAILED`` (unknown
 field, too deep, too many aliases...), ``BAD_USER_INPUT`` (variables, arguments, filters),
 ``NOT_FOUND``, ``FORBIDDEN``, ``CONFLICT``, ``UNAVAILABLE``, ``BUSY`` from the domain's public
-errors, ``OPERATION_NAME_REQUIRED`` (a document of several operations without
+errors (``BUSY`` also for a full connection pool, ``dsa110.db.writes.is_pool_exhausted``),
+``OPERATION_NAME_REQUIRED`` (a document of several operations without
 ``operationName``), and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is
 replaced and whose traceback goes to the server log only.
 """
@@ -18,7 +19,7 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from dsa110.db.writes import is_unstorable_text
+from dsa110.db.writes import is_pool_exhausted, is_unstorable_text, pool_busy_error
 from dsa110.errors import PublicError
 
 log = logging.getLogger("dsa110.graph")
@@ -62,6 +63,8 @@ def _public(error: GraphQLError) -> PublicError | None:
     while original is not None:
         if isinstance(original, PublicError):
             return original
+        if is_pool_exhausted(original):  # no connection free in time: BUSY, as a lock not granted
+            return pool_busy_error()
         original = getattr(original, "original_error", None) or original.__cause__
     return None
 

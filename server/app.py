@@ -48,7 +48,7 @@ from server.deadline import DeadlineMiddleware
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
-from server.health import HealthReport, database_reachable, watch_database
+from server.health import HealthReport, database_state, watch_database
 from server.health import install as install_health
 from server.job_logs import routes as job_log_routes
 from server.job_pool import JobPool, StreamingPool
@@ -158,7 +158,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
 
     async def healthz(_: Request) -> JSONResponse:
         # The route checks the database now; the front door answers from the watch instead.
-        status, body = report.answer(await database_reachable(engine))
+        status, body = report.answer(await database_state(engine))
         return JSONResponse(body, status_code=status)
 
     @contextlib.asynccontextmanager

@@ -11,6 +11,11 @@ cancelled when
   408 ``REQUEST_TIMEOUT`` and the connection closes: the delay was the client's;
 * the client disconnects, whenever that happens: nobody is left to answer.
 
+A query or mutation over a WebSocket (graphql-transport-ws ``subscribe`` with a single-result
+document) gets the same deadline through ``within_deadline``: its work is stopped the same
+way and the client gets an ``error`` message for that operation, code ``DEADLINE_EXCEEDED``;
+the connection stays open. Subscriptions are streams, meant to last: no deadline.
+
 Disconnection is only visible by reading the ASGI ``receive`` channel, which the app
 may not do again once it has the body; so this middleware is the one reader of the
 channel: a watcher task forwards the request's messages to the app and notices the
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Coroutine
 from typing import Any, Final
 
 from starlette.datastructures import Headers
@@ -161,3 +166,41 @@ class _Request:
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
         log.warning("deadline: %s %s stopped", self.scope.get("method"), self.scope["path"][:200])
+
+
+async def within_deadline(deadline_s: float, operation: Coroutine[Any, Any, None], reason: str) -> bool:
+    """Run ``operation`` as a ``Work`` of its own, stopped when ``deadline_s`` passes (0: never).
+
+    True if it ended by itself; False if the deadline stopped it (its SQL interrupted or
+    cancelled, its task cancelled and awaited): the caller answers for it. As for an HTTP
+    request, the operation runs in a task of its own, so that the deadline never cancels
+    the caller's; a cancellation of the caller's (the client ended the operation, or went
+    away) stops the work and is passed on to it.
+    """
+    work = Work()
+    task = asyncio.create_task(_as_work(work, operation))
+    try:
+        await asyncio.wait({task}, timeout=deadline_s if deadline_s > 0 else None)
+        if not task.done():
+            stopping = work.stop(reason)  # before the cancel: no busy connection goes back to the pool
+            task.cancel()
+            await stopping
+            await asyncio.wait({task})
+            if task.cancelled():
+                return False
+    except asyncio.CancelledError:  # the client ended it or went away: its SQL stops too
+        ending = asyncio.ensure_future(work.stop("the operation was ended by its client"))
+        _ending.add(ending)  # held until done: a pending task is only weakly referenced
+        ending.add_done_callback(_ending.discard)
+        task.cancel()
+        raise
+    task.result()  # the operation's own exception, if any, goes on up
+    return True
+
+
+_ending: set[asyncio.Future[None]] = set()
+
+
+async def _as_work(work: Work, operation: Coroutine[Any, Any, None]) -> None:
+    with running(work):
+        await operation

@@ -7,6 +7,7 @@ Every refusal is a GraphQL error body with a stable ``extensions.code`` and a 4x
 code                         status  when
 ===========================  ======  ==========================================================
 ``INVALID_JSON``             400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
+                                     (``NaN`` and ``Infinity`` are not JSON either)
 ``BAD_REQUEST``              400     the body is JSON but not an object with a string ``query``
 ``BATCHING_NOT_SUPPORTED``   400     a JSON array of operations
 ``NESTED_TOO_DEEP``          400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
@@ -32,7 +33,6 @@ succeeded its status is 503, as on the REST layer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 
+from dsa110 import json_text
 from schema.errors import BAD_USER_INPUT, OPERATION_NAME_REQUIRED, OperationNameRequired
 
 MAX_JSON_DEPTH: Final = 64
@@ -128,8 +129,8 @@ def too_deep() -> Refused:
 def decode(data: str | bytes) -> Any:
     """Parse and check a JSON request body or message (``Refused`` for anything malformed)."""
     try:
-        parsed = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        parsed = json_text.loads(data)
+    except ValueError:  # malformed, not UTF-8 (UnicodeDecodeError), or NaN/Infinity
         raise Refused(400, "INVALID_JSON", "the request body is not valid JSON in UTF-8") from None
     except RecursionError:
         raise too_deep() from None

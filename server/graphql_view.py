@@ -9,6 +9,7 @@ whose DataLoaders would otherwise cache across operations - and subscriptions go
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Callable
 from contextvars import ContextVar
 from datetime import timedelta
@@ -16,6 +17,7 @@ from json import JSONDecodeError
 from typing import Any, Final, cast
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -39,6 +41,7 @@ from dsa110.settings import Settings
 from resolvers.context import GraphContext
 from schema.live_fields import shared_subscription_fields
 from schema.schema import make_context
+from server.deadline import DEADLINE_EXCEEDED, within_deadline
 from server.graphiql import graphiql_html
 from server.graphql_http import (
     GRAPHQL_RESPONSE,
@@ -53,6 +56,7 @@ from server.graphql_http import (
     wants_graphql_response,
 )
 from server.live_transport import DirectRoute, JsonEncoder, SharedResult, SharedStream, SharedSubscriptions
+from server.live_transport.operations import is_subscription
 from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
@@ -157,6 +161,23 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             await self.websocket.send_json({"id": message["id"], "type": "error", "payload": [error]})
             return
         await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[GraphContext, None]) -> None:
+        # A query or mutation gets the HTTP request deadline (server.deadline); a subscription
+        # is a stream, meant to last. On expiry the operation is stopped and answered with an
+        # `error` for its id; the connection and its other operations go on.
+        deadline_s = cast("GraphView", self.view).settings.request_deadline_s
+        if deadline_s <= 0 or is_subscription(operation.query, operation.operation_name):
+            await super().run_operation(operation)
+            return
+        reason = f"the operation took longer than its {deadline_s:g} s deadline"
+        if await within_deadline(deadline_s, super().run_operation(operation), reason):
+            return
+        error = GraphQLError(f"{reason} and was stopped", extensions={"code": DEADLINE_EXCEEDED})
+        with contextlib.suppress(WebSocketDisconnected):  # the client may be gone by now
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": [error.formatted]}
+            )
 
     async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
         # strawberry's loop, with two changes: a shared result goes out as its pre-encoded

@@ -8,6 +8,22 @@ connection flood says nothing a load balancer can use (issue 15: ``/healthz`` un
 for minutes). It cannot run SQL there, so the database is watched from the event loop
 (``watch_database``, one ``SELECT 1`` a second) and the front door reads the last result.
 
+A database check that times out is not always the database's fault. Under load the event
+loop itself runs late (50 clients' resolvers between each of the check's round trips), and
+a ``SELECT 1`` that would take a millisecond misses its 5 s. So each check also measures how
+late the loop ran while it waited (a ticker's summed lateness): a check that timed out
+while the loop was late for at least ``LATE_SHARE`` of the timeout, or that found every
+pooled connection in use, says the database is ``slow``, not ``unreachable``. A refused or
+failed connection, or a timeout on a loop that was on time, stays ``unreachable``.
+
+``slow`` is answered ``200`` with ``status: degraded``: the server is overloaded but
+working, and a load balancer that pulled it out for that would move its load onto the
+other processes and overload them in turn (a cascade), while its own clients lose their
+connections. What is really dead still answers ``503``: the database refusing or not
+answering while the loop is on time (``unreachable``), and a loop that does not run at all
+(``event_loop: stalled``, below). The one case this cannot tell apart, a database that
+stopped answering while the loop is also overloaded, reads ``slow`` until the load eases.
+
 A liveness check must stay honest: the front door also reports the event loop itself,
 ``503`` with ``event_loop: stalled`` when the loop has not ticked for ``stall_s`` (a
 synchronous stall, a deadlock), however well the front door is doing.
@@ -26,13 +42,23 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import text
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("dsa110.server.health")
 
 DATABASE_EVERY_S: Final = 1.0
 DATABASE_TIMEOUT_S: Final = 5.0
-"""A ``SELECT 1`` that has not answered by then counts as the database unreachable."""
+"""A ``SELECT 1`` that has not answered by then counts as the database unreachable (or
+slow, when the event loop was late meanwhile)."""
+TICK_S: Final = 0.05
+"""The loop-lag ticker's period during a check."""
+LATE_SHARE: Final = 0.25
+"""A timed-out check whose loop ran late for at least this share of the timeout is ``slow``."""
+
+OK: Final = "ok"
+SLOW: Final = "slow"
+UNREACHABLE: Final = "unreachable"
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -43,14 +69,17 @@ class HealthReport:
     def __init__(self, parts: Callable[[], dict[str, Any]], stall_s: float) -> None:
         self.parts = parts
         self.stall_s = stall_s
-        self.database_ok: bool | None = None
-        """The last check's result (None: not checked yet, which is not healthy)."""
+        self.database: str | None = None
+        """The last check's result, ``ok``, ``slow`` or ``unreachable`` (None: not checked
+        yet, which is not healthy)."""
 
-    def answer(self, database_ok: bool | None, extra: dict[str, Any] | None = None) -> Answer:
-        """(status, body): 200 with every part when the database answers, else 503."""
-        if not database_ok:
-            return 503, {"status": "unavailable", "database": "unreachable", "pid": os.getpid()}
-        body: dict[str, Any] = {"status": "ok", "database": "ok", **self.parts(), "pid": os.getpid()}
+    def answer(self, database: str | None, extra: dict[str, Any] | None = None) -> Answer:
+        """(status, body): 200 with every part when the database answers (``degraded`` when
+        it is slow to), else 503."""
+        if database not in (OK, SLOW):
+            return 503, {"status": "unavailable", "database": UNREACHABLE, "pid": os.getpid()}
+        status = "ok" if database == OK else "degraded"
+        body: dict[str, Any] = {"status": status, "database": database, **self.parts(), "pid": os.getpid()}
         body.update(extra or {})
         return 200, body
 
@@ -63,33 +92,84 @@ class HealthReport:
                 "event_loop_silent_s": round(loop_silent_s, 3),
                 "pid": os.getpid(),
             }
-        return self.answer(self.database_ok, {"event_loop_silent_s": round(loop_silent_s, 3)})
+        return self.answer(self.database, {"event_loop_silent_s": round(loop_silent_s, 3)})
 
 
-async def database_reachable(engine: AsyncEngine, *, logged: bool = True) -> bool:
-    try:
-        async with asyncio.timeout(DATABASE_TIMEOUT_S), engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        if logged:
-            log.exception("health check: database unreachable")
-        return False
-    return True
+class LoopLag:
+    """How late the event loop ran a ticker while this is entered: seconds, summed."""
+
+    def __init__(self) -> None:
+        self._late_s = 0.0
+        self._due: float | None = None  # when the pending tick should run
+        self._ticker: asyncio.Task[None] | None = None
+
+    @property
+    def late_s(self) -> float:
+        """Lateness so far, the pending tick's included (it may not have run yet)."""
+        pending = 0.0 if self._due is None else asyncio.get_running_loop().time() - self._due
+        return self._late_s + max(0.0, pending)
+
+    async def __aenter__(self) -> LoopLag:
+        self._ticker = asyncio.create_task(self._tick(), name="health-loop-lag")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._due = due = loop.time() + TICK_S
+            await asyncio.sleep(TICK_S)
+            self._due = None
+            self._late_s += max(0.0, loop.time() - due)
+
+
+async def database_state(
+    engine: AsyncEngine, *, logged: bool = True, timeout_s: float = DATABASE_TIMEOUT_S
+) -> str:
+    """``ok``, ``slow`` (timed out while the loop was late, or the pool is full) or ``unreachable``."""
+    async with LoopLag() as lag:
+        try:
+            async with asyncio.timeout(timeout_s), engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            if lag.late_s >= LATE_SHARE * timeout_s:
+                if logged:
+                    log.warning(
+                        "health check: database slow (no answer in %g s; the event loop ran %.1f s late)",
+                        timeout_s,
+                        lag.late_s,
+                    )
+                return SLOW
+            if logged:
+                log.error("health check: database unreachable (no answer in %g s)", timeout_s)
+            return UNREACHABLE
+        except PoolTimeout:  # every connection in use: the database is working, for others
+            if logged:
+                log.warning("health check: database slow (every pooled connection in use)")
+            return SLOW
+        except Exception:
+            if logged:
+                log.exception("health check: database unreachable")
+            return UNREACHABLE
+    return OK
 
 
 async def watch_database(engine: AsyncEngine, report: HealthReport) -> asyncio.Task[None]:
     """Check once now (a server is not healthy before it has seen its database), then every
     ``DATABASE_EVERY_S`` in a task (the caller cancels it at shutdown)."""
-    report.database_ok = await database_reachable(engine)
+    report.database = await database_state(engine)
 
     async def keep_watching() -> None:
         while True:
             await asyncio.sleep(DATABASE_EVERY_S)
             # Logged when it changes, not once a second for as long as the database is away.
-            was = report.database_ok
-            report.database_ok = await database_reachable(engine, logged=was is True)
-            if report.database_ok and not was:
-                log.warning("health check: database reachable again")
+            was = report.database
+            report.database = await database_state(engine, logged=was == OK)
+            if report.database == OK and was != OK:
+                log.warning("health check: database answering again")
 
     return asyncio.create_task(keep_watching(), name="health-database-watch")
 

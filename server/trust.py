@@ -36,6 +36,7 @@ from collections.abc import Collection
 from typing import Final
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -43,6 +44,7 @@ from compat_rest.errors import BEARER_CHALLENGE
 from dsa110.auth.authenticator import Authenticator, credential_from
 from dsa110.auth.identity import IDENTITY_SCOPE_KEY, Forbidden, Identity, Unauthenticated, anonymous
 from dsa110.auth.ratelimit import RateLimiter
+from dsa110.db.writes import pool_busy_error
 from dsa110.settings import Settings
 
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -146,6 +148,10 @@ class TrustMiddleware:
             await self._spend(anonymous(address))  # guessing keys spends the address's budget
             status = 401 if isinstance(exc, Unauthenticated) else 403
             raise Refusal(status, exc.code, exc.message, challenge(status)) from None
+        except PoolTimeout:  # a key to look up and no connection free: load, as on /graphql
+            busy = pool_busy_error()
+            wait = str(busy.details["retry_after_s"])
+            raise Refusal(503, busy.code, busy.message, {"Retry-After": wait}) from None
         # A GraphQL WebSocket may still authenticate in its connection_init payload.
         may_init = websocket and path in self.ws_init_paths
         if identity.anonymous and not self.settings.anonymous_read and not open_path and not may_init:

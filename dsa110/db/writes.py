@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dsa110.errors import BusyError
@@ -70,6 +71,18 @@ def is_busy(error: BaseException) -> bool:
             return code & 0xFF in _SQLITE_BUSY  # extended codes (BUSY_SNAPSHOT...) keep the base
         return "database is locked" in str(orig) or "database table is locked" in str(orig)
     return _sqlstate(orig) in _POSTGRES_BUSY
+
+
+def is_pool_exhausted(error: BaseException) -> bool:
+    """``error`` is the connection pool's wait running out (``QueuePool limit ... timed out``):
+    every connection is in use, so the database is working, only not for one more caller.
+    Like a lock not granted, it is load to retry after, not a defect: answered ``BUSY``."""
+    return isinstance(error, PoolTimeout)
+
+
+def pool_busy_error() -> BusyError:
+    wait = retry_after_s(1.0)  # a connection is returned as soon as any statement ends
+    return BusyError(f"the database's connections are all in use; retry in {wait} s", retry_after_s=wait)
 
 
 def is_unstorable_text(error: BaseException) -> bool:

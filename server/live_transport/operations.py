@@ -73,20 +73,32 @@ def subscription_root_fields(query: str, operation_name: str | None) -> frozense
     Fragments at the root make the operation unshared (rare for subscriptions, and the
     field set is then not obvious without validation).
     """
+    chosen = _subscription(query, operation_name)
+    if chosen is None:
+        return frozenset()
+    selections = chosen.selection_set.selections
+    if not all(isinstance(s, FieldNode) for s in selections):
+        return frozenset()
+    return frozenset(s.name.value for s in selections if isinstance(s, FieldNode))
+
+
+def is_subscription(query: str, operation_name: str | None) -> bool:
+    """Is the selected operation a subscription (a stream), not a single-result query or mutation?"""
+    return _subscription(query, operation_name) is not None
+
+
+def _subscription(query: str, operation_name: str | None) -> OperationDefinitionNode | None:
     document = parsed(query)
     if document is None:
-        return frozenset()
+        return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
         chosen = operations[0] if len(operations) == 1 else None
     else:
         chosen = next((o for o in operations if o.name is not None and o.name.value == operation_name), None)
     if chosen is None or chosen.operation is not CoreOperationType.SUBSCRIPTION:
-        return frozenset()
-    selections = chosen.selection_set.selections
-    if not all(isinstance(s, FieldNode) for s in selections):
-        return frozenset()
-    return frozenset(s.name.value for s in selections if isinstance(s, FieldNode))
+        return None
+    return chosen
 
 
 def error_result(message: str, code: str = "UNAVAILABLE") -> ExecutionResult:

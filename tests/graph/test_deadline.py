@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
+from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_
@@ -30,6 +32,7 @@ from starlette.applications import Starlette
 from dsa110.db.engine import create_engine
 from dsa110.settings import Settings
 from server.app import create_app
+from tests.live.conftest import TransportWs
 from tests.waiting import eventually
 
 NESTED = (
@@ -227,3 +230,40 @@ async def test_deadline_zero_means_none(deadline_settings: Settings) -> None:
     await app.state.engine.dispose()
     assert response.status_code == 200
     assert len(response.json()["data"]["sources"]["nodes"]) == 3
+
+
+async def test_a_query_over_websocket_past_its_deadline_is_an_error_and_the_socket_stays(
+    deadline_settings: Settings, backend: str
+) -> None:
+    status = "subscription { pipelineStatus { queue { total } } }"
+    cheap = "{ sources(first: 1) { nodes { sourceId } } }"
+    with slow_app(deadline_settings, backend) as (app, slow):
+        async with (
+            app.router.lifespan_context(app),
+            ASGIWebSocketTransport(app=app) as transport,
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+            aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
+        ):
+            client = TransportWs(ws)
+            assert (await client.init())["type"] == "connection_ack"
+            await client.subscribe("s", status)  # a stream: no deadline
+            await client.next_data("s")
+            async with slow.held():
+                await client.subscribe("q", NESTED)
+                stopped = await client.for_op("q")
+                assert stopped["type"] == "error", stopped
+                assert [e["extensions"]["code"] for e in stopped["payload"]] == ["DEADLINE_EXCEEDED"]
+                answered = time.monotonic()
+                # Its statement ended while measurements are still locked (slow).
+                await eventually(lambda: slow.nothing_running(app))
+                assert slow.started_after(answered) == []
+            # The same socket (and the same id, free again) serves the next operation.
+            await client.subscribe("q", cheap)
+            assert len((await client.next_data("q"))["sources"]["nodes"]) == 1
+            assert (await client.for_op("q"))["type"] == "complete"
+            await asyncio.sleep(1.5 * DEADLINE_S)  # past the deadline (a functional wait, not a bound)
+            await client.subscribe("q", cheap)
+            await client.next_data("q")
+            assert all(m.get("id") != "s" or m["type"] == "next" for m in client.pending)
+            await client.send({"id": "s", "type": "complete"})
+        await app.state.engine.dispose()

@@ -109,6 +109,9 @@ async def test_text_that_is_not_json_closes_with_4400(live_settings: Settings) -
         async with live.ws() as ws:
             await ws.send_bytes(b"\x00\x01")
             assert (await _closed_with(TransportWs(ws)))[0] == 4400
+        async with live.ws() as ws:  # Python's json module reads NaN; JSON has no such value
+            await ws.send_text('{"type": "connection_init", "payload": {"n": NaN}}')
+            assert (await _closed_with(TransportWs(ws)))[0] == 4400
         await _still_serving(live)
 
 

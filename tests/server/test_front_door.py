@@ -110,7 +110,7 @@ def door() -> Iterator[Door]:
     thread.start()
     slots = ConnectionSlots(total=64, per_client=4, header_timeout_s=HEADER_TIMEOUT_S)
     report = HealthReport(lambda: {"live": {"subscribers": 0}}, stall_s=STALL_S)
-    report.database_ok = True
+    report.database = "ok"
     health.install(report)
 
     async def open_door() -> FrontDoor:
@@ -150,9 +150,18 @@ def test_healthz_says_unavailable_when_the_event_loop_is_stuck(door: Door) -> No
 def test_healthz_says_unavailable_when_the_database_is_not_reachable(door: Door) -> None:
     report = health.installed()
     assert report is not None
-    report.database_ok = False
+    report.database = "unreachable"
     status, body = _status_and_body(door.exchange(PROBE))
     assert (status, body["database"]) == (503, "unreachable")
+
+
+def test_healthz_keeps_a_server_whose_database_is_only_slow_in_service(door: Door) -> None:
+    # Overloaded, not dead: a load balancer must not pull it out (server.health).
+    report = health.installed()
+    assert report is not None
+    report.database = "slow"
+    status, body = _status_and_body(door.exchange(PROBE))
+    assert (status, body["status"], body["database"]) == (200, "degraded", "slow")
 
 
 def test_probes_on_a_kept_alive_connection_are_answered_in_turn(door: Door) -> None:

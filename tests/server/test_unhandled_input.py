@@ -21,9 +21,11 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.auth.identity import Role
 from dsa110.db.tables import images, mosaics
 from dsa110.settings import Settings
 from server.app import create_app
+from tests.credentials import key_headers
 from tests.live.conftest import LiveApp
 from tests.science.fits_factory import sin_header, write_image
 
@@ -97,6 +99,23 @@ async def test_bad_json_is_refused_with_a_code(live: LiveApp) -> None:
     response = await _post(live, b'{"query": ')
     assert response.status_code == 400
     assert _code(response) == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity_are_not_json(live: LiveApp, literal: str) -> None:
+    # Python's json module accepts them; RFC 8259 does not, and no filter or row can hold them.
+    document = "query($f: SourceFilter) { sources(first: 1, filter: $f) { totalCount } }"
+    body = f'{{"query": "{document}", "variables": {{"f": {{"fluxMinJy": {literal}}}}}}}'.encode()
+    response = await _post(live, body)
+    assert response.status_code == 400
+    assert _code(response) == "INVALID_JSON"
+    admin = await key_headers(live.engine, Role.ADMIN)
+    region = f'{{"image_id": 1, "name": "r", "type": "circle", "coordinates": {{"ra_deg": {literal}}}}}'
+    rest = await live.http.post(
+        "/api/regions", content=region.encode(), headers={**admin, "content-type": "application/json"}
+    )
+    assert rest.status_code == 400, rest.text
+    assert rest.json()["code"] == "BAD_REQUEST"
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/merge-patch+json"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import sqlite3
 import sys
@@ -30,7 +31,9 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import server.app
 from dsa110.auth.identity import Role
+from dsa110.db.engine import create_engine
 from dsa110.db.tables import images, measurements, regions, sources
 from dsa110.science.healpix import healpix_index
 from dsa110.settings import Settings
@@ -279,3 +282,30 @@ async def test_a_writer_past_its_lock_budget_is_busy_and_writes_nothing(
         assert again.json() == {"data": {"ingestMeasurements": {"nMeasurements": 5}}}
         assert (await live.http.post("/api/regions", json=region, headers=admin)).status_code == 200
         assert await _drift(live.engine) == {}
+
+
+async def test_a_full_connection_pool_is_busy_not_an_internal_error(
+    backend: str, empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One connection and a short wait for it: the test holds it, so every request finds the pool full.
+    small_pool = functools.partial(create_engine, pool_size=1, max_overflow=0, pool_timeout=0.5)
+    monkeypatch.setattr(server.app, "create_engine", small_pool)
+    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
+    query = {"query": "{ sources(first: 1) { nodes { sourceId } } }"}
+    async with running(settings) as live:
+        admin = await key_headers(live.engine, Role.ADMIN)
+        async with live.engine.connect() as held:
+            await held.execute(select(1))
+            graph = await live.http.post("/graphql", json=query)
+            rest = await live.http.post("/api/sources/search", json={"limit": 1})
+            keyed = await live.http.post("/graphql", json=query, headers=admin)  # its key is looked up
+        for answer in (graph, keyed):
+            assert answer.status_code == 503, answer.text
+            assert int(answer.headers["Retry-After"]) >= 1
+            assert [e["extensions"]["code"] for e in answer.json()["errors"]] == ["BUSY"]
+        assert rest.status_code == 503, rest.text
+        assert int(rest.headers["Retry-After"]) >= 1
+        assert rest.json()["code"] == "BUSY"
+        # The connection is back: the same requests go through.
+        assert (await live.http.post("/graphql", json=query)).json() == {"data": {"sources": {"nodes": []}}}
+        assert (await live.http.post("/api/sources/search", json={"limit": 1})).status_code == 200
