@@ -34,15 +34,16 @@ from typing import NamedTuple
 import numpy as np
 
 from dsa110.science.ese import EseDetection, EseInputError, EseParams
-from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_far import Table, live_key, lookup
 from dsa110.science.ese_live_null import LIVE_NULL_TABLES
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
+    FullTest,
     RunningState,
     due,
     follows,
+    full_test,
     look,
     tested,
     update,
@@ -125,11 +126,12 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
             n_tests += 1
             curve = (mjd[: j + 1][ok], flux[i, : j + 1][ok], err[i, : j + 1][ok])
             try:
-                found = detect_all(*curve, params)
+                test = full_test(*curve, params)
             except EseInputError as exc:  # isolate the source, record why, go on
                 failures[int(i)] = str(exc)
-                found = []
-            tested(state, int(i), now, bool(found))
+                test = FullTest([], False)
+            found = test.found
+            tested(state, int(i), now, bool(found), test.ingress_pending)
             changed = look(cands[i], found, *curve, now, params)
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))

@@ -56,13 +56,14 @@ from dsa110.ops.ese_relay import Keeper
 from dsa110.ops.queue import kinds
 from dsa110.ops.queue.coalesce import add_to_pending
 from dsa110.science.ese import DEFAULT_PARAMS, EseDetection, EseParams
-from dsa110.science.ese_edge import detect_all
 from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
+    FullTest,
     RunningState,
     due,
     follows,
+    full_test,
     look,
     tested,
 )
@@ -332,11 +333,12 @@ async def _run_chunk(
             continue
         run.n_tested += 1
         try:
-            found = detect_all(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
+            test = full_test(lc.mjd, lc.norm_flux_jy, lc.norm_flux_err_jy, params)
         except Exception as exc:  # isolate the source, record why, go on
             errors[pk] = f"{type(exc).__name__}: {exc}"[:500]
-            found = []
-        tested(state, index[pk], float(max(lc.mjd)), bool(found))
+            test = FullTest([], False)
+        found = test.found
+        tested(state, index[pk], float(max(lc.mjd)), bool(found), test.ingress_pending)
         mine = [r for r in existing.get(pk, []) if r["status"] in OPEN_STATUSES]
         closed = [r for r in existing.get(pk, []) if r["status"] not in OPEN_STATUSES]
         found = [

@@ -566,11 +566,17 @@ def _mirror(d: EseDetection) -> EseDetection:
 
 
 def detect_edges_prepared(
-    t: NDArray[np.float64], y: NDArray[np.float64], e: NDArray[np.float64], base: float, params: EseParams
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    e: NDArray[np.float64],
+    base: float,
+    params: EseParams,
+    refusals: list[str] | None = None,
 ) -> list[EseDetection]:
-    """Ongoing (end-cut) and egress (start-cut) dips on prepared arrays."""
+    """Ongoing (end-cut) and egress (start-cut) dips on prepared arrays; ``refusals``, when
+    given, receives why the end of the data's trials were refused (:func:`_end_edge`)."""
     out = []
-    end = _end_edge(t, y, e, base, params)
+    end = _end_edge(t, y, e, base, params, refusals=refusals)
     if end is not None:
         out.append(end)
     start = _end_edge(-t[::-1], y[::-1], e[::-1], base, params, start=True)
@@ -643,12 +649,19 @@ def _fap(d: EseDetection) -> float:
 
 
 def detect_all(
-    mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = DEFAULT_PARAMS
+    mjd: ArrayLike,
+    flux: ArrayLike,
+    err: ArrayLike,
+    params: EseParams = DEFAULT_PARAMS,
+    *,
+    refusals: list[str] | None = None,
 ) -> list[EseDetection]:
     """Every ESE-like event in one light curve, one detection per event
     (:func:`one_per_event`: the two-sided dip, or a one-sided detection of the same event the
     null calls less likely), each with its one-look false-alarm probability, those at most
-    ``params.max_false_alarm``.
+    ``params.max_false_alarm``. ``refusals``, when given, receives the tests that refused the
+    trials of the end of the data (as :func:`edge_refusals`, without ``"passed"``): the
+    live tracker reads there an ingress still coming in (``ese_tracker.ingress_pending``).
 
     Raises ``EseInputError`` like :func:`dsa110.science.ese.detect_dip` on unusable input.
     """
@@ -656,6 +669,6 @@ def detect_all(
     if prepared is None:
         return []
     dip = detect_prepared(*prepared, params)
-    edges = [with_false_alarm_probability(d) for d in detect_edges_prepared(*prepared, params)]
+    edges = [with_false_alarm_probability(d) for d in detect_edges_prepared(*prepared, params, refusals)]
     found = one_per_event(None if dip is None else with_false_alarm_probability(dip), edges)
     return [d for d in found if _fap(d) <= params.max_false_alarm]

@@ -24,7 +24,10 @@ again; one whose search found something looks again ``PERSIST_DAYS`` later (ese-
 :func:`tested`, kept in ``recheck_at`` since 3.9: the look that can see the event persist;
 the back-off had reached 24-60 d, and an ingress starting 10-15 d before the end of the data
 was tested once, too early, and never again. The 12-d cap cost the null nothing measurable:
-10.24 full tests per steady source-year either way, 250 source-years at seed 99001). A
+10.24 full tests per steady source-year either way, 250 source-years at seed 99001); one
+whose best one-sided trial at the end of the data was refused for too little ingress past
+half depth looks again ``PENDING_DAYS`` later (:func:`ingress_pending`, ese-drw-3.12: the
+ingress is still coming in, and the back-off would put the next look 6-12 d later). A
 fruitless triggered test also *watches* the source (``watch_until``): it is due again every
 ``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS`` (ese-drw-3.7). The alarm is usually an ingress, and
 what makes a dip testable is its recovery, which comes later; but the restarted CUSUM's
@@ -124,6 +127,11 @@ CLIP = 4.0
 TRIGGER_GAP_DAYS = 3.0
 OPEN_GAP_DAYS = 5.0
 PERSIST_DAYS = 5.0
+PENDING_DAYS = 2.0
+CORE_PENDING = ("core_points", "core_days")
+"""The one-sided tests that refuse an ingress for having too little of it past half depth
+yet (``ese_edge``: ``edge_min_core`` points spanning ``edge_min_core_days``): what more
+data can change within days (:func:`ingress_pending`)."""
 REFRESH_DAYS = 60.0
 MAX_BACKOFF_DAYS = 12.0
 WATCH_DAYS = 60.0  # the recovery of dips up to ~80 d wide; wider ones wait for the refresh
@@ -153,8 +161,8 @@ false-alarm probability like any other, so a user's ``maxFalseAlarm`` still deci
 class RunningState:
     """Per-source running statistic, one array element per source (``watch_until``: the
     MJD until which a fruitless alarm keeps the source due every ``MAX_BACKOFF_DAYS``,
-    -inf when not watched; ``recheck_at``: the MJD of the persistence look a test that found
-    something asked for, +inf when none)."""
+    -inf when not watched; ``recheck_at``: the MJD from which the look a test asked for is due
+    (persistence, or an ingress still coming in: :func:`tested`), +inf when none)."""
 
     n: NDArray[np.int64]
     mean: NDArray[np.float64]
@@ -226,8 +234,7 @@ def due(
     triggered = (state.cusum[idx] >= CUSUM_H) & (since >= transits(state.backoff[idx]))
     following = followed & (since >= transits(OPEN_GAP_DAYS))
     watching = (now_mjd <= state.watch_until[idx]) & (since >= transits(MAX_BACKOFF_DAYS))
-    # recheck_at is the look's time + PERSIST_DAYS (stored so; :func:`tested`).
-    rechecking = now_mjd >= state.recheck_at[idx] - PERSIST_DAYS + transits(PERSIST_DAYS)
+    rechecking = now_mjd >= state.recheck_at[idx]  # already counted in transits (:func:`tested`)
     refresh = (since >= transits(REFRESH_DAYS)) | (n >= GROWTH * state.last_test_n[idx])
     return np.asarray(
         (n >= MIN_POINTS) & (triggered | following | watching | rechecking | refresh), dtype=np.bool_
@@ -248,7 +255,37 @@ def follows(phase: str | None, end_mjd: float, fwhm_days: float, now_mjd: float)
     )
 
 
-def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> None:
+@dataclass(frozen=True)
+class FullTest:
+    """One full test of a source's curve as the schedule needs it: its detections, and
+    whether an ingress at the end of the data is still coming in (:func:`ingress_pending`)."""
+
+    found: list[EseDetection]
+    ingress_pending: bool
+
+
+def full_test(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = LIVE_PARAMS) -> FullTest:
+    """``ese_edge.detect_all`` on one curve, with what the schedule reads from its refusals
+    (raises ``EseInputError`` as it does). The job and the benches' replay both call this."""
+    refusals: list[str] = []
+    found = detect_all(mjd, flux, err, params, refusals=refusals)
+    return FullTest(found, ingress_pending(refusals))
+
+
+def ingress_pending(refusals: Sequence[str]) -> bool:
+    """Was the best-fitting trial at the end of the data refused for too little ingress past
+    half depth (``CORE_PENDING``; ``refusals`` as ``ese_edge.detect_all`` gives them, best
+    fitting first)? That trial passed the white-significance, depth and baseline tests, and
+    nothing after the core tests judged it: the ingress may pass once a few more days of it
+    are in. The best one only: wide trials whose minimum lies far past the end have little
+    core whatever the data, and a step that stays low (refused as a step when best fitted)
+    would otherwise be looked at every ``PENDING_DAYS`` for as long as it lasts."""
+    return bool(refusals) and refusals[0] in CORE_PENDING
+
+
+def tested(
+    state: RunningState, idx: int, now_mjd: float, found_any: bool, ingress_pending: bool = False
+) -> None:
     """Record a full test of source ``idx``. A fruitless triggered test doubles its back-off
     (to ``MAX_BACKOFF_DAYS``), restarts its CUSUM and watches the source for ``WATCH_DAYS``
     (due every ``MAX_BACKOFF_DAYS``: the recovery is to come); a test whose search found something
@@ -259,10 +296,21 @@ def tested(state: RunningState, idx: int, now_mjd: float, found_any: bool) -> No
     which the next points lower by K each when they are not below the frozen baseline (a
     slow dip the EWMA had followed), so the look came at the 60-d refresh (seed 21 of the
     injection bench: a 64 %-deep 178-d dip found at days 124 and 183 and not persisted, next
-    looked at on day 244, then 305, never a candidate; the whole year's curve scores 12.7)."""
+    looked at on day 244, then 305, never a candidate; the whole year's curve scores 12.7).
+
+    ``ingress_pending`` (:func:`ingress_pending`, ese-drw-3.12): the test's ingress at the end
+    of the data was refused for too little core; it is looked at again ``PENDING_DAYS``
+    later (sooner than ``PERSIST_DAYS``, when it found something too), its back-off and
+    watch as for any fruitless test. Why: after a triggered test the back-off had reached
+    6-12 d, and the next look at the ingress came that late (seed 41 of the injection bench:
+    a 60 %-deep 23-d ingress at SNR 16 and a 32 %-deep 20-d one at SNR 187, refused for their
+    core 3 d before the end of the data, persisting at live FAP <= 0.002 from 1 d before it,
+    next due 9 d after it). ``recheck_at`` holds the look's due time counted in transits
+    (:func:`transits`; until ese-drw-3.12 the look's time + ``PERSIST_DAYS`` in days)."""
     state.last_test_mjd[idx] = now_mjd
     state.last_test_n[idx] = state.n[idx]
-    state.recheck_at[idx] = now_mjd + PERSIST_DAYS if found_any else np.inf
+    waits = [days for days, wanted in ((PENDING_DAYS, ingress_pending), (PERSIST_DAYS, found_any)) if wanted]
+    state.recheck_at[idx] = now_mjd + transits(min(waits)) if waits else np.inf
     if found_any:
         state.backoff[idx] = PERSIST_DAYS
         state.cusum[idx] = max(state.cusum[idx], CUSUM_H)

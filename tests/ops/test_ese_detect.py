@@ -94,11 +94,11 @@ async def test_a_fruitless_alarm_is_watched_across_passes(engine: AsyncEngine) -
 async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_passes(
     engine: AsyncEngine,
 ) -> None:
-    """A pass whose search finds something stores the look PERSIST_DAYS later
-    (``ese_source_state.recheck_mjd``, ese-drw-3.9); one that finds nothing stores none. A
-    later pass honours a stored look with nothing else due (no alarm, no candidate, no
-    refresh, no 1.5x growth) and clears it when that look finds nothing."""
-    from dsa110.science.ese_tracker import PERSIST_DAYS
+    """A pass whose search finds something stores the look PERSIST_DAYS transits later
+    (``ese_source_state.recheck_mjd``, ese-drw-3.9; its due time since 3.12); one that finds
+    nothing stores none. A later pass honours a stored look with nothing else due (no alarm,
+    no candidate, no refresh, no 1.5x growth) and clears it when that look finds nothing."""
+    from dsa110.science.ese_tracker import PERSIST_DAYS, transits
 
     rng = np.random.default_rng(6)
     t = 60000.0 + np.arange(70) * 1.0
@@ -118,7 +118,7 @@ async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_pa
             rows = await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.recheck_mjd))
             return dict(rows.all())
 
-    assert await rechecks() == {pks[0]: pytest.approx(t[-1] + PERSIST_DAYS), pks[1]: None}
+    assert await rechecks() == {pks[0]: pytest.approx(t[-1] + transits(PERSIST_DAYS)), pks[1]: None}
     # The steady source as if its last look had found something: due by that alone.
     async with engine.begin() as conn:
         await conn.execute(
@@ -131,6 +131,26 @@ async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_pa
     second = await run_detection(engine, [pks[1]])
     assert second.n_tested == 1
     assert (await rechecks())[pks[1]] is None
+
+
+async def test_a_pass_that_sees_an_ingress_coming_in_looks_again_within_days(engine: AsyncEngine) -> None:
+    """ese-drw-3.12: a source whose last points dropped (too few past half depth for the
+    one-sided test: ``ese_tracker.ingress_pending``) stores a look PENDING_DAYS transits
+    later; a flat one stores none."""
+    from dsa110.science.ese_tracker import PENDING_DAYS, transits
+
+    t = 60000.0 + np.arange(120) * 1.0
+    e = np.full(t.size, 0.01)
+    flat = 1.0 + 0.01 * np.cos(np.arange(t.size) * 2.1)
+    dropped = flat.copy()
+    dropped[-2:] = 0.6
+    pks = await seed_curves(engine, [(dropped, e), (flat, e)], t)
+    run = await run_detection(engine, pks)
+    assert run.n_tested == 2 and run.alert_pks == []
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.recheck_mjd))
+        rechecks = dict(rows.all())
+    assert rechecks == {pks[0]: pytest.approx(t[-1] + transits(PENDING_DAYS)), pks[1]: None}
 
 
 async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> None:

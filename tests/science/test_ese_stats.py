@@ -31,6 +31,7 @@ from dsa110.science.ese_tracker import (
     CUSUM_H,
     LIVE_PARAMS,
     MAX_BACKOFF_DAYS,
+    PENDING_DAYS,
     PERSIST_DAYS,
     REFRESH_DAYS,
     SIDEREAL_DAY,
@@ -42,6 +43,8 @@ from dsa110.science.ese_tracker import (
     due,
     earlier_look,
     follows,
+    full_test,
+    ingress_pending,
     live_rated,
     live_recovered,
     live_refit,
@@ -177,7 +180,7 @@ def test_the_persistence_look_comes_when_the_points_lower_the_armed_cusum() -> N
     idx = np.array([0])
     state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
     record_test(state, 0, 60000.0, found_any=True)
-    assert state.recheck_at[0] == 60000.0 + PERSIST_DAYS
+    assert state.recheck_at[0] == 60000.0 + transits(PERSIST_DAYS)
     for _ in range(3):
         update(state, idx, np.array([1.0]))
     assert state.cusum[0] == CUSUM_H - 3.0  # 8 - 3 x (0 - 1): not triggered
@@ -187,7 +190,7 @@ def test_the_persistence_look_comes_when_the_points_lower_the_armed_cusum() -> N
     # That look finds something again: one more PERSIST_DAYS later; finds nothing: no recheck
     # (a refresh, as this one, neither watches: the CUSUM was not triggered).
     record_test(state, 0, 60005.0, found_any=True)
-    assert state.recheck_at[0] == 60005.0 + PERSIST_DAYS
+    assert state.recheck_at[0] == 60005.0 + transits(PERSIST_DAYS)
     state.cusum[0] = 0.0
     record_test(state, 0, 60010.0, found_any=False)
     assert state.recheck_at[0] == np.inf and state.watch_until[0] == -np.inf
@@ -244,6 +247,46 @@ def test_a_fruitless_alarm_is_watched_for_the_recovery_then_left_to_the_refresh(
     fresh.n[0] = 100
     record_test(fresh, 0, 60000.0, found_any=False)
     assert fresh.watch_until[0] == -np.inf
+
+
+def test_an_ingress_refused_for_its_core_is_looked_at_again_within_days() -> None:
+    # ese-drw-3.12. The best-fitting trial at the end refused for too little core (the first
+    # refusal: trials come best fitting first) asks for a look PENDING_DAYS transits later
+    # (2 x 0.99726957 - 0.05 = 1.94454 d), not a back-off (12 d) later; a step or a fade best
+    # fitted does not.
+    assert ingress_pending(["core_points", "step"]) and ingress_pending(["core_days"])
+    assert not ingress_pending(["step", "core_points"])
+    assert not ingress_pending(["none"]) and not ingress_pending([])
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    quiet = np.array([False])
+    state.n[0], state.cusum[0], state.backoff[0] = 100, CUSUM_H + 1.0, MAX_BACKOFF_DAYS
+    record_test(state, 0, 60000.0, found_any=False, ingress_pending=True)
+    assert state.recheck_at[0] == pytest.approx(60000.0 + 1.94454, abs=1e-5)
+    assert state.backoff[0] == MAX_BACKOFF_DAYS and state.cusum[0] == 0.0  # fruitless all the same
+    assert not due(state, idx, 60000.0 + SIDEREAL_DAY, quiet)[0]
+    assert due(state, idx, 60000.0 + PENDING_DAYS * SIDEREAL_DAY, quiet)[0]
+    # Found something and pending: the sooner of the two looks.
+    record_test(state, 0, 60010.0, found_any=True, ingress_pending=True)
+    assert state.recheck_at[0] == 60010.0 + transits(PENDING_DAYS)
+    record_test(state, 0, 60020.0, found_any=False, ingress_pending=False)
+    assert state.recheck_at[0] == np.inf
+
+
+def test_the_full_test_says_when_an_ingress_is_still_coming_in() -> None:
+    # A flat curve (1 +- 1 %, one point a day for 200 d) whose last k points drop to 0.6: with
+    # 1-4 points past the drop the best trial has fewer than edge_min_core points past half
+    # depth (an ingress, an outlier or a step: the data cannot tell yet, look again soon);
+    # with 6 the best fit is a step, refused as one; flat, no trial reaches the floors.
+    t = np.arange(60000.0, 60200.0, 1.0)
+    flat = 1.0 + 0.01 * np.cos(np.arange(t.size) * 2.1)
+    err = np.full(t.size, 0.01)
+    assert DEFAULT_PARAMS.edge_min_core > 4
+    for k, pending in ((0, False), (1, True), (4, True), (6, False)):
+        flux = flat.copy()
+        flux[t.size - k :] = 0.6
+        test = full_test(t, flux, err)
+        assert test.found == [] and test.ingress_pending is pending, k
 
 
 def test_false_alarm_lookup_matches_the_table_and_is_monotone() -> None:
