@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.auth.audit import summarise
 from dsa110.auth.identity import Role
 from dsa110.db.access_tables import audit_log
 from dsa110.db.tables import groups, jobs
@@ -84,20 +85,24 @@ async def test_a_staged_path_with_a_name_too_long_is_bad_path(
     assert _codes(answer.json()) == ["BAD_PATH"], answer.text
 
 
-async def test_a_refused_attempt_with_nan_in_its_arguments_is_audited(
+async def test_a_refused_attempt_is_audited_without_its_absent_arguments(
     empty_db_url: str, engine: AsyncEngine, tmp_path: Path
 ) -> None:
     ops = await key_headers(engine, Role.OPERATOR, name="nan-sender")
     # $g is declared but not sent: an absent argument, not recorded (it was, as an object's repr).
     document = "mutation($p: JSON, $g: String) { submitJob(kind: NOOP, params: $p, groupId: $g) { jobId } }"
-    body = json.dumps({"query": document, "variables": {"p": {"message": "__NAN__"}}}).replace(
-        '"__NAN__"', "NaN"
-    )
+    good = json.dumps({"query": document, "variables": {"p": {"message": 1.5}}})
+    # NaN is not JSON: refused before anything runs (nothing to audit, nothing written).
+    nan = good.replace("1.5", "NaN")
     settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
     async with running(settings) as live:
-        answer = await live.http.post(
-            "/graphql", content=body, headers={**ops, "content-type": "application/json"}
+        refused = await live.http.post(
+            "/graphql", content=nan, headers={**ops, "content-type": "application/json"}
         )
+        answer = await live.http.post(
+            "/graphql", content=good, headers={**ops, "content-type": "application/json"}
+        )
+    assert refused.status_code == 400 and _codes(refused.json()) == ["INVALID_JSON"], refused.text
     assert _codes(answer.json()) == ["BAD_JOB_PARAMS"], answer.text
     async with engine.connect() as conn:
         rows = (
@@ -106,5 +111,10 @@ async def test_a_refused_attempt_with_nan_in_its_arguments_is_audited(
             .all()
         )
     assert [(r["operation"], r["outcome"], r["arguments"]) for r in rows] == [
-        ("submitJob", "BAD_JOB_PARAMS", {"kind": "NOOP", "params": {"message": "nan"}})
+        ("submitJob", "BAD_JOB_PARAMS", {"kind": "NOOP", "params": {"message": 1.5}})
     ]
+
+
+def test_non_finite_numbers_are_audited_as_text() -> None:
+    # Python API callers can still pass them; PostgreSQL's json refuses the whole row with them.
+    assert summarise({"a": float("nan"), "b": float("inf"), "c": 2.5}) == {"a": "nan", "b": "inf", "c": 2.5}
