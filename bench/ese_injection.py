@@ -142,6 +142,17 @@ ingresses 0.980 / 0.952 / 0.951 / 0.964 / 0.980 (501 of 519; 3.10: 499); ongoing
 0.816-0.950, median 1.6-7.2 d (3.10: 0.793-0.900, 2.9-9.4 d). ``--cadence daily``: seed 21
 0.853 -> 0.892 (ongoing 0.872, 6.1 d), seed 31 0.929 -> 0.929 (ongoing 0.894, 6.5 d).
 
+ese-drw-3.12 (2026-12-05; the tracker looks again 2 transits after a test whose ingress at
+the end was refused for too little core, ``dsa110.science.ese``), at live FAP <= 0.002,
+every replay rated by the table made after the change. Full bench, seed 21 (``--steady 2500
+--workers 1``): recall 0.971, far 0.0004 (1/2725), far_any_alert 0.0029 (8/2725, 95 % CI
+0.0013-0.0058; as 3.11), flare 0.04, fade 0.04, step 0.04, outlier and short_dip 0; ongoing
+recall 0.938, median 1.0 d (3.11: 0.950, 1.6 d); at 0.005 recall 0.971, far 0.0011, any
+alert 0.0059. Target ESEs (``--targets-only``): 0.971 / 0.954 / 0.927 / 0.957 / 0.971 on
+seeds 21 / 31 / 41 / 4 / 23 (515 of 539; 3.11: 508), without the young ingresses 0.970 /
+0.952 / 0.961 / 0.973 / 0.980 (502 of 519; 3.11: 501): 13 of the 20 young ones found (3.11:
+7); ongoing recall 0.828-0.938, median 1.0-4.1 d (3.11: 1.6-7.2 d).
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

@@ -60,6 +60,12 @@ beside it): ese_cpu_ms_per_source_image=0.343 (1,216 s CPU), 10.35 full tests pe
 source-year (looks a transit sooner); same=86 tracker_only=11 full_only=23 (ESEs: 3 and 6;
 steady sources: 4 and 17 of 9,600, the tracker's under its nominal ~10 at 1e-3; two fades
 and two flares the tracker keeps).
+
+ese-drw-3.12 (2026-12-05, an ingress still coming in is looked at again 2 transits later,
+``ese_tracker.ingress_pending``; same run, with the CI's two test workers and two other
+benches beside it): ese_cpu_ms_per_source_image=0.439 (3.11, beside the CI alone: 0.394),
+11.07 full tests per source-year (3.11: 10.38); same=89 tracker_only=14 full_only=28, as
+3.11 (rated by 3.11's live table, which the run loaded before the new one was written).
 """
 
 from __future__ import annotations
