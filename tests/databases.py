@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -132,3 +133,29 @@ async def scratch_database(backend: str, tmp_dir: Path, migrate: bool = True) ->
         yield _pg_url(name)
     finally:
         await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def write_lock_held(backend: str, url: str, *tables: str) -> AsyncIterator[None]:
+    """Another connection holds the write lock while the block runs: SQLite's database lock
+    (``BEGIN IMMEDIATE``), or on PostgreSQL an EXCLUSIVE lock on ``tables`` (reads pass,
+    writes wait). Released (rolled back) when the block ends."""
+    if backend == "sqlite":
+        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            yield
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        return
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    try:
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+        yield
+        await transaction.rollback()
+    finally:
+        await conn.close()

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import func, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -28,6 +25,7 @@ from dsa110.db.tables import batches, job_logs, jobs
 from dsa110.errors import BusyError, ConflictError
 from dsa110.ops.queue import batches as batch_ops
 from dsa110.ops.queue import store
+from tests.databases import write_lock_held
 from tests.ops.queue_helpers import url_of
 
 HANG_GUARD_S = 30.0
@@ -98,30 +96,6 @@ async def test_two_operators_retrying_one_batch_queue_each_item_once(engine: Asy
     assert await _count(engine, job_logs, job_logs.c.line.like("[queue] queued again%")) == 4
 
 
-@contextlib.asynccontextmanager
-async def _lock_held(backend: str, url: str) -> AsyncIterator[None]:
-    """Another connection holds the write lock (SQLite) or the queue's tables (PostgreSQL)."""
-    if backend == "sqlite":
-        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")
-            yield
-            holder.execute("ROLLBACK")
-        finally:
-            holder.close()
-        return
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        await conn.execute("LOCK TABLE jobs, batches IN EXCLUSIVE MODE")  # reads pass, writes wait
-        yield
-        await transaction.rollback()
-    finally:
-        await conn.close()
-
-
 Write = Callable[[AsyncEngine, dict[str, int]], Awaitable[Any]]
 WRITES: dict[str, Write] = {
     "submit": lambda e, ids: store.submit(e, "noop", {}),
@@ -156,7 +130,7 @@ async def test_a_queue_write_past_its_lock_budget_is_busy_and_writes_nothing(
     before = await snapshot()
     async with (
         _engines(engine, 1, write_lock_timeout_s=0.3) as (impatient,),
-        _lock_held(backend, empty_db_url),
+        write_lock_held(backend, empty_db_url, "jobs", "batches"),
     ):
         with pytest.raises(BusyError):
             await asyncio.wait_for(WRITES[write](impatient, ids), HANG_GUARD_S)

@@ -9,18 +9,14 @@ supervisor restarts the process per generation).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.engine import create_engine
 from dsa110.ops.streaming import service
 from dsa110.settings import Settings
+from tests.databases import write_lock_held
 from tests.ops.queue_helpers import url_of
 
 HANG_GUARD_S = 30.0
@@ -58,30 +54,6 @@ async def test_concurrent_partial_config_changes_are_all_kept(engine: AsyncEngin
     assert after["config_version"] == before["config_version"] + len(CHANGES)
 
 
-@contextlib.asynccontextmanager
-async def _writer_holding_the_lock(backend: str, url: str) -> AsyncIterator[None]:
-    """Another writer holds SQLite's write lock, or the services table on PostgreSQL."""
-    if backend == "sqlite":
-        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")
-            yield
-            holder.execute("ROLLBACK")
-        finally:
-            holder.close()
-        return
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        await conn.execute("LOCK TABLE services IN EXCLUSIVE MODE")  # reads pass, writes wait
-        yield
-        await transaction.rollback()
-    finally:
-        await conn.close()
-
-
 async def test_reading_the_service_waits_for_no_writer(
     engine: AsyncEngine, backend: str, empty_db_url: str, tmp_path: Path
 ) -> None:
@@ -91,7 +63,7 @@ async def test_reading_the_service_waits_for_no_writer(
     created = await service.get_service(engine, settings)
     impatient = create_engine(url_of(engine), write_lock_timeout_s=0.3)
     try:
-        async with _writer_holding_the_lock(backend, empty_db_url):
+        async with write_lock_held(backend, empty_db_url, "services"):
             row = await asyncio.wait_for(service.get_service(impatient, settings), HANG_GUARD_S)
     finally:
         await impatient.dispose()

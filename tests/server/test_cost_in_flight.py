@@ -11,21 +11,17 @@ and runs once the work it waited on is done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 from tests.credentials import key_headers
+from tests.databases import write_lock_held
 from tests.live.conftest import WAIT_S, LiveApp, running
 from tests.waiting import eventually
 
@@ -44,30 +40,6 @@ def settings(empty_db_url: str, tmp_path: Path) -> Settings:
         max_cost_in_flight=BUDGET,
         write_lock_timeout_s=300.0,  # the held writer waits for as long as the test holds the lock
     )
-
-
-@contextlib.asynccontextmanager
-async def write_lock_held(backend: str, url: str) -> AsyncIterator[None]:
-    """Another connection holds the write lock (SQLite) or the API key table (PostgreSQL)."""
-    if backend == "sqlite":
-        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")
-            yield
-            holder.execute("ROLLBACK")
-        finally:
-            holder.close()
-        return
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        await conn.execute("LOCK TABLE api_keys IN EXCLUSIVE MODE")
-        yield
-        await transaction.rollback()
-    finally:
-        await conn.close()
 
 
 async def start_held_writer(live: LiveApp, admin: dict[str, str]) -> asyncio.Task[httpx.Response]:
@@ -89,7 +61,7 @@ async def test_work_that_does_not_fit_beside_running_work_is_refused_then_runs(
     async with running(settings) as live:
         in_flight = live.app.state.schema.in_flight
         admin = await key_headers(live.engine, Role.ADMIN)
-        async with write_lock_held(backend, empty_db_url):
+        async with write_lock_held(backend, empty_db_url, "api_keys"):
             writer = await start_held_writer(live, admin)
             graph = await live.http.post("/graphql", json={"query": COSTLY})
             rest = await live.http.post("/api/sources/search", json={"limit": 20})
@@ -123,7 +95,7 @@ async def test_a_websocket_query_is_counted_with_the_rest(
 ) -> None:
     async with running(settings) as live:
         admin = await key_headers(live.engine, Role.ADMIN)
-        async with write_lock_held(backend, empty_db_url):
+        async with write_lock_held(backend, empty_db_url, "api_keys"):
             writer = await start_held_writer(live, admin)
             async with live.ws() as ws:
                 await ws.send_json({"type": "connection_init"})
@@ -145,7 +117,7 @@ async def test_the_servers_own_work_is_not_refused(
     # refusal there would end the channel for every one of them.
     async with running(settings) as live:
         admin = await key_headers(live.engine, Role.ADMIN)
-        async with write_lock_held(backend, empty_db_url):
+        async with write_lock_held(backend, empty_db_url, "api_keys"):
             writer = await start_held_writer(live, admin)
             async with live.ws("/api/ws/status", protocol="") as ws:
                 first = json.loads(await ws.receive_text(timeout=WAIT_S))

@@ -13,22 +13,17 @@ of it is written; once the lock is free the same request succeeds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import math
-import sqlite3
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import server.app
@@ -38,6 +33,7 @@ from dsa110.db.tables import images, measurements, regions, sources
 from dsa110.science.healpix import healpix_index
 from dsa110.settings import Settings
 from tests.credentials import key_headers
+from tests.databases import write_lock_held
 from tests.live.conftest import running
 from tests.live.servers import REPO_ROOT
 from tests.server.ingest_process import flux_of
@@ -228,30 +224,6 @@ async def test_racing_writers_in_two_processes_lose_no_update(empty_db_url: str,
         assert total == N_SOURCES * len(image_pks)
 
 
-@contextlib.asynccontextmanager
-async def _lock_held(backend: str, url: str) -> AsyncIterator[None]:
-    """Another connection holds the write lock (SQLite) or the written tables (PostgreSQL)."""
-    if backend == "sqlite":
-        holder = sqlite3.connect(str(make_url(url).database), isolation_level=None)
-        try:
-            holder.execute("BEGIN IMMEDIATE")
-            yield
-            holder.execute("ROLLBACK")
-        finally:
-            holder.close()
-        return
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        await conn.execute("LOCK TABLE sources, regions IN EXCLUSIVE MODE")
-        yield
-        await transaction.rollback()
-    finally:
-        await conn.close()
-
-
 async def test_a_writer_past_its_lock_budget_is_busy_and_writes_nothing(
     backend: str, empty_db_url: str, tmp_path: Path
 ) -> None:
@@ -263,7 +235,7 @@ async def test_a_writer_past_its_lock_budget_is_busy_and_writes_nothing(
         admin = await key_headers(live.engine, Role.ADMIN)
         body = {"query": INGEST, "variables": _variables(image_pk, names)}
         region = {"image_id": image_pk, "name": "busy region", **CIRCLE}
-        async with _lock_held(backend, empty_db_url):
+        async with write_lock_held(backend, empty_db_url, "sources", "regions"):
             graph = await live.http.post("/graphql", json=body, headers=admin)
             rest = await live.http.post("/api/regions", json=region, headers=admin)
         assert graph.status_code == 503, graph.text
