@@ -46,6 +46,9 @@ class Settings:
     max_cost_in_flight: int = 2_000_000
     """Sum of the estimated costs of the queries and mutations one process runs at once
     (``schema.in_flight``); one more is refused with ``BUSY`` (503). 0: no limit."""
+    max_cost_in_flight_per_client: int = 1_000_000
+    """One client's part of ``max_cost_in_flight`` (its identity, or an anonymous address):
+    one WebSocket cannot hold the whole budget. 0: no share."""
     subscription_cost_budget: int = 200_000
     """Sum of the costs of the subscriptions open on one connection (each event runs them all)."""
     request_deadline_s: float = 30.0
@@ -268,6 +271,7 @@ def _work_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for name, key, kind in (
         ("DSA110_MAX_QUERY_COST", "max_query_cost", int),
         ("DSA110_MAX_COST_IN_FLIGHT", "max_cost_in_flight", int),
+        ("DSA110_MAX_COST_IN_FLIGHT_PER_CLIENT", "max_cost_in_flight_per_client", int),
         ("DSA110_SUBSCRIPTION_COST_BUDGET", "subscription_cost_budget", int),
         ("DSA110_REQUEST_DEADLINE_S", "request_deadline_s", float),
         ("DSA110_MAX_RESPONSE_BYTES", "max_response_bytes", int),

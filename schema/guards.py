@@ -48,7 +48,7 @@ class OperationGuards(SchemaExtension):
         self.settings = settings
         self._parse: Any = _get_parse_cache(settings.cache_size)
         self._validate: Any = _get_validate_cache(settings.cache_size)
-        self._admitted: int | None = None  # the cost this operation holds in ``in_flight``
+        self._admitted: tuple[int, str] | None = None  # (cost, client) this operation holds in ``in_flight``
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()
@@ -59,7 +59,7 @@ class OperationGuards(SchemaExtension):
             yield
         finally:  # ended, failed or cancelled (a deadline, a client gone): the budget comes back
             if self._admitted is not None:
-                self.settings.in_flight.release(self._admitted)
+                self.settings.in_flight.release(*self._admitted)
                 self._admitted = None
         record_operation(context, start)
 
@@ -81,11 +81,18 @@ class OperationGuards(SchemaExtension):
         measure = in_flight.limit > 0
         cost = check_cost(context, guards.max_cost, guards.cost_model, guards.costs, measure=measure)
         if measure and cost is not None and _counted(context):
-            if in_flight.admit(cost):
-                self._admitted = cost
+            client = _client(context)
+            if in_flight.admit(cost, client):
+                self._admitted = (cost, client)
             else:
-                context.pre_execution_errors = [server_busy(cost, in_flight)]
+                context.pre_execution_errors = [server_busy(cost, client, in_flight)]
         yield
+
+
+def _client(context: Any) -> str:
+    """Whose share an operation spends: the rate limits' key (identity, or anonymous address)."""
+    identity = getattr(context.context, "identity", None)
+    return identity.rate_key if identity is not None else "?"
 
 
 def _counted(context: Any) -> bool:

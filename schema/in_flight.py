@@ -16,6 +16,14 @@ per-operation limit can run. Subscriptions have their own per-connection budget
 (identity kind ``SERVER_ITSELF``: the legacy status channel's one run per event for all
 its listeners, which a refusal would end for all of them).
 
+Fair share: one client (its identity, or for anonymous callers its address: the rate
+limits' key) may hold at most ``Settings.max_cost_in_flight_per_client`` of it. Without
+that, one WebSocket connection (which has no per-client request limit) running 40 costly
+queries held the whole budget and every other client got ``BUSY`` until it stopped. A
+client's operation is admitted when nothing of that client's runs, so each client can run
+any operation under the per-operation limit; one more beyond its share is refused with
+``BUSY`` as well, its details saying whose work it did not fit beside.
+
 One event loop per process and admission and release are synchronous: no lock.
 """
 
@@ -32,31 +40,53 @@ SERVER_ITSELF: Final = "system"
 
 
 class CostInFlight:
-    """The summed estimated cost of the operations running in this process, against ``limit``."""
+    """The summed estimated cost of the operations running in this process, against ``limit``,
+    and each client's part of it, against ``client_limit`` (0: no limit for either)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, client_limit: int = 0) -> None:
         self.limit = limit
+        self.client_limit = client_limit
         self.running = 0
         self.cost = 0
+        self.by_client: dict[str, tuple[int, int]] = {}  # client -> (running, cost); only those running
 
-    def admit(self, cost: int) -> bool:
-        """Count ``cost`` in if it fits (or nothing runs); False, counting nothing, if not."""
+    def client_cost(self, client: str) -> int:
+        return self.by_client.get(client, (0, 0))[1]
+
+    def admit(self, cost: int, client: str) -> bool:
+        """Count ``cost`` in for ``client`` if it fits in the process's budget (or nothing
+        runs) and in the client's share (or nothing of the client's runs); False, counting
+        nothing, if not."""
         if self.limit > 0 and self.running > 0 and self.cost + cost > self.limit:
+            return False
+        running, held = self.by_client.get(client, (0, 0))
+        if self.client_limit > 0 and running > 0 and held + cost > self.client_limit:
             return False
         self.running += 1
         self.cost += cost
+        self.by_client[client] = (running + 1, held + cost)
         return True
 
-    def release(self, cost: int) -> None:
+    def release(self, cost: int, client: str) -> None:
         self.running -= 1
         self.cost -= cost
+        running, held = self.by_client[client]
+        if running > 1:
+            self.by_client[client] = (running - 1, held - cost)
+        else:
+            del self.by_client[client]
 
 
-def server_busy(cost: int, in_flight: CostInFlight) -> GraphQLError:
-    """The refusal of an operation that does not fit beside the work already running."""
+def server_busy(cost: int, client: str, in_flight: CostInFlight) -> GraphQLError:
+    """The refusal of an operation that does not fit beside the work already running: the
+    process's (``in_flight``/``limit``) or the same client's (``client_in_flight``/``client_limit``)."""
+    held = in_flight.client_cost(client)
+    if in_flight.limit > 0 and in_flight.cost + cost > in_flight.limit:
+        whose = f"the server is running other work (estimated cost {in_flight.cost} of {in_flight.limit})"
+    else:
+        whose = f"your own operations running hold estimated cost {held} of {in_flight.client_limit}"
     return GraphQLError(
-        f"the server is running other work (estimated cost {in_flight.cost} of {in_flight.limit} "
-        f"at once) and this operation (cost {cost}) does not fit beside it now; nothing was done, "
+        f"{whose} and this operation (cost {cost}) does not fit beside it now; nothing was done, "
         f"retry in {RETRY_AFTER_S} s or ask for less",
         extensions={
             "code": BUSY,
@@ -64,6 +94,8 @@ def server_busy(cost: int, in_flight: CostInFlight) -> GraphQLError:
                 "cost": cost,
                 "in_flight": in_flight.cost,
                 "limit": in_flight.limit,
+                "client_in_flight": held,
+                "client_limit": in_flight.client_limit,
                 "retry_after_s": RETRY_AFTER_S,
             },
         },

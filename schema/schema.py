@@ -99,7 +99,8 @@ def build_schema(settings: Settings, executor: Any = BreadthFirstExecutor) -> st
         max_cost=settings.max_query_cost,
         cost_model=cost_model(settings),
         costs=CostCache(CACHE_SIZE),  # one per schema: the limit and the model are the schema's
-        in_flight=CostInFlight(settings.max_cost_in_flight),  # one per schema: one per process
+        # one per schema: one per process
+        in_flight=CostInFlight(settings.max_cost_in_flight, settings.max_cost_in_flight_per_client),
     )
     extensions: list[Any] = [
         # First: its metrics read the outcome after every other extension is done; its cost

@@ -20,6 +20,7 @@ import pytest
 
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
+from schema.in_flight import CostInFlight
 from tests.credentials import key_headers
 from tests.databases import write_lock_held
 from tests.live.conftest import WAIT_S, LiveApp, running
@@ -125,3 +126,50 @@ async def test_the_servers_own_work_is_not_refused(
 
         assert first["type"] == "status_update", first
         assert set(first["data"]) == {"pipeline_status", "metrics", "ese_candidates"}
+
+
+async def test_one_client_cannot_hold_the_whole_budget(
+    empty_db_url: str, backend: str, tmp_path: Path
+) -> None:
+    # One client's share is one COSTLY query: the admin, whose write is running, may not
+    # start one beside it; another client may, the process's budget having room for both.
+    share = 21
+    fair = Settings(
+        data_dir=tmp_path,
+        database_url=empty_db_url,
+        metrics_interval_s=0,
+        job_slots=0,
+        max_cost_in_flight=1000,
+        max_cost_in_flight_per_client=share,
+        write_lock_timeout_s=300.0,
+    )
+    async with running(fair) as live:
+        in_flight = live.app.state.schema.in_flight
+        admin = await key_headers(live.engine, Role.ADMIN)
+        async with write_lock_held(backend, empty_db_url, "api_keys"):
+            writer = await start_held_writer(live, admin)
+            held = in_flight.cost
+            own = await live.http.post("/graphql", json={"query": COSTLY}, headers=admin)
+            other = await live.http.post("/graphql", json={"query": COSTLY})
+        assert (await writer).status_code == 200
+
+        assert own.status_code == 503, own.text
+        details = busy_details(own.json()["errors"][0])
+        assert details["client_in_flight"] == held and details["client_limit"] == share
+        assert details["in_flight"] == held and details["limit"] == 1000  # the process had room
+        assert "your own operations" in own.json()["errors"][0]["message"]
+        assert other.status_code == 200 and other.json() == {"data": {"sources": {"nodes": []}}}
+        assert in_flight.running == 0 and in_flight.by_client == {}
+
+
+def test_a_clients_share_is_counted_per_client_and_given_back() -> None:
+    budget = CostInFlight(limit=100, client_limit=30)
+    assert budget.admit(25, "a")
+    assert not budget.admit(10, "a")  # 35 > 30: a's share
+    assert budget.admit(10, "b") and budget.admit(20, "b")
+    assert budget.admit(40, "c")  # over its share, but nothing of c's runs: admitted
+    assert not budget.admit(10, "d")  # 95 + 10 > 100: the process's budget
+    assert (budget.cost, budget.client_cost("a"), budget.client_cost("b")) == (95, 25, 30)
+    budget.release(25, "a")
+    assert budget.client_cost("a") == 0 and "a" not in budget.by_client
+    assert budget.admit(5, "a") and budget.cost == 75
