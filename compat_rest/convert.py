@@ -38,6 +38,20 @@ def epoch_seconds(value: Any) -> float | None:
         return None
 
 
+def epoch_fields(**times: Any) -> dict[str, Any]:
+    """Each ISO time as Unix seconds under its own name and, unchanged, under ``<name>_iso``.
+
+    For rows the legacy server returned straight from SQLite (``REAL`` epochs), which its
+    pages format as ``new Date(t * 1000)``: the data browser and detail pages, the region
+    list. An ISO string there renders as "Invalid Date" (or as 1970).
+    """
+    shaped: dict[str, Any] = {}
+    for name, value in times.items():
+        shaped[name] = epoch_seconds(value)
+        shaped[f"{name}_iso"] = value
+    return shaped
+
+
 def mjy(jy: float | None) -> float | None:
     return jy * 1000.0 if jy is not None else None
 

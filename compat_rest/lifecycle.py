@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat_rest.convert import epoch_fields
 from compat_rest.params import Args, Int, Str
 from compat_rest.products import DATA_ID, PRODUCT_FIELDS, product
 from compat_rest.routing import RestRoute, graphql_route
@@ -116,9 +117,10 @@ def failed(data: dict[str, Any], _args: Args) -> dict[str, Any]:
             "stage_path": n["stagePath"],
             "publish_attempts": n["publishAttempts"],
             "publish_error": n["publishError"],
-            "publish_failed_at": n["publishFailedAt"],
-            "staged_at": n["stagedAt"],
-            "created_at": n["createdAt"],
+            # Unix seconds, as the legacy registry rows held them (ISO as `*_iso`).
+            **epoch_fields(
+                publish_failed_at=n["publishFailedAt"], staged_at=n["stagedAt"], created_at=n["createdAt"]
+            ),
         }
         for n in data["failedPublishes"]
     ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat_rest.convert import after_offset, compact, lower
+from compat_rest.convert import after_offset, compact, epoch_fields, lower
 from compat_rest.images import IMAGE_FIELDS, image_item
 from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route
-from compat_rest.shapes import ANY, BOOL, INT, STR, TIME, arr, null, obj
+from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
 
 TAG = "products"
@@ -58,9 +58,14 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
         "path": node["publishedPath"] or node["stagePath"],
         "stage_path": node["stagePath"],
         "published_path": node["publishedPath"],
-        "created_at": node["createdAt"],
-        "staged_at": node["stagedAt"],
-        "published_at": node["publishedAt"],
+        # Unix seconds, as the legacy registry stored them: the data pages render
+        # `new Date(parseInt(created_at) * 1000)`. ISO alongside as `*_iso`.
+        **epoch_fields(
+            created_at=node["createdAt"],
+            staged_at=node["stagedAt"],
+            published_at=node["publishedAt"],
+            publish_failed_at=node["publishFailedAt"],
+        ),
         "publish_mode": node["publishMode"],
         "qa_status": node["qaStatus"],
         "validation_status": node["validationStatus"],
@@ -68,7 +73,6 @@ def product(node: dict[str, Any]) -> dict[str, Any]:
         "auto_publish_enabled": node["autoPublish"],
         "publish_attempts": node["publishAttempts"],
         "publish_error": node["publishError"],
-        "publish_failed_at": node["publishFailedAt"],
         "finalized_by": node["finalizedBy"],
         "published_by": node["publishedBy"],
         "metadata": node["metadata"],
@@ -114,8 +118,12 @@ PRODUCT = obj(
     path=STR,
     stage_path=STR,
     published_path=null(STR),
-    created_at=TIME,
-    published_at=null(TIME),
+    created_at=NUM,
+    created_at_iso=TIME,
+    staged_at=NUM,
+    staged_at_iso=TIME,
+    published_at=null(NUM),
+    published_at_iso=null(TIME),
     auto_publish_enabled=BOOL,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat_rest.convert import epoch_fields
 from compat_rest.errors import validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.paging import LEGACY_MAX_LIMIT, collect
@@ -78,9 +79,10 @@ def region(node: dict[str, Any]) -> dict[str, Any]:
         "ra_deg": shape.get("ra_deg"),
         "dec_deg": shape.get("dec_deg"),
         "radius_arcsec": shape.get("radius_arcsec"),
-        "created_at": node["createdAt"],
+        # Unix seconds, as the legacy table stored them: the region list renders
+        # `new Date(created_at * 1000)`. ISO alongside as `*_iso`.
+        **epoch_fields(created_at=node["createdAt"], updated_at=node["updatedAt"]),
         "created_by": node["createdBy"],
-        "updated_at": node["updatedAt"],
     }
 
 
@@ -194,9 +196,11 @@ REGION = obj(
     coordinates=ANY,
     image_path=STR,
     image_id=INT,
-    created_at=TIME,
+    created_at=NUM,
+    created_at_iso=TIME,
     created_by=null(STR),
-    updated_at=null(TIME),
+    updated_at=null(NUM),
+    updated_at_iso=null(TIME),
 )
 BODY = [
     Int("image_id", ge=0, description="Image the region is drawn on"),

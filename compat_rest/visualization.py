@@ -143,6 +143,53 @@ def casatable_info(data: dict[str, Any], args: Args) -> dict[str, Any]:
     }
 
 
+VIEW_STATISTICS = ("nPixels", "nFinite", "min", "max", "mean", "std", "median", "madRms")
+VIEW_HEADER_CARDS = ("OBJECT", "TELESCOP", "DATE-OBS", "BUNIT", "BMAJ", "BMIN", "BPA", "CRVAL1", "CRVAL2")
+
+
+def _rows(pairs: list[tuple[str, Any]]) -> str:
+    return "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in pairs if v is not None
+    )
+
+
+def fits_view(data: dict[str, Any], args: Args) -> HTMLResponse:
+    """The QA page's FITS viewer (legacy: a JS9 page at 600 x 600): the file's summary (HDUs,
+    shape, key header cards, pixel statistics, all read by astropy through the graph) and
+    the image rendered as a PNG by ``/api/qa/thumbnail``, at the asked size. The page needs
+    no script or internet (observatory networks); JS9 on the Sky page loads ``/images/{id}/fits``."""
+    f = data["fitsFile"]
+    path, shape = f["path"], f["dataShape"]
+    hdus = "".join(
+        f"<tr><td>{h['index']}</td><td>{html.escape(str(h['name']))}</td><td>{html.escape(str(h['kind']))}</td>"
+        f"<td>{html.escape(' x '.join(str(n) for n in h['shape'] or []))}</td></tr>"
+        for h in f["hdus"]
+    )
+    header = f["header"] if isinstance(f["header"], dict) else {}
+    stats = f["statistics"] or {}
+    summary = _rows(
+        [("path", path), ("size", human_size(f["sizeBytes"])), ("shape", " x ".join(map(str, shape)) or None)]
+        + [(card, header.get(card)) for card in VIEW_HEADER_CARDS]
+        + [(key, stats.get(key)) for key in VIEW_STATISTICS]
+    )
+    width, height = args["width"], args["height"]
+    picture = (
+        f'<img class="fits-image" alt="{html.escape(path)}" width="{width}" height="{height}" '
+        f'style="object-fit:contain" src="/api/qa/thumbnail?path={html.escape(quote(path, safe="/"))}'
+        f'&amp;size={max(width, height)}">'
+        if len(shape) >= 2
+        else "<p>This HDU holds no image to display.</p>"
+    )
+    page = (
+        f'<div class="fits-view"><h3>{html.escape(path.rsplit("/", 1)[-1])}</h3>'
+        f'<table class="fits-summary">{summary}</table>'
+        '<table class="fits-hdus"><thead><tr>'
+        "<th>HDU</th><th>name</th><th>kind</th><th>shape</th></tr></thead>"
+        f"<tbody>{hdus}</tbody></table>{picture}</div>"
+    )
+    return HTMLResponse(page)
+
+
 CELL_CHARS = 80
 """A table viewer cell shows at most this many characters of its value (arrays are long)."""
 
@@ -273,6 +320,23 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(400, 404, 422),
             tag=TAG,
             summary="A FITS file's shape, header keys and HDUs",
+        ),
+        graphql_route(
+            "GET",
+            "/visualization/fits/view",
+            qa.FITS,
+            fits_view,
+            variables=lambda args: {"path": args["path"], "hdu": 0},
+            params=[
+                path,
+                Int("width", 600, ge=64, le=2048, description="Display width, pixels"),
+                Int("height", 600, ge=64, le=2048, description="Display height, pixels"),
+            ],
+            response=None,
+            media_type="text/html",
+            errors=(400, 404, 422),
+            tag=TAG,
+            summary="A FITS file's summary and its image (HTML, the QA page's FITS viewer)",
         ),
         graphql_route(
             "GET",

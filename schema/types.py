@@ -18,10 +18,11 @@ from strawberry.scalars import JSON
 from dsa110.science.ese_heuristic import ese_heuristic_score
 from dsa110.times import mjd_to_datetime
 from loaders import entities as ent
+from resolvers import catalog_validation as validation_resolvers
 from resolvers import images as image_resolvers
 from resolvers import links
 from resolvers import science as science_resolvers
-from schema import ese, science, urls
+from schema import ese, science, urls, validation
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Loaded, Node, link_page, page_args
 from schema.columns import reads
 from schema.files import CalTable, MeasurementSet, UvhFile
@@ -369,6 +370,23 @@ class Image(Node):
             info.context, self.path, catalog, min_flux_jy, limit
         )
         return [science.CatalogOverlayEntry(entry=science.catalog_source(e), x=x, y=y) for e, x, y in entries]
+
+    @strawberry.field(
+        description="This image checked against a catalog: astrometry (Gaussian fits of the brightest "
+        "matched sources), flux scale (measured peak / catalog flux at the image frequency, "
+        "alpha -0.7) and completeness (catalog sources detected at `minSnr`)."
+    )
+    async def catalog_validation(
+        self,
+        info: GraphInfo,
+        catalog: str = "nvss",
+        search_radius_arcsec: float = 10.0,
+        min_snr: float = 5.0,
+    ) -> validation.CatalogValidation:
+        found = await validation_resolvers.catalog_validation(
+            info.context, self, catalog, search_radius_arcsec, min_snr
+        )
+        return validation.validation_of(found)
 
 
 @strawberry.type(description="A file of one subband of an observation group.")
