@@ -18,7 +18,6 @@ broken download.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from compat_rest.errors import ApiError, validation_error
 from compat_rest.ese import candidate_variables
 from compat_rest.graph import GraphCall, GraphRunner
 from compat_rest.params import Str
+from compat_rest.query_json import json_parameter
 from compat_rest.routing import RestRoute
 from compat_rest.sources import search_variables
 from dsa110.exports.columns import ESE_CANDIDATES, LIGHT_CURVE, MEASUREMENTS, SOURCES, Row, TableSpec
@@ -43,6 +43,8 @@ log = logging.getLogger("dsa110.exports")
 
 PAGE: Final = 500
 MAX_FILTER_CHARS: Final = 16_384
+MAX_FILTER_DEPTH: Final = 8
+"""Nesting a ``filter`` may hold: the graph's filter inputs need 2 (``{"cone": {...}}``)."""
 FORMAT_PARAM = Str(
     "format", "json", enum=("json", *FORMATS), description="json, or a table: votable, csv, ecsv, fits"
 )
@@ -421,12 +423,7 @@ def _json_filter(request: Request) -> Any:
     raw = request.query_params.get("filter")
     if raw is None or raw == "":
         return None
-    if len(raw) > MAX_FILTER_CHARS:
-        raise validation_error(f"`filter` must be at most {MAX_FILTER_CHARS} characters", parameter="filter")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise validation_error("`filter` must be a JSON object (the graph's filter input)") from None
+    value = json_parameter("filter", raw, MAX_FILTER_CHARS, MAX_FILTER_DEPTH)
     if not isinstance(value, dict):
         raise validation_error("`filter` must be a JSON object (the graph's filter input)")
     return value

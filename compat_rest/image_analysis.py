@@ -6,13 +6,13 @@ profile along a line, polyline or in annuli, optionally fitted) and ``POST
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from compat_rest.errors import validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Bool, Float, Int, Param, Str
+from compat_rest.query_json import json_parameter
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, NUM, STR, arr, null, obj
 from dsa110.auth.identity import Role
@@ -64,6 +64,9 @@ query RestFit(
 """
 
 
+MAX_COORDINATES_CHARS = 8192
+"""Longest ``coordinates`` JSON: 100 pairs of 17-digit numbers fit well within it."""
+MAX_URL_CHARS = 65_536
 PROFILE_KINDS = {"line": ("LINE", 2, 2), "polyline": ("POLYLINE", 2, 100), "point": ("RADIAL", 1, 1)}
 
 
@@ -98,12 +101,7 @@ def _coordinates(text: str | None, fewest: int, most: int, pixels: bool) -> list
     what = "[x, y] pixel" if pixels else "[ra, dec]"
     if text is None:
         raise validation_error("query parameter `coordinates` is required", parameter="coordinates")
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise validation_error(
-            f"`coordinates` must be a JSON array of {what} pairs", parameter="coordinates"
-        ) from None
+    value = json_parameter("coordinates", text, MAX_COORDINATES_CHARS, 2)  # [[x, y], ...]
     pairs = value if isinstance(value, list) else None
     if pairs is None or not fewest <= len(pairs) <= most:
         raise validation_error(
@@ -285,8 +283,11 @@ def analysis_routes(image_id: Param, tag: str) -> list[RestRoute]:
                 Str("profile_type", enum=tuple(PROFILE_KINDS), description="Without it: the axis slice"),
                 Str(
                     "coordinates",
-                    max_length=8192,
-                    description="JSON array of [ra_deg, dec_deg] (wcs) or [x, y] (pixel, 0-based) pairs",
+                    # The JSON's own limit (400 PARAMETER_TOO_LONG, compat_rest.query_json) is
+                    # MAX_COORDINATES_CHARS; this one only keeps the parameter to a URL's length.
+                    max_length=MAX_URL_CHARS,
+                    description="JSON array of [ra_deg, dec_deg] (wcs) or [x, y] (pixel, 0-based) "
+                    f"pairs, at most {MAX_COORDINATES_CHARS} characters",
                 ),
                 Str("coordinate_system", "wcs", enum=("wcs", "pixel")),
                 Float("width", 0.0, ge=0.0, le=3600.0, description="Strip width, arcsec"),

@@ -33,10 +33,10 @@ query RestPointing($first: Int!, $after: String, $filter: GroupFilter) {
 """
 
 TIMELINE = """
-query RestTimeline($first: Int!, $after: String) {
-  groups(first: $first, after: $after, orderBy: GROUP_ID, direction: ASC) {
-    pageInfo { hasNextPage endCursor }
-    nodes { groupId midMjd presentSubbands }
+query RestTimeline($gapThresholdHours: Float!, $maxGroups: Int!) {
+  observationTimeline(gapThresholdHours: $gapThresholdHours, maxGroups: $maxGroups) {
+    segments { firstGroupId startMjd endMjd groupCount subbandFileCount }
+    groupCount subbandFileCount truncated
   }
 }
 """
@@ -139,33 +139,25 @@ def shape_matches(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     return {"items": items, "matches": flat}
 
 
-async def fetch_timeline(call: GraphCall, _args: Args) -> tuple[list[Any], bool]:
-    return await all_groups(call, TIMELINE, {})
+def timeline_variables(args: Args) -> dict[str, Any]:
+    return {"gapThresholdHours": args["gap_threshold_hours"], "maxGroups": MAX_GROUPS}
 
 
-def timeline(data: tuple[list[Any], bool], args: Args) -> dict[str, Any]:
+def timeline(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     """Groups split into segments wherever consecutive epochs are more than the threshold apart
-    (legacy-pipeline-facts §3.10, on the groups we know rather than a directory walk)."""
-    nodes, truncated = data
-    threshold_days = args["gap_threshold_hours"] / 24.0
-    segments: list[dict[str, Any]] = []
-    for node in nodes:
-        mjd = node["midMjd"]
-        if segments and mjd - segments[-1]["end_mjd"] <= threshold_days:
-            segment = segments[-1]
-            segment["end_mjd"] = mjd
-            segment["file_count"] += node["presentSubbands"]
-            segment["n_groups"] += 1
-        else:
-            segments.append(
-                {
-                    "group_id": node["groupId"],
-                    "start_mjd": mjd,
-                    "end_mjd": mjd,
-                    "file_count": node["presentSubbands"],
-                    "n_groups": 1,
-                }
-            )
+    (legacy-pipeline-facts §3.10, on the groups we know rather than a directory walk); the
+    graph computes the segments in the database, this adds the gaps and the legacy names."""
+    found = data["observationTimeline"]
+    segments = [
+        {
+            "group_id": s["firstGroupId"],
+            "start_mjd": s["startMjd"],
+            "end_mjd": s["endMjd"],
+            "file_count": s["subbandFileCount"],
+            "n_groups": s["groupCount"],
+        }
+        for s in found["segments"]
+    ]
     hours = 24.0
     observations = [{**s, "duration_hours": (s["end_mjd"] - s["start_mjd"]) * hours} for s in segments]
     gaps = [
@@ -179,10 +171,10 @@ def timeline(data: tuple[list[Any], bool], args: Args) -> dict[str, Any]:
     return {
         "observations": observations,
         "gaps": gaps,
-        "earliest_time": iso_from_mjd(nodes[0]["midMjd"]) if nodes else None,
-        "latest_time": iso_from_mjd(nodes[-1]["midMjd"]) if nodes else None,
-        "total_files": sum(n["presentSubbands"] for n in nodes),
-        "unique_timestamps": len(nodes),
+        "earliest_time": iso_from_mjd(segments[0]["start_mjd"]) if segments else None,
+        "latest_time": iso_from_mjd(segments[-1]["end_mjd"]) if segments else None,
+        "total_files": found["subbandFileCount"],
+        "unique_timestamps": found["groupCount"],
         "segments": [
             {
                 "start_time": iso_from_mjd(s["start_mjd"]),
@@ -191,11 +183,11 @@ def timeline(data: tuple[list[Any], bool], args: Args) -> dict[str, Any]:
             }
             for s in segments
         ],
-        "truncated": truncated,
+        "truncated": found["truncated"],
     }
 
 
-def timeline_png(data: tuple[list[Any], bool], args: Args) -> Response:
+def timeline_png(data: dict[str, Any], args: Args) -> Response:
     """One horizontal bar per observing segment over the whole span."""
     summary = timeline(data, args)
     width, height = args["width"] * 100, args["height"] * 100
@@ -279,12 +271,12 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Calibrators in the beam of recent observation groups",
         ),
-        multi_query_route(
+        graphql_route(
             "GET",
             "/observation_timeline",
-            [TIMELINE],
-            fetch_timeline,
+            TIMELINE,
             timeline,
+            variables=timeline_variables,
             params=TIMELINE_PARAMS,
             response=obj(
                 observations=arr(obj(group_id=STR, start_mjd=NUM, end_mjd=NUM, duration_hours=NUM)),
@@ -298,12 +290,12 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Observing segments and the gaps between them",
         ),
-        multi_query_route(
+        graphql_route(
             "GET",
             "/observation_timeline/plot",
-            [TIMELINE],
-            fetch_timeline,
+            TIMELINE,
             timeline_png,
+            variables=timeline_variables,
             params=[*TIMELINE_PARAMS, Int("width", 16, ge=2, le=40), Int("height", 4, ge=1, le=20)],
             response=None,
             media_type="image/png",

@@ -77,6 +77,7 @@ LIST_SIZES: Final[Mapping[str, int]] = {
     "MsFile.antennas": 120,
     "CalTableFile.perAntenna": 120,
     "Query.calTableFiles": 200,
+    "ObservationTimeline.segments": 50_000,  # at most one per group it covers (resolvers.timeline)
 }
 """Unbounded lists whose usual length is far from ``LIST_SIZE``."""
 
@@ -89,6 +90,7 @@ FIELD_WEIGHTS: Final[Mapping[str, int]] = {
     "Image.profile": 20,
     "Image.slice": 10,
     "Image.catalogOverlay": 20,
+    "Image.catalogValidation": 50,
     "Profile.fit": 20,
     "Region.statistics": 20,
     # per-source science: a light curve reads every epoch and normalises it
@@ -120,6 +122,8 @@ FIELD_WEIGHTS: Final[Mapping[str, int]] = {
     # walks of the lineage graph
     "DataProduct.ancestors": 10,
     "DataProduct.descendants": 10,
+    # one aggregate statement over every observation group
+    "Query.observationTimeline": 20,
     # counts: one aggregate statement per connection
     "*.totalCount": 1,
 }

@@ -1,13 +1,16 @@
-"""The pipeline pages in the graph: stage metrics and order, the recent-events log, the pointing monitor.
+"""The pipeline pages in the graph: stage metrics and order, the recent-events log, the pointing
+monitor, the observing timeline.
 
 Stages are the pipeline's job kinds and executions are jobs (``dsa110.ops.pipeline``; the
 jobs themselves are the ``jobs`` root). The events log is the bus's recent events
 (``dsa110.events.log``); the pointing monitor is the pointing record's freshness
-(``dsa110.ops.pointing``).
+(``dsa110.ops.pointing``); the observing timeline is computed by the database
+(``resolvers.timeline``).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -17,6 +20,7 @@ from strawberry.scalars import JSON
 from dsa110.db.enums import JobType
 from dsa110.events import log as event_log
 from dsa110.ops import pipeline, pointing
+from resolvers import timeline
 from resolvers.errors import BadUserInput
 from schema.base import GraphInfo
 
@@ -130,6 +134,29 @@ class PointingMonitorStatus:
     issues: list[str]
 
 
+@strawberry.type(
+    description="A stretch of observing: consecutive groups (by group id) whose epochs are no "
+    "more than the gap threshold apart."
+)
+class ObservingSegment:
+    first_group_id: str = strawberry.field(description="Its first group, by group id.")
+    start_mjd: float = strawberry.field(description="Mid-epoch of its first group, MJD.")
+    end_mjd: float = strawberry.field(description="Mid-epoch of its last group, MJD.")
+    group_count: int
+    subband_file_count: int = strawberry.field(description="Subband files received for its groups.")
+
+
+@strawberry.type(description="Observation groups split into segments at the gaps between them.")
+class ObservationTimeline:
+    gap_threshold_hours: float
+    segments: list[ObservingSegment] = strawberry.field(description="In group id order.")
+    group_count: int = strawberry.field(description="Groups covered (at most `maxGroups`).")
+    subband_file_count: int
+    truncated: bool = strawberry.field(
+        description="More groups exist than `maxGroups`: the latest are left out."
+    )
+
+
 def _since(minutes: float | None) -> datetime | None:
     if minutes is None:
         return None
@@ -202,6 +229,39 @@ class PipelineQuery:
             ],
             retained_max=event_log.DEFAULT_CAP,
             oldest_at=await event_log.oldest(engine),
+        )
+
+    @strawberry.field(
+        description="Observing segments: groups in group id order, split wherever an epoch is more "
+        "than `gapThresholdHours` after the previous one. Computed by the database; covers the "
+        f"first `maxGroups` groups (at most {timeline.MAX_GROUPS:,})."
+    )
+    async def observation_timeline(
+        self, info: GraphInfo, gap_threshold_hours: float = 1.0, max_groups: int = timeline.MAX_GROUPS
+    ) -> ObservationTimeline:
+        hours = gap_threshold_hours
+        if not (math.isfinite(hours) and 0.0 <= hours <= timeline.MAX_GAP_HOURS):
+            raise BadUserInput(
+                f"gapThresholdHours must be in [0, {timeline.MAX_GAP_HOURS:g}]", field="gapThresholdHours"
+            )
+        if not 1 <= max_groups <= timeline.MAX_GROUPS:
+            raise BadUserInput(f"maxGroups must be in [1, {timeline.MAX_GROUPS}]", field="maxGroups")
+        found = await timeline.observation_timeline(info.context.engine, hours, max_groups)
+        return ObservationTimeline(
+            gap_threshold_hours=hours,
+            segments=[
+                ObservingSegment(
+                    first_group_id=s.first_group_id,
+                    start_mjd=s.start_mjd,
+                    end_mjd=s.end_mjd,
+                    group_count=s.group_count,
+                    subband_file_count=s.subband_file_count,
+                )
+                for s in found.segments
+            ],
+            group_count=found.group_count,
+            subband_file_count=found.subband_file_count,
+            truncated=found.truncated,
         )
 
     @strawberry.field(

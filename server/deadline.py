@@ -14,7 +14,9 @@ cancelled when
 A query or mutation over a WebSocket (graphql-transport-ws ``subscribe`` with a single-result
 document) gets the same deadline through ``within_deadline``: its work is stopped the same
 way and the client gets an ``error`` message for that operation, code ``DEADLINE_EXCEEDED``;
-the connection stays open. Subscriptions are streams, meant to last: no deadline.
+the connection stays open. Subscriptions are streams, meant to last: no deadline. The legacy
+graphql-ws protocol carries subscriptions only (a query or mutation there is refused for its
+id before it executes), so it has no operation for a deadline to stop.
 
 Disconnection is only visible by reading the ASGI ``receive`` channel, which the app
 may not do again once it has the body; so this middleware is the one reader of the

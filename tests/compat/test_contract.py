@@ -52,7 +52,7 @@ HOSTILE_GETS = [
     ("/api/catalog/overlay?ra=1&dec=2&radius=0", 422),
     ("/api/catalog/overlay?ra=1&dec=2&radius=1e308", 422),
     ("/api/pointing_history?start_mjd=1&end_mjd=x", 422),
-    ("/api/images/1/profile?profile_type=line&coordinates=" + "[" * 5000, 422),
+    ("/api/images/1/profile?profile_type=line&coordinates=" + "[" * 5000, 400),
     ("/api/groups/%2e%2e%2f%2e%2e%2fetc", 404),
     ("/api/data/..%2F..%2Fetc%2Fpasswd", 404),
     ("/api/no/such/path", 404),

@@ -200,9 +200,9 @@ async def test_rest_forms_answer_the_same_rows_as_tables(api: httpx.AsyncClient,
 
 async def test_bad_export_requests_are_clear_4xx(api: httpx.AsyncClient) -> None:
     assert_envelope(await api.get("/exports/sources.xls"), 422, "VALIDATION_ERROR")
-    assert_envelope(await api.get("/exports/sources.csv?filter=not-json"), 422, "VALIDATION_ERROR")
+    assert_envelope(await api.get("/exports/sources.csv?filter=not-json"), 400, "INVALID_JSON")
     assert_envelope(await api.get("/exports/sources.csv?filter=[1,2]"), 422, "VALIDATION_ERROR")
-    assert_envelope(await api.get("/exports/sources.csv?filter=" + "x" * 20_000), 422, "VALIDATION_ERROR")
+    assert_envelope(await api.get("/exports/sources.csv?filter=" + "x" * 20_000), 400, "PARAMETER_TOO_LONG")
     assert_envelope(await api.get("/exports/sources.csv?orderBy=DROP%20TABLE"), 422, "VALIDATION_ERROR")
     assert_envelope(await api.get("/exports/sources.csv?limit=0"), 422, "VALIDATION_ERROR")
     unknown_field = await api.get("/exports/sources.csv?filter=" + quote(json.dumps({"evil": 1})))

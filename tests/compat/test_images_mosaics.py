@@ -173,14 +173,16 @@ async def test_image_profile_in_sky_coordinates(api: httpx.AsyncClient, graph: G
     assert len(profile["distance"]) == len(profile["flux"]) > 2 and profile["units"]["distance"] == "arcsec"
     assert profile["coordinate_system"] == "wcs" and profile["fit"] is None
     assert profile["coordinates"][0] == pytest.approx([ra - 0.3, dec], abs=1e-6)
+    malformed = {"profile_type": "line", "coordinates": "[[1,2]"}
+    url = f"/api/images/{image['imageId']}/profile"
+    assert_envelope(await api.get(url, params=malformed), 400, "INVALID_JSON")  # not JSON: 400
     for params in (
-        {"profile_type": "line", "coordinates": "[[1,2]"},
         {"profile_type": "line", "coordinates": "[[1, 2]]"},
         {"profile_type": "line", "coordinates": "[[1, 95], [2, 3]]"},
         {"profile_type": "point", "coordinates": "[[1e400, 2]]"},
         {"coordinates": "[[1, 2], [3, 4]]"},  # coordinates without a profile_type
     ):
-        assert_envelope(await api.get(f"/api/images/{image['imageId']}/profile", params=params), 422)
+        assert_envelope(await api.get(url, params=params), 422)  # JSON, but not usable coordinates
 
 
 async def test_axis_slice_is_the_documented_array_of_pixel_values(

@@ -267,3 +267,38 @@ async def test_a_query_over_websocket_past_its_deadline_is_an_error_and_the_sock
             assert all(m.get("id") != "s" or m["type"] == "next" for m in client.pending)
             await client.send({"id": "s", "type": "complete"})
         await app.state.engine.dispose()
+
+
+async def test_legacy_graphql_ws_runs_no_query_or_mutation_so_none_outlasts_the_deadline(
+    deadline_settings: Settings, backend: str
+) -> None:
+    """The legacy protocol (subscriptions-transport-ws) carries subscriptions only: a query or
+    a mutation sent over it is refused for its id before any SQL runs, so none can run past
+    the deadline there (graphql-transport-ws runs them, under the deadline: above)."""
+    status = "subscription { pipelineStatus { queue { total } } }"
+    mutation = 'mutation { reprocessGroup(groupId: "2025-10-24T14:00:00") { groupId } }'
+    with slow_app(deadline_settings, backend) as (app, slow):
+        async with (
+            app.router.lifespan_context(app),
+            ASGIWebSocketTransport(app=app) as transport,
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+            aconnect_ws("/graphql", http, subprotocols=["graphql-ws"]) as ws,
+        ):
+            client = TransportWs(ws)
+            assert (await client.init())["type"] == "connection_ack"
+            async with slow.held():
+                sent = time.monotonic()
+                for op_id, document in (("q", NESTED), ("m", mutation)):
+                    await client.send({"id": op_id, "type": "start", "payload": {"query": document}})
+                    refused = await client.for_op(op_id)
+                    assert refused["type"] == "error", refused
+                    assert refused["payload"]["extensions"]["code"] == "BAD_USER_INPUT", refused
+                # Refused before execution: none of their SQL ran (the app's background loops may run theirs).
+                theirs = [s for s in slow.started_after(sent) if "sources" in s or "groups" in s]
+                assert theirs == []
+            # The socket stays, and serves a subscription.
+            await client.send({"id": "s", "type": "start", "payload": {"query": status}})
+            data = await client.for_op("s")
+            assert data["type"] == "data" and "errors" not in data["payload"], data
+            await client.send({"id": "s", "type": "stop"})
+        await app.state.engine.dispose()
