@@ -59,3 +59,14 @@ def process_cpu_s(pid: int) -> float:
 
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)
+
+
+def ensure_demo(data_dir: Path, database_url: str | None) -> None:
+    """Build the demo data in ``data_dir`` (``dsa110-graph demo``) unless a database URL is
+    given or the directory already holds one: what the HTTP benches measure against."""
+    import subprocess
+    import sys
+
+    if database_url is None and not (data_dir / "dsa110.sqlite3").exists():
+        cli = Path(sys.executable).with_name("dsa110-graph")
+        subprocess.run([str(cli), "demo", "--data-dir", str(data_dir)], check=True)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.common import line, p50
+from bench.common import ensure_demo, line, p50
 from compat_rest import core, ese, images, sources
 from compat_rest.params import parse_object
 from compat_rest.routing import RestRoute
@@ -88,9 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(args.data_dir).resolve()
     settings = Settings.from_env(data_dir=data_dir, database_url=args.database_url)
-    if args.database_url is None and not (data_dir / "dsa110.sqlite3").exists():
-        cli = Path(sys.executable).with_name("dsa110-graph")
-        subprocess.run([str(cli), "demo", "--data-dir", str(data_dir)], check=True)
+    ensure_demo(data_dir, args.database_url)
     asyncio.run(run(settings, args.repeat))
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -39,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.common import line, p50
+from bench.common import ensure_demo, line, p50
 from compat_rest import core, ese, images, sources
 from compat_rest.products import image_item as product_image_item
 from dsa110.settings import Settings
@@ -403,9 +401,7 @@ def main() -> None:
         rate_limit_per_minute=0,
         anonymous_rate_limit_per_minute=0,
     )
-    if args.database_url is None and not (data_dir / "dsa110.sqlite3").exists():
-        cli = Path(sys.executable).with_name("dsa110-graph")
-        subprocess.run([str(cli), "demo", "--data-dir", str(data_dir)], check=True)
+    ensure_demo(data_dir, args.database_url)
     asyncio.run(run(settings, args.repeat, [p for p in args.paths.split(",") if p], args.stock_gc))
 
 

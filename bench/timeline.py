@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -36,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import line, p50, process_cpu_s
+from bench.common import ensure_demo, line, p50, process_cpu_s
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 from server.app import create_app
@@ -145,9 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(args.data_dir).resolve()
     settings = Settings.from_env(data_dir=data_dir, database_url=args.database_url)
-    if args.database_url is None and not (data_dir / "dsa110.sqlite3").exists():
-        cli = Path(sys.executable).with_name("dsa110-graph")
-        subprocess.run([str(cli), "demo", "--data-dir", str(data_dir)], check=True)
+    ensure_demo(data_dir, args.database_url)
     asyncio.run(run(settings, args.repeat, args.concurrent))
 
 
