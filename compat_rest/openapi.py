@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from compat_rest.errors import ENVELOPE_SCHEMA
-from compat_rest.routing import SAFE_METHODS, RestRoute
+from compat_rest.routing import MAX_BODY_DEPTH, SAFE_METHODS, RestRoute
 from dsa110.auth.identity import Role
 
 _CONVERTER = re.compile(r"\{(\w+):\w+\}")
@@ -23,6 +23,13 @@ _STATUS_TEXT = {
     422: "Invalid parameter",
     503: "Unavailable (a dependency is down, or the database is busy: retry after `Retry-After`)",
 }
+
+
+_BODY_400 = (
+    "Malformed request: a body that is not JSON in UTF-8 (`INVALID_JSON`, `NaN` and `Infinity` "
+    f"included), nests arrays and objects deeper than {MAX_BODY_DEPTH} levels (`NESTED_TOO_DEEP`) "
+    "or holds a lone UTF-16 surrogate (`INVALID_UNICODE`); bad graph input"
+)
 
 
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -98,11 +105,13 @@ def _operation(route: RestRoute) -> dict[str, Any]:
         ).strip()
     if route.method not in SAFE_METHODS:
         statuses.add(415)
+    if route.body:
+        statuses.add(400)  # the body's JSON (compat_rest.query_json)
     if route.role is not None and route.role is not Role.VIEWER:
         statuses.add(503)  # BUSY: the write lock was not granted within its budget
     for status in sorted(statuses):
         responses[str(status)] = {
-            "description": _STATUS_TEXT.get(status, "Error"),
+            "description": _BODY_400 if status == 400 and route.body else _STATUS_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
     operation["responses"] = responses

@@ -45,11 +45,13 @@ from schema.schema import build_schema
 from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.connections import existing_process_slots
 from server.deadline import DeadlineMiddleware
+from server.event_streams import EventStreamPaths
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.health import HealthReport, database_state, watch_database
 from server.health import install as install_health
+from server.job_logs import PATH as JOB_LOGS_PATH
 from server.job_logs import routes as job_log_routes
 from server.job_pool import JobPool, StreamingPool
 from server.limits import BodyLimitMiddleware
@@ -234,15 +236,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         exception_handlers={404: not_found, 405: not_found},
     )
     # Innermost, so that they know the caller: bounds on the work of each request.
-    app.add_middleware(
-        DeadlineMiddleware, deadline_s=settings.request_deadline_s, stream_paths=(LEGACY_SSE_PATH,)
-    )
+    # Event streams (meant to last): the legacy status channel always; /graphql and a job's
+    # log when asked for as text/event-stream. No deadline, not counted per client.
+    streams = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
+    app.add_middleware(DeadlineMiddleware, deadline_s=settings.request_deadline_s, streams=streams)
     app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
     app.add_middleware(
         ConcurrencyLimitMiddleware,
         in_flight=in_flight,
-        exempt_paths=("/healthz", METRICS_PATH, LEGACY_SSE_PATH),
+        exempt_paths=("/healthz", METRICS_PATH),
         exempt_prefixes=(f"{STATIC_PREFIX}/",),
+        streams=streams,
     )
     app.add_middleware(
         TrustMiddleware,

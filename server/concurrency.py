@@ -4,7 +4,9 @@ The key is the caller's identity (an API key, a token's subject), or for anonymo
 callers their address, as for the rate limits (``dsa110.auth.ratelimit``). Past
 ``Settings.max_concurrent_requests_per_client`` requests at once, more get 429
 ``TOO_MANY_CONCURRENT_REQUESTS`` with ``Retry-After`` until one finishes. Event streams
-(SSE) are not requests in this sense (they stay open by design) and are not counted;
+(SSE) are not requests in this sense (they stay open by design) and are not counted
+(``server.event_streams``: an ``Accept: text/event-stream`` header makes a stream only on a
+path that serves one, so it cannot take an ordinary request out of the count);
 nor are the health check, metrics and static files. The count is per process: with
 several worker processes a client may have that many in each.
 """
@@ -14,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Final
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dsa110.auth.identity import identity_in
+from server.event_streams import EventStreamPaths
 from server.trust import refusal_body
 
 TOO_MANY: Final = "TOO_MANY_CONCURRENT_REQUESTS"
@@ -53,11 +55,13 @@ class ConcurrencyLimitMiddleware:
         in_flight: InFlight,
         exempt_paths: Collection[str] = (),
         exempt_prefixes: tuple[str, ...] = (),
+        streams: EventStreamPaths | None = None,
     ) -> None:
         self.app = app
         self.in_flight = in_flight
         self.exempt_paths = frozenset(exempt_paths)
         self.exempt_prefixes = exempt_prefixes
+        self.streams = streams or EventStreamPaths()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         in_flight = self.in_flight
@@ -77,7 +81,7 @@ class ConcurrencyLimitMiddleware:
         path: str = scope["path"]
         if path in self.exempt_paths or path.startswith(self.exempt_prefixes):
             return True
-        return "text/event-stream" in Headers(scope=scope).get("accept", "")
+        return self.streams.match(scope)
 
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:

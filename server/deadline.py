@@ -1,6 +1,7 @@
 """A deadline per HTTP request, and an end to the work when the client goes away.
 
-Every HTTP request (except event streams, which are meant to last) runs inside a
+Every HTTP request (except event streams, which are meant to last: the legacy status channel,
+and ``/graphql`` or a job's log asked for as ``text/event-stream``) runs inside a
 ``dsa110.db.work.Work``. The work is stopped (its SQL interrupted or cancelled, its
 tasks cancelled, nothing more started: see that module) and the request's task is
 cancelled when
@@ -14,9 +15,14 @@ cancelled when
 A query or mutation over a WebSocket (graphql-transport-ws ``subscribe`` with a single-result
 document) gets the same deadline through ``within_deadline``: its work is stopped the same
 way and the client gets an ``error`` message for that operation, code ``DEADLINE_EXCEEDED``;
-the connection stays open. Subscriptions are streams, meant to last: no deadline. The legacy
-graphql-ws protocol carries subscriptions only (a query or mutation there is refused for its
-id before it executes), so it has no operation for a deadline to stop.
+the connection stays open. A query or mutation over GraphQL-over-SSE (``Accept:
+text/event-stream``, which this middleware lets through as a stream) gets it through
+``within_deadline`` too (``server.graphql_view.results_within_deadline``): stopped, its
+stream carries one result with the error ``DEADLINE_EXCEEDED``, then ends. Subscriptions
+(over either transport) and the legacy ``/api/sse/status`` channel are streams, meant to
+last: no deadline. The legacy graphql-ws protocol carries subscriptions only (a query or
+mutation there is refused for its id before it executes), so it has no operation for a
+deadline to stop.
 
 Disconnection is only visible by reading the ASGI ``receive`` channel, which the app
 may not do again once it has the body; so this middleware is the one reader of the
@@ -28,13 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Coroutine
+from collections.abc import Coroutine
 from typing import Any, Final
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsa110.db.work import Work, running
+from server.event_streams import EventStreamPaths
 from server.trust import refusal_body
 
 log = logging.getLogger("dsa110.server")
@@ -45,20 +51,19 @@ REQUEST_TIMEOUT: Final = "REQUEST_TIMEOUT"
 
 
 class DeadlineMiddleware:
-    def __init__(self, app: ASGIApp, deadline_s: float, stream_paths: Collection[str] = ()) -> None:
+    """``streams``: the event streams, meant to last, that get no deadline
+    (``server.event_streams``: the header alone does not make a stream)."""
+
+    def __init__(self, app: ASGIApp, deadline_s: float, streams: EventStreamPaths | None = None) -> None:
         self.app = app
         self.deadline_s = deadline_s
-        self.stream_paths = frozenset(stream_paths)
+        self.streams = streams or EventStreamPaths()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_stream(scope):
+        if scope["type"] != "http" or self.streams.match(scope):
             await self.app(scope, receive, send)
             return
         await _Request(self, scope, receive, send).run()
-
-    def _is_stream(self, scope: Scope) -> bool:
-        accept = Headers(scope=scope).get("accept", "")
-        return scope["path"] in self.stream_paths or "text/event-stream" in accept
 
 
 class _Request:

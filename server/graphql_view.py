@@ -2,6 +2,8 @@
 
 Transports: HTTP (GET/POST), graphql-transport-ws and legacy graphql-ws on the same path,
 and GraphQL over SSE (``Accept: text/event-stream``, one operation per response).
+Queries and mutations get the request deadline on every transport (``server.deadline``);
+subscriptions, meant to last, do not.
 Every operation gets a fresh context - strawberry makes one per WebSocket connection,
 whose DataLoaders would otherwise cache across operations - and subscriptions go through
 ``SharedSubscriptions``, so identical ones share one producer.
@@ -170,10 +172,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
         if deadline_s <= 0 or is_subscription(operation.query, operation.operation_name):
             await super().run_operation(operation)
             return
-        reason = f"the operation took longer than its {deadline_s:g} s deadline"
+        reason = operation_deadline_reason(deadline_s)
         if await within_deadline(deadline_s, super().run_operation(operation), reason):
             return
-        error = GraphQLError(f"{reason} and was stopped", extensions={"code": DEADLINE_EXCEEDED})
+        error = deadline_error(reason)
         with contextlib.suppress(WebSocketDisconnected):  # the client may be gone by now
             await operation.send_operation_message(
                 {"id": operation.id, "type": "error", "payload": [error.formatted]}
@@ -220,6 +222,39 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             else:
                 await operation.send_next(result)
             is_first_result = False
+
+
+def operation_deadline_reason(deadline_s: float) -> str:
+    return f"the operation took longer than its {deadline_s:g} s deadline"
+
+
+def deadline_error(reason: str) -> GraphQLError:
+    """The error an operation stopped at its deadline is answered with (WebSocket and SSE)."""
+    return GraphQLError(f"{reason} and was stopped", extensions={"code": DEADLINE_EXCEEDED})
+
+
+async def results_within_deadline(
+    source: AsyncGenerator[Any, None], deadline_s: float
+) -> AsyncGenerator[Any, None]:
+    """A query or mutation over SSE: its results, all produced within ``deadline_s``.
+
+    The source runs to its end inside ``within_deadline`` (its SQL interrupted or
+    cancelled, its tasks cancelled, when the deadline passes), then its results go out;
+    stopped, it is answered with one result whose error has the code ``DEADLINE_EXCEEDED``
+    (the stream's headers are sent by then, so there is no 504 to give), then ``complete``.
+    """
+    results: list[Any] = []
+
+    async def drain() -> None:
+        async with contextlib.aclosing(source):
+            async for result in source:
+                results.append(result)
+
+    reason = operation_deadline_reason(deadline_s)
+    if not await within_deadline(deadline_s, drain(), reason):
+        results = [ExecutionResult(data=None, errors=[deadline_error(reason)])]
+    for result in results:
+        yield result
 
 
 _PARSED_BODY: ContextVar[tuple[bytes | str, Any]] = ContextVar("graphql_parsed_body")
@@ -422,7 +457,7 @@ class GraphView(GraphQL[GraphContext, None]):
         allowed = OperationType.from_http(request_adapter.method)
         if request_adapter.method == "GET":
             allowed = allowed - {OperationType.MUTATION}
-        return await self.streams.stream(
+        source = await self.streams.stream(
             request_data.query,
             variable_values=request_data.variables,
             context_value=context,
@@ -430,6 +465,15 @@ class GraphView(GraphQL[GraphContext, None]):
             operation_extensions=request_data.extensions,
             allowed_operation_types=transport.allowed_operation_types(allowed),
         )
+        # The deadline middleware lets every event stream through (a subscription is meant
+        # to last); a query or mutation over SSE gets the request deadline here instead.
+        deadline_s = self.settings.request_deadline_s
+        query = request_data.query
+        if deadline_s <= 0 or (
+            isinstance(query, str) and is_subscription(query, request_data.operation_name)
+        ):
+            return source
+        return results_within_deadline(source, deadline_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

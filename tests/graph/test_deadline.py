@@ -29,9 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_
 from starlette.applications import Starlette
 
+from dsa110.auth.identity import Role
 from dsa110.db.engine import create_engine
 from dsa110.settings import Settings
 from server.app import create_app
+from tests.credentials import key_headers
 from tests.live.conftest import TransportWs
 from tests.waiting import eventually
 
@@ -166,12 +168,29 @@ async def test_a_rest_route_past_its_deadline_answers_in_the_envelope(
             response = await http.get(f"/api/sources/{source_id}/lightcurve")
             assert response.status_code == 504
             assert response.json()["code"] == "DEADLINE_EXCEEDED"
+            # Asking for an event stream where none is served takes nothing out of the deadline.
+            async with asyncio.timeout(SSE_WAIT_S):
+                streamed = await http.get(
+                    f"/api/sources/{source_id}/lightcurve", headers={"Accept": "text/event-stream"}
+                )
+            assert streamed.status_code == 504
+            assert streamed.json()["code"] == "DEADLINE_EXCEEDED"
         await app.state.engine.dispose()
 
 
-async def _asgi_post(app: Starlette, body: bytes, gone: asyncio.Event) -> list[dict[str, Any]]:
-    """POST /graphql straight through ASGI; the client disconnects when ``gone`` is set."""
-    sent: list[dict[str, Any]] = []
+async def _asgi_post(
+    app: Starlette,
+    body: bytes,
+    gone: asyncio.Event,
+    *,
+    method: str = "POST",
+    path: str = "/graphql",
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+    sent: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """POST /graphql (or ``method`` ``path``) straight through ASGI; the client disconnects
+    when ``gone`` is set. The messages sent are collected in ``sent`` as they come."""
+    sent = [] if sent is None else sent
     delivered = False
 
     async def receive() -> dict[str, Any]:
@@ -189,13 +208,13 @@ async def _asgi_post(app: Starlette, body: bytes, gone: asyncio.Event) -> list[d
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
@@ -302,3 +321,134 @@ async def test_legacy_graphql_ws_runs_no_query_or_mutation_so_none_outlasts_the_
             assert data["type"] == "data" and "errors" not in data["payload"], data
             await client.send({"id": "s", "type": "stop"})
         await app.state.engine.dispose()
+
+
+SSE_HEADERS = {"Accept": "text/event-stream", "Content-Type": "application/json"}
+SSE_WAIT_S = 20 * DEADLINE_S
+"""Bound on an SSE answer that should come at the deadline (a hang fails, it does not block)."""
+
+
+def sse_events(body: str) -> list[tuple[str, Any]]:
+    """``(event, data)`` of each event in a GraphQL-over-SSE body (``data`` parsed, or None)."""
+    events = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith(":")]
+        if not lines:
+            continue
+        name = next((line[len("event: ") :] for line in lines if line.startswith("event: ")), "message")
+        data = next((line[len("data:") :].strip() for line in lines if line.startswith("data:")), "")
+        events.append((name, json.loads(data) if data else None))
+    return events
+
+
+async def test_a_query_over_sse_past_its_deadline_is_an_error_and_its_sql_stopped(
+    deadline_settings: Settings, backend: str
+) -> None:
+    with slow_app(deadline_settings, backend) as (app, slow):
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+            slow.held(),
+        ):
+            async with asyncio.timeout(SSE_WAIT_S):  # without a deadline it would wait for the lock
+                response = await http.post("/graphql", json={"query": NESTED}, headers=SSE_HEADERS)
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = sse_events(response.text)
+            assert [name for name, _ in events] == ["next", "complete"], events
+            payload = events[0][1]
+            assert [e["extensions"]["code"] for e in payload["errors"]] == ["DEADLINE_EXCEEDED"], payload
+            answered = time.monotonic()
+            # The statement on measurements ended while its table is still locked (slow).
+            await eventually(lambda: slow.nothing_running(app))
+            assert slow.started_after(answered) == []
+        await app.state.engine.dispose()
+
+
+async def test_a_mutation_over_sse_past_its_deadline_is_an_error_and_its_sql_stopped(
+    deadline_settings: Settings, backend: str
+) -> None:
+    name = f"deadline-sse-{backend}"
+    mutation = (
+        "mutation($i: Int!, $n: String!, $s: JSON!) { createRegion(imageId: $i, name: $n, shape: $s) {"
+        " regionId image { measurements(first: 5) { nodes { mjd } } } } }"
+    )
+    shape = {"type": "circle", "ra_deg": 180.0, "dec_deg": 40.0, "radius_arcsec": 60.0}
+    database = create_engine(deadline_settings.resolved_database_url)
+    try:
+        headers = {**SSE_HEADERS, **await key_headers(database, Role.OPERATOR)}
+        async with database.connect() as conn:
+            image_id = (await conn.execute(text("SELECT id FROM images ORDER BY id LIMIT 1"))).scalar_one()
+        with slow_app(deadline_settings, backend) as (app, slow):
+            async with (
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+                ) as http,
+                slow.held(),
+            ):
+                body = {"query": mutation, "variables": {"i": image_id, "n": name, "s": shape}}
+                async with asyncio.timeout(SSE_WAIT_S):
+                    response = await http.post("/graphql", json=body, headers=headers)
+                events = sse_events(response.text)
+                assert [event for event, _ in events] == ["next", "complete"], events
+                codes = [e["extensions"]["code"] for e in events[0][1]["errors"]]
+                assert codes == ["DEADLINE_EXCEEDED"], events
+                answered = time.monotonic()
+                await eventually(lambda: slow.nothing_running(app))
+                assert slow.started_after(answered) == []
+            await app.state.engine.dispose()
+    finally:  # the demo database is shared by the session's tests: leave no region behind
+        async with database.begin() as conn:
+            await conn.execute(text("DELETE FROM regions WHERE name = :n"), {"n": name})
+        await database.dispose()
+
+
+async def test_a_quick_query_over_sse_is_answered_whole(deadline_settings: Settings) -> None:
+    app = create_app(deadline_settings, migrate=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        async with asyncio.timeout(SSE_WAIT_S):
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ sources(first: 2) { nodes { sourceId } } }"},
+                headers=SSE_HEADERS,
+            )
+    await app.state.engine.dispose()
+    events = sse_events(response.text)
+    assert [event for event, _ in events] == ["next", "complete"], events
+    assert "errors" not in events[0][1]
+    assert len(events[0][1]["data"]["sources"]["nodes"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/graphql", b'{"query": "subscription { pipelineStatus { queue { total } } }"}'),
+        ("GET", "/api/sse/status", b""),
+    ],
+    ids=["graphql-sse-subscription", "legacy-sse-status"],
+)
+async def test_event_streams_outlast_the_deadline(
+    deadline_settings: Settings, method: str, path: str, body: bytes
+) -> None:
+    """A subscription over SSE and the legacy /api/sse/status channel are streams: no deadline."""
+    app = create_app(deadline_settings, migrate=False)
+    async with app.router.lifespan_context(app):
+        gone = asyncio.Event()
+        sent: list[dict[str, Any]] = []
+        accept = ((b"accept", b"text/event-stream"),)
+        stream = asyncio.create_task(
+            _asgi_post(app, body, gone, method=method, path=path, headers=accept, sent=sent)
+        )
+
+        def received() -> str:
+            return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
+
+        await eventually(lambda: "data:" in received())
+        await asyncio.sleep(2 * DEADLINE_S)  # past the deadline (a functional wait, not a bound)
+        assert not stream.done()
+        assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200, sent[0]
+        assert "DEADLINE_EXCEEDED" not in received()
+        assert all(m.get("more_body", False) for m in sent[1:]), "the stream ended"
+        gone.set()
+        await asyncio.wait_for(stream, 30)
+    await app.state.engine.dispose()

@@ -248,6 +248,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/images/{image_id}/fit"): Role.VIEWER,
     ("POST", "/ms/{ms_path:path}/validate-caltable"): Role.VIEWER,
     ("POST", "/visualization/js9/analysis"): Role.VIEWER,
+    ("POST", "/qa/images/{image_ref:path}/catalog-validation/run"): Role.VIEWER,
 }
 
 REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {

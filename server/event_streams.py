@@ -1,0 +1,36 @@
+"""Which HTTP requests are event streams, meant to last: the one rule both the request
+deadline (``server.deadline``) and the per-client request limit (``server.concurrency``)
+leave them out by.
+
+A path is a stream either always (the legacy ``/api/sse/status`` channel) or when the client
+asks for ``text/event-stream`` on a path that serves one (``/graphql``, a job's log). The
+``Accept`` header alone must not take a request out of its bounds: on any other path (a REST
+light curve, say) it is an ordinary request whatever it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from starlette.datastructures import Headers
+from starlette.routing import compile_path
+from starlette.types import Scope
+
+EVENT_STREAM = "text/event-stream"
+
+
+class EventStreamPaths:
+    """``always``: exact paths that are always streams; ``negotiated``: Starlette path
+    templates that are streams when the client accepts ``text/event-stream``."""
+
+    def __init__(self, always: Collection[str] = (), negotiated: Collection[str] = ()) -> None:
+        self.always = frozenset(always)
+        self.negotiated = [compile_path(template)[0] for template in negotiated]
+
+    def match(self, scope: Scope) -> bool:
+        path: str = scope["path"]
+        if path in self.always:
+            return True
+        return EVENT_STREAM in Headers(scope=scope).get("accept", "") and any(
+            pattern.match(path) for pattern in self.negotiated
+        )
