@@ -20,7 +20,7 @@ from dsa110.settings import Settings
 
 TAG = "observing"
 PAGE = 500
-MAX_GROUPS = 50_000  # a timeline over ~170 days of 5-minute groups; beyond, `truncated` is set
+MAX_GROUPS = 50_000  # pointing history over ~170 days of 5-minute groups; beyond, the answer is cut
 GROUP_ID = PathStr("group_id", "Observation timestamp `YYYY-MM-DDTHH:MM:SS`", max_length=64)
 
 POINTING = """
@@ -33,8 +33,8 @@ query RestPointing($first: Int!, $after: String, $filter: GroupFilter) {
 """
 
 TIMELINE = """
-query RestTimeline($gapThresholdHours: Float!, $maxGroups: Int!) {
-  observationTimeline(gapThresholdHours: $gapThresholdHours, maxGroups: $maxGroups) {
+query RestTimeline($gapThresholdHours: Float!) {
+  observationTimeline(gapThresholdHours: $gapThresholdHours) {
     segments { firstGroupId startMjd endMjd groupCount subbandFileCount }
     groupCount subbandFileCount truncated
   }
@@ -140,7 +140,8 @@ def shape_matches(data: dict[str, Any], _args: Args) -> dict[str, Any]:
 
 
 def timeline_variables(args: Args) -> dict[str, Any]:
-    return {"gapThresholdHours": args["gap_threshold_hours"], "maxGroups": MAX_GROUPS}
+    # maxGroups left to the graph's default: the most groups a timeline covers.
+    return {"gapThresholdHours": args["gap_threshold_hours"]}
 
 
 def timeline(data: dict[str, Any], _args: Args) -> dict[str, Any]:

@@ -65,37 +65,12 @@ class _Source:
 
 def _strict_json(text: str | bytes, source: _Source, max_depth: int) -> Any:
     try:
-        value = json_text.loads(text)
-    except RecursionError:
-        raise source.too_deep(max_depth) from None
-    except ValueError:  # malformed, not UTF-8 (UnicodeDecodeError), or NaN/Infinity (json_text.NotJson)
-        raise source.refused("INVALID_JSON", f"{source.name} is not valid JSON") from None
-    _check(value, source, max_depth)
-    return value
-
-
-def _check(value: Any, source: _Source, max_depth: int) -> None:
-    """Nesting and text of a parsed value: iterative, so no depth can exhaust the stack."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            _check_text(item, source)
-        elif isinstance(item, dict | list):
-            if depth >= max_depth:
-                raise source.too_deep(max_depth)
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    _check_text(key, source)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
-
-
-def _check_text(text: str, source: _Source) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise source.refused(
-            "INVALID_UNICODE", f"a string in {source.name} holds a lone UTF-16 surrogate, which is not text"
-        ) from None
+        return json_text.strict_loads(text, max_depth)
+    except json_text.JsonFault as fault:
+        if fault.code == json_text.NESTED_TOO_DEEP:
+            raise source.too_deep(max_depth) from None
+        if fault.code == json_text.INVALID_UNICODE:
+            message = f"a string in {source.name} holds a lone UTF-16 surrogate, which is not text"
+        else:
+            message = f"{source.name} is not valid JSON"
+        raise source.refused(fault.code, message) from None

@@ -90,7 +90,9 @@ FIELD_WEIGHTS: Final[Mapping[str, int]] = {
     "Image.profile": 20,
     "Image.slice": 10,
     "Image.catalogOverlay": 20,
-    "Image.catalogValidation": 50,
+    # up to 30 Gaussian fits (resolvers.catalog_validation.MAX_FITS, each an Image.fit) and a
+    # catalog overlay, all on the FITS file
+    "Image.catalogValidation": 3_000,
     "Profile.fit": 20,
     "Region.statistics": 20,
     # per-source science: a light curve reads every epoch and normalises it

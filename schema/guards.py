@@ -78,7 +78,8 @@ class OperationGuards(SchemaExtension):
         )
         guards = self.settings
         in_flight = guards.in_flight
-        measure = in_flight.limit > 0
+        # Either bound alone is a reason to count: a client's share holds with no process budget.
+        measure = in_flight.limit > 0 or in_flight.client_limit > 0
         cost = check_cost(context, guards.max_cost, guards.cost_model, guards.costs, measure=measure)
         if measure and cost is not None and _counted(context):
             client = _client(context)

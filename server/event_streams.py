@@ -31,6 +31,13 @@ class EventStreamPaths:
         path: str = scope["path"]
         if path in self.always:
             return True
-        return EVENT_STREAM in Headers(scope=scope).get("accept", "") and any(
+        return _accepts_event_stream(Headers(scope=scope).get("accept", "")) and any(
             pattern.match(path) for pattern in self.negotiated
         )
+
+
+def _accepts_event_stream(accept: str) -> bool:
+    """Does ``accept`` name ``text/event-stream`` as one of its media types? The test strawberry
+    makes to answer by SSE (``SSETransport.accepts``): a header that only holds the text
+    (``text/event-streams``) is answered as plain JSON, so it must not escape the bounds."""
+    return any(part.split(";", 1)[0].strip().lower() == EVENT_STREAM for part in accept.split(","))

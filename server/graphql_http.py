@@ -91,50 +91,26 @@ def refusal_for(error: HTTPException) -> Refused:
     return Refused(error.status_code, _CODE_OF_STATUS.get(error.status_code, "BAD_REQUEST"), error.reason)
 
 
-def checked_json(value: Any) -> Any:
-    """``value`` (parsed JSON) if no container nests deeper than ``MAX_JSON_DEPTH`` and every
-    string (keys too) is encodable as UTF-8; else ``Refused``. Iterative: no recursion limit."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            _check_text(item)
-        elif isinstance(item, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                raise too_deep()
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    _check_text(key)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
-    return value
-
-
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Refused(
-            400,
-            "INVALID_UNICODE",
-            "a string in the request holds a lone UTF-16 surrogate (such as \\ud800), which is not text",
-        ) from None
-
-
 def too_deep() -> Refused:
-    return Refused(400, "NESTED_TOO_DEEP", f"the request nests deeper than {MAX_JSON_DEPTH} levels")
+    return Refused(400, json_text.NESTED_TOO_DEEP, _FAULT_MESSAGES[json_text.NESTED_TOO_DEEP])
 
 
 def decode(data: str | bytes) -> Any:
-    """Parse and check a JSON request body or message (``Refused`` for anything malformed)."""
+    """Parse and check a JSON request body or message (``Refused`` for anything malformed:
+    ``dsa110.json_text.strict_loads``)."""
     try:
-        parsed = json_text.loads(data)
-    except ValueError:  # malformed, not UTF-8 (UnicodeDecodeError), or NaN/Infinity
-        raise Refused(400, "INVALID_JSON", "the request body is not valid JSON in UTF-8") from None
-    except RecursionError:
-        raise too_deep() from None
-    return checked_json(parsed)
+        return json_text.strict_loads(data, MAX_JSON_DEPTH)
+    except json_text.JsonFault as fault:
+        raise Refused(400, fault.code, _FAULT_MESSAGES[fault.code]) from None
+
+
+_FAULT_MESSAGES: Final = {
+    json_text.INVALID_JSON: "the request body is not valid JSON in UTF-8",
+    json_text.NESTED_TOO_DEEP: f"the request nests deeper than {MAX_JSON_DEPTH} levels",
+    json_text.INVALID_UNICODE: (
+        "a string in the request holds a lone UTF-16 surrogate (such as \\ud800), which is not text"
+    ),
+}
 
 
 def operation_body(parsed: Any) -> None:

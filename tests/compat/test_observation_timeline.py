@@ -310,13 +310,20 @@ async def test_the_timeline_is_pinned(
 
 
 async def test_past_the_group_limit_the_timeline_is_truncated(
-    client: httpx.AsyncClient, empty_db_url: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, empty_db_url: str
 ) -> None:
     await _insert_groups(empty_db_url)
-    # The first 4 groups by group_id (the limit is a multiple of the page, as in production).
-    monkeypatch.setattr(observing, "MAX_GROUPS", 4)
-    monkeypatch.setattr(observing, "PAGE", 2)
-    assert await _timeline(client, gap_threshold_hours=3.0) == FIRST_4_AT_3_HOURS
+    # The first 4 groups by group_id: the graph's maxGroups (the route asks for its default,
+    # 50,000), shaped by the route's own function.
+    query = (
+        "query T { observationTimeline(gapThresholdHours: 3, maxGroups: 4) { "
+        "segments { firstGroupId startMjd endMjd groupCount subbandFileCount } "
+        "groupCount subbandFileCount truncated } }"
+    )
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert observing.timeline(data, {"gap_threshold_hours": 3.0}) == FIRST_4_AT_3_HOURS
 
 
 def legacy_timeline(nodes: list[dict[str, Any]], threshold_hours: float) -> dict[str, Any]:

@@ -130,7 +130,8 @@ async def test_catalog_validation_from_the_images_measurements(api: httpx.AsyncC
     assert abs(dec - cdec) * 3600.0 <= sep + 1e-6
 
     counts = body["source_counts"]
-    assert counts["n_catalog"] == len(catalog) or counts["n_catalog"] <= len(catalog)
+    # Judged on the catalog sources the image should detect: some, not more than it holds.
+    assert 0 < counts["n_catalog"] <= len(catalog)
     assert np.isclose(counts["completeness"], counts["n_matched"] / counts["n_catalog"])
     assert sum(counts["catalog_counts_per_bin"]) == counts["n_catalog"]
     assert sum(counts["detected_counts_per_bin"]) == counts["n_matched"]

@@ -14,6 +14,7 @@ from graphql.language import IntValueNode, ListTypeNode, NamedTypeNode, NonNullT
 from compat_rest.app import declared_routes
 from compat_rest.routing import RestRoute
 from dsa110.settings import Settings
+from resolvers.catalog_validation import MAX_FITS
 from schema.cost import FIELD_WEIGHTS, LIST_SIZES, CostModel, operation_cost
 from schema.schema import build_schema
 from server.app import create_app
@@ -73,6 +74,15 @@ def test_science_fields_weigh_more_than_plain_objects(graphql_schema: GraphQLSch
     plain = cost(graphql_schema, "{ images(first: 10) { nodes { group { groupId } } } }")
     assert fits == 2 + 10 * (1 + FIELD_WEIGHTS["Image.fit"])
     assert plain == 2 + 10 * (1 + 1)
+
+
+def test_a_catalog_validation_weighs_its_fits(graphql_schema: GraphQLSchema) -> None:
+    # Each check runs up to MAX_FITS Gaussian fits: a page of them costs what those fits do,
+    # so the default limit refuses a whole page of images validated at once.
+    one = cost(graphql_schema, "{ image(imageId: 1) { catalogValidation { catalog } } }")
+    assert one >= MAX_FITS * FIELD_WEIGHTS["Image.fit"]
+    page = cost(graphql_schema, "{ images(first: 500) { nodes { catalogValidation { catalog } } } }")
+    assert page > Settings().max_query_cost
 
 
 def test_variables_and_defaults_set_the_page(graphql_schema: GraphQLSchema) -> None:

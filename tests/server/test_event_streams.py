@@ -8,10 +8,13 @@ requests at once by adding it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from compat_rest.live_channels import SSE_PATH as LEGACY_SSE_PATH
-from server.concurrency import ConcurrencyLimitMiddleware, InFlight
+from dsa110.settings import Settings
+from server.app import create_app
+from server.concurrency import ConcurrencyLimitMiddleware
 from server.deadline import DeadlineMiddleware
 from server.event_streams import EventStreamPaths
 from server.graphql_view import GRAPHQL_PATH
@@ -38,19 +41,27 @@ def test_the_header_makes_a_stream_only_where_one_is_served() -> None:
     assert not STREAMS.match(_scope(f"{GRAPHQL_PATH}/static/graphiql.js", sse))
 
 
-async def _unused_app(scope: Any, receive: Any, send: Any) -> None:
-    raise AssertionError("not called")
+def test_the_header_must_name_the_media_type_as_strawberry_reads_it() -> None:
+    # /graphql answers by SSE only when a media type of the header is text/event-stream
+    # (strawberry's SSETransport.accepts); anything else is a plain JSON request, in bounds.
+    for accept in ("text/event-streams", "application/json; x=text/event-stream", "text/event-stream-x"):
+        assert not STREAMS.match(_scope(GRAPHQL_PATH, accept)), accept
+    for accept in ("Text/Event-Stream", "application/json, text/event-stream;q=0.5"):
+        assert STREAMS.match(_scope(GRAPHQL_PATH, accept)), accept
 
 
-def test_both_bounds_use_the_one_rule() -> None:
-    deadline = DeadlineMiddleware(_unused_app, deadline_s=30.0, streams=STREAMS)
-    limit = ConcurrencyLimitMiddleware(_unused_app, InFlight(16), exempt_paths=("/healthz",), streams=STREAMS)
+def test_the_app_gives_both_bounds_the_one_rule(tmp_path: Path) -> None:
+    # What create_app wires: the deadline and the per-client request limit share one rule.
+    app = create_app(Settings(data_dir=tmp_path), migrate=False)
+    kwargs = {m.cls: m.kwargs for m in app.user_middleware}
+    streams = kwargs[DeadlineMiddleware]["streams"]
+    assert kwargs[ConcurrencyLimitMiddleware]["streams"] is streams
     for path, accept, stream in (
+        (LEGACY_SSE_PATH, None, True),
         (GRAPHQL_PATH, "text/event-stream", True),
+        (JOB_LOGS_PATH.replace("{job_id}", "7"), "text/event-stream", True),
         ("/api/sources", "text/event-stream", False),
-        ("/api/sources", None, False),
+        ("/api/sources/NVSS J000001+000001/lightcurve", "text/event-stream", False),
+        (GRAPHQL_PATH, None, False),
     ):
-        scope = _scope(path, accept)
-        assert deadline.streams.match(scope) is stream
-        assert limit._exempt(scope) is stream
-    assert limit._exempt(_scope("/healthz"))
+        assert streams.match(_scope(path, accept)) is stream, (path, accept)
