@@ -16,6 +16,10 @@ Where the graph's reads run SQL, precisely:
   recent groups, calibration sets, ESE candidate rows with their sources, log lines after
   an id, a watched image's measurements), a handful of statements each, not row-by-key
   reads a DataLoader would batch;
+* ``resolvers/timeline.py``: the observing timeline, one window-function aggregate over
+  every group (one row per segment comes back), and ``resolvers/catalog_validation.py``:
+  the positions and fluxes of every measurement of one image, read once per validation
+  (an image holds ~10^4, past any page a loader serves);
 * the domain layer (``dsa110.ops``: ``metrics`` for system-metrics samples, ``ingest`` for
   light curves, ``jobs``, ``products``, ``queue``...; ``dsa110.webhooks``): its own tables, read by
   the same functions that write them; resolvers call those functions and the ``custom``

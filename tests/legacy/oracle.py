@@ -83,6 +83,17 @@ def when(value: Any) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def epochs(**columns: Any) -> dict[str, Any]:
+    """Legacy time columns as epoch seconds under their names (None stays None), and as
+    instants under ``<name>_iso``."""
+    out: dict[str, Any] = {}
+    for name, value in columns.items():
+        moment = when(value)
+        out[name] = moment.timestamp() if moment is not None else None
+        out[f"{name}_iso"] = moment
+    return out
+
+
 def mjd_time(mjd: float) -> datetime:
     return datetime.fromtimestamp((mjd - UNIX_MJD) * 86400.0, UTC)
 
@@ -362,8 +373,9 @@ class LegacyOracle:
             "status": r["status"],
             "stage_path": self._path(r["stage_path"]),
             "published_path": self._path(r["published_path"]),
-            "created_at": when(r["created_at"]),
-            "published_at": when(r["published_at"]),
+            # The registry's REAL epochs, as list_data returned its rows (the data pages render
+            # new Date(t * 1000)); the instants as ISO under *_iso, which the legacy rows lacked.
+            **epochs(created_at=r["created_at"], published_at=r["published_at"]),
             "publish_mode": r["publish_mode"],
             "qa_status": r["qa_status"],
             "validation_status": r["validation_status"],
@@ -380,7 +392,7 @@ class LegacyOracle:
         rows = self._rows("products.sqlite3", "SELECT * FROM data_registry WHERE data_id = ?", data_id)
         if not rows:
             return None
-        return {**self._product(rows[0]), "staged_at": when(rows[0]["staged_at"])}
+        return {**self._product(rows[0]), **epochs(staged_at=rows[0]["staged_at"])}
 
     def lineage(self, data_id: str) -> dict[str, dict[str, list[str]]]:
         """``{parents: {relationship_type: [data_id]}, children: {...}}`` as ``get_data_lineage`` grouped them."""
