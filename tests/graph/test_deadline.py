@@ -251,20 +251,27 @@ async def test_deadline_zero_means_none(deadline_settings: Settings) -> None:
     assert len(response.json()["data"]["sources"]["nodes"]) == 3
 
 
+@contextlib.asynccontextmanager
+async def websocket(app: Starlette, protocol: str) -> AsyncIterator[TransportWs]:
+    """A client connected to ``/graphql`` over ``protocol``, its connection acknowledged."""
+    async with (
+        app.router.lifespan_context(app),
+        ASGIWebSocketTransport(app=app) as transport,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
+        aconnect_ws("/graphql", http, subprotocols=[protocol]) as ws,
+    ):
+        client = TransportWs(ws)
+        assert (await client.init())["type"] == "connection_ack"
+        yield client
+
+
 async def test_a_query_over_websocket_past_its_deadline_is_an_error_and_the_socket_stays(
     deadline_settings: Settings, backend: str
 ) -> None:
     status = "subscription { pipelineStatus { queue { total } } }"
     cheap = "{ sources(first: 1) { nodes { sourceId } } }"
     with slow_app(deadline_settings, backend) as (app, slow):
-        async with (
-            app.router.lifespan_context(app),
-            ASGIWebSocketTransport(app=app) as transport,
-            httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-            aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws,
-        ):
-            client = TransportWs(ws)
-            assert (await client.init())["type"] == "connection_ack"
+        async with websocket(app, "graphql-transport-ws") as client:
             await client.subscribe("s", status)  # a stream: no deadline
             await client.next_data("s")
             async with slow.held():
@@ -297,14 +304,7 @@ async def test_legacy_graphql_ws_runs_no_query_or_mutation_so_none_outlasts_the_
     status = "subscription { pipelineStatus { queue { total } } }"
     mutation = 'mutation { reprocessGroup(groupId: "2025-10-24T14:00:00") { groupId } }'
     with slow_app(deadline_settings, backend) as (app, slow):
-        async with (
-            app.router.lifespan_context(app),
-            ASGIWebSocketTransport(app=app) as transport,
-            httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
-            aconnect_ws("/graphql", http, subprotocols=["graphql-ws"]) as ws,
-        ):
-            client = TransportWs(ws)
-            assert (await client.init())["type"] == "connection_ack"
+        async with websocket(app, "graphql-ws") as client:
             async with slow.held():
                 sent = time.monotonic()
                 for op_id, document in (("q", NESTED), ("m", mutation)):

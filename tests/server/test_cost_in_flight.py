@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dsa110.auth.identity import Role
+from dsa110.auth.identity import Identity, Role
 from dsa110.settings import Settings
 from schema.in_flight import CostInFlight
 from tests.credentials import key_headers
@@ -31,16 +31,21 @@ CREATE_KEY = 'mutation { createApiKey(name: "held-writer", role: VIEWER) { secre
 BUDGET = 10
 
 
-@pytest.fixture
-def settings(empty_db_url: str, tmp_path: Path) -> Settings:
+def budget_settings(url: str, root: Path, budget: int, share: int = 0) -> Settings:
     return Settings(
-        data_dir=tmp_path,
-        database_url=empty_db_url,
+        data_dir=root,
+        database_url=url,
         metrics_interval_s=0,
         job_slots=0,
-        max_cost_in_flight=BUDGET,
+        max_cost_in_flight=budget,
+        max_cost_in_flight_per_client=share,
         write_lock_timeout_s=300.0,  # the held writer waits for as long as the test holds the lock
     )
+
+
+@pytest.fixture
+def settings(empty_db_url: str, tmp_path: Path) -> Settings:
+    return budget_settings(empty_db_url, tmp_path, BUDGET)
 
 
 async def start_held_writer(live: LiveApp, admin: dict[str, str]) -> asyncio.Task[httpx.Response]:
@@ -134,15 +139,7 @@ async def test_one_client_cannot_hold_the_whole_budget(
     # One client's share is one COSTLY query: the admin, whose write is running, may not
     # start one beside it; another client may, the process's budget having room for both.
     share = 21
-    fair = Settings(
-        data_dir=tmp_path,
-        database_url=empty_db_url,
-        metrics_interval_s=0,
-        job_slots=0,
-        max_cost_in_flight=1000,
-        max_cost_in_flight_per_client=share,
-        write_lock_timeout_s=300.0,
-    )
+    fair = budget_settings(empty_db_url, tmp_path, 1000, share)
     async with running(fair) as live:
         in_flight = live.app.state.schema.in_flight
         admin = await key_headers(live.engine, Role.ADMIN)
@@ -173,3 +170,31 @@ def test_a_clients_share_is_counted_per_client_and_given_back() -> None:
     budget.release(25, "a")
     assert budget.client_cost("a") == 0 and "a" not in budget.by_client
     assert budget.admit(5, "a") and budget.cost == 75
+
+
+SHARE = 21  # one COSTLY query
+
+
+async def test_a_clients_share_holds_without_a_process_budget(empty_db_url: str, tmp_path: Path) -> None:
+    # The share is its own bound: it holds when the process has no budget (before, the guards
+    # counted nothing then, and a deployment that set only the share had none).
+    settings = budget_settings(empty_db_url, tmp_path, 0, SHARE)
+    async with running(settings) as live:
+        in_flight = live.app.state.schema.in_flight
+        headers = await key_headers(live.engine, Role.VIEWER, name="share")
+        client = Identity("key", "key:share", Role.VIEWER).rate_key
+        assert in_flight.admit(SHARE, client)  # stands for an operation of that client's, running
+        try:
+            own = await live.http.post("/graphql", json={"query": COSTLY}, headers=headers)
+            other = await live.http.post("/graphql", json={"query": COSTLY})
+        finally:
+            in_flight.release(SHARE, client)
+        again = await live.http.post("/graphql", json={"query": COSTLY}, headers=headers)
+
+    assert own.status_code == 503, own.text
+    error = own.json()["errors"][0]
+    assert error["extensions"]["code"] == "BUSY"
+    assert error["extensions"]["details"]["client_limit"] == SHARE
+    assert other.status_code == 200 and other.json() == {"data": {"sources": {"nodes": []}}}
+    assert again.status_code == 200, again.text
+    assert in_flight.running == 0 and in_flight.by_client == {}
