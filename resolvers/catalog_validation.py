@@ -30,7 +30,7 @@ from sqlalchemy import select
 from dsa110.db import tables as t
 from dsa110.science.catalogs import CatalogEntry
 from dsa110.science.errors import ScienceInputError
-from dsa110.science.fitsio import SkyImage
+from dsa110.science.fitsio import MAD_TO_SIGMA, SkyImage
 from dsa110.science.fitting import fit_source_2d
 from dsa110.science.threads import in_science_thread
 from resolvers import science
@@ -275,7 +275,7 @@ def _flux_scale(inputs: _Inputs, min_snr: float) -> ValidationResult:
     median = float(np.median(ratios))
     result.mean_flux_ratio = float(ratios.mean())
     result.median_flux_ratio = median
-    result.rms_flux_ratio = float(1.4826 * np.median(np.abs(ratios - median)))
+    result.rms_flux_ratio = float(MAD_TO_SIGMA * np.median(np.abs(ratios - median)))
     result.flux_scale_error = abs(median - 1.0)
     if result.flux_scale_error > MAX_FLUX_RATIO_ERROR:
         result.issues.append(

@@ -113,6 +113,12 @@ class SlowMeasurements:
             return False
         return self.backend == "sqlite" or await self._our_statements_running() == 0
 
+    async def stopped_since(self, app: Starlette, moment: float) -> None:
+        """Its statement on measurements ended (while the table is still locked) and none
+        started after ``moment``."""
+        await eventually(lambda: self.nothing_running(app))
+        assert self.started_after(moment) == []
+
     def started_after(self, moment: float) -> list[str]:
         return [s for at, s in self.statements if at > moment]
 
@@ -143,8 +149,7 @@ async def test_a_request_past_its_deadline_is_answered_504_and_its_sql_stopped(
             assert response.json()["errors"][0]["extensions"]["code"] == "DEADLINE_EXCEEDED"
             answered = time.monotonic()
             # The statement on measurements ended while its table is still locked (slow).
-            await eventually(lambda: slow.nothing_running(app))
-            assert slow.started_after(answered) == []
+            await slow.stopped_since(app, answered)
         await app.state.engine.dispose()
 
 
@@ -235,8 +240,7 @@ async def test_when_the_client_goes_away_its_work_stops_and_no_more_sql_runs(
             left = time.monotonic()
             sent = await asyncio.wait_for(request, 30)
             assert sent == []  # nobody to answer
-            await eventually(lambda: slow.nothing_running(app))
-        assert slow.started_after(left) == []
+            await slow.stopped_since(app, left)
         await app.state.engine.dispose()
 
 
@@ -281,8 +285,7 @@ async def test_a_query_over_websocket_past_its_deadline_is_an_error_and_the_sock
                 assert [e["extensions"]["code"] for e in stopped["payload"]] == ["DEADLINE_EXCEEDED"]
                 answered = time.monotonic()
                 # Its statement ended while measurements are still locked (slow).
-                await eventually(lambda: slow.nothing_running(app))
-                assert slow.started_after(answered) == []
+                await slow.stopped_since(app, answered)
             # The same socket (and the same id, free again) serves the next operation.
             await client.subscribe("q", cheap)
             assert len((await client.next_data("q"))["sources"]["nodes"]) == 1
@@ -358,8 +361,7 @@ async def test_a_query_over_sse_past_its_deadline_is_an_error_and_its_sql_stoppe
             assert [e["extensions"]["code"] for e in payload["errors"]] == ["DEADLINE_EXCEEDED"], payload
             answered = time.monotonic()
             # The statement on measurements ended while its table is still locked (slow).
-            await eventually(lambda: slow.nothing_running(app))
-            assert slow.started_after(answered) == []
+            await slow.stopped_since(app, answered)
         await app.state.engine.dispose()
 
 
@@ -392,8 +394,7 @@ async def test_a_mutation_over_sse_past_its_deadline_is_an_error_and_its_sql_sto
                 codes = [e["extensions"]["code"] for e in events[0][1]["errors"]]
                 assert codes == ["DEADLINE_EXCEEDED"], events
                 answered = time.monotonic()
-                await eventually(lambda: slow.nothing_running(app))
-                assert slow.started_after(answered) == []
+                await slow.stopped_since(app, answered)
             await app.state.engine.dispose()
     finally:  # the demo database is shared by the session's tests: leave no region behind
         async with database.begin() as conn:
