@@ -150,6 +150,10 @@ async def test_a_request_past_its_deadline_is_answered_504_and_its_sql_stopped(
             answered = time.monotonic()
             # The statement on measurements ended while its table is still locked (slow).
             await slow.stopped_since(app, answered)
+            # Stopped half-way, the operation gave back its part of the work in flight.
+            in_flight = app.state.schema.in_flight
+            await eventually(lambda: in_flight.running == 0)
+            assert in_flight.cost == 0 and in_flight.by_client == {}
         await app.state.engine.dispose()
 
 
