@@ -12,7 +12,8 @@ whose DataLoaders would otherwise cache across operations - and subscriptions go
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+import logging
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from json import JSONDecodeError
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketDisconnected as SocketClosed
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
@@ -65,6 +67,8 @@ from server.ws_auth import authenticate_connection
 from server.ws_limits import LegacyInitDeadline, over_limit, subscription_limit_error
 from server.ws_protocol import DIRECT_SEND, text_frame
 
+log = logging.getLogger("dsa110.server")
+
 GRAPHQL_PATH = "/graphql"
 STATIC_PREFIX = "/graphql/static"
 MAX_OPERATIONS_PER_CONNECTION: Final = 50
@@ -97,11 +101,20 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        # Once the socket is closed (a close sent, or a send that found the client gone),
+        # starlette refuses a send with its own ``WebSocketDisconnected`` (a RuntimeError),
+        # which strawberry does not map: the same event as ``WebSocketDisconnect``.
+        try:
+            await super().send_json(message)
+        except SocketClosed as exc:
+            raise WebSocketDisconnected from exc
+
     async def send_text(self, text: str) -> None:
         """Send an already-encoded message (a shared result spliced into its envelope)."""
         try:
             await self.ws.send_text(text)
-        except WebSocketDisconnect as exc:
+        except (WebSocketDisconnect, SocketClosed) as exc:
             raise WebSocketDisconnected from exc
 
 
@@ -173,13 +186,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
             await super().run_operation(operation)
             return
         reason = operation_deadline_reason(deadline_s)
-        if await within_deadline(deadline_s, super().run_operation(operation), reason):
+        if await within_deadline(deadline_s, self._run_unless_ended(operation), reason):
             return
         error = deadline_error(reason)
         with contextlib.suppress(WebSocketDisconnected):  # the client may be gone by now
             await operation.send_operation_message(
                 {"id": operation.id, "type": "error", "payload": [error.formatted]}
             )
+
+    async def _run_unless_ended(self, operation: Operation[GraphContext, None]) -> None:
+        # The deadline's task runs the operation. Its first step is queued when this
+        # operation's task starts it, and may run after the operation was ended (the client's
+        # `complete`, or the socket gone) in between, before the cancellation reaches it:
+        # then there is nothing to do (strawberry would answer an id it has forgotten).
+        if not operation.completed:
+            await super().run_operation(operation)
+
+    async def handle_task_exception(self, error: Exception) -> None:
+        # A send that found the client gone ends that operation (strawberry forgets its id
+        # and closes its results, giving back what it held); the connection's own loop ends
+        # the rest when it reads the disconnect. Nothing failed: not an error to log.
+        if isinstance(error, WebSocketDisconnected):
+            log.debug("graphql-transport-ws: an operation's client went away")
+            return
+        await super().handle_task_exception(error)
 
     async def _send_result_stream(self, operation: Operation[GraphContext, None], result_source: Any) -> None:
         # strawberry's loop, with two changes: a shared result goes out as its pre-encoded
@@ -199,9 +229,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphContext, None]):
                 del self.shared_streams[operation.id]
 
     async def cleanup_operation(self, operation_id: str) -> None:
-        # The client's `complete`: stop deliveries now, before the task is cancelled.
+        # The client's `complete`, or the socket gone: stop deliveries now, before the task
+        # is cancelled, and send nothing more for this operation. A cancellation lands at the
+        # task's next step, and a step already queued (a result, a deadline task's first run)
+        # comes first; without the mark it would answer the id strawberry has just forgotten
+        # (a KeyError in `forget_id`, or the registration of a new operation reusing the id
+        # deleted) or write to a closed socket.
         if (stream := self.shared_streams.pop(operation_id, None)) is not None:
             stream.stop()
+        if (operation := self.operations.get(operation_id)) is not None:
+            operation.completed = True
         await super().cleanup_operation(operation_id)
 
     async def _send_results(
@@ -262,8 +299,19 @@ _PARSED_BODY: ContextVar[tuple[bytes | str, Any]] = ContextVar("graphql_parsed_b
 _GRAPHQL_RESPONSE: ContextVar[bool] = ContextVar("graphql_response_media", default=False)
 """The POST body this task already parsed and checked, and its value (see ``parse_http_body``)."""
 
-_LEGACY_OPERATION: ContextVar[str] = ContextVar("legacy_graphql_ws_operation")
-"""The graphql-ws operation id, set in the operation's own task (see ``LegacyWSHandler``)."""
+
+class _LegacyOperation:
+    """A graphql-ws operation as its own task knows it: its id, and the result source it opened."""
+
+    __slots__ = ("id", "source")
+
+    def __init__(self, operation_id: str) -> None:
+        self.id = operation_id
+        self.source: AsyncGenerator[Any, None] | None = None
+
+
+_LEGACY_OPERATION: ContextVar[_LegacyOperation] = ContextVar("legacy_graphql_ws_operation")
+"""The graphql-ws operation, set in the operation's own task (see ``LegacyWSHandler``)."""
 
 
 class _RoutedStreams:
@@ -278,9 +326,11 @@ class _RoutedStreams:
         handler = self.handler
         view = cast("GraphView", handler.view)
         stream = await view.streams.subscribe(*args, **kwargs)
-        operation_id = _LEGACY_OPERATION.get(None)
-        if isinstance(stream, SharedStream) and operation_id is not None:
-            head = message_head({"type": "data", "id": operation_id}, view.encode_json)
+        operation = _LEGACY_OPERATION.get(None)
+        if operation is not None:
+            operation.source = stream
+        if isinstance(stream, SharedStream) and operation is not None:
+            head = message_head({"type": "data", "id": operation.id}, view.encode_json)
             route = direct_route(_adapter(handler), head, view.encode_json)
             if route is not None:
                 stream.deliver_directly(route)
@@ -344,8 +394,21 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
         # Runs as the operation's own task: the context variable is this operation's alone.
-        _LEGACY_OPERATION.set(operation_id)
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        operation = _LegacyOperation(operation_id)
+        _LEGACY_OPERATION.set(operation)
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        except WebSocketDisconnected:
+            pass  # the client is gone: the connection's loop ends the rest when it reads that
+        finally:
+            # strawberry leaves the source open when the first result is an error (it returns
+            # from inside the loop) or a send fails: what the operation holds (its charge to the
+            # connection's subscription budget, its place among a producer's subscribers, its
+            # snapshot run) came back only when the abandoned generator was finalized, after the
+            # answer: the client's next subscription, sent at once, could be refused for it.
+            if operation.source is not None:
+                with contextlib.suppress(RuntimeError):  # closed already, or closing
+                    await operation.source.aclose()
 
     async def send_data_message(self, execution_result: ExecutionResult, operation_id: str) -> None:
         if isinstance(execution_result, SharedResult):
