@@ -35,6 +35,7 @@ from compat_rest import (
     regions,
     sources,
     streaming,
+    validation_report,
     visualization,
 )
 from compat_rest.errors import error_response, unknown_path
@@ -61,6 +62,7 @@ SECTIONS = (
     products,
     catalog,
     catalog_validation,
+    validation_report,
     ms,
     calfiles,
     calqa,

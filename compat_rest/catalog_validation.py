@@ -100,7 +100,7 @@ def result(node: dict[str, Any], image_path: str, catalog: str) -> dict[str, Any
     return shaped
 
 
-def _kinds(args: Args) -> tuple[str, ...]:
+def kinds(args: Args) -> tuple[str, ...]:
     if args.get("validation_types") is not None:
         asked = args["validation_types"]
         if not isinstance(asked, list) or not asked or any(k not in KINDS for k in asked):
@@ -113,7 +113,7 @@ def _kinds(args: Args) -> tuple[str, ...]:
 
 
 def variables(args: Args) -> dict[str, Any]:
-    _kinds(args)  # refuse a bad list before the graph opens the image
+    kinds(args)  # refuse a bad list before the graph opens the image
     return {
         **image_reference(args["image_ref"]),
         "catalog": args["catalog"],
@@ -125,7 +125,7 @@ def variables(args: Args) -> dict[str, Any]:
 def shape(data: dict[str, Any], args: Args) -> dict[str, Any]:
     image = data["image"]
     found = image["catalogValidation"]
-    return {kind: result(found[_GRAPH_KEY[kind]], image["path"], args["catalog"]) for kind in _kinds(args)}
+    return {kind: result(found[_GRAPH_KEY[kind]], image["path"], args["catalog"]) for kind in kinds(args)}
 
 
 RESULT = obj(

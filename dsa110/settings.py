@@ -189,6 +189,11 @@ class Settings:
         return self.data_dir / "qa"
 
     @property
+    def reports_dir(self) -> Path:
+        """QA reports (``<image_stem>_validation_report.html``): the only place they are written."""
+        return self.qa_dir / "reports"
+
+    @property
     def cache_dir(self) -> Path:
         """Derived files (thumbnails, plots) that can be rebuilt at any time."""
         return self.data_dir / ".cache"

@@ -93,6 +93,7 @@ FIELD_WEIGHTS: Final[Mapping[str, int]] = {
     # up to 30 Gaussian fits (resolvers.catalog_validation.MAX_FITS, each an Image.fit) and a
     # catalog overlay, all on the FITS file
     "Image.catalogValidation": 3_000,
+    "Mutation.generateValidationReport": 3_000,  # the same checks, then one page written
     "Profile.fit": 20,
     "Region.statistics": 20,
     # per-source science: a light curve reads every epoch and normalises it

@@ -15,7 +15,7 @@ from dsa110.db.enums import OrderDirection
 from dsa110.db.file_filters import QaArtifactFilter, QaArtifactOrderField
 from dsa110.ops.files import casatable, fitsinfo
 from loaders.entities import CALTABLE, GROUP, IMAGE, MS, QA_ARTIFACT
-from resolvers import links, notebooks, qa
+from resolvers import links, notebooks, qa, reports
 from resolvers import science as science_resolvers
 from schema import science
 from schema.base import GraphInfo, Loaded, Node
@@ -205,6 +205,16 @@ class QaNotebook:
     cells: int
 
 
+@strawberry.type(description="A catalog-validation report written for an image (a self-contained HTML page).")
+class ValidationReport:
+    path: str = strawberry.field(description="Where it was written, in the reports directory.")
+    image_path: str
+    catalog: str
+    validation_types: list[str] = strawberry.field(description="The checks it holds, in page order.")
+    html: str = strawberry.field(description="The page as written.")
+    artifact: QaArtifact | None
+
+
 def _entry(e: Any) -> FileEntry:
     return FileEntry(
         name=e.name,
@@ -305,6 +315,38 @@ class QaMutation:
         path, row, cells = await notebooks.generate(info.context, group_id, notebook_type, output_path)
         artifact = await info.context.loaders.by_key(QA_ARTIFACT).load(row["id"]) if row else None
         return QaNotebook(path=str(path), artifact=artifact, notebook_type=notebook_type, cells=cells)
+
+    @strawberry.mutation(
+        description="Check an image against a catalog (as `Image.catalogValidation`), write the "
+        "results as an HTML page and record it. `outputPath` must name an `.html` file inside the "
+        "reports directory (relative to it, or absolute within it; default: "
+        "`<qa>/reports/<image_stem>_validation_report.html`); anything else is refused "
+        "(`OUTPUT_PATH_OUTSIDE_REPORTS`, `BAD_OUTPUT_PATH`) before anything runs.",
+        extensions=[requires(Role.OPERATOR)],
+    )
+    async def generate_validation_report(
+        self,
+        info: GraphInfo,
+        image_id: int | None = None,
+        path: str | None = None,
+        catalog: str = "nvss",
+        validation_types: list[str] | None = None,
+        search_radius_arcsec: float = 10.0,
+        min_snr: float = 5.0,
+        output_path: str | None = None,
+    ) -> ValidationReport:
+        image = await science_resolvers.image_by_id_or_path(info.context, image_id, path)
+        written, row, page, kinds = await reports.generate(
+            info.context, image, catalog, validation_types, search_radius_arcsec, min_snr, output_path
+        )
+        return ValidationReport(
+            path=str(written),
+            image_path=image.path,
+            catalog=catalog.lower(),
+            validation_types=list(kinds),
+            html=page,
+            artifact=await info.context.loaders.by_key(QA_ARTIFACT).load(row["id"]),
+        )
 
     @strawberry.mutation(
         description="Draw the calibration plots of an MS (bandpass per antenna, SPW overview); record them.",

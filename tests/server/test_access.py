@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+from astropy.io import fits
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,6 +35,7 @@ from dsa110.db.tables import (
     measurement_sets,
     regions,
 )
+from dsa110.demo.images import tile_wcs
 from dsa110.demo.radio_files import MsSpec, write_caltable, write_ms
 from dsa110.ops.products import register_product
 from dsa110.ops.queue import kinds
@@ -164,6 +167,11 @@ MUTATIONS: dict[str, Call] = {
         "mutation($g: String!) { generateQaNotebook(groupId: $g) { path cells } }",
         {"g": MS_GROUP},
     ),
+    "generateValidationReport": Call(
+        Role.OPERATOR,
+        "mutation { generateValidationReport(imageId: 1) { path validationTypes } }",
+        {},
+    ),
     "generateCalibrationPlots": Call(
         Role.OPERATOR,
         "mutation($p: String!) { generateCalibrationPlots(msPath: $p) { path } }",
@@ -236,6 +244,7 @@ REST_WRITES: dict[tuple[str, str], Role] = {
     ("POST", "/batch/{batch_id}/cancel"): Role.OPERATOR,
     ("POST", "/batch/{batch_id}/retry"): Role.OPERATOR,
     **{("POST", f"/streaming/{verb}"): Role.OPERATOR for verb in ("start", "stop", "restart", "config")},
+    ("POST", "/qa/images/{image_ref:path}/validation-report/generate"): Role.OPERATOR,
     ("POST", "/visualization/notebook/generate"): Role.OPERATOR,
     ("POST", "/visualization/notebook/qa"): Role.OPERATOR,
     **{("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): Role.OPERATOR for verb in DLQ_VERBS},
@@ -283,6 +292,10 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/streaming/config"): ("/api/streaming/config?wait=0", {"poll_interval": 2}),
     ("POST", "/streaming/restart"): ("/api/streaming/restart?wait=0", None),
     ("POST", "/streaming/stop"): ("/api/streaming/stop?wait=0", None),
+    ("POST", "/qa/images/{image_ref:path}/validation-report/generate"): (
+        "/api/qa/images/1/validation-report/generate",
+        {"output_path": "access.html"},
+    ),
     ("POST", "/visualization/notebook/generate"): (
         "/api/visualization/notebook/generate",
         {"group_id": MS_GROUP},
@@ -361,6 +374,15 @@ async def _seed_files(engine: AsyncEngine, root: Path) -> None:
                 path=str(ms), group_pk=group, status="discovered", stage="discovered", created_at=T0
             )
         )
+    # The seeded image as a real FITS file (noise on a demo tile's WCS) for its validation report.
+    tile = root / "images" / "a.fits"
+    tile.parent.mkdir()
+    header = tile_wcs(CIRCLE["ra_deg"], CIRCLE["dec_deg"]).to_header()
+    header.update(BMAJ=0.01, BMIN=0.01, BPA=0.0, BUNIT="Jy/beam")
+    noise = np.random.default_rng(1).normal(0.0, 1e-3, (64, 64)).astype(np.float32)
+    await asyncio.to_thread(fits.writeto, tile, noise, header)
+    async with engine.begin() as conn:
+        await conn.execute(update(images).where(images.c.path == "/img/a.fits").values(path=str(tile)))
     (root / "catalogs").mkdir()
     for data_id in STAGED:
         staged = root / "catalogs" / f"{data_id}.csv"
