@@ -7,7 +7,8 @@ How a field declares its role::
 
 ``requires(role)`` refuses a caller without credentials (``UNAUTHENTICATED``) or with a
 lower role (``FORBIDDEN``) before the resolver runs, and on a Mutation root field writes
-one audit-log row whatever the outcome (``OK`` or the error's code). ``build_schema``
+one audit-log row whatever the outcome (``OK``, the error's code, or ``CANCELLED`` /
+``DEADLINE_EXCEEDED`` when the request's work was stopped half-way). ``build_schema``
 refuses to build a schema in which any Mutation field lacks it, so a new mutation cannot
 ship open by omission. Query fields may use it too (admin-only reads such as ``auditLog``).
 ``MutationGate`` (a schema extension) checks every root field of a mutation operation
@@ -40,6 +41,7 @@ from strawberry.types import Info
 
 from dsa110.auth.audit import OK, AuditRecord, record
 from dsa110.auth.identity import Role
+from dsa110.db.work import CANCELLED, current_work
 from dsa110.errors import PublicError
 from resolvers.context import GraphContext
 
@@ -173,10 +175,18 @@ def undeclared_mutations(schema: Any) -> list[str]:
 
 
 def outcome_of(exc: BaseException) -> str:
+    """The audit outcome of a mutation that raised ``exc``.
+
+    A request's work stopped (deadline passed, client gone: ``dsa110.db.work``) is the
+    outcome, whatever it raised on the way (cancelled, a statement interrupted, refused).
+    """
+    work = current_work()
+    if work is not None and work.stopped and work.code is not None:
+        return work.code
     if isinstance(exc, PublicError):
         return exc.code
     if isinstance(exc, asyncio.CancelledError):
-        return "CANCELLED"
+        return CANCELLED
     return "INTERNAL_SERVER_ERROR"
 
 

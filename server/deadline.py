@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dsa110.db.work import Work, running
+from dsa110.db.work import CANCELLED, Work, running
 from server.event_streams import EventStreamPaths
 from server.trust import refusal_body
 
@@ -155,7 +155,8 @@ class _Request:
         if self.outcome is not None or self.task is None or self.task.done():
             return
         self.outcome = outcome
-        self.stopping = asyncio.ensure_future(self.work.stop(reason))
+        code = DEADLINE_EXCEEDED if outcome == "deadline" else CANCELLED
+        self.stopping = asyncio.ensure_future(self.work.stop(reason, code))
         self.task.cancel()
 
     async def _answer_deadline(self) -> None:
@@ -196,7 +197,7 @@ async def within_deadline(deadline_s: float, operation: Coroutine[Any, Any, None
             if task.cancelled():
                 return False
     except asyncio.CancelledError:  # the client ended it or went away: its SQL stops too
-        ending = asyncio.ensure_future(work.stop("the operation was ended by its client"))
+        ending = asyncio.ensure_future(work.stop("the operation was ended by its client", CANCELLED))
         _ending.add(ending)  # held until done: a pending task is only weakly referenced
         ending.add_done_callback(_ending.discard)
         task.cancel()

@@ -1,12 +1,17 @@
 """The audit log: one row per mutation attempted - who, what, with what, when, from where, outcome.
 
 Refused attempts are logged too (outcome ``UNAUTHENTICATED`` or ``FORBIDDEN``), so the log
-shows probing as well as changes. Arguments are kept as a bounded summary, not verbatim:
-an ingest of 10^4 measurements is recorded as ``"[10000 items]"``, long text is cut.
+shows probing as well as changes. So are mutations stopped half-way (outcome ``CANCELLED``
+when their client ended them, ``DEADLINE_EXCEEDED``): their write may have committed just
+before the stop, so the record is written whatever became of the request (see ``record``).
+
+Arguments are kept as a bounded summary, not verbatim: an ingest of 10^4 measurements is
+recorded as ``"[10000 items]"``, long text is cut.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -19,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Identity
 from dsa110.db.tables import audit_log
-from dsa110.db.writes import write_transaction
+from dsa110.db.work import Work, running
+from dsa110.db.writes import lock_budget_s, write_transaction
 
 logger = logging.getLogger("dsa110.audit")
 
@@ -28,6 +34,10 @@ MAX_LIST: Final = 10
 MAX_DEPTH: Final = 4
 MAX_KEYS: Final = 30
 OK: Final = "OK"
+RECORD_MARGIN_S: Final = 2.0
+"""How much longer than a writer's wait for the write lock a record may take before it is stopped."""
+
+_recording: set[asyncio.Task[None]] = set()  # records being written (a pending task is only weakly held)
 
 
 @dataclass(frozen=True)
@@ -69,23 +79,65 @@ def summarise(value: Any, depth: int = 0) -> Any:
     return summarise(str(value), depth)
 
 
+def record_timeout_s(engine: AsyncEngine) -> float:
+    """How long writing a record may take: the engine's wait for the write lock, and a margin."""
+    return lock_budget_s(engine) + RECORD_MARGIN_S
+
+
 async def record(engine: AsyncEngine, entry: AuditRecord) -> None:
-    """Store ``entry``; a failure to store is logged, never raised over the mutation's answer."""
+    """Store ``entry``; a failure to store is logged, never raised over the mutation's answer.
+
+    The record is written however the mutation ended, stopped half-way included: the request's
+    ``Work`` (``dsa110.db.work``) then refuses every statement, and its task is being cancelled.
+    So the record is written in a task of its own, as a ``Work`` of its own, shielded from the
+    caller's cancellation; a cancelled caller does not wait for it (the task is held until
+    done). The write is bounded by ``record_timeout_s``: past it, it is stopped (its SQL ended)
+    and logged, so a cancellation or deadline waits for it at most that long.
+    """
+    task = asyncio.create_task(_record_within(engine, entry, record_timeout_s(engine)))
+    _recording.add(task)
+    task.add_done_callback(_recording.discard)
+    await asyncio.shield(task)
+
+
+async def _record_within(engine: AsyncEngine, entry: AuditRecord, timeout_s: float) -> None:
+    work = Work(f"the audit record took longer than {timeout_s:g} s")
+    with running(work):  # this task's context: the request's work, if any, is not ours
+        store = asyncio.create_task(_store(engine, entry))
+        await asyncio.wait({store}, timeout=timeout_s)
+        if not store.done():
+            stopping = work.stop()  # before the cancel: no busy connection goes back to the pool
+            store.cancel()
+            await stopping
+            await asyncio.wait({store})
     who = entry.identity
-    try:
-        async with write_transaction(engine) as conn:
-            await conn.execute(
-                insert(audit_log).values(
-                    at=datetime.now(UTC),
-                    actor=who.name[:255],
-                    actor_kind=who.kind,
-                    role=who.role.value if who.role is not None else None,
-                    operation=entry.operation[:128],
-                    operation_name=(entry.operation_name or None) and str(entry.operation_name)[:128],
-                    arguments=summarise(entry.arguments),
-                    address=(who.address or None) and str(who.address)[:64],
-                    outcome=entry.outcome[:64],
-                )
+    if store.cancelled():
+        logger.error(
+            "audit: could not record %s by %s (%s) within %g s",
+            entry.operation,
+            who.name,
+            entry.outcome,
+            timeout_s,
+        )
+    elif (error := store.exception()) is not None:
+        logger.error(
+            "audit: could not record %s by %s (%s)", entry.operation, who.name, entry.outcome, exc_info=error
+        )
+
+
+async def _store(engine: AsyncEngine, entry: AuditRecord) -> None:
+    who = entry.identity
+    async with write_transaction(engine) as conn:
+        await conn.execute(
+            insert(audit_log).values(
+                at=datetime.now(UTC),
+                actor=who.name[:255],
+                actor_kind=who.kind,
+                role=who.role.value if who.role is not None else None,
+                operation=entry.operation[:128],
+                operation_name=(entry.operation_name or None) and str(entry.operation_name)[:128],
+                arguments=summarise(entry.arguments),
+                address=(who.address or None) and str(who.address)[:64],
+                outcome=entry.outcome[:64],
             )
-    except Exception:
-        logger.exception("audit: could not record %s by %s (%s)", entry.operation, who.name, entry.outcome)
+        )

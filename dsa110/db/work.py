@@ -32,7 +32,7 @@ import logging
 from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from sqlalchemy import event
@@ -48,12 +48,14 @@ _TRACKED = "dsa110_work_tracked"
 _OWNER = "dsa110_work"  # key in a pool entry's ``info``: the Work it is checked out for
 _CANCEL = "dsa110_cancel"  # ... and how to cancel its statement from outside (PostgreSQL)
 CANCEL_TIMEOUT_S = 5.0
+DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
+CANCELLED: Final = "CANCELLED"
 
 
 class WorkStopped(PublicError):
     """The request's work was stopped (deadline passed, client gone): no more SQL for it."""
 
-    code = "DEADLINE_EXCEEDED"
+    code = DEADLINE_EXCEEDED
 
 
 class Work:
@@ -62,6 +64,7 @@ class Work:
     def __init__(self, reason: str = "the request's work was stopped") -> None:
         self.reason = reason
         self.stopped = False
+        self.code: str | None = None  # why it was stopped: DEADLINE_EXCEEDED or CANCELLED (its client)
         self.finished = False
         self._records: list[Any] = []  # pool entries checked out for this work
         self._tasks: dict[int, asyncio.Task[Any]] = {}
@@ -81,16 +84,19 @@ class Work:
         if task is not None:
             self._tasks[id(task)] = task
 
-    def stop(self, reason: str | None = None) -> Coroutine[Any, Any, None]:
+    def stop(self, reason: str | None = None, code: str = DEADLINE_EXCEEDED) -> Coroutine[Any, Any, None]:
         """Refuse new statements, cancel the work's tasks, and end its running statements.
 
         What must happen at once happens in this call (before a cancelled task can hand
         its connection back); the returned coroutine does the rest (interrupting, and
-        asking PostgreSQL to cancel) and must be awaited or scheduled.
+        asking PostgreSQL to cancel) and must be awaited or scheduled. ``code`` says why
+        (``DEADLINE_EXCEEDED``, or ``CANCELLED`` when its client ended it): what the
+        audit log records as the outcome of a mutation stopped half-way.
         """
         if self.stopped or self.finished:
             return _nothing()
         self.stopped = True
+        self.code = code
         if reason:
             self.reason = reason
         # Only connections still checked out for this work: a pool entry returned since

@@ -260,8 +260,9 @@ async def test_deadline_zero_means_none(deadline_settings: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def websocket(app: Starlette, protocol: str) -> AsyncIterator[TransportWs]:
-    """A client connected to ``/graphql`` over ``protocol``, its connection acknowledged."""
+async def websocket(app: Starlette, protocol: str, payload: Any = None) -> AsyncIterator[TransportWs]:
+    """A client connected to ``/graphql`` over ``protocol``, its connection acknowledged
+    (``payload``: its ``connection_init`` payload, such as credentials)."""
     async with (
         app.router.lifespan_context(app),
         ASGIWebSocketTransport(app=app) as transport,
@@ -269,7 +270,7 @@ async def websocket(app: Starlette, protocol: str) -> AsyncIterator[TransportWs]
         aconnect_ws("/graphql", http, subprotocols=[protocol]) as ws,
     ):
         client = TransportWs(ws)
-        assert (await client.init())["type"] == "connection_ack"
+        assert (await client.init(payload))["type"] == "connection_ack"
         yield client
 
 
