@@ -176,6 +176,16 @@ first 1,000 source-years of seed 201 replayed by 3.11 and by 3.12, both rated by
 table, have as many source-years with a candidate at each cap (6 / 3 / 2 / 1 at 0.005 /
 0.002 / 0.001 / 0.0005): the extra looks did not make the null's dips more frequent there.
 The one-look table is unchanged (so is the detector).
+
+ese-drw-3.13 (an ongoing candidate whose ingress the look's own search still finds is not
+rejected for "no recovery", ``ese_tracker.still_coming_in``; an ingress refused as a fade
+before a trial refused for its core is looked at again soon, ``ese_tracker.ingress_pending``):
+the three runs replayed again (1,246, 1,323 and 1,275 s CPU, three processes on 2 cores
+beside three injection replays; 11.81, 11.91 and 11.88 full tests per source-year, as
+3.12) and pooled: 335 of 24,000 with a candidate at some look (3.12: 336); cross-validated
+1.03, 1.17, 1.42 and 1.58 times the cap at 0.005, 0.002, 0.001 and 0.0005 (3.12: 1.05, 1.15,
+1.42, 1.58). Seed 21's population (2,725 steady source-years, replayed with 3.13): a
+candidate at the cap at some look 0.0029 at 0.002 (8, as 3.12), final candidates 0.0004 (1).
 """
 
 from __future__ import annotations

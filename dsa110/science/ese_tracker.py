@@ -26,8 +26,9 @@ the back-off had reached 24-60 d, and an ingress starting 10-15 d before the end
 was tested once, too early, and never again. The 12-d cap cost the null nothing measurable:
 10.24 full tests per steady source-year either way, 250 source-years at seed 99001); one
 whose best one-sided trial at the end of the data was refused for too little ingress past
-half depth looks again ``PENDING_DAYS`` later (:func:`ingress_pending`, ese-drw-3.12: the
-ingress is still coming in, and the back-off would put the next look 6-12 d later). A
+half depth (or refused as a fade while the next trial was refused so: ese-drw-3.13) looks
+again ``PENDING_DAYS`` later (:func:`ingress_pending`, ese-drw-3.12: the ingress is still
+coming in, and the back-off would put the next look 6-12 d later). A
 fruitless triggered test also *watches* the source (``watch_until``): it is due again every
 ``MAX_BACKOFF_DAYS`` for ``WATCH_DAYS`` (ese-drw-3.7). The alarm is usually an ingress, and
 what makes a dip testable is its recovery, which comes later; but the restarted CUSUM's
@@ -52,8 +53,10 @@ end-edge detection overlaps it (window updated), and becomes ``rejected`` when n
 has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens dip is
 two-sided by then: the flux came back without a lens-like dip, red noise or a confuser),
 as soon as the data past its minimum show no recovery (``recovered``: from t0 + W/2 on, the
-flux stayed at the dip's level, which a lens's does not: a fade or a step; ese-drw-3.2),
-or when it has been ongoing for more than ``MAX_ONGOING_DAYS`` (a step or a fade). A
+flux stayed at the dip's level, which a lens's does not: a fade or a step; ese-drw-3.2;
+not while this look's own search, persisted or not, still finds an ingress over it:
+:func:`still_coming_in`, ese-drw-3.13), or when it has been ongoing for more than
+``MAX_ONGOING_DAYS`` (a step or a fade). A
 ``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
 event overlapping it and its own dip, re-tested at its (t0, W), no longer passes (``refit``,
 ese-drw-3.3: support re-measured, not re-searched): each test looks at the whole curve
@@ -279,8 +282,15 @@ def ingress_pending(refusals: Sequence[str]) -> bool:
     nothing after the core tests judged it: the ingress may pass once a few more days of it
     are in. The best one only: wide trials whose minimum lies far past the end have little
     core whatever the data, and a step that stays low (refused as a step when best fitted)
-    would otherwise be looked at every ``PENDING_DAYS`` for as long as it lasts."""
-    return bool(refusals) and refusals[0] in CORE_PENDING
+    would otherwise be looked at every ``PENDING_DAYS`` for as long as it lasts.
+
+    Or (ese-drw-3.13) the best trial was refused as a fade and the next one for its core:
+    a young ingress is as straight as a fade until its bottom shows, and the lens trials
+    that would show it have too little core yet (seed 21 of the injection bench at a daily
+    cadence: an 86 %-deep 29-d ingress refused so on day 357, found from day 360 on, next
+    looked at after the end of the data)."""
+    best, runner_up = (*refusals[:2], "", "")[:2]
+    return best in CORE_PENDING or (best == "fade" and runner_up in CORE_PENDING)
 
 
 def tested(
@@ -427,6 +437,32 @@ def live_recovered(
     return check
 
 
+def still_coming_in(
+    recovered: Callable[[EseDetection], bool | None], found: Sequence[EseDetection]
+) -> Callable[[EseDetection], bool | None]:
+    """``recovered`` whose "no recovery" (False: reject the ongoing dip) is undecided (None)
+    while this look's own search, persisted or not, still finds an ingress at the end of the
+    data overlapping the dip (ese-drw-3.13).
+
+    Why: "no recovery" reads the candidate's own fit: from its t0 + W/2 on the flux stayed
+    at the dip's level. An ingress that goes on deepening past the first fit's minimum (a
+    wider or later dip than the young ingress first showed) stays low there, and the look
+    that said so was the look whose search had moved the ingress later; that detection had
+    not yet persisted, so it matched nothing and the candidate was rejected (seed 21 of the
+    injection bench at a daily cadence: a 36 %-deep 104-d ingress found at FAP 7e-4 on day
+    337, rejected on day 347 while the search found it on [317, 357]; found again and
+    rejected again on day 362, [320, 376]). A fade or a step is still rejected: by its own
+    search when that no longer finds an ingress there, and at ``MAX_ONGOING_DAYS``."""
+
+    def check(d: EseDetection) -> bool | None:
+        now = recovered(d)
+        if now is False and any(e.kind == "ongoing" and _overlaps(e, d) for e in found):
+            return None
+        return now
+
+    return check
+
+
 @dataclass
 class Candidate:
     """One candidate as the tracker keeps it (the database row's science fields)."""
@@ -457,8 +493,9 @@ def look(
     again = refit_check(mjd, flux, err, params)
     if live:
         earlier = earlier_look(mjd, flux, err, params)
-        found, again = live_rated(found, earlier), live_refit(again, earlier)
-        recovered = live_recovered(recovered, earlier)
+        rated, again = live_rated(found, earlier), live_refit(again, earlier)
+        recovered = still_coming_in(live_recovered(recovered, earlier), found)
+        found = rated
     return transition(candidates, found, now_mjd, recovered, again)
 
 

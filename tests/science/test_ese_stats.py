@@ -49,6 +49,7 @@ from dsa110.science.ese_tracker import (
     live_recovered,
     live_refit,
     persisted,
+    still_coming_in,
     transition,
     transits,
     update,
@@ -257,6 +258,10 @@ def test_an_ingress_refused_for_its_core_is_looked_at_again_within_days() -> Non
     assert ingress_pending(["core_points", "step"]) and ingress_pending(["core_days"])
     assert not ingress_pending(["step", "core_points"])
     assert not ingress_pending(["none"]) and not ingress_pending([])
+    # ese-drw-3.13: a fade best fitted while the next trial's core is too short is a young
+    # ingress as much as a fade; a fade alone, or a fade before a step, is not.
+    assert ingress_pending(["fade", "core_points", "step"]) and ingress_pending(["fade", "core_days"])
+    assert not ingress_pending(["fade"]) and not ingress_pending(["fade", "step", "core_points"])
     state = RunningState.empty(1)
     idx = np.array([0])
     quiet = np.array([False])
@@ -642,6 +647,25 @@ def test_an_ongoing_candidate_that_does_not_recover_is_rejected_at_once() -> Non
     transition(kept, [_det(100, 140, "ongoing")], 130)
     assert transition(kept, [_det(105, 145, "ongoing")], 150.0, lambda d: False) == []
     assert kept[0].phase == "ongoing"
+
+
+def test_an_ingress_the_search_still_finds_is_not_rejected_for_no_recovery() -> None:
+    # ese-drw-3.13: "no recovery" (False) on an ongoing dip [100, 140] is undecided (None)
+    # while this look's search, persisted or not, finds an ongoing dip overlapping it; an
+    # overlapping two-sided dip, an ingress elsewhere or no detection leave the verdict.
+    d = _det(100, 140, "ongoing")
+    no_recovery = still_coming_in(lambda c: False, [_det(110, 160, "ongoing")])
+    assert no_recovery(d) is None
+    assert still_coming_in(lambda c: False, [_det(110, 160)])(d) is False
+    assert still_coming_in(lambda c: False, [_det(150, 190, "ongoing")])(d) is False
+    assert still_coming_in(lambda c: False, [])(d) is False
+    assert still_coming_in(lambda c: True, [_det(110, 160, "ongoing")])(d) is True
+    # Through the phases: kept ongoing at 150, rejected at 160 when the search lost it.
+    cands: list[Candidate] = []
+    transition(cands, [d], 130)
+    assert transition(cands, [], 150.0, no_recovery) == []
+    ((_, old, new),) = transition(cands, [], 160.0, still_coming_in(lambda c: False, []))
+    assert (old, new) == ("ongoing", "rejected")
 
 
 def test_followed_candidates() -> None:
