@@ -190,23 +190,28 @@ async def nothing_held(app: Starlette) -> None:
     assert in_flight.cost == 0 and in_flight.by_client == {}
 
 
+async def run_to_the_end(settings: Settings, client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    """Run ``client``'s script against a fresh app, then wait until the app holds nothing
+    (an operation's cost, a subscriber, a producer); warnings and errors are captured."""
+    app = create_app(settings, migrate=False)
+    with caplog.at_level(logging.WARNING):
+        async with app.router.lifespan_context(app):
+            await client.run(app)
+            await nothing_held(app)
+    await app.state.engine.dispose()
+
+
 async def test_a_client_gone_while_its_operations_start_leaves_no_error_and_nothing_held(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = create_app(settings, migrate=False)
-    protocol = "graphql-transport-ws"
-    client = Client(protocol, [])
+    client = Client("graphql-transport-ws", [])
     client.script += [
         client.start("q", COSTLY),
         client.start("bad", INVALID_QUERY),  # answered without awaiting anything
         client.start("s", STATUS),
         client.start("q2", COSTLY),
     ]
-    with caplog.at_level(logging.WARNING):
-        async with app.router.lifespan_context(app):
-            await client.run(app)
-            await nothing_held(app)
-    await app.state.engine.dispose()
+    await run_to_the_end(settings, client, caplog)
 
     assert _errors_logged(caplog) == []
     assert client.sent_after_gone == []  # nothing for an operation after the socket was gone
@@ -217,7 +222,6 @@ async def test_an_id_reused_right_after_complete_is_the_new_operations_alone(
 ) -> None:
     # `complete` for "q" one loop turn after it started, then "q" again at once: the first
     # one's answer must never come, nor may it end the second (which must end with the socket).
-    app = create_app(settings, migrate=False)
     client = Client("graphql-transport-ws", [])
     client.script += [
         client.start("q", INVALID_QUERY),
@@ -226,11 +230,7 @@ async def test_an_id_reused_right_after_complete_is_the_new_operations_alone(
         client.start("q", STATUS),
         answered("q", "next", "error"),
     ]
-    with caplog.at_level(logging.WARNING):
-        async with app.router.lifespan_context(app):
-            await client.run(app)
-            await nothing_held(app)  # the second "q" ended with the connection
-    await app.state.engine.dispose()
+    await run_to_the_end(settings, client, caplog)  # the second "q" ended with the connection
 
     assert [m["type"] for m in client.of("q")] == ["next"], client.of("q")
     assert "errors" not in client.of("q")[0]["payload"]
@@ -242,18 +242,13 @@ async def test_a_send_that_finds_the_client_gone_is_not_an_error(
 ) -> None:
     # The connection breaks; the operations' answers fail to send before the server reads
     # the disconnect (uvicorn raises on a send to a lost connection).
-    app = create_app(settings, migrate=False)
     client = Client("graphql-transport-ws", [], lost=True)
     client.script += [
         client.start("bad", INVALID_QUERY),
         client.start("q", COSTLY),
         client.start("s", STATUS),
     ]
-    with caplog.at_level(logging.WARNING):
-        async with app.router.lifespan_context(app):
-            await client.run(app)
-            await nothing_held(app)
-    await app.state.engine.dispose()
+    await run_to_the_end(settings, client, caplog)
 
     assert client.failed_sends > 0
     assert _errors_logged(caplog) == []
@@ -266,7 +261,6 @@ async def test_what_an_operation_holds_comes_back_however_it_ends(
     # Each RAISES (cost 12) is accepted only if everything before it gave its charge back
     # to the connection's budget of 12; refused, it would be SUBSCRIPTION_BUDGET_EXCEEDED.
     # (A subscription whose snapshot raised stays open for the events to come: stopped here.)
-    app = create_app(settings, migrate=False)
     ended = ("complete", "error")
     first = ("next", "data", "error")
     client = Client(protocol, [])
@@ -291,11 +285,7 @@ async def test_what_an_operation_holds_comes_back_however_it_ends(
         client.start("bad2", INVALID_SUBSCRIPTION),  # refused: raises3 holds the whole budget
         answered("bad2", *ended),
     ]
-    with caplog.at_level(logging.WARNING):
-        async with app.router.lifespan_context(app):
-            await client.run(app)
-            await nothing_held(app)
-    await app.state.engine.dispose()
+    await run_to_the_end(settings, client, caplog)
 
     assert client.of("bad")[0]["type"] == "error", client.of("bad")
     assert codes(client.of("bad")[0]) == ["GRAPHQL_VALIDATION_FAILED"]
