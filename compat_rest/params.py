@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from compat_rest.errors import validation_error
+from dsa110.ops.files.paths import CONTROL_CHARACTERS
 
 MAX_STRING = 512
 # Control characters are never meaningful in these parameters, and PostgreSQL refuses NUL
 # in text: reject them here as bad input rather than let them reach the database.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 NO_CONTROL_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
 _INTEGER = re.compile(r"[+-]?\d{1,15}")
 _TRUE = {"true", "1", "yes", "on"}
@@ -120,7 +120,7 @@ class Param:
     def _string(self, value: str) -> str:
         if len(value) > self.max_length:
             raise self._invalid(f"must be at most {self.max_length} characters")
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             raise self._invalid("must not contain control characters")
         if self.enum is not None and value not in self.enum:
             raise self._invalid(f"must be one of {', '.join(self.enum)}")
@@ -129,7 +129,7 @@ class Param:
     def _datetime(self, value: str) -> str:
         """ISO 8601 -> ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``; a naive time is taken as UTC."""
         text = value.strip()
-        if len(text) > 64 or _CONTROL.search(text):
+        if len(text) > 64 or CONTROL_CHARACTERS.search(text):
             raise self._invalid("must be an ISO 8601 time")
         try:
             parsed = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))

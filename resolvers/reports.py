@@ -2,7 +2,7 @@
 
 The checks are ``Image.catalogValidation``'s (``resolvers.catalog_validation``); the page
 and the rules for where it may go are ``dsa110.ops.files.reports``. The target is checked
-before the checks run, so a refused path costs nothing and writes nothing.
+before the checks run, so a refused path computes nothing and writes nothing.
 """
 
 from __future__ import annotations

@@ -8,12 +8,11 @@ an image file at most once.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from dsa110.ops.files.paths import Kind, resolve_stored
+from dsa110.ops.files.paths import CONTROL_CHARACTERS, Kind, resolve_stored
 from dsa110.ops.ingest import NormalisedLightCurve, normalised_light_curves
 from dsa110.science import catalogs, external, fitting, pixelbox, profile_fit, profiles, regions
 from dsa110.science.errors import ScienceInputError
@@ -30,7 +29,6 @@ if TYPE_CHECKING:  # the graph's type of an image row (loaders.entities.IMAGE)
 MAX_STAMPS = 50
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux
 # No stored path holds a control character, and PostgreSQL refuses NUL in text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 async def light_curve(ctx: GraphContext, source_pk: int) -> NormalisedLightCurve | None:
@@ -75,7 +73,7 @@ async def image_by_id_or_path(ctx: GraphContext, image_id: int | None, path: str
         raise BadUserInput("give exactly one of `imageId` and `path`", field="imageId")
     if path is None:
         return await lists.by_natural_key(ctx, IMAGE, image_id)
-    if not 0 < len(path) <= MAX_PATH_CHARS or _CONTROL.search(path):
+    if not 0 < len(path) <= MAX_PATH_CHARS or CONTROL_CHARACTERS.search(path):
         raise BadUserInput(
             f"`path` must be 1 to {MAX_PATH_CHARS} characters without control characters", field="path"
         )

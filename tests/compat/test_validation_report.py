@@ -4,6 +4,7 @@ optionally saved) and ``POST .../validation-report/generate`` (written to the re
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,7 +16,15 @@ import httpx
 import pytest
 
 from dsa110.auth.identity import Role
-from dsa110.ops.files.reports import METRICS, default_name, figure, validation_report_html
+from dsa110.ops.files.reports import (
+    METRICS,
+    OutputPathOutsideReports,
+    default_name,
+    figure,
+    report_target,
+    validation_report_html,
+    write_report,
+)
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.compat.conftest import Graph, assert_envelope
@@ -86,7 +95,7 @@ async def test_the_page_shows_the_figures_of_the_checks(
                 shown += 1
         assert shown >= 4  # the counts and at least one measured figure
         for message in found["issues"] + found["warnings"]:
-            assert message.replace("&", "&amp;") in section.group(1)
+            assert html.escape(message) in section.group(1)
         verdict = "FAIL" if found["issues"] else "WARN" if found["warnings"] else "PASS"
         assert f"{verdict}</span></h2>" in section.group(1)
     flux = checks["flux_scale"]
@@ -185,7 +194,7 @@ async def test_writes_need_an_operator_and_refused_ones_write_nothing(
         ("/etc/escaped.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),
         ("/tmp/escaped.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),
         ("{root}/qa/escaped.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),
-        ("{root}/qa/reports", "OUTPUT_PATH_OUTSIDE_REPORTS"),
+        ("{root}/qa/reports", "BAD_OUTPUT_PATH"),  # the directory itself
         ("{root}/qa/reports/../escaped.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),
         ("escape/x.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),  # a symlink to a directory elsewhere
         ("dangling/x.html", "OUTPUT_PATH_OUTSIDE_REPORTS"),  # a symlink to nowhere
@@ -196,6 +205,13 @@ async def test_writes_need_an_operator_and_refused_ones_write_nothing(
         ("dsa110.sqlite3", "BAD_OUTPUT_PATH"),
         ("a/" * 50 + "deep.html", "BAD_OUTPUT_PATH"),
         ("x" * 300 + ".html", "BAD_OUTPUT_PATH"),
+        ("x" * 245 + ".html", "BAD_OUTPUT_PATH"),  # fits 255 bytes, its temporary name does not
+        ("afile.html/x.html", "BAD_OUTPUT_PATH"),  # a directory named like a report (here a file)
+        ("adir/x.html/y.html", "BAD_OUTPUT_PATH"),
+        ("adir.html", "BAD_OUTPUT_PATH"),  # a directory stands there
+        ("afile/x.html", "BAD_OUTPUT_PATH"),  # a file on the way
+        ("a\\..\\..\\x.html", "BAD_OUTPUT_PATH"),
+        ("\u202elmth.html", "BAD_OUTPUT_PATH"),  # an invisible right-to-left override
     ],
 )
 async def test_output_path_stays_in_the_reports_directory(
@@ -211,6 +227,9 @@ async def test_output_path_stays_in_the_reports_directory(
     for name, to in (("escape", outside), ("dangling", tmp_path / "nowhere"), ("linked.html", victim)):
         (reports / name).unlink(missing_ok=True)
         (reports / name).symlink_to(to)
+    for name in ("afile.html", "afile"):
+        (reports / name).write_text("a file")
+    (reports / "adir.html").mkdir(exist_ok=True)
     try:
         before = _listing(reports)
         wanted = output_path.replace("{root}", str(settings.data_dir))
@@ -223,8 +242,9 @@ async def test_output_path_stays_in_the_reports_directory(
         assert victim.read_text() == "untouched"
         assert not (reports.parent / "escaped.html").exists() and not (tmp_path / "nowhere").exists()
     finally:
-        for name in ("escape", "dangling", "linked.html"):
+        for name in ("escape", "dangling", "linked.html", "afile.html", "afile"):
             (reports / name).unlink(missing_ok=True)
+        (reports / "adir.html").rmdir()
 
 
 async def test_concurrent_writers_leave_one_whole_file(
@@ -317,3 +337,23 @@ def test_every_value_on_the_page_is_escaped() -> None:
     name = default_name(f"/data/images/{hostile}.fits")
     assert name.endswith("_validation_report.html") and "/" not in name and "<" not in name
     assert default_name("/data/.hidden.fits") == "hidden_validation_report.html"
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path: Path) -> None:
+    # The path is checked before the catalog checks run and written seconds later: a
+    # directory replaced by a symlink in between must be refused, nothing written through it.
+    reports, outside = tmp_path / "reports", tmp_path / "outside"
+    (reports / "sub").mkdir(parents=True)
+    outside.mkdir()
+    target = report_target(reports, "/data/img.fits", "sub/r.html")
+    (reports / "sub").rmdir()
+    (reports / "sub").symlink_to(outside)
+    with pytest.raises(OutputPathOutsideReports):
+        write_report(target, reports, "<p>page</p>")
+    assert list(outside.iterdir()) == []
+    # Unswapped, the page is written whole and nothing else is left beside it.
+    (reports / "sub").unlink()
+    written = write_report(report_target(reports, "/data/img.fits", "sub/r.html"), reports, "<p>page</p>")
+    assert written.read_text() == "<p>page</p>" and [p.name for p in (reports / "sub").iterdir()] == [
+        "r.html"
+    ]

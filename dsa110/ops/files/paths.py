@@ -38,7 +38,8 @@ from pathlib import Path, PurePosixPath
 from dsa110.errors import InputError, NotFoundError
 
 MAX_PATH_CHARS = 4096
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+"""What no path, name or key a client sends may hold (C0 controls and DEL)."""
 _DATABASE_FILE = re.compile(r"\.(sqlite3?|db)(-wal|-shm|-journal)?$", re.IGNORECASE)
 NOT_UNDER_ROOTS = "no such file or directory under the configured data roots"
 
@@ -58,7 +59,7 @@ def check_text(raw: object, field: str = "path") -> str:
     """The path as text, or ``BadPath`` for what no file name needs."""
     if not isinstance(raw, str) or not raw or len(raw) > MAX_PATH_CHARS:
         raise BadPath(f"`{field}` must be a path of 1 to {MAX_PATH_CHARS} characters", field=field)
-    if _CONTROL.search(raw):
+    if CONTROL_CHARACTERS.search(raw):
         raise BadPath(f"`{field}` must not contain control characters", field=field)
     if ".." in PurePosixPath(raw).parts:
         raise BadPath(f"`{field}` must not contain `..` segments", field=field)
@@ -145,7 +146,7 @@ def resolve_stored(raw: object, roots: Sequence[Path], kind: Kind = Kind.FILE) -
     row is the caller's input, so every defect (not text, control characters, missing,
     outside the roots, a symlink leading out) is the same ``NOT_FOUND``.
     """
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_PATH_CHARS or _CONTROL.search(raw):
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_PATH_CHARS or CONTROL_CHARACTERS.search(raw):
         raise NotFoundError(NOT_UNDER_ROOTS)
     resolved_roots = real_roots(roots)
     given = Path(raw)

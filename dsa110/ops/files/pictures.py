@@ -111,8 +111,12 @@ def write_atomic(target: Path, content: bytes) -> Path:
     """Write ``content`` to a temporary name beside ``target``, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
-    partial.write_bytes(content)
-    os.replace(partial, target)
+    try:
+        partial.write_bytes(content)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a failed write leaves nothing beside the target
+        raise
     return target
 
 

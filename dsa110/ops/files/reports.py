@@ -6,7 +6,7 @@ ever written inside the reports directory (``Settings.reports_dir``): a client's
 taken relative to it (or, if absolute, must lie in it), ``..`` segments, paths elsewhere
 and symlinks that lead out of it are refused (``OUTPUT_PATH_OUTSIDE_REPORTS``) before
 anything is computed or written, and the page is renamed into place whole
-(``pictures.write_atomic``), so two writers of one report never leave a torn file.
+(``write_report``), so two writers of one report never leave a torn file.
 
 The page needs no script, stylesheet or font from anywhere (observatory networks are
 offline); every value on it is escaped, file names and messages included.
@@ -14,27 +14,30 @@ offline); every value on it is escaped, file names and messages included.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import html
 import math
 import os
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from dsa110.errors import InputError
-from dsa110.ops.files.paths import MAX_PATH_CHARS, private_name, under
-from dsa110.ops.files.pictures import write_atomic
+from dsa110.ops.files.paths import CONTROL_CHARACTERS, MAX_PATH_CHARS, private_name, under
 
 REPORT_SUFFIX: Final = "_validation_report.html"
 REPORT_SUFFIXES: Final = (".html", ".htm")
 MAX_DIRECTORIES: Final = 4
 """Directories an ``output_path`` may nest below the reports directory (each made if missing)."""
+MAX_NAME_BYTES: Final = 255 - 16
+"""A name's bytes, leaving room for the temporary name's ``.`` and ``.<8 hex>`` (255: the
+file systems' limit)."""
 MAX_TABLE_ROWS: Final = 100
 """Matched positions and fluxes listed per check (the figures summarise them all)."""
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:+-]")
 
 TITLES: Final = {"astrometry": "Astrometry", "flux_scale": "Flux scale", "source_counts": "Source counts"}
@@ -107,32 +110,18 @@ def report_target(
 
     No ``output_path``: the legacy name in the reports directory. Otherwise a relative path
     is taken under the reports directory and an absolute one must lie in it (as written or
-    as its real location); either way the real location of the nearest existing ancestor
-    must be inside it, and the file itself must not be a symlink.
+    as its real location). Either way every existing directory on the way must be a real
+    directory inside it, no name may be too long for the file system with the temporary
+    name's 16 bytes (:func:`write_report`), and the file must not be a symlink or a directory.
     """
     root = Path(os.path.realpath(reports_dir))
-    if output_path is None:
-        return root / default_name(image_path)
-    if not isinstance(output_path, str) or not output_path or len(output_path) > MAX_PATH_CHARS:
-        raise BadOutputPath(f"`{field}` must be a path of 1 to {MAX_PATH_CHARS} characters", field=field)
-    if _CONTROL.search(output_path):
-        raise BadOutputPath(f"`{field}` must not contain control characters", field=field)
-    given = PurePosixPath(output_path)
-    if ".." in given.parts:
-        raise _refuse(field, "`..` segments are not allowed")
-    literal_root = Path(os.path.normpath(os.path.abspath(reports_dir)))
-    candidate = Path(os.path.normpath(output_path if given.is_absolute() else root / output_path))
-    if under(candidate, [literal_root]) and not under(candidate, [root]):
-        candidate = root / candidate.relative_to(literal_root)  # the reports directory as configured
-    if not under(candidate, [root]) or candidate == root:
-        raise _refuse(field, "this path is elsewhere")
-    inside = candidate.relative_to(root).parts
-    if len(inside) > MAX_DIRECTORIES + 1:
-        raise BadOutputPath(f"`{field}` may nest at most {MAX_DIRECTORIES} directories", field=field)
-    if any(private_name(part) for part in inside):
-        raise BadOutputPath(f"`{field}` must not name hidden or database files", field=field)
-    if candidate.suffix.lower() not in REPORT_SUFFIXES:
-        raise BadOutputPath(f"`{field}` must end in .html", field=field)
+    candidate = (
+        root / default_name(image_path)
+        if output_path is None
+        else _given(root, reports_dir, output_path, field)
+    )
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in candidate.relative_to(root).parts):
+        raise BadOutputPath(f"`{field}` holds a name too long for the file system", field=field)
     try:
         _check_real(candidate, root, field)
     except OSError as error:
@@ -142,32 +131,104 @@ def report_target(
     return candidate
 
 
+def _given(root: Path, reports_dir: Path, output_path: str, field: str) -> Path:
+    """A client's ``output_path`` as a path inside ``root`` (the rules of :func:`report_target`)."""
+    if not isinstance(output_path, str) or not output_path or len(output_path) > MAX_PATH_CHARS:
+        raise BadOutputPath(f"`{field}` must be a path of 1 to {MAX_PATH_CHARS} characters", field=field)
+    if CONTROL_CHARACTERS.search(output_path) or not output_path.isprintable():
+        raise BadOutputPath(f"`{field}` must not contain control or invisible characters", field=field)
+    if "\\" in output_path:
+        raise BadOutputPath(f"`{field}` separates directories with `/`", field=field)
+    given = PurePosixPath(output_path)
+    if ".." in given.parts:
+        raise _refuse(field, "`..` segments are not allowed")
+    literal_root = Path(os.path.normpath(os.path.abspath(reports_dir)))
+    candidate = Path(os.path.normpath(output_path if given.is_absolute() else root / output_path))
+    if under(candidate, [literal_root]) and not under(candidate, [root]):
+        candidate = root / candidate.relative_to(literal_root)  # the reports directory as configured
+    if candidate == root:
+        raise BadOutputPath(f"`{field}` must name a file, not the reports directory", field=field)
+    if not under(candidate, [root]):
+        raise _refuse(field, "this path is elsewhere")
+    inside = candidate.relative_to(root).parts
+    if len(inside) > MAX_DIRECTORIES + 1:
+        raise BadOutputPath(f"`{field}` may nest at most {MAX_DIRECTORIES} directories", field=field)
+    if any(private_name(part) for part in inside):
+        raise BadOutputPath(f"`{field}` must not name hidden or database files", field=field)
+    if candidate.suffix.lower() not in REPORT_SUFFIXES:
+        raise BadOutputPath(f"`{field}` must end in .html", field=field)
+    if any(PurePosixPath(part).suffix.lower() in REPORT_SUFFIXES for part in inside[:-1]):
+        # A directory named like a report would stand where that report is written.
+        raise BadOutputPath(f"`{field}` may not name a directory like a report (.html)", field=field)
+    return candidate
+
+
 def _check_real(candidate: Path, root: Path, field: str) -> None:
-    """The nearest existing ancestor really lies in ``root`` and the file is not a symlink."""
-    existing = candidate.parent
-    while not existing.exists() and existing != root and under(existing, [root]):
-        if existing.is_symlink():  # dangling: it would lead wherever it points once made
+    """Every existing directory on the way is a real directory in ``root``; the file is not a
+    symlink, nor anything but a regular file."""
+    for step in reversed(candidate.relative_to(root).parents[:-1]):  # root's child first
+        place = root / step
+        if place.is_symlink():
             raise _refuse(field, "a symlink on the way leads out of it")
-        existing = existing.parent
-    if not under(existing.resolve(), [root]) and existing != root:
-        raise _refuse(field, "a symlink on the way leads out of it")
-    if candidate.is_symlink() or (candidate.exists() and not candidate.is_file()):
-        raise _refuse(field, "it is a symlink or not a regular file")
+        if not place.exists():
+            break
+        if not place.is_dir():
+            raise BadOutputPath(f"`{field}`: {step} is a file, not a directory", field=field)
+    if candidate.is_symlink():
+        raise _refuse(field, "it is a symlink")
+    if candidate.exists() and not candidate.is_file():
+        raise BadOutputPath(f"`{field}` names a directory or a special file", field=field)
 
 
 def write_report(target: Path, reports_dir: Path, page: str, field: str = "output_path") -> Path:
     """Write ``page`` to ``target`` (from :func:`report_target`) whole (blocking: call in a thread).
 
-    The directories are made, then the target's real place is checked again (a directory
-    swapped for a symlink in between is refused), then the page is written beside it under
-    a temporary name and renamed into place.
+    The checks of :func:`report_target` ran before the catalog checks, seconds ago; what is
+    on disk may have changed since. So the path is walked from the reports directory one
+    directory at a time through file descriptors that never follow a symlink
+    (``O_NOFOLLOW``), making the missing ones, and the page is written in the last one under
+    a temporary name (``O_EXCL``) and renamed into place: a directory swapped for a symlink
+    in between is refused, never followed, and no one sees a part-written report.
     """
     root = Path(os.path.realpath(reports_dir))
     root.mkdir(parents=True, exist_ok=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not under(target.parent.resolve(), [root]) or target.is_symlink():
-        raise _refuse(field, "a symlink on the way leads out of it")
-    return write_atomic(target, page.encode("utf-8"))
+    *directories, name = target.relative_to(root).parts
+    try:
+        where = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for directory in directories:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(directory, dir_fd=where)
+                inner = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=where)
+                os.close(where)
+                where = inner
+            _write_whole(where, name, page.encode("utf-8"))
+        finally:
+            os.close(where)
+    except OSError as error:
+        if error.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _refuse(field, "a symlink or a file on the way") from None
+        if error.errno in (errno.EISDIR, errno.ENAMETOOLONG, errno.EEXIST):
+            raise BadOutputPath(
+                f"`{field}` cannot be written: {os.strerror(error.errno)}", field=field
+            ) from None
+        raise
+    return target
+
+
+def _write_whole(directory: int, name: str, content: bytes) -> None:
+    """``content`` as ``name`` in the directory open as ``directory``: written under a temporary
+    name, then renamed (a rename replaces a symlink itself, never its target)."""
+    partial = f".{name}.{uuid.uuid4().hex[:8]}"
+    out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=directory)
+    try:
+        with os.fdopen(out, "wb") as stream:
+            stream.write(content)
+        os.replace(partial, name, src_dir_fd=directory, dst_dir_fd=directory)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial, dir_fd=directory)
+        raise
 
 
 def _verdict(result: Mapping[str, Any]) -> tuple[str, str]:
