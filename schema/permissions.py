@@ -39,11 +39,14 @@ from graphql.utilities import value_from_ast_untyped
 from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 
-from dsa110.auth.audit import OK, AuditRecord, record
+from dsa110.auth.audit import OK, AuditRecord, record, start_record
 from dsa110.auth.identity import Role
-from dsa110.db.work import CANCELLED, current_work
+from dsa110.db.work import CANCELLED, DEADLINE_EXCEEDED, current_work
 from dsa110.errors import PublicError
 from resolvers.context import GraphContext
+
+STOPPED = (CANCELLED, DEADLINE_EXCEEDED)
+"""The outcomes of a mutation whose request's work was stopped half-way."""
 
 
 class RoleRequired(FieldExtension):
@@ -64,10 +67,16 @@ class RoleRequired(FieldExtension):
             result = await next_(source, info, **kwargs)
         except BaseException as exc:
             if audited:
-                await _audit(info, outcome_of(exc))
+                outcome = outcome_of(exc)
+                if outcome in STOPPED:
+                    # The request's work was stopped: its answer (a deadline's 504, the
+                    # end of a cancelled operation) must not wait for the record.
+                    start_record(ctx.engine, _entry(info, outcome))
+                else:
+                    await record(ctx.engine, _entry(info, outcome))
             raise
         if audited:
-            await _audit(info, OK)
+            await record(ctx.engine, _entry(info, OK))
         return result
 
 
@@ -190,12 +199,14 @@ def outcome_of(exc: BaseException) -> str:
     return "INTERNAL_SERVER_ERROR"
 
 
-async def _audit(info: Info[GraphContext, None], outcome: str) -> None:
+def _entry(info: Info[GraphContext, None], outcome: str) -> AuditRecord:
     name = info.operation.name
     # As written in the document, like MutationGate records them (strawberry's Info keeps
     # graphql-core's field nodes only on its raw info).
     arguments = _arguments(info._raw_info.field_nodes[0], info.variable_values)
-    await _record(info.context, info.field_name, name.value if name is not None else None, arguments, outcome)
+    return AuditRecord(
+        info.context.identity, info.field_name, name.value if name is not None else None, arguments, outcome
+    )
 
 
 async def _record(

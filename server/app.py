@@ -25,6 +25,7 @@ from compat_rest.live_channels import routes as legacy_live_routes
 from compat_rest.live_status import LegacyStatusParts
 from compat_rest.plots import plot_routes
 from compat_rest.vo import vo_routes
+from dsa110.auth import audit
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             await graphql.streams.close()
             await bus.close()
             await limiter.close()
+            await audit.drain(audit.record_timeout_s(engine))  # the records of cancelled mutations
             await engine.dispose()
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:

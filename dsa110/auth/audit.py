@@ -84,20 +84,32 @@ def record_timeout_s(engine: AsyncEngine) -> float:
     return lock_budget_s(engine) + RECORD_MARGIN_S
 
 
-async def record(engine: AsyncEngine, entry: AuditRecord) -> None:
-    """Store ``entry``; a failure to store is logged, never raised over the mutation's answer.
+def start_record(engine: AsyncEngine, entry: AuditRecord) -> asyncio.Task[None]:
+    """Start storing ``entry`` and return the task; a failure to store is logged, never raised.
 
     The record is written however the mutation ended, stopped half-way included: the request's
     ``Work`` (``dsa110.db.work``) then refuses every statement, and its task is being cancelled.
-    So the record is written in a task of its own, as a ``Work`` of its own, shielded from the
-    caller's cancellation; a cancelled caller does not wait for it (the task is held until
-    done). The write is bounded by ``record_timeout_s``: past it, it is stopped (its SQL ended)
-    and logged, so a cancellation or deadline waits for it at most that long.
+    So the record is written in a task of its own, as a ``Work`` of its own, held until done
+    (:func:`drain` waits for the ones still running at shutdown). The write is bounded by
+    ``record_timeout_s``: past it, it is stopped (its SQL ended) and logged.
     """
     task = asyncio.create_task(_record_within(engine, entry, record_timeout_s(engine)))
     _recording.add(task)
     task.add_done_callback(_recording.discard)
-    await asyncio.shield(task)
+    return task
+
+
+async def record(engine: AsyncEngine, entry: AuditRecord) -> None:
+    """Store ``entry`` and wait until it is stored (:func:`start_record`), shielded from the
+    caller's cancellation: cancelled, the caller stops waiting and the record is still written."""
+    await asyncio.shield(start_record(engine, entry))
+
+
+async def drain(timeout_s: float) -> None:
+    """Wait (at most ``timeout_s``) for the records still being written: at shutdown, before
+    the engine goes, so that the mutations a stopping server cancelled keep their records."""
+    if _recording:
+        await asyncio.wait(set(_recording), timeout=timeout_s)
 
 
 async def _record_within(engine: AsyncEngine, entry: AuditRecord, timeout_s: float) -> None:

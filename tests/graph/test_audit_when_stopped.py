@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_
 from starlette.applications import Starlette
 
-from dsa110.auth.identity import Role
+from dsa110.auth.audit import AuditRecord, drain, record_timeout_s, start_record
+from dsa110.auth.identity import Role, anonymous
 from dsa110.db.access_tables import audit_log
 from dsa110.db.engine import create_engine
 from dsa110.settings import Settings
@@ -273,3 +274,16 @@ async def test_a_mutation_that_ends_by_itself_is_audited_ok(
     assert "errors" not in response.json(), response.json()
     assert (await audited(database, region_name))["outcome"] == "OK"
     assert audit_errors(caplog) == []
+
+
+async def test_records_still_being_written_are_waited_for_before_the_engine_goes(
+    database: AsyncEngine, region_name: str
+) -> None:
+    # A stopped mutation's record is started, not awaited (its answer does not wait for it);
+    # at shutdown `drain` waits for it, so it is there when the engine is disposed.
+    entry = AuditRecord(anonymous("127.0.0.1"), "createRegion", None, {"name": region_name}, "CANCELLED")
+    task = start_record(database, entry)
+    await drain(record_timeout_s(database))
+    assert task.done() and not task.cancelled() and task.exception() is None
+    rows = await audit_rows(database, region_name)
+    assert [r["outcome"] for r in rows] == ["CANCELLED"], rows
