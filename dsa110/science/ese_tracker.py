@@ -54,8 +54,8 @@ has matched by ``end_mjd + REJECT_AFTER_FWHM * FWHM + 10 d`` (a recovering lens 
 two-sided by then: the flux came back without a lens-like dip, red noise or a confuser),
 as soon as the data past its minimum show no recovery (``recovered``: from t0 + W/2 on, the
 flux stayed at the dip's level, which a lens's does not: a fade or a step; ese-drw-3.2;
-not while this look's own search, persisted or not, still finds an ingress over it:
-:func:`still_coming_in`, ese-drw-3.13), or when it has been ongoing for more than
+not, at the job's live looks, while the look's own search, persisted or not, still finds
+an ingress over it: :func:`still_coming_in`, ese-drw-3.13), or when it has been ongoing for more than
 ``MAX_ONGOING_DAYS`` (a step or a fade). A
 ``confirmed`` candidate becomes ``rejected`` when a later full test (on more data) finds no
 event overlapping it and its own dip, re-tested at its (t0, W), no longer passes (``refit``,
@@ -289,8 +289,10 @@ def ingress_pending(refusals: Sequence[str]) -> bool:
     that would show it have too little core yet (seed 21 of the injection bench at a daily
     cadence: an 86 %-deep 29-d ingress refused so on day 357, found from day 360 on, next
     looked at after the end of the data)."""
-    best, runner_up = (*refusals[:2], "", "")[:2]
-    return best in CORE_PENDING or (best == "fade" and runner_up in CORE_PENDING)
+    if not refusals:
+        return False
+    runner_up = refusals[1] if len(refusals) > 1 else None
+    return refusals[0] in CORE_PENDING or (refusals[0] == "fade" and runner_up in CORE_PENDING)
 
 
 def tested(
