@@ -65,6 +65,13 @@ def test_new_paths(roots: tuple[Path, Path]) -> None:
         resolve_new_path(str(outside / "n.ipynb"), [root])
     with pytest.raises(BadPath):
         resolve_new_path(str(root / ".." / "n.ipynb"), [root])
+    # A dangling symlink on the way (it would lead out once made) and a file on the way
+    # (no directory can be made there) are refused before anything is written.
+    (root / "ms" / "gone").symlink_to(outside / "not-yet")
+    for raw in ("ms/gone/n.ipynb", "ms/gone/deeper/n.ipynb", "ms/a.txt/n.ipynb", "ms/a.txt/d/n.ipynb"):
+        with pytest.raises(NotFoundError):
+            resolve_new_path(str(root / raw), [root])
+    assert not (outside / "not-yet").exists()
 
 
 def test_the_servers_own_files_are_not_found(roots: tuple[Path, Path]) -> None:

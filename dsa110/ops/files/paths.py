@@ -128,11 +128,17 @@ def resolve_path(raw: object, roots: Sequence[Path], kind: Kind = Kind.ANY, fiel
 
 
 def _new_target(literal: Path, roots: Sequence[Path]) -> Path | None:
-    """Where a new file ``literal`` would really be written, if that is under ``roots``."""
+    """Where a new file ``literal`` would really be written, if that is under ``roots`` and can
+    be: a dangling symlink on the way would lead wherever it points once made, and a file on
+    the way cannot hold a directory (its ``mkdir`` would fail after the checks: a 500)."""
     parent = literal.parent
     existing = parent
     while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            return None
         existing = existing.parent
+    if not existing.is_dir():
+        return None
     target = Path(existing.resolve()) / parent.relative_to(existing) / literal.name
     inside = under(existing.resolve(), roots) and not literal.is_symlink()
     return target if inside and not private(target, roots) else None
