@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from compat_rest.errors import validation_error
-from compat_rest.jobs import JOB, job, job_type
+from compat_rest.jobs import JOB, job, job_type, legacy_incoming, legacy_params
 from compat_rest.params import Args, Bool, Float, Int, Json, PathInt, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, INT, STR, TIME, arr, null, obj
@@ -238,7 +238,7 @@ FORMS: Final[dict[str, tuple[str, Callable[[Args], tuple[dict[str, Any], list[di
 }
 
 
-def _create_route(path: str) -> RestRoute:
+def _create_route(path: str, incoming: str) -> RestRoute:
     kind, form = FORMS[path]
 
     def variables(args: Args) -> dict[str, Any]:
@@ -246,13 +246,21 @@ def _create_route(path: str) -> RestRoute:
         if given is not None and given.strip().lower() != path:
             raise validation_error(f"job_type {given!r} does not match /batch/{path}", location="body")
         shared, items = form(args)
-        return {"kind": kind, "items": items, "params": shared}
+        return {
+            "kind": kind,
+            "items": items,
+            "params": legacy_incoming(kind, legacy_params(kind, shared)[0], incoming),
+        }
+
+    def created(data: dict[str, Any], args: Args) -> dict[str, Any]:
+        # The shared parameters' legacy names set aside (the dashboard's JobParams knobs).
+        return {**batch(data["createBatch"]), "ignored_params": legacy_params(kind, form(args)[0])[1]}
 
     return graphql_route(
         "POST",
         f"/batch/{path}",
         CREATE,
-        lambda data, _args: batch(data["createBatch"]),
+        created,
         variables=variables,
         body=[
             Str("job_type", max_length=32),
@@ -270,7 +278,7 @@ def _create_route(path: str) -> RestRoute:
             Json("source_ids"),
             Float("min_sigma", ge=0, le=1000),
         ],
-        response=BATCH,
+        response={**BATCH, "properties": {**BATCH["properties"], "ignored_params": arr(STR)}},
         tag=TAG,
         summary=f"Queue a {path} batch: one child job per item, all checked before any is queued",
         errors=(400, 404, 409, 422),
@@ -302,7 +310,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Batches, newest first",
         ),
-        *[_create_route(path) for path in FORMS],
+        *[_create_route(path, str(settings.incoming_dir)) for path in FORMS],
         graphql_route(
             "GET",
             "/batch/{batch_id}",

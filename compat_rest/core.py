@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 from importlib import metadata
@@ -108,6 +109,17 @@ def recent_group(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+CAL_SET_OF_GROUP = re.compile(r"^cal_(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})$")
+"""The set name the pipeline gives the tables solved on a calibrator group: ``cal_<group_id>``."""
+
+
+def cal_group_id(set_name: str) -> str:
+    """The document's ``cal_group_id`` (``2025-10-13T13:28:03``): the calibrator group a set
+    was solved on; a set named otherwise (registered by hand) is its own id."""
+    match = CAL_SET_OF_GROUP.match(set_name)
+    return match.group(1) if match else set_name
+
+
 def calibration_set(node: dict[str, Any]) -> dict[str, Any]:
     """The real server's ``CalibrationSet`` names, the document's and the frontend's."""
     return {
@@ -115,7 +127,7 @@ def calibration_set(node: dict[str, Any]) -> dict[str, Any]:
         "tables": node["tables"],
         "active": node["active"],
         "total": node["total"],
-        "cal_group_id": node["setName"],
+        "cal_group_id": cal_group_id(node["setName"]),
         "created_at": node["createdAt"],
         "num_targets": node["total"],
         "id": node["setName"],

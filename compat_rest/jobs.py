@@ -8,7 +8,10 @@ state: ``pending`` (queued), ``running``, ``done`` (succeeded), ``failed``, ``ca
 A submit's parameters are the body's ``params`` (real server) or ``parameters`` (the
 document), with the body's other fields (``ms_path``, ``ms_paths``, ``caltable_paths``,
 ``uvh5_paths``, ``output_dir``, ...) merged in, and are checked by the job's kind before
-anything is queued (400 ``BAD_JOB_PARAMS`` / ``UNKNOWN_JOB_KIND``). The live log
+anything is queued (400 ``BAD_JOB_PARAMS`` / ``UNKNOWN_JOB_KIND``). The legacy dashboard's
+forms and the document's examples use some other names and some knobs of the legacy solver
+and imager: those are renamed or set aside per kind (``LEGACY_PARAMS``) and the set-aside
+ones listed back as ``ignored_params``; any other unknown name is still refused. The live log
 (``GET /jobs/id/{id}/logs``, Server-Sent Events) is served by the server itself
 (``server/job_logs.py``).
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from compat_rest.calfiles import LEGACY_INCOMING
 from compat_rest.convert import lower
 from compat_rest.errors import ApiError, validation_error
 from compat_rest.params import Args, Int, Json, PathInt, Str
@@ -68,6 +72,101 @@ BODY_FIELDS: Final = (
     "source_id",
     "source_ids",
 )
+
+# The legacy Control page's job forms (frontend ControlPage at 04470031: `{ms_path, params:
+# CalibrateJobParams | JobParams}`, `{params: ConversionJobParams | WorkflowParams}`; the
+# models in legacy-pipeline-facts §2.2) and the API document's examples (`cellsize`,
+# `calibrator_source`) name some parameters otherwise than our kinds, and carry knobs of the
+# legacy solver and imager (w-projection, NVSS masks, which solves to run, ...) that ours
+# has no counterpart for. Per GraphQL kind: (renamed legacy name -> ours, legacy names set
+# aside). A set-aside name with a value is listed back as `ignored_params`, never silently
+# dropped; a name in neither set is still refused by the kind (a typo must not mean the
+# default).
+_LEGACY_JOB_PARAMS: Final = frozenset(
+    {
+        "field",
+        "refant",
+        "gaintables",
+        "gridder",
+        "wprojplanes",
+        "datacolumn",
+        "quality_tier",
+        "skip_fits",
+        "use_nvss_mask",
+        "mask_radius_arcsec",
+        "quick",
+    }
+)
+_LEGACY_CONVERSION: Final = frozenset({"writer", "stage_to_tmpfs", "max_workers", "tmpfs_path"})
+LEGACY_PARAMS: Final[dict[str, tuple[dict[str, str], frozenset[str]]]] = {
+    "CALIBRATE": (
+        {"gain_solint": "solint"},
+        frozenset(
+            {
+                "field",
+                "solve_delay",
+                "solve_bandpass",
+                "solve_gains",
+                "delay_solint",
+                "bandpass_solint",
+                "gain_calmode",
+                "auto_fields",
+                "manual_fields",
+                "cal_catalog",
+                "search_radius_deg",
+                "min_pb",
+                "do_flagging",
+                "use_existing_tables",
+                "existing_k_table",
+                "existing_bp_table",
+                "existing_g_table",
+                "calibrator_source",
+            }
+        ),
+    ),
+    "APPLY": ({"gaintables": "caltable_paths"}, _LEGACY_JOB_PARAMS - {"gaintables"}),
+    "IMAGE": ({"cellsize": "cell_arcsec"}, _LEGACY_JOB_PARAMS - {"datacolumn"}),
+    "CONVERT": ({}, _LEGACY_CONVERSION),
+    "WORKFLOW": ({}, _LEGACY_CONVERSION | {"field", "refant", "gridder", "wprojplanes"}),
+}
+# A workflow's nested step parameters, each translated as its own kind.
+_WORKFLOW_STEPS: Final = {"calibrate_params": "CALIBRATE", "apply_params": "APPLY", "image_params": "IMAGE"}
+
+
+def _unset(value: Any) -> bool:
+    """The legacy forms send unset fields as empty strings or empty lists."""
+    return value is None or value in ("", [])
+
+
+def legacy_params(kind: str, params: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[str]]:
+    """``params`` with the legacy names of ``kind`` renamed and set aside: (params, set aside)."""
+    renames, ignored = LEGACY_PARAMS.get(kind, ({}, frozenset()))
+    out: dict[str, Any] = {}
+    aside: list[str] = []
+    for name, value in params.items():
+        if name in ignored:
+            if not _unset(value):
+                aside.append(prefix + name)
+            continue
+        ours = renames.get(name)
+        if ours is None:
+            out[name] = value
+        elif not _unset(value):
+            if params.get(ours) not in (None, value):
+                raise ApiError(
+                    400,
+                    "BAD_JOB_PARAMS",
+                    f"`{prefix}{name}` and `{prefix}{ours}` name the same parameter differently",
+                    {"field": prefix + name},
+                )
+            out[ours] = value
+    if kind == "WORKFLOW":
+        for step, step_kind in _WORKFLOW_STEPS.items():
+            if isinstance(out.get(step), dict):
+                out[step], nested = legacy_params(step_kind, out[step], f"{step}.")
+                aside.extend(nested)
+    return out, aside
+
 
 JOB_FIELDS = """
   jobId type state params msPath createdAt startedAt finishedAt error attempts maxAttempts progress
@@ -199,8 +298,24 @@ def state_filter(status: str | None) -> dict[str, Any] | None:
     return {"states": [state]}
 
 
-def submitted_params(args: Args) -> dict[str, Any]:
-    """The body's params (or parameters) with its other legacy fields merged in."""
+def legacy_incoming(kind: str, params: dict[str, Any], incoming: str | None) -> dict[str, Any]:
+    """The legacy incoming directory (``/data/incoming``, the dashboard's default and the
+    default of the legacy ``WorkflowParams.input_dir``) means this deployment's."""
+    if incoming is None or kind not in ("CONVERT", "WORKFLOW"):
+        return params
+    given = params.get("input_dir")
+    if isinstance(given, str) and given.rstrip("/") == LEGACY_INCOMING:
+        return {**params, "input_dir": incoming}
+    by_time = params.get("start_time") and params.get("end_time")
+    if kind == "WORKFLOW" and given is None and by_time and not params.get("uvh5_paths"):
+        return {**params, "input_dir": incoming}
+    return params
+
+
+def submitted_params(args: Args, kind: str, incoming: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The body's params (or parameters) with its other legacy fields merged in and the
+    legacy names of ``kind`` translated: (params, the legacy names set aside). ``incoming``:
+    this deployment's incoming directory, for the legacy one."""
     base = args.get("params") if args.get("params") is not None else args.get("parameters")
     if base is None:
         base = {}
@@ -210,7 +325,8 @@ def submitted_params(args: Args) -> dict[str, Any]:
     for name in BODY_FIELDS:
         if args.get(name) is not None:
             merged[name] = args[name]
-    return _one_ms(merged)
+    translated, aside = legacy_params(kind, _one_ms(merged))
+    return legacy_incoming(kind, translated, incoming), aside
 
 
 def _one_ms(params: dict[str, Any]) -> dict[str, Any]:
@@ -261,26 +377,28 @@ def submit_body() -> list[Any]:
     ]
 
 
-def _submitted(data: dict[str, Any], _args: Args) -> dict[str, Any]:
-    shaped = job(data["submitJob"])
-    return {**shaped, "message": "Job created successfully"}
-
-
-def _submit_route(path: str, kind: str) -> RestRoute:
+def _submit_route(path: str, kind: str, incoming: str) -> RestRoute:
     def variables(args: Args) -> dict[str, Any]:
         given = args.get("job_type")
         if given is not None and job_type(given.upper().replace("-", "_")) != job_type(kind):
             raise validation_error(f"job_type {given!r} does not match /jobs/{path}", location="body")
-        return {"kind": kind, "params": submitted_params(args)}
+        return {"kind": kind, "params": submitted_params(args, kind, incoming)[0]}
+
+    def submitted(data: dict[str, Any], args: Args) -> dict[str, Any]:
+        return {
+            **job(data["submitJob"]),
+            "message": "Job created successfully",
+            "ignored_params": submitted_params(args, kind)[1],
+        }
 
     return graphql_route(
         "POST",
         f"/jobs/{path}",
         SUBMIT,
-        _submitted,
+        submitted,
         variables=variables,
         body=submit_body(),
-        response={**JOB, "properties": {**JOB["properties"], "message": STR}},
+        response={**JOB, "properties": {**JOB["properties"], "message": STR, "ignored_params": arr(STR)}},
         tag=TAG,
         summary=f"Queue a {path} job (its parameters are checked first)",
         errors=(400, 404, 409, 422),
@@ -288,15 +406,30 @@ def _submit_route(path: str, kind: str) -> RestRoute:
     )
 
 
-def _create_variables(args: Args) -> dict[str, Any]:
-    given = args.get("job_type")
-    kind = (given or "").strip().lower()
+def _create_kind(args: Args) -> str:
+    """The GraphQL JobType of the body's ``job_type`` (``ese-detect`` -> ``ESE_DETECT``)."""
+    kind = (args.get("job_type") or "").strip().lower()
     known = [t.value for t in JobType]
     if kind not in known:
         raise validation_error(
             f"job_type must be one of {', '.join(known)}", parameter="job_type", location="body"
         )
-    return {"kind": kind.upper().replace("-", "_"), "params": submitted_params(args)}
+    return kind.upper().replace("-", "_")
+
+
+def _create_variables(args: Args, incoming: str) -> dict[str, Any]:
+    kind = _create_kind(args)
+    return {"kind": kind, "params": submitted_params(args, kind, incoming)[0]}
+
+
+def _created(data: dict[str, Any], args: Args) -> dict[str, Any]:
+    return {
+        "job_id": data["submitJob"]["jobId"],
+        "status": lower(data["submitJob"]["state"]),
+        "message": "Job created successfully",
+        "job": job(data["submitJob"]),
+        "ignored_params": submitted_params(args, _create_kind(args))[1],
+    }
 
 
 def _health(data: dict[str, Any], _args: Args) -> dict[str, Any]:
@@ -327,6 +460,7 @@ def _health(data: dict[str, Any], _args: Args) -> dict[str, Any]:
 
 def routes(settings: Settings) -> list[RestRoute]:
     job_list = obj(jobs=arr(JOB), items=arr(JOB), total=INT)
+    incoming = str(settings.incoming_dir)
     logs_doc = RestRoute(
         path="/jobs/id/{job_id}/logs",
         method="GET",
@@ -430,20 +564,15 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(404, 409, 422),
             role=Role.OPERATOR,
         ),
-        *[_submit_route(path, kind) for path, kind in SUBMIT_PATHS.items()],
+        *[_submit_route(path, kind, incoming) for path, kind in SUBMIT_PATHS.items()],
         graphql_route(
             "POST",
             "/control/jobs/create",
             SUBMIT,
-            lambda data, _args: {
-                "job_id": data["submitJob"]["jobId"],
-                "status": lower(data["submitJob"]["state"]),
-                "message": "Job created successfully",
-                "job": job(data["submitJob"]),
-            },
-            variables=_create_variables,
+            _created,
+            variables=lambda args: _create_variables(args, incoming),
             body=submit_body(),
-            response=obj(job_id=INT, status=STR, message=STR, job=JOB),
+            response=obj(job_id=INT, status=STR, message=STR, job=JOB, ignored_params=arr(STR)),
             tag=TAG,
             summary="Queue a pipeline job of `job_type` (the document's form of POST /jobs/{type})",
             errors=(400, 404, 409, 422),

@@ -17,7 +17,7 @@ from compat_rest.files import data_file
 from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Int, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
-from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
+from compat_rest.shapes import ANY, BOOL, INT, STR, TIME, arr, null, obj
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
 
@@ -86,6 +86,11 @@ def _download(data: dict[str, Any], settings: Settings) -> Any:
     )
 
 
+def _bytes(size: float | None) -> int | None:
+    """Bytes as the integer the document shows (the graph's Float carries sizes past 2^31)."""
+    return None if size is None else int(size)
+
+
 def listing(data: dict[str, Any], args: Args) -> dict[str, Any]:
     found = data["qaDirectory"]
     entries = found["entries"]
@@ -99,7 +104,7 @@ def listing(data: dict[str, Any], args: Args) -> dict[str, Any]:
             {
                 "name": e["name"],
                 "path": e["path"],
-                "size": e["sizeBytes"],
+                "size": _bytes(e["sizeBytes"]),
                 "modified": e["modified"],
                 "kind": e["kind"],
             }
@@ -111,7 +116,7 @@ def listing(data: dict[str, Any], args: Args) -> dict[str, Any]:
                 **e,
                 "type": e["kind"],
                 "is_dir": e["isDir"],
-                "size": e["sizeBytes"],
+                "size": _bytes(e["sizeBytes"]),
                 "modified_time": e["modified"],
             }
             for e in entries
@@ -133,7 +138,7 @@ def fits(data: dict[str, Any], _args: Args) -> dict[str, Any]:
     return {
         "path": f["path"],
         "exists": True,
-        "size_bytes": f["sizeBytes"],
+        "size_bytes": _bytes(f["sizeBytes"]),
         "hdu": f["hdu"],
         "hdus": f["hdus"],
         "header": f["header"],
@@ -281,7 +286,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             response=obj(
                 path=STR,
                 directories=arr(obj(name=STR, path=STR)),
-                files=arr(obj(name=STR, path=STR, size=null(NUM), modified=TIME)),
+                files=arr(obj(name=STR, path=STR, size=null(INT), modified=TIME)),
                 total=INT,
             ),
             errors=(400, 404, 422),

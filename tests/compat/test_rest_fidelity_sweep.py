@@ -1,0 +1,224 @@
+"""REST fidelity sweep: documented field types and formats against the demo's real data.
+
+What a field-by-field pass over the contract (``dashboard_backend_api.md``) and the legacy
+dashboard's calls (legacy-pipeline-facts §6) pinned down: the queue counts of ``/api/status``
+are groups (one legacy ``ingest_queue`` row each), product times are ISO 8601 UTC strings,
+directory-listing sizes are integer bytes, and the Control page's job forms are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from dsa110.db import tables as t
+from tests.compat.conftest import Demo, assert_envelope
+from tests.graph.conftest import Graph
+
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+QUEUE_STATES = ("collecting", "pending", "in_progress", "completed", "failed")
+
+
+async def test_status_queue_counts_groups_like_the_legacy_ingest_queue(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    """`queue` is the legacy `fetch_queue_stats`: `COUNT(*)` and per-state sums over
+    `ingest_queue`, whose rows are observation groups (not subband files, not jobs). `total`
+    counts every group, `collecting` ones included."""
+    async with graph.engine.connect() as conn:
+        by_state: dict[str, int] = dict(
+            (await conn.execute(select(t.groups.c.state, func.count()).group_by(t.groups.c.state))).all()
+        )
+        n_files = (await conn.execute(select(func.count()).select_from(t.subband_files))).scalar_one()
+    queue = (await api.get("/api/status")).json()["queue"]
+    assert set(queue) == {"total", *QUEUE_STATES}
+    assert all(type(queue[k]) is int for k in queue)
+    assert queue["total"] == sum(by_state.values()) == sum(queue[s] for s in QUEUE_STATES)
+    assert {s: queue[s] for s in QUEUE_STATES} == {s: by_state.get(s, 0) for s in QUEUE_STATES}
+    assert n_files > queue["total"] > 0  # 16 subbands a group: files would be ~16x the groups
+    # The streaming service's `queue_stats` is the same queue, under the document's names too.
+    stats = (await api.get("/api/streaming/status")).json()["queue_stats"]
+    assert stats["total"] == queue["total"] and stats["processing"] == queue["in_progress"]
+
+
+async def test_calibration_sets_name_the_calibrator_group_they_were_solved_on(api: httpx.AsyncClient) -> None:
+    """`calibration_sets[].cal_group_id` is a group id (`2025-10-13T13:28:03`), as documented:
+    the pipeline names a set `cal_<group_id>` after the calibrator group it solved."""
+    sets = (await api.get("/api/status")).json()["calibration_sets"]
+    assert sets
+    for one in sets:
+        assert one["set_name"] == f"cal_{one['cal_group_id']}", one
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", one["cal_group_id"])
+        assert one["created_at"] is None or ISO_UTC.match(one["created_at"])
+        group = await api.get(f"/api/groups/{one['cal_group_id']}")
+        assert group.status_code == 200 and group.json()["has_calibrator"] is True, group.text
+
+
+async def test_products_are_images_newest_first_with_iso_utc_times(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    """`GET /products`: `{items: [{type, path, created_at}]}` with `created_at` an ISO 8601 UTC
+    string as the document shows (`2025-10-24T14:00:00Z`; the legacy server sent naive local
+    time, a defect), plus the legacy `ProductEntry` fields."""
+    nodes = (
+        await graph.data(
+            "{ images(first: 5, orderBy: CREATED_AT, direction: DESC) { nodes { imageId createdAt } } }"
+        )
+    )["images"]["nodes"]
+    items = (await api.get("/api/products", params={"limit": 5})).json()["items"]
+    assert [i["id"] for i in items] == [n["imageId"] for n in nodes]
+    for item, node in zip(items, nodes, strict=True):
+        assert isinstance(item["created_at"], str) and ISO_UTC.match(item["created_at"]), item["created_at"]
+        assert datetime.fromisoformat(item["created_at"]) == datetime.fromisoformat(node["createdAt"])
+        assert isinstance(item["type"], str) and item["type"]
+        assert isinstance(item["path"], str) and item["path"].startswith("/")
+        assert isinstance(item["pbcor"], bool) and type(item["id"]) is int
+        assert item["noise_jy"] is None or isinstance(item["noise_jy"], float)
+    stamps = [datetime.fromisoformat(i["created_at"]) for i in items]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def _size(path: str) -> int:
+    return Path(path).stat().st_size
+
+
+async def test_directory_listing_sizes_are_integer_bytes(api: httpx.AsyncClient, demo: Demo) -> None:
+    """`GET /qa/directories` files: `size` in bytes as an integer (`123456`), not a float."""
+    images = demo.root / "images"
+    listing = (await api.get("/api/qa/directories", params={"path": str(images), "limit": 5})).json()
+    assert listing["files"]
+    for entry in listing["files"]:
+        assert type(entry["size"]) is int, entry
+        assert entry["size"] == _size(entry["path"])
+        assert ISO_UTC.match(entry["modified"]), entry["modified"]
+    assert all(e["size"] is None or type(e["size"]) is int for e in listing["entries"])
+    first = listing["files"][0]["path"]
+    assert type((await api.get(f"/api/qa/fits{first}")).json()["size_bytes"]) is int
+
+
+async def _ms_with_file(graph: Graph) -> str:
+    found = await graph.data("{ measurementSets(first: 50) { nodes { path file { nRows } } } }")
+    return str(next(n["path"] for n in found["measurementSets"]["nodes"] if n["file"] is not None))
+
+
+def _submitted(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_the_control_pages_job_forms_are_accepted(api: httpx.AsyncClient, graph: Graph) -> None:
+    """The legacy Control page posts `{ms_path, params: CalibrateJobParams | JobParams}` and
+    `{params: ConversionJobParams | WorkflowParams}` (its form state at 04470031). Names ours
+    call otherwise are renamed; knobs of the legacy solver and imager with no counterpart are
+    set aside and listed in `ignored_params`; any other unknown name is still refused."""
+    ms = await _ms_with_file(graph)
+    before = (await api.get("/api/jobs")).json()["total"]
+    calibrate = _submitted(
+        await api.post(
+            "/api/jobs/calibrate",
+            json={
+                "ms_path": ms,
+                "params": {
+                    "field": "",
+                    "refant": "103",
+                    "solve_delay": True,
+                    "solve_bandpass": True,
+                    "solve_gains": True,
+                    "gain_solint": "inf",
+                    "gain_calmode": "ap",
+                    "auto_fields": True,
+                    "min_pb": 0.5,
+                    "do_flagging": False,
+                    "use_existing_tables": "auto",
+                },
+            },
+        )
+    )
+    assert calibrate["type"] == "calibrate" and calibrate["ms_path"] == ms
+    assert calibrate["params"]["solint"] == "inf" and calibrate["params"]["refant"] == "103"
+    assert "gain_solint" not in calibrate["params"] and "field" not in calibrate["ignored_params"]
+    assert set(calibrate["ignored_params"]) == {
+        "solve_delay",
+        "solve_bandpass",
+        "solve_gains",
+        "gain_calmode",
+        "auto_fields",
+        "min_pb",
+        "do_flagging",
+        "use_existing_tables",
+    }
+    apply = _submitted(await api.post("/api/jobs/apply", json={"ms_path": ms, "params": {"gaintables": []}}))
+    assert apply["type"] == "apply" and apply["ignored_params"] == []
+    image_params = {"gridder": "wproject", "wprojplanes": -1, "datacolumn": "corrected", "quick": False}
+    image = _submitted(
+        await api.post("/api/jobs/image", json={"ms_path": ms, "params": {**image_params, "skip_fits": True}})
+    )
+    assert image["params"]["datacolumn"] == "corrected"
+    assert set(image["ignored_params"]) == {"gridder", "wprojplanes", "quick", "skip_fits"}
+    # The API document's example names: `cellsize` (arcsec) is our `cell_arcsec`.
+    documented = _submitted(
+        await api.post(
+            "/api/jobs/image",
+            json={"ms_paths": [ms], "parameters": {"imsize": 64, "cellsize": 30.0, "niter": 10}},
+        )
+    )
+    assert documented["params"]["cell_arcsec"] == 30.0 and documented["ignored_params"] == []
+    created = _submitted(
+        await api.post(
+            "/api/control/jobs/create", json={"job_type": "image", "ms_path": ms, "params": image_params}
+        )
+    )
+    assert set(created["ignored_params"]) == {"gridder", "wprojplanes", "quick"}
+    # Refused, nothing queued: an unknown name, and one parameter given under both names.
+    assert_envelope(
+        await api.post("/api/jobs/image", json={"ms_path": ms, "params": {"gridderr": 1}}),
+        400,
+        "BAD_JOB_PARAMS",
+    )
+    both = {"ms_path": ms, "params": {"gain_solint": "inf", "solint": "60s"}}
+    assert_envelope(await api.post("/api/jobs/calibrate", json=both), 400, "BAD_JOB_PARAMS")
+    assert (await api.get("/api/jobs")).json()["total"] == before + 5
+
+
+async def test_the_control_pages_convert_form_reads_the_legacy_incoming_directory(
+    api: httpx.AsyncClient,
+) -> None:
+    """The convert form's default `input_dir` is the legacy `/data/incoming`: this deployment's
+    incoming directory, as for `GET /uvh5`; `writer`, `stage_to_tmpfs`, `max_workers` set aside."""
+    files = (await api.get("/api/uvh5", params={"limit": 1})).json()["files"]
+    assert files, "the demo has incoming subband files"
+    stamp = files[0]["timestamp"]
+    start = datetime.fromisoformat(stamp)
+    params = {
+        "input_dir": "/data/incoming",
+        "output_dir": str(Path(files[0]["path"]).parent.parent / "ms"),
+        "start_time": start.isoformat(),
+        "end_time": start.replace(second=59).isoformat(),
+        "writer": "auto",
+        "stage_to_tmpfs": True,
+        "max_workers": 4,
+    }
+    convert = _submitted(await api.post("/api/jobs/convert", json={"params": params}))
+    assert convert["params"]["group_id"] == stamp
+    assert all(p.startswith(str(Path(files[0]["path"]).parent)) for p in convert["params"]["uvh5_paths"])
+    assert set(convert["ignored_params"]) == {"writer", "stage_to_tmpfs", "max_workers"}
+    # The real server's batch form: the items and the shared ConversionJobParams inside `params`.
+    shared = {k: v for k, v in params.items() if k not in ("start_time", "end_time")}
+    windows = [{"start_time": params["start_time"], "end_time": params["end_time"]}]
+    batch = _submitted(
+        await api.post(
+            "/api/batch/convert",
+            json={"job_type": "convert", "params": {"time_windows": windows, "params": shared}},
+        )
+    )
+    assert batch["total_items"] == 1 and batch["jobs"][0]["params"]["group_id"] == stamp
+    assert set(batch["ignored_params"]) == {"writer", "stage_to_tmpfs", "max_workers"}
+    # The workflow form sends only the window: the legacy default input directory applies.
+    window = {"start_time": params["start_time"], "end_time": params["end_time"]}
+    workflow = _submitted(await api.post("/api/jobs/workflow", json={"params": window}))
+    assert workflow["params"]["convert"]["group_id"] == stamp
