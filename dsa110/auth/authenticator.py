@@ -15,7 +15,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Identity, Unauthenticated, anonymous
-from dsa110.auth.keys import KeyInfo, looks_like_key, verify_key
+from dsa110.auth.keys import KEY_PREFIX, KeyInfo, looks_like_key, verify_key
 from dsa110.auth.oidc import OidcConfig, OidcVerifier
 from dsa110.settings import Settings
 
@@ -49,20 +49,29 @@ def credential_from(fields: Mapping[str, Any]) -> str | None:
     A field that is present but malformed is an error, not an absence.
     """
     lowered = {str(k).lower(): v for k, v in fields.items() if str(k).lower() in CREDENTIAL_NAMES}
-    value = lowered.get("authorization")
-    if value is not None:
-        if not isinstance(value, str):
-            raise Unauthenticated("`Authorization` must be text: `Bearer <key or token>`")
-        scheme, _, credential = value.strip().partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
-            raise Unauthenticated("`Authorization` must use the Bearer scheme: `Bearer <key or token>`")
-        return _bounded(credential.strip())
-    key = lowered.get("x-api-key")
-    if key is not None:
-        if not isinstance(key, str) or not key.strip():
-            raise Unauthenticated("`X-API-Key` must hold a key")
-        return _bounded(key.strip())
-    return None
+    bearer = _bearer(lowered["authorization"]) if "authorization" in lowered else None
+    key = _api_key(lowered["x-api-key"]) if "x-api-key" in lowered else None
+    if bearer is not None and key is not None and bearer != key:
+        # Which one a request acts as must not depend on a precedence the client cannot see.
+        raise Unauthenticated("`Authorization` and `X-API-Key` hold different credentials: send one")
+    return bearer if bearer is not None else key
+
+
+def _bearer(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Unauthenticated("`Authorization` must be text: `Bearer <key or token>`")
+    scheme, _, credential = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise Unauthenticated("`Authorization` must use the Bearer scheme: `Bearer <key or token>`")
+    if not credential.strip():
+        raise Unauthenticated("`Authorization: Bearer` holds no key or token")
+    return _bounded(credential.strip())
+
+
+def _api_key(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Unauthenticated("`X-API-Key` must hold a key")
+    return _bounded(value.strip())
 
 
 def _bounded(credential: str) -> str:
@@ -91,7 +100,10 @@ class Authenticator:
                 raise Unauthenticated("unknown or revoked API key")
             return Identity("key", f"key:{info.name}", info.role, address)
         if self.oidc is None:
-            raise Unauthenticated("bearer tokens are not accepted here (no OIDC issuer configured)")
+            raise Unauthenticated(
+                f"not an API key (keys start with `{KEY_PREFIX}`), and bearer tokens are not "
+                "accepted here (no OIDC issuer configured)"
+            )
         return (await self.oidc.verify(credential)).at(address)
 
     async def _key(self, key: str) -> KeyInfo | None:

@@ -82,6 +82,29 @@ async def test_credentials_that_do_not_verify_are_refused_not_ignored(base_setti
         assert anonymous == {"name": "anonymous", "kind": "anonymous", "role": None}
 
 
+async def test_two_different_credentials_are_refused_and_refusals_say_why(base_settings: Settings) -> None:
+    async with app_with(base_settings) as live:
+        viewer = await key_headers(live.engine, Role.VIEWER, "looker")
+        operator = await key_headers(live.engine, Role.OPERATOR, "doer")
+        viewer_key = viewer["Authorization"].removeprefix("Bearer ")
+        operator_key = operator["Authorization"].removeprefix("Bearer ")
+        # Which key a request acts as must not hang on a precedence the client cannot see.
+        both = {"Authorization": f"Bearer {viewer_key}", "X-API-Key": operator_key}
+        refused = await live.http.post("/graphql", json={"query": ME}, headers=both)
+        assert refused.status_code == 401 and _graph_code(refused) == "UNAUTHENTICATED"
+        assert "different credentials" in refused.json()["errors"][0]["message"]
+        same = {"Authorization": f"Bearer {operator_key}", "X-API-Key": operator_key}
+        me = (await live.http.post("/graphql", json={"query": ME}, headers=same)).json()["data"]["me"]
+        assert me["name"] == "key:doer"
+        for headers, says in (
+            ({"Authorization": "Bearer "}, "holds no key or token"),
+            ({"Authorization": "Bearer nope"}, "not an API key"),
+            ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer scheme"),
+        ):
+            answer = await live.http.post("/graphql", json={"query": ME}, headers=headers)
+            assert answer.status_code == 401 and says in answer.json()["errors"][0]["message"], answer.text
+
+
 async def test_oidc_tokens_from_the_configured_issuer(base_settings: Settings, tmp_path: Path) -> None:
     issuer = Issuer(tmp_path)
     oidc = {"oidc_issuer": ISSUER, "oidc_audience": AUDIENCE, "oidc_jwks": str(issuer.jwks_file)}
