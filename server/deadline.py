@@ -39,7 +39,7 @@ from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dsa110.db.work import CANCELLED, Work, running
+from dsa110.db.work import CANCELLED, Work, run_within, running
 from server.event_streams import EventStreamPaths
 from server.trust import refusal_body
 
@@ -183,32 +183,15 @@ async def within_deadline(deadline_s: float, operation: Coroutine[Any, Any, None
     cancelled, its task cancelled and awaited): the caller answers for it. As for an HTTP
     request, the operation runs in a task of its own, so that the deadline never cancels
     the caller's; a cancellation of the caller's (the client ended the operation, or went
-    away) stops the work and is passed on to it.
+    away) stops the work and is passed on to it (``dsa110.db.work.run_within``).
     """
-    work = Work()
-    task = asyncio.create_task(_as_work(work, operation))
-    try:
-        await asyncio.wait({task}, timeout=deadline_s if deadline_s > 0 else None)
-        if not task.done():
-            stopping = work.stop(reason)  # before the cancel: no busy connection goes back to the pool
-            task.cancel()
-            await stopping
-            await asyncio.wait({task})
-            if task.cancelled():
-                return False
-    except asyncio.CancelledError:  # the client ended it or went away: its SQL stops too
-        ending = asyncio.ensure_future(work.stop("the operation was ended by its client", CANCELLED))
-        _ending.add(ending)  # held until done: a pending task is only weakly referenced
-        ending.add_done_callback(_ending.discard)
-        task.cancel()
-        raise
+    task, stopped = await run_within(
+        deadline_s if deadline_s > 0 else None,
+        operation,
+        reason,
+        ended="the operation was ended by its client",
+    )
+    if stopped and task.cancelled():
+        return False
     task.result()  # the operation's own exception, if any, goes on up
     return True
-
-
-_ending: set[asyncio.Future[None]] = set()
-
-
-async def _as_work(work: Work, operation: Coroutine[Any, Any, None]) -> None:
-    with running(work):
-        await operation

@@ -27,6 +27,7 @@ from dsa110.settings import Settings
 from schema.budget import cost_model, too_costly
 from schema.cost import CostModel, operation_cost, select_operation
 from server.live_transport import SharedStream, SharedSubscriptions
+from server.live_transport.operations import ends_stream
 
 SUBSCRIPTION_BUDGET_EXCEEDED: Final = "SUBSCRIPTION_BUDGET_EXCEEDED"
 BUDGET_KEY: Final = "subscription_budget"
@@ -150,6 +151,8 @@ async def _giving_back(
 ) -> AsyncGenerator[Any, None]:
     try:
         async for result in source:
+            if ends_stream(result):
+                give_back()  # before the client reads the error and sends its next subscription
             yield result
     finally:
         give_back()

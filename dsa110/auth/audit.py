@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Identity
 from dsa110.db.tables import audit_log
-from dsa110.db.work import Work, running
+from dsa110.db.work import run_within
 from dsa110.db.writes import lock_budget_s, write_transaction
 
 logger = logging.getLogger("dsa110.audit")
@@ -113,15 +113,11 @@ async def drain(timeout_s: float) -> None:
 
 
 async def _record_within(engine: AsyncEngine, entry: AuditRecord, timeout_s: float) -> None:
-    work = Work(f"the audit record took longer than {timeout_s:g} s")
-    with running(work):  # this task's context: the request's work, if any, is not ours
-        store = asyncio.create_task(_store(engine, entry))
-        await asyncio.wait({store}, timeout=timeout_s)
-        if not store.done():
-            stopping = work.stop()  # before the cancel: no busy connection goes back to the pool
-            store.cancel()
-            await stopping
-            await asyncio.wait({store})
+    # A Work of its own (dsa110.db.work.run_within): the request's work, if any, may have
+    # been stopped, and must not stop this write; past its limit this one is stopped alone.
+    store, _ = await run_within(
+        timeout_s, _store(engine, entry), f"the audit record took longer than {timeout_s:g} s"
+    )
     who = entry.identity
     if store.cancelled():
         logger.error(

@@ -190,6 +190,49 @@ def running(work: Work) -> Iterator[Work]:
         work.finish()
 
 
+async def run_within(
+    limit_s: float | None,
+    operation: Coroutine[Any, Any, None],
+    reason: str,
+    *,
+    ended: str = "the work was ended by its caller",
+) -> tuple[asyncio.Task[None], bool]:
+    """Run ``operation`` as a ``Work`` of its own, stopped once ``limit_s`` passes (None: never).
+
+    Returns its task, done, and whether the limit stopped it (its SQL interrupted or
+    cancelled with ``reason``, its task cancelled and awaited); the caller reads the task's
+    outcome. The operation runs in a task of its own, so that the limit never cancels the
+    caller's, and in its own ``Work``, so that stopping it reaches none of the caller's SQL
+    (nor stopping the caller's, this one's). A cancellation of the caller's stops the work
+    too (``CANCELLED``, with ``ended``) and is passed on.
+    """
+    work = Work(reason)
+    task = asyncio.create_task(_as_work(work, operation))
+    try:
+        await asyncio.wait({task}, timeout=limit_s)
+        if task.done():
+            return task, False
+        stopping = work.stop(reason)  # before the cancel: no busy connection goes back to the pool
+        task.cancel()
+        await stopping
+        await asyncio.wait({task})
+        return task, True
+    except asyncio.CancelledError:
+        ending = asyncio.ensure_future(work.stop(ended, CANCELLED))
+        _ending.add(ending)  # held until done: a pending task is only weakly referenced
+        ending.add_done_callback(_ending.discard)
+        task.cancel()
+        raise
+
+
+_ending: set[asyncio.Future[None]] = set()
+
+
+async def _as_work(work: Work, operation: Coroutine[Any, Any, None]) -> None:
+    with running(work):
+        await operation
+
+
 def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
     if record is not None:
         record.info[_OWNER] = None

@@ -101,6 +101,24 @@ def _subscription(query: str, operation_name: str | None) -> OperationDefinition
     return chosen
 
 
+def ends_stream(result: object) -> bool:
+    """Is ``result`` the last of its subscription: an error after which nothing can follow?
+
+    A pre-execution error, or the one error-only result strawberry ends a stream with when
+    the subscription's resolver raises (the GraphQL spec's failed source stream): that error
+    has no path, while an error executing one event's selection is located at its field
+    (graphql-core gives it a path) and the events go on after it.
+    """
+    if isinstance(result, PreExecutionError):
+        return True
+    return (
+        isinstance(result, ExecutionResult)
+        and result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
 def error_result(message: str, code: str = "UNAVAILABLE") -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 

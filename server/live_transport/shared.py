@@ -41,6 +41,7 @@ from server.live_transport.fanout import SUBSCRIBER_QUEUE_SIZE, DirectRoute, Sha
 from server.live_transport.operations import (
     OperationKey,
     canonical,
+    ends_stream,
     error_result,
     parsed,
     single,
@@ -136,6 +137,12 @@ class _Producer:
                 async for result in source:
                     if isinstance(result, PreExecutionError) or not isinstance(result, ExecutionResult):
                         break  # every joiner's own snapshot run reports the same error
+                    if ends_stream(result):
+                        # The resolver raised: this error is the last result. What each
+                        # subscription holds goes back before the error reaches its client,
+                        # whose next subscription, sent the moment it arrives, may need it.
+                        for subscriber in self.subscribers:
+                            subscriber.left()
                     self.results_produced += 1
                     shared = SharedResult(
                         result.data, result.errors, result.extensions, on_encode=self.owner._count_encoding
@@ -312,9 +319,14 @@ class SharedSubscriptions:
             )
             async with contextlib.aclosing(snapshot):
                 async for first in snapshot:
-                    yield first
-                    if isinstance(first, PreExecutionError):
+                    if ends_stream(first):
+                        # Refused, or its resolver raised: no event can follow (strawberry
+                        # ends such a stream too). Leave first, so that what it held is back
+                        # before the client reads the error and sends its next subscription.
+                        self._leave(producer, subscriber)
+                        yield first
                         return
+                    yield first
             if ctx.extras.get(COMPLETE_KEY):
                 return
             # The snapshot has been taken by the transport: later results may go direct.
@@ -330,8 +342,15 @@ class SharedSubscriptions:
             self._leave(producer, subscriber)
 
     def _leave(self, producer: _Producer, subscriber: Subscriber) -> None:
+        """``subscriber`` leaves ``producer``; the producer stops with its last subscriber.
+
+        Idempotent: a subscription that ends on an error leaves before sending it, and
+        again (a no-op) when its generator closes.
+        """
         subscriber.end()
         subscriber.left()
+        if subscriber not in producer.subscribers:
+            return
         producer.subscribers.discard(subscriber)
         if producer.subscribers:
             return

@@ -357,3 +357,26 @@ def test_a_directory_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_p
     assert written.read_text() == "<p>page</p>" and [p.name for p in (reports / "sub").iterdir()] == [
         "r.html"
     ]
+
+
+async def test_head_never_writes_the_report(
+    api: httpx.AsyncClient, as_role: dict[Role | None, httpx.AsyncClient], graph: Graph, settings: Settings
+) -> None:
+    # HEAD must be safe (RFC 9110 §9.2.1): `save_to_file=true` on it, even an operator's,
+    # writes no report and records none. The REST paths do not serve HEAD (405, Allow: GET,
+    # before any role check); were it served as GET without the body, this must still hold.
+    image = await _image(graph)
+    page = f"/api/qa/images/{image['imageId']}/validation-report.html"
+    recorded = '{ qaArtifacts(first: 100, filter: {kinds: ["report"]}) { totalCount } }'
+    before = _listing(_reports(settings))
+    on_record = await graph.data(recorded)  # the session's database: other tests' reports
+
+    for client in (api, as_role[None], as_role[Role.VIEWER]):
+        head = await client.head(page, params={"save_to_file": "true"})
+        assert head.status_code == 405 and head.headers["allow"] == "GET", head.headers
+
+    assert _listing(_reports(settings)) == before
+    assert await graph.data(recorded) == on_record
+    # The same request as GET does write: the check above is not vacuous.
+    saved = await api.get(page, params={"save_to_file": "true"})
+    assert saved.status_code == 200 and _listing(_reports(settings)) != before

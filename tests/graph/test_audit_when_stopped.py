@@ -31,10 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import await_
 from starlette.applications import Starlette
 
-from dsa110.auth.audit import AuditRecord, drain, record_timeout_s, start_record
+from dsa110.auth.audit import AuditRecord, _record_within, drain, record_timeout_s, start_record
 from dsa110.auth.identity import Role, anonymous
 from dsa110.db.access_tables import audit_log
 from dsa110.db.engine import create_engine
+from dsa110.db.work import track_work
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.credentials import key_headers
@@ -48,27 +49,31 @@ NO_DEADLINE_SOON_S = 60.0
 WAIT_S = 10.0
 
 
-class SlowRegionWrites:
-    """Makes the app's insert into ``regions`` hang: a table lock (PostgreSQL), or a crawl
+class SlowInserts:
+    """Makes an engine's inserts into ``table`` hang: a table lock (PostgreSQL), or a crawl
     of that statement alone (SQLite)."""
 
-    def __init__(self, backend: str, url: str) -> None:
+    def __init__(self, backend: str, url: str, table: str = "regions") -> None:
         self.backend = backend
         self.url = url
+        self.table = table
         self.holding = threading.Event()
-        self.seen = threading.Event()  # an insert into regions started while holding
+        self.seen = threading.Event()  # an insert into the table started while holding
         self._crawling: set[int] = set()  # ids of the DBAPI connections running that insert
         self._holder: AsyncConnection | None = None
 
     def install(self, app: Starlette) -> None:
-        engine: AsyncEngine = app.state.engine
+        self.install_on(app.state.engine)
+
+    def install_on(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", self._before)
         if self.backend == "sqlite":
             event.listen(engine.sync_engine, "connect", self._crawl_on)
 
     def _before(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         key = id(conn.connection.dbapi_connection)
-        if self.holding.is_set() and statement.lstrip().upper().startswith("INSERT INTO REGIONS"):
+        insert = f"INSERT INTO {self.table.upper()} "
+        if self.holding.is_set() and statement.lstrip().upper().startswith(insert):
             self._crawling.add(key)
             self.seen.set()
         else:
@@ -93,7 +98,7 @@ class SlowRegionWrites:
                 try:
                     async with engine.connect() as conn:
                         await conn.execute(text("BEGIN"))
-                        await conn.execute(text("LOCK TABLE regions IN ACCESS EXCLUSIVE MODE"))
+                        await conn.execute(text(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE"))
                         self._holder = conn
                         try:
                             yield
@@ -109,12 +114,12 @@ class SlowRegionWrites:
             self._crawling.clear()
 
     async def waiting(self) -> bool:
-        """The app's insert into regions is stuck now."""
+        """The engine's insert into the table is stuck now."""
         if self.backend == "sqlite":
             return self.seen.is_set()
         assert self._holder is not None
         found = await self._holder.execute(
-            text("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'regions'::regclass")
+            text(f"SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = '{self.table}'::regclass")
         )
         return int(found.scalar_one()) > 0
 
@@ -175,10 +180,10 @@ def audit_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 @contextlib.contextmanager
 def slow_app(
     demo_url: str, tmp_path: Any, backend: str, deadline_s: float
-) -> Iterator[tuple[Starlette, SlowRegionWrites]]:
+) -> Iterator[tuple[Starlette, SlowInserts]]:
     settings = Settings(data_dir=tmp_path, database_url=demo_url, request_deadline_s=deadline_s)
     app = create_app(settings, migrate=False)
-    slow = SlowRegionWrites(backend, settings.resolved_database_url)
+    slow = SlowInserts(backend, settings.resolved_database_url)
     slow.install(app)
     yield app, slow
 
@@ -287,3 +292,33 @@ async def test_records_still_being_written_are_waited_for_before_the_engine_goes
     assert task.done() and not task.cancelled() and task.exception() is None
     rows = await audit_rows(database, region_name)
     assert [r["outcome"] for r in rows] == ["CANCELLED"], rows
+
+
+async def test_a_record_that_hangs_past_its_time_limit_is_stopped_and_logged(
+    demo_url: str, backend: str, region_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Its insert hangs (audit_log locked, or the insert crawling) for as long as the test
+    # holds it, far past the record's time limit (and short of the lock budget, 10 s): the
+    # write is stopped at the limit (its SQL ended), logged, and the record comes back while
+    # the hang goes on; the engine's connections are fit for the next record.
+    limit_s = 0.5
+    engine = track_work(create_engine(demo_url))
+    slow = SlowInserts(backend, demo_url, table="audit_log")
+    slow.install_on(engine)
+    entry = AuditRecord(anonymous("127.0.0.1"), "createRegion", None, {"name": region_name}, "OK")
+    try:
+        async with slow.held():
+            await asyncio.wait_for(_record_within(engine, entry, limit_s), WAIT_S)
+            assert slow.holding.is_set()  # still hanging: it was left, not waited for
+            if backend == "postgresql":
+                assert not await slow.waiting()  # its statement was cancelled on the server
+            else:
+                assert slow.seen.is_set()  # it did start
+        assert [r.getMessage() for r in caplog.records if r.name == "dsa110.audit"] == [
+            f"audit: could not record createRegion by anonymous (OK) within {limit_s:g} s"
+        ]
+        assert await audit_rows(engine, region_name) == []
+        await _record_within(engine, entry, WAIT_S)  # no busy connection was handed back
+        assert [r["outcome"] for r in await audit_rows(engine, region_name)] == ["OK"]
+    finally:
+        await engine.dispose()

@@ -29,8 +29,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from sqlalchemy import delete
 from starlette.applications import Starlette
 
+from dsa110.db.tables import jobs as jobs_table
+from dsa110.events import JOB_LOG
+from dsa110.events.channels import JobLogPayload
+from dsa110.ops import jobs
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.server.test_cost_in_flight import COSTLY, budget_settings
@@ -41,6 +46,7 @@ INVALID_SUBSCRIPTION = (
     "subscription { pipelineStatus { queue { total noSuchField } } }"  # cost 2, fails first
 )
 RAISES = "subscription { jobLogs(jobId: 987654) { lines { line } } }"  # cost 12: NOT_FOUND from the resolver
+HOLDS_ALL = "subscription { pipelineStatus { recentGroups { groupId } } }"  # cost 12, stays open
 INVALID_QUERY = "{ sources(first: 1) { nodes { noSuchField } } }"
 UNSET_VARIABLE = (
     "query($n: Int!) { sources(first: $n) { nodes { sourceId } } }"  # admitted, fails in execution
@@ -260,7 +266,7 @@ async def test_what_an_operation_holds_comes_back_however_it_ends(
 ) -> None:
     # Each RAISES (cost 12) is accepted only if everything before it gave its charge back
     # to the connection's budget of 12; refused, it would be SUBSCRIPTION_BUDGET_EXCEEDED.
-    # (A subscription whose snapshot raised stays open for the events to come: stopped here.)
+    # (A subscription whose resolver raised ends by itself; a `stop` after that is harmless.)
     ended = ("complete", "error")
     first = ("next", "data", "error")
     client = Client(protocol, [])
@@ -281,8 +287,10 @@ async def test_what_an_operation_holds_comes_back_however_it_ends(
         client.start("q", COSTLY),  # a query admitted and answered (transport-ws)
         answered("q", *ended),
         client.start("raises3", RAISES),
-        answered("raises3", *first),  # left open, as the next: they end with the connection
-        client.start("bad2", INVALID_SUBSCRIPTION),  # refused: raises3 holds the whole budget
+        answered("raises3", *first),
+        client.start("held", HOLDS_ALL),
+        answered("held", *first),  # left open, as the next: they end with the connection
+        client.start("bad2", INVALID_SUBSCRIPTION),  # refused: "held" holds the whole budget
         answered("bad2", *ended),
     ]
     await run_to_the_end(settings, client, caplog)
@@ -295,4 +303,69 @@ async def test_what_an_operation_holds_comes_back_however_it_ends(
         assert codes(answer) == ["NOT_FOUND"], answer
     assert "errors" not in client.of("s")[0]["payload"]
     assert codes(client.of("bad2")[0]) == ["SUBSCRIPTION_BUDGET_EXCEEDED"]  # the budget does bind
+    assert _errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_subscription_that_fails_ends_and_gives_its_budget_back_at_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    # RAISES (its resolver raises NOT_FOUND) costs the connection's whole budget of 12. Once
+    # its error is sent it is over: it completes by itself, and the same subscription sent
+    # the moment the error arrives, without a `complete`/`stop` first, is run, not refused
+    # with SUBSCRIPTION_BUDGET_EXCEEDED. Before, its snapshot's error left it waiting for
+    # events that would never come, holding the budget until the client stopped it.
+    failed = ("next", "data", "error")
+    client = Client(protocol, [])
+    client.script += [
+        client.start("raises1", RAISES),
+        answered("raises1", *failed),
+        client.start("raises2", RAISES),  # at once
+        answered("raises2", *failed),
+        answered("raises1", "complete"),
+        answered("raises2", "complete"),
+    ]
+    await run_to_the_end(settings, client, caplog)
+
+    for op_id in ("raises1", "raises2"):
+        messages = client.of(op_id)
+        assert [m["type"] for m in messages] == [failed[:2][PROTOCOLS.index(protocol)], "complete"], messages
+        assert codes(messages[0]) == ["NOT_FOUND"], messages
+    assert _errors_logged(caplog) == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_subscription_whose_resolver_fails_after_its_first_result_ends_too(
+    settings: Settings, caplog: pytest.LogCaptureFixture, protocol: str
+) -> None:
+    # jobLogs of a job that exists (cost 12, the whole budget): its snapshot, then the job
+    # is deleted and a log event for it comes: the shared producer's resolver raises
+    # NOT_FOUND. The error goes out, the operation completes, its charge is back.
+    client = Client(protocol, [])
+    app = create_app(settings, migrate=False)
+    with caplog.at_level(logging.WARNING):
+        async with app.router.lifespan_context(app):
+            job_id = int((await jobs.create_job(app.state.engine, "calibrate"))["id"])
+            logs = f"subscription {{ jobLogs(jobId: {job_id}) {{ lines {{ line }} }} }}"
+            client.script += [
+                client.start("logs", logs),
+                lambda sent: len(client.of("logs")) >= 2,  # the snapshot, then the failure
+                client.start("after", HOLDS_ALL),  # at once
+                answered("after", "next", "data", "error"),
+                answered("logs", "complete"),
+            ]
+            playing = asyncio.create_task(client.run(app))
+            await eventually(lambda: len(client.of("logs")) == 1)  # the producer listens by then
+            async with app.state.engine.begin() as conn:
+                await conn.execute(delete(jobs_table).where(jobs_table.c.id == job_id))
+            payload = JobLogPayload(job_id=job_id, first_line_id=1, last_line_id=1, n_lines=1)
+            await JOB_LOG.publish(app.state.bus.publish, payload)
+            await playing
+            await nothing_held(app)
+    await app.state.engine.dispose()
+
+    snapshot, failure, complete = client.of("logs")
+    assert "errors" not in snapshot["payload"] and codes(failure) == ["NOT_FOUND"], client.of("logs")
+    assert complete["type"] == "complete"
+    assert "errors" not in client.of("after")[0]["payload"], client.of("after")  # run, not refused
     assert _errors_logged(caplog) == []
