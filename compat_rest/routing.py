@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from graphql import OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -217,7 +218,16 @@ class PathEndpoint:
         self.runner = runner
 
     async def handle(self, request: Request) -> Response:
-        route = self.routes.get(request.method)
+        # HEAD is GET without the body (RFC 9110 §9.3.2: monitors probe /api/health so), and
+        # safe: a GET that would write (the legacy `save_to_file`) is refused on it.
+        if request.method == "HEAD" and "GET" in self.routes:
+            answer = without_body(await self._answer(request, self.routes["GET"], head=True))
+            if answer.status_code == 405:
+                answer.headers["Allow"] = "GET"
+            return answer
+        return await self._answer(request, self.routes.get(request.method))
+
+    async def _answer(self, request: Request, route: RestRoute | None, head: bool = False) -> Response:
         if route is None:
             allowed = ", ".join(sorted(self.routes))
             refused = error_response(
@@ -235,6 +245,13 @@ class PathEndpoint:
             assert route.fetch is not None
 
             async def call(document: str, variables: dict[str, Any]) -> Any:
+                if head and is_mutation(document):
+                    raise ApiError(
+                        405,
+                        "METHOD_NOT_ALLOWED",
+                        "HEAD writes nothing, and this GET would: send it as GET",
+                        {"allowed": "GET"},
+                    )
                 return await self.runner(document, variables, request)
 
             data = await route.fetch(call, args)
@@ -249,6 +266,21 @@ class PathEndpoint:
         if isinstance(out, Response):
             return out
         return SafeJSONResponse(out, status_code=route.status_code)
+
+
+def without_body(response: Response) -> Response:
+    """``response``'s status and headers (its ``Content-Length`` included), no body."""
+    bare = Response(status_code=response.status_code, background=response.background)
+    bare.raw_headers = list(response.raw_headers)
+    return bare
+
+
+def is_mutation(document: str) -> bool:
+    """Does ``document`` (a route's own, one operation) hold a mutation?"""
+    return any(
+        isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION
+        for d in parse(document).definitions
+    )
 
 
 def _check_role(route: RestRoute, request: Request, anonymous_read: bool) -> None:

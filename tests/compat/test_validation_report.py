@@ -363,8 +363,8 @@ async def test_head_never_writes_the_report(
     api: httpx.AsyncClient, as_role: dict[Role | None, httpx.AsyncClient], graph: Graph, settings: Settings
 ) -> None:
     # HEAD must be safe (RFC 9110 §9.2.1): `save_to_file=true` on it, even an operator's,
-    # writes no report and records none. The REST paths do not serve HEAD (405, Allow: GET,
-    # before any role check); were it served as GET without the body, this must still hold.
+    # writes no report and records none. HEAD is served as GET without the body, except
+    # where the GET would write: 405, Allow: GET (compat_rest.routing).
     image = await _image(graph)
     page = f"/api/qa/images/{image['imageId']}/validation-report.html"
     recorded = '{ qaArtifacts(first: 100, filter: {kinds: ["report"]}) { totalCount } }'

@@ -1,0 +1,44 @@
+"""HEAD on the legacy paths: GET's status and headers without the body, and never a write."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.compat.conftest import Graph
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/api/status", "/api/images?limit=2"])
+async def test_head_answers_as_get_without_the_body(api: httpx.AsyncClient, path: str) -> None:
+    got = await api.get(path)
+    head = await api.head(path)
+    assert got.status_code == head.status_code == 200, (got.text, head.headers)
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert int(head.headers["content-length"]) > 0
+
+
+async def test_head_of_a_missing_thing_is_its_status_without_a_body(api: httpx.AsyncClient) -> None:
+    got = await api.get("/api/images/987654321")
+    head = await api.head("/api/images/987654321")
+    assert got.status_code == head.status_code == 404 and head.content == b""
+
+
+async def test_head_refuses_what_get_would_write_and_writes_nothing(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    image = (await graph.data("{ images(first: 1) { nodes { imageId } } }"))["images"]["nodes"][0]
+    page = f"/api/qa/images/{image['imageId']}/validation-report.html"
+    reports = '{ qaArtifacts(first: 100, filter: {kinds: ["report"]}) { totalCount } }'
+    before = await graph.data(reports)
+    refused = await api.head(page, params={"save_to_file": "true"})
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET" and refused.content == b""
+    assert await graph.data(reports) == before
+    shown = await api.head(page)  # the page itself, not written
+    assert shown.status_code == 200 and shown.headers["content-type"].startswith("text/html")
+    assert await graph.data(reports) == before
+
+
+async def test_a_path_without_get_still_refuses_head(api: httpx.AsyncClient) -> None:
+    refused = await api.head("/api/jobs/calibrate")
+    assert refused.status_code == 405 and "POST" in refused.headers["allow"]
