@@ -41,7 +41,6 @@ import dataclasses
 import gc
 import json
 import os
-import random
 import resource
 import sys
 import tempfile
@@ -53,7 +52,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import line, percentile
+from bench.common import line, percentile, request_mix
 from bench.load import requests_for, source_ids
 
 DEMO_SOURCES = 500
@@ -241,21 +240,14 @@ async def flood(port: int, source: str, hold: int, rate: float, stop: asyncio.Ev
 async def reader(
     base: str, address: str, mix: list[Any], stop: asyncio.Event, tally: Tally, seed: int
 ) -> None:
-    order = random.Random(seed)
-    transport = httpx.AsyncHTTPTransport(local_address=address)
-    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=60.0) as http:
-        while not stop.is_set():
-            method, path, body = mix[order.randrange(len(mix))]
-            start = time.perf_counter()
-            try:
-                response = await http.request(method, path, json=body)
-            except httpx.HTTPError:
-                tally.read_errors += 1
-                continue
-            tally.reads_ms.append((time.perf_counter() - start) * 1000.0)
-            tally.status(response.status_code)
-            if response.status_code != 200 or b'"errors"' in response.content:
-                tally.read_errors += 1
+    async for elapsed_ms, response in request_mix(base, address, mix, seed, lambda: not stop.is_set()):
+        if response is None:
+            tally.read_errors += 1
+            continue
+        tally.reads_ms.append(elapsed_ms)
+        tally.status(response.status_code)
+        if response.status_code != 200 or b'"errors"' in response.content:
+            tally.read_errors += 1
 
 
 async def costly(base: str, timeout_s: float, tally: Tally) -> None:

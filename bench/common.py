@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 
 async def time_async(func: Callable[[], Awaitable[Any]], repeat: int, warmup: int = 2) -> list[float]:
@@ -70,3 +75,34 @@ def ensure_demo(data_dir: Path, database_url: str | None) -> None:
     if database_url is None and not (data_dir / "dsa110.sqlite3").exists():
         cli = Path(sys.executable).with_name("dsa110-graph")
         subprocess.run([str(cli), "demo", "--data-dir", str(data_dir)], check=True)
+
+
+DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backends`` (both by default) and ``--postgres-url`` (the tests' database, as
+    ``DSA110_TEST_POSTGRES_URL`` names it, else the local one)."""
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("DSA110_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
+
+
+async def request_mix(
+    base: str, address: str, mix: list[Any], seed: int, going: Callable[[], bool]
+) -> AsyncIterator[tuple[float, httpx.Response | None]]:
+    """One ordinary client: requests drawn from ``mix`` (``(method, path, json body)``) one
+    after another from ``address`` while ``going()``; yields each one's milliseconds and
+    its response (None when the request failed at the transport)."""
+    order = random.Random(seed)
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=60.0) as http:
+        while going():
+            method, path, body = mix[order.randrange(len(mix))]
+            start = time.perf_counter()
+            try:
+                response: httpx.Response | None = await http.request(method, path, json=body)
+            except httpx.HTTPError:
+                response = None
+            yield (time.perf_counter() - start) * 1000.0, response

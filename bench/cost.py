@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 from graphql import parse
 
-from bench.common import line, p50
+from bench.common import add_backend_arguments, line, p50
 from dsa110.demo.build import build_demo
 from dsa110.settings import Settings
 from schema.cost import operation_cost
@@ -137,15 +137,9 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    add_backend_arguments(parser)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--days", type=float, default=3.0)
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "DSA110_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     asyncio.run(run(parser.parse_args()))
 
 

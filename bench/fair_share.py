@@ -42,7 +42,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -50,9 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.common import line, percentile
+from bench.common import line, percentile, request_mix
 
 DEMO_SOURCES = 500
 DEMO_DAYS = 30.0
@@ -230,25 +227,19 @@ def _count_codes(tally: Greedy, errors: list[Any]) -> None:
 async def ordinary_client(
     base: str, address: str, mix: list[Any], stop_at: float, tally: Ordinary, seed: int
 ) -> None:
-    order = random.Random(seed)
-    transport = httpx.AsyncHTTPTransport(local_address=address)
-    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=60.0) as http:
-        while time.perf_counter() < stop_at:
-            method, path, body = mix[order.randrange(len(mix))]
-            start = time.perf_counter()
-            try:
-                response = await http.request(method, path, json=body)
-            except httpx.HTTPError:
-                tally.errors += 1
-                tally.latencies_ms.append((time.perf_counter() - start) * 1000.0)
-                continue
-            tally.latencies_ms.append((time.perf_counter() - start) * 1000.0)
-            if response.status_code == 503 and BUSY.encode() in response.content:
-                tally.busy += 1
-            elif response.status_code != 200 or b'"errors"' in response.content:
-                tally.errors += 1
-            else:
-                tally.ok += 1
+    def going() -> bool:
+        return time.perf_counter() < stop_at
+
+    async for elapsed_ms, response in request_mix(base, address, mix, seed, going):
+        tally.latencies_ms.append(elapsed_ms)
+        if response is None:
+            tally.errors += 1
+        elif response.status_code == 503 and BUSY.encode() in response.content:
+            tally.busy += 1
+        elif response.status_code != 200 or b'"errors"' in response.content:
+            tally.errors += 1
+        else:
+            tally.ok += 1
 
 
 # -- a run ----------------------------------------------------------------------------------

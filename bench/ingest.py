@@ -30,7 +30,7 @@ import numpy as np
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.common import line
+from bench.common import add_backend_arguments, line
 from dsa110.db.engine import create_engine
 from dsa110.db.tables import images, sources
 from dsa110.ops.ingest import MeasurementIn, ingest_image_measurements
@@ -132,13 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=3)
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "DSA110_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_backend_arguments(parser)
     asyncio.run(run(parser.parse_args()))
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import line, p50, percentile
+from bench.common import add_backend_arguments, line, p50, percentile
 from dsa110.demo.build import build_demo
 from tests.live.servers import server_process
 
@@ -174,15 +174,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--sources", type=int, default=DEMO_SOURCES)
     parser.add_argument("--days", type=float, default=DEMO_DAYS)
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    add_backend_arguments(parser)
     parser.add_argument(
         "--events-url", default=os.environ.get("DSA110_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "DSA110_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
     )
     asyncio.run(run(parser.parse_args()))
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import line
+from bench.common import add_backend_arguments, line
 from dsa110.db.engine import create_engine
 from dsa110.ops.ingest import ingest_image_measurements
 
@@ -93,13 +93,7 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=495)
     parser.add_argument("--images", type=int, default=10, help="images per writer")
     parser.add_argument("--writers", type=int, default=3, help="at least 2: one runs in another process")
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "DSA110_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_backend_arguments(parser)
     args = parser.parse_args()
     if args.writers < 2:
         parser.error("--writers must be at least 2")
