@@ -2,11 +2,63 @@
 
 Layers above translate them into a GraphQL ``extensions.code`` or an HTTP status; any
 other exception is a bug and is masked.
+
+A message often quotes the input that was refused (``no source 'x...'``), and a hostile
+input may be 100k characters or a 309-digit number. So what an error says is bounded
+here, once, whatever each call site formats (:func:`bounded_message`, :func:`shown`):
+long words are cut to ``MAX_QUOTED`` characters, long numbers shown to 6 significant
+digits, the whole message to ``MAX_MESSAGE``. The graph bounds graphql-core's own
+messages (which quote literals) with the same function (``schema.errors``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import re
+from typing import Any, Final
+
+MAX_QUOTED: Final = 100
+"""Characters of one quoted value (a word: no spaces) an error message or detail keeps."""
+MAX_MESSAGE: Final = 500
+"""Characters of a whole error message."""
+ELLIPSIS: Final = "\u2026"
+_LONG_NUMBER = re.compile(r"[-+]?\d{16,}(?:\.\d*)?(?:[eE][-+]?\d+)?")
+_LONG_WORD = re.compile(rf"\S{{{MAX_QUOTED + 1},}}")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def _number(text: str) -> str:
+    try:
+        value = float(text)
+    except (OverflowError, ValueError):
+        return _cut(text, 16)
+    return f"{value:.6g}" if math.isfinite(value) else _cut(text, 16)
+
+
+def bounded_message(message: str) -> str:
+    """``message`` with what it quotes bounded: numbers of 16 digits or more as ``%.6g``,
+    words longer than ``MAX_QUOTED`` cut (with an ellipsis), at most ``MAX_MESSAGE`` in all."""
+    if len(message) <= MAX_QUOTED:
+        return message  # nothing to cut (and the common case stays cheap)
+    text = _LONG_NUMBER.sub(lambda m: _number(m.group()), message)
+    text = _LONG_WORD.sub(lambda m: _cut(m.group(), MAX_QUOTED), text)
+    return _cut(text, MAX_MESSAGE)
+
+
+def shown(value: Any) -> Any:
+    """A detail value as an error may carry it: text as :func:`bounded_message` leaves it (one
+    word at most ``MAX_QUOTED``), an integer of more than 15 digits as ``%.6g`` text."""
+    if isinstance(value, str):
+        return _cut(bounded_message(value), MAX_QUOTED)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        try:
+            return f"{value:.6g}"
+        except OverflowError:  # beyond a float: its order of magnitude
+            return f"{'-' if value < 0 else ''}~1e+{int(abs(value).bit_length() * math.log10(2))}"
+    return value
 
 
 class PublicError(Exception):
@@ -15,11 +67,12 @@ class PublicError(Exception):
     code = "BAD_USER_INPUT"
 
     def __init__(self, message: str, code: str | None = None, **details: Any) -> None:
+        message = bounded_message(message)  # it may quote the input (see the module docstring)
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        self.details = details
+        self.details = {key: shown(value) for key, value in details.items()}
 
 
 class InputError(PublicError, ValueError):

@@ -8,7 +8,13 @@ therefore declare how processes combine (``livesum``: the sum over live processe
 
 Label values that come from clients (GraphQL operation names) are bounded: a name
 must look like a GraphQL name, and after ``MAX_OPERATION_NAMES`` distinct ones the rest
-count as ``other``, so a hostile client cannot grow the series without end.
+count as ``other``, so a hostile client cannot grow the series without end. Nor can it
+crowd the real names out (they would count as ``other`` until a restart): an
+unauthenticated caller brings in a name only with an operation that validated against the
+schema, and only ``MAX_ANONYMOUS_OPERATION_NAMES`` names in all, so the other
+``MAX_OPERATION_NAMES - MAX_ANONYMOUS_OPERATION_NAMES`` slots stay for callers with a key
+or token (a dashboard's; their failing operations are named too, as after a schema change
+one would want). A name once labelled keeps its label, whoever sends it.
 """
 
 from __future__ import annotations
@@ -112,13 +118,22 @@ WEBHOOK_LATENCY = Histogram(
 # --- bounded operation names -------------------------------------------------------------------
 
 MAX_OPERATION_NAMES: Final = 200
+MAX_ANONYMOUS_OPERATION_NAMES: Final = 150
+"""Of ``MAX_OPERATION_NAMES``, how many unauthenticated callers may bring in (the legacy
+dashboard's REST routes alone name about 120 operations, run as their anonymous caller)."""
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 _seen_names: set[str] = set()
+_anonymous_names: set[str] = set()  # those of ``_seen_names`` an unauthenticated caller brought in
 _names_lock = threading.Lock()
 
 
-def operation_label(name: str | None) -> str:
-    """A client's operation name as a label value: ``anonymous``, the name, or ``other``."""
+def operation_label(name: str | None, *, valid: bool = True, authenticated: bool = True) -> str:
+    """A client's operation name as a label value: ``anonymous``, the name, or ``other``.
+
+    A name not yet labelled gets its label from an unauthenticated caller only if the
+    operation is ``valid`` (parsed and validated against the schema) and fewer than
+    ``MAX_ANONYMOUS_OPERATION_NAMES`` came that way (see the module docstring).
+    """
     if not name:
         return "anonymous"
     if not _NAME.fullmatch(name):
@@ -128,6 +143,10 @@ def operation_label(name: str | None) -> str:
             return name
         if len(_seen_names) >= MAX_OPERATION_NAMES:
             return "other"
+        if not authenticated:
+            if not valid or len(_anonymous_names) >= MAX_ANONYMOUS_OPERATION_NAMES:
+                return "other"
+            _anonymous_names.add(name)
         _seen_names.add(name)
         return name
 

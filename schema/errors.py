@@ -6,7 +6,8 @@ field, too deep, too many aliases...), ``BAD_USER_INPUT`` (variables, arguments,
 errors (``BUSY`` also for a full connection pool, ``dsa110.db.writes.is_pool_exhausted``),
 ``OPERATION_NAME_REQUIRED`` (a document of several operations without
 ``operationName``), and ``INTERNAL_SERVER_ERROR`` for anything else, whose message is
-replaced and whose traceback goes to the server log only.
+replaced and whose traceback goes to the server log only. Every message is bounded
+(``dsa110.errors.bounded_message``): graphql-core's own quote the literals they refuse.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from collections.abc import Iterator
 from graphql import DocumentNode, OperationDefinitionNode
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
-from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from dsa110.db.writes import is_pool_exhausted, is_unstorable_text, pool_busy_error
-from dsa110.errors import PublicError
+from dsa110.errors import PublicError, bounded_message
 
 log = logging.getLogger("dsa110.graph")
 
@@ -79,6 +80,18 @@ def _unstorable_text(error: GraphQLError) -> bool:
     return False
 
 
+def _raised_unlocated(error: GraphQLError) -> bool:
+    """An exception raised outside any field, wrapped bare: no path, no node. Strawberry
+    ends a subscription so when its resolver's generator raises (``GraphQLError(str(exc),
+    original_error=exc)``), and the text may be anything (a driver's message quoting a
+    connection string): a server error. The client's own request errors are located at a
+    node (a variable's definition) or are strawberry's refusals of the operation."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError) or error.nodes:
+        return False
+    return not isinstance(original, CannotGetOperationTypeError | InvalidOperationTypeError)
+
+
 def _tag(errors: list[GraphQLError] | None, code: str) -> None:
     for error in errors or ():
         if not (error.extensions or {}).get("code"):
@@ -88,6 +101,7 @@ def _tag(errors: list[GraphQLError] | None, code: str) -> None:
 def tag_request_errors(errors: list[GraphQLError]) -> None:
     """Codes for errors raised before execution that no extension hook sees (syntax errors)."""
     for error in errors:
+        error.message = bounded_message(error.message)
         if error.path is None and error.message.startswith("Syntax Error"):
             _tag([error], PARSE_FAILED)
 
@@ -104,6 +118,7 @@ class ErrorCodes(MaskErrors):
 
     @staticmethod
     def _is_internal(error: GraphQLError) -> bool:
+        error.message = bounded_message(error.message)  # graphql-core's messages quote the input
         if _unstorable_text(error):
             error.message = UNSTORABLE_TEXT  # not the database's text: it quotes the SQL
             error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
@@ -119,7 +134,7 @@ class ErrorCodes(MaskErrors):
             return False
         if (error.extensions or {}).get("code"):
             return False
-        if error.path is None:
+        if error.path is None and not _raised_unlocated(error):
             # A request error (variables, argument coercion): the client's input.
             error.extensions = {**(error.extensions or {}), "code": BAD_USER_INPUT}
             return False

@@ -40,7 +40,8 @@ from strawberry.extensions import FieldExtension, SchemaExtension
 from strawberry.types import Info
 
 from dsa110.auth.audit import OK, AuditRecord, record, start_record
-from dsa110.auth.identity import Role
+from dsa110.auth.identity import Identity, Role
+from dsa110.auth.redaction import redact
 from dsa110.db.work import CANCELLED, DEADLINE_EXCEEDED, current_work
 from dsa110.errors import PublicError
 from resolvers.context import GraphContext
@@ -204,7 +205,7 @@ def _entry(info: Info[GraphContext, None], outcome: str) -> AuditRecord:
     # As written in the document, like MutationGate records them (strawberry's Info keeps
     # graphql-core's field nodes only on its raw info).
     arguments = _arguments(info._raw_info.field_nodes[0], info.variable_values)
-    return AuditRecord(
+    return _audit_record(
         info.context.identity, info.field_name, name.value if name is not None else None, arguments, outcome
     )
 
@@ -212,5 +213,11 @@ def _entry(info: Info[GraphContext, None], outcome: str) -> AuditRecord:
 async def _record(
     ctx: GraphContext, field: str, operation_name: str | None, arguments: dict[str, Any], outcome: str
 ) -> None:
-    entry = AuditRecord(ctx.identity, field, operation_name, arguments, outcome)
-    await record(ctx.engine, entry)
+    await record(ctx.engine, _audit_record(ctx.identity, field, operation_name, arguments, outcome))
+
+
+def _audit_record(
+    identity: Identity, field: str, operation_name: str | None, arguments: dict[str, Any], outcome: str
+) -> AuditRecord:
+    """The one way a record is made: its arguments with the secrets out (``dsa110.auth.redaction``)."""
+    return AuditRecord(identity, field, operation_name, redact(field, arguments), outcome)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -90,10 +91,20 @@ async def post(
         finally:
             await response.aclose()
     except httpx.HTTPError as exc:
-        return False, None, f"{type(exc).__name__}: {exc}"[:500]
+        return False, None, without_secret_parts(f"{type(exc).__name__}: {exc}", claimed.url)[:500]
     if 200 <= response.status_code < 300:
         return True, response.status_code, None
     return False, response.status_code, f"HTTP {response.status_code}"
+
+
+def without_secret_parts(text: str, url: str) -> str:
+    """``text`` (an error about a delivery) without the URL's path and query: they are often
+    the secret (a Slack hook's token), and the error is stored, shown and logged."""
+    parts = urlsplit(url)
+    secret = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.path]
+    for part in sorted({p for p in secret if len(p) > 1}, key=len, reverse=True):
+        text = text.replace(part, "/[redacted]" if part.startswith("/") else "[redacted]")
+    return text
 
 
 async def _drain(response: httpx.Response) -> None:

@@ -77,7 +77,10 @@ async def test_metrics_count_what_happened(empty_db_url: str, tmp_path: Path) ->
         for _ in range(3):
             ok = await http.post("/graphql", json={"query": "query DashQueue { jobs { totalCount } }"})
             assert ok.status_code == 200
-        await http.post("/graphql", json={"query": "query DashBroken { nope }"})
+        # A failing operation is counted under its name too; one not seen before gets its
+        # label from an authenticated caller (anonymous ones bring only valid operations').
+        viewer = await key_headers(live.engine, Role.VIEWER)
+        await http.post("/graphql", json={"query": "query DashBroken { nope }"}, headers=viewer)
         assert (await http.get("/api/sources/NVSS%20J999999.9%2B999999")).status_code == 404
         await live.publish("group.state", {"group_id": "x"})
         async with live.engine.begin() as conn:
@@ -144,6 +147,45 @@ async def test_client_chosen_operation_names_cannot_grow_the_series(
     }
     assert len(names) <= 200 + 2  # the cap, plus `other` and `anonymous`
     assert "other" in names and "anonymous" in names
+
+
+async def test_anonymous_names_cannot_crowd_out_a_dashboards_names(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous spam takes at most its share of the labels, invalid anonymous operations take
+    none; a dashboard with a key arriving later still gets its names (a failing one too), and
+    names seen before keep theirs."""
+    from dsa110 import telemetry
+
+    monkeypatch.setattr(telemetry, "_seen_names", set())  # this process's labels so far: none
+    monkeypatch.setattr(telemetry, "_anonymous_names", set())
+    tag = uuid.uuid4().hex[:8]  # the registry outlives the test: these series are this run's
+    early_page = f"EarlyPage{tag}"
+    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0)
+    async with running(settings) as live:
+        await live.http.post("/graphql", json={"query": f"query {early_page} {{ __typename }}"})
+        for i in range(60):  # not valid against the schema: no label, however many
+            await live.http.post("/graphql", json={"query": f"query Broken{tag}{i} {{ noSuchField }}"})
+        for i in range(260):
+            await live.http.post("/graphql", json={"query": f"query Flood{tag}{i} {{ __typename }}"})
+        dashboard = await key_headers(live.engine, Role.VIEWER)
+        dashboard_names = (f"DashboardSources{tag}", f"DashboardJobs{tag}", f"DashboardStale{tag}")
+        for name, fields in zip(dashboard_names, ("__typename", "__typename", "noSuchField"), strict=True):
+            answer = await live.http.post(
+                "/graphql", json={"query": f"query {name} {{ {fields} }}"}, headers=dashboard
+            )
+            assert answer.status_code == 200, answer.text
+        await live.http.post("/graphql", json={"query": f"query {early_page} {{ __typename }}"})
+        samples = await scrape(live.http)
+    names = {
+        dict(labels).get("operation") for (n, labels) in samples if n == "dsa110_graphql_operations_total"
+    }
+    flood = {n for n in names if n and n.startswith(f"Flood{tag}")}
+    assert len(flood) == telemetry.MAX_ANONYMOUS_OPERATION_NAMES - 1  # the early page took one
+    assert not {n for n in names if n and n.startswith(f"Broken{tag}")}
+    assert {*dashboard_names, early_page, "other"} <= names
+    ok = {"type": "query", "outcome": "ok"}
+    assert value(samples, "dsa110_graphql_operations_total", operation=early_page, **ok) == 2
 
 
 async def test_who_may_read_metrics(empty_db_url: str, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
 from dsa110.db.tables import images, mosaics
+from dsa110.errors import MAX_MESSAGE, MAX_QUOTED, NotFoundError, bounded_message, shown
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.credentials import key_headers
@@ -249,3 +250,62 @@ async def test_a_row_pointing_at_a_symlink_out_of_the_roots_serves_nothing(live:
         body = response.json()
         code = body["code"] if url.startswith("/api/") else body["errors"][0]["extensions"]["code"]
         assert code in {"NOT_FOUND", "FILE_NOT_FOUND"}, (url, body)
+
+
+# What an error quotes of the input is bounded (``dsa110.errors``): a 100k-character
+# ``sourceId`` came back twice (the message and ``details``), ``fit(raDeg: -1e308)`` printed
+# a 309-digit number.
+
+HUGE = "J" * 100_000
+SMALL = 1_000  # bytes an error answer may take, quoted input included
+
+
+def _one_error(response: Any) -> dict[str, Any]:
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    return errors[0]  # type: ignore[no-any-return]
+
+
+async def test_a_huge_source_id_is_not_echoed_back(live: LiveApp) -> None:
+    for variables, query in (
+        ({"n": HUGE}, BY_NAME),  # a variable
+        ({}, f'{{ source(sourceId: "{HUGE}") {{ sourceId }} }}'),  # a literal in the document
+    ):
+        answer = await live.http.post("/graphql", json={"query": query, "variables": variables})
+        assert answer.status_code == 200 and len(answer.content) < SMALL, len(answer.content)
+        error = _one_error(answer)
+        assert error["extensions"]["code"] == "NOT_FOUND"
+        assert error["message"].startswith("no source 'JJJJ") and error["message"].endswith("\u2026")
+        assert all(len(str(v)) <= MAX_QUOTED + 1 for v in error["extensions"].get("details", {}).values())
+
+
+async def test_a_huge_literal_of_the_wrong_type_is_not_echoed_back(live: LiveApp) -> None:
+    answer = await live.http.post(
+        "/graphql", json={"query": f"{{ source(sourceId: {'9' * 5000}) {{ sourceId }} }}"}
+    )
+    assert len(answer.content) < SMALL, len(answer.content)
+    assert _one_error(answer)["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_a_huge_number_is_shown_to_six_digits(live: LiveApp) -> None:
+    image_id = await _image_row(live.engine, _fits(live.app.state.settings.data_dir / "tile.fits"))
+    for ra in ("-1e308", "1e308"):
+        document = f"query($i: Int!) {{ image(imageId: $i) {{ fit(raDeg: {ra}, decDeg: 42) {{ model }} }} }}"
+        answer = await live.http.post("/graphql", json={"query": document, "variables": {"i": image_id}})
+        assert len(answer.content) < SMALL, answer.text
+        error = _one_error(answer)
+        assert error["extensions"]["code"] == "OUT_OF_IMAGE"
+        assert f"RA={float(ra):.6g} " in error["message"], error["message"]  # -1e+308
+
+
+def test_the_bound_by_hand() -> None:
+    assert bounded_message("no source 'NVSS J123456.7+420312'") == "no source 'NVSS J123456.7+420312'"
+    quoted = bounded_message(f"no source {HUGE!r}")
+    assert quoted == f"no source '{'J' * (MAX_QUOTED - 1)}\u2026"
+    spaced = bounded_message("no source " + "ab " * 50_000)
+    assert len(spaced) == MAX_MESSAGE + 1 and spaced.endswith("\u2026")
+    assert bounded_message(f"RA={1e308:f} is out") == "RA=1e+308 is out"
+    error = NotFoundError(f"no source {HUGE!r}", key=HUGE, big=10**400, ra=-1e308, n=42)
+    assert len(error.message) <= MAX_QUOTED + len("no source ") + 1 and str(error) == error.message
+    assert error.details == {"key": "J" * MAX_QUOTED + "\u2026", "big": "~1e+400", "ra": -1e308, "n": 42}
+    assert shown(True) is True and shown(None) is None
