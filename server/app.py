@@ -47,11 +47,14 @@ from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.connections import existing_process_slots
 from server.deadline import DeadlineMiddleware
 from server.event_streams import EventStreamPaths
+from server.fallback import WebSocketPaths
+from server.fallback import install as install_fallback
 from server.files import ROUTES as FILE_ROUTES
 from server.graphiql import graphiql_static_app
 from server.graphql_view import GRAPHQL_PATH, STATIC_PREFIX, GraphView
 from server.health import HealthReport, database_state, watch_database
 from server.health import install as install_health
+from server.home import home
 from server.job_logs import PATH as JOB_LOGS_PATH
 from server.job_logs import routes as job_log_routes
 from server.job_pool import JobPool, StreamingPool
@@ -220,6 +223,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
 
     app = Starlette(
         routes=[
+            Route("/", home, methods=["GET"]),
             Route("/healthz", healthz),
             Route(METRICS_PATH, metrics_endpoint(settings), methods=["GET"]),
             Mount(STATIC_PREFIX, graphiql_static_app(), name="graphiql-static"),
@@ -237,10 +241,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: not_found},
     )
+    install_fallback(app.router)  # slash redirects that do not echo the client's Host
     # Innermost, so that they know the caller: bounds on the work of each request.
     # Event streams (meant to last): the legacy status channel always; /graphql and a job's
     # log when asked for as text/event-stream. No deadline, not counted per client.
     streams = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
+    app.add_middleware(WebSocketPaths, routes=app.routes)  # a handshake nothing takes: a coded 404
     app.add_middleware(DeadlineMiddleware, deadline_s=settings.request_deadline_s, streams=streams)
     app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
     app.add_middleware(
@@ -256,7 +262,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         authenticator=authenticator,
         limiter=limiter,
         # /metrics decides for itself (allowed addresses, or an operator key).
-        open_paths=("/healthz", METRICS_PATH, "/api/docs", "/api/openapi.json"),
+        open_paths=("/", "/healthz", METRICS_PATH, "/api/docs", "/api/openapi.json"),
         open_prefixes=(f"{STATIC_PREFIX}/", "/api/docs/"),
         sse_paths=(LEGACY_SSE_PATH,),
         ws_init_paths=(GRAPHQL_PATH,),

@@ -3,22 +3,25 @@
 Every refusal is a GraphQL error body with a stable ``extensions.code`` and a 4xx status
 (strawberry's own refusals are plain text without a code; ``refusal_for`` translates them):
 
-===========================  ======  ==========================================================
-code                         status  when
-===========================  ======  ==========================================================
-``INVALID_JSON``             400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
-                                     (``NaN`` and ``Infinity`` are not JSON either)
-``BAD_REQUEST``              400     the body is JSON but not an object with a string ``query``
-``BATCHING_NOT_SUPPORTED``   400     a JSON array of operations
-``NESTED_TOO_DEEP``          400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
-                                     too deep to parse)
-``INVALID_UNICODE``          400     a string holding a lone surrogate (``"\\ud800"``): no UTF-8
-                                     encoding exists, so no database or response could hold it
-``OPERATION_NAME_REQUIRED``  400     a document of several operations without ``operationName``
-``UNKNOWN_OPERATION``        400     an ``operationName`` the document does not define
-``METHOD_NOT_ALLOWED``       405     a mutation over GET, or a method other than GET/POST
-``UNSUPPORTED_MEDIA_TYPE``   415     a POST body that is not ``application/json``
-===========================  ======  ==========================================================
+=============================  ======  ==========================================================
+code                           status  when
+=============================  ======  ==========================================================
+``INVALID_JSON``               400     the body (or ``variables``/``extensions``) is not JSON or not UTF-8
+                                       (``NaN`` and ``Infinity`` are not JSON either)
+``BAD_REQUEST``                400     the body is JSON but not an object with a string ``query``
+``BATCHING_NOT_SUPPORTED``     400     a JSON array of operations
+``NESTED_TOO_DEEP``            400     JSON nested deeper than ``MAX_JSON_DEPTH`` (or a document
+                                       too deep to parse)
+``INVALID_UNICODE``            400     a string holding a lone surrogate (``"\\ud800"``): no UTF-8
+                                       encoding exists, so no database or response could hold it
+``OPERATION_NAME_REQUIRED``    400     a document of several operations without ``operationName``
+``UNKNOWN_OPERATION``          400     an ``operationName`` the document does not define
+``SUBSCRIPTION_NEEDS_STREAM``  400     a subscription asked for as one JSON answer (no ``Accept:
+                                       text/event-stream``): it is a stream, served over
+                                       WebSocket (graphql-transport-ws) or SSE only
+``METHOD_NOT_ALLOWED``         405     a mutation over GET, or a method other than GET/POST
+``UNSUPPORTED_MEDIA_TYPE``     415     a POST body that is not ``application/json``
+=============================  ======  ==========================================================
 
 A request error (the document does not parse or validate, its variables do not coerce, it
 costs too much: nothing was executed) has no ``data`` entry (GraphQL spec, "Response"). Its
@@ -111,6 +114,38 @@ _FAULT_MESSAGES: Final = {
         "a string in the request holds a lone UTF-16 surrogate (such as \\ud800), which is not text"
     ),
 }
+
+
+def decode_parameter(name: str, text: str) -> Any:
+    """A GET's ``variables`` or ``extensions`` parameter, checked as ``decode`` checks a body.
+
+    Refused with the same codes, the message naming the parameter: a GET has no body.
+    """
+    try:
+        return json_text.strict_loads(text, MAX_JSON_DEPTH)
+    except json_text.JsonFault as fault:
+        raise Refused(400, fault.code, _PARAMETER_MESSAGES[fault.code].format(name=name)) from None
+
+
+_PARAMETER_MESSAGES: Final = {
+    json_text.INVALID_JSON: "the `{name}` parameter is not valid JSON",
+    json_text.NESTED_TOO_DEEP: f"the `{{name}}` parameter nests deeper than {MAX_JSON_DEPTH} levels",
+    json_text.INVALID_UNICODE: (
+        "a string in the `{name}` parameter holds a lone UTF-16 surrogate (such as \\ud800),"
+        " which is not text"
+    ),
+}
+SUBSCRIPTION_NEEDS_STREAM: Final = "SUBSCRIPTION_NEEDS_STREAM"
+
+
+def subscription_needs_stream() -> Refused:
+    """A subscription asked for as one JSON answer: it has no single result to give."""
+    return Refused(
+        400,
+        SUBSCRIPTION_NEEDS_STREAM,
+        "a subscription is a stream of results, not one answer: subscribe over a WebSocket on"
+        " /graphql (protocol graphql-transport-ws) or over SSE (send `Accept: text/event-stream`)",
+    )
 
 
 def operation_body(parsed: Any) -> None:

@@ -30,6 +30,7 @@ from starlette.websockets import WebSocketDisconnected as SocketClosed
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
+from strawberry.http.types import QueryParams
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -52,10 +53,12 @@ from server.graphql_http import (
     Refused,
     busy_answer,
     decode,
+    decode_parameter,
     error_response,
     is_request_error,
     operation_body,
     refusal_for,
+    subscription_needs_stream,
     too_deep,
     wants_graphql_response,
 )
@@ -78,6 +81,13 @@ KEEP_ALIVE_S: Final = 15.0
 MESSAGE_TOO_BIG: Final = 1009
 
 
+UNPARSEABLE: Final = object()
+"""What ``LimitedWebSocketAdapter.iter_json`` yields for a message that is not JSON, when asked
+to read on past it (the legacy protocol)."""
+LEGACY_CLIENT_TYPES: Final = frozenset({"connection_init", "connection_terminate", "start", "stop"})
+"""The messages a graphql-ws (subscriptions-transport-ws) client sends."""
+
+
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
     """Strawberry's adapter, plus a size limit: a message over it closes the socket (1009)."""
 
@@ -96,6 +106,9 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                 except (JSONDecodeError, Refused) as exc:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
+                    # The legacy protocol's handler reads on past a bad message: it gets this
+                    # placeholder and answers it with an ``error`` (strawberry said nothing).
+                    yield UNPARSEABLE
         except KeyError as exc:  # a binary frame has no "text"
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
@@ -373,8 +386,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         await super().handle_start(message)
 
     async def handle_message(self, message: Any) -> None:
+        if message is UNPARSEABLE:
+            await self._error("Message must be JSON-parseable (no NaN or Infinity)", code="INVALID_JSON")
+            return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("Failed to parse message")
+            return
+        if message["type"] not in LEGACY_CLIENT_TYPES:
+            await self._error(f"Invalid message type {message['type'][:32]!r}")
             return
         if message["type"] in ("start", "stop") and not isinstance(message.get("id"), str):
             await self._error("Message needs a string id")
@@ -384,8 +403,11 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
             return
         await super().handle_message(cast(Any, message))  # its shape was checked above
 
-    async def _error(self, text: str, operation_id: str | None = None) -> None:
-        message: dict[str, object] = {"type": "error", "payload": {"message": text}}
+    async def _error(self, text: str, operation_id: str | None = None, code: str = "BAD_REQUEST") -> None:
+        message: dict[str, object] = {
+            "type": "error",
+            "payload": {"message": text, "extensions": {"code": code}},
+        }
         if operation_id is not None:
             message["id"] = operation_id
         await self.websocket.send_json(message)
@@ -426,6 +448,15 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
 
 def _adapter(handler: TransportWSHandler | LegacyWSHandler) -> LimitedWebSocketAdapter:
     return cast("LimitedWebSocketAdapter", handler.websocket)
+
+
+def _asks_for_subscription(request_data: GraphQLRequestData | list[GraphQLRequestData]) -> bool:
+    """Is this one operation, asked for over plain HTTP, a subscription?"""
+    if not isinstance(request_data, GraphQLRequestData) or not isinstance(request_data.query, str):
+        return False
+    # The keyword first: most documents are then not parsed a second time.
+    query = request_data.query
+    return "subscription" in query and is_subscription(query, request_data.operation_name)
 
 
 def _valid_subscribe(operation_id: Any, payload: Any) -> bool:
@@ -500,6 +531,8 @@ class GraphView(GraphQL[GraphContext, None]):
             else None
         )
         if transport is None or not isinstance(request_data, GraphQLRequestData):
+            if _asks_for_subscription(request_data):
+                raise subscription_needs_stream()  # strawberry would run it as a query: a null root
             try:
                 result = await super().execute_operation(
                     request, request_adapter, request_data, context, root_value, sub_response
@@ -583,6 +616,14 @@ class GraphView(GraphQL[GraphContext, None]):
             return await super().parse_http_body(request)
         finally:
             _PARSED_BODY.reset(token)
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        # strawberry's, with a refusal that names the parameter (its message spoke of a body).
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                parsed[name] = decode_parameter(name, parsed[name])
+        return parsed
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = _PARSED_BODY.get(None)

@@ -18,9 +18,10 @@ For each HTTP request and WebSocket handshake, in this order:
 3. **Identity.** ``Authorization: Bearer <key or token>`` or ``X-API-Key: <key>``;
    credentials that do not verify are refused (401 ``UNAUTHENTICATED``), never treated
    as anonymous. No credentials: anonymous, which may read only when
-   ``DSA110_ANONYMOUS_READ`` allows it (the health check, static assets, API docs and
-   the GraphiQL page are always open; the ``/graphql`` WebSocket may still authenticate
-   in its ``connection_init`` payload). The identity goes into the scope for the routes.
+   ``DSA110_ANONYMOUS_READ`` allows it (the health check, static assets, API docs, the
+   root page of links and the GraphiQL page are always open; the ``/graphql`` WebSocket
+   may still authenticate in its ``connection_init`` payload). The identity goes into the
+   scope for the routes.
 4. **Budget.** Requests per minute per identity, or per client address when anonymous
    (``dsa110.auth.ratelimit``): 429 ``RATE_LIMITED`` with ``Retry-After``.
 
@@ -119,7 +120,7 @@ class TrustMiddleware:
         try:
             scope[IDENTITY_SCOPE_KEY] = await self._admit(scope, Headers(scope=scope))
         except Refusal as refusal:
-            await _refuse(scope, send, refusal)
+            await deny(scope, send, refusal)
             return
         await self.app(scope, receive, send)
 
@@ -234,7 +235,13 @@ def refusal_body(path: str, code: str, message: str) -> bytes:
     return json.dumps(body).encode()
 
 
-async def _refuse(scope: Scope, send: Send, refusal: Refusal) -> None:
+async def deny(scope: Scope, send: Send, refusal: Refusal) -> None:
+    """Answer an HTTP request or a WebSocket handshake (before accept) with ``refusal``.
+
+    A handshake gets an HTTP denial response where the server supports the extension,
+    else a close with code 1008 and the refusal's code as the reason: either completes the
+    handshake, as ASGI asks of an app that does not accept.
+    """
     body = refusal_body(scope["path"], refusal.code, refusal.message)
     headers = [
         (b"content-type", b"application/json"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -63,6 +64,16 @@ class DirectSendWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
             scope["extensions"][DIRECT_SEND] = self.send_frame_now
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        # A denial response (``websocket.http.response.*``) ends the handshake as a close
+        # before accept does, but uvicorn's sans-I/O protocol does not mark it so; its task
+        # then logs "ASGI callable returned without completing handshake." at ERROR for
+        # every refused handshake (an Origin not allowed, an unknown path), which any
+        # client could then write at will. uvicorn's wsproto protocol marks it.
+        if message["type"] == "websocket.http.response.body" and not message.get("more_body", False):
+            self.handshake_complete = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if (slots := existing_process_slots()) is not None:

@@ -215,14 +215,27 @@ async def test_legacy_graphql_ws_rejects_and_reports_malformed_messages(live_set
             await client.send(["start"])
             assert (await _next_not_ka(client)) == {
                 "type": "error",
-                "payload": {"message": "Failed to parse message"},
+                "payload": {"message": "Failed to parse message", "extensions": {"code": "BAD_REQUEST"}},
             }
             await client.send({"id": "2", "type": "start"})
             assert (await _next_not_ka(client))["id"] == "2"
             await client.send({"id": "3", "type": "start", "payload": {"query": "subscription { nope }"}})
             error = await _next_not_ka(client)
             assert error["type"] == "error" and error["id"] == "3"
-            await ws.send_text("garbage")  # ignored, as the legacy protocol does
+            # Not JSON, or JSON's missing NaN: an error, and the socket reads on (the legacy
+            # server's "Message must be JSON-parseable"); an unknown type: an error too.
+            for bad in (
+                "garbage",
+                '{"id":"9","type":"start","payload":{"query":"{ me { name } }","variables":{"a":NaN}}}',
+            ):
+                await ws.send_text(bad)
+                error = await _next_not_ka(client)
+                assert (
+                    error["type"] == "error" and error["payload"]["extensions"]["code"] == "INVALID_JSON"
+                ), error
+            await client.send({"type": "subscribe", "id": "5"})
+            error = await _next_not_ka(client)
+            assert error["type"] == "error" and "Invalid message type" in error["payload"]["message"], error
             await client.send({"id": "4", "type": "start", "payload": {"query": STATUS}})
             data = await _next_not_ka(client)
             assert data["type"] == "data" and data["payload"]["data"]["pipelineStatus"]["queue"]["total"] == 3
@@ -246,4 +259,44 @@ async def test_sse_rejects_bad_requests_with_a_status(live_settings: Settings) -
             "/graphql", content=json.dumps({"query": STATUS, "variables": 3}), headers=headers
         )
         assert bad_vars.status_code == 400
+        await _still_serving(live)
+
+
+async def test_a_subscription_whose_resolver_fails_gets_a_masked_error(
+    live_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resolver's generator raising after its snapshot ends the stream with an error that
+    has no path (strawberry wraps the exception bare): a server error, masked, not the
+    client's input quoted back."""
+    from dsa110.ops import jobs
+    from resolvers import status
+
+    async with running(live_settings) as live:
+        await seed(live.engine)
+        job = await jobs.create_job(live.engine, "image", {"imsize": 2048})
+        real = status.log_lines_after
+        calls = 0
+
+        async def fails_after_the_snapshot(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            if calls > 1:
+                raise RuntimeError("secret connection string postgresql://user:pw@db")
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(status, "log_lines_after", fails_after_the_snapshot)
+        async with live.ws() as ws:
+            client = TransportWs(ws)
+            await client.init()
+            await client.subscribe(
+                "l", "subscription($j: Int!) { jobLogs(jobId: $j) { finished } }", {"j": job["id"]}
+            )
+            assert (await client.next_data("l"))["jobLogs"]["finished"] is False
+            await jobs.append_job_log(live.engine, job["id"], "a line", publish=live.publish)
+            message = await client.for_op("l")
+            text = json.dumps(message)
+            assert "secret" not in text and "pw@db" not in text, message
+            errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            assert errors[0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR", message
+            assert errors[0]["message"] == "Internal server error."
         await _still_serving(live)

@@ -130,6 +130,7 @@ HOOKS: list[tuple[Any, str, list[str]]] = [
     (ASGIWebSocketAdapter, "close", ["self", "code", "reason"]),
     # server/ws_protocol.py: uvicorn's sans-I/O WebSocket protocol
     (WebSocketsSansIOProtocol, "handle_connect", ["self", "event"]),
+    (WebSocketsSansIOProtocol, "send", ["self", "message"]),  # and its `handshake_complete`
     (WebSocketsSansIOProtocol, "pause_writing", ["self"]),
     (WebSocketsSansIOProtocol, "resume_writing", ["self"]),
 ]

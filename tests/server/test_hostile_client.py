@@ -1,0 +1,204 @@
+"""What a hostile (or lost) client met at the edges of the server, each answered with a code.
+
+The cases are a probe's findings: a subscription asked for as one JSON answer, WebSocket
+handshakes refused (for their Origin, or at a path with no WebSocket) that made uvicorn log
+an ERROR line, or were closed with a bare 403, a trailing-slash redirect built from the
+client's ``Host``, a GET parameter that is not JSON reported as a bad body, and ``/``
+answering a 404. Spoken to in process, and through a real uvicorn server where the answer
+depends on it (denial responses, the server's log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from httpx_ws import WebSocketDisconnect
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from dsa110.settings import Settings
+from server.app import create_app
+from server.ws_protocol import DirectSendWebSocketProtocol
+from tests.live.conftest import TransportWs, running
+from tests.waiting import eventually
+
+SUBSCRIPTION = "subscription { pipelineStatus { queue { pending } } }"
+TWO_OPERATIONS = "query Q { __typename } subscription S { pipelineStatus { queue { pending } } }"
+EVIL = "https://evil.example.org"
+NOT_A_WEBSOCKET = ("/nope", "/api/nope", "/graphql/static/graphiql.min.css")
+
+
+@pytest.fixture
+def settings(empty_db_url: str, tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0)
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    return response.json()["errors"][0]  # type: ignore[no-any-return]
+
+
+# -- a subscription over plain HTTP ---------------------------------------------------------
+
+
+async def test_a_subscription_over_plain_http_is_refused_with_a_code(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    async with running(settings) as live:
+        asked = [
+            await live.http.post("/graphql", json={"query": SUBSCRIPTION}),
+            await live.http.get("/graphql", params={"query": SUBSCRIPTION}),
+            await live.http.post("/graphql", json={"query": TWO_OPERATIONS, "operationName": "S"}),
+            await live.http.get("/graphql", params={"query": TWO_OPERATIONS, "operationName": "S"}),
+            await live.http.post(
+                "/graphql",
+                json={"query": SUBSCRIPTION},
+                headers={"accept": "application/graphql-response+json"},
+            ),
+        ]
+        for response in asked:
+            assert response.status_code == 400, response.text
+            error = _error(response)
+            assert error["extensions"]["code"] == "SUBSCRIPTION_NEEDS_STREAM"
+            assert "graphql-transport-ws" in error["message"]
+            assert "Accept: text/event-stream" in error["message"]
+            assert "data" not in response.json()
+        # The document's query still runs (over SSE the subscription streams: test_processes).
+        query = await live.http.post("/graphql", json={"query": TWO_OPERATIONS, "operationName": "Q"})
+        assert query.status_code == 200 and query.json() == {"data": {"__typename": "Query"}}
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+# -- WebSocket handshakes: in process (no denial responses) and against uvicorn ---------------
+
+
+async def test_a_websocket_at_a_path_without_one_is_closed_with_not_found(settings: Settings) -> None:
+    async with running(settings) as live:
+        for path in NOT_A_WEBSOCKET:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                async with live.ws(path, protocol=""):
+                    pass
+            assert (closed.value.code, closed.value.reason) == (1008, "NOT_FOUND"), path
+        async with live.ws("/graphql") as ws:  # the WebSocket routes are still reached
+            assert (await TransportWs(ws).init())["type"] == "connection_ack"
+        async with live.ws("/api/ws/status", protocol="") as ws:
+            assert json.loads(await ws.receive_text())["type"] == "status_update"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_server(settings: Settings) -> AsyncIterator[tuple[str, list[logging.LogRecord]]]:
+    """The app under uvicorn in this process, with the WebSocket protocol `serve` runs;
+    yields (ws:// base URL, what uvicorn logged), complete once the block is left."""
+    logger = logging.getLogger("uvicorn.error")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    config = uvicorn.Config(
+        create_app(settings, migrate=False),
+        host="127.0.0.1",
+        port=0,
+        ws=DirectSendWebSocketProtocol,
+        ws_per_message_deflate=False,
+        log_config=None,  # leave logging as it is: the records come to the handler above
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: server.started or task.done())
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}", handler.records
+    finally:
+        server.should_exit = True
+        await task  # waits for the connections' tasks: everything they log is in by then
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def _denied(url: str, **options: Any) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(InvalidStatus) as denied:
+        async with connect(url, **options):
+            pass
+    response = denied.value.response
+    return response.status_code, json.loads(response.body or b"null")
+
+
+async def test_a_real_server_denies_handshakes_with_a_coded_body_and_logs_no_error(
+    settings: Settings,
+) -> None:
+    async with uvicorn_server(dataclasses.replace(settings, cors_origins=())) as (base, records):
+        status, body = await _denied(f"{base}/graphql", subprotocols=["graphql-transport-ws"], origin=EVIL)
+        assert status == 403 and body["errors"][0]["extensions"]["code"] == "ORIGIN_NOT_ALLOWED"
+        for path in NOT_A_WEBSOCKET:
+            status, body = await _denied(f"{base}{path}")
+            code = body["code"] if path.startswith("/api/") else body["errors"][0]["extensions"]["code"]
+            assert (status, code) == (404, "NOT_FOUND"), (path, body)
+        async with connect(f"{base}/graphql", subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+    errors = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    assert errors == []
+
+
+# -- HTTP edges ---------------------------------------------------------------------------------
+
+
+async def test_a_trailing_slash_redirects_without_echoing_the_host(settings: Settings) -> None:
+    async with running(settings) as live:
+        evil_host = {"host": "evil.example"}
+        got = await live.http.get("/graphql/", params={"query": "{ __typename }"}, headers=evil_host)
+        assert got.status_code == 307
+        assert got.headers["location"] == "/graphql?query=%7B+__typename+%7D"
+        posted = await live.http.post("/graphql/", json={"query": "{ __typename }"}, headers=evil_host)
+        assert (posted.status_code, posted.headers["location"]) == (307, "/graphql")
+        followed = await live.http.post(posted.headers["location"], json={"query": "{ __typename }"})
+        assert followed.json() == {"data": {"__typename": "Query"}}
+        assert (await live.http.get("/healthz/", headers=evil_host)).headers["location"] == "/healthz"
+        # A path that would redirect to another host ("//host" is a network-path reference)
+        # and a path no route holds either way: 404 with a code, no Location.
+        for url in ("http://testserver//evil.example/", "http://testserver/nope/"):
+            missing = await live.http.get(url)
+            assert missing.status_code == 404 and "location" not in missing.headers
+            assert _error(missing)["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("name", ["variables", "extensions"])
+async def test_a_get_parameter_that_is_not_json_is_named(settings: Settings, name: str) -> None:
+    async with running(settings) as live:
+        response = await live.http.get("/graphql", params={"query": "{ __typename }", name: "{bad"})
+        assert response.status_code == 400
+        error = _error(response)
+        assert error["extensions"]["code"] == "INVALID_JSON"
+        assert error["message"] == f"the `{name}` parameter is not valid JSON"
+
+
+async def test_the_root_points_a_new_user_to_the_entry_points(settings: Settings) -> None:
+    # Open like the health check: a server that needs credentials for reading still answers it.
+    async with running(dataclasses.replace(settings, anonymous_read=False)) as live:
+        response = await live.http.get("/")
+        assert response.status_code == 200
+        hrefs = {link["href"] for link in response.json()["links"]}
+        assert hrefs == {"/graphql", "/api/docs", "/healthz"}
+        page = await live.http.get("/", headers={"accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        for href in hrefs:
+            assert f'href="{href}"' in page.text
+        assert (await live.http.get("/graphql", params={"query": "{ __typename }"})).status_code == 401
