@@ -706,3 +706,55 @@ async def test_0024_adds_the_publish_target_column(backend: str, tmp_path: Path)
         await engine.dispose()
     assert {"publish_claimed_at", "publish_target"} - before == {"publish_claimed_at", "publish_target"}
     assert {"publish_claimed_at", "publish_target"} <= after
+
+
+async def test_0025_takes_the_secrets_out_of_old_audit_records(backend: str, tmp_path: Path) -> None:
+    """Records written before redaction lose their secrets on upgrade (a webhook URL kept as
+    its origin, secret-named keys of JSON arguments); other records are untouched; a
+    downgrade keeps the records as they are."""
+    import json
+
+    import sqlalchemy as sa
+
+    from dsa110.db.migrate import downgrade
+
+    now = datetime.now(UTC)
+    stored = [
+        (
+            "createWebhookSubscription",
+            {"name": "ops", "url": "https://hooks.slack.com/services/T0/B0/SECRETTOKEN"},
+        ),
+        ("submitJob", {"kind": "CALIBRATE", "params": {"refant": "pad103", "api_key": "k-123"}}),
+        ("reprocessGroup", {"groupId": "2026-12-05T12:00:00"}),
+    ]
+    insert = sa.text(
+        "INSERT INTO audit_log (at, actor, actor_kind, role, operation, arguments, outcome) "
+        "VALUES (:at, 'key:ops', 'key', 'admin', :operation, :arguments, 'OK')"
+    )
+    read = sa.text("SELECT operation, arguments FROM audit_log ORDER BY id")
+
+    async def records(engine: Any) -> list[tuple[str, dict[str, Any]]]:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(read)).all()
+        return [(op, a if isinstance(a, dict) else json.loads(a)) for op, a in rows]
+
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0024")
+        async with engine.begin() as conn:
+            for operation, arguments in stored:
+                await conn.execute(
+                    insert, {"at": now, "operation": operation, "arguments": json.dumps(arguments)}
+                )
+        await upgrade(engine, "0025")
+        upgraded = await records(engine)
+        await downgrade(engine, "0024")
+        downgraded = await records(engine)
+        await upgrade(engine)
+        await engine.dispose()
+    assert upgraded == [
+        ("createWebhookSubscription", {"name": "ops", "url": "https://hooks.slack.com"}),
+        ("submitJob", {"kind": "CALIBRATE", "params": {"refant": "pad103", "api_key": "[redacted]"}}),
+        ("reprocessGroup", {"groupId": "2026-12-05T12:00:00"}),
+    ]
+    assert downgraded == upgraded
