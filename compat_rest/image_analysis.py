@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from compat_rest.errors import validation_error
+from compat_rest.errors import ApiError, not_found, validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.params import Args, Bool, Float, Int, Param, Str
 from compat_rest.query_json import json_parameter
-from compat_rest.routing import RestRoute, graphql_route, multi_query_route
+from compat_rest.routing import RestRoute, multi_query_route
 from compat_rest.shapes import ANY, BOOL, NUM, STR, arr, null, obj
 from dsa110.auth.identity import Role
 
@@ -191,7 +191,68 @@ def fit_variables(args: Args) -> dict[str, Any]:
     }
 
 
-def shape_fit(data: dict[str, Any], _args: Args) -> dict[str, Any]:
+BRIGHTEST = """
+query RestBrightest($imageId: Int!, $snrMin: Float) {
+  image(imageId: $imageId) {
+    measurements(first: 500, filter: {snrMin: $snrMin}) {
+      pageInfo { hasNextPage } nodes { raDeg decDeg peakFluxJy peakFluxErrJy snr }
+    }
+  }
+}
+"""
+BRIGHTEST_ROUNDS = 8
+"""Pages asked for the most significant detection: each raises ``snrMin`` to the best seen."""
+
+
+def _snr(node: dict[str, Any]) -> float:
+    if node["snr"] is not None:
+        return float(node["snr"])
+    err = node["peakFluxErrJy"]
+    return float(node["peakFluxJy"]) / err if err else 0.0
+
+
+async def most_significant_source(call: GraphCall, image_id: int) -> dict[str, Any]:
+    """The image's highest signal-to-noise measurement, without reading every one."""
+    best: dict[str, Any] | None = None
+    snr_min: float | None = None
+    for _ in range(BRIGHTEST_ROUNDS):
+        image = (await call(BRIGHTEST, {"imageId": image_id, "snrMin": snr_min}))["image"]
+        if image is None:
+            raise not_found(f"no image {image_id}", image_id=image_id)
+        page = image["measurements"]
+        if page["nodes"]:
+            best = max([*page["nodes"], *([best] if best else [])], key=_snr)
+        if best is None or not page["pageInfo"]["hasNextPage"]:
+            break
+        if snr_min is not None and _snr(best) <= snr_min:
+            break  # a page of equal S/N: any of them will do
+        snr_min = _snr(best)
+    if best is None:
+        raise ApiError(
+            422,
+            "NO_SOURCE",
+            "no source is detected on this image to fit: give a position (ra_deg, dec_deg) or a region_id",
+            {"image_id": image_id},
+        )
+    return best
+
+
+async def fetch_fit(call: GraphCall, args: Args) -> Any:
+    """The fit at the given position or in the region; with neither, at the most significant source.
+
+    The SkyView fitting tool's default is "None (Fit entire image)" (frontend
+    ``ImageFittingTool.tsx``; ``queries.ts`` useImageFitting posts ``{model, fit_background}``
+    without ``region_id``). The legacy server fitted the whole image seeded at its peak pixel,
+    which converges on the brightest source; here the fit is that source's, in the usual box.
+    """
+    variables = fit_variables(args)
+    if variables["ra"] is None and variables["regionId"] is None:
+        source = await most_significant_source(call, args["image_id"])
+        variables = {**variables, "ra": source["raDeg"], "dec": source["decDeg"]}
+    return await call(FIT, variables)
+
+
+def shape_fit(data: dict[str, Any], args: Args) -> dict[str, Any]:
     cell = data["image"]["cellsizeArcsec"]
     fit = data["image"]["fit"]
     model = fit["model"].lower()
@@ -239,6 +300,8 @@ def shape_fit(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         "integrated_flux_err_jy": fit["integratedFluxErrJy"],
         "unit": fit["unit"],
         "n_pixels": fit["nPixels"],
+        # Set aside, said so: the legacy seed has no counterpart (the fit seeds itself).
+        "ignored_params": ["initial_guess"] if args.get("initial_guess") else [],
     }
 
 
@@ -306,12 +369,12 @@ def analysis_routes(image_id: Param, tag: str) -> list[RestRoute]:
             summary="Pixel values along a row or column; or a profile along a line, polyline or in "
             "annuli (sky or pixel coordinates), optionally fitted",
         ),
-        graphql_route(
+        multi_query_route(
             "POST",
             "/images/{image_id}/fit",
-            FIT,
+            [BRIGHTEST, FIT],
+            fetch_fit,
             shape_fit,
-            variables=fit_variables,
             params=[image_id],
             body=[
                 Float("ra_deg", ge=0.0, le=360.0),
@@ -320,11 +383,18 @@ def analysis_routes(image_id: Param, tag: str) -> list[RestRoute]:
                 Str("model", "gaussian", enum=("gaussian", "moffat")),
                 Int("region_id", ge=0),
                 Bool("fit_background", True),
+                Str(
+                    "initial_guess",
+                    max_length=4096,
+                    description="Ignored (the legacy seed, a JSON string): the fit seeds at the "
+                    "brightest pixel of its box or region",
+                ),
             ],
             response=FIT_SCHEMA,
             errors=(400, 404, 422),
             tag=tag,
-            summary="Fit a 2-D Gaussian or Moffat at a position or in a region",
+            summary="Fit a 2-D Gaussian or Moffat at a position or in a region (neither: the most "
+            "significant source)",
             role=Role.VIEWER,  # a read (a computation), sent as POST for its body
         ),
     ]

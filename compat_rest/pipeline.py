@@ -346,7 +346,14 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/pipeline/stages/metrics",
             STAGES,
-            lambda data, _a: [stage_metrics(s) for s in data["pipelineStages"]],
+            lambda data, a: [stage_metrics(s) for s in data["pipelineStages"]][: a["limit"]],
+            # The stage-metrics panel filters here (frontend queries.ts useStageMetrics:
+            # `?stage_name=<name>&limit=100`); a name no stage has lists none.
+            variables=lambda a: {"names": [a["stage_name"]] if a["stage_name"] else None},
+            params=[
+                Str("stage_name", max_length=32, description="Only this stage (job kind), e.g. `calibrate`"),
+                Int("limit", 100, ge=1, le=MAX_LIMIT, description="Stages listed at most"),
+            ],
             response=arr(STAGE_METRICS),
             tag=TAG,
             summary="Each pipeline stage (job kind): executions by outcome and run times",

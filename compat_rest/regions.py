@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compat_rest.convert import epoch_fields
-from compat_rest.errors import validation_error
+from compat_rest.errors import not_found, validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.paging import LEGACY_MAX_LIMIT, collect
 from compat_rest.params import Args, Float, Int, Json, PathInt, Str
@@ -155,8 +155,26 @@ async def fetch_create(call: GraphCall, args: Args) -> Any:
     return await call(CREATE, variables)
 
 
-def update_variables(args: Args) -> dict[str, Any]:
-    return {"regionId": args["region_id"], "name": args["name"], "shape": _shape(args, required=False)}
+async def fetch_update(call: GraphCall, args: Args) -> Any:
+    """Update the name and/or shape; coordinates without a ``type`` keep the region's own.
+
+    The region editor sends ``Partial<Region>`` (frontend ``queries.ts`` ``useUpdateRegion``:
+    ``PUT /regions/{id}`` with e.g. ``{name}`` or ``{name, coordinates}``), as the legacy
+    server took it (it updated ``name``, ``coordinates`` and ``updated_at``, never the type).
+    """
+    given = args["shape"] if args["shape"] is not None else args["coordinates"]
+    if (
+        args["type"] is None
+        and args["region_type"] is None
+        and isinstance(given, dict)
+        and "type" not in given
+    ):
+        current = (await call(READ, {"regionId": args["region_id"]}))["region"]
+        if current is None:
+            raise not_found(f"no region {args['region_id']}", region_id=args["region_id"])
+        args = {**args, "type": current["type"]}
+    variables = {"regionId": args["region_id"], "name": args["name"], "shape": _shape(args, required=False)}
+    return await call(UPDATE, variables)
 
 
 def shape_statistics(data: dict[str, Any], _args: Args) -> dict[str, Any]:
@@ -267,22 +285,23 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="A region",
         ),
-        graphql_route(
+        multi_query_route(
             "PUT",
             "/regions/{region_id}",
-            UPDATE,
+            [READ, UPDATE],
+            fetch_update,
             lambda data, _args: {
                 "id": data["updateRegion"]["regionId"],
                 "updated": True,
                 "region": region(data["updateRegion"]),
                 "message": "Region updated successfully",
             },
-            variables=update_variables,
             params=[REGION_ID],
             body=[p for p in BODY if p.name not in ("image_id", "image_path", "created_by")],
             response=obj(id=INT, updated=BOOL, region=REGION, message=STR),
+            errors=(400, 404, 422),
             tag=TAG,
-            summary="Update a region's name or shape",
+            summary="Update a region's name or shape (a shape without `type` keeps the region's)",
             role=Role.OPERATOR,
         ),
         graphql_route(

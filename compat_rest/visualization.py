@@ -223,6 +223,20 @@ GOOD_FLAGGED = 0.1
 """A table with this fraction of its solutions flagged or more is a reason (the QA's ``good`` limit)."""
 
 
+NOTEBOOK_TYPES = ("full", "calibration", "image")
+LEGACY_NOTEBOOK_TYPES = ("qa", "fits", "ms")
+"""The QA notebook generator's menu (frontend ``QANotebookGenerator.tsx``: ``notebook_type:
+"qa" | "fits" | "ms"``, default ``"qa"``). The legacy server ignored the field and always wrote
+its one QA notebook; here they are the full notebook of the MS's group."""
+
+
+async def fetch_generated_notebook(call: GraphCall, args: Args) -> Any:
+    kind = args["notebook_type"]
+    return await qa.fetch_notebook(
+        call, {**args, "notebook_type": "full" if kind in LEGACY_NOTEBOOK_TYPES else kind}
+    )
+
+
 async def fetch_qa_notebook(call: GraphCall, args: Args) -> dict[str, Any]:
     """The MS's QA (calibration tables, flags, image), then its group's notebook (a write)."""
     cal, images = await qa.fetch_ms_qa(call, args)
@@ -371,7 +385,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "POST",
             "/visualization/notebook/generate",
             [qa.NOTEBOOK, qa.GROUP_OF_MS],
-            qa.fetch_notebook,
+            fetch_generated_notebook,
             lambda data, _args: {
                 "notebook_path": data["generateQaNotebook"]["path"],
                 "success": True,
@@ -380,9 +394,20 @@ def routes(settings: Settings) -> list[RestRoute]:
             body=[
                 Str("ms_path", max_length=qa.PATH_CHARS),
                 Str("group_id", max_length=64),
-                Str("notebook_type", "full", enum=("full", "calibration", "image")),
+                Str(
+                    "notebook_type",
+                    "full",
+                    enum=NOTEBOOK_TYPES + LEGACY_NOTEBOOK_TYPES,
+                    description="The legacy menu's qa, fits and ms mean full",
+                ),
                 Str("output_path", max_length=qa.PATH_CHARS),
                 Str("title", max_length=256, description="Ignored: the notebook names its group"),
+                Str(
+                    "qa_root",
+                    max_length=qa.PATH_CHARS,
+                    description="Ignored: notebooks go to the QA directory",
+                ),
+                Json("artifacts", description="Ignored: the notebook lists its group's QA artifacts"),
             ],
             response=obj(notebook_path=STR, success=BOOL, message=STR),
             errors=(400, 404, 422),

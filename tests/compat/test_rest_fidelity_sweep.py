@@ -4,10 +4,15 @@ What a field-by-field pass over the contract (``dashboard_backend_api.md``) and 
 dashboard's calls (legacy-pipeline-facts §6) pinned down: the queue counts of ``/api/status``
 are groups (one legacy ``ingest_queue`` row each), product times are ISO 8601 UTC strings,
 directory-listing sizes are integer bytes, and the Control page's job forms are accepted.
+The frontend's other writes and filtered GETs (``frontend/src/api/queries.ts`` and the
+components that post by themselves, dsa110-contimg at 03eaf4a8) are sent here in their exact
+shapes: the region editor's partial update, the fitting tool's default whole-image fit, the
+notebook generator's menu, the stage-metrics filter and the MS list's calibrator quality.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +21,11 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from dsa110.auth.identity import Role
 from dsa110.db import tables as t
+from dsa110.settings import Settings
 from tests.compat.conftest import Demo, assert_envelope
+from tests.credentials import key_headers
 from tests.graph.conftest import Graph
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
@@ -85,6 +93,10 @@ async def test_products_are_images_newest_first_with_iso_utc_times(
 
 def _size(path: str) -> int:
     return Path(path).stat().st_size
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
 
 
 async def test_directory_listing_sizes_are_integer_bytes(api: httpx.AsyncClient, demo: Demo) -> None:
@@ -222,3 +234,154 @@ async def test_the_control_pages_convert_form_reads_the_legacy_incoming_director
     window = {"start_time": params["start_time"], "end_time": params["end_time"]}
     workflow = _submitted(await api.post("/api/jobs/workflow", json={"params": window}))
     assert workflow["params"]["convert"]["group_id"] == stamp
+
+
+async def test_the_region_editor_updates_with_a_partial_region(
+    api: httpx.AsyncClient, graph: Graph, settings: Settings
+) -> None:
+    """queries.ts useUpdateRegion (`PUT /regions/{id}` with `Partial<Region>`): a name alone,
+    or new coordinates without the `type` (the legacy server never changed a region's type)
+    keep the region's type; the region object as listed, sent back whole, is accepted too."""
+    image = (await graph.data("{ images(first: 1) { nodes { imageId path centerRaDeg centerDecDeg } } }"))[
+        "images"
+    ]["nodes"][0]
+    centre = {"ra_deg": image["centerRaDeg"], "dec_deg": image["centerDecDeg"]}
+    made = await api.post(
+        "/api/regions",
+        json={
+            "name": "ref",
+            "type": "circle",
+            "coordinates": {**centre, "radius_deg": 0.05},
+            "image_path": image["path"],
+        },
+    )
+    assert made.status_code == 200, made.text
+    rid = made.json()["id"]
+    renamed = await api.put(f"/api/regions/{rid}", json={"name": "ref 2"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["updated"] is True and renamed.json()["region"]["name"] == "ref 2"
+    moved = await api.put(
+        f"/api/regions/{rid}", json={"name": "ref 3", "coordinates": {**centre, "radius_deg": 0.1}}
+    )
+    assert moved.status_code == 200, moved.text
+    region = moved.json()["region"]
+    assert region["type"] == "circle" and region["name"] == "ref 3"
+    assert region["coordinates"]["radius_arcsec"] == 360.0
+    listed = (await api.get("/api/regions", params={"image_path": image["path"]})).json()["regions"]
+    whole = next(r for r in listed if r["id"] == rid)
+    again = await api.put(f"/api/regions/{rid}", json={**whole, "name": "ref 4"})
+    assert again.status_code == 200 and again.json()["region"]["coordinates"] == region["coordinates"], (
+        again.text
+    )
+    # Refused as before: a shape unlike its type, an unknown region, a viewer's write.
+    bad = await api.put(f"/api/regions/{rid}", json={"coordinates": {"type": "hexagon"}})
+    assert 400 <= bad.status_code < 500 and bad.json()["code"], bad.text
+    assert_envelope(await api.put("/api/regions/999999", json={"coordinates": centre}), 404, "NOT_FOUND")
+    viewer = await key_headers(settings.resolved_database_url, Role.VIEWER)
+    assert_envelope(await api.put(f"/api/regions/{rid}", json={"name": "x"}, headers=viewer), 403)
+    assert (await api.delete(f"/api/regions/{rid}")).status_code == 200
+
+
+async def test_the_fitting_tools_default_fits_the_most_significant_source(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    """ImageFittingTool.tsx defaults to "None (Fit entire image)": queries.ts useImageFitting
+    posts `{model, fit_background}` with no region. The legacy server fitted the whole image
+    seeded at its peak pixel; here the fit is the most significant detection's."""
+    found = await graph.data(
+        "{ images(first: 20) { nodes { imageId measurements(first: 500) { nodes { raDeg decDeg snr } } } } }"
+    )
+    image = next(n for n in found["images"]["nodes"] if len(n["measurements"]["nodes"]) >= 2)
+    best = max(image["measurements"]["nodes"], key=lambda m: m["snr"] or 0.0)
+    url = f"/api/images/{image['imageId']}/fit"
+    default = await api.post(url, json={"model": "gaussian", "fit_background": True})
+    assert default.status_code == 200, default.text
+    body = default.json()
+    at = await api.post(
+        url,
+        json={
+            "model": "gaussian",
+            "fit_background": True,
+            "ra_deg": best["raDeg"],
+            "dec_deg": best["decDeg"],
+        },
+    )
+    assert at.status_code == 200, at.text
+    assert body["center_wcs"] == at.json()["center_wcs"] and body["parameters"] == at.json()["parameters"]
+    assert abs(body["center_wcs"]["dec"] - best["decDeg"]) < 0.05 and body["ignored_params"] == []
+    # The hook's `initial_guess` is a JSON string; it is set aside, and said so.
+    guessed = await api.post(
+        url,
+        json={"model": "moffat", "fit_background": False, "initial_guess": json.dumps({"amplitude": 1.0})},
+    )
+    assert guessed.status_code == 200 and guessed.json()["ignored_params"] == ["initial_guess"], guessed.text
+    assert_envelope(await api.post("/api/images/999999/fit", json={"model": "gaussian"}), 404, "NOT_FOUND")
+
+
+async def test_the_notebook_generators_menu_types_are_accepted(
+    api: httpx.AsyncClient, graph: Graph, demo: Demo
+) -> None:
+    """QANotebookGenerator.tsx posts `{ms_path?, qa_root, output_path, title?, notebook_type:
+    "qa" | "fits" | "ms"}` (queries.ts useGenerateNotebook); the legacy server ignored the type
+    and wrote its one QA notebook: here each is the full notebook of the MS's group."""
+    ms = await _ms_with_file(graph)
+    for kind in ("qa", "fits", "ms"):
+        out = demo.root / "qa" / f"menu_{kind}.ipynb"
+        made = await api.post(
+            "/api/visualization/notebook/generate",
+            json={
+                "ms_path": ms,
+                "qa_root": "/data/dsa110-contimg/state/qa",
+                "output_path": str(out),
+                "title": "QA",
+                "notebook_type": kind,
+            },
+        )
+        assert made.status_code == 200, made.text
+        assert made.json()["success"] is True and _is_file(made.json()["notebook_path"])
+    bogus = {"ms_path": ms, "output_path": str(demo.root / "qa" / "x.ipynb"), "notebook_type": "pdf"}
+    assert_envelope(
+        await api.post("/api/visualization/notebook/generate", json=bogus), 422, "VALIDATION_ERROR"
+    )
+    # Without an MS (the generator at 03eaf4a8 drops it) there is no group to write for.
+    no_ms = {"qa_root": "/data/dsa110-contimg/state/qa", "output_path": str(demo.root / "qa" / "y.ipynb")}
+    assert_envelope(await api.post("/api/visualization/notebook/generate", json=no_ms), 422)
+
+
+async def test_the_stage_metrics_panel_filters_by_stage_name(api: httpx.AsyncClient) -> None:
+    """queries.ts useStageMetrics: `GET /pipeline/stages/metrics?stage_name=<name>&limit=100`."""
+    every = (await api.get("/api/pipeline/stages/metrics", params={"limit": 100})).json()
+    assert len(every) >= 2
+    name = every[0]["stage_name"]
+    one = await api.get("/api/pipeline/stages/metrics", params={"stage_name": name, "limit": 100})
+    assert one.status_code == 200 and [s["stage_name"] for s in one.json()] == [name], one.text
+    assert one.json()[0] == every[0]
+    assert (await api.get("/api/pipeline/stages/metrics", params={"stage_name": "nope"})).json() == []
+    assert len((await api.get("/api/pipeline/stages/metrics", params={"limit": 1})).json()) == 1
+    assert_envelope(await api.get("/api/pipeline/stages/metrics", params={"limit": 0}), 422)
+
+
+async def test_the_ms_list_filters_by_calibrator_quality(api: httpx.AsyncClient) -> None:
+    """queries.ts useMSList sends `calibrator_quality=excellent|good|marginal|poor` (MSListFilters):
+    the MSs whose best calibrator match has that primary-beam quality band, paged after it."""
+    with_cal = (await api.get("/api/ms", params={"has_calibrator": "true", "limit": 1000})).json()["items"]
+    bands = {
+        b: [m["path"] for m in with_cal if m["calibrator_quality"] == b]
+        for b in ("excellent", "good", "marginal", "poor")
+    }
+    assert any(bands.values()), with_cal
+    for band, paths in bands.items():
+        got = (await api.get("/api/ms", params={"calibrator_quality": band, "limit": 1000})).json()
+        assert sorted(m["path"] for m in got["items"]) == sorted(paths), band
+        assert got["total"] == got["filtered"] == len(paths)
+        assert all(m["calibrator_quality"] == band for m in got["items"])
+    band, paths = max(bands.items(), key=lambda kv: len(kv[1]))
+    page = (
+        await api.get("/api/ms", params={"calibrator_quality": band, "limit": 1, "offset": len(paths) - 1})
+    ).json()
+    assert len(page["items"]) == 1 and page["total"] == len(paths)
+    none = await api.get("/api/ms", params={"calibrator_quality": band, "has_calibrator": "false"})
+    assert none.status_code == 200 and none.json()["items"] == []
+    assert_envelope(
+        await api.get("/api/ms", params={"calibrator_quality": "superb"}), 422, "VALIDATION_ERROR"
+    )
