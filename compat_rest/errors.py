@@ -14,6 +14,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from dsa110.errors import bounded_message, shown
+
 log = logging.getLogger("dsa110.compat")
 
 # GraphQL extensions.code -> HTTP status. Other codes the graph lets through unmasked are
@@ -66,11 +68,12 @@ class ApiError(Exception):
     def __init__(
         self, status: int, code: str, message: str, details: Mapping[str, Any] | None = None
     ) -> None:
+        message = bounded_message(message)  # it may quote the input: bounded as the graph's are
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.details = dict(details) if details else None
+        self.details = {key: shown(value) for key, value in details.items()} if details else None
 
     def response(self) -> JSONResponse:
         response = error_response(self.status, self.code, self.message, self.details)

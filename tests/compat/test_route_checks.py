@@ -29,3 +29,15 @@ def test_a_route_whose_document_no_longer_validates_stops_app_creation(
     message = str(caught.value)
     assert "POST /reprocess/{group_id}" in message
     assert "Cannot query field 'reprocessObservationGroup' on type 'Mutation'" in message
+
+
+def test_a_rest_error_bounds_what_it_quotes() -> None:
+    """A REST refusal quoting a hostile value answers small, as the graph's do (dsa110.errors)."""
+    from compat_rest.errors import ApiError
+
+    error = ApiError(
+        400, "BAD_REQUEST", f"no source {'x' * 100_000!r}", {"source_id": "y" * 100_000, "n": 10**400}
+    )
+    body = error.response().body
+    assert len(body) < 1_000 and b'"code":"BAD_REQUEST"' in body
+    assert error.details is not None and error.details["n"].startswith("~1e+")
