@@ -29,12 +29,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -54,6 +54,14 @@ COALESCE_S: Final = 0.25
 CLIENT_QUEUE_SIZE: Final = 64
 MAX_CLIENT_MESSAGE_CHARS: Final = 4096
 SSE_HEADERS: Final = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+
+
+def event_stream(request: Request, events: Callable[[], AsyncIterator[str]]) -> Response:
+    """A Server-Sent Events answer of ``events()``; to a HEAD, its headers alone: the stream
+    is not opened (it would never end, and a HEAD has no body to send it in)."""
+    if request.method == "HEAD":
+        return Response(media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def encode_message(kind: str, data: Any) -> str:
@@ -238,7 +246,7 @@ def routes(hub: LegacyStatusHub) -> list[Route | WebSocketRoute]:
             with contextlib.suppress(Exception):
                 await websocket.close()
 
-    async def sse_status(request: Request) -> StreamingResponse:
+    async def sse_status(request: Request) -> Response:
         async def stream() -> AsyncIterator[str]:
             yield _sse(encode_event("connected"))
             client = await hub.join()
@@ -252,7 +260,7 @@ def routes(hub: LegacyStatusHub) -> list[Route | WebSocketRoute]:
                     await heartbeat
                 await hub.leave(client)
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+        return event_stream(request, stream)
 
     return [WebSocketRoute(WS_PATH, ws_status), Route(SSE_PATH, sse_status, methods=["GET"])]
 

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from graphql import OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from compat_rest.errors import ApiError, error_response, validation_error
@@ -269,7 +269,11 @@ class PathEndpoint:
 
 
 def without_body(response: Response) -> Response:
-    """``response``'s status and headers (its ``Content-Length`` included), no body."""
+    """``response``'s status and headers (its ``Content-Length`` included), no body. A file
+    is answered as it is: ``FileResponse`` sends headers alone to a HEAD itself, and makes
+    its ``Content-Length``, ``ETag`` and ``Last-Modified`` only as it is sent."""
+    if isinstance(response, FileResponse):
+        return response
     bare = Response(status_code=response.status_code, background=response.background)
     bare.raw_headers = list(response.raw_headers)
     return bare

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from compat_rest.errors import ApiError
 from compat_rest.jobs import JOB_ID
-from compat_rest.live_channels import SSE_HEADERS
+from compat_rest.live_channels import event_stream
 
 PATH: Final = "/api/jobs/id/{job_id}/logs"  # any text: a bad id is a 422, as on /api/jobs/id/{job_id}
 LOGS = """subscription LegacyJobLogs($jobId: Int!) {
@@ -45,7 +45,7 @@ def _event(data: dict[str, Any], name: str | None = None) -> str:
 def routes(streams: Any) -> list[Route]:
     """``streams``: the server's shared (and budgeted) subscriptions, as the transports use them."""
 
-    async def job_logs(request: Request) -> StreamingResponse | JSONResponse:
+    async def job_logs(request: Request) -> Response:
         try:
             job_id = JOB_ID.from_text(request.path_params["job_id"])
         except ApiError as refused:
@@ -72,6 +72,6 @@ def routes(streams: Any) -> list[Route]:
                         yield _event({"status": str(batch["state"]).lower()}, "complete")
                         return
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=SSE_HEADERS)
+        return event_stream(request, stream)
 
     return [Route(PATH, job_logs, methods=["GET"])]

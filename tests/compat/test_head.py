@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
-from tests.compat.conftest import Graph
+from tests.compat.conftest import Demo, Graph
 
 
 @pytest.mark.parametrize("path", ["/api/health", "/api/status", "/api/images?limit=2"])
@@ -42,3 +44,27 @@ async def test_head_refuses_what_get_would_write_and_writes_nothing(
 async def test_a_path_without_get_still_refuses_head(api: httpx.AsyncClient) -> None:
     refused = await api.head("/api/jobs/calibrate")
     assert refused.status_code == 405 and "POST" in refused.headers["allow"]
+
+
+async def test_head_of_a_list_has_gets_length(api: httpx.AsyncClient) -> None:
+    got = await api.get("/api/images?limit=2")
+    head = await api.head("/api/images?limit=2")
+    assert head.headers["content-length"] == got.headers["content-length"] == str(len(got.content))
+
+
+async def test_head_of_a_file_has_gets_validators(api: httpx.AsyncClient, demo: Demo) -> None:
+    # A file's Content-Length, ETag and Last-Modified are made as it is sent: HEAD must too.
+    params = {"path": str(next((demo.root / "catalogs").glob("*.csv")))}
+    got = await api.get("/api/qa/download", params=params)
+    head = await api.head("/api/qa/download", params=params)
+    assert got.status_code == head.status_code == 200 and head.content == b""
+    for name in ("content-length", "etag", "last-modified", "content-type"):
+        assert head.headers[name] == got.headers[name], name
+
+
+async def test_head_of_an_event_stream_does_not_open_it(api: httpx.AsyncClient) -> None:
+    # The stream never ends: a HEAD that opened it would hang here.
+    for path in ("/api/sse/status", "/api/jobs/id/1/logs"):
+        head = await asyncio.wait_for(api.head(path), timeout=10)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-type"].startswith("text/event-stream")
