@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from compat_rest.errors import validation_error
-from compat_rest.jobs import JOB, job, job_type, legacy_incoming, legacy_params
+from compat_rest.jobs import JOB, Deployment, job, job_type, legacy_directories, legacy_params
 from compat_rest.params import Args, Bool, Float, Int, Json, PathInt, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import ANY, INT, STR, TIME, arr, null, obj
@@ -238,7 +238,7 @@ FORMS: Final[dict[str, tuple[str, Callable[[Args], tuple[dict[str, Any], list[di
 }
 
 
-def _create_route(path: str, incoming: str) -> RestRoute:
+def _create_route(path: str, here: Deployment) -> RestRoute:
     kind, form = FORMS[path]
 
     def variables(args: Args) -> dict[str, Any]:
@@ -249,7 +249,7 @@ def _create_route(path: str, incoming: str) -> RestRoute:
         return {
             "kind": kind,
             "items": items,
-            "params": legacy_incoming(kind, legacy_params(kind, shared)[0], incoming),
+            "params": legacy_directories(kind, legacy_params(kind, shared)[0], here),
         }
 
     def created(data: dict[str, Any], args: Args) -> dict[str, Any]:
@@ -310,7 +310,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Batches, newest first",
         ),
-        *[_create_route(path, str(settings.incoming_dir)) for path in FORMS],
+        *[_create_route(path, Deployment.of(settings)) for path in FORMS],
         graphql_route(
             "GET",
             "/batch/{batch_id}",

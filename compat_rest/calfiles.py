@@ -78,13 +78,18 @@ def uvh5(data: dict[str, Any], args: Args) -> dict[str, Any]:
 
 LEGACY_INCOMING = "/data/incoming"
 """The legacy pipeline's incoming directory, which the dashboard's data browser asks for by name."""
+LEGACY_MS_OUTPUT = "/stage/dsa110-contimg/ms"
+"""The legacy pipeline's Measurement Set directory, the Control page's workflow ``output_dir``."""
+
+
+def is_legacy(given: object, legacy: str) -> bool:
+    """Does ``given`` name the legacy directory ``legacy`` (a trailing slash or not)?"""
+    return isinstance(given, str) and given.rstrip("/") == legacy
 
 
 def input_directory(given: str | None) -> str | None:
     """The directory to list: the legacy incoming path means this deployment's incoming directory."""
-    if given is not None and given.rstrip("/") == LEGACY_INCOMING:
-        return None
-    return given
+    return None if is_legacy(given, LEGACY_INCOMING) else given
 
 
 def uvh5_variables(args: Args) -> dict[str, Any]:

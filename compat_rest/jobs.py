@@ -18,9 +18,10 @@ ones listed back as ``ignored_params``; any other unknown name is still refused.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
-from compat_rest.calfiles import LEGACY_INCOMING
+from compat_rest.calfiles import LEGACY_INCOMING, LEGACY_MS_OUTPUT, is_legacy
 from compat_rest.convert import lower
 from compat_rest.errors import ApiError, validation_error
 from compat_rest.params import Args, Int, Json, PathInt, Str
@@ -298,24 +299,42 @@ def state_filter(status: str | None) -> dict[str, Any] | None:
     return {"states": [state]}
 
 
-def legacy_incoming(kind: str, params: dict[str, Any], incoming: str | None) -> dict[str, Any]:
-    """The legacy incoming directory (``/data/incoming``, the dashboard's default and the
-    default of the legacy ``WorkflowParams.input_dir``) means this deployment's."""
-    if incoming is None or kind not in ("CONVERT", "WORKFLOW"):
+@dataclass(frozen=True)
+class Deployment:
+    """This deployment's directories that the legacy dashboard names by their legacy paths."""
+
+    incoming: str
+    ms: str
+
+    @classmethod
+    def of(cls, settings: Settings) -> Deployment:
+        return cls(incoming=str(settings.incoming_dir), ms=str(settings.ms_dir))
+
+
+def legacy_directories(kind: str, params: dict[str, Any], here: Deployment | None) -> dict[str, Any]:
+    """The legacy pipeline's directories, the dashboard's defaults (``/data/incoming`` for
+    ``WorkflowParams.input_dir``, ``/stage/dsa110-contimg/ms`` for its ``output_dir``), mean
+    this deployment's; a workflow asked for by time alone reads this deployment's incoming."""
+    if here is None or kind not in ("CONVERT", "WORKFLOW"):
         return params
-    given = params.get("input_dir")
-    if isinstance(given, str) and given.rstrip("/") == LEGACY_INCOMING:
-        return {**params, "input_dir": incoming}
-    by_time = params.get("start_time") and params.get("end_time")
-    if kind == "WORKFLOW" and given is None and by_time and not params.get("uvh5_paths"):
-        return {**params, "input_dir": incoming}
-    return params
+    out = dict(params)
+    given = out.get("input_dir")
+    if is_legacy(given, LEGACY_INCOMING):
+        out["input_dir"] = here.incoming
+    by_time = out.get("start_time") and out.get("end_time")
+    if kind == "WORKFLOW" and given is None and by_time and not out.get("uvh5_paths"):
+        out["input_dir"] = here.incoming
+    if is_legacy(out.get("output_dir"), LEGACY_MS_OUTPUT):
+        out["output_dir"] = here.ms
+    return out
 
 
-def submitted_params(args: Args, kind: str, incoming: str | None = None) -> tuple[dict[str, Any], list[str]]:
+def submitted_params(
+    args: Args, kind: str, here: Deployment | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """The body's params (or parameters) with its other legacy fields merged in and the
-    legacy names of ``kind`` translated: (params, the legacy names set aside). ``incoming``:
-    this deployment's incoming directory, for the legacy one."""
+    legacy names of ``kind`` translated: (params, the legacy names set aside). ``here``:
+    this deployment's directories, for the legacy ones."""
     base = args.get("params") if args.get("params") is not None else args.get("parameters")
     if base is None:
         base = {}
@@ -326,7 +345,7 @@ def submitted_params(args: Args, kind: str, incoming: str | None = None) -> tupl
         if args.get(name) is not None:
             merged[name] = args[name]
     translated, aside = legacy_params(kind, _one_ms(merged))
-    return legacy_incoming(kind, translated, incoming), aside
+    return legacy_directories(kind, translated, here), aside
 
 
 def _one_ms(params: dict[str, Any]) -> dict[str, Any]:
@@ -377,12 +396,12 @@ def submit_body() -> list[Any]:
     ]
 
 
-def _submit_route(path: str, kind: str, incoming: str) -> RestRoute:
+def _submit_route(path: str, kind: str, here: Deployment) -> RestRoute:
     def variables(args: Args) -> dict[str, Any]:
         given = args.get("job_type")
         if given is not None and job_type(given.upper().replace("-", "_")) != job_type(kind):
             raise validation_error(f"job_type {given!r} does not match /jobs/{path}", location="body")
-        return {"kind": kind, "params": submitted_params(args, kind, incoming)[0]}
+        return {"kind": kind, "params": submitted_params(args, kind, here)[0]}
 
     def submitted(data: dict[str, Any], args: Args) -> dict[str, Any]:
         return {
@@ -417,9 +436,9 @@ def _create_kind(args: Args) -> str:
     return kind.upper().replace("-", "_")
 
 
-def _create_variables(args: Args, incoming: str) -> dict[str, Any]:
+def _create_variables(args: Args, here: Deployment) -> dict[str, Any]:
     kind = _create_kind(args)
-    return {"kind": kind, "params": submitted_params(args, kind, incoming)[0]}
+    return {"kind": kind, "params": submitted_params(args, kind, here)[0]}
 
 
 def _created(data: dict[str, Any], args: Args) -> dict[str, Any]:
@@ -460,7 +479,7 @@ def _health(data: dict[str, Any], _args: Args) -> dict[str, Any]:
 
 def routes(settings: Settings) -> list[RestRoute]:
     job_list = obj(jobs=arr(JOB), items=arr(JOB), total=INT)
-    incoming = str(settings.incoming_dir)
+    here = Deployment.of(settings)
     logs_doc = RestRoute(
         path="/jobs/id/{job_id}/logs",
         method="GET",
@@ -564,13 +583,13 @@ def routes(settings: Settings) -> list[RestRoute]:
             errors=(404, 409, 422),
             role=Role.OPERATOR,
         ),
-        *[_submit_route(path, kind, incoming) for path, kind in SUBMIT_PATHS.items()],
+        *[_submit_route(path, kind, here) for path, kind in SUBMIT_PATHS.items()],
         graphql_route(
             "POST",
             "/control/jobs/create",
             SUBMIT,
             _created,
-            variables=lambda args: _create_variables(args, incoming),
+            variables=lambda args: _create_variables(args, here),
             body=submit_body(),
             response=obj(job_id=INT, status=STR, message=STR, job=JOB, ignored_params=arr(STR)),
             tag=TAG,

@@ -198,7 +198,7 @@ async def test_the_control_pages_job_forms_are_accepted(api: httpx.AsyncClient, 
 
 
 async def test_the_control_pages_convert_form_reads_the_legacy_incoming_directory(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, settings: Settings
 ) -> None:
     """The convert form's default `input_dir` is the legacy `/data/incoming`: this deployment's
     incoming directory, as for `GET /uvh5`; `writer`, `stage_to_tmpfs`, `max_workers` set aside."""
@@ -234,6 +234,11 @@ async def test_the_control_pages_convert_form_reads_the_legacy_incoming_director
     window = {"start_time": params["start_time"], "end_time": params["end_time"]}
     workflow = _submitted(await api.post("/api/jobs/workflow", json={"params": window}))
     assert workflow["params"]["convert"]["group_id"] == stamp
+    # Its legacy default output directory (WorkflowParams.output_dir) is this deployment's
+    # Measurement Set directory, not a path the job would be refused to write to.
+    legacy_out = {**window, "output_dir": "/stage/dsa110-contimg/ms/"}
+    workflow = _submitted(await api.post("/api/jobs/workflow", json={"params": legacy_out}))
+    assert workflow["params"]["convert"]["output_dir"] == str(settings.ms_dir)
 
 
 async def test_the_region_editor_updates_with_a_partial_region(

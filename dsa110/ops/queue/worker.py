@@ -75,6 +75,7 @@ def job_environment(settings: Settings, base: Mapping[str, str] | None = None) -
     env = dict(os.environ if base is None else base)
     env["DSA110_DATABASE_URL"] = settings.resolved_database_url
     env["DSA110_DATA_DIR"] = str(settings.data_dir)
+    env["DSA110_OUTPUT_DIRS"] = os.pathsep.join(str(root) for root in settings.output_roots)
     env["DSA110_EVENTS_URL"] = settings.events_url
     env["DSA110_EVENTS_NAMESPACE"] = settings.events_namespace
     env["PYTHONUNBUFFERED"] = "1"

@@ -23,6 +23,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.errors import InputError
+from dsa110.names import resolve_under
+
 T = TypeVar("T")
 PARTIAL = ".partial"
 
@@ -37,16 +40,32 @@ class StageContext:
     database_url: str | None
     job_id: int | None
     started: float = field(default_factory=time.monotonic)
+    output_roots: tuple[Path, ...] = ()
+    """Where a job's ``output_dir`` may lie (``Settings.output_roots``; empty: the data dir)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StageContext:
         e = os.environ if env is None else env
         job = e.get("DSA110_JOB_ID")
+        roots = tuple(Path(d) for d in e.get("DSA110_OUTPUT_DIRS", "").split(os.pathsep) if d)
         return cls(
             data_dir=Path(e.get("DSA110_DATA_DIR", "data")).resolve(),
             database_url=e.get("DSA110_DATABASE_URL") or None,
             job_id=int(job) if job and job.isdigit() else None,
+            output_roots=roots,
         )
+
+    def output_dir(self, params: Mapping[str, Any], default: Path) -> Path:
+        """The job's ``output_dir`` if it lies under the output roots (symlinks and ``..``
+        resolved), else ``default``: an operator's job writes where the deployment's outputs
+        go, never over the server's own files or elsewhere on the machine."""
+        given = params.get("output_dir")
+        if given is None:
+            return default
+        try:
+            return resolve_under(given, self.output_roots or (self.data_dir,), field="output_dir")
+        except InputError as refused:
+            raise StageError(refused.message) from None
 
     def progress(self, fraction: float, message: str) -> None:
         print(f"@@progress {min(1.0, max(0.0, fraction)):.4f} {message}", flush=True)

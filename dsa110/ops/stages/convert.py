@@ -103,7 +103,7 @@ def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise StageError(f"subband file missing: {missing[0]}")
     name = group_id or Path(files[0]).name.split("_sb")[0]
-    output = Path(params.get("output_dir") or ctx.data_dir / "ms")
+    output = ctx.output_dir(params, ctx.data_dir / "ms")
     target = output / f"{name}.ms"
     gpk = ctx.db(lambda e: records.group_pk(e, name)) if group_id else None
     tracking = gpk is not None and bool(ctx.db(lambda e: _start_group(e, name)))

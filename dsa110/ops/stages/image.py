@@ -138,7 +138,7 @@ def run(ctx: StageContext, params: dict[str, Any]) -> dict[str, Any]:
     work = ctx.work_dir("image")
     prepare(ctx.data_dir, work)
     raw, column = clean(ctx, params, work)
-    output = Path(params.get("output_dir") or ctx.data_dir / "images")
+    output = ctx.output_dir(params, ctx.data_dir / "images")
     target = output / f"{Path(ms_path).stem}.img-image-pb.fits"
     ctx.progress(0.7, "primary-beam correction")
     facts = pb_correct(raw, target)
