@@ -17,7 +17,8 @@ For each HTTP request and WebSocket handshake, in this order:
    415 ``UNSUPPORTED_MEDIA_TYPE``.
 3. **Identity.** ``Authorization: Bearer <key or token>`` or ``X-API-Key: <key>``;
    credentials that do not verify are refused (401 ``UNAUTHENTICATED``), never treated
-   as anonymous. No credentials: anonymous, which may read only when
+   as anonymous, and so are both headers holding different credentials (which one the
+   request acts as is not guessed). No credentials: anonymous, which may read only when
    ``DSA110_ANONYMOUS_READ`` allows it (the health check, static assets, API docs, the
    root page of links and the GraphiQL page are always open; the ``/graphql`` WebSocket
    may still authenticate in its ``connection_init`` payload). The identity goes into the
