@@ -66,6 +66,16 @@ ese-drw-3.12 (2026-12-05, an ingress still coming in is looked at again 2 transi
 benches beside it): ese_cpu_ms_per_source_image=0.439 (3.11, beside the CI alone: 0.394),
 11.07 full tests per source-year (3.11: 10.38); same=89 tracker_only=14 full_only=28, as
 3.11 (rated by 3.11's live table, which the run loaded before the new one was written).
+
+ese-drw-3.13 (2026-12-05, two tracker rules for ingresses still coming in; the same run,
+beside the clean-clone CI's test workers and three other test runs on the 2 cores):
+ese_cpu_ms_per_source_image=0.467 (1,653 s CPU for 3.54 million measurements), 11.07 full
+tests per source-year (3.12: 11.07: the looks the rules add are rare on a survey's mix,
+so the CPU per look rose with the load beside it, not the work); same=88 tracker_only=13
+full_only=29 (ESEs: 3 and 8 of the 100; steady sources: 3 and 18 of 9,600; 5 flares and
+2 fades only the tracker keeps, 3 flares only the one pass). 22 of the 29 the one pass
+alone flags (all 8 ESEs) had a tracker candidate over the event, rated above 1e-3 by the
+live table (the one pass is rated by the one-look table).
 """
 
 from __future__ import annotations
