@@ -6,9 +6,11 @@ other exception is a bug and is masked.
 A message often quotes the input that was refused (``no source 'x...'``), and a hostile
 input may be 100k characters or a 309-digit number. So what an error says is bounded
 here, once, whatever each call site formats (:func:`bounded_message`, :func:`shown`):
-long words are cut to ``MAX_QUOTED`` characters, long numbers shown to 6 significant
-digits, the whole message to ``MAX_MESSAGE``. The graph bounds graphql-core's own
-messages (which quote literals) with the same function (``schema.errors``).
+words longer than ``MAX_QUOTED`` characters are cut in the middle (their head and their
+last ``KEPT_TAIL`` characters kept: the end of a path is what tells it apart), standalone
+numbers of 16 digits or more shown to 6 significant digits (digits inside a word, a path or
+an identifier are left alone), the whole message cut to ``MAX_MESSAGE``. The graph bounds
+graphql-core's own messages (which quote literals) with the same function (``schema.errors``).
 """
 
 from __future__ import annotations
@@ -17,17 +19,29 @@ import math
 import re
 from typing import Any, Final
 
-MAX_QUOTED: Final = 100
-"""Characters of one quoted value (a word: no spaces) an error message or detail keeps."""
+MAX_QUOTED: Final = 210
+"""Characters of one quoted value (a word: no spaces) an error message or detail keeps whole:
+a path quoted up to 200 characters (``dsa110.ops.stages.params``) with its quotes and
+punctuation. A longer word keeps ``MAX_QUOTED`` characters, cut in the middle."""
+KEPT_TAIL: Final = 60
+"""Characters of the end of a word cut in the middle (a file name and its directory)."""
 MAX_MESSAGE: Final = 500
 """Characters of a whole error message."""
 ELLIPSIS: Final = "\u2026"
-_LONG_NUMBER = re.compile(r"[-+]?\d{16,}(?:\.\d*)?(?:[eE][-+]?\d+)?")
+# A number standing alone: not preceded or followed by what continues a word, a path or an
+# identifier (``/data/2025102414000000123_sb01.hdf5`` is a file name, not a number). A
+# sentence's full stop may follow it.
+_LONG_NUMBER = re.compile(r"(?<![\w./\\+-])[-+]?\d{16,}(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w/\\+-]|\.[\w/\\])")
 _LONG_WORD = re.compile(rf"\S{{{MAX_QUOTED + 1},}}")
 
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + ELLIPSIS
+
+
+def _cut_middle(word: str) -> str:
+    """``word`` in ``MAX_QUOTED`` characters: its head, an ellipsis, its last ``KEPT_TAIL``."""
+    return word[: MAX_QUOTED - KEPT_TAIL - 1] + ELLIPSIS + word[-KEPT_TAIL:]
 
 
 def _number(text: str) -> str:
@@ -39,20 +53,22 @@ def _number(text: str) -> str:
 
 
 def bounded_message(message: str) -> str:
-    """``message`` with what it quotes bounded: numbers of 16 digits or more as ``%.6g``,
-    words longer than ``MAX_QUOTED`` cut (with an ellipsis), at most ``MAX_MESSAGE`` in all."""
+    """``message`` with what it quotes bounded: standalone numbers of 16 digits or more as
+    ``%.6g``, words longer than ``MAX_QUOTED`` cut in the middle (head, ellipsis, the last
+    ``KEPT_TAIL`` characters), at most ``MAX_MESSAGE`` in all (then cut at the end)."""
     if len(message) <= MAX_QUOTED:
         return message  # nothing to cut (and the common case stays cheap)
     text = _LONG_NUMBER.sub(lambda m: _number(m.group()), message)
-    text = _LONG_WORD.sub(lambda m: _cut(m.group(), MAX_QUOTED), text)
+    text = _LONG_WORD.sub(lambda m: _cut_middle(m.group()), text)
     return _cut(text, MAX_MESSAGE)
 
 
 def shown(value: Any) -> Any:
-    """A detail value as an error may carry it: text as :func:`bounded_message` leaves it (one
-    word at most ``MAX_QUOTED``), an integer of more than 15 digits as ``%.6g`` text."""
+    """A detail value as an error may carry it: text as :func:`bounded_message` leaves it (a
+    path or key meant for a program kept whole up to ``MAX_QUOTED``), an integer of more than
+    15 digits as ``%.6g`` text."""
     if isinstance(value, str):
-        return _cut(bounded_message(value), MAX_QUOTED)
+        return bounded_message(value)
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
         try:
             return f"{value:.6g}"

@@ -104,9 +104,11 @@ def decode(data: str | bytes) -> Any:
     try:
         return json_text.strict_loads(data, MAX_JSON_DEPTH)
     except json_text.JsonFault as fault:
-        raise Refused(400, fault.code, _FAULT_MESSAGES[fault.code]) from None
+        raise Refused(400, fault.code, _FAULT_MESSAGES.get(fault.code, _FAULT_MESSAGE)) from None
 
 
+_FAULT_MESSAGE: Final = "the request body is not JSON this server accepts"
+"""For a refusal with a code of its own that ``_FAULT_MESSAGES`` does not word yet."""
 _FAULT_MESSAGES: Final = {
     json_text.INVALID_JSON: "the request body is not valid JSON in UTF-8",
     json_text.NESTED_TOO_DEEP: f"the request nests deeper than {MAX_JSON_DEPTH} levels",
@@ -124,9 +126,11 @@ def decode_parameter(name: str, text: str) -> Any:
     try:
         return json_text.strict_loads(text, MAX_JSON_DEPTH)
     except json_text.JsonFault as fault:
-        raise Refused(400, fault.code, _PARAMETER_MESSAGES[fault.code].format(name=name)) from None
+        message = _PARAMETER_MESSAGES.get(fault.code, _PARAMETER_MESSAGE)
+        raise Refused(400, fault.code, message.format(name=name)) from None
 
 
+_PARAMETER_MESSAGE: Final = "the `{name}` parameter is not JSON this server accepts"
 _PARAMETER_MESSAGES: Final = {
     json_text.INVALID_JSON: "the `{name}` parameter is not valid JSON",
     json_text.NESTED_TOO_DEEP: f"the `{{name}}` parameter nests deeper than {MAX_JSON_DEPTH} levels",

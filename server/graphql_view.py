@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, Final, cast
@@ -40,6 +41,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from dsa110 import json_text
 from dsa110.auth.authenticator import Authenticator
 from dsa110.auth.identity import identity_in
 from dsa110.settings import Settings
@@ -81,11 +83,26 @@ KEEP_ALIVE_S: Final = 15.0
 MESSAGE_TOO_BIG: Final = 1009
 
 
-UNPARSEABLE: Final = object()
-"""What ``LimitedWebSocketAdapter.iter_json`` yields for a message that is not JSON, when asked
-to read on past it (the legacy protocol)."""
+@dataclass(frozen=True)
+class Unparseable:
+    """What ``LimitedWebSocketAdapter.iter_json`` yields for a message it refuses, when asked to
+    read on past it (the legacy protocol): why, as the code and message of the ``error``."""
+
+    code: str
+    message: str
+
+
+NOT_JSON: Final = Unparseable(json_text.INVALID_JSON, "Message must be JSON-parseable (no NaN or Infinity)")
+"""A message that is not JSON (the legacy server's words); one too deep or holding a lone
+surrogate carries the refusal's own code and message."""
 LEGACY_CLIENT_TYPES: Final = frozenset({"connection_init", "connection_terminate", "start", "stop"})
 """The messages a graphql-ws (subscriptions-transport-ws) client sends."""
+
+
+def _unparseable(refusal: JSONDecodeError | Refused) -> Unparseable:
+    if isinstance(refusal, Refused) and refusal.code != json_text.INVALID_JSON:
+        return Unparseable(refusal.code, refusal.reason)  # too deep, or a lone surrogate
+    return NOT_JSON
 
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
@@ -106,9 +123,9 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
                 except (JSONDecodeError, Refused) as exc:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from exc
-                    # The legacy protocol's handler reads on past a bad message: it gets this
-                    # placeholder and answers it with an ``error`` (strawberry said nothing).
-                    yield UNPARSEABLE
+                    # The legacy protocol's handler reads on past a bad message: it gets why,
+                    # and answers it with an ``error`` (strawberry said nothing).
+                    yield _unparseable(exc)
         except KeyError as exc:  # a binary frame has no "text"
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
@@ -386,8 +403,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         await super().handle_start(message)
 
     async def handle_message(self, message: Any) -> None:
-        if message is UNPARSEABLE:
-            await self._error("Message must be JSON-parseable (no NaN or Infinity)", code="INVALID_JSON")
+        if isinstance(message, Unparseable):
+            await self._error(message.message, code=message.code)
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self._error("Failed to parse message")

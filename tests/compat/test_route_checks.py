@@ -41,3 +41,17 @@ def test_a_rest_error_bounds_what_it_quotes() -> None:
     body = error.response().body
     assert len(body) < 1_000 and b'"code":"BAD_REQUEST"' in body
     assert error.details is not None and error.details["n"].startswith("~1e+")
+
+
+def test_a_rest_error_keeps_a_long_path_it_quotes() -> None:
+    """The bound is for hostile values: a 200-character path (a message quotes one whole) and a
+    file name holding a run of digits come back as they were, in the message and the details."""
+    from compat_rest.errors import ApiError
+
+    path = "/stage/dsa110-contimg/ms/" + "d" * 148 + "/2025-10-24T14:00:00_cal.ms"
+    incoming = "/data/incoming/2025102414000000123_sb01.hdf5"
+    message = f"`ms`: {path!r} is not a CASA table (Measurement Set); the subbands: {incoming!r}"
+    assert len(path) == 200 and len(message) > 200
+    error = ApiError(400, "BAD_REQUEST", message, {"ms": path, "file": incoming})
+    assert error.message == message
+    assert error.details == {"ms": path, "file": incoming}

@@ -233,6 +233,16 @@ async def test_legacy_graphql_ws_rejects_and_reports_malformed_messages(live_set
                 assert (
                     error["type"] == "error" and error["payload"]["extensions"]["code"] == "INVALID_JSON"
                 ), error
+            # JSON that is refused for its depth or for a lone surrogate (not text): an error
+            # with that refusal's code, as /graphql answers a body; the socket reads on.
+            for bad, code in (
+                ('{"id":"8","type":"start","payload":' + "[" * 70 + "]" * 70 + "}", "NESTED_TOO_DEEP"),
+                ('{"id":"8","type":"start","payload":{"query":"\\ud800"}}', "INVALID_UNICODE"),
+            ):
+                await ws.send_text(bad)
+                error = await _next_not_ka(client)
+                assert error["type"] == "error" and error["payload"]["extensions"]["code"] == code, error
+                assert "JSON-parseable" not in error["payload"]["message"], error
             await client.send({"type": "subscribe", "id": "5"})
             error = await _next_not_ka(client)
             assert error["type"] == "error" and "Invalid message type" in error["payload"]["message"], error

@@ -23,11 +23,17 @@ import httpx
 import pytest
 import uvicorn
 from httpx_ws import WebSocketDisconnect
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Match, Route, Router
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from dsa110 import json_text
 from dsa110.settings import Settings
 from server.app import create_app
+from server.fallback import install as install_fallback
+from server.graphql_http import Refused, decode, decode_parameter
 from server.ws_protocol import DirectSendWebSocketProtocol
 from tests.live.conftest import TransportWs, running
 from tests.waiting import eventually
@@ -172,12 +178,43 @@ async def test_a_trailing_slash_redirects_without_echoing_the_host(settings: Set
         followed = await live.http.post(posted.headers["location"], json={"query": "{ __typename }"})
         assert followed.json() == {"data": {"__typename": "Query"}}
         assert (await live.http.get("/healthz/", headers=evil_host)).headers["location"] == "/healthz"
-        # A path that would redirect to another host ("//host" is a network-path reference)
-        # and a path no route holds either way: 404 with a code, no Location.
-        for url in ("http://testserver//evil.example/", "http://testserver/nope/"):
-            missing = await live.http.get(url)
-            assert missing.status_code == 404 and "location" not in missing.headers
-            assert _error(missing)["extensions"]["code"] == "NOT_FOUND"
+        # A path no route holds either way: 404 with a code, no Location. (A path such as
+        # "//evil.example/" cannot reach the "//host" guard here: every route of this app
+        # starts with "/" and a name, so nothing matches "//evil.example" with or without the
+        # guard; ``test_the_slash_redirect_never_points_to_another_host`` exercises it.)
+        missing = await live.http.get("/nope/")
+        assert missing.status_code == 404 and "location" not in missing.headers
+        assert _error(missing)["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_no_route_of_the_app_takes_a_path_that_starts_with_two_slashes(tmp_path: Path) -> None:
+    """Why the live test cannot reach the guard: a path "//x" (as a client's ``GET //x/``
+    arrives) matches no route, so there is nothing to redirect to. A route added with a
+    parameter first (``/{name}``) would change that: the guard then answers (next test)."""
+    app = create_app(Settings(data_dir=tmp_path), migrate=False)
+    for path in ("//evil.example", "//graphql", "//healthz", "//api/x", "//", "///graphql"):
+        scope = {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": []}
+        assert all(route.matches(scope)[0] is Match.NONE for route in app.router.routes), path
+
+
+async def test_the_slash_redirect_never_points_to_another_host() -> None:
+    """A router with a route that takes "//evil.fits" (``{path:path}`` may start with "/"):
+    for ``GET //evil.fits/`` the slash redirect would send ``Location: //evil.fits``, a
+    network-path reference (the host ``evil.fits``); it answers the router's 404 instead."""
+
+    async def fits(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["path"])
+
+    router = Router(routes=[Route("/{path:path}.fits", fits)])
+    install_fallback(router)
+    transport = httpx.ASGITransport(app=router)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        moved = await client.get("/files/a/b.fits/", params={"q": "1"})
+        assert (moved.status_code, moved.headers["location"]) == (307, "/files/a/b.fits?q=1")
+        assert (await client.get("http://testserver//evil.fits")).text == "/evil"  # as it is
+        for url in ("http://testserver//evil.fits/", "http://testserver///evil.fits/"):
+            evil = await client.get(url)
+            assert evil.status_code == 404 and "location" not in evil.headers, evil.headers
 
 
 @pytest.mark.parametrize("name", ["variables", "extensions"])
@@ -188,6 +225,21 @@ async def test_a_get_parameter_that_is_not_json_is_named(settings: Settings, nam
         error = _error(response)
         assert error["extensions"]["code"] == "INVALID_JSON"
         assert error["message"] == f"the `{name}` parameter is not valid JSON"
+
+
+def test_a_json_refusal_with_a_new_code_keeps_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``JsonFault`` code the messages do not word yet: a coded 400 all the same, not a
+    ``KeyError`` (a 500)."""
+
+    def refuse(data: str | bytes, max_depth: int) -> Any:
+        raise json_text.JsonFault("TOO_MANY_KEYS")
+
+    monkeypatch.setattr(json_text, "strict_loads", refuse)
+    for parse, name in ((decode, "body"), (lambda text: decode_parameter("variables", text), "`variables`")):
+        with pytest.raises(Refused) as caught:
+            parse("{}")
+        assert (caught.value.status_code, caught.value.code) == (400, "TOO_MANY_KEYS")
+        assert name in caught.value.reason and "JSON" in caught.value.reason
 
 
 async def test_the_root_points_a_new_user_to_the_entry_points(settings: Settings) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
 from dsa110.db.tables import images, mosaics
-from dsa110.errors import MAX_MESSAGE, MAX_QUOTED, NotFoundError, bounded_message, shown
+from dsa110.errors import KEPT_TAIL, MAX_MESSAGE, MAX_QUOTED, NotFoundError, bounded_message, shown
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.credentials import key_headers
@@ -275,7 +275,8 @@ async def test_a_huge_source_id_is_not_echoed_back(live: LiveApp) -> None:
         assert answer.status_code == 200 and len(answer.content) < SMALL, len(answer.content)
         error = _one_error(answer)
         assert error["extensions"]["code"] == "NOT_FOUND"
-        assert error["message"].startswith("no source 'JJJJ") and error["message"].endswith("\u2026")
+        message = error["message"]
+        assert message.startswith("no source 'JJJJ") and message.endswith("JJJ'") and "\u2026" in message
         assert all(len(str(v)) <= MAX_QUOTED + 1 for v in error["extensions"].get("details", {}).values())
 
 
@@ -301,11 +302,62 @@ async def test_a_huge_number_is_shown_to_six_digits(live: LiveApp) -> None:
 def test_the_bound_by_hand() -> None:
     assert bounded_message("no source 'NVSS J123456.7+420312'") == "no source 'NVSS J123456.7+420312'"
     quoted = bounded_message(f"no source {HUGE!r}")
-    assert quoted == f"no source '{'J' * (MAX_QUOTED - 1)}\u2026"
+    head = MAX_QUOTED - KEPT_TAIL - 1
+    assert quoted == f"no source '{'J' * (head - 1)}\u2026{'J' * (KEPT_TAIL - 1)}'"
     spaced = bounded_message("no source " + "ab " * 50_000)
     assert len(spaced) == MAX_MESSAGE + 1 and spaced.endswith("\u2026")
     assert bounded_message(f"RA={1e308:f} is out") == "RA=1e+308 is out"
+    assert bounded_message(f"RA={-1e308:f}, out") == "RA=-1e+308, out"
     error = NotFoundError(f"no source {HUGE!r}", key=HUGE, big=10**400, ra=-1e308, n=42)
-    assert len(error.message) <= MAX_QUOTED + len("no source ") + 1 and str(error) == error.message
-    assert error.details == {"key": "J" * MAX_QUOTED + "\u2026", "big": "~1e+400", "ra": -1e308, "n": 42}
+    assert len(error.message) <= MAX_QUOTED + len("no source ") and str(error) == error.message
+    huge_key = "J" * head + "\u2026" + "J" * KEPT_TAIL
+    assert error.details == {"key": huge_key, "big": "~1e+400", "ra": -1e308, "n": 42}
     assert shown(True) is True and shown(None) is None
+
+
+# A path is quoted whole up to 200 characters (``dsa110.ops.stages.params``): what tells
+# two of them apart is at the end (the observation's time, the subband).
+PADDING = " (the stage cannot start)" * 8  # the message is long enough to be looked at
+
+
+def _path(length: int, name: str = "2025-10-24T14:00:00_cal.ms") -> str:
+    root = "/stage/dsa110-contimg/ms/"
+    return root + "d" * (length - len(root) - len(name) - 1) + "/" + name
+
+
+@pytest.mark.parametrize("length", [132, 200])
+def test_a_path_quoted_in_a_message_is_kept_whole(length: int) -> None:
+    path = _path(length)
+    assert len(path) == length
+    for message in (
+        f"`ms`: {path!r} is not a CASA table (Measurement Set){PADDING}",
+        f"no file {path!r}, {PADDING}",
+    ):
+        assert bounded_message(message) == message
+    assert NotFoundError(f"no file {path!r}{PADDING}", path=path).details == {"path": path}
+
+
+def test_a_longer_path_keeps_its_head_and_its_end() -> None:
+    path = _path(2_000, name="2025-10-24T14:05:09_sb15.hdf5")
+    message = bounded_message(f"`files`: no file {path!r}{PADDING}")
+    quoted = message.split()[3]
+    assert len(quoted) == MAX_QUOTED and quoted.startswith("'/stage/dsa110-contimg/ms/ddd")
+    assert quoted.endswith("d/2025-10-24T14:05:09_sb15.hdf5'") and "\u2026" in quoted
+    assert message.endswith(PADDING)
+
+
+def test_digits_in_a_file_name_are_not_a_number() -> None:
+    for name in (
+        "/data/incoming/2025102414000000123_sb01.hdf5",
+        "/data/incoming/2025102414000000123.hdf5",
+        "/data/2025102414000000123/sb01.hdf5",
+        "obs-2025102414000000123",
+        "run_12345678901234567890",
+    ):
+        message = f"no file {name!r}{PADDING}"
+        assert bounded_message(message) == message
+        assert shown(name) == name
+    # A number standing alone is still shown to 6 digits, inside quotes or ending a sentence.
+    assert bounded_message(f"no image '{10**30}'{PADDING}") == f"no image '1e+30'{PADDING}"
+    assert bounded_message(f"{PADDING} got {10**30}.") == f"{PADDING} got 1e+30."
+    assert len(bounded_message(f"value {'9' * 309}{PADDING}")) < 250
