@@ -14,7 +14,10 @@ unauthenticated caller brings in a name only with an operation that validated ag
 schema, and only ``MAX_ANONYMOUS_OPERATION_NAMES`` names in all, so the other
 ``MAX_OPERATION_NAMES - MAX_ANONYMOUS_OPERATION_NAMES`` slots stay for callers with a key
 or token (a dashboard's; their failing operations are named too, as after a schema change
-one would want). A name once labelled keeps its label, whoever sends it.
+one would want). A name once labelled keeps its label, whoever sends it. The server's own
+operations (the REST layer's ``Rest*`` documents, run as their caller, mostly anonymous)
+are reserved at start (``reserve_operation_names``): always labelled, in none of the slots,
+so no flood of names that came first can push them into ``other``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
@@ -119,19 +122,28 @@ WEBHOOK_LATENCY = Histogram(
 
 MAX_OPERATION_NAMES: Final = 200
 MAX_ANONYMOUS_OPERATION_NAMES: Final = 150
-"""Of ``MAX_OPERATION_NAMES``, how many unauthenticated callers may bring in (the legacy
-dashboard's REST routes alone name about 120 operations, run as their anonymous caller)."""
+"""Of ``MAX_OPERATION_NAMES``, how many unauthenticated callers may bring in (GraphiQL
+users without a key, scripts; the REST layer's own names are reserved, in no slot)."""
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
+_reserved_names: set[str] = set()  # the server's own operations: always labelled, in no slot
 _seen_names: set[str] = set()
 _anonymous_names: set[str] = set()  # those of ``_seen_names`` an unauthenticated caller brought in
 _names_lock = threading.Lock()
 
 
-def operation_label(name: str | None, *, valid: bool = True, authenticated: bool = True) -> str:
+def reserve_operation_names(names: Iterable[str]) -> None:
+    """Always label these names, beside the slots that clients' names fill: the server's own
+    operations (the REST routes' documents, fixed by the code, so their number is bounded)."""
+    with _names_lock:
+        _reserved_names.update(name for name in names if _NAME.fullmatch(name))
+
+
+def operation_label(name: str | None, *, valid: bool, authenticated: bool) -> str:
     """A client's operation name as a label value: ``anonymous``, the name, or ``other``.
 
-    A name not yet labelled gets its label from an unauthenticated caller only if the
-    operation is ``valid`` (parsed and validated against the schema) and fewer than
+    A reserved name (``reserve_operation_names``) is always its own label. Any other name not
+    yet labelled gets its label from an unauthenticated caller only if the operation is
+    ``valid`` (parsed and validated against the schema, however it then ran) and fewer than
     ``MAX_ANONYMOUS_OPERATION_NAMES`` came that way (see the module docstring).
     """
     if not name:
@@ -139,7 +151,7 @@ def operation_label(name: str | None, *, valid: bool = True, authenticated: bool
     if not _NAME.fullmatch(name):
         return "other"
     with _names_lock:
-        if name in _seen_names:
+        if name in _reserved_names or name in _seen_names:
             return name
         if len(_seen_names) >= MAX_OPERATION_NAMES:
             return "other"

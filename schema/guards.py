@@ -49,6 +49,7 @@ class OperationGuards(SchemaExtension):
         self._parse: Any = _get_parse_cache(settings.cache_size)
         self._validate: Any = _get_validate_cache(settings.cache_size)
         self._admitted: tuple[int, str] | None = None  # (cost, client) this operation holds in ``in_flight``
+        self._validated = False  # parsed and passed the schema's validation (the metrics' ``valid``)
 
     def on_operation(self) -> Iterator[None]:
         start = time.perf_counter()
@@ -61,7 +62,7 @@ class OperationGuards(SchemaExtension):
             if self._admitted is not None:
                 self.settings.in_flight.release(*self._admitted)
                 self._admitted = None
-        record_operation(context, start)
+        record_operation(context, start, validated=self._validated)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -76,6 +77,7 @@ class OperationGuards(SchemaExtension):
         context.pre_execution_errors = self._validate(
             context.schema._schema, context.graphql_document, context.validation_rules
         )
+        self._validated = not context.pre_execution_errors  # before cost and admission refuse it
         guards = self.settings
         in_flight = guards.in_flight
         # Either bound alone is a reason to count: a client's share holds with no process budget.

@@ -99,9 +99,22 @@ async def post(
 
 def without_secret_parts(text: str, url: str) -> str:
     """``text`` (an error about a delivery) without the URL's path and query: they are often
-    the secret (a Slack hook's token), and the error is stored, shown and logged."""
-    parts = urlsplit(url)
-    secret = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.path]
+    the secret (a Slack hook's token), and the error is stored, shown and logged.
+
+    Both forms are taken out: the URL as written and as httpx sends and quotes it (a
+    non-ASCII or space-holding path is percent-encoded in httpx's messages)."""
+    try:
+        parts = urlsplit(url)
+        secret = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.path]
+    except ValueError:  # not a URL urllib reads (stored before validation): all of it goes
+        secret = [url, url.partition("://")[2]]
+    try:
+        sent = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        sent = None
+    if sent is not None:
+        raw = sent.raw_path.decode("ascii", "replace")
+        secret += [raw, *raw.split("?", 1), sent.query.decode("ascii", "replace"), sent.path]
     for part in sorted({p for p in secret if len(p) > 1}, key=len, reverse=True):
         text = text.replace(part, "/[redacted]" if part.startswith("/") else "[redacted]")
     return text

@@ -105,6 +105,63 @@ def test_free_form_secrets_and_url_credentials_are_redacted() -> None:
     assert url_origin("http://[::1]:9/x") == "http://[::1]:9"
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        # A token alone before the `@` (no `user:`): all of the userinfo goes.
+        ("https://ghp_abc123@github.com/org/repo.git", "https://[redacted]@github.com/org/repo.git"),
+        # A password holding an `@`: up to the authority's last `@`, none of it is kept.
+        ("https://u:p@ss@h.example.org/x", "https://[redacted]@h.example.org/x"),
+        ("postgres://ops:s3cr@t!@db:5432/dsa", "postgres://[redacted]@db:5432/dsa"),
+        # Secret-named query parameters, inside any text; the others kept as written.
+        (
+            "fetch https://h.example.org/d?access_token=SEKRET&a=b%20c&page=2 now",
+            "fetch https://h.example.org/d?access_token=[redacted]&a=b%20c&page=2 now",
+        ),
+        ("https://h/x?token=SEKRET", "https://h/x?token=[redacted]"),
+        ("https://h/x?password=SEKRET&user=me", "https://h/x?password=[redacted]&user=me"),
+        ("https://h/x?api_key=SEKRET", "https://h/x?api_key=[redacted]"),
+        ("https://h/x?key=SEKRET", "https://h/x?key=[redacted]"),
+        (
+            "https://acct.blob.core.windows.net/c/f?sv=2022&sig=SEKRET",
+            "https://acct.blob.core.windows.net/c/f?sv=2022&sig=[redacted]",
+        ),
+        (
+            "https://b.s3.amazonaws.com/k?X-Amz-Credential=SEKRET&X-Amz-Signature=SEKRET",
+            "https://b.s3.amazonaws.com/k?X-Amz-Credential=[redacted]&X-Amz-Signature=[redacted]",
+        ),
+        ("https://h/x?pwd=SEKRET&passphrase=SEKRET", "https://h/x?pwd=[redacted]&passphrase=[redacted]"),
+        ("https://h/x?auth=SEKRET&author=me", "https://h/x?auth=[redacted]&author=me"),
+        ("https://h/cb#access_token=SEKRET&state=1", "https://h/cb#access_token=[redacted]&state=1"),
+        # Both at once, and two URLs in one text.
+        (
+            "a https://t@h/?token=SEKRET b http://u:v@g/",
+            "a https://[redacted]@h/?token=[redacted] b http://[redacted]@g/",
+        ),
+        # Nothing secret: as written, byte for byte.
+        ("https://h.example.org/a%2Fb?q=1&x=y#top", "https://h.example.org/a%2Fb?q=1&x=y#top"),
+        ("see the docs", "see the docs"),
+        # Not a URL urllib reads: only the scheme is kept.
+        ("https://[::1/x?token=SEKRET", "https://[redacted]"),
+        ("https://u:pa/ss@h/x", "https://[redacted]"),
+        ("https://h:99999999/x", "https://[redacted]"),
+    ],
+)
+def test_secrets_in_urls_are_redacted_in_any_text(written: str, kept: str) -> None:
+    assert redact("submitJob", {"params": {"note": written}}) == {"params": {"note": kept}}
+    assert redact("submitJob", {"params": {"notes": [written]}})["params"]["notes"] == [kept]
+
+
+def test_more_secret_key_names_are_redacted() -> None:
+    arguments = {"pwd": "a", "db_pwd": "b", "passphrase": "c", "auth": "d", "Auth": "e", "sig": "f"}
+    assert redact("submitJob", {"params": arguments})["params"] == dict.fromkeys(arguments, REDACTED)
+    # `auth` as a whole key only: an author is no secret.
+    assert redact("submitJob", {"params": {"author": "me", "authority": "x"}})["params"] == {
+        "author": "me",
+        "authority": "x",
+    }
+
+
 def test_every_declared_sensitive_argument_exists() -> None:
     """A renamed argument would silently stop being redacted: the table must follow the schema."""
     schema = build_schema(Settings())._schema

@@ -188,6 +188,83 @@ async def test_anonymous_names_cannot_crowd_out_a_dashboards_names(
     assert value(samples, "dsa110_graphql_operations_total", operation=early_page, **ok) == 2
 
 
+def _operation_names(samples: Samples) -> set[str | None]:
+    return {
+        dict(labels).get("operation") for (n, labels) in samples if n == "dsa110_graphql_operations_total"
+    }
+
+
+async def test_the_rest_layers_names_cannot_be_crowded_out(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The REST routes run their documents as their (anonymous) caller: a flood of free valid
+    anonymous names sent first must not push ``RestHealth`` into ``other``."""
+    from dsa110 import telemetry
+
+    monkeypatch.setattr(telemetry, "_seen_names", set())
+    monkeypatch.setattr(telemetry, "_anonymous_names", set())
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0)
+    async with running(settings) as live:
+        for i in range(telemetry.MAX_OPERATION_NAMES + 10):
+            await live.http.post("/graphql", json={"query": f"query Flood{tag}{i} {{ __typename }}"})
+        before = await scrape(live.http)
+        health = await live.http.get("/api/health")
+        assert health.status_code == 200, health.text
+        after = await scrape(live.http)
+    ok = {"operation": "RestHealth", "type": "query", "outcome": "ok"}
+    assert value(after, "dsa110_graphql_operations_total", **ok) == (
+        value(before, "dsa110_graphql_operations_total", **ok) + 1
+    )
+    flood = {n for n in _operation_names(after) if n and n.startswith(f"Flood{tag}")}
+    assert len(flood) == telemetry.MAX_ANONYMOUS_OPERATION_NAMES  # the reserved names take no slot
+
+
+async def test_an_anonymous_operation_failing_as_it_runs_is_named(
+    empty_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Valid is parsed and validated, not ran without error: a field's error (what a REST
+    404 is) does not make a valid anonymous operation's name ``other``."""
+    from dsa110 import telemetry
+
+    monkeypatch.setattr(telemetry, "_seen_names", set())
+    monkeypatch.setattr(telemetry, "_anonymous_names", set())
+    name = f"MissingNode{uuid.uuid4().hex[:8]}"
+    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0)
+    async with running(settings) as live:
+        answer = await live.http.post(
+            "/graphql", json={"query": f'query {name} {{ node(id: "Tm9wZTox") {{ id }} }}'}
+        )
+        assert answer.json()["errors"][0]["extensions"]["code"] in {"NOT_FOUND", "BAD_USER_INPUT"}
+        samples = await scrape(live.http)
+    error = {"operation": name, "type": "query", "outcome": "error"}
+    assert value(samples, "dsa110_graphql_operations_total", **error) == 1
+    assert telemetry.operation_label(name, valid=False, authenticated=False) == name  # labelled since
+
+
+def test_operation_label_says_who_asked_and_whether_it_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No defaults: a caller that forgets to say would label names it must not (or hide some)."""
+    from dsa110 import telemetry
+
+    monkeypatch.setattr(telemetry, "_seen_names", set())
+    monkeypatch.setattr(telemetry, "_anonymous_names", set())
+    monkeypatch.setattr(telemetry, "_reserved_names", set())
+    label: Any = telemetry.operation_label
+    with pytest.raises(TypeError):
+        label("Unsaid")
+    with pytest.raises(TypeError):
+        label("Unsaid", True, True)
+    with pytest.raises(TypeError):
+        label("Unsaid", valid=True)
+    assert telemetry.operation_label("Broken", valid=False, authenticated=False) == "other"
+    telemetry.reserve_operation_names(["RestThing", "not a name"])
+    for i in range(telemetry.MAX_OPERATION_NAMES):
+        telemetry.operation_label(f"Flood{i}", valid=True, authenticated=i % 2 == 0)
+    assert telemetry.operation_label("Late", valid=True, authenticated=True) == "other"
+    assert telemetry.operation_label("RestThing", valid=False, authenticated=False) == "RestThing"
+    assert telemetry.operation_label("not a name", valid=True, authenticated=True) == "other"
+
+
 async def test_who_may_read_metrics(empty_db_url: str, tmp_path: Path) -> None:
     closed = Settings(
         data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0, metrics_allow=()

@@ -68,3 +68,27 @@ def test_the_path_and_query_are_taken_out_by_hand() -> None:
         "ReadTimeout: https://hooks.slack.com/[redacted] and https://1.2.3.4/[redacted] ([redacted])"
     )
     assert without_secret_parts("HTTP 500", "https://example.org/") == "HTTP 500"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/services/T000/B000/tökén-SECRET", "/services/T000/B000/a%20SECRET%2Fb", "/hooks/SECRET with space"],
+    ids=["non-ascii", "percent-encoded", "space"],
+)
+def test_the_path_is_taken_out_as_httpx_quotes_it(path: str) -> None:
+    """httpx's messages quote the URL it sent (percent-encoded), not the one written."""
+    url = f"https://hooks.example.org{path}?token=ünïcode-SECRET"
+    sent = httpx.URL(url)
+    said = f"ConnectError: could not reach {sent} ({sent.raw_path.decode()})"
+    kept = without_secret_parts(said, url)
+    assert "SECRET" not in kept and "services" not in kept and "hooks/" not in kept, kept
+    assert kept.startswith("ConnectError: could not reach https://hooks.example.org/[redacted]"), kept
+    assert (
+        without_secret_parts(f"ReadTimeout: {url}", url)
+        == "ReadTimeout: https://hooks.example.org/[redacted]"
+    )
+
+
+def test_a_url_httpx_cannot_read_is_still_taken_out_as_written() -> None:
+    url = "https://[not-a-host/services/SECRET"
+    assert "SECRET" not in without_secret_parts(f"InvalidURL: {url}", url)
