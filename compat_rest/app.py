@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from graphql import OperationDefinitionNode, parse
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,7 +44,6 @@ from compat_rest.graph import GraphRunner
 from compat_rest.openapi import openapi_document
 from compat_rest.routing import ALL_METHODS, RestRoute, build_routes, check_routes
 from compat_rest.swagger import swagger_html, swagger_static_app
-from dsa110 import telemetry
 from dsa110.settings import Settings
 from server.limits import BodyTooLarge
 
@@ -87,17 +84,6 @@ def declared_routes(settings: Settings) -> list[RestRoute]:
     return with_formats([route for section in SECTIONS for route in section.routes(settings)])
 
 
-def operation_names(routes: Sequence[RestRoute]) -> set[str]:
-    """The names of the operations in the routes' own documents (``RestHealth``, ...)."""
-    return {
-        definition.name.value
-        for route in routes
-        for document in route.documents
-        for definition in parse(document).definitions
-        if isinstance(definition, OperationDefinitionNode) and definition.name is not None
-    }
-
-
 def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> Starlette:
     """The REST compatibility layer; mount it at ``/api`` after any other ``/api/...`` route.
 
@@ -106,9 +92,6 @@ def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = 
     """
     runner = GraphRunner(schema, engine, settings, bus)
     checked = check_routes(declared_routes(settings), runner)
-    # The routes run their documents as their caller, mostly anonymous: their names are
-    # labelled in the metrics always, not in the slots an anonymous flood could fill first.
-    telemetry.reserve_operation_names(operation_names(checked))
     document = openapi_document(checked, prefix=API_PREFIX)
     page = swagger_html(f"{API_PREFIX}/openapi.json", f"{API_PREFIX}/docs/static")
 

@@ -7,13 +7,15 @@ REST answers and graph answers cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from graphql import GraphQLSchema, parse, validate
+from graphql import GraphQLSchema, OperationDefinitionNode, parse, validate
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compat_rest.errors import from_graph_errors
+from dsa110 import telemetry
 from dsa110.auth.identity import Identity, identity_in
 from dsa110.settings import Settings
 from schema.schema import make_context
@@ -54,7 +56,25 @@ class GraphRunner:
         if request is not None:
             identity = identity_in(request.scope)
         context = make_context(self.engine, self.settings, bus, request, identity)
+        reserve_documents((document,))  # the server's own text: its name is always labelled
         result = await self.schema.execute(document, variable_values=variables, context_value=context)
         if result.errors:
             raise from_graph_errors(result.errors)
         return result.data
+
+
+def reserve_documents(documents: Iterable[str]) -> None:
+    """Reserve the operation names of the server's own ``documents`` as metric labels
+    (``dsa110.telemetry.reserve_operation_names``): the REST, export, VO and plot routes run
+    them as their caller, mostly anonymous, and their names must not share the slots an
+    anonymous flood of names could fill first. The documents are the code's, so finite."""
+    telemetry.reserve_operation_names(name for document in documents if (name := _operation_name(document)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _operation_name(document: str) -> str | None:
+    """The name of ``document``'s first operation (parsed once per document)."""
+    for definition in parse(document).definitions:
+        if isinstance(definition, OperationDefinitionNode) and definition.name is not None:
+            return definition.name.value
+    return None

@@ -15,9 +15,10 @@ schema, and only ``MAX_ANONYMOUS_OPERATION_NAMES`` names in all, so the other
 ``MAX_OPERATION_NAMES - MAX_ANONYMOUS_OPERATION_NAMES`` slots stay for callers with a key
 or token (a dashboard's; their failing operations are named too, as after a schema change
 one would want). A name once labelled keeps its label, whoever sends it. The server's own
-operations (the REST layer's ``Rest*`` documents, run as their caller, mostly anonymous)
-are reserved at start (``reserve_operation_names``): always labelled, in none of the slots,
-so no flood of names that came first can push them into ``other``.
+operations (the REST, export, VO and plot routes' documents, run as their caller, mostly
+anonymous) are reserved as they run (``reserve_operation_names``, from
+``compat_rest.graph.GraphRunner``): always labelled, in none of the slots, so no flood of
+names that came first can push them into ``other``.
 """
 
 from __future__ import annotations

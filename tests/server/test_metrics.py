@@ -211,10 +211,16 @@ async def test_the_rest_layers_names_cannot_be_crowded_out(
         before = await scrape(live.http)
         health = await live.http.get("/api/health")
         assert health.status_code == 200, health.text
+        sky = await live.http.get("/plots/skymap.png")  # a plot route's documents, not a REST route's
+        assert sky.status_code == 200, sky.text
         after = await scrape(live.http)
     ok = {"operation": "RestHealth", "type": "query", "outcome": "ok"}
     assert value(after, "dsa110_graphql_operations_total", **ok) == (
         value(before, "dsa110_graphql_operations_total", **ok) + 1
+    )
+    sky_ok = {"operation": "PlotSkyEvents", "type": "query", "outcome": "ok"}
+    assert value(after, "dsa110_graphql_operations_total", **sky_ok) == (
+        value(before, "dsa110_graphql_operations_total", **sky_ok) + 1
     )
     flood = {n for n in _operation_names(after) if n and n.startswith(f"Flood{tag}")}
     assert len(flood) == telemetry.MAX_ANONYMOUS_OPERATION_NAMES  # the reserved names take no slot
