@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -183,8 +184,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
-async def parse_args(route: RestRoute, request: Request) -> Args:
+IGNORED_HEADER: Final = "X-Ignored-Parameters"
+"""Names a request sent that its route does not read (a typo'd filter is otherwise silent)."""
+UNREAD_NOT_NAMED: Final = frozenset({"_"})
+"""Query parameters clients add on purpose and no route reads: jQuery's cache-buster."""
+_PRINTABLE_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,64}")
+MAX_NAMED_UNREAD: Final = 20
+
+
+async def parse_args(route: RestRoute, request: Request) -> tuple[Args, list[str]]:
+    """The route's arguments from the path, the query and the body, and the names the
+    request sent that the route does not read (``body.<key>`` for the body's)."""
     args: Args = {}
+    read = {param.name for param in route.params if param.where == "query"} | UNREAD_NOT_NAMED
+    unread = sorted(set(request.query_params) - read)
     path_params = request.path_params
     query = request.query_params
     for param in route.params:
@@ -207,7 +220,19 @@ async def parse_args(route: RestRoute, request: Request) -> Args:
         if not isinstance(payload, dict):
             raise validation_error("the request body must be a JSON object", location="body")
         args.update(parse_object(route.body, payload))
-    return args
+        known = {param.name for param in route.body}
+        unread += sorted(f"body.{key}" for key in payload if key not in known)
+    return args, unread
+
+
+def name_unread(response: Response, unread: list[str]) -> Response:
+    """Say in ``IGNORED_HEADER`` which parameters were not read (printable names, at most
+    ``MAX_NAMED_UNREAD``; others counted), so a client can see its typo."""
+    if unread:
+        shown = [name for name in unread if _PRINTABLE_NAME.fullmatch(name)][:MAX_NAMED_UNREAD]
+        more = len(unread) - len(shown)
+        response.headers[IGNORED_HEADER] = ", ".join(shown + ([f"+{more} more"] if more else []))
+    return response
 
 
 class PathEndpoint:
@@ -241,7 +266,7 @@ class PathEndpoint:
         try:
             if route.role is not None:
                 _check_role(route, request, self.runner.settings.anonymous_read)
-            args = await parse_args(route, request)
+            args, unread = await parse_args(route, request)
             assert route.fetch is not None
 
             async def call(document: str, variables: dict[str, Any]) -> Any:
@@ -263,9 +288,8 @@ class PathEndpoint:
         except Exception:
             log.exception("compat route %s %s failed", route.method, route.path)
             return error_response(500, "INTERNAL_SERVER_ERROR", "Internal server error.")
-        if isinstance(out, Response):
-            return out
-        return SafeJSONResponse(out, status_code=route.status_code)
+        answer = out if isinstance(out, Response) else SafeJSONResponse(out, status_code=route.status_code)
+        return name_unread(answer, unread)
 
 
 def without_body(response: Response) -> Response:

@@ -24,6 +24,7 @@ from compat_rest.live_channels import LegacyStatusHub
 from compat_rest.live_channels import routes as legacy_live_routes
 from compat_rest.live_status import LegacyStatusParts
 from compat_rest.plots import plot_routes
+from compat_rest.routing import IGNORED_HEADER
 from compat_rest.vo import vo_routes
 from dsa110.auth import audit
 from dsa110.auth.authenticator import Authenticator
@@ -275,6 +276,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            # What a browser page may read beside the safelisted headers: when to retry a
+            # refusal, and which of its parameters a route did not read.
+            expose_headers=["Retry-After", IGNORED_HEADER],
             max_age=600,
         )
     app.add_middleware(MetricsMiddleware)  # outermost: counts every answer, refusals included

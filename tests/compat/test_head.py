@@ -68,3 +68,17 @@ async def test_head_of_an_event_stream_does_not_open_it(api: httpx.AsyncClient) 
         head = await asyncio.wait_for(api.head(path), timeout=10)
         assert head.status_code == 200 and head.content == b""
         assert head.headers["content-type"].startswith("text/event-stream")
+
+
+async def test_parameters_a_route_does_not_read_are_named_in_a_header(api: httpx.AsyncClient) -> None:
+    # A typo'd filter is otherwise silent: the list answers unfiltered.
+    typo = await api.get("/api/images", params={"limit": 2, "dec_mn": 10, "_": 1700000000})
+    assert typo.status_code == 200 and typo.headers["x-ignored-parameters"] == "dec_mn"
+    clean = await api.get("/api/images", params={"limit": 2, "dec_min": 10})
+    assert clean.status_code == 200 and "x-ignored-parameters" not in clean.headers
+    body = await api.post("/api/sources/search", json={"limit": 3, "sourceid": "x", "ra_deg": None})
+    assert body.status_code == 200 and body.headers["x-ignored-parameters"] == "body.sourceid"
+    many = {f"p{i}": 1 for i in range(25)} | {"\u00e9t\u00e9": 1}
+    crowded = await api.get("/api/images", params={"limit": 1, **many})
+    named = crowded.headers["x-ignored-parameters"].split(", ")
+    assert len(named) == 21 and named[-1] == "+6 more"
