@@ -101,21 +101,7 @@ def too_deep() -> Refused:
 def decode(data: str | bytes) -> Any:
     """Parse and check a JSON request body or message (``Refused`` for anything malformed:
     ``dsa110.json_text.strict_loads``)."""
-    try:
-        return json_text.strict_loads(data, MAX_JSON_DEPTH)
-    except json_text.JsonFault as fault:
-        raise Refused(400, fault.code, _FAULT_MESSAGES.get(fault.code, _FAULT_MESSAGE)) from None
-
-
-_FAULT_MESSAGE: Final = "the request body is not JSON this server accepts"
-"""For a refusal with a code of its own that ``_FAULT_MESSAGES`` does not word yet."""
-_FAULT_MESSAGES: Final = {
-    json_text.INVALID_JSON: "the request body is not valid JSON in UTF-8",
-    json_text.NESTED_TOO_DEEP: f"the request nests deeper than {MAX_JSON_DEPTH} levels",
-    json_text.INVALID_UNICODE: (
-        "a string in the request holds a lone UTF-16 surrogate (such as \\ud800), which is not text"
-    ),
-}
+    return _strict(data, "the request body")
 
 
 def decode_parameter(name: str, text: str) -> Any:
@@ -123,20 +109,24 @@ def decode_parameter(name: str, text: str) -> Any:
 
     Refused with the same codes, the message naming the parameter: a GET has no body.
     """
+    return _strict(text, f"the `{name}` parameter")
+
+
+def _strict(data: str | bytes, where: str) -> Any:
     try:
-        return json_text.strict_loads(text, MAX_JSON_DEPTH)
+        return json_text.strict_loads(data, MAX_JSON_DEPTH)
     except json_text.JsonFault as fault:
-        message = _PARAMETER_MESSAGES.get(fault.code, _PARAMETER_MESSAGE)
-        raise Refused(400, fault.code, message.format(name=name)) from None
+        message = _FAULT_MESSAGES.get(fault.code, _FAULT_MESSAGE)
+        raise Refused(400, fault.code, message.format(where=where)) from None
 
 
-_PARAMETER_MESSAGE: Final = "the `{name}` parameter is not JSON this server accepts"
-_PARAMETER_MESSAGES: Final = {
-    json_text.INVALID_JSON: "the `{name}` parameter is not valid JSON",
-    json_text.NESTED_TOO_DEEP: f"the `{{name}}` parameter nests deeper than {MAX_JSON_DEPTH} levels",
+_FAULT_MESSAGE: Final = "{where} is not JSON this server accepts"
+"""For a refusal with a code of its own that ``_FAULT_MESSAGES`` does not word yet."""
+_FAULT_MESSAGES: Final = {
+    json_text.INVALID_JSON: "{where} is not valid JSON",
+    json_text.NESTED_TOO_DEEP: f"{{where}} nests deeper than {MAX_JSON_DEPTH} levels",
     json_text.INVALID_UNICODE: (
-        "a string in the `{name}` parameter holds a lone UTF-16 surrogate (such as \\ud800),"
-        " which is not text"
+        "a string in {where} holds a lone UTF-16 surrogate (such as \\ud800), which is not text"
     ),
 }
 SUBSCRIPTION_NEEDS_STREAM: Final = "SUBSCRIPTION_NEEDS_STREAM"
