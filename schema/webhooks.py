@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import strawberry
+from sqlalchemy.exc import IntegrityError
 
 from dsa110.auth.identity import Role
 from dsa110.errors import NotFoundError
@@ -276,10 +277,20 @@ class WebhookMutation:
     )
     async def test_webhook_subscription(self, info: GraphInfo, subscription_id: int) -> WebhookDelivery:
         ctx = info.context
-        subscription = await _one(info, subscription_id)
-        event = test_event(subscription.name)
-        row = next(r for r in await outbox.subscriptions(ctx.engine) if r["id"] == subscription_id)
-        await outbox.enqueue(ctx.engine, [event], [row])
+        gone = NotFoundError(f"no webhook subscription {subscription_id}", subscriptionId=subscription_id)
+        # A delete may land between any two of these steps (an admin's other tab): each
+        # place it can show is answered as the subscription being gone, never a 500.
+        row = next((r for r in await outbox.subscriptions(ctx.engine) if r["id"] == subscription_id), None)
+        if row is None:
+            raise gone
+        event = test_event(row["name"])
+        try:
+            await outbox.enqueue(ctx.engine, [event], [row])
+        except IntegrityError:  # its outbox row's subscription was deleted meanwhile
+            raise gone from None
         await _wake(info)
         rows = await outbox.deliveries(ctx.engine, subscription_id, None, MAX_LISTED)
-        return _delivery(next(r for r in rows if r["event_key"] == event.key))
+        queued = next((r for r in rows if r["event_key"] == event.key), None)
+        if queued is None:  # deleted, its deliveries with it, after the row went in
+            raise gone
+        return _delivery(queued)

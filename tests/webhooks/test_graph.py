@@ -157,3 +157,49 @@ async def test_hostile_webhook_input_is_refused_and_nothing_is_stored(
         assert listed.json()["data"] == {"webhookSubscriptions": []}
         assert "errors" not in await create()
         assert code(await create()) == "CONFLICT"
+
+
+async def test_a_test_delivery_racing_the_subscriptions_delete_is_not_found(
+    empty_db_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Another admin's delete may land between the test's steps: before its outbox row goes in
+    (the row's subscription is gone: a foreign-key refusal) or after (the delete takes the row
+    with it). Either way NOT_FOUND, never a 500, and no outbox row left for it."""
+    from dsa110.webhooks import outbox
+
+    settings = Settings(data_dir=tmp_path, database_url=empty_db_url, metrics_interval_s=0, webhook_poll_s=0)
+    real_enqueue, real_deliveries = outbox.enqueue, outbox.deliveries
+    async with running(settings) as live:
+        admin = await key_headers(live.engine, Role.ADMIN, "admin-key")
+
+        async def graph(query: str, **variables: Any) -> dict[str, Any]:
+            response = await live.http.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=admin
+            )
+            return response.json()  # type: ignore[no-any-return]
+
+        async def made(name: str) -> int:
+            body = await graph(CREATE, name=name, url="https://hooks.example.org/x", kinds=["ESE_CANDIDATE"],
+                               min=5.0, fmt="STANDARD", fap=None)  # fmt: skip
+            return int(body["data"]["createWebhookSubscription"]["subscription"]["subscriptionId"])
+
+        async def delete_then_enqueue(engine: Any, events: Any, rows: Any) -> int:
+            await outbox.delete_subscription(engine, rows[0]["id"])
+            return await real_enqueue(engine, events, rows)
+
+        async def delete_then_list(engine: Any, pk: int, *args: Any) -> Any:
+            await outbox.delete_subscription(engine, pk)
+            return await real_deliveries(engine, pk, *args)
+
+        test = "mutation($s: Int!) { testWebhookSubscription(subscriptionId: $s) { state } }"
+        for name, patch in (
+            ("before", ("enqueue", delete_then_enqueue)),
+            ("after", ("deliveries", delete_then_list)),
+        ):
+            pk = await made(name)
+            with monkeypatch.context() as m:
+                m.setattr(outbox, *patch)
+                answer = await graph(test, s=pk)
+            assert code(answer) == "NOT_FOUND", answer
+            assert (await graph(DELIVERIES, s=pk))["data"]["webhookDeliveries"] == []
+        assert code(await graph(test, s=987654)) == "NOT_FOUND"
