@@ -491,6 +491,9 @@ regions = Table(
     Column("updated_at", UtcDateTime),
     Index(None, "image_pk"),
     Index(None, "type"),
+    # Clients act on a region by its id: on SQLite a deleted newest id must not be given to
+    # the next region (revision 0026), or a late update or delete would hit that one.
+    sqlite_autoincrement=True,
 )
 
 cross_matches = Table(

@@ -40,6 +40,7 @@ webhook_subscriptions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(255), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    sqlite_autoincrement=True,  # ids never reused (revision 0026), as for regions
 )
 
 webhook_outbox = Table(

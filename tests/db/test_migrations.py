@@ -758,3 +758,51 @@ async def test_0025_takes_the_secrets_out_of_old_audit_records(backend: str, tmp
         ("reprocessGroup", {"groupId": "2026-12-05T12:00:00"}),
     ]
     assert downgraded == upgraded
+
+
+async def test_0026_a_deleted_regions_id_is_never_given_again(backend: str, tmp_path: Path) -> None:
+    """On SQLite without AUTOINCREMENT the newest deleted id went to the next row (a late
+    update or delete of it then hit another client's region). From 0026 on an id is used
+    once, on both backends; rows already stored are kept with their ids, and the indexes."""
+    import sqlalchemy as sa
+
+    from dsa110.db.migrate import downgrade
+
+    now = datetime.now(UTC)
+    image = sa.text(
+        "INSERT INTO images (path, type, created_at, mid_mjd, pbcor, n_measurements) "
+        "VALUES ('/d/i.fits', 'image', :now, 60000.0, :no, 0)"
+    )
+    region = sa.text(
+        "INSERT INTO regions (name, type, image_pk, shape, created_at) "
+        "VALUES (:name, 'circle', :image, '{}', :now)"
+    )
+
+    async def new_region(conn: AsyncConnection, name: str, image_pk: int) -> int:
+        await conn.execute(region, {"name": name, "image": image_pk, "now": now})
+        return int((await conn.execute(sa.text("SELECT max(id) FROM regions"))).scalar_one())
+
+    def indexes(c: Connection) -> set[str]:
+        return {str(i["name"]) for i in inspect(c).get_indexes("regions")}
+
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0025")
+        async with engine.begin() as conn:
+            before_indexes = await conn.run_sync(indexes)
+            await conn.execute(image, {"now": now, "no": False})
+            image_pk = int((await conn.execute(sa.text("SELECT max(id) FROM images"))).scalar_one())
+            kept = await new_region(conn, "kept", image_pk)
+            newest = await new_region(conn, "deleted", image_pk)
+        await upgrade(engine, "0026")
+        async with engine.begin() as conn:
+            assert await conn.run_sync(indexes) == before_indexes
+            await conn.execute(sa.text("DELETE FROM regions WHERE id = :id"), {"id": newest})
+            after = await new_region(conn, "after", image_pk)
+            names = dict((await conn.execute(sa.text("SELECT id, name FROM regions"))).all())
+        assert after > newest and names == {kept: "kept", after: "after"}
+        await downgrade(engine, "0025")
+        async with engine.connect() as conn:
+            assert dict((await conn.execute(sa.text("SELECT id, name FROM regions"))).all()) == names
+        await upgrade(engine)
+        await engine.dispose()
