@@ -75,10 +75,27 @@ async def product(
     metadata: Mapping[str, Any],
     **links: int | None,
 ) -> int:
-    """Register (or refresh, keeping its status) a staging product; returns its pk."""
-    existing = (
-        await conn.execute(select(data_products.c.id).where(data_products.c.data_id == data_id))
-    ).scalar()
+    """Register (or refresh, keeping its status) a staging product; returns its pk.
+
+    The same files still staging under another id are that product, refreshed: a job run
+    again (a lease lost, a retry, a mosaic the demo or the legacy importer named the legacy
+    way, ``mosaic_<group>_<unix time>``) must not make a second product of one file, which
+    publishing the first would leave pointing at nothing."""
+    p = data_products.c
+    existing = (await conn.execute(select(p.id).where(p.data_id == data_id))).scalar()
+    if existing is None:
+        existing = (
+            await conn.execute(
+                select(p.id)
+                .where(
+                    p.stage_path == stage_path,
+                    p.data_type == data_type,
+                    p.status == str(ProductStatus.STAGING),
+                )
+                .order_by(p.id)
+                .limit(1)
+            )
+        ).scalar()
     values = {"stage_path": stage_path, "metadata": dict(metadata), **links}
     if existing is not None:
         await conn.execute(update(data_products).where(data_products.c.id == existing).values(**values))
