@@ -68,13 +68,14 @@ def reserve_documents(documents: Iterable[str]) -> None:
     (``dsa110.telemetry.reserve_operation_names``): the REST, export, VO and plot routes run
     them as their caller, mostly anonymous, and their names must not share the slots an
     anonymous flood of names could fill first. The documents are the code's, so finite."""
-    telemetry.reserve_operation_names(name for document in documents if (name := _operation_name(document)))
+    telemetry.reserve_operation_names(
+        operation.name.value
+        for document in documents
+        if (operation := document_operation(document)) is not None and operation.name is not None
+    )
 
 
 @functools.lru_cache(maxsize=1024)
-def _operation_name(document: str) -> str | None:
-    """The name of ``document``'s first operation (parsed once per document)."""
-    for definition in parse(document).definitions:
-        if isinstance(definition, OperationDefinitionNode) and definition.name is not None:
-            return definition.name.value
-    return None
+def document_operation(document: str) -> OperationDefinitionNode | None:
+    """The first operation of one of the server's own documents (each parsed once)."""
+    return next((d for d in parse(document).definitions if isinstance(d, OperationDefinitionNode)), None)

@@ -26,13 +26,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from graphql import OperationDefinitionNode, OperationType, parse
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from compat_rest.errors import ApiError, error_response, validation_error
-from compat_rest.graph import GraphCall, GraphRunner
+from compat_rest.graph import GraphCall, GraphRunner, document_operation
 from compat_rest.paging import Connection, collect
 from compat_rest.params import Args, Param, parse_object
 from compat_rest.query_json import json_body
@@ -305,10 +305,8 @@ def without_body(response: Response) -> Response:
 
 def is_mutation(document: str) -> bool:
     """Does ``document`` (a route's own, one operation) hold a mutation?"""
-    return any(
-        isinstance(d, OperationDefinitionNode) and d.operation is OperationType.MUTATION
-        for d in parse(document).definitions
-    )
+    operation = document_operation(document)
+    return operation is not None and operation.operation is OperationType.MUTATION
 
 
 def _check_role(route: RestRoute, request: Request, anonymous_read: bool) -> None:
