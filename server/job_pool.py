@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from abc import ABC, abstractmethod
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,30 +37,26 @@ log = logging.getLogger("dsa110.server.jobs")
 LEASE_RETRY_S: Final = 5.0
 
 
-class JobPool:
-    def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
+class _HostElected(ABC):
+    """A service one server process per host runs when several share a bus: the holder of
+    the host's file lease ``name`` runs it, the others wait on standby and take over when the
+    holder dies (with an in-process bus there is one process: no lease)."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus, name: str) -> None:
         self.settings = settings
         self.engine = engine
         self.bus = bus
         self.lease = (
-            HostLease(settings.data_dir / f".job-pool.{socket.gethostname()}.lock")
+            HostLease(settings.data_dir / f".{name}.{socket.gethostname()}.lock")
             if settings.events_shared
             else None
         )
-        self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-
-    @property
-    def state(self) -> str:
-        """``running`` (this process runs the pool), ``standby`` (another does) or ``off``."""
-        if self._task is None:
-            return "off"
-        return "running" if self.worker is not None and self.worker.running else "standby"
+        self._name = name
 
     async def start(self) -> None:
-        # The job kinds are loaded by the app at start (server.app), pool or not.
-        self._task = asyncio.create_task(self._run(), name="job-pool")
+        self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def stop(self) -> None:
         self._stop.set()
@@ -75,6 +72,27 @@ class JobPool:
                     await self._stop.wait()
             if self._stop.is_set():
                 return
+        await self._serve()
+
+    @abstractmethod
+    async def _serve(self) -> None:
+        """Run the service until ``self._stop`` is set (the lease is held)."""
+
+
+class JobPool(_HostElected):
+    def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
+        # The job kinds are loaded by the app at start (server.app), pool or not.
+        super().__init__(settings, engine, bus, "job-pool")
+        self.worker: Worker | None = None
+
+    @property
+    def state(self) -> str:
+        """``running`` (this process runs the pool), ``standby`` (another does) or ``off``."""
+        if self._task is None:
+            return "off"
+        return "running" if self.worker is not None and self.worker.running else "standby"
+
+    async def _serve(self) -> None:
         s = self.settings
         config = WorkerConfig(slots=s.job_slots, lease_s=s.job_lease_s, poll_s=s.job_poll_s)
         executor = make_executor(ExecutorChoice(s.job_executor, s.dask_scheduler))
@@ -124,21 +142,12 @@ class JobPool:
             log.warning("job pool: the events of ese-detect job %s were not relayed", job_id, exc_info=True)
 
 
-class StreamingPool:
+class StreamingPool(_HostElected):
     """The streaming supervisor of this server (one per host when processes share a bus)."""
 
     def __init__(self, settings: Settings, engine: AsyncEngine, bus: EventBus) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.bus = bus
-        self.lease = (
-            HostLease(settings.data_dir / f".stream-supervisor.{socket.gethostname()}.lock")
-            if settings.events_shared
-            else None
-        )
+        super().__init__(settings, engine, bus, "stream-supervisor")
         self.supervisor: StreamSupervisor | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
     @property
     def state(self) -> str:
@@ -146,23 +155,7 @@ class StreamingPool:
             return "off"
         return "supervising" if self.supervisor is not None else "standby"
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="stream-supervisor-pool")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-        if self.lease is not None:
-            self.lease.release()
-
-    async def _run(self) -> None:
-        while self.lease is not None and not self.lease.try_acquire():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LEASE_RETRY_S):
-                    await self._stop.wait()
-            if self._stop.is_set():
-                return
+    async def _serve(self) -> None:
         env = job_environment(self.settings)
         supervisor = self.supervisor = StreamSupervisor(
             self.settings, self.engine, self.bus.publish, env, poll_s=0.5
