@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 
 from dsa110.auth import keys
 from dsa110.auth.identity import Role
+from dsa110.auth.key_events import announce
 from dsa110.db.enums import OrderDirection
 from dsa110.db.filters import AuditFilter, AuditOrderField
 from loaders.entities import AUDIT
@@ -108,9 +109,13 @@ class AuthMutation:
         return NewApiKey(key=_api_key(made.info), secret=made.secret)
 
     @strawberry.mutation(
-        description="Revoke an API key by name (admin); other server processes stop accepting it "
-        "within `DSA110_API_KEY_CACHE_S` seconds.",
+        description="Revoke an API key by name (admin): refused from the answer on by this server "
+        "process, and by the others as soon as the shared event bus tells them (at most "
+        "`DSA110_API_KEY_CACHE_S` seconds later if the bus is down).",
         extensions=[requires(Role.ADMIN)],
     )
     async def revoke_api_key(self, info: GraphInfo, name: str) -> ApiKey:
-        return _api_key(await keys.revoke_key(info.context.engine, name))
+        ctx = info.context
+        revoked = await keys.revoke_key(ctx.engine, name)
+        await announce(ctx.authenticator, ctx.bus.publish if ctx.bus is not None else None, revoked)
+        return _api_key(revoked)

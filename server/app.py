@@ -28,6 +28,7 @@ from compat_rest.routing import IGNORED_HEADER
 from compat_rest.vo import vo_routes
 from dsa110.auth import audit
 from dsa110.auth.authenticator import Authenticator
+from dsa110.auth.key_events import KeyChangeListener
 from dsa110.auth.ratelimit import create_rate_limiter
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     schema = build_schema(settings)
     bus = create_event_bus(settings.events_url, namespace=settings.events_namespace)
     authenticator = Authenticator(engine, settings)
+    key_changes = KeyChangeListener(authenticator, bus)  # revocations from other processes
     limiter = create_rate_limiter(settings.events_url, settings.events_namespace)
     graphql = GraphView(schema, engine, settings, bus, authenticator)
     sampler = metrics_sampler(settings, engine, bus) if settings.metrics_interval_s > 0 else None
@@ -173,6 +175,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         if migrate:
             await upgrade(engine)
         await bus.start()
+        await key_changes.start()
         await recorder.start()
         if sampler is not None:
             await sampler.start()
@@ -208,6 +211,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
                 await sampler.stop()
             await legacy_hub.stop()
             await recorder.stop()
+            await key_changes.stop()
             await graphql.streams.close()
             await bus.close()
             await limiter.close()
@@ -292,6 +296,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.legacy_status = legacy_hub
     app.state.metrics_sampler = sampler
     app.state.authenticator = authenticator
+    app.state.key_changes = key_changes
     app.state.rate_limiter = limiter
     app.state.plot_cache = plot_cache
     app.state.event_recorder = recorder

@@ -137,7 +137,7 @@ def _migrate(args: argparse.Namespace) -> None:
 def _keys(args: argparse.Namespace) -> None:
     from dsa110.auth.cli import keys_main
 
-    keys_main(args, _settings(args).resolved_database_url)
+    keys_main(args, _settings(args))
 
 
 def _export_schema(args: argparse.Namespace) -> None:

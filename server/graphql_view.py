@@ -527,6 +527,7 @@ class GraphView(GraphQL[GraphContext, None]):
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> GraphContext:
         context = make_context(self.engine, self.settings, self.bus, request, identity_in(request.scope))
         context.response = response
+        context.authenticator = self.authenticator
         return context
 
     async def on_ws_connect(self, context: GraphContext) -> Any:

@@ -1,5 +1,11 @@
 """From a credential to an identity: API keys (looked up, cached briefly) and OIDC tokens.
 
+A verified key is trusted for ``DSA110_API_KEY_CACHE_S`` without reading its row again.
+A key that loses rights is dropped from the cache sooner: by the process that revoked it
+at once (:meth:`Authenticator.forget`), and by every other process when the event bus
+delivers the change (``dsa110.auth.key_events``); the cache's lifetime only bounds the
+delay when the bus is down.
+
 Credentials arrive as ``Authorization: Bearer <credential>`` or ``X-API-Key: <key>`` (or
 the same names in a WebSocket ``connection_init`` payload); this module sees only the
 credential text. Our keys start with ``d110_``; anything else given as a bearer token
@@ -89,6 +95,20 @@ class Authenticator:
         config = oidc_config(settings)
         self.oidc = OidcVerifier(config) if config is not None else None
         self._keys: dict[str, tuple[float, KeyInfo]] = {}
+        # Counts the forgets: a lookup that read a key's row before a revocation and
+        # finishes after it must not put the key back into the cache it was dropped from.
+        self._generation = 0
+
+    def forget(self, prefix: str) -> None:
+        """Stop trusting the cached key with public ``prefix``: its next use reads its row."""
+        self._generation += 1
+        for key in [k for k, (_, info) in self._keys.items() if info.prefix == prefix]:
+            del self._keys[key]
+
+    def forget_all(self) -> None:
+        """Stop trusting every cached key (key changes may have been missed: a bus reconnect)."""
+        self._generation += 1
+        self._keys.clear()
 
     async def identify(self, credential: str | None, address: str | None) -> Identity:
         """Anonymous without a credential; the key's or token's identity; else ``Unauthenticated``."""
@@ -111,10 +131,13 @@ class Authenticator:
         cached = self._keys.get(key)
         if cached is not None and now - cached[0] < self.cache_s:
             return cached[1]
+        generation = self._generation
         info = await verify_key(self.engine, key)
         if info is None:
             self._keys.pop(key, None)
             return None
+        if generation != self._generation:
+            return info  # a key changed meanwhile: answer from the row read, cache nothing
         if len(self._keys) >= MAX_CACHED_KEYS:
             self._keys.clear()
         self._keys[key] = (now, info)

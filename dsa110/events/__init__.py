@@ -17,6 +17,7 @@ from dsa110.events.bus import (
 )
 from dsa110.events.channels import (
     ALL_CHANNELS,
+    API_KEY,
     ESE_CANDIDATE,
     GROUP_STATE,
     IMAGE_ADDED,
@@ -46,6 +47,7 @@ from dsa110.events.subscription import Subscription
 
 __all__ = [
     "ALL_CHANNELS",
+    "API_KEY",
     "DEFAULT_NAMESPACE",
     "DEFAULT_QUEUE_SIZE",
     "ESE_CANDIDATE",

@@ -185,6 +185,14 @@ class ProductStatusPayload(TypedDict):
     status: str
 
 
+class ApiKeyPayload(TypedDict):
+    event: str
+    """``revoked`` (what exists today; any later change that takes rights away from a key
+    publishes here too, so that caches drop it)."""
+    prefix: str
+    """The key's public prefix (``d110_<prefix>_...``): what names it, never its secret."""
+
+
 class WebhookOutboxPayload(TypedDict):
     """Nothing: the signal alone wakes the webhook dispatcher (a test delivery was queued)."""
 
@@ -209,6 +217,9 @@ PRODUCT_STATUS: Final = Channel[ProductStatusPayload]("product.status")
 """A data product changed status."""
 WEBHOOK_OUTBOX: Final = Channel[WebhookOutboxPayload]("webhook.outbox")
 """A webhook delivery was queued outside the dispatcher (a test delivery)."""
+API_KEY: Final = Channel[ApiKeyPayload]("auth.key")
+"""An API key lost rights (revoked): every process drops it from its key cache. Not in the
+event log (``dsa110.events.log`` records only the channels it describes)."""
 
 ALL_CHANNELS: Final[tuple[Channel[Any], ...]] = (
     GROUP_STATE,
@@ -220,6 +231,7 @@ ALL_CHANNELS: Final[tuple[Channel[Any], ...]] = (
     METRICS_SAMPLE,
     PRODUCT_STATUS,
     WEBHOOK_OUTBOX,
+    API_KEY,
 )
 
 MAX_CHANNEL_LENGTH: Final = 48

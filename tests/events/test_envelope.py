@@ -126,7 +126,7 @@ def test_malformed_wire_messages_raise_malformed_event(data: bytes) -> None:
 
 
 def test_project_channels_are_valid_and_distinct() -> None:
-    assert len(set(ALL_CHANNELS)) == len(ALL_CHANNELS) == 9
+    assert len(set(ALL_CHANNELS)) == len(ALL_CHANNELS) == 10
     for channel in ALL_CHANNELS:
         assert validate_channel(channel) == channel
 
