@@ -287,7 +287,8 @@ class EseMutation:
 
     @strawberry.mutation(
         description="Move a candidate along active -> investigated -> resolved | false_positive | dismissed "
-        "(operator). `changedBy` is recorded as the caller's identity.",
+        "(operator). `changedBy` is recorded as the caller's identity. A change the lifecycle refuses "
+        "is `BAD_USER_INPUT`; one that another writer beat to the candidate is `CONFLICT` (reload it).",
         extensions=[requires(Role.OPERATOR)],
     )
     async def set_ese_candidate_status(

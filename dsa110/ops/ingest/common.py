@@ -42,6 +42,12 @@ class CandidateStatusError(InputError):
     """A status change the lifecycle does not allow."""
 
 
+class CandidateChangedError(errors.ConflictError):
+    """A status change that lost a race: allowed from the status the candidate had when the
+    request was judged, but another writer changed it before this one could (``CONFLICT``,
+    as for jobs and data products: reload and decide again, the request itself was fine)."""
+
+
 @dataclass(frozen=True)
 class MeasurementIn:
     """One measurement of one source on the image being ingested."""
