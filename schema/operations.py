@@ -230,8 +230,9 @@ def _find(name: str) -> breakers.CircuitBreaker:
 @strawberry.type
 class OperationsMutation:
     @strawberry.mutation(
-        description="Retry a dead-letter item: a job is queued again (as `retryJob`), a delivery is "
-        "attempted again (operator).",
+        description="Retry a `pending` or `failed` dead-letter item: a job is queued again (as "
+        "`retryJob`), a delivery is attempted again (operator). Its outcome settles it. Other "
+        "statuses are `CONFLICT`.",
         extensions=[requires(Role.OPERATOR)],
     )
     async def retry_dead_letter(self, info: GraphInfo, item_id: str) -> DeadLetter:
@@ -239,7 +240,8 @@ class OperationsMutation:
         return _letter(await dlq.retry(ctx.engine, item_id[:40], ctx.identity.name[:255], _publish(info)))
 
     @strawberry.mutation(
-        description="Mark a dead-letter item resolved, with a note (operator).",
+        description="Mark a `pending` dead-letter item resolved, with a note (operator). A `retrying` "
+        "item is settled by its retry, a settled one stays settled: `CONFLICT`.",
         extensions=[requires(Role.OPERATOR)],
     )
     async def resolve_dead_letter(self, info: GraphInfo, item_id: str, note: str | None = None) -> DeadLetter:
@@ -247,7 +249,8 @@ class OperationsMutation:
         return _letter(await dlq.settle(ctx.engine, item_id[:40], "resolved", note, ctx.identity.name[:255]))
 
     @strawberry.mutation(
-        description="Give up on a dead-letter item (status `failed`), with a note (operator).",
+        description="Give up on a `pending` dead-letter item (status `failed`; it may still be retried), "
+        "with a note (operator). Other statuses are `CONFLICT`.",
         extensions=[requires(Role.OPERATOR)],
     )
     async def fail_dead_letter(self, info: GraphInfo, item_id: str, note: str | None = None) -> DeadLetter:

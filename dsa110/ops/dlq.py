@@ -10,6 +10,24 @@ what operators did with it, and an item's status follows from both:
 * ``resolved``: the retry succeeded, or an operator marked it resolved (with a note);
 * ``failed``: an operator gave up on it (with a note).
 
+What an operator may do with an item, by its status (``RETRY_FROM``, ``SETTLE_FROM``):
+
+* ``pending``: retry it, resolve it or give up on it (``fail``);
+* ``retrying``: nothing; its retry decides (``resolved`` when the work succeeds, ``pending``
+  again when it fails, ``failed`` when the job is cancelled). Settling it meanwhile would
+  record a verdict the work may contradict: a ``resolved`` item whose retry then failed
+  would hide a failure from the queue;
+* ``failed``: retry it (having given up, an operator may change their mind and try the
+  work again; its outcome then decides). It is not resolved by hand: that is a retry's job;
+* ``resolved``: nothing, it is done.
+
+A settled item (``resolved``, ``failed``) thus never flips to the other settled status, as
+it freely did before. A refused action is ``CONFLICT`` (409) naming the item's status. The
+legacy contract (``pending|retrying|resolved|failed``) names the statuses but no
+transitions. Every action is one write transaction that locks the item's work row and
+changes its resolution row only if it is still as read (a conditional ``UPDATE``), so two
+operators acting at once act one after the other, the second refused if it no longer may.
+
 Lists, counts and each item are bounded reads (``limit`` ≤ 1000, ``offset`` ≤ 10,000).
 """
 
@@ -34,6 +52,10 @@ Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 COMPONENTS: Final = ("jobs", "webhooks")
 STATUSES: Final = ("pending", "retrying", "resolved", "failed")
+RETRY_FROM: Final = frozenset({"pending", "failed"})
+"""The statuses an operator may retry an item from (see the module for why)."""
+SETTLE_FROM: Final = frozenset({"pending"})
+"""The statuses an operator may resolve an item or give up on it from."""
 MAX_LIMIT: Final = 1000
 MAX_OFFSET: Final = 10_000
 MAX_NOTE: Final = 2000
@@ -253,22 +275,79 @@ async def _locked(conn: AsyncConnection, key: str) -> DlqItem:
     return await _get(conn, component, pk, key)
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """An item's resolution row as read: what its conditional update expects to find."""
+
+    status: str
+    retries: int
+
+
+async def _recorded(conn: AsyncConnection, key: str) -> _Recorded | None:
+    r = dlq_resolutions.c
+    row = (await conn.execute(select(r.status, r.retries).where(r.item_key == key))).first()
+    return None if row is None else _Recorded(str(row.status), int(row.retries or 0))
+
+
 async def _resolve_row(
-    conn: AsyncConnection, key: str, status: str, note: str | None, by: str, retry: bool
+    conn: AsyncConnection,
+    key: str,
+    seen: _Recorded | None,
+    status: str,
+    note: str | None,
+    by: str,
+    retry: bool,
 ) -> None:
+    """Record ``status`` for ``key`` if its resolution row is still ``seen`` (None: absent).
+
+    The work row's lock (:func:`_locked`) already orders the writers of one item; this
+    check makes the resolution row itself refuse a change made from a stale read.
+    """
     r = dlq_resolutions.c
     now = datetime.now(UTC)
-    await conn.execute(
-        insert_or_skip(conn.dialect.name, dlq_resolutions).values(
-            item_key=key, status=status, note=note, retries=0, updated_at=now, updated_by=by
+    if seen is None:
+        changed = await conn.execute(
+            insert_or_skip(conn.dialect.name, dlq_resolutions).values(
+                item_key=key, status=status, note=note, retries=int(retry), updated_at=now, updated_by=by
+            )
         )
+    else:
+        values: dict[str, Any] = {"status": status, "updated_at": now, "updated_by": by}
+        if note is not None or not retry:
+            values["note"] = note
+        if retry:
+            values["retries"] = r.retries + 1
+        changed = await conn.execute(
+            update(dlq_resolutions)
+            .where(r.item_key == key, r.status == seen.status, r.retries == seen.retries)
+            .values(**values)
+        )
+    if changed.rowcount != 1:
+        raise ConflictError(f"{key} changed concurrently; reload it", id=key)
+
+
+def _refuse_retry(item: DlqItem) -> None:
+    if item.status not in RETRY_FROM:
+        raise ConflictError(
+            f"{item.key} is {item.status}; only pending or failed items can be retried",
+            id=item.key,
+            status=item.status,
+        )
+
+
+def _refuse_settle(item: DlqItem, status: str) -> None:
+    if item.status in SETTLE_FROM:
+        return
+    if item.status == "retrying":
+        why = "its retry settles it (resolved when it succeeds, pending again when it fails)"
+    elif item.status == "failed":
+        why = "it was given up on; retry it to try its work again"
+    else:
+        why = "it is done"
+    verb = "resolved" if status == "resolved" else "given up (failed)"
+    raise ConflictError(
+        f"{item.key} is {item.status} and cannot be {verb}: {why}", id=item.key, status=item.status
     )
-    values: dict[str, Any] = {"status": status, "updated_at": now, "updated_by": by}
-    if note is not None or not retry:
-        values["note"] = note
-    if retry:
-        values["retries"] = r.retries + 1
-    await conn.execute(update(dlq_resolutions).where(r.item_key == key).values(**values))
 
 
 async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None = None) -> DlqItem:
@@ -278,8 +357,8 @@ async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None 
     requeued: tuple[dict[str, Any], str] | None = None
     async with write_transaction(engine) as conn:
         item = await _locked(conn, key)
-        if item.status in ("retrying", "resolved"):
-            raise ConflictError(f"{item.key} is {item.status}; only pending or failed items can be retried")
+        _refuse_retry(item)
+        seen = await _recorded(conn, item.key)
         if item.component == "jobs":
             requeued = await store.requeue(conn, int(item.context["job_id"]))
         else:
@@ -293,7 +372,7 @@ async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None 
             )
             if not changed.rowcount:
                 raise ConflictError(f"{item.key} changed concurrently; retry")
-        await _resolve_row(conn, item.key, "retrying", None, by, retry=True)
+        await _resolve_row(conn, item.key, seen, "retrying", None, by, retry=True)
     if requeued is not None:
         await store.requeued(engine, requeued[0], requeued[1], by, publish)
     elif publish is not None:
@@ -302,12 +381,14 @@ async def retry(engine: AsyncEngine, key: str, by: str, publish: Publish | None 
 
 
 async def settle(engine: AsyncEngine, key: str, status: str, note: str | None, by: str) -> DlqItem:
-    """Mark an item ``resolved`` or ``failed`` (given up), with an operator's note."""
+    """Mark a pending item ``resolved`` or ``failed`` (given up), with an operator's note;
+    any other item is refused (``ConflictError``, see the module)."""
     if status not in ("resolved", "failed"):
         raise InputError("an item is settled as resolved or failed", field="status")
     if note is not None and len(note) > MAX_NOTE:
         raise InputError(f"a note is at most {MAX_NOTE} characters", field="note")
     async with write_transaction(engine) as conn:
         item = await _locked(conn, key)
-        await _resolve_row(conn, item.key, status, note, by, retry=False)
+        _refuse_settle(item, status)
+        await _resolve_row(conn, item.key, await _recorded(conn, item.key), status, note, by, retry=False)
     return await get(engine, item.key)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.auth.identity import Role
@@ -154,6 +154,8 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
     again = await http.post(f"/api/operations/dlq/items/{job_id}/retry", headers=operator)
     assert again.status_code == 409 and again.json()["code"] == "CONFLICT"
 
+    async with live.engine.begin() as conn:  # the retry failed again: the item is pending again
+        await conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="failed"))
     noted = await http.post(
         f"/api/operations/dlq/items/job-{job_id}/fail", json={"note": "bad data"}, headers=operator
     )
@@ -161,9 +163,10 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
         noted.json()["item"]["status"] == "failed" and noted.json()["item"]["resolution_note"] == "bad data"
     )
     assert isinstance(noted.json()["item"]["resolved_at"], float)
-    resolved = await http.post(f"/api/operations/dlq/items/job-{job_id}/resolve", headers=operator)
+    other = await _job(live.engine, "image", "failed", 5.0, error="boom")
+    resolved = await http.post(f"/api/operations/dlq/items/job-{other}/resolve", headers=operator)
     assert resolved.json()["item"]["status"] == "resolved"
-    assert (await http.get("/api/operations/dlq/items?status=resolved")).json()[0]["id"] == f"job-{job_id}"
+    assert (await http.get("/api/operations/dlq/items?status=resolved")).json()[0]["id"] == f"job-{other}"
 
     for path, status in (
         ("/api/operations/dlq/items/abc", 400),
@@ -174,6 +177,74 @@ async def test_a_failed_job_is_in_the_dlq_and_retrying_queues_it_again(ops: Ops)
     ):
         bad = await http.get(path)
         assert bad.status_code == status and bad.json()["code"], (path, bad.text)
+
+
+async def _dlq(http: Any, key: str, action: str, operator: dict[str, str], note: str | None = None) -> Any:
+    body = {"note": note} if note is not None else None
+    return await http.post(f"/api/operations/dlq/items/{key}/{action}", json=body, headers=operator)
+
+
+async def test_a_settled_dead_letter_stays_settled(ops: Ops) -> None:
+    """Resolved is done and failed (given up) only retried: neither flips to the other, and a
+    retrying item is settled by its retry, not by hand. Refusals are 409s naming the status
+    (as the GraphQL mutations' ``CONFLICT``), change nothing, and are audited."""
+    from dsa110.db.tables import audit_log
+
+    live, operator = ops
+    http = live.http
+    await fresh(live.engine, dlq_resolutions, jobs)
+    given_up = f"job-{await _job(live.engine, 'calibrate', 'failed', 5.0, error='boom')}"
+    done = f"job-{await _job(live.engine, 'image', 'failed', 5.0, error='boom')}"
+    assert (await _dlq(http, given_up, "fail", operator, "bad data")).status_code == 200
+    assert (await _dlq(http, done, "resolve", operator, "fixed by hand")).status_code == 200
+
+    for key, action, status in (
+        (given_up, "resolve", "failed"),
+        (given_up, "fail", "failed"),
+        (done, "fail", "resolved"),
+        (done, "resolve", "resolved"),
+        (done, "retry", "resolved"),
+    ):
+        refused = await _dlq(http, key, action, operator, "flip")
+        assert refused.status_code == 409 and refused.json()["code"] == "CONFLICT", (
+            key,
+            action,
+            refused.text,
+        )
+        assert f"is {status}" in refused.json()["error"]
+    items = {i["id"]: i for i in (await http.get("/api/operations/dlq/items")).json()}
+    assert (items[given_up]["status"], items[given_up]["resolution_note"]) == ("failed", "bad data")
+    assert (items[done]["status"], items[done]["resolution_note"]) == ("resolved", "fixed by hand")
+
+    # Given up, then tried again after all: its retry, not a person, decides.
+    retried = await _dlq(http, given_up, "retry", operator)
+    assert retried.status_code == 200 and retried.json()["item"]["status"] == "retrying", retried.text
+    for action in ("resolve", "fail"):
+        refused = await _dlq(http, given_up, action, operator)
+        assert refused.status_code == 409 and "is retrying" in refused.json()["error"], refused.text
+    async with live.engine.begin() as conn:
+        await conn.execute(update(jobs).where(jobs.c.id == int(given_up[4:])).values(state="done"))
+    assert (await http.get(f"/api/operations/dlq/items/{given_up}")).json()["status"] == "resolved"
+
+    graph = await http.post(
+        "/graphql",
+        json={"query": f'mutation {{ failDeadLetter(itemId: "{done}") {{ status }} }}'},
+        headers=operator,
+    )
+    assert graph.json()["errors"][0]["extensions"]["code"] == "CONFLICT", graph.text
+
+    async def audited() -> bool:
+        async with live.engine.connect() as conn:
+            outcomes = (
+                await conn.execute(
+                    select(audit_log.c.operation, audit_log.c.outcome).where(
+                        audit_log.c.operation.in_(("resolveDeadLetter", "failDeadLetter"))
+                    )
+                )
+            ).all()
+        return ("failDeadLetter", "CONFLICT") in outcomes and ("resolveDeadLetter", "CONFLICT") in outcomes
+
+    await eventually(audited)
 
 
 async def test_simultaneous_retries_of_one_item_queue_the_job_once(ops: Ops) -> None:

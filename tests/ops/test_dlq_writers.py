@@ -1,9 +1,9 @@
 """Two operators acting on one dead-letter item at once (each from its own server process).
 
 Whatever the timing, the outcome is one of the two orders: a settle then a refused retry,
-or a retry then a settle recorded over it. Never a retry overwriting an operator's
-``resolved`` with ``retrying``, never an item missing from the queue because one writer
-caught the other half done, and a retry is counted once.
+or a retry then a refused settle (a retrying item is settled by its retry). Never a retry
+overwriting an operator's ``resolved`` with ``retrying``, never an item missing from the
+queue because one writer caught the other half done, and a retry is counted once.
 """
 
 from __future__ import annotations
@@ -41,15 +41,38 @@ async def test_a_retry_and_a_settle_at_once_happen_in_one_order_or_the_other(eng
                 dlq.settle(b, key, "resolved", "fixed by hand", "key:b"),
                 return_exceptions=True,
             )
-            assert not isinstance(settled, BaseException), settled
             item = await dlq.get(engine, key)
             job = await store.get_job(engine, int(key.removeprefix("job-")))
-            assert (item.status, item.resolution_note) == ("resolved", "fixed by hand")
             if isinstance(retried, ConflictError):  # settled first: the retry is refused
+                assert not isinstance(settled, BaseException), settled
+                assert (item.status, item.resolution_note) == ("resolved", "fixed by hand")
                 assert (job["state"], item.retry_count) == ("failed", 0)
-            else:  # retried first: queued once, then settled over it
+            else:  # retried first: queued once, and the settle is refused
                 assert not isinstance(retried, BaseException), retried
+                assert isinstance(settled, ConflictError), settled
+                assert (item.status, item.resolution_note) == ("retrying", None)
                 assert (job["state"], item.retry_count) == ("pending", 1)
+    finally:
+        await a.dispose()
+        await b.dispose()
+
+
+async def test_a_resolve_and_a_give_up_at_once_settle_the_item_once(engine: AsyncEngine) -> None:
+    """Two operators settle one pending item differently at once: the first verdict stands,
+    the second is refused; the item never ends as the second after being the first."""
+    a, b = create_engine(url_of(engine)), create_engine(url_of(engine))
+    try:
+        for _ in range(ROUNDS):
+            key = await _failed_job(engine)
+            results = await asyncio.gather(
+                dlq.settle(a, key, "resolved", "fixed", "key:a"),
+                dlq.settle(b, key, "failed", "hopeless", "key:b"),
+                return_exceptions=True,
+            )
+            assert sorted(type(r).__name__ for r in results) == ["ConflictError", "DlqItem"], results
+            won = next(r for r in results if isinstance(r, dlq.DlqItem))
+            item = await dlq.get(engine, key)
+            assert (item.status, item.resolution_note) == (won.status, won.resolution_note)
     finally:
         await a.dispose()
         await b.dispose()
