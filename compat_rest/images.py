@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat_rest.convert import after_offset, compact, mjy, page_window
+from compat_rest import table_order
+from compat_rest.convert import after_offset, compact, mjy
 from compat_rest.files import data_file
+from compat_rest.graph import GraphCall
 from compat_rest.image_analysis import analysis_routes
 from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Bool, Float, Int, PathInt, Str, Time
-from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import BOOL, INT, NUM, STR, TIME, arr, null, obj
 from dsa110.settings import Settings
 
@@ -49,7 +51,7 @@ query RestImageMeasurements($imageId: Int!, $first: Int!, $after: String) {
   image(imageId: $imageId) {
     freqGhz
     measurements(first: $first, after: $after) {
-      totalCount
+      totalCount pageInfo { hasNextPage endCursor }
       nodes {
         raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy localRmsJy snr forced mjd
         source { sourceId }
@@ -176,12 +178,25 @@ def measurement(node: dict[str, Any], freq_ghz: float | None) -> dict[str, Any]:
     }
 
 
+async def fetch_measurements(call: GraphCall, args: Args) -> Any:
+    return await table_order.fetch_page(
+        call,
+        MEASUREMENTS,
+        {"imageId": args["image_id"]},
+        lambda data: data["image"]["measurements"] if data["image"] else None,
+        args,
+    )
+
+
 def shape_measurements(data: dict[str, Any], args: Args) -> dict[str, Any]:
     image = data["image"]
     connection = image["measurements"]
+    items, total = table_order.cut(
+        [measurement(n, image["freqGhz"]) for n in connection["nodes"]], connection["totalCount"], args
+    )
     return {
-        "items": [measurement(n, image["freqGhz"]) for n in connection["nodes"]],
-        "total": connection["totalCount"],
+        "items": items,
+        "total": total,
         "page": args["page"],
         "page_size": args["page_size"],
     }
@@ -296,16 +311,18 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Download the image FITS file",
         ),
-        graphql_route(
+        multi_query_route(
             "GET",
             "/images/{image_id}/measurements",
-            MEASUREMENTS,
+            [MEASUREMENTS],
+            fetch_measurements,
             shape_measurements,
-            variables=lambda args: {
-                "imageId": args["image_id"],
-                **page_window(args["page"], args["page_size"]),
-            },
-            params=[IMAGE_ID, Int("page", 1, ge=1, le=1_000_000), Int("page_size", 25, ge=1, le=100)],
+            params=[
+                IMAGE_ID,
+                Int("page", 1, ge=1, le=1_000_000),
+                Int("page_size", 25, ge=1, le=100),
+                *table_order.PARAMS,
+            ],
             response=obj(items=arr(MEASUREMENT_ITEM), total=INT, page=INT, page_size=INT),
             tag=TAG,
             summary="Photometry on an image, paged",

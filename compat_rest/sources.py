@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy, page_window
+from compat_rest import table_order
+from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy
 from compat_rest.errors import validation_error
+from compat_rest.graph import GraphCall
 from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
-from compat_rest.routing import RestRoute, graphql_route
+from compat_rest.routing import RestRoute, graphql_route, multi_query_route
 from compat_rest.shapes import ANY, BOOL, INT, NUM, STR, TIME, arr, null, obj
 from compat_rest.source_catalogs import external_catalogs_route
 from dsa110.auth.identity import Role
@@ -93,7 +95,7 @@ query RestDetections($sourceId: String!, $first: Int!, $after: String) {
   source(sourceId: $sourceId) {
     sourceId
     measurements(first: $first, after: $after) {
-      totalCount
+      totalCount pageInfo { hasNextPage endCursor }
       nodes {
         mjd time raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy snr forced
         image { imageId path freqGhz }
@@ -340,12 +342,25 @@ def detection(node: dict[str, Any], source_id: str) -> dict[str, Any]:
     }
 
 
+async def fetch_detections(call: GraphCall, args: Args) -> Any:
+    return await table_order.fetch_page(
+        call,
+        DETECTIONS,
+        {"sourceId": args["source_id"]},
+        lambda data: data["source"]["measurements"] if data["source"] else None,
+        args,
+    )
+
+
 def shape_detections(data: dict[str, Any], args: Args) -> dict[str, Any]:
     node = data["source"]
     connection = node["measurements"]
+    items, total = table_order.cut(
+        [detection(m, node["sourceId"]) for m in connection["nodes"]], connection["totalCount"], args
+    )
     return {
-        "items": [detection(m, node["sourceId"]) for m in connection["nodes"]],
-        "total": connection["totalCount"],
+        "items": items,
+        "total": total,
         "page": args["page"],
         "page_size": args["page_size"],
     }
@@ -523,16 +538,18 @@ def routes(settings: Settings) -> list[RestRoute]:
             tag=TAG,
             summary="Source detail",
         ),
-        graphql_route(
+        multi_query_route(
             "GET",
             "/sources/{source_id}/detections",
-            DETECTIONS,
+            [DETECTIONS],
+            fetch_detections,
             shape_detections,
-            variables=lambda args: {
-                "sourceId": args["source_id"],
-                **page_window(args["page"], args["page_size"]),
-            },
-            params=[SOURCE_ID, Int("page", 1, ge=1, le=1_000_000), Int("page_size", 25, ge=1, le=100)],
+            params=[
+                SOURCE_ID,
+                Int("page", 1, ge=1, le=1_000_000),
+                Int("page_size", 25, ge=1, le=100),
+                *table_order.PARAMS,
+            ],
             response=obj(
                 items=arr(
                     obj(

@@ -17,6 +17,7 @@ import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from sqlalchemy import func, select
@@ -390,3 +391,47 @@ async def test_the_ms_list_filters_by_calibrator_quality(api: httpx.AsyncClient)
     assert_envelope(
         await api.get("/api/ms", params={"calibrator_quality": "superb"}), 422, "VALIDATION_ERROR"
     )
+
+
+async def test_the_detail_pages_tables_sort_and_search(api: httpx.AsyncClient, graph: Graph) -> None:
+    """The Image and Source detail pages' GenericTable sends `page`, `page_size`, the search box
+    as `search` and a column header's sort as `ordering=field` / `ordering=-field` (the row's
+    own keys) to `/api/images/{id}/measurements` and `/api/sources/{id}/detections` (through
+    a doubled `/api`). Each page is cut from the whole list in that order; no order or search:
+    the graph's page as before."""
+    images = await graph.data(
+        "{ images(first: 500, orderBy: CREATED_AT, direction: DESC) { nodes { imageId nMeasurements } } }"
+    )
+    image_id = max(images["images"]["nodes"], key=lambda n: n["nMeasurements"])["imageId"]
+    base = f"/api/api/images/{image_id}/measurements"
+    every = (await api.get(base, params={"page": 1, "page_size": 100})).json()
+    assert every["total"] == len(every["items"]) >= 4
+    by_flux = sorted(every["items"], key=lambda m: m["flux_peak"], reverse=True)
+    for page in (1, 2):
+        got = await api.get(base, params={"page": page, "page_size": 2, "ordering": "-flux_peak"})
+        assert got.status_code == 200 and "x-ignored-parameters" not in got.headers, got.headers
+        body = got.json()
+        assert body["total"] == every["total"] and body["page"] == page
+        assert [m["flux_peak"] for m in body["items"]] == [
+            m["flux_peak"] for m in by_flux[(page - 1) * 2 : page * 2]
+        ]
+    names = sorted(m["name"] for m in every["items"])
+    ascending = (await api.get(base, params={"page_size": 100, "ordering": "name"})).json()
+    assert [m["name"] for m in ascending["items"]] == names
+    needle = names[-1][-7:].lower()  # part of one catalog name, in another case
+    found = (await api.get(base, params={"page_size": 100, "search": needle})).json()
+    assert found["items"] and all(needle in m["name"].lower() for m in found["items"])
+    assert found["total"] == sum(needle in n.lower() for n in names)
+    unknown = (await api.get(base, params={"page_size": 100, "ordering": "-no_such_column"})).json()
+    assert [m["name"] for m in unknown["items"]] == [m["name"] for m in every["items"]]
+    assert_envelope(await api.get(base, params={"ordering": "flux; drop"}), 422, "VALIDATION_ERROR")
+    assert_envelope(await api.get("/api/images/99999999/measurements", params={"ordering": "snr"}), 404)
+
+    source_id = every["items"][0]["source_id"]
+    detections = f"/api/api/sources/{quote(source_id)}/detections"
+    all_epochs = (await api.get(detections, params={"page_size": 100})).json()
+    assert all_epochs["total"] >= 2
+    by_snr = sorted(all_epochs["items"], key=lambda d: d["snr"])
+    got = (await api.get(detections, params={"page": 1, "page_size": 2, "ordering": "snr"})).json()
+    assert [d["snr"] for d in got["items"]] == [d["snr"] for d in by_snr[:2]]
+    assert got["total"] == all_epochs["total"]
