@@ -7,7 +7,9 @@ Not in the API document; the legacy frontend's Events and Cache pages call them
 own (parsed and validated documents, subscription documents, rendered plots, external
 catalog answers), with real hit and miss counts. The legacy cache was a key-value store
 (Redis) whose keys could be listed, read and deleted; nothing here is such a store, so
-``/cache/keys`` and ``/cache/keys/{key}`` (GET and DELETE) answer 501 ``NOT_IMPLEMENTED``.
+``GET /cache/keys`` lists no keys (the Cache page's Keys tab shows an empty table, not an
+error: a 501 there was shown as "Failed to load cache keys"), and ``/cache/keys/{key}``
+(GET and DELETE) answer 501 ``NOT_IMPLEMENTED``.
 ``DELETE /cache/clear`` empties the caches (or one, ``?cache=<name>``): an operator's write,
 audited as the ``clearCaches`` mutation it runs.
 """
@@ -167,6 +169,15 @@ async def _no_key_store(_call: GraphCall, _args: Args) -> NoReturn:
     )
 
 
+async def _no_keys(_call: GraphCall, _args: Args) -> dict[str, Any]:
+    return {}
+
+
+def no_keys(_data: dict[str, Any], args: Args) -> dict[str, Any]:
+    """The legacy ``CacheKeysResponse`` with no keys: there is no key-value cache here."""
+    return {"keys": [], "total": 0, "pattern": args["pattern"], "limit": args["limit"]}
+
+
 def cleared(data: dict[str, Any], args: Args) -> dict[str, Any]:
     found = data["clearCaches"]
     removed = sum(c["removed"] for c in found)
@@ -276,12 +287,15 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/cache/keys",
             [],
-            _no_key_store,
-            lambda data, _a: data,
-            response=ANY,
+            _no_keys,
+            no_keys,
+            params=[
+                Str("pattern", description="Key pattern (`*` wildcards)"),
+                Int("limit", 100, ge=1, le=1000),
+            ],
+            response=obj(keys=arr(ANY), total=INT, pattern=null(STR), limit=INT),
             tag="cache",
-            summary="Not implemented: there is no key-value cache to list",
-            errors=(501,),
+            summary="No keys: there is no key-value cache here (see /cache/stats for the caches there are)",
         ),
         multi_query_route(
             "GET",

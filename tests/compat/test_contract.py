@@ -24,7 +24,6 @@ from tests.credentials import key_headers
 EXAMPLES_PER_OPERATION = 15
 STREAMS = {"/api/sse/status", "/api/ws/status", "/api/jobs/id/{job_id}/logs"}
 UNIMPLEMENTED: dict[tuple[str, str], str] = {
-    ("GET", "/api/cache/keys"): "the legacy key-value cache (Redis) has no counterpart: no keys to list",
     ("GET", "/api/cache/keys/{key}"): "the legacy key-value cache (Redis) has no counterpart: no key to read",
     (
         "DELETE",
