@@ -157,7 +157,9 @@ def _import_legacy(args: argparse.Namespace) -> None:
 
     settings = _settings(args)
     events = args.events_url or (settings.events_url if settings.events_shared else None)
-    raise SystemExit(asyncio.run(run_import(args, settings.resolved_database_url, events)))
+    raise SystemExit(
+        asyncio.run(run_import(args, settings.resolved_database_url, events, settings.events_namespace))
+    )
 
 
 def _demo(args: argparse.Namespace) -> None:

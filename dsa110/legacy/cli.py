@@ -61,7 +61,9 @@ def _files(values: list[str]) -> dict[str, Path]:
     return {**(locate(bare) if bare else {}), **named}
 
 
-async def run_import(args: argparse.Namespace, database_url: str, events_url: str | None) -> int:
+async def run_import(
+    args: argparse.Namespace, database_url: str, events_url: str | None, events_namespace: str
+) -> int:
     from tqdm import tqdm
 
     from dsa110.db.engine import create_engine
@@ -75,7 +77,9 @@ async def run_import(args: argparse.Namespace, database_url: str, events_url: st
         return 2
     path_map = tuple(tuple(item.split("=", 1)) for item in args.path_map if "=" in item)
     engine = create_engine(database_url)
-    bus = create_event_bus(events_url) if events_url and not events_url.startswith("memory") else None
+    # The servers' namespace: on a bus shared by several deployments they hear only theirs.
+    shared = events_url and not events_url.startswith("memory")
+    bus = create_event_bus(events_url, namespace=events_namespace) if shared else None
     bars: dict[str, Any] = {}
 
     def progress(table: str, n: int) -> None:

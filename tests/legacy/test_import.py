@@ -260,3 +260,37 @@ def test_the_cli_prints_a_summary_and_fails_on_an_unreadable_file(
     with pytest.raises(SystemExit) as done:
         main(["import-legacy", "--data-dir", str(data), "--from", str(tmp_path / "nowhere"), "--quiet"])
     assert done.value.code == 2
+
+
+async def test_the_cli_publishes_on_the_servers_event_namespace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Servers sharing a Redis with other deployments listen on their own namespace
+    (``DSA110_EVENTS_NAMESPACE``); the importer's events must arrive there."""
+    import asyncio
+
+    from dsa110.events import create_event_bus
+    from dsa110.events.channels import GROUP_STATE
+    from server.cli import main
+    from tests.databases import REDIS_URL
+    from tests.events.conftest import fresh_namespace, next_event
+
+    if not REDIS_URL:
+        pytest.skip("DSA110_TEST_REDIS_URL not set")
+    namespace = fresh_namespace()
+    monkeypatch.setenv("DSA110_EVENTS_NAMESPACE", namespace)
+    fixture = build_fixture(
+        tmp_path / "pipeline" / "state", FixtureSpec(sources=20, days=1, groups_per_day=2)
+    )
+    argv = ["import-legacy", "--data-dir", str(tmp_path / "data"), "--from", str(fixture.state_dir)]
+    server = create_event_bus(REDIS_URL, namespace=namespace)
+    await server.start()
+    try:
+        async with server.subscribe(GROUP_STATE) as heard:
+            with pytest.raises(SystemExit) as done:
+                await asyncio.to_thread(main, [*argv, "--quiet", "--events-url", REDIS_URL])
+            assert done.value.code == 0
+            event = await next_event(heard)
+            assert GROUP_STATE.payload(event)["state"] == "pending"  # a group the import added
+    finally:
+        await server.close()
