@@ -78,8 +78,11 @@ async def run_import(
     path_map = tuple(tuple(item.split("=", 1)) for item in args.path_map if "=" in item)
     engine = create_engine(database_url)
     # The servers' namespace: on a bus shared by several deployments they hear only theirs.
-    shared = events_url and not events_url.startswith("memory")
-    bus = create_event_bus(events_url, namespace=events_namespace) if shared else None
+    bus = (
+        create_event_bus(events_url, namespace=events_namespace)
+        if events_url and not events_url.startswith("memory")
+        else None
+    )
     bars: dict[str, Any] = {}
 
     def progress(table: str, n: int) -> None:
