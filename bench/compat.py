@@ -46,7 +46,13 @@ def scenarios(settings: Settings) -> list[tuple[str, str, Any, str, dict[str, An
     candidates = _route(ese.routes(settings), "/ese/candidates", "GET")
     return [
         ("/api/status", "GET", None, core.STATUS, {}),
-        ("/api/ese/candidates", "GET", None, ese.CANDIDATES, ese.candidate_variables(_defaults(candidates))),
+        (
+            "/api/ese/candidates",
+            "GET",
+            None,
+            ese.CANDIDATES,
+            ese.candidate_variables(settings.ese_operating_point)(_defaults(candidates)),
+        ),
         ("/api/sources/search", "POST", {}, sources.SEARCH, sources.search_variables(_defaults(search))),
         ("/api/images", "GET", None, images.LIST, images.list_variables(_defaults(listing))),
     ]

@@ -81,7 +81,7 @@ SECTIONS = (
 
 def declared_routes(settings: Settings) -> list[RestRoute]:
     """Every documented path, section by section (literal paths before templated ones)."""
-    return with_formats([route for section in SECTIONS for route in section.routes(settings)])
+    return with_formats([route for section in SECTIONS for route in section.routes(settings)], settings)
 
 
 def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = None) -> Starlette:

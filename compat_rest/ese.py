@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from compat_rest.convert import compact, iso_from_mjd, lower
 from compat_rest.paging import LEGACY_MAX_LIMIT
-from compat_rest.params import Args, Float, Int, Str
+from compat_rest.params import Args, Bool, Float, Int, Str
 from compat_rest.routing import RestRoute, graphql_route
 from compat_rest.shapes import INT, NUM, STR, TIME, arr, null, obj
 from compat_rest.sources import source_subroutes
@@ -116,18 +117,32 @@ def candidate(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def candidate_variables(args: Args) -> dict[str, Any]:
-    status = args["status"]
-    return {
-        "first": args["limit"],
-        "filter": compact(
-            {
-                "statuses": None if status == "all" else [status.upper()],
-                "minSignificance": args["min_sigma"],
-                "maxFalseAlarm": args.get("max_false_alarm"),
-            }
-        ),
-    }
+def candidate_variables(operating_point: float) -> Callable[[Args], dict[str, Any]]:
+    """The list's filter. By default the candidates flagged at the survey's operating point
+    (``Settings.ese_operating_point``): the dashboard's list is what the detector stands by
+    at the rate its figures are measured at, not every candidate it opened to rate (those
+    far above it, and those it rejected since, are a steady source's noise: ~1.4 % of steady
+    source-years open one, ``dsa110.science.ese_live_null``). ``max_false_alarm`` chooses
+    another point; ``all_candidates`` lists every one."""
+
+    def variables(args: Args) -> dict[str, Any]:
+        status = args["status"]
+        chosen = args.get("max_false_alarm")
+        return {
+            "first": args["limit"],
+            "filter": compact(
+                {
+                    "statuses": None if status == "all" else [status.upper()],
+                    "minSignificance": args["min_sigma"],
+                    "maxFalseAlarm": chosen,
+                    "operatingPoint": None
+                    if chosen is not None or args["all_candidates"]
+                    else operating_point,
+                }
+            ),
+        }
+
+    return variables
 
 
 def shape_candidates(data: dict[str, Any], _args: Args) -> dict[str, Any]:
@@ -156,7 +171,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "/ese/candidates",
             CANDIDATES,
             shape_candidates,
-            variables=candidate_variables,
+            variables=candidate_variables(settings.ese_operating_point),
             paged=lambda data: data["eseCandidates"],
             params=[
                 Int("limit", 100, ge=1, le=LEGACY_MAX_LIMIT),
@@ -171,7 +186,15 @@ def routes(settings: Settings) -> list[RestRoute]:
                     "max_false_alarm",
                     ge=0.0,
                     le=1.0,
-                    description="Highest false-alarm probability per steady source-year (ese-drw-3.0)",
+                    description="Highest false-alarm probability per steady source-year (ese-drw-3.0); "
+                    "default: the survey's operating point (`DSA110_ESE_OPERATING_POINT`, 0.002), "
+                    "candidates the detector rejected since left out, legacy (unrated) ones kept",
+                ),
+                Bool(
+                    "all_candidates",
+                    False,
+                    description="Every candidate the detector opened, at any false-alarm probability, "
+                    "rejected ones too",
                 ),
             ],
             response=obj(candidates=arr(CANDIDATE), total=INT),

@@ -38,6 +38,7 @@ from compat_rest.routing import RestRoute
 from compat_rest.sources import search_variables
 from dsa110.exports.columns import ESE_CANDIDATES, LIGHT_CURVE, MEASUREMENTS, SOURCES, Row, TableSpec
 from dsa110.exports.stream import FORMATS, encode, filename
+from dsa110.settings import Settings
 
 log = logging.getLogger("dsa110.exports")
 
@@ -336,32 +337,33 @@ def table_response(
 
 # --- ?format= on the REST forms -----------------------------------------------------------
 
-Prepare = Callable[[GraphCall, dict[str, Any]], Any]
+Prepare = Callable[[GraphCall, dict[str, Any], Settings], Any]
+"""A table answer's rows for one REST form (the server's settings: the ESE operating point)."""
 
 
-def _search(call: GraphCall, args: dict[str, Any]) -> Any:
+def _search(call: GraphCall, args: dict[str, Any], settings: Settings) -> Any:
     variables = search_variables(args)
     variables.pop("withPoints")
     first = variables.pop("first")
     return prepare_listing(call, SOURCES_LISTING, variables, first, variables.pop("after"))
 
 
-def _candidates(call: GraphCall, args: dict[str, Any]) -> Any:
-    variables = candidate_variables(args)
+def _candidates(call: GraphCall, args: dict[str, Any], settings: Settings) -> Any:
+    variables = candidate_variables(settings.ese_operating_point)(args)
     first = variables.pop("first")
     return prepare_listing(
         call, CANDIDATES_LISTING, {**variables, "orderBy": "SCORE", "direction": "DESC"}, first
     )
 
 
-def _measurements(call: GraphCall, args: dict[str, Any]) -> Any:
+def _measurements(call: GraphCall, args: dict[str, Any], settings: Settings) -> Any:
     window = page_window(args["page"], args["page_size"])
     return prepare_listing(
         call, MEASUREMENTS_LISTING, {"imageId": args["image_id"]}, window["first"], window["after"]
     )
 
 
-def _light_curve(call: GraphCall, args: dict[str, Any]) -> Any:
+def _light_curve(call: GraphCall, args: dict[str, Any], settings: Settings) -> Any:
     return prepare_light_curve(call, args["source_id"])
 
 
@@ -380,12 +382,14 @@ FORMATTED: Final[Mapping[tuple[str, str], tuple[Prepare, Callable[[dict[str, Any
 }
 
 
-def with_formats(routes: Sequence[RestRoute]) -> list[RestRoute]:
+def with_formats(routes: Sequence[RestRoute], settings: Settings) -> list[RestRoute]:
     """``routes`` with ``?format=`` added to the forms that have a table answer."""
-    return [_formatted(route) if (route.method, route.path) in FORMATTED else route for route in routes]
+    return [
+        _formatted(route, settings) if (route.method, route.path) in FORMATTED else route for route in routes
+    ]
 
 
-def _formatted(route: RestRoute) -> RestRoute:
+def _formatted(route: RestRoute, settings: Settings) -> RestRoute:
     prepare, stem = FORMATTED[(route.method, route.path)]
     fetch, shape = route.fetch, route.shape
     assert fetch is not None
@@ -394,7 +398,7 @@ def _formatted(route: RestRoute) -> RestRoute:
         fmt = args["format"]
         if fmt == "json":
             return await fetch(call, args)
-        return table_response(await prepare(call, args), fmt, stem(args))
+        return table_response(await prepare(call, args, settings), fmt, stem(args))
 
     def shape_formatted(data: Any, args: dict[str, Any]) -> Any:
         return data if isinstance(data, Response) else shape(data, args)

@@ -20,7 +20,12 @@ GIB: Final = 1024.0**3
 HUB_IDENTITY: Final = Identity("system", "system:legacy-status", Role.VIEWER, None)
 """Who the shared producer reads as: each client was admitted (as a viewer) when it connected."""
 
-CANDIDATE_ARGS: Final[dict[str, Any]] = {"limit": 100, "status": "active", "min_sigma": None}
+CANDIDATE_ARGS: Final[dict[str, Any]] = {
+    "limit": 100,
+    "status": "active",
+    "min_sigma": None,
+    "all_candidates": False,
+}
 """``GET /api/ese/candidates`` with its defaults (what the dashboard asks for)."""
 
 
@@ -72,7 +77,9 @@ class LegacyStatusParts:
         return None if node is None else union_metrics(core.metrics_sample(node, self.settings.data_dir))
 
     async def ese_candidates(self) -> dict[str, Any]:
-        data = await self._run(ese.CANDIDATES, ese.candidate_variables(CANDIDATE_ARGS))
+        data = await self._run(
+            ese.CANDIDATES, ese.candidate_variables(self.settings.ese_operating_point)(CANDIDATE_ARGS)
+        )
         return ese.shape_candidates(data, CANDIDATE_ARGS)
 
     async def status(self) -> dict[str, Any]:

@@ -81,6 +81,12 @@ class Settings:
     """Requests per minute per client address without credentials (0: no limit)."""
     output_dirs: tuple[Path, ...] = ()
     """Where outputs named by users (a job's output path) may go; empty: the data directory."""
+    # -- science ----------------------------------------------------------------------
+    ese_operating_point: float = 0.002
+    """The survey's ESE operating point: the live false-alarm probability per steady
+    source-year at which a candidate counts as flagged (the injection bench's figures are
+    at 0.002). The dashboard's candidate list (``/api/ese/candidates``) shows the candidates
+    at it by default; the graph lists every candidate and filters by choice."""
     # -- other tools: exports, the cone search, plots, /metrics, webhooks ----------------
     export_max_rows: int = 2_000_000
     """Most rows one table export streams (``/exports/...``)."""
@@ -296,6 +302,10 @@ def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out["metrics_allow"] = everyone if text in ("any", "*") else _words(text)
     if "DSA110_WEBHOOK_ALLOW_HOSTS" in env:
         out["webhook_allow_hosts"] = _words(env["DSA110_WEBHOOK_ALLOW_HOSTS"])
+    if "DSA110_ESE_OPERATING_POINT" in env:
+        out["ese_operating_point"] = _probability(
+            "DSA110_ESE_OPERATING_POINT", env["DSA110_ESE_OPERATING_POINT"]
+        )
     if env.get("DSA110_PUBLIC_URL"):
         out["public_url"] = env["DSA110_PUBLIC_URL"].rstrip("/")
     for name, key, kind in (
@@ -324,6 +334,13 @@ def _connections_from_env(env: Mapping[str, str]) -> dict[str, Any]:
         if name in env:
             out[key] = kind(env[name])
     return out
+
+
+def _probability(name: str, text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:  # NaN fails too
+        raise ValueError(f"{name} must be a probability in (0, 1], not {text!r}")
+    return value
 
 
 def _words(text: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, Table, or_, select
 
 from dsa110.db import tables as t
 from dsa110.db.enums import (
@@ -343,6 +343,12 @@ class EseCandidateFilter:
         "Highest false-alarm probability per steady source-year (0-1): sweep it to choose your own "
         "trade-off between recall and false alarms. Candidates without one (legacy) are left out."
     )
+    operating_point: float | None = doc(
+        "Only the candidates flagged at this false-alarm probability per steady source-year "
+        "(0-1): rated at most this and not rejected by the detector since; candidates from "
+        "before the calibration (legacy, unrated) are kept. `maxFalseAlarm` alone counts a "
+        "candidate the detector later rejected and leaves legacy ones out."
+    )
     min_score: float | None = doc("Lowest detector score.")
     min_significance: float | None = doc("Lowest significance (sigma) of the dip.")
     min_depth: float | None = doc("Shallowest fractional depth, 0-1.")
@@ -357,6 +363,10 @@ class EseCandidateFilter:
         _members(conds, c.phase, self, "phases")
         _members(conds, c.kind, self, "kinds")
         _range(conds, c.false_alarm_probability, self, None, "max_false_alarm")
+        point = _finite(self, "operating_point")
+        if point is not None:
+            conds.append(or_(c.phase.is_(None), c.phase != "rejected"))
+            conds.append(or_(c.false_alarm_probability.is_(None), c.false_alarm_probability <= point))
         _range(conds, c.score, self, "min_score", None)
         _range(conds, c.significance, self, "min_significance", None)
         _range(conds, c.depth, self, "min_depth", None)
