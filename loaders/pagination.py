@@ -17,6 +17,9 @@ from dsa110.errors import InputError as BadUserInput
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 _CURSOR_PREFIX = "offset:"
+# The largest offset a cursor may hold: beyond any table, and far inside the 64-bit
+# integers SQLite and PostgreSQL bind (a larger one made the driver raise, a 500).
+MAX_CURSOR_OFFSET = 2**53
 
 
 def encode_cursor(offset: int) -> str:
@@ -28,10 +31,14 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
         if not text.startswith(_CURSOR_PREFIX):
             raise ValueError(text)
-        offset = int(text[len(_CURSOR_PREFIX) :])
+        digits = text[len(_CURSOR_PREFIX) :]
+        # Only the form ``encode_cursor`` writes: ASCII digits (``int`` also takes " 3", "3_0").
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 16:
+            raise ValueError(digits)
+        offset = int(digits)
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise BadUserInput("malformed cursor", cursor=cursor[:64]) from exc
-    if offset < 0:
+    if offset > MAX_CURSOR_OFFSET:
         raise BadUserInput("malformed cursor", cursor=cursor[:64])
     return offset
 

@@ -152,6 +152,19 @@ async def test_filters_and_ordering(graph: Graph) -> None:
         ("{ sources(first: 100000) { totalCount } }", "BAD_USER_INPUT"),
         ("{ sources(first: -1) { totalCount } }", "BAD_USER_INPUT"),
         ('{ sources(after: "not-a-cursor") { totalCount } }', "BAD_USER_INPUT"),
+        # offsets past SQLite's 64-bit integers (the driver raised: a 500), and forms that
+        # ``int()`` reads but no cursor ever had: " 3", "3_0"
+        ('{ sources(after: "b2Zmc2V0Ojk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5") { totalCount } }', "BAD_USER_INPUT"),
+        (
+            '{ sources(last: 1, before: "b2Zmc2V0OjkyMjMzNzIwMzY4NTQ3NzU4MDc=") { totalCount } }',
+            "BAD_USER_INPUT",
+        ),
+        (
+            '{ sources(first: 1) { nodes { measurements(after: "b2Zmc2V0Ojk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5") { totalCount } } } }',
+            "BAD_USER_INPUT",
+        ),
+        ('{ sources(after: "b2Zmc2V0OiAz") { totalCount } }', "BAD_USER_INPUT"),
+        ('{ sources(after: "b2Zmc2V0OjNfMA==") { totalCount } }', "BAD_USER_INPUT"),
         ("{ sources(filter: {decMinDeg: 50, decMaxDeg: 40}) { totalCount } }", "BAD_USER_INPUT"),
         (
             "{ sources(filter: {cone: {raDeg: 10, decDeg: 10, radiusArcsec: 0}}) { totalCount } }",
