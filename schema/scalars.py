@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types.scalar import ScalarDefinition
 
 
-def _serialize(value: datetime) -> str:
+def serialize_datetime(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
@@ -27,7 +27,7 @@ def _parse(value: Any) -> datetime:
 UtcDateTime = strawberry.scalar(
     name="DateTime",
     description="A UTC timestamp in ISO 8601 with a trailing Z, e.g. `2025-10-24T14:00:00Z`.",
-    serialize=_serialize,
+    serialize=serialize_datetime,
     parse_value=_parse,
 )
 

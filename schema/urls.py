@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
+
+from schema.scalars import serialize_datetime
 
 
 @strawberry.enum(description="A table format other tools read (astropy, TOPCAT, pandas, DS9...).")
@@ -32,7 +35,8 @@ class PlotFormat(Enum):
 
 
 def graph_input(value: Any) -> Any:
-    """A strawberry input (a dataclass) back into the graph's JSON spelling: camelCase, enum names."""
+    """A strawberry input (a dataclass) back into the graph's JSON spelling: camelCase, enum
+    names, ``DateTime`` as its ISO string (``json.dumps`` cannot write a datetime)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
         for field in dataclasses.fields(value):
@@ -42,6 +46,8 @@ def graph_input(value: Any) -> Any:
         return out
     if isinstance(value, Enum):
         return value.name
+    if isinstance(value, datetime):
+        return serialize_datetime(value)
     if isinstance(value, list | tuple):
         return [graph_input(v) for v in value]
     return value

@@ -6,7 +6,7 @@ import io
 import json
 import math
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import astropy.units as u
 import httpx
@@ -173,6 +173,27 @@ async def test_image_measurements_and_candidates_export(api: httpx.AsyncClient, 
     assert [int(c) for c in candidates["candidate_id"]] == [n["candidateId"] for n in expected]
     assert same(numbers(candidates["significance"]), [n["significance"] for n in expected])
     assert str(candidates["status"][0]) == "active" and candidates["end_mjd"].unit == u.day
+
+
+async def test_an_export_url_with_a_datetime_filter_gives_the_graphs_rows(
+    api: httpx.AsyncClient, graph: Graph
+) -> None:
+    # A DateTime in the filter made the URL's JSON fail to serialise: INTERNAL_SERVER_ERROR.
+    after = "2000-01-01T00:00:00Z"
+    url = (
+        await graph.data(
+            "query($a: DateTime!) { eseCandidatesExportUrl(format: CSV, filter: {flaggedAfter: $a}) }",
+            a=after,
+        )
+    )["eseCandidatesExportUrl"]
+    assert json.loads(parse_qs(urlparse(url).query)["filter"][0]) == {"flaggedAfter": after}
+    candidates = read(await api.get(url), "csv")
+    expected = (
+        await graph.data(
+            "query($a: DateTime!) { eseCandidates(filter: {flaggedAfter: $a}) { totalCount } }", a=after
+        )
+    )["eseCandidates"]["totalCount"]
+    assert len(candidates) == expected > 0
 
 
 async def test_rest_forms_answer_the_same_rows_as_tables(api: httpx.AsyncClient, demo: Demo) -> None:
