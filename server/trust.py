@@ -145,6 +145,7 @@ class TrustMiddleware:
         client = scope.get("client")
         address = client[0] if client else None
         try:
+            _one_of_each_credential(headers)
             identity = await self.authenticator.identify(credential_from(headers), address)
         except (Unauthenticated, Forbidden) as exc:
             await self._spend(anonymous(address))  # guessing keys spends the address's budget
@@ -203,6 +204,14 @@ class TrustMiddleware:
                 f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
                 {"Retry-After": str(verdict.retry_after_s)},
             )
+
+
+def _one_of_each_credential(headers: Headers) -> None:
+    """Two ``Authorization`` (or ``X-API-Key``) headers with different values are refused:
+    acting as the last one sent is a precedence the client cannot see, as for the pair."""
+    for name in ("Authorization", "X-API-Key"):
+        if len(set(headers.getlist(name))) > 1:
+            raise Unauthenticated(f"`{name}` is sent more than once with different credentials: send one")
 
 
 def _proxied_read(headers: Headers) -> bool:

@@ -93,6 +93,20 @@ async def test_two_different_credentials_are_refused_and_refusals_say_why(base_s
         refused = await live.http.post("/graphql", json={"query": ME}, headers=both)
         assert refused.status_code == 401 and _graph_code(refused) == "UNAUTHENTICATED"
         assert "different credentials" in refused.json()["errors"][0]["message"]
+        # The same header twice with different keys: the last one used to win, silently.
+        for name, values in (
+            ("Authorization", (f"Bearer {operator_key}", f"Bearer {viewer_key}")),
+            ("X-API-Key", (operator_key, viewer_key)),
+        ):
+            for path in ("/graphql", "/api/status"):
+                twice = await live.http.post(
+                    path, json={"query": ME}, headers=[(name, values[0]), (name, values[1])]
+                )
+                assert twice.status_code == 401, (name, path, twice.text)
+                assert "more than once" in twice.text
+        repeated = [("Authorization", f"Bearer {operator_key}")] * 2
+        me = (await live.http.post("/graphql", json={"query": ME}, headers=repeated)).json()["data"]["me"]
+        assert me["name"] == "key:doer"
         same = {"Authorization": f"Bearer {operator_key}", "X-API-Key": operator_key}
         me = (await live.http.post("/graphql", json={"query": ME}, headers=same)).json()["data"]["me"]
         assert me["name"] == "key:doer"
