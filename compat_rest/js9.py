@@ -290,6 +290,17 @@ def _parameters(args: Args) -> dict[str, Any]:
     return parameters
 
 
+async def _on_region(call: GraphCall, document: str, variables: dict[str, Any]) -> Any:
+    """Run a document on a region the graph checks again (its sky limits, e.g. at most 10 deg
+    across): its ``BAD_REGION`` is answered 422 like this route's own, not the compat layer's 400."""
+    try:
+        return await call(document, variables)
+    except ApiError as exc:
+        if exc.code == "BAD_REGION":
+            raise ApiError(422, exc.code, exc.message, exc.details) from None
+        raise
+
+
 async def fetch(call: GraphCall, args: Args) -> dict[str, Any]:
     """Validate the task, read the file's WCS, convert the region and run the task's document."""
     started = time.perf_counter()
@@ -312,7 +323,9 @@ async def fetch(call: GraphCall, args: Args) -> dict[str, Any]:
             }
         else:
             shape = sky_shape(region, plane)
-            st = (await call(STATS, {"path": path, "shape": shape}))["fitsFile"]["regionStatistics"]
+            st = (await _on_region(call, STATS, {"path": path, "shape": shape}))["fitsFile"][
+                "regionStatistics"
+            ]
             data = {k: st[k] for k in ("mean", "std", "rms", "min", "max", "sum")} | {"npts": st["nPixels"]}
             result = {"DATA": data, "unit": st["unit"], "region": shape}
     elif task == "imfit":
@@ -329,7 +342,7 @@ async def fetch(call: GraphCall, args: Args) -> dict[str, Any]:
             "model": model.upper(),
             "background": background is not False,
         }
-        fit = (await call(FIT, variables))["fitsFile"]["fit"]
+        fit = (await _on_region(call, FIT, variables))["fitsFile"]["fit"]
         x, y = (float(v) + 1.0 for v in plane.wcs.world_to_pixel_values(fit["raDeg"], fit["decDeg"]))
         result = {
             "fit": {

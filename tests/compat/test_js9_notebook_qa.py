@@ -142,6 +142,25 @@ async def test_js9_bad_input_is_a_coded_4xx(api: httpx.AsyncClient, demo: Demo) 
         ({"task": "imstat", "image_path": image, "region": {**circle, "y": -40}}, 422, "REGION_OFF_IMAGE"),
         ({"task": "imstat", "image_path": image, "region": {**circle, "r": 1e9}}, 422, "REGION_TOO_LARGE"),
         ({"task": "imstat", "image_path": image, "region": {**circle, "r": -1}}, 422, "BAD_REGION"),
+        # under 4096 pixels but over the graph's 10 deg on the sky: was 400 from the graph
+        (
+            {
+                "task": "imstat",
+                "image_path": image,
+                "region": {**circle, "x": nx // 2, "y": nx // 2, "r": 4000},
+            },
+            422,
+            "BAD_REGION",
+        ),
+        (
+            {
+                "task": "imfit",
+                "image_path": image,
+                "region": {**circle, "x": nx // 2, "y": nx // 2, "r": 4000},
+            },
+            422,
+            "BAD_REGION",
+        ),
         ({"task": "imstat", "image_path": image, "region": {**circle, "x": "NaN"}}, 422, "BAD_REGION"),
         (
             {"task": "imstat", "image_path": image, "region": {**circle, "shape": "annulus"}},
