@@ -38,11 +38,11 @@ from compat_rest import (
     validation_report,
     visualization,
 )
-from compat_rest.errors import error_response, unknown_path
+from compat_rest.errors import UnknownPath, error_response
 from compat_rest.exports import with_formats
 from compat_rest.graph import GraphRunner
 from compat_rest.openapi import openapi_document
-from compat_rest.routing import ALL_METHODS, RestRoute, build_routes, check_routes
+from compat_rest.routing import RestRoute, build_routes, check_routes
 from compat_rest.swagger import swagger_html, swagger_static_app
 from dsa110.settings import Settings
 from server.limits import BodyTooLarge
@@ -112,8 +112,8 @@ def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = 
         # observing page's calibrator matches, the SPW plot, JS9 analysis, the data detail
         # page's publish and finalize; legacy-pipeline-facts §6). The same routes answer
         # there, so those panels work; a path not served is a 404 as anywhere else.
-        Mount(API_PREFIX, routes=[*served, Route("/{rest:path}", unknown_path, methods=ALL_METHODS)]),
-        Route("/{rest:path}", unknown_path, methods=ALL_METHODS),
+        Mount(API_PREFIX, routes=[*served, Route("/{rest:path}", UnknownPath(), methods=None)]),
+        Route("/{rest:path}", UnknownPath(), methods=None),
     ]
 
     async def too_large(_: Request, exc: Exception) -> JSONResponse:

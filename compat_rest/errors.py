@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from dsa110.errors import bounded_message, shown
 
@@ -124,3 +125,12 @@ def from_graph_errors(errors: Sequence[Any]) -> ApiError:
 async def unknown_path(request: Request) -> JSONResponse:
     """Catch-all for /api paths no route serves: 404 in the envelope (never an HTML page)."""
     return error_response(404, "NOT_FOUND", f"no such API path: {request.url.path[:200]}")
+
+
+class UnknownPath:
+    """:func:`unknown_path` as an ASGI app, so that its route takes every method (a method
+    the route did not list was a plain-text 405 without the envelope)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await unknown_path(Request(scope, receive))
+        await response(scope, receive, send)

@@ -30,6 +30,7 @@ from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from compat_rest.errors import ApiError, error_response, validation_error
 from compat_rest.graph import GraphCall, GraphRunner, document_operation
@@ -43,8 +44,6 @@ from server.limits import BodyTooLarge
 
 log = logging.getLogger("dsa110.compat")
 
-# Routes accept every method so that a wrong one gets a 405 in the envelope, not plain text.
-ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_BODY_DEPTH: Final = 32
 """Arrays and objects nested in a request body: the deepest documented body (a region's
@@ -242,6 +241,13 @@ class PathEndpoint:
         self.routes = {route.method: route for route in routes}
         self.runner = runner
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # An ASGI app, so its route takes every method and refuses the others itself (with
+        # the path's own `Allow`): a method Starlette's route did not list (PROPFIND, LOCK,
+        # QUERY...) was a plain-text 405 without the envelope.
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
     async def handle(self, request: Request) -> Response:
         # HEAD is GET without the body (RFC 9110 §9.3.2: monitors probe /api/health so), and
         # safe: a GET that would write (the legacy `save_to_file`) is refused on it.
@@ -361,7 +367,4 @@ def build_routes(routes: Sequence[RestRoute], runner: GraphRunner) -> list[Route
         if route.served_elsewhere:
             continue
         by_path.setdefault(route.path, []).append(route)
-    return [
-        Route(path, PathEndpoint(group, runner).handle, methods=ALL_METHODS)
-        for path, group in by_path.items()
-    ]
+    return [Route(path, PathEndpoint(group, runner), methods=None) for path, group in by_path.items()]

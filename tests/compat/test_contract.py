@@ -110,6 +110,14 @@ async def test_wrong_method_is_405_in_the_envelope(api: httpx.AsyncClient) -> No
     assert response.headers["allow"] == "GET"
     assert_envelope(await api.get("/api/sources/search"), 405)
 
+    # Methods the routes did not list were a plain-text 405 without the envelope.
+    for method in ("PROPFIND", "LOCK", "QUERY"):
+        odd = await api.request(method, "/api/status")
+        assert_envelope(odd, 405, "METHOD_NOT_ALLOWED")
+        assert odd.headers["allow"] == "GET"
+        assert_envelope(await api.request(method, "/api/no/such/path"), 404, "NOT_FOUND")
+        assert_envelope(await api.request(method, "/api/api/status"), 405, "METHOD_NOT_ALLOWED")
+
 
 async def test_only_listed_operations_may_be_unimplemented(api: httpx.AsyncClient) -> None:
     """No documented operation declares a 501 unless it is listed in UNIMPLEMENTED."""
