@@ -46,6 +46,7 @@ PAGE: Final = 500
 MAX_FILTER_CHARS: Final = 16_384
 MAX_FILTER_DEPTH: Final = 8
 """Nesting a ``filter`` may hold: the graph's filter inputs need 2 (``{"cone": {...}}``)."""
+MAX_IMAGE_ID: Final = 2**31 - 1  # the graph's Int (32 bits)
 FORMAT_PARAM = Str(
     "format", "json", enum=("json", *FORMATS), description="json, or a table: votable, csv, ecsv, fits"
 )
@@ -486,8 +487,10 @@ def export_routes(runner: GraphRunner, max_rows: int) -> list[Route]:
 
     async def measurements(request: Request, call: GraphCall, fmt: str) -> Response:
         key = request.path_params["image_id"]
-        if not (key.isascii() and key.isdigit()) or len(key) > 10:
-            raise validation_error("image id must be an integer", parameter="image_id")
+        if not (key.isascii() and key.isdigit()):
+            raise validation_error("image id must be a non-negative integer", parameter="image_id")
+        if len(key) > 10 or int(key) > MAX_IMAGE_ID:  # the graph's Int: 32 bits, as /api/images/{id}
+            raise validation_error("image id is out of range", parameter="image_id")
         prepared = await prepare_listing(
             call, MEASUREMENTS_LISTING, {"imageId": int(key)}, _limit(request, max_rows)
         )

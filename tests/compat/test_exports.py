@@ -236,6 +236,11 @@ async def test_bad_export_requests_are_clear_4xx(api: httpx.AsyncClient) -> None
     )
     assert_envelope(await api.get("/exports/images/99999/measurements.csv"), 404, "NOT_FOUND")
     assert_envelope(await api.get("/exports/images/abc/measurements.csv"), 422, "VALIDATION_ERROR")
+    # past the graph's 32-bit Int: was 400 BAD_USER_INPUT quoting the internal variable `$imageId`
+    for key in ("2147483648", "9999999999", "-1"):
+        refused = await api.get(f"/exports/images/{key}/measurements.csv")
+        assert_envelope(refused, 422, "VALIDATION_ERROR")
+        assert "$imageId" not in refused.text
     assert_envelope(await api.get("/api/ese/candidates?format=xls"), 422, "VALIDATION_ERROR")
 
 
