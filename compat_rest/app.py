@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -122,6 +123,17 @@ def compat_app(schema: Any, engine: AsyncEngine, settings: Settings, bus: Any = 
         limit = exc.max_bytes if isinstance(exc, BodyTooLarge) else None
         return error_response(413, "PAYLOAD_TOO_LARGE", str(exc), {"max_bytes": limit})
 
-    app = Starlette(routes=routes, exception_handlers={BodyTooLarge: too_large})
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        # What Starlette itself refuses (the Swagger UI's static files: a missing file, a
+        # method they do not take) in the envelope, not its plain-text default.
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "BAD_REQUEST")
+        detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
+        response = error_response(status, code, str(detail)[:200])
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    app = Starlette(routes=routes, exception_handlers={BodyTooLarge: too_large, HTTPException: http_error})
     app.state.compat_routes = checked
     return app

@@ -117,6 +117,11 @@ async def test_wrong_method_is_405_in_the_envelope(api: httpx.AsyncClient) -> No
         assert odd.headers["allow"] == "GET"
         assert_envelope(await api.request(method, "/api/no/such/path"), 404, "NOT_FOUND")
         assert_envelope(await api.request(method, "/api/api/status"), 405, "METHOD_NOT_ALLOWED")
+    # The Swagger UI's static files: Starlette's own refusals were plain text.
+    assert_envelope(await api.get("/api/docs/static/no-such-file.js"), 404, "NOT_FOUND")
+    assert_envelope(
+        await api.request("PROPFIND", "/api/docs/static/no-such-file.js"), 405, "METHOD_NOT_ALLOWED"
+    )
 
 
 async def test_only_listed_operations_may_be_unimplemented(api: httpx.AsyncClient) -> None:
