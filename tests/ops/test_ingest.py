@@ -130,6 +130,14 @@ async def _count(engine: AsyncEngine, table: Any) -> int:
     [
         ([{"source_pk": 1, "peak_flux_jy": float("nan"), "peak_flux_err_jy": 0.1}], "finite"),
         ([{"source_pk": 1, "peak_flux_jy": 1.0, "peak_flux_err_jy": 0.0}], "> 0"),
+        # Finite but beyond any sky: the source's running sums would overflow for good.
+        ([{"source_pk": 1, "peak_flux_jy": 1e308, "peak_flux_err_jy": 1.0}], "peak_flux_jy must be within"),
+        ([{"source_pk": 1, "peak_flux_jy": 1.0, "peak_flux_err_jy": 1e-308}], "at least"),
+        ([{"source_pk": 1, "peak_flux_jy": 1.0, "peak_flux_err_jy": 1e9}], "peak_flux_err_jy must be within"),
+        (
+            [{"source_pk": 1, "peak_flux_jy": 1.0, "peak_flux_err_jy": 0.1, "int_flux_jy": -1e12}],
+            "int_flux_jy",
+        ),
         ([{"source_pk": 1, "peak_flux_jy": "1.0", "peak_flux_err_jy": 0.1}], "number"),
         ([{"source_pk": True, "peak_flux_jy": 1.0, "peak_flux_err_jy": 0.1}], "positive integer"),
         ([{"source_pk": 1, "peak_flux_jy": 1.0}], "required"),

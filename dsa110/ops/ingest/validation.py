@@ -13,6 +13,16 @@ from dsa110.ops.ingest.common import (
 )
 
 _FLOAT_FIELDS = ("mjd", "ra_deg", "dec_deg", "int_flux_jy", "int_flux_err_jy", "local_rms_jy", "snr")
+_FLUX_FIELDS = ("int_flux_jy", "int_flux_err_jy", "local_rms_jy")
+
+MAX_FLUX_JY = 1e7
+"""Largest flux density or error a measurement may carry: above the quiet Sun at 1.4 GHz
+(~1e6 Jy), the brightest thing a radio telescope sees, and small enough that the running
+sums (``sum_wf2`` = sum f**2 / e**2) stay finite. A finite 1e308 Jy row was accepted and
+made its source's mean 6e305 Jy and its variability metrics null for good."""
+MIN_ERR_JY = 1e-9
+"""Smallest flux error: a nanojansky, far below any image's noise (DSA-110's is ~0.1-1 mJy);
+a 1e-308 Jy error made the row's weight 1/e**2 overflow to infinity."""
 
 
 def _as_float(value: Any, name: str, index: int) -> float:
@@ -31,9 +41,8 @@ def _coerce_row(raw: MeasurementIn | Mapping[str, Any], index: int) -> Measureme
             and raw.source_pk > 0
             and type(raw.peak_flux_jy) is float
             and type(raw.peak_flux_err_jy) is float
-            and math.isfinite(raw.peak_flux_jy)
-            and math.isfinite(raw.peak_flux_err_jy)
-            and raw.peak_flux_err_jy > 0
+            and abs(raw.peak_flux_jy) <= MAX_FLUX_JY  # False for NaN
+            and MIN_ERR_JY <= raw.peak_flux_err_jy <= MAX_FLUX_JY
             # every optional float unset (_FLOAT_FIELDS), spelled out: no generator per row
             and raw.mjd is None
             and raw.ra_deg is None
@@ -63,9 +72,14 @@ def _coerce_row(raw: MeasurementIn | Mapping[str, Any], index: int) -> Measureme
     data["peak_flux_err_jy"] = _as_float(data["peak_flux_err_jy"], "peak_flux_err_jy", index)
     if data["peak_flux_err_jy"] <= 0:
         raise IngestError(f"row {index}: peak_flux_err_jy must be > 0")
+    if data["peak_flux_err_jy"] < MIN_ERR_JY:
+        raise IngestError(f"row {index}: peak_flux_err_jy must be at least {MIN_ERR_JY:g} Jy")
     for name in _FLOAT_FIELDS:
         if data.get(name) is not None:
             data[name] = _as_float(data[name], name, index)
+    for name in ("peak_flux_jy", "peak_flux_err_jy", *_FLUX_FIELDS):
+        if data.get(name) is not None and abs(data[name]) > MAX_FLUX_JY:
+            raise IngestError(f"row {index}: {name} must be within +-{MAX_FLUX_JY:g} Jy")
     if data.get("dec_deg") is not None and abs(data["dec_deg"]) > 90:
         raise IngestError(f"row {index}: dec_deg must be within [-90, 90]")
     if not isinstance(data.get("forced", True), bool):
