@@ -48,8 +48,11 @@ from tests.live.conftest import T0, running, seed
 FAILED_GROUP = "2025-10-24T14:05:00"
 MS_GROUP = "2025-10-24T14:00:00"  # the seeded completed group; with files, its MS and bandpass table
 MS_PATH = f"ms/{MS_GROUP}.ms"  # relative to the data directory, as a client may give it
-FAILED_JOB = 1  # the seeded failed job, in the dead-letter queue (the first job: the tests' own follow)
-DLQ_VERBS = ("retry", "resolve", "fail")
+FAILED_JOB = 1  # a seeded failed job, in the dead-letter queue (the first job: the tests' own follow)
+RESOLVED_JOB = 2  # another: a resolved item is final, and a retried one is settled by its retry
+SUBMITTED_JOB = 3  # the job submitJob queues (after the seeded ones), cancelled and retried
+DLQ_VERBS = ("fail", "retry", "resolve")  # in this order: give up on FAILED_JOB, then retry it
+DLQ_ITEM = {"fail": FAILED_JOB, "retry": FAILED_JOB, "resolve": RESOLVED_JOB}
 STAGED = ("to-finalize", "to-publish", "to-retry")  # staged catalogs (with files); to-retry failed once
 CIRCLE = {"type": "circle", "ra_deg": 188.7, "dec_deg": 42.05, "radius_arcsec": 30.0}
 ROLES_FROM = {
@@ -119,8 +122,8 @@ MUTATIONS: dict[str, Call] = {
     "submitJob": Call(
         Role.OPERATOR, 'mutation { submitJob(kind: NOOP, params: {message: "hi"}) { jobId } }', {}
     ),
-    "cancelJob": Call(Role.OPERATOR, "mutation { cancelJob(jobId: 2) { state } }", {}),
-    "retryJob": Call(Role.OPERATOR, "mutation { retryJob(jobId: 2) { state } }", {}),
+    "cancelJob": Call(Role.OPERATOR, f"mutation {{ cancelJob(jobId: {SUBMITTED_JOB}) {{ state }} }}", {}),
+    "retryJob": Call(Role.OPERATOR, f"mutation {{ retryJob(jobId: {SUBMITTED_JOB}) {{ state }} }}", {}),
     "createBatch": Call(
         Role.OPERATOR,
         'mutation { createBatch(kind: NOOP, items: [{label: "a"}, {label: "b"}]) { batchId } }',
@@ -203,17 +206,17 @@ MUTATIONS: dict[str, Call] = {
         'mutation { linkDataProducts(parentId: "to-finalize", childId: "to-publish") { relationship } }',
         {},
     ),
-    # The dead-letter queue (the seeded failed job FAILED_JOB) and the circuit breakers.
+    # The dead-letter queue (the seeded failed jobs; DLQ_VERBS) and the circuit breakers.
+    "failDeadLetter": Call(
+        Role.OPERATOR, f'mutation {{ failDeadLetter(itemId: "job-{FAILED_JOB}") {{ status }} }}', {}
+    ),
     "retryDeadLetter": Call(
         Role.OPERATOR, f'mutation {{ retryDeadLetter(itemId: "job-{FAILED_JOB}") {{ status }} }}', {}
     ),
     "resolveDeadLetter": Call(
         Role.OPERATOR,
-        f'mutation {{ resolveDeadLetter(itemId: "job-{FAILED_JOB}", note: "ok") {{ status }} }}',
+        f'mutation {{ resolveDeadLetter(itemId: "job-{RESOLVED_JOB}", note: "ok") {{ status }} }}',
         {},
-    ),
-    "failDeadLetter": Call(
-        Role.OPERATOR, f'mutation {{ failDeadLetter(itemId: "job-{FAILED_JOB}") {{ status }} }}', {}
     ),
     "resetCircuitBreaker": Call(
         Role.OPERATOR, 'mutation { resetCircuitBreaker(name: "database") { state } }', {}
@@ -283,8 +286,8 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     # The stage kinds stand in as placeholders here (STAGE_STANDINS): this checks who may, not what.
     **{("POST", f"/jobs/{kind}"): (f"/api/jobs/{kind}", {"ms_path": "/ms/a.ms"}) for kind in STAGE_PATHS},
     ("POST", "/control/jobs/create"): ("/api/control/jobs/create", {"job_type": "noop"}),
-    ("POST", "/jobs/id/{job_id}/cancel"): ("/api/jobs/id/2/cancel", None),
-    ("POST", "/jobs/id/{job_id}/retry"): ("/api/jobs/id/2/retry", None),
+    ("POST", "/jobs/id/{job_id}/cancel"): (f"/api/jobs/id/{SUBMITTED_JOB}/cancel", None),
+    ("POST", "/jobs/id/{job_id}/retry"): (f"/api/jobs/id/{SUBMITTED_JOB}/retry", None),
     **{("POST", f"/batch/{form}"): (f"/api/batch/{form}", body) for form, body in BATCH_FORMS.items()},
     ("POST", "/batch/{batch_id}/cancel"): ("/api/batch/1/cancel", None),
     ("POST", "/batch/{batch_id}/retry"): ("/api/batch/1/retry", None),
@@ -303,7 +306,7 @@ REST_CALLS: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("POST", "/visualization/notebook/qa"): ("/api/visualization/notebook/qa", {"ms_path": MS_PATH}),
     **{
         ("POST", f"/operations/dlq/items/{{item_id}}/{verb}"): (
-            f"/api/operations/dlq/items/job-{FAILED_JOB}/{verb}",
+            f"/api/operations/dlq/items/job-{DLQ_ITEM[verb]}/{verb}",
             None,
         )
         for verb in DLQ_VERBS
@@ -348,9 +351,12 @@ async def _seeded(engine: AsyncEngine) -> dict[Role | None, dict[str, str]]:
                 .returning(images.c.id)
             )
         ).scalar_one()
-        await conn.execute(
-            insert(jobs).values(type="noop", state="failed", params={}, created_at=T0, error="exit status 1")
-        )
+        for _ in (FAILED_JOB, RESOLVED_JOB):
+            await conn.execute(
+                insert(jobs).values(
+                    type="noop", state="failed", params={}, created_at=T0, error="exit status 1"
+                )
+            )
         for name in ("one", "two"):
             await conn.execute(
                 insert(regions).values(name=name, type="circle", image_pk=image, shape=CIRCLE, created_at=T0)
@@ -628,4 +634,4 @@ async def test_hostile_names_are_refused_before_anything_is_written(
             )
             assert region.status_code == 400 and region.json()["code"] == "BAD_NAME"
         jobs = (await http.post("/graphql", json={"query": "{ jobs { totalCount } }"})).json()
-        assert jobs["data"]["jobs"]["totalCount"] == 1  # the seeded failed job only
+        assert jobs["data"]["jobs"]["totalCount"] == 2  # the seeded failed jobs only
