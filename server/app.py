@@ -47,6 +47,7 @@ from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
 from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.connections import existing_process_slots
+from server.credential_streams import CredentialStreams
 from server.deadline import DeadlineMiddleware
 from server.event_streams import EventStreamPaths
 from server.fallback import WebSocketPaths
@@ -261,6 +262,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         exempt_prefixes=(f"{STATIC_PREFIX}/",),
         streams=streams,
     )
+    # Just inside the trust check, which names the key: a revoked key's open WebSockets and
+    # event streams are ended (the same stream rule as the deadline's).
+    app.add_middleware(CredentialStreams, streams=authenticator.streams, event_streams=streams)
     app.add_middleware(
         TrustMiddleware,
         settings=settings,

@@ -4,7 +4,8 @@ Browsers cannot set headers on a WebSocket, so a client may send them in the pay
 instead: ``{"Authorization": "Bearer <key or token>"}`` or ``{"X-API-Key": "<key>"}``
 (names in any case; GraphiQL sends its Headers pane this way). A credential in the
 payload wins over one sent with the upgrade request. Every operation on the connection
-then runs as that identity; an anonymous connection is refused here when anonymous
+then runs as that identity, and a revoked key's connection is closed with 4403
+(``server.credential_streams``); an anonymous connection is refused here when anonymous
 reads are off (graphql-transport-ws closes with 4403, graphql-ws answers
 ``connection_error`` with the code).
 """
@@ -20,6 +21,7 @@ from dsa110.auth.identity import IDENTITY_SCOPE_KEY, Unauthenticated, identity_i
 from dsa110.errors import PublicError
 from dsa110.settings import Settings
 from resolvers.context import GraphContext
+from server.credential_streams import GUARD_SCOPE_KEY, StreamGuard
 
 
 async def authenticate_connection(
@@ -40,3 +42,8 @@ async def authenticate_connection(
         raise ConnectionRejectionError({"message": exc.message, "extensions": {"code": exc.code}}) from None
     scope[IDENTITY_SCOPE_KEY] = identity
     context.identity = identity
+    guard = scope.get(GUARD_SCOPE_KEY)
+    if isinstance(guard, StreamGuard):
+        # Registered under the key it runs as from now on. A revocation that went by while
+        # the key's row was read is remembered by the registry, which then ends it at once.
+        guard.bind(identity)

@@ -2,9 +2,10 @@
 
 A verified key is trusted for ``DSA110_API_KEY_CACHE_S`` without reading its row again.
 A key that loses rights is dropped from the cache sooner: by the process that revoked it
-at once (:meth:`Authenticator.forget`), and by every other process when the event bus
+at once (:meth:`Authenticator.revoked`), and by every other process when the event bus
 delivers the change (``dsa110.auth.key_events``); the cache's lifetime only bounds the
-delay when the bus is down.
+delay when the bus is down. The same call ends the WebSockets and event streams open with
+the key in that process (``dsa110.auth.open_streams``).
 
 Credentials arrive as ``Authorization: Bearer <credential>`` or ``X-API-Key: <key>`` (or
 the same names in a WebSocket ``connection_init`` payload); this module sees only the
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dsa110.auth.identity import Identity, Unauthenticated, anonymous
 from dsa110.auth.keys import KEY_PREFIX, KeyInfo, looks_like_key, verify_key
 from dsa110.auth.oidc import OidcConfig, OidcVerifier
+from dsa110.auth.open_streams import OpenStreams
 from dsa110.settings import Settings
 
 MAX_CREDENTIAL: Final = 8192
@@ -98,12 +100,20 @@ class Authenticator:
         # Counts the forgets: a lookup that read a key's row before a revocation and
         # finishes after it must not put the key back into the cache it was dropped from.
         self._generation = 0
+        self.streams = OpenStreams()
+        """This process's WebSockets and event streams by the key they run as."""
 
     def forget(self, prefix: str) -> None:
         """Stop trusting the cached key with public ``prefix``: its next use reads its row."""
         self._generation += 1
         for key in [k for k, (_, info) in self._keys.items() if info.prefix == prefix]:
             del self._keys[key]
+
+    def revoked(self, prefix: str) -> None:
+        """The key with public ``prefix`` was revoked: refuse it from its next request on,
+        and end the connections open with it (which would otherwise never ask again)."""
+        self.forget(prefix)
+        self.streams.revoked(prefix)
 
     def forget_all(self) -> None:
         """Stop trusting every cached key (key changes may have been missed: a bus reconnect)."""
@@ -118,7 +128,7 @@ class Authenticator:
             info = await self._key(credential)
             if info is None:
                 raise Unauthenticated("unknown or revoked API key")
-            return Identity("key", f"key:{info.name}", info.role, address)
+            return Identity("key", f"key:{info.name}", info.role, address, info.prefix)
         if self.oidc is None:
             raise Unauthenticated(
                 f"not an API key (keys start with `{KEY_PREFIX}`), and bearer tokens are not "

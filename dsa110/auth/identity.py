@@ -72,6 +72,9 @@ class Identity:
     name: str
     role: Role | None
     address: str | None = None
+    key_prefix: str | None = None
+    """The public prefix of the API key this identity runs as (``kind`` ``key``): what a
+    revocation names, so that the connections open with the key can be ended."""
 
     @property
     def anonymous(self) -> bool:
@@ -101,7 +104,7 @@ class Identity:
         return self.name[:64]
 
     def at(self, address: str | None) -> Identity:
-        return Identity(self.kind, self.name, self.role, address)
+        return Identity(self.kind, self.name, self.role, address, self.key_prefix)
 
 
 def anonymous(address: str | None = None) -> Identity:

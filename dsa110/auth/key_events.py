@@ -4,9 +4,10 @@ Each process trusts a verified key for ``DSA110_API_KEY_CACHE_S`` (``Authenticat
 Without more, a revoked key kept working that long in every process, the revoking one
 included. Now a revocation is published on ``auth.key`` (:func:`announce`), and every
 process runs a :class:`KeyChangeListener` that drops the key from its cache when the event
-arrives: the key is refused as soon as the bus delivers. The process that made the change
-also drops it itself before it answers, as the bus hands events to its own subscribers a
-turn of the loop later.
+arrives: the key is refused as soon as the bus delivers, and the WebSockets and event
+streams open with it in that process are closed (``dsa110.auth.open_streams``). The
+process that made the change also does both itself before it answers, as the bus hands
+events to its own subscribers a turn of the loop later.
 
 Events are at-most-once: one lost while the bus is down is not sent again. The cache's
 lifetime is then the bound, as before, and after a reconnect (a ``resync`` event) the
@@ -39,7 +40,7 @@ async def announce(authenticator: Authenticator | None, send: Send | None, info:
     processes then stop trusting the key when their cache entry ages out.
     """
     if authenticator is not None:
-        authenticator.forget(info.prefix)
+        authenticator.revoked(info.prefix)
     if send is None:
         return
     try:
@@ -95,7 +96,7 @@ class KeyChangeListener:
         if resync:
             self.authenticator.forget_all()
         elif isinstance(prefix, str):  # events cross processes: check what is used
-            self.authenticator.forget(prefix)
+            self.authenticator.revoked(prefix)
         else:
             return
         self.forgotten += 1
