@@ -74,7 +74,7 @@ class OpenStreams:
 
     def prefixes(self) -> list[str]:
         """The keys with open connections (to check again after missed events)."""
-        return list(self._by_prefix)
+        return [prefix for prefix, streams in self._by_prefix.items() if streams]
 
     def __len__(self) -> int:
         return sum(len(streams) for streams in self._by_prefix.values())
