@@ -11,7 +11,9 @@ events to its own subscribers a turn of the loop later.
 
 Events are at-most-once: one lost while the bus is down is not sent again. The cache's
 lifetime is then the bound, as before, and after a reconnect (a ``resync`` event) the
-listener drops every cached key, since changes may have been missed meanwhile.
+listener drops every cached key, since changes may have been missed meanwhile; the
+connections still open with a key are checked against the keys' rows then, and those of
+keys revoked meanwhile are ended (they would not ask again, the cache notwithstanding).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 from typing import Final
 
 from dsa110.auth.authenticator import Authenticator
-from dsa110.auth.keys import KeyInfo
+from dsa110.auth.keys import KeyInfo, revoked_among
 from dsa110.events.bus import EventBus, cancel_and_wait
 from dsa110.events.channels import API_KEY, Send
 
@@ -81,8 +83,11 @@ class KeyChangeListener:
                     # Subscribed anew: what changed while not subscribed is unknown.
                     self.authenticator.forget_all()
                     self._attempted.set()
+                    await self.recheck_open_streams()
                     async for event in events:
                         self._apply(event.resync, API_KEY.payload(event).get("prefix"))
+                        if event.resync:
+                            await self.recheck_open_streams()
                 return  # the bus closed
             except asyncio.CancelledError:
                 raise
@@ -91,6 +96,19 @@ class KeyChangeListener:
             finally:
                 self._attempted.set()
             await asyncio.sleep(RETRY_S)
+
+    async def recheck_open_streams(self) -> None:
+        """Revocations may have been missed: end the open connections of keys revoked since."""
+        prefixes = self.authenticator.streams.prefixes()
+        if not prefixes:
+            return
+        try:
+            revoked = await revoked_among(self.authenticator.engine, prefixes)
+        except Exception:  # the database is down: the next resync checks again
+            log.warning("api keys: open connections' keys not checked after a resync", exc_info=True)
+            return
+        for prefix in revoked:
+            self.authenticator.revoked(prefix)
 
     def _apply(self, resync: bool, prefix: object) -> None:
         if resync:

@@ -128,6 +128,22 @@ async def revoke_key(engine: AsyncEngine, name: str) -> KeyInfo:
     return _info(row)
 
 
+async def revoked_among(engine: AsyncEngine, prefixes: list[str]) -> list[str]:
+    """Those of ``prefixes`` whose keys are revoked (a few hundred per query, far under any
+    backend's limit on bound parameters)."""
+    found: list[str] = []
+    for start in range(0, len(prefixes), 500):
+        chunk = prefixes[start : start + 500]
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(api_keys.c.prefix).where(
+                    api_keys.c.prefix.in_(chunk), api_keys.c.revoked_at.is_not(None)
+                )
+            )
+            found.extend(row.prefix for row in rows)
+    return found
+
+
 async def verify_key(engine: AsyncEngine, key: str) -> KeyInfo | None:
     """The active key ``key`` is, or None (malformed, unknown, wrong secret or revoked)."""
     prefix = prefix_of(key)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dsa110.auth import keys
 from dsa110.auth.cli import run_keys
 from dsa110.auth.identity import Role
 from dsa110.settings import Settings
@@ -127,3 +128,29 @@ async def test_a_key_revoked_from_the_command_line_is_refused_by_running_servers
         assert await run_keys(args, shared) == 0
         for live in (first, second):
             await _refused_within(live, doomed, DELIVERY_S)
+
+
+class _OpenStream:
+    ended = False
+
+    def end(self) -> None:
+        self.ended = True
+
+
+async def test_after_a_resync_the_open_connections_of_keys_revoked_meanwhile_are_ended(
+    empty_db_url: str, tmp_path: Path
+) -> None:
+    # The revocation's event was lost (the bus was down): only the resync's check can tell
+    # the connections open with the key, which never ask again.
+    async with running(_settings(empty_db_url, tmp_path)) as live:
+        await key_headers(live.engine, Role.VIEWER, "lost-event")
+        await key_headers(live.engine, Role.VIEWER, "kept")
+        rows = {info.name: info for info in await keys.list_keys(live.engine)}
+        authenticator = live.app.state.authenticator
+        doomed, kept = _OpenStream(), _OpenStream()
+        authenticator.streams.add(rows["lost-event"].prefix, doomed)
+        authenticator.streams.add(rows["kept"].prefix, kept)
+        await keys.revoke_key(live.engine, "lost-event")  # no announce: as if its event was lost
+        assert not doomed.ended
+        await live.app.state.key_changes.recheck_open_streams()
+        assert doomed.ended and not kept.ended
