@@ -17,10 +17,14 @@ event every process hears) ends it:
 * **Event stream** (GraphQL over SSE, ``/api/sse/status``, a job's live log): the stream
   is stopped and its body ended (a clean end of the chunked response, no error).
 
+A connection open with an OIDC token ends the same way when the token expires (its
+``exp`` plus the verifier's leeway; the reason ``credential expired``): a timer, as nothing
+else would read the token again. API keys do not expire (``dsa110.auth.keys`` has no
+expiry), so for them revocation is the only end there is.
+
 Every WebSocket gets a guard (its key may only be known at ``connection_init``, which
-``bind`` then registers); an HTTP request only when it is an event stream run as a key.
-Anonymous connections and other keys' are not touched. Keys do not expire
-(``dsa110.auth.keys`` has no expiry), so revocation is the only end there is.
+``bind`` then registers); an HTTP request only when it is an event stream run as a key or
+a token. Anonymous connections and other keys' are not touched.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,10 +44,15 @@ from server.event_streams import EventStreamPaths
 REVOKED_CLOSE: Final = 4403
 """graphql-transport-ws's Forbidden; used for every WebSocket ended by a revocation."""
 REVOKED_REASON: Final = "credential revoked"
+EXPIRED_REASON: Final = "credential expired"
 GUARD_SCOPE_KEY: Final = "dsa110.stream_guard"
 """Where a WebSocket's ``StreamGuard`` is in its scope, for ``server.ws_auth`` to bind."""
 LEGACY_GRAPHQL_WS: Final = "graphql-ws"
-REVOKED_ERROR: Final = {"message": "the API key was revoked", "extensions": {"code": "UNAUTHENTICATED"}}
+
+
+def ended_error(reason: str) -> dict[str, object]:
+    """The error a client is told its connection ended with (graphql-ws, an unstarted stream)."""
+    return {"message": reason, "extensions": {"code": "UNAUTHENTICATED"}}
 
 
 class StreamGuard:
@@ -52,22 +62,32 @@ class StreamGuard:
         self.streams = streams
         self.prefix: str | None = None
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reason = REVOKED_REASON
+        self._expiry: asyncio.TimerHandle | None = None
 
     def bind(self, identity: Identity) -> None:
-        """The connection runs as ``identity`` from now on (registered under its key, if any)."""
-        if self.prefix is not None:
-            self.streams.discard(self.prefix, self)
+        """The connection runs as ``identity`` from now on (registered under its key, if any;
+        ended when its token expires, if it has one)."""
+        self.release()
         self.prefix = identity.key_prefix
         if self.prefix is not None:
             self.streams.add(self.prefix, self)  # ends it at once if the key was revoked already
+        if identity.expires_at is not None:
+            # Wall-clock time to the token's expiry, run on the loop's clock from now.
+            delay = max(0.0, identity.expires_at - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self.end, EXPIRED_REASON)
 
     def release(self) -> None:
         if self.prefix is not None:
             self.streams.discard(self.prefix, self)
             self.prefix = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
-    def end(self) -> None:
+    def end(self, reason: str = REVOKED_REASON) -> None:
         if not self.ended.done():
+            self.reason = reason
             self.ended.set_result(None)
 
     @property
@@ -87,7 +107,7 @@ class CredentialStreams:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
-        elif scope["type"] == "http" and (identity := identity_in(scope)).key_prefix is not None:
+        elif scope["type"] == "http" and _may_end(identity := identity_in(scope)):
             if self.event_streams.match(scope):
                 await self._event_stream(identity, scope, receive, send)
             else:
@@ -106,9 +126,9 @@ class CredentialStreams:
             # The socket may be gone already, or closing: then there is nothing to tell.
             with contextlib.suppress(Exception):
                 if accepted[0] and subprotocol[0] == LEGACY_GRAPHQL_WS:
-                    text = json.dumps({"type": "connection_error", "payload": REVOKED_ERROR})
+                    text = json.dumps({"type": "connection_error", "payload": ended_error(guard.reason)})
                     await send({"type": "websocket.send", "text": text})
-                await send({"type": "websocket.close", "code": REVOKED_CLOSE, "reason": REVOKED_REASON})
+                await send({"type": "websocket.close", "code": REVOKED_CLOSE, "reason": guard.reason})
 
         async def guarded_receive() -> Message:
             # What the client sends, or a disconnect once the key is revoked: the application
@@ -122,7 +142,7 @@ class CredentialStreams:
                         received.cancel()
                 if not guard.is_ended:
                     return received.result()
-            return {"type": "websocket.disconnect", "code": REVOKED_CLOSE, "reason": REVOKED_REASON}
+            return {"type": "websocket.disconnect", "code": REVOKED_CLOSE, "reason": guard.reason}
 
         async def guarded_send(message: Message) -> None:
             if guard.is_ended:
@@ -169,16 +189,21 @@ class CredentialStreams:
             if not guard.is_ended or (current is not None and current.cancelling()):
                 raise  # the request itself was cancelled (the client left, the server stops)
             if not started:
-                await _refuse(send)
+                await _refuse(send, guard.reason)
             elif not complete:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             guard.release()
 
 
-async def _refuse(send: Send) -> None:
-    """The answer of a stream revoked before it started: 401, as the key's next request gets."""
-    body = json.dumps({"errors": [REVOKED_ERROR]}).encode()
+def _may_end(identity: Identity) -> bool:
+    """Can ``identity`` stop counting while its connection is open (a key, or a token)?"""
+    return identity.key_prefix is not None or identity.expires_at is not None
+
+
+async def _refuse(send: Send, reason: str) -> None:
+    """The answer of a stream ended before it started: 401, as the credential's next request gets."""
+    body = json.dumps({"errors": [ended_error(reason)]}).encode()
     await send(
         {
             "type": "http.response.start",

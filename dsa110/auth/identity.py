@@ -75,6 +75,9 @@ class Identity:
     key_prefix: str | None = None
     """The public prefix of the API key this identity runs as (``kind`` ``key``): what a
     revocation names, so that the connections open with the key can be ended."""
+    expires_at: float | None = None
+    """When the credential stops verifying (POSIX seconds, the verifier's leeway included):
+    a token's ``exp``. API keys do not expire. A connection open with it ends then."""
 
     @property
     def anonymous(self) -> bool:
@@ -104,7 +107,7 @@ class Identity:
         return self.name[:64]
 
     def at(self, address: str | None) -> Identity:
-        return Identity(self.kind, self.name, self.role, address, self.key_prefix)
+        return Identity(self.kind, self.name, self.role, address, self.key_prefix, self.expires_at)
 
 
 def anonymous(address: str | None = None) -> Identity:

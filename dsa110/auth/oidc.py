@@ -124,7 +124,8 @@ class OidcVerifier:
         name = claims.get(config.name_claim)
         if not isinstance(name, str) or not name:
             raise Unauthenticated(f"the token has no `{config.name_claim}` claim")
-        return Identity("oidc", f"oidc:{name[:MAX_NAME]}", role)
+        expires_at = float(claims["exp"]) + LEEWAY_S  # required, and checked numeric by PyJWT
+        return Identity("oidc", f"oidc:{name[:MAX_NAME]}", role, expires_at=expires_at)
 
 
 def role_from_claims(claims: dict[str, Any], path: str) -> Role | None:

@@ -1,5 +1,6 @@
 """A revoked key's open WebSockets and event streams end: in the process that revoked it
 (its own ``announce``) and in another server process on the same Redis bus (its listener).
+So do those open with an OIDC token, when the token expires.
 
 Two real server processes (uvicorn, as ``serve`` runs them, so the direct-send WebSocket
 protocol too) share one database and one Redis namespace. The key cache is set far longer
@@ -24,7 +25,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from dsa110.auth.identity import Role
-from server.credential_streams import REVOKED_CLOSE, REVOKED_REASON
+from dsa110.auth.oidc import LEEWAY_S
+from server.credential_streams import EXPIRED_REASON, REVOKED_CLOSE, REVOKED_REASON
+from tests.auth.issuer import AUDIENCE, ISSUER, Issuer
 from tests.credentials import key_headers
 from tests.databases import REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S
@@ -44,8 +47,9 @@ DATA = {"graphql-transport-ws": "next", "graphql-ws": "data"}
 
 
 class Servers:
-    def __init__(self, database_url: str, first: str, second: str) -> None:
+    def __init__(self, database_url: str, first: str, second: str, issuer: Issuer) -> None:
         self.database_url = database_url
+        self.issuer = issuer
         self.first = first  # where keys are revoked
         self.second = second  # hears of it on the bus
 
@@ -67,13 +71,19 @@ async def servers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ser
     assert REDIS_URL is not None
     root: Path = tmp_path_factory.mktemp("stream-revocation")
     namespace = f"t{uuid.uuid4().hex[:10]}"
-    env = {"DSA110_API_KEY_CACHE_S": "600"}
+    issuer = Issuer(root)
+    env = {
+        "DSA110_API_KEY_CACHE_S": "600",
+        "DSA110_OIDC_ISSUER": ISSUER,
+        "DSA110_OIDC_AUDIENCE": AUDIENCE,
+        "DSA110_OIDC_JWKS": str(issuer.jwks_file),
+    }
     async with (
         scratch_database("sqlite", root) as url,
         server_process(url, REDIS_URL, root, namespace=namespace, extra_env=env) as (first, _),
         server_process(url, REDIS_URL, root, namespace=namespace, extra_env=env) as (second, _),
     ):
-        yield Servers(url, first, second)
+        yield Servers(url, first, second, issuer)
 
 
 def _ws_url(base: str) -> str:
@@ -112,7 +122,7 @@ async def _subscribe(ws: ClientConnection, protocol: str, op_id: str) -> None:
     assert "errors" not in answer["payload"], answer
 
 
-async def _closed_for_revocation(ws: ClientConnection, protocol: str) -> None:
+async def _closed_for_revocation(ws: ClientConnection, protocol: str, reason: str = REVOKED_REASON) -> None:
     """The socket is closed with 4403; on graphql-ws after a ``connection_error`` (hang guard)."""
     messages: list[dict[str, Any]] = []
     with pytest.raises(ConnectionClosed) as closed:
@@ -120,7 +130,7 @@ async def _closed_for_revocation(ws: ClientConnection, protocol: str) -> None:
             while True:
                 messages.append(await _receive(ws))
     assert closed.value.rcvd is not None, "closed without a close frame"
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (REVOKED_CLOSE, REVOKED_REASON)
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (REVOKED_CLOSE, reason)
     if protocol == "graphql-ws":
         assert messages and messages[-1]["type"] == "connection_error", messages
         assert messages[-1]["payload"]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -209,3 +219,24 @@ async def _next_data_or_end(lines: AsyncIterator[str]) -> str | None:
         if line.startswith("data: "):
             return line
     return None
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_socket_and_a_stream_open_with_a_token_end_when_it_expires(
+    servers: Servers, protocol: str
+) -> None:
+    # Valid for a few seconds more: its `exp` is in the past by a little less than the leeway.
+    token = {"Authorization": f"Bearer {servers.issuer.token(role='viewer', lifetime_s=4 - LEEWAY_S)}"}
+    _, key = await servers.key()
+    sse = {"Accept": "text/event-stream", **token}
+    async with (
+        _subscribed(servers.second, protocol, None, token) as expiring,
+        _subscribed(servers.second, protocol, None, key) as kept,
+        httpx.AsyncClient(base_url=servers.second, timeout=WAIT_S) as http,
+        http.stream("POST", "/graphql", json={"query": STATUS}, headers=sse) as stream,
+    ):
+        lines = stream.aiter_lines()
+        await _sse_data(lines)
+        await _closed_for_revocation(expiring, protocol, EXPIRED_REASON)
+        await _ends(lines)
+        await _subscribe(kept, protocol, "after")
