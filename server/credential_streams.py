@@ -179,7 +179,10 @@ class CredentialStreams:
             complete = message["type"] == "http.response.body" and not message.get("more_body", False)
             await send(message)
 
-        stream = asyncio.create_task(self.app(scope, receive, guarded_send), name="sse-credential-guard")
+        async def run() -> None:
+            await self.app(scope, receive, guarded_send)
+
+        stream = asyncio.create_task(run(), name="sse-credential-guard")
         guard.ended.add_done_callback(lambda _: stream.cancel())
         guard.bind(identity)
         try:
