@@ -188,13 +188,15 @@ async def _ends(lines: AsyncIterator[str]) -> None:
 
 
 @pytest.mark.parametrize("where", ["revoking process", "other process"])
-async def test_a_revoked_keys_event_streams_end(servers: Servers, where: str) -> None:
+async def test_a_revoked_keys_event_streams_and_status_socket_end(servers: Servers, where: str) -> None:
     base = servers.first if where == "revoking process" else servers.second
     doomed_name, doomed = await servers.key()
     _, survivor = await servers.key()
     graph = {"query": STATUS}
     sse = {"Accept": "text/event-stream"}
+    legacy_ws = base.replace("http://", "ws://") + "/api/ws/status"
     async with (
+        connect(legacy_ws, additional_headers=doomed) as doomed_legacy_ws,
         httpx.AsyncClient(base_url=base, timeout=WAIT_S) as http,
         http.stream("POST", "/graphql", json=graph, headers={**sse, **doomed}) as doomed_graph,
         http.stream("GET", "/api/sse/status", headers=doomed) as doomed_status,
@@ -204,9 +206,15 @@ async def test_a_revoked_keys_event_streams_end(servers: Servers, where: str) ->
         for response, lines in zip((doomed_graph, doomed_status, kept_graph), streams, strict=True):
             assert response.status_code == 200
             await _sse_data(lines)  # open, and answering
+        assert (await _receive(doomed_legacy_ws))["type"] == "status_update"
         await servers.revoke(doomed_name)
         await _ends(streams[0])
         await _ends(streams[1])
+        with pytest.raises(ConnectionClosed) as closed:  # the legacy status WebSocket too
+            async with asyncio.timeout(WAIT_S):
+                while True:
+                    await doomed_legacy_ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == REVOKED_CLOSE
         # The other key's stream is still open: reading it waits (nothing has happened).
         reading = asyncio.ensure_future(_next_data_or_end(streams[2]))
         await asyncio.sleep(0.2)
