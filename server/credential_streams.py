@@ -122,7 +122,6 @@ class CredentialStreams:
         accepted = [False]
 
         async def close() -> None:
-            await guard.ended
             # The socket may be gone already, or closing: then there is nothing to tell.
             with contextlib.suppress(Exception):
                 if accepted[0] and subprotocol[0] == LEGACY_GRAPHQL_WS:
@@ -152,17 +151,24 @@ class CredentialStreams:
                 subprotocol[0] = message.get("subprotocol")
             await send(message)
 
-        closing = asyncio.create_task(close(), name="ws-credential-guard")
+        # The close is sent by a task of its own, made when the guard ends (not one waiting per
+        # open socket): the application may be busy anywhere, or waiting on the client.
+        closing: list[asyncio.Task[None]] = []
+
+        def start_closing(_: object = None) -> None:
+            if not closing:
+                closing.append(asyncio.create_task(close(), name="ws-credential-close"))
+
+        guard.ended.add_done_callback(start_closing)
         guard.bind(identity_in(scope))  # the upgrade's credential; connection_init may rebind
         try:
             await self.app(scope, guarded_receive, guarded_send)
         finally:
             guard.release()
             if guard.is_ended:
+                start_closing()  # its callback may not have run yet
                 with contextlib.suppress(Exception):
-                    await closing  # the close frame goes out before the application's end
-            else:
-                closing.cancel()
+                    await closing[0]  # the close frame goes out before the application's end
 
     async def _event_stream(self, identity: Identity, scope: Scope, receive: Receive, send: Send) -> None:
         # The stream runs as a task of its own, cancelled when the key is revoked: a stream
