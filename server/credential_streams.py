@@ -129,19 +129,39 @@ class CredentialStreams:
                     await send({"type": "websocket.send", "text": text})
                 await send({"type": "websocket.close", "code": REVOKED_CLOSE, "reason": guard.reason})
 
-        async def guarded_receive() -> Message:
-            # What the client sends, or a disconnect once the key is revoked: the application
-            # then ends the connection as if the client had left.
-            if not guard.is_ended:
-                received = asyncio.ensure_future(receive())
-                try:
-                    await asyncio.wait((received, guard.ended), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not received.done():
-                        received.cancel()
-                if not guard.is_ended:
-                    return received.result()
+        # The task waiting in ``receive`` now, if any, and whether the guard interrupted it.
+        reader: list[asyncio.Task[object] | None] = [None]
+        interrupted = [False]
+
+        def interrupt(_: object) -> None:
+            if (task := reader[0]) is not None:
+                interrupted[0] = True
+                task.cancel()
+
+        def disconnected() -> Message:
             return {"type": "websocket.disconnect", "code": REVOKED_CLOSE, "reason": guard.reason}
+
+        async def guarded_receive() -> Message:
+            # What the client sends, or a disconnect once the credential ends: the application
+            # then ends the connection as if the client had left. A read under way is cut
+            # short by cancelling its task and catching that here, at the very await: no
+            # task or loop turn per message, so the order of the client's messages and the
+            # application's answers stays what it is without the guard.
+            if guard.is_ended:
+                return disconnected()
+            task = asyncio.current_task()
+            reader[0] = task
+            try:
+                return await receive()
+            except asyncio.CancelledError:
+                if not interrupted[0] or task is None:
+                    raise
+                interrupted[0] = False
+                if task.uncancel() > 0:
+                    raise  # cancelled by someone else as well
+                return disconnected()
+            finally:
+                reader[0] = None
 
         async def guarded_send(message: Message) -> None:
             if guard.is_ended:
@@ -159,6 +179,7 @@ class CredentialStreams:
             if not closing:
                 closing.append(asyncio.create_task(close(), name="ws-credential-close"))
 
+        guard.ended.add_done_callback(interrupt)
         guard.ended.add_done_callback(start_closing)
         guard.bind(identity_in(scope))  # the upgrade's credential; connection_init may rebind
         try:
