@@ -42,7 +42,7 @@ from dsa110.auth.open_streams import OpenStreams
 from server.event_streams import EventStreamPaths
 
 REVOKED_CLOSE: Final = 4403
-"""graphql-transport-ws's Forbidden; used for every WebSocket ended by a revocation."""
+"""graphql-transport-ws's Forbidden: the close of a WebSocket whose credential ended (revoked, expired)."""
 REVOKED_REASON: Final = "credential revoked"
 EXPIRED_REASON: Final = "credential expired"
 GUARD_SCOPE_KEY: Final = "dsa110.stream_guard"
