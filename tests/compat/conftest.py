@@ -136,6 +136,24 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     await app.state.engine.dispose()
 
 
+async def candidate_row(conn: Any, source_id: str) -> dict[str, Any]:
+    """The seeded ESE candidate of ``source_id`` as a row without its id: a template for
+    tests that add candidates beside it (and remove them after)."""
+    row = (
+        (
+            await conn.execute(
+                select(t.ese_candidates)
+                .join(t.sources, t.sources.c.id == t.ese_candidates.c.source_pk)
+                .where(t.sources.c.source_id == source_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    assert row is not None, f"no seeded candidate on {source_id}"
+    return {k: v for k, v in row.items() if k != "id"}
+
+
 def assert_envelope(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """The documented error envelope, with the expected HTTP status (and code)."""
     assert response.status_code == status, response.text

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from compat_rest.ese import candidate_variables
 from dsa110.db import tables as t
 from dsa110.settings import Settings
-from tests.compat.conftest import Demo, Graph
+from tests.compat.conftest import Demo, Graph, candidate_row
 
 # (label, phase, false-alarm probability): beside the demo's own candidates, on one source.
 CASES = (
@@ -37,22 +37,10 @@ CASES = (
 async def added(engine: AsyncEngine, demo: Demo) -> AsyncIterator[dict[str, int]]:
     """One candidate per ``CASES`` row (its id by label), removed afterwards."""
     async with engine.begin() as conn:
-        seeded = (
-            (
-                await conn.execute(
-                    select(t.ese_candidates)
-                    .join(t.sources, t.sources.c.id == t.ese_candidates.c.source_pk)
-                    .where(t.sources.c.source_id == demo.candidate_source)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        assert seeded is not None
+        seeded = await candidate_row(conn, demo.candidate_source)
         ids: dict[str, int] = {}
         for label, phase, fap in CASES:
             row = {**seeded, "phase": phase, "false_alarm_probability": fap, "status": "active"}
-            del row["id"]
             ids[label] = (
                 await conn.execute(insert(t.ese_candidates).values(**row).returning(t.ese_candidates.c.id))
             ).scalar_one()

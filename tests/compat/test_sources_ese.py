@@ -7,11 +7,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
-from tests.compat.conftest import Demo, Graph, assert_envelope
+from tests.compat.conftest import Demo, Graph, assert_envelope, candidate_row
 
 
 async def _variable_source(graph: Graph) -> dict[str, Any]:
@@ -139,21 +139,9 @@ async def test_ese_probability_gains_the_timescale_term_from_an_ese_length_candi
     before = (await api.get(path)).json()["ese_probability"]
     assert before is not None
     async with engine.begin() as conn:
-        seeded = (
-            (
-                await conn.execute(
-                    select(t.ese_candidates)
-                    .join(t.sources, t.sources.c.id == t.ese_candidates.c.source_pk)
-                    .where(t.sources.c.source_id == demo.candidate_source)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        assert seeded is not None
+        seeded = await candidate_row(conn, demo.candidate_source)
         # The same candidate, 40 days long and under investigation.
         longer = {**seeded, "status": "investigated", "start_mjd": 60950.0, "end_mjd": 60990.0}
-        del longer["id"]
         added = (
             await conn.execute(insert(t.ese_candidates).values(**longer).returning(t.ese_candidates.c.id))
         ).scalar_one()

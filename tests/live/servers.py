@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+from websockets.asyncio.client import ClientConnection
 
 from server.cli import uvicorn_protocol_flags
 
@@ -108,3 +111,13 @@ async def _healthy(
             except TimeoutError:
                 os.killpg(process.pid, signal.SIGKILL)  # the session started above, and only it
                 await process.wait()
+
+
+async def next_ws_message(ws: ClientConnection, wait_s: float) -> dict[str, Any]:
+    """The next message a server process sends on a GraphQL WebSocket, keep-alives skipped
+    (graphql-ws sends ``ka``); ``wait_s`` is a hang guard, not a speed assertion."""
+    async with asyncio.timeout(wait_s):
+        while True:
+            message = json.loads(await ws.recv())
+            if message.get("type") != "ka":
+                return message  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ from tests.auth.issuer import AUDIENCE, ISSUER, Issuer
 from tests.credentials import key_headers
 from tests.databases import REDIS_URL, scratch_database
 from tests.live.conftest import WAIT_S
-from tests.live.servers import server_process
+from tests.live.servers import next_ws_message, server_process
 
 pytestmark = pytest.mark.skipif(not REDIS_URL, reason="DSA110_TEST_REDIS_URL not set")
 
@@ -91,11 +91,7 @@ def _ws_url(base: str) -> str:
 
 
 async def _receive(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            message = json.loads(await ws.recv())
-            if message.get("type") != "ka":  # graphql-ws keep-alives
-                return message  # type: ignore[no-any-return]
+    return await next_ws_message(ws, WAIT_S)
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from server.graphql_view import MAX_OPERATIONS_PER_CONNECTION
 from tests.databases import scratch_database
 from tests.live.conftest import WAIT_S
-from tests.live.servers import server_process
+from tests.live.servers import next_ws_message, server_process
 
 INIT_TIMEOUT_S = 1.0
 GROUPS = "subscription { groupUpdates { groupId } }"
@@ -44,11 +44,7 @@ async def ws_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]
 
 
 async def _receive(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            message = json.loads(await ws.recv())
-            if message.get("type") != "ka":  # graphql-ws keep-alives
-                return message  # type: ignore[no-any-return]
+    return await next_ws_message(ws, WAIT_S)
 
 
 async def _close_code(ws: ClientConnection) -> int | None:
