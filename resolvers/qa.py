@@ -135,9 +135,20 @@ async def casa_table(ctx: GraphContext, raw: str, offset: int, rows: int) -> Cas
         raise BadUserInput(f"not a readable CASA table: {str(exc)[:200]}", code="NOT_A_TABLE") from None
 
 
-async def thumbnail(ctx: GraphContext, raw: str, size: int) -> Path:
+def _check_thumbnail_size(size: int) -> None:
     if not 16 <= size <= pictures.MAX_THUMB:
         raise BadUserInput(f"size must be between 16 and {pictures.MAX_THUMB}", field="size")
+
+
+def thumbnail_url(path: str, size: int) -> str:
+    """Where the thumbnail of ``path`` is served; a size the route would refuse is refused
+    here (a URL handed out must work)."""
+    _check_thumbnail_size(size)
+    return f"/api/qa/thumbnail?path={quote(path)}&size={size}"
+
+
+async def thumbnail(ctx: GraphContext, raw: str, size: int) -> Path:
+    _check_thumbnail_size(size)
     path = await files.resolve(ctx, raw, Kind.FILE)
     if path.suffix.lower() not in (".fits", ".fit", ".fts", ".png", ".jpg", ".jpeg", ".gif"):
         raise BadUserInput("thumbnails are made of FITS images and pictures", code="NOT_AN_IMAGE")

@@ -138,7 +138,7 @@ class FitsFile:
 
     @strawberry.field(description="A PNG thumbnail (made on demand, cached).")
     def thumbnail_url(self, size: int = 512) -> str:
-        return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
+        return qa.thumbnail_url(self.path, size)
 
     # Analysis of the file's image plane (its first image HDU), as on a registered image:
     # the JS9 analysis panel works on any FITS file under the data roots.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import quote
 
 import strawberry
 from strawberry.scalars import JSON
@@ -21,6 +20,7 @@ from loaders import entities as ent
 from resolvers import catalog_validation as validation_resolvers
 from resolvers import images as image_resolvers
 from resolvers import links
+from resolvers import qa as qa_resolvers
 from resolvers import science as science_resolvers
 from schema import ese, science, urls, validation
 from schema.base import After, Before, Connection, First, GraphInfo, Last, Loaded, Node, link_page, page_args
@@ -290,7 +290,7 @@ class Image(Node):
 
     @strawberry.field(description="A PNG thumbnail (1-99.5 percentile stretch), made on demand and cached.")
     def thumbnail_url(self, size: int = 512) -> str:
-        return f"/api/qa/thumbnail?path={quote(self.path)}&size={size}"
+        return qa_resolvers.thumbnail_url(self.path, size)
 
     @strawberry.field(description="QA artefacts about this image.")
     async def qa_artifacts(self, info: GraphInfo) -> list[QaArtifact]:

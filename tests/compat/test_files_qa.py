@@ -249,3 +249,15 @@ async def test_simultaneous_notebooks_to_one_path_leave_one_whole_file(
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}")] == []
     listed = (await api.get("/api/qa", params={"limit": 500})).json()["items"]
     assert sum(1 for item in listed if item["path"] == str(path)) == 1
+
+
+async def test_a_thumbnail_url_handed_out_is_served(api: httpx.AsyncClient, graph: Graph) -> None:
+    """``thumbnailUrl`` gives the REST route's URL; a size that route refuses is refused
+    where the URL is asked for (it handed out URLs for 2**31 - 1 pixels, answered 422)."""
+    query = "query($s: Int!) { images(first: 1) { nodes { thumbnailUrl(size: $s) } } }"
+    url = (await graph.data(query, s=64))["images"]["nodes"][0]["thumbnailUrl"]
+    served = await api.get(url)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+    for size in (2**31 - 1, 15, 0, -5):
+        refused = await graph.run(query, s=size)
+        assert refused.errors and refused.errors[0].extensions["code"] == "BAD_USER_INPUT", size
