@@ -69,7 +69,7 @@ from server.live_transport.operations import is_subscription
 from server.subscription_budget import BudgetedStreams
 from server.trust import challenge, refusal_status
 from server.ws_auth import authenticate_connection
-from server.ws_limits import LegacyInitDeadline, over_limit, subscription_limit_error
+from server.ws_limits import MAX_OPERATION_ID_CHARS, LegacyInitDeadline, over_limit, subscription_limit_error
 from server.ws_protocol import DIRECT_SEND, text_frame
 
 log = logging.getLogger("dsa110.server")
@@ -415,6 +415,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphContext, None]):
         if message["type"] in ("start", "stop") and not isinstance(message.get("id"), str):
             await self._error("Message needs a string id")
             return
+        if message["type"] == "start" and len(message["id"]) > MAX_OPERATION_ID_CHARS:
+            await self._error(f"Message id longer than {MAX_OPERATION_ID_CHARS} characters")
+            return
         if message["type"] == "start" and not _valid_subscribe(message["id"], message.get("payload")):
             await self._error("Invalid start payload", message["id"])
             return
@@ -479,6 +482,7 @@ def _asks_for_subscription(request_data: GraphQLRequestData | list[GraphQLReques
 def _valid_subscribe(operation_id: Any, payload: Any) -> bool:
     return (
         isinstance(operation_id, str)
+        and len(operation_id) <= MAX_OPERATION_ID_CHARS
         and isinstance(payload, dict)
         and isinstance(payload.get("query"), str)
         and isinstance(payload.get("variables"), dict | None)

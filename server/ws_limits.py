@@ -5,6 +5,9 @@
   ``connection_init`` held its socket for as long as it liked. ``LegacyInitDeadline``
   gives it the same deadline: a ``connection_error`` with code
   ``CONNECTION_INIT_TIMEOUT``, then close 4408 (the code graphql-transport-ws uses).
+* **Operation ids** of at most ``MAX_OPERATION_ID_CHARS``: a longer one is a malformed
+  ``subscribe`` (graphql-transport-ws: close 4400) or ``start`` (graphql-ws: an ``error``
+  that does not repeat it).
 * **Operations per connection.** strawberry refuses the operation over the cap with a
   bare message; ``subscription_limit_error`` adds the code ``TOO_MANY_SUBSCRIPTIONS`` and
   the limit, so a client can tell it from a failing query.
@@ -22,6 +25,9 @@ INIT_TIMEOUT_CLOSE: Final = 4408
 INIT_TIMEOUT_REASON: Final = "Connection initialisation timeout"
 CONNECTION_INIT_TIMEOUT: Final = "CONNECTION_INIT_TIMEOUT"
 TOO_MANY_SUBSCRIPTIONS: Final = "TOO_MANY_SUBSCRIPTIONS"
+MAX_OPERATION_ID_CHARS: Final = 256
+"""Longest operation id a client may choose: the server repeats it in every message of the
+operation (a 100 kB id was echoed on each ``next``). Clients use UUIDs or counters."""
 
 
 def subscription_limit_error(limit: int) -> dict[str, Any]:

@@ -70,6 +70,14 @@ async def _still_serving(live: LiveApp) -> None:
         pytest.param(
             [
                 {"type": "connection_init"},
+                {"type": "subscribe", "id": "x" * 257, "payload": {"query": STATUS}},
+            ],
+            4400,
+            id="id-too-long",  # repeated in every message of the operation
+        ),
+        pytest.param(
+            [
+                {"type": "connection_init"},
                 {"type": "subscribe", "id": "1", "payload": {"query": "subscription {"}},
             ],
             4400,
@@ -246,6 +254,12 @@ async def test_legacy_graphql_ws_rejects_and_reports_malformed_messages(live_set
             await client.send({"type": "subscribe", "id": "5"})
             error = await _next_not_ka(client)
             assert error["type"] == "error" and "Invalid message type" in error["payload"]["message"], error
+            # An id the server would repeat in every message must be short; not repeated here.
+            await client.send({"id": "y" * 257, "type": "start", "payload": {"query": STATUS}})
+            error = await _next_not_ka(client)
+            assert error["type"] == "error" and "id" not in error and "256" in error["payload"]["message"], (
+                error
+            )
             await client.send({"id": "4", "type": "start", "payload": {"query": STATUS}})
             data = await _next_not_ka(client)
             assert data["type"] == "data" and data["payload"]["data"]["pipelineStatus"]["queue"]["total"] == 3
