@@ -187,8 +187,9 @@ def routes(settings: Settings) -> list[RestRoute]:
                     ge=0.0,
                     le=1.0,
                     description="Highest false-alarm probability per steady source-year (ese-drw-3.0); "
-                    "default: the survey's operating point (`DSA110_ESE_OPERATING_POINT`, 0.002), "
-                    "candidates the detector rejected since left out, legacy (unrated) ones kept",
+                    "default: the survey's operating point (`DSA110_ESE_OPERATING_POINT`, here "
+                    f"{settings.ese_operating_point:g}), candidates the detector rejected since left out, "
+                    "legacy (unrated) ones kept",
                 ),
                 Bool(
                     "all_candidates",

@@ -59,10 +59,12 @@ async def collect(
     connection: Connection,
     *,
     max_rows: int,
+    check_first: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
     """The first page's answer, its connection holding the nodes of every page (≤ ``max_rows``).
 
-    ``variables["after"]``, when given, is where the first page starts.
+    ``variables["after"]``, when given, is where the first page starts. ``check_first`` sees
+    the first page's connection before any other page is read (it may refuse the list).
     """
     first: Any = None
     head: dict[str, Any] | None = None
@@ -72,6 +74,8 @@ async def collect(
     ):
         if first is None:
             first, head = data, found
+            if found is not None and check_first is not None:
+                check_first(found)
         if found is not None:
             merged.extend(found["nodes"])
     if head is not None:

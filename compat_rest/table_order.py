@@ -18,7 +18,7 @@ import re
 from typing import Any, Final
 
 from compat_rest.convert import page_window
-from compat_rest.errors import validation_error
+from compat_rest.errors import ApiError, validation_error
 from compat_rest.graph import GraphCall
 from compat_rest.paging import Connection, collect
 from compat_rest.params import Args, Param, Str
@@ -82,7 +82,23 @@ async def fetch_page(
     if not wanted(args):
         return await call(document, {**variables, **page_window(args["page"], args["page_size"])})
     _ordering(args)  # refuse a malformed ordering before reading anything
-    return await collect(call, document, {**variables, "after": None}, connection, max_rows=SCAN_ROWS)
+    return await collect(
+        call, document, {**variables, "after": None}, connection, max_rows=SCAN_ROWS, check_first=_within_scan
+    )
+
+
+def _within_scan(found: dict[str, Any]) -> None:
+    """Sort and search read the whole list: a longer one would be sorted in part, its first
+    ``SCAN_ROWS`` rows standing for all of them, and counted short. Refused instead."""
+    total = found.get("totalCount")
+    if isinstance(total, int) and total > SCAN_ROWS:
+        raise ApiError(
+            422,
+            "TABLE_TOO_LONG_TO_ARRANGE",
+            f"ordering and search read at most {SCAN_ROWS} rows; this table has {total}: "
+            "page it without them",
+            {"rows": total, "max_rows": SCAN_ROWS},
+        )
 
 
 def cut(items: list[dict[str, Any]], total: int, args: Args) -> tuple[list[dict[str, Any]], int]:

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dsa110.auth.identity import Identity, identity_in
 from dsa110.auth.open_streams import OpenStreams
 from server.event_streams import EventStreamPaths
+from server.ws_protocol import DIRECT_SEND
 
 REVOKED_CLOSE: Final = 4403
 """graphql-transport-ws's Forbidden: the close of a WebSocket whose credential ended (revoked, expired)."""
@@ -150,6 +152,9 @@ class CredentialStreams:
             if guard.is_ended:
                 return disconnected()
             task = asyncio.current_task()
+            # Cancellations the task carried before this read are not the guard's: compared
+            # against after ``uncancel`` (a swallowed one left the count above zero).
+            before = task.cancelling() if task is not None else 0
             reader[0] = task
             try:
                 return await receive()
@@ -157,7 +162,7 @@ class CredentialStreams:
                 if not interrupted[0] or task is None:
                     raise
                 interrupted[0] = False
-                if task.uncancel() > 0:
+                if task.uncancel() > before:
                     raise  # cancelled by someone else as well
                 return disconnected()
             finally:
@@ -181,6 +186,12 @@ class CredentialStreams:
 
         guard.ended.add_done_callback(interrupt)
         guard.ended.add_done_callback(start_closing)
+        # The shared producers write frames past ASGI ``send`` (server.ws_protocol's direct
+        # send): those stop with the guard too, not only what goes through guarded_send.
+        extensions = scope.get("extensions") or {}
+        direct: Callable[[bytes], bool] | None = extensions.get(DIRECT_SEND)
+        if direct is not None:
+            extensions[DIRECT_SEND] = lambda frame: not guard.is_ended and direct(frame)
         guard.bind(identity_in(scope))  # the upgrade's credential; connection_init may rebind
         try:
             await self.app(scope, guarded_receive, guarded_send)

@@ -88,7 +88,9 @@ class KeyChangeListener:
                         self._apply(event.resync, API_KEY.payload(event).get("prefix"))
                         if event.resync:
                             await self.recheck_open_streams()
-                return  # the bus closed
+                if not self.bus.running:
+                    return  # the bus was closed: the server is stopping
+                log.warning("api keys: bus subscription ended; subscribing again")
             except asyncio.CancelledError:
                 raise
             except Exception:
