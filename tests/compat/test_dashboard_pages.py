@@ -110,8 +110,9 @@ async def test_doubled_api_prefix_answers_as_the_single_one(api: httpx.AsyncClie
     """The legacy dashboard calls some paths as `/api/api/...` (legacy-pipeline-facts §6)."""
     image = (await graph.data("{ images(first: 1) { nodes { imageId } } }"))["images"]["nodes"][0]
     source = (await graph.data("{ sources(first: 1) { nodes { sourceId } } }"))["sources"]["nodes"][0]
-    # GenericTable's query: page, page_size, and the search and ordering it always adds.
-    table = {"page": 1, "page_size": 25, "search": "x", "ordering": "-snr"}
+    # GenericTable's query: page, page_size, and the search (its box, empty) and ordering it
+    # always adds (both applied since 26ac0d0: test_rest_fidelity_sweep).
+    table = {"page": 1, "page_size": 25, "search": "", "ordering": "-snr"}
     for path, params in (
         (f"/images/{image['imageId']}/measurements", table),
         (f"/sources/{source['sourceId']}/detections", table),

@@ -4,6 +4,11 @@ Whatever the timing, the outcome is one of the two orders: a settle then a refus
 or a retry then a refused settle (a retrying item is settled by its retry). Never a retry
 overwriting an operator's ``resolved`` with ``retrying``, never an item missing from the
 queue because one writer caught the other half done, and a retry is counted once.
+
+The loser is refused ``ConflictError``, or, on a machine so loaded that the winner held the
+item's lock past the write-lock budget, ``BusyError``: the same "nothing written, reload"
+(seen once on PostgreSQL in a CI run beside other CPU-bound work). Either way the state is
+the winner's alone.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db.engine import create_engine
 from dsa110.db.tables import jobs
-from dsa110.errors import ConflictError
+from dsa110.errors import BusyError, ConflictError
 from dsa110.ops import dlq
 from dsa110.ops.queue import store
 from tests.ops.queue_helpers import url_of
 
 ROUNDS = 12
 """Rounds of the race: its interleaving is the scheduler's, so it is run several times."""
+REFUSED = (ConflictError, BusyError)
+"""What the loser of a race is answered: nothing it asked for was written."""
 
 
 async def _failed_job(engine: AsyncEngine) -> str:
@@ -43,13 +50,13 @@ async def test_a_retry_and_a_settle_at_once_happen_in_one_order_or_the_other(eng
             )
             item = await dlq.get(engine, key)
             job = await store.get_job(engine, int(key.removeprefix("job-")))
-            if isinstance(retried, ConflictError):  # settled first: the retry is refused
+            if isinstance(retried, REFUSED):  # settled first: the retry is refused
                 assert not isinstance(settled, BaseException), settled
                 assert (item.status, item.resolution_note) == ("resolved", "fixed by hand")
                 assert (job["state"], item.retry_count) == ("failed", 0)
             else:  # retried first: queued once, and the settle is refused
                 assert not isinstance(retried, BaseException), retried
-                assert isinstance(settled, ConflictError), settled
+                assert isinstance(settled, REFUSED), settled
                 assert (item.status, item.resolution_note) == ("retrying", None)
                 assert (job["state"], item.retry_count) == ("pending", 1)
     finally:
@@ -69,7 +76,8 @@ async def test_a_resolve_and_a_give_up_at_once_settle_the_item_once(engine: Asyn
                 dlq.settle(b, key, "failed", "hopeless", "key:b"),
                 return_exceptions=True,
             )
-            assert sorted(type(r).__name__ for r in results) == ["ConflictError", "DlqItem"], results
+            assert sum(isinstance(r, REFUSED) for r in results) == 1, results
+            assert sum(isinstance(r, dlq.DlqItem) for r in results) == 1, results
             won = next(r for r in results if isinstance(r, dlq.DlqItem))
             item = await dlq.get(engine, key)
             assert (item.status, item.resolution_note) == (won.status, won.resolution_note)
@@ -86,7 +94,8 @@ async def test_two_retries_at_once_queue_the_job_once(engine: AsyncEngine) -> No
             results = await asyncio.gather(
                 dlq.retry(a, key, "key:a"), dlq.retry(b, key, "key:b"), return_exceptions=True
             )
-            assert sorted(type(r).__name__ for r in results) == ["ConflictError", "DlqItem"], results
+            assert sum(isinstance(r, REFUSED) for r in results) == 1, results
+            assert sum(isinstance(r, dlq.DlqItem) for r in results) == 1, results
             item = await dlq.get(engine, key)
             assert (item.status, item.retry_count) == ("retrying", 1)
     finally:
