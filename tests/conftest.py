@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from dsa110.db.engine import create_engine
 from dsa110.ops import breakers
+from schema.schema import CACHE_SIZE
 from tests.databases import BACKENDS, POSTGRES_URL, scratch_database
 
 
@@ -48,3 +51,16 @@ def _closed_breakers() -> Iterator[None]:
     for breaker in breakers.all_breakers():
         breaker.reset()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _schemas_released() -> Iterator[None]:
+    """A server process builds one schema; a test process builds one per app, hundreds. The
+    process-wide caches keyed by the schema (the validated documents', strawberry's type and
+    directive lookups) would keep each alive, with its ~20,000 objects, until pushed out,
+    and every full garbage collection would walk them all (it took seconds late in a run).
+    Each test ends with them empty."""
+    yield
+    _get_validate_cache(CACHE_SIZE).cache_clear()
+    strawberry.Schema.get_type_by_name.cache_clear()  # type: ignore[attr-defined]
+    strawberry.Schema.get_directive_by_name.cache_clear()  # type: ignore[attr-defined]
