@@ -1,4 +1,5 @@
-"""Request-size guard: bodies over the limit get a 413 with a code, before any parsing.
+"""Request-body guard: bodies over the limit get a 413 with a code, before any parsing, and
+compressed bodies (``Content-Encoding`` other than ``identity``) a 415.
 
 The answer speaks the caller's error format: GraphQL ``{"errors": [...]}`` on ``/graphql``
 (and anything else), the compat layer's envelope ``{error, status: "error", code, details}``
@@ -45,7 +46,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        coding = headers.get(b"content-encoding", b"identity").strip().lower()
+        if coding not in (b"", b"identity"):
+            # A compressed body is not decoded here: read as it is, it would be "not JSON".
+            # RFC 9110 section 15.5.16: 415, naming the codings taken.
+            name = coding.decode("latin-1")
+            message = f"Content-Encoding {name!r} is not accepted: send the body uncompressed"
+            await _refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {})
+            return
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, send)
             return
@@ -75,18 +85,26 @@ class BodyLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         message = f"request body is larger than {self.max_bytes} bytes"
-        if is_rest_path(str(scope.get("path", "")), self.rest_prefix):
-            body = rest_error_body(message, "PAYLOAD_TOO_LARGE", {"max_bytes": self.max_bytes})
-        else:
-            body = error_body(message, "PAYLOAD_TOO_LARGE")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        details: dict[str, object] = {"max_bytes": self.max_bytes}
+        await _refuse(scope, send, self.rest_prefix, 413, message, "PAYLOAD_TOO_LARGE", details)
+
+
+async def _refuse(
+    scope: Scope,
+    send: Send,
+    rest_prefix: str,
+    status: int,
+    message: str,
+    code: str,
+    details: dict[str, object],
+) -> None:
+    """Answer in the caller's error format (REST envelope under ``rest_prefix``, else GraphQL's)."""
+    if is_rest_path(str(scope.get("path", "")), rest_prefix):
+        body = rest_error_body(message, code, details or None)
+    else:
+        body = error_body(message, code)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 415:
+        headers.append((b"accept-encoding", b"identity"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

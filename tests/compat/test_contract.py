@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gzip
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,31 @@ async def test_oversized_body_is_refused(api: httpx.AsyncClient) -> None:
         "/api/sources/search", content=chunks(), headers={"content-type": "application/json"}
     )
     assert_envelope(streamed, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_a_compressed_body_is_415_and_identity_passes(api: httpx.AsyncClient) -> None:
+    body = json.dumps({"limit": 1}).encode()
+    for coding in ("gzip", "br, gzip", "x-unknown"):
+        refused = await api.post(
+            "/api/sources/search",
+            content=gzip.compress(body),
+            headers={"content-type": "application/json", "content-encoding": coding},
+        )
+        assert_envelope(refused, 415, "UNSUPPORTED_MEDIA_TYPE")
+        assert refused.headers["accept-encoding"] == "identity"
+    plain = await api.post(
+        "/api/sources/search",
+        content=body,
+        headers={"content-type": "application/json", "content-encoding": "identity"},
+    )
+    assert plain.status_code == 200
+    graph = await api.post(
+        "/graphql",
+        content=gzip.compress(json.dumps({"query": "{ sources(first: 1) { totalCount } }"}).encode()),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert graph.status_code == 415  # GraphQL's error shape there
+    assert graph.json()["errors"][0]["extensions"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
 async def test_wrong_method_is_405_in_the_envelope(api: httpx.AsyncClient) -> None:
