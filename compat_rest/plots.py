@@ -121,13 +121,22 @@ async def sky_map_data(call: Call) -> SkyMap:
     return SkyMap(sources, candidates, sorted(set(alerts)), truncated=stride > 1)
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (RFC 9110 section 13.1.2): ``*``, or a
+    comma-separated list of tags compared weakly (a ``W/`` prefix is ignored)."""
+    if if_none_match is None:
+        return False
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or etag in (tag.removeprefix("W/") for tag in tags)
+
+
 def plot_routes(runner: GraphRunner, cache: PlotCache) -> list[Route]:
     """``/plots/sources/{source_id}/lightcurve.{fmt}`` and ``/plots/skymap.{fmt}``."""
 
     async def answer(request: Request, key: str, canvas: Canvas, draw: Callable[[], bytes]) -> Response:
         etag = f'"{key}"'
         headers = {"etag": etag, "cache-control": CACHE_CONTROL}
-        if request.headers.get("if-none-match") == etag:
+        if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         image = cache.get(key)
         if image is None:

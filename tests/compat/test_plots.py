@@ -60,6 +60,12 @@ async def test_sky_map_and_the_cache(api: httpx.AsyncClient, graph: Graph) -> No
     assert again.content == first.content and again.headers["etag"] == etag
     unchanged = await api.get(f"{url}?width=1200&height=400", headers={"if-none-match": etag})
     assert unchanged.status_code == 304 and unchanged.content == b""
+    # What caches and browsers also send: a list, a weak tag, any tag.
+    for header in (f'"other", {etag}', f"W/{etag}", "*"):
+        listed = await api.get(f"{url}?width=1200&height=400", headers={"if-none-match": header})
+        assert listed.status_code == 304, header
+    stale = await api.get(f"{url}?width=1200&height=400", headers={"if-none-match": '"other", W/"x"'})
+    assert stale.status_code == 200 and stale.content == first.content
     other = await api.get(f"{url}?width=1000&height=400")
     assert other.headers["etag"] != etag
 
