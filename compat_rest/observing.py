@@ -79,15 +79,17 @@ async def all_groups(call: GraphCall, document: str, variables: dict[str, Any]) 
         after = connection["pageInfo"]["endCursor"]
 
 
-async def fetch_pointing(call: GraphCall, args: Args) -> list[Any]:
+async def fetch_pointing(call: GraphCall, args: Args) -> tuple[list[Any], bool]:
     filter_ = {"mjdMin": args["start_mjd"], "mjdMax": args["end_mjd"]}
-    nodes, _ = await all_groups(call, POINTING, {"filter": filter_})
-    return nodes
+    return await all_groups(call, POINTING, {"filter": filter_})
 
 
-def shape_pointing(nodes: list[Any], _args: Args) -> dict[str, Any]:
+def shape_pointing(found: tuple[list[Any], bool], _args: Args) -> dict[str, Any]:
     """One sample per group: its mid-epoch and the phase centre of its Measurement Set
-    (what the legacy converter recorded in ``pointing_history``)."""
+    (what the legacy converter recorded in ``pointing_history``). ``truncated``: the range
+    held more than ``MAX_GROUPS`` groups and the answer stops at the first of them (ask
+    for a later ``start_mjd`` for the rest)."""
+    nodes, truncated = found
     items = []
     for node in nodes:
         positions = [
@@ -105,7 +107,7 @@ def shape_pointing(nodes: list[Any], _args: Args) -> dict[str, Any]:
                 "dec_deg": positions[0]["decDeg"],
             }
         )
-    return {"items": items}
+    return {"items": items, "truncated": truncated, "limit": MAX_GROUPS}
 
 
 def shape_matches(data: dict[str, Any], _args: Args) -> dict[str, Any]:
@@ -249,7 +251,11 @@ def routes(settings: Settings) -> list[RestRoute]:
                 Float("start_mjd", required=True, ge=0.0, le=100_000.0),
                 Float("end_mjd", required=True, ge=0.0, le=100_000.0),
             ],
-            response=obj(items=arr(obj(timestamp=NUM, ra_deg=NUM, dec_deg=NUM, group_id=STR, time=TIME))),
+            response=obj(
+                items=arr(obj(timestamp=NUM, ra_deg=NUM, dec_deg=NUM, group_id=STR, time=TIME)),
+                truncated=BOOL,
+                limit=INT,
+            ),
             tag=TAG,
             summary="Pointing (MS phase centre) per observation group in an MJD range",
         ),

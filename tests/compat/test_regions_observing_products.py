@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
+from compat_rest import observing
 from tests.compat.conftest import Graph, assert_envelope
 
 
@@ -176,7 +178,24 @@ async def test_pointing_history_and_calibrator_matches(api: httpx.AsyncClient, g
     ).json()
     assert [i["group_id"] for i in body["items"]] == [n["groupId"] for n in nodes if n["measurementSets"]]
     assert body["items"][0]["timestamp"] == nodes[0]["midMjd"]
+    assert body["truncated"] is False
     assert_envelope(await api.get("/api/pointing_history"), 422, "VALIDATION_ERROR")
+
+
+async def test_a_pointing_history_longer_than_its_cap_says_it_is_cut(
+    api: httpx.AsyncClient, graph: Graph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = await graph.data(
+        "{ groups(first: 5, orderBy: GROUP_ID, direction: ASC) { nodes { groupId midMjd measurementSets { raDeg } } } }"
+    )
+    nodes = [n for n in data["groups"]["nodes"] if n["measurementSets"]]
+    assert len(nodes) >= 3
+    monkeypatch.setattr(observing, "PAGE", 2)
+    monkeypatch.setattr(observing, "MAX_GROUPS", 2)
+    params = {"start_mjd": nodes[0]["midMjd"], "end_mjd": nodes[-1]["midMjd"]}
+    body = (await api.get("/api/pointing_history", params=params)).json()
+    assert body["truncated"] is True and body["limit"] == 2
+    assert [i["group_id"] for i in body["items"]] == [n["groupId"] for n in nodes[:2]]
     matches = (await api.get("/api/calibrator_matches", params={"limit": 5, "matched_only": "true"})).json()
     assert all(item["matched"] for item in matches["items"])
     assert {m["target_group_id"] for m in matches["matches"]} <= {i["group_id"] for i in matches["items"]}
