@@ -15,8 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 # Serve the demo on the embedded SQLite default; builds the demo data the first time.
+# `make run PORT=9000 DATA_DIR=/elsewhere`; without PORT, DSA110_PORT or 8000.
 run: demo-data
-	$(BIN)/dsa110-graph serve --data-dir $(DATA_DIR)
+	$(BIN)/dsa110-graph serve --data-dir $(DATA_DIR) $(if $(PORT),--port $(PORT))
 
 demo-data: $(STAMP)
 	test -f $(DATA_DIR)/dsa110.sqlite3 || $(BIN)/dsa110-graph demo --data-dir $(DATA_DIR)
