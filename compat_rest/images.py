@@ -5,7 +5,7 @@ Profile and fit: ``compat_rest.image_analysis`` (mounted at the end of ``routes`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compat_rest import table_order
 from compat_rest.convert import after_offset, compact, mjy
@@ -47,10 +47,12 @@ query RestImage($imageId: Int!) {{
 PATH = "query RestImagePath($imageId: Int!) { image(imageId: $imageId) { imageId path } }"
 
 MEASUREMENTS = """
-query RestImageMeasurements($imageId: Int!, $first: Int!, $after: String) {
+query RestImageMeasurements(
+  $imageId: Int!, $first: Int!, $after: String, $orderBy: MeasurementOrderField, $direction: OrderDirection!
+) {
   image(imageId: $imageId) {
     freqGhz
-    measurements(first: $first, after: $after) {
+    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction) {
       totalCount pageInfo { hasNextPage endCursor }
       nodes {
         raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy localRmsJy snr forced mjd
@@ -178,6 +180,13 @@ def measurement(node: dict[str, Any], freq_ghz: float | None) -> dict[str, Any]:
     }
 
 
+MEASUREMENT_ORDERS: Final = table_order.orders_for(
+    *("ra", "dec", "ra_deg", "dec_deg", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err"),
+    *("flux_peak_jy", "flux_peak_err_jy", "flux_int_jy", "local_rms_jy", "snr", "mjd"),
+)
+"""The keys of ``measurement`` rows the graph sorts by."""
+
+
 async def fetch_measurements(call: GraphCall, args: Args) -> Any:
     return await table_order.fetch_page(
         call,
@@ -185,6 +194,7 @@ async def fetch_measurements(call: GraphCall, args: Args) -> Any:
         {"imageId": args["image_id"]},
         lambda data: data["image"]["measurements"] if data["image"] else None,
         args,
+        MEASUREMENT_ORDERS,
     )
 
 
@@ -192,7 +202,10 @@ def shape_measurements(data: dict[str, Any], args: Args) -> dict[str, Any]:
     image = data["image"]
     connection = image["measurements"]
     items, total = table_order.cut(
-        [measurement(n, image["freqGhz"]) for n in connection["nodes"]], connection["totalCount"], args
+        [measurement(n, image["freqGhz"]) for n in connection["nodes"]],
+        connection["totalCount"],
+        args,
+        MEASUREMENT_ORDERS,
     )
     return {
         "items": items,

@@ -9,7 +9,7 @@ the source name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from compat_rest import table_order
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy
@@ -91,10 +91,13 @@ query RestLightCurve($sourceId: String!) {
 """
 
 DETECTIONS = """
-query RestDetections($sourceId: String!, $first: Int!, $after: String) {
+query RestDetections(
+  $sourceId: String!, $first: Int!, $after: String,
+  $orderBy: MeasurementOrderField, $direction: OrderDirection!
+) {
   source(sourceId: $sourceId) {
     sourceId
-    measurements(first: $first, after: $after) {
+    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction) {
       totalCount pageInfo { hasNextPage endCursor }
       nodes {
         mjd time raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy snr forced
@@ -342,6 +345,13 @@ def detection(node: dict[str, Any], source_id: str) -> dict[str, Any]:
     }
 
 
+DETECTION_ORDERS: Final = table_order.orders_for(
+    *("ra", "dec", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err", "flux_peak_jy"),
+    *("flux_peak_err_jy", "flux_int_jy", "snr", "mjd", "measured_at"),
+)
+"""The keys of ``detection`` rows the graph sorts by."""
+
+
 async def fetch_detections(call: GraphCall, args: Args) -> Any:
     return await table_order.fetch_page(
         call,
@@ -349,6 +359,7 @@ async def fetch_detections(call: GraphCall, args: Args) -> Any:
         {"sourceId": args["source_id"]},
         lambda data: data["source"]["measurements"] if data["source"] else None,
         args,
+        DETECTION_ORDERS,
     )
 
 
@@ -356,7 +367,10 @@ def shape_detections(data: dict[str, Any], args: Args) -> dict[str, Any]:
     node = data["source"]
     connection = node["measurements"]
     items, total = table_order.cut(
-        [detection(m, node["sourceId"]) for m in connection["nodes"]], connection["totalCount"], args
+        [detection(m, node["sourceId"]) for m in connection["nodes"]],
+        connection["totalCount"],
+        args,
+        DETECTION_ORDERS,
     )
     return {
         "items": items,

@@ -7,9 +7,12 @@ header's sort as ``ordering=<field>`` or ``ordering=-<field>`` (descending), the
 the REST answer's own key (``flux_peak``, ``snr``, ``name``...). Both were dropped, so a
 click on a column header or a search left the rows as they were.
 
-The graph's connections page by their own order (epoch, id), so when a table asks for an
-order or a search the route reads the whole list (at most ``SCAN_ROWS`` rows, in graph
-pages), shapes every row, sorts and filters the shaped rows here, and cuts the page.
+A sort on a column the graph can order by (``GRAPH_ORDERS``: fluxes, errors, SNR, epoch,
+position) is the graph's: the route asks the connection for that order and reads one page,
+however long the table. A search, or a sort on a field the graph does not order by (the
+source's name, compactness), reads the whole list (at most ``SCAN_ROWS`` rows, in graph
+pages), shapes every row, sorts and filters the shaped rows here, and cuts the page. Both
+ways give the same rows: missing values last, ties in the table's own order.
 """
 
 from __future__ import annotations
@@ -34,9 +37,48 @@ PARAMS: Final[tuple[Param, ...]] = (
 )
 
 
-def wanted(args: Args) -> bool:
-    """Whether the request asks for an order or a search (else the graph's page is used)."""
-    return bool(args.get("ordering") or args.get("search"))
+GRAPH_ORDERS: Final = {
+    # a row's key -> the MeasurementOrderField that orders the same way (mJy and Jy alike)
+    "flux_peak": "PEAK_FLUX",
+    "flux_peak_jy": "PEAK_FLUX",
+    "flux_peak_err": "PEAK_FLUX_ERR",
+    "flux_peak_err_jy": "PEAK_FLUX_ERR",
+    "flux_int": "INT_FLUX",
+    "flux_int_jy": "INT_FLUX",
+    "flux_int_err": "INT_FLUX_ERR",
+    "flux_int_err_jy": "INT_FLUX_ERR",
+    "local_rms_jy": "LOCAL_RMS",
+    "snr": "SNR",
+    "mjd": "MJD",
+    "measured_at": "MJD",
+    "ra": "RA",
+    "ra_deg": "RA",
+    "dec": "DEC",
+    "dec_deg": "DEC",
+}
+
+
+def orders_for(*row_keys: str) -> dict[str, str]:
+    """The graph orders of a table whose rows have ``row_keys`` (a key it lacks is not
+    sorted by: the order stays as it was, as ``arrange`` leaves it)."""
+    return {key: field for key, field in GRAPH_ORDERS.items() if key in row_keys}
+
+
+def wanted(args: Args, graph_orders: dict[str, str]) -> bool:
+    """Whether the rows are arranged here: a search, or an order the graph cannot give
+    (else the graph's page is used, in the graph's order)."""
+    if args.get("search"):
+        return True
+    order = _ordering(args)
+    return order is not None and order[0] not in graph_orders
+
+
+def graph_order(args: Args, graph_orders: dict[str, str]) -> dict[str, Any]:
+    """The connection's ``orderBy`` and ``direction`` variables for the request."""
+    order = _ordering(args)
+    if order is None or order[0] not in graph_orders:
+        return {"orderBy": None, "direction": "ASC"}
+    return {"orderBy": graph_orders[order[0]], "direction": "DESC" if order[1] else "ASC"}
 
 
 def _ordering(args: Args) -> tuple[str, bool] | None:
@@ -75,13 +117,18 @@ def arrange(rows: list[dict[str, Any]], args: Args) -> list[dict[str, Any]]:
 
 
 async def fetch_page(
-    call: GraphCall, document: str, variables: dict[str, Any], connection: Connection, args: Args
+    call: GraphCall,
+    document: str,
+    variables: dict[str, Any],
+    connection: Connection,
+    args: Args,
+    graph_orders: dict[str, str],
 ) -> Any:
-    """The graph's answer for one table page: the graph's own page, or (when an order or a
-    search is asked) every row, which ``cut`` then arranges and pages after shaping."""
-    if not wanted(args):
+    """The graph's answer for one table page: the graph's own page (in the order asked when
+    the graph can give it), or every row, which ``cut`` then arranges and pages."""
+    variables = {**variables, **graph_order(args, graph_orders)}  # refuses a malformed ordering
+    if not wanted(args, graph_orders):
         return await call(document, {**variables, **page_window(args["page"], args["page_size"])})
-    _ordering(args)  # refuse a malformed ordering before reading anything
     return await collect(
         call, document, {**variables, "after": None}, connection, max_rows=SCAN_ROWS, check_first=_within_scan
     )
@@ -101,9 +148,11 @@ def _within_scan(found: dict[str, Any]) -> None:
         )
 
 
-def cut(items: list[dict[str, Any]], total: int, args: Args) -> tuple[list[dict[str, Any]], int]:
+def cut(
+    items: list[dict[str, Any]], total: int, args: Args, graph_orders: dict[str, str]
+) -> tuple[list[dict[str, Any]], int]:
     """The page of ``items`` the request asked for, and the total it counts."""
-    if not wanted(args):
+    if not wanted(args, graph_orders):
         return items, total
     arranged = arrange(items, args)
     start = (args["page"] - 1) * args["page_size"]

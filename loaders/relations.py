@@ -9,7 +9,7 @@ fails the type check instead of a query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Table
@@ -59,10 +59,29 @@ class Relation(Generic[T]):
     parent_key: ColumnElement[Any]
     """Evaluates to the parent's pk for each child row (a column of the child or of ``link``)."""
     order: tuple[Any, ...]
-    """Ascending order of the children; offsets (cursors) count along it."""
+    """Order of the children; offsets (cursors) count along it."""
     link: Table | None = None
     link_on: ColumnElement[bool] | None = None
     link_where: ColumnElement[bool] | None = None
+
+    def reordered(self, column: str | None, descending: bool) -> Relation[T]:
+        """This link with its children sorted by the child column ``column`` (NULLs last
+        either way; ties in the link's own order), or along its own order reversed when
+        ``column`` is None and ``descending``. The same object for the same arguments, so
+        the loaders batch every parent asking for one order into one statement."""
+        if column is None and not descending:
+            return self
+        key = (self, column, descending)
+        found = _REORDERED.get(key)
+        if found is None:
+            if column is None:
+                order = tuple(c.desc() for c in self.order)
+            else:
+                col = self.child_table.c[column]
+                first = col.desc() if descending else col.asc()
+                order = (first.nulls_last() if col.nullable else first, *self.order)
+            found = _REORDERED[key] = replace(self, order=order)
+        return found
 
     @property
     def child_table(self) -> Table:
@@ -74,3 +93,7 @@ class Relation(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Relation({self.path} -> {self.child.name})"
+
+
+_REORDERED: dict[tuple[Relation[Any], str | None, bool], Relation[Any]] = {}
+"""The reordered links made so far: a few per link (its columns, two directions)."""

@@ -49,6 +49,7 @@ EseKind = enums.EseKind
 OrderDirection = enums.OrderDirection
 SourceOrderField = filters.SourceOrderField
 ImageOrderField = filters.ImageOrderField
+MeasurementOrderField = filters.MeasurementOrderField
 GroupOrderField = filters.GroupOrderField
 MosaicOrderField = filters.MosaicOrderField
 JobOrderField = filters.JobOrderField
@@ -76,6 +77,11 @@ _enum(
 _enum(OrderDirection, "OrderDirection", "Sort direction.")
 _enum(SourceOrderField, "SourceOrderField", "Columns sources can be sorted by.")
 _enum(ImageOrderField, "ImageOrderField", "Columns images can be sorted by.")
+_enum(
+    MeasurementOrderField,
+    "MeasurementOrderField",
+    "Columns a source's or an image's measurements can be sorted by (missing values last).",
+)
 _enum(GroupOrderField, "GroupOrderField", "Columns groups can be sorted by.")
 _enum(MosaicOrderField, "MosaicOrderField", "Columns mosaics can be sorted by.")
 _enum(JobOrderField, "JobOrderField", "Columns jobs can be sorted by.")

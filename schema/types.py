@@ -29,7 +29,9 @@ from schema.files import CalTable, MeasurementSet, UvhFile
 from schema.inputs import (
     GroupState,
     MeasurementFilter,
+    MeasurementOrderField,
     MosaicStatus,
+    OrderDirection,
 )
 from schema.positions import LocalRmsRange, SkyPositionForms, position_forms
 from schema.qa import QaArtifact
@@ -38,6 +40,16 @@ if TYPE_CHECKING:
     from schema.job_types import Job
 
 JobRef = Annotated["Job", strawberry.lazy("schema.job_types")]
+MEASUREMENT_ORDER = Annotated[
+    MeasurementOrderField | None,
+    strawberry.argument(
+        description="Sort by this column (missing values last); ties keep the default order."
+    ),
+]
+MEASUREMENT_DIRECTION = Annotated[
+    OrderDirection,
+    strawberry.argument(description="Sort direction (without `orderBy`: the default order, reversed)."),
+]
 
 
 @strawberry.type(description="A radio source monitored by the pipeline (NVSS-named).")
@@ -95,7 +107,7 @@ class Source(Node):
         windows = ((c.status, c.start_mjd, c.end_mjd) for c in candidates)
         return ese_heuristic_score(self.v, self.chi2_nu, windows, self.n_epochs)
 
-    @strawberry.field(description="This source's measurements, ordered by epoch.")
+    @strawberry.field(description="This source's measurements, by epoch unless `orderBy` says otherwise.")
     async def measurements(
         self,
         info: GraphInfo,
@@ -104,8 +116,13 @@ class Source(Node):
         last: Last = None,
         before: Before = None,
         filter: MeasurementFilter | None = None,
+        order_by: MEASUREMENT_ORDER = None,
+        direction: MEASUREMENT_DIRECTION = OrderDirection.ASC,
     ) -> Connection[Measurement]:
-        return await link_page(info, ent.SOURCE_MEASUREMENTS, self.pk, first, after, last, before, filter)
+        relation = ent.SOURCE_MEASUREMENTS.reordered(
+            order_by.value if order_by else None, direction is OrderDirection.DESC
+        )
+        return await link_page(info, relation, self.pk, first, after, last, before, filter)
 
     @strawberry.field(description="Images this source was measured on, ordered by epoch.")
     async def images(
@@ -264,7 +281,9 @@ class Image(Node):
     def measurement_set(self, info: GraphInfo) -> Loaded[MeasurementSet | None]:
         return links.follow(info.context, self, ent.IMAGE_MS)
 
-    @strawberry.field(description="Measurements made on this image.")
+    @strawberry.field(
+        description="Measurements made on this image, in catalog order unless `orderBy` says otherwise."
+    )
     async def measurements(
         self,
         info: GraphInfo,
@@ -273,8 +292,13 @@ class Image(Node):
         last: Last = None,
         before: Before = None,
         filter: MeasurementFilter | None = None,
+        order_by: MEASUREMENT_ORDER = None,
+        direction: MEASUREMENT_DIRECTION = OrderDirection.ASC,
     ) -> Connection[Measurement]:
-        return await link_page(info, ent.IMAGE_MEASUREMENTS, self.pk, first, after, last, before, filter)
+        relation = ent.IMAGE_MEASUREMENTS.reordered(
+            order_by.value if order_by else None, direction is OrderDirection.DESC
+        )
+        return await link_page(info, relation, self.pk, first, after, last, before, filter)
 
     @strawberry.field(description="This image's measurements as a table to download.")
     def measurements_export_url(self, format: urls.TableFormat = urls.TableFormat.VOTABLE) -> str:

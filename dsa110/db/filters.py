@@ -451,6 +451,21 @@ class MosaicOrderField(Enum):
     NOISE = "noise_jy"
 
 
+class MeasurementOrderField(Enum):
+    """Columns a source's or an image's measurements can be sorted by (``Relation``'s
+    ``reordered``: ties keep the link's own order)."""
+
+    MJD = "mjd"
+    RA = "ra_deg"
+    DEC = "dec_deg"
+    PEAK_FLUX = "peak_flux_jy"
+    PEAK_FLUX_ERR = "peak_flux_err_jy"
+    INT_FLUX = "int_flux_jy"
+    INT_FLUX_ERR = "int_flux_err_jy"
+    LOCAL_RMS = "local_rms_jy"
+    SNR = "snr"
+
+
 class JobOrderField(Enum):
     CREATED_AT = "created_at"
     STARTED_AT = "started_at"

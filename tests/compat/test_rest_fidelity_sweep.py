@@ -23,6 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from compat_rest import table_order
 from dsa110.auth.identity import Role
 from dsa110.db import tables as t
 from dsa110.settings import Settings
@@ -427,6 +428,13 @@ async def test_the_detail_pages_tables_sort_and_search(api: httpx.AsyncClient, g
 
     assert found["items"] and all(matches(m) for m in found["items"])
     assert found["total"] == sum(matches(m) for m in every["items"])
+    # A column the graph orders by is sorted there (one page read); the rows are those the
+    # whole list arranged here would give, ties and missing values included.
+    for key in table_order.orders_for(*every["items"][0]):
+        for ordering in (key, f"-{key}"):
+            arranged = table_order.arrange(every["items"], {"ordering": ordering})
+            by_graph = (await api.get(base, params={"page_size": 100, "ordering": ordering})).json()
+            assert by_graph["items"] == arranged and by_graph["total"] == every["total"], ordering
     unknown = (await api.get(base, params={"page_size": 100, "ordering": "-no_such_column"})).json()
     assert [m["name"] for m in unknown["items"]] == [m["name"] for m in every["items"]]
     assert_envelope(await api.get(base, params={"ordering": "flux; drop"}), 422, "VALIDATION_ERROR")
@@ -440,21 +448,28 @@ async def test_the_detail_pages_tables_sort_and_search(api: httpx.AsyncClient, g
     got = (await api.get(detections, params={"page": 1, "page_size": 2, "ordering": "snr"})).json()
     assert [d["snr"] for d in got["items"]] == [d["snr"] for d in by_snr[:2]]
     assert got["total"] == all_epochs["total"]
+    for key in table_order.orders_for(*all_epochs["items"][0]):
+        for ordering in (key, f"-{key}"):
+            arranged = table_order.arrange(all_epochs["items"], {"ordering": ordering})
+            by_graph = (await api.get(detections, params={"page_size": 100, "ordering": ordering})).json()
+            assert by_graph["items"] == arranged, ordering
 
 
 async def test_a_table_too_long_to_sort_whole_is_refused_not_sorted_in_part(
     api: httpx.AsyncClient, graph: Graph, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Sort and search read the whole list (at most ``SCAN_ROWS``): a longer table would be
-    sorted from its first rows only and counted short, so it is refused with a code."""
-    from compat_rest import table_order
-
+    """Search, and a sort on a field the graph does not order by, read the whole list (at
+    most ``SCAN_ROWS``): a longer table would be sorted from its first rows only and counted
+    short, so it is refused with a code. A sort the graph gives reads one page: served."""
     images = await graph.data("{ images(first: 50) { nodes { imageId nMeasurements } } }")
     image = max(images["images"]["nodes"], key=lambda n: n["nMeasurements"])
     monkeypatch.setattr(table_order, "SCAN_ROWS", image["nMeasurements"] - 1)
     base = f"/api/images/{image['imageId']}/measurements"
-    refused = assert_envelope(
-        await api.get(base, params={"ordering": "-snr"}), 422, "TABLE_TOO_LONG_TO_ARRANGE"
-    )
-    assert refused["details"]["rows"] == image["nMeasurements"]
+    for params in ({"ordering": "-compactness"}, {"search": "nvss"}):
+        refused = assert_envelope(await api.get(base, params=params), 422, "TABLE_TOO_LONG_TO_ARRANGE")
+        assert refused["details"]["rows"] == image["nMeasurements"]
     assert (await api.get(base, params={"page_size": 2})).status_code == 200  # paging as before
+    brightest = await api.get(base, params={"page_size": 3, "ordering": "-snr"})
+    assert brightest.status_code == 200 and brightest.json()["total"] == image["nMeasurements"]
+    snrs = [m["snr"] for m in brightest.json()["items"]]
+    assert snrs == sorted(snrs, reverse=True) and len(snrs) == 3

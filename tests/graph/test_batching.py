@@ -67,3 +67,54 @@ async def test_a_list_joins_the_to_one_links_of_its_nodes(graph: Graph, links: s
 
 def links_type(root: str) -> str:
     return {"images": "Image", "eseCandidates": "EseCandidate", "alerts": "Alert"}[root]
+
+
+ORDERED = """query($n: Int!, $after: String) { images(first: $n) { nodes { imageId
+  measurements(first: 3, after: $after, orderBy: PEAK_FLUX, direction: DESC) {
+    totalCount pageInfo { endCursor } nodes { peakFluxJy source { sourceId } } } } } }"""
+
+
+async def test_measurements_in_another_order_are_one_statement_per_level_and_page_on(graph: Graph) -> None:
+    """`orderBy` on a link sorts each parent's children in the same windowed statement:
+    the page of every image's brightest measurements is one statement, and its cursor
+    goes on along that order."""
+    counts = {}
+    for n in (2, 20):
+        with graph.statements.measure() as used:
+            data = await graph.data(ORDERED, n=n, after=None)
+        counts[n] = used[0]
+    # images, measurement pages, sources (+ one count for the images whose page is empty:
+    # their total does not come with a row of the window)
+    assert counts[2] <= counts[20] <= 4
+    for image in data["images"]["nodes"]:
+        every = await graph.data(
+            "query($i: Int!) { image(imageId: $i) { measurements(first: 500) { nodes { peakFluxJy } } } }",
+            i=image["imageId"],
+        )
+        fluxes = [m["peakFluxJy"] for m in every["image"]["measurements"]["nodes"]]
+        page = image["measurements"]
+        assert page["totalCount"] == len(fluxes)
+        assert [m["peakFluxJy"] for m in page["nodes"]] == sorted(fluxes, reverse=True)[:3]
+    first = data["images"]["nodes"][0]
+    more = await graph.data(
+        """query($i: Int!, $after: String) { image(imageId: $i) {
+          measurements(first: 3, after: $after, orderBy: PEAK_FLUX, direction: DESC) { nodes { peakFluxJy } } } }""",
+        i=first["imageId"],
+        after=first["measurements"]["pageInfo"]["endCursor"],
+    )
+    every = await graph.data(
+        "query($i: Int!) { image(imageId: $i) { measurements(first: 500) { nodes { peakFluxJy } } } }",
+        i=first["imageId"],
+    )
+    fluxes = sorted((m["peakFluxJy"] for m in every["image"]["measurements"]["nodes"]), reverse=True)
+    assert [m["peakFluxJy"] for m in more["image"]["measurements"]["nodes"]] == fluxes[3:6]
+    # Without orderBy, DESC is the link's own order reversed (a source's newest epochs first).
+    epochs = await graph.data(
+        """{ sources(first: 1, orderBy: N_EPOCHS, direction: DESC) { nodes {
+          oldest: measurements(first: 500) { nodes { mjd } }
+          newest: measurements(first: 2, direction: DESC) { nodes { mjd } } } } }"""
+    )
+    source = epochs["sources"]["nodes"][0]
+    assert [m["mjd"] for m in source["newest"]["nodes"]] == [m["mjd"] for m in source["oldest"]["nodes"]][
+        ::-1
+    ][:2]
