@@ -63,6 +63,8 @@ class Relation(Generic[T]):
     link: Table | None = None
     link_on: ColumnElement[bool] | None = None
     link_where: ColumnElement[bool] | None = None
+    reorders: Relation[T] | None = None
+    """The link this one sorts otherwise (``reordered``): same children, same counts."""
 
     def reordered(self, column: str | None, descending: bool) -> Relation[T]:
         """This link with its children sorted by the child column ``column`` (NULLs last
@@ -80,7 +82,7 @@ class Relation(Generic[T]):
                 col = self.child_table.c[column]
                 first = col.desc() if descending else col.asc()
                 order = (first.nulls_last() if col.nullable else first, *self.order)
-            found = _REORDERED[key] = replace(self, order=order)
+            found = _REORDERED[key] = replace(self, order=order, reorders=self)
         return found
 
     @property

@@ -66,8 +66,10 @@ def page_of(
 def counter(
     ctx: GraphContext, relation: Relation[Any], parent_pk: int, filter: Filter | None = None
 ) -> Callable[[], Awaitable[int]]:
-    """A deferred count of the parent's children (run only if `totalCount` is asked)."""
+    """A deferred count of the parent's children (run only if `totalCount` is asked). A
+    link sorted otherwise is counted as the link itself: one count for every order asked."""
     conditions = filter.conditions() if filter is not None else []
+    relation = relation.reorders or relation
 
     def count() -> Awaitable[int]:
         return ctx.loaders.count(relation, conditions, filter).load(parent_pk)

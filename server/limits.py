@@ -46,16 +46,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        coding = headers.get(b"content-encoding", b"identity").strip().lower()
-        if coding not in (b"", b"identity"):
+        raw_headers = scope.get("headers") or []
+        headers = dict(raw_headers)
+        declared = headers.get(b"content-length")
+        has_body = b"transfer-encoding" in headers or (declared is not None and declared not in (b"", b"0"))
+        if has_body and (codings := _codings(raw_headers)):
             # A compressed body is not decoded here: read as it is, it would be "not JSON".
             # RFC 9110 section 15.5.16: 415, naming the codings taken.
-            name = coding.decode("latin-1")
-            message = f"Content-Encoding {name!r} is not accepted: send the body uncompressed"
+            message = f"Content-Encoding {', '.join(codings)!r} is not accepted: send the body uncompressed"
             await _refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {})
             return
-        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, send)
             return
@@ -87,6 +87,18 @@ class BodyLimitMiddleware:
         message = f"request body is larger than {self.max_bytes} bytes"
         details: dict[str, object] = {"max_bytes": self.max_bytes}
         await _refuse(scope, send, self.rest_prefix, 413, message, "PAYLOAD_TOO_LARGE", details)
+
+
+def _codings(raw_headers: list[tuple[bytes, bytes]]) -> list[str]:
+    """The content codings of a request other than ``identity``: every ``Content-Encoding``
+    line counts (RFC 9110 section 5.3: repeated lines are one comma-separated list)."""
+    return [
+        coding
+        for name, value in raw_headers
+        if name.lower() == b"content-encoding"
+        for coding in (part.strip().lower() for part in value.decode("latin-1").split(","))
+        if coding not in ("", "identity")
+    ]
 
 
 async def _refuse(

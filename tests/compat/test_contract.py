@@ -122,6 +122,18 @@ async def test_a_compressed_body_is_415_and_identity_passes(api: httpx.AsyncClie
         headers={"content-type": "application/json", "content-encoding": "identity"},
     )
     assert plain.status_code == 200
+    two_lines = await api.post(  # repeated lines are one list: gzip is in it
+        "/api/sources/search",
+        content=gzip.compress(body),
+        headers=[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+            ("content-encoding", "identity"),
+        ],
+    )
+    assert_envelope(two_lines, 415, "UNSUPPORTED_MEDIA_TYPE")
+    no_body = await api.get("/api/status", headers={"content-encoding": "gzip"})  # nothing to decode
+    assert no_body.status_code == 200
     graph = await api.post(
         "/graphql",
         content=gzip.compress(json.dumps({"query": "{ sources(first: 1) { totalCount } }"}).encode()),

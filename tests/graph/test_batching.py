@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loaders.pagination import encode_cursor
 from tests.graph.conftest import Graph
 
 NESTED = """query($n: Int!) { sources(first: $n) { edges { node {
@@ -118,3 +119,20 @@ async def test_measurements_in_another_order_are_one_statement_per_level_and_pag
     assert [m["mjd"] for m in source["newest"]["nodes"]] == [m["mjd"] for m in source["oldest"]["nodes"]][
         ::-1
     ][:2]
+
+
+async def test_one_link_in_two_orders_is_counted_once(graph: Graph) -> None:
+    """Counting does not depend on the order: every page past the end (so every total comes
+    from the count loader, not the window), two orders asked, one COUNT statement."""
+    document = """query($after: String!) { images(first: 20) { nodes {
+      bySnr: measurements(first: 1, after: $after, orderBy: SNR) { totalCount nodes { snr } }
+      byFlux: measurements(first: 1, after: $after, orderBy: PEAK_FLUX, direction: DESC) { totalCount }
+      plain: measurements(first: 1, after: $after) { totalCount } } } }"""
+    with graph.statements.measure() as used:
+        data = await graph.data(document, after=encode_cursor(1_000_000))
+    nodes = data["images"]["nodes"]
+    assert all(not n["bySnr"]["nodes"] for n in nodes)
+    assert [n["bySnr"]["totalCount"] for n in nodes] == [n["byFlux"]["totalCount"] for n in nodes]
+    assert [n["bySnr"]["totalCount"] for n in nodes] == [n["plain"]["totalCount"] for n in nodes]
+    assert any(n["plain"]["totalCount"] > 0 for n in nodes)
+    assert used[0] == 5  # images, three (empty) pages, one count
