@@ -75,7 +75,7 @@ async def all_groups(call: GraphCall, document: str, variables: dict[str, Any]) 
         if not connection["pageInfo"]["hasNextPage"]:
             return nodes, False
         if len(nodes) >= MAX_GROUPS:
-            return nodes, True
+            return nodes[:MAX_GROUPS], True
         after = connection["pageInfo"]["endCursor"]
 
 
