@@ -193,7 +193,7 @@ async def test_a_pointing_history_longer_than_its_cap_says_it_is_cut(
     )
     nodes = [n for n in data["groups"]["nodes"] if n["measurementSets"]]
     assert len(nodes) >= 3
-    monkeypatch.setattr(observing, "PAGE", 2)
+    monkeypatch.setattr(observing, "PAGE", 3)  # a page past the cap: cut at the cap
     monkeypatch.setattr(observing, "MAX_GROUPS", 2)
     params = {"start_mjd": nodes[0]["midMjd"], "end_mjd": nodes[-1]["midMjd"]}
     body = (await api.get("/api/pointing_history", params=params)).json()
