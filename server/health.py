@@ -13,8 +13,9 @@ loop itself runs late (50 clients' resolvers between each of the check's round t
 a ``SELECT 1`` that would take a millisecond misses its 5 s. So each check also measures how
 late the loop ran while it waited (a ticker's summed lateness): a check that timed out
 while the loop was late for at least ``LATE_SHARE`` of the timeout, or that found every
-pooled connection in use, says the database is ``slow``, not ``unreachable``. A refused or
-failed connection, or a timeout on a loop that was on time, stays ``unreachable``.
+pooled connection in use (refused by the pool, or timed out still queued for one), says
+the database is ``slow``, not ``unreachable``. A refused or failed connection, or a
+timeout on a loop that was on time with a connection free, stays ``unreachable``.
 
 ``slow`` is answered ``200`` with ``status: degraded``: the server is overloaded but
 working, and a load balancer that pulled it out for that would move its load onto the
@@ -44,6 +45,7 @@ from typing import Any, Final
 from sqlalchemy import text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 log = logging.getLogger("dsa110.server.health")
 
@@ -131,10 +133,18 @@ async def database_state(
 ) -> str:
     """``ok``, ``slow`` (timed out while the loop was late, or the pool is full) or ``unreachable``."""
     async with LoopLag() as lag:
+        connected = False
         try:
             async with asyncio.timeout(timeout_s), engine.connect() as conn:
+                connected = True
                 await conn.execute(text("SELECT 1"))
         except TimeoutError:
+            if not connected and _pool_full(engine):
+                # Timed out queued for a connection (the pool's own wait, 30 s by default,
+                # is longer than ours): the database is answering the clients holding them.
+                if logged:
+                    log.warning("health check: database slow (every pooled connection in use)")
+                return SLOW
             if lag.late_s >= LATE_SHARE * timeout_s:
                 if logged:
                     log.warning(
@@ -155,6 +165,15 @@ async def database_state(
                 log.exception("health check: database unreachable")
             return UNREACHABLE
     return OK
+
+
+def _pool_full(engine: AsyncEngine) -> bool:
+    """Every connection the pool may open is checked out, so a checkout waits its turn."""
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool):
+        return False
+    most = getattr(pool, "_max_overflow", -1)  # -1: no limit (SQLAlchemy's own attribute)
+    return most >= 0 and pool.checkedout() >= pool.size() + most
 
 
 async def watch_database(engine: AsyncEngine, report: HealthReport) -> asyncio.Task[None]:

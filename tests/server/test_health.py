@@ -57,6 +57,19 @@ async def test_a_full_connection_pool_says_slow(tmp_path: Path) -> None:
         await engine.dispose()
 
 
+async def test_a_check_that_waits_its_5_s_for_a_pooled_connection_says_slow(tmp_path: Path) -> None:
+    # The pool's own wait (30 s by default) outlasts the check's timeout: under load the check
+    # queues behind the clients holding every connection and times out waiting for one, on a
+    # loop that is on time (it is waiting, not computing). The database answers them all:
+    # overload, not a dead database (soak test: /healthz 503 `unreachable` at 256 clients).
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'h.db'}", pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect():
+            assert await database_state(engine, timeout_s=0.3) == SLOW
+    finally:
+        await engine.dispose()
+
+
 async def test_a_database_that_does_not_answer_on_an_idle_loop_is_unreachable() -> None:
     # Accepts connections (the kernel does) and never says a word.
     with socket.create_server(("127.0.0.1", 0)) as silent:
