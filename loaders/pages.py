@@ -8,6 +8,7 @@ the number of parents (SQLite >= 3.25 and PostgreSQL both have window functions)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -18,21 +19,18 @@ from loaders.relations import Relation, Row
 
 T = TypeVar("T")
 
-_COLUMN_CACHE: dict[tuple[str, frozenset[str] | None], list[Any]] = {}
 
-
-def entity_columns(table: Table, only: frozenset[str] | None = None) -> list[Any]:
+# The column sets come from the fields a document selects: a client choosing a new subset
+# on every request would grow an unbounded dict, so the cache is an LRU of the sets in use.
+@functools.lru_cache(maxsize=1024)
+def entity_columns(table: Table, only: frozenset[str] | None = None) -> tuple[Any, ...]:
     """The table's columns with ``id`` exposed as ``pk`` (``id`` is the graph's global id);
     with ``only``, just those row keys (``pk`` for ``id``), in table order."""
-    cols = _COLUMN_CACHE.get((table.name, only))
-    if cols is None:
-        cols = [
-            c.label("pk") if c.name == "id" else c
-            for c in table.c
-            if only is None or ("pk" if c.name == "id" else c.name) in only
-        ]
-        _COLUMN_CACHE[(table.name, only)] = cols
-    return cols
+    return tuple(
+        c.label("pk") if c.name == "id" else c
+        for c in table.c
+        if only is None or ("pk" if c.name == "id" else c.name) in only
+    )
 
 
 def page_statement(

@@ -144,3 +144,19 @@ async def test_a_count_alone_reads_no_page(graph: Graph, demo_engine: AsyncEngin
     with_page = await graph.data(f"{{ {paged} {{ totalCount nodes {{ __typename }} }} }}")
     assert alone[name]["totalCount"] == with_page[name]["totalCount"]
     assert alone[name]["__typename"].endswith("Connection")
+
+
+def test_the_column_sets_kept_are_bounded_whatever_clients_select() -> None:
+    """The column sets come from what documents select: a client asking a new subset of a
+    table's fields each time must not grow the process's cache without end."""
+    from itertools import combinations
+
+    from dsa110.db import tables
+    from loaders.pages import entity_columns
+
+    names = [c.name for c in tables.sources.c if c.name != "id"]
+    subsets = [frozenset(three) for three in combinations(names, 3)][:1500]
+    assert len(subsets) == 1500  # more than the cache holds
+    for only in subsets:
+        assert [c.name for c in entity_columns(tables.sources, only)] == [n for n in names if n in only]
+    assert entity_columns.cache_info().currsize <= 1024
