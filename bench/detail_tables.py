@@ -3,11 +3,13 @@
 The Image detail page lists an image's measurements in pages and sorts them by a column
 (``/api/images/{id}/measurements?ordering=-flux_peak``). A DSA-110 image holds ~10^4
 measurements. A column the graph orders by (``compat_rest.table_order.GRAPH_ORDERS``) is
-sorted in the database and one page is read; any other column, and a search, read the whole
-list in graph pages and arrange it in Python. This bench builds a small demo database
+sorted in the database and one page is read, and so is a search whose folded text is ASCII
+(a source-name filter); any other column, and another search, read the whole list in graph
+pages and arrange it in Python. This bench builds a small demo database
 (``--no-images``), gives its first image ``--rows`` measurements (one per catalog source,
 made up but well formed), and times page 3 of 25 rows: unsorted (the baseline), sorted by
-peak flux and by SNR (the graph's order), by compactness and by a search (arranged here).
+peak flux and by SNR (the graph's order), searched for "nvss" (the graph's filter; every row
+matches), by compactness and searched for "é" (arranged here).
 
 Prints one line per request kind: ``detail_table rows=.. query=.. p50_ms=.. ratio=..`` where
 ``ratio`` is against the unsorted page measured in the same run.
@@ -38,6 +40,7 @@ QUERIES = {
     "ordering=snr": {"ordering": "snr"},
     "ordering=-compactness": {"ordering": "-compactness"},
     "search=nvss": {"search": "nvss"},
+    "search=é": {"search": "é"},
 }
 
 

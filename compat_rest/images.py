@@ -48,11 +48,12 @@ PATH = "query RestImagePath($imageId: Int!) { image(imageId: $imageId) { imageId
 
 MEASUREMENTS = """
 query RestImageMeasurements(
-  $imageId: Int!, $first: Int!, $after: String, $orderBy: MeasurementOrderField, $direction: OrderDirection!
+  $imageId: Int!, $first: Int!, $after: String,
+  $orderBy: MeasurementOrderField, $direction: OrderDirection!, $filter: MeasurementFilter
 ) {
   image(imageId: $imageId) {
     freqGhz
-    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction) {
+    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction, filter: $filter) {
       totalCount pageInfo { hasNextPage endCursor }
       nodes {
         raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy localRmsJy snr forced mjd
@@ -180,11 +181,15 @@ def measurement(node: dict[str, Any], freq_ghz: float | None) -> dict[str, Any]:
     }
 
 
-MEASUREMENT_ORDERS: Final = table_order.orders_for(
-    *("ra", "dec", "ra_deg", "dec_deg", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err"),
-    *("flux_peak_jy", "flux_peak_err_jy", "flux_int_jy", "local_rms_jy", "snr", "mjd"),
+MEASUREMENT_TABLE: Final = table_order.GraphSide(
+    table_order.orders_for(
+        *("ra", "dec", "ra_deg", "dec_deg", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err"),
+        *("flux_peak_jy", "flux_peak_err_jy", "flux_int_jy", "local_rms_jy", "snr", "mjd"),
+    ),
+    search_filter="sourceIdContains",
 )
-"""The keys of ``measurement`` rows the graph sorts by."""
+"""What of the table's sort and search the graph does: the keys of ``measurement`` rows it
+sorts by, and the search (the rows' only text is the source's name)."""
 
 
 async def fetch_measurements(call: GraphCall, args: Args) -> Any:
@@ -194,7 +199,7 @@ async def fetch_measurements(call: GraphCall, args: Args) -> Any:
         {"imageId": args["image_id"]},
         lambda data: data["image"]["measurements"] if data["image"] else None,
         args,
-        MEASUREMENT_ORDERS,
+        MEASUREMENT_TABLE,
     )
 
 
@@ -205,7 +210,7 @@ def shape_measurements(data: dict[str, Any], args: Args) -> dict[str, Any]:
         [measurement(n, image["freqGhz"]) for n in connection["nodes"]],
         connection["totalCount"],
         args,
-        MEASUREMENT_ORDERS,
+        MEASUREMENT_TABLE,
     )
     return {
         "items": items,

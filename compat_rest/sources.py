@@ -93,11 +93,11 @@ query RestLightCurve($sourceId: String!) {
 DETECTIONS = """
 query RestDetections(
   $sourceId: String!, $first: Int!, $after: String,
-  $orderBy: MeasurementOrderField, $direction: OrderDirection!
+  $orderBy: MeasurementOrderField, $direction: OrderDirection!, $filter: MeasurementFilter
 ) {
   source(sourceId: $sourceId) {
     sourceId
-    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction) {
+    measurements(first: $first, after: $after, orderBy: $orderBy, direction: $direction, filter: $filter) {
       totalCount pageInfo { hasNextPage endCursor }
       nodes {
         mjd time raDeg decDeg peakFluxJy peakFluxErrJy intFluxJy intFluxErrJy snr forced
@@ -345,11 +345,14 @@ def detection(node: dict[str, Any], source_id: str) -> dict[str, Any]:
     }
 
 
-DETECTION_ORDERS: Final = table_order.orders_for(
-    *("ra", "dec", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err", "flux_peak_jy"),
-    *("flux_peak_err_jy", "flux_int_jy", "snr", "mjd", "measured_at"),
+DETECTION_TABLE: Final = table_order.GraphSide(
+    table_order.orders_for(
+        *("ra", "dec", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err", "flux_peak_jy"),
+        *("flux_peak_err_jy", "flux_int_jy", "snr", "mjd", "measured_at"),
+    )
 )
-"""The keys of ``detection`` rows the graph sorts by."""
+"""What of the table's sort the graph does (the keys of ``detection`` rows it sorts by);
+its search (image paths, times, the source's name) is arranged here."""
 
 
 async def fetch_detections(call: GraphCall, args: Args) -> Any:
@@ -359,7 +362,7 @@ async def fetch_detections(call: GraphCall, args: Args) -> Any:
         {"sourceId": args["source_id"]},
         lambda data: data["source"]["measurements"] if data["source"] else None,
         args,
-        DETECTION_ORDERS,
+        DETECTION_TABLE,
     )
 
 
@@ -370,7 +373,7 @@ def shape_detections(data: dict[str, Any], args: Args) -> dict[str, Any]:
         [detection(m, node["sourceId"]) for m in connection["nodes"]],
         connection["totalCount"],
         args,
-        DETECTION_ORDERS,
+        DETECTION_TABLE,
     )
     return {
         "items": items,

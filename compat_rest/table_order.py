@@ -8,9 +8,10 @@ the REST answer's own key (``flux_peak``, ``snr``, ``name``...). Both were dropp
 click on a column header or a search left the rows as they were.
 
 A sort on a column the graph can order by (``GRAPH_ORDERS``: fluxes, errors, SNR, epoch,
-position) is the graph's: the route asks the connection for that order and reads one page,
-however long the table. A search, or a sort on a field the graph does not order by (the
-source's name, compactness), reads the whole list (at most ``SCAN_ROWS`` rows, in graph
+position), and on the image's table an ASCII search (its only text is the source's name), are
+the graph's: the route asks the connection for that order and filter and reads one page,
+however long the table. Any other search, or a sort on a field the graph does not order by
+(the source's name, compactness), reads the whole list (at most ``SCAN_ROWS`` rows, in graph
 pages), shapes every row, sorts and filters the shaped rows here, and cuts the page. Both
 ways give the same rows: missing values last, ties in the table's own order.
 """
@@ -18,6 +19,7 @@ ways give the same rows: missing values last, ties in the table's own order.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Final
 
 from compat_rest.convert import page_window
@@ -64,21 +66,49 @@ def orders_for(*row_keys: str) -> dict[str, str]:
     return {key: field for key, field in GRAPH_ORDERS.items() if key in row_keys}
 
 
-def wanted(args: Args, graph_orders: dict[str, str]) -> bool:
-    """Whether the rows are arranged here: a search, or an order the graph cannot give
-    (else the graph's page is used, in the graph's order)."""
-    if args.get("search"):
+@dataclass(frozen=True)
+class GraphSide:
+    """What of one table's sort and search the graph does itself."""
+
+    orders: dict[str, str]
+    """Row key -> the ``MeasurementOrderField`` that orders the rows the same way."""
+    search_filter: str | None = None
+    """The ``MeasurementFilter`` field that keeps exactly the rows the search keeps, for an
+    ASCII search (the table's only text is the source's name): ``sourceIdContains``."""
+
+
+def _search(args: Args) -> str:
+    return (args.get("search") or "").strip().casefold()
+
+
+def _graph_search(args: Args, side: GraphSide) -> str | None:
+    # The search folded to ASCII only ("ß" folds to "ss"): the catalog names are ASCII, and
+    # on ASCII casefold() and the database's lower() agree.
+    search = _search(args)
+    return search if search and search.isascii() and side.search_filter else None
+
+
+def wanted(args: Args, side: GraphSide) -> bool:
+    """Whether the rows are arranged here: a search or an order the graph cannot give
+    (else the graph's page is used, filtered and in the order asked)."""
+    order = _ordering(args)
+    if order is not None and order[0] not in side.orders:
         return True
-    order = _ordering(args)
-    return order is not None and order[0] not in graph_orders
+    return bool(_search(args)) and _graph_search(args, side) is None
 
 
-def graph_order(args: Args, graph_orders: dict[str, str]) -> dict[str, Any]:
-    """The connection's ``orderBy`` and ``direction`` variables for the request."""
-    order = _ordering(args)
-    if order is None or order[0] not in graph_orders:
-        return {"orderBy": None, "direction": "ASC"}
-    return {"orderBy": graph_orders[order[0]], "direction": "DESC" if order[1] else "ASC"}
+def graph_variables(args: Args, side: GraphSide) -> dict[str, Any]:
+    """The connection's ``orderBy``, ``direction`` and ``filter`` for the request (none of
+    them when the rows are arranged here)."""
+    order = _ordering(args)  # refuses a malformed ordering
+    if wanted(args, side):
+        return {"orderBy": None, "direction": "ASC", "filter": None}
+    search = _graph_search(args, side)
+    return {
+        "orderBy": side.orders[order[0]] if order is not None else None,
+        "direction": "DESC" if order is not None and order[1] else "ASC",
+        "filter": {side.search_filter: search} if search is not None and side.search_filter else None,
+    }
 
 
 def _ordering(args: Args) -> tuple[str, bool] | None:
@@ -103,7 +133,7 @@ def arrange(rows: list[dict[str, Any]], args: Args) -> list[dict[str, Any]]:
     A field the rows do not have leaves the order as it was (the table may offer a column
     this server does not fill).
     """
-    search = (args.get("search") or "").strip().casefold()
+    search = _search(args)
     if search:
         rows = [r for r in rows if any(isinstance(v, str) and search in v.casefold() for v in r.values())]
     order = _ordering(args)
@@ -122,12 +152,12 @@ async def fetch_page(
     variables: dict[str, Any],
     connection: Connection,
     args: Args,
-    graph_orders: dict[str, str],
+    side: GraphSide,
 ) -> Any:
-    """The graph's answer for one table page: the graph's own page (in the order asked when
-    the graph can give it), or every row, which ``cut`` then arranges and pages."""
-    variables = {**variables, **graph_order(args, graph_orders)}  # refuses a malformed ordering
-    if not wanted(args, graph_orders):
+    """The graph's answer for one table page: the graph's own page (searched and in the
+    order asked when the graph can do it), or every row, which ``cut`` then arranges."""
+    variables = {**variables, **graph_variables(args, side)}
+    if not wanted(args, side):
         return await call(document, {**variables, **page_window(args["page"], args["page_size"])})
     return await collect(
         call, document, {**variables, "after": None}, connection, max_rows=SCAN_ROWS, check_first=_within_scan
@@ -149,10 +179,10 @@ def _within_scan(found: dict[str, Any]) -> None:
 
 
 def cut(
-    items: list[dict[str, Any]], total: int, args: Args, graph_orders: dict[str, str]
+    items: list[dict[str, Any]], total: int, args: Args, side: GraphSide
 ) -> tuple[list[dict[str, Any]], int]:
     """The page of ``items`` the request asked for, and the total it counts."""
-    if not wanted(args, graph_orders):
+    if not wanted(args, side):
         return items, total
     arranged = arrange(items, args)
     start = (args["page"] - 1) * args["page_size"]

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, or_, select
+from sqlalchemy import ColumnElement, Table, func, or_, select
 
 from dsa110.db import tables as t
 from dsa110.db.enums import (
@@ -195,6 +195,9 @@ class MeasurementFilter:
     mjd_max: float | None = doc("Latest epoch, MJD.")
     forced: bool | None = doc("Only forced (true) or only blind (false) measurements.")
     snr_min: float | None = doc("Lowest signal-to-noise ratio.")
+    source_id_contains: str | None = doc(
+        "Only measurements of sources whose catalog name contains this text (ASCII letters in any case)."
+    )
 
     def conditions(self) -> list[ColumnElement[bool]]:
         c = t.measurements.c
@@ -203,6 +206,11 @@ class MeasurementFilter:
         _range(conds, c.snr, self, "snr_min", None)
         if self.forced is not None:
             conds.append(c.forced == self.forced)
+        if (part := _text_arg(self, "source_id_contains", limit=200)) is not None:
+            # lower() on both sides: SQLite's LIKE ignores ASCII case and PostgreSQL's does not
+            s = t.sources.c
+            named = func.lower(s.source_id).contains(part.lower(), autoescape=True)
+            conds.append(c.source_pk.in_(select(s.id).where(named)))
         return conds
 
 

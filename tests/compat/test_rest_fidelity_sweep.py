@@ -428,6 +428,22 @@ async def test_the_detail_pages_tables_sort_and_search(api: httpx.AsyncClient, g
 
     assert found["items"] and all(matches(m) for m in found["items"])
     assert found["total"] == sum(matches(m) for m in every["items"])
+    # The image table's search is the graph's for ASCII text (a source-name filter), the
+    # rows those the whole list searched here gives, with an order or without; LIKE's
+    # wildcards are text; "ß" folds to "ss" (NVSS) either way; "é" is arranged here.
+    for params in (
+        {"search": needle.upper()},
+        {"search": needle, "ordering": "-snr"},
+        {"search": "%"},
+        {"search": "_"},
+        {"search": "ß"},
+        {"search": "ß", "ordering": "flux_int"},
+        {"search": "é"},
+    ):
+        got = (await api.get(base, params={"page_size": 100, **params})).json()
+        assert got["items"] == table_order.arrange(every["items"], params), params
+        assert got["total"] == len(got["items"])
+    assert (await api.get(base, params={"search": "ß"})).json()["total"] == every["total"]
     # A column the graph orders by is sorted there (one page read); the rows are those the
     # whole list arranged here would give, ties and missing values included.
     for key in table_order.orders_for(*every["items"][0]):
@@ -465,10 +481,12 @@ async def test_a_table_too_long_to_sort_whole_is_refused_not_sorted_in_part(
     image = max(images["images"]["nodes"], key=lambda n: n["nMeasurements"])
     monkeypatch.setattr(table_order, "SCAN_ROWS", image["nMeasurements"] - 1)
     base = f"/api/images/{image['imageId']}/measurements"
-    for params in ({"ordering": "-compactness"}, {"search": "nvss"}):
+    for params in ({"ordering": "-compactness"}, {"search": "é"}, {"search": "nvss", "ordering": "name"}):
         refused = assert_envelope(await api.get(base, params=params), 422, "TABLE_TOO_LONG_TO_ARRANGE")
         assert refused["details"]["rows"] == image["nMeasurements"]
     assert (await api.get(base, params={"page_size": 2})).status_code == 200  # paging as before
+    searched = await api.get(base, params={"page_size": 2, "search": "NVSS", "ordering": "-snr"})
+    assert searched.status_code == 200 and searched.json()["total"] == image["nMeasurements"]
     brightest = await api.get(base, params={"page_size": 3, "ordering": "-snr"})
     assert brightest.status_code == 200 and brightest.json()["total"] == image["nMeasurements"]
     snrs = [m["snr"] for m in brightest.json()["items"]]
