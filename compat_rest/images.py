@@ -10,7 +10,6 @@ from typing import Any, Final
 from compat_rest import table_order
 from compat_rest.convert import after_offset, compact, mjy
 from compat_rest.files import data_file
-from compat_rest.graph import GraphCall
 from compat_rest.image_analysis import analysis_routes
 from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Bool, Float, Int, PathInt, Str, Time
@@ -181,43 +180,19 @@ def measurement(node: dict[str, Any], freq_ghz: float | None) -> dict[str, Any]:
     }
 
 
-MEASUREMENT_TABLE: Final = table_order.GraphSide(
+MEASUREMENT_TABLE: Final = table_order.DetailTable(
+    MEASUREMENTS,
+    "image",
+    lambda args: {"imageId": args["image_id"]},
+    lambda image, node: measurement(node, image["freqGhz"]),
     table_order.orders_for(
         *("ra", "dec", "ra_deg", "dec_deg", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err"),
         *("flux_peak_jy", "flux_peak_err_jy", "flux_int_jy", "local_rms_jy", "snr", "mjd"),
     ),
     search_filter="sourceIdContains",
 )
-"""What of the table's sort and search the graph does: the keys of ``measurement`` rows it
-sorts by, and the search (the rows' only text is the source's name)."""
-
-
-async def fetch_measurements(call: GraphCall, args: Args) -> Any:
-    return await table_order.fetch_page(
-        call,
-        MEASUREMENTS,
-        {"imageId": args["image_id"]},
-        lambda data: data["image"]["measurements"] if data["image"] else None,
-        args,
-        MEASUREMENT_TABLE,
-    )
-
-
-def shape_measurements(data: dict[str, Any], args: Args) -> dict[str, Any]:
-    image = data["image"]
-    connection = image["measurements"]
-    items, total = table_order.cut(
-        [measurement(n, image["freqGhz"]) for n in connection["nodes"]],
-        connection["totalCount"],
-        args,
-        MEASUREMENT_TABLE,
-    )
-    return {
-        "items": items,
-        "total": total,
-        "page": args["page"],
-        "page_size": args["page_size"],
-    }
+"""An image's measurements, paged; the graph sorts by the keys of ``measurement`` rows
+listed, and searches (the rows' only text is the source's name)."""
 
 
 IMAGE_ITEM = obj(
@@ -333,8 +308,8 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/images/{image_id}/measurements",
             [MEASUREMENTS],
-            fetch_measurements,
-            shape_measurements,
+            MEASUREMENT_TABLE.fetch,
+            MEASUREMENT_TABLE.shape,
             params=[
                 IMAGE_ID,
                 Int("page", 1, ge=1, le=1_000_000),

@@ -14,7 +14,6 @@ from typing import Any, Final
 from compat_rest import table_order
 from compat_rest.convert import after_offset, compact, iso_from_mjd, mjy
 from compat_rest.errors import validation_error
-from compat_rest.graph import GraphCall
 from compat_rest.paging import LEGACY_MAX_LIMIT
 from compat_rest.params import Args, Float, Int, Obj, Param, PathStr, Str
 from compat_rest.routing import RestRoute, graphql_route, multi_query_route
@@ -345,42 +344,18 @@ def detection(node: dict[str, Any], source_id: str) -> dict[str, Any]:
     }
 
 
-DETECTION_TABLE: Final = table_order.GraphSide(
+DETECTION_TABLE: Final = table_order.DetailTable(
+    DETECTIONS,
+    "source",
+    lambda args: {"sourceId": args["source_id"]},
+    lambda source, node: detection(node, source["sourceId"]),
     table_order.orders_for(
         *("ra", "dec", "flux_peak", "flux_peak_err", "flux_int", "flux_int_err", "flux_peak_jy"),
         *("flux_peak_err_jy", "flux_int_jy", "snr", "mjd", "measured_at"),
-    )
+    ),
 )
-"""What of the table's sort the graph does (the keys of ``detection`` rows it sorts by);
-its search (image paths, times, the source's name) is arranged here."""
-
-
-async def fetch_detections(call: GraphCall, args: Args) -> Any:
-    return await table_order.fetch_page(
-        call,
-        DETECTIONS,
-        {"sourceId": args["source_id"]},
-        lambda data: data["source"]["measurements"] if data["source"] else None,
-        args,
-        DETECTION_TABLE,
-    )
-
-
-def shape_detections(data: dict[str, Any], args: Args) -> dict[str, Any]:
-    node = data["source"]
-    connection = node["measurements"]
-    items, total = table_order.cut(
-        [detection(m, node["sourceId"]) for m in connection["nodes"]],
-        connection["totalCount"],
-        args,
-        DETECTION_TABLE,
-    )
-    return {
-        "items": items,
-        "total": total,
-        "page": args["page"],
-        "page_size": args["page_size"],
-    }
+"""A source's measurements, paged; the graph sorts by the keys of ``detection`` rows listed;
+the search (image paths, times, the source's name) is arranged here."""
 
 
 def shape_stamps(data: dict[str, Any], _args: Args) -> dict[str, Any]:
@@ -559,8 +534,8 @@ def routes(settings: Settings) -> list[RestRoute]:
             "GET",
             "/sources/{source_id}/detections",
             [DETECTIONS],
-            fetch_detections,
-            shape_detections,
+            DETECTION_TABLE.fetch,
+            DETECTION_TABLE.shape,
             params=[
                 SOURCE_ID,
                 Int("page", 1, ge=1, le=1_000_000),

@@ -19,13 +19,14 @@ ways give the same rows: missing values last, ties in the table's own order.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from compat_rest.convert import page_window
 from compat_rest.errors import ApiError, validation_error
 from compat_rest.graph import GraphCall
-from compat_rest.paging import Connection, collect
+from compat_rest.paging import collect
 from compat_rest.params import Args, Param, Str
 
 SCAN_ROWS: Final = 20_000
@@ -67,28 +68,63 @@ def orders_for(*row_keys: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class GraphSide:
-    """What of one table's sort and search the graph does itself."""
+class DetailTable:
+    """One paged detail table: the ``measurements`` of the node ``parent`` (``image`` or
+    ``source``) that ``document`` reads, each shaped by ``row``, and what of its sort and
+    search the graph does itself."""
 
+    document: str
+    parent: str
+    variables: Callable[[Args], dict[str, Any]]
+    """The document's variables naming the parent, from the route's arguments."""
+    row: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    """The table row of one measurement node (the parent node first)."""
     orders: dict[str, str]
     """Row key -> the ``MeasurementOrderField`` that orders the rows the same way."""
     search_filter: str | None = None
-    """The ``MeasurementFilter`` field that keeps exactly the rows the search keeps, for an
-    ASCII search (the table's only text is the source's name): ``sourceIdContains``."""
+    """The ``MeasurementFilter`` field that keeps exactly the rows the search keeps, for a
+    search folded to ASCII (the table's only text is the source's name): ``sourceIdContains``."""
+
+    async def fetch(self, call: GraphCall, args: Args) -> Any:
+        """The graph's answer for one table page: the graph's own page (searched and in the
+        order asked when the graph can do it), or every row, which ``shape`` arranges."""
+        variables = {**self.variables(args), **graph_variables(args, self)}
+        if not arranged_here(args, self):
+            return await call(self.document, {**variables, **page_window(args["page"], args["page_size"])})
+        return await collect(
+            call,
+            self.document,
+            {**variables, "after": None},
+            lambda data: data[self.parent]["measurements"] if data[self.parent] else None,
+            max_rows=SCAN_ROWS,
+            check_first=_within_scan,
+        )
+
+    def shape(self, data: dict[str, Any], args: Args) -> dict[str, Any]:
+        """The page the request asked for, with the total it counts."""
+        node = data[self.parent]
+        connection = node["measurements"]
+        items = [self.row(node, m) for m in connection["nodes"]]
+        total = connection["totalCount"]
+        if arranged_here(args, self):
+            arranged = arrange(items, args)
+            start = (args["page"] - 1) * args["page_size"]
+            items, total = arranged[start : start + args["page_size"]], len(arranged)
+        return {"items": items, "total": total, "page": args["page"], "page_size": args["page_size"]}
 
 
 def _search(args: Args) -> str:
     return (args.get("search") or "").strip().casefold()
 
 
-def _graph_search(args: Args, side: GraphSide) -> str | None:
+def _graph_search(args: Args, side: DetailTable) -> str | None:
     # The search folded to ASCII only ("ß" folds to "ss"): the catalog names are ASCII, and
     # on ASCII casefold() and the database's lower() agree.
     search = _search(args)
     return search if search and search.isascii() and side.search_filter else None
 
 
-def wanted(args: Args, side: GraphSide) -> bool:
+def arranged_here(args: Args, side: DetailTable) -> bool:
     """Whether the rows are arranged here: a search or an order the graph cannot give
     (else the graph's page is used, filtered and in the order asked)."""
     order = _ordering(args)
@@ -97,11 +133,11 @@ def wanted(args: Args, side: GraphSide) -> bool:
     return bool(_search(args)) and _graph_search(args, side) is None
 
 
-def graph_variables(args: Args, side: GraphSide) -> dict[str, Any]:
+def graph_variables(args: Args, side: DetailTable) -> dict[str, Any]:
     """The connection's ``orderBy``, ``direction`` and ``filter`` for the request (none of
     them when the rows are arranged here)."""
     order = _ordering(args)  # refuses a malformed ordering
-    if wanted(args, side):
+    if arranged_here(args, side):
         return {"orderBy": None, "direction": "ASC", "filter": None}
     search = _graph_search(args, side)
     return {
@@ -146,24 +182,6 @@ def arrange(rows: list[dict[str, Any]], args: Args) -> list[dict[str, Any]]:
     return rows
 
 
-async def fetch_page(
-    call: GraphCall,
-    document: str,
-    variables: dict[str, Any],
-    connection: Connection,
-    args: Args,
-    side: GraphSide,
-) -> Any:
-    """The graph's answer for one table page: the graph's own page (searched and in the
-    order asked when the graph can do it), or every row, which ``cut`` then arranges."""
-    variables = {**variables, **graph_variables(args, side)}
-    if not wanted(args, side):
-        return await call(document, {**variables, **page_window(args["page"], args["page_size"])})
-    return await collect(
-        call, document, {**variables, "after": None}, connection, max_rows=SCAN_ROWS, check_first=_within_scan
-    )
-
-
 def _within_scan(found: dict[str, Any]) -> None:
     """Sort and search read the whole list: a longer one would be sorted in part, its first
     ``SCAN_ROWS`` rows standing for all of them, and counted short. Refused instead."""
@@ -176,14 +194,3 @@ def _within_scan(found: dict[str, Any]) -> None:
             "page it without them",
             {"rows": total, "max_rows": SCAN_ROWS},
         )
-
-
-def cut(
-    items: list[dict[str, Any]], total: int, args: Args, side: GraphSide
-) -> tuple[list[dict[str, Any]], int]:
-    """The page of ``items`` the request asked for, and the total it counts."""
-    if not wanted(args, side):
-        return items, total
-    arranged = arrange(items, args)
-    start = (args["page"] - 1) * args["page_size"]
-    return arranged[start : start + args["page_size"]], len(arranged)

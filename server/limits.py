@@ -54,7 +54,8 @@ class BodyLimitMiddleware:
             # A compressed body is not decoded here: read as it is, it would be "not JSON".
             # RFC 9110 section 15.5.16: 415, naming the codings taken.
             message = f"Content-Encoding {', '.join(codings)!r} is not accepted: send the body uncompressed"
-            await _refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {})
+            taken = [(b"accept-encoding", b"identity")]
+            await _refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {}, taken)
             return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, send)
@@ -109,6 +110,7 @@ async def _refuse(
     message: str,
     code: str,
     details: dict[str, object],
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     """Answer in the caller's error format (REST envelope under ``rest_prefix``, else GraphQL's)."""
     if is_rest_path(str(scope.get("path", "")), rest_prefix):
@@ -116,7 +118,6 @@ async def _refuse(
     else:
         body = error_body(message, code)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 415:
-        headers.append((b"accept-encoding", b"identity"))
+    headers += extra_headers or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
