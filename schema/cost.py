@@ -12,7 +12,11 @@ work as Saleor's cost map and GitHub's node limit do (graphql-servers §4.2):
   (``first``/``last``; the default page when absent), or a list field's ``limit``/
   ``first``/``last``/``rows`` argument, or an estimate for unbounded lists (``LIST_SIZES``);
 * fields that compute per object (fits, profiles, statistics, light curves, file
-  readers, remote catalogs) cost ``FIELD_WEIGHTS`` instead of 1.
+  readers, remote catalogs) cost ``FIELD_WEIGHTS`` instead of 1;
+* a list asked in an order other than its default (``orderBy``) costs each item
+  ``ORDERED_ITEM_COST`` more: the database sorts the rows it would otherwise read in index
+  or link order (a source's measurements by SNR took 1.3-2.2 times the default order's
+  time on SQLite and PostgreSQL, 200 sources x 5,000 epochs).
 
 So a field costs its weight plus the cost of its selection, the latter times the
 list's size (and 1 more per item) for a list field; summed over the document with
@@ -31,6 +35,7 @@ from typing import Any, Final
 
 from graphql import (
     BooleanValueNode,
+    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -40,6 +45,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
     OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
@@ -63,6 +69,8 @@ LIST_ARGUMENTS: Final = ("first", "last", "limit", "rows", "topN")
 LIST_SIZE: Final = 10
 """Estimated length of a list field with no bounding argument (a source's candidates,
 an image's mosaics...): small in practice; the fields where it is not are in LIST_SIZES."""
+ORDERED_ITEM_COST: Final = 1
+"""What a list item costs more when the list is sorted by ``orderBy`` (1: twice a plain item)."""
 MAX_LIST_ARGUMENT: Final = 100_000
 """A bounding argument larger than this is costed as this (the field refuses it anyway)."""
 
@@ -223,12 +231,30 @@ class _Costing:
         if not is_composite_type(named) or node.selection_set is None:
             return weight or 0
         own = 1 if weight is None else weight
+        sorted_item = ORDERED_ITEM_COST if self._reordered(definition, node) else 0
         child_page = self._page_size(definition, node) if _is_connection(named) else None
         children = self.selection_set(named, node.selection_set, child_page)
+        if child_page is not None:
+            children += child_page * sorted_item  # the connection's items, sorted
         if not is_list_type(get_nullable_type(return_type)):
             return own + children
         size = self._list_size(key, definition, node, page)
-        return own + size * (1 + children)  # each item is a row read and an object built
+        return own + size * (1 + sorted_item + children)  # each item is a row read and an object built
+
+    def _reordered(self, definition: GraphQLField, node: FieldNode) -> bool:
+        """Whether ``orderBy`` asks for an order other than the field's default one."""
+        declared = definition.args.get("orderBy")
+        given = next((a.value for a in node.arguments or () if a.name.value == "orderBy"), None)
+        if declared is None or given is None or isinstance(given, NullValueNode):
+            return False
+        if isinstance(given, VariableNode):
+            value = self.variables.get(given.name.value)
+            chosen = getattr(value, "name", value)  # an enum member, or its name as sent
+        else:
+            chosen = given.value if isinstance(given, EnumValueNode) else None
+        default = declared.default_value
+        default_name = getattr(default, "name", default)
+        return chosen is not None and chosen != default_name
 
     def _list_size(self, key: str, definition: GraphQLField, node: FieldNode, page: int | None) -> int:
         if page is not None:

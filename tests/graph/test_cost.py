@@ -15,7 +15,7 @@ from compat_rest.app import declared_routes
 from compat_rest.routing import RestRoute
 from dsa110.settings import Settings
 from resolvers.catalog_validation import MAX_FITS
-from schema.cost import FIELD_WEIGHTS, LIST_SIZES, CostModel, operation_cost
+from schema.cost import FIELD_WEIGHTS, LIST_SIZES, ORDERED_ITEM_COST, CostModel, operation_cost
 from schema.schema import build_schema
 from server.app import create_app
 from tests.graph.conftest import StatementCounter
@@ -67,6 +67,26 @@ def test_costs_multiply_down_the_tree(graphql_schema: GraphQLSchema) -> None:
     assert cost(graphql_schema, '{ source(sourceId: "x") { lightCurve { points { mjd } } } }') == (
         1 + 10 + 1 + 500
     )
+
+
+def test_a_list_sorted_by_another_order_costs_each_item_more(graphql_schema: GraphQLSchema) -> None:
+    by_epoch = "{ sources(first: 10) { nodes { measurements(first: 20) { nodes { mjd } } } } }"
+    by_snr = "{ sources(first: 10) { nodes { measurements(first: 20, orderBy: SNR) { nodes { mjd } } } } }"
+    # each of a source's 20 measurements is sorted: ORDERED_ITEM_COST more per item
+    assert cost(graphql_schema, by_snr) - cost(graphql_schema, by_epoch) == 10 * 20 * ORDERED_ITEM_COST
+    by_variable = (
+        "query Q($o: MeasurementOrderField) { sources(first: 10) { nodes {"
+        " measurements(first: 20, orderBy: $o) { nodes { mjd } } } } }"
+    )
+    assert cost(graphql_schema, by_variable, o="SNR") == cost(graphql_schema, by_snr)
+    assert cost(graphql_schema, by_variable) == cost(graphql_schema, by_epoch)  # not given: default
+    assert cost(graphql_schema, by_variable, o=None) == cost(graphql_schema, by_epoch)
+    # a top-level list named in its own default order costs what the default does
+    plain = "{ sources(first: 10) { nodes { sourceId } } }"
+    named_default = "{ sources(first: 10, orderBy: SOURCE_ID) { nodes { sourceId } } }"
+    by_eta = "{ sources(first: 10, orderBy: ETA) { nodes { sourceId } } }"
+    assert cost(graphql_schema, named_default) == cost(graphql_schema, plain)
+    assert cost(graphql_schema, by_eta) == cost(graphql_schema, plain) + 10 * ORDERED_ITEM_COST
 
 
 def test_science_fields_weigh_more_than_plain_objects(graphql_schema: GraphQLSchema) -> None:
