@@ -11,7 +11,11 @@ For each HTTP request and WebSocket handshake, in this order:
    ``Origin`` came through a same-origin proxy (the legacy dashboard's Vite dev server
    forwards ``/api`` with the page's ``Origin``, and its Sources and Mosaics pages search
    by POST) or from a script; anonymous, it may only read. With credentials the check
-   stands.
+   stands. And a page served from this machine (``Origin`` ``localhost`` or a loopback
+   address) calling from this machine (a loopback client address) passes: no remote
+   site can send such an ``Origin`` (a rebound DNS name keeps its own), and it is how the
+   legacy dashboard's Vite dev server forwards its WebSocket and event streams to
+   ``make run`` (with ``changeOrigin`` its ``Host`` is ours, its ``Origin`` the page's).
 2. **Content type.** A request that may write and carries a body must say it is JSON:
    a cross-site HTML form or a ``text/plain`` fetch cannot then write (no CSRF).
    415 ``UNSUPPORTED_MEDIA_TYPE``.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from ipaddress import ip_address
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -181,6 +186,9 @@ class TrustMiddleware:
         origin = headers.get("origin")
         if origin is None:
             return
+        client = scope.get("client")
+        if client and _is_loopback(client[0]) and _is_loopback(urlsplit(origin).hostname):
+            return  # a local page calling from this machine (module docstring, 1)
         if not origin_allowed(origin, headers.get("host"), scope.get("scheme", "http"), self.allowed_origins):
             raise Refusal(
                 403,
@@ -204,6 +212,18 @@ class TrustMiddleware:
                 f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
                 {"Retry-After": str(verdict.retry_after_s)},
             )
+
+
+def _is_loopback(host: str | None) -> bool:
+    """``localhost`` or an address of this machine's loopback interface."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _one_of_each_credential(headers: Headers) -> None:

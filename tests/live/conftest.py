@@ -51,8 +51,9 @@ def live_settings(empty_db_url: str, tmp_path: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[LiveApp]:
-    """The app with its lifespan (bus, producers) and an in-process HTTP/WebSocket client.
+async def running(settings: Settings, client: tuple[str, int] = ("127.0.0.1", 123)) -> AsyncIterator[LiveApp]:
+    """The app with its lifespan (bus, producers) and an in-process HTTP/WebSocket client
+    calling from the address ``client``.
 
     A context manager used inside the test (not a fixture): the transport's task group
     must be entered and left by the same task.
@@ -60,7 +61,7 @@ async def running(settings: Settings) -> AsyncIterator[LiveApp]:
     app = create_app(settings, migrate=False)
     async with (
         app.router.lifespan_context(app),
-        ASGIWebSocketTransport(app=app) as transport,
+        ASGIWebSocketTransport(app=app, client=client) as transport,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as http,
     ):
         yield LiveApp(app, http)

@@ -242,6 +242,38 @@ async def test_origin_is_checked_for_writes_sse_and_websockets(base_settings: Se
                 pass
 
 
+async def test_a_page_served_from_this_machine_may_open_streams_from_this_machine(
+    base_settings: Settings,
+) -> None:
+    # The legacy dashboard's Vite dev server (changeOrigin) forwards its WebSocket with the
+    # page's Origin and our Host: a local page, calling from this machine, passes.
+    local_pages = ("http://localhost:3210", "http://127.0.0.1:5173", "http://[::1]:8080")
+    async with app_with(base_settings) as live:
+        operator = await key_headers(live.engine, Role.OPERATOR)
+        for origin in local_pages:
+            live.http.headers["Origin"] = origin
+            async with live.ws("/api/ws/status", protocol="") as ws:
+                assert json.loads(await ws.receive_text())["type"] == "status_update"
+            write = await live.http.post("/graphql", json={"query": CREATE_JOB}, headers=operator)
+            assert write.status_code == 200 and "errors" not in write.json(), origin
+        # names that only look local are foreign sites
+        for origin in ("http://localhost.evil.example.org", "http://127.0.0.1.nip.io", EVIL):
+            live.http.headers["Origin"] = origin
+            with pytest.raises(WebSocketDisconnect) as closed:
+                async with live.ws("/api/ws/status", protocol=""):
+                    pass
+            assert closed.value.reason == "ORIGIN_NOT_ALLOWED", origin
+    # The same local Origin from another machine is refused: only this machine's pages pass.
+    async with running(base_settings, client=("192.0.2.7", 50000)) as remote:
+        refused = await remote.http.get("/api/sse/status", headers={"Origin": local_pages[0]})
+        assert refused.status_code == 403 and refused.json()["code"] == "ORIGIN_NOT_ALLOWED"
+        remote.http.headers["Origin"] = local_pages[1]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            async with remote.ws("/api/ws/status", protocol=""):
+                pass
+        assert closed.value.reason == "ORIGIN_NOT_ALLOWED"
+
+
 async def test_websocket_credentials_in_connection_init(base_settings: Settings) -> None:
     async with app_with(base_settings, anonymous_read=False) as live:
         operator = await key_headers(live.engine, Role.OPERATOR, "ws-operator")
