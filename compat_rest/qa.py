@@ -64,6 +64,7 @@ THUMBNAIL = (
 IMAGE_QA = """
 query RestImageQa($path: String!) {
   msFile(path: $path) {
+    path
     measurementSet { images { imageId path noiseJy dynamicRange beamMajorArcsec beamMinorArcsec beamPaDeg
                               nMeasurements createdAt thumbnailUrl } }
   }
@@ -208,20 +209,30 @@ async def fetch_ms_qa(call: GraphCall, args: Args) -> tuple[Any, Any]:
 
 
 def image_qa(images: dict[str, Any]) -> dict[str, Any] | None:
-    """The legacy ``ImageQA`` of the MS's image (None when the MS has none yet)."""
+    """The legacy ``ImageQA`` of the MS's image (None when the MS has none yet).
+
+    Every field of the legacy model: the dashboard's QA panels read ``ms_path`` and
+    ``overall_quality`` (required in its ``ImageQA`` type). No job writes image QA here
+    (``job_id`` null), the graph has no image peak yet (``peak_flux`` null), and images
+    are not graded, so ``overall_quality`` is the legacy vocabulary's ``unknown``.
+    """
     registered = images["msFile"]["measurementSet"]
     image = registered["images"][0] if registered and registered["images"] else None
     if image is None:
         return None
     return {
+        "ms_path": images["msFile"]["path"],
+        "job_id": None,
         "image_path": image["path"],
         "rms_noise": image["noiseJy"],
+        "peak_flux": None,
         "dynamic_range": image["dynamicRange"],
         "beam_major": image["beamMajorArcsec"],
         "beam_minor": image["beamMinorArcsec"],
         "beam_pa": image["beamPaDeg"],
         "num_sources": image["nMeasurements"],
         "thumbnail_path": image["thumbnailUrl"],
+        "overall_quality": "unknown",
         "timestamp": image["createdAt"],
     }
 

@@ -84,6 +84,25 @@ async def test_image_qa_of_an_ms_as_the_qa_page_reads_it(api: httpx.AsyncClient,
     alone = await api.get(f"/api/qa/image/{ms_path.lstrip('/')}")
     assert alone.status_code == 200, alone.text
     assert alone.json() == both["image_qa"] and alone.json()["image_path"].endswith(".fits")
+    # The legacy ImageQA model, in its order; the MS browser's QA panel reads ms_path and
+    # overall_quality (required in the dashboard's type), which the headless run found missing.
+    assert list(alone.json()) == [
+        "ms_path",
+        "job_id",
+        "image_path",
+        "rms_noise",
+        "peak_flux",
+        "dynamic_range",
+        "beam_major",
+        "beam_minor",
+        "beam_pa",
+        "num_sources",
+        "thumbnail_path",
+        "overall_quality",
+        "timestamp",
+    ]
+    assert alone.json()["ms_path"] == both["ms_path"] == ms_path
+    assert alone.json()["overall_quality"] in ("excellent", "good", "marginal", "poor", "unknown")
 
 
 async def test_directory_thumbnails_page_links_real_pngs(api: httpx.AsyncClient, demo: Demo) -> None:
