@@ -32,9 +32,10 @@ from compat_rest.swagger import render_offline_page, same_origin_path
 
 GRAPHIQL_STATIC_DIR = Path(__file__).resolve().parent / "static" / "graphiql"
 
+# Ours after GraphiQL's, so that its narrow-screen layout overrides the vendored one.
+_GRAPHIQL_STYLESHEETS = ("graphiql.min.css", "dsa110-graphiql.css")
 # React must load before react-dom and both before GraphiQL's UMD build, which reads the
 # `React` and `ReactDOM` globals; graphql-ws defines `graphqlWs`; ours boots the page.
-_GRAPHIQL_STYLESHEETS = ("graphiql.min.css",)
 _GRAPHIQL_SCRIPTS = (
     "react.production.min.js",
     "react-dom.production.min.js",

@@ -149,6 +149,32 @@ def test_graphiql_loads_react_before_the_libraries_that_need_it() -> None:
     assert names[-1] == "dsa110-graphiql.js"
 
 
+def test_graphiql_loads_our_stylesheet_after_graphiqls() -> None:
+    # Same specificity, so the later sheet wins: ours must come after the vendored one.
+    names = [Path(url).name for url in parse_page(graphiql_html()).stylesheets]
+    assert names == ["graphiql.min.css", "dsa110-graphiql.css"]
+
+
+@pytest.mark.parametrize("page", [PAGES[0], PAGES[2]], ids=lambda p: p.name)
+def test_every_file_of_ours_beside_the_vendored_ones_is_loaded_by_the_page(page: Page) -> None:
+    # Our dsa110-* files (boot script, layout) do nothing unless the page links them.
+    loaded = {
+        local_asset_path(page, url).name for url in parse_page(page.render()).all_urls if url.startswith("/")
+    }
+    ours = {path.name for path in page.static_dir.glob("dsa110-*")}
+    assert ours and ours <= loaded
+
+
+def test_graphiql_stacks_the_result_under_the_editors_on_a_phone() -> None:
+    # GraphiQL keeps the editors' width side by side with the result: at 390 px wide the
+    # result was a 50 px column. Below the breakpoint the session is a column instead.
+    css = (GRAPHIQL_STATIC_DIR / "dsa110-graphiql.css").read_text(encoding="utf-8")
+    query = re.search(r"@media \(max-width: (\d+)px\) \{(.*)\}\s*$", css, re.S)
+    assert query is not None and 390 < int(query.group(1)) < 768
+    rules = re.sub(r"/\*.*?\*/", "", query.group(2), flags=re.S)
+    assert re.search(r"\.graphiql-session \{\s*flex-direction: column;", rules)
+
+
 def test_graphiql_config_reaches_the_page_intact() -> None:
     (config,) = parse_page(graphiql_html("/graphql")).configs
     assert json.loads(config) == {"endpoint": "/graphql", "defaultQuery": DEFAULT_QUERY}
