@@ -41,18 +41,75 @@
         // Ping so proxies and firewalls do not cut a quiet, long-lived subscription.
         keepAlive: 10000,
         retryAttempts: 5,
+        // 4403 (a revoked key, or no key where reading needs one) comes back on every retry
+        // with the same credentials: end the subscription at once with the server's reason
+        // instead of retrying for half a minute and then reporting a bare "Forbidden".
+        shouldRetry: function (closeEvent) {
+          return !(closeEvent && closeEvent.code === 4403);
+        },
       });
-      fetchers[key] = GraphiQL.createFetcher({
-        url: httpUrl.href,
-        subscriptionUrl: wsUrl.href,
-        wsClient: wsClient,
-      });
+      fetchers[key] = {
+        http: GraphiQL.createFetcher({ url: httpUrl.href }),
+        ws: wsClient,
+      };
     }
     return fetchers[key];
   }
 
+  // Whether the operation GraphiQL runs is a subscription: the named one, or the only one.
+  function isSubscription(documentAST, operationName) {
+    var operations = ((documentAST && documentAST.definitions) || []).filter(function (d) {
+      return d.kind === "OperationDefinition";
+    });
+    var chosen = operations.filter(function (d) {
+      return operationName ? d.name && d.name.value === operationName : operations.length === 1;
+    });
+    return chosen.length === 1 && chosen[0].operation === "subscription";
+  }
+
+  // A subscription's results, as the async iterator GraphiQL reads. graphql-ws's own
+  // iterator, not GraphiQL's websocket fetcher: that one leaves an unhandled promise
+  // rejection (a console error) behind whenever the server refuses a subscription, a
+  // misspelt field say, beside the errors it shows. A closed socket is told in the result
+  // pane as a GraphQL-style error with its close code and reason (4403 "credential
+  // revoked"), not as a JavaScript Error, which GraphiQL would show with its stack.
+  function subscribe(wsClient, params) {
+    var results = wsClient.iterate({
+      query: params.query,
+      variables: params.variables,
+      operationName: params.operationName,
+    });
+    function explain(error) {
+      if (error && typeof error.code === "number" && "reason" in error) {
+        throw [
+          {
+            message: ("the subscription's socket closed: " + error.code + " " + error.reason).trim(),
+            extensions: { closeCode: error.code, reason: error.reason },
+          },
+        ];
+      }
+      throw error;
+    }
+    var iterator = {
+      next: function () {
+        return results.next().catch(explain);
+      },
+      return: function () {
+        return results.return();
+      },
+    };
+    iterator[Symbol.asyncIterator] = function () {
+      return iterator;
+    };
+    return iterator;
+  }
+
   function fetcher(params, options) {
-    return fetcherFor(credentialsOf(options && options.headers))(params, options);
+    var chosen = fetcherFor(credentialsOf(options && options.headers));
+    if (isSubscription(options && options.documentAST, params.operationName)) {
+      return subscribe(chosen.ws, params);
+    }
+    return chosen.http(params, options);
   }
 
   // ?q= and ?variables= in the address let astronomers share an operation as a link.
