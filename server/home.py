@@ -23,7 +23,9 @@ _BODY: Final = {
     "links": [{"href": href, "what": what} for href, what in LINKS.items()],
 }
 _PAGE: Final = (
-    "<!doctype html><meta charset=utf-8><title>dsa110-graph</title><h1>dsa110-graph</h1><ul>"
+    # The viewport line: a phone would lay the page out 980 px wide and shrink it to fit.
+    '<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content="width=device-width, '
+    'initial-scale=1"><title>dsa110-graph</title><h1>dsa110-graph</h1><ul>'
     + "".join(f'<li><a href="{href}">{href}</a>: {html.escape(what)}' for href, what in LINKS.items())
     + "</ul>"
 )

@@ -16,16 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from compat_rest.swagger import SWAGGER_STATIC_DIR, swagger_html, swagger_static_app
 from server.graphiql import DEFAULT_QUERY, GRAPHIQL_STATIC_DIR, graphiql_html, graphiql_static_app
+from server.home import home
 
 
 @dataclass
@@ -36,6 +38,7 @@ class PageRefs(HTMLParser):
     stylesheets: list[str] = field(default_factory=list)
     other_urls: list[str] = field(default_factory=list)
     configs: list[str] = field(default_factory=list)
+    metas: dict[str, str] = field(default_factory=dict)
     inline_scripts: int = 0
 
     def __post_init__(self) -> None:
@@ -43,6 +46,8 @@ class PageRefs(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
+        if tag == "meta" and "name" in values:
+            self.metas[values["name"]] = values.get("content", "")
         if tag == "script":
             if "src" in values:
                 self.scripts.append(values["src"])
@@ -139,6 +144,35 @@ async def test_every_referenced_asset_is_served_with_a_script_or_style_type(page
             assert response.status_code == 200, url
             assert response.headers["content-type"].split(";")[0] in content_types, url
             assert response.content == local_asset_path(page, url).read_bytes()
+
+
+async def home_page() -> str:
+    app = Starlette(routes=[Route("/", home)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/", headers={"accept": "text/html"})
+    assert response.headers["content-type"].startswith("text/html")
+    return response.text
+
+
+async def test_home_page_links_only_this_server() -> None:
+    refs = parse_page(await home_page())
+    assert refs.other_urls and [url for url in refs.all_urls if not is_same_origin(url)] == []
+    assert refs.scripts == [] and refs.inline_scripts == 0
+
+
+@pytest.mark.parametrize(
+    "render",
+    [graphiql_html, swagger_html, home_page],
+    ids=["graphiql", "swagger", "home"],
+)
+async def test_every_page_a_person_opens_is_laid_out_for_the_screen_it_is_on(
+    render: Callable[[], Any],
+) -> None:
+    # Without it a phone lays the page out 980 px wide and shrinks it to fit.
+    page = render()
+    page = await page if asyncio.iscoroutine(page) else page
+    viewport = parse_page(page).metas.get("viewport", "")
+    assert "width=device-width" in viewport and "initial-scale=1" in viewport
 
 
 def test_graphiql_loads_react_before_the_libraries_that_need_it() -> None:
