@@ -17,12 +17,26 @@ Prints per scenario ``load backend=.. workers=.. clients=.. rps=.. p50_ms=.. p99
 and per backend ``load_scaling backend=.. workers=N rps_ratio=..`` (N workers over 1).
 
     .venv/bin/python -m bench.load [--workers 2] [--clients 50] [--seconds 20]
+
+``--base-url`` measures a server already running (``make run``, its settings as they are)
+instead: the same mix, the clients spread over ``--addresses`` loopback addresses
+(127.0.1.1 up; default one each) so that per-client limits see as many clients, and
+answers counted by status: one line
+``load_target label=.. clients=.. addresses=.. rps=.. ok_rps=.. p50_ms=.. p95_ms=.. p99_ms=..
+max_ms=.. shed_share=.. s2xx=.. s429=.. s503=.. s504=.. other=..``, the percentiles those of
+the 2xx answers, ``max_ms`` the longest answer of any status, ``shed_share`` the share
+answered 503 ``SERVER_BUSY`` (``server.admission``). A client sends its next request as
+soon as it has an answer, refusals included (no back-off: the offered load stays the same
+whatever the server answers).
+
+    .venv/bin/python -m bench.load --base-url http://127.0.0.1:8622 --clients 256 --seconds 30
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import random
 import tempfile
@@ -34,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import add_backend_arguments, line, p50, percentile
+from bench.common import add_backend_arguments, line, p50, percentile, request_mix
 from dsa110.demo.build import build_demo
 from tests.live.servers import server_process
 
@@ -142,7 +156,86 @@ async def scenario(
     return rps
 
 
+@dataclass
+class Answers:
+    """A run against a running server: 2xx latencies, every latency, counts by outcome."""
+
+    ok_ms: list[float] = field(default_factory=list)
+    all_ms: list[float] = field(default_factory=list)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def count(self, elapsed_ms: float, response: httpx.Response | None) -> None:
+        self.all_ms.append(elapsed_ms)
+        if response is None:
+            outcome = "other"
+        elif 200 <= response.status_code < 300:
+            outcome = "s2xx"
+            self.ok_ms.append(elapsed_ms)
+        elif response.status_code == 503 and SHED_CODE in response.content:
+            outcome = "s503"
+        elif response.status_code in (429, 504):
+            outcome = f"s{response.status_code}"
+        else:
+            outcome = "other"
+        self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
+
+
+SHED_CODE = b"SERVER_BUSY"
+FIRST_ADDRESS = ipaddress.IPv4Address("127.0.1.1")
+
+
+async def target_client(
+    base: str, address: str, mix: list[Any], seed: int, start: float, stop: float, answers: Answers
+) -> None:
+    def going() -> bool:
+        return time.perf_counter() < stop
+
+    async for elapsed_ms, response in request_mix(base, address, mix, seed, going):
+        if time.perf_counter() - elapsed_ms / 1000.0 >= start:  # sent after the warm-up
+            answers.count(elapsed_ms, response)
+
+
+async def target(args: argparse.Namespace) -> None:
+    """The mix against ``--base-url`` from ``--clients`` clients on ``--addresses`` addresses."""
+    base = args.base_url.rstrip("/")
+    addresses = args.addresses or args.clients
+    mix = requests_for(await source_ids(base))
+    answers = Answers()
+    start = time.perf_counter() + WARMUP_S
+    stop = start + args.seconds
+    await asyncio.gather(
+        *(
+            target_client(base, str(FIRST_ADDRESS + i % addresses), mix, i, start, stop, answers)
+            for i in range(args.clients)
+        )
+    )
+    done = len(answers.all_ms)
+    ok = answers.ok_ms or [float("nan")]
+    figures = {name: answers.statuses.get(name, 0) for name in ("s2xx", "s429", "s503", "s504", "other")}
+    print(
+        line(
+            "load_target",
+            label=args.label,
+            clients=args.clients,
+            addresses=addresses,
+            seconds=args.seconds,
+            rps=done / args.seconds,
+            ok_rps=len(answers.ok_ms) / args.seconds,
+            p50_ms=p50(ok),
+            p95_ms=percentile(ok, 95),
+            p99_ms=percentile(ok, 99),
+            max_ms=max(answers.all_ms, default=float("nan")),
+            shed_share=figures["s503"] / done if done else float("nan"),
+            **figures,
+        ),
+        flush=True,
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
+    if args.base_url:
+        await target(args)
+        return
     # tests.databases reads the PostgreSQL server's URL from the environment when imported.
     os.environ.setdefault("DSA110_TEST_POSTGRES_URL", args.postgres_url)
     from tests.databases import scratch_database
@@ -174,6 +267,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--sources", type=int, default=DEMO_SOURCES)
     parser.add_argument("--days", type=float, default=DEMO_DAYS)
+    parser.add_argument("--base-url", help="measure this running server (e.g. `make run`) instead")
+    parser.add_argument("--addresses", type=int, default=0, help="with --base-url: client addresses")
+    parser.add_argument("--label", default="-", help="with --base-url: a name for the line")
     add_backend_arguments(parser)
     parser.add_argument(
         "--events-url", default=os.environ.get("DSA110_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
