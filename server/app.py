@@ -45,6 +45,7 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
+from server.budget import BudgetMiddleware
 from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.connections import existing_process_slots
 from server.credential_streams import CredentialStreams
@@ -253,6 +254,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     # log when asked for as text/event-stream. No deadline, not counted per client.
     streams = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
     app.add_middleware(WebSocketPaths, routes=app.routes)  # a handshake nothing takes: a coded 404
+    # The budget is charged once a request is let in to run: a refusal of the request limit
+    # outside it costs a client nothing of it (server.budget).
+    app.add_middleware(BudgetMiddleware, settings=settings, limiter=limiter)
     app.add_middleware(DeadlineMiddleware, deadline_s=settings.request_deadline_s, streams=streams)
     app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
     app.add_middleware(

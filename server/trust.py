@@ -28,7 +28,11 @@ For each HTTP request and WebSocket handshake, in this order:
    may still authenticate in its ``connection_init`` payload). The identity goes into the
    scope for the routes.
 4. **Budget.** Requests per minute per identity, or per client address when anonymous
-   (``dsa110.auth.ratelimit``): 429 ``RATE_LIMITED`` with ``Retry-After``.
+   (``dsa110.auth.ratelimit``): 429 ``RATE_LIMITED`` with ``Retry-After``. Charged here only
+   for credentials that do not verify (guessing keys spends the address's budget); an
+   admitted request is marked (``BUDGET_DUE``) and charged by ``server.budget``, inside the
+   per-client request limit, so that a request it refuses (it did no work) costs nothing
+   of it.
 
 Refusals are JSON with a stable code: the ``/api`` error envelope under ``/api``, a
 GraphQL error body elsewhere; a refused WebSocket handshake gets the same as an HTTP
@@ -58,6 +62,8 @@ UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS: Final = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 WS_DENIAL: Final = "websocket.http.response"
 POLICY_VIOLATION: Final = 1008
+BUDGET_DUE: Final = "dsa110.budget_due"
+"""Scope key: this request is to be charged to its identity's budget (``server.budget``)."""
 
 
 class Refusal(Exception):
@@ -153,7 +159,8 @@ class TrustMiddleware:
             _one_of_each_credential(headers)
             identity = await self.authenticator.identify(credential_from(headers), address)
         except (Unauthenticated, Forbidden) as exc:
-            await self._spend(anonymous(address))  # guessing keys spends the address's budget
+            # Guessing keys spends the address's budget.
+            await spend_budget(self.settings, self.limiter, anonymous(address))
             status = 401 if isinstance(exc, Unauthenticated) else 403
             raise Refusal(status, exc.code, exc.message, challenge(status)) from None
         except PoolTimeout:  # a key to look up and no connection free: load, as on /graphql
@@ -166,8 +173,7 @@ class TrustMiddleware:
             raise Refusal(
                 401, "UNAUTHENTICATED", "this server needs credentials for reading too", challenge(401)
             )
-        if not open_path:
-            await self._spend(identity)
+        scope[BUDGET_DUE] = not open_path
         return identity
 
     def _is_ide_page(self, scope: Scope, headers: Headers) -> bool:
@@ -196,22 +202,20 @@ class TrustMiddleware:
                 f"requests from the origin {origin[:200]!r} are not allowed (see DSA110_CORS_ORIGINS)",
             )
 
-    async def _spend(self, identity: Identity) -> None:
-        limit = (
-            self.settings.anonymous_rate_limit_per_minute
-            if identity.anonymous
-            else self.settings.rate_limit_per_minute
+
+async def spend_budget(settings: Settings, limiter: RateLimiter, identity: Identity) -> None:
+    """Charge one request to ``identity``'s per-minute budget; ``Refusal`` (429) when it is spent."""
+    limit = settings.anonymous_rate_limit_per_minute if identity.anonymous else settings.rate_limit_per_minute
+    if limit <= 0:
+        return
+    verdict = await limiter.hit(identity.rate_key, limit)
+    if not verdict.allowed:
+        raise Refusal(
+            429,
+            "RATE_LIMITED",
+            f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
+            {"Retry-After": str(verdict.retry_after_s)},
         )
-        if limit <= 0:
-            return
-        verdict = await self.limiter.hit(identity.rate_key, limit)
-        if not verdict.allowed:
-            raise Refusal(
-                429,
-                "RATE_LIMITED",
-                f"more than {limit} requests a minute; retry in {verdict.retry_after_s} s",
-                {"Retry-After": str(verdict.retry_after_s)},
-            )
 
 
 def _is_loopback(host: str | None) -> bool:
