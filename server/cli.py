@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from dsa110.settings import Settings
+from dsa110.settings import Settings, SettingsError
 
 UVICORN_WS_IMPLEMENTATION: Final = "server.ws_protocol:DirectSendWebSocketProtocol"
 """uvicorn's websockets sans-I/O protocol (no reader task or write lock per connection; of
@@ -80,7 +80,11 @@ def _serve(args: argparse.Namespace) -> None:
         prepare_metrics_directory,
     )
 
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:  # refused before anything starts, with the setting named
+        print(f"dsa110-graph serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
