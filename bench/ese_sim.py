@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.plasma_lens import CAUSTIC_ALPHA, LensCurve, gain_curve
 from dsa110.science.ese_tracker import SIDEREAL_DAY
 
 T0 = 60000.0
@@ -47,6 +48,12 @@ class Simulation:
     flux: np.ndarray  # (n_sources, n_images), NaN where not measured
     err: np.ndarray
 
+
+ESE_SHAPES = ("dip", "lens")
+"""``dip``: the injection bench's Gaussian dip with optional caustic spikes (its docstring);
+``lens``: the light curve of a Gaussian plasma lens (``bench.plasma_lens``: flat floors,
+tall caustics and bright shoulders the dip does not have), each event's depth and FWHM
+those its lens makes, FWHM drawn as the dip's."""
 
 CADENCES = ("demo", "daily", "sparse")
 """``demo``: the injection bench's (its docstring); ``daily``: one image per sidereal day, no
@@ -83,16 +90,32 @@ def _gauss(t: np.ndarray, centre: float, fwhm: float) -> np.ndarray:
     return np.exp(-0.5 * ((t - centre) * 2.3548200450309493 / fwhm) ** 2)
 
 
-def _shape(rng: np.random.Generator, src: SimSource, t: np.ndarray) -> np.ndarray:
-    """Multiplicative light-curve shape of one source's class (1 = steady)."""
+def _lens_event(rng: np.random.Generator, src: SimSource) -> LensCurve:
+    """A Gaussian plasma lens (``bench.plasma_lens``): strength alpha log-uniform 0.1-30
+    (dips ~9-97 % deep, caustics above 2.24) and source size beta log-uniform 0.05-1 lens
+    radii; its depth and FWHM (as the lens makes them) go in ``src.params``."""
+    alpha = float(np.exp(rng.uniform(np.log(0.1), np.log(30.0))))
+    beta = float(np.exp(rng.uniform(np.log(0.05), np.log(1.0))))
+    lens = gain_curve(alpha, beta)
+    src.params.update(alpha=alpha, beta=beta, depth=lens.depth)
+    return lens
+
+
+def _shape(rng: np.random.Generator, src: SimSource, t: np.ndarray, ese_shape: str = "dip") -> np.ndarray:
+    """Multiplicative light-curve shape of one source's class (1 = steady); an ESE is a
+    Gaussian dip (``dip``) or a Gaussian plasma lens's light curve (``lens``, ``ESE_SHAPES``)."""
     p = src.params
     if src.kind == "ese":
+        lens = _lens_event(rng, src) if ese_shape == "lens" else None
         fwhm = float(np.exp(rng.uniform(np.log(14), np.log(180))))
         lo, hi = T0 + 0.9 * fwhm + 15, T0 + DAYS - 0.9 * fwhm - 15
         if p.get("cut", 0.0) > 0:  # cut by the end: onset inside, recovery not complete
             lo, hi = max(T0 + DAYS - 0.5 * fwhm, T0 + 30 + 0.5 * fwhm), T0 + DAYS + 0.4 * fwhm
         elif p.get("cut", 0.0) < 0:  # cut by the start: ingress before the first epoch
             lo, hi = T0 - 0.4 * fwhm, min(T0 + 0.5 * fwhm, T0 + DAYS - 0.9 * fwhm - 15)
+        if lens is not None:
+            p.update(fwhm=fwhm, t0=rng.uniform(lo, hi), caustic=float(p["alpha"] > CAUSTIC_ALPHA))
+            return lens.at((t - p["t0"]) * lens.fwhm_u / fwhm)
         p.update(
             depth=rng.uniform(0.1, 0.9), fwhm=fwhm, t0=rng.uniform(lo, hi), caustic=float(rng.random() < 0.5)
         )
@@ -135,8 +158,12 @@ def simulate(
     cut_fraction: float = 0.0,
     steady_only: bool = False,
     mix: tuple[float, float] = (0.45, 0.30),
+    ese_shape: str = "dip",
 ) -> Simulation:
-    """``mix``: the steady and ESE fractions; the rest is split evenly between confusers."""
+    """``mix``: the steady and ESE fractions; the rest is split evenly between confusers;
+    ``ese_shape``: one of ``ESE_SHAPES``."""
+    if ese_shape not in ESE_SHAPES:
+        raise ValueError(f"ESE shape {ese_shape!r}: one of {ESE_SHAPES}")
     rng = np.random.default_rng(seed)
     cut_rng = np.random.default_rng(seed + 10_000)  # its own stream: uncut seeds stay as they were
     t = _cadence(rng, cadence)
@@ -166,7 +193,7 @@ def simulate(
         seen[kind] += 1
         if kind == "ese" and cut_rng.random() < cut_fraction:
             src.params["cut"] = 1.0 if cut_rng.random() < 0.5 else -1.0
-        truth = src.flux_jy * _shape(rng, src, t)
+        truth = src.flux_jy * _shape(rng, src, t, ese_shape)
         if src.red_rms:
             truth = truth * (1 + _drw(rng, t, src.red_rms, src.red_tau))
         sigma = src.flux_jy / src.snr

@@ -9,8 +9,14 @@ Template (end of the data, the *ongoing* case), FWHM W, minimum at t0 (s = W / 2
 
     g(t) = exp(-(t - t0)**2 / 2 s**2)  for t < t0,    g(t) = 1  for t >= t0,
 
-the Gaussian ingress of the Clegg, Fey & Lazio (1998) profile, then flat: the recovery has
-not been seen, so nothing is assumed about it. t0 runs from t_end - ``edge_max_plateau`` W
+a Gaussian ingress, then flat: the recovery has not been seen, so nothing is assumed about
+it. The Gaussian is a stand-in for a lens's light curve, not Clegg, Fey & Lazio's (1998)
+Gaussian plasma lens itself: a weak lens (alpha below ~1) dims a source in a rounded dip
+close to it, but a strong one makes a flat floor near zero flux entered through a tall
+caustic in a few days, which the step and lens-shaped-bottom tests below take for a step
+or a fade. Injected as such lenses (``bench/ese_injection.py --ese-shape lens``), the
+events the edges cut were mostly refused by those two tests while the two-sided ones were
+found (module docstring of ``dsa110.science.ese``, ese-drw-3.13). t0 runs from t_end - ``edge_max_plateau`` W
 to t_end + W/2 (the ingress half-way through: half depth reached at t0 - W/2 <= t_end). The
 lower end is the confuser guard: a lens's flux is still within 16 % of its depth at
 t0 + W/4 (exp(-4 ln 2 / 16) = 0.84) and recovering after that, so a bottom flat for longer
