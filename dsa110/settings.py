@@ -6,7 +6,6 @@ so tests can build several apps with different settings in one process.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -14,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from dsa110.events.bus import DEFAULT_NAMESPACE
-
-
-class SettingsError(ValueError):
-    """A setting's value cannot be used; the message names the setting and its variable."""
 
 
 def _default_data_dir() -> Path:
@@ -64,13 +59,6 @@ class Settings:
     max_concurrent_requests_per_client: int = 16
     """HTTP requests one identity (or anonymous address) may have in flight in one process
     (429 ``TOO_MANY_CONCURRENT_REQUESTS``); 0: no limit."""
-    max_in_flight: int | None = None
-    """HTTP requests one process executes at once, all clients together (``server.admission``);
-    None: as many as the database pool's connections (SQLite 15, PostgreSQL 30); 0: no bound."""
-    max_queue_wait_s: float = 5.0
-    """How long a request waits for one of those slots before it is refused, 503
-    ``SERVER_BUSY`` (0: refused at once when none is free). The request deadline, which
-    counts from before the wait, cuts a longer one."""
     # -- who may do what (dsa110.auth) --------------------------------------------------
     anonymous_read: bool = True
     """Reads without credentials (the legacy dashboard, `make run`); writes never are."""
@@ -164,21 +152,6 @@ class Settings:
     what the pipeline writes (``serve --follow-legacy``, ``dsa110.legacy``); empty: off."""
     legacy_poll_s: float = 0.25
     """How often the legacy follower asks the state files whether they changed."""
-
-    def __post_init__(self) -> None:
-        # A bad value is refused when the server starts, not when the first crowd comes.
-        if self.max_in_flight is not None and (
-            not isinstance(self.max_in_flight, int) or self.max_in_flight < 0
-        ):
-            raise SettingsError(
-                f"max_in_flight (DSA110_MAX_IN_FLIGHT) must be a whole number >= 0 "
-                f"(0: no bound) or unset (auto), not {self.max_in_flight!r}"
-            )
-        if not 0.0 <= self.max_queue_wait_s < math.inf:  # NaN fails too
-            raise SettingsError(
-                f"max_queue_wait_s (DSA110_MAX_QUEUE_WAIT_S) must be a finite number of seconds >= 0, "
-                f"not {self.max_queue_wait_s!r}"
-            )
 
     @property
     def resolved_database_url(self) -> str:
@@ -317,20 +290,7 @@ def _work_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     ):
         if name in env:
             out[key] = kind(env[name])
-    if (in_flight := env.get("DSA110_MAX_IN_FLIGHT", "").strip().lower()) not in ("", "auto"):
-        out["max_in_flight"] = _parsed("DSA110_MAX_IN_FLIGHT", in_flight, int)
-    if "DSA110_MAX_QUEUE_WAIT_S" in env:
-        out["max_queue_wait_s"] = _parsed("DSA110_MAX_QUEUE_WAIT_S", env["DSA110_MAX_QUEUE_WAIT_S"], float)
     return out
-
-
-def _parsed(name: str, text: str, kind: type[int] | type[float]) -> int | float:
-    """``text`` read as ``kind``, or a ``SettingsError`` naming the variable."""
-    try:
-        return kind(text)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise SettingsError(f"{name} must be {what}, not {text!r}") from None
 
 
 def _ecosystem_from_env(env: Mapping[str, str]) -> dict[str, Any]:

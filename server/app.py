@@ -45,7 +45,6 @@ from dsa110.settings import Settings
 from dsa110.webhooks.dispatcher import Dispatcher, DispatchSettings
 from dsa110.webhooks.targets import Allowlist
 from schema.schema import build_schema
-from server.admission import AdmissionMiddleware, Slots, pool_slots
 from server.budget import BudgetMiddleware
 from server.concurrency import ConcurrencyLimitMiddleware, InFlight
 from server.connections import existing_process_slots
@@ -69,10 +68,6 @@ from server.response_cap import ResponseCapMiddleware
 from server.trust import TrustMiddleware
 
 log = logging.getLogger("dsa110.server")
-
-UNDER_LOAD_PATHS = ("/healthz", "/api/health", METRICS_PATH)
-"""What must answer however busy the process is: the health checks (a load balancer's and
-the legacy dashboard's) and the scrape; no request slot is taken for them."""
 
 
 def metrics_sampler(settings: Settings, engine: AsyncEngine, bus: EventBus) -> MetricsSampler:
@@ -145,11 +140,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     job_pool = JobPool(settings, engine, bus) if settings.job_slots > 0 else None
     streaming = StreamingPool(settings, engine, bus) if settings.streaming_supervise else None
     in_flight = InFlight(settings.max_concurrent_requests_per_client)
-    # Per process (each uvicorn worker builds its own app), as the pool it is sized from.
-    request_slots = Slots(
-        pool_slots(engine) if settings.max_in_flight is None else settings.max_in_flight,
-        settings.max_queue_wait_s,
-    )
     follower = legacy_follower(settings, engine, bus)
 
     def health_parts() -> dict[str, Any]:
@@ -170,7 +160,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             "metrics_sampler": sampling,
             "job_pool": job_pool.state if job_pool is not None else "off",
             "streaming_supervisor": streaming.state if streaming is not None else "off",
-            "requests": request_slots.stats(),
         }
         if (slots := existing_process_slots()) is not None:  # under server.http_protocol
             parts["connections"] = slots.stats()
@@ -265,18 +254,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     # log when asked for as text/event-stream. No deadline, not counted per client.
     streams = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
     app.add_middleware(WebSocketPaths, routes=app.routes)  # a handshake nothing takes: a coded 404
-    # The budget is charged once a request is let in to run: the refusals of the two request
-    # limits outside it cost a client nothing of it (server.budget).
+    # The budget is charged once a request is let in to run: a refusal of the request limit
+    # outside it costs a client nothing of it (server.budget).
     app.add_middleware(BudgetMiddleware, settings=settings, limiter=limiter)
-    # Inside the deadline, which then bounds the wait too, and is the one reader of the
-    # client's channel (a trickled body gets its 408 without holding a slot).
-    app.add_middleware(
-        AdmissionMiddleware,
-        slots=request_slots,
-        exempt_paths=UNDER_LOAD_PATHS,
-        exempt_prefixes=(f"{STATIC_PREFIX}/",),
-        streams=streams,
-    )
     app.add_middleware(DeadlineMiddleware, deadline_s=settings.request_deadline_s, streams=streams)
     app.add_middleware(ResponseCapMiddleware, max_bytes=settings.max_response_bytes)
     app.add_middleware(
@@ -333,7 +313,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     app.state.job_pool = job_pool
     app.state.streaming = streaming
     app.state.in_flight = in_flight
-    app.state.request_slots = request_slots
     app.state.legacy_follower = follower
     app.state.health = report
     return app

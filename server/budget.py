@@ -2,10 +2,9 @@
 
 ``server.trust`` names the caller and marks what is to be charged (``BUDGET_DUE``: every
 request and handshake except the open paths); this middleware charges it, inside the
-per-client limit (``server.concurrency``) and the process's request slots
-(``server.admission``). A request either of them refuses did no work and costs nothing of
-the budget: a client retrying after ``TOO_MANY_CONCURRENT_REQUESTS`` or ``SERVER_BUSY``
-does not lock itself out for the rest of the minute. Refusals stay cheap (no SQL, no body
+per-client limit (``server.concurrency``). A request it refuses did no work and costs
+nothing of the budget: a client retrying after ``TOO_MANY_CONCURRENT_REQUESTS`` does not
+lock itself out for the rest of the minute. Refusals stay cheap (no SQL, no body
 parsed), which is what flood protection needs from them; the budget still bounds the work
 a client starts. The counters are the limiter's (``dsa110.auth.ratelimit``: in-process, or
 shared through Redis), so the processes that share one keep sharing it.

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from dsa110.settings import Settings, SettingsError
+from dsa110.settings import Settings
 
 UVICORN_WS_IMPLEMENTATION: Final = "server.ws_protocol:DirectSendWebSocketProtocol"
 """uvicorn's websockets sans-I/O protocol (no reader task or write lock per connection; of
@@ -80,11 +80,7 @@ def _serve(args: argparse.Namespace) -> None:
         prepare_metrics_directory,
     )
 
-    try:
-        settings = _settings(args)
-    except SettingsError as exc:  # refused before anything starts, with the setting named
-        print(f"dsa110-graph serve: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    settings = _settings(args)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,

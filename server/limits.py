@@ -9,12 +9,8 @@ The answer speaks the caller's error format: GraphQL ``{"errors": [...]}`` on ``
 from __future__ import annotations
 
 import json
-from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-REST_PREFIX: Final = "/api"
-"""Where the compat layer's paths are: refusals there use its envelope."""
 
 
 class BodyTooLarge(Exception):
@@ -34,14 +30,14 @@ def rest_error_body(message: str, code: str, details: dict[str, object] | None =
     return json.dumps({"error": message, "status": "error", "code": code, "details": details}).encode()
 
 
-def is_rest_path(path: str, prefix: str = REST_PREFIX) -> bool:
+def is_rest_path(path: str, prefix: str = "/api") -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
 class BodyLimitMiddleware:
     """Reject HTTP bodies larger than ``max_bytes``, whether declared or streamed (chunked)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, rest_prefix: str = REST_PREFIX) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, rest_prefix: str = "/api") -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.rest_prefix = rest_prefix
@@ -59,7 +55,7 @@ class BodyLimitMiddleware:
             # RFC 9110 section 15.5.16: 415, naming the codings taken.
             message = f"Content-Encoding {', '.join(codings)!r} is not accepted: send the body uncompressed"
             taken = [(b"accept-encoding", b"identity")]
-            await refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {}, taken)
+            await _refuse(scope, send, self.rest_prefix, 415, message, "UNSUPPORTED_MEDIA_TYPE", {}, taken)
             return
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, send)
@@ -91,7 +87,7 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, send: Send) -> None:
         message = f"request body is larger than {self.max_bytes} bytes"
         details: dict[str, object] = {"max_bytes": self.max_bytes}
-        await refuse(scope, send, self.rest_prefix, 413, message, "PAYLOAD_TOO_LARGE", details)
+        await _refuse(scope, send, self.rest_prefix, 413, message, "PAYLOAD_TOO_LARGE", details)
 
 
 def _codings(raw_headers: list[tuple[bytes, bytes]]) -> list[str]:
@@ -106,7 +102,7 @@ def _codings(raw_headers: list[tuple[bytes, bytes]]) -> list[str]:
     ]
 
 
-async def refuse(
+async def _refuse(
     scope: Scope,
     send: Send,
     rest_prefix: str,
@@ -116,8 +112,7 @@ async def refuse(
     details: dict[str, object],
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Answer in the caller's error format (REST envelope under ``rest_prefix``, else GraphQL's):
-    shared by the guards that answer for the app (the body limit, load shedding)."""
+    """Answer in the caller's error format (REST envelope under ``rest_prefix``, else GraphQL's)."""
     if is_rest_path(str(scope.get("path", "")), rest_prefix):
         body = rest_error_body(message, code, details or None)
     else:

@@ -31,8 +31,8 @@ For each HTTP request and WebSocket handshake, in this order:
    (``dsa110.auth.ratelimit``): 429 ``RATE_LIMITED`` with ``Retry-After``. Charged here only
    for credentials that do not verify (guessing keys spends the address's budget); an
    admitted request is marked (``BUDGET_DUE``) and charged by ``server.budget``, inside the
-   per-client and process-wide request limits, so that a request they refuse (it did no
-   work) costs nothing of it.
+   per-client request limit, so that a request it refuses (it did no work) costs nothing
+   of it.
 
 Refusals are JSON with a stable code: the ``/api`` error envelope under ``/api``, a
 GraphQL error body elsewhere; a refused WebSocket handshake gets the same as an HTTP

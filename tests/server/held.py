@@ -15,12 +15,9 @@ import httpx
 from starlette.applications import Starlette
 
 from dsa110.settings import Settings
-from server.admission import Slots
 from server.app import create_app
 
 SMALL = "{ me { name } }"
-SHORT_WAIT_S = 0.01
-"""A wait for a request slot that runs out: the tests hold every slot meanwhile."""
 
 
 @contextlib.asynccontextmanager
@@ -44,11 +41,6 @@ async def app_maker() -> AsyncIterator[Callable[..., Starlette]]:
 def client(app: Starlette, address: str = "10.0.0.9") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(address, 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
-def slots_of(app: Starlette) -> Slots:
-    slots: Slots = app.state.request_slots
-    return slots
 
 
 def _scope(address: str, length: int) -> dict[str, Any]:
@@ -110,14 +102,6 @@ class Held:
         self.release.set()
         await asyncio.wait_for(self.task, 10)
         return int(self.sent[0]["status"])
-
-
-async def holding(app: Starlette, n: int) -> list[Held]:
-    """``n`` requests from ``n`` addresses, each holding a slot."""
-    held = [Held(app, f"10.0.1.{i + 1}") for i in range(n)]
-    for request in held:
-        await asyncio.wait_for(request.ready.wait(), 10)
-    return held
 
 
 def graph_code(response: httpx.Response) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 
 from compat_rest.live_channels import SSE_PATH as LEGACY_SSE_PATH
 from dsa110.settings import Settings
-from server.admission import AdmissionMiddleware
 from server.app import create_app
 from server.concurrency import ConcurrencyLimitMiddleware
 from server.deadline import DeadlineMiddleware
@@ -52,13 +51,11 @@ def test_the_header_must_name_the_media_type_as_strawberry_reads_it() -> None:
 
 
 def test_the_app_gives_both_bounds_the_one_rule(tmp_path: Path) -> None:
-    # What create_app wires: the deadline, the per-client request limit and the process's
-    # request slots share one rule.
+    # What create_app wires: the deadline and the per-client request limit share one rule.
     app = create_app(Settings(data_dir=tmp_path), migrate=False)
     kwargs = {m.cls: m.kwargs for m in app.user_middleware}
     streams = kwargs[DeadlineMiddleware]["streams"]
     assert kwargs[ConcurrencyLimitMiddleware]["streams"] is streams
-    assert kwargs[AdmissionMiddleware]["streams"] is streams
     for path, accept, stream in (
         (LEGACY_SSE_PATH, None, True),
         (GRAPHQL_PATH, "text/event-stream", True),
