@@ -315,6 +315,8 @@ def _variable_defaults(operation: OperationDefinitionNode) -> dict[str, Any]:
     for definition in operation.variable_definitions or ():
         if isinstance(definition.default_value, IntValueNode):
             defaults[definition.variable.name.value] = int(definition.default_value.value)
+        elif isinstance(definition.default_value, EnumValueNode):  # an orderBy's, say
+            defaults[definition.variable.name.value] = definition.default_value.value
     return defaults
 
 

@@ -81,6 +81,10 @@ def test_a_list_sorted_by_another_order_costs_each_item_more(graphql_schema: Gra
     assert cost(graphql_schema, by_variable, o="SNR") == cost(graphql_schema, by_snr)
     assert cost(graphql_schema, by_variable) == cost(graphql_schema, by_epoch)  # not given: default
     assert cost(graphql_schema, by_variable, o=None) == cost(graphql_schema, by_epoch)
+    # the variable's own default is the order asked for when no value is sent
+    by_default = by_variable.replace("MeasurementOrderField)", "MeasurementOrderField = SNR)")
+    assert cost(graphql_schema, by_default) == cost(graphql_schema, by_snr)
+    assert cost(graphql_schema, by_default, o=None) == cost(graphql_schema, by_epoch)  # null: default order
     # a top-level list named in its own default order costs what the default does
     plain = "{ sources(first: 10) { nodes { sourceId } } }"
     named_default = "{ sources(first: 10, orderBy: SOURCE_ID) { nodes { sourceId } } }"
