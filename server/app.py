@@ -250,9 +250,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     )
     install_fallback(app.router)  # slash redirects that do not echo the client's Host
     # Innermost, so that they know the caller: bounds on the work of each request.
-    # Event streams (meant to last): the legacy status channel always; /graphql and a job's
-    # log when asked for as text/event-stream. No deadline, not counted per client.
-    streams = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
+    # Event streams (meant to last): the legacy status channel and a job's log always (each
+    # answers by SSE whatever the client accepts); /graphql when asked for as
+    # text/event-stream. No deadline, not counted per client.
+    streams = EventStreamPaths(always=(LEGACY_SSE_PATH, JOB_LOGS_PATH), negotiated=(GRAPHQL_PATH,))
     app.add_middleware(WebSocketPaths, routes=app.routes)  # a handshake nothing takes: a coded 404
     # The budget is charged once a request is let in to run: a refusal of the request limit
     # outside it costs a client nothing of it (server.budget).

@@ -1,7 +1,7 @@
 """A deadline per HTTP request, and an end to the work when the client goes away.
 
-Every HTTP request (except event streams, which are meant to last: the legacy status channel,
-and ``/graphql`` or a job's log asked for as ``text/event-stream``) runs inside a
+Every HTTP request (except event streams, which are meant to last: the legacy status channel
+and a job's log, and ``/graphql`` asked for as ``text/event-stream``) runs inside a
 ``dsa110.db.work.Work``. The work is stopped (its SQL interrupted or cancelled, its
 tasks cancelled, nothing more started: see that module) and the request's task is
 cancelled when

@@ -2,8 +2,10 @@
 deadline (``server.deadline``) and the per-client request limit (``server.concurrency``)
 leave them out by.
 
-A path is a stream either always (the legacy ``/api/sse/status`` channel) or when the client
-asks for ``text/event-stream`` on a path that serves one (``/graphql``, a job's log). The
+A path is a stream either always (the legacy ``/api/sse/status`` channel, and a job's log,
+which answers a GET by SSE whatever it accepts: ``curl`` sends ``*/*``) or when the client
+asks for ``text/event-stream`` on a path that serves one as well as plain answers
+(``/graphql``). The
 ``Accept`` header alone must not take a request out of its bounds: on any other path (a REST
 light curve, say) it is an ordinary request whatever it accepts.
 """
@@ -20,16 +22,16 @@ EVENT_STREAM = "text/event-stream"
 
 
 class EventStreamPaths:
-    """``always``: exact paths that are always streams; ``negotiated``: Starlette path
-    templates that are streams when the client accepts ``text/event-stream``."""
+    """``always``: Starlette path templates that are always streams; ``negotiated``: those
+    that are streams when the client accepts ``text/event-stream``."""
 
     def __init__(self, always: Collection[str] = (), negotiated: Collection[str] = ()) -> None:
-        self.always = frozenset(always)
+        self.always = [compile_path(template)[0] for template in always]
         self.negotiated = [compile_path(template)[0] for template in negotiated]
 
     def match(self, scope: Scope) -> bool:
         path: str = scope["path"]
-        if path in self.always:
+        if any(pattern.match(path) for pattern in self.always):
             return True
         return _accepts_event_stream(Headers(scope=scope).get("accept", "")) and any(
             pattern.match(path) for pattern in self.negotiated

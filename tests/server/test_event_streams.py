@@ -20,7 +20,7 @@ from server.event_streams import EventStreamPaths
 from server.graphql_view import GRAPHQL_PATH
 from server.job_logs import PATH as JOB_LOGS_PATH
 
-STREAMS = EventStreamPaths(always=(LEGACY_SSE_PATH,), negotiated=(GRAPHQL_PATH, JOB_LOGS_PATH))
+STREAMS = EventStreamPaths(always=(LEGACY_SSE_PATH, JOB_LOGS_PATH), negotiated=(GRAPHQL_PATH,))
 
 
 def _scope(path: str, accept: str | None = None) -> dict[str, Any]:
@@ -35,6 +35,10 @@ def test_the_header_makes_a_stream_only_where_one_is_served() -> None:
     assert STREAMS.match(_scope(LEGACY_SSE_PATH))  # always, whatever it accepts
     assert STREAMS.match(_scope(GRAPHQL_PATH, sse))
     assert STREAMS.match(_scope(JOB_LOGS_PATH.replace("{job_id}", "42"), f"application/json, {sse}"))
+    # a job's log answers by SSE whatever is accepted (curl's */*): a stream either way
+    assert STREAMS.match(_scope(JOB_LOGS_PATH.replace("{job_id}", "42")))
+    assert STREAMS.match(_scope(JOB_LOGS_PATH.replace("{job_id}", "42"), "*/*"))
+    assert not STREAMS.match(_scope("/api/jobs/id/42", sse))
     assert not STREAMS.match(_scope(GRAPHQL_PATH))
     assert not STREAMS.match(_scope(GRAPHQL_PATH, "application/json"))
     assert not STREAMS.match(_scope("/api/sources/NVSS J000001+000001/lightcurve", sse))
@@ -60,6 +64,7 @@ def test_the_app_gives_both_bounds_the_one_rule(tmp_path: Path) -> None:
         (LEGACY_SSE_PATH, None, True),
         (GRAPHQL_PATH, "text/event-stream", True),
         (JOB_LOGS_PATH.replace("{job_id}", "7"), "text/event-stream", True),
+        (JOB_LOGS_PATH.replace("{job_id}", "7"), None, True),  # curl: SSE all the same
         ("/api/sources", "text/event-stream", False),
         ("/api/sources/NVSS J000001+000001/lightcurve", "text/event-stream", False),
         (GRAPHQL_PATH, None, False),
