@@ -43,7 +43,8 @@ def client(app: Starlette, address: str = "10.0.0.9") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-def _scope(address: str, length: int) -> dict[str, Any]:
+def post_scope(address: str, length: int) -> dict[str, Any]:
+    """The ASGI scope of a JSON POST /graphql of ``length`` bytes from ``address``."""
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -66,8 +67,8 @@ def _scope(address: str, length: int) -> dict[str, Any]:
 
 class Held:
     """A POST /graphql from ``address``: with ``answered``, the app answers and the client
-    does not take the answer until released (a slot held); else the client sends half its
-    body and the rest when released (no slot held: bodies are read before a slot is taken)."""
+    does not take the answer until released (its place in flight held); else the client
+    sends half its body and the rest when released."""
 
     def __init__(self, app: Starlette, address: str = "10.0.0.1", *, answered: bool = True) -> None:
         self.release = asyncio.Event()
@@ -96,7 +97,7 @@ class Held:
                 self.ready.set()
                 await self.release.wait()
 
-        await app(_scope(address, len(body)), receive, send)  # type: ignore[arg-type]
+        await app(post_scope(address, len(body)), receive, send)  # type: ignore[arg-type]
 
     async def end(self) -> int:
         self.release.set()

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from dsa110.settings import Settings
 from server.app import create_app
+from tests.server.held import post_scope
 from tests.waiting import eventually
 
 SMALL = "{ me { name } }"
@@ -130,32 +131,11 @@ class HeldRequest:
         async def send(message: dict[str, Any]) -> None:
             self.sent.append(message)
 
-        await app(_scope(address, len(body)), receive, send)  # type: ignore[arg-type]
+        await app(post_scope(address, len(body)), receive, send)  # type: ignore[arg-type]
 
     @property
     def status(self) -> int:
         return int(self.sent[0]["status"])
-
-
-def _scope(address: str, length: int) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(length).encode()),
-        ],
-        "client": (address, 40000),
-        "server": ("testserver", 80),
-    }
 
 
 async def test_a_client_over_its_concurrency_gets_429_others_do_not(
