@@ -193,9 +193,15 @@ class TrustMiddleware:
         if origin is None:
             return
         client = scope.get("client")
-        if client and _is_loopback(client[0]) and _is_loopback(urlsplit(origin).hostname):
-            return  # a local page calling from this machine (module docstring, 1)
-        if not origin_allowed(origin, headers.get("host"), scope.get("scheme", "http"), self.allowed_origins):
+        try:
+            if client and _is_loopback(client[0]) and _is_loopback(urlsplit(origin).hostname):
+                return  # a local page calling from this machine (module docstring, 1)
+            allowed = origin_allowed(
+                origin, headers.get("host"), scope.get("scheme", "http"), self.allowed_origins
+            )
+        except ValueError:  # "http://[::1", a Host of "[x": nothing a browser sends
+            allowed = False
+        if not allowed:
             raise Refusal(
                 403,
                 "ORIGIN_NOT_ALLOWED",

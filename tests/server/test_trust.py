@@ -263,6 +263,11 @@ async def test_a_page_served_from_this_machine_may_open_streams_from_this_machin
                 async with live.ws("/api/ws/status", protocol=""):
                     pass
             assert closed.value.reason == "ORIGIN_NOT_ALLOWED", origin
+        # an Origin or Host no URL parser takes is refused with its code, not a 500
+        operator = await key_headers(live.engine, Role.OPERATOR)
+        for bad in ({"Origin": "http://[::1"}, {"Origin": "http://a:b:c"}, {"Host": "[::1", "Origin": EVIL}):
+            write = await live.http.post("/graphql", json={"query": CREATE_JOB}, headers={**operator, **bad})
+            assert write.status_code == 403 and _graph_code(write) == "ORIGIN_NOT_ALLOWED", bad
     # The same local Origin from another machine is refused: only this machine's pages pass.
     async with running(base_settings, client=("192.0.2.7", 50000)) as remote:
         refused = await remote.http.get("/api/sse/status", headers={"Origin": local_pages[0]})
