@@ -174,7 +174,7 @@ outlier and short_dip 0; ongoing recall 0.938, median 1.0 d). Targets, pooled ov
 daily cadence: seed 21 0.892 -> 0.912 (the two misses the rules were made for), seed 31
 0.939 -> 0.939 (its misses: 2 young ingresses, 4 the whole year's curve refuses too).
 
-A physical lens (2026-12-06, detector 3.13 unchanged; ``--ese-shape lens``, ``bench.plasma_lens``),
+A physical lens (2026-12-06, detector 3.13 unchanged; ``--ese-shape lens``, ``dsa110.science.plasma_lens``),
 ``--live-only --targets-only --seed 21`` (then 31) ``--ese-shape lens``: at live FAP <= 0.002
 recall 0.780 (71/91, CI 0.681-0.860) and 0.730 (73/100, CI 0.632-0.814), against 0.971 and
 0.954 for the Gaussian dips of the same seeds; ongoing recall 0.541 (median 7.0 d) and 0.548
@@ -197,7 +197,7 @@ Simulation (all choices stated so other seeds are comparable):
   FWHM log-uniform 14-180 d, the whole dip and 15 d of each side inside the year; half of
   them have caustic spikes (narrow Gaussian enhancements of 10-50 % at t0 +- 0.75 FWHM).
   This is a stand-in for a lens, not Clegg et al.'s (1998) Gaussian plasma lens, whose light
-  curves ``--ese-shape lens`` injects instead (``bench.plasma_lens``: flat floors, tall
+  curves ``--ese-shape lens`` injects instead (``dsa110.science.plasma_lens``: flat floors, tall
   caustics, bright shoulders; alpha 0.1-30, beta 0.05-1, FWHM drawn as the dip's);
 * confusers: flare (rise 1-5 d, decay 5-60 d, +20-200 %), monotonic fade (20-60 % over
   30-200 d), step (+-15-50 %), single-epoch outliers (1-3 epochs at -90..-30 % or

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.plasma_lens import CAUSTIC_ALPHA, LensCurve, gain_curve
 from dsa110.science.ese_tracker import SIDEREAL_DAY
+from dsa110.science.plasma_lens import CAUSTIC_ALPHA, LensCurve, gain_curve
 
 T0 = 60000.0
 DAYS = 365
@@ -51,7 +51,7 @@ class Simulation:
 
 ESE_SHAPES = ("dip", "lens")
 """``dip``: the injection bench's Gaussian dip with optional caustic spikes (its docstring);
-``lens``: the light curve of a Gaussian plasma lens (``bench.plasma_lens``: flat floors,
+``lens``: the light curve of a Gaussian plasma lens (``dsa110.science.plasma_lens``: flat floors,
 tall caustics and bright shoulders the dip does not have), each event's depth and FWHM
 those its lens makes, FWHM drawn as the dip's."""
 
@@ -91,7 +91,7 @@ def _gauss(t: np.ndarray, centre: float, fwhm: float) -> np.ndarray:
 
 
 def _lens_event(rng: np.random.Generator, src: SimSource) -> LensCurve:
-    """A Gaussian plasma lens (``bench.plasma_lens``): strength alpha log-uniform 0.1-30
+    """A Gaussian plasma lens (``dsa110.science.plasma_lens``): strength alpha log-uniform 0.1-30
     (dips ~9-97 % deep, caustics above 2.24) and source size beta log-uniform 0.05-1 lens
     radii; its depth and FWHM (as the lens makes them) go in ``src.params``."""
     alpha = float(np.exp(rng.uniform(np.log(0.1), np.log(30.0))))

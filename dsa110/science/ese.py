@@ -280,7 +280,7 @@ seeds 31 and 41 0.902 -> 0.913 and 0.828 -> 0.839; the seed 21 full bench as 3.1
 
 A physical lens, measured after 3.13 (2026-12-06; the detector unchanged). Every template
 above is a Gaussian dip, and the injection bench injected Gaussian dips. Clegg, Fey & Lazio's
-(1998) Gaussian plasma lens (``bench/plasma_lens.py``) makes a rounded dip with bright
+(1998) Gaussian plasma lens (``dsa110/science/plasma_lens.py``) makes a rounded dip with bright
 shoulders when weak and, past alpha = 2.24, a flat floor near zero entered through tall
 caustics. Injected as such (``bench/ese_injection.py --ese-shape lens``: alpha 0.1-30, beta
 0.05-1, depth and FWHM as the lens makes them; targets, live at FAP <= 0.002): seed 21 recall
@@ -311,7 +311,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.13"
+DETECTOR_VERSION = "ese-drw-3.14"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -541,6 +541,9 @@ class DrwFit(NamedTuple):
     red_rms: float
     """H1's best DRW rms, a fraction of the baseline: the source's red noise with the dip
     modelled (ese-drw-3.6: the false-alarm calibration's stratum, ``dsa110.science.ese_far``)."""
+    rival_loglike: float = -np.inf
+    """max ln L(DRW + ``rival``) when :func:`_drw_loglikes` was given one (the one-sided
+    physical lens's step, ``dsa110.science.ese_edge``)."""
 
 
 def _drw_loglikes(
@@ -550,6 +553,7 @@ def _drw_loglikes(
     trial: _Trial,
     template: NDArray[np.float64] | None = None,
     caustics: bool | None = None,
+    rival: NDArray[np.float64] | None = None,
 ) -> DrwFit:
     """max ln L(DRW only), max ln L(DRW + lens dip) (up to one shared constant), the dip's
     conditional significance and the DRW rms at H1's best DRW (:class:`DrwFit`).
@@ -560,7 +564,9 @@ def _drw_loglikes(
     ``CAUSTIC_OFFSETS``). b, a, c are fitted by generalised least squares at each grid
     point (normal equations on the whitened columns); a fit with a < 0 (a bump, not a dip)
     or a negative caustic is not a lens and is not allowed. ln L = -(chi2 + sum log S) / 2,
-    maximised over the grid (and k).
+    maximised over the grid (and k). ``rival``: another dip-like template, y = b - a r(t)
+    (a >= 0), fitted on the same whitened data (one Kalman pass for both: the pass is the
+    cost) into ``rival_loglike``.
     """
     if caustics is None:
         caustics = template is None
@@ -572,6 +578,8 @@ def _drw_loglikes(
     for k in CAUSTIC_OFFSETS if caustics else ():
         for side in (-1.0, 1.0):
             cols.append(np.exp(-0.5 * ((t - trial.t0 - side * k * trial.width) / caustic_sigma) ** 2))
+    if rival is not None:
+        cols.append(-rival)
     white, log_s = _drw_whiten(t, e, np.column_stack(cols))
     # Gram matrix of the whitened columns per grid point: (n_grid, n_cols, n_cols), one
     # BLAS product per grid point on strided views (ese-drw-3.13's einsum, the same sums in
@@ -598,11 +606,16 @@ def _drw_loglikes(
         chi2_dip = np.minimum(chi2_dip, fit(lens, lens[1:]))
     dip_like = -0.5 * (chi2_dip + log_s)
     best = int(np.argmax(dip_like))
+    rival_like = -np.inf
+    if rival is not None:
+        last = len(cols) - 1
+        rival_like = float(np.max(-0.5 * (np.minimum(chi2_null, fit([1, last], [last])) + log_s)))
     return DrwFit(
         float(np.max(-0.5 * (chi2_null + log_s))),
         float(dip_like[best]),
         _conditional_sigma(gram[best]),
         float(DRW_SIGMAS[best % DRW_SIGMAS.size]),  # the grid is taus x sigmas, sigma fastest
+        rival_like,
     )
 
 

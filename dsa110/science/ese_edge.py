@@ -14,10 +14,9 @@ it. The Gaussian is a stand-in for a lens's light curve, not Clegg, Fey & Lazio'
 Gaussian plasma lens itself: a weak lens (alpha below ~1) dims a source in a rounded dip
 close to it, but a strong one makes a flat floor near zero flux entered through a tall
 caustic in a few days, which the step and lens-shaped-bottom tests below take for a step
-or a fade. Injected as such lenses (``bench/ese_injection.py --ese-shape lens``), the
-events the edges cut were mostly refused by those two tests while the two-sided ones were
-found (module docstring of ``dsa110.science.ese``, ese-drw-3.13). t0 runs from t_end - ``edge_max_plateau`` W
-to t_end + W/2 (the ingress half-way through: half depth reached at t0 - W/2 <= t_end). The
+or a fade; the lens itself is fitted where they refuse (*The physical lens*, below). t0
+runs from t_end - ``edge_max_plateau`` W to t_end + W/2 (the ingress half-way through: half
+depth reached at t0 - W/2 <= t_end). The
 lower end is the confuser guard: a lens's flux is still within 16 % of its depth at
 t0 + W/4 (exp(-4 ln 2 / 16) = 0.84) and recovering after that, so a bottom flat for longer
 than W/4 before the end of the data is a fade or a step that stays low, not an ongoing lens
@@ -54,6 +53,21 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   S_red >= ``min_red_sigma``. Not the conditional test: with the
   recovery unseen, the flat template absorbs the slow part of a red-noise wander at the
   edge, and S_cond was 7-20 on the null bench's DRW sources.
+
+*The physical lens* (ese-drw-3.14, :mod:`dsa110.science.ese_lens`): when the Gaussian's step
+or lens-shaped-bottom test refuses a trial, Clegg, Fey & Lazio's lens itself is fitted
+(32 shapes, alpha 0.3-40 and beta 0.05-1, each at widths W/2-2W and ingress times around
+the trial's, on the points from t0 - ``LENS_WINDOW`` W on, its baseline seen beyond its
+shoulders). It replaces the Gaussian when it beats the best step by ``edge_step_margin``
+after BIC's charge for its two shape parameters, both in white chi2 and in the DRW
+likelihood (the lens against that step under red noise: a wander before a step reads as
+a lens's shoulder in white chi2), and beats the best flare (:mod:`dsa110.science.ese_flare`,
+whose decay reads as a shoulder and a baseline) by ``LENS_MARGIN`` in BIC. The fade and
+red-noise tests then run with its template. No lens-shaped-bottom test on this path: a
+strong lens's floor is flat until its egress, which is the shape itself. Why: injected as
+such lenses (``bench/ese_injection.py --ese-shape lens``), 44 of 47 misses on seeds 21 and
+31 were edge-cut events these two tests refused (module docstring of
+``dsa110.science.ese``).
 
 The same comparison, on the data that arrive later, decides an ``ongoing`` candidate the
 detector no longer finds (``recovery_shown``, used by ``ese_tracker.transition``): the
@@ -96,6 +110,8 @@ from dsa110.science.ese import (
 )
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
+from dsa110.science.ese_flare import best_flare_chi2
+from dsa110.science.ese_lens import LensFit, best_lens_fit, fit_shapes, quarter_recovered, shapes_at
 
 
 def edge_template(t: NDArray[np.float64], t0: float, width: float) -> NDArray[np.float64]:
@@ -179,12 +195,20 @@ def lens_chi2(
 
 def _best_step_chi2(y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
     """min over split points k (1..n-1) of the chi2 of two weighted means (y[:k], y[k:])."""
+    return _best_step(y, w)[0]
+
+
+def _best_step(y: NDArray[np.float64], w: NDArray[np.float64]) -> tuple[float, int]:
+    """:func:`_best_step_chi2` and its split point k (0 when there is none)."""
     cw, cwy, cwy2 = np.cumsum(w), np.cumsum(w * y), np.cumsum(w * y * y)
     tw, twy, twy2 = cw[-1], cwy[-1], cwy2[-1]
     lw, lwy, lwy2 = cw[:-1], cwy[:-1], cwy2[:-1]
     rw, rwy, rwy2 = tw - lw, twy - lwy, twy2 - lwy2
     chi2 = (lwy2 - lwy**2 / lw) + (rwy2 - rwy**2 / rw)
-    return float(np.min(chi2)) if chi2.size else np.inf
+    if not chi2.size:
+        return np.inf, 0
+    k = int(np.argmin(chi2))
+    return float(chi2[k]), k + 1
 
 
 def _end_edge(
@@ -227,7 +251,9 @@ def _end_edge(
     return None
 
 
-REFUSALS = ("baseline", "core_points", "core_days", "core_support", "step", "flat_bottom", "fade", "score")
+REFUSALS = (
+    "baseline", "core_points", "core_days", "core_support", "step", "flat_bottom", "flare", "fade", "score"
+)  # fmt: skip
 """The tests of a one-sided trial in the order :func:`_judge` applies them (module
 docstring): the baseline's points, the core's points and span, its robust depth, the step,
 the lens-shaped bottom, the fade and the white and red-noise score."""
@@ -279,7 +305,7 @@ def _judge(
     (end of the data only: no fade test at the start)."""
     width, t0 = trial.width, trial.t0
 
-    def template(times: NDArray[np.float64]) -> NDArray[np.float64]:
+    def gaussian(times: NDArray[np.float64]) -> NDArray[np.float64]:
         if start:
             return np.asarray(np.exp(-0.5 * ((times - t0) * FWHM_PER_SIGMA / width) ** 2), dtype=np.float64)
         return edge_template(times, t0, width)
@@ -294,24 +320,61 @@ def _judge(
         return "core_points"
     if float(np.ptp(t[core])) < params.edge_min_core_days:
         return "core_days"
-    side_level = float(np.median(y[side]))
-    robust = 1.0 - float(np.median(y[core])) / side_level if side_level > 0 else 0.0
-    if robust < params.min_depth or robust < params.min_core_support * trial.a / trial.b:
+    if float(np.median(y[core])) > float(np.median(y[side])) - max(
+        params.min_core_support * trial.a, params.min_depth * trial.b
+    ):
         return "core_support"
     tw, yw, ww = t[lo:], y[lo:], w[lo:]
-    if lens_chi2(tw, yw, ww, template(tw), t0, width) + params.edge_step_margin > _best_step_chi2(yw, ww):
-        return "step"
-    # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
-    bottom = t > t0 + RECOVERY_FROM * width
-    if np.count_nonzero(bottom) >= RECOVERY_MIN_POINTS and (
-        lens_minus_flat(t[bottom], y[bottom], e[bottom], t0, width, trial.b, trial.b - trial.a)
-        > RECOVERY_DECISIVE
-    ):
-        return "flat_bottom"
+    step_chi2 = _best_step_chi2(yw, ww)
+    template: Callable[[NDArray[np.float64]], NDArray[np.float64]] = gaussian
+    physical: LensFit | None = None
+    refused = _gaussian_shape_refusal(t, y, e, w, lo, trial, params, gaussian, step_chi2)
+    if refused is not None:
+        # The Gaussian is a stand-in; the physical lens (ese-drw-3.14, ``ese_lens``) must
+        # beat the best step by the same margin, its two shape parameters penalised (BIC),
+        # on a window reaching further back: its shoulders are wider than the Gaussian's
+        # and its baseline must be seen beyond them.
+        lo = int(np.searchsorted(t, t0 - LENS_WINDOW * width))
+        tw, yw, ww = t[lo:], y[lo:], w[lo:]
+        step_chi2, split = _best_step(yw, ww)
+        physical = best_lens_fit(tw, yw, ww, t0, width, params.edge_min_side, max(params.widths_days))
+        if physical is None or physical.chi2 + _shape_penalty(tw.size) + params.edge_step_margin > step_chi2:
+            return refused
+        trial = _Trial(physical.width, physical.t0, physical.a, physical.b, physical.s_white)
+        if trial.a < params.min_depth * trial.b:
+            return refused
+        template = physical.template
+        # Nor a flare: its decay reads as the lens's shoulder and baseline (``ese_flare``);
+        # BIC, the lens's six parameters against the flare's five.
+        if physical.chi2 + float(np.log(tw.size)) + LENS_MARGIN > best_flare_chi2(
+            -tw if start else tw, yw, ww
+        ):
+            return "flare"
     # A lens ingress must beat every fade by a BIC margin (ese-drw-3.3; penalised, 3.4).
-    if fades is not None and fade_minus_lens(tw, yw, ww, width, t0, fades.chi2_from(lo)) > -LENS_MARGIN:
+    if fades is not None and (
+        fade_minus_lens(
+            tw,
+            yw,
+            ww,
+            width,
+            t0,
+            fades.chi2_from(lo),
+            None if physical is None else physical.chi2 + _shape_penalty(tw.size),
+        )
+        > -LENS_MARGIN
+    ):
         return "fade"
-    fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
+    if physical is None:
+        fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
+    else:
+        # ... and the physical lens beats the step under red noise too: the DRW likelihood's
+        # ratio, the lens against that step (a source's wander before a step reads as the
+        # lens's shoulder in white chi2), from the same Kalman pass as the red-noise test.
+        fit = _drw_loglikes(
+            t, y, e, trial, template(t), caustics=False, rival=(t >= tw[split]).astype(np.float64)
+        )
+        if 2.0 * (fit.dip_loglike - fit.rival_loglike) < _shape_penalty(tw.size) + params.edge_step_margin:
+            return refused or "step"
     s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
@@ -321,6 +384,40 @@ def _judge(
     return _detection(trial, base, red_margin, s_red, fit, "ongoing", params)
 
 
+def _shape_penalty(n: int) -> float:
+    """BIC's charge (Schwarz 1978) for the physical lens's two shape parameters (alpha, beta)
+    over the Gaussian's, on n points: 2 ln n."""
+    return 2.0 * float(np.log(n))
+
+
+def _gaussian_shape_refusal(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    e: NDArray[np.float64],
+    w: NDArray[np.float64],
+    lo: int,
+    trial: _Trial,
+    params: EseParams,
+    gaussian: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    step_chi2: float,
+) -> str | None:
+    """The step and lens-shaped-bottom tests of the Gaussian ingress (module docstring):
+    ``"step"``, ``"flat_bottom"`` or None when it passes both."""
+    tw, yw, ww = t[lo:], y[lo:], w[lo:]
+    if lens_chi2(tw, yw, ww, gaussian(tw), trial.t0, trial.width) + params.edge_step_margin > step_chi2:
+        return "step"
+    # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
+    bottom = t > trial.t0 + RECOVERY_FROM * trial.width
+    if np.count_nonzero(bottom) >= RECOVERY_MIN_POINTS and (
+        lens_minus_flat(t[bottom], y[bottom], e[bottom], trial.t0, trial.width, trial.b, trial.b - trial.a)
+        > RECOVERY_DECISIVE
+    ):
+        return "flat_bottom"
+    return None
+
+
+LENS_WINDOW = 3.0
+"""The physical lens's window: points from t0 - this many of the Gaussian trial's FWHM on."""
 START_MAX_INSIDE = 0.75
 """Start of the data: the dip's minimum may lie up to this many FWHM after the first epoch
 (its ingress partly seen: the symmetric Gaussian is fitted there, ese-drw-3.3)."""
@@ -351,6 +448,7 @@ def fade_minus_lens(
     width: float,
     t0: float | None = None,
     fade_chi2: float | None = None,
+    physical_bic: float | None = None,
 ) -> float:
     """D = BIC_lens - BIC_fade on the points of a one-sided dip's window (end of the data).
 
@@ -370,9 +468,14 @@ def fade_minus_lens(
     (chi2 4-10 on pure fades) and the grid's misfit at SNR 35-190 made real fades look
     worse than a lens; fades flagged 0.16-0.28 on seeds 21, 31, 41. Low-SNR fades and
     early ingresses stay ambiguous (|D| < 2): no alert until the data decide.
+    ``physical_bic``: the physical lens's chi2 plus its shape penalty on these points
+    (``ese_lens``, ese-drw-3.14), when the trial's lens is the physical one: then it is the lens.
     """
-    plain, caustic = lens_ingress_chi2(t, y, w, width, t0)
-    lens = min(plain, caustic + 2.0 * float(np.log(t.size)))
+    if physical_bic is not None:
+        lens = physical_bic
+    else:
+        plain, caustic = lens_ingress_chi2(t, y, w, width, t0)
+        lens = min(plain, caustic + 2.0 * float(np.log(t.size)))
     fade = best_fade_chi2(t, y, w) if fade_chi2 is None else fade_chi2
     return float(lens - fade)
 
@@ -407,11 +510,12 @@ def lens_ingress_chi2(
                 float(np.min(least_chi2(np.stack([np.ones_like(g), -g], -1), y, w), initial=np.inf)),
             )
         sigma_c = CAUSTIC_FWHM * wd / FWHM_PER_SIGMA
-        for k in CAUSTIC_OFFSETS:
-            h = np.exp(-0.5 * ((dt + k * wd) / sigma_c) ** 2)
-            for g, sel in ((gauss, slice(None)), (shapes[1], edge)):
-                x = np.stack([np.ones_like(g), -g, h[sel]], -1)
-                caustic = min(caustic, float(np.min(least_chi2(x, y, w), initial=np.inf)))
+        # every caustic offset in one batch: (offsets, centres, points)
+        h = np.exp(-0.5 * ((dt[None, :, :] + np.asarray(CAUSTIC_OFFSETS)[:, None, None] * wd) / sigma_c) ** 2)
+        for g, hk in ((gauss, h), (shapes[1], h[:, edge])):
+            gk = np.broadcast_to(g, hk.shape)
+            x = np.stack([np.ones_like(hk), -gk, hk], -1).reshape(-1, t.size, 3)
+            caustic = min(caustic, float(np.min(least_chi2(x, y, w), initial=np.inf)))
     return plain, min(plain, caustic)
 
 
@@ -460,21 +564,52 @@ def recovery_shown(
     t0, width = d.center_mjd, d.fwhm_days
     # Hysteresis (ese-drw-3.3): the decline, as it stands now, is a fade's, not a lens's.
     window = t >= t0 - 2.0 * width
-    if np.count_nonzero(window) >= params.min_points and (
-        fade_minus_lens(t[window], y[window], 1.0 / e[window] ** 2, width, t0) > RETRACT_MARGIN
+    if (
+        np.count_nonzero(window) >= params.min_points
+        and fade_minus_lens(t[window], y[window], 1.0 / e[window] ** 2, width, t0) > RETRACT_MARGIN
+        and _physical_minus_fade(t, y, 1.0 / e**2, t0, width, params) > RETRACT_MARGIN
     ):
         return False
     after = t > t0 + RECOVERY_FROM * width
     if np.count_nonzero(after) < RECOVERY_MIN_POINTS:
         return None
-    diff = lens_minus_flat(
-        t[after], y[after], e[after], t0, width, d.baseline_flux_jy / base, d.min_flux_jy / base
+    high, low = d.baseline_flux_jy / base, d.min_flux_jy / base
+    diff = lens_minus_flat(t[after], y[after], e[after], t0, width, high, low)
+    decided_by = RECOVERY_BY
+    # The physical lens's bottom (ese-drw-3.14): flat where the Gaussian's is rounded; when
+    # one of its shapes fits better, it is the lens, and its own recovery time decides.
+    w_after = 1.0 / e[after] ** 2
+    shapes = high - (high - low) * shapes_at(t[after], t0, width)
+    physical = np.sum(w_after * (y[after] - shapes) ** 2, axis=1) - np.sum(
+        w_after * (y[after] - np.sum(w_after * y[after]) / np.sum(w_after)) ** 2
     )
+    k = int(np.argmin(physical))
+    if physical[k] < diff:
+        diff, decided_by = float(physical[k]), max(RECOVERY_BY, float(quarter_recovered()[k]))
     if abs(diff) > RECOVERY_DECISIVE:
         return diff < 0
-    if t[-1] >= t0 + RECOVERY_BY * width:
+    if t[-1] >= t0 + decided_by * width:
         return diff <= 0
     return None
+
+
+def _physical_minus_fade(
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    t0: float,
+    width: float,
+    params: EseParams,
+) -> float:
+    """D = BIC of the physical lens (``ese_lens``) - the best fade's on the points from
+    t0 - ``LENS_WINDOW`` W on (the physical lens's window in :func:`_judge`); +inf when
+    no member of the family fits there."""
+    lo = int(np.searchsorted(t, t0 - LENS_WINDOW * width))
+    tw, yw, ww = t[lo:], y[lo:], w[lo:]
+    physical = best_lens_fit(tw, yw, ww, t0, width, params.edge_min_side, max(params.widths_days))
+    if physical is None:
+        return np.inf
+    return physical.chi2 + _shape_penalty(tw.size) - best_fade_chi2(tw, yw, ww)
 
 
 _Answer = TypeVar("_Answer")
@@ -532,13 +667,22 @@ def refit(
     near = np.abs(t - t0) <= 2.0 * width
     if np.count_nonzero(near) < params.edge_min_side + params.edge_min_core:
         return None
-    a, b, s_w, _ = _fit(
-        t[near], y[near], 1.0 / e[near] ** 2, np.exp(-0.5 * ((t[near] - t0) * FWHM_PER_SIGMA / width) ** 2)
-    )
+    tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
+    a, b, s_w, chi2 = _fit(tn, yn, wn, np.exp(-0.5 * ((tn - t0) * FWHM_PER_SIGMA / width) ** 2))
+    template: NDArray[np.float64] | None = None
+    if d.kind != "dip":
+        # A one-sided detection may be the physical lens's (ese-drw-3.14): re-tested with
+        # the family's shape that fits best there, when it beats the Gaussian after BIC.
+        shapes = shapes_at(tn, t0, width)
+        pa, pb, ps_w, pchi2 = fit_shapes(tn, yn, wn, shapes)
+        k = int(np.argmin(np.where(pa > 0, pchi2, np.inf)))
+        if pa[k] > 0 and pchi2[k] + _shape_penalty(tn.size) < chi2:
+            a, b, s_w = float(pa[k]), float(pb[k]), float(ps_w[k])
+            template = shapes_at(t, t0, width)[k]
     if not (a > 0 and b > 0 and a / b >= params.min_depth):
         return None
     trial = _Trial(width, t0, a, b, s_w)
-    fit = _drw_loglikes(t, y, e, trial, caustics=True)
+    fit = _drw_loglikes(t, y, e, trial, template, caustics=template is None)
     s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     if d.kind == "dip":
         margin = red_margin_of(s_red, fit.cond_sigma, width, params)

@@ -1,4 +1,4 @@
-"""The Gaussian plasma lens the ESE injection bench can inject (``bench.plasma_lens``),
+"""The Gaussian plasma lens the ESE injection bench can inject (``dsa110.science.plasma_lens``),
 against values worked by hand from its lens equation u = x (1 + alpha exp(-x^2))."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench.ese_sim import ESE_SHAPES, simulate
-from bench.plasma_lens import CAUSTIC_ALPHA, gain_curve
+from dsa110.science.plasma_lens import CAUSTIC_ALPHA, gain_curve
 
 
 def test_a_weak_lens_dims_the_axis_to_one_over_one_plus_alpha() -> None:

@@ -1,8 +1,10 @@
 """The light curve of a source behind a Gaussian plasma lens (Clegg, Fey & Lazio 1998).
 
 The benches' default ESE is a Gaussian *dip* in flux, 1 - d g(t), with optional narrow
-caustic spikes (``bench/ese_sim.py``). The physical model the ESE literature fits is a
-Gaussian *lens*: a one-dimensional cloud of free electrons with column density
+caustic spikes (``bench/ese_sim.py``); this model is the other shape they inject
+(``--ese-shape lens``) and the family the one-sided detector fits
+(``dsa110.science.ese_lens``). The physical model the ESE literature fits is a Gaussian
+*lens*: a one-dimensional cloud of free electrons with column density
 N_e(x) = N_0 exp(-(x / a)^2) moving across the line of sight (Clegg, Fey & Lazio 1998,
 ApJ 496, 253). Plasma's refractive index is below one where the density is higher, so the
 cloud bends rays away from its centre (a diverging lens). In units of the lens's size a, a

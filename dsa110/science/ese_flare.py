@@ -1,0 +1,45 @@
+"""The best flare on a window of one light curve: a confuser of the physical lens family.
+
+A flare (an AGN outburst) brightens a source fast and decays back to its level. Seen through
+a window that ends in its decay, a flare looks like a lens's caustic and shoulder followed by
+a floor (``dsa110.science.ese_lens``): the decaying tail reads as the lens's baseline and
+the source's true level as the floor below it. The physical lens family is kept only when it
+fits better than every flare (``dsa110.science.ese_edge``). The family, with the fast-rise,
+exponential-decay shape fitted to radio flares of AGN (Valtaoja et al. 1999, Hovatta et al.
+2009: exponential rise and decay, the decay the slower):
+
+    y = b + A f(t),  A >= 0,
+    f = exp((t - t_p) / tau_r) for t < t_p,   exp(-(t - t_p) / tau_d) for t >= t_p.
+
+(b, A) by weighted least squares (``ese_fade.fade_chi2`` with r = -f: y = b - d r, d >= 0);
+the peak time t_p on the times of the window's ``PEAK_CANDIDATES`` highest points and a day
+either side of each (a flare's peak is where the flux is highest, to within its rise), tau_r
+and tau_d on ``RISE_DAYS`` x ``DECAY_DAYS``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dsa110.science.ese_fade import fade_chi2
+
+PEAK_CANDIDATES: Final = 8
+RISE_DAYS: Final = np.array([0.5, 1.5, 4.0, 10.0])
+DECAY_DAYS: Final = np.geomspace(2.0, 200.0, 11)
+
+
+def best_flare_chi2(t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
+    """The least chi2 of any flare of the family (module docstring) on these points; the
+    constant's chi2 when no flare fits better. ``t`` in any order (the start of the data is
+    fitted on the time-reversed curve's times negated back)."""
+    top = t[np.argsort(y)[-PEAK_CANDIDATES:]]
+    peaks = np.unique(np.concatenate((top - 1.0, top, top + 1.0)))
+    tp, rise, decay = (g.ravel() for g in np.meshgrid(peaks, RISE_DAYS, DECAY_DAYS, indexing="ij"))
+    dt = t[None, :] - tp[:, None]
+    shape = np.where(
+        dt < 0.0, np.exp(np.minimum(dt, 0.0) / rise[:, None]), np.exp(-np.maximum(dt, 0.0) / decay[:, None])
+    )
+    return float(np.min(fade_chi2(y, w, -shape)))
