@@ -256,7 +256,9 @@ REFUSALS = (
 )  # fmt: skip
 """The tests of a one-sided trial in the order :func:`_judge` applies them (module
 docstring): the baseline's points, the core's points and span, its robust depth, the step,
-the lens-shaped bottom, the fade and the white and red-noise score."""
+the lens-shaped bottom (where the physical lens fails them too, ese-drw-3.14: ``step`` also
+when it loses to the step under red noise), the flare (the physical lens's only), the fade
+and the white and red-noise score."""
 
 
 def _by_fit(

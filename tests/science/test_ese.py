@@ -137,9 +137,35 @@ def test_drw_likelihoods_equal_the_dense_gaussian_process_by_hand():
             r = y - mean
             best = max(best, -0.5 * (r @ inv @ r + np.linalg.slogdet(cov)[1]))
     trial = ese._Trial(width=3.0, t0=4.0, a=0.1, b=1.0, s_white=10.0)
-    null, dip, _cond, _rms = ese._drw_loglikes(t, y, e, trial)
-    assert null == pytest.approx(best, rel=1e-9, abs=1e-9)
-    assert dip >= null  # the alternative nests the null
+    fit = ese._drw_loglikes(t, y, e, trial)
+    assert fit.null_loglike == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert fit.dip_loglike >= fit.null_loglike  # the alternative nests the null
+
+
+def test_the_rival_template_likelihood_equals_the_dense_gaussian_process_by_hand() -> None:
+    """``rival`` (ese-drw-3.14: the one-sided physical lens's step): GLS of y on (1, -r),
+    a >= 0 (else the null's fit), under the dense covariance, maximised over the grid."""
+    t = np.array([0.0, 1.0, 1.5, 4.0, 9.0, 9.2, 10.0])
+    y = np.array([1.0, 0.97, 1.02, 0.8, 0.75, 0.81, 0.78])
+    e = np.array([0.02, 0.03, 0.02, 0.05, 0.02, 0.04, 0.03])
+    step = (t >= 4.0).astype(float)
+    best = -np.inf
+    for tau in ese.DRW_TAUS_DAYS:
+        for sigma in ese.DRW_SIGMAS:
+            cov = sigma**2 * np.exp(-np.abs(t[:, None] - t[None, :]) / tau) + np.diag(e**2)
+            inv = np.linalg.inv(cov)
+            x = np.column_stack([np.ones_like(y), -step])
+            coef = np.linalg.solve(x.T @ inv @ x, x.T @ inv @ y)
+            if coef[1] < 0:  # a rise, not a drop: the null's fit
+                x = x[:, :1]
+                coef = np.linalg.solve(x.T @ inv @ x, x.T @ inv @ y)
+            r = y - x @ coef
+            best = max(best, -0.5 * (r @ inv @ r + np.linalg.slogdet(cov)[1]))
+    trial = ese._Trial(width=3.0, t0=4.0, a=0.2, b=1.0, s_white=10.0)
+    fit = ese._drw_loglikes(t, y, e, trial, rival=step)
+    assert fit.rival_loglike == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert fit.rival_loglike > fit.null_loglike  # a 20 % drop at SNR 20-50 is no null
+    assert ese._drw_loglikes(t, y, e, trial).rival_loglike == -np.inf  # none asked
 
 
 def test_the_red_noise_rms_is_the_alternatives_best_drw_by_hand() -> None:
