@@ -182,6 +182,15 @@ recall 0.780 (71/91, CI 0.681-0.860) and 0.730 (73/100, CI 0.632-0.814), against
 refused mostly as ``step`` and ``flat_bottom`` (the ``edge=`` of each ``ese_live_miss``
 line); 3 two-sided dips were missed on seed 31, none on seed 21. 335 s CPU per seed.
 
+ese-drw-3.14 (2026-12-06; the one-sided tests fit the physical lens where the Gaussian's
+refuse, ``dsa110.science.ese_lens``), at live FAP <= 0.002. Lens, seed 21, full bench
+(``--live-only --seed 21 --steady 2500 --workers 2 --ese-shape lens``, 1,089 s CPU for the
+mix): recall 0.956 (87/91, CI 0.891-0.988), far 0.0007 (2/2725), far_any_alert 0.0033
+(9/2725, CI 0.0015-0.0063), ongoing recall 0.905 (median 5.0 d), confusers: flare 0.04,
+fade 0.08 (2 still fading at the end, final ``ongoing``; 3.13 keeps the same 2), step,
+outlier and short dip 0 final. Lens, seed 31, targets: 0.930 (93/100), ongoing 0.952
+(3.9 d). Gaussian dips, seed 21, targets: 0.971 -> 0.981 (101/103), ongoing 0.938 -> 0.950.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,
