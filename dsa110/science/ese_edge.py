@@ -313,19 +313,9 @@ def _judge(
         return edge_template(times, t0, width)
 
     lo = int(np.searchsorted(t, t0 - 2.0 * width))
-    side = (t >= t0 - 2.0 * width) & (t < t0 - params.side_start * width)
-    core = t >= t0 - width / 2.0
-    n_core = int(np.count_nonzero(core))
-    if np.count_nonzero(side) < params.edge_min_side:
-        return "baseline"
-    if n_core < params.edge_min_core:
-        return "core_points"
-    if float(np.ptp(t[core])) < params.edge_min_core_days:
-        return "core_days"
-    if float(np.median(y[core])) > float(np.median(y[side])) - max(
-        params.min_core_support * trial.a, params.min_depth * trial.b
-    ):
-        return "core_support"
+    unsupported = _support_refusal(t, y, trial, params)
+    if unsupported is not None:
+        return unsupported
     tw, yw, ww = t[lo:], y[lo:], w[lo:]
     step_chi2 = _best_step_chi2(yw, ww)
     template: Callable[[NDArray[np.float64]], NDArray[np.float64]] = gaussian
@@ -339,12 +329,17 @@ def _judge(
         lo = int(np.searchsorted(t, t0 - LENS_WINDOW * width))
         tw, yw, ww = t[lo:], y[lo:], w[lo:]
         step_chi2, split = _best_step(yw, ww)
-        physical = best_lens_fit(tw, yw, ww, t0, width, params.edge_min_side, max(params.widths_days))
+        physical = best_lens_fit(
+            tw, yw, ww, t0, width, params.edge_min_side, (params.min_fwhm_days, max(params.widths_days))
+        )
         if physical is None or physical.chi2 + _shape_penalty(tw.size) + params.edge_step_margin > step_chi2:
             return refused
         trial = _Trial(physical.width, physical.t0, physical.a, physical.b, physical.s_white)
-        if trial.a < params.min_depth * trial.b:
-            return refused
+        # its own baseline and core, as the Gaussian trial's above (its centre and width
+        # may lie elsewhere: the half depth up to the last epoch, W from W/2 to 2W)
+        unsupported = _support_refusal(t, y, trial, params)
+        if unsupported is not None:
+            return unsupported
         template = physical.template
         # Nor a flare: its decay reads as the lens's shoulder and baseline (``ese_flare``);
         # BIC, the lens's six parameters against the flare's five.
@@ -375,8 +370,8 @@ def _judge(
         fit = _drw_loglikes(
             t, y, e, trial, template(t), caustics=False, rival=(t >= tw[split]).astype(np.float64)
         )
-        if 2.0 * (fit.dip_loglike - fit.rival_loglike) < _shape_penalty(tw.size) + params.edge_step_margin:
-            return refused or "step"
+        if 2.0 * (fit.dip_loglike - fit.rival_loglike) < _shape_penalty(t.size) + params.edge_step_margin:
+            return "step"
     s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
@@ -384,6 +379,27 @@ def _judge(
     if min(trial.s_white / params.min_white_sigma, red_margin) < params.min_score:
         return "score"
     return _detection(trial, base, red_margin, s_red, fit, "ongoing", params)
+
+
+def _support_refusal(
+    t: NDArray[np.float64], y: NDArray[np.float64], trial: _Trial, params: EseParams
+) -> str | None:
+    """The baseline and core tests of one trial (module docstring): ``"baseline"``,
+    ``"core_points"``, ``"core_days"``, ``"core_support"`` or None when it passes them."""
+    t0, width = trial.t0, trial.width
+    side = (t >= t0 - 2.0 * width) & (t < t0 - params.side_start * width)
+    core = t >= t0 - width / 2.0
+    if np.count_nonzero(side) < params.edge_min_side:
+        return "baseline"
+    if np.count_nonzero(core) < params.edge_min_core:
+        return "core_points"
+    if float(np.ptp(t[core])) < params.edge_min_core_days:
+        return "core_days"
+    side_level = float(np.median(y[side]))
+    robust = 1.0 - float(np.median(y[core])) / side_level if side_level > 0 else 0.0
+    if robust < params.min_depth or robust < params.min_core_support * trial.a / trial.b:
+        return "core_support"
+    return None
 
 
 def _shape_penalty(n: int) -> float:
@@ -551,13 +567,21 @@ def recovery_shown(
                with the candidate's own t0, W, baseline B and minimum m (nothing refitted);
         flat:  y = c, c the weighted mean of those points (stays where it is).
 
-    D = chi2_lens - chi2_flat, chi2 = sum((y - model)**2 / e**2). False (no lens: a fade or
+    D = chi2_lens - chi2_flat, chi2 = sum((y - model)**2 / e**2). Since ese-drw-3.14 the lens
+    is the better of that Gaussian and the physical lens's 32 shapes (``ese_lens``) with the
+    same t0, W, B and m: a strong lens's floor is flat until its sharp egress, so a Gaussian
+    read it as "no recovery". The choice among fixed shapes is not charged, as the fixed
+    Gaussian is not: nothing is fitted. When a physical shape is the lens, the sign decides
+    from t0 + max(``RECOVERY_BY``, its three-quarter recovery) W on (``quarter_recovered``).
+    False (no lens: a fade or
     a step) when D > ``RECOVERY_DECISIVE``, or D > 0 once the data reach t0 + ``RECOVERY_BY`` W;
     True (the lens's shape) when D < -``RECOVERY_DECISIVE``, or D <= 0 from t0 + W/2 on;
     None while undecided or with fewer than ``RECOVERY_MIN_POINTS`` such points. Before
     that, False when the points from t0 - 2 W on fit a fade better than any lens ingress
-    (:func:`fade_minus_lens` > ``RETRACT_MARGIN``, ese-drw-3.3/3.4): the candidate the detector no
-    longer reports is retracted as the decline reveals itself, not kept to its deadline.
+    (:func:`fade_minus_lens` > ``RETRACT_MARGIN``, ese-drw-3.3/3.4) and than the physical lens
+    on its wider window (:func:`_physical_minus_fade`, ese-drw-3.14): the candidate the
+    detector no longer reports is retracted as the decline reveals itself, not kept to its
+    deadline.
     """
     prepared = prepare(mjd, flux, err, params)
     if prepared is None:
@@ -608,7 +632,9 @@ def _physical_minus_fade(
     no member of the family fits there."""
     lo = int(np.searchsorted(t, t0 - LENS_WINDOW * width))
     tw, yw, ww = t[lo:], y[lo:], w[lo:]
-    physical = best_lens_fit(tw, yw, ww, t0, width, params.edge_min_side, max(params.widths_days))
+    physical = best_lens_fit(
+        tw, yw, ww, t0, width, params.edge_min_side, (params.min_fwhm_days, max(params.widths_days))
+    )
     if physical is None:
         return np.inf
     return physical.chi2 + _shape_penalty(tw.size) - best_fade_chi2(tw, yw, ww)
@@ -659,7 +685,10 @@ def refit(
     of :func:`dsa110.science.ese.red_margin_of` for ``dip``); the candidate stands, with
     this fit and its calibrated false-alarm probability, when the score is >= ``min_score``
     and the probability <= ``max_false_alarm``: support is re-measured, not re-searched
-    (hysteresis), and a dip that more data explain away still loses it.
+    (hysteresis), and a dip that more data explain away still loses it. A one-sided
+    candidate (``egress``, ese-drw-3.14) is re-tested with the physical lens's shape that fits
+    best at its (t0, W) when that beats the Gaussian after BIC's 2 ln n for the shape (then
+    without caustic columns: the shape has its own).
     """
     prepared = prepare(mjd, flux, err, params)
     if prepared is None:

@@ -6,11 +6,13 @@ a floor (``dsa110.science.ese_lens``): the decaying tail reads as the lens's bas
 the source's true level as the floor below it. The physical lens family is kept only when it
 fits better than every flare (``dsa110.science.ese_edge``). The family, with the fast-rise,
 exponential-decay shape fitted to radio flares of AGN (Valtaoja et al. 1999, Hovatta et al.
-2009: exponential rise and decay, the decay the slower):
+2009: exponential rise and decay, the decay usually the slower):
 
     y = b + A f(t),  A >= 0,
     f = exp((t - t_p) / tau_r) for t < t_p,   exp(-(t - t_p) / tau_d) for t >= t_p.
 
+The grid does not force tau_r <= tau_d (a slow rise with a fast decay is fitted too: a
+wider family makes the lens's test against it stricter, not looser).
 (b, A) by weighted least squares (``ese_fade.fade_chi2`` with r = -f: y = b - d r, d >= 0);
 the peak time t_p on the times of the window's ``PEAK_CANDIDATES`` highest points and a day
 either side of each (a flare's peak is where the flux is highest, to within its rise), tau_r

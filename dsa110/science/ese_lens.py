@@ -66,8 +66,8 @@ _DX: Final = 0.002
 
 
 BASELINE_SPAN: Final = 0.5
-"""The baseline a member needs, in its FWHM: the points beyond its shoulders must span at
-least this (besides their count)."""
+"""The baseline a member needs, in its FWHM: from the first point to where its shoulders
+begin must be at least this (besides the points' count)."""
 BASELINE_TOLERANCE: Final = 0.1
 """A shape's baseline begins where it stays within this fraction of its depth from 1
 (:func:`baseline_offsets`)."""
@@ -172,26 +172,30 @@ def best_lens_fit(
     t0: float,
     width: float,
     min_baseline: int,
-    max_width: float,
+    widths: tuple[float, float],
 ) -> LensFit | None:
     """The family member that best fits (t, y) (weights ``w``) with its ingress seen at the
     end of the data (module docstring's grid), near a Gaussian trial of centre ``t0`` and FWHM
-    ``width``, no wider than ``max_width`` days, with at least ``min_baseline`` points on its
-    baseline spanning ``BASELINE_SPAN`` FWHM (before its shoulders, :func:`baseline_offsets`:
-    otherwise its baseline, and so
-    its depth, is an extrapolation, and a flare's decay or a fade's start passes for the
-    shoulder of a lens whose floor is the source's real level); None when no member fits a
-    dip (a > 0, b > 0)."""
+    ``width``, its FWHM within ``widths`` (least, greatest; days), with at least
+    ``min_baseline`` points on its baseline, from the first point to ``BASELINE_SPAN`` FWHM
+    or more before its shoulders (:func:`baseline_offsets`; a gap in the data counts in that
+    span): otherwise its baseline, and so its depth, is an extrapolation, and a flare's decay
+    or a fade's start passes for the shoulder of a lens whose floor is the source's real
+    level. So the window limits the family: a member whose shoulders reach further back than
+    the points given cannot be fitted (with the one-sided test's window of 3 trial FWHM, the
+    alpha = 40 shapes need W at most ~0.7 of the trial's; at twice the trial's, 13 of the 32
+    shapes fit). None when no member fits a dip (a > 0, b > 0)."""
     profiles = _profiles()
     t_end = float(t[-1])
     coarse: list[tuple[LensFit, float]] = []
     for factor in WIDTH_FACTORS:
         wd = factor * width
-        if wd > max_width:
+        if not widths[0] <= wd <= widths[1]:
             continue
         step = max(wd / COARSE_STEPS, FINE_STEP_DAYS)
-        halves = np.arange(t_end, t_end - wd - step / 2.0, -step)
-        halves = halves[np.abs(halves - (t0 - width / 2.0)) <= width]
+        halves = _in_range(
+            np.arange(t_end, t_end - wd - step / 2.0, -step), t_end, wd, t0 - width / 2.0, width
+        )
         fit = _best_on(t, y, w, profiles, halves, wd, min_baseline) if halves.size else None
         if fit is not None:
             coarse.append((fit, step))
@@ -201,8 +205,9 @@ def best_lens_fit(
     for fit, step in coarse[:REFINED]:
         fine_step = max(fit.width / FINE_STEPS, FINE_STEP_DAYS)
         half = fit.t0 - fit.width / 2.0
-        fine = np.arange(half - step, half + step + 1e-9, fine_step)
-        fine = fine[fine <= t_end]
+        fine = _in_range(
+            np.arange(half - step, half + step + 1e-9, fine_step), t_end, fit.width, t0 - width / 2.0, width
+        )
         refined = (
             _best_on(t, y, w, profiles[fit.shape : fit.shape + 1], fine, fit.width, min_baseline, fit.shape)
             if fine.size
@@ -211,6 +216,15 @@ def best_lens_fit(
         if refined is not None and best is not None and refined.chi2 < best.chi2:
             best = refined
     return best
+
+
+def _in_range(
+    halves: NDArray[np.float64], t_end: float, wd: float, trial_half: float, trial_width: float
+) -> NDArray[np.float64]:
+    """The ingress half-depth times the grid allows (module docstring): from one FWHM ``wd``
+    before the last epoch to it, and within one trial FWHM of the trial's own."""
+    keep = (halves <= t_end) & (halves >= t_end - wd) & (np.abs(halves - trial_half) <= trial_width)
+    return halves[keep]
 
 
 def _best_on(

@@ -32,7 +32,7 @@ def _curve(seed: int, shape, snr: float = 50.0, red_rms: float = 0.0):
     err = np.full(t.size, 1.0 / snr)
     truth = shape(t)
     if red_rms:
-        truth = truth * (1 + _drw(rng, t, red_rms, 40.0))
+        truth = truth * (1 + _drw(seed + 1000, t, red_rms, 40.0))
     flux = truth * (1 + 0.01 * rng.standard_normal(t.size)) + err * rng.standard_normal(t.size)
     return t, flux, err
 
@@ -72,7 +72,7 @@ def test_best_lens_fit_recovers_an_injected_ingress(alpha: float, beta: float) -
     t = np.arange(END - 240.0, END, 0.5)
     y = 2.0 * _physical(END + 20.0, 60.0, alpha, beta)(t)
     w = np.full(t.size, 1e4)
-    fit = best_lens_fit(t, y, w, END + 10.0, 60.0, 8, 280.0)
+    fit = best_lens_fit(t, y, w, END + 10.0, 60.0, 8, (11.0, 280.0))
     assert fit is not None
     depth = gain_curve(alpha, beta).depth
     assert fit.b == pytest.approx(2.0, rel=0.03)
@@ -89,7 +89,7 @@ def test_best_lens_fit_needs_a_baseline_beyond_the_shoulders() -> None:
     # grid) has half its FWHM of baseline before its shoulders, so no fit
     t = np.arange(END - 12.0, END, 0.5)
     y = _physical(END + 20.0, 60.0, 10.0, 0.1)(t)
-    assert best_lens_fit(t, y, np.ones(t.size), END + 10.0, 60.0, 8, 280.0) is None
+    assert best_lens_fit(t, y, np.ones(t.size), END + 10.0, 60.0, 8, (11.0, 280.0)) is None
 
 
 def test_best_flare_chi2_by_hand() -> None:
@@ -159,3 +159,14 @@ def test_a_lens_floor_is_not_taken_for_a_fade_that_stays_low() -> None:
     early = t <= END - 100.0 + 0.45 * 120.0
     assert recovery_shown(t[early], f[early], e[early], cand) is not False
     assert recovery_shown(t, f, e, cand) is True
+
+
+@pytest.mark.parametrize(("seed", "centre"), [(1, -5.0), (2, -15.0), (3, -5.0)])
+def test_a_strong_lens_ingress_is_not_retracted_as_a_fade(seed: int, centre: float) -> None:
+    # The floor seen for 25-35 d: a fade (a kinked decline, then flat) fits it better than
+    # any Gaussian ingress, and 3.13 retracted the open candidate; the physical lens fits it
+    # better than the fade (``ese_edge._physical_minus_fade``), so it stays open.
+    from tests.science.test_ese_edge import _ongoing
+
+    t, f, e = _curve(seed, _physical(END + centre, 60.0, 10.0, 0.15))
+    assert recovery_shown(t, f, e, _ongoing(END + centre, 60.0, 1.0, 0.09)) is not False
