@@ -131,7 +131,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 failures[int(i)] = str(exc)
                 test = FullTest([], False)
             found = test.found
-            tested(state, int(i), now, bool(found), test.ingress_pending)
+            tested(state, int(i), now, bool(found), test.ingress_pending, test.ingress_unsettled)
             changed = look(cands[i], found, *curve, now, params)
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))

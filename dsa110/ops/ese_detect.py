@@ -338,7 +338,9 @@ async def _run_chunk(
             errors[pk] = f"{type(exc).__name__}: {exc}"[:500]
             test = FullTest([], False)
         found = test.found
-        tested(state, index[pk], float(max(lc.mjd)), bool(found), test.ingress_pending)
+        tested(
+            state, index[pk], float(max(lc.mjd)), bool(found), test.ingress_pending, test.ingress_unsettled
+        )
         mine = [r for r in existing.get(pk, []) if r["status"] in OPEN_STATUSES]
         closed = [r for r in existing.get(pk, []) if r["status"] not in OPEN_STATUSES]
         found = [

@@ -336,7 +336,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DETECTOR_VERSION = "ese-drw-3.14"
+from dsa110.science.dip_wls import dip_wls
+
+DETECTOR_VERSION = "ese-drw-3.15"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
@@ -492,21 +494,12 @@ def _scan(
     g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / width)) ** 2)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
-    s0 = ww.sum(axis=1)
     wg = ww * g
-    sg = wg.sum(axis=1)
-    sgg = (wg * g).sum(axis=1)
-    sy = (ww * yy).sum(axis=1)
-    sgy = (wg * yy).sum(axis=1)
-    det = s0 * sgg - sg * sg
+    fit = dip_wls(
+        ww.sum(axis=1), (ww * yy).sum(axis=1), wg.sum(axis=1), (wg * g).sum(axis=1), (wg * yy).sum(axis=1)
+    )
     n_core = (inside & (np.abs(dt) <= width / 2.0)).sum(axis=1)
-    ok = (det > 1e-12 * np.maximum(s0 * sgg, 1e-300)) & (n_core >= 4)
-    safe = np.where(ok, det, 1.0)
-    a = (sg * sy - s0 * sgy) / safe
-    b = (sgg * sy - sg * sgy) / safe
-    sigma_a = np.sqrt(np.where(ok, s0 / safe, np.inf))
-    s_white = np.where(ok & (b > 0), a / sigma_a, -np.inf)
-    return centres, a, b, s_white
+    return centres, fit.a, fit.b, fit.s_white((n_core >= 4) & (fit.b > 0))
 
 
 # The DRW hyper-parameter grid the likelihood is maximised over: wide enough to hold every
@@ -537,23 +530,31 @@ def _drw_whiten(
     var = np.tile(DRW_SIGMAS**2, DRW_TAUS_DAYS.size)
     phi = np.exp(-np.diff(t, prepend=t[0])[:, None] / tau[None, :])
     q = var[None, :] * (1.0 - phi**2)
+    # The variances (P, S and the gain) do not depend on the data: one pass over the grid
+    # alone, then one over the columns with them fixed (the same operations in the same
+    # order as one pass doing both, so the same values, in fewer array operations).
+    s = np.empty((t.size, tau.size))
+    gain = np.empty((t.size, tau.size))
     p = var.copy()
-    m = np.zeros((tau.size, columns.shape[1]))
-    out = np.empty((t.size, tau.size, columns.shape[1]))
-    log_s = np.zeros(tau.size)
     e2 = e**2
     for i in range(t.size):
         if i:
             p = phi[i] ** 2 * p + q[i]
-            m *= phi[i][:, None]
-        s = p + e2[i]
+        s[i] = p + e2[i]
+        gain[i] = p / s[i]
+        p = p - gain[i] * p
+    root_s = np.sqrt(s)[:, :, None]
+    gain_c = gain[:, :, None]
+    phi_c = phi[:, :, None]
+    m = np.zeros((tau.size, columns.shape[1]))
+    out = np.empty((t.size, tau.size, columns.shape[1]))
+    for i in range(t.size):
+        if i:
+            m *= phi_c[i]
         v = columns[i][None, :] - m
-        gain = p / s
-        m += gain[:, None] * v
-        p = p - gain * p
-        out[i] = v / np.sqrt(s)[:, None]
-        log_s += np.log(s)
-    return out, log_s
+        m += gain_c[i] * v
+        np.divide(v, root_s[i], out=out[i])
+    return out, np.cumsum(np.log(s), axis=0)[-1]
 
 
 class DrwFit(NamedTuple):
@@ -665,17 +666,12 @@ def _conditional_sigma(gram: NDArray[np.float64]) -> float:
 def _chi2_of_dip(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], g: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Weighted chi2 of the best fit y = b - a g for each row of templates ``g``.
-
-    chi2_min = S_yy - b S_y + a S_gy at the least-squares solution (normal equations).
-    """
-    s0, sy, syy = w.sum(), (w * y).sum(), (w * y * y).sum()
-    sg, sgg, sgy = (w * g).sum(-1), (w * g * g).sum(-1), (w * g * y).sum(-1)
-    det = s0 * sgg - sg * sg
-    safe = np.where(det > 1e-12 * s0 * np.maximum(sgg, 1e-300), det, np.inf)
-    a = (sg * sy - s0 * sgy) / safe
-    b = (sgg * sy - sg * sgy) / safe
-    return np.asarray(syy - b * sy + a * sgy, dtype=np.float64)
+    """Weighted chi2 of the best fit y = b - a g for each row of templates ``g``
+    (:mod:`dsa110.science.dip_wls`); inf for a template singular for the fit."""
+    fit = dip_wls(
+        w.sum(), (w * y).sum(), (w * g).sum(-1), (w * g * g).sum(-1), (w * g * y).sum(-1), (w * y * y).sum()
+    )
+    return np.asarray(np.where(fit.ok, fit.chi2, np.inf), dtype=np.float64)
 
 
 def _is_short(
@@ -800,14 +796,11 @@ def refine_trial(
     window = np.abs(t - t0) <= 2.0 * width
     tw, yw, wv = t[window], y[window], w[window]
     g = np.exp(-0.5 * ((tw - t0) * FWHM_PER_SIGMA / width) ** 2)
-    s0, sg, sgg, sy, sgy = wv.sum(), (wv * g).sum(), (wv * g * g).sum(), (wv * yw).sum(), (wv * g * yw).sum()
-    det = float(s0 * sgg - sg * sg)
-    if not det > 1e-12 * float(s0 * sgg):
+    fit = dip_wls(wv.sum(), (wv * yw).sum(), (wv * g).sum(), (wv * g * g).sum(), (wv * g * yw).sum())
+    a, b = float(fit.a), float(fit.b)
+    if not (fit.ok and a > 0 and b > 0):
         return trial
-    a, b = float((sg * sy - s0 * sgy) / det), float((sgg * sy - sg * sgy) / det)
-    if not (a > 0 and b > 0):
-        return trial
-    return _Trial(width, t0, a, b, a / float(np.sqrt(s0 / det)))
+    return _Trial(width, t0, a, b, float(fit.s_white()))
 
 
 def red_margin_of(s_red: float, s_cond: float, width: float, params: EseParams) -> float:

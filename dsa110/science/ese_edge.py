@@ -92,6 +92,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from dsa110.science.dip_wls import dip_wls
 from dsa110.science.ese import (
     CAUSTIC_FWHM,
     CAUSTIC_OFFSETS,
@@ -122,15 +123,14 @@ def edge_template(t: NDArray[np.float64], t0: float, width: float) -> NDArray[np
 def _fit(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], g: NDArray[np.float64]
 ) -> tuple[float, float, float, float]:
-    """WLS of y = b - a g: (a, b, S_w = a / sigma_a, chi2_min); S_w = -inf when singular."""
-    s0, sy, syy = w.sum(), (w * y).sum(), (w * y * y).sum()
-    sg, sgg, sgy = (w * g).sum(), (w * g * g).sum(), (w * g * y).sum()
-    det = s0 * sgg - sg * sg
-    if not det > 1e-12 * s0 * max(sgg, 1e-300):
+    """WLS of y = b - a g (:mod:`dsa110.science.dip_wls`): (a, b, S_w = a / sigma_a,
+    chi2_min); S_w = -inf and chi2 inf when singular."""
+    fit = dip_wls(
+        w.sum(), (w * y).sum(), (w * g).sum(), (w * g * g).sum(), (w * g * y).sum(), (w * y * y).sum()
+    )
+    if not fit.ok:
         return 0.0, 0.0, -np.inf, np.inf
-    a = (sg * sy - s0 * sgy) / det
-    b = (sgg * sy - sg * sgy) / det
-    return float(a), float(b), float(a / np.sqrt(s0 / det)), float(syy - b * sy + a * sgy)
+    return float(fit.a), float(fit.b), float(fit.s_white()), float(fit.chi2)
 
 
 def _edge_scan(
@@ -154,15 +154,11 @@ def _edge_scan(
     g = gauss if symmetric else np.where(tt < centres[:, None], gauss, 1.0)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
-    s0, wg = ww.sum(axis=1), ww * g
-    sg, sgg, sy, sgy = wg.sum(axis=1), (wg * g).sum(axis=1), (ww * yy).sum(axis=1), (wg * yy).sum(axis=1)
-    det = s0 * sgg - sg * sg
-    ok = (det > 1e-12 * np.maximum(s0 * sgg, 1e-300)) & (t.size - lo >= min_points)
-    safe = np.where(ok, det, 1.0)
-    a = (sg * sy - s0 * sgy) / safe
-    b = (sgg * sy - sg * sgy) / safe
-    s_w = np.where(ok & (b > 0), a / np.sqrt(np.where(ok, s0 / safe, np.inf)), -np.inf)
-    return a, b, s_w
+    wg = ww * g
+    fit = dip_wls(
+        ww.sum(axis=1), (ww * yy).sum(axis=1), wg.sum(axis=1), (wg * g).sum(axis=1), (wg * yy).sum(axis=1)
+    )
+    return fit.a, fit.b, fit.s_white((t.size - lo >= min_points) & (fit.b > 0))
 
 
 def lens_chi2(
@@ -281,14 +277,15 @@ def _by_fit(
     g = np.exp(-0.5 * ((tt[None, :] - t0) * FWHM_PER_SIGMA / width) ** 2)
     if not start:
         g = np.where(tt[None, :] < t0, g, 1.0)
-    s0, sy, syy = ww.sum(), (ww * yy).sum(), (ww * yy * yy).sum()
-    sg, sgg, sgy = (ww * g).sum(1), (ww * g * g).sum(1), (ww * g * yy).sum(1)
-    det = s0 * sgg - sg * sg
-    safe = np.where(det > 1e-12 * s0 * np.maximum(sgg, 1e-300), det, np.inf)
-    a = (sg * sy - s0 * sgy) / safe
-    b = (sgg * sy - sg * sgy) / safe
-    chi2 = syy - b * sy + a * sgy
-    return [trials[i] for i in np.argsort(np.where(np.isfinite(safe), chi2, np.inf), kind="stable")]
+    fit = dip_wls(
+        ww.sum(),
+        (ww * yy).sum(),
+        (ww * g).sum(1),
+        (ww * g * g).sum(1),
+        (ww * g * yy).sum(1),
+        (ww * yy * yy).sum(),
+    )
+    return [trials[i] for i in np.argsort(np.where(fit.ok, fit.chi2, np.inf), kind="stable")]
 
 
 def _judge(
@@ -427,7 +424,9 @@ def _gaussian_shape_refusal(
     # The bottom, where the data reach it, is the lens's (ese-drw-3.2): not decisively flatter.
     bottom = t > trial.t0 + RECOVERY_FROM * trial.width
     if np.count_nonzero(bottom) >= RECOVERY_MIN_POINTS and (
-        lens_minus_flat(t[bottom], y[bottom], e[bottom], trial.t0, trial.width, trial.b, trial.b - trial.a)
+        lens_minus_flat(
+            y[bottom], e[bottom], gaussian_lens(t[bottom], trial.t0, trial.width, trial.b, trial.b - trial.a)
+        )
         > RECOVERY_DECISIVE
     ):
         return "flat_bottom"
@@ -537,20 +536,21 @@ def lens_ingress_chi2(
     return plain, min(plain, caustic)
 
 
+def gaussian_lens(
+    t: NDArray[np.float64], t0: float, width: float, high: float, low: float
+) -> NDArray[np.float64]:
+    """The Gaussian lens dip from ``high`` down to ``low`` at ``t0``, FWHM ``width``."""
+    return np.asarray(high - (high - low) * np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / width) ** 2))
+
+
 def lens_minus_flat(
-    t: NDArray[np.float64],
-    y: NDArray[np.float64],
-    e: NDArray[np.float64],
-    t0: float,
-    width: float,
-    high: float,
-    low: float,
-) -> float:
-    """D = chi2_lens - chi2_flat on these points (:func:`recovery_shown` states the models)."""
+    y: NDArray[np.float64], e: NDArray[np.float64], lens: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """D = chi2_lens - chi2_flat on these points (:func:`recovery_shown` states the models),
+    one per lens model: ``lens`` is one model's values or several models' rows."""
     w = 1.0 / e**2
-    lens = high - (high - low) * np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / width) ** 2)
-    flat = float(np.sum(w * y) / np.sum(w))
-    return float(np.sum(w * (y - lens) ** 2) - np.sum(w * (y - flat) ** 2))
+    flat = np.sum(w * y) / np.sum(w)
+    return np.asarray(np.sum(w * (y - lens) ** 2, axis=-1) - np.sum(w * (y - flat) ** 2))
 
 
 def recovery_shown(
@@ -600,15 +600,12 @@ def recovery_shown(
     if np.count_nonzero(after) < RECOVERY_MIN_POINTS:
         return None
     high, low = d.baseline_flux_jy / base, d.min_flux_jy / base
-    diff = lens_minus_flat(t[after], y[after], e[after], t0, width, high, low)
+    ta = t[after]
+    diff = float(lens_minus_flat(y[after], e[after], gaussian_lens(ta, t0, width, high, low)))
     decided_by = RECOVERY_BY
     # The physical lens's bottom (ese-drw-3.14): flat where the Gaussian's is rounded; when
     # one of its shapes fits better, it is the lens, and its own recovery time decides.
-    w_after = 1.0 / e[after] ** 2
-    shapes = high - (high - low) * shapes_at(t[after], t0, width)
-    physical = np.sum(w_after * (y[after] - shapes) ** 2, axis=1) - np.sum(
-        w_after * (y[after] - np.sum(w_after * y[after]) / np.sum(w_after)) ** 2
-    )
+    physical = lens_minus_flat(y[after], e[after], high - (high - low) * shapes_at(ta, t0, width))
     k = int(np.argmin(physical))
     if physical[k] < diff:
         diff, decided_by = float(physical[k]), max(RECOVERY_BY, float(quarter_recovered()[k]))

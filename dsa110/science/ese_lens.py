@@ -43,6 +43,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from dsa110.science.dip_wls import dip_wls
 from dsa110.science.plasma_lens import gain_curve
 
 ALPHAS: Final = (0.3, 0.6, 1.2, 2.5, 5.0, 10.0, 20.0, 40.0)
@@ -150,19 +151,12 @@ class LensFit:
 def fit_shapes(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], s: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """WLS of y = b - a s for every template s[..., :] at once: (a, b, S_w, chi2); chi2 = inf
-    where the fit is singular or b <= 0 (not a dip of a positive source)."""
-    s0, sy, syy = w.sum(), (w * y).sum(), (w * y * y).sum()
+    """WLS of y = b - a s for every template s[..., :] at once (:mod:`dsa110.science.dip_wls`):
+    (a, b, S_w, chi2); chi2 = inf where the fit is singular or b <= 0 (not a dip of a
+    positive source)."""
     # matrix-vector products: one pass over the templates each, and one for s**2
-    sg, sgg, sgy = s @ w, (s * s) @ w, s @ (w * y)
-    det = s0 * sgg - sg * sg
-    ok = det > 1e-12 * s0 * np.maximum(sgg, 1e-300)
-    safe = np.where(ok, det, 1.0)
-    a = (sg * sy - s0 * sgy) / safe
-    b = (sgg * sy - sg * sgy) / safe
-    chi2 = np.where(ok & (b > 0), syy - b * sy + a * sgy, np.inf)
-    s_w = np.where(ok, a / np.sqrt(s0 / safe), -np.inf)
-    return a, b, s_w, chi2
+    fit = dip_wls(w.sum(), (w * y).sum(), s @ w, (s * s) @ w, s @ (w * y), (w * y * y).sum())
+    return fit.a, fit.b, fit.s_white(), np.where(fit.ok & (fit.b > 0), fit.chi2, np.inf)
 
 
 def best_lens_fit(

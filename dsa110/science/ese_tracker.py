@@ -9,7 +9,13 @@ Running statistic (O(1) per measurement, vectorised over sources): a one-sided C
 with m and s**2 an exponentially weighted mean and variance of y (weight
 alpha = max(1/n, ``EWMA_MIN_WEIGHT``), Welford-style, from residuals clipped at 4 s;
 updated by every point until C reaches ``CUSUM_H``, then frozen, so a dip does not drag its
-own baseline down). C >= ``CUSUM_H``
+own baseline down). Past the warm-up (n > 5) s**2 learns from the points below m only, a
+semivariance (ese-drw-3.15): for noise symmetric about the baseline it is the same sigma**2,
+and a rise (a flare, a weak lens's bright shoulder before its ingress) no longer widens the
+scale the drop after it is measured by (lens seed 31 of the injection bench: a 66 %-deep
+71-d weak lens at SNR 57 whose shoulder, at 3 x the baseline, had grown s from 0.04 to 0.10;
+C stayed under 6 through the ingress, the last test was 36 d before the end of the data, and
+every test of the last 30 d would have found the ingress). C >= ``CUSUM_H``
 means a run of low points a dip would make (K = 1: each point must be more than one
 scatter below the baseline to add; an ESE of depth d adds about d / s - 1 per epoch).
 The CUSUM is only a trigger: it decides which sources the full test looks at, never what
@@ -135,6 +141,9 @@ CORE_PENDING = ("core_points", "core_days")
 """The one-sided tests that refuse an ingress for having too little of it past half depth
 yet (``ese_edge``: ``edge_min_core`` points spanning ``edge_min_core_days``): what more
 data can change within days (:func:`ingress_pending`)."""
+UNSETTLED = ("fade", "flat_bottom")
+"""The one-sided tests that refuse a young strong lens's floor until more of it is in
+(:func:`ingress_unsettled`)."""
 REFRESH_DAYS = 60.0
 MAX_BACKOFF_DAYS = 12.0
 WATCH_DAYS = 60.0  # the recovery of dips up to ~80 d wide; wider ones wait for the refresh
@@ -205,7 +214,10 @@ def update(state: RunningState, idx: NDArray[np.int64], y: NDArray[np.float64]) 
     r = y - mean
     r = np.where(warm, np.clip(r, -CLIP * sd, CLIP * sd), r)
     new_mean = mean + alpha * r
-    new_var = (1.0 - alpha) * (var + alpha * r * r)
+    # Past the warm-up the scale learns from the points below the baseline only (the
+    # semivariance: the same sigma**2 for noise symmetric about it): a rise, a flare or a
+    # weak lens's bright shoulder, must not widen the scale the next drop is measured by.
+    new_var = np.where(warm & (r > 0.0), var, (1.0 - alpha) * (var + alpha * r * r))
     state.mean[idx] = np.where(calm, new_mean, mean)
     state.var[idx] = np.where(calm, new_var, var)
     state.n[idx] = n
@@ -265,6 +277,7 @@ class FullTest:
 
     found: list[EseDetection]
     ingress_pending: bool
+    ingress_unsettled: bool = False
 
 
 def full_test(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams = LIVE_PARAMS) -> FullTest:
@@ -272,7 +285,7 @@ def full_test(mjd: ArrayLike, flux: ArrayLike, err: ArrayLike, params: EseParams
     (raises ``EseInputError`` as it does). The job and the benches' replay both call this."""
     refusals: list[str] = []
     found = detect_all(mjd, flux, err, params, refusals=refusals)
-    return FullTest(found, ingress_pending(refusals))
+    return FullTest(found, ingress_pending(refusals), ingress_unsettled(refusals))
 
 
 def ingress_pending(refusals: Sequence[str]) -> bool:
@@ -295,8 +308,23 @@ def ingress_pending(refusals: Sequence[str]) -> bool:
     return refusals[0] in CORE_PENDING or (refusals[0] == "fade" and runner_up in CORE_PENDING)
 
 
+def ingress_unsettled(refusals: Sequence[str]) -> bool:
+    """Was the best-fitting trial at the end of the data refused for its shape
+    (``UNSETTLED``: a fade, or a flat bottom the Gaussian cannot make and the physical lens
+    did not beat the fade with)? After an ingress stops being :func:`ingress_pending`, this is
+    what a strong lens's young floor looks like for some days: its flat floor, a few days
+    long, is as well fitted by a fade's decline until more of it is in (ese-drw-3.15,
+    :func:`tested`)."""
+    return bool(refusals) and refusals[0] in UNSETTLED
+
+
 def tested(
-    state: RunningState, idx: int, now_mjd: float, found_any: bool, ingress_pending: bool = False
+    state: RunningState,
+    idx: int,
+    now_mjd: float,
+    found_any: bool,
+    ingress_pending: bool = False,
+    ingress_unsettled: bool = False,
 ) -> None:
     """Record a full test of source ``idx``. A fruitless triggered test doubles its back-off
     (to ``MAX_BACKOFF_DAYS``), restarts its CUSUM and watches the source for ``WATCH_DAYS``
@@ -318,10 +346,29 @@ def tested(
     a 60 %-deep 23-d ingress at SNR 16 and a 32 %-deep 20-d one at SNR 187, refused for their
     core 3 d before the end of the data, persisting at live FAP <= 0.002 from 1 d before it,
     next due 9 d after it). ``recheck_at`` holds the look's due time counted in transits
-    (:func:`transits`; until ese-drw-3.12 the look's time + ``PERSIST_DAYS`` in days)."""
+    (:func:`transits`; until ese-drw-3.12 the look's time + ``PERSIST_DAYS`` in days).
+
+    ``ingress_unsettled`` (:func:`ingress_unsettled`, ese-drw-3.15): a look that a pending
+    ingress asked for (its ``recheck_at`` was set ``PENDING_DAYS`` after the test before)
+    and whose ingress is no longer pending but refused as a fade or a flat bottom asks for
+    one more look ``PERSIST_DAYS`` later; that look was not asked for by a pending ingress,
+    so the chain ends there. Why: the ingress passed its core tests and its floor is days
+    old; without this the next look was the watch's, ``MAX_BACKOFF_DAYS`` after the alarm's
+    test (lens seed 31 of the injection bench: a 96 %-deep 24-d strong lens refused so 10 d
+    before the end of the data, found from 3 d later at live FAP 4e-5, never looked at
+    again)."""
+    asked_as_pending = bool(
+        state.recheck_at[idx] <= now_mjd
+        and np.isclose(state.recheck_at[idx] - state.last_test_mjd[idx], transits(PENDING_DAYS))
+    )
+    one_more = asked_as_pending and ingress_unsettled and not ingress_pending and not found_any
     state.last_test_mjd[idx] = now_mjd
     state.last_test_n[idx] = state.n[idx]
-    waits = [days for days, wanted in ((PENDING_DAYS, ingress_pending), (PERSIST_DAYS, found_any)) if wanted]
+    waits = [
+        days
+        for days, wanted in ((PENDING_DAYS, ingress_pending), (PERSIST_DAYS, found_any or one_more))
+        if wanted
+    ]
     state.recheck_at[idx] = now_mjd + transits(min(waits)) if waits else np.inf
     if found_any:
         state.backoff[idx] = PERSIST_DAYS

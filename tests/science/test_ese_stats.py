@@ -45,6 +45,7 @@ from dsa110.science.ese_tracker import (
     follows,
     full_test,
     ingress_pending,
+    ingress_unsettled,
     live_rated,
     live_recovered,
     live_refit,
@@ -276,6 +277,62 @@ def test_an_ingress_refused_for_its_core_is_looked_at_again_within_days() -> Non
     assert state.recheck_at[0] == 60010.0 + transits(PENDING_DAYS)
     record_test(state, 0, 60020.0, found_any=False, ingress_pending=False)
     assert state.recheck_at[0] == np.inf
+
+
+def test_an_ingress_no_longer_pending_but_refused_for_its_shape_is_looked_at_once_more() -> None:
+    # ese-drw-3.15. A look a pending ingress asked for (recheck_at = last test + transits(2))
+    # whose ingress is now refused as a fade or a flat bottom asks for one more look
+    # transits(5) = 4.93635 d later; that look was not asked for by a pending ingress, so the
+    # same outcome there asks for nothing more.
+    assert ingress_unsettled(["fade", "flat_bottom"]) and ingress_unsettled(["flat_bottom", "step"])
+    assert not ingress_unsettled(["step", "fade"]) and not ingress_unsettled([])
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    quiet = np.array([False])
+    state.n[0], state.cusum[0], state.backoff[0] = 100, CUSUM_H + 1.0, MAX_BACKOFF_DAYS
+    record_test(state, 0, 60000.0, found_any=False, ingress_pending=True)
+    assert state.recheck_at[0] == pytest.approx(60001.94454, abs=1e-5)
+    record_test(state, 0, 60002.0, found_any=False, ingress_unsettled=True)
+    assert state.recheck_at[0] == pytest.approx(60002.0 + 4.93635, abs=1e-5)
+    assert not due(state, idx, 60002.0 + 4 * SIDEREAL_DAY, quiet)[0]
+    assert due(state, idx, 60002.0 + 5 * SIDEREAL_DAY, quiet)[0]
+    record_test(state, 0, 60007.0, found_any=False, ingress_unsettled=True)
+    assert state.recheck_at[0] == np.inf
+    # A look that nothing pending asked for (a watch's, 12 d after the last test) does not
+    # start the chain, nor does an unsettled ingress at a look whose ingress is pending again
+    # (the pending wait, 2 d, stands).
+    record_test(state, 0, 60019.0, found_any=False, ingress_unsettled=True)
+    assert state.recheck_at[0] == np.inf
+    record_test(state, 0, 60030.0, found_any=False, ingress_pending=True)
+    record_test(state, 0, 60032.0, found_any=False, ingress_pending=True, ingress_unsettled=True)
+    assert state.recheck_at[0] == pytest.approx(60032.0 + 1.94454, abs=1e-5)
+
+
+def test_a_rise_does_not_widen_the_scale_a_drop_is_measured_by() -> None:
+    # ese-drw-3.15. Warm (n = 100), m = 1, s**2 = 0.01. A point at 1.3: r = +0.3 (under the
+    # 4 s clip), alpha = max(1/101, 1/50) = 0.02: m = 1.006, s**2 stays 0.01 (the scale learns
+    # from points below the baseline only), C = max(0, 0 + (1 - 1.3) / 0.1 - 1) = 0.
+    state = RunningState.empty(1)
+    idx = np.array([0])
+    state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
+    update(state, idx, np.array([1.3]))
+    assert state.mean[0] == pytest.approx(1.006) and state.var[0] == pytest.approx(0.01)
+    assert state.cusum[0] == 0.0
+    # Then 0.7: z = 0.306 / 0.1 = 3.06, C = 2.06; r = -0.306: s**2 = 0.98 (0.01 + 0.02 x
+    # 0.093636) = 0.0116353 (the symmetric update would have made s**2 0.0115640 after 1.3,
+    # z 2.8455).
+    update(state, idx, np.array([0.7]))
+    assert state.cusum[0] == pytest.approx(2.06) and state.var[0] == pytest.approx(0.0116353, abs=1e-7)
+    # A weak lens's bright shoulder (ten points at 4 s above) before its ingress (a drop of 3
+    # s, 1.0 -> 0.7): the trigger fires within the first five points of the drop.
+    shoulder = RunningState.empty(1)
+    shoulder.n[0], shoulder.mean[0], shoulder.var[0] = 100, 1.0, 0.01
+    for _ in range(10):
+        update(shoulder, idx, np.array([1.4]))
+    assert shoulder.var[0] == pytest.approx(0.01)
+    for _ in range(5):
+        update(shoulder, idx, np.array([0.7]))
+    assert shoulder.cusum[0] >= CUSUM_H
 
 
 def test_the_full_test_says_when_an_ingress_is_still_coming_in() -> None:

@@ -1,0 +1,51 @@
+"""The closed-form weighted least-squares fit of a dip template, y = b - a g, from its sums.
+
+Every search and test of the ESE detector fits this two-parameter model, to one template
+or to thousands at once (a scan's centres, the physical lens's shapes, a trial set); they
+differ only in how they form the weighted sums (gathered windows, matrix products). The
+solution of the normal equations, with S_x = sum(w x) over the points (S_1 = sum w):
+
+    det = S_1 S_gg - S_g**2
+    a = (S_g S_y - S_1 S_gy) / det,   b = (S_gg S_y - S_g S_gy) / det
+    sigma_a**2 = S_1 / det
+    chi2_min = S_yy - b S_y + a S_gy
+
+A template is singular for the fit (``ok`` False) when det <= 1e-12 S_1 S_gg: g constant
+over the points (a flat template is the baseline itself), or no points.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+Sum = float | NDArray[np.float64]
+
+
+class DipWls(NamedTuple):
+    """One fit per template (arrays, or floats for one template from float sums); where
+    ``ok`` is False, ``a``, ``b``, ``var_a`` and ``chi2`` are finite and meaningless."""
+
+    ok: NDArray[np.bool_]
+    a: NDArray[np.float64]
+    b: NDArray[np.float64]
+    var_a: NDArray[np.float64]
+    chi2: NDArray[np.float64]
+
+    def s_white(self, valid: NDArray[np.bool_] | bool = True) -> NDArray[np.float64]:
+        """S_w = a / sigma_a where the fit is ``ok`` and ``valid``, -inf elsewhere."""
+        use = self.ok & valid
+        return np.where(use, self.a / np.sqrt(np.where(use, self.var_a, 1.0)), -np.inf)
+
+
+def dip_wls(s0: Sum, sy: Sum, sg: Sum, sgg: Sum, sgy: Sum, syy: Sum = np.nan) -> DipWls:
+    """The fit from the weighted sums S_1, S_y, S_g, S_gg, S_gy (module docstring); chi2
+    needs S_yy too (NaN without it: a scan that ranks by S_w does not form it)."""
+    det = s0 * sgg - sg * sg
+    ok = np.asarray(det > 1e-12 * s0 * np.maximum(sgg, 1e-300))
+    safe = np.where(ok, det, 1.0)
+    a = (sg * sy - s0 * sgy) / safe
+    b = (sgg * sy - sg * sgy) / safe
+    return DipWls(ok, a, b, s0 / safe, syy - b * sy + a * sgy)

@@ -1,0 +1,44 @@
+"""The dip template's closed-form weighted least squares against values computed by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsa110.science.dip_wls import dip_wls
+
+
+def _sums(g: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, ...]:
+    return (w.sum(), (w * y).sum(), (w * g).sum(), (w * g * g).sum(), (w * g * y).sum(), (w * y * y).sum())
+
+
+def test_a_three_point_fit_by_hand() -> None:
+    # g = (0, 0.5, 1), y = (1, 0.9, 0.6), w = 1: S_1 = 3, S_y = 2.5, S_g = 1.5, S_gg = 1.25,
+    # S_gy = 1.05, S_yy = 2.17; det = 3 x 1.25 - 1.5**2 = 1.5;
+    # a = (1.5 x 2.5 - 3 x 1.05) / 1.5 = 0.4, b = (1.25 x 2.5 - 1.5 x 1.05) / 1.5 = 1.033333;
+    # sigma_a**2 = 3 / 1.5 = 2; chi2 = 2.17 - 1.033333 x 2.5 + 0.4 x 1.05 = 0.0066667
+    # (the residuals -1/30, 2/30, -1/30 squared and summed); S_w = 0.4 / sqrt 2 = 0.282843.
+    g, y, w = np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.9, 0.6]), np.ones(3)
+    fit = dip_wls(*_sums(g, y, w))
+    assert fit.ok
+    assert fit.a == pytest.approx(0.4) and fit.b == pytest.approx(1.0333333, abs=1e-7)
+    assert fit.var_a == pytest.approx(2.0) and fit.chi2 == pytest.approx(0.0066667, abs=1e-7)
+    assert fit.s_white() == pytest.approx(0.282843, abs=1e-6)
+    # Refused by the caller (say b <= 0 wanted): -inf.
+    assert fit.s_white(False) == -np.inf
+
+
+def test_many_templates_at_once_and_a_singular_one() -> None:
+    # Rows: the template above, a flat one (g = 0.5 everywhere: det = 3 x 0.75 - 1.5**2 = 0,
+    # the baseline itself, singular), and the first scaled by 2 (a halves, b and chi2 stay).
+    g = np.array([[0.0, 0.5, 1.0], [0.5, 0.5, 0.5], [0.0, 1.0, 2.0]])
+    y, w = np.array([1.0, 0.9, 0.6]), np.ones(3)
+    s0, sy, syy = w.sum(), (w * y).sum(), (w * y * y).sum()
+    fit = dip_wls(s0, sy, g @ w, (g * g) @ w, g @ (w * y), syy)
+    assert fit.ok.tolist() == [True, False, True]
+    assert fit.a[2] == pytest.approx(0.2) and fit.b[2] == pytest.approx(fit.b[0])
+    assert fit.chi2[2] == pytest.approx(fit.chi2[0])
+    s_w = fit.s_white()
+    assert s_w[1] == -np.inf and s_w[2] == pytest.approx(s_w[0])  # S_w does not depend on g's scale
+    # Without S_yy the scan's fits have no chi2.
+    assert np.isnan(dip_wls(s0, sy, g @ w, (g * g) @ w, g @ (w * y)).chi2).all()
