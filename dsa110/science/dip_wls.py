@@ -11,7 +11,9 @@ solution of the normal equations, with S_x = sum(w x) over the points (S_1 = sum
     chi2_min = S_yy - b S_y + a S_gy
 
 A template is singular for the fit (``ok`` False) when det <= 1e-12 S_1 S_gg: g constant
-over the points (a flat template is the baseline itself), or no points.
+over the points (a flat template is the baseline itself), or no points; or when the
+caller's own condition (``valid``: enough points in a window, say) refuses it. Where not
+``ok`` the fit is computed with det = 1 (finite, meaningless, never an overflow).
 """
 
 from __future__ import annotations
@@ -25,27 +27,34 @@ Sum = float | NDArray[np.float64]
 
 
 class DipWls(NamedTuple):
-    """One fit per template (arrays, or floats for one template from float sums); where
-    ``ok`` is False, ``a``, ``b``, ``var_a`` and ``chi2`` are finite and meaningless."""
+    """One fit per template (arrays, or 0-d arrays for one template from float sums); where
+    ``ok`` is False, ``a``, ``b`` and ``chi2`` are finite and meaningless."""
 
     ok: NDArray[np.bool_]
     a: NDArray[np.float64]
     b: NDArray[np.float64]
-    var_a: NDArray[np.float64]
     chi2: NDArray[np.float64]
+    s0: Sum
+    det: NDArray[np.float64]
+    """det where ``ok``, 1 elsewhere."""
 
     def s_white(self, valid: NDArray[np.bool_] | bool = True) -> NDArray[np.float64]:
-        """S_w = a / sigma_a where the fit is ``ok`` and ``valid``, -inf elsewhere."""
+        """S_w = a / sigma_a where the fit is ``ok`` and ``valid``, -inf elsewhere (sigma_a is
+        formed only there: a template far from the points has a det small enough to overflow
+        S_1 / det although the fit is not singular)."""
         use = self.ok & valid
-        return np.where(use, self.a / np.sqrt(np.where(use, self.var_a, 1.0)), -np.inf)
+        var_a = self.s0 / np.where(use, self.det, np.inf)
+        return np.where(use, self.a / np.sqrt(np.where(use, var_a, 1.0)), -np.inf)
 
 
-def dip_wls(s0: Sum, sy: Sum, sg: Sum, sgg: Sum, sgy: Sum, syy: Sum = np.nan) -> DipWls:
+def dip_wls(
+    s0: Sum, sy: Sum, sg: Sum, sgg: Sum, sgy: Sum, syy: Sum = np.nan, valid: NDArray[np.bool_] | bool = True
+) -> DipWls:
     """The fit from the weighted sums S_1, S_y, S_g, S_gg, S_gy (module docstring); chi2
     needs S_yy too (NaN without it: a scan that ranks by S_w does not form it)."""
     det = s0 * sgg - sg * sg
-    ok = np.asarray(det > 1e-12 * s0 * np.maximum(sgg, 1e-300))
+    ok = np.asarray((det > 1e-12 * s0 * np.maximum(sgg, 1e-300)) & valid)
     safe = np.where(ok, det, 1.0)
     a = (sg * sy - s0 * sgy) / safe
     b = (sgg * sy - sg * sgy) / safe
-    return DipWls(ok, a, b, s0 / safe, syy - b * sy + a * sgy)
+    return DipWls(ok, a, b, syy - b * sy + a * sgy, s0, safe)

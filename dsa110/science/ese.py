@@ -495,11 +495,16 @@ def _scan(
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
     wg = ww * g
-    fit = dip_wls(
-        ww.sum(axis=1), (ww * yy).sum(axis=1), wg.sum(axis=1), (wg * g).sum(axis=1), (wg * yy).sum(axis=1)
-    )
     n_core = (inside & (np.abs(dt) <= width / 2.0)).sum(axis=1)
-    return centres, fit.a, fit.b, fit.s_white((n_core >= 4) & (fit.b > 0))
+    sums = (
+        ww.sum(axis=1),
+        (ww * yy).sum(axis=1),
+        wg.sum(axis=1),
+        (wg * g).sum(axis=1),
+        (wg * yy).sum(axis=1),
+    )
+    fit = dip_wls(*sums, valid=n_core >= 4)
+    return centres, fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
 # The DRW hyper-parameter grid the likelihood is maximised over: wide enough to hold every

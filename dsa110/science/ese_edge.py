@@ -155,10 +155,15 @@ def _edge_scan(
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
     wg = ww * g
-    fit = dip_wls(
-        ww.sum(axis=1), (ww * yy).sum(axis=1), wg.sum(axis=1), (wg * g).sum(axis=1), (wg * yy).sum(axis=1)
+    sums = (
+        ww.sum(axis=1),
+        (ww * yy).sum(axis=1),
+        wg.sum(axis=1),
+        (wg * g).sum(axis=1),
+        (wg * yy).sum(axis=1),
     )
-    return fit.a, fit.b, fit.s_white((t.size - lo >= min_points) & (fit.b > 0))
+    fit = dip_wls(*sums, valid=t.size - lo >= min_points)
+    return fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
 def lens_chi2(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ def test_a_three_point_fit_by_hand() -> None:
     fit = dip_wls(*_sums(g, y, w))
     assert fit.ok
     assert fit.a == pytest.approx(0.4) and fit.b == pytest.approx(1.0333333, abs=1e-7)
-    assert fit.var_a == pytest.approx(2.0) and fit.chi2 == pytest.approx(0.0066667, abs=1e-7)
+    assert fit.s0 / fit.det == pytest.approx(2.0) and fit.chi2 == pytest.approx(0.0066667, abs=1e-7)
     assert fit.s_white() == pytest.approx(0.282843, abs=1e-6)
     # Refused by the caller (say b <= 0 wanted): -inf.
     assert fit.s_white(False) == -np.inf
@@ -42,3 +44,19 @@ def test_many_templates_at_once_and_a_singular_one() -> None:
     assert s_w[1] == -np.inf and s_w[2] == pytest.approx(s_w[0])  # S_w does not depend on g's scale
     # Without S_yy the scan's fits have no chi2.
     assert np.isnan(dip_wls(s0, sy, g @ w, (g * g) @ w, g @ (w * y)).chi2).all()
+
+
+def test_a_refused_or_far_away_template_is_computed_without_overflow() -> None:
+    # The caller's own refusal (valid False): not ok, a and b formed with det = 1
+    # (g, y as above: a = 1.5 x 2.5 - 3 x 1.05 = 0.6, b = 1.25 x 2.5 - 1.5 x 1.05 = 1.55).
+    g, y, w = np.array([0.0, 0.5, 1.0]), np.array([1.0, 0.9, 0.6]), np.ones(3)
+    refused = dip_wls(*_sums(g, y, w), valid=False)
+    assert not refused.ok and refused.a == pytest.approx(0.6) and refused.b == pytest.approx(1.55)
+    assert refused.s_white() == -np.inf
+    # A template 1e-155 high (a narrow Gaussian far from the points): S_gg ~ 1e-309, det
+    # ~ 1e-310, so S_1 / det overflows; a chi2-only fit never forms it (no warning raised).
+    tiny = np.array([1e-155, 2e-155, 3e-155])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = dip_wls(*_sums(tiny, y, w))
+        assert np.isfinite(fit.chi2)

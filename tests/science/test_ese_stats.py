@@ -306,29 +306,38 @@ def test_an_ingress_no_longer_pending_but_refused_for_its_shape_is_looked_at_onc
     record_test(state, 0, 60030.0, found_any=False, ingress_pending=True)
     record_test(state, 0, 60032.0, found_any=False, ingress_pending=True, ingress_unsettled=True)
     assert state.recheck_at[0] == pytest.approx(60032.0 + 1.94454, abs=1e-5)
+    # The job tests a source on its own last point, which may come before the due time
+    # (60033.94454) the chunk's clock met: that look counts as the pending one all the same.
+    record_test(state, 0, 60033.5, found_any=False, ingress_unsettled=True)
+    assert state.recheck_at[0] == pytest.approx(60033.5 + 4.93635, abs=1e-5)
 
 
 def test_a_rise_does_not_widen_the_scale_a_drop_is_measured_by() -> None:
-    # ese-drw-3.15. Warm (n = 100), m = 1, s**2 = 0.01. A point at 1.3: r = +0.3 (under the
-    # 4 s clip), alpha = max(1/101, 1/50) = 0.02: m = 1.006, s**2 stays 0.01 (the scale learns
-    # from points below the baseline only), C = max(0, 0 + (1 - 1.3) / 0.1 - 1) = 0.
+    # ese-drw-3.15. Warm (n = 100), m = 1, s**2 = 0.01 (s = 0.1). A point at 1.3 (3 s above,
+    # inside the 4 s clip) updates both: alpha = max(1/101, 1/50) = 0.02, m = 1.006,
+    # s**2 = 0.98 (0.01 + 0.02 x 0.09) = 0.011564.
     state = RunningState.empty(1)
     idx = np.array([0])
     state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
     update(state, idx, np.array([1.3]))
-    assert state.mean[0] == pytest.approx(1.006) and state.var[0] == pytest.approx(0.01)
+    assert state.mean[0] == pytest.approx(1.006) and state.var[0] == pytest.approx(0.011564)
+    # A point at 1.5 (5 s above): the baseline moves by the clipped residual, 0.02 x 0.4 =
+    # 0.008, the scale does not (3.14: s**2 = 0.98 (0.01 + 0.02 x 0.16) = 0.012936); C = 0.
+    state.n[0], state.mean[0], state.var[0] = 100, 1.0, 0.01
+    update(state, idx, np.array([1.5]))
+    assert state.mean[0] == pytest.approx(1.008) and state.var[0] == pytest.approx(0.01)
     assert state.cusum[0] == 0.0
-    # Then 0.7: z = 0.306 / 0.1 = 3.06, C = 2.06; r = -0.306: s**2 = 0.98 (0.01 + 0.02 x
-    # 0.093636) = 0.0116353 (the symmetric update would have made s**2 0.0115640 after 1.3,
-    # z 2.8455).
+    # Then 0.7: z = 0.308 / 0.1 = 3.08, C = 2.08; r = -0.308: s**2 = 0.98 (0.01 + 0.02 x
+    # 0.094864) = 0.0116593.
     update(state, idx, np.array([0.7]))
-    assert state.cusum[0] == pytest.approx(2.06) and state.var[0] == pytest.approx(0.0116353, abs=1e-7)
-    # A weak lens's bright shoulder (ten points at 4 s above) before its ingress (a drop of 3
-    # s, 1.0 -> 0.7): the trigger fires within the first five points of the drop.
+    assert state.cusum[0] == pytest.approx(2.08) and state.var[0] == pytest.approx(0.0116593, abs=1e-7)
+    # A weak lens's bright shoulder (ten points at 1.6, 6 s above) before its ingress (a drop
+    # to 0.7): the trigger fires within the first five points of the drop (C 10.5; with
+    # the shoulder in the scale, as in 3.14, s grew to 0.25 and C was 2.9).
     shoulder = RunningState.empty(1)
     shoulder.n[0], shoulder.mean[0], shoulder.var[0] = 100, 1.0, 0.01
     for _ in range(10):
-        update(shoulder, idx, np.array([1.4]))
+        update(shoulder, idx, np.array([1.6]))
     assert shoulder.var[0] == pytest.approx(0.01)
     for _ in range(5):
         update(shoulder, idx, np.array([0.7]))
