@@ -153,6 +153,36 @@ async def test_a_pass_that_sees_an_ingress_coming_in_looks_again_within_days(eng
     assert rechecks == {pks[0]: pytest.approx(t[-1] + transits(PENDING_DAYS)), pks[1]: None}
 
 
+async def test_an_ingress_refused_as_a_fade_after_a_pending_look_is_looked_at_once_more(
+    engine: AsyncEngine,
+) -> None:
+    """ese-drw-3.15: the pending look the job stored (``recheck_mjd``, read back from the
+    database) finds the ingress no longer short of core but refused as a fade; the pass
+    stores one more look PERSIST_DAYS transits later (``ese_tracker.tested``), not none."""
+    from dsa110.science.ese_tracker import PENDING_DAYS, PERSIST_DAYS, transits
+
+    t = 60000.0 + np.arange(129) * 1.0
+    e = np.full(t.size, 0.01)
+    flat = 1.0 + 0.01 * np.cos(np.arange(t.size) * 2.1)
+    falling = flat.copy()
+    falling[120:] = 0.4 + 0.6 * np.exp(-(np.arange(9) + 1) / 4.0)  # an exponential fall
+    first = 127  # 7 points of it: too little past half depth, pending
+    pks = await seed_curves(engine, [(falling[:first], e[:first]), (flat[:first], e[:first])], t[:first])
+    await run_detection(engine, pks)
+
+    async def rechecks() -> dict[int, float | None]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.recheck_mjd))
+            return dict(rows.all())
+
+    assert await rechecks() == {pks[0]: pytest.approx(t[first - 1] + transits(PENDING_DAYS)), pks[1]: None}
+    # Two more days of the fall: refused as a fade (nothing found, nothing pending).
+    await add_epochs(engine, [pks[0]], [(falling[first:], e[first:])], t[first:])
+    second = await run_detection(engine, [pks[0]])
+    assert second.n_tested == 1 and second.alert_pks == []
+    assert (await rechecks())[pks[0]] == pytest.approx(t[-1] + transits(PERSIST_DAYS))
+
+
 async def test_enqueue_coalesces_into_the_pending_job(engine: AsyncEngine) -> None:
     first = await enqueue_detection(engine, [3, 1])
     second = await enqueue_detection(engine, [2, 3])
