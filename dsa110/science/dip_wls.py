@@ -58,3 +58,19 @@ def dip_wls(
     a = (sg * sy - s0 * sgy) / safe
     b = (sgg * sy - sg * sgy) / safe
     return DipWls(ok, a, b, syy - b * sy + a * sgy, s0, safe)
+
+
+def band_wls(
+    w: NDArray[np.float64], y: NDArray[np.float64], g: NDArray[np.float64], valid: NDArray[np.bool_]
+) -> DipWls:
+    """:func:`dip_wls` per row of a padded band of windows (one row per trial centre, weight 0
+    on the padding), without chi2 (a scan ranks by S_w)."""
+    wg = w * g
+    return dip_wls(
+        w.sum(axis=1),
+        (w * y).sum(axis=1),
+        wg.sum(axis=1),
+        (wg * g).sum(axis=1),
+        (wg * y).sum(axis=1),
+        valid=valid,
+    )

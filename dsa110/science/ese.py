@@ -336,7 +336,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dsa110.science.dip_wls import dip_wls
+from dsa110.science.dip_wls import band_wls, dip_wls
 
 DETECTOR_VERSION = "ese-drw-3.15"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -494,16 +494,8 @@ def _scan(
     g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / width)) ** 2)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
-    wg = ww * g
     n_core = (inside & (np.abs(dt) <= width / 2.0)).sum(axis=1)
-    sums = (
-        ww.sum(axis=1),
-        (ww * yy).sum(axis=1),
-        wg.sum(axis=1),
-        (wg * g).sum(axis=1),
-        (wg * yy).sum(axis=1),
-    )
-    fit = dip_wls(*sums, valid=n_core >= 4)
+    fit = band_wls(ww, yy, g, n_core >= 4)
     return centres, fit.a, fit.b, fit.s_white(fit.b > 0)
 
 

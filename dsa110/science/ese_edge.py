@@ -92,7 +92,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dsa110.science.dip_wls import dip_wls
+from dsa110.science.dip_wls import band_wls, dip_wls
 from dsa110.science.ese import (
     CAUSTIC_FWHM,
     CAUSTIC_OFFSETS,
@@ -154,15 +154,7 @@ def _edge_scan(
     g = gauss if symmetric else np.where(tt < centres[:, None], gauss, 1.0)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
-    wg = ww * g
-    sums = (
-        ww.sum(axis=1),
-        (ww * yy).sum(axis=1),
-        wg.sum(axis=1),
-        (wg * g).sum(axis=1),
-        (wg * yy).sum(axis=1),
-    )
-    fit = dip_wls(*sums, valid=t.size - lo >= min_points)
+    fit = band_wls(ww, yy, g, t.size - lo >= min_points)
     return fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
