@@ -10,7 +10,7 @@ solution of the normal equations, with S_x = sum(w x) over the points (S_1 = sum
     sigma_a**2 = S_1 / det
     chi2_min = S_yy - b S_y + a S_gy
 
-A template is singular for the fit (``ok`` False) when det <= 1e-12 S_1 S_gg: g constant
+A template is singular for the fit (``ok`` False) when det <= 1e-12 S_1 max(S_gg, 1e-300): g constant
 over the points (a flat template is the baseline itself), or no points; or when the
 caller's own condition (``valid``: enough points in a window, say) refuses it. Where not
 ``ok`` the fit is computed with det = 1 (finite, meaningless, never an overflow).
@@ -39,9 +39,11 @@ class DipWls(NamedTuple):
     """det where ``ok``, 1 elsewhere."""
 
     def s_white(self, valid: NDArray[np.bool_] | bool = True) -> NDArray[np.float64]:
-        """S_w = a / sigma_a where the fit is ``ok`` and ``valid``, -inf elsewhere (sigma_a is
-        formed only there: a template far from the points has a det small enough to overflow
-        S_1 / det although the fit is not singular)."""
+        """S_w = a / sigma_a where the fit is ``ok`` and ``valid``, -inf elsewhere. sigma_a is
+        formed only there (a refused template far from the points has a det small enough to
+        overflow S_1 / det). An accepted fit with det under ~1e-308 S_1 overflows it still
+        and reads S_w = 0, as before; no caller's templates come near (their values stay
+        above ~1e-14 where they count)."""
         use = self.ok & valid
         var_a = self.s0 / np.where(use, self.det, np.inf)
         return np.where(use, self.a / np.sqrt(np.where(use, var_a, 1.0)), -np.inf)

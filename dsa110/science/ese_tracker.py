@@ -20,7 +20,12 @@ rate on steady curves is as before: 200 simulated curves of 3,000 points, trigge
 curve, white 1 %: 0 -> 0; DRW 3 % (tau 30 d) + 1 % white: 12.0 -> 12.06; DRW 5 % (200 d):
 13.56 -> 13.57; lognormal 10 % and 30 %: 0 -> 0.04, 0 -> 0; flares: 0.01 -> 0.04. (The
 semivariance, s from the points below m only, tried first: 13.65, 14.7, 0.04, 0, 0.28, and
-more on scintillating sources in a reviewer's runs.) C >= ``CUSUM_H``
+more on scintillating sources in a reviewer's runs.) The cost: after a large permanent rise
+(a new level D > 4 s above) m climbs by a clipped 4 s alpha per point with s frozen, about
+12.5 (D / s - 4) points to catch up (3.14, whose s grew with the rise: 10 s 245 -> 244,
+30 s 348 -> 471, 100 s 496 -> 1349 points in a reviewer's simulation); meanwhile a dip at
+the new level triggers the CUSUM only when deeper than the lag, and the refresh and the
+growth rule below still test the source. C >= ``CUSUM_H``
 means a run of low points a dip would make (K = 1: each point must be more than one
 scatter below the baseline to add; an ESE of depth d adds about d / s - 1 per epoch).
 The CUSUM is only a trigger: it decides which sources the full test looks at, never what
@@ -316,11 +321,12 @@ def ingress_pending(refusals: Sequence[str]) -> bool:
 
 def ingress_unsettled(refusals: Sequence[str]) -> bool:
     """Was the best-fitting trial at the end of the data refused for its shape
-    (``UNSETTLED``: a fade, which the Gaussian or the physical lens did not beat, or a flat
-    bottom the Gaussian cannot make and the physical lens did not beat the step with)? After
-    an ingress stops being :func:`ingress_pending`, this is what a strong lens's young floor
-    looks like for some days: a floor a few days long is fitted as well by a fade's decline
-    or a step until more of it is in (ese-drw-3.15, :func:`tested`)."""
+    (``UNSETTLED``: ``fade``, which neither the Gaussian nor the physical lens beat, or
+    ``flat_bottom``: a bottom the Gaussian cannot make and the physical lens did not beat the
+    step with)? After an ingress stops being :func:`ingress_pending`, this is what a strong
+    lens's young floor looks like for some days: a floor a few days long is fitted as well by
+    a fade's decline, or the physical lens no better than a step, until more of it is in
+    (ese-drw-3.15, :func:`tested`). A trial refused as ``step`` is not unsettled."""
     return bool(refusals) and refusals[0] in UNSETTLED
 
 
