@@ -193,6 +193,17 @@ outlier and short dip 0 final. Lens, seed 31, targets: 0.930 (93/100), ongoing 0
 least 11 d wide) the same 93, ongoing 0.952 (5.1 d). The figures before it are that
 commit's (3d55510). Gaussian dips, seed 21, targets: 0.971 -> 0.981 (101/103), ongoing 0.938 -> 0.950.
 
+ese-drw-3.15 (2026-12-06; two tracker rules, the live table of 32,000 source-years), at
+live FAP <= 0.002, targets only, replayed after the table was written. Lens seed 31: 0.940
+(94/100; 3.14: 0.930), 0.950 at 0.005; ongoing recall 0.952, median 4.4 d. Found now: the
+weak lens whose shoulder had blinded the trigger and the strong lens whose floor was
+refused as a fade 10 d before the end. Missed: 1 young, 1 rejected two-sided 16-d dip, 2
+start-cut dips on 9 % red noise, 1 above the cap, and an end-cut 92-d dip the watch's
+looks now miss (3.14 found it at the last epoch at score 1.08, FAP 0.008: above the cap
+either way). Gaussian dips seed 41: 0.908 (99/109; 3.13: 0.927), 0.927 at 0.01; without
+the 6 young end-cut ingresses 0.951; ongoing recall 0.828, median 0.9 d. The full lens
+bench of seed 21 with 2,500 extra steady source-years was not run again (stopped for time).
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,
