@@ -105,6 +105,7 @@ from dsa110.science.ese import (
     _drw_loglikes,
     _Trial,
     detect_prepared,
+    gaussian_dip,
     least_chi2,
     prepare,
     red_margin_of,
@@ -117,7 +118,7 @@ from dsa110.science.ese_lens import LensFit, best_lens_fit, fit_shapes, quarter_
 
 def edge_template(t: NDArray[np.float64], t0: float, width: float) -> NDArray[np.float64]:
     """g(t): Gaussian ingress of FWHM ``width`` reaching its minimum at ``t0``, then flat."""
-    return np.where(t < t0, np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / width) ** 2), 1.0)
+    return np.where(t < t0, gaussian_dip(t - t0, width), 1.0)
 
 
 def _fit(
@@ -150,7 +151,7 @@ def _edge_scan(
     inside = idx < t.size
     idx = np.minimum(idx, t.size - 1)
     tt = t[idx]
-    gauss = np.exp(-0.5 * ((tt - centres[:, None]) * FWHM_PER_SIGMA / width) ** 2)
+    gauss = gaussian_dip(tt - centres[:, None], width)
     g = gauss if symmetric else np.where(tt < centres[:, None], gauss, 1.0)
     ww = np.where(inside, w[idx], 0.0)
     yy = y[idx]
@@ -271,7 +272,7 @@ def _by_fit(
     tt, yy, ww = t[lo:], y[lo:], w[lo:]
     t0 = np.array([tr.t0 for tr in trials])[:, None]
     width = np.array([tr.width for tr in trials])[:, None]
-    g = np.exp(-0.5 * ((tt[None, :] - t0) * FWHM_PER_SIGMA / width) ** 2)
+    g = gaussian_dip(tt[None, :] - t0, width)
     if not start:
         g = np.where(tt[None, :] < t0, g, 1.0)
     fit = dip_wls(
@@ -303,7 +304,7 @@ def _judge(
 
     def gaussian(times: NDArray[np.float64]) -> NDArray[np.float64]:
         if start:
-            return np.asarray(np.exp(-0.5 * ((times - t0) * FWHM_PER_SIGMA / width) ** 2), dtype=np.float64)
+            return gaussian_dip(times - t0, width)
         return edge_template(times, t0, width)
 
     lo = int(np.searchsorted(t, t0 - 2.0 * width))
@@ -515,7 +516,7 @@ def lens_ingress_chi2(
         if t0 is not None and wd == width:
             centres = np.append(centres, t0)
         dt = t[None, :] - centres[:, None]
-        gauss = np.exp(-0.5 * (dt * FWHM_PER_SIGMA / wd) ** 2)
+        gauss = gaussian_dip(dt, wd)
         edge = centres >= t_end - DEFAULT_PARAMS.edge_max_plateau * wd
         shapes = [gauss, np.where(dt < 0, gauss, 1.0)[edge]]
         for g in shapes:
@@ -537,7 +538,7 @@ def gaussian_lens(
     t: NDArray[np.float64], t0: float, width: float, high: float, low: float
 ) -> NDArray[np.float64]:
     """The Gaussian lens dip from ``high`` down to ``low`` at ``t0``, FWHM ``width``."""
-    return np.asarray(high - (high - low) * np.exp(-0.5 * ((t - t0) * FWHM_PER_SIGMA / width) ** 2))
+    return np.asarray(high - (high - low) * gaussian_dip(t - t0, width))
 
 
 def lens_minus_flat(
@@ -693,7 +694,7 @@ def refit(
     if np.count_nonzero(near) < params.edge_min_side + params.edge_min_core:
         return None
     tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
-    a, b, s_w, chi2 = _fit(tn, yn, wn, np.exp(-0.5 * ((tn - t0) * FWHM_PER_SIGMA / width) ** 2))
+    a, b, s_w, chi2 = _fit(tn, yn, wn, gaussian_dip(tn - t0, width))
     template: NDArray[np.float64] | None = None
     if d.kind != "dip":
         # A one-sided detection may be the physical lens's (ese-drw-3.14): re-tested with
