@@ -66,26 +66,28 @@ Live calibration (branch ese-live, issue 12 "live FAR <= 0.002"): the live repla
 exactly as the ``ese-detect`` job (``ese_tracker.LIVE_PARAMS`` = the detector's defaults:
 score floor 1 and, until ese-drw-3.8, its one-look cap 1e-3; until now the replay ran a
 floor of 0.7 and no cap, which opened more candidates, hence more follow-up looks, than the
-job does), and its
-candidates carry the *live* false-alarm probability (``dsa110.science.ese_far``: 8,000
-steady source-years replayed through the tracker). ``--steady N`` adds N steady
-source-years (own seeds) to the mix's 225 for the FAR figure, printed with its
-Clopper-Pearson 95 % interval: ``far`` counts steady sources with a final (not rejected)
-candidate at the cap, ``far_any_alert`` those that had one at any time (what the live
-probability is calibrated for). ``--keep FILE`` keeps the replays (the costly part: 0.12 s
-CPU per steady source-year, ~0.8 s per mix source) and re-rates them by the current table
-on a re-run. Seed 21, ``--steady 2500`` (2,725 steady source-years; 3,325 s wall at load
-4-13), one replay rated both ways: one-look FAP <= 0.002 far 0.0011 (3/2725), any alert
-0.0106 (29/2725, 5x the nominal rate), recall 0.951; live FAP <= 0.002 far 0 (95 % CI
-0-0.0014), any alert 0.0029 (8/2725, CI 0.0013-0.0058), recall 0.893; live <= 0.005 far 0,
-any alert 0.0081, recall 0.951; live <= 0.0003 any alert 0.0015, recall 0.845. Fade (final
-ongoing) 0.12 at live 0.002; ongoing recall 0.925, median 2.6 d. Held out, run once after
-the table was written (500 sources, no extra steady: 225 steady source-years, so FAR CI
-0-0.0163): seed 4 live FAP <= 0.002 far 0, any alert 0, recall 0.786 (one-look rating of
-the same replay: 0.915), fade 0.08, ongoing recall 0.918 (median 5.3 d); seed 23 far 0,
-any alert 0 (0.0089 one-look), recall 0.863 (0.922), fade 0.08, ongoing 0.848 (6.5 d).
-Not met: recall >= 0.95 at live FAP <= 0.002 (0.79-0.89): counting the job's looks
-honestly moves the dip threshold from score ~1.35 to ~2.0.
+job does), and its candidates carry the *live* false-alarm probability
+(``dsa110.science.ese_far``: 8,000 steady source-years replayed through the tracker).
+``--steady N`` adds N steady source-years (own seeds) to the mix's 225 for the FAR figure,
+printed with its Clopper-Pearson 95 % interval: ``far`` counts steady sources with a final
+(not rejected) candidate at the cap, ``far_any_alert`` those that had one at any time (what
+the live probability is calibrated for). ``--keep FILE`` keeps the replays (the costly part:
+0.12 s CPU per steady source-year, ~0.8 s per mix source) and re-rates them by the current
+table on a re-run. ``--confusers N`` adds N sources of every confuser class (own seed) to
+the mix's 25: one flagged confuser of 25 is already 0.04, so the 5 % target cannot be read
+off the mix alone; each ``ese_confuser`` line gives the pooled count and its 95 % interval.
+Seed 21, ``--steady 2500`` (2,725 steady source-years; 3,325 s wall at load 4-13), one
+replay rated both ways: one-look FAP <= 0.002 far 0.0011 (3/2725), any alert 0.0106
+(29/2725, 5x the nominal rate), recall 0.951; live FAP <= 0.002 far 0 (95 % CI 0-0.0014),
+any alert 0.0029 (8/2725, CI 0.0013-0.0058), recall 0.893; live <= 0.005 far 0, any alert
+0.0081, recall 0.951; live <= 0.0003 any alert 0.0015, recall 0.845. Fade (final ongoing)
+0.12 at live 0.002; ongoing recall 0.925, median 2.6 d. Held out, run once after the table
+was written (500 sources, no extra steady: 225 steady source-years, so FAR CI 0-0.0163):
+seed 4 live FAP <= 0.002 far 0, any alert 0, recall 0.786 (one-look rating of the same
+replay: 0.915), fade 0.08, ongoing recall 0.918 (median 5.3 d); seed 23 far 0, any alert 0
+(0.0089 one-look), recall 0.863 (0.922), fade 0.08, ongoing 0.848 (6.5 d). Not met: recall
+>= 0.95 at live FAP <= 0.002 (0.79-0.89): counting the job's looks honestly moves the dip
+threshold from score ~1.35 to ~2.0.
 
 ese-drw-3.9, the whole bench (2026-12-05; ``--live-only --steady 2500 --workers 1``, 2,725
 steady source-years per seed), at live FAP <= 0.002: seed 21 recall 0.932, far (final
@@ -258,7 +260,7 @@ from bench.ese_sim import (
 )
 
 if TYPE_CHECKING:
-    from bench.ese_replay import Peak, Replay
+    from bench.ese_replay import ConfuserOutcome, Peak, Replay
     from dsa110.science.ese_tracker import Candidate
 
 IMAGES_PER_TRANSACTION = 40
@@ -470,6 +472,7 @@ class LiveSetup:
     targets_only: bool
     cadence: str
     ese_shape: str = "dip"
+    confusers: int = 0
 
     @property
     def key(self) -> tuple[int, int, float, int, bool, str, str]:
@@ -496,6 +499,31 @@ def _steady_population(setup: LiveSetup) -> tuple[list[list[Candidate]], list[Pe
     return finals, peaks
 
 
+CONFUSER_MIX = (0.45, 0.0)
+"""The extra confusers' simulation: the mix's steady fraction (the references of the
+differential photometry are its highest-SNR sources, as in the mix) and no ESE."""
+
+
+def _confuser_population(setup: LiveSetup) -> list[ConfuserOutcome]:
+    """``setup.confusers`` extra sources of every confuser class, for per-class rates with a
+    resolution finer than the mix's 25 (one flag = 0.04): one simulation (seed 700000 + 1000
+    seed, disjoint from the mix's, the extra steady sources' and the null calibration's) of
+    ``CONFUSER_MIX``, its confusers replayed as the job runs (its steady sources are not)."""
+    from bench.ese_replay import ConfuserOutcome, replay_parallel
+
+    n = round(setup.confusers * len(CONFUSERS) / (1.0 - CONFUSER_MIX[0]))
+    sim = simulate(700_000 + 1000 * setup.seed, n, mix=CONFUSER_MIX, cadence=setup.cadence)
+    flux, err = normalised(sim)
+    members = [s for s in sim.sources if s.kind in CONFUSERS]
+    rows = np.array([s.index for s in members])
+    run = replay_parallel(sim.image_mjd, flux[rows], err[rows], workers=setup.workers)
+    t_end = float(sim.image_mjd[-1])
+    return [
+        ConfuserOutcome(s, t_end, [c for c in cands if c.phase != "rejected"], bool(alerts))
+        for s, cands, alerts in zip(members, run.candidates, run.alerts, strict=True)
+    ]
+
+
 def _targets(sim: Simulation) -> list[SimSource]:
     """The ESEs the recall target counts: depth >= 20 %, SNR >= 10 (every simulated FWHM is
     14-180 d)."""
@@ -504,13 +532,15 @@ def _targets(sim: Simulation) -> list[SimSource]:
 
 def _replayed(
     setup: LiveSetup,
-) -> tuple[Simulation, Replay, list[list[Candidate]], list[Peak], float]:
+) -> tuple[Simulation, Replay, list[list[Candidate]], list[Peak], float, list[ConfuserOutcome]]:
     """The replays (the costly part), or the ones ``keep`` holds from an earlier run with the
     same arguments. The live rating does not steer the tracker, so a kept replay is re-rated
     by the current live table (``_live``) and reports as a fresh run would. ``targets_only``
     replays the target ESEs alone (the others get no look): the recall figures are those of
     the whole mix (sources are replayed independently, and the normalisation uses the whole
-    simulation either way) at a fraction of the cost (seed 21: 293 s CPU)."""
+    simulation either way) at a fraction of the cost (seed 21: 293 s CPU). The extra
+    confusers (``_confuser_population``) are kept beside them and replayed alone when their
+    number changed."""
     import pickle
 
     from bench.ese_replay import Replay, replay_parallel
@@ -522,7 +552,11 @@ def _replayed(
     if keep is not None and keep.exists():
         saved = pickle.loads(keep.read_bytes())
         if saved["args"] == setup.key:
-            return sim, saved["run"], saved["extra_final"], saved["extra_peak"], saved["wall_s"]
+            count, confusers = saved.get("confusers", (0, []))
+            if count != setup.confusers:
+                confusers = _confuser_population(setup) if setup.confusers else []
+                keep.write_bytes(pickle.dumps({**saved, "confusers": (setup.confusers, confusers)}))
+            return sim, saved["run"], saved["extra_final"], saved["extra_peak"], saved["wall_s"], confusers
     wall = time.perf_counter()
     flux, err = normalised(sim)
     rows = np.array([s.index for s in _targets(sim)]) if setup.targets_only else np.arange(n_sources)
@@ -536,11 +570,12 @@ def _replayed(
             run.peak[i], run.min_fap[i] = part.peak[k], part.min_fap[k]
         run.failures = {int(rows[k]): why for k, why in part.failures.items()}
     extra_final, extra_peak = _steady_population(setup) if setup.steady else ([], [])
+    confusers = _confuser_population(setup) if setup.confusers else []
     wall_s = time.perf_counter() - wall
     if keep is not None:
-        saved = {"args": setup.key, "run": run, "extra_final": extra_final}
-        keep.write_bytes(pickle.dumps({**saved, "extra_peak": extra_peak, "wall_s": wall_s}))
-    return sim, run, extra_final, extra_peak, wall_s
+        saved = {"args": setup.key, "run": run, "extra_final": extra_final, "extra_peak": extra_peak}
+        keep.write_bytes(pickle.dumps({**saved, "wall_s": wall_s, "confusers": (setup.confusers, confusers)}))
+    return sim, run, extra_final, extra_peak, wall_s, confusers
 
 
 def rate_text(k: int, n: int, digits: int = 4) -> str:
@@ -709,11 +744,11 @@ def _live(setup: LiveSetup) -> dict[float, tuple[int, int]]:
     alerts and their latency; the FAR pools the mix's steady sources and ``setup.steady`` more.
     ``targets_only``: the target ESEs' figures alone (recall per cap, the misses, the
     comparison with the one pass, ongoing alerts)."""
-    from bench.ese_replay import lowest_live_fap
+    from bench.ese_replay import ConfuserOutcome, lowest_live_fap
     from dsa110.science.ese_far import with_live_false_alarm_probability
     from dsa110.science.ese_tracker import carried
 
-    sim, run, extra_final, extra_peak, wall_s = _replayed(setup)
+    sim, run, extra_final, extra_peak, wall_s, extra_confusers = _replayed(setup)
     only_targets = setup.targets_only
     t_end = float(sim.image_mjd[-1])
     final: dict[int, list[Candidate]] = {}
@@ -722,10 +757,15 @@ def _live(setup: LiveSetup) -> dict[float, tuple[int, int]]:
     # The current table (a kept replay's may be older): the latest look re-rated, and the
     # lowest probability the candidate carried (``ese_tracker.carried``) kept; exact when the
     # replay ran with the current table, else that lowest is the replay's table's.
-    for cands in [*final.values(), *extra_final]:
+    for cands in [*final.values(), *extra_final, *(o.final for o in extra_confusers)]:
         for c in cands:
             c.detection = carried(c.detection, with_live_false_alarm_probability(c.detection))
     target = _targets(sim)
+    confusers = [
+        ConfuserOutcome(s, t_end, final[s.index], bool(run.alerts[s.index]))
+        for s in sim.sources
+        if s.kind in CONFUSERS
+    ] + extra_confusers
     steady = [s for s in sim.sources if s.kind == "steady"]
     steady_final = [final[s.index] for s in steady] + extra_final
     steady_ever = [lowest_live_fap(p) for p in [*(run.peak[s.index] for s in steady), *extra_peak]]
@@ -753,15 +793,8 @@ def _live(setup: LiveSetup) -> dict[float, tuple[int, int]]:
             [any((c.detection.false_alarm_probability or 1) <= cap for c in cs) for cs in steady_final]
         )
         far_ever = _far([m <= cap for m in steady_ever])
-        confusers = {
-            k: float(np.mean([any((c.detection.false_alarm_probability or 1) <= cap for c in final[s.index])
-                              for s in sim.sources if s.kind == k]))
-            for k in CONFUSERS
-        }  # fmt: skip
-        print(
-            f"ese_curve fap<={cap:g} far={far} far_any_alert={far_ever} "
-            f"{recall} confuser_max={max(confusers.values()):.3f}"
-        )
+        worst = max(_flagged_rate(confusers, k, cap)[0] for k in CONFUSERS)
+        print(f"ese_curve fap<={cap:g} far={far} far_any_alert={far_ever} {recall} confuser_max={worst:.3f}")
     curves = Curves(sim.image_mjd, *normalised(sim))
     _print_whole_year(curves, target, _print_misses(run, final, target, curves))
     _print_ongoing(run, target, t_end, [] if only_targets else steady)
@@ -769,23 +802,38 @@ def _live(setup: LiveSetup) -> dict[float, tuple[int, int]]:
         return recalled
     # Per confuser class at FAP <= 0.002: the final candidates by phase, and any alert at all.
     for k in CONFUSERS:
-        members = [s for s in sim.sources if s.kind == k]
-        by_phase = {
-            ph: float(np.mean([any(c.phase == ph and (c.detection.false_alarm_probability or 1) <= 0.002
-                                   for c in final[s.index]) for s in members]))
-            for ph in ("ongoing", "confirmed")
-        }  # fmt: skip
-        ever = float(np.mean([bool(run.alerts[s.index]) for s in members]))
+        members = [o for o in confusers if o.source.kind == k]
+        rate, flagged = _flagged_rate(confusers, k, 0.002)
+        lo, hi = clopper_pearson(flagged, len(members))
+        by_phase = {ph: _flagged_rate(confusers, k, 0.002, ph)[0] for ph in ("ongoing", "confirmed")}
         extra = ""
         if k == "fade":  # still fading at the last epoch: what an ongoing ingress looks like
-            fading = [s for s in members if s.params["t0"] + s.params.get("length", 0.0) > t_end]
-            open_fading = sum(any(c.phase == "ongoing" for c in final[s.index]) for s in fading)
+            fading = [o for o in members if o.source.params["t0"] + o.source.params["length"] > o.t_end]
+            open_fading = sum(_flagged(o, 0.002, "ongoing") for o in fading)
             extra = f" still_fading_at_end={len(fading)} of_them_final_ongoing={open_fading}"
         print(
-            f"ese_confuser class={k} n={len(members)} final_ongoing={by_phase['ongoing']:.3f} "
-            f"final_confirmed={by_phase['confirmed']:.3f} any_alert={ever:.3f}{extra}"
+            f"ese_confuser class={k} n={len(members)} (mix {len(members) - setup.confusers} "
+            f"+ extra {setup.confusers}) final={rate:.3f} flagged={flagged} ci95={lo:.3f}-{hi:.3f} "
+            f"final_ongoing={by_phase['ongoing']:.3f} final_confirmed={by_phase['confirmed']:.3f} "
+            f"any_alert={np.mean([o.alerted for o in members]):.3f}{extra}"
         )
     return recalled
+
+
+def _flagged(o: ConfuserOutcome, cap: float, phase: str | None = None) -> bool:
+    """A final candidate at ``cap`` (in ``phase`` when given) on this confuser."""
+    return any(
+        (c.detection.false_alarm_probability or 1.0) <= cap and phase in (None, c.phase) for c in o.final
+    )
+
+
+def _flagged_rate(
+    confusers: list[ConfuserOutcome], kind: str, cap: float, phase: str | None = None
+) -> tuple[float, int]:
+    """(fraction, count) of the ``kind`` confusers with a final candidate at ``cap``."""
+    members = [o for o in confusers if o.source.kind == kind]
+    flagged = sum(_flagged(o, cap, phase) for o in members)
+    return flagged / len(members), flagged
 
 
 def _found_of(found: int, n: int) -> str:
@@ -830,6 +878,12 @@ def main() -> None:
     parser.add_argument(
         "--steady", type=int, default=0, help="extra steady source-years for the live FAR figure (e.g. 5000)"
     )
+    parser.add_argument(
+        "--confusers",
+        type=int,
+        default=0,
+        help="live: extra sources of every confuser class for the per-class rates (e.g. 200)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes for the live replay")
     parser.add_argument(
         "--keep", type=Path, help="keep the live replays in this file and reuse them (re-rated) on a re-run"
@@ -854,8 +908,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.sources < 50:
         parser.error("--sources must be at least 50")
-    if args.targets_only and (not args.live_only or args.steady):
-        parser.error("--targets-only needs --live-only and no --steady")
+    if args.targets_only and (not args.live_only or args.steady or args.confusers):
+        parser.error("--targets-only needs --live-only and no --steady or --confusers")
+    if args.confusers < 0:
+        parser.error("--confusers must be at least 0")
     seeds: tuple[int, ...] = args.seed
     several = len(seeds) > 1
     per_seed = []
@@ -874,6 +930,7 @@ def main() -> None:
             args.targets_only,
             args.cadence,
             args.ese_shape,
+            args.confusers,
         )
         per_seed.append(_live(setup))
     if several:

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from bench.ese_sim import SimSource
 from dsa110.science.ese import EseDetection, EseInputError, EseParams
 from dsa110.science.ese_far import Table, live_key, lookup
 from dsa110.science.ese_live_null import LIVE_NULL_TABLES
@@ -96,6 +97,19 @@ class Replay:
     failures: dict[int, str] = field(default_factory=dict)
     peak: list[Peak] = field(default_factory=list)
     min_fap: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ConfuserOutcome:
+    """One replayed confuser of the injection bench (``bench/ese_injection.py --confusers``):
+    its class and injection, the end of its data, its final (not rejected) candidates and
+    whether it was ever alerted. Here, not in the bench, so that kept replays unpickle
+    whichever module runs."""
+
+    source: SimSource
+    t_end: float
+    final: list[Candidate]
+    alerted: bool
 
 
 def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams = LIVE_PARAMS) -> Replay:
