@@ -103,6 +103,16 @@ pass): 10^4 sources, seed 7, ``--no-compare``, five CPU-bound processes on the 2
 million measurements), 11.12 full tests per source-year (3.13: 11.07). Under the 0.5
 target, by little, at that load. The whitening pass alone: 0.486 -> 0.283 s on 20 random
 curves, the same values.
+
+ese-drw-3.15 again (2026-12-06, a fresh machine, two CPU-bound processes on the 2 cores, the
+quietest of these runs): 10^4 sources, seed 7, ``--no-compare``:
+ese_cpu_ms_per_source_image=0.593 (2,100.7 s CPU for 3.54 million measurements), 11.12
+full tests per source-year, the same tests as the 0.490 run above; 10^3 sources: 0.587
+(207.7 s), 11.19. Over the 0.5 target. The same code and the same tests gave 0.490 on
+another day's machine, so this figure moves by 20 % between machines and loads; a profile
+of 300 of these sources (65 s): the one-sided scans and tests 63 % (the edge scans' padded
+bands 16 %, the fade test's lens grid 16 %), the two-sided search 33 % (the short-dip test
+11 %), the DRW whitening 12 %.
 """
 
 from __future__ import annotations
