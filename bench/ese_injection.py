@@ -75,7 +75,9 @@ the live probability is calibrated for). ``--keep FILE`` keeps the replays (the 
 0.12 s CPU per steady source-year, ~0.8 s per mix source) and re-rates them by the current
 table on a re-run. ``--confusers N`` adds N sources of every confuser class (own seed) to
 the mix's 25: one flagged confuser of 25 is already 0.04, so the 5 % target cannot be read
-off the mix alone; each ``ese_confuser`` line gives the pooled count and its 95 % interval.
+off the mix alone; each ``ese_confuser`` line gives the pooled count and its 95 % interval
+(since then its fades' ``of_them_final_ongoing`` counts final candidates at the line's cap,
+as its other figures do; before, at any probability).
 Seed 21, ``--steady 2500`` (2,725 steady source-years; 3,325 s wall at load 4-13), one
 replay rated both ways: one-look FAP <= 0.002 far 0.0011 (3/2725), any alert 0.0106
 (29/2725, 5x the nominal rate), recall 0.951; live FAP <= 0.002 far 0 (95 % CI 0-0.0014),
@@ -214,8 +216,8 @@ ongoing recall 0.905 (median 6.0 d), the mix's confusers at most 0.04 (1 of 25: 
 a fade). With ``--confusers 200`` (225 of each class; the extra 1,000 replayed in ~20 min
 on one core): flare 0.071 (16/225, CI 0.041-0.113; 14 ``confirmed``, 13 of them ``egress``:
 a flare in the first weeks of the data, whose rise and decay the Gaussian egress reads as
-its recovery and caustic, a lens the flare test, which only the physical lens's trials
-face, never compared with a flare), fade 0.040 (9/225, CI 0.018-0.075, all ``ongoing``),
+its recovery and caustic: the flare test applies to the physical lens's trials only), fade
+0.040 (9/225, CI 0.018-0.075, all ``ongoing``),
 step, outlier and short dip 0 (0/225 each, CI 0-0.016). Not met: flares over 0.05.
 
 Simulation (all choices stated so other seeds are comparable):
@@ -565,9 +567,10 @@ def _replayed(
         saved = pickle.loads(keep.read_bytes())
         if saved["args"] == setup.key:
             count, confusers = saved.get("confusers", (0, []))
-            if count != setup.confusers:
+            if count != setup.confusers:  # replayed for this N; a run without them keeps the file's
                 confusers = _confuser_population(setup) if setup.confusers else []
-                keep.write_bytes(pickle.dumps({**saved, "confusers": (setup.confusers, confusers)}))
+                if setup.confusers:
+                    keep.write_bytes(pickle.dumps({**saved, "confusers": (setup.confusers, confusers)}))
             return sim, saved["run"], saved["extra_final"], saved["extra_peak"], saved["wall_s"], confusers
     wall = time.perf_counter()
     flux, err = normalised(sim)
@@ -842,10 +845,11 @@ def _flagged(o: ConfuserOutcome, cap: float, phase: str | None = None) -> bool:
 def _flagged_rate(
     confusers: list[ConfuserOutcome], kind: str, cap: float, phase: str | None = None
 ) -> tuple[float, int]:
-    """(fraction, count) of the ``kind`` confusers with a final candidate at ``cap``."""
+    """(fraction, count) of the ``kind`` confusers with a final candidate at ``cap``; the
+    fraction is nan for a class with no member."""
     members = [o for o in confusers if o.source.kind == kind]
     flagged = sum(_flagged(o, cap, phase) for o in members)
-    return flagged / len(members), flagged
+    return (flagged / len(members) if members else float("nan")), flagged
 
 
 def _found_of(found: int, n: int) -> str:
