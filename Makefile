@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dsa110 loaders resolvers schema compat_rest server
+	$(BIN)/mypy dsa110 loaders resolvers schema compat_rest server bench
 
 # One pytest worker per core (each test makes its own databases and bus namespace); a file's
 # tests stay on one worker so its module fixtures are built once. PYTEST_WORKERS=0 runs serially.

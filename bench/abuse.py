@@ -290,7 +290,7 @@ PARTS = ("probe", "flood", "read")
 def cpu_s(pid: int) -> float:
     """CPU seconds of process ``pid``, its ended threads included (the SQLite driver's threads
     come and go with pooled connections; ``bench.common.process_cpu_s`` sums live ones only)."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)

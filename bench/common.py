@@ -62,7 +62,7 @@ def process_cpu_s(pid: int) -> float:
             except (OSError, ValueError, IndexError):
                 continue  # a thread that ended between listing and reading
         return total_ns / 1e9
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     times = psutil.Process(pid).cpu_times()
     return float(times.user + times.system)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
@@ -44,7 +45,7 @@ def sky_positions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return ra, dec
 
 
-async def build(engine, n: int, rng: np.random.Generator) -> float:  # type: ignore[no-untyped-def]
+async def build(engine: AsyncEngine, n: int, rng: np.random.Generator) -> float:
     started = time.perf_counter()
     ra, dec = sky_positions(n, rng)
     pixels = healpix_index(ra, dec)
@@ -75,7 +76,7 @@ async def build(engine, n: int, rng: np.random.Generator) -> float:  # type: ign
     return time.perf_counter() - started
 
 
-async def full_scan(engine, ra: float, dec: float) -> set[int]:  # type: ignore[no-untyped-def]
+async def full_scan(engine: AsyncEngine, ra: float, dec: float) -> set[int]:
     cs = t.catalog_sources.c
     sep = func.dsa_sep_deg(cs.ra_deg, cs.dec_deg, ra, dec)
     async with engine.connect() as conn:

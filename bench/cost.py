@@ -116,10 +116,10 @@ async def scenario(url: str, root: Path, backend: str, rounds: int) -> None:
         )
         start = time.perf_counter()
         allowed = await http.post("/graphql", json={"query": ALLOWED})
-        took = (time.perf_counter() - start) * 1000.0
+        allowed_ms = (time.perf_counter() - start) * 1000.0
         rows = sum(len(n["measurements"]["nodes"]) for n in allowed.json()["data"]["sources"]["nodes"])
         cost = operation_cost(build_schema(Settings())._schema, parse(ALLOWED))
-        print(line("cost_allowed", backend=backend, cost=cost, rows=rows, ms=took), flush=True)
+        print(line("cost_allowed", backend=backend, cost=cost, rows=rows, ms=allowed_ms), flush=True)
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -26,12 +26,13 @@ import argparse
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,12 +40,13 @@ from starlette.routing import Route
 
 from bench.common import ensure_demo, line, p50
 from compat_rest import core, ese, images, sources
-from compat_rest.products import image_item as product_image_item
 from dsa110.settings import Settings
 from server.app import create_app
 from server.workers import freeze_startup_objects
 
 Floor = Callable[[AsyncEngine], Awaitable[Any]]
+# The rows of ``exec_driver_sql``: SQLAlchemy types them as one column of Any; these have several.
+DriverRows: TypeAlias = Sequence[Row[*tuple[Any, ...]]]
 _STATES = ("collecting", "pending", "in_progress", "completed", "failed")
 
 
@@ -69,8 +71,11 @@ async def _rows(engine: AsyncEngine, sql: str) -> list[Any]:
 
 async def floor_status(engine: AsyncEngine) -> Any:
     async with engine.connect() as conn:
-        counts = dict((await conn.exec_driver_sql("SELECT state, count(*) FROM groups GROUP BY state")).all())
-        recent = (
+        by_state: DriverRows = (
+            await conn.exec_driver_sql("SELECT state, count(*) FROM groups GROUP BY state")
+        ).all()
+        counts: dict[str, int] = dict(by_state)
+        recent: DriverRows = (
             await conn.exec_driver_sql(
                 "SELECT g.group_id, g.state, g.received_at, g.updated_at, g.expected_subbands, "
                 "g.has_calibrator, g.calibrators, "
@@ -88,7 +93,7 @@ async def floor_status(engine: AsyncEngine) -> Any:
         sets.setdefault(row[0], []).append(row)
     built = []
     for name, members in sets.items():
-        created = [_iso(r[3]) for r in members if r[3] is not None]
+        created = [iso for r in members if (iso := _iso(r[3])) is not None]
         built.append(
             {
                 "setName": name,
@@ -188,7 +193,7 @@ async def floor_candidates(engine: AsyncEngine) -> Any:
         total = (
             await conn.exec_driver_sql("SELECT count(*) FROM ese_candidates WHERE status = 'active'")
         ).scalar_one()
-        rows = (
+        rows: DriverRows = (
             await conn.exec_driver_sql(
                 "SELECT c.id, c.status, c.score, c.significance, c.start_mjd, c.end_mjd, c.depth, "
                 "c.baseline_flux_jy, c.min_flux_jy, c.detector_version, c.flagged_at, c.updated_at, "
@@ -280,7 +285,7 @@ async def floor_images(engine: AsyncEngine) -> Any:
 
 async def floor_products(engine: AsyncEngine) -> Any:
     rows = await _rows(engine, _IMAGE_SQL + "ORDER BY i.created_at DESC, i.id DESC LIMIT 50")
-    return {"items": [product_image_item(_image_node(r)) for r in rows]}
+    return {"items": [images.image_item(_image_node(r)) for r in rows]}
 
 
 def floor_routes(engine: AsyncEngine, data_dir: Path) -> list[Route]:

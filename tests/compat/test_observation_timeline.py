@@ -27,8 +27,8 @@ from dsa110.db import tables as t
 from dsa110.db.engine import create_engine
 from dsa110.settings import Settings
 from server.app import create_app
-from tests.compat.conftest import Graph
 from tests.credentials import key_headers
+from tests.graph.conftest import Graph
 
 # group_id, mid_mjd, subband files. The fifth group's epoch is *before* the fourth's (a
 # group whose id and epoch disagree): the rule follows group_id order, so it joins the

@@ -362,7 +362,7 @@ def _write(
         fixture.orphan_image_paths.append(orphan)
         i = 0
         photometry_id += 1
-        row = (photometry_id, orphan, float(sky.ra[i]), float(sky.dec[i]), None, 0.01, 0.001)
+        row: tuple[Any, ...] = (photometry_id, orphan, float(sky.ra[i]), float(sky.dec[i]), None, 0.01, 0.001)
         row += (unix(mid) + 7000.0, sky.names[i], 10.0, None, None, 0)
         _count(fixture, "photometry", _insert_photometry(products, [row], spec.old))
     all_f = np.concatenate(fluxes) if fluxes else np.zeros(0)

@@ -164,7 +164,7 @@ async def _drift(engine: AsyncEngine) -> dict[str, list[Any]]:
         ):
             points[spk].append((flux, err, mjd))
         stored = (await conn.execute(select(sources))).mappings().all()
-        per_image = dict(
+        per_image: dict[int, int] = dict(
             (
                 await conn.execute(
                     select(measurements.c.image_pk, func.count()).group_by(measurements.c.image_pk)
