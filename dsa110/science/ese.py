@@ -695,9 +695,8 @@ def _chi2_of_dip(
 ) -> NDArray[np.float64]:
     """Weighted chi2 of the best fit y = b - a g for each row of templates ``g``
     (:mod:`dsa110.science.dip_wls`); inf for a template singular for the fit."""
-    fit = dip_wls(
-        w.sum(), (w * y).sum(), (w * g).sum(-1), (w * g * g).sum(-1), (w * g * y).sum(-1), (w * y * y).sum()
-    )
+    wg = w * g  # (w g) g and (w g) y are what w * g * g and w * g * y evaluate: the same values
+    fit = dip_wls(w.sum(), (w * y).sum(), wg.sum(-1), (wg * g).sum(-1), (wg * y).sum(-1), (w * y * y).sum())
     return np.asarray(np.where(fit.ok, fit.chi2, np.inf), dtype=np.float64)
 
 

@@ -39,9 +39,11 @@ def best_flare_chi2(t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[n
     fitted on the time-reversed curve's times negated back)."""
     top = t[np.argsort(y)[-PEAK_CANDIDATES:]]
     peaks = np.unique(np.concatenate((top - 1.0, top, top + 1.0)))
-    tp, rise, decay = (g.ravel() for g in np.meshgrid(peaks, RISE_DAYS, DECAY_DAYS, indexing="ij"))
-    dt = t[None, :] - tp[:, None]
-    shape = np.where(
-        dt < 0.0, np.exp(np.minimum(dt, 0.0) / rise[:, None]), np.exp(-np.maximum(dt, 0.0) / decay[:, None])
-    )
-    return float(np.min(fade_chi2(y, w, -shape)))
+    dt = t[None, :] - peaks[:, None]
+    # The rise depends on (t_p, tau_r) and the decay on (t_p, tau_d) only: each is evaluated
+    # once and broadcast over the other's grid, not once per (t_p, tau_r, tau_d) as a
+    # meshgrid would (the same exp of the same arguments: the same values, ~6x fewer exps).
+    rise = np.exp(np.minimum(dt, 0.0)[:, None, :] / RISE_DAYS[None, :, None])
+    decay = np.exp(-np.maximum(dt, 0.0)[:, None, :] / DECAY_DAYS[None, :, None])
+    shape = np.where((dt < 0.0)[:, None, None, :], rise[:, :, None, :], decay[:, None, :, :])
+    return float(np.min(fade_chi2(y, w, -shape.reshape(-1, t.size))))
