@@ -59,6 +59,13 @@ highest score per kind (0 when none). Two modes:
 
       python bench/ese_null.py --live --from-saved a.pkl b.pkl --cross-validate
 
+  ese-drw-3.16 (2026-12-06): the four runs replayed again. Seeds 201 and 100201 took 3,675
+  and 3,540 s CPU (6,461 and 6,326 s wall) with four runs on the 2 cores for 88 min, seeds
+  200201 and 300201 1,841 and 1,870 s (2,214 and 2,249 s wall) with two: this machine's CPU
+  time about doubles when more processes than cores run, so compare CPU figures at the same
+  load only. 11.92, 11.85, 11.96 and 12.06 full tests per source-year, as 3.15's runs.
+  Cross-validated 1.02, 1.08, 1.25, 1.06.
+
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection
 bench's tuning (21, 31, 41) and held-out (4, 23) seeds and its extra steady population

@@ -4,9 +4,11 @@ A flare (an AGN outburst) brightens a source fast and decays back to its level. 
 a window that ends in its decay, a flare looks like a lens's caustic and shoulder followed by
 a floor (``dsa110.science.ese_lens``): the decaying tail reads as the lens's baseline and
 the source's true level as the floor below it. The physical lens family is kept only when it
-fits better than every flare (``dsa110.science.ese_edge``). The family, with the fast-rise,
-exponential-decay shape fitted to radio flares of AGN (Valtaoja et al. 1999, Hovatta et al.
-2009: exponential rise and decay, the decay usually the slower):
+fits better than every flare (``dsa110.science.ese_edge``), and since ese-drw-3.16 the
+Gaussian's one-sided trials too (a flare in the first weeks of the data read as an egress).
+The family, with the fast-rise, exponential-decay shape fitted to radio flares of AGN
+(Valtaoja et al. 1999, Hovatta et al. 2009: exponential rise and decay, the decay usually
+the slower):
 
     y = b + A f(t),  A >= 0,
     f = exp((t - t_p) / tau_r) for t < t_p,   exp(-(t - t_p) / tau_d) for t >= t_p.

@@ -134,6 +134,42 @@ def test_a_dip_whose_minimum_follows_the_first_epoch_is_an_egress(seed: int) -> 
     assert abs(found[0].center_mjd - (END - 341.0)) < 10.0
 
 
+def _flare(peak: float, amplitude: float, rise: float, decay: float):
+    """Fast rise, exponential decay (``dsa110.science.ese_flare``'s family)."""
+    return lambda t: (
+        1
+        + amplitude
+        * np.where(t < peak, np.exp(np.minimum(t - peak, 0) / rise), np.exp(-np.maximum(t - peak, 0) / decay))
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_flare_in_the_first_weeks_is_not_an_egress_a_lens_egress_with_its_caustic_is(seed: int) -> None:
+    # A flare 8 d after the first epoch (2.3 times the level, 2-d rise, 20-d decay): 3.15's
+    # Gaussian egress read the quiet days before it as the dip, its rise as the recovery and
+    # its decay as the caustic, and reported it at a one-look FAP of 4e-5 on all three
+    # seeds. The Gaussian must beat the best flare too (ese-drw-3.16).
+    t, f, e = _curve(seed, _flare(END - 365.0 + 8.0, 1.3, 2.0, 20.0), snr=100.0)
+    assert detect_all(t, f, e, LIVE_PARAMS) == []
+    assert "flare" in edge_refusals(t, f, e, LIVE_PARAMS, start=True)
+    # A lens whose minimum is 10 d after the first epoch, its egress caustic 0.75 W later.
+    lens = _lens(END - 365.0 + 10.0, 60.0, 0.5)
+    caustic = _lens(END - 365.0 + 10.0 + 0.75 * 60.0, 0.08 * 60.0, -0.3)
+    found = detect_all(*_curve(seed, lambda t: lens(t) * caustic(t), snr=100.0), LIVE_PARAMS)
+    assert [d.kind for d in found] == ["egress"]
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_a_flare_near_the_end_of_the_data_is_refused_as_a_flare_not_read_as_an_ingress(seed: int) -> None:
+    # The same flare 30 d before the last epoch: its peak reads as an ingress caustic and its
+    # decay as the ingress. No ongoing dip; the best-fitting trial is refused as a flare (by
+    # the physical lens's flare test, which refused it before 3.16 too: a flare's decay is
+    # a caustic and shoulder to the physical lens, ``ese_flare``).
+    t, f, e = _curve(seed, _flare(END - 30.0, 1.3, 2.0, 20.0), snr=100.0)
+    assert detect_all(t, f, e, LIVE_PARAMS) == []
+    assert edge_refusals(t, f, e, LIVE_PARAMS)[0] == "flare"
+
+
 def test_a_weak_two_sided_fit_does_not_hide_the_egress_of_a_dip_cut_by_the_start() -> None:
     # Minimum 30 d after the first epoch, 60 d FWHM, 50 % deep, SNR 50 (ese-drw-3.8). Without
     # its left side the two-sided test scores it 1.1 (one-look FAP 0.0022, refused by the
