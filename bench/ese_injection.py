@@ -235,6 +235,18 @@ end, after which it was not looked at again: ``ese_edge``, "Known cost"). Dip se
 targets: 0.908 (99/109, as 3.15; 0.927 at 0.01), ongoing 0.828 (median 1.1 d). Not met:
 recall >= 0.95 on seeds 31 and 41.
 
+ese-drw-3.17 (2026-12-06; a young lens floor refused as a flare is looked at again), at live
+FAP <= 0.002, replayed after the table was written, ``--keep``. Lens seed 31, targets
+(``--live-only --targets-only --seed 31 --ese-shape lens --workers 1``, 421 s CPU): 0.950
+(95/100, CI 0.887-0.984; 3.16: 0.940), 0.950 at 0.005; ongoing recall 0.952 (median 5.6 d).
+Source 327 (a 74-d, 59 %-deep lens cut 10 d before its minimum, whose floor the flare test
+refused 26 d before the end) is found; missed: 1 young, 1 rejected 16-d dip, 2 start-cut
+dips on 9 % red noise, the end-cut 92-d dip. Dip seed 41, targets: 0.908 (99/109), ongoing
+0.828 (median 1.1 d), as 3.16. Seed 21, the whole bench with ``--confusers 200`` (1,300 s
+wall, two workers): every figure as 3.16's (recall 0.956, far 0.0004, far_any_alert 0.0022,
+flare 0.013, fade 0.040, step, outlier and short dip 0/225, ongoing recall 0.892) but the
+ongoing median, 6.9 d. Not met: recall >= 0.95 on dip seed 41.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

@@ -65,6 +65,9 @@ highest score per kind (0 when none). Two modes:
   time about doubles when more processes than cores run, so compare CPU figures at the same
   load only. 11.92, 11.85, 11.96 and 12.06 full tests per source-year, as 3.15's runs.
   Cross-validated 1.02, 1.08, 1.25, 1.06.
+  ese-drw-3.17 (2026-12-06): the four runs replayed again, two at a time: 1,839, 1,786, 1,921
+  and 1,899 s CPU (1,937-1,989 s wall), 11.92, 11.85, 11.96 and 12.06 full tests per
+  source-year; cross-validated 1.02, 1.08, 1.25, 1.06.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection

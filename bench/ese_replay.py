@@ -5,7 +5,9 @@ For each image in time order: fold its points into the running statistic
 sources ``due`` a full test, run ``detect_all`` on each of those sources' light curves up
 to that image with the job's parameters (``ese_tracker.LIVE_PARAMS``), keep its detections
 and refits that persisted (the same event on the curve ``ese_tracker.PERSIST_DAYS``
-earlier, ``ese_tracker.Earlier``), rate them by the live null table
+earlier, ``ese_tracker.Earlier``, whose search is the source's last look's when that
+look's curve is the earlier curve: ``ese_tracker.LookMemo``, kept per source as the job
+keeps it), rate them by the live null table
 (``ese_tracker.live_rated``, ``live_refit``) and apply ``transition``
 (phases, alerts). CPU is ``time.process_time`` around exactly that work (no simulation, no
 normalisation, no database).
@@ -41,6 +43,7 @@ from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
     FullTest,
+    LookMemo,
     RunningState,
     due,
     follows,
@@ -119,6 +122,7 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
     alerts: list[list[tuple[float, str | None, str, Candidate]]] = [[] for _ in range(n_src)]
     peak: list[Peak] = [{} for _ in range(n_src)]
     min_fap = [1.0] * n_src
+    memos: list[LookMemo | None] = [None] * n_src  # each source's last look, as the job keeps it
     failures: dict[int, str] = {}
     present = np.isfinite(flux) & np.isfinite(err)
     cpu = 0.0
@@ -146,7 +150,8 @@ def replay(mjd: np.ndarray, flux: np.ndarray, err: np.ndarray, params: EseParams
                 test = FullTest([], False)
             found = test.found
             tested(state, int(i), now, bool(found), test.ingress_pending, test.ingress_unsettled)
-            changed = look(cands[i], found, *curve, now, params)
+            changed = look(cands[i], found, *curve, now, params, previous=memos[i])
+            memos[i] = test.memo
             for cand, old, new in changed:
                 alerts[i].append((now, old, new, cand))
             for c in cands[i]:  # what each candidate carries after this look

@@ -113,6 +113,18 @@ another day's machine, so this figure moves by 20 % between machines and loads; 
 of 300 of these sources (65 s): the one-sided scans and tests 63 % (the edge scans' padded
 bands 16 %, the fade test's lens grid 16 %), the two-sided search 33 % (the short-dip test
 11 %), the DRW whitening 12 %.
+
+ese-drw-3.17 (2026-12-07; the persistence look's earlier search reuses the last look's when
+that look saw exactly the earlier curve, ``ese_tracker.LookMemo``): 10^4 sources, seed 7,
+beside one other CPU-bound process on the 2 cores: ese_cpu_ms_per_source_image=0.432
+(1,531.0 s CPU for 3.54 million measurements), 11.11 full tests per source-year. Under the
+0.5 target. 10^3 sources, ``--no-compare``, 3.16 (a worktree of the commit before) and 3.17
+run one after the other, twice, beside the 10^4 run: 0.505, 0.494 (3.16) and 0.451, 0.435
+(3.17), 11.19 full tests per source-year each: the memo saves ~11 % here, where few looks
+find something, and ~32 % on the injection bench's enriched mix. At the nominal 1e-3 on both
+sides: same=86 tracker_only=8 full_only=32 (ESEs: 3 and 7 of the 100; steady sources: 3 and
+24 of 9,600, the one pass's one-look table over its nominal ~10 at one image a transit, the
+tracker's under; fades: 2 and 1); the one pass took 15.8 ms CPU per source.
 """
 
 from __future__ import annotations

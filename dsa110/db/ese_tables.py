@@ -61,6 +61,7 @@ ese_source_state = Table(
     Column("backoff_days", Float, nullable=False),
     Column("watch_until_mjd", Float),
     Column("recheck_mjd", Float),
+    Column("last_look", Text),  # ese_tracker.LookMemo as JSON: the next look's earlier search
     Column("last_error", Text),
     Column("error_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),

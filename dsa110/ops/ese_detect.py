@@ -22,6 +22,10 @@ The job's detections and refits count only when the same event was there on the 
 it was ``ese_tracker.PERSIST_DAYS`` earlier, scored by the lesser of the two looks
 (``ese_tracker.persisted``, ese-drw-3.5: a one-look spike of a noise dip's score makes no
 candidate), and a candidate loses its support only when both looks say so (ese-drw-3.6).
+That earlier curve's search is the last look's when that look saw exactly it: each live
+look stores its curve's fingerprint and detections in ``ese_source_state.last_look``
+(``ese_tracker.LookMemo``, revision 0027), read back by the next; one the job cannot read
+only costs the saving.
 The job's candidates carry the *live* false-alarm probability
 (``dsa110.science.ese_far.live_false_alarm_probability``, calibrated on steady
 source-years replayed through the tracker with ``ese_tracker.LIVE_PARAMS``, the parameters
@@ -60,6 +64,7 @@ from dsa110.science.ese_tracker import (
     LIVE_PARAMS,
     Candidate,
     FullTest,
+    LookMemo,
     RunningState,
     due,
     follows,
@@ -296,6 +301,7 @@ async def _run_chunk(
             existing.setdefault(r["source_pk"], []).append(dict(r))
     index = {pk: i for i, pk in enumerate(pks)}
     state = _state_of(stored, pks)
+    memo_texts = {r["source_pk"]: r["last_look"] for r in stored}
     watermark = dict(marks)
     latest = dict.fromkeys(pks, -np.inf)
     for spk, mpk, mjd, flux in new:
@@ -327,6 +333,7 @@ async def _run_chunk(
     curves = await curves_of(engine, wanted) if wanted else {}
     changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]] = []
     errors: dict[int, str] = {}
+    looked: dict[int, str | None] = {}  # this run's live looks: the next look's memo (JSON)
     for pk in wanted:
         lc = curves.get(pk)
         if lc is None or len(lc.mjd) < params.min_points:
@@ -338,6 +345,8 @@ async def _run_chunk(
             errors[pk] = f"{type(exc).__name__}: {exc}"[:500]
             test = FullTest([], False)
         found = test.found
+        if not force:  # a forced pass's parameters are not the live looks': keep theirs
+            looked[pk] = None if test.memo is None else test.memo.to_json()
         tested(
             state, index[pk], float(max(lc.mjd)), bool(found), test.ingress_pending, test.ingress_unsettled
         )
@@ -362,6 +371,7 @@ async def _run_chunk(
             float(max(lc.mjd)),
             params,
             live=not force,
+            previous=LookMemo.from_json(memo_texts.get(pk)),
         )
         changes += [(pk, cand, by_cand.get(id(cand)), old, phase) for cand, old, phase in changed]
         touched = {id(cand) for cand, _, _ in changed}
@@ -369,7 +379,7 @@ async def _run_chunk(
             if id(cand) in by_cand and id(cand) not in touched and cand.detection is not originals[id(cand)]:
                 changes.append((pk, cand, by_cand[id(cand)], cand.phase, cand.phase))
     run.failures.update(errors)
-    events, refined = await _write(engine, pks, state, watermark, errors, changes)
+    events, refined = await _write(engine, pks, state, watermark, errors, changes, looked)
     run.alert_pks += [e["alert_pk"] for e in events if e.get("alert_pk")]
     run.new_candidate_pks += [e["candidate_pk"] for e in events if e["event"] == "new"]
     run.changed_candidate_pks += [e["candidate_pk"] for e in events if e["event"] != "new"]
@@ -386,6 +396,7 @@ async def _write(
     watermark: Mapping[int, int],
     errors: Mapping[int, str],
     changes: list[tuple[int, Candidate, dict[str, Any] | None, str | None, str]],
+    looked: Mapping[int, str | None],
 ) -> tuple[list[EseCandidatePayload], list[int]]:
     now = datetime.now(UTC)
     events: list[EseCandidatePayload] = []
@@ -410,6 +421,8 @@ async def _write(
                 "recheck_mjd": float(state.recheck_at[i]) if np.isfinite(state.recheck_at[i]) else None,
                 "updated_at": now,
             }
+            if pk in looked:  # untested sources keep their last look's memo
+                values["last_look"] = looked[pk]
             if pk in errors:
                 values.update(last_error=errors[pk], error_at=now)
             done = await conn.execute(

@@ -373,8 +373,8 @@ def _judge(
         # ``ingress_unsettled``), which stays a fade where it was one. Known cost: at the end
         # of the data it has refused no synthetic flare the score test did not (192 tried),
         # and it refused a young lens ingress's floor (lens seed 31, source 327, 26 d before
-        # the end): "flare" is not ``ese_tracker.UNSETTLED``, so that source got no further
-        # look and was never a candidate. Next: the start only, or "flare" unsettled.
+        # the end): "flare" was not ``ese_tracker.UNSETTLED``, so that source got no further
+        # look and was never a candidate. Since ese-drw-3.17 it is.
         return "flare"
     if physical is None:
         fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)

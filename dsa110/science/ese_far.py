@@ -210,6 +210,17 @@ some look, as with 3.15. Cross-validated: 1.02, 1.08, 1.25 and 1.06 times the ca
 source-years, replayed after the table was written): a candidate at the cap at some look
 0.0044 at 0.005 (12), 0.0022 at 0.002 (6; 95 % interval 0.0008-0.0048), 0.0015 at 0.001
 (4), 0.0007 at 0.0005 (2); final candidates 0.0004 at 0.002 (1), as with 3.15.
+
+ese-drw-3.17 (a young lens floor refused as a flare is looked at again, ``ese_tracker``):
+the four runs replayed again (1,839, 1,786, 1,921 and 1,899 s CPU, two processes on the 2
+cores; 11.92, 11.85, 11.96 and 12.06 full tests per source-year, as 3.16's). 512 of 32,000
+source-years had a candidate at some look (3.16: 513); of the first two runs' 16,000, 3
+source-years' highest scores differ from 3.16's beyond float noise, all at live FAP above
+0.01: the extra looks barely touch the null. The table differs from 3.16's in three
+``dip/red`` rows at scores 1.0-1.5, in the fourth digit. Cross-validated: 1.02, 1.08, 1.25
+and 1.06 times the cap, as 3.16's. Seed 21's population (2,725 steady source-years,
+replayed after the table was written): at 0.002 a candidate at some look 0.0022 (6),
+final candidates 0.0004 (1), as 3.16.
 """
 
 from __future__ import annotations

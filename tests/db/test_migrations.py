@@ -636,6 +636,26 @@ async def test_0023_adds_no_recheck_to_old_tracker_state_and_drops_it_keeping_th
     assert kept == [(source[0], 8.0, 60090.0)]
 
 
+async def test_0027_adds_no_look_memo_to_old_tracker_state_and_drops_it_keeping_the_state(
+    backend: str, tmp_path: Path
+) -> None:
+    """``ese_source_state.last_look``: a source's running state stored before it reads NULL
+    (nothing remembered: the next persistence look searches, with the same outcome);
+    downgrading keeps the state rows."""
+    source: list[int] = []
+
+    async def seed(conn: AsyncConnection) -> None:
+        source.append(await _source(conn))
+        await _tracker_state(conn, source[0], cusum=8.0, backoff_days=5.0, recheck_mjd=60035.0)
+
+    memo, kept = await _added_column_round_trip(
+        backend, tmp_path, table="ese_source_state", column="last_look", before="0026", after="0027",
+        seed=seed, kept="SELECT source_pk, cusum, recheck_mjd FROM ese_source_state",
+    )  # fmt: skip
+    assert memo is None
+    assert kept == [(source[0], 8.0, 60035.0)]
+
+
 async def test_0022_adds_no_false_alarm_ceiling_to_old_webhooks_and_drops_it_keeping_them(
     backend: str, tmp_path: Path
 ) -> None:

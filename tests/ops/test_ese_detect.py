@@ -133,6 +133,83 @@ async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_pa
     assert (await rechecks())[pks[1]] is None
 
 
+async def test_the_persistence_look_reuses_the_last_passs_search_and_survives_a_bad_memo(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass stores what its full test found with its curve's fingerprint
+    (``ese_source_state.last_look``, ``ese_tracker.LookMemo``). The persistence look 5
+    transits later searches the curve as it was then: that is the stored curve, so the pass
+    runs ``detect_all`` once (its own full test), not twice; and a stored memo the job
+    cannot read costs only the saving: the same candidates as with a good one."""
+    from dsa110.science import ese_tracker
+    from dsa110.science.ese_edge import detect_all
+    from dsa110.science.ese_tracker import LookMemo, transits
+
+    rng = np.random.default_rng(6)
+    t = 60000.0 + np.arange(70) * 1.0
+    e = np.full(t.size, 0.02)
+    ingress = (
+        1
+        - 0.6 * np.exp(-0.5 * ((t - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
+        + 0.02 * rng.standard_normal(t.size)
+    )
+    later = t[-1] + np.arange(1, 6) * 1.0
+    after = 1 - 0.6 * np.exp(-0.5 * ((later - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
+    pks = await seed_curves(engine, [(ingress, e), (ingress, e)], t)  # the same curve twice
+    await run_detection(engine, pks)
+    async with engine.connect() as conn:
+        stored = (
+            await conn.execute(select(ese_source_state).order_by(ese_source_state.c.source_pk))
+        ).mappings()
+        stored_rows = stored.all()
+    for row in stored_rows:
+        memo = LookMemo.from_json(row["last_look"])
+        assert memo is not None and memo.found  # the ingress, found at the first look
+        assert row["recheck_mjd"] == pytest.approx(t[-1] + transits(5.0))
+    async with engine.begin() as conn:  # the second source's memo unreadable
+        await conn.execute(
+            ese_source_state.update()
+            .where(ese_source_state.c.source_pk == pks[1])
+            .values(last_look="{not json")
+        )
+    # A pass between the two looks tests nobody and keeps both memos as they are.
+    kept = {r["source_pk"]: r["last_look"] for r in stored_rows}
+    kept[pks[1]] = "{not json"
+    await add_epochs(engine, pks, [(after[:2], e[:2])] * 2, later[:2])
+    assert (await run_detection(engine, pks)).n_tested == 0
+    async with engine.connect() as conn:
+        rows_now = (
+            await conn.execute(select(ese_source_state.c.source_pk, ese_source_state.c.last_look))
+        ).all()
+    assert dict(rows_now) == kept
+    await add_epochs(engine, pks, [(after[2:], e[2 : later.size])] * 2, later[2:])
+    sizes: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        sizes.append(len(args[0]))
+        return detect_all(*args, **kwargs)
+
+    monkeypatch.setattr(ese_tracker, "detect_all", counted)
+    second = await run_detection(engine, pks)
+    assert second.n_tested == 2
+    # Two full tests on 75 points; one search of the 70-point earlier curve: the second
+    # source's, whose memo could not be read.
+    assert sorted(sizes) == [70, 75, 75]
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(ese_candidates).order_by(ese_candidates.c.id))).mappings().all()
+        memos = (await conn.execute(select(ese_source_state.c.last_look))).scalars().all()
+    assert all(LookMemo.from_json(m) is not None for m in memos)  # rewritten by this look
+    outcomes = {
+        pk: [
+            (r["phase"], r["kind"], r["score"], r["false_alarm_probability"])
+            for r in rows
+            if r["source_pk"] == pk
+        ]
+        for pk in pks
+    }
+    assert outcomes[pks[0]] and outcomes[pks[0]] == outcomes[pks[1]]
+
+
 async def test_a_pass_that_sees_an_ingress_coming_in_looks_again_within_days(engine: AsyncEngine) -> None:
     """ese-drw-3.12: a source whose last points dropped (too few past half depth for the
     one-sided test: ``ese_tracker.ingress_pending``) stores a look PENDING_DAYS transits

@@ -38,8 +38,10 @@ from dsa110.science.ese_tracker import (
     WATCH_DAYS,
     Candidate,
     Earlier,
+    LookMemo,
     RunningState,
     carried,
+    curve_fingerprint,
     due,
     earlier_look,
     follows,
@@ -49,6 +51,7 @@ from dsa110.science.ese_tracker import (
     live_rated,
     live_recovered,
     live_refit,
+    look,
     persisted,
     still_coming_in,
     transition,
@@ -285,6 +288,7 @@ def test_an_ingress_no_longer_pending_but_refused_for_its_shape_is_looked_at_onc
     # transits(5) = 4.93635 d later; that look was not asked for by a pending ingress, so the
     # same outcome there asks for nothing more.
     assert ingress_unsettled(["fade", "flat_bottom"]) and ingress_unsettled(["flat_bottom", "step"])
+    assert ingress_unsettled(["flare", "core_days"])  # ese-drw-3.17
     assert not ingress_unsettled(["step", "fade"]) and not ingress_unsettled([])
     state = RunningState.empty(1)
     idx = np.array([0])
@@ -623,6 +627,95 @@ def test_earlier_look_drops_the_last_persist_days(monkeypatch: pytest.MonkeyPatc
     refused = earlier_look(t, np.ones(21), np.full(21, 0.01))
     assert refused.found == [] and refused.refit(_det(1, 5)) is None
     assert refused.recovered(_det(1, 5, "ongoing")) is None
+
+
+def _ingress_curve(days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image a transit; a 60 %-deep 14-d lens ingress whose minimum is on day 70."""
+    rng = np.random.default_rng(6)
+    t = 60000.0 + np.arange(days) * SIDEREAL_DAY
+    flux = 1 - 0.6 * np.exp(-0.5 * ((t - t[70]) * 2.3548 / 14.0) ** 2) + 0.02 * rng.standard_normal(days)
+    return t, flux, np.full(days, 0.02)
+
+
+def test_the_persistence_look_reuses_the_last_looks_search_of_the_same_curve(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A look on day 70 finds the ingress and asks for the look 5 transits later; there the
+    # earlier curve (points at least 5 transits older than the last) is exactly day 70's,
+    # so its search is the memo's: no second detect_all, the same detections as one, the
+    # same outcome of the look. Another curve, other parameters or no memo: it searches.
+    first_curve, curve = _ingress_curve(71), _ingress_curve(76)
+    first = full_test(*first_curve)
+    assert first.found and first.memo is not None
+    assert first.memo.fingerprint == curve_fingerprint(*first_curve, LIVE_PARAMS)
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> list[EseDetection]:
+        calls.append(1)
+        return ese_edge.detect_all(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ese_tracker, "detect_all", counted)
+    assert earlier_look(*curve, previous=first.memo).found == list(first.found)
+    assert calls == []
+    searched = earlier_look(*curve).found
+    assert len(calls) == 1 and searched == first.found
+    # A memo of any other curve, parameters or code is not this search's: it searches.
+    t, flux, err = first_curve
+    one_flux, one_err, swapped = flux.copy(), err.copy(), [np.r_[x[1::-1], x[2:]] for x in first_curve]
+    one_flux[40] += 1e-12
+    one_err[10] *= 1.5
+    others = [
+        _ingress_curve(72),  # a look a day later
+        (t, one_flux, err),
+        (t, flux, one_err),
+        tuple(swapped),
+    ]
+    for other in others:
+        memo = full_test(*other).memo
+        calls.clear()
+        assert earlier_look(*curve, previous=memo).found == searched and len(calls) == 1
+    strict = replace(LIVE_PARAMS, min_depth=0.7)  # deeper than the ingress: nothing found
+    calls.clear()
+    assert earlier_look(*curve, strict, previous=first.memo).found == [] and len(calls) == 1
+    monkeypatch.setattr(ese_tracker, "DETECTOR_VERSION", "other code")
+    calls.clear()
+    assert earlier_look(*curve, previous=first.memo).found == searched and len(calls) == 1
+    monkeypatch.undo()
+    # The look itself: the same candidates with the memo (no search) as without (one).
+    monkeypatch.setattr(ese_tracker, "detect_all", counted)
+    found = full_test(*curve).found
+    with_memo: list[Candidate] = []
+    without: list[Candidate] = []
+    calls.clear()
+    look(with_memo, found, *curve, float(curve[0][-1]), previous=first.memo)
+    assert calls == []
+    look(without, found, *curve, float(curve[0][-1]))
+    assert len(calls) == 1
+    assert with_memo and with_memo == without
+
+
+def test_a_look_memo_round_trips_exactly_and_refuses_text_it_did_not_write() -> None:
+    memo = LookMemo("ab" * 20, (replace(_det(1, 5, "ongoing"), red_rms=float("nan"), cond_sigma=1 / 3),))
+    again = LookMemo.from_json(memo.to_json())
+    assert again is not None and again.fingerprint == memo.fingerprint
+    assert again.found[0].cond_sigma == 1 / 3 and math.isnan(again.found[0].red_rms)
+    assert replace(again.found[0], red_rms=0.0) == replace(memo.found[0], red_rms=0.0)
+    # numpy scalars are written as floats; a field JSON cannot hold writes no memo.
+    scalar = LookMemo("cd", (replace(_det(1, 5), score=np.float32(1.5)),))  # type: ignore[arg-type]
+    back = LookMemo.from_json(scalar.to_json())
+    assert back is not None and back.found[0].score == 1.5
+    assert LookMemo("ef", (replace(_det(1, 5), kind=object()),)).to_json() is None  # type: ignore[arg-type]
+    for text in (
+        None,
+        "",
+        "{not json",
+        "[]",
+        '{"fingerprint": "x"}',
+        '{"fingerprint": "x", "found": [{"a": 1}]}',
+        '{"fingerprint": 1, "found": []}',
+        "[" * 100_000,  # too deeply nested to parse
+    ):
+        assert LookMemo.from_json(text) is None, text
 
 
 def _det(start: float, end: float, kind: str = "dip") -> EseDetection:
