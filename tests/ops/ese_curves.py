@@ -27,6 +27,19 @@ def dip_curve(seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t, flux, np.full(t.size, 0.02)
 
 
+def ingress_model(t: np.ndarray) -> np.ndarray:
+    """A 60 %-deep lens ingress (Gaussian, FWHM 14 d) whose minimum is at MJD 60070."""
+    return np.asarray(1 - 0.6 * np.exp(-0.5 * ((t - 60070) * FWHM_PER_SIGMA / 14.0) ** 2))
+
+
+def ingress_curve(seed: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mjd, flux, error): 70 daily epochs up to the day before :func:`ingress_model`'s
+    minimum, in 2 % white noise. The detector finds an ongoing dip at its end."""
+    rng = np.random.default_rng(seed)
+    t = 60000.0 + np.arange(70) * 1.0
+    return t, ingress_model(t) + 0.02 * rng.standard_normal(t.size), np.full(t.size, 0.02)
+
+
 async def seed_curves(
     engine: AsyncEngine, curves: list[tuple[np.ndarray, np.ndarray]], t: np.ndarray
 ) -> list[int]:

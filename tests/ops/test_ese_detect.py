@@ -18,7 +18,14 @@ from dsa110.events.channels import ESE_CANDIDATE, EseCandidatePayload
 from dsa110.ops.ese_detect import ESE_DETECT, enqueue_detection, run_detection
 from dsa110.science.ese import DETECTOR_VERSION
 from dsa110.science.ese_far import QUIET_RED_RMS, false_alarm_probability, live_false_alarm_probability
-from tests.ops.ese_curves import FWHM_PER_SIGMA, add_epochs, dip_curve, seed_curves
+from tests.ops.ese_curves import (
+    FWHM_PER_SIGMA,
+    add_epochs,
+    dip_curve,
+    ingress_curve,
+    ingress_model,
+    seed_curves,
+)
 
 
 async def test_a_dip_is_found_and_a_broken_source_does_not_abort_the_run(engine: AsyncEngine) -> None:
@@ -100,14 +107,8 @@ async def test_the_persistence_look_a_find_asks_for_is_stored_and_kept_across_pa
     no candidate, no refresh, no 1.5x growth) and clears it when that look finds nothing."""
     from dsa110.science.ese_tracker import PERSIST_DAYS, transits
 
-    rng = np.random.default_rng(6)
-    t = 60000.0 + np.arange(70) * 1.0
-    e = np.full(t.size, 0.02)
-    ingress = (
-        1
-        - 0.6 * np.exp(-0.5 * ((t - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
-        + 0.02 * rng.standard_normal(t.size)
-    )
+    t, ingress, e = ingress_curve()
+    rng = np.random.default_rng(7)
     steady = 1 + 0.02 * rng.standard_normal(t.size)
     pks = await seed_curves(engine, [(ingress, e), (steady, e)], t)
     first = await run_detection(engine, pks)
@@ -145,16 +146,9 @@ async def test_the_persistence_look_reuses_the_last_passs_search_and_survives_a_
     from dsa110.science.ese_edge import detect_all
     from dsa110.science.ese_tracker import LookMemo, transits
 
-    rng = np.random.default_rng(6)
-    t = 60000.0 + np.arange(70) * 1.0
-    e = np.full(t.size, 0.02)
-    ingress = (
-        1
-        - 0.6 * np.exp(-0.5 * ((t - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
-        + 0.02 * rng.standard_normal(t.size)
-    )
+    t, ingress, e = ingress_curve()
     later = t[-1] + np.arange(1, 6) * 1.0
-    after = 1 - 0.6 * np.exp(-0.5 * ((later - 60070) * FWHM_PER_SIGMA / 14.0) ** 2)
+    after = ingress_model(later)
     pks = await seed_curves(engine, [(ingress, e), (ingress, e)], t)  # the same curve twice
     await run_detection(engine, pks)
     async with engine.connect() as conn:
