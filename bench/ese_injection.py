@@ -246,6 +246,17 @@ dips on 9 % red noise, the end-cut 92-d dip. Dip seed 41, targets: 0.908 (99/109
 wall, two workers): every figure as 3.16's (recall 0.956, far 0.0004, far_any_alert 0.0022,
 flare 0.013, fade 0.040, step, outlier and short dip 0/225, ongoing recall 0.892) but the
 ongoing median, 6.9 d. Not met: recall >= 0.95 on dip seed 41.
+Held-out seeds (never tuned on), targets, the same day: Gaussian dips seed 4 0.957 (112/117),
+ongoing 0.908 (median 2.0 d); seed 23 0.951 (97/102), ongoing 0.935 (2.5 d). Lens seed 4
+0.944 (85/90; 3 of the 5 misses young, ceiling 0.956), ongoing 0.895 (5.5 d); lens seed 23
+0.925 (86/93), ongoing 0.914 (6.2 d): 3 two-sided 15-17 d lenses rejected, 2 long
+start-cut ones refused as steps. Lens seed 31's one rejected dip (source 250) is of that
+first kind: a strong lens (alpha 27) whose floor, 96 % deep, lasts 4 d between caustics at
+2.8 times the baseline. The one-sided test found its ingress (live FAP 2e-5, t0 4 d after
+the floor's middle, W 24 d); 11 d later the recovery check found the points past that t0
+(the caustic, then the baseline) fitted better by a flat level than by the candidate's
+lens (not the fade branch: fade_minus_lens -13,414) and rejected it; and the two-sided
+test refuses every trial for its core's span (4 d, under 0.4 W for W >= 12 d).
 
 Simulation (all choices stated so other seeds are comparable):
 
