@@ -597,63 +597,37 @@ async def _tracker_state(conn: AsyncConnection, source_pk: int, **columns: float
     await conn.execute(sa.insert(t.ese_source_state).values(**state))
 
 
-async def test_0021_adds_the_watch_null_for_old_tracker_state_and_drops_it_keeping_the_state(
-    backend: str, tmp_path: Path
+TRACKER_STATE_COLUMNS = [
+    # (revision before, after, the column it adds, a column stored before it and its value)
+    pytest.param("0020", "0021", "watch_until_mjd", "backoff_days", 6.0, id="0021-watch: NULL, not watched"),
+    pytest.param(
+        "0022", "0023", "recheck_mjd", "watch_until_mjd", 60090.0, id="0023-recheck: NULL, no look asked for"
+    ),
+    pytest.param(
+        "0026", "0027", "last_look", "recheck_mjd", 60035.0, id="0027-memo: NULL, nothing remembered"
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "after", "column", "stored", "value"), TRACKER_STATE_COLUMNS)
+async def test_a_tracker_state_column_reads_null_for_old_state_and_drops_keeping_the_state(
+    backend: str, tmp_path: Path, before: str, after: str, column: str, stored: str, value: float
 ) -> None:
-    """``ese_source_state.watch_until_mjd``: a source's running state stored before it reads
-    NULL (not watched: the tracker resumes as before); downgrading keeps the state rows."""
+    """Each ``ese_source_state`` column the tracker gained: a source's running state stored
+    before it reads NULL (the tracker resumes as before: not watched, no persistence look
+    asked for, no memo so the next persistence look searches); downgrading keeps the rows."""
     source: list[int] = []
 
     async def seed(conn: AsyncConnection) -> None:
         source.append(await _source(conn))
-        await _tracker_state(conn, source[0], cusum=2.5, backoff_days=6.0)
+        await _tracker_state(conn, source[0], **{"cusum": 8.0, "backoff_days": 5.0, stored: value})
 
-    watch, kept = await _added_column_round_trip(
-        backend, tmp_path, table="ese_source_state", column="watch_until_mjd", before="0020", after="0021",
-        seed=seed, kept="SELECT source_pk, cusum, backoff_days FROM ese_source_state",
+    added, kept = await _added_column_round_trip(
+        backend, tmp_path, table="ese_source_state", column=column, before=before, after=after,
+        seed=seed, kept=f"SELECT source_pk, cusum, {stored} FROM ese_source_state",
     )  # fmt: skip
-    assert watch is None
-    assert kept == [(source[0], 2.5, 6.0)]
-
-
-async def test_0023_adds_no_recheck_to_old_tracker_state_and_drops_it_keeping_the_state(
-    backend: str, tmp_path: Path
-) -> None:
-    """``ese_source_state.recheck_mjd``: a source's running state stored before it reads NULL
-    (no persistence look asked for: the tracker resumes as before); downgrading keeps the
-    state rows."""
-    source: list[int] = []
-
-    async def seed(conn: AsyncConnection) -> None:
-        source.append(await _source(conn))
-        await _tracker_state(conn, source[0], cusum=8.0, backoff_days=5.0, watch_until_mjd=60090.0)
-
-    recheck, kept = await _added_column_round_trip(
-        backend, tmp_path, table="ese_source_state", column="recheck_mjd", before="0022", after="0023",
-        seed=seed, kept="SELECT source_pk, cusum, watch_until_mjd FROM ese_source_state",
-    )  # fmt: skip
-    assert recheck is None
-    assert kept == [(source[0], 8.0, 60090.0)]
-
-
-async def test_0027_adds_no_look_memo_to_old_tracker_state_and_drops_it_keeping_the_state(
-    backend: str, tmp_path: Path
-) -> None:
-    """``ese_source_state.last_look``: a source's running state stored before it reads NULL
-    (nothing remembered: the next persistence look searches, with the same outcome);
-    downgrading keeps the state rows."""
-    source: list[int] = []
-
-    async def seed(conn: AsyncConnection) -> None:
-        source.append(await _source(conn))
-        await _tracker_state(conn, source[0], cusum=8.0, backoff_days=5.0, recheck_mjd=60035.0)
-
-    memo, kept = await _added_column_round_trip(
-        backend, tmp_path, table="ese_source_state", column="last_look", before="0026", after="0027",
-        seed=seed, kept="SELECT source_pk, cusum, recheck_mjd FROM ese_source_state",
-    )  # fmt: skip
-    assert memo is None
-    assert kept == [(source[0], 8.0, 60035.0)]
+    assert added is None
+    assert kept == [(source[0], 8.0, value)]
 
 
 async def test_0022_adds_no_false_alarm_ceiling_to_old_webhooks_and_drops_it_keeping_them(
