@@ -258,6 +258,23 @@ the floor's middle, W 24 d); 11 d later the recovery check found the points past
 lens (not the fade branch: fade_minus_lens -13,414) and rejected it; and the two-sided
 test refuses every trial for its core's span (4 d, under 0.4 W for W >= 12 d).
 
+ese-drw-3.18 (2026-12-07; the two-sided test refines a trial whose core an outage thins and
+weighs a narrow dip against the physical lens as well as the Gaussian; reported depth at most
+1). The live table is 3.17's (its 32,000 source-years replayed again, bit-identical). At live
+FAP <= 0.002, ``--keep``, one worker each, two runs at a time: lens seed 31, targets, 0.960
+(96/100, CI 0.901-0.989; 3.17: 0.950), source 250 confirmed at the first look after its
+egress (live FAP 2e-5); ongoing recall 0.952 (median 5.6 d). Missed: 1 young, 2 start-cut
+dips on 9 % red noise, the end-cut 92-d weak lens. Seed 21, the whole bench with
+``--steady 2500 --confusers 200`` (1,555 s wall): every figure as 3.17's (recall 0.956, far
+0.0004, far_any_alert 0.0022, flare 0.013, fade 0.040, step, outlier and short dip 0/225,
+ongoing 0.892, median 6.9 d); the whole-year pass finds one more target (81 of 91). Dip seed
+41: 0.908 (99/109) as 3.17's, 0.951 of its 103 observable targets; its six young end-cut
+targets reach half depth 0.6-5.0 d before the data end, and 0.95 over all 109 needs 104.
+Held-out seeds: lens seed 23 0.925 -> 0.935 (87/93; two rejected 15-17 d lenses remain, not
+traced: the seed stays held out), lens seed 4 0.944 (85/90, 3 of its 5 misses young), dips
+seed 4 0.957 and seed 23 0.951, each as 3.17's. Not met: recall >= 0.95 on dip seed 41, held-out
+lens seeds 4 and 23.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

@@ -68,6 +68,11 @@ highest score per kind (0 when none). Two modes:
   ese-drw-3.17 (2026-12-06): the four runs replayed again, two at a time: 1,839, 1,786, 1,921
   and 1,899 s CPU (1,937-1,989 s wall), 11.92, 11.85, 11.96 and 12.06 full tests per
   source-year; cross-validated 1.02, 1.08, 1.25, 1.06.
+  ese-drw-3.18 (2026-12-07): the four runs replayed again, two at a time: 1,359, 1,322, 1,375
+  and 1,339 s CPU (1,354-1,419 s wall; a faster day than 3.17's), 11.92, 11.85, 11.96 and
+  12.06 full tests per source-year. Every one of the 32,000 source-years' highest scores per
+  look equals 3.17's (``parts`` of the kept files compared whole): the table is 3.17's, and
+  so is the cross-validation (1.02, 1.08, 1.25, 1.06).
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection

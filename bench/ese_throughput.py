@@ -125,6 +125,15 @@ find something, and ~32 % on the injection bench's enriched mix. At the nominal 
 sides: same=86 tracker_only=8 full_only=32 (ESEs: 3 and 7 of the 100; steady sources: 3 and
 24 of 9,600, the one pass's one-look table over its nominal ~10 at one image a transit, the
 tracker's under; fades: 2 and 1); the one pass took 15.8 ms CPU per source.
+
+ese-drw-3.18 (2026-12-07; the two-sided test's short-dip test also fits the physical lens, and
+a trial with a thin core is refined): 10^4 sources, seed 7, beside one other CPU-bound
+process on the 2 cores: ese_cpu_ms_per_source_image=0.402 (1,421.8 s CPU), 11.11 full tests
+per source-year; at 1e-3 same=86 tracker_only=8 full_only=32, as 3.17; the one pass 14.7 ms
+per source. This machine ran faster today (the live null's runs: 1,322-1,375 s CPU, 3.17's
+1,786-1,921), so the version's own cost is the 10^3 pair, ``--no-compare``, 3.17 (a worktree
+of the commit before) and 3.18 run side by side: 0.396 and 0.402 (+1.5 %), 11.19 full tests
+per source-year each.
 """
 
 from __future__ import annotations

@@ -121,7 +121,14 @@ from dsa110.science.ese import (
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
 from dsa110.science.ese_flare import best_flare_chi2
-from dsa110.science.ese_lens import LensFit, best_lens_fit, fit_shapes, quarter_recovered, shapes_at
+from dsa110.science.ese_lens import (
+    LensFit,
+    best_lens_fit,
+    fit_shapes,
+    quarter_recovered,
+    shape_penalty,
+    shapes_at,
+)
 
 
 def edge_template(t: NDArray[np.float64], t0: float, width: float) -> NDArray[np.float64]:
@@ -337,7 +344,7 @@ def _judge(
         physical = best_lens_fit(
             tw, yw, ww, t0, width, params.edge_min_side, (params.min_fwhm_days, max(params.widths_days))
         )
-        if physical is None or physical.chi2 + _shape_penalty(tw.size) + params.edge_step_margin > step_chi2:
+        if physical is None or physical.chi2 + shape_penalty(tw.size) + params.edge_step_margin > step_chi2:
             return refused
         trial = _Trial(physical.width, physical.t0, physical.a, physical.b, physical.s_white)
         # its own baseline and core, as the Gaussian trial's above (its centre and width
@@ -359,7 +366,7 @@ def _judge(
             width,
             t0,
             fades.chi2_from(lo),
-            None if physical is None else physical.chi2 + _shape_penalty(tw.size),
+            None if physical is None else physical.chi2 + shape_penalty(tw.size),
         )
         > -LENS_MARGIN
     ):
@@ -385,7 +392,7 @@ def _judge(
         fit = _drw_loglikes(
             t, y, e, trial, template(t), caustics=False, rival=(t >= tw[split]).astype(np.float64)
         )
-        if 2.0 * (fit.dip_loglike - fit.rival_loglike) < _shape_penalty(t.size) + params.edge_step_margin:
+        if 2.0 * (fit.dip_loglike - fit.rival_loglike) < shape_penalty(t.size) + params.edge_step_margin:
             return "step"
     s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
@@ -415,12 +422,6 @@ def _support_refusal(
     if robust < params.min_depth or robust < params.min_core_support * trial.a / trial.b:
         return "core_support"
     return None
-
-
-def _shape_penalty(n: int) -> float:
-    """BIC's charge (Schwarz 1978) for the physical lens's two shape parameters (alpha, beta)
-    over the Gaussian's, on n points: 2 ln n."""
-    return 2.0 * float(np.log(n))
 
 
 def _flare_fits_better(
@@ -666,7 +667,7 @@ def _physical_minus_fade(
     )
     if physical is None:
         return np.inf
-    return physical.chi2 + _shape_penalty(tw.size) - best_fade_chi2(tw, yw, ww)
+    return physical.chi2 + shape_penalty(tw.size) - best_fade_chi2(tw, yw, ww)
 
 
 _Answer = TypeVar("_Answer")
@@ -736,7 +737,7 @@ def refit(
         shapes = shapes_at(tn, t0, width)
         pa, pb, ps_w, pchi2 = fit_shapes(tn, yn, wn, shapes)
         k = int(np.argmin(np.where(pa > 0, pchi2, np.inf)))
-        if pa[k] > 0 and pchi2[k] + _shape_penalty(tn.size) < chi2:
+        if pa[k] > 0 and pchi2[k] + shape_penalty(tn.size) < chi2:
             a, b, s_w = float(pa[k]), float(pb[k]), float(ps_w[k])
             template = shapes_at(t, t0, width)[k]
     if not (a > 0 and b > 0 and a / b >= params.min_depth):

@@ -221,6 +221,11 @@ source-years' highest scores differ from 3.16's beyond float noise, all at live 
 and 1.06 times the cap, as 3.16's. Seed 21's population (2,725 steady source-years,
 replayed after the table was written): at 0.002 a candidate at some look 0.0022 (6),
 final candidates 0.0004 (1), as 3.16.
+
+ese-drw-3.18 (the two-sided test's shape checks: the physical lens beside the Gaussian in the
+short-dip test, the refined trial where an outage thins the core, ``dsa110.science.ese``): the
+four runs replayed again; all 32,000 source-years' highest scores per look are 3.17's, so
+the table is unchanged (only its header's version and CPU).
 """
 
 from __future__ import annotations

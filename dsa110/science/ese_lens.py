@@ -148,6 +148,12 @@ class LensFit:
         return lens_shape(self.shape, (t - self.t0) / self.width)
 
 
+def shape_penalty(n: int) -> float:
+    """BIC's charge (Schwarz 1978) for the family's two shape parameters (alpha, beta) over
+    the Gaussian's, on n points: 2 ln n."""
+    return 2.0 * float(np.log(n))
+
+
 def fit_shapes(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], s: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:

@@ -9,6 +9,7 @@ import pytest
 
 from dsa110.science import ese
 from dsa110.science.ese import DEFAULT_PARAMS, DETECTOR_VERSION, EseInputError, detect_dip
+from dsa110.science.plasma_lens import gain_curve
 
 FWHM_PER_SIGMA = 2.3548200450309493
 
@@ -48,6 +49,44 @@ def test_caustic_spikes_do_not_hide_the_dip():
 
     found = detect_dip(*_curve(4, lensed))
     assert found is not None and found.start_mjd < 60180 < found.end_mjd
+
+
+def _strong_lens(t0: float, fwhm: float):
+    """A strong Gaussian plasma lens (alpha 27, beta 0.075: a 97 %-deep flat floor between
+    caustics 2-3 times the baseline), its floor's FWHM ``fwhm`` days."""
+    lens = gain_curve(27.0, 0.075)
+    return lambda t: lens.at((t - t0) * lens.fwhm_u / fwhm)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_strong_lens_reports_its_floor_not_a_gaussian_overshoot(seed):
+    # The Gaussian fitted to a flat floor overshoots it (a > b); the flux cannot go below zero.
+    found = detect_dip(*_curve(seed, _strong_lens(60180.0, 16.0), snr=70.0))
+    assert found is not None and found.start_mjd < 60180.0 < found.end_mjd
+    assert 0.9 <= found.depth <= 1.0
+    assert 0.0 <= found.min_flux_jy <= 0.1 * found.baseline_flux_jy
+
+
+@pytest.mark.parametrize(("outage_start", "outage_days"), [(60172.0, 6.0), (60178.0, 6.0), (60180.0, 8.0)])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_strong_lens_is_found_through_an_outage_inside_its_floor(seed, outage_start, outage_days):
+    # Lens seed 31's source 250: no data for 10 of its floor's 15 days. The scan's grid point
+    # then holds too little core; the best-fitting (t0, W) holds the floor's other side, and
+    # the narrow dip that fits one side of the floor must beat the physical lens, not only
+    # the Gaussian that misfits the floor by hundreds of sigma (ese-drw-3.18).
+    t, f, e = _curve(seed, _strong_lens(60180.0, 16.0), snr=70.0)
+    seen = (t < outage_start) | (t > outage_start + outage_days)
+    found = detect_dip(t[seen], f[seen], e[seen])
+    assert found is not None and found.start_mjd < 60180.0 < found.end_mjd
+
+
+@pytest.mark.parametrize("snr", [50.0, 200.0])
+@pytest.mark.parametrize("fwhm", [2.0, 4.0])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_short_deep_dip_is_not_a_lens_at_any_snr(seed, fwhm, snr):
+    # The physical lens is the short dip's rival as well as the Gaussian (ese-drw-3.18): a
+    # 2-4 d dip must still fit a narrow template better than any lens of FWHM >= 11 d.
+    assert detect_dip(*_curve(seed, _dip(60200.0, fwhm, 0.7), snr=snr)) is None
 
 
 @pytest.mark.parametrize(
@@ -216,4 +255,4 @@ def test_a_dip_on_a_quiet_source_fits_little_red_noise_and_a_red_source_its_own(
 
 
 def test_detector_version_names_the_drw_test():
-    assert DETECTOR_VERSION == "ese-drw-3.17"
+    assert DETECTOR_VERSION == "ese-drw-3.18"
