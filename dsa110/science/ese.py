@@ -388,6 +388,9 @@ dip with the better of the Gaussian and the physical lens at the trial's (t0, W)
 floor overshoots it (a > b: 47 of 405 candidates on three 3.17 bench replays had depth > 1 and
 a negative minimum flux); the reported depth is now at most 1 and the minimum flux at
 least 0, as the schema documents (a lens redirects flux, it cannot take more than there is).
+The recovery check's lens model (``ese_edge.recovery_shown``) is built from these fields, so
+its floor is now 0 where it was below 0: on lens seed 31's targets every alert and every FAP
+of the replay are the same with the clamp as without it.
 On 3,000 curves (the 500 sources of seeds 21, 31 and 41, whole years and cut at 80 %) the
 one-pass detections changed on ESEs only: 6 found that were not, 2 at a higher score; the
 live null's 32,000 source-years are bit-identical to 3.17's, so is its table. At live FAP <=
@@ -755,7 +758,8 @@ def _chi2_of_dip(
 def _is_short(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], trial: _Trial, params: EseParams
 ) -> bool:
-    """Does a narrow dip (FWHM <= ``short_fwhm_days``) inside the core fit at least as well?
+    """Does a narrow dip (FWHM <= ``short_fwhm_days``) inside the core fit at least as well
+    as the trial's Gaussian or the physical lens at its (t0, W) (+ 2 ln n, ese-drw-3.18)?
 
     Compared on the same points (the trial's +-2 W window) by chi2, not by significance:
     a wide template gains significance on a narrow dip just by spanning more points.
