@@ -10,7 +10,8 @@ source's whole imported light curve, from its recomputed metrics:
   it has none);
 - ``baseline_flux_jy``: its NVSS flux (the legacy API's ``baseline_flux_jy``), else its
   mean flux; ``min_flux_jy``: its lowest measured flux;
-- ``depth`` = max(0, 1 - min / baseline); ``score`` = the legacy significance.
+- ``depth`` = min(1, max(0, 1 - min / baseline)) (:func:`legacy_depth`); ``score`` = the
+  legacy significance.
 
 Our detector leaves legacy candidates alone (it reconciles only its own), and an
 operator's status change on either kind goes through the same lifecycle; the status is
@@ -35,6 +36,13 @@ from dsa110.legacy.values import as_float, epoch_time, mjd_of, text
 
 LEGACY_DETECTOR: Final = "legacy"
 NAME: Final = "products.ese_candidates"
+
+
+def legacy_depth(low: float, baseline: float) -> float:
+    """1 - low / baseline, within 0-1 as the schema documents ``depth``: a faint source's
+    lowest measured flux can be below zero (noise), which is a 100 % dip, not more; its
+    ``min_flux_jy`` stays the measured value. 0 without a positive baseline."""
+    return min(1.0, max(0.0, 1.0 - low / baseline)) if baseline > 0 else 0.0
 
 
 async def write_candidates(ctx: ImportContext, b: Batch, rows: list[Row]) -> int:
@@ -84,7 +92,7 @@ async def write_candidates(ctx: ImportContext, b: Batch, rows: list[Row]) -> int
                     "significance": significance,
                     "start_mjd": f.first_mjd if f.first_mjd is not None else mjd_of(flagged),
                     "end_mjd": f.last_mjd if f.last_mjd is not None else mjd_of(flagged),
-                    "depth": max(0.0, 1.0 - low / baseline) if baseline > 0 else 0.0,
+                    "depth": legacy_depth(low, baseline),
                     "baseline_flux_jy": baseline,
                     "min_flux_jy": low,
                     "detector_version": LEGACY_DETECTOR,

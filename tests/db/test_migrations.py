@@ -800,3 +800,55 @@ async def test_0026_a_deleted_regions_id_is_never_given_again(backend: str, tmp_
             assert dict((await conn.execute(sa.text("SELECT id, name FROM regions"))).all()) == names
         await upgrade(engine)
         await engine.dispose()
+
+
+async def test_0028_clamps_an_overshooting_candidate_and_leaves_the_others(
+    backend: str, tmp_path: Path
+) -> None:
+    """A candidate stored with depth above 1 and a negative minimum flux (a Gaussian that
+    overshot a lens's flat floor, up to ese-drw-3.17) reads depth 1 and minimum flux 0 after
+    the upgrade, as ese-drw-3.18 reports it; an imported legacy candidate keeps its measured
+    minimum flux (below zero for a faint source) with its depth at 1; every other value and
+    row is kept, and a downgrade keeps them as they are."""
+    import sqlalchemy as sa
+
+    from dsa110.db import tables as t
+    from dsa110.db.migrate import downgrade
+
+    now = datetime.now(UTC)
+    stored = [  # (depth, min flux, score, detector)
+        (1.28, -0.28, 7.5, "ese-drw-3.17"),
+        (0.3, 0.7, 1.2, "ese-drw-3.17"),
+        (1.0, 0.0, 3.0, "ese-drw-3.18"),
+        (1.3, -0.3, 6.0, "legacy"),  # an imported candidate: its lowest measured flux is kept
+    ]
+    read = sa.select(
+        t.ese_candidates.c.depth, t.ese_candidates.c.min_flux_jy, t.ese_candidates.c.score
+    ).order_by(t.ese_candidates.c.id)
+
+    async def rows(engine: Any) -> list[tuple[float, float, float]]:
+        async with engine.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(read)).all()]
+
+    async with scratch_database(backend, tmp_path, migrate=False) as url:
+        engine = create_engine(url)
+        await upgrade(engine, "0027")
+        async with engine.begin() as conn:
+            source_pk = await _source(conn)
+            for depth, min_flux, score, detector in stored:
+                await conn.execute(
+                    sa.insert(t.ese_candidates).values(
+                        source_pk=source_pk, status="active", score=score, significance=6.0,
+                        start_mjd=60010.0, end_mjd=60040.0, depth=depth, baseline_flux_jy=1.0,
+                        min_flux_jy=min_flux, detector_version=detector, flagged_at=now,
+                        updated_at=now,
+                    )
+                )  # fmt: skip
+        await upgrade(engine, "0028")
+        upgraded = await rows(engine)
+        await downgrade(engine, "0027")
+        downgraded = await rows(engine)
+        await upgrade(engine)
+        await engine.dispose()
+    assert upgraded == [(1.0, 0.0, 7.5), (0.3, 0.7, 1.2), (1.0, 0.0, 3.0), (1.0, -0.3, 6.0)]
+    assert downgraded == upgraded
