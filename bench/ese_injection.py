@@ -275,6 +275,15 @@ traced: the seed stays held out), lens seed 4 0.944 (85/90, 3 of its 5 misses yo
 seed 4 0.957 and seed 23 0.951, each as 3.17's. Not met: recall >= 0.95 on dip seed 41, held-out
 lens seeds 4 and 23.
 
+ese-drw-3.19 (2026-12-07; the short-dip test's lens rival counts dips only). The live table
+is 3.18's (32,000 source-years replayed again, bit-identical). Replayed after it, ``--keep``,
+one worker each, two runs at a time, every run's printed lines (figures, misses and their
+reasons) equal 3.18's but for CPU and wall time: seed 21's whole bench (recall 0.956, far
+0.0004, far_any_alert 0.0022, every confuser class at most 0.040, ongoing 0.892 at 6.9 d),
+lens seed 31 0.960, dip seed 41 0.908 (0.951 observable), held-out lens seeds 23 0.935 and 4
+0.944, dips seed 23 0.951 and seed 4 0.957. Not met, as before: recall >= 0.95 on dip seed
+41 and held-out lens seeds 4 and 23.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

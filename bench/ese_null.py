@@ -73,6 +73,10 @@ highest score per kind (0 when none). Two modes:
   12.06 full tests per source-year. Every one of the 32,000 source-years' highest scores per
   look equals 3.17's (``parts`` of the kept files compared whole): the table is 3.17's, and
   so is the cross-validation (1.02, 1.08, 1.25, 1.06).
+  ese-drw-3.19 (2026-12-07): the four runs replayed again, two at a time: 1,387, 1,312, 1,437
+  and 1,429 s CPU (1,367-1,462 s wall), 11.92, 11.85, 11.96 and 12.06 full tests per
+  source-year; every highest score per look equals 3.18's: the table and the
+  cross-validation (1.02, 1.08, 1.25, 1.06) are 3.18's.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection

@@ -134,6 +134,12 @@ per source. This machine ran faster today (the live null's runs: 1,322-1,375 s C
 1,786-1,921), so the version's own cost is the 10^3 pair, ``--no-compare``, 3.17 (a worktree
 of the commit before) and 3.18 run side by side: 0.396 and 0.402 (+1.5 %), 11.19 full tests
 per source-year each.
+
+ese-drw-3.19 (2026-12-07; the short-dip test's lens rival counts dips only: one mask over 32
+fits): 10^3 sources, ``--no-compare``, 3.18 (a worktree of the commit before) and 3.19 run
+side by side: 0.443 and 0.445 ms (157 and 158 s CPU; +0.5 %, within this machine's noise),
+11.19 full tests per source-year each. The 10^4 run was not repeated: 3.18's 0.402 stands,
+the candidates being the same (the live null and every injection replay bit-identical).
 """
 
 from __future__ import annotations

@@ -107,6 +107,25 @@ def test_a_short_deep_dip_is_not_a_lens_at_any_snr(seed, fwhm, snr):
     assert detect_dip(*_curve(seed, _dip(60200.0, fwhm, 0.7), snr=snr)) is None
 
 
+@pytest.mark.parametrize("fwhm", [2.0, 3.0])
+@pytest.mark.parametrize("half_gap", [9.0, 10.0])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_short_dip_test_weighs_a_narrow_dip_against_dips_not_a_brightening(seed, half_gap, fwhm):
+    # Two 30 %-deep, 2-3 d dips 18-20 d apart: the trial's 16-d Gaussian between them fits
+    # them as a dip (a > 0), and one narrow dip fits better than it does: short. But a strong
+    # lens turned over (a < 0: a brightening between two sharp dips where its caustics were)
+    # fits the pair best of all, and up to ese-drw-3.18 it stood for the wide hypothesis and
+    # the pair passed as "not short". Only dips count since 3.19. (The detector's other
+    # checks refuse such a pair whole on both versions: this is the short-dip test's own
+    # promise, checked where it is made.)
+    rng = np.random.default_rng(seed)
+    t = np.arange(60140.0, 60220.0, 0.5)
+    pair = _dip(60180.0 - half_gap, fwhm, 0.3)(t) + _dip(60180.0 + half_gap, fwhm, 0.3)(t) - 1.0
+    y = pair + 0.01 * rng.standard_normal(t.size)
+    trial = ese._Trial(width=16.0, t0=60180.0, a=0.05, b=1.0, s_white=10.0)
+    assert ese._is_short(t, y, np.full(t.size, 1e4), trial, DEFAULT_PARAMS)
+
+
 @pytest.mark.parametrize(
     ("name", "shape"),
     [
@@ -273,4 +292,4 @@ def test_a_dip_on_a_quiet_source_fits_little_red_noise_and_a_red_source_its_own(
 
 
 def test_detector_version_names_the_drw_test():
-    assert DETECTOR_VERSION == "ese-drw-3.18"
+    assert DETECTOR_VERSION == "ese-drw-3.19"
