@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,6 +18,8 @@ from dsa110.db.engine import create_engine
 from dsa110.db.migrate import current_revision, head_revision, upgrade
 from dsa110.db.tables import metadata
 from tests.databases import scratch_database
+
+T = TypeVar("T")
 
 
 async def test_migrations_build_exactly_the_declared_tables(backend: str, tmp_path: Path) -> None:
@@ -702,6 +704,22 @@ async def test_0024_adds_the_publish_target_column(backend: str, tmp_path: Path)
     assert {"publish_claimed_at", "publish_target"} <= after
 
 
+async def _data_round_trip(
+    engine: Any, revision: str, previous: str, read: Callable[[Any], Awaitable[T]]
+) -> tuple[T, T]:
+    """A data migration's test: ``read`` after upgrading to ``revision`` and again after
+    downgrading to ``previous`` (what the upgrade changed, what the downgrade keeps); then up
+    to head."""
+    from dsa110.db.migrate import downgrade
+
+    await upgrade(engine, revision)
+    upgraded = await read(engine)
+    await downgrade(engine, previous)
+    downgraded = await read(engine)
+    await upgrade(engine)
+    return upgraded, downgraded
+
+
 async def test_0025_takes_the_secrets_out_of_old_audit_records(backend: str, tmp_path: Path) -> None:
     """Records written before redaction lose their secrets on upgrade (a webhook URL kept as
     its origin, secret-named keys of JSON arguments); other records are untouched; a
@@ -709,8 +727,6 @@ async def test_0025_takes_the_secrets_out_of_old_audit_records(backend: str, tmp
     import json
 
     import sqlalchemy as sa
-
-    from dsa110.db.migrate import downgrade
 
     now = datetime.now(UTC)
     stored = [
@@ -740,11 +756,7 @@ async def test_0025_takes_the_secrets_out_of_old_audit_records(backend: str, tmp
                 await conn.execute(
                     insert, {"at": now, "operation": operation, "arguments": json.dumps(arguments)}
                 )
-        await upgrade(engine, "0025")
-        upgraded = await records(engine)
-        await downgrade(engine, "0024")
-        downgraded = await records(engine)
-        await upgrade(engine)
+        upgraded, downgraded = await _data_round_trip(engine, "0025", "0024", records)
         await engine.dispose()
     assert upgraded == [
         ("createWebhookSubscription", {"name": "ops", "url": "https://hooks.slack.com"}),
@@ -813,7 +825,6 @@ async def test_0028_clamps_an_overshooting_candidate_and_leaves_the_others(
     import sqlalchemy as sa
 
     from dsa110.db import tables as t
-    from dsa110.db.migrate import downgrade
 
     now = datetime.now(UTC)
     stored = [  # (depth, min flux, score, detector)
@@ -844,11 +855,7 @@ async def test_0028_clamps_an_overshooting_candidate_and_leaves_the_others(
                         updated_at=now,
                     )
                 )  # fmt: skip
-        await upgrade(engine, "0028")
-        upgraded = await rows(engine)
-        await downgrade(engine, "0027")
-        downgraded = await rows(engine)
-        await upgrade(engine)
+        upgraded, downgraded = await _data_round_trip(engine, "0028", "0027", rows)
         await engine.dispose()
     assert upgraded == [(1.0, 0.0, 7.5), (0.3, 0.7, 1.2), (1.0, 0.0, 3.0), (1.0, -0.3, 6.0)]
     assert downgraded == upgraded
