@@ -138,8 +138,9 @@ per source-year each.
 ese-drw-3.19 (2026-12-07; the short-dip test's lens rival counts dips only: one mask over 32
 fits): 10^3 sources, ``--no-compare``, 3.18 (a worktree of the commit before) and 3.19 run
 side by side: 0.443 and 0.445 ms (157 and 158 s CPU; +0.5 %, within this machine's noise),
-11.19 full tests per source-year each. The 10^4 run was not repeated: 3.18's 0.402 stands,
-the candidates being the same (the live null and every injection replay bit-identical).
+11.19 full tests per source-year each. The 10^4 run was not repeated for 3.19: not measured,
+expected about 3.18's 0.402 (+0.5 % at 10^3; the live null and every injection replay gave
+3.18's detections bit for bit, this bench's own population was not replayed).
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ dips. This detector looks for the shape instead:
      (chi2_min = S_yy - b S_y + a S_gy). Compared by chi2 on the same points, because a
      wide template gains S_w on a narrow dip merely by spanning more points. The
      candidate's chi2 is the lower of the Gaussian's and the physical lens's at the same
-     (t0, W) (``dsa110.science.ese_lens``, its 32 shapes, plus BIC's 2 ln n; ese-drw-3.18).
+     (t0, W) (``dsa110.science.ese_lens``, its 32 shapes, plus BIC's 2 ln n; ese-drw-3.18),
+     a dip of the lens family only (a > 0; ese-drw-3.19).
    - *Returns to baseline*: the medians of the two sides (0.75 W < |t - t0| <= 2 W) agree
      within 40 % of the depth (plus their noise). Steps, fades and the shoulders of flares
      fail here; caustic spikes do not move a median.

@@ -833,13 +833,15 @@ async def test_0028_clamps_an_overshooting_candidate_and_leaves_the_others(
         (1.0, 0.0, 3.0, "ese-drw-3.18"),
         (1.3, -0.3, 6.0, "legacy"),  # an imported candidate: its lowest measured flux is kept
     ]
-    read = sa.select(
-        t.ese_candidates.c.depth, t.ese_candidates.c.min_flux_jy, t.ese_candidates.c.score
-    ).order_by(t.ese_candidates.c.id)
+    read = sa.select(t.ese_candidates).order_by(t.ese_candidates.c.id)
+    clamped = ("depth", "min_flux_jy")
 
-    async def rows(engine: Any) -> list[tuple[float, float, float]]:
+    async def rows(engine: Any) -> list[dict[str, Any]]:
         async with engine.connect() as conn:
-            return [tuple(r) for r in (await conn.execute(read)).all()]
+            return [dict(r._mapping) for r in (await conn.execute(read)).all()]
+
+    def others(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k not in clamped} for c in candidates]
 
     async with scratch_database(backend, tmp_path, migrate=False) as url:
         engine = create_engine(url)
@@ -855,7 +857,14 @@ async def test_0028_clamps_an_overshooting_candidate_and_leaves_the_others(
                         updated_at=now,
                     )
                 )  # fmt: skip
+        before = await rows(engine)
         upgraded, downgraded = await _data_round_trip(engine, "0028", "0027", rows)
         await engine.dispose()
-    assert upgraded == [(1.0, 0.0, 7.5), (0.3, 0.7, 1.2), (1.0, 0.0, 3.0), (1.0, -0.3, 6.0)]
+    assert [tuple(c[k] for k in clamped) for c in upgraded] == [
+        (1.0, 0.0),
+        (0.3, 0.7),
+        (1.0, 0.0),
+        (1.0, -0.3),
+    ]
+    assert others(upgraded) == others(before)  # updated_at, score, detector_version, ... as stored
     assert downgraded == upgraded
