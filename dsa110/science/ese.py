@@ -399,7 +399,8 @@ live null's 32,000 source-years are bit-identical to 3.17's, so is its table. At
 21's whole bench, dip seed 41 and held-out lens seed 4 as 3.17's.
 
 ese-drw-3.19 (from 3.18's review). The short-dip test's lens rival counts only the lens
-family's dips (a > 0, as ``ese_edge.refit`` asks): a strong lens turned over (a < 0) is a
+family's dips (a > 0, now masked in ``ese_lens.fit_shapes`` for every caller; ``ese_edge.refit``
+and ``best_lens_fit`` masked it already): a strong lens turned over (a < 0) is a
 brightening between two sharp dips, and it fitted a pair of 2-3 d dips 18-20 d apart better
 than the trial's Gaussian or a narrow dip did, so the pair passed as not short (the
 detector's other checks refused it whole). The live null's 32,000 source-years are
@@ -780,12 +781,13 @@ def _is_short(
     # The physical lens at the trial's (t0, W), charged BIC's 2 ln n for its shape: a strong
     # lens's flat floor and caustics misfit the Gaussian by hundreds of sigma at high SNR,
     # and a narrow dip on one side of its floor then "fit as well" (ese-drw-3.18).
-    # Of the lens family only dips count (a > 0, as ``ese_edge.refit`` asks): a lens turned
-    # over is a brightening between two sharp dips, and it fitted a pair of short dips better
-    # than any dip did, so the pair passed as not short (ese-drw-3.19). The Gaussian's and the
-    # narrow templates' fits keep their free sign, as before: the trial is a dip already.
-    lens_a, _, _, lens = fit_shapes(tw, yw, ww, shapes_at(tw, trial.t0, trial.width))
-    wide = np.minimum(wide, np.min(np.where(lens_a > 0, lens, np.inf)) + shape_penalty(tw.size))
+    # Of the lens family only dips count (a > 0, ``fit_shapes``'s chi2 is inf otherwise): a
+    # lens turned over is a brightening between two sharp dips, and it fitted a pair of short
+    # dips better than any dip did, so the pair passed as not short (ese-drw-3.19). The
+    # Gaussian's and the narrow templates' fits keep their free sign, as before: the trial is
+    # a dip already.
+    _, _, _, lens = fit_shapes(tw, yw, ww, shapes_at(tw, trial.t0, trial.width))
+    wide = np.minimum(wide, np.min(lens) + shape_penalty(tw.size))
     centres = np.arange(trial.t0 - trial.width / 2.0, trial.t0 + trial.width / 2.0 + 0.25, 0.5)
     for width in params.widths_days:
         if width > params.short_fwhm_days:

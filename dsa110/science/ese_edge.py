@@ -736,8 +736,8 @@ def refit(
         # the family's shape that fits best there, when it beats the Gaussian after BIC.
         shapes = shapes_at(tn, t0, width)
         pa, pb, ps_w, pchi2 = fit_shapes(tn, yn, wn, shapes)
-        k = int(np.argmin(np.where(pa > 0, pchi2, np.inf)))
-        if pa[k] > 0 and pchi2[k] + shape_penalty(tn.size) < chi2:
+        k = int(np.argmin(pchi2))  # inf where the shape is not a dip (a <= 0): fit_shapes
+        if pchi2[k] + shape_penalty(tn.size) < chi2:
             a, b, s_w = float(pa[k]), float(pb[k]), float(ps_w[k])
             template = shapes_at(t, t0, width)[k]
     if not (a > 0 and b > 0 and a / b >= params.min_depth):

@@ -158,11 +158,12 @@ def fit_shapes(
     t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], s: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """WLS of y = b - a s for every template s[..., :] at once (:mod:`dsa110.science.dip_wls`):
-    (a, b, S_w, chi2); chi2 = inf where the fit is singular or b <= 0 (not a dip of a
-    positive source)."""
+    (a, b, S_w, chi2); chi2 = inf where the fit is singular or not a dip of a positive source
+    (a <= 0: the shape turned over, a brightening; or b <= 0). Every caller wants the
+    family's dips only, so the mask is here, once (ese-drw-3.19 found one caller without it)."""
     # matrix-vector products: one pass over the templates each, and one for s**2
     fit = dip_wls(w.sum(), (w * y).sum(), s @ w, (s * s) @ w, s @ (w * y), (w * y * y).sum())
-    return fit.a, fit.b, fit.s_white(), np.where(fit.ok & (fit.b > 0), fit.chi2, np.inf)
+    return fit.a, fit.b, fit.s_white(), np.where(fit.ok & (fit.a > 0) & (fit.b > 0), fit.chi2, np.inf)
 
 
 def best_lens_fit(
@@ -247,7 +248,7 @@ def _best_on(
     base_end = centres[None, :] - offsets[:, None] * width
     on_baseline = np.searchsorted(t, base_end)
     spans = base_end - t[0] >= BASELINE_SPAN * width
-    chi2 = np.where((a > 0) & (on_baseline >= min_baseline) & spans, chi2, np.inf)
+    chi2 = np.where((on_baseline >= min_baseline) & spans, chi2, np.inf)  # a > 0: fit_shapes
     k, j = np.unravel_index(int(np.argmin(chi2)), chi2.shape)
     if not np.isfinite(chi2[k, j]):
         return None
