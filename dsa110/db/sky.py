@@ -13,8 +13,6 @@ import math
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlalchemy.sql.elements import ColumnClause
 
-from dsa110.science.healpix import cone_ranges
-
 SEPARATION_FUNCTION = "dsa_sep_deg"
 
 POSTGRES_SEPARATION_SQL = f"""
@@ -46,6 +44,12 @@ def cone_condition(
     radius_deg: float,
 ) -> ColumnElement[bool]:
     """WHERE clause selecting rows within ``radius_deg`` of (``ra_deg``, ``dec_deg``)."""
+    # Imported here, not at the top: dsa110.db.engine imports this module for separation_deg
+    # in every process, and the streaming service's process builds no cone; importing
+    # dsa110.science.healpix (astropy.units, astropy_healpix) cost it 1.5 s of CPU at start,
+    # inside the operator's bounded wait for it.
+    from dsa110.science.healpix import cone_ranges
+
     ranges = or_(*(and_(healpix >= lo, healpix < hi) for lo, hi in cone_ranges(ra_deg, dec_deg, radius_deg)))
     exact = func.dsa_sep_deg(ra, dec, ra_deg, dec_deg) <= radius_deg
     return and_(ranges, exact)
