@@ -113,10 +113,16 @@ def status(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _current(node: dict[str, Any]) -> bool:
+    """The process runs the service's current generation: a restart or a config change asked
+    for is done (the old process may still be reporting while the new one starts)."""
+    return bool(node["running"]) and node["runningGeneration"] == node["generation"]
+
+
 def _control(verb: str, key: str, want_running: bool) -> Any:
     def shape(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         node = data[key]
-        ok = node["running"] == want_running
+        ok = _current(node) if want_running else node["pid"] is None
         done = {"started": "started", "stopped": "stopped", "restarted": "restarted", "updated": "updated"}[
             verb
         ]
@@ -169,7 +175,13 @@ def routes(settings: Settings) -> list[RestRoute]:
             "success": True,
             "status": "updated",
             "message": "Configuration updated successfully"
-            + ("; the service restarted with it" if node["running"] else ""),
+            + (
+                "; the service runs with it"
+                if _current(node)
+                else "; the service restarts with it, the new process is not up yet"
+                if node["running"]
+                else ""
+            ),
             "pid": node["pid"],
             "running": node["running"],
         }
