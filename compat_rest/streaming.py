@@ -20,7 +20,7 @@ from dsa110.settings import Settings
 TAG = "streaming"
 FIELDS = """
   desired running pid host startedAt uptimeSeconds lastHeartbeat metrics cpuPercent memoryMb config generation
-  runningGeneration restarts lastExitCode lastExitAt lastError
+  runningGeneration current restarts lastExitCode lastExitAt lastError
   queueStats { total collecting pending inProgress completed failed processingRatePerHour }
 """
 STATUS = f"query RestStreaming {{ streamingService {{ {FIELDS} }} }}"
@@ -113,16 +113,10 @@ def status(node: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _current(node: dict[str, Any]) -> bool:
-    """The process runs the service's current generation: a restart or a config change asked
-    for is done (the old process may still be reporting while the new one starts)."""
-    return bool(node["running"]) and node["runningGeneration"] == node["generation"]
-
-
 def _control(verb: str, key: str, want_running: bool) -> Any:
     def shape(data: dict[str, Any], _args: Args) -> dict[str, Any]:
         node = data[key]
-        ok = _current(node) if want_running else node["pid"] is None
+        ok = node["current"] if want_running else node["pid"] is None
         done = {"started": "started", "stopped": "stopped", "restarted": "restarted", "updated": "updated"}[
             verb
         ]
@@ -177,7 +171,7 @@ def routes(settings: Settings) -> list[RestRoute]:
             "message": "Configuration updated successfully"
             + (
                 "; the service runs with it"
-                if _current(node)
+                if node["current"]
                 else "; the service restarts with it, the new process is not up yet"
                 if node["running"]
                 else ""

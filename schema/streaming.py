@@ -103,6 +103,13 @@ class StreamingService:
         value = self.row.get("running_generation")
         return None if value is None else int(value)
 
+    @strawberry.field(
+        description="The process runs the current generation: a restart or config change asked for is "
+        "done (the old process may report until the new one is up)."
+    )
+    def current(self) -> bool:
+        return service.serving(self.generation())(self.row)
+
     @strawberry.field(description="Times the process exited on its own and was started again.")
     def restarts(self) -> int:
         return int(self.row["restarts"])

@@ -188,10 +188,17 @@ async def test_a_restart_is_not_reported_done_while_the_old_process_still_report
                 supervisor_at=now,
             )
 
+        async def current() -> dict[str, Any]:
+            query = "{ streamingService { running current } }"
+            body: dict[str, Any] = (await http.post("/graphql", json={"query": query})).json()
+            return dict(body["data"]["streamingService"])
+
         await report(generation)
+        assert await current() == {"running": True, "current": True}
         restarted = (await http.post("/api/streaming/restart?wait=0", headers=ops)).json()
         assert restarted["running"] is True and restarted["success"] is False
         assert restarted["status"] == "requested"
+        assert await current() == {"running": True, "current": False}  # GraphQL reads it the same way
         changed = await http.post("/api/streaming/config?wait=0", json={"poll_interval": 1.5}, headers=ops)
         assert changed.json()["message"].endswith("the new process is not up yet")
         await report(generation + 2)  # the process of the restart and the config change reports
