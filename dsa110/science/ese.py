@@ -415,13 +415,15 @@ prompt for multi-frequency follow-up, not a classification.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dsa110.science.dip_wls import band_wls, dip_wls
+from dsa110.science.dip_wls import dip_wls, trial_rows, windows, windows_wls
 from dsa110.science.ese_lens import fit_shapes, shape_penalty, shapes_at
 
 DETECTOR_VERSION = "ese-drw-3.19"
@@ -565,33 +567,35 @@ def prepare(
 
 
 def _scan(
-    t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], width: float
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """The matched filter at one width over a grid of centres (vectorised WLS).
+    t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], widths: Sequence[float]
+) -> tuple[
+    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]
+]:
+    """The matched filter at each width over a grid of centres (vectorised WLS): the rows'
+    (centre, width, a, b, S_w), width by width.
 
-    Each centre only sees its +-2 W window, gathered as a padded index band, so the cost is
-    (number of centres) x (points per window), not centres x all points.
+    Each centre only sees its +-2 W window, and the windows of every width are laid end to
+    end (:class:`dsa110.science.dip_wls.Windows`), so the cost is the points the windows
+    cover, in one pass (a pass per width cost its calls).
     """
-    step = max(width / 6.0, 0.5)
-    centres = np.arange(t[0], t[-1] + step / 2, step)
-    lo = np.searchsorted(t, centres - 2.0 * width, side="left")
-    hi = np.searchsorted(t, centres + 2.0 * width, side="right")
-    span = int(np.max(hi - lo)) if centres.size else 0
-    if span == 0:
-        empty = np.empty(0)
-        return empty, empty, empty, empty
-    idx = lo[:, None] + np.arange(span)[None, :]
-    inside = idx < hi[:, None]
-    idx = np.minimum(idx, t.size - 1)
-    dt = t[idx] - centres[:, None]
-    # gaussian_dip's g with the scalar FWHM_PER_SIGMA / width formed once: one multiply fewer
-    # over the scan's (centres, span) block, the hot loop of every full test.
-    g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / width)) ** 2)
-    ww = np.where(inside, w[idx], 0.0)
-    yy = y[idx]
-    n_core = (inside & (np.abs(dt) <= width / 2.0)).sum(axis=1)
-    fit = band_wls(ww, yy, g, n_core >= 4)
-    return centres, fit.a, fit.b, fit.s_white(fit.b > 0)
+
+    def centres_at(width: float) -> NDArray[np.float64]:
+        step = max(width / 6.0, 0.5)
+        return np.arange(t[0], t[-1] + step / 2, step)
+
+    centre, fwhm = trial_rows(widths, centres_at)
+    win = windows(
+        np.searchsorted(t, centre - 2.0 * fwhm, side="left"),
+        np.searchsorted(t, centre + 2.0 * fwhm, side="right"),
+    )
+    dt = t[win.point] - centre[win.row]
+    width_at = fwhm[win.row]
+    # gaussian_dip's g with FWHM_PER_SIGMA / width formed first: one multiply fewer over the
+    # scan's entries, the hot loop of every full test.
+    g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / width_at)) ** 2)
+    n_core = win.sums((np.abs(dt) <= width_at / 2.0).astype(np.float64))
+    fit = windows_wls(win, w, y, g, n_core >= 4)
+    return centre, fwhm, fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
 # The DRW hyper-parameter grid the likelihood is maximised over: wide enough to hold every
@@ -600,6 +604,49 @@ DRW_TAUS_DAYS = np.geomspace(3.0, 1000.0, 11)
 CAUSTIC_OFFSETS = (0.55, 0.7, 0.85, 1.0)  # caustic centres, in dip FWHMs from t0
 CAUSTIC_FWHM = 0.1  # caustic FWHM, in dip FWHMs
 DRW_SIGMAS = np.concatenate(([0.0], np.geomspace(0.003, 0.5, 16)))
+
+
+class _DrwFilter(NamedTuple):
+    """The Kalman filter's data-independent part on one curve's times and errors."""
+
+    phi: NDArray[np.float64]
+    gain: NDArray[np.float64]
+    root_s: NDArray[np.float64]
+    log_det: NDArray[np.float64]
+    """sum(log S) per grid point."""
+
+
+def _drw_filter(t: NDArray[np.float64], e: NDArray[np.float64]) -> _DrwFilter:
+    """The variances of :func:`_drw_whiten` (P, S and the gain), which do not depend on the
+    data, for every DRW on the grid. The last curve's are kept: the tests of one look whiten
+    the same curve for several trials (2.8 times per curve on the throughput bench's mix),
+    each with its own columns."""
+    t, e = np.ascontiguousarray(t, np.float64), np.ascontiguousarray(e, np.float64)
+    return _drw_filter_of(t.tobytes() + e.tobytes(), t.size)
+
+
+@functools.lru_cache(maxsize=1)
+def _drw_filter_of(times_and_errors: bytes, n: int) -> _DrwFilter:
+    t = np.frombuffer(times_and_errors, np.float64, n)
+    e = np.frombuffer(times_and_errors, np.float64, n, offset=8 * n)
+    tau = np.repeat(DRW_TAUS_DAYS, DRW_SIGMAS.size)
+    var = np.tile(DRW_SIGMAS**2, DRW_TAUS_DAYS.size)
+    phi = np.exp(-np.diff(t, prepend=t[0])[:, None] / tau[None, :])
+    q = var[None, :] * (1.0 - phi**2)
+    s = np.empty((t.size, tau.size))
+    gain = np.empty((t.size, tau.size))
+    p = var.copy()
+    e2 = e**2
+    for i in range(t.size):
+        if i:
+            p = phi[i] ** 2 * p + q[i]
+        s[i] = p + e2[i]
+        gain[i] = p / s[i]
+        p = p - gain[i] * p
+    found = _DrwFilter(phi, gain, np.sqrt(s), np.cumsum(np.log(s), axis=0)[-1])
+    for shared in found:  # kept for the next caller: read-only
+        shared.setflags(write=False)
+    return found
 
 
 def _drw_whiten(
@@ -617,36 +664,23 @@ def _drw_whiten(
     The innovations divided by sqrt(S) are the data whitened by that covariance, so
     generalised least squares becomes ordinary least squares on them. Returns the
     whitened columns, shape (n_points, n_grid, n_columns), and sum(log S) per grid point.
+    The variances (P, S and the gain) do not depend on the data: one pass over the grid
+    alone (:func:`_drw_filter`), then one over the columns with them fixed (the same
+    operations in the same order as one pass doing both, so the same values).
     """
-    tau = np.repeat(DRW_TAUS_DAYS, DRW_SIGMAS.size)
-    var = np.tile(DRW_SIGMAS**2, DRW_TAUS_DAYS.size)
-    phi = np.exp(-np.diff(t, prepend=t[0])[:, None] / tau[None, :])
-    q = var[None, :] * (1.0 - phi**2)
-    # The variances (P, S and the gain) do not depend on the data: one pass over the grid
-    # alone, then one over the columns with them fixed (the same operations in the same
-    # order as one pass doing both, so the same values, in fewer array operations).
-    s = np.empty((t.size, tau.size))
-    gain = np.empty((t.size, tau.size))
-    p = var.copy()
-    e2 = e**2
-    for i in range(t.size):
-        if i:
-            p = phi[i] ** 2 * p + q[i]
-        s[i] = p + e2[i]
-        gain[i] = p / s[i]
-        p = p - gain[i] * p
-    root_s = np.sqrt(s)[:, :, None]
-    gain_c = gain[:, :, None]
-    phi_c = phi[:, :, None]
-    m = np.zeros((tau.size, columns.shape[1]))
-    out = np.empty((t.size, tau.size, columns.shape[1]))
+    f = _drw_filter(t, e)
+    root_s = f.root_s[:, :, None]
+    gain_c = f.gain[:, :, None]
+    phi_c = f.phi[:, :, None]
+    m = np.zeros((f.phi.shape[1], columns.shape[1]))
+    out = np.empty((t.size, f.phi.shape[1], columns.shape[1]))
     for i in range(t.size):
         if i:
             m *= phi_c[i]
         v = columns[i][None, :] - m
         m += gain_c[i] * v
         np.divide(v, root_s[i], out=out[i])
-    return out, np.cumsum(np.log(s), axis=0)[-1]
+    return out, f.log_det
 
 
 class DrwFit(NamedTuple):
@@ -979,17 +1013,14 @@ def detect_prepared(
 ) -> EseDetection | None:
     """:func:`detect_dip` on arrays :func:`prepare` returned (time order, units of the median)."""
     w = 1.0 / e**2
-    wide_parts: list[tuple[NDArray[np.float64], ...]] = []
-    for width in params.widths_days:
-        if width < params.min_fwhm_days:
-            continue
-        centres, a, b, s_white = _scan(t, y, w, width)
-        depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
-        sel = (s_white >= params.min_score * params.min_white_sigma) & (depth >= params.min_depth)
-        wide_parts.append((np.full(np.count_nonzero(sel), width), centres[sel], a[sel], b[sel], s_white[sel]))
-    if not any(part[0].size for part in wide_parts):
+    t0s, widths, amps, bases, s_whites = _scan(
+        t, y, w, [width for width in params.widths_days if width >= params.min_fwhm_days]
+    )
+    depth = np.divide(amps, bases, out=np.zeros_like(amps), where=bases > 0)
+    sel = (s_whites >= params.min_score * params.min_white_sigma) & (depth >= params.min_depth)
+    if not sel.any():
         return None
-    widths, t0s, amps, bases, s_whites = (np.concatenate(cols) for cols in zip(*wide_parts, strict=True))
+    t0s, widths, amps, bases, s_whites = t0s[sel], widths[sel], amps[sel], bases[sel], s_whites[sel]
     examined: list[_Trial] = []
     for i in np.argsort(-s_whites, kind="stable"):
         if len(examined) >= params.n_candidates:

@@ -100,7 +100,7 @@ from typing import TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dsa110.science.dip_wls import band_wls, dip_wls
+from dsa110.science.dip_wls import dip_wls, lens_family_chi2, trial_rows, windows, windows_wls
 from dsa110.science.ese import (
     CAUSTIC_FWHM,
     CAUSTIC_OFFSETS,
@@ -114,7 +114,6 @@ from dsa110.science.ese import (
     _Trial,
     detect_prepared,
     gaussian_dip,
-    least_chi2,
     prepare,
     red_margin_of,
 )
@@ -154,23 +153,19 @@ def _edge_scan(
     y: NDArray[np.float64],
     w: NDArray[np.float64],
     centres: NDArray[np.float64],
-    width: float,
+    widths: NDArray[np.float64],
     min_points: int,
     symmetric: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """:func:`_fit` for every centre at once: windows [t0 - 2 W, t_end] as a padded band
-    (``symmetric``: the whole Gaussian, :func:`edge_template` otherwise)."""
-    lo = np.searchsorted(t, centres - 2.0 * width)
-    span = int(t.size - lo.min())
-    idx = lo[:, None] + np.arange(span)[None, :]
-    inside = idx < t.size
-    idx = np.minimum(idx, t.size - 1)
-    tt = t[idx]
-    gauss = gaussian_dip(tt - centres[:, None], width)
-    g = gauss if symmetric else np.where(tt < centres[:, None], gauss, 1.0)
-    ww = np.where(inside, w[idx], 0.0)
-    yy = y[idx]
-    fit = band_wls(ww, yy, g, t.size - lo >= min_points)
+    """:func:`_fit` for every (centre, width) row at once: windows [t0 - 2 W, t_end]
+    (``symmetric``: the whole Gaussian, :func:`edge_template` otherwise), every width in one
+    pass (:class:`dsa110.science.dip_wls.Windows`: the per-width passes' cost was their calls)."""
+    lo = np.searchsorted(t, centres - 2.0 * widths)
+    win = windows(lo, np.full(lo.size, t.size))
+    tt, at = t[win.point], centres[win.row]
+    gauss = gaussian_dip(tt - at, widths[win.row])
+    g = gauss if symmetric else np.where(tt < at, gauss, 1.0)
+    fit = windows_wls(win, w, y, g, t.size - lo >= min_points)
     return fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
@@ -195,10 +190,9 @@ def lens_chi2(
     BIC (Schwarz 1978): min(chi2_plain, chi2_caustic + 2 ln n)."""
     plain = _fit(t, y, w, g)[3]
     sigma_c = CAUSTIC_FWHM * width / FWHM_PER_SIGMA
-    offsets = np.asarray(CAUSTIC_OFFSETS)[:, None]
-    h = np.exp(-0.5 * ((t[None, :] - t0 + offsets * width) / sigma_c) ** 2)
-    x = np.stack([np.ones_like(h), np.broadcast_to(-g, h.shape), h], -1)
-    caustic = float(np.min(least_chi2(x, y, w), initial=np.inf))
+    offsets = np.asarray(CAUSTIC_OFFSETS)[:, None, None]
+    h = np.exp(-0.5 * ((t[None, None, :] - t0 + offsets * width) / sigma_c) ** 2)
+    caustic = float(np.min(lens_family_chi2(g[None, :], h, y, w)[1], initial=np.inf))
     return min(plain, caustic + 2.0 * float(np.log(t.size)))
 
 
@@ -235,19 +229,21 @@ def _end_edge(
     fitting first, or ``"none"`` when no trial reached the white-significance and depth floors."""
     w = 1.0 / e**2
     t_end = float(t[-1])
-    trials: list[_Trial] = []
-    for width in params.widths_days:
-        if width < params.min_fwhm_days:
-            continue
+
+    def centres_at(width: float) -> NDArray[np.float64]:
         step = max(width / 6.0, 0.5)
         lo = t_end - (START_MAX_INSIDE if start else params.edge_max_plateau) * width
-        centres = np.arange(lo, t_end + width / 2.0 + step / 2.0, step)
-        a, b, s_w = _edge_scan(t, y, w, centres, width, params.edge_min_side + params.edge_min_core, start)
-        depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+        return np.arange(lo, t_end + width / 2.0 + step / 2.0, step)
+
+    centre, fwhm = trial_rows((wd for wd in params.widths_days if wd >= params.min_fwhm_days), centres_at)
+    a, b, s_w = _edge_scan(t, y, w, centre, fwhm, params.edge_min_side + params.edge_min_core, start)
+    depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+    trials = [
+        _Trial(float(fwhm[i]), float(centre[i]), float(a[i]), float(b[i]), float(s_w[i]))
         for i in np.flatnonzero(
             (depth >= params.min_depth) & (s_w >= params.min_score * params.min_white_sigma)
-        ):
-            trials.append(_Trial(width, float(centres[i]), float(a[i]), float(b[i]), float(s_w[i])))
+        )
+    ]
     if not trials and refusals is not None:
         refusals.append("none")
     fades = None if start else FadeFit(t, y, w)  # one fade fit per window, shared by the trials
@@ -538,35 +534,35 @@ def lens_ingress_chi2(
     t0: float | None = None,
 ) -> tuple[float, float]:
     """(plain, with caustic): the least chi2 of the lens family of :func:`fade_minus_lens`
-    without and with its ingress caustic h."""
+    without and with its ingress caustic h, over FWHMs from W/3 to 3 W on the detector's
+    grid (and W) and minima from t_end - 1.5 FWHM to t_end + FWHM/2, the whole Gaussian and,
+    for minima near the end, its ingress alone. Every trial in one batch of closed-form fits
+    (:func:`dsa110.science.dip_wls.lens_family_chi2`): its cost was the per-FWHM calls."""
     t_end = float(t[-1])
-    plain = caustic = np.inf
     grid = [
         wd
         for wd in DEFAULT_PARAMS.widths_days
         if wd >= DEFAULT_PARAMS.min_fwhm_days and width / 3.0 <= wd <= 3.0 * width
     ]
-    for wd in (width, *grid):
-        centres = np.arange(t_end - 1.5 * wd, t_end + wd / 2.0, max(wd / 12.0, 0.5))
-        if t0 is not None and wd == width:
-            centres = np.append(centres, t0)
-        dt = t[None, :] - centres[:, None]
-        gauss = gaussian_dip(dt, wd)
-        edge = centres >= t_end - DEFAULT_PARAMS.edge_max_plateau * wd
-        shapes = [gauss, np.where(dt < 0, gauss, 1.0)[edge]]
-        for g in shapes:
-            plain = min(
-                plain,
-                float(np.min(least_chi2(np.stack([np.ones_like(g), -g], -1), y, w), initial=np.inf)),
-            )
-        sigma_c = CAUSTIC_FWHM * wd / FWHM_PER_SIGMA
-        # every caustic offset in one batch: (offsets, centres, points)
-        h = np.exp(-0.5 * ((dt[None, :, :] + np.asarray(CAUSTIC_OFFSETS)[:, None, None] * wd) / sigma_c) ** 2)
-        for g, hk in ((gauss, h), (shapes[1], h[:, edge])):
-            gk = np.broadcast_to(g, hk.shape)
-            x = np.stack([np.ones_like(hk), -gk, hk], -1).reshape(-1, t.size, 3)
-            caustic = min(caustic, float(np.min(least_chi2(x, y, w), initial=np.inf)))
-    return plain, min(plain, caustic)
+
+    def centres_at(wd: float) -> NDArray[np.float64]:
+        at = np.arange(t_end - 1.5 * wd, t_end + wd / 2.0, max(wd / 12.0, 0.5))
+        return np.append(at, t0) if t0 is not None and wd == width else at
+
+    rows = trial_rows(dict.fromkeys((width, *grid)), centres_at)  # W first; once if on the grid
+    centre, fwhm = rows[0][:, None], rows[1][:, None]
+    dt = t[None, :] - centre
+    gauss = gaussian_dip(dt, fwhm)
+    edge = centre[:, 0] >= t_end - DEFAULT_PARAMS.edge_max_plateau * fwhm[:, 0]
+    sigma_c = CAUSTIC_FWHM * fwhm / FWHM_PER_SIGMA
+    # every caustic offset at once: (offsets, trials, points)
+    h = np.exp(-0.5 * ((dt[None, :, :] + np.asarray(CAUSTIC_OFFSETS)[:, None, None] * fwhm) / sigma_c) ** 2)
+    ingress = np.where(dt[edge] < 0, gauss[edge], 1.0)
+    plain, caustic = lens_family_chi2(
+        np.concatenate([gauss, ingress]), np.concatenate([h, h[:, edge]], axis=1), y, w
+    )
+    best_plain = float(np.min(plain, initial=np.inf))
+    return best_plain, min(best_plain, float(np.min(caustic, initial=np.inf)))
 
 
 def gaussian_lens(

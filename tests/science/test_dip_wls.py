@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from dsa110.science.dip_wls import dip_wls
+from dsa110.science.dip_wls import dip_wls, lens_family_chi2
 
 
 def _sums(g: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, ...]:
@@ -60,3 +60,37 @@ def test_a_refused_or_far_away_template_is_computed_without_overflow() -> None:
         warnings.simplefilter("error")
         fit = dip_wls(*_sums(tiny, y, w))
         assert np.isfinite(fit.chi2)
+
+
+def test_the_lens_with_a_caustic_by_hand() -> None:
+    # g and h each non-zero on one point (2 and 3 of 4), w = 1, y = (1, 0.6, 1.2, 1.1).
+    # Plain y = b - a g fits point 2 exactly: b = mean(1, 1.2, 1.1) = 1.1, a = 0.5,
+    # chi2 = 0.1**2 + 0.1**2 = 0.02. With the caustic, points 2 and 3 are fitted exactly:
+    # b = mean(1, 1.1) = 1.05, a = 0.45, c = 0.15, chi2 = 2 x 0.05**2 = 0.005.
+    g = np.array([[0.0, 1.0, 0.0, 0.0]])
+    h = np.array([[[0.0, 0.0, 1.0, 0.0]]])
+    w = np.ones(4)
+    plain, caustic = lens_family_chi2(g, h, np.array([1.0, 0.6, 1.2, 1.1]), w)
+    assert plain[0] == pytest.approx(0.02) and caustic[0, 0] == pytest.approx(0.005)
+    # Point 3 below the baseline (0.9): the caustic would need c = 0.9 - 1.05 < 0, not a
+    # caustic: inf. A bump instead of a dip (point 2 at 1.4) is refused by both: a < 0.
+    assert lens_family_chi2(g, h, np.array([1.0, 0.6, 0.9, 1.1]), w)[1][0, 0] == np.inf
+    bump_plain, bump_caustic = lens_family_chi2(g, h, np.array([1.0, 1.4, 1.2, 1.1]), w)
+    assert bump_plain[0] == np.inf and bump_caustic[0, 0] == np.inf
+    # Weights count: w = (1, 1, 1, 3): b = (1 + 3 x 1.1) / 4 = 1.075, chi2 = 0.075**2 + 3 x 0.025**2.
+    weighted = lens_family_chi2(g, h, np.array([1.0, 0.6, 1.2, 1.1]), np.array([1.0, 1.0, 1.0, 3.0]))
+    assert weighted[1][0, 0] == pytest.approx(0.075**2 + 3 * 0.025**2)
+    # A caustic that is zero on every point, or the dip itself, is singular: inf.
+    flat = np.stack([np.zeros((1, 4)), g])
+    assert (lens_family_chi2(g, flat, np.array([1.0, 0.6, 1.2, 1.1]), w)[1] == np.inf).all()
+
+
+def test_a_caustic_far_from_the_points_explains_one_point_without_losing_digits() -> None:
+    # h = 1e-40 on point 3 only (a caustic ~13 of its sigmas away): least squares puts
+    # c = 1.7e39 there and fits that point; the chi2 is that of the others about their mean
+    # b = (1 + 1 + 1.1) / 3 = 1.0333...: 2 x (1/30)**2 + (2/30)**2 = 0.0066667, times w = 1e4.
+    g = np.array([[0.0, 1.0, 0.0, 0.0, 0.0]])
+    h = np.array([[[0.0, 0.0, 1e-40, 0.0, 0.0]]])
+    w = np.full(5, 1e4)
+    caustic = lens_family_chi2(g, h, np.array([1.0, 0.6, 1.2, 1.0, 1.1]), w)[1][0, 0]
+    assert caustic == pytest.approx(1e4 * (2 * (1 / 30) ** 2 + (2 / 30) ** 2), rel=1e-9)

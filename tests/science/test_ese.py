@@ -200,9 +200,23 @@ def test_drw_likelihoods_equal_the_dense_gaussian_process_by_hand():
     ln L = -(r' C^-1 r + ln det C) / 2 with r the GLS residual of y about its mean; the
     detector's null log-likelihood is the maximum over the grid.
     """
-    t = np.array([0.0, 1.0, 1.5, 4.0, 9.0, 9.2])
-    y = np.array([1.0, 0.97, 1.02, 0.9, 1.05, 1.01])
-    e = np.array([0.02, 0.03, 0.02, 0.05, 0.02, 0.04])
+    t, y, e = SIX_POINTS
+    trial = ese._Trial(width=3.0, t0=4.0, a=0.1, b=1.0, s_white=10.0)
+    fit = ese._drw_loglikes(t, y, e, trial)
+    assert fit.null_loglike == pytest.approx(_dense_null_loglike(t, y, e), rel=1e-9, abs=1e-9)
+    assert fit.dip_loglike >= fit.null_loglike  # the alternative nests the null
+
+
+SIX_POINTS = (
+    np.array([0.0, 1.0, 1.5, 4.0, 9.0, 9.2]),
+    np.array([1.0, 0.97, 1.02, 0.9, 1.05, 1.01]),
+    np.array([0.02, 0.03, 0.02, 0.05, 0.02, 0.04]),
+)
+
+
+def _dense_null_loglike(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> float:
+    """max over the grid of -(r' C^-1 r + ln det C) / 2, C = sigma**2 exp(-|dt| / tau) +
+    diag(e**2), r the GLS residual of y about its mean."""
     best = -np.inf
     for tau in ese.DRW_TAUS_DAYS:
         for sigma in ese.DRW_SIGMAS:
@@ -212,10 +226,19 @@ def test_drw_likelihoods_equal_the_dense_gaussian_process_by_hand():
             mean = (ones @ inv @ y) / (ones @ inv @ ones)
             r = y - mean
             best = max(best, -0.5 * (r @ inv @ r + np.linalg.slogdet(cov)[1]))
+    return float(best)
+
+
+def test_the_kept_filter_serves_only_the_curve_it_was_computed_for() -> None:
+    """The data-independent Kalman pass is kept for the next call (``_drw_filter``): the same
+    times with other errors, or the same errors at other times, are another filter. Each
+    call, in turn, equals the dense covariance's likelihood for its own curve."""
+    t, y, e = SIX_POINTS
     trial = ese._Trial(width=3.0, t0=4.0, a=0.1, b=1.0, s_white=10.0)
-    fit = ese._drw_loglikes(t, y, e, trial)
-    assert fit.null_loglike == pytest.approx(best, rel=1e-9, abs=1e-9)
-    assert fit.dip_loglike >= fit.null_loglike  # the alternative nests the null
+    for times, errors in ((t, e), (t, 2.0 * e), (t, e), (t * 3.0, e), (t, e)):
+        fit = ese._drw_loglikes(times, y, errors, trial)
+        want = _dense_null_loglike(times, y, errors)
+        assert fit.null_loglike == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
 def test_the_rival_template_likelihood_equals_the_dense_gaussian_process_by_hand() -> None:
