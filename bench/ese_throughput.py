@@ -14,7 +14,7 @@ every point, full test only for sources that are due) and prints
     ese_cpu_ms_per_source_image=..   (tracker CPU / measurements; target <= 0.5)
     ese_full_tests_per_source_year=..
     ese_compare same=.. tracker_only=.. full_only=..
-    ese_cpu_ratio tracker_year_over_one_pass=..   (machine speed cancels)
+    ese_cpu_ratio tracker_year_over_one_pass=..   (machine speed cancels; not with --no-compare)
 
 The comparison runs the full detector (``detect_all``) once afterwards on every source's
 whole curve and compares the sets of sources with an open or confirmed event at the same

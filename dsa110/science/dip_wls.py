@@ -80,16 +80,17 @@ class Windows(NamedTuple):
 
     def sums(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """sum of ``x`` (one value per entry) over each row; 0 for an empty row."""
-        # reduceat reads one entry past an empty row's start: pad so that it exists.
+        # reduceat reads the entry at an empty row's start, which for a last empty row is one
+        # past the end: pad so that it exists (the read value is then discarded).
         padded = np.append(x, 0.0)
-        return np.where(self.size > 0, np.add.reduceat(padded, np.minimum(self.starts, x.size)), 0.0)
+        return np.where(self.size > 0, np.add.reduceat(padded, self.starts), 0.0)
 
 
 def trial_rows(
     widths: Iterable[float], centres_at: Callable[[float], NDArray[np.float64]]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(centre, width) per trial: ``centres_at(W)`` for each width W in turn (width-major,
-    the order the per-width scans had), for one pass over every width's windows."""
+    """(centre, width) per trial: ``centres_at(W)`` for each width W in turn (width-major),
+    for one pass over every width's windows."""
     centres: list[NDArray[np.float64]] = [np.empty(0)]
     fwhms: list[NDArray[np.float64]] = [np.empty(0)]
     for width in widths:

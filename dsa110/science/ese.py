@@ -415,7 +415,7 @@ prompt for multi-frequency follow-up, not a classification.
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -574,9 +574,9 @@ def _scan(
     """The matched filter at each width over a grid of centres (vectorised WLS): the rows'
     (centre, width, a, b, S_w), width by width.
 
-    Each centre only sees its +-2 W window, and the windows of every width are laid end to
-    end (:class:`dsa110.science.dip_wls.Windows`), so the cost is the points the windows
-    cover, in one pass (a pass per width cost its calls).
+    Each centre only sees its +-2 W window; the windows of every width are laid end to end
+    (:class:`dsa110.science.dip_wls.Windows`), so the cost is the points they cover, in one
+    pass over all widths.
     """
 
     def centres_at(width: float) -> NDArray[np.float64]:
@@ -589,11 +589,10 @@ def _scan(
         np.searchsorted(t, centre + 2.0 * fwhm, side="right"),
     )
     dt = t[win.point] - centre[win.row]
-    width_at = fwhm[win.row]
-    # gaussian_dip's g with FWHM_PER_SIGMA / width formed first: one multiply fewer over the
+    # gaussian_dip's g with FWHM_PER_SIGMA / W formed per row: one operation fewer over the
     # scan's entries, the hot loop of every full test.
-    g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / width_at)) ** 2)
-    n_core = win.sums((np.abs(dt) <= width_at / 2.0).astype(np.float64))
+    g = np.exp(-0.5 * (dt * (FWHM_PER_SIGMA / fwhm)[win.row]) ** 2)
+    n_core = win.sums((np.abs(dt) <= (fwhm / 2.0)[win.row]).astype(np.float64))
     fit = windows_wls(win, w, y, g, n_core >= 4)
     return centre, fwhm, fit.a, fit.b, fit.s_white(fit.b > 0)
 
@@ -616,19 +615,27 @@ class _DrwFilter(NamedTuple):
     """sum(log S) per grid point."""
 
 
+_kept_filter = threading.local()
+"""Each thread's last curve's :class:`_DrwFilter`, as (times and errors as bytes, filter): the
+detector's threads (``dsa110.science.threads``) each work on their own curves."""
+
+
 def _drw_filter(t: NDArray[np.float64], e: NDArray[np.float64]) -> _DrwFilter:
     """The variances of :func:`_drw_whiten` (P, S and the gain), which do not depend on the
-    data, for every DRW on the grid. The last curve's are kept: the tests of one look whiten
-    the same curve for several trials (2.8 times per curve on the throughput bench's mix),
-    each with its own columns."""
+    data, for every DRW on the grid. The thread's last curve's are kept: the tests of one
+    look whiten the same curve for several trials (2.8 times per curve on the throughput
+    bench's mix), each with its own columns."""
     t, e = np.ascontiguousarray(t, np.float64), np.ascontiguousarray(e, np.float64)
-    return _drw_filter_of(t.tobytes() + e.tobytes(), t.size)
+    key = t.tobytes() + e.tobytes()
+    kept: tuple[bytes, _DrwFilter] | None = getattr(_kept_filter, "last", None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    found = _drw_filter_of(t, e)
+    _kept_filter.last = (key, found)
+    return found
 
 
-@functools.lru_cache(maxsize=1)
-def _drw_filter_of(times_and_errors: bytes, n: int) -> _DrwFilter:
-    t = np.frombuffer(times_and_errors, np.float64, n)
-    e = np.frombuffer(times_and_errors, np.float64, n, offset=8 * n)
+def _drw_filter_of(t: NDArray[np.float64], e: NDArray[np.float64]) -> _DrwFilter:
     tau = np.repeat(DRW_TAUS_DAYS, DRW_SIGMAS.size)
     var = np.tile(DRW_SIGMAS**2, DRW_TAUS_DAYS.size)
     phi = np.exp(-np.diff(t, prepend=t[0])[:, None] / tau[None, :])
@@ -643,7 +650,7 @@ def _drw_filter_of(times_and_errors: bytes, n: int) -> _DrwFilter:
         s[i] = p + e2[i]
         gain[i] = p / s[i]
         p = p - gain[i] * p
-    found = _DrwFilter(phi, gain, np.sqrt(s), np.cumsum(np.log(s), axis=0)[-1])
+    found = _DrwFilter(phi, gain, np.sqrt(s), np.cumsum(np.log(s), axis=0)[-1].copy())
     for shared in found:  # kept for the next caller: read-only
         shared.setflags(write=False)
     return found

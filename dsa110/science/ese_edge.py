@@ -158,8 +158,8 @@ def _edge_scan(
     symmetric: bool = False,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """:func:`_fit` for every (centre, width) row at once: windows [t0 - 2 W, t_end]
-    (``symmetric``: the whole Gaussian, :func:`edge_template` otherwise), every width in one
-    pass (:class:`dsa110.science.dip_wls.Windows`: the per-width passes' cost was their calls)."""
+    (``symmetric``: the whole Gaussian, :func:`edge_template` otherwise), every width's in
+    one pass (:class:`dsa110.science.dip_wls.Windows`)."""
     lo = np.searchsorted(t, centres - 2.0 * widths)
     win = windows(lo, np.full(lo.size, t.size))
     tt, at = t[win.point], centres[win.row]
@@ -535,9 +535,9 @@ def lens_ingress_chi2(
 ) -> tuple[float, float]:
     """(plain, with caustic): the least chi2 of the lens family of :func:`fade_minus_lens`
     without and with its ingress caustic h, over FWHMs from W/3 to 3 W on the detector's
-    grid (and W) and minima from t_end - 1.5 FWHM to t_end + FWHM/2, the whole Gaussian and,
-    for minima near the end, its ingress alone. Every trial in one batch of closed-form fits
-    (:func:`dsa110.science.dip_wls.lens_family_chi2`): its cost was the per-FWHM calls."""
+    grid (and W) and minima from t_end - 1.5 FWHM to t_end + FWHM/2 (and ``t0`` at W), the
+    whole Gaussian and, for minima near the end, its ingress alone; every trial in one batch
+    of closed-form fits (:func:`dsa110.science.dip_wls.lens_family_chi2`)."""
     t_end = float(t[-1])
     grid = [
         wd

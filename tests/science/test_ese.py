@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -230,15 +231,29 @@ def _dense_null_loglike(t: np.ndarray, y: np.ndarray, e: np.ndarray) -> float:
 
 
 def test_the_kept_filter_serves_only_the_curve_it_was_computed_for() -> None:
-    """The data-independent Kalman pass is kept for the next call (``_drw_filter``): the same
-    times with other errors, or the same errors at other times, are another filter. Each
-    call, in turn, equals the dense covariance's likelihood for its own curve."""
+    """The data-independent Kalman pass is kept for the thread's next call (``_drw_filter``):
+    the same times with other errors, or the same errors at other times, are another filter,
+    and a curve asked for twice in a row is served the kept one. Each call equals the dense
+    covariance's likelihood for its own curve."""
     t, y, e = SIX_POINTS
     trial = ese._Trial(width=3.0, t0=4.0, a=0.1, b=1.0, s_white=10.0)
-    for times, errors in ((t, e), (t, 2.0 * e), (t, e), (t * 3.0, e), (t, e)):
+    for times, errors in ((t, e), (t, e), (t, 2.0 * e), (t, e), (t * 3.0, e), (t * 3.0, e)):
         fit = ese._drw_loglikes(times, y, errors, trial)
         want = _dense_null_loglike(times, y, errors)
         assert fit.null_loglike == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert ese._drw_filter(t * 3.0, e) is ese._drw_filter(t * 3.0, e.copy())  # kept: not recomputed
+    assert ese._drw_filter(t, e) is not ese._drw_filter(t, 2.0 * e)
+
+
+def test_each_thread_keeps_its_own_curves_filter() -> None:
+    """The detector's threads work on their own curves: another thread's curve does not
+    replace this thread's kept filter."""
+    t, _, e = SIX_POINTS
+    mine = ese._drw_filter(t, e)
+    with ThreadPoolExecutor(max_workers=1) as other:
+        theirs = other.submit(ese._drw_filter, t, 2.0 * e).result()
+    assert ese._drw_filter(t, e) is mine and theirs is not mine
+    assert not mine.gain.flags.writeable  # shared with the next caller: read-only
 
 
 def test_the_rival_template_likelihood_equals_the_dense_gaussian_process_by_hand() -> None:
