@@ -597,6 +597,15 @@ def _scan(
     return centre, fwhm, fit.a, fit.b, fit.s_white(fit.b > 0)
 
 
+def scan_passes(
+    a: NDArray[np.float64], b: NDArray[np.float64], s_white: NDArray[np.float64], params: EseParams
+) -> NDArray[np.bool_]:
+    """The scan's rows that become trials: depth a / b (0 where b <= 0) at least
+    ``min_depth`` and S_w at least ``min_score`` x ``min_white_sigma``."""
+    depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+    return np.asarray((depth >= params.min_depth) & (s_white >= params.min_score * params.min_white_sigma))
+
+
 # The DRW hyper-parameter grid the likelihood is maximised over: wide enough to hold every
 # physically plausible AGN (tau from days to years, rms from 0 to 50 %), not fitted to data.
 DRW_TAUS_DAYS = np.geomspace(3.0, 1000.0, 11)
@@ -1023,8 +1032,7 @@ def detect_prepared(
     t0s, widths, amps, bases, s_whites = _scan(
         t, y, w, [width for width in params.widths_days if width >= params.min_fwhm_days]
     )
-    depth = np.divide(amps, bases, out=np.zeros_like(amps), where=bases > 0)
-    sel = (s_whites >= params.min_score * params.min_white_sigma) & (depth >= params.min_depth)
+    sel = scan_passes(amps, bases, s_whites, params)
     if not sel.any():
         return None
     t0s, widths, amps, bases, s_whites = t0s[sel], widths[sel], amps[sel], bases[sel], s_whites[sel]

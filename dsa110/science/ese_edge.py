@@ -116,6 +116,7 @@ from dsa110.science.ese import (
     gaussian_dip,
     prepare,
     red_margin_of,
+    scan_passes,
 )
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
@@ -189,11 +190,17 @@ def lens_chi2(
     caustic's two extra parameters (c, k) are penalised as in :func:`fade_minus_lens`,
     BIC (Schwarz 1978): min(chi2_plain, chi2_caustic + 2 ln n)."""
     plain = _fit(t, y, w, g)[3]
+    with_caustic = lens_family_chi2(g[None, :], _caustics(t[None, :] - t0, width), y, w)[1]
+    caustic = float(np.min(with_caustic, initial=np.inf))
+    return min(plain, caustic + 2.0 * float(np.log(t.size)))
+
+
+def _caustics(dt: NDArray[np.float64], width: float | NDArray[np.float64]) -> NDArray[np.float64]:
+    """h(t) of :func:`lens_chi2` at every offset k of ``CAUSTIC_OFFSETS`` at once, shape
+    (offsets, *dt.shape): dt = t - t0 per trial row, ``width`` its FWHM (a column per row)."""
     sigma_c = CAUSTIC_FWHM * width / FWHM_PER_SIGMA
     offsets = np.asarray(CAUSTIC_OFFSETS)[:, None, None]
-    h = np.exp(-0.5 * ((t[None, None, :] - t0 + offsets * width) / sigma_c) ** 2)
-    caustic = float(np.min(lens_family_chi2(g[None, :], h, y, w)[1], initial=np.inf))
-    return min(plain, caustic + 2.0 * float(np.log(t.size)))
+    return np.asarray(np.exp(-0.5 * ((dt[None] + offsets * width) / sigma_c) ** 2), dtype=np.float64)
 
 
 def _best_step_chi2(y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
@@ -237,12 +244,9 @@ def _end_edge(
 
     centre, fwhm = trial_rows((wd for wd in params.widths_days if wd >= params.min_fwhm_days), centres_at)
     a, b, s_w = _edge_scan(t, y, w, centre, fwhm, params.edge_min_side + params.edge_min_core, start)
-    depth = np.divide(a, b, out=np.zeros_like(a), where=b > 0)
     trials = [
         _Trial(float(fwhm[i]), float(centre[i]), float(a[i]), float(b[i]), float(s_w[i]))
-        for i in np.flatnonzero(
-            (depth >= params.min_depth) & (s_w >= params.min_score * params.min_white_sigma)
-        )
+        for i in np.flatnonzero(scan_passes(a, b, s_w, params))
     ]
     if not trials and refusals is not None:
         refusals.append("none")
@@ -554,9 +558,7 @@ def lens_ingress_chi2(
     dt = t[None, :] - centre
     gauss = gaussian_dip(dt, fwhm)
     edge = centre[:, 0] >= t_end - DEFAULT_PARAMS.edge_max_plateau * fwhm[:, 0]
-    sigma_c = CAUSTIC_FWHM * fwhm / FWHM_PER_SIGMA
-    # every caustic offset at once: (offsets, trials, points)
-    h = np.exp(-0.5 * ((dt[None, :, :] + np.asarray(CAUSTIC_OFFSETS)[:, None, None] * fwhm) / sigma_c) ** 2)
+    h = _caustics(dt, fwhm)
     ingress = np.where(dt[edge] < 0, gauss[edge], 1.0)
     plain, caustic = lens_family_chi2(
         np.concatenate([gauss, ingress]), np.concatenate([h, h[:, edge]], axis=1), y, w
