@@ -12,9 +12,11 @@ request creates). The engine's pool events record, per ``Work``, the connections
 has checked out and the tasks that checked them out (each pool entry also records
 its current owner, so a connection returned and reused is never interrupted). ``Work.stop()``:
 
-* interrupts the SQLite statements on those connections (``sqlite3_interrupt`` through
-  aiosqlite's ``Connection.interrupt``: the statement fails with "interrupted" at its
-  next instruction);
+* interrupts the SQLite statements on those connections (``sqlite3_interrupt``: the
+  statement fails with "interrupted" at its next instruction, and its transaction rolls
+  back), again and again until the calls the work had queued on the connection's thread
+  have all run: an interrupt reaches only a statement running at that moment, and one
+  queued but not yet started would otherwise run to its end, holding the write lock;
 * on PostgreSQL, asks the server to cancel the statement (``pg_cancel_backend``, from
   a connection of its own) and retires the connection;
 * cancels those tasks;
@@ -29,6 +31,8 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import sqlite3
+import threading
 from collections.abc import Coroutine, Iterator
 from contextvars import ContextVar
 from functools import partial
@@ -48,6 +52,7 @@ _TRACKED = "dsa110_work_tracked"
 _OWNER = "dsa110_work"  # key in a pool entry's ``info``: the Work it is checked out for
 _CANCEL = "dsa110_cancel"  # ... and how to cancel its statement from outside (PostgreSQL)
 CANCEL_TIMEOUT_S = 5.0
+REINTERRUPT_S = 0.01  # how often a stopped SQLite connection is interrupted again
 DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
 CANCELLED: Final = "CANCELLED"
 
@@ -101,7 +106,8 @@ class Work:
             self.reason = reason
         # Only connections still checked out for this work: a pool entry returned since
         # may be serving another request now.
-        ends = [end for r in self._records if r.info.get(_OWNER) is self if (end := _ender(r)) is not None]
+        records = dict.fromkeys(self._records)  # once each: an entry may be checked out again
+        ends = [end for r in records if r.info.get(_OWNER) is self if (end := _ender(r)) is not None]
         self._records.clear()
         current = _current_task()
         for task in list(self._tasks.values()):
@@ -121,7 +127,9 @@ def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     """How to end the statement running on this pool entry's connection, if any."""
     driver = record.driver_connection
     ending: Coroutine[Any, Any, None]
-    if hasattr(driver, "interrupt"):  # aiosqlite: sqlite3_interrupt, safe from any thread
+    if all(hasattr(driver, name) for name in ("_tx", "_thread", "_conn")):  # aiosqlite
+        return _interrupt_queued(driver)
+    if hasattr(driver, "interrupt"):  # another aiosqlite: one interrupt, for the running statement
         ending = driver.interrupt()
         return ending
     cancel = record.info.get(_CANCEL)
@@ -136,12 +144,52 @@ def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     return None
 
 
+def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
+    """End the statements queued on an aiosqlite connection's thread so far, running or not.
+
+    ``sqlite3_interrupt`` reaches only the statement running at that moment: SQLite clears
+    the flag when the connection's next statement starts. A statement the work queued that
+    the thread has not started yet (busy, or not yet scheduled: under CPU load a window of
+    milliseconds) would then run to its end, holding the write lock all along, however
+    long it takes. So a marker is queued behind the work's calls now, before any task of
+    the work is cancelled (their rollback or close comes after it), and the connection is
+    interrupted until the thread reaches the marker. A lock makes each interrupt land
+    before the marker runs: never on what is queued after it. Uses aiosqlite's call queue
+    (``_tx``), as SQLAlchemy's own adapter does to set the isolation level.
+    """
+    lock = threading.Lock()
+    reached = False
+
+    def marker() -> None:  # runs on the connection's thread
+        nonlocal reached
+        with lock:
+            reached = True
+
+    driver._tx.put_nowait((None, marker))
+
+    async def interrupt_until_reached() -> None:
+        while True:
+            with lock:
+                if reached or not driver._thread.is_alive():
+                    return
+                try:
+                    driver._conn.interrupt()  # sqlite3_interrupt: safe from any thread
+                except (ValueError, sqlite3.ProgrammingError):
+                    return  # closed (aiosqlite, sqlite3): its transaction ended with it
+            await asyncio.sleep(REINTERRUPT_S)
+
+    return interrupt_until_reached()
+
+
 async def _run_all(ends: list[Coroutine[Any, Any, None]]) -> None:
-    for end in ends:
-        try:
-            await end
-        except Exception:
-            log.warning("could not end a stopped request's statement", exc_info=True)
+    # Together: one connection's statement may take a while to end (SQLite's comes to an
+    # end only once its thread reaches it), and must not hold up the others' interrupts.
+    results = await asyncio.gather(*ends, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.warning("could not end a stopped request's statement", exc_info=result)
+        elif isinstance(result, BaseException):
+            raise result
 
 
 async def _nothing() -> None:
