@@ -13,10 +13,11 @@ has checked out and the tasks that checked them out (each pool entry also record
 its current owner, so a connection returned and reused is never interrupted). ``Work.stop()``:
 
 * interrupts the SQLite statements on those connections (``sqlite3_interrupt``: the
-  statement fails with "interrupted" at its next instruction, and its transaction rolls
-  back), again and again until the calls the work had queued on the connection's thread
-  have all run: an interrupt reaches only a statement running at that moment, and one
-  queued but not yet started would otherwise run to its end, holding the write lock;
+  statement fails with "interrupted" at its next instruction; the rollback or close that
+  the cancelled tasks queue after it ends the transaction), again and again until the
+  calls the work had queued on the connection's thread have all run: an interrupt reaches
+  only a statement running at that moment, and one queued but not yet started would
+  otherwise run to its end, holding the write lock;
 * on PostgreSQL, asks the server to cancel the statement (``pg_cancel_backend``, from
   a connection of its own) and retires the connection;
 * cancels those tasks;
@@ -38,6 +39,7 @@ from contextvars import ContextVar
 from functools import partial
 from typing import Any, Final
 
+import aiosqlite
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -53,6 +55,10 @@ _OWNER = "dsa110_work"  # key in a pool entry's ``info``: the Work it is checked
 _CANCEL = "dsa110_cancel"  # ... and how to cancel its statement from outside (PostgreSQL)
 CANCEL_TIMEOUT_S = 5.0
 REINTERRUPT_S = 0.01  # how often a stopped SQLite connection is interrupted again
+INTERRUPT_FOR_S = 60.0
+"""... and for how long at most: an interrupt does not end SQLite's wait for another
+writer's lock (bounded by the write-lock budget, 10 s by default), and nothing queued
+before the stop takes longer than that and one statement's interruption."""
 DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
 CANCELLED: Final = "CANCELLED"
 
@@ -107,7 +113,7 @@ class Work:
         # Only connections still checked out for this work: a pool entry returned since
         # may be serving another request now.
         records = dict.fromkeys(self._records)  # once each: an entry may be checked out again
-        ends = [end for r in records if r.info.get(_OWNER) is self if (end := _ender(r)) is not None]
+        ends = [end for r in records if r.info.get(_OWNER) is self if (end := _safe_ender(r)) is not None]
         self._records.clear()
         current = _current_task()
         for task in list(self._tasks.values()):
@@ -123,15 +129,24 @@ class Work:
         self._tasks.clear()
 
 
+def _safe_ender(record: Any) -> Coroutine[Any, Any, None] | None:
+    """:func:`_ender`, logged and skipped when it fails: one pool entry that cannot be ended
+    (being invalidated as the stop lands) must not keep the stop from the others and from
+    the work's tasks."""
+    try:
+        return _ender(record)
+    except Exception:
+        log.warning("could not end a stopped request's statement", exc_info=True)
+        return None
+
+
 def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     """How to end the statement running on this pool entry's connection, if any."""
     driver = record.driver_connection
     ending: Coroutine[Any, Any, None]
-    if all(hasattr(driver, name) for name in ("_tx", "_thread", "_conn")):  # aiosqlite
+    if isinstance(driver, aiosqlite.Connection):
+        # (``_conn``, a property, raises once the connection is closing: not probed here)
         return _interrupt_queued(driver)
-    if hasattr(driver, "interrupt"):  # another aiosqlite: one interrupt, for the running statement
-        ending = driver.interrupt()
-        return ending
     cancel = record.info.get(_CANCEL)
     if hasattr(driver, "get_server_pid") and cancel is not None:
         # asyncpg cancels a statement when its waiting task is cancelled, but SQLAlchemy
@@ -153,9 +168,12 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
     milliseconds) would then run to its end, holding the write lock all along, however
     long it takes. So a marker is queued behind the work's calls now, before any task of
     the work is cancelled (their rollback or close comes after it), and the connection is
-    interrupted until the thread reaches the marker. A lock makes each interrupt land
-    before the marker runs: never on what is queued after it. Uses aiosqlite's call queue
-    (``_tx``), as SQLAlchemy's own adapter does to set the isolation level.
+    interrupted until the thread reaches the marker (at most ``INTERRUPT_FOR_S``). A lock
+    makes each interrupt land before the marker runs, so none reaches what is queued after
+    it: SQLite clears the flag when a statement starts with no other one active, which holds
+    here as the adapter fetches every row of a cursor (this project keeps no server-side
+    cursor open across calls). Uses aiosqlite's call queue (``_tx``), as SQLAlchemy's own
+    adapter does to set the isolation level.
     """
     lock = threading.Lock()
     reached = False
@@ -168,7 +186,8 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
     driver._tx.put_nowait((None, marker))
 
     async def interrupt_until_reached() -> None:
-        while True:
+        give_up = asyncio.get_running_loop().time() + INTERRUPT_FOR_S
+        while asyncio.get_running_loop().time() < give_up:
             with lock:
                 if reached or not driver._thread.is_alive():
                     return
@@ -177,6 +196,7 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
                 except (ValueError, sqlite3.ProgrammingError):
                     return  # closed (aiosqlite, sqlite3): its transaction ended with it
             await asyncio.sleep(REINTERRUPT_S)
+        log.warning("a stopped request's SQLite connection did not reach its stop in %.0f s", INTERRUPT_FOR_S)
 
     return interrupt_until_reached()
 
@@ -188,7 +208,8 @@ async def _run_all(ends: list[Coroutine[Any, Any, None]]) -> None:
     for result in results:
         if isinstance(result, Exception):
             log.warning("could not end a stopped request's statement", exc_info=result)
-        elif isinstance(result, BaseException):
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, Exception):
             raise result
 
 
@@ -260,20 +281,28 @@ async def run_within(
         await asyncio.wait({task}, timeout=limit_s)
         if task.done():
             return task, False
-        stopping = work.stop(reason)  # before the cancel: no busy connection goes back to the pool
+        # Before the cancel: no busy connection goes back to the pool. Shielded, held: a
+        # cancellation of the caller while it waits must not cut the interrupts short.
+        stopping = _held(work.stop(reason))
         task.cancel()
-        await stopping
+        await asyncio.shield(stopping)
         await asyncio.wait({task})
         return task, True
     except asyncio.CancelledError:
-        ending = asyncio.ensure_future(work.stop(ended, CANCELLED))
-        _ending.add(ending)  # held until done: a pending task is only weakly referenced
-        ending.add_done_callback(_ending.discard)
+        _held(work.stop(ended, CANCELLED))
         task.cancel()
         raise
 
 
 _ending: set[asyncio.Future[None]] = set()
+
+
+def _held(stopping: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+    """``stopping`` scheduled, and held until done (a pending task is only weakly referenced)."""
+    ending = asyncio.ensure_future(stopping)
+    _ending.add(ending)
+    ending.add_done_callback(_ending.discard)
+    return ending
 
 
 async def _as_work(work: Work, operation: Coroutine[Any, Any, None]) -> None:

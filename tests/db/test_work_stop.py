@@ -154,11 +154,14 @@ async def test_a_stop_while_the_statement_waits_for_the_connections_thread_ends_
 ) -> None:
     held = HeldThread(engine, MANY_ROWS)
     crawl.on.set()
-    async with operation(engine, MANY_ROWS) as caller:
-        await asyncio.wait_for(held.queued.wait(), WAIT_S)
-    assert caller.cancelled()
-    # The stop has interrupted the connection; only now does its thread start the insert.
-    held.release()
+    try:
+        async with operation(engine, MANY_ROWS) as caller:
+            await asyncio.wait_for(held.queued.wait(), WAIT_S)
+        assert caller.cancelled()
+    finally:
+        # The stop has interrupted the connection; only now does its thread start the
+        # insert (released whatever the outcome: a held thread would hang the teardown).
+        held.release()
     await eventually(lambda: can_write(path), timeout_s=WAIT_S)
     assert crawl.on.is_set()  # the insert was ended, not let through
     assert rows(path) == 0
@@ -186,4 +189,31 @@ async def test_a_stop_between_two_statements_rolls_the_transaction_back(
         await asyncio.wait_for(wrote.wait(), WAIT_S)  # the insert is done; the commit never comes
         assert not can_write(path)
     await eventually(lambda: can_write(path), timeout_s=WAIT_S)
+    assert rows(path) == 0
+
+
+async def test_a_caller_cancelled_while_its_deadline_stops_the_work_still_ends_the_queued_statement(
+    engine: AsyncEngine, path: Path, crawl: Crawl
+) -> None:
+    # The deadline passes while the insert waits in the thread's queue; the stop interrupts
+    # until the thread reaches it. The caller is then cancelled (its client went away) while
+    # it waits for that stop: the interrupts must go on, or the insert runs to its end.
+    held = HeldThread(engine, MANY_ROWS)
+    crawl.on.set()
+
+    async def write() -> None:
+        async with write_transaction(engine) as conn:
+            await conn.execute(text(MANY_ROWS))
+
+    caller = asyncio.create_task(run_within(0.1, write(), "past its deadline"))
+    try:
+        await asyncio.wait_for(held.queued.wait(), WAIT_S)
+        await asyncio.sleep(0.5)  # past the deadline: the caller waits for the stop
+        assert not caller.done()
+        caller.cancel()
+        await asyncio.wait({caller})
+    finally:
+        held.release()
+    await eventually(lambda: can_write(path), timeout_s=WAIT_S)
+    assert crawl.on.is_set()
     assert rows(path) == 0
