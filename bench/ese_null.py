@@ -77,6 +77,13 @@ highest score per kind (0 when none). Two modes:
   and 1,429 s CPU (1,367-1,462 s wall), 11.92, 11.85, 11.96 and 12.06 full tests per
   source-year; every highest score per look equals 3.18's: the table and the
   cross-validation (1.02, 1.08, 1.25, 1.06) are 3.18's.
+  ese-drw-3.20 (2026-12-07; the start of the data's flare rival sees the 200 d after the
+  lens's window): the four runs replayed again, two at a time: 916, 911, 987 and 971 s CPU
+  (975-1,000 s wall; 3.19's code before the 27 % faster paths took 1,312-1,437), 11.92,
+  11.85, 11.96 and 12.06 full tests per source-year as before. 5 of the 32,000 source-years'
+  looks differ from 3.19's (egress looks at scores 1.0-1.1, each at another trial); every
+  other highest score per look equals 3.19's to within 1.5e-14. The table moved by steps of
+  1/32,000; cross-validated 1.02, 1.09, 1.25, 1.06.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection

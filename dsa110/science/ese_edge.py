@@ -56,6 +56,18 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   FAP <= 0.002 (225: the mix's 25 and ``--confusers 200``): 16 with 3.15 (13 of them
   confirmed egresses), 3 with this test (0.013, 95 % CI 0.003-0.038: a two-sided dip, an
   egress, an ongoing ingress).
+  At the start of the data (ese-drw-3.20) both are fitted on the window and on
+  ``FLARE_TAIL_DAYS`` of the data after it (the family's slowest decay time; the flare's
+  peak is still sought in the window): a flare decays towards the level it rose from, a
+  lens's egress stays at the baseline. Within the window alone a flare rising from a deep
+  floor, its decay as long as the window, fitted the egress and its shoulder as well as
+  the lens did (lens seed 51 of the injection bench, source 328: a 93 %-deep 34-d lens
+  whose floor fills the first 6 d, refused as a flare and never a candidate). The lens
+  keeps the shape fitted on the window and refits only its baseline and depth on the
+  longer span, the flare all five of its parameters: the comparison leans to the flare.
+  Whole-year curves of the bench's seeds (lens 21, 31, 51; dip 21, 31, 41, 51; 709
+  targets): 3 more start-cut ESEs found, none lost; 1,320 confusers: one flare fewer
+  flagged; 3,000 steady sources: the same 13 flags.
 - *Red noise*: the DRW likelihood-ratio test of the two-sided detector, with g as the
   alternative's template (and, since ese-drw-3.3, its caustic pair):
   S_red >= ``min_red_sigma``. Not the conditional test: with the
@@ -120,7 +132,7 @@ from dsa110.science.ese import (
 )
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
-from dsa110.science.ese_flare import best_flare_chi2
+from dsa110.science.ese_flare import DECAY_DAYS, best_flare_chi2
 from dsa110.science.ese_lens import (
     LensFit,
     best_lens_fit,
@@ -355,7 +367,9 @@ def _judge(
         template = physical.template
         # Nor a flare: its decay reads as the lens's shoulder and baseline (``ese_flare``);
         # BIC, the lens's six parameters against the flare's five.
-        if _flare_fits_better(physical.chi2, 1, tw, yw, ww, start):
+        tf, yf, wf, window_from = _flare_points(t, y, w, lo, start)
+        chi2 = float(fit_shapes(tf, yf, wf, physical.template(tf)[None, :])[3][0]) if start else physical.chi2
+        if _flare_fits_better(chi2, 1, tf, yf, wf, start, window_from):
             return "flare"
     # A lens ingress must beat every fade by a BIC margin (ese-drw-3.3; penalised, 3.4).
     if fades is not None and (
@@ -371,18 +385,21 @@ def _judge(
         > -LENS_MARGIN
     ):
         return "fade"
-    if physical is None and _flare_fits_better(gaussian_chi2, -1, tw, yw, ww, start):
-        # Nor is the Gaussian lens a flare (ese-drw-3.16): a flare near the start of the
-        # data read as an egress, its rise the recovery and its decay the caustic, and one
-        # near the end as an ingress. BIC, the Gaussian's four parameters against the
-        # flare's five (``lens_chi2`` charges its caustic's two). After the fade test: the
-        # tracker's follow-up looks read the first refusal (``ese_tracker.ingress_pending``,
-        # ``ingress_unsettled``), which stays a fade where it was one. Known cost: at the end
-        # of the data it has refused no synthetic flare the score test did not (192 tried),
-        # and it refused a young lens ingress's floor (lens seed 31, source 327, 26 d before
-        # the end): "flare" was not ``ese_tracker.UNSETTLED``, so that source got no further
-        # look and was never a candidate. Since ese-drw-3.17 it is.
-        return "flare"
+    if physical is None:
+        tf, yf, wf, window_from = _flare_points(t, y, w, lo, start)
+        chi2 = lens_chi2(tf, yf, wf, gaussian(tf), t0, width) if start else gaussian_chi2
+        if _flare_fits_better(chi2, -1, tf, yf, wf, start, window_from):
+            # Nor is the Gaussian lens a flare (ese-drw-3.16): a flare near the start of the
+            # data read as an egress, its rise the recovery and its decay the caustic, and one
+            # near the end as an ingress. BIC, the Gaussian's four parameters against the
+            # flare's five (``lens_chi2`` charges its caustic's two). After the fade test: the
+            # tracker's follow-up looks read the first refusal (``ese_tracker.ingress_pending``,
+            # ``ingress_unsettled``), which stays a fade where it was one. Known cost: at the end
+            # of the data it has refused no synthetic flare the score test did not (192 tried),
+            # and it refused a young lens ingress's floor (lens seed 31, source 327, 26 d before
+            # the end): "flare" was not ``ese_tracker.UNSETTLED``, so that source got no further
+            # look and was never a candidate. Since ese-drw-3.17 it is.
+            return "flare"
     if physical is None:
         fit = _drw_loglikes(t, y, e, trial, template(t), caustics=True)
     else:
@@ -424,6 +441,19 @@ def _support_refusal(
     return None
 
 
+def _flare_points(
+    t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], lo: int, start: bool
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], int]:
+    """The points the flare test compares the lens and the flare on, and the index among
+    them where the lens's window (``t[lo:]``) begins: the window alone at the end of the
+    data; at the start (the time-reversed curve) also the ``FLARE_TAIL_DAYS`` of data after
+    it (module docstring, *Not a flare*)."""
+    if not start:
+        return t[lo:], y[lo:], w[lo:], 0
+    first = int(np.searchsorted(t, t[lo] - FLARE_TAIL_DAYS))
+    return t[first:], y[first:], w[first:], lo - first
+
+
 def _flare_fits_better(
     chi2: float,
     extra_params: int,
@@ -431,13 +461,18 @@ def _flare_fits_better(
     yw: NDArray[np.float64],
     ww: NDArray[np.float64],
     start: bool,
+    window_from: int = 0,
 ) -> bool:
     """Does the best flare (``ese_flare``) beat a lens fit of chi-square ``chi2`` on the
-    trial's window by ``LENS_MARGIN`` in BIC? ``extra_params``: the lens's parameters beyond
-    the flare's five (the physical lens 1, the Gaussian -1). The start's window is mirrored
-    (``-t``): the flare is fitted on the times running forward."""
+    points (:func:`_flare_points`) by ``LENS_MARGIN`` in BIC? ``extra_params``: the lens's
+    parameters beyond the flare's five (the physical lens 1, the Gaussian -1). The flare's
+    peak is sought in the lens's window (the points from ``window_from`` on), where it
+    would read as the egress or the ingress: the tail only tests where its decay goes. The
+    start's points are mirrored (``-t``): the flare is fitted on the times running forward."""
     penalty = extra_params * float(np.log(tw.size))
-    return chi2 + penalty + LENS_MARGIN > best_flare_chi2(-tw if start else tw, yw, ww)
+    return chi2 + penalty + LENS_MARGIN > best_flare_chi2(
+        -tw if start else tw, yw, ww, peaks_from=window_from
+    )
 
 
 def _gaussian_shape_refusal(
@@ -468,6 +503,9 @@ def _gaussian_shape_refusal(
 
 LENS_WINDOW = 3.0
 """The physical lens's window: points from t0 - this many of the Gaussian trial's FWHM on."""
+FLARE_TAIL_DAYS = float(DECAY_DAYS[-1])
+"""Start of the data: the flare test's points reach this far past the lens's window (the
+flare family's slowest decay, ``ese_flare.DECAY_DAYS``; module docstring, *Not a flare*)."""
 START_MAX_INSIDE = 0.75
 """Start of the data: the dip's minimum may lie up to this many FWHM after the first epoch
 (its ingress partly seen: the symmetric Gaussian is fitted there, ese-drw-3.3)."""

@@ -35,11 +35,14 @@ RISE_DAYS: Final = np.array([0.5, 1.5, 4.0, 10.0])
 DECAY_DAYS: Final = np.geomspace(2.0, 200.0, 11)
 
 
-def best_flare_chi2(t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64]) -> float:
+def best_flare_chi2(
+    t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], peaks_from: int = 0
+) -> float:
     """The least chi2 of any flare of the family (module docstring) on these points; the
     constant's chi2 when no flare fits better. ``t`` in any order (the start of the data is
-    fitted on the time-reversed curve's times negated back)."""
-    top = t[np.argsort(y)[-PEAK_CANDIDATES:]]
+    fitted on the time-reversed curve's times negated back); the peak is sought among the
+    points from index ``peaks_from`` on."""
+    top = t[peaks_from:][np.argsort(y[peaks_from:])[-PEAK_CANDIDATES:]]
     peaks = np.unique(np.concatenate((top - 1.0, top, top + 1.0)))
     dt = t[None, :] - peaks[:, None]
     # The rise depends on (t_p, tau_r) and the decay on (t_p, tau_d) only: each is evaluated
