@@ -45,6 +45,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dsa110.db.writes import lock_budget_s
 from dsa110.errors import PublicError
 
 log = logging.getLogger("dsa110.db.work")
@@ -55,10 +56,11 @@ _OWNER = "dsa110_work"  # key in a pool entry's ``info``: the Work it is checked
 _CANCEL = "dsa110_cancel"  # ... and how to cancel its statement from outside (PostgreSQL)
 CANCEL_TIMEOUT_S = 5.0
 REINTERRUPT_S = 0.01  # how often a stopped SQLite connection is interrupted again
-INTERRUPT_FOR_S = 60.0
-"""... and for how long at most: an interrupt does not end SQLite's wait for another
-writer's lock (bounded by the write-lock budget, 10 s by default), and nothing queued
-before the stop takes longer than that and one statement's interruption."""
+INTERRUPT_MARGIN_S = 30.0
+"""... and for how long at most: the engine's write-lock budget (``writes.lock_budget_s``)
+and this much more. An interrupt does not end SQLite's wait for another writer's lock,
+which the budget bounds; nothing else queued before the stop outlives an interruption."""
+_INTERRUPT_FOR = "dsa110_interrupt_for_s"  # key in a pool entry's ``info``: that bound
 DEADLINE_EXCEEDED: Final = "DEADLINE_EXCEEDED"
 CANCELLED: Final = "CANCELLED"
 
@@ -145,8 +147,7 @@ def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     driver = record.driver_connection
     ending: Coroutine[Any, Any, None]
     if isinstance(driver, aiosqlite.Connection):
-        # (``_conn``, a property, raises once the connection is closing: not probed here)
-        return _interrupt_queued(driver)
+        return _interrupt_queued(driver, record.info.get(_INTERRUPT_FOR, INTERRUPT_MARGIN_S))
     cancel = record.info.get(_CANCEL)
     if hasattr(driver, "get_server_pid") and cancel is not None:
         # asyncpg cancels a statement when its waiting task is cancelled, but SQLAlchemy
@@ -159,7 +160,7 @@ def _ender(record: Any) -> Coroutine[Any, Any, None] | None:
     return None
 
 
-def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
+def _interrupt_queued(driver: aiosqlite.Connection, interrupt_for_s: float) -> Coroutine[Any, Any, None]:
     """End the statements queued on an aiosqlite connection's thread so far, running or not.
 
     ``sqlite3_interrupt`` reaches only the statement running at that moment: SQLite clears
@@ -168,7 +169,7 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
     milliseconds) would then run to its end, holding the write lock all along, however
     long it takes. So a marker is queued behind the work's calls now, before any task of
     the work is cancelled (their rollback or close comes after it), and the connection is
-    interrupted until the thread reaches the marker (at most ``INTERRUPT_FOR_S``). A lock
+    interrupted until the thread reaches the marker (for ``interrupt_for_s`` at most). A lock
     makes each interrupt land before the marker runs, so none reaches what is queued after
     it: SQLite clears the flag when a statement starts with no other one active, which holds
     here as the adapter fetches every row of a cursor (this project keeps no server-side
@@ -177,6 +178,12 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
     """
     lock = threading.Lock()
     reached = False
+    # The sqlite3 connection itself, taken now: aiosqlite forgets it as soon as a close is
+    # asked for, even one that has not reached the thread; interrupting it directly works
+    # until it is really closed (then ProgrammingError).
+    connection = driver._connection
+    if connection is None:
+        return _nothing()
 
     def marker() -> None:  # runs on the connection's thread
         nonlocal reached
@@ -186,17 +193,17 @@ def _interrupt_queued(driver: Any) -> Coroutine[Any, Any, None]:
     driver._tx.put_nowait((None, marker))
 
     async def interrupt_until_reached() -> None:
-        give_up = asyncio.get_running_loop().time() + INTERRUPT_FOR_S
+        give_up = asyncio.get_running_loop().time() + interrupt_for_s
         while asyncio.get_running_loop().time() < give_up:
             with lock:
                 if reached or not driver._thread.is_alive():
                     return
                 try:
-                    driver._conn.interrupt()  # sqlite3_interrupt: safe from any thread
-                except (ValueError, sqlite3.ProgrammingError):
-                    return  # closed (aiosqlite, sqlite3): its transaction ended with it
+                    connection.interrupt()  # sqlite3_interrupt: safe from any thread
+                except sqlite3.ProgrammingError:
+                    return  # closed: its transaction ended with it
             await asyncio.sleep(REINTERRUPT_S)
-        log.warning("a stopped request's SQLite connection did not reach its stop in %.0f s", INTERRUPT_FOR_S)
+        log.warning("a stopped request's SQLite connection did not reach its stop in %.0f s", interrupt_for_s)
 
     return interrupt_until_reached()
 
@@ -327,12 +334,14 @@ def track_work(engine: AsyncEngine) -> AsyncEngine:
     if getattr(sync_engine, _TRACKED, False):
         return engine
     cancel = partial(_cancel_backend, engine.url) if engine.dialect.name == "postgresql" else None
+    interrupt_for_s = lock_budget_s(engine) + INTERRUPT_MARGIN_S
 
     def on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         record.info[_OWNER] = None
         work = _CURRENT.get()
         if work is not None:
             record.info[_CANCEL] = cancel
+            record.info[_INTERRUPT_FOR] = interrupt_for_s
             work.checked_out(record)
 
     event.listen(sync_engine, "checkout", on_checkout)

@@ -418,7 +418,7 @@ seven bench seeds (709 target ESEs, 1,320 confusers, 3,000 steady sources) 3 mor
 ESEs were found and none lost, one flare fewer flagged, the steady sources' flags the same;
 on egresses found either way the first trial to pass can now be a better-fitting one with a
 lower score (lens seed 21, source 372: 3.68 -> 1.76). The live null's 32,000 source-years
-differ in 5 sources' egress looks (scores 1.0-1.1); its table moves by 1/32,000 steps.
+differ in 5 sources' egress looks (scores 1.0-1.1); its table's cells move in steps of 1/32,000 (at most 4).
 At live FAP <= 0.002 (``bench/ese_injection.py``): lens seed 51 0.938 -> 0.948, held-out
 lens seed 4 0.944 -> 0.956, the new dip seed 51 0.902 -> 0.912; lens seeds 21 and 31, dip
 seed 41 and held-out seeds 23 (lens, dip) and 4 (dip) as 3.19's; seed 21's mixes far 0 of

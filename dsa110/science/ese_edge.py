@@ -63,8 +63,9 @@ Tests, in the two-sided detector's spirit (module docstring of ``dsa110.science.
   floor, its decay as long as the window, fitted the egress and its shoulder as well as
   the lens did (lens seed 51 of the injection bench, source 328: a 93 %-deep 34-d lens
   whose floor fills the first 6 d, refused as a flare and never a candidate). The lens
-  keeps the shape fitted on the window and refits only its baseline and depth on the
-  longer span, the flare all five of its parameters: the comparison leans to the flare.
+  keeps the shape and (t0, W) fitted on the window and refits only its baseline and depth
+  (the Gaussian its caustic too) on the longer span, the flare all five of its parameters:
+  the comparison leans to the flare.
   Whole-year curves of the bench's seeds (lens 21, 31, 51; dip 21, 31, 41, 51; 709
   targets): 3 more start-cut ESEs found, none lost; 1,320 confusers: one flare fewer
   flagged; 3,000 steady sources: the same 13 flags.
@@ -368,6 +369,7 @@ def _judge(
         # Nor a flare: its decay reads as the lens's shoulder and baseline (``ese_flare``);
         # BIC, the lens's six parameters against the flare's five.
         tf, yf, wf, window_from = _flare_points(t, y, w, lo, start)
+        # (a refit on the longer span that is no dip of the family: chi2 inf, a flare)
         chi2 = float(fit_shapes(tf, yf, wf, physical.template(tf)[None, :])[3][0]) if start else physical.chi2
         if _flare_fits_better(chi2, 1, tf, yf, wf, start, window_from):
             return "flare"
@@ -387,6 +389,8 @@ def _judge(
         return "fade"
     if physical is None:
         tf, yf, wf, window_from = _flare_points(t, y, w, lo, start)
+        # (The plain fit's depth is free in sign on the longer span, as on the window: the
+        # dip in the window keeps it a dip.)
         chi2 = lens_chi2(tf, yf, wf, gaussian(tf), t0, width) if start else gaussian_chi2
         if _flare_fits_better(chi2, -1, tf, yf, wf, start, window_from):
             # Nor is the Gaussian lens a flare (ese-drw-3.16): a flare near the start of the

@@ -35,6 +35,7 @@ from dsa110.db.writes import write_transaction
 from tests.waiting import eventually
 
 WAIT_S = 10.0
+DEADLINE_S = 2.0
 # Far more rows than a crawl lets through in WAIT_S (5 ms every 100 instructions), few
 # enough to be written in a moment once the crawl ends.
 MANY_ROWS = (
@@ -205,10 +206,12 @@ async def test_a_caller_cancelled_while_its_deadline_stops_the_work_still_ends_t
         async with write_transaction(engine) as conn:
             await conn.execute(text(MANY_ROWS))
 
-    caller = asyncio.create_task(run_within(0.1, write(), "past its deadline"))
+    # A deadline the insert is queued well before (a checkout and BEGIN IMMEDIATE first);
+    # the sleep ends strictly after it, so the caller is waiting for the stop by then.
+    caller = asyncio.create_task(run_within(DEADLINE_S, write(), "past its deadline"))
     try:
         await asyncio.wait_for(held.queued.wait(), WAIT_S)
-        await asyncio.sleep(0.5)  # past the deadline: the caller waits for the stop
+        await asyncio.sleep(DEADLINE_S + 0.5)
         assert not caller.done()
         caller.cancel()
         await asyncio.wait({caller})
