@@ -12,13 +12,18 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import await_
 
 from dsa110.db.engine import create_engine
 from dsa110.db.migrate import upgrade
@@ -159,3 +164,19 @@ async def write_lock_held(backend: str, url: str, *tables: str) -> AsyncIterator
         await transaction.rollback()
     finally:
         await conn.close()
+
+
+def crawl_when(engine: AsyncEngine, slow: Callable[[Any], bool], step_s: float, every: int = 1) -> None:
+    """Each SQLite connection ``engine`` opens from now on sleeps ``step_s`` every ``every``
+    virtual-machine instructions while ``slow(dbapi_connection)`` holds (a progress handler):
+    a statement that crawls until the test lets it go, or until it is interrupted."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        def step() -> int:
+            if slow(dbapi_connection):
+                time.sleep(step_s)
+            return 0
+
+        await_(dbapi_connection.driver_connection.set_progress_handler(step, every))
+
+    event.listen(engine.sync_engine, "connect", on_connect)

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import await_
 
 from dsa110.db.engine import create_engine
 from dsa110.db.work import run_within, track_work
 from dsa110.db.writes import write_transaction
+from tests.databases import crawl_when
 from tests.waiting import eventually
 
 WAIT_S = 10.0
@@ -53,16 +52,13 @@ class Crawl:
         self.crawling = threading.Event()  # a statement crawled a step
 
     def install_on(self, engine: AsyncEngine) -> None:
-        event.listen(engine.sync_engine, "connect", self._on_connect)
+        crawl_when(engine, self._slow, 0.005, every=100)
 
-    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
-        def step() -> int:
-            if self.on.is_set():
-                self.crawling.set()
-                time.sleep(0.005)
-            return 0
-
-        await_(dbapi_connection.driver_connection.set_progress_handler(step, 100))
+    def _slow(self, _conn: Any) -> bool:
+        if self.on.is_set():
+            self.crawling.set()
+            return True
+        return False
 
 
 class HeldThread:

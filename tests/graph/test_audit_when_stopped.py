@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -28,7 +27,6 @@ import httpx
 import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.util import await_
 from starlette.applications import Starlette
 
 from dsa110.auth.audit import AuditRecord, _record_within, drain, record_timeout_s, start_record
@@ -39,6 +37,7 @@ from dsa110.db.work import track_work
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.credentials import key_headers
+from tests.databases import crawl_when
 from tests.graph.test_deadline import _asgi_post, websocket
 from tests.waiting import eventually
 
@@ -68,7 +67,8 @@ class SlowInserts:
     def install_on(self, engine: AsyncEngine) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", self._before)
         if self.backend == "sqlite":
-            event.listen(engine.sync_engine, "connect", self._crawl_on)
+            # 100 ms a step: the insert (some 100 steps) outlasts the test
+            crawl_when(engine, lambda conn: self.holding.is_set() and id(conn) in self._crawling, 0.1)
 
     def _before(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         key = id(conn.connection.dbapi_connection)
@@ -78,16 +78,6 @@ class SlowInserts:
             self.seen.set()
         else:
             self._crawling.discard(key)
-
-    def _crawl_on(self, dbapi_connection: Any, _record: Any) -> None:
-        key = id(dbapi_connection)
-
-        def crawl() -> int:
-            if self.holding.is_set() and key in self._crawling:
-                time.sleep(0.1)  # 100 ms a step: the insert (some 100 steps) outlasts the test
-            return 0
-
-        await_(dbapi_connection.driver_connection.set_progress_handler(crawl, 1))
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:

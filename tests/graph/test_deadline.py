@@ -26,7 +26,6 @@ from httpx_ws import aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.util import await_
 from starlette.applications import Starlette
 
 from dsa110.auth.identity import Role
@@ -34,6 +33,7 @@ from dsa110.db.engine import create_engine
 from dsa110.settings import Settings
 from server.app import create_app
 from tests.credentials import key_headers
+from tests.databases import crawl_when
 from tests.live.conftest import TransportWs
 from tests.waiting import eventually
 
@@ -61,20 +61,13 @@ class SlowMeasurements:
         engine: AsyncEngine = app.state.engine
         event.listen(engine.sync_engine, "before_cursor_execute", self._record)
         if self.backend == "sqlite":
-            event.listen(engine.sync_engine, "connect", self._crawl_on)
+            # 10 ms a step: a statement of a few thousand steps takes minutes
+            crawl_when(engine, lambda _conn: self.slow.is_set(), 0.01)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         self.statements.append((time.monotonic(), statement))
         if self.backend == "sqlite" and "FROM measurements" in statement:
             self.slow.set()
-
-    def _crawl_on(self, dbapi_connection: Any, _record: Any) -> None:
-        def crawl() -> int:
-            if self.slow.is_set():
-                time.sleep(0.01)  # 10 ms a step: a statement of a few thousand steps takes minutes
-            return 0
-
-        await_(dbapi_connection.driver_connection.set_progress_handler(crawl, 1))
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
