@@ -304,6 +304,22 @@ CPU of the enriched mix: lens seed 51 5.60 -> 5.68 ms per source-image (the same
 beside another run, 3.20 beside another). Not met: recall >= 0.95 on dip seed 41 (its six
 young end-cut targets cap it at 0.945), on the new dip seed 51 and on held-out lens seed 23.
 
+ese-drw-3.21 (2026-12-07; at the start of the data 3 d of core past half depth, not 4; and
+one more look at a pending ingress refused as a step). Traced on lens seed 51's three
+non-young misses of 3.20: the start-cut strong lenses 339 and 367 (floors filling the first
+3-4 d, refused for their core's span at every look) and the end-cut 372 (refused as a step 6
+d before the end of the data, never looked at again). Live table replayed again
+(``bench/ese_null.py``). At live FAP <= 0.002, ``--live-only --workers 1``, two runs at a
+time, fresh replays after the table: lens seed 51 0.948 -> 0.979 (94/96; all three found,
+the 2 misses young: 1.000 observable). Every other run prints 3.20's recall at every cap
+down to 0.0005 and 3.20's misses: lens seed 31 0.960, dip seed 41 0.908 (0.951 observable),
+dip seed 51 0.912 (not edge-limited, not met), seed 21's whole mixes (dips 0.981, lenses
+0.956, far 0/225, confusers at most 0.040 as before), held-out lens seeds 4 0.956 and 23
+0.935, dips seed 23 0.951 (0.912 -> 0.922 at 0.0003) and seed 4 0.957. Ongoing recall moved
+by one alert on dip seeds 51 (0.887 -> 0.875), held-out 23 (0.935 -> 0.946) and held-out 4
+(0.908 -> 0.898): the extra look moves a source's later looks. Not met: recall >= 0.95 on dip
+seed 41 (capped at 0.945 by its young targets), dip seed 51 and held-out lens seed 23.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

@@ -164,12 +164,19 @@ CORE_PENDING = ("core_points", "core_days")
 """The one-sided tests that refuse an ingress for having too little of it past half depth
 yet (``ese_edge``: ``edge_min_core`` points spanning ``edge_min_core_days``): what more
 data can change within days (:func:`ingress_pending`)."""
-UNSETTLED = ("fade", "flat_bottom", "flare")
+UNSETTLED = ("fade", "flat_bottom", "flare", "step")
 """The one-sided tests that refuse a young strong lens's floor until more of it is in
 (:func:`ingress_unsettled`). ``flare`` since ese-drw-3.17: the Gaussian's flare test
 (ese-drw-3.16) refused a 74-d lens ingress's floor 26 d before the end of the data (lens seed
 31 of the injection bench, source 327) and it was never looked at again; looked at once
-more, it is an ongoing dip from 6 d later (score 2.4)."""
+more, it is an ongoing dip from 6 d later (score 2.4). ``step`` since ese-drw-3.21: a 97 %-deep
+22-d lens ingress whose core had just come in was refused as a step 6 d before the end of the
+data (lens seed 51, source 372: three pending looks, then the step) and never looked at
+again; looked at once more, 5 d later, it is an ongoing candidate at live FAP 1.5e-5. A few
+days of floor after a fast ingress are what a step makes too, until the floor's curvature
+shows. The look is one more per pending ingress, as for the others (:func:`tested`), so a
+step that stays low is not looked at every few days for as long as it lasts (its later
+trials have core enough not to be pending again)."""
 REFRESH_DAYS = 60.0
 MAX_BACKOFF_DAYS = 12.0
 WATCH_DAYS = 60.0  # the recovery of dips up to ~80 d wide; wider ones wait for the refresh
@@ -396,7 +403,8 @@ def ingress_unsettled(refusals: Sequence[str]) -> bool:
     stops being :func:`ingress_pending`, this is what a strong lens's young floor looks like
     for some days: a floor a few days long is fitted as well by a fade's decline or a
     flare's decay, or the physical lens no better than a step, until more of it is in
-    (ese-drw-3.15, :func:`tested`). A trial refused as ``step`` is not unsettled."""
+    (ese-drw-3.15, :func:`tested`). Since ese-drw-3.21 a ``step`` refusal is unsettled too: a
+    fast ingress's young floor is a step's until its curvature shows (``UNSETTLED``)."""
     return bool(refusals) and refusals[0] in UNSETTLED
 
 

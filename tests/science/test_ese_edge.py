@@ -180,6 +180,44 @@ def test_a_strong_lens_cut_by_the_start_is_not_a_flare_the_months_after_it_stay_
     assert found[0].depth >= 0.9  # 93 % deep (reported at most 1)
 
 
+def _thrice_daily(seed: int, shape, snr: float = 50.0):
+    """A year of three epochs a day from ``END`` - 365, 1 % systematic plus thermal noise:
+    3-4 d of floor hold 9-12 points, where ``_curve``'s ~1.9 random epochs a day often hold
+    fewer than the core's 6 (``edge_min_core``), which would refuse them before their span."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(0.0, 365.0, 1.0 / 3.0)
+    t = END - 365.0 + grid + rng.uniform(0.0, 0.05, grid.size)
+    err = np.full(t.size, 1.0 / snr)
+    flux = shape(t) * (1 + 0.01 * rng.standard_normal(t.size)) + err * rng.standard_normal(t.size)
+    return t, flux, err
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_strong_lens_whose_floor_fills_only_the_first_days_of_the_data_is_an_egress(seed: int) -> None:
+    # Clegg et al.'s lens (alpha 6.2, beta 0.28: 86 % deep), FWHM 29 d, its minimum 10 d
+    # before the first epoch: the floor fills the first 4-5 d, and the trial that passes
+    # places its half depth 3-4 d in. At the start no more of the floor will come, so 3 d of
+    # core are asked there (ese-drw-3.21, ``start_min_core_days``); asked the end's 4 d,
+    # every trial is refused, that one for its core's span (lens seed 51 of the injection
+    # bench: two such lenses never candidates).
+    lens = gain_curve(6.2, 0.28)
+    minimum = END - 365.0 - 10.0
+    t, f, e = _thrice_daily(seed, lambda t: lens.at((t - minimum) * lens.fwhm_u / 29.0))
+    found = detect_all(t, f, e, LIVE_PARAMS)
+    assert [d.kind for d in found] == ["egress"]
+    assert found[0].depth >= 0.75 and found[0].score > 2.0
+    assert detect_all(t, f, e, replace(LIVE_PARAMS, start_min_core_days=4.0)) == []
+    # A step up 4.5 d in is no egress at the shorter span either: the trials the shorter
+    # span lets past their core are refused as the step they are (one epoch, not a lens's
+    # 0.72 W from 10 % to 90 %).
+    t, f, e = _thrice_daily(seed, lambda t: np.where(t < END - 365.0 + 4.5, 0.2, 1.0))
+    assert detect_all(t, f, e, LIVE_PARAMS) == []
+    at_3 = edge_refusals(t, f, e, LIVE_PARAMS, start=True)
+    at_4 = edge_refusals(t, f, e, replace(LIVE_PARAMS, start_min_core_days=4.0), start=True)
+    moved = [(a, b) for a, b in zip(at_3, at_4, strict=True) if a != b]
+    assert moved and all(pair == ("step", "core_days") for pair in moved)
+
+
 @pytest.mark.parametrize("seed", [2, 3])
 def test_a_flare_near_the_end_of_the_data_is_refused_as_a_flare_not_read_as_an_ingress(seed: int) -> None:
     # The same flare 30 d before the last epoch: its peak reads as an ingress caustic and its

@@ -284,12 +284,14 @@ def test_an_ingress_refused_for_its_core_is_looked_at_again_within_days() -> Non
 
 def test_an_ingress_no_longer_pending_but_refused_for_its_shape_is_looked_at_once_more() -> None:
     # ese-drw-3.15. A look a pending ingress asked for (recheck_at = last test + transits(2))
-    # whose ingress is now refused as a fade or a flat bottom asks for one more look
-    # transits(5) = 4.93635 d later; that look was not asked for by a pending ingress, so the
-    # same outcome there asks for nothing more.
+    # whose ingress is now refused for its shape (a fade, a flat bottom, a flare, a step)
+    # asks for one more look transits(5) = 4.93635 d later; that look was not asked for by a
+    # pending ingress, so the same outcome there asks for nothing more.
     assert ingress_unsettled(["fade", "flat_bottom"]) and ingress_unsettled(["flat_bottom", "step"])
     assert ingress_unsettled(["flare", "core_days"])  # ese-drw-3.17
-    assert not ingress_unsettled(["step", "fade"]) and not ingress_unsettled([])
+    assert ingress_unsettled(["step", "fade"])  # ese-drw-3.21
+    assert not ingress_unsettled(["score", "step"]) and not ingress_unsettled(["core_support"])
+    assert not ingress_unsettled(["baseline"]) and not ingress_unsettled([])
     state = RunningState.empty(1)
     idx = np.array([0])
     quiet = np.array([False])
@@ -314,6 +316,39 @@ def test_an_ingress_no_longer_pending_but_refused_for_its_shape_is_looked_at_onc
     # (60033.94454) the chunk's clock met: that look counts as the pending one all the same.
     record_test(state, 0, 60033.5, found_any=False, ingress_unsettled=True)
     assert state.recheck_at[0] == pytest.approx(60033.5 + 4.93635, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("unsettled", "alerted"),
+    [(("fade", "flat_bottom", "flare", "step"), True), (("fade", "flat_bottom", "flare"), False)],
+)
+def test_a_strong_lens_floor_refused_as_a_step_after_its_core_came_in_is_looked_at_once_more(
+    monkeypatch: pytest.MonkeyPatch, unsettled: tuple[str, ...], alerted: bool
+) -> None:
+    # Lens seed 51 of the injection bench, source 372: a 97 %-deep 22-d lens ingress, its
+    # half depth 14 d before the end of the data. Three looks refused it for its core
+    # (pending, 2 d apart), the fourth, 6 d before the end, as a step; before ese-drw-3.21
+    # (the second case: "step" not unsettled) it was never looked at again. Looked at once
+    # more, 5 transits later, it is an ongoing candidate at live FAP 1.5e-5 in the bench's
+    # replay of the job.
+    assert set(ese_tracker.UNSETTLED) == {"fade", "flat_bottom", "flare", "step"}
+    from bench.ese_replay import replay
+    from bench.ese_sim import normalised, simulate
+
+    monkeypatch.setattr(ese_tracker, "UNSETTLED", unsettled)
+    sim = simulate(51, 500, cut_fraction=0.3, cadence="demo", ese_shape="lens")
+    lens = sim.sources[372].params
+    assert lens["depth"] > 0.95 and lens["cut"] > 0
+    flux, err = normalised(sim)
+    run = replay(sim.image_mjd, flux[372:373], err[372:373])
+    ongoing = [
+        c
+        for c in run.candidates[0]
+        if c.phase == "ongoing"
+        and (c.detection.false_alarm_probability or 1.0) <= 0.002
+        and c.detection.start_mjd <= lens["t0"] <= c.detection.end_mjd
+    ]
+    assert bool(ongoing) == alerted
 
 
 def test_a_rise_does_not_widen_the_scale_a_drop_is_measured_by() -> None:
