@@ -88,10 +88,10 @@ highest score per kind (0 when none). Two modes:
   pending ingress refused as a step): the four runs replayed again, two at a time: 1,047,
   1,024, 1,152 and 1,122 s CPU (1,052-1,162 s wall), 11.92, 11.85, 11.96 and 12.06 full
   tests per source-year as before. 14 of the 32,000 source-years' looks differ from 3.20's
-  (dips, ongoing dips and egresses at scores 1.0-2.0), 11 of them in their highest score:
-  by 0.01-0.03, but for one source-year that gained a candidate at 1.14, one that lost one
-  at 1.14 and one that gained one at 1.0 (513 source-years with a candidate at some look;
-  3.20: 512). 15 of the table's cells moved, by 1-3 steps of 1/32,000; cross-validated
+  (dips, ongoing dips and egresses at scores 1.0-2.02), 11 of them in their highest score:
+  by at most 0.033, but for one source-year that gained a candidate at 1.14, one that lost
+  one at 1.14 and one that gained one at 1.0 (513 source-years with a candidate at some
+  look; 3.20: 512). 15 of the table's cells moved, by 1-3 steps of 1/32,000; cross-validated
   1.02, 1.09, 1.25, 1.06 as 3.20's.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other

@@ -397,14 +397,13 @@ def ingress_pending(refusals: Sequence[str]) -> bool:
 
 def ingress_unsettled(refusals: Sequence[str]) -> bool:
     """Was the best-fitting trial at the end of the data refused for its shape
-    (``UNSETTLED``: ``fade``, which neither the Gaussian nor the physical lens beat, or
-    ``flat_bottom``: a bottom the Gaussian cannot make and the physical lens did not beat the
-    step with; or, since ese-drw-3.17, ``flare``: a flare fits it better)? After an ingress
-    stops being :func:`ingress_pending`, this is what a strong lens's young floor looks like
-    for some days: a floor a few days long is fitted as well by a fade's decline or a
-    flare's decay, or the physical lens no better than a step, until more of it is in
-    (ese-drw-3.15, :func:`tested`). Since ese-drw-3.21 a ``step`` refusal is unsettled too: a
-    fast ingress's young floor is a step's until its curvature shows (``UNSETTLED``)."""
+    (``UNSETTLED``: ``fade``, which neither the Gaussian nor the physical lens beat;
+    ``flat_bottom``, a bottom the Gaussian cannot make and the physical lens did not beat the
+    step with; since ese-drw-3.17 ``flare``, a flare fits it better; since ese-drw-3.21
+    ``step``, a step fits it better)? After an ingress stops being :func:`ingress_pending`,
+    this is what a strong lens's young floor looks like for some days: a floor a few days
+    long is fitted as well by a fade's decline, a flare's decay or a step, until more of it
+    is in and its curvature shows (ese-drw-3.15, :func:`tested`)."""
     return bool(refusals) and refusals[0] in UNSETTLED
 
 
