@@ -28,10 +28,17 @@ FWHM_PER_SIGMA = 2.3548200450309493
 END = 60365.0
 
 
-def _curve(seed: int, shape, snr: float = 50.0):
-    """A year at ~2 epochs a day ending at ``END``, 1 % systematic plus thermal noise."""
+def _curve(seed: int, shape, snr: float = 50.0, *, thrice_daily: bool = False):
+    """A year at ~2 random epochs a day ending at ``END``, 1 % systematic plus thermal noise.
+    ``thrice_daily``: three epochs a day on a grid from ``END`` - 365 instead, so 3-4 d of a
+    floor hold 9-12 points (the random epochs often leave fewer than the core's 6,
+    ``edge_min_core``, which refuses a trial before its span is judged)."""
     rng = np.random.default_rng(seed)
-    t = np.sort(END - rng.uniform(0, 365, 700))
+    if thrice_daily:
+        grid = np.arange(0.0, 365.0, 1.0 / 3.0)
+        t = END - 365.0 + grid + rng.uniform(0.0, 0.05, grid.size)
+    else:
+        t = np.sort(END - rng.uniform(0, 365, 700))
     err = np.full(t.size, 1.0 / snr)
     flux = shape(t) * (1 + 0.01 * rng.standard_normal(t.size)) + err * rng.standard_normal(t.size)
     return t, flux, err
@@ -180,18 +187,6 @@ def test_a_strong_lens_cut_by_the_start_is_not_a_flare_the_months_after_it_stay_
     assert found[0].depth >= 0.9  # 93 % deep (reported at most 1)
 
 
-def _thrice_daily(seed: int, shape, snr: float = 50.0):
-    """A year of three epochs a day from ``END`` - 365, 1 % systematic plus thermal noise:
-    3-4 d of floor hold 9-12 points, where ``_curve``'s ~1.9 random epochs a day often hold
-    fewer than the core's 6 (``edge_min_core``), which would refuse them before their span."""
-    rng = np.random.default_rng(seed)
-    grid = np.arange(0.0, 365.0, 1.0 / 3.0)
-    t = END - 365.0 + grid + rng.uniform(0.0, 0.05, grid.size)
-    err = np.full(t.size, 1.0 / snr)
-    flux = shape(t) * (1 + 0.01 * rng.standard_normal(t.size)) + err * rng.standard_normal(t.size)
-    return t, flux, err
-
-
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_strong_lens_whose_floor_fills_only_the_first_days_of_the_data_is_an_egress(seed: int) -> None:
     # Clegg et al.'s lens (alpha 6.2, beta 0.28: 86 % deep), FWHM 29 d, its minimum 10 d
@@ -202,7 +197,7 @@ def test_a_strong_lens_whose_floor_fills_only_the_first_days_of_the_data_is_an_e
     # bench: two such lenses never candidates).
     lens = gain_curve(6.2, 0.28)
     minimum = END - 365.0 - 10.0
-    t, f, e = _thrice_daily(seed, lambda t: lens.at((t - minimum) * lens.fwhm_u / 29.0))
+    t, f, e = _curve(seed, lambda t: lens.at((t - minimum) * lens.fwhm_u / 29.0), thrice_daily=True)
     found = detect_all(t, f, e, LIVE_PARAMS)
     assert [d.kind for d in found] == ["egress"]
     assert found[0].depth >= 0.75 and found[0].score > 2.0
@@ -210,7 +205,7 @@ def test_a_strong_lens_whose_floor_fills_only_the_first_days_of_the_data_is_an_e
     # A step up 4.5 d in is no egress at the shorter span either: the trials the shorter
     # span lets past their core are refused as the step they are (one epoch, not a lens's
     # 0.72 W from 10 % to 90 %).
-    t, f, e = _thrice_daily(seed, lambda t: np.where(t < END - 365.0 + 4.5, 0.2, 1.0))
+    t, f, e = _curve(seed, lambda t: np.where(t < END - 365.0 + 4.5, 0.2, 1.0), thrice_daily=True)
     assert detect_all(t, f, e, LIVE_PARAMS) == []
     at_3 = edge_refusals(t, f, e, LIVE_PARAMS, start=True)
     at_4 = edge_refusals(t, f, e, replace(LIVE_PARAMS, start_min_core_days=4.0), start=True)
