@@ -140,6 +140,7 @@ from dsa110.science.ese import (
     _drw_loglikes,
     _Trial,
     detect_prepared,
+    dip_drw_fit,
     gaussian_dip,
     prepare,
     red_margin_of,
@@ -149,6 +150,7 @@ from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
 from dsa110.science.ese_flare import DECAY_DAYS, best_flare_chi2
 from dsa110.science.ese_lens import (
+    LENS_MARGIN,
     LensFit,
     best_lens_fit,
     fit_shapes,
@@ -429,7 +431,7 @@ def _judge(
         )
         if 2.0 * (fit.dip_loglike - fit.rival_loglike) < shape_penalty(t.size) + params.edge_step_margin:
             return "step"
-    s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
+    s_red = fit.s_red
     # No conditional branch here: with the recovery unseen, the flat template absorbs the
     # slow part of any red-noise wander at the edge and S_cond is large for DRW sources.
     red_margin = s_red / params.min_red_sigma
@@ -540,10 +542,6 @@ RECOVERY_DECISIVE = 9.0
 RECOVERY_MIN_POINTS = 5
 
 
-LENS_MARGIN = 2.0
-"""Fade test (ese-drw-3.4): an ongoing dip is reported only when the lens ingress beats the
-best fade by at least this in BIC (D <= -``LENS_MARGIN``); 2 is the lower edge of
-"positive" evidence on the Kass & Raftery (1995) scale. Chosen on seeds 21, 31, 41."""
 RETRACT_MARGIN = 0.0
 """Fade test, hysteresis (ese-drw-3.4): an open ongoing candidate the detector no longer
 reports is retracted once the fade is preferred (D > ``RETRACT_MARGIN``), not as soon as the
@@ -800,8 +798,11 @@ def refit(
     if not (a > 0 and b > 0 and a / b >= params.min_depth):
         return None
     trial = _Trial(width, t0, a, b, s_w)
-    fit = _drw_loglikes(t, y, e, trial, template, caustics=template is None)
-    s_red = float(np.sqrt(max(2.0 * (fit.dip_loglike - fit.null_loglike), 0.0)))
+    if d.kind == "dip":  # as the detector tested it (ese-drw-3.22: the Gaussian or the lens)
+        fit = dip_drw_fit(t, y, e, trial, params)
+    else:
+        fit = _drw_loglikes(t, y, e, trial, template, caustics=template is None)
+    s_red = fit.s_red
     if d.kind == "dip":
         margin = red_margin_of(s_red, fit.cond_sigma, width, params)
     else:

@@ -12,8 +12,10 @@ from dsa110.science.ese_edge import detect_all, edge_refusals, recovery_shown
 from dsa110.science.ese_flare import best_flare_chi2
 from dsa110.science.ese_lens import (
     SHAPES,
+    STRONG_FROM,
     baseline_offsets,
     best_lens_fit,
+    centred_lens_fit,
     lens_shape,
     quarter_recovered,
     shapes_at,
@@ -90,6 +92,40 @@ def test_best_lens_fit_needs_a_baseline_beyond_the_shoulders() -> None:
     t = np.arange(END - 12.0, END, 0.5)
     y = _physical(END + 20.0, 60.0, 10.0, 0.1)(t)
     assert best_lens_fit(t, y, np.ones(t.size), END + 10.0, 60.0, 8, (11.0, 280.0)) is None
+
+
+@pytest.mark.parametrize(
+    ("alpha", "beta", "width_factor", "offset"), [(10.0, 0.15, 1.03, 0.5), (40.0, 0.05, 0.87, -1.0)]
+)
+def test_centred_lens_fit_recovers_a_strong_two_sided_lens(
+    alpha: float, beta: float, width_factor: float, offset: float
+) -> None:
+    # A noise-free strong member of the family, its FWHM and centre off the Gaussian trial's
+    # (40 d at 60180) by a few per cent and up to a day: the coarse grid (FWHM x 0.85-1.18,
+    # centre +-W/12) finds the shape, the fine one (FWHM +-5 % in 0.5 %, centre +-W/48 in
+    # 0.25 d) the walls, so that nothing of the caustics is left over.
+    k = SHAPES.index((alpha, beta))
+    width, centre = 40.0 * width_factor, 60180.0 + offset
+    t = np.arange(60080.0, 60280.0, 0.5)
+    y = 2.0 - 1.8 * lens_shape(k, (t - centre) / width)
+    fit = centred_lens_fit(t, y, np.full(t.size, 1e4), 60180.0, 40.0)
+    assert fit is not None and fit.shape == k
+    assert fit.width == pytest.approx(width, rel=0.006)  # within a step of 0.5 %
+    assert fit.t0 == pytest.approx(centre, abs=0.26)  # ... and of 0.25 d
+    assert fit.b == pytest.approx(2.0, rel=0.01) and fit.a == pytest.approx(1.8, rel=0.01)
+    # Little left over but on the caustics, where a step of the grid (0.5 % of W, 0.25 d)
+    # misses peaks a few hours wide.
+    assert np.median(np.abs(y - (fit.b - fit.a * fit.template(t)))) < 0.01
+
+
+def test_centred_lens_fit_tries_only_the_strong_shapes() -> None:
+    # A weak lens (alpha 0.6: a rounded dip with smooth shoulders) is the Gaussian's to stand
+    # in for; the fit offers a strong member, which misfits it.
+    t = np.arange(60080.0, 60280.0, 0.5)
+    y = _physical(60180.0, 40.0, 0.6, 0.4)(t)
+    fit = centred_lens_fit(t, y, np.full(t.size, 1e4), 60180.0, 40.0)
+    assert SHAPES[STRONG_FROM - 1][0] < 2.24 < SHAPES[STRONG_FROM][0]
+    assert fit is None or fit.shape >= STRONG_FROM
 
 
 def test_best_flare_chi2_by_hand() -> None:
