@@ -49,8 +49,8 @@ dips. This detector looks for the shape instead:
    the curve's own structure function at that time scale, so H0 explains it nearly as
    well as H1; a lens dip on a quiet or mildly red source is explained far better by H1.
    Where a strong member of Clegg, Fey & Lazio's lens family fits the dip better than the
-   Gaussian with its caustics, and better than a flare, H1's dip is that lens, charged BIC
-   for its shape (``dip_drw_fit``, ese-drw-3.22).
+   Gaussian with its caustics, and better than a flare, H1's dip may be that lens, charged
+   for its shape, when its red-noise margin is the larger (``dip_drw_fit``, ese-drw-3.22).
 5. A candidate passes when depth >= ``min_depth``, S_w >= ``min_white_sigma`` and
    S_red >= ``min_red_sigma``. ``significance`` = min(S_w, S_red); ``score`` =
    min(S_w / min_white_sigma, S_red / min_red_sigma), the margin over the thresholds (>= 1
@@ -1015,15 +1015,19 @@ def dip_drw_fit(
     1.3. So the strong member of the family that best fits the trial's +-2 W window near its
     (t0, W) (:func:`dsa110.science.ese_lens.centred_lens_fit`) is tried as H1's dip too when
 
-    - its white chi2, charged BIC's 2 ln n for its two shape parameters (``shape_penalty``),
-      is below the Gaussian's with its caustic pair (:func:`_gaussian_lens_chi2`), and
+    - its white chi2, charged 2 ln n (n the window's points) for its two shape parameters
+      (``shape_penalty``: BIC's charge, conservative here, for the Gaussian's caustic pair has
+      free parameters of its own), is below the Gaussian's with its caustic pair
+      (:func:`_gaussian_lens_chi2`), and
     - it beats the best flare (``ese_flare``) by ``LENS_MARGIN`` in BIC, its six parameters
       against the flare's five: a strong member's caustic fits a flare's fast rise and slower
       decay, and its floor a wander beside it.
 
-    Its ln L1 (its own caustics, no caustic columns) is charged the same ln n, and the fit of
-    the two whose red-noise margin (``red_margin_of``: S_red, for a long dip its conditional
-    significance too) is the larger is the test's. Neither charge nor guard is for show: on
+    Its ln L1 (the shape's own caustics; the Gaussian's caustic columns dropped) is charged
+    ln n, n the whole curve's points (the likelihood's), and the fit of the two whose
+    red-noise margin is the larger is the test's (``red_margin_of``: S_red, and for a long dip
+    its conditional significance, which is not charged, so that a better-fitting H1 that
+    lowers it does not lower the margin). Neither charge nor guard is for show: on
     3,000 steady curves of the bench (seeds 21, 31, 41, one pass at the job's parameters)
     every shape of the family, uncharged and chosen by likelihood, gave 9 a candidate; the
     strong ones, charged, 2 (scores 1.22 and 1.44: one a 13 %-deep 109-d wander on 8 % red

@@ -766,8 +766,10 @@ def refit(
     21: 4 of 13 live misses, start-cut dips confirmed and later rejected). Here the
     candidate's (t0, W) are kept, the symmetric lens dip is fitted there (white
     significance S_w on |t - t0| <= 2 W, as the scan) and the red-noise likelihood ratio
-    computed with caustics (:func:`dsa110.science.ese._drw_loglikes`; the long-dip margin
-    of :func:`dsa110.science.ese.red_margin_of` for ``dip``); the candidate stands, with
+    computed with caustics (:func:`dsa110.science.ese._drw_loglikes`; for a ``dip`` the
+    detector's own test, :func:`dsa110.science.ese.dip_drw_fit`, whose H1 may be a strong
+    lens, ese-drw-3.22, and the long-dip margin of
+    :func:`dsa110.science.ese.red_margin_of`); the candidate stands, with
     this fit and its calibrated false-alarm probability, when the score is >= ``min_score``
     and the probability <= ``max_false_alarm``: support is re-measured, not re-searched
     (hysteresis), and a dip that more data explain away still loses it. A one-sided
@@ -800,13 +802,11 @@ def refit(
     trial = _Trial(width, t0, a, b, s_w)
     if d.kind == "dip":  # as the detector tested it (ese-drw-3.22: the Gaussian or the lens)
         fit = dip_drw_fit(t, y, e, trial, params)
+        margin = red_margin_of(fit.s_red, fit.cond_sigma, width, params)
     else:
         fit = _drw_loglikes(t, y, e, trial, template, caustics=template is None)
+        margin = fit.s_red / params.min_red_sigma
     s_red = fit.s_red
-    if d.kind == "dip":
-        margin = red_margin_of(s_red, fit.cond_sigma, width, params)
-    else:
-        margin = s_red / params.min_red_sigma
     if min(s_w / params.min_white_sigma, margin) < params.min_score:
         return None
     rated = with_false_alarm_probability(_detection(trial, base, margin, s_red, fit, d.kind, params))

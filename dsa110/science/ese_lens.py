@@ -234,17 +234,19 @@ shoulders the Gaussian with its caustic pair stands in for (``ese._gaussian_lens
 their shoulders fitted a flare's decay or a fade's step beside a dip that is not there."""
 CENTRED_WIDTHS: Final = (0.85, 0.92, 1.0, 1.08, 1.18)
 """A two-sided dip's lens FWHM as multiples of its Gaussian trial's (:func:`centred_lens_fit`;
-the trial was refined already, ``ese.refine_trial``): with ``FINE_WIDTHS`` around each, every
-FWHM from 0.81 to 1.24 of the trial's is reached."""
+the trial was refined already, ``ese.refine_trial``): a shape refined around one of these
+(``FINE_WIDTHS``) reaches +-5 % of it, so the grid leaves no FWHM from 0.81 to 1.24 of the
+trial's out of reach."""
 CENTRED_SHIFTS: Final = (-2, -1, 0, 1, 2)
-"""... and its centre's offsets from the trial's, in W / 24."""
+"""... and its centre's offsets from the trial's, in 1/24 of the member's own FWHM."""
 CENTRED_REFINED: Final = 3
 """How many shapes, the best-fitting first, are refined around their best coarse point."""
 FINE_WIDTHS: Final = tuple(np.round(np.arange(0.95, 1.0501, 0.005), 3))
 """A coarse member's FWHM refined within +-5 % in 0.5 % steps."""
 FINE_CENTRE_SPAN: Final = 1.0 / 48.0
-"""... and its centre within +- this many FWHM, in steps of W / ``FINE_STEPS`` (at least
-``FINE_STEP_DAYS``)."""
+"""... and its centre from - this many FWHM, in steps of W / ``FINE_STEPS`` (at least
+``FINE_STEP_DAYS``), to within half a step past + this many (the coarse centre itself is on
+this grid only by chance; the coarse fit stands when none of the grid's beats it)."""
 
 
 def centred_lens_fit(
@@ -252,9 +254,9 @@ def centred_lens_fit(
 ) -> LensFit | None:
     """The strong member of the family that best fits a two-sided dip on (t, y) (weights
     ``w``) near a Gaussian trial of centre ``t0`` and FWHM ``width`` (ese-drw-3.22): every
-    strong shape (``STRONG_FROM``) at FWHM ``CENTRED_WIDTHS`` x ``width`` and centre ``t0`` +
-    ``CENTRED_SHIFTS`` x ``width`` / 24; then the ``CENTRED_REFINED`` best shapes, each at its
-    FWHM x ``FINE_WIDTHS`` and its centre within ``FINE_CENTRE_SPAN`` FWHM. Why so fine: a
+    strong shape (``STRONG_FROM``) at FWHM W' = ``CENTRED_WIDTHS`` x ``width`` and centre ``t0``
+    + ``CENTRED_SHIFTS`` x W' / 24; then the ``CENTRED_REFINED`` best shapes, each at its FWHM x
+    ``FINE_WIDTHS`` and its centre over ``FINE_CENTRE_SPAN``'s grid. Why so fine: a
     strong lens's walls and caustics each span ~1 % of its FWHM, and a member a few per cent
     off misfits them by hundreds of sigma at high SNR (a 96 %-deep 52-d lens at SNR 150: chi2
     72,000 on 429 points at the trial's own (t0, W), 8,000 refined); and why several shapes:
@@ -263,17 +265,18 @@ def centred_lens_fit(
     b > 0)."""
     widths = np.repeat(width * np.asarray(CENTRED_WIDTHS), len(CENTRED_SHIFTS))
     centres = t0 + np.tile(np.asarray(CENTRED_SHIFTS) / 24.0, len(CENTRED_WIDTHS)) * widths
-    coarse = sorted(
-        _best_per_shape(t, y, w, range(STRONG_FROM, len(SHAPES)), centres, widths), key=lambda f: f.chi2
-    )[:CENTRED_REFINED]
-    best = coarse[0] if coarse else None
+    strong = _best_per_shape(t, y, w, STRONG_FROM, len(SHAPES) - STRONG_FROM, centres, widths)
+    coarse = sorted(strong, key=lambda f: f.chi2)[:CENTRED_REFINED]
+    if not coarse:
+        return None
+    best = coarse[0]
     for fit in coarse:
         step = max(fit.width / FINE_STEPS, FINE_STEP_DAYS)
         shifts = np.arange(-FINE_CENTRE_SPAN * fit.width, FINE_CENTRE_SPAN * fit.width + step / 2.0, step)
         fine_widths = np.repeat(fit.width * np.asarray(FINE_WIDTHS), shifts.size)
         fine_centres = fit.t0 + np.tile(shifts, len(FINE_WIDTHS))
-        for fine in _best_per_shape(t, y, w, range(fit.shape, fit.shape + 1), fine_centres, fine_widths):
-            if best is not None and fine.chi2 < best.chi2:
+        for fine in _best_per_shape(t, y, w, fit.shape, 1, fine_centres, fine_widths):
+            if fine.chi2 < best.chi2:
                 best = fine
     return best
 
@@ -282,28 +285,44 @@ def _best_per_shape(
     t: NDArray[np.float64],
     y: NDArray[np.float64],
     w: NDArray[np.float64],
-    shapes: range,
+    first_shape: int,
+    n_shapes: int,
     centres: NDArray[np.float64],
     widths: NDArray[np.float64],
 ) -> list[LensFit]:
-    """For each shape of ``shapes`` that fits a dip at any of the (centre, FWHM) pairs given,
-    its best fit there."""
-    s = _lookup(_profiles()[shapes.start : shapes.stop], (t[None, :] - centres[:, None]) / widths[:, None])
-    a, b, s_w, chi2 = fit_shapes(t, y, w, s)  # (shapes, pairs)
-    best = np.argmin(chi2, axis=1)
+    """For each of the ``n_shapes`` shapes from ``first_shape`` on that fits a dip at any of
+    the (centre, FWHM) pairs given, its best fit there."""
+    profiles = _profiles()[first_shape : first_shape + n_shapes]
+    s = _lookup(profiles, (t[None, :] - centres[:, None]) / widths[:, None])  # (shapes, pairs, points)
+    fits = fit_shapes(t, y, w, s)
+    best = np.argmin(fits[3], axis=1)
     return [
-        LensFit(
-            k,
-            float(centres[j]),
-            float(widths[j]),
-            float(a[i, j]),
-            float(b[i, j]),
-            float(s_w[i, j]),
-            float(chi2[i, j]),
-        )
-        for i, (k, j) in enumerate(zip(shapes, best, strict=True))
-        if np.isfinite(chi2[i, j])
+        _lens_fit(fits, first_shape, i, j, centres, widths)
+        for i, j in enumerate(best)
+        if np.isfinite(fits[3][i, j])
     ]
+
+
+def _lens_fit(
+    fits: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
+    first_shape: int,
+    i: int,
+    j: int,
+    centres: NDArray[np.float64],
+    widths: NDArray[np.float64],
+) -> LensFit:
+    """The :class:`LensFit` of row ``i`` (shape ``first_shape`` + i), column ``j`` (centre
+    and FWHM) of :func:`fit_shapes`'s (a, b, S_w, chi2)."""
+    a, b, s_w, chi2 = fits
+    return LensFit(
+        first_shape + int(i),
+        float(centres[j]),
+        float(widths[j]),
+        float(a[i, j]),
+        float(b[i, j]),
+        float(s_w[i, j]),
+        float(chi2[i, j]),
+    )
 
 
 def _in_range(
@@ -339,12 +358,4 @@ def _best_on(
     k, j = np.unravel_index(int(np.argmin(chi2)), chi2.shape)
     if not np.isfinite(chi2[k, j]):
         return None
-    return LensFit(
-        first_shape + int(k),
-        float(centres[j]),
-        width,
-        float(a[k, j]),
-        float(b[k, j]),
-        float(s_w[k, j]),
-        float(chi2[k, j]),
-    )
+    return _lens_fit((a, b, s_w, chi2), first_shape, int(k), int(j), centres, np.full(centres.size, width))

@@ -140,23 +140,22 @@ def test_the_lens_alternative_is_charged_for_its_shape() -> None:
     assert fit.null_loglike == own.null_loglike and fit.red_rms == own.red_rms
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_flare_beside_a_dip_is_not_taken_for_a_strong_lens_caustic(seed) -> None:
-    # A +100 % flare (1.5-d rise, 15-d decay) 50 d before a 15 %-deep dip: a strong member of
-    # the family fits the flare as its caustic better than the Gaussian with its caustic pair
-    # does, but a flare fits better still, so the alternative stays the Gaussian (ese-drw-3.22:
-    # a flare of the bench's confusers scored 1.7 as a dip without this).
+@pytest.mark.parametrize(("seed", "depth"), [(2, 0.15), (2, 0.3), (5, 0.3)])
+def test_a_flare_beside_a_dip_is_not_taken_for_a_strong_lens_caustic(monkeypatch, seed, depth) -> None:
+    # A +100 % flare (1.5-d rise, 15-d decay) 50 d before a shallow dip: a strong member of the
+    # family fits the flare as its caustic better than the Gaussian with its caustic pair does,
+    # and would be H1's dip; but a flare fits better still, so the alternative stays the
+    # Gaussian (ese-drw-3.22: a flare of the bench's confusers scored 1.7 as a dip without
+    # this). On these curves the flare test is what decides (on others the red margin does).
     def shape(t):
         flare = np.where(t < 60110.0, np.exp((t - 60110.0) / 1.5), np.exp(-(t - 60110.0) / 15.0))
-        return _dip(60160.0, 40.0, 0.15)(t) + flare
+        return _dip(60160.0, 40.0, depth)(t) + flare
 
     t, y, e, trial = _prepared_trial(shape, 40.0, t0=60160.0, seed=seed, snr=66.0)
-    near = np.abs(t - trial.t0) <= 2.0 * trial.width
-    tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
-    lens = ese.centred_lens_fit(tn, yn, wn, trial.t0, trial.width)
-    gaussian = ese._gaussian_lens_chi2(tn, yn, wn, np.array([trial.t0]), np.array([trial.width]))[0]
-    assert lens is not None and lens.chi2 + ese.shape_penalty(tn.size) < gaussian  # the lens would win
-    assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) == ese._drw_loglikes(t, y, e, trial)
+    gaussian = ese._drw_loglikes(t, y, e, trial)
+    assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) == gaussian
+    monkeypatch.setattr(ese, "best_flare_chi2", lambda *_: np.inf)  # no flare fits
+    assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) != gaussian
 
 
 def test_a_gaussian_dip_keeps_the_gaussian_alternative() -> None:

@@ -12,7 +12,6 @@ from dsa110.science.ese_edge import detect_all, edge_refusals, recovery_shown
 from dsa110.science.ese_flare import best_flare_chi2
 from dsa110.science.ese_lens import (
     SHAPES,
-    STRONG_FROM,
     baseline_offsets,
     best_lens_fit,
     centred_lens_fit,
@@ -116,16 +115,6 @@ def test_centred_lens_fit_recovers_a_strong_two_sided_lens(
     # Little left over but on the caustics, where a step of the grid (0.5 % of W, 0.25 d)
     # misses peaks a few hours wide.
     assert np.median(np.abs(y - (fit.b - fit.a * fit.template(t)))) < 0.01
-
-
-def test_centred_lens_fit_tries_only_the_strong_shapes() -> None:
-    # A weak lens (alpha 0.6: a rounded dip with smooth shoulders) is the Gaussian's to stand
-    # in for; the fit offers a strong member, which misfits it.
-    t = np.arange(60080.0, 60280.0, 0.5)
-    y = _physical(60180.0, 40.0, 0.6, 0.4)(t)
-    fit = centred_lens_fit(t, y, np.full(t.size, 1e4), 60180.0, 40.0)
-    assert SHAPES[STRONG_FROM - 1][0] < 2.24 < SHAPES[STRONG_FROM][0]
-    assert fit is None or fit.shape >= STRONG_FROM
 
 
 def test_best_flare_chi2_by_hand() -> None:
