@@ -1025,9 +1025,10 @@ def dip_drw_fit(
 
     Its ln L1 (the shape's own caustics; the Gaussian's caustic columns dropped) is charged
     ln n, n the whole curve's points (the likelihood's); its conditional significance, which
-    a long dip's margin may rest on (``red_margin_of``), is the Gaussian's; and the fit of the
-    two whose red-noise margin is the larger is the test's. So the lens can raise S_red and
-    nothing else. Neither charge nor guard is for show: on
+    a long dip's margin may rest on (``red_margin_of``), and its red rms, which picks the live
+    table's stratum (``dsa110.science.ese_far``), are the Gaussian's; and the fit of the two
+    whose red-noise margin is the larger is the test's. So the lens can raise S_red and
+    nothing else: every curve is rated in the stratum 3.21 put it in. Neither charge nor guard is for show: on
     3,000 steady curves of the bench (seeds 21, 31, 41, one pass at the job's parameters)
     every shape of the family, uncharged and chosen by likelihood, gave 9 a candidate; the
     strong ones, charged, 2 (scores 1.22 and 1.44: one a 13 %-deep 109-d wander on 8 % red
@@ -1055,8 +1056,13 @@ def dip_drw_fit(
     # of ``red_margin_of`` is for one smooth dip that a DRW mimics, and a strong member's
     # shoulders explained a wander's structure so well that H1's red noise vanished and S_cond
     # rose (the live null: steady source-years at score 3.8 on S_cond 27 of the lens's).
+    # The red rms, the live table's stratum, stays the Gaussian's too: with the lens's, a weak
+    # lens on a quiet curve moved from the red strata to the quiet one and lost its alert there
+    # (lens seed 31, source 297), while the lens's test only ever strengthens S_red.
     charged = fit._replace(
-        dip_loglike=fit.dip_loglike - shape_penalty(t.size) / 2.0, cond_sigma=gaussian.cond_sigma
+        dip_loglike=fit.dip_loglike - shape_penalty(t.size) / 2.0,
+        cond_sigma=gaussian.cond_sigma,
+        red_rms=gaussian.red_rms,
     )
     margins = [red_margin_of(f.s_red, f.cond_sigma, trial.width, params) for f in (charged, gaussian)]
     return charged if margins[0] > margins[1] else gaussian
