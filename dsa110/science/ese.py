@@ -50,7 +50,8 @@ dips. This detector looks for the shape instead:
    well as H1; a lens dip on a quiet or mildly red source is explained far better by H1.
    Where a strong member of Clegg, Fey & Lazio's lens family fits the dip better than the
    Gaussian with its caustics, and better than a flare, H1's dip may be that lens, charged
-   for its shape, when its red-noise margin is the larger (``dip_drw_fit``, ese-drw-3.22).
+   for its shape, when its red-noise margin is the larger; S_cond and the red rms stay the
+   Gaussian's (``dip_drw_fit``, ese-drw-3.22).
 5. A candidate passes when depth >= ``min_depth``, S_w >= ``min_white_sigma`` and
    S_red >= ``min_red_sigma``. ``significance`` = min(S_w, S_red); ``score`` =
    min(S_w / min_white_sigma, S_red / min_red_sigma), the margin over the thresholds (>= 1
@@ -474,8 +475,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dsa110.science.dip_wls import dip_wls, trial_rows, windows, windows_wls
-from dsa110.science.ese_flare import best_flare_chi2
-from dsa110.science.ese_lens import LENS_MARGIN, centred_lens_fit, fit_shapes, shape_penalty, shapes_at
+from dsa110.science.ese_flare import flare_fits_better
+from dsa110.science.ese_lens import centred_lens_fit, fit_shapes, shape_penalty, shapes_at
 
 DETECTOR_VERSION = "ese-drw-3.22"
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -759,10 +760,12 @@ class DrwFit(NamedTuple):
     dip_loglike: float
     """max ln L(DRW + lens dip)."""
     cond_sigma: float
-    """The dip's conditional significance at H1's best DRW (``_conditional_sigma``)."""
+    """The dip's conditional significance at H1's best DRW (``_conditional_sigma``); from
+    :func:`dip_drw_fit`, the Gaussian H1's even where ``dip_loglike`` is a strong lens's."""
     red_rms: float
     """H1's best DRW rms, a fraction of the baseline: the source's red noise with the dip
-    modelled (ese-drw-3.6: the false-alarm calibration's stratum, ``dsa110.science.ese_far``)."""
+    modelled (ese-drw-3.6: the false-alarm calibration's stratum, ``dsa110.science.ese_far``);
+    from :func:`dip_drw_fit`, the Gaussian H1's as ``cond_sigma`` is."""
     rival_loglike: float = -np.inf
     """max ln L(DRW + ``rival``) when :func:`_drw_loglikes` was given one (the one-sided
     physical lens's step, ``dsa110.science.ese_edge``)."""
@@ -1049,7 +1052,7 @@ def dip_drw_fit(
     # Nor a flare: a strong member's caustic fits a flare's fast rise and slower decay, and its
     # floor a wander beside it (a flare of the bench's confusers, +100 %, scored 1.7 so). BIC,
     # the lens's six parameters against the flare's five, as the one-sided lens's (``ese_edge``).
-    if lens.chi2 + float(np.log(tn.size)) + LENS_MARGIN > best_flare_chi2(tn, yn, wn):
+    if flare_fits_better(lens.chi2, 1, tn, yn, wn):
         return gaussian
     fit = _drw_loglikes(t, y, e, trial, lens.template(t), caustics=False)
     # Charged ln n; and the conditional significance stays the Gaussian's: the long-dip branch

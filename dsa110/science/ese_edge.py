@@ -148,7 +148,7 @@ from dsa110.science.ese import (
 )
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
-from dsa110.science.ese_flare import DECAY_DAYS, best_flare_chi2
+from dsa110.science.ese_flare import DECAY_DAYS, flare_fits_better
 from dsa110.science.ese_lens import (
     LENS_MARGIN,
     LensFit,
@@ -492,10 +492,7 @@ def _flare_fits_better(
     peak is sought in the lens's window (the points from ``window_from`` on), where it
     would read as the egress or the ingress: the tail only tests where its decay goes. The
     start's points are mirrored (``-t``): the flare is fitted on the times running forward."""
-    penalty = extra_params * float(np.log(tw.size))
-    return chi2 + penalty + LENS_MARGIN > best_flare_chi2(
-        -tw if start else tw, yw, ww, peaks_from=window_from
-    )
+    return flare_fits_better(chi2, extra_params, -tw if start else tw, yw, ww, window_from)
 
 
 def _gaussian_shape_refusal(

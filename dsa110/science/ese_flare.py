@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dsa110.science.ese_fade import fade_chi2
+from dsa110.science.ese_lens import LENS_MARGIN
 
 PEAK_CANDIDATES: Final = 8
 RISE_DAYS: Final = np.array([0.5, 1.5, 4.0, 10.0])
@@ -52,3 +53,19 @@ def best_flare_chi2(
     decay = np.exp(-np.maximum(dt, 0.0)[:, None, :] / DECAY_DAYS[None, :, None])
     shape = np.where((dt < 0.0)[:, None, None, :], rise[:, :, None, :], decay[:, None, :, :])
     return float(np.min(fade_chi2(y, w, -shape.reshape(-1, t.size))))
+
+
+def flare_fits_better(
+    chi2: float,
+    extra_params: int,
+    t: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    peaks_from: int = 0,
+) -> bool:
+    """Does the best flare (:func:`best_flare_chi2`) beat a lens fit of chi-square ``chi2`` on
+    these points by ``LENS_MARGIN`` in BIC? BIC = chi2 + k ln n (Schwarz 1978), so the lens is
+    charged ``extra_params`` ln n for its parameters beyond the flare's five (the physical
+    lens's six: 1; the Gaussian's four: -1), n = the points fitted."""
+    penalty = extra_params * float(np.log(t.size))
+    return chi2 + penalty + LENS_MARGIN > best_flare_chi2(t, y, w, peaks_from)

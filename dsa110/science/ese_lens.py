@@ -235,8 +235,9 @@ their shoulders fitted a flare's decay or a fade's step beside a dip that is not
 CENTRED_WIDTHS: Final = (0.85, 0.92, 1.0, 1.08, 1.18)
 """A two-sided dip's lens FWHM as multiples of its Gaussian trial's (:func:`centred_lens_fit`;
 the trial was refined already, ``ese.refine_trial``): a shape refined around one of these
-(``FINE_WIDTHS``) reaches +-5 % of it, so the grid leaves no FWHM from 0.81 to 1.24 of the
-trial's out of reach."""
+(``FINE_WIDTHS``) reaches +-5 % of it, so together they span 0.81 to 1.24 of the trial's FWHM
+(only the best coarse point of each refined shape is refined, so not every FWHM of that span
+is tried)."""
 CENTRED_SHIFTS: Final = (-2, -1, 0, 1, 2)
 """... and its centre's offsets from the trial's, in 1/24 of the member's own FWHM."""
 CENTRED_REFINED: Final = 3

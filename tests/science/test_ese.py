@@ -160,14 +160,20 @@ def test_a_flare_beside_a_dip_is_not_taken_for_a_strong_lens_caustic(monkeypatch
     t, y, e, trial = _prepared_trial(shape, 40.0, t0=60160.0, seed=seed, snr=66.0)
     gaussian = ese._drw_loglikes(t, y, e, trial)
     assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) == gaussian
-    monkeypatch.setattr(ese, "best_flare_chi2", lambda *_: np.inf)  # no flare fits
+    monkeypatch.setattr(ese, "flare_fits_better", lambda *_: False)  # no flare fits
     assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) != gaussian
 
 
 def test_a_gaussian_dip_keeps_the_gaussian_alternative() -> None:
-    # No strong member fits a Gaussian dip better after its charge: the test is the one
-    # before ese-drw-3.22, bit for bit.
+    # No strong member fits a Gaussian dip better after its charge (that gate, not another,
+    # refuses it): the test is the one before ese-drw-3.22, bit for bit.
     t, y, e, trial = _prepared_trial(_dip(60180.0, 40.0, 0.3), 40.0)
+    near = np.abs(t - trial.t0) <= 2.0 * trial.width
+    tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
+    lens = ese.centred_lens_fit(tn, yn, wn, trial.t0, trial.width)
+    assert lens is not None and lens.a > 0.0
+    gaussian_chi2 = ese._gaussian_lens_chi2(tn, yn, wn, np.array([trial.t0]), np.array([trial.width]))[0]
+    assert lens.chi2 + ese.shape_penalty(tn.size) >= gaussian_chi2
     assert ese.dip_drw_fit(t, y, e, trial, DEFAULT_PARAMS) == ese._drw_loglikes(t, y, e, trial)
 
 
