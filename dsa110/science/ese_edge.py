@@ -387,7 +387,7 @@ def _judge(
         tf, yf, wf, window_from = _flare_points(t, y, w, lo, start)
         # (a refit on the longer span that is no dip of the family: chi2 inf, a flare)
         chi2 = float(fit_shapes(tf, yf, wf, physical.template(tf)[None, :])[3][0]) if start else physical.chi2
-        if _flare_fits_better(chi2, 1, tf, yf, wf, start, window_from):
+        if flare_fits_better(chi2, 1, -tf if start else tf, yf, wf, window_from):
             return "flare"
     # A lens ingress must beat every fade by a BIC margin (ese-drw-3.3; penalised, 3.4).
     if fades is not None and (
@@ -408,7 +408,7 @@ def _judge(
         # (The plain fit's depth is free in sign on the longer span, as on the window: the
         # dip in the window keeps it a dip.)
         chi2 = lens_chi2(tf, yf, wf, gaussian(tf), t0, width) if start else gaussian_chi2
-        if _flare_fits_better(chi2, -1, tf, yf, wf, start, window_from):
+        if flare_fits_better(chi2, -1, -tf if start else tf, yf, wf, window_from):
             # Nor is the Gaussian lens a flare (ese-drw-3.16): a flare near the start of the
             # data read as an egress, its rise the recovery and its decay the caustic, and one
             # near the end as an ingress. BIC, the Gaussian's four parameters against the
@@ -470,29 +470,14 @@ def _flare_points(
     """The points the flare test compares the lens and the flare on, and the index among
     them where the lens's window (``t[lo:]``) begins: the window alone at the end of the
     data; at the start (the time-reversed curve) also the ``FLARE_TAIL_DAYS`` of data after
-    it (module docstring, *Not a flare*)."""
+    it (module docstring, *Not a flare*). The flare's peak is sought in the window only
+    (``ese_flare.flare_fits_better``'s ``peaks_from``), where it would read as the egress or
+    the ingress: the tail only tests where its decay goes; and the start's times are given
+    to it negated, so that the flare is fitted on the times running forward."""
     if not start:
         return t[lo:], y[lo:], w[lo:], 0
     first = int(np.searchsorted(t, t[lo] - FLARE_TAIL_DAYS))
     return t[first:], y[first:], w[first:], lo - first
-
-
-def _flare_fits_better(
-    chi2: float,
-    extra_params: int,
-    tw: NDArray[np.float64],
-    yw: NDArray[np.float64],
-    ww: NDArray[np.float64],
-    start: bool,
-    window_from: int = 0,
-) -> bool:
-    """Does the best flare (``ese_flare``) beat a lens fit of chi-square ``chi2`` on the
-    points (:func:`_flare_points`) by ``LENS_MARGIN`` in BIC? ``extra_params``: the lens's
-    parameters beyond the flare's five (the physical lens 1, the Gaussian -1). The flare's
-    peak is sought in the lens's window (the points from ``window_from`` on), where it
-    would read as the egress or the ingress: the tail only tests where its decay goes. The
-    start's points are mirrored (``-t``): the flare is fitted on the times running forward."""
-    return flare_fits_better(chi2, extra_params, -tw if start else tw, yw, ww, window_from)
 
 
 def _gaussian_shape_refusal(

@@ -9,7 +9,7 @@ import pytest
 
 from dsa110.science.ese import DEFAULT_PARAMS
 from dsa110.science.ese_edge import detect_all, edge_refusals, recovery_shown
-from dsa110.science.ese_flare import best_flare_chi2
+from dsa110.science.ese_flare import best_flare_chi2, flare_fits_better
 from dsa110.science.ese_lens import (
     SHAPES,
     baseline_offsets,
@@ -129,6 +129,21 @@ def test_best_flare_chi2_by_hand() -> None:
     dip = np.where((t >= 30) & (t < 50), 0.5, 1.0)
     assert best_flare_chi2(t, np.ones(t.size), w) == pytest.approx(0.0, abs=1e-9)
     assert 0.5 * 16.0 < best_flare_chi2(t, dip, w) <= 16.0 + 1e-9
+
+
+def test_flare_fits_better_charges_each_extra_parameter_ln_n() -> None:
+    # On an exact flare (best flare chi2 0; n = 100 points, ln n = 4.61) the flare wins when
+    # chi2 + k ln n + 2 > 0: a lens as exact (chi2 0) with one parameter more loses to it
+    # (0 + 4.61 + 2 > 0) and with one fewer wins (0 - 4.61 + 2 = -2.61); with one fewer, one
+    # worse by 2.5 still wins (-0.11) and one worse by 3 loses (+0.39).
+    t = np.arange(0.0, 100.0, 1.0)
+    w = np.full(t.size, 4.0)
+    decay = float(np.geomspace(2.0, 200.0, 11)[3])
+    flare = 1.0 + 0.8 * np.where(t < 40.0, np.exp((t - 40.0) / 1.5), np.exp(-(t - 40.0) / decay))
+    assert flare_fits_better(0.0, 1, t, flare, w)
+    assert not flare_fits_better(0.0, -1, t, flare, w)
+    assert not flare_fits_better(2.5, -1, t, flare, w)
+    assert flare_fits_better(3.0, -1, t, flare, w)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
