@@ -322,6 +322,25 @@ recall moved by one alert on lens seed 51 (0.922 -> 0.935: source 372), dip seed
 source's later looks. Not met: recall >= 0.95 on dip
 seed 41 (capped at 0.945 by its young targets), dip seed 51 and held-out lens seed 23.
 
+ese-drw-3.22 (2026-12-07; a strong physical lens as the two-sided red-noise test's alternative,
+``ese.dip_drw_fit``, raising S_red only). Live table replayed again. At live FAP <= 0.002,
+``--live-only --workers 1``, two runs at a time, fresh replays after the table: every run
+prints 3.21's recall and misses the same sources for the same reasons: lens seed 51 0.979, lens
+seed 31 0.960, dip seed 41 0.908 (0.951 observable), dip seed 51 0.912 (not met), seed 21's
+whole mixes (dips 0.981, lenses 0.956, far 0/225, confusers at most 0.040), held-out lens seeds
+4 0.956 and 23 0.935, dips seed 23 0.951 and seed 4 0.957 (at 0.0001 0.829 -> 0.821: source 284
+confirmed at its first alert as a two-sided dip, rated 1.2e-4 by the dip table, where 3.21
+first saw an ongoing ingress rated 1.6e-5, the same day). At stricter caps the strong lenses
+gain one each: lens 51 0.969 -> 0.979 at 0.001 and 0.958 -> 0.969 at 0.0001, lens 31 0.940 ->
+0.950 at 0.0003 and 0.0001, lens 21 0.934 -> 0.945 at 0.0005 and 0.923 -> 0.934 at 0.0003 and
+0.0001, lens 4 0.933 -> 0.944 at 0.0001; dip 41 0.917 -> 0.927 at 0.005. Ongoing recall and
+delays as 3.21's. The one pass over the whole year (``ese_live_vs_whole_year``: both +
+whole_year_only) finds 17 more of the five lens runs' 470 targets (lens 51 92 -> 93, 31 95 ->
+97, 21 82 -> 86, 4 81 -> 85, 23 82 -> 88); the dip runs' the same. CPU per source-image of
+these ESE-rich mixes +16-28 %. Fresh lens seed 151 (``--targets-only --seed 151 --ese-shape
+lens``, 3.21 and 3.22 each with its own table): 0.948 both at 0.002 (the 5 misses one-sided),
+0.927 -> 0.938 at 0.0001.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

@@ -93,6 +93,14 @@ highest score per kind (0 when none). Two modes:
   one at 1.14 and one that gained one at 1.0 (513 source-years with a candidate at some
   look; 3.20: 512). 15 of the table's cells moved, by 1-3 steps of 1/32,000; cross-validated
   1.02, 1.09, 1.25, 1.06 as 3.20's.
+  ese-drw-3.22 (2026-12-07; a strong physical lens as the two-sided red-noise test's
+  alternative): the four runs replayed again, two at a time beside other runs: 1,220, 1,175,
+  1,346 and 1,309 s CPU (+15-17 %: the lens search on every two-sided red-noise test), 11.92,
+  11.85, 11.96 and 12.06 full tests per source-year as before. 6 of the 32,000 source-years'
+  looks differ from 3.21's (two-sided dips), 3 of them in their highest score: 1.100 ->
+  1.105, 1.206 -> 1.185 and one that gained a candidate at 1.06 (514 source-years with a
+  candidate at some look). 10 of the table's cells moved, by 1-7 steps of 1/32,000;
+  cross-validated 1.02, 1.09, 1.25, 1.06 as 3.21's.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection
