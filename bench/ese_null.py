@@ -95,12 +95,13 @@ highest score per kind (0 when none). Two modes:
   1.02, 1.09, 1.25, 1.06 as 3.20's.
   ese-drw-3.22 (2026-12-07; a strong physical lens as the two-sided red-noise test's
   alternative): the four runs replayed again, two at a time beside other runs: 1,220, 1,175,
-  1,346 and 1,309 s CPU (+15-17 %: the lens search on every two-sided red-noise test), 11.92,
-  11.85, 11.96 and 12.06 full tests per source-year as before. 6 of the 32,000 source-years'
-  looks differ from 3.21's (two-sided dips), 3 of them in their highest score: 1.100 ->
-  1.105, 1.206 -> 1.185 and one that gained a candidate at 1.06 (514 source-years with a
-  candidate at some look). 10 of the table's cells moved, by 1-7 steps of 1/32,000;
-  cross-validated 1.02, 1.09, 1.25, 1.06 as 3.21's.
+  1,346 and 1,309 s CPU (+15-17 %: the lens search on every two-sided red-noise test; not at
+  3.21's load, a third run beside them for half an hour, so rough: the side-by-side
+  throughput pair gave +5 %), 11.92, 11.85, 11.96 and 12.06 full tests per source-year as
+  before. 6 of the 32,000 source-years' looks differ from 3.21's (two-sided dips), 3 of them
+  in their highest score: 1.100 -> 1.105, 1.206 -> 1.185 and one that gained a candidate at
+  1.06 (514 source-years with a candidate at some look). 10 of the table's cells moved, by
+  1-7 steps of 1/32,000; cross-validated 1.02, 1.09, 1.25, 1.06 as 3.21's.
 
 Seeds 101+ (one look) and 201+ (live) are calibration seeds (301+ and 401+ the other
 cadences' checks), disjoint from the injection

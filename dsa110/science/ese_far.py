@@ -245,12 +245,13 @@ differ, 11 in their highest score, so 15 of the table's cells moved by 1-3 steps
 of sample).
 
 ese-drw-3.22 (a strong physical lens as the two-sided red-noise test's alternative, raising
-S_red only): the four runs replayed again (1,220, 1,175, 1,346 and 1,309 s CPU, two at a time
-beside other runs: +15-17 % on 3.21's, the lens search; full tests per source-year as 3.21's);
-6 of the 32,000 source-years' looks differ, 3 in their highest score (1.100 -> 1.105, 1.206
--> 1.185, and one that gained a candidate at 1.06: 514 source-years with one at some look),
-so 10 of the table's cells moved by 1-7 steps of 1/32,000; cross-validated 1.02, 1.09, 1.25,
-1.06 as 3.21's (at 0.002: 66 in sample, 70 out of sample).
+S_red only): the four runs replayed again (1,220, 1,175, 1,346 and 1,309 s CPU, two at a
+time beside other runs: +15-17 % on 3.21's, the lens search, at a heavier load than 3.21's;
+full tests per source-year as 3.21's); 6 of the 32,000 source-years' looks differ, 3 in
+their highest score (1.100 -> 1.105, 1.206 -> 1.185, and one that gained a candidate at
+1.06: 514 source-years with one at some look), so 10 of the table's cells moved by 1-7 steps
+of 1/32,000; cross-validated 1.02, 1.09, 1.25, 1.06 as 3.21's (at 0.002: 66 in sample, 70
+out of sample).
 """
 
 from __future__ import annotations

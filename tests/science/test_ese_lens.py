@@ -117,13 +117,17 @@ def test_centred_lens_fit_recovers_a_strong_two_sided_lens(
     assert np.median(np.abs(y - (fit.b - fit.a * fit.template(t)))) < 0.01
 
 
+def _exact_flare(t: np.ndarray) -> np.ndarray:
+    """A flare of the family (peak at a sampled day, tau_r 1.5, tau_d 2 * 10 ** 0.6): fitted
+    exactly."""
+    decay = float(np.geomspace(2.0, 200.0, 11)[3])
+    return 1.0 + 0.8 * np.where(t < 40.0, np.exp((t - 40.0) / 1.5), np.exp(-(t - 40.0) / decay))
+
+
 def test_best_flare_chi2_by_hand() -> None:
     t = np.arange(0.0, 100.0, 1.0)
     w = np.full(t.size, 4.0)
-    # a flare of the family (peak at a sampled day, tau_r 1.5, tau_d 2 * 10 ** 0.6): fitted exactly
-    decay = float(np.geomspace(2.0, 200.0, 11)[3])
-    flare = 1.0 + 0.8 * np.where(t < 40.0, np.exp((t - 40.0) / 1.5), np.exp(-(t - 40.0) / decay))
-    assert best_flare_chi2(t, flare, w) == pytest.approx(0.0, abs=1e-9)
+    assert best_flare_chi2(t, _exact_flare(t), w) == pytest.approx(0.0, abs=1e-9)
     # a constant is the member A = 0; a dip is no flare (A >= 0): at most the constant's
     # chi2, sum w (y - mean)^2 = 4 * 100 * 0.2 * 0.8 * 0.25 = 16, and most of it stays
     dip = np.where((t >= 30) & (t < 50), 0.5, 1.0)
@@ -138,8 +142,7 @@ def test_flare_fits_better_charges_each_extra_parameter_ln_n() -> None:
     # worse by 2.5 still wins (-0.11) and one worse by 3 loses (+0.39).
     t = np.arange(0.0, 100.0, 1.0)
     w = np.full(t.size, 4.0)
-    decay = float(np.geomspace(2.0, 200.0, 11)[3])
-    flare = 1.0 + 0.8 * np.where(t < 40.0, np.exp((t - 40.0) / 1.5), np.exp(-(t - 40.0) / decay))
+    flare = _exact_flare(t)
     assert flare_fits_better(0.0, 1, t, flare, w)
     assert not flare_fits_better(0.0, -1, t, flare, w)
     assert not flare_fits_better(2.5, -1, t, flare, w)
