@@ -521,6 +521,16 @@ FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 MAD_TO_SIGMA = 1.4826
 
 
+def trial_window(
+    t: NDArray[np.float64], y: NDArray[np.float64], v: NDArray[np.float64], t0: float, width: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(t, y, v) on a trial's +-2 W window, |t - t0| <= 2 W: the points its shape tests
+    (the short-dip test, the refinement, the lens alternative, ``ese_edge.refit``) compare
+    fits on. ``v``: weights or errors, whichever the caller holds."""
+    near = np.abs(t - t0) <= 2.0 * width
+    return t[near], y[near], v[near]
+
+
 def gaussian_dip(dt: NDArray[np.float64], width: float | NDArray[np.float64]) -> NDArray[np.float64]:
     """g = exp(-dt**2 / 2 s**2), s = ``width`` / ``FWHM_PER_SIGMA``: the unit-depth Gaussian
     dip of FWHM ``width`` at offsets ``dt`` from its minimum, the template of every test
@@ -925,8 +935,7 @@ def _is_short(
     Compared on the same points (the trial's +-2 W window) by chi2, not by significance:
     a wide template gains significance on a narrow dip just by spanning more points.
     """
-    near = np.abs(t - trial.t0) <= 2.0 * trial.width
-    tw, yw, ww = t[near], y[near], w[near]
+    tw, yw, ww = trial_window(t, y, w, trial.t0, trial.width)
     wide = _chi2_of_dip(tw, yw, ww, gaussian_dip(tw - trial.t0, trial.width)[None, :])
     # The physical lens at the trial's (t0, W), charged BIC's 2 ln n for its shape: a strong
     # lens's flat floor and caustics misfit the Gaussian by hundreds of sigma at high SNR,
@@ -1081,8 +1090,8 @@ def dip_drw_fit(
     at 3.21's score, the other moved 1.100 -> 1.105.
     """
     gaussian = _drw_loglikes(t, y, e, trial)
-    near = np.abs(t - trial.t0) <= 2.0 * trial.width
-    tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
+    tn, yn, en = trial_window(t, y, e, trial.t0, trial.width)
+    wn = 1.0 / en**2
     lens = centred_lens_fit(tn, yn, wn, trial.t0, trial.width)
     best_gaussian = _gaussian_lens_chi2(tn, yn, wn, np.array([trial.t0]), np.array([trial.width]))[0]
     if lens is None or not lens.chi2 + shape_penalty(tn.size) < best_gaussian:
@@ -1126,8 +1135,7 @@ def refine_trial(
     then the plain dip's fit there, as the scan computes them. Returns ``trial`` itself
     when nothing fits better.
     """
-    near = np.abs(t - trial.t0) <= 2.0 * trial.width
-    tt, yy, ww = t[near], y[near], w[near]
+    tt, yy, ww = trial_window(t, y, w, trial.t0, trial.width)
     if tt.size < 8:
         return trial
     widths = (trial.width * REFINE_WIDTHS)[:, None] * np.ones(REFINE_CENTRES.size)[None, :]

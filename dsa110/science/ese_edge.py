@@ -145,6 +145,7 @@ from dsa110.science.ese import (
     prepare,
     red_margin_of,
     scan_passes,
+    trial_window,
 )
 from dsa110.science.ese_fade import FadeFit, best_fade_chi2
 from dsa110.science.ese_far import with_false_alarm_probability
@@ -764,10 +765,10 @@ def refit(
         return None
     t, y, e, base = prepared
     t0, width = d.center_mjd, d.fwhm_days
-    near = np.abs(t - t0) <= 2.0 * width
-    if np.count_nonzero(near) < params.edge_min_side + params.edge_min_core:
+    tn, yn, en = trial_window(t, y, e, t0, width)
+    if tn.size < params.edge_min_side + params.edge_min_core:
         return None
-    tn, yn, wn = t[near], y[near], 1.0 / e[near] ** 2
+    wn = 1.0 / en**2
     a, b, s_w, chi2 = _fit(tn, yn, wn, gaussian_dip(tn - t0, width))
     template: NDArray[np.float64] | None = None
     if d.kind != "dip":
