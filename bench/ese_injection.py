@@ -341,6 +341,14 @@ the same. CPU per source-image of these ESE-rich mixes +16-28 %. Fresh lens seed
 (``--targets-only --seed 151 --ese-shape lens``, 3.21 and 3.22 each with its own table): 0.948
 both at 0.002 (the 5 misses one-sided), 0.927 -> 0.938 at 0.0001.
 
+ese-drw-3.23 (2026-12-07; a trial whose core the data cover too thinly no longer hides its
+neighbours from the two-sided test). The live table is 3.22's (the null replayed
+bit-identical). The ten runs replayed afresh (``--keep``, one worker each, two at a time,
+then rated by the new table): every printed recall, miss, ongoing figure and confuser rate
+is 3.22's, line for line. The change shows in one pass over whole years: lens seed 155's
+source 336 (an 18.8-d lens whose floor an 18-d outage cut) is found; it is not in these
+runs.
+
 Simulation (all choices stated so other seeds are comparable):
 
 * cadence: 365 days; each sidereal day has 1-3 images (p = .35/.40/.25) of the field,

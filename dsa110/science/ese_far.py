@@ -252,6 +252,11 @@ their highest score (1.100 -> 1.105, 1.206 -> 1.185, and one that gained a candi
 1.06: 514 source-years with one at some look), so 10 of the table's cells moved by 1-7 steps
 of 1/32,000; cross-validated 1.02, 1.09, 1.25, 1.06 as 3.21's (at 0.002: 66 in sample, 70
 out of sample).
+
+ese-drw-3.23 (a trial whose core the data cover too thinly hides no neighbour): the four runs
+replayed again (901, 896, 961 and 945 s CPU, two at a time on a quieter machine); every look
+of the 32,000 source-years as 3.22's, so the table is 3.22's (514 source-years with a
+candidate at some look; cross-validated as before).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ Written by ``bench/ese_null.py --live --write``; do not edit by hand, re-run it:
     python bench/ese_null.py --live --write --from-saved \
         null201.pkl null100201.pkl null200201.pkl null300201.pkl
 
-Detector ese-drw-3.22, the job's ``LIVE_PARAMS`` (score floor 1, one-look cap 1);
+Detector ese-drw-3.23, the job's ``LIVE_PARAMS`` (score floor 1, one-look cap 1);
 chunks of 500 source-years at seeds S, S + 1000, ... of each run; full tests per source year=11.95;
-514 of 32000 source-years had a candidate at some look; 5050 s CPU;
+514 of 32000 source-years had a candidate at some look; 3729 s CPU;
 tabulated from the kept replays (null201.pkl, null100201.pkl, null200201.pkl, null300201.pkl).
 Rows: (score, FAP per steady source-year of a live candidate of any kind at
 least as extreme), score ascending; a row at 0.5 / N is a bound (no null

@@ -409,4 +409,4 @@ def test_a_dip_on_a_quiet_source_fits_little_red_noise_and_a_red_source_its_own(
 
 
 def test_detector_version_names_the_drw_test():
-    assert DETECTOR_VERSION == "ese-drw-3.22"
+    assert DETECTOR_VERSION == "ese-drw-3.23"

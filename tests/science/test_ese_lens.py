@@ -1,13 +1,14 @@
 """The physical lens family of the one-sided detector (``dsa110.science.ese_lens``) and the
 flare it must beat (``dsa110.science.ese_flare``): shapes against their definition, fits
-against injected lenses, and the detector on lens ingresses, steps and flares."""
+against injected lenses, and the detectors on lens ingresses, steps, flares and a lens's
+floor cut by an outage."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dsa110.science.ese import DEFAULT_PARAMS
+from dsa110.science.ese import DEFAULT_PARAMS, detect_dip
 from dsa110.science.ese_edge import detect_all, edge_refusals, recovery_shown
 from dsa110.science.ese_flare import best_flare_chi2, flare_fits_better
 from dsa110.science.ese_lens import (
@@ -167,6 +168,20 @@ def test_a_weak_lens_egress_cut_by_the_start_is_found(seed: int) -> None:
     # first epoch: the Gaussian's bottom test refused these
     t, f, e = _curve(seed, _physical(END - 355.0, 50.0, 0.6, 0.2), snr=80.0)
     assert "egress" in [d.kind for d in detect_all(t, f, e)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_lens_whose_floor_an_outage_cuts_is_found(seed: int) -> None:
+    # A 78 %-deep, 18.8-d lens (alpha 3.62) whose floor and egress an 18-d outage hides from
+    # 3.5 d before its minimum: the best-fitting trial sits on the outage, its core too thin
+    # to judge, and until ese-drw-3.23 it hid the trials a few days earlier whose cores hold
+    # the floor's first half (traced on lens seed 155, source 336).
+    centre = END - 180.0
+    t, f, e = _curve(seed, _physical(centre, 18.8, 3.62, 0.24))
+    seen = ~((t > centre - 3.5) & (t < centre + 14.4))
+    found = detect_dip(t[seen], f[seen], e[seen])
+    assert found is not None
+    assert abs(found.center_mjd - centre) < found.fwhm_days
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
